@@ -1,0 +1,51 @@
+# The two commands: `make run` and `make test`. Everything else is a step of theirs or a benchmark.
+SHELL := /bin/bash
+SWIFT ?= swift
+
+.PHONY: run test deps build build-release check-proto proto compose-check unit e2e bench bench-rpc bench-ingest bench-rules bench-scheduler clean
+
+## Install what is missing, build in release mode, start the four processes, print where to go.
+run: deps build-release
+	@scripts/run-local
+
+## Install what is missing, check generated code, build, run every test.
+test: deps check-proto compose-check
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	@echo "all tests passed"
+
+deps:
+	@scripts/install-deps
+
+build:
+	$(SWIFT) build
+
+build-release:
+	$(SWIFT) build -c release
+
+proto:
+	scripts/gen-proto
+
+check-proto:
+	@scripts/check-proto
+
+compose-check:
+	docker-compose -f compose/docker-compose.yml config -q
+	@echo "compose file is valid"
+
+bench: bench-rpc bench-ingest bench-rules bench-scheduler
+
+bench-rpc: deps build-release
+	.build/release/bench rpc
+
+bench-ingest: deps build-release
+	.build/release/bench ingest
+
+bench-rules: deps build-release
+	.build/release/bench rules
+
+bench-scheduler: deps build-release
+	.build/release/bench scheduler
+
+clean:
+	rm -rf .build

@@ -1,0 +1,168 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// MARK: - Shared settings
+
+/// One set of settings for every Swift target: Swift 6 language mode with strict concurrency.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+]
+let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let grdb: Target.Dependency = .product(name: "GRDB", package: "GRDB.swift")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
+/// A thin executable: parses its configuration and calls its library's composition root.
+func executable(_ name: String, library: String) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: [.target(name: library), "ServiceKit", argumentParser, log, lifecycle],
+        path: "Sources/\(name)",
+        swiftSettings: swiftSettings
+    )
+}
+
+let package = Package(
+    name: "kommo-agents",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ingest-service", targets: ["ingest-service"]),
+        .executable(name: "rules-service", targets: ["rules-service"]),
+        .executable(name: "sequence-service", targets: ["sequence-service"]),
+        .executable(name: "gateway", targets: ["gateway"]),
+        .executable(name: "bench", targets: ["bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    ],
+    targets: [
+        // MARK: - Wire: protobuf-c runtime, generated C, Swift mapping, framing and RPC
+
+        .systemLibrary(
+            name: "CProtobufC",
+            path: "Sources/CProtobufC",
+            pkgConfig: "libprotobuf-c",
+            providers: [.apt(["libprotobuf-c-dev"])]
+        ),
+        .target(
+            name: "CWire",
+            dependencies: ["CProtobufC"],
+            path: "Sources/CWire"
+        ),
+        .target(
+            name: "Wire",
+            dependencies: ["CWire", "CProtobufC", log, lifecycle] + nio,
+            path: "Sources/Wire",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - What every service process needs
+
+        .target(
+            name: "ServiceKit",
+            dependencies: ["Wire", log, lifecycle, grdb, argumentParser,
+                           .product(name: "Metrics", package: "swift-metrics")] + nio,
+            path: "Sources/ServiceKit",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Shared domain vocabulary
+
+        .target(
+            name: "Domain",
+            dependencies: [],
+            path: "Sources/Domain",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Services
+
+        .target(
+            name: "Ingest",
+            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb] + nio,
+            path: "Sources/Ingest",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Rules",
+            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb] + nio,
+            path: "Sources/Rules",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Sequences",
+            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb,
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "Crypto", package: "swift-crypto")] + nio,
+            path: "Sources/Sequences",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Gateway",
+            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb,
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Metrics", package: "swift-metrics"),
+                           .product(name: "Prometheus", package: "swift-prometheus")] + nio,
+            path: "Sources/Gateway",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Executables
+
+        executable("ingest-service", library: "Ingest"),
+        executable("rules-service", library: "Rules"),
+        executable("sequence-service", library: "Sequences"),
+        executable("gateway", library: "Gateway"),
+        .executableTarget(
+            name: "bench",
+            dependencies: ["Wire", "ServiceKit", "Ingest", "Rules", "Sequences", "Gateway", argumentParser, log] + nio,
+            path: "Sources/bench",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Tests
+
+        .testTarget(
+            name: "WireTests",
+            dependencies: ["Wire", "ServiceKit"] + nio,
+            path: "Tests/WireTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DomainTests",
+            dependencies: ["Domain"],
+            path: "Tests/DomainTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IngestTests",
+            dependencies: ["Ingest", "Domain", "Wire", "ServiceKit"] + nio,
+            path: "Tests/IngestTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SystemTests",
+            dependencies: ["Wire", "ServiceKit", "Ingest", "Rules", "Sequences", "Gateway",
+                           .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio,
+            path: "Tests/SystemTests",
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,55 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+extension HTTPField.Name {
+    static let requestID = HTTPField.Name("X-Request-Id")!
+}
+
+/// Gives every request an id (the caller's `X-Request-Id` when it is sane), answers errors as
+/// problem documents, and writes one access-log line per request. Secrets never reach the log: the
+/// path of inbound webhooks carries one, so it is logged by route template only.
+package struct GatewayMiddleware: RouterMiddleware {
+    package typealias Context = GatewayContext
+
+    package init() {}
+
+    package func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
+        var context = context
+        let incoming = request.headers[.requestID] ?? ""
+        context.requestID = Self.isSane(incoming) ? incoming : Self.newID()
+        context.logger[metadataKey: "request.id"] = "\(context.requestID)"
+        let started = ContinuousClock.now
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            let (problem, logFully) = ErrorMapping.problem(for: error)
+            if logFully {
+                context.logger.error("http.unhandled_error", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            response = problem.response(requestID: context.requestID)
+        }
+        response.headers[.requestID] = context.requestID
+        let elapsed = ContinuousClock.now - started
+        let route = context.endpointPath ?? "unmatched"
+        context.logger.info("http.request", metadata: [
+            "http.method": "\(request.method)",
+            "http.route": "\(route)",
+            "http.status": "\(response.status.code)",
+            "http.duration_ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
+            "tenant.id": "\(context.tenantID ?? "-")",
+        ])
+        HTTPMetrics.record(method: request.method.rawValue, route: route, status: response.status.code, duration: elapsed)
+        return response
+    }
+
+    static func isSane(_ id: String) -> Bool {
+        !id.isEmpty && id.count <= 64 && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }
+    }
+
+    static func newID() -> String {
+        "req_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+    }
+}

@@ -1,0 +1,35 @@
+import Logging
+import Wire
+
+/// The gateway's connections to the three services, one shared connection per peer.
+package struct Peers: Sendable {
+    package let ingest: IngestClient
+    package let rules: RulesClient
+    package let sequences: SequencesClient
+    package let health: [(name: String, client: HealthClient)]
+    package let timeout: Duration
+
+    package init(configuration: GatewayConfiguration, logger: Logger) {
+        let ingest = RPCConnection(host: configuration.ingestAddress.host, port: configuration.ingestAddress.port, logger: logger)
+        let rules = RPCConnection(host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, logger: logger)
+        let sequences = RPCConnection(host: configuration.sequenceAddress.host, port: configuration.sequenceAddress.port, logger: logger)
+        self.ingest = IngestClient(connection: ingest)
+        self.rules = RulesClient(connection: rules)
+        self.sequences = SequencesClient(connection: sequences)
+        self.health = [
+            ("ingest-service", HealthClient(connection: ingest)),
+            ("rules-service", HealthClient(connection: rules)),
+            ("sequence-service", HealthClient(connection: sequences)),
+        ]
+        self.timeout = configuration.rpcTimeout
+    }
+
+    /// Call options for a request acting for a tenant.
+    package func options(tenant: String?, requestID: String) -> CallOptions {
+        CallOptions(timeout: timeout, traceID: requestID, tenantID: tenant ?? "")
+    }
+
+    package func close() {
+        for (_, client) in health { client.connection.close() }
+    }
+}

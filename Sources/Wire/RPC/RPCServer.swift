@@ -1,0 +1,285 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// Settings of an RPC listener.
+package struct RPCServerConfiguration: Sendable {
+    package var host: String
+    /// 0 picks a free port (tests).
+    package var port: Int
+    package var maximumFrameSize: Int
+    /// Calls served at once across all connections; beyond it calls answer RESOURCE_EXHAUSTED.
+    package var maximumConcurrentCalls: Int
+    /// A connection that sends no frame for this long is closed.
+    package var idleTimeout: TimeAmount
+    /// Calls that carry no deadline get this one.
+    package var defaultTimeout: Duration
+
+    package init(
+        host: String = "127.0.0.1", port: Int, maximumFrameSize: Int = FrameDecoder.defaultMaximumFrameSize,
+        maximumConcurrentCalls: Int = 1024, idleTimeout: TimeAmount = .minutes(5), defaultTimeout: Duration = .seconds(30)
+    ) {
+        self.host = host
+        self.port = port
+        self.maximumFrameSize = maximumFrameSize
+        self.maximumConcurrentCalls = maximumConcurrentCalls
+        self.idleTimeout = idleTimeout
+        self.defaultTimeout = defaultTimeout
+    }
+}
+
+/// A length-prefixed protobuf RPC listener: dispatches each call by method name to its route, answers
+/// out of order, enforces deadlines and a concurrency limit, and drains in-flight calls on shutdown.
+/// One misbehaving peer only ever closes its own connection.
+package final class RPCServer: Service, Sendable {
+    package let configuration: RPCServerConfiguration
+    private let routes: [String: RPCRoute]
+    private let logger: Logger
+    private let serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    private let inFlight = Atomic<Int>(0)
+    private let draining = Atomic<Bool>(false)
+    private let connections = Mutex<[ObjectIdentifier: (any Channel, ConnectionCalls)]>([:])
+    /// The address the listener is bound to (its port when 0 was asked for).
+    package let localAddress: SocketAddress
+
+    /// Binds the listener. Calls are served once `run()` is called.
+    package init(
+        configuration: RPCServerConfiguration, routes: [RPCRoute], logger: Logger,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws {
+        self.configuration = configuration
+        self.routes = Dictionary(routes.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
+        self.logger = logger
+        let maximumFrameSize = configuration.maximumFrameSize
+        let idleTimeout = configuration.idleTimeout
+        self.serverChannel = try await ServerBootstrap(group: eventLoopGroup)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                    try channel.pipeline.syncOperations.addHandler(CloseOnIdleHandler())
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(FrameDecoder(maximumFrameSize: maximumFrameSize),
+                                             maximumBufferSize: maximumFrameSize + 4))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        guard let address = serverChannel.channel.localAddress else {
+            throw RPCError(.internal, "listener has no local address")
+        }
+        self.localAddress = address
+    }
+
+    /// The bound port.
+    package var port: Int { localAddress.port ?? configuration.port }
+
+    /// Connections open right now.
+    package var openConnections: Int { connections.withLock { $0.count } }
+
+    /// Calls being served right now.
+    package var callsInFlight: Int { inFlight.load(ordering: .relaxed) }
+
+    /// Serves connections until the listener closes. On graceful shutdown it stops accepting, answers
+    /// new calls UNAVAILABLE, lets in-flight calls finish and then closes each connection.
+    package func run() async throws {
+        try await withGracefulShutdownHandler {
+            // An error of the listener must not cancel the connections still finishing their calls.
+            await withDiscardingTaskGroup { group in
+                do {
+                    try await serverChannel.executeThenClose { inbound in
+                        for try await connection in inbound {
+                            group.addTask { await self.serve(connection) }
+                        }
+                    }
+                } catch {
+                    logger.debug("rpc.listener_closed", metadata: ["error": "\(error)"])
+                }
+            }
+        } onGracefulShutdown: {
+            self.beginDrain()
+        }
+    }
+
+    /// Stops accepting connections and starts draining the open ones.
+    package func beginDrain() {
+        draining.store(true, ordering: .relaxed)
+        serverChannel.channel.close(promise: nil)
+        // Connections with nothing in flight close now; the others close after their last answer.
+        for (channel, calls) in connections.withLock({ Array($0.values) }) where calls.count == 0 {
+            channel.close(promise: nil)
+        }
+    }
+
+    // MARK: - Connections
+
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        let peer = connection.channel.remoteAddress?.description ?? "unknown"
+        let logger: Logger = {
+            var logger = self.logger
+            logger[metadataKey: "peer.address"] = "\(peer)"
+            return logger
+        }()
+        let channel = connection.channel
+        let open = ConnectionCalls()
+        let key = ObjectIdentifier(open)
+        connections.withLock { $0[key] = (channel, open) }
+        defer { _ = connections.withLock { $0.removeValue(forKey: key) } }
+        if draining.load(ordering: .relaxed) { channel.close(promise: nil) }
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await frame in inbound {
+                        let envelope: PB.Envelope
+                        do {
+                            envelope = try PB.Envelope(frame: frame)
+                        } catch {
+                            // Not our protocol: nothing sensible can be answered on this connection.
+                            logger.warning("rpc.bad_envelope", metadata: ["error": "\(error)"])
+                            throw error
+                        }
+                        guard !envelope.isResponse else {
+                            throw RPCError(.invalidArgument, "a response frame was sent to a server")
+                        }
+                        if draining.load(ordering: .relaxed) {
+                            let answer = Self.failure(envelope, RPCError(.unavailable, "server is shutting down"))
+                            try await outbound.write(answer.frame(allocator: channel.allocator))
+                            if open.count == 0 { break }
+                            continue
+                        }
+                        guard acquire() else {
+                            let answer = Self.failure(envelope, RPCError(.resourceExhausted, "too many calls in flight"))
+                            try await outbound.write(answer.frame(allocator: channel.allocator))
+                            continue
+                        }
+                        open.started()
+                        group.addTask {
+                            let answer = await self.dispatch(envelope, peer: peer, logger: logger)
+                            try? await outbound.write(answer.frame(allocator: channel.allocator))
+                            self.release()
+                            if open.finished() == 0 && self.draining.load(ordering: .relaxed) {
+                                channel.close(mode: .all, promise: nil)
+                            }
+                        }
+                    }
+                }
+            }
+        } catch {
+            logger.debug("rpc.connection_closed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func acquire() -> Bool {
+        let now = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
+        if now > configuration.maximumConcurrentCalls {
+            inFlight.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    private func release() {
+        inFlight.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    // MARK: - Calls
+
+    private func dispatch(_ request: PB.Envelope, peer: String, logger connectionLogger: Logger) async -> PB.Envelope {
+        var callLogger = connectionLogger
+        callLogger[metadataKey: "rpc.method"] = "\(request.method)"
+        if let trace = request.metadata?.traceId, !trace.isEmpty { callLogger[metadataKey: "trace.id"] = "\(trace)" }
+        if let tenant = request.metadata?.tenantId, !tenant.isEmpty { callLogger[metadataKey: "tenant.id"] = "\(tenant)" }
+        let logger = callLogger
+
+        guard let route = routes[request.method] else {
+            return Self.failure(request, RPCError(.unimplemented, "unknown method \(request.method)"))
+        }
+        let timeout: Duration
+        switch request.timeoutMicros {
+        case ..<0: return Self.failure(request, RPCError(.deadlineExceeded, "deadline passed before the call arrived"))
+        case 0: timeout = configuration.defaultTimeout
+        default: timeout = .microseconds(request.timeoutMicros)
+        }
+        let deadline = ContinuousClock.now + timeout
+        let context = RPCContext(
+            method: request.method, traceID: request.metadata?.traceId ?? "",
+            tenantID: request.metadata?.tenantId ?? "", deadline: deadline, peer: peer, logger: logger)
+        let payload = request.payload
+
+        let result: Result<[UInt8], RPCError> = await withTaskGroup(of: Result<[UInt8], RPCError>?.self) { group in
+            group.addTask {
+                do {
+                    return .success(try await route.handle(payload, context))
+                } catch let error as RPCError {
+                    return .failure(error)
+                } catch is CancellationError {
+                    return .failure(RPCError(.deadlineExceeded, "deadline exceeded"))
+                } catch {
+                    logger.error("rpc.handler_failed", metadata: ["error": "\(String(reflecting: error))"])
+                    return .failure(RPCError(.internal, "internal error"))
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                return Task.isCancelled ? nil : .failure(RPCError(.deadlineExceeded, "deadline exceeded"))
+            }
+            defer { group.cancelAll() }
+            while let next = await group.next() {
+                if let next { return next }
+            }
+            return .failure(RPCError(.internal, "no result"))
+        }
+        switch result {
+        case .success(let bytes):
+            var answer = PB.Envelope()
+            answer.callId = request.callId
+            answer.isResponse = true
+            answer.payload = bytes
+            return answer
+        case .failure(let error):
+            if error.code == .internal || error.code == .deadlineExceeded {
+                logger.debug("rpc.call_failed", metadata: ["rpc.code": "\(error.code)", "error": "\(error.message)"])
+            }
+            return Self.failure(request, error)
+        }
+    }
+
+    static func failure(_ request: PB.Envelope, _ error: RPCError) -> PB.Envelope {
+        var answer = PB.Envelope()
+        answer.callId = request.callId
+        answer.isResponse = true
+        answer.statusCode = error.code.rawValue
+        answer.statusMessage = error.message
+        answer.violations = error.violations.map {
+            var violation = PB.FieldViolation()
+            violation.field = $0.field
+            violation.message = $0.message
+            return violation
+        }
+        return answer
+    }
+}
+
+/// Counts the calls open on one connection, so a draining server knows when to close it.
+private final class ConnectionCalls: Sendable {
+    private let value = Atomic<Int>(0)
+    var count: Int { value.load(ordering: .relaxed) }
+    func started() { value.wrappingAdd(1, ordering: .relaxed) }
+    func finished() -> Int { value.wrappingSubtract(1, ordering: .relaxed).newValue }
+}
+
+/// Closes a connection that stayed silent past the idle timeout.
+private final class CloseOnIdleHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+}

@@ -1,0 +1,22 @@
+import ArgumentParser
+import Gateway
+import Hummingbird
+import Logging
+import ServiceKit
+
+/// gateway: the REST API, the inbound webhooks, the admin UI, health and metrics.
+@main
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway", abstract: "The only HTTP surface: REST API, webhooks, admin UI, health, metrics.")
+
+    @OptionGroup var options: GatewayOptions
+
+    func run() async throws {
+        LogSetup.bootstrap(process: "gateway", level: options.logLevel)
+        let logger = Logger(label: "gateway")
+        let configuration = try options.configuration()
+        let app = try await GatewayApp.build(configuration: configuration, logger: logger)
+        try await app.runService()
+    }
+}
