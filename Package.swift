@@ -75,7 +75,7 @@ let package = Package(
 
         .target(
             name: "ServiceKit",
-            dependencies: ["Wire", log, lifecycle, grdb, argumentParser,
+            dependencies: ["Wire", "Domain", log, lifecycle, grdb, argumentParser,
                            .product(name: "Metrics", package: "swift-metrics")] + nio,
             path: "Sources/ServiceKit",
             swiftSettings: swiftSettings
@@ -94,7 +94,8 @@ let package = Package(
 
         .target(
             name: "Ingest",
-            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb] + nio,
+            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb,
+                           .product(name: "Crypto", package: "swift-crypto")] + nio,
             path: "Sources/Ingest",
             swiftSettings: swiftSettings
         ),
@@ -154,6 +155,21 @@ let package = Package(
             name: "IngestTests",
             dependencies: ["Ingest", "Domain", "Wire", "ServiceKit"] + nio,
             path: "Tests/IngestTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RulesTests",
+            dependencies: ["Rules", "Domain", "Wire", "ServiceKit"] + nio,
+            path: "Tests/RulesTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SequencesTests",
+            dependencies: ["Sequences", "Domain", "Wire", "ServiceKit",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "Crypto", package: "swift-crypto")] + nio,
+            path: "Tests/SequencesTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -2,6 +2,7 @@ import ArgumentParser
 import GRDB
 import Logging
 import ServiceKit
+import ServiceLifecycle
 import Wire
 
 /// ingest-service's own settings (flags and environment variables).
@@ -57,22 +58,65 @@ package struct IngestConfiguration: Sendable {
 
 /// The composition root of ingest-service.
 package enum IngestProcess {
-    package static func build(settings: ServiceSettings, configuration: IngestConfiguration, logger: Logger) async throws -> ServiceProcess {
-        let store = try StoreFactory.open(folder: settings.dataDir, migrator: IngestStore.migrator, durability: configuration.durability)
-        let health = HealthServer(service: "ingest-service", store: store)
-        let server = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
-                                         routes: health.routes, logger: logger)
-        return ServiceProcess(name: "ingest-service", store: store, server: server, workers: [])
+    package static func build(
+        settings: ServiceSettings, configuration: IngestConfiguration, logger: Logger,
+        clock: any WallClock = SystemClock(), dispatch: DispatchSettings? = nil
+    ) async throws -> ServiceProcess {
+        let db = try StoreFactory.open(folder: settings.dataDir, migrator: IngestStore.migrator, durability: configuration.durability)
+        let store = IngestStore(db: db)
+        let rules = RulesClient(connection: RPCConnection(
+            host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, logger: logger))
+        let sequences = SequencesClient(connection: RPCConnection(
+            host: configuration.sequenceAddress.host, port: configuration.sequenceAddress.port, logger: logger))
+        let dispatcher = Dispatcher(
+            store: store, rules: rules, sequences: sequences,
+            settings: dispatch ?? DispatchSettings(maxAttempts: configuration.dispatchMaxAttempts),
+            clock: clock, logger: logger)
+        let counters = IntakeCounters()
+        let server = IngestServer(store: store, dispatcher: dispatcher, rules: rules, clock: clock, counters: counters)
+        let health = HealthServer(service: "ingest-service", store: db) {
+            var metrics: [PB.Metric] = []
+            for (key, value) in counters.snapshot.sorted(by: { $0.key < $1.key }) {
+                let parts = key.split(separator: "|").map(String.init)
+                if parts[0] == "deliveries" {
+                    metrics.append(.sample("ingest_webhooks_received_total", Double(value), help: "Webhook deliveries by outcome", labels: ["status": parts[1]]))
+                } else {
+                    metrics.append(.sample("ingest_events_stored_total", Double(value), help: "New events stored"))
+                }
+            }
+            for (key, value) in dispatcher.counters.snapshot.sorted(by: { $0.key < $1.key }) {
+                let parts = key.split(separator: "|").map(String.init)
+                metrics.append(.sample("ingest_dispatch_attempts_total", Double(value), help: "Dispatch attempts by destination and result",
+                                       labels: ["destination": parts[0], "result": parts[1]]))
+            }
+            let pending = (try? await store.pendingCount()) ?? 0
+            metrics.append(.sample("ingest_dispatch_queue_depth", Double(pending), kind: "gauge", help: "Events waiting for their journey"))
+            return metrics
+        }
+        let sweeper = RetentionSweeper(store: store, retentionDays: configuration.retentionDays, clock: clock, logger: logger)
+        let rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
+                                      routes: health.routes + server.routes, logger: logger)
+        return ServiceProcess(name: "ingest-service", store: db, server: rpc, workers: [dispatcher, sweeper])
     }
 }
 
-/// ingest-service's store.
-package enum IngestStore {
-    package static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1-meta") { db in
-            try db.execute(sql: "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+/// Drops raw webhook bodies past retention, once an hour; event summaries stay.
+package struct RetentionSweeper: Service {
+    let store: IngestStore
+    let retentionDays: Int
+    let clock: any WallClock
+    let logger: Logger
+
+    package func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let cutoff = clock.now().unixMicros - Int64(retentionDays) * 86_400 * 1_000_000
+            do {
+                let swept = try await store.sweep(bodiesBefore: cutoff)
+                if swept > 0 { logger.info("retention.swept", metadata: ["deliveries": "\(swept)"]) }
+            } catch {
+                logger.error("retention.failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
         }
-        return migrator
     }
 }

@@ -1,0 +1,280 @@
+import Domain
+import Foundation
+import Logging
+import ServiceKit
+import Synchronization
+import Wire
+
+/// The `Ingest` RPC service: the only door for events, plus webhook sources, history and replay.
+package struct IngestServer: IngestHandler {
+    let store: IngestStore
+    let dispatcher: Dispatcher
+    let rules: RulesClient
+    let clock: any WallClock
+    let counters: IntakeCounters
+
+    package init(store: IngestStore, dispatcher: Dispatcher, rules: RulesClient, clock: any WallClock, counters: IntakeCounters) {
+        self.store = store
+        self.dispatcher = dispatcher
+        self.rules = rules
+        self.clock = clock
+        self.counters = counters
+    }
+
+    static func newID(_ prefix: String) -> String {
+        prefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(24)
+    }
+
+    // MARK: - Intake
+
+    package func ingest(_ request: PB.IngestRequest, context: RPCContext) async throws -> PB.IngestResponse {
+        let now = request.receivedAtMicros != 0 ? request.receivedAtMicros : clock.now().unixMicros
+        if !request.sourceSecret.isEmpty {
+            return try await webhook(request, now: now, context: context)
+        }
+        guard !request.events.isEmpty else {
+            throw RPCError.invalid([FieldViolation(field: "source_secret", message: "a webhook needs the source secret"),
+                                    FieldViolation(field: "events", message: "or internal events are needed")])
+        }
+        return try await internalEvents(request.events, now: now, context: context)
+    }
+
+    private func webhook(_ request: PB.IngestRequest, now: Int64, context: RPCContext) async throws -> PB.IngestResponse {
+        guard let source = try await store.resolve(secret: request.sourceSecret, now: now) else {
+            throw RPCError(.notFound, "unknown webhook source")
+        }
+        var delivery = NewDelivery(
+            id: Self.newID("dlv_"), tenantID: source.tenantID, status: "accepted", reason: "", origin: EventOrigin.kommo.rawValue,
+            receivedAt: now, contentType: request.contentType, remoteAddress: request.remoteAddress,
+            userAgent: request.userAgent, body: request.body)
+        var response = PB.IngestResponse()
+        response.deliveryId = delivery.id
+        response.tenantId = source.tenantID
+        let parsed: ParsedDelivery
+        do {
+            parsed = try KommoWebhookParser.parse(body: request.body, tenantID: source.tenantID, receivedAt: Date(unixMicros: now))
+        } catch {
+            // It authenticated, so it is kept: stored as unparsed with the reason, and can be re-parsed later.
+            delivery.status = "unparsed"
+            delivery.reason = error.reason
+            _ = try await store.intake(delivery, events: [])
+            counters.count("unparsed")
+            context.logger.warning("webhook.unparsed", metadata: ["tenant.id": "\(source.tenantID)", "delivery.id": "\(delivery.id)", "reason": "\(error.reason)"])
+            response.status = "unparsed"
+            response.reason = error.reason
+            return response
+        }
+        if let known = source.accountID, let sent = parsed.account.id, known != sent {
+            delivery.status = "rejected"
+            delivery.reason = "account \(sent) is not the connected Kommo account"
+            _ = try await store.intake(delivery, events: [])
+            counters.count("rejected")
+            throw RPCError(.permissionDenied, "the webhook's account does not match this source's Kommo account")
+        }
+        if source.accountID == nil, let sent = parsed.account.id {
+            try await store.learnAccount(tenantID: source.tenantID, accountID: sent, subdomain: parsed.account.subdomain ?? "",
+                                         baseURL: parsed.account.baseURL ?? "")
+        }
+        let events = parsed.events.map { event -> PB.Event in
+            var wire = PB.Event(event)
+            wire.deliveryId = delivery.id
+            return wire
+        }
+        let outcome = try await store.intake(delivery, events: events)
+        counters.count(outcome.status, events: outcome.newEvents)
+        if outcome.newEvents > 0 { dispatcher.nudge.signal() }
+        response.status = outcome.status
+        response.eventIds = outcome.eventIDs
+        response.newEvents = Int32(outcome.newEvents)
+        response.duplicateEvents = Int32(outcome.duplicates)
+        return response
+    }
+
+    private func internalEvents(_ events: [PB.Event], now: Int64, context: RPCContext) async throws -> PB.IngestResponse {
+        let tenantID = try context.requireTenant()
+        var violations: [FieldViolation] = []
+        for (index, event) in events.enumerated() {
+            if event.id.isEmpty { violations.append(FieldViolation(field: "events[\(index)].id", message: "is required")) }
+            if ![EventOrigin.timer, .manual, .replay].map(\.rawValue).contains(event.origin) {
+                violations.append(FieldViolation(field: "events[\(index)].origin", message: "must be timer, manual or replay"))
+            }
+            if event.type.isEmpty { violations.append(FieldViolation(field: "events[\(index)].type", message: "is required")) }
+        }
+        guard violations.isEmpty else { throw RPCError.invalid(violations) }
+        let delivery = NewDelivery(id: Self.newID("dlv_"), tenantID: tenantID, status: "accepted", reason: "",
+                                   origin: events[0].origin, receivedAt: now, contentType: "", remoteAddress: context.peer,
+                                   userAgent: "", body: nil)
+        let stamped = events.map { event -> PB.Event in
+            var event = event
+            event.tenantId = tenantID
+            event.deliveryId = delivery.id
+            if event.receivedAtMicros == 0 { event.receivedAtMicros = now }
+            if event.occurredAtMicros == 0 { event.occurredAtMicros = now }
+            return event
+        }
+        let outcome = try await store.intake(delivery, events: stamped)
+        counters.count("internal", events: outcome.newEvents)
+        if outcome.newEvents > 0 { dispatcher.nudge.signal() }
+        var response = PB.IngestResponse()
+        response.deliveryId = delivery.id
+        response.tenantId = tenantID
+        response.status = outcome.status
+        response.eventIds = outcome.eventIDs
+        response.newEvents = Int32(outcome.newEvents)
+        response.duplicateEvents = Int32(outcome.duplicates)
+        return response
+    }
+
+    // MARK: - Sources
+
+    package func ensureWebhookSource(_ request: PB.TenantRequest, context: RPCContext) async throws -> PB.WebhookSource {
+        guard !request.tenantId.isEmpty else { throw RPCError.invalid(field: "tenant_id", "is required") }
+        return Self.wire(try await store.ensureSource(tenantID: request.tenantId, now: clock.now().unixMicros))
+    }
+
+    package func getWebhookSource(_ request: PB.TenantRequest, context: RPCContext) async throws -> PB.WebhookSource {
+        guard let source = try await store.source(tenantID: request.tenantId) else { throw RPCError(.notFound, "no webhook source") }
+        return Self.wire(source)
+    }
+
+    package func rotateWebhookSource(_ request: PB.RotateRequest, context: RPCContext) async throws -> PB.WebhookSource {
+        guard (0...(30 * 86_400)).contains(request.graceSeconds) else {
+            throw RPCError.invalid(field: "grace_seconds", "must be between 0 and 2592000")
+        }
+        guard let source = try await store.rotateSource(tenantID: request.tenantId, graceSeconds: request.graceSeconds,
+                                                        now: clock.now().unixMicros)
+        else { throw RPCError(.notFound, "no webhook source") }
+        return Self.wire(source)
+    }
+
+    static func wire(_ source: SourceRecord) -> PB.WebhookSource {
+        var wire = PB.WebhookSource()
+        wire.tenantId = source.tenantID
+        wire.secret = source.secret
+        wire.accountId = source.accountID ?? 0
+        wire.subdomain = source.subdomain
+        wire.createdAtMicros = source.createdAt
+        wire.previousSecret = source.previousSecret
+        wire.previousExpiresAtMicros = source.previousExpiresAt
+        return wire
+    }
+
+    // MARK: - History
+
+    package func listEvents(_ request: PB.EventQuery, context: RPCContext) async throws -> PB.EventPage {
+        try await store.listEvents(tenantID: try context.requireTenant(), query: request)
+    }
+
+    package func getEvent(_ request: PB.IdRequest, context: RPCContext) async throws -> PB.EventDetail {
+        guard let detail = try await store.eventDetail(tenantID: try context.requireTenant(), eventID: request.id) else {
+            throw RPCError(.notFound, "no such event")
+        }
+        return detail
+    }
+
+    package func listDeliveries(_ request: PB.DeliveryQuery, context: RPCContext) async throws -> PB.DeliveryPage {
+        try await store.listDeliveries(tenantID: try context.requireTenant(), query: request)
+    }
+
+    package func reparse(_ request: PB.IdRequest, context: RPCContext) async throws -> PB.IngestResponse {
+        let tenantID = try context.requireTenant()
+        guard let delivery = try await store.delivery(tenantID: tenantID, id: request.id) else {
+            throw RPCError(.notFound, "no such delivery")
+        }
+        guard delivery.status == "unparsed" else { throw RPCError(.failedPrecondition, "only unparsed deliveries can be re-parsed") }
+        guard !delivery.bodyExpired else { throw RPCError(.failedPrecondition, "the raw body is past retention") }
+        let parsed: ParsedDelivery
+        do {
+            parsed = try KommoWebhookParser.parse(body: delivery.body, tenantID: tenantID, receivedAt: Date(unixMicros: delivery.receivedAtMicros))
+        } catch {
+            throw RPCError(.failedPrecondition, "still cannot be parsed: \(error.reason)")
+        }
+        let events = parsed.events.map { event -> PB.Event in
+            var wire = PB.Event(event)
+            wire.deliveryId = delivery.id
+            return wire
+        }
+        let outcome = try await store.reparsed(deliveryID: delivery.id, tenantID: tenantID, events: events)
+        if outcome.newEvents > 0 { dispatcher.nudge.signal() }
+        var response = PB.IngestResponse()
+        response.deliveryId = delivery.id
+        response.tenantId = tenantID
+        response.status = outcome.status
+        response.eventIds = outcome.eventIDs
+        response.newEvents = Int32(outcome.newEvents)
+        response.duplicateEvents = Int32(outcome.duplicates)
+        return response
+    }
+
+    // MARK: - Replay
+
+    package func replay(_ request: PB.ReplayRequest, context: RPCContext) async throws -> PB.ReplayResponse {
+        let tenantID = try context.requireTenant()
+        guard request.mode == "dry_run" || request.mode == "live" else {
+            throw RPCError.invalid(field: "mode", "must be dry_run or live")
+        }
+        var response = PB.ReplayResponse()
+        response.mode = request.mode
+        let originals: [PB.Event]
+        if !request.eventId.isEmpty {
+            guard let event = try await store.event(tenantID: tenantID, id: request.eventId) else { throw RPCError(.notFound, "no such event") }
+            originals = [event]
+        } else {
+            guard let filter = request.filter else { throw RPCError.invalid(field: "event_id", "or a filter is required") }
+            var query = filter
+            var found: [PB.Event] = []
+            query.limit = 200
+            repeat {
+                let page = try await store.listEvents(tenantID: tenantID, query: query)
+                for summary in page.items {
+                    if let event = try await store.event(tenantID: tenantID, id: summary.id) { found.append(event) }
+                }
+                query.cursor = page.nextCursor
+            } while !query.cursor.isEmpty && found.count < Self.maximumReplay
+            response.matched = Int32(found.count)
+            guard request.confirm else { return response }
+            originals = found.reversed()
+        }
+        response.matched = Int32(originals.count)
+        if request.mode == "dry_run" {
+            for event in originals {
+                var evaluate = PB.EvaluateRequest()
+                evaluate.event = event
+                evaluate.dryRun = true
+                response.decisions.append(try await rules.evaluate(evaluate, options: CallOptions(tenantID: tenantID)))
+            }
+            return response
+        }
+        let scope = Self.newID("rpl_")
+        let copies = originals.map { original -> PB.Event in
+            var copy = original
+            copy.id = "ev_" + IngestStore.hash(original.id + "|" + scope).prefix(32)
+            copy.origin = EventOrigin.replay.rawValue
+            copy.replayScope = scope
+            copy.receivedAtMicros = clock.now().unixMicros
+            return copy
+        }
+        let answer = try await internalEvents(copies, now: clock.now().unixMicros, context: context)
+        response.newEventIds = answer.eventIds
+        return response
+    }
+
+    static let maximumReplay = 1000
+
+    package func stats(_ request: PB.StatsRequest, context: RPCContext) async throws -> PB.StatsResponse {
+        try await store.stats(tenantID: try context.requireTenant(), from: request.fromMicros, to: request.toMicros)
+    }
+}
+
+/// In-memory counters of deliveries by outcome, for metrics.
+package final class IntakeCounters: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+    package init() {}
+    func count(_ status: String, events: Int = 0) {
+        counts.withLock {
+            $0["deliveries|\(status)", default: 0] += 1
+            $0["events", default: 0] += events
+        }
+    }
+    package var snapshot: [String: Int] { counts.withLock { $0 } }
+}

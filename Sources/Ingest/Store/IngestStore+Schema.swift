@@ -1,0 +1,88 @@
+import GRDB
+
+extension IngestStore {
+    /// Append-only migrations of ingest-service's store. Never edit one that has shipped.
+    package static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE webhook_source (
+                    tenant_id TEXT PRIMARY KEY NOT NULL,
+                    secret TEXT NOT NULL,
+                    -- lookups go by SHA-256 of the secret, never by the secret itself
+                    secret_hash TEXT NOT NULL UNIQUE,
+                    previous_secret TEXT NOT NULL DEFAULT '',
+                    previous_hash TEXT,
+                    previous_expires_at INTEGER NOT NULL DEFAULT 0,
+                    account_id INTEGER,
+                    subdomain TEXT NOT NULL DEFAULT '',
+                    base_url TEXT NOT NULL DEFAULT '',
+                    created_at INTEGER NOT NULL
+                );
+                CREATE UNIQUE INDEX webhook_source_previous ON webhook_source(previous_hash) WHERE previous_hash IS NOT NULL;
+                CREATE TABLE delivery (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    tenant_id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    reason TEXT NOT NULL DEFAULT '',
+                    origin TEXT NOT NULL,
+                    received_at INTEGER NOT NULL,
+                    content_type TEXT NOT NULL DEFAULT '',
+                    remote_address TEXT NOT NULL DEFAULT '',
+                    user_agent TEXT NOT NULL DEFAULT '',
+                    body BLOB,
+                    body_expired INTEGER NOT NULL DEFAULT 0,
+                    event_ids TEXT NOT NULL DEFAULT ''
+                );
+                CREATE INDEX delivery_by_tenant ON delivery(tenant_id, received_at);
+                CREATE TABLE event (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    tenant_id TEXT NOT NULL,
+                    delivery_id TEXT NOT NULL DEFAULT '',
+                    type TEXT NOT NULL,
+                    entity_type TEXT NOT NULL,
+                    entity_id TEXT NOT NULL,
+                    lead_id INTEGER,
+                    origin TEXT NOT NULL,
+                    occurred_at INTEGER NOT NULL,
+                    received_at INTEGER NOT NULL,
+                    -- the journey: pending, delivered, failed
+                    status TEXT NOT NULL DEFAULT 'pending',
+                    -- events of one lead (or one lead-less entity) are delivered in order
+                    order_key TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+                    payload BLOB NOT NULL,
+                    decision BLOB,
+                    actions INTEGER NOT NULL DEFAULT 0,
+                    replay_of TEXT
+                );
+                CREATE INDEX event_by_tenant ON event(tenant_id, seq);
+                CREATE INDEX event_by_lead ON event(tenant_id, lead_id, seq);
+                CREATE INDEX event_pending ON event(status, next_attempt_at) WHERE status = 'pending';
+                CREATE INDEX event_order ON event(order_key, seq) WHERE status = 'pending';
+                CREATE TABLE dispatch (
+                    event_seq INTEGER NOT NULL REFERENCES event(seq) ON DELETE CASCADE,
+                    destination TEXT NOT NULL,
+                    status TEXT NOT NULL DEFAULT 'pending',
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    last_error TEXT NOT NULL DEFAULT '',
+                    delivered_at INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (event_seq, destination)
+                ) WITHOUT ROWID;
+                CREATE TABLE attempt (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    event_seq INTEGER NOT NULL REFERENCES event(seq) ON DELETE CASCADE,
+                    destination TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    duration_micros INTEGER NOT NULL,
+                    status_code INTEGER NOT NULL,
+                    error TEXT NOT NULL DEFAULT ''
+                );
+                CREATE INDEX attempt_by_event ON attempt(event_seq);
+                """)
+        }
+        return migrator
+    }
+}

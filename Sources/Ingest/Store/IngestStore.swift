@@ -1,0 +1,314 @@
+import Crypto
+import Foundation
+import GRDB
+import ServiceKit
+import Wire
+
+/// The journey's destinations, in the order an event visits them.
+package enum Destination: String, CaseIterable, Sendable {
+    case evaluate = "rules.evaluate"
+    case schedule = "sequences.schedule"
+    case onEvent = "sequences.on_event"
+}
+
+/// A tenant's Kommo webhook source.
+package struct SourceRecord: Sendable, Equatable {
+    package var tenantID: String
+    package var secret: String
+    package var previousSecret: String
+    package var previousExpiresAt: Int64
+    package var accountID: Int64?
+    package var subdomain: String
+    package var baseURL: String
+    package var createdAt: Int64
+}
+
+/// A raw delivery as it arrived.
+package struct NewDelivery: Sendable {
+    package var id: String
+    package var tenantID: String
+    package var status: String
+    package var reason: String
+    package var origin: String
+    package var receivedAt: Int64
+    package var contentType: String
+    package var remoteAddress: String
+    package var userAgent: String
+    package var body: [UInt8]?
+}
+
+/// What a committed intake produced.
+package struct IntakeOutcome: Sendable {
+    package var status: String
+    package var eventIDs: [String]
+    package var newEvents: Int
+    package var duplicates: Int
+}
+
+/// An event whose journey is due for its next step.
+package struct DueEvent: Sendable {
+    package var seq: Int64
+    package var event: PB.Event
+    package var decision: PB.Decision?
+    package var attempts: Int
+    package var pending: Set<Destination>
+}
+
+/// ingest-service's store: webhook sources, raw deliveries, events, their journey and history.
+/// Each method is one transaction; intake goes through group commit.
+package final class IngestStore: Sendable {
+    package let db: DatabasePool
+    private let batch: BatchWriter
+
+    package init(db: DatabasePool) {
+        self.db = db
+        self.batch = BatchWriter(writer: db)
+    }
+
+    // MARK: - Webhook sources
+
+    static func hash(_ secret: String) -> String {
+        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func newSecret() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<24).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return "whk_" + bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    private static func source(_ row: Row) -> SourceRecord {
+        SourceRecord(tenantID: row["tenant_id"], secret: row["secret"], previousSecret: row["previous_secret"],
+                     previousExpiresAt: row["previous_expires_at"], accountID: row["account_id"],
+                     subdomain: row["subdomain"], baseURL: row["base_url"], createdAt: row["created_at"])
+    }
+
+    /// The tenant's source, created with a fresh secret when it has none.
+    package func ensureSource(tenantID: String, now: Int64) async throws -> SourceRecord {
+        try await db.write { db in
+            if let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE tenant_id = ?", arguments: [tenantID]) {
+                return Self.source(row)
+            }
+            let secret = Self.newSecret()
+            try db.execute(sql: "INSERT INTO webhook_source (tenant_id, secret, secret_hash, created_at) VALUES (?, ?, ?, ?)",
+                           arguments: [tenantID, secret, Self.hash(secret), now])
+            return SourceRecord(tenantID: tenantID, secret: secret, previousSecret: "", previousExpiresAt: 0,
+                                accountID: nil, subdomain: "", baseURL: "", createdAt: now)
+        }
+    }
+
+    package func source(tenantID: String) async throws -> SourceRecord? {
+        try await db.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE tenant_id = ?", arguments: [tenantID]).map(Self.source)
+        }
+    }
+
+    /// Issues a new secret; the old one keeps working for `grace` seconds.
+    package func rotateSource(tenantID: String, graceSeconds: Int64, now: Int64) async throws -> SourceRecord? {
+        try await db.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE tenant_id = ?", arguments: [tenantID]) else { return nil }
+            var source = Self.source(row)
+            let secret = Self.newSecret()
+            try db.execute(sql: """
+                UPDATE webhook_source SET previous_secret = secret, previous_hash = secret_hash, previous_expires_at = ?,
+                       secret = ?, secret_hash = ? WHERE tenant_id = ?
+                """, arguments: [now + graceSeconds * 1_000_000, secret, Self.hash(secret), tenantID])
+            source.previousSecret = source.secret
+            source.previousExpiresAt = now + graceSeconds * 1_000_000
+            source.secret = secret
+            return source
+        }
+    }
+
+    /// The source a secret from a webhook URL belongs to: its current secret, or the previous one within
+    /// its grace period. The lookup is by hash and the final comparison is constant-time.
+    package func resolve(secret: String, now: Int64) async throws -> SourceRecord? {
+        let hash = Self.hash(secret)
+        let found = try await db.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE secret_hash = ? OR previous_hash = ?", arguments: [hash, hash])
+                .map(Self.source)
+        }
+        guard let found else { return nil }
+        if constantTimeEquals(found.secret, secret) { return found }
+        if constantTimeEquals(found.previousSecret, secret) && found.previousExpiresAt > now { return found }
+        return nil
+    }
+
+    /// Remembers the Kommo account a source's webhooks come from, once it is first seen.
+    package func learnAccount(tenantID: String, accountID: Int64, subdomain: String, baseURL: String) async throws {
+        try await db.write { db in
+            try db.execute(sql: """
+                UPDATE webhook_source SET account_id = ?, subdomain = ?, base_url = ? WHERE tenant_id = ? AND account_id IS NULL
+                """, arguments: [accountID, subdomain, baseURL, tenantID])
+        }
+    }
+
+    // MARK: - Intake
+
+    /// Commits a delivery and its new events in one transaction. Events already stored are counted as
+    /// duplicates and not stored again.
+    package func intake(_ delivery: NewDelivery, events: [PB.Event]) async throws -> IntakeOutcome {
+        try await batch.write { db in
+            var delivery = delivery
+            var newEvents = 0
+            for event in events {
+                let orderKey = event.leadId != 0
+                    ? "\(event.tenantId):lead:\(event.leadId)"
+                    : "\(event.tenantId):\(event.entityType):\(event.entityId)"
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO event (id, tenant_id, delivery_id, type, entity_type, entity_id, lead_id, origin,
+                        occurred_at, received_at, order_key, payload, replay_of)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [event.id, event.tenantId, delivery.id, event.type, event.entityType, event.entityId,
+                                     event.leadId == 0 ? nil : event.leadId, event.origin, event.occurredAtMicros,
+                                     event.receivedAtMicros, orderKey, Data(event.serializedBytes()),
+                                     event.replayScope.isEmpty ? nil : event.replayScope])
+                if db.changesCount == 1 {
+                    newEvents += 1
+                    let seq = db.lastInsertedRowID
+                    for destination in Destination.allCases {
+                        try db.execute(sql: "INSERT INTO dispatch (event_seq, destination) VALUES (?, ?)", arguments: [seq, destination.rawValue])
+                    }
+                }
+            }
+            if !events.isEmpty && newEvents == 0 && delivery.status == "accepted" { delivery.status = "duplicate" }
+            let ids = events.map(\.id)
+            try db.execute(sql: """
+                INSERT INTO delivery (id, tenant_id, status, reason, origin, received_at, content_type, remote_address, user_agent, body, event_ids)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [delivery.id, delivery.tenantID, delivery.status, delivery.reason, delivery.origin,
+                                 delivery.receivedAt, delivery.contentType, delivery.remoteAddress, delivery.userAgent,
+                                 delivery.body.map { Data($0) }, ids.joined(separator: ",")])
+            return IntakeOutcome(status: delivery.status, eventIDs: ids, newEvents: newEvents, duplicates: events.count - newEvents)
+        }
+    }
+
+    /// Replaces an unparsed delivery's outcome after a successful re-parse, storing its events.
+    package func reparsed(deliveryID: String, tenantID: String, events: [PB.Event]) async throws -> IntakeOutcome {
+        try await batch.write { db in
+            var newEvents = 0
+            for event in events {
+                let orderKey = event.leadId != 0 ? "\(event.tenantId):lead:\(event.leadId)" : "\(event.tenantId):\(event.entityType):\(event.entityId)"
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO event (id, tenant_id, delivery_id, type, entity_type, entity_id, lead_id, origin,
+                        occurred_at, received_at, order_key, payload)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [event.id, event.tenantId, deliveryID, event.type, event.entityType, event.entityId,
+                                     event.leadId == 0 ? nil : event.leadId, event.origin, event.occurredAtMicros,
+                                     event.receivedAtMicros, orderKey, Data(event.serializedBytes())])
+                if db.changesCount == 1 {
+                    newEvents += 1
+                    let seq = db.lastInsertedRowID
+                    for destination in Destination.allCases {
+                        try db.execute(sql: "INSERT INTO dispatch (event_seq, destination) VALUES (?, ?)", arguments: [seq, destination.rawValue])
+                    }
+                }
+            }
+            let status = events.isEmpty || newEvents > 0 ? "accepted" : "duplicate"
+            try db.execute(sql: "UPDATE delivery SET status = ?, reason = '', event_ids = ? WHERE id = ? AND tenant_id = ?",
+                           arguments: [status, events.map(\.id).joined(separator: ","), deliveryID, tenantID])
+            return IntakeOutcome(status: status, eventIDs: events.map(\.id), newEvents: newEvents, duplicates: events.count - newEvents)
+        }
+    }
+
+    // MARK: - Dispatch
+
+    /// Events whose next step is due, oldest first, at most one per order key (lead), skipping keys
+    /// with an earlier event still pending and keys already being worked on.
+    package func dueEvents(now: Int64, limit: Int, excludingKeys busy: Set<String>) async throws -> [(key: String, event: DueEvent)] {
+        try await db.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT e.seq, e.order_key, e.payload, e.decision, e.attempts FROM event e
+                WHERE e.status = 'pending' AND e.next_attempt_at <= ?
+                  AND NOT EXISTS (SELECT 1 FROM event p WHERE p.order_key = e.order_key AND p.status = 'pending' AND p.seq < e.seq)
+                ORDER BY e.seq LIMIT ?
+                """, arguments: [now, limit + busy.count])
+            var result: [(key: String, event: DueEvent)] = []
+            for row in rows {
+                let key: String = row["order_key"]
+                guard !busy.contains(key) else { continue }
+                let seq: Int64 = row["seq"]
+                let pending = try String.fetchAll(db, sql: "SELECT destination FROM dispatch WHERE event_seq = ? AND status = 'pending'", arguments: [seq])
+                let payload: Data = row["payload"]
+                let decision: Data? = row["decision"]
+                let event = DueEvent(
+                    seq: seq, event: try PB.Event(serializedBytes: Array(payload)),
+                    decision: try decision.map { try PB.Decision(serializedBytes: Array($0)) },
+                    attempts: row["attempts"], pending: Set(pending.compactMap(Destination.init(rawValue:))))
+                result.append((key, event))
+                if result.count >= limit { break }
+            }
+            return result
+        }
+    }
+
+    /// Records one attempt at a destination and its outcome.
+    package func recordAttempt(
+        seq: Int64, destination: Destination, at: Int64, durationMicros: Int64, code: Int32, error: String,
+        decision: PB.Decision? = nil
+    ) async throws {
+        try await db.write { db in
+            try db.execute(sql: "INSERT INTO attempt (event_seq, destination, at, duration_micros, status_code, error) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [seq, destination.rawValue, at, durationMicros, code, error])
+            if code == 0 {
+                try db.execute(sql: "UPDATE dispatch SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = '' WHERE event_seq = ? AND destination = ?",
+                               arguments: [at, seq, destination.rawValue])
+                try db.execute(sql: "UPDATE event SET attempts = 0 WHERE seq = ?", arguments: [seq])
+            } else {
+                try db.execute(sql: "UPDATE dispatch SET attempts = attempts + 1, last_error = ? WHERE event_seq = ? AND destination = ?",
+                               arguments: [error, seq, destination.rawValue])
+            }
+            if let decision {
+                try db.execute(sql: "UPDATE event SET decision = ?, actions = ? WHERE seq = ?",
+                               arguments: [Data(decision.serializedBytes()), decision.actions.count, seq])
+                if decision.actions.isEmpty && decision.timers.isEmpty {
+                    try db.execute(sql: "UPDATE dispatch SET status = 'skipped' WHERE event_seq = ? AND destination = ?",
+                                   arguments: [seq, Destination.schedule.rawValue])
+                }
+            }
+        }
+    }
+
+    /// Schedules the next try of a failed step, or fails the event once the attempts are used up.
+    package func retryLater(seq: Int64, attempts: Int, nextAt: Int64, maxAttempts: Int) async throws -> Bool {
+        try await db.write { db in
+            if attempts >= maxAttempts {
+                try db.execute(sql: "UPDATE event SET status = 'failed', attempts = ? WHERE seq = ?", arguments: [attempts, seq])
+                try db.execute(sql: "UPDATE dispatch SET status = 'failed' WHERE event_seq = ? AND status = 'pending'", arguments: [seq])
+                return false
+            }
+            try db.execute(sql: "UPDATE event SET attempts = ?, next_attempt_at = ? WHERE seq = ?", arguments: [attempts, nextAt, seq])
+            return true
+        }
+    }
+
+    package func markDelivered(seq: Int64) async throws {
+        try await db.write { db in
+            try db.execute(sql: "UPDATE event SET status = 'delivered' WHERE seq = ?", arguments: [seq])
+        }
+    }
+
+    /// Events waiting for their journey (for metrics).
+    package func pendingCount() async throws -> Int {
+        try await db.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM event WHERE status = 'pending'") ?? 0 }
+    }
+
+    // MARK: - Retention
+
+    /// Drops raw bodies received before `cutoff`; event summaries stay.
+    package func sweep(bodiesBefore cutoff: Int64) async throws -> Int {
+        try await db.write { db in
+            try db.execute(sql: "UPDATE delivery SET body = NULL, body_expired = 1 WHERE received_at < ? AND body IS NOT NULL", arguments: [cutoff])
+            return db.changesCount
+        }
+    }
+}
+
+/// Compares two strings in time that depends only on their lengths.
+package func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    guard x.count == y.count, !x.isEmpty else { return false }
+    var difference: UInt8 = 0
+    for index in x.indices { difference |= x[index] ^ y[index] }
+    return difference == 0
+}

@@ -1,0 +1,187 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOHTTP1
+
+/// Calls the Kommo REST API (v4, and v2 for Salesbot runs) for any tenant's account.
+///
+/// One instance serves the whole process: it holds the shared `HTTPClient` (configure it with
+/// ``ExecutorHTTPClient/configuration()``) and the shared ``KommoRateLimiter``, and takes the account on
+/// every call. Calls never throw: each returns an ``ExecutionResult`` for the action log, with the
+/// outcome classified as Kommo's documentation describes:
+///
+/// | answer | outcome |
+/// |---|---|
+/// | 2xx (204 for reads: no such entity) | `succeeded` |
+/// | 429 | wait `retry_after` (body) or `Retry-After` (header), capped, then retry; the whole account pauses |
+/// | 5xx, timeout, connection error | retry with capped exponential backoff and jitter |
+/// | attempts exhausted on the above | `failed_retryable` |
+/// | 401 | `failed_permanent`, "bad token" |
+/// | 402 | `failed_permanent`, "account unpaid" |
+/// | other 3xx/4xx | `failed_permanent` with Kommo's problem details |
+///
+/// Passing `nil` for the account gives a `skipped` result ("no Kommo credentials"), so a tenant that has
+/// not connected Kommo sees its actions recorded rather than lost.
+package struct KommoClient: Sendable {
+    /// Timeouts, retries and limits of Kommo calls.
+    package struct Configuration: Sendable, Hashable {
+        /// Retries of one call.
+        package var retry: RetryPolicy
+        /// Deadline of one attempt, connecting and reading the answer included.
+        package var requestTimeout: Duration
+        /// Largest answer read; the rest of a longer one is dropped and the call recorded as such.
+        package var maxResponseBytes: Int
+
+        /// Creates a configuration.
+        package init(retry: RetryPolicy = RetryPolicy(), requestTimeout: Duration = .seconds(15),
+                     maxResponseBytes: Int = 1 << 20) {
+            self.retry = retry
+            self.requestTimeout = requestTimeout
+            self.maxResponseBytes = maxResponseBytes
+        }
+    }
+
+    /// The settings in force.
+    package let configuration: Configuration
+    private let http: OutboundHTTP
+    private let rateLimiter: KommoRateLimiter
+
+    /// A client sending through `httpClient`, admitting requests through `rateLimiter` (share one limiter
+    /// among everything in the process that calls Kommo).
+    package init(httpClient: HTTPClient, rateLimiter: KommoRateLimiter, configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        self.rateLimiter = rateLimiter
+        self.http = OutboundHTTP(client: httpClient, timeout: configuration.requestTimeout,
+                                 retry: configuration.retry, maxResponseBytes: configuration.maxResponseBytes)
+    }
+
+    // MARK: - One call
+
+    /// Whether a call reads or writes, which decides what an unreadable 2xx answer means.
+    enum CallKind {
+        /// A read: its answer is the point, so an unreadable one fails the call.
+        case read
+        /// A write: a 2xx means Kommo applied it, so an unreadable answer is only remarked on (retrying
+        /// would apply it twice).
+        case write
+    }
+
+    /// One Kommo call with rate limiting, retries and classification; the response is returned for
+    /// operations that read ids or entities from it.
+    func call(
+        operation: String, account: KommoAccount?, method: HTTPMethod, path: String, query: String? = nil,
+        body: (some Encodable)?, summary: String, kind: CallKind, logger: Logger
+    ) async -> (ExecutionResult, OutboundResponse?) {
+        guard let account else {
+            return (.skipped(operation, reason: SkipReason.noKommoCredentials, requestSummary: summary), nil)
+        }
+        let target = "\(method.rawValue) \(path)\(query.map { "?\($0)" } ?? "")"
+        var encoded: [UInt8]?
+        if let body {
+            do {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                encoded = Array(try encoder.encode(body))
+            } catch {
+                return (ExecutionResult(operation: operation, target: target, requestSummary: summary,
+                                        outcome: .failedPermanent, detail: "could not encode the request: \(error)"), nil)
+            }
+        }
+        let url = account.baseURL + path + (query.map { "?\($0)" } ?? "")
+        let key = account.rateLimitKey
+        let record = await http.exchange(
+            logger: logger,
+            makeRequest: {
+                var headers = HTTPHeaders()
+                headers.add(name: "Authorization", value: "Bearer \(account.accessToken)")
+                headers.add(name: "Accept", value: "application/hal+json, application/json")
+                if encoded != nil { headers.add(name: "Content-Type", value: "application/json") }
+                return OutboundRequest(method: method, url: url, headers: headers, body: encoded)
+            },
+            beforeAttempt: { try await rateLimiter.acquire(key) },
+            classify: Self.classify,
+            onRetryAfter: { rateLimiter.pause(key, for: $0) })
+        let result = Self.result(operation: operation, target: target, summary: summary, record: record,
+                                 kind: kind, limit: configuration.maxResponseBytes)
+        if result.outcome != .succeeded {
+            logger.warning("kommo call did not succeed", metadata: [
+                "kommo.operation": "\(operation)", "http.target": "\(target)",
+                "http.status": "\(result.httpStatus.map(String.init) ?? "none")",
+                "outcome": "\(result.outcome.rawValue)", "attempts": "\(result.attempts)",
+            ])
+        }
+        return (result, record.response)
+    }
+
+    /// Judges one Kommo answer for the retry loop.
+    static func classify(_ response: OutboundResponse) -> AttemptVerdict {
+        switch response.status {
+        case 200..<300: .success
+        case 429: .retry(after: retryAfter(of: response))
+        case 408, 500..<600: .retry(after: nil)
+        default: .permanent
+        }
+    }
+
+    /// The wait a 429 asks for: `retry_after` in the body (Kommo), else a `Retry-After` header in seconds.
+    static func retryAfter(of response: OutboundResponse) -> Duration? {
+        if let seconds = response.json?["retry_after"], let value = seconds.int64 ?? seconds.string.flatMap(Int64.init) {
+            return .seconds(max(0, value))
+        }
+        if let header = response.headers.first(name: "Retry-After"), let value = Double(header.trimmingCharacters(in: .whitespaces)) {
+            return .seconds(double: value)
+        }
+        return nil
+    }
+
+    /// Turns the end of a retry loop into the action-log record.
+    static func result(operation: String, target: String, summary: String, record: ExchangeRecord,
+                       kind: CallKind, limit: Int) -> ExecutionResult {
+        var result = ExecutionResult(
+            operation: operation, target: target, requestSummary: summary, httpStatus: record.response?.status,
+            latency: record.latency, elapsed: record.elapsed, attempts: record.attempts, outcome: .succeeded)
+        let response = record.response
+        if let json = response?.json, response.map({ $0.status >= 300 }) ?? false {
+            result.problem = ProblemDetails(json: json)
+        }
+        if record.cancelled {
+            result.outcome = .failedRetryable
+            result.detail = "cancelled before completion"
+            return result
+        }
+        switch record.verdict {
+        case .success:
+            let remark = response?.unreadableBodyRemark(limit: limit)
+            if kind == .read, let remark, response?.status != 204 {
+                result.outcome = .failedPermanent
+                result.detail = remark
+            } else {
+                result.detail = remark
+            }
+        case .retry:
+            result.outcome = .failedRetryable
+            result.retryAfter = response?.status == 429 ? record.retryAfter : nil
+            if let error = record.transportError {
+                result.detail = error
+            } else if let status = response?.status {
+                result.detail = status == 429
+                    ? "rate limited by Kommo (429) on every attempt"
+                    : "Kommo answered \(status) on every attempt"
+            }
+        case .permanent:
+            result.outcome = .failedPermanent
+            let status = response?.status ?? 0
+            let problem = result.problem?.summary
+            let base: String = switch status {
+            case 401: "bad token: Kommo refused the access token (401)"
+            case 402: "account unpaid: Kommo refused the call (402)"
+            case 403: "forbidden (403): the token lacks access, or Kommo blocked the integration after repeated rate-limit violations"
+            case 404: "not found (404)"
+            case 300..<400: "unexpected redirect (\(status)); check the account's base URL"
+            default: "Kommo refused the request (\(status))"
+            }
+            result.detail = problem.map { $0.isEmpty ? base : "\(base): \($0)" } ?? base
+        }
+        return result
+    }
+}

@@ -1,0 +1,221 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+// MARK: - Client configuration
+
+/// Settings for the `HTTPClient` the executors share.
+package enum ExecutorHTTPClient {
+    /// The configuration executors expect of their shared `HTTPClient`: redirects are **not** followed,
+    /// because a redirect would lead an outgoing webhook past its address check (a public URL answering
+    /// `302 Location: http://169.254.169.254/`), and Kommo and LLM APIs do not redirect API calls.
+    package static func configuration() -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.decompression = .disabled
+        return configuration
+    }
+}
+
+// MARK: - One exchange with retries
+
+/// A request as executors build it; rebuilt for every attempt so that signatures can carry fresh dates.
+struct OutboundRequest: Sendable {
+    var method: HTTPMethod
+    var url: String
+    var headers: HTTPHeaders
+    var body: [UInt8]?
+}
+
+/// A response with its body read up to the configured cap.
+struct OutboundResponse: Sendable {
+    var status: Int
+    var headers: HTTPHeaders
+    /// The body, at most the cap in bytes.
+    var body: [UInt8]
+    /// Whether the body was longer than the cap and was cut.
+    var truncated: Bool
+
+    /// The body as JSON, or `nil` when it is empty, cut or not JSON.
+    var json: JSONValue? { truncated ? nil : JSONValue(parsing: body) }
+
+    /// A remark for the action log when the body could not be read as JSON.
+    func unreadableBodyRemark(limit: Int) -> String? {
+        if truncated { return "response body larger than \(limit) bytes, not read past the limit" }
+        if body.isEmpty { return nil }
+        if json == nil { return "response body is not JSON (\(body.count) bytes)" }
+        return nil
+    }
+}
+
+/// What a response means for the retry loop.
+enum AttemptVerdict: Sendable {
+    /// Done, successfully.
+    case success
+    /// Worth another try, after the server's requested wait when it gave one.
+    case retry(after: Duration?)
+    /// Done, unsuccessfully; retrying would not help.
+    case permanent
+}
+
+/// The end of a retry loop.
+struct ExchangeRecord: Sendable {
+    var attempts = 0
+    var latency: Duration = .zero
+    var elapsed: Duration = .zero
+    /// The last response, when one arrived.
+    var response: OutboundResponse?
+    /// The last transport error (timeout, refused connection), when the last attempt had one.
+    var transportError: String?
+    /// How the last attempt was judged.
+    var verdict: AttemptVerdict = .permanent
+    /// The server's last requested wait, when it gave one.
+    var retryAfter: Duration?
+    /// Set when the loop stopped because the task was cancelled.
+    var cancelled = false
+}
+
+/// Sends one request with timeouts, a bounded body read and retries; shared by every executor.
+struct OutboundHTTP: Sendable {
+    let client: HTTPClient
+    let timeout: Duration
+    let retry: RetryPolicy
+    let maxResponseBytes: Int
+
+    /// Runs the retry loop.
+    ///
+    /// - Parameters:
+    ///   - makeRequest: builds the request for each attempt.
+    ///   - beforeAttempt: waits for permission to send (a rate-limit token); throws only on cancellation.
+    ///   - classify: judges a response.
+    ///   - onRetryAfter: told when the server asked to wait, so shared limiters can pause every caller.
+    func exchange(
+        logger: Logger,
+        makeRequest: () -> OutboundRequest,
+        beforeAttempt: () async throws -> Void = {},
+        classify: (OutboundResponse) -> AttemptVerdict,
+        onRetryAfter: (Duration) -> Void = { _ in }
+    ) async -> ExchangeRecord {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var record = ExchangeRecord()
+        while true {
+            do {
+                try await beforeAttempt()
+            } catch {
+                record.cancelled = true
+                record.verdict = .retry(after: nil)
+                break
+            }
+            let request = makeRequest()
+            record.attempts += 1
+            let attemptStart = clock.now
+            do {
+                let response = try await send(request, logger: logger)
+                record.response = response
+                record.transportError = nil
+                record.verdict = classify(response)
+                if case .retry(let after?) = record.verdict {
+                    record.retryAfter = after
+                    onRetryAfter(retry.honouring(retryAfter: after))
+                }
+            } catch {
+                record.response = nil
+                record.transportError = Self.describe(error)
+                record.verdict = .retry(after: nil)
+                record.cancelled = Task.isCancelled
+            }
+            record.latency = clock.now - attemptStart
+            guard case .retry(let after) = record.verdict, !record.cancelled,
+                  record.attempts < retry.maxAttempts else { break }
+            let wait = after.map(retry.honouring(retryAfter:)) ?? retry.backoff(afterAttempt: record.attempts)
+            logger.debug("outbound request will be retried", metadata: [
+                "http.target": "\(request.method.rawValue) \(Self.redactedTarget(request.url))",
+                "http.status": "\(record.response.map { String($0.status) } ?? "none")",
+                "retry.attempt": "\(record.attempts)",
+                "retry.wait_ms": "\(wait.milliseconds)",
+            ])
+            do {
+                try await Task.sleep(for: wait)
+            } catch {
+                record.cancelled = true
+                break
+            }
+        }
+        record.elapsed = clock.now - start
+        return record
+    }
+
+    private func send(_ request: OutboundRequest, logger: Logger) async throws -> OutboundResponse {
+        var http = HTTPClientRequest(url: request.url)
+        http.method = request.method
+        http.headers = request.headers
+        if let body = request.body { http.body = .bytes(ByteBuffer(bytes: body)) }
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
+        let response = try await client.execute(http, deadline: deadline, logger: logger)
+        var collected: [UInt8] = []
+        var truncated = false
+        // Read by hand rather than with `collect(upTo:)`, which throws away what it read: an oversized
+        // answer is recorded as such (and its head kept) instead of becoming an error with no data.
+        for try await chunk in response.body {
+            let room = maxResponseBytes - collected.count
+            if chunk.readableBytes > room {
+                collected.append(contentsOf: chunk.readableBytesView.prefix(room))
+                truncated = true
+                break
+            }
+            collected.append(contentsOf: chunk.readableBytesView)
+        }
+        return OutboundResponse(status: Int(response.status.code), headers: response.headers, body: collected,
+                                truncated: truncated)
+    }
+
+    /// A short, secret-free description of a transport error.
+    static func describe(_ error: any Error) -> String {
+        if error is CancellationError { return "cancelled" }
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout: return "timed out"
+            case .cancelled: return "cancelled"
+            default: return "HTTP client error: \(error)"
+            }
+        }
+        return "transport error: \(String(describing: error).prefix(200))"
+    }
+
+    /// The URL without user info, query or fragment, for logs.
+    static func redactedTarget(_ url: String) -> String {
+        guard var components = URLComponents(string: url) else { return "<invalid url>" }
+        components.user = nil
+        components.password = nil
+        components.query = nil
+        components.fragment = nil
+        return components.string ?? "<invalid url>"
+    }
+}
+
+// MARK: - Helpers
+
+extension TimeAmount {
+    /// The same span in NIO's unit.
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, for logs.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    /// A duration from a number of seconds that may be fractional; negative and non-finite become zero.
+    static func seconds(double value: Double) -> Duration {
+        guard value.isFinite, value > 0 else { return .zero }
+        return .milliseconds(Int64(min(value, 1e9) * 1000))
+    }
+}
