@@ -5,21 +5,46 @@ import NIOCore
 import ServiceKit
 import Wire
 
-/// The composition root of the gateway: the HTTP application with its routes and peers.
+/// The composition root of the gateway: the HTTP application with its store, peers and routes.
 package enum GatewayApp {
     package static func build(
         configuration: GatewayConfiguration, logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
+        let db = try StoreFactory.open(folder: configuration.dataDir, migrator: GatewayStore.migrator)
+        let store = GatewayStore(db: db)
+        let adminToken = try configuration.adminToken ?? loadOrCreateAdminToken(folder: configuration.dataDir)
         let peers = Peers(configuration: configuration, logger: logger)
+        let authenticator = Authenticator(store: store, adminToken: adminToken)
+
         let router = Router(context: GatewayContext.self)
         router.add(middleware: GatewayMiddleware())
         addHealthRoutes(to: router, peers: peers)
-        return Application(
+        addInboundWebhookRoutes(to: router, peers: peers)
+        let api = router.group("/api/v1")
+        let tenantAPI = router.group("/api/v1").add(middleware: TenantAuthMiddleware(authenticator: authenticator))
+        addTenantRoutes(to: api, tenantAPI: tenantAPI, store: store, authenticator: authenticator, peers: peers, configuration: configuration)
+        addWebhookHistoryRoutes(to: tenantAPI, peers: peers, configuration: configuration)
+
+        var app = Application(
             router: router,
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "gateway"),
             onServerRunning: onServerRunning,
             logger: logger)
+        app.addServices(FirstRun(store: store, peers: peers, configuration: configuration, logger: logger))
+        return app
+    }
+
+    /// The operator's token: from configuration, or generated once into the data folder (mode 0600).
+    static func loadOrCreateAdminToken(folder: String) throws -> String {
+        let path = (folder as NSString).appendingPathComponent("admin-token")
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), existing.count >= 16 {
+            return existing
+        }
+        let token = "adm_" + GatewayStore.randomHex(24)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        return token
     }
 }

@@ -34,6 +34,9 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("rpc-timeout-ms"), help: "Deadline of each call to a service (env RPC_TIMEOUT_MS).")
     package var rpcTimeoutMilliseconds: Int = Env.int("RPC_TIMEOUT_MS") ?? 5000
 
+    @Flag(name: .customLong("no-demo"), help: "Do not create the demo tenant on an empty store (env NO_DEMO=1).")
+    package var noDemo: Bool = Env.string("NO_DEMO") == "1"
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env LOG_LEVEL).")
     package var logLevel: String = Env.string("LOG_LEVEL") ?? "info"
 
@@ -51,7 +54,7 @@ package struct GatewayOptions: ParsableArguments, Sendable {
             sequenceAddress: try PeerAddress(parsing: sequenceAddress, key: "--sequence-address"),
             publicBaseURL: publicBaseURL ?? "http://\(httpHost == "0.0.0.0" ? "localhost" : httpHost):\(httpPort)",
             adminToken: adminToken, maxBodyBytes: maxBodyBytes,
-            rpcTimeout: .milliseconds(rpcTimeoutMilliseconds))
+            rpcTimeout: .milliseconds(rpcTimeoutMilliseconds), firstRunDemo: !noDemo)
     }
 }
 
@@ -67,6 +70,8 @@ package struct GatewayConfiguration: Sendable {
     package var adminToken: String?
     package var maxBodyBytes: Int
     package var rpcTimeout: Duration
+    /// On an empty store, create a `demo` tenant and write its key to `first-run.txt`.
+    package var firstRunDemo: Bool
 
     package init(
         httpHost: String = "127.0.0.1", httpPort: Int = 8080, dataDir: String,
@@ -74,8 +79,9 @@ package struct GatewayConfiguration: Sendable {
         rulesAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7102),
         sequenceAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7103),
         publicBaseURL: String = "http://localhost:8080", adminToken: String? = nil,
-        maxBodyBytes: Int = 1024 * 1024, rpcTimeout: Duration = .seconds(5)
+        maxBodyBytes: Int = 1024 * 1024, rpcTimeout: Duration = .seconds(5), firstRunDemo: Bool = false
     ) {
+        self.firstRunDemo = firstRunDemo
         self.httpHost = httpHost
         self.httpPort = httpPort
         self.dataDir = dataDir

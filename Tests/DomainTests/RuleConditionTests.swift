@@ -66,6 +66,7 @@ struct RuleConditionTests {
         .init(op: .changedTo, before: "2500-5000", carried: "2500-5000", value: "2500-5000", holds: false),
         .init(op: .changedFrom, before: "1000-2500", carried: "2500-5000", value: "1000-2500", holds: true),
         .init(op: .changedFrom, before: "1000-2500", carried: "2500-5000", value: "2500-5000", holds: false),
+        .init(op: .changedTo, before: "100", carried: "2500", value: "2500.00", holds: true),
     ]
 
     @Test("field_value operator", arguments: fieldCases)

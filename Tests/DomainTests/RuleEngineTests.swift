@@ -310,6 +310,23 @@ struct RuleEngineTests {
         #expect(explanation.detail == "conditions.all[1]: cf.Budget is \"1000-2500\"; expected equals \"2500-5000\"")
     }
 
+    @Test("A false any names every alternative's failure through the first one, and a false not names what held")
+    func groupExplanations() throws {
+        let any = F.rule("any", conditions: .any([
+            .stageIs(.init(stageIDs: [502])),
+            .messageOrigin(.init(origins: ["telegram"])),
+        ]))
+        let not = F.rule("not", conditions: .not(.responsibleUserIs(.init(userIDs: [42]))))
+        let decision = F.evaluate(F.message("hi"), rules: [any, not])
+        let anyExplanation = try F.outcome(decision, "any")
+        #expect(anyExplanation.failingLeaf?.path == "conditions.any[0]")
+        #expect(anyExplanation.detail == "conditions.any[0]: none of the 2 alternatives in conditions.any holds; the first: the lead is in stage 501 of pipeline 7001; expected stage 502")
+        let notExplanation = try F.outcome(decision, "not")
+        #expect(notExplanation.failingLeaf?.path == "conditions.not")
+        #expect(notExplanation.failingLeaf?.expected == "not (42)")
+        #expect(notExplanation.detail == "conditions.not: negated, but it holds: the responsible user is 42")
+    }
+
     @Test("An event without a lead is evaluated from the event alone and stores no facts")
     func eventWithoutLead() throws {
         let rule = F.rule("r", conditions: .messageOrigin(.init(origins: ["onlinechat"])))

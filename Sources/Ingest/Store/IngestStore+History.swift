@@ -95,7 +95,10 @@ extension IngestStore {
             if !deliveryID.isEmpty, let delivery = try Row.fetchOne(db, sql: "SELECT * FROM delivery WHERE id = ?", arguments: [deliveryID]) {
                 detail.delivery = Self.delivery(delivery, withBody: true)
             }
-            detail.dispatches = try Row.fetchAll(db, sql: "SELECT * FROM dispatch WHERE event_seq = ? ORDER BY rowid", arguments: [seq]).map { row in
+            detail.dispatches = try Row.fetchAll(db, sql: """
+                SELECT * FROM dispatch WHERE event_seq = ?
+                ORDER BY CASE destination WHEN 'rules.evaluate' THEN 0 WHEN 'sequences.schedule' THEN 1 ELSE 2 END
+                """, arguments: [seq]).map { row in
                 var dispatch = PB.Dispatch()
                 dispatch.destination = row["destination"]
                 dispatch.status = row["status"]

@@ -92,3 +92,26 @@ package enum JSONValue: Sendable, Hashable, Codable {
         if case .bool(let value) = self { value } else { nil }
     }
 }
+
+// MARK: - Literals
+
+/// Literals make request bodies and test fixtures read like the JSON they stand for.
+extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
+    ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral {
+    /// `null`.
+    package init(nilLiteral: ()) { self = .null }
+    /// A boolean.
+    package init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// A whole number.
+    package init(integerLiteral value: Int64) { self = .number(Double(value)) }
+    /// A number.
+    package init(floatLiteral value: Double) { self = .number(value) }
+    /// A string.
+    package init(stringLiteral value: String) { self = .string(value) }
+    /// An array.
+    package init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    /// An object; a repeated key keeps its last value.
+    package init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+    }
+}

@@ -192,6 +192,20 @@ package struct KommoCustomField: Sendable, Hashable {
     }
 }
 
+/// A contact linked to a lead.
+package struct KommoContactLink: Sendable, Hashable {
+    /// Contact id.
+    package var id: Int64
+    /// Whether it is the lead's main contact.
+    package var isMain: Bool
+
+    /// Creates a link.
+    package init(id: Int64, isMain: Bool) {
+        self.id = id
+        self.isMain = isMain
+    }
+}
+
 /// A lead as `GET /api/v4/leads/{id}?with=contacts` returns it (the members executors use).
 package struct KommoLead: Sendable, Hashable {
     /// Lead id.
@@ -210,21 +224,12 @@ package struct KommoLead: Sendable, Hashable {
     package var customFields: [KommoCustomField]
     /// Tag names.
     package var tags: [String]
-    /// Linked contacts: id and whether it is the main one.
-    package var contacts: [(id: Int64, isMain: Bool)] {
-        get { contactLinks.map { ($0.id, $0.isMain) } }
-        set { contactLinks = newValue.map { ContactLink(id: $0.id, isMain: $0.isMain) } }
-    }
-    private var contactLinks: [ContactLink]
-
-    private struct ContactLink: Sendable, Hashable {
-        var id: Int64
-        var isMain: Bool
-    }
+    /// Linked contacts.
+    package var contacts: [KommoContactLink]
 
     /// The main contact's id, else the first contact's.
     package var mainContactID: Int64? {
-        (contactLinks.first(where: \.isMain) ?? contactLinks.first)?.id
+        (contacts.first(where: \.isMain) ?? contacts.first)?.id
     }
 
     /// Reads a lead from Kommo's JSON; `nil` without an id.
@@ -238,8 +243,8 @@ package struct KommoLead: Sendable, Hashable {
         responsibleUserID = json["responsible_user_id"]?.int64
         customFields = KommoCustomField.list(json["custom_fields_values"])
         tags = (json["_embedded"]?["tags"]?.array ?? []).compactMap { $0["name"]?.string }
-        contactLinks = (json["_embedded"]?["contacts"]?.array ?? []).compactMap { contact in
-            contact["id"]?.int64.map { ContactLink(id: $0, isMain: contact["is_main"]?.bool ?? false) }
+        contacts = (json["_embedded"]?["contacts"]?.array ?? []).compactMap { contact in
+            contact["id"]?.int64.map { KommoContactLink(id: $0, isMain: contact["is_main"]?.bool ?? false) }
         }
     }
 

@@ -11,14 +11,14 @@ import Synchronization
 /// sliding one-second window; Kommo counts requests per second and blocks integrations that keep
 /// exceeding it, so the stricter rule is the one that matters.
 ///
-/// Admission is by reservation: each caller is given the instant its request may start, in arrival
-/// order, and time only moves forward, so waiting callers are served first come, first served.
+/// Admission is recorded at the instant a caller is let through, not at an instant reserved for it in
+/// advance: a caller that wakes up late (a busy machine) then cannot bunch up with the next group.
 package struct RequestWindow: Sendable, Hashable {
     /// Requests allowed per window (also the largest burst).
     package let limit: Int
     /// The span the limit applies to.
     package let window: Duration
-    /// Start instants of the latest `limit` admissions, ascending, as offsets from the limiter's origin.
+    /// Instants of the admissions still inside the window, ascending, as offsets from the limiter's origin.
     private var admissions: [Duration] = []
     /// No request starts before this instant (set when the server answered 429).
     private var pausedUntil: Duration = .zero
@@ -29,19 +29,23 @@ package struct RequestWindow: Sendable, Hashable {
         self.window = window
     }
 
-    /// Reserves the earliest start not before `now` that keeps the rule, and returns it.
-    package mutating func reserve(at now: Duration) -> Duration {
-        var start = max(now, pausedUntil)
-        if let last = admissions.last { start = max(start, last) }
-        if admissions.count >= limit {
-            start = max(start, admissions[admissions.count - limit] + window)
+    /// Admits a request at `now` and returns `nil`, or returns the instant to ask again. `now` must not
+    /// go backwards between calls.
+    package mutating func admit(at now: Duration) -> Duration? {
+        if now < pausedUntil { return pausedUntil }
+        if let stale = admissions.firstIndex(where: { $0 > now - window }) {
+            admissions.removeFirst(stale)
+        } else {
+            admissions.removeAll()
         }
-        admissions.append(start)
-        if admissions.count > limit { admissions.removeFirst(admissions.count - limit) }
-        return start
+        guard admissions.count >= limit else {
+            admissions.append(now)
+            return nil
+        }
+        return admissions[admissions.count - limit] + window
     }
 
-    /// Holds every later reservation until `instant`.
+    /// Holds every later admission until `instant`.
     package mutating func pause(until instant: Duration) {
         pausedUntil = max(pausedUntil, instant)
     }
@@ -89,31 +93,32 @@ package final class KommoRateLimiter: Sendable {
 
     /// Waits until a request to the account `key` may start.
     ///
-    /// - Throws: `CancellationError` when the task is cancelled while waiting (the reserved turn is then
-    ///   lost, which only makes later callers more conservative).
+    /// - Throws: `CancellationError` when the task is cancelled while waiting.
     package func acquire(_ key: String) async throws {
-        let now = clock.now - origin
-        let start = windows.withLock { windows in
-            var window = windows[key] ?? RequestWindow(
-                limit: configuration.requestsPerWindow, window: configuration.window + configuration.safetyMargin)
-            let start = window.reserve(at: now)
-            windows[key] = window
-            return start
+        while true {
+            // The clock is read under the lock so that admissions are recorded in time order.
+            let retryAt: Duration? = windows.withLock { windows in
+                var window = windows[key] ?? makeWindow()
+                let retryAt = window.admit(at: clock.now - origin)
+                windows[key] = window
+                return retryAt
+            }
+            guard let retryAt else { return }
+            try await Task.sleep(until: origin + retryAt, clock: clock)
         }
-        if start > now {
-            try await Task.sleep(until: origin + start, clock: clock)
-        }
-        try Task.checkCancellation()
     }
 
     /// Lets no request to `key` start for `duration` from now.
     package func pause(_ key: String, for duration: Duration) {
         let until = clock.now - origin + duration
         windows.withLock { windows in
-            var window = windows[key] ?? RequestWindow(
-                limit: configuration.requestsPerWindow, window: configuration.window + configuration.safetyMargin)
+            var window = windows[key] ?? makeWindow()
             window.pause(until: until)
             windows[key] = window
         }
+    }
+
+    private func makeWindow() -> RequestWindow {
+        RequestWindow(limit: configuration.requestsPerWindow, window: configuration.window + configuration.safetyMargin)
     }
 }

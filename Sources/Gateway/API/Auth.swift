@@ -1,0 +1,65 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Wire
+
+/// Bearer tokens: the operator's admin token, and tenants' API keys.
+package struct Authenticator: Sendable {
+    let store: GatewayStore
+    let adminToken: String
+
+    static func bearer(_ request: Request) -> String? {
+        guard let header = request.headers[.authorization] else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        return token.isEmpty || token.count > 256 ? nil : token
+    }
+
+    static let unauthorized = Problem(status: .unauthorized, detail: "a valid Authorization: Bearer token is required")
+
+    func requireAdmin(_ request: Request) throws {
+        guard let token = Self.bearer(request), constantTimeEquals(token, adminToken) else { throw Self.unauthorized }
+    }
+
+    /// The tenant the request's API key belongs to.
+    func requireTenant(_ request: Request, context: inout GatewayContext) async throws -> String {
+        guard let token = Self.bearer(request), let found = try await store.authenticate(key: token, now: Date()) else {
+            throw Self.unauthorized
+        }
+        context.tenantID = found.tenant.id
+        context.logger[metadataKey: "tenant.id"] = "\(found.tenant.id)"
+        return found.tenant.id
+    }
+}
+
+/// Runs tenant authentication before every route of a group.
+package struct TenantAuthMiddleware: RouterMiddleware {
+    package typealias Context = GatewayContext
+    let authenticator: Authenticator
+
+    package func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
+        var context = context
+        _ = try await authenticator.requireTenant(request, context: &context)
+        return try await next(request, context)
+    }
+}
+
+/// Compares two strings in time that depends only on their lengths.
+package func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    guard x.count == y.count, !x.isEmpty else { return false }
+    var difference: UInt8 = 0
+    for index in x.indices { difference |= x[index] ^ y[index] }
+    return difference == 0
+}
+
+extension GatewayContext {
+    /// The authenticated tenant; routes behind `TenantAuthMiddleware` always have one.
+    package var tenant: String {
+        get throws {
+            guard let tenantID else { throw Authenticator.unauthorized }
+            return tenantID
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Hummingbird
+import Wire
+
+// MARK: - Bodies and answers
+
+struct CreateTenantBody: RequestBody {
+    static let fields: Set<String> = ["name"]
+    var name: String
+}
+
+struct CreateKeyBody: RequestBody {
+    static let fields: Set<String> = ["name"]
+    var name: String?
+}
+
+struct TenantDTO: Codable, Sendable {
+    var id: String
+    var name: String
+    var status: String
+    var createdAt: String
+    enum CodingKeys: String, CodingKey { case id, name, status, createdAt = "created_at" }
+    init(_ record: TenantRecord) {
+        id = record.id; name = record.name; status = record.status; createdAt = RFC3339.string(record.createdAt)
+    }
+}
+
+struct CreatedTenantDTO: Codable, Sendable {
+    var tenant: TenantDTO
+    /// Shown once.
+    var apiKey: String
+    var webhookUrl: String
+    enum CodingKeys: String, CodingKey { case tenant, apiKey = "api_key", webhookUrl = "webhook_url" }
+}
+
+struct APIKeyDTO: Codable, Sendable {
+    var id: String
+    var name: String
+    var prefix: String
+    var createdAt: String
+    var lastUsedAt: String?
+    var revokedAt: String?
+    /// Only in the answer that created it.
+    var key: String?
+    enum CodingKeys: String, CodingKey {
+        case id, name, prefix, key
+        case createdAt = "created_at", lastUsedAt = "last_used_at", revokedAt = "revoked_at"
+    }
+    init(_ record: APIKeyRecord, key: String? = nil) {
+        id = record.id; name = record.name; prefix = record.prefix; createdAt = RFC3339.string(record.createdAt)
+        lastUsedAt = record.lastUsedAt.map(RFC3339.string); revokedAt = record.revokedAt.map(RFC3339.string); self.key = key
+    }
+}
+
+struct ListDTO<Item: Codable & Sendable>: Codable, Sendable {
+    var items: [Item]
+    var nextCursor: String?
+    enum CodingKeys: String, CodingKey { case items, nextCursor = "next_cursor" }
+}
+
+// MARK: - Routes
+
+extension GatewayApp {
+    static func validateName(_ name: String, field: String = "name") throws -> String {
+        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw Problem.field(field, "must not be empty") }
+        guard trimmed.count <= 200 else { throw Problem.field(field, "must be at most 200 characters") }
+        return trimmed
+    }
+
+    /// Creates a tenant with a first API key and its Kommo webhook source.
+    static func createTenant(name: String, store: GatewayStore, peers: Peers, configuration: GatewayConfiguration, requestID: String)
+        async throws -> CreatedTenantDTO {
+        let tenant = try await store.createTenant(name: name, now: Date())
+        let (_, key) = try await store.createKey(tenantID: tenant.id, name: "first key", now: Date())
+        var request = PB.TenantRequest()
+        request.tenantId = tenant.id
+        let source = try await peers.ingest.ensureWebhookSource(request, options: peers.options(tenant: tenant.id, requestID: requestID))
+        return CreatedTenantDTO(tenant: TenantDTO(tenant), apiKey: key, webhookUrl: webhookURL(configuration, secret: source.secret))
+    }
+
+    static func webhookURL(_ configuration: GatewayConfiguration, secret: String) -> String {
+        configuration.publicBaseURL.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/webhooks/kommo/" + secret
+    }
+
+    static func addTenantRoutes(to api: RouterGroup<GatewayContext>, tenantAPI: RouterGroup<GatewayContext>, store: GatewayStore,
+                                authenticator: Authenticator, peers: Peers, configuration: GatewayConfiguration) {
+        // Operator routes (admin token).
+        api.post("/tenants") { request, context -> Response in
+            try authenticator.requireAdmin(request)
+            let body = try await request.decodeBody(CreateTenantBody.self, context: context)
+            let created = try await createTenant(name: try validateName(body.name), store: store, peers: peers,
+                                                 configuration: configuration, requestID: context.requestID)
+            return try jsonResponse(created, status: .created)
+        }
+        api.get("/tenants") { request, context -> Response in
+            try authenticator.requireAdmin(request)
+            let query = QueryReader(request)
+            let limit = Int(try query.limit())
+            let after = try query.string("cursor", maxLength: 64)
+            let tenants = try await store.tenants(limit: limit + 1, after: after.isEmpty ? nil : after)
+            let page = Array(tenants.prefix(limit))
+            return try jsonResponse(ListDTO(items: page.map(TenantDTO.init), nextCursor: tenants.count > limit ? page.last?.id : nil))
+        }
+        for (action, status) in [("suspend", "suspended"), ("resume", "active")] {
+            api.post("/tenants/{id}/\(action)") { request, context -> Response in
+                try authenticator.requireAdmin(request)
+                let id = try context.parameters.require("id")
+                guard let tenant = try await store.setTenantStatus(id: id, status: status) else {
+                    throw Problem(status: .notFound, detail: "no such tenant")
+                }
+                return try jsonResponse(TenantDTO(tenant))
+            }
+        }
+
+        // A tenant's own API keys.
+        tenantAPI.post("/api-keys") { request, context -> Response in
+            let body = try await request.decodeBody(CreateKeyBody.self, context: context)
+            let name = try validateName(body.name ?? "api key")
+            let (record, key) = try await store.createKey(tenantID: try context.tenant, name: name, now: Date())
+            return try jsonResponse(APIKeyDTO(record, key: key), status: .created)
+        }
+        tenantAPI.get("/api-keys") { _, context -> Response in
+            try jsonResponse(ListDTO(items: try await store.keys(tenantID: try context.tenant).map { APIKeyDTO($0) }, nextCursor: nil))
+        }
+        tenantAPI.delete("/api-keys/{id}") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            guard let record = try await store.revokeKey(tenantID: try context.tenant, id: id, now: Date()) else {
+                throw Problem(status: .notFound, detail: "no such API key")
+            }
+            return try jsonResponse(APIKeyDTO(record))
+        }
+    }
+}

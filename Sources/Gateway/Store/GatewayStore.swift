@@ -1,0 +1,169 @@
+import Crypto
+import Foundation
+import GRDB
+import ServiceKit
+
+/// A tenant of the deployment.
+package struct TenantRecord: Sendable, Codable, Equatable {
+    package var id: String
+    package var name: String
+    /// active or suspended
+    package var status: String
+    package var createdAt: Date
+}
+
+/// An API key as listed (the key itself is shown once, at creation, and stored only hashed).
+package struct APIKeyRecord: Sendable, Codable, Equatable {
+    package var id: String
+    package var tenantID: String
+    package var name: String
+    package var prefix: String
+    package var createdAt: Date
+    package var lastUsedAt: Date?
+    package var revokedAt: Date?
+}
+
+/// The gateway's store: tenants and API keys (billing state joins it later).
+package final class GatewayStore: Sendable {
+    package let db: DatabasePool
+
+    package init(db: DatabasePool) { self.db = db }
+
+    package static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE tenant (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    name TEXT NOT NULL,
+                    status TEXT NOT NULL DEFAULT 'active',
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TABLE api_key (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    tenant_id TEXT NOT NULL REFERENCES tenant(id),
+                    name TEXT NOT NULL,
+                    prefix TEXT NOT NULL,
+                    key_hash TEXT NOT NULL UNIQUE,
+                    created_at INTEGER NOT NULL,
+                    last_used_at INTEGER,
+                    revoked_at INTEGER
+                );
+                CREATE INDEX api_key_by_tenant ON api_key(tenant_id, created_at);
+                CREATE TABLE idempotency (
+                    tenant_id TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    route TEXT NOT NULL,
+                    request_hash TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    body BLOB NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, key)
+                );
+                """)
+        }
+        return migrator
+    }
+
+    static func hash(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func randomHex(_ bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+
+    private static func micros(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970 * 1_000_000) }
+    private static func date(_ micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
+
+    private static func tenant(_ row: Row) -> TenantRecord {
+        TenantRecord(id: row["id"], name: row["name"], status: row["status"], createdAt: date(row["created_at"]))
+    }
+
+    private static func key(_ row: Row) -> APIKeyRecord {
+        APIKeyRecord(id: row["id"], tenantID: row["tenant_id"], name: row["name"], prefix: row["prefix"],
+                     createdAt: date(row["created_at"]), lastUsedAt: (row["last_used_at"] as Int64?).map(date),
+                     revokedAt: (row["revoked_at"] as Int64?).map(date))
+    }
+
+    // MARK: - Tenants
+
+    package func createTenant(name: String, now: Date) async throws -> TenantRecord {
+        let tenant = TenantRecord(id: "tn_" + Self.randomHex(8), name: name, status: "active", createdAt: now)
+        try await db.write { db in
+            try db.execute(sql: "INSERT INTO tenant (id, name, status, created_at) VALUES (?, ?, 'active', ?)",
+                           arguments: [tenant.id, tenant.name, Self.micros(now)])
+        }
+        return tenant
+    }
+
+    package func tenants(limit: Int, after: String?) async throws -> [TenantRecord] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM tenant WHERE id > ? ORDER BY id LIMIT ?", arguments: [after ?? "", limit]).map(Self.tenant)
+        }
+    }
+
+    package func tenant(id: String) async throws -> TenantRecord? {
+        try await db.read { db in try Row.fetchOne(db, sql: "SELECT * FROM tenant WHERE id = ?", arguments: [id]).map(Self.tenant) }
+    }
+
+    package func setTenantStatus(id: String, status: String) async throws -> TenantRecord? {
+        try await db.write { db in
+            try db.execute(sql: "UPDATE tenant SET status = ? WHERE id = ?", arguments: [status, id])
+            return try Row.fetchOne(db, sql: "SELECT * FROM tenant WHERE id = ?", arguments: [id]).map(Self.tenant)
+        }
+    }
+
+    package func tenantCount() async throws -> Int {
+        try await db.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM tenant") ?? 0 }
+    }
+
+    // MARK: - API keys
+
+    /// Creates a key; returns the record and the key itself, which is never retrievable again.
+    package func createKey(tenantID: String, name: String, now: Date) async throws -> (APIKeyRecord, String) {
+        let secret = "ka_" + Self.randomHex(20)
+        let record = APIKeyRecord(id: "key_" + Self.randomHex(8), tenantID: tenantID, name: name,
+                                  prefix: String(secret.prefix(10)), createdAt: now, lastUsedAt: nil, revokedAt: nil)
+        try await db.write { db in
+            try db.execute(sql: """
+                INSERT INTO api_key (id, tenant_id, name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [record.id, tenantID, name, record.prefix, Self.hash(secret), Self.micros(now)])
+        }
+        return (record, secret)
+    }
+
+    package func keys(tenantID: String) async throws -> [APIKeyRecord] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM api_key WHERE tenant_id = ? ORDER BY created_at DESC", arguments: [tenantID]).map(Self.key)
+        }
+    }
+
+    package func revokeKey(tenantID: String, id: String, now: Date) async throws -> APIKeyRecord? {
+        try await db.write { db in
+            try db.execute(sql: "UPDATE api_key SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? AND tenant_id = ?",
+                           arguments: [Self.micros(now), id, tenantID])
+            return try Row.fetchOne(db, sql: "SELECT * FROM api_key WHERE id = ? AND tenant_id = ?", arguments: [id, tenantID]).map(Self.key)
+        }
+    }
+
+    /// The tenant a presented key belongs to, when the key is live and the tenant active.
+    /// Last use is written at most once a minute per key, so reads do not become writes.
+    package func authenticate(key: String, now: Date) async throws -> (tenant: TenantRecord, key: APIKeyRecord)? {
+        let hash = Self.hash(key)
+        let found = try await db.read { db -> (TenantRecord, APIKeyRecord)? in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM api_key WHERE key_hash = ?", arguments: [hash]) else { return nil }
+            let key = Self.key(row)
+            guard let tenant = try Row.fetchOne(db, sql: "SELECT * FROM tenant WHERE id = ?", arguments: [key.tenantID]).map(Self.tenant) else { return nil }
+            return (tenant, key)
+        }
+        guard let (tenant, key) = found, key.revokedAt == nil, tenant.status == "active" else { return nil }
+        if key.lastUsedAt.map({ now.timeIntervalSince($0) > 60 }) ?? true {
+            try await db.write { db in
+                try db.execute(sql: "UPDATE api_key SET last_used_at = ? WHERE id = ?", arguments: [Self.micros(now), key.id])
+            }
+        }
+        return (tenant, key)
+    }
+}

@@ -1,0 +1,123 @@
+import AsyncHTTPClient
+import Foundation
+import Sequences
+import Testing
+
+@Suite("Per-account rate limit")
+struct KommoRateLimitTests {
+    @Test("the window admits a burst of `limit`, then one request per freed slot")
+    func windowArithmetic() {
+        var window = RequestWindow(limit: 3, window: .seconds(1))
+        #expect((0..<3).map { _ in window.admit(at: .zero) } == [nil, nil, nil])
+        #expect(window.admit(at: .milliseconds(500)) == .seconds(1))
+        #expect(window.admit(at: .seconds(1)) == nil)
+        #expect(window.admit(at: .seconds(1)) == nil)
+        #expect(window.admit(at: .milliseconds(1500)) == .seconds(2), "two slots are taken until 2 s")
+        #expect(window.admit(at: .seconds(10)) == nil, "after a quiet spell the next request goes at once")
+        window.pause(until: .seconds(15))
+        #expect(window.admit(at: .seconds(11)) == .seconds(15))
+        #expect(window.admit(at: .seconds(15)) == nil)
+    }
+
+    @Test("100 concurrent actions never exceed the limit in any window (scaled window)")
+    func burstOfHundred() async throws {
+        // 7 per 250 ms keeps the test at a few seconds; the admission arithmetic is the same as 7 per 1 s.
+        let limit = KommoRateLimiter.Configuration(requestsPerWindow: 7, window: .milliseconds(250), safetyMargin: .milliseconds(30))
+        let emulator = KommoEmulator()
+        try await withTestServer(emulator.handle) { port in
+            try await withHTTPClient { http in
+                let client = KommoClient(httpClient: http, rateLimiter: KommoRateLimiter(configuration: limit),
+                                         configuration: .init(retry: fastRetry))
+                let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
+                let outcomes = await withTaskGroup(of: ExecutionOutcome.self, returning: [ExecutionOutcome].self) { group in
+                    for index in 0..<100 {
+                        group.addTask {
+                            await client.addTags(leadID: Int64(index), ["burst"], account: account, logger: testLogger).outcome
+                        }
+                    }
+                    return await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(outcomes.count == 100)
+                #expect(outcomes.allSatisfy { $0 == .succeeded })
+            }
+        }
+        let arrivals = emulator.received.map(\.at)
+        #expect(arrivals.count == 100)
+        #expect(maxInAnyWindow(arrivals, window: .milliseconds(250)) <= 7)
+        // And it is a limit, not a stall: 100 requests at 7 per 280 ms take about 3.6 s.
+        let span = try #require(arrivals.max()) - #require(arrivals.min())
+        #expect(span < .seconds(6))
+    }
+
+    @Test("the default limit keeps any 1-second window at 7 requests or fewer")
+    func defaultLimitPerSecond() async throws {
+        let emulator = KommoEmulator()
+        try await withTestServer(emulator.handle) { port in
+            try await withHTTPClient { http in
+                let client = KommoClient(httpClient: http, rateLimiter: KommoRateLimiter(), configuration: .init(retry: fastRetry))
+                let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
+                await withTaskGroup(of: Void.self) { group in
+                    for index in 0..<22 {
+                        group.addTask {
+                            _ = await client.addNote(leadID: Int64(index), text: "n", account: account, logger: testLogger)
+                        }
+                    }
+                }
+            }
+        }
+        let arrivals = emulator.received.map(\.at)
+        #expect(arrivals.count == 22)
+        #expect(maxInAnyWindow(arrivals, window: .seconds(1)) <= 7)
+        #expect(maxInAnyWindow(arrivals, window: .milliseconds(100)) == 7, "a full burst goes out at once")
+    }
+
+    @Test("accounts do not share an allowance")
+    func perAccount() async throws {
+        let first = KommoEmulator()
+        let second = KommoEmulator()
+        try await withTestServer(first.handle) { firstPort in
+            try await withTestServer(second.handle) { secondPort in
+                try await withHTTPClient { http in
+                    let client = KommoClient(httpClient: http, rateLimiter: KommoRateLimiter(), configuration: .init(retry: fastRetry))
+                    let accounts = [
+                        try #require(KommoAccount(baseURL: "http://127.0.0.1:\(firstPort)", accessToken: first.token)),
+                        try #require(KommoAccount(baseURL: "http://127.0.0.1:\(secondPort)", accessToken: second.token)),
+                    ]
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    await withTaskGroup(of: Void.self) { group in
+                        for account in accounts {
+                            for index in 0..<7 {
+                                group.addTask {
+                                    _ = await client.addTags(leadID: Int64(index), ["t"], account: account, logger: testLogger)
+                                }
+                            }
+                        }
+                    }
+                    #expect(clock.now - start < .milliseconds(900), "14 requests over two accounts need no waiting")
+                }
+            }
+        }
+        #expect(first.received.count == 7)
+        #expect(second.received.count == 7)
+    }
+
+    @Test("a 429 pauses every caller of the account")
+    func pauseOnTooManyRequests() async throws {
+        let emulator = KommoEmulator()
+        try await withTestServer(emulator.handle) { port in
+            try await withHTTPClient { http in
+                let client = KommoClient(httpClient: http, rateLimiter: KommoRateLimiter(), configuration: .init(retry: fastRetry))
+                let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
+                emulator.enqueue(.tooManyRequests(retryAfter: 1))
+                let first = await client.addTags(leadID: 1, ["a"], account: account, logger: testLogger)
+                #expect(first.attempts == 2)
+                let second = await client.addTags(leadID: 2, ["b"], account: account, logger: testLogger)
+                #expect(second.outcome == .succeeded)
+            }
+        }
+        let arrivals = emulator.received.map(\.at)
+        #expect(arrivals.count == 3)
+        #expect(arrivals[1] - arrivals[0] >= .milliseconds(950))
+    }
+}

@@ -1,0 +1,320 @@
+import Crypto
+import Foundation
+import Hummingbird
+import Sequences
+import Synchronization
+
+/// A Kommo account on loopback: answers the REST calls executors make, checks each one against the
+/// API's documented shape (KOMMO.md §2, §3), and can be told to misbehave.
+///
+/// A request that breaks the documented shape is answered 400 with Kommo-style `validation-errors` and
+/// recorded in ``violations``, so a test sees both a failed call and the reason.
+final class KommoEmulator: Sendable {
+    /// What the next request(s) get instead of the normal answer.
+    enum Misbehaviour: Sendable {
+        /// 429 with `retry_after` in the body (and no header).
+        case tooManyRequests(retryAfter: Int)
+        /// 429 with only a `Retry-After` header.
+        case tooManyRequestsHeader(retryAfter: Int)
+        /// The given status with a problem document.
+        case problem(status: Int, title: String, detail: String, validationErrors: [(path: String, code: String, detail: String)] = [])
+        /// The given status with an empty body.
+        case status(Int)
+        /// 200 with an HTML page.
+        case nonJSON
+        /// 200 with a body of about `bytes` bytes.
+        case huge(bytes: Int)
+        /// Waits before answering normally.
+        case stall(Duration)
+    }
+
+    /// The token the account accepts.
+    let token: String
+    /// The Chats API channel secret the `amojo` route verifies signatures with.
+    let channelSecret: String
+
+    private struct State {
+        var received: [ReceivedRequest] = []
+        var violations: [String] = []
+        var script: [Misbehaviour] = []
+        var nextID: Int64 = 9_000_000
+        var leads: [Int64: JSONValue] = [:]
+        var contacts: [Int64: JSONValue] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    init(token: String = "test-token-\(UUID().uuidString)", channelSecret: String = "channel-secret") {
+        self.token = token
+        self.channelSecret = channelSecret
+    }
+
+    // MARK: - Test controls
+
+    /// Makes the next `times` requests misbehave this way (in order, after earlier queued ones).
+    func enqueue(_ misbehaviour: Misbehaviour, times: Int = 1) {
+        state.withLock { $0.script.append(contentsOf: Array(repeating: misbehaviour, count: times)) }
+    }
+
+    /// Stores a lead `GET /api/v4/leads/{id}` returns.
+    func addLead(_ json: JSONValue) {
+        guard let id = json["id"]?.int64 else { return }
+        state.withLock { $0.leads[id] = json }
+    }
+
+    /// Stores a contact `GET /api/v4/contacts/{id}` returns.
+    func addContact(_ json: JSONValue) {
+        guard let id = json["id"]?.int64 else { return }
+        state.withLock { $0.contacts[id] = json }
+    }
+
+    /// Every request received, in order of arrival.
+    var received: [ReceivedRequest] { state.withLock { $0.received } }
+    /// Every departure from the documented API seen.
+    var violations: [String] { state.withLock { $0.violations } }
+
+    // MARK: - Serving
+
+    /// Answers one request.
+    @Sendable func handle(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let body = try await request.body.collect(upTo: 4 << 20)
+        let received = ReceivedRequest(request, body: body)
+        let misbehaviour: Misbehaviour? = state.withLock { state in
+            state.received.append(received)
+            return state.script.isEmpty ? nil : state.script.removeFirst()
+        }
+        if received.path.hasPrefix("/v2/origin/custom/") {
+            return chatsAPI(received)
+        }
+        guard received.headers["authorization"] == "Bearer \(token)" else {
+            return Reply.json(401, #"{"title":"Unauthorized","status":401,"detail":"Invalid token"}"#,
+                              contentType: "application/problem+json")
+        }
+        let problems = validate(received)
+        if !problems.isEmpty {
+            state.withLock { $0.violations.append(contentsOf: problems.map { "\(received.method) \(received.path): \($0)" }) }
+            return Self.validationFailure(problems)
+        }
+        switch misbehaviour {
+        case .tooManyRequests(let seconds):
+            return Reply.json(429, #"{"title":"Too Many Requests","status":429,"detail":"Rate limit exceeded","retry_after":\#(seconds)}"#,
+                              contentType: "application/problem+json")
+        case .tooManyRequestsHeader(let seconds):
+            return Reply.json(429, "", headers: [("Retry-After", String(seconds))])
+        case .problem(let status, let title, let detail, let errors):
+            let list = errors.map { #"{"code":"\#($0.code)","path":"\#($0.path)","detail":"\#($0.detail)"}"# }
+            let extra = errors.isEmpty ? "" : #","validation-errors":[{"request_id":"0","errors":[\#(list.joined(separator: ","))]}]"#
+            return Reply.json(status, #"{"title":"\#(title)","status":\#(status),"detail":"\#(detail)"\#(extra)}"#,
+                              contentType: "application/problem+json")
+        case .status(let status):
+            return Reply.empty(status)
+        case .nonJSON:
+            return Reply.json(200, "<html><body>Service temporarily unavailable</body></html>", contentType: "text/html")
+        case .huge(let bytes):
+            return Reply.bytes(200, count: bytes)
+        case .stall(let duration):
+            try await Task.sleep(for: duration)
+            return normalAnswer(received)
+        case nil:
+            return normalAnswer(received)
+        }
+    }
+
+    private func nextID() -> Int64 {
+        state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+    }
+
+    // MARK: - Normal answers
+
+    private func normalAnswer(_ request: ReceivedRequest) -> Response {
+        let segments = request.path.split(separator: "/").map(String.init)
+        switch (request.method, segments.count) {
+        case ("POST", 3) where request.path == "/api/v4/tasks":
+            let tasks: [JSONValue] = (request.json?.array ?? []).map { task in
+                .object(["id": .number(Double(nextID())), "request_id": task["request_id"] ?? .null])
+            }
+            return Reply.json(200, .object(["_links": .object([:]), "_embedded": .object(["tasks": .array(tasks)])]),
+                              contentType: "application/hal+json")
+        case ("PATCH", 4) where segments[2] == "tasks", ("PATCH", 4) where segments[2] == "leads":
+            return Reply.json(200, .object(["id": .number(Double(segments[3]) ?? 0), "updated_at": .number(1_700_000_000)]),
+                              contentType: "application/hal+json")
+        case ("POST", 5) where segments[4] == "notes":
+            let notes: [JSONValue] = (request.json?.array ?? []).map { _ in
+                .object(["id": .number(Double(nextID())), "entity_id": .number(Double(segments[3]) ?? 0)])
+            }
+            return Reply.json(200, .object(["_embedded": .object(["notes": .array(notes)])]), contentType: "application/hal+json")
+        case ("POST", _) where request.path == "/api/v2/salesbot/run":
+            return Reply.json(202, #"{"success":true}"#)
+        case ("GET", 4) where segments[2] == "leads":
+            guard let lead = state.withLock({ $0.leads[Int64(segments[3]) ?? -1] }) else { return Reply.empty(204) }
+            return Reply.json(200, lead, contentType: "application/hal+json")
+        case ("GET", 4) where segments[2] == "contacts":
+            guard let contact = state.withLock({ $0.contacts[Int64(segments[3]) ?? -1] }) else { return Reply.empty(204) }
+            return Reply.json(200, contact, contentType: "application/hal+json")
+        default:
+            return Reply.json(404, #"{"title":"Not Found","status":404,"detail":"No such route"}"#, contentType: "application/problem+json")
+        }
+    }
+
+    private static func validationFailure(_ problems: [String]) -> Response {
+        let errors: [JSONValue] = problems.map { .object(["code": "InvalidRequest", "path": "body", "detail": .string($0)]) }
+        return Reply.json(400, .object([
+            "title": "Bad Request", "status": 400, "detail": "Request validation failed",
+            "validation-errors": .array([.object(["request_id": "0", "errors": .array(errors)])]),
+        ]), contentType: "application/problem+json")
+    }
+
+    // MARK: - Validation against KOMMO.md
+
+    private func validate(_ request: ReceivedRequest) -> [String] {
+        let segments = request.path.split(separator: "/").map(String.init)
+        var problems: [String] = []
+        let hasBody = !request.body.isEmpty
+        if hasBody, !(request.headers["content-type"] ?? "").hasPrefix("application/json") {
+            problems.append("content-type must be application/json")
+        }
+        let json = request.json
+        if hasBody, json == nil { problems.append("body is not JSON") }
+
+        switch (request.method, request.path) {
+        case ("POST", "/api/v4/tasks"):
+            problems += Self.checkArray(json) { task in
+                var found: [String] = []
+                if (task["text"]?.string ?? "").isEmpty { found.append("text is required") }
+                if case .number? = task["complete_till"] {} else { found.append("complete_till (unix seconds, a number) is required") }
+                if let type = task["entity_type"]?.string, !["leads", "contacts", "companies", "customers"].contains(type) {
+                    found.append("entity_type \(type) is not allowed")
+                }
+                if task["entity_id"] != nil, task["entity_type"] == nil { found.append("entity_id without entity_type") }
+                if let typeID = task["task_type_id"], typeID.int64 == nil { found.append("task_type_id must be an integer") }
+                return found
+            }
+        case ("POST", "/api/v2/salesbot/run"):
+            problems += Self.checkArray(json) { run in
+                var found: [String] = []
+                if run["bot_id"]?.int64 == nil { found.append("bot_id is required") }
+                if run["entity_id"]?.int64 == nil { found.append("entity_id is required") }
+                if run["entity_type"]?.int64 != 2 { found.append("entity_type must be 2 (lead)") }
+                return found
+            }
+        default:
+            if request.method == "PATCH", segments.count == 4, segments[2] == "tasks" {
+                if json?["is_completed"]?.bool != true { problems.append("is_completed must be true") }
+                if let result = json?["result"], result["text"]?.string == nil { problems.append("result.text must be a string") }
+            } else if request.method == "POST", segments.count == 5, segments[2] == "leads", segments[4] == "notes" {
+                problems += Self.checkArray(json) { note in
+                    var found: [String] = []
+                    switch note["note_type"]?.string {
+                    case "common":
+                        if note["params"]?["text"]?.string == nil { found.append("params.text is required") }
+                    case "service_message":
+                        if note["params"]?["text"]?.string == nil { found.append("params.text is required") }
+                        if note["params"]?["service"]?.string == nil { found.append("params.service is required") }
+                    default:
+                        found.append("note_type must be common or service_message")
+                    }
+                    return found
+                }
+            } else if request.method == "PATCH", segments.count == 4, segments[2] == "leads" {
+                problems += Self.checkLeadPatch(json)
+            } else if request.method == "GET", segments.count == 4, segments[2] == "leads" {
+                if request.query != "with=contacts" { problems.append("expected ?with=contacts") }
+            } else if request.method == "GET", segments.count == 4, segments[2] == "contacts" {
+                if request.query != "with=leads" { problems.append("expected ?with=leads") }
+            } else {
+                problems.append("unknown route")
+            }
+        }
+        return problems
+    }
+
+    private static func checkArray(_ json: JSONValue?, _ check: (JSONValue) -> [String]) -> [String] {
+        guard case .array(let items)? = json, !items.isEmpty else { return ["body must be a non-empty array"] }
+        if items.count > 250 { return ["at most 250 entities per request"] }
+        return items.flatMap(check)
+    }
+
+    private static let leadPatchKeys: Set<String> = [
+        "status_id", "pipeline_id", "price", "name", "responsible_user_id", "custom_fields_values",
+        "tags_to_add", "tags_to_delete", "updated_by",
+    ]
+
+    private static func checkLeadPatch(_ json: JSONValue?) -> [String] {
+        guard case .object(let members)? = json else { return ["body must be an object"] }
+        var found: [String] = []
+        for key in members.keys where !leadPatchKeys.contains(key) { found.append("unknown member \(key)") }
+        if members["updated_by"]?.int64 != 0 { found.append("updated_by: 0 is expected on our lead writes") }
+        if members.count <= 1 { found.append("nothing to change") }
+        for key in ["status_id", "pipeline_id"] where members[key] != nil && members[key]?.int64 == nil {
+            found.append("\(key) must be an integer")
+        }
+        if case .string = members["status_id"] { found.append("status_id must be a number") }
+        if let fields = members["custom_fields_values"] {
+            if fields.array.isEmpty { found.append("custom_fields_values must be a non-empty array") }
+            for field in fields.array {
+                if field["field_id"]?.int64 == nil { found.append("custom_fields_values[].field_id is required") }
+                guard case .array(let values)? = field["values"] else {
+                    found.append("custom_fields_values[].values must be an array")
+                    continue
+                }
+                for value in values where value["value"] == nil && value["enum_id"] == nil {
+                    found.append("values[] needs value or enum_id")
+                }
+            }
+        }
+        for key in ["tags_to_add", "tags_to_delete"] {
+            guard let tags = members[key] else { continue }
+            if tags.array.isEmpty { found.append("\(key) must be a non-empty array") }
+            for tag in tags.array where tag["name"]?.string == nil && tag["id"]?.int64 == nil {
+                found.append("\(key)[] needs name or id")
+            }
+        }
+        return found
+    }
+
+    // MARK: - Chats API (amojo)
+
+    /// Verifies a Chats API request as Kommo does: Content-MD5 of the body, X-Signature over
+    /// `METHOD\nContent-MD5\nContent-Type\nDate\n/path` with the channel secret, and the message shape.
+    private func chatsAPI(_ request: ReceivedRequest) -> Response {
+        var problems: [String] = []
+        let md5 = Insecure.MD5.hash(data: request.body).map { String(format: "%02x", $0) }.joined()
+        let contentType = request.headers["content-type"] ?? ""
+        let date = request.headers["date"] ?? ""
+        if request.method != "POST" { problems.append("method must be POST") }
+        if contentType != "application/json" { problems.append("content-type must be application/json") }
+        if request.headers["content-md5"] != md5 { problems.append("content-md5 does not match the body") }
+        if Self.parseRFC2822(date) == nil { problems.append("date is not an RFC 2822 date: \(date)") }
+        let signed = [request.method, md5, contentType, date, request.path].joined(separator: "\n")
+        let expected = HMAC<Insecure.SHA1>.authenticationCode(
+            for: Data(signed.utf8), using: SymmetricKey(data: Data(channelSecret.utf8)))
+            .map { String(format: "%02x", $0) }.joined()
+        if request.headers["x-signature"] != expected { problems.append("x-signature does not verify") }
+        let json = request.json
+        if json?["event_type"]?.string != "new_message" { problems.append("event_type must be new_message") }
+        let payload = json?["payload"]
+        for key in ["timestamp", "msec_timestamp"] where payload?[key]?.int64 == nil { problems.append("payload.\(key) is required") }
+        for key in ["msgid", "conversation_id"] where (payload?[key]?.string ?? "").isEmpty { problems.append("payload.\(key) is required") }
+        if payload?["sender"]?["id"]?.string == nil { problems.append("payload.sender.id is required") }
+        if payload?["receiver"]?["id"]?.string == nil { problems.append("payload.receiver.id is required") }
+        if payload?["message"]?["type"]?.string != "text" { problems.append("payload.message.type must be text") }
+        if (payload?["message"]?["text"]?.string ?? "").isEmpty { problems.append("payload.message.text is required") }
+        if payload?["silent"]?.bool != false { problems.append("payload.silent must be false") }
+        if !problems.isEmpty {
+            state.withLock { $0.violations.append(contentsOf: problems.map { "chats api: \($0)" }) }
+            return Reply.json(403, #"{"error":"signature or body invalid"}"#)
+        }
+        return Reply.json(200, .object(["new_message": .object(["msgid": payload?["msgid"] ?? .null])]))
+    }
+
+    /// Parses `Mon, 02 Jan 2006 15:04:05 +0000`.
+    static func parseRFC2822(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
+        return formatter.date(from: text)
+    }
+}

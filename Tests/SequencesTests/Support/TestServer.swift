@@ -1,0 +1,137 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Sequences
+import Synchronization
+
+/// A logger for tests and test servers: quiet unless something is badly wrong.
+let testLogger: Logger = {
+    var logger = Logger(label: "sequences-tests")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// A request as a test server received it.
+struct ReceivedRequest: Sendable {
+    var method: String
+    var path: String
+    var query: String?
+    /// Header names lowercased; the last value of a repeated header wins.
+    var headers: [String: String]
+    var body: [UInt8]
+    var at: ContinuousClock.Instant
+
+    var json: JSONValue? { JSONValue(parsing: body) }
+    var text: String { String(decoding: body, as: UTF8.self) }
+
+    init(_ request: Request, body: ByteBuffer) {
+        method = request.method.rawValue
+        path = request.uri.path
+        query = request.uri.query
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
+        self.headers = headers
+        self.body = Array(body.readableBytesView)
+        at = ContinuousClock().now
+    }
+}
+
+/// Builds responses in test servers.
+enum Reply {
+    static func json(_ status: Int, _ text: String, contentType: String = "application/json",
+                     headers: [(String, String)] = []) -> Response {
+        var fields = HTTPFields()
+        fields[.contentType] = contentType
+        for (name, value) in headers { fields[HTTPField.Name(name)!] = value }
+        return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func json(_ status: Int, _ value: JSONValue, contentType: String = "application/json",
+                     headers: [(String, String)] = []) -> Response {
+        let data = (try? JSONEncoder().encode(value)) ?? Data()
+        return json(status, String(decoding: data, as: UTF8.self), contentType: contentType, headers: headers)
+    }
+
+    static func empty(_ status: Int) -> Response {
+        Response(status: .init(code: status))
+    }
+
+    static func bytes(_ status: Int, count: Int) -> Response {
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        // A long run of a JSON-looking prefix, so that a client which read it all would try to parse it.
+        var buffer = ByteBuffer(string: "{\"filler\":\"")
+        buffer.writeRepeatingByte(UInt8(ascii: "x"), count: count)
+        buffer.writeString("\"}")
+        return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: buffer))
+    }
+}
+
+/// Runs a Hummingbird application answering with `handler` on 127.0.0.1 and a free port, calls `body`
+/// with the port, and stops the server afterwards.
+func withTestServer<T: Sendable>(
+    _ handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> Response,
+    _ body: (Int) async throws -> T
+) async throws -> T {
+    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+    let app = Application(
+        responder: CallbackResponder(callback: handler),
+        configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0), serverName: "test"),
+        onServerRunning: { channel in
+            continuation.yield(channel.localAddress?.port ?? 0)
+            continuation.finish()
+        },
+        logger: testLogger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await app.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else {
+            group.cancelAll()
+            throw TestServerError.didNotStart
+        }
+        do {
+            let value = try await body(port)
+            group.cancelAll()
+            return value
+        } catch {
+            group.cancelAll()
+            throw error
+        }
+    }
+}
+
+enum TestServerError: Error {
+    case didNotStart
+}
+
+/// Runs `body` with an `HTTPClient` configured as executors expect, shut down afterwards.
+func withHTTPClient<T: Sendable>(_ body: (HTTPClient) async throws -> T) async throws -> T {
+    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: ExecutorHTTPClient.configuration())
+    do {
+        let value = try await body(client)
+        try await client.shutdown()
+        return value
+    } catch {
+        try? await client.shutdown()
+        throw error
+    }
+}
+
+/// Retries fast, so tests exercise retries without waiting.
+let fastRetry = RetryPolicy(maxAttempts: 4, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(50),
+                            jitter: 0.5, maxRetryAfter: .seconds(2))
+
+/// The most requests whose arrival falls in any span shorter than `window`.
+func maxInAnyWindow(_ instants: [ContinuousClock.Instant], window: Duration) -> Int {
+    let sorted = instants.sorted()
+    var best = 0
+    var start = 0
+    for end in sorted.indices {
+        while sorted[end] - sorted[start] >= window { start += 1 }
+        best = max(best, end - start + 1)
+    }
+    return best
+}

@@ -1,0 +1,242 @@
+import AsyncHTTPClient
+import Foundation
+import Gateway
+import Hummingbird
+import Ingest
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceKit
+import ServiceLifecycle
+import Synchronization
+import Testing
+import Wire
+
+/// A lock-protected value shared by test tasks.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<T>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
+    var value: Value { withLock { $0 } }
+}
+
+func temporaryFolder(_ name: String) -> String {
+    let path = NSTemporaryDirectory() + "kommo-agents-tests/\(name)-\(UUID().uuidString.prefix(8))"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+let quietLogger: Logger = {
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// Runs a set of services until `body` returns, then shuts them down gracefully.
+func withServices<T: Sendable>(_ services: [any Service], _ body: @Sendable () async throws -> T) async throws -> T {
+    let group = ServiceGroup(services: services, logger: quietLogger)
+    return try await withThrowingTaskGroup(of: T?.self) { tasks in
+        tasks.addTask {
+            try await group.run()
+            return nil
+        }
+        do {
+            let result = try await body()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            tasks.cancelAll()
+            throw error
+        }
+    }
+}
+
+/// An RPC server for tests, running as a service.
+struct TestRPCService: Service {
+    let server: RPCServer
+    static func make(_ routes: [RPCRoute]) async throws -> TestRPCService {
+        TestRPCService(server: try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: routes, logger: quietLogger))
+    }
+    var port: Int { server.port }
+    func run() async throws { try await server.run() }
+}
+
+/// A stand-in rules-service: records what it is asked, can fail the first calls, and decides one
+/// `create_task` action for every stage change.
+final class RecordingRules: RulesHandler {
+    let calls = Locked<[PB.Event]>([])
+    let failFirst: Int
+    init(failFirst: Int = 0) { self.failFirst = failFirst }
+
+    func evaluate(_ request: PB.EvaluateRequest, context: RPCContext) async throws -> PB.Decision {
+        let count = calls.withLock { calls -> Int in
+            calls.append(request.event ?? PB.Event())
+            return calls.count
+        }
+        if count <= failFirst { throw RPCError(.internal, "rules store locked") }
+        var decision = PB.Decision()
+        decision.eventId = request.event?.id ?? ""
+        if request.event?.type == "stage_changed" {
+            var action = PB.PlannedAction()
+            action.idempotencyKey = decision.eventId + ":rule-1:0"
+            action.ruleId = "rule-1"
+            action.actionType = "create_task"
+            action.actionJson = #"{"text":"Call the lead"}"#
+            action.leadId = request.event?.leadId ?? 0
+            decision.actions = [action]
+        }
+        return decision
+    }
+}
+
+/// A stand-in sequence-service that records Schedule and OnEvent calls and can fail the first ones.
+final class RecordingSequences: SequencesHandler {
+    let scheduled = Locked<[PB.ScheduleRequest]>([])
+    let events = Locked<[PB.Event]>([])
+    let attempts = Locked<Int>(0)
+    let failFirst: Int
+    init(failFirst: Int = 0) { self.failFirst = failFirst }
+
+    private func maybeFail() throws {
+        let count = attempts.withLock { $0 += 1; return $0 }
+        if count <= failFirst { throw RPCError(.internal, "sequence store busy") }
+    }
+
+    func schedule(_ request: PB.ScheduleRequest, context: RPCContext) async throws -> PB.ScheduleResponse {
+        try maybeFail()
+        scheduled.withLock { $0.append(request) }
+        var response = PB.ScheduleResponse()
+        response.accepted = Int32(request.actions.count)
+        return response
+    }
+
+    func onEvent(_ request: PB.OnEventRequest, context: RPCContext) async throws -> PB.OnEventResponse {
+        try maybeFail()
+        events.withLock { $0.append(request.event ?? PB.Event()) }
+        return PB.OnEventResponse()
+    }
+}
+
+/// ingest-service (real), rules and sequences (recording stand-ins or real), and the gateway, in process.
+struct IngestSystem {
+    let ingest: ServiceProcess
+    let rules: TestRPCService
+    let sequences: TestRPCService
+    let gatewayPort: Locked<Int>
+    let gatewayServices: [any Service]
+    let adminToken = "test-admin-token-0123456789"
+
+    static func make(rules: any RulesHandler, sequences: any SequencesHandler, dispatch: DispatchSettings? = nil) async throws -> IngestSystem {
+        let rulesService = try await TestRPCService.make(HealthServerStub.routes + rules.routes)
+        let sequenceService = try await TestRPCService.make(HealthServerStub.routes + sequences.routes)
+        let ingest = try await IngestProcess.build(
+            settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("ingest")),
+            configuration: IngestConfiguration(
+                rulesAddress: PeerAddress(host: "127.0.0.1", port: rulesService.port),
+                sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequenceService.port)),
+            logger: quietLogger,
+            dispatch: dispatch ?? DispatchSettings(initialBackoff: .milliseconds(20), maximumBackoff: .milliseconds(200), pollInterval: .milliseconds(20)))
+        let port = Locked(0)
+        let app = try await GatewayApp.build(
+            configuration: GatewayConfiguration(
+                httpPort: 0, dataDir: temporaryFolder("gateway"),
+                ingestAddress: PeerAddress(host: "127.0.0.1", port: ingest.port),
+                rulesAddress: PeerAddress(host: "127.0.0.1", port: rulesService.port),
+                sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequenceService.port),
+                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789"),
+            logger: quietLogger,
+            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port ?? 0 } })
+        return IngestSystem(ingest: ingest, rules: rulesService, sequences: sequenceService, gatewayPort: port,
+                            gatewayServices: [app])
+    }
+
+    var services: [any Service] { [rules, sequences] + ingest.services + gatewayServices }
+
+    func run<T: Sendable>(_ body: @Sendable (HTTPTestClient) async throws -> T) async throws -> T {
+        try await withServices(services) {
+            for _ in 0..<200 where gatewayPort.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            return try await body(HTTPTestClient(port: gatewayPort.value))
+        }
+    }
+}
+
+/// Health for stand-in services.
+enum HealthServerStub: HealthHandler {
+    case serving
+    static var routes: [RPCRoute] { HealthServerStub.serving.routes }
+    func check(_ request: PB.HealthCheckRequest, context: RPCContext) async throws -> PB.HealthCheckResponse {
+        var response = PB.HealthCheckResponse()
+        response.status = "SERVING"
+        return response
+    }
+}
+
+/// A small HTTP client for talking to the gateway over real TCP.
+struct HTTPTestClient: Sendable {
+    let port: Int
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    struct Answer: Sendable {
+        let status: Int
+        let headers: HTTPHeaders
+        let body: Data
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, contentType: String? = "application/json",
+                 token: String? = nil, headers extra: [(String, String)] = []) async throws -> Answer {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        if let contentType, body != nil { request.headers.add(name: "Content-Type", value: contentType) }
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        for (name, value) in extra { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let buffer = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        return Answer(status: Int(response.status.code), headers: response.headers, body: Data(buffer.readableBytesView))
+    }
+
+    func json(_ method: HTTPMethod, _ path: String, _ object: [String: Any], token: String? = nil) async throws -> Answer {
+        try await request(method, path, body: try JSONSerialization.data(withJSONObject: object), token: token)
+    }
+
+    /// Creates a tenant through the admin API; returns (tenant id, api key, webhook secret).
+    func createTenant(admin: String, name: String = "acme") async throws -> (id: String, key: String, secret: String) {
+        let answer = try await json(.POST, "/api/v1/tenants", ["name": name], token: admin)
+        #expect(answer.status == 201, "\(answer.text)")
+        let tenant = answer.json["tenant"] as? [String: Any] ?? [:]
+        let url = answer.json["webhook_url"] as? String ?? ""
+        return (tenant["id"] as? String ?? "", answer.json["api_key"] as? String ?? "", String(url.split(separator: "/").last ?? ""))
+    }
+
+    func postWebhook(secret: String, body: Data, contentType: String = "application/x-www-form-urlencoded") async throws -> Answer {
+        try await request(.POST, "/webhooks/kommo/\(secret)", body: body, contentType: contentType,
+                          headers: [("User-Agent", "amoCRM-WebHook-client/1.0")])
+    }
+}
+
+/// The Kommo webhook fixtures shipped with the project's shared material.
+enum Fixtures {
+    static var folder: String {
+        if let custom = ProcessInfo.processInfo.environment["KOMMO_FIXTURES"] { return custom }
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return repo.deletingLastPathComponent().appendingPathComponent("shared/fixtures/kommo").path
+    }
+
+    static func body(_ name: String) throws -> Data {
+        try Data(contentsOf: URL(fileURLWithPath: folder).appendingPathComponent(name + ".form"))
+    }
+}
+
+/// Polls until `condition` holds or the time is up.
+func eventually(timeout: Duration = .seconds(10), _ condition: @Sendable () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    return try await condition()
+}
