@@ -98,7 +98,7 @@ package struct KommoClient: Sendable {
                 if encoded != nil { headers.add(name: "Content-Type", value: "application/json") }
                 return OutboundRequest(method: method, url: url, headers: headers, body: encoded)
             },
-            beforeAttempt: { try await rateLimiter.acquire(key) },
+            limiter: (rateLimiter, key),
             classify: Self.classify,
             onRetryAfter: { rateLimiter.pause(key, for: $0) })
         let result = Self.result(operation: operation, target: target, summary: summary, record: record,

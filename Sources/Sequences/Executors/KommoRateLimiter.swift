@@ -3,23 +3,36 @@ import Synchronization
 
 // MARK: - Window
 
-/// The admission rule of one account: at most `limit` requests start in any span of `window`.
+/// The admission rule of one account: at most `limit` requests arrive at the server in any span of
+/// `window`.
 ///
-/// This is a token bucket of `limit` tokens in which each spent token comes back exactly one `window`
-/// after it was spent. A classic bucket (burst `limit`, refilled continuously at `limit` per window) lets
-/// a full burst be followed by refilled tokens inside the same second, up to nearly twice the limit in a
-/// sliding one-second window; Kommo counts requests per second and blocks integrations that keep
-/// exceeding it, so the stricter rule is the one that matters.
+/// A token bucket of `limit` tokens in which a token comes back one `window` after the request that took
+/// it **completed**. Two choices here differ from a textbook bucket, each for a reason:
 ///
-/// Admission is recorded at the instant a caller is let through, not at an instant reserved for it in
-/// advance: a caller that wakes up late (a busy machine) then cannot bunch up with the next group.
+/// - A classic bucket (burst `limit`, refilled continuously at `limit` per window) lets a full burst be
+///   followed by refilled tokens inside the same second: nearly twice the limit in a sliding one-second
+///   window. Kommo counts requests per second and blocks integrations that keep exceeding it.
+/// - Counting from the moment a token is handed out is not enough either: on a busy machine a caller
+///   may be let through and yet send late, next to the following group. A request reaches the server
+///   before its response completes, so returning the token one window after completion guarantees the
+///   spacing at the server, whatever the delays on our side, at the cost of some throughput.
 package struct RequestWindow: Sendable, Hashable {
+    /// What a caller should do.
+    package enum Admission: Sendable, Hashable {
+        /// Go ahead; call ``RequestWindow/release(at:)`` when the request has completed.
+        case admitted
+        /// Ask again at this instant.
+        case retry(at: Duration)
+    }
+
     /// Requests allowed per window (also the largest burst).
     package let limit: Int
     /// The span the limit applies to.
     package let window: Duration
-    /// Instants of the admissions still inside the window, ascending, as offsets from the limiter's origin.
-    private var admissions: [Duration] = []
+    /// Requests admitted and not yet completed.
+    private var inFlight = 0
+    /// Completion instants still inside the window, ascending, as offsets from the limiter's origin.
+    private var completions: [Duration] = []
     /// No request starts before this instant (set when the server answered 429).
     private var pausedUntil: Duration = .zero
 
@@ -29,20 +42,23 @@ package struct RequestWindow: Sendable, Hashable {
         self.window = window
     }
 
-    /// Admits a request at `now` and returns `nil`, or returns the instant to ask again. `now` must not
-    /// go backwards between calls.
-    package mutating func admit(at now: Duration) -> Duration? {
-        if now < pausedUntil { return pausedUntil }
-        if let stale = admissions.firstIndex(where: { $0 > now - window }) {
-            admissions.removeFirst(stale)
-        } else {
-            admissions.removeAll()
+    /// Whether a request may start at `now`; when admitted it counts as in flight. `now` must not go
+    /// backwards between calls.
+    package mutating func admit(at now: Duration) -> Admission {
+        if now < pausedUntil { return .retry(at: pausedUntil) }
+        completions.removeAll { $0 <= now - window }
+        if inFlight + completions.count < limit {
+            inFlight += 1
+            return .admitted
         }
-        guard admissions.count >= limit else {
-            admissions.append(now)
-            return nil
-        }
-        return admissions[admissions.count - limit] + window
+        // With every token in flight there is no known instant; look again soon.
+        return .retry(at: completions.first.map { $0 + window } ?? now + window / 20)
+    }
+
+    /// Records that an admitted request completed at `now` (successfully or not).
+    package mutating func release(at now: Duration) {
+        inFlight = max(0, inFlight - 1)
+        completions.append(now)
     }
 
     /// Holds every later admission until `instant`.
@@ -66,13 +82,12 @@ package final class KommoRateLimiter: Sendable {
         package var requestsPerWindow: Int
         /// The window.
         package var window: Duration
-        /// Added to the window, because Kommo measures arrivals and requests that leave exactly one
-        /// window apart can arrive less than one window apart after network jitter.
+        /// Added to the window, for clock granularity on Kommo's side.
         package var safetyMargin: Duration
 
         /// Creates a configuration; the defaults are Kommo's limit.
         package init(requestsPerWindow: Int = 7, window: Duration = .seconds(1),
-                     safetyMargin: Duration = .milliseconds(50)) {
+                     safetyMargin: Duration = .milliseconds(20)) {
             self.requestsPerWindow = requestsPerWindow
             self.window = window
             self.safetyMargin = safetyMargin
@@ -91,20 +106,19 @@ package final class KommoRateLimiter: Sendable {
         self.origin = clock.now
     }
 
-    /// Waits until a request to the account `key` may start.
+    /// Runs `body` (one request to the account `key`) once the account's allowance admits it, and
+    /// returns the token when it completes.
     ///
-    /// - Throws: `CancellationError` when the task is cancelled while waiting.
-    package func acquire(_ key: String) async throws {
-        while true {
-            // The clock is read under the lock so that admissions are recorded in time order.
-            let retryAt: Duration? = windows.withLock { windows in
-                var window = windows[key] ?? makeWindow()
-                let retryAt = window.admit(at: clock.now - origin)
-                windows[key] = window
-                return retryAt
-            }
-            guard let retryAt else { return }
-            try await Task.sleep(until: origin + retryAt, clock: clock)
+    /// - Throws: `CancellationError` when the task is cancelled while waiting; `body` is then not run.
+    package func withPermit<T: Sendable>(_ key: String, _ body: () async throws -> T) async throws -> T {
+        try await acquire(key)
+        do {
+            let value = try await body()
+            release(key)
+            return value
+        } catch {
+            release(key)
+            throw error
         }
     }
 
@@ -115,6 +129,26 @@ package final class KommoRateLimiter: Sendable {
             var window = windows[key] ?? makeWindow()
             window.pause(until: until)
             windows[key] = window
+        }
+    }
+
+    private func acquire(_ key: String) async throws {
+        while true {
+            // The clock is read under the lock so that instants are recorded in time order.
+            let admission = windows.withLock { windows in
+                var window = windows[key] ?? makeWindow()
+                let admission = window.admit(at: clock.now - origin)
+                windows[key] = window
+                return admission
+            }
+            guard case .retry(let instant) = admission else { return }
+            try await Task.sleep(until: origin + instant, clock: clock)
+        }
+    }
+
+    private func release(_ key: String) {
+        windows.withLock { windows in
+            windows[key]?.release(at: clock.now - origin)
         }
     }
 

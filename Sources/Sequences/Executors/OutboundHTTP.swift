@@ -88,13 +88,13 @@ struct OutboundHTTP: Sendable {
     ///
     /// - Parameters:
     ///   - makeRequest: builds the request for each attempt.
-    ///   - beforeAttempt: waits for permission to send (a rate-limit token); throws only on cancellation.
+    ///   - limiter: the rate limit and key each attempt is admitted through, when there is one.
     ///   - classify: judges a response.
     ///   - onRetryAfter: told when the server asked to wait, so shared limiters can pause every caller.
     func exchange(
         logger: Logger,
         makeRequest: () -> OutboundRequest,
-        beforeAttempt: () async throws -> Void = {},
+        limiter: (KommoRateLimiter, key: String)? = nil,
         classify: (OutboundResponse) -> AttemptVerdict,
         onRetryAfter: (Duration) -> Void = { _ in }
     ) async -> ExchangeRecord {
@@ -102,18 +102,26 @@ struct OutboundHTTP: Sendable {
         let start = clock.now
         var record = ExchangeRecord()
         while true {
-            do {
-                try await beforeAttempt()
-            } catch {
+            if Task.isCancelled {
                 record.cancelled = true
                 record.verdict = .retry(after: nil)
                 break
             }
             let request = makeRequest()
-            record.attempts += 1
-            let attemptStart = clock.now
+            var attemptStart = clock.now
             do {
-                let response = try await send(request, logger: logger)
+                let response = if let (limiter, key) = limiter {
+                    try await limiter.withPermit(key) {
+                        attemptStart = clock.now
+                        record.attempts += 1
+                        return try await send(request, logger: logger)
+                    }
+                } else {
+                    try await { () async throws -> OutboundResponse in
+                        record.attempts += 1
+                        return try await send(request, logger: logger)
+                    }()
+                }
                 record.response = response
                 record.transportError = nil
                 record.verdict = classify(response)
