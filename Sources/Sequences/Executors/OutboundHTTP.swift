@@ -110,17 +110,17 @@ struct OutboundHTTP: Sendable {
             let request = makeRequest()
             var attemptStart = clock.now
             do {
-                let response = if let (limiter, key) = limiter {
-                    try await limiter.withPermit(key) {
+                let response: OutboundResponse
+                if let (limiter, key) = limiter {
+                    response = try await limiter.withPermit(key) {
+                        // The wait for a token is not the server's latency.
                         attemptStart = clock.now
                         record.attempts += 1
                         return try await send(request, logger: logger)
                     }
                 } else {
-                    try await { () async throws -> OutboundResponse in
-                        record.attempts += 1
-                        return try await send(request, logger: logger)
-                    }()
+                    record.attempts += 1
+                    response = try await send(request, logger: logger)
                 }
                 record.response = response
                 record.transportError = nil
