@@ -25,6 +25,7 @@ package enum GatewayApp {
         let tenantAPI = router.group("/api/v1").add(middleware: TenantAuthMiddleware(authenticator: authenticator))
         addTenantRoutes(to: api, tenantAPI: tenantAPI, store: store, authenticator: authenticator, peers: peers, configuration: configuration)
         addWebhookHistoryRoutes(to: tenantAPI, peers: peers, configuration: configuration)
+        addResourceRoutes(to: tenantAPI, peers: peers, store: store)
 
         var app = Application(
             router: router,

@@ -87,8 +87,11 @@ struct RPCBench: AsyncParsableCommand {
         }
         let connection = RPCConnection(host: "127.0.0.1", port: port, logger: benchLogger)
         let client = EchoClient(connection: connection)
-        var request = PB.EchoRequest()
-        request.payload = Array(repeating: 0x61, count: 190)
+        let request: PB.EchoRequest = {
+            var request = PB.EchoRequest()
+            request.payload = Array(repeating: 0x61, count: 190)
+            return request
+        }()
         let size = request.serializedBytes().count
         for _ in 0..<2_000 { _ = try await client.echo(request) }
 

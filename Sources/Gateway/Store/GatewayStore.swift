@@ -167,3 +167,31 @@ package final class GatewayStore: Sendable {
         return (tenant, key)
     }
 }
+
+// MARK: - Idempotency keys
+
+extension GatewayStore {
+    /// A stored answer to an earlier POST with the same `Idempotency-Key`.
+    package struct StoredAnswer: Sendable {
+        package var requestHash: String
+        package var status: Int
+        package var body: Data
+    }
+
+    package func storedAnswer(tenantID: String, key: String) async throws -> StoredAnswer? {
+        try await db.read { db in
+            try Row.fetchOne(db, sql: "SELECT request_hash, status, body FROM idempotency WHERE tenant_id = ? AND key = ?", arguments: [tenantID, key])
+                .map { StoredAnswer(requestHash: $0["request_hash"], status: $0["status"], body: $0["body"]) }
+        }
+    }
+
+    package func storeAnswer(tenantID: String, key: String, route: String, requestHash: String, status: Int, body: Data, now: Date) async throws {
+        try await db.write { db in
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO idempotency (tenant_id, key, route, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [tenantID, key, route, requestHash, status, body, Int64(now.timeIntervalSince1970 * 1_000_000)])
+            // Keys are kept for a day.
+            try db.execute(sql: "DELETE FROM idempotency WHERE created_at < ?", arguments: [Int64((now.timeIntervalSince1970 - 86_400) * 1_000_000)])
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Wire
+
+/// The RPCs behind one kind of managed resource (agents, rules, scripts, sequences).
+struct DocumentOperations: Sendable {
+    var create: @Sendable (PB.DocumentWrite, CallOptions) async throws -> PB.Document
+    var get: @Sendable (PB.DocumentRef, CallOptions) async throws -> PB.Document
+    var list: @Sendable (PB.DocumentQuery, CallOptions) async throws -> PB.DocumentPage
+    var update: @Sendable (PB.DocumentWrite, CallOptions) async throws -> PB.Document
+    var delete: @Sendable (PB.DocumentRef, CallOptions) async throws -> PB.Empty
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+}
+
+extension GatewayApp {
+    /// A JSON document answer, with its version as the ETag and any warnings added to the body.
+    static func documentResponse(_ document: PB.Document, status: HTTPResponse.Status = .ok) throws -> Response {
+        var value = JSONValue(jsonString: document.json) ?? .object([:])
+        if case .object(var object) = value, !document.warnings.isEmpty {
+            object["warnings"] = .array(document.warnings.map { .object(["field": .string($0.field), "message": .string($0.message)]) })
+            value = .object(object)
+        }
+        var headers = HTTPFields()
+        headers[.eTag] = "\"\(document.version)\""
+        return try jsonResponse(value, status: status, headers: headers)
+    }
+
+    /// Reads a JSON object body as text for a service that owns its schema.
+    static func documentBody(_ request: Request, context: GatewayContext) async throws -> String {
+        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        let data = Data(buffer.readableBytesView)
+        guard !data.isEmpty else { throw Problem(status: .badRequest, detail: "a JSON body is required") }
+        guard let object = try? JSONSerialization.jsonObject(with: data), object is [String: Any] else {
+            throw Problem(status: .badRequest, detail: "body must be a JSON object", errors: [FieldViolation(field: "body", message: "must be a JSON object")])
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func ifVersion(_ request: Request) throws -> Int64 {
+        guard let header = request.headers[.ifMatch] else { return 0 }
+        let trimmed = header.trimmingCharacters(in: CharacterSet(charactersIn: "\" W/"))
+        guard let version = Int64(trimmed), version > 0 else { throw Problem.field("If-Match", "must be an ETag this API issued") }
+        return version
+    }
+
+    /// GET/POST on the collection and GET/PATCH/DELETE on items, with `Idempotency-Key` on create and
+    /// `If-Match` on update and delete. `parent` names the path parameter of the owning agent, if any.
+    static func addDocumentRoutes(
+        to api: RouterGroup<GatewayContext>, collection: String, item: String, parent: String?, operations: DocumentOperations,
+        peers: Peers, store: GatewayStore
+    ) {
+        api.get(RouterPath(collection)) { request, context -> Response in
+            let query = QueryReader(request)
+            var list = PB.DocumentQuery()
+            if let parent { list.parentId = try context.parameters.require(parent) }
+            list.limit = try query.limit()
+            list.cursor = try query.string("cursor", maxLength: 128)
+            list.text = try query.string("q", maxLength: 200)
+            for name in ["status", "type", "stage_id", "active", "enabled"] {
+                let value = try query.string(name, maxLength: 64)
+                if !value.isEmpty { list.filters.append(PB.KeyValue(key: name, value: value)) }
+            }
+            let page = try await operations.list(list, peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let items = page.items.map { JSONValue(jsonString: $0.json) ?? .null }
+            return try jsonResponse(ListDTO(items: items, nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
+        }
+        api.post(RouterPath(collection)) { request, context -> Response in
+            let tenant = try context.tenant
+            let json = try await documentBody(request, context: context)
+            let key = request.headers[.idempotencyKey]
+            let requestHash = GatewayStore.hash(collection + "|" + (parent.flatMap { context.parameters.get($0) } ?? "") + "|" + json)
+            if let key {
+                guard !key.isEmpty, key.count <= 128 else { throw Problem.field("Idempotency-Key", "must be 1 to 128 characters") }
+                if let stored = try await store.storedAnswer(tenantID: tenant, key: key) {
+                    guard stored.requestHash == requestHash else {
+                        throw Problem(status: .unprocessableContent, detail: "this Idempotency-Key was used with a different request")
+                    }
+                    var headers = HTTPFields()
+                    headers[.contentType] = "application/json"
+                    headers[HTTPField.Name("Idempotent-Replayed")!] = "true"
+                    return Response(status: HTTPResponse.Status(code: stored.status), headers: headers,
+                                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: stored.body)))
+                }
+            }
+            var write = PB.DocumentWrite()
+            if let parent { write.parentId = try context.parameters.require(parent) }
+            write.json = json
+            let document = try await operations.create(write, peers.options(tenant: tenant, requestID: context.requestID))
+            let response = try documentResponse(document, status: .created)
+            if let key {
+                let body = try JSONEncoder.api.encode(JSONValue(jsonString: document.json) ?? .null)
+                try await store.storeAnswer(tenantID: tenant, key: key, route: collection, requestHash: requestHash, status: 201, body: body, now: Date())
+            }
+            return response
+        }
+        api.get(RouterPath(item)) { _, context -> Response in
+            var ref = PB.DocumentRef()
+            ref.id = try context.parameters.require(itemParameter(item))
+            if let parent { ref.parentId = try context.parameters.require(parent) }
+            return try documentResponse(try await operations.get(ref, peers.options(tenant: try context.tenant, requestID: context.requestID)))
+        }
+        api.patch(RouterPath(item)) { request, context -> Response in
+            var write = PB.DocumentWrite()
+            write.id = try context.parameters.require(itemParameter(item))
+            if let parent { write.parentId = try context.parameters.require(parent) }
+            write.json = try await documentBody(request, context: context)
+            write.ifVersion = try ifVersion(request)
+            return try documentResponse(try await operations.update(write, peers.options(tenant: try context.tenant, requestID: context.requestID)))
+        }
+        api.delete(RouterPath(item)) { request, context -> Response in
+            var ref = PB.DocumentRef()
+            ref.id = try context.parameters.require(itemParameter(item))
+            if let parent { ref.parentId = try context.parameters.require(parent) }
+            let cascade = request.uri.queryParameters["cascade"] ?? ""
+            guard ["", "true", "false"].contains(cascade) else { throw Problem.field("cascade", "must be true or false") }
+            ref.cascade = cascade == "true"
+            _ = try await operations.delete(ref, peers.options(tenant: try context.tenant, requestID: context.requestID))
+            return Response(status: .noContent)
+        }
+    }
+
+    /// The last path parameter of an item route: `/agents/{id}/rules/{ruleId}` → `ruleId`.
+    static func itemParameter(_ item: String) -> String {
+        String(item.split(separator: "/").last?.dropFirst().dropLast() ?? "id")
+    }
+
+    static func addResourceRoutes(to api: RouterGroup<GatewayContext>, peers: Peers, store: GatewayStore) {
+        let rules = peers.rules
+        let sequences = peers.sequences
+        addDocumentRoutes(to: api, collection: "/agents", item: "/agents/{id}", parent: nil, operations: DocumentOperations(
+            create: { try await rules.createAgent($0, options: $1) }, get: { try await rules.getAgent($0, options: $1) },
+            list: { try await rules.listAgents($0, options: $1) }, update: { try await rules.updateAgent($0, options: $1) },
+            delete: { try await rules.deleteAgent($0, options: $1) }), peers: peers, store: store)
+        addDocumentRoutes(to: api, collection: "/agents/{id}/rules", item: "/agents/{id}/rules/{ruleId}", parent: "id", operations: DocumentOperations(
+            create: { try await rules.createRule($0, options: $1) }, get: { try await rules.getRule($0, options: $1) },
+            list: { try await rules.listRules($0, options: $1) }, update: { try await rules.updateRule($0, options: $1) },
+            delete: { try await rules.deleteRule($0, options: $1) }), peers: peers, store: store)
+        addDocumentRoutes(to: api, collection: "/agents/{id}/scripts", item: "/agents/{id}/scripts/{scriptId}", parent: "id", operations: DocumentOperations(
+            create: { try await rules.createScript($0, options: $1) }, get: { try await rules.getScript($0, options: $1) },
+            list: { try await rules.listScripts($0, options: $1) }, update: { try await rules.updateScript($0, options: $1) },
+            delete: { try await rules.deleteScript($0, options: $1) }), peers: peers, store: store)
+        addDocumentRoutes(to: api, collection: "/agents/{id}/sequences", item: "/agents/{id}/sequences/{sequenceId}", parent: "id", operations: DocumentOperations(
+            create: { try await sequences.createSequence($0, options: $1) }, get: { try await sequences.getSequence($0, options: $1) },
+            list: { try await sequences.listSequences($0, options: $1) }, update: { try await sequences.updateSequence($0, options: $1) },
+            delete: { try await sequences.deleteSequence($0, options: $1) }), peers: peers, store: store)
+    }
+}

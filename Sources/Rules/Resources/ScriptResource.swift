@@ -1,0 +1,111 @@
+import Domain
+import Foundation
+import Wire
+
+/// A sales script of an agent (the body of `/agents/{id}/scripts`):
+///
+/// ```json
+/// {"name": "Warm greeting", "type": "greeting", "body": "Hi {{contact.first_name|there}}! I'm {{agent.name}}.",
+///  "stage_ids": [61234501], "pipeline_id": 7100001, "language": "en", "active": true,
+///  "trigger_phrases": ["hello", "hi"], "block_on_missing": true}
+/// ```
+///
+/// `stage_ids` empty means every stage; `pipeline_id` absent means every pipeline; `active` and
+/// `block_on_missing` default to true (a lead is never sent a message with a hole in it). Answers add `id`,
+/// `agent_id`, `version`, `created_at` and `updated_at`, and warn about variables the vocabulary does not
+/// know.
+package struct ScriptResource: Codable, Sendable, Hashable {
+    /// The kinds of script, in the order a sale uses them.
+    package static let types = ["greeting", "qualification", "presentation", "objection_handling", "closing"]
+    /// Members the server sets; accepted in a body and ignored.
+    package static let readOnlyKeys: Set<String> = ["id", "agent_id", "version", "created_at", "updated_at"]
+
+    package var name: String
+    package var type: String
+    /// The template text (see `Template`).
+    package var body: String
+    package var stageIDs: [Int64]
+    package var pipelineID: Int64?
+    package var language: String
+    package var active: Bool
+    package var triggerPhrases: [String]
+    /// Refuse to render when a variable without a default has no value.
+    package var blockOnMissing: Bool
+
+    private enum CodingKeys: String, CodingKey {
+        case name, type, body, stageIDs = "stage_ids", pipelineID = "pipeline_id", language, active
+        case triggerPhrases = "trigger_phrases", blockOnMissing = "block_on_missing"
+    }
+
+    /// Decodes the body with the documented defaults.
+    package init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        type = try c.decodeIfPresent(String.self, forKey: .type) ?? ""
+        body = try c.decodeIfPresent(String.self, forKey: .body) ?? ""
+        stageIDs = try c.decodeIfPresent([Int64].self, forKey: .stageIDs) ?? []
+        pipelineID = try c.decodeIfPresent(Int64.self, forKey: .pipelineID)
+        language = try c.decodeIfPresent(String.self, forKey: .language) ?? ""
+        active = try c.decodeIfPresent(Bool.self, forKey: .active) ?? true
+        triggerPhrases = try c.decodeIfPresent([String].self, forKey: .triggerPhrases) ?? []
+        blockOnMissing = try c.decodeIfPresent(Bool.self, forKey: .blockOnMissing) ?? true
+    }
+
+    /// Writes every member, `pipeline_id` only when set.
+    package func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(type, forKey: .type)
+        try c.encode(body, forKey: .body)
+        try c.encode(stageIDs, forKey: .stageIDs)
+        try c.encodeIfPresent(pipelineID, forKey: .pipelineID)
+        try c.encode(language, forKey: .language)
+        try c.encode(active, forKey: .active)
+        try c.encode(triggerPhrases, forKey: .triggerPhrases)
+        try c.encode(blockOnMissing, forKey: .blockOnMissing)
+    }
+
+    /// The parsed body; `nil` when it does not parse (validation reports why).
+    package var template: Template? { try? Template(parsing: body) }
+
+    /// Everything wrong with the script, each with its field path.
+    package func problems() -> [FieldViolation] {
+        var problems: [FieldViolation] = []
+        func add(_ field: String, _ message: String) { problems.append(FieldViolation(field: field, message: message)) }
+        if name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { add("name", "must not be empty") }
+        else if name.count > 200 { add("name", "must be at most 200 characters") }
+        if !Self.types.contains(type) { add("type", "must be one of: \(Self.types.joined(separator: ", "))") }
+        if body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            add("body", "must not be empty")
+        } else {
+            do {
+                _ = try Template(parsing: body)
+            } catch {
+                add("body", error.message)
+            }
+        }
+        for (index, stage) in stageIDs.enumerated() where stage <= 0 { add("stage_ids[\(index)]", "must be a Kommo stage id") }
+        if let pipelineID, pipelineID <= 0 { add("pipeline_id", "must be a Kommo pipeline id") }
+        if !language.isEmpty, !AgentResource.isLanguageTag(language) { add("language", "must be a language tag such as es or pt-BR") }
+        for (index, phrase) in triggerPhrases.enumerated() where phrase.trimmingCharacters(in: .whitespaces).isEmpty {
+            add("trigger_phrases[\(index)]", "must not be blank")
+        }
+        return problems
+    }
+
+    /// Variables the vocabulary does not know, as warnings on `body`: probably typos.
+    package func warnings() -> [FieldViolation] {
+        guard let template else { return [] }
+        return template.unknownVariables(known: []).map {
+            FieldViolation(field: "body", message: "unknown variable {{\($0)}}: it renders as its default, or blocks the send")
+        }
+    }
+
+    /// Whether the script applies to a lead in `stageID` of `pipelineID` (unknown values match).
+    package func applies(pipelineID lead: Int64?, stageID: Int64?) -> Bool {
+        if let pipelineID, let lead, pipelineID != lead { return false }
+        if stageIDs.isEmpty { return true }
+        guard let stageID else { return false }
+        return stageIDs.contains(stageID)
+    }
+}

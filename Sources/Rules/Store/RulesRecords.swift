@@ -1,0 +1,146 @@
+import Domain
+import Foundation
+
+/// The three resources rules-service stores as JSON documents with a few indexed columns.
+package enum DocumentKind: String, Sendable, CaseIterable {
+    case agent, rule, script
+
+    /// The table holding this kind (a constant, never user input).
+    var table: String { rawValue }
+
+    /// The word for messages: "agent", "rule", "sales script".
+    package var noun: String {
+        switch self {
+        case .agent: "agent"
+        case .rule: "rule"
+        case .script: "sales script"
+        }
+    }
+}
+
+/// One stored agent, rule or script.
+package struct DocumentRecord: Sendable, Hashable {
+    package var kind: DocumentKind
+    package var id: String
+    package var tenantID: String
+    /// The owning agent of a rule or script; empty for agents.
+    package var agentID: String
+    /// The resource JSON without the identity members answers add.
+    package var doc: String
+    package var version: Int64
+    package var createdAt: Int64
+    package var updatedAt: Int64
+    /// Rules: `enabled`; scripts: `active`; agents: status is `active`.
+    package var enabled: Bool
+    /// Rules only.
+    package var priority: Int
+
+    package init(kind: DocumentKind, id: String, tenantID: String, agentID: String = "", doc: String, version: Int64 = 1,
+                 createdAt: Int64, updatedAt: Int64, enabled: Bool = true, priority: Int = 0) {
+        self.kind = kind; self.id = id; self.tenantID = tenantID; self.agentID = agentID; self.doc = doc
+        self.version = version; self.createdAt = createdAt; self.updatedAt = updatedAt
+        self.enabled = enabled; self.priority = priority
+    }
+}
+
+/// Where a listing continues: the sort key of the last item returned.
+package struct PageCursor: Codable, Sendable, Hashable {
+    /// The kind listed, so a cursor of one listing is refused by another.
+    package var kind: String
+    /// Rules: priority; others: creation time.
+    package var position: Int64
+    package var id: String
+
+    private enum CodingKeys: String, CodingKey { case kind = "k", position = "p", id = "i" }
+
+    package init(kind: String, position: Int64, id: String) { self.kind = kind; self.position = position; self.id = id }
+
+    /// The opaque form handed to clients.
+    package var token: String {
+        let data = (try? JSONEncoder().encode(self)) ?? Data()
+        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Reads a token; `nil` when it is not one of ours.
+    package init?(token: String) {
+        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let cursor = try? JSONDecoder().decode(PageCursor.self, from: data) else { return nil }
+        self = cursor
+    }
+}
+
+/// What an evaluation reads about one lead, loaded in the transaction that stores its outcome.
+package struct LeadInputs: Sendable {
+    package var facts: LeadFacts?
+    package var states: [String: RuleState]
+    package var ownWrites: [OwnWrite]
+}
+
+/// A decision as stored by event: the engine's decision (without the facts, stored apart) and the rule
+/// names at the time, so a repeat answers exactly what the first call did even after a rename.
+package struct DecisionRecord: Codable, Sendable, Hashable {
+    package var decision: Decision
+    package var ruleNames: [String: String]
+    /// The idempotency scope of a live replay, empty otherwise.
+    package var replayScope: String
+
+    private enum CodingKeys: String, CodingKey { case decision, ruleNames = "rule_names", replayScope = "replay_scope" }
+
+    package init(decision: Decision, ruleNames: [String: String], replayScope: String) {
+        self.decision = decision; self.ruleNames = ruleNames; self.replayScope = replayScope
+    }
+}
+
+/// A script use reported by the executor.
+package struct ScriptUseRecord: Sendable, Hashable {
+    package var scriptID: String
+    package var version: Int64
+    package var leadID: Int64
+    package var actionKey: String
+    package var usedAt: Int64
+    package var agentID: String
+}
+
+/// An own write reported by the executor; `kind` is `stage_change`, `note`, `field` or `message`.
+package struct OwnWriteRecord: Sendable, Hashable {
+    package var leadID: Int64
+    package var kind: String
+    package var field: String
+    package var value: String
+    package var ruleID: String
+    package var at: Int64
+
+    /// The loop guard's view; `nil` for kinds it does not match (messages).
+    package var ownWrite: OwnWrite? {
+        guard let kind = OwnWriteKind(rawValue: kind) else { return nil }
+        return OwnWrite(kind: kind, leadID: leadID, field: field.isEmpty ? nil : field, value: value, ruleID: ruleID,
+                        at: Date(timeIntervalSince1970: Double(at) / 1_000_000))
+    }
+}
+
+/// One row of the daily outcome counters.
+package struct RuleDayCount: Sendable, Hashable {
+    package var ruleID: String
+    package var day: String
+    package var outcome: String
+    package var count: Int
+}
+
+/// One row of script use counts.
+package struct ScriptDayCount: Sendable, Hashable {
+    package var version: Int64
+    package var day: String
+    package var count: Int
+}
+
+/// Why a store call could not do what it was asked; the server turns these into RPC errors.
+package enum RulesStoreError: Error, Sendable, Hashable {
+    /// No such resource for this tenant (and agent).
+    case notFound(DocumentKind, String)
+    /// `if_version` did not match.
+    case versionMismatch(expected: Int64, actual: Int64)
+    /// The agent has rules or scripts and no cascade was asked for.
+    case hasDependents(rules: Int, scripts: Int)
+}

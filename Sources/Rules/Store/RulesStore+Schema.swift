@@ -1,0 +1,119 @@
+import GRDB
+
+extension RulesStore {
+    /// Append-only migrations of rules-service's store. Never edit one that has shipped.
+    package static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-meta") { db in
+            try db.execute(sql: "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+        }
+        migrator.registerMigration("v2-resources") { db in
+            try db.execute(sql: """
+                CREATE TABLE agent (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    tenant_id TEXT NOT NULL,
+                    -- the resource as JSON, without the identity members the server adds to answers
+                    doc TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX agent_by_tenant ON agent(tenant_id, created_at, id);
+                CREATE TABLE rule (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    tenant_id TEXT NOT NULL,
+                    agent_id TEXT NOT NULL REFERENCES agent(id),
+                    doc TEXT NOT NULL,
+                    enabled INTEGER NOT NULL,
+                    priority INTEGER NOT NULL,
+                    version INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX rule_by_agent ON rule(tenant_id, agent_id, priority DESC, id);
+                CREATE INDEX rule_by_tenant ON rule(tenant_id, enabled);
+                CREATE TABLE script (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    tenant_id TEXT NOT NULL,
+                    agent_id TEXT NOT NULL REFERENCES agent(id),
+                    doc TEXT NOT NULL,
+                    active INTEGER NOT NULL,
+                    version INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX script_by_agent ON script(tenant_id, agent_id, created_at, id);
+                -- every saved version of a script, for history, rollback and per-version statistics
+                CREATE TABLE script_version (
+                    script_id TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    tenant_id TEXT NOT NULL,
+                    doc TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (script_id, version)
+                ) WITHOUT ROWID;
+                """)
+        }
+        migrator.registerMigration("v3-evaluation") { db in
+            try db.execute(sql: """
+                CREATE TABLE lead_facts (
+                    tenant_id TEXT NOT NULL,
+                    lead_id INTEGER NOT NULL,
+                    facts TEXT NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, lead_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE rule_state (
+                    tenant_id TEXT NOT NULL,
+                    lead_id INTEGER NOT NULL,
+                    rule_id TEXT NOT NULL,
+                    last_fired_at INTEGER,
+                    fire_count INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, lead_id, rule_id)
+                ) WITHOUT ROWID;
+                -- decisions by event (and replay scope): a repeated Evaluate answers from here
+                CREATE TABLE decision (
+                    tenant_id TEXT NOT NULL,
+                    event_key TEXT NOT NULL,
+                    lead_id INTEGER,
+                    doc TEXT NOT NULL,
+                    decided_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, event_key)
+                ) WITHOUT ROWID;
+                CREATE TABLE own_write (
+                    tenant_id TEXT NOT NULL,
+                    lead_id INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    field TEXT NOT NULL DEFAULT '',
+                    value TEXT NOT NULL,
+                    rule_id TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, lead_id, at, kind, field, value, rule_id)
+                ) WITHOUT ROWID;
+                -- firings and non-firings per rule, day (UTC) and outcome
+                CREATE TABLE rule_day_count (
+                    tenant_id TEXT NOT NULL,
+                    rule_id TEXT NOT NULL,
+                    agent_id TEXT NOT NULL,
+                    day TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    count INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, rule_id, day, outcome)
+                ) WITHOUT ROWID;
+                CREATE TABLE script_use (
+                    tenant_id TEXT NOT NULL,
+                    action_key TEXT NOT NULL,
+                    script_id TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    agent_id TEXT NOT NULL,
+                    lead_id INTEGER NOT NULL,
+                    used_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, action_key, script_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX script_use_by_script ON script_use(tenant_id, script_id, used_at);
+                """)
+        }
+        return migrator
+    }
+}
