@@ -3,24 +3,32 @@ import Logging
 import ServiceKit
 import Wire
 
-/// The composition root of rules-service.
+/// The composition root of rules-service: its store, the `Rules` and `Health` RPC services and the
+/// listener.
 package enum RulesProcess {
-    package static func build(settings: ServiceSettings, logger: Logger) async throws -> ServiceProcess {
-        let store = try StoreFactory.open(folder: settings.dataDir, migrator: RulesStore.migrator)
-        let health = HealthServer(service: "rules-service", store: store)
-        let server = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
-                                         routes: health.routes, logger: logger)
-        return ServiceProcess(name: "rules-service", store: store, server: server, workers: [])
-    }
-}
-
-/// rules-service's store.
-package enum RulesStore {
-    package static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1-meta") { db in
-            try db.execute(sql: "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+    /// Builds the process; migrations run here, before the listener starts.
+    package static func build(settings: ServiceSettings, logger: Logger, clock: any WallClock = SystemClock()) async throws -> ServiceProcess {
+        let db = try StoreFactory.open(folder: settings.dataDir, migrator: RulesStore.migrator)
+        let store = RulesStore(db: db)
+        let counters = EvaluationCounters()
+        let server = RulesServer(store: store, clock: clock, counters: counters)
+        let health = HealthServer(service: "rules-service", store: db) {
+            let snapshot = counters.snapshot
+            var metrics: [PB.Metric] = [
+                .sample("rules_evaluations_total", Double(snapshot.evaluations), help: "Events evaluated (repeats and dry runs excluded)"),
+                .sample("rules_evaluation_repeats_total", Double(snapshot.repeats), help: "Evaluations answered from a stored decision"),
+                .sample("rules_dry_runs_total", Double(snapshot.dryRuns), help: "Dry-run evaluations"),
+                .sample("rules_fired_total", Double(snapshot.fired), help: "Rule firings"),
+            ]
+            if let totals = try? await store.totals() {
+                metrics.append(.sample("rules_agents", Double(totals.agents), kind: "gauge", help: "Agents stored"))
+                metrics.append(.sample("rules_rules", Double(totals.rules), kind: "gauge", help: "Rules stored"))
+                metrics.append(.sample("rules_rules_enabled", Double(totals.enabledRules), kind: "gauge", help: "Enabled rules"))
+            }
+            return metrics
         }
-        return migrator
+        let rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
+                                      routes: health.routes + server.routes, logger: logger)
+        return ServiceProcess(name: "rules-service", store: db, server: rpc, workers: [])
     }
 }

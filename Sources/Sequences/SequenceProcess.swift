@@ -2,6 +2,7 @@ import ArgumentParser
 import GRDB
 import Logging
 import ServiceKit
+import ServiceLifecycle
 import Wire
 
 /// sequence-service's own settings (flags and environment variables).
@@ -35,22 +36,30 @@ package struct SequenceConfiguration: Sendable {
 
 /// The composition root of sequence-service.
 package enum SequenceProcess {
-    package static func build(settings: ServiceSettings, configuration: SequenceConfiguration, logger: Logger) async throws -> ServiceProcess {
-        let store = try StoreFactory.open(folder: settings.dataDir, migrator: SequenceStore.migrator)
-        let health = HealthServer(service: "sequence-service", store: store)
-        let server = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
-                                         routes: health.routes, logger: logger)
-        return ServiceProcess(name: "sequence-service", store: store, server: server, workers: [])
-    }
-}
-
-/// sequence-service's store.
-package enum SequenceStore {
-    package static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1-meta") { db in
-            try db.execute(sql: "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+    package static func build(
+        settings: ServiceSettings, configuration: SequenceConfiguration, logger: Logger,
+        clock: any WallClock = SystemClock(), scheduler schedulerSettings: SchedulerSettings = SchedulerSettings(),
+        runner: (any ActionRunner)? = nil
+    ) async throws -> ServiceProcess {
+        let db = try StoreFactory.open(folder: settings.dataDir, migrator: SequenceStore.migrator)
+        let store = SequenceStore(db: db)
+        let ingest = IngestClient(connection: RPCConnection(
+            host: configuration.ingestAddress.host, port: configuration.ingestAddress.port, logger: logger))
+        let scheduler = Scheduler(store: store, runner: runner ?? DefaultActionRunner(), ingest: ingest, settings: schedulerSettings,
+                                  clock: clock, logger: logger)
+        let server = SequenceServer(store: store, scheduler: scheduler, clock: clock)
+        let health = HealthServer(service: "sequence-service", store: db) {
+            var metrics: [PB.Metric] = []
+            for (status, count) in ((try? await store.counts()) ?? [:]).sorted(by: { $0.key < $1.key }) {
+                metrics.append(.sample("sequence_actions", Double(count), kind: "gauge", help: "Scheduled rows by status", labels: ["status": status]))
+            }
+            let lateness = (try? await store.oldestDue(now: clock.now().unixMicros)) ?? 0
+            metrics.append(.sample("sequence_scheduler_lateness_seconds", Double(lateness) / 1e6, kind: "gauge",
+                                   help: "How late the oldest due action is"))
+            return metrics
         }
-        return migrator
+        let rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
+                                      routes: health.routes + server.routes, logger: logger)
+        return ServiceProcess(name: "sequence-service", store: db, server: rpc, workers: [scheduler])
     }
 }

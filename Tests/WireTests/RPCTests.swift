@@ -76,7 +76,7 @@ struct RPCRoundTripTests {
             let order = Locked<[String]>([])
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    _ = try await client.echo(echoRequest("slow", delayMicros: 300_000))
+                    _ = try await client.echo(echoRequest("slow", delayMicros: 1_000_000))
                     order.withLock { $0.append("slow") }
                 }
                 try await Task.sleep(for: .milliseconds(50))
@@ -189,7 +189,7 @@ struct RPCRoundTripTests {
                 for _ in 0..<5 {
                     group.addTask {
                         do {
-                            _ = try await client.echoOnce(echoRequest("x", delayMicros: 400_000))
+                            _ = try await client.echoOnce(echoRequest("x", delayMicros: 2_000_000))
                             codes.withLock { $0.append(.ok) }
                         } catch let error as RPCError {
                             codes.withLock { $0.append(error.code) }
@@ -213,10 +213,11 @@ struct RPCRoundTripTests {
             let client = EchoClient(connection: connection)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    let response = try await client.echoOnce(echoRequest("in flight", delayMicros: 300_000))
+                    let response = try await client.echoOnce(echoRequest("in flight", delayMicros: 500_000), options: CallOptions(timeout: .seconds(20)))
                     #expect(response.payload == Array("in flight".utf8))
                 }
-                try await Task.sleep(for: .milliseconds(100))
+                // Drain only once the call is being served.
+                while server.callsInFlight == 0 { try await Task.sleep(for: .milliseconds(5)) }
                 server.beginDrain()
                 try await group.waitForAll()
             }

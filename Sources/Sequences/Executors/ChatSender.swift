@@ -226,7 +226,8 @@ package struct ChatSender: Sendable {
             },
             classify: KommoClient.classify)
         return KommoClient.result(operation: operation, target: "POST \(path)", summary: summary(message),
-                                  record: record, kind: .write, limit: configuration.maxResponseBytes)
+                                  record: record, kind: .write, limit: configuration.maxResponseBytes,
+                                  service: "Kommo Chats API")
     }
 
     private func summary(_ message: Message) -> String {

@@ -165,6 +165,12 @@ package struct ExecutionResult: Sendable, Hashable, Codable {
     /// Whether the call succeeded.
     package var succeeded: Bool { outcome == .succeeded }
 
+    /// ``latency`` in milliseconds, as the action log stores it.
+    package var latencyMilliseconds: Double {
+        let (seconds, attoseconds) = latency.components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+
     /// The one id created, when there is one (the task id of `kommo.create_task`).
     package var createdID: Int64? { createdIDs.first }
 }

@@ -135,8 +135,10 @@ package struct KommoClient: Sendable {
     }
 
     /// Turns the end of a retry loop into the action-log record.
+    ///
+    /// `service` names the other side in details; the 401/402/403 wording is Kommo's only for Kommo.
     static func result(operation: String, target: String, summary: String, record: ExchangeRecord,
-                       kind: CallKind, limit: Int) -> ExecutionResult {
+                       kind: CallKind, limit: Int, service: String = "Kommo") -> ExecutionResult {
         var result = ExecutionResult(
             operation: operation, target: target, requestSummary: summary, httpStatus: record.response?.status,
             latency: record.latency, elapsed: record.elapsed, attempts: record.attempts, outcome: .succeeded)
@@ -165,20 +167,22 @@ package struct KommoClient: Sendable {
                 result.detail = error
             } else if let status = response?.status {
                 result.detail = status == 429
-                    ? "rate limited by Kommo (429) on every attempt"
-                    : "Kommo answered \(status) on every attempt"
+                    ? "rate limited by \(service) (429) on every attempt"
+                    : "\(service) answered \(status) on every attempt"
             }
         case .permanent:
             result.outcome = .failedPermanent
             let status = response?.status ?? 0
             let problem = result.problem?.summary
+            let isKommo = service == "Kommo"
             let base: String = switch status {
-            case 401: "bad token: Kommo refused the access token (401)"
-            case 402: "account unpaid: Kommo refused the call (402)"
-            case 403: "forbidden (403): the token lacks access, or Kommo blocked the integration after repeated rate-limit violations"
+            case 401 where isKommo: "bad token: Kommo refused the access token (401)"
+            case 401: "bad credentials: \(service) refused the key (401)"
+            case 402 where isKommo: "account unpaid: Kommo refused the call (402)"
+            case 403 where isKommo: "forbidden (403): the token lacks access, or Kommo blocked the integration after repeated rate-limit violations"
             case 404: "not found (404)"
-            case 300..<400: "unexpected redirect (\(status)); check the account's base URL"
-            default: "Kommo refused the request (\(status))"
+            case 300..<400: "unexpected redirect (\(status)); check the configured base URL"
+            default: "\(service) refused the request (\(status))"
             }
             result.detail = problem.map { $0.isEmpty ? base : "\(base): \($0)" } ?? base
         }

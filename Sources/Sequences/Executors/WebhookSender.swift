@@ -93,7 +93,7 @@ package struct WebhookSender: Sendable {
             },
             classify: Self.classify)
         var result = KommoClient.result(operation: operation, target: target, summary: summary, record: record,
-                                        kind: .write, limit: configuration.maxResponseBytes)
+                                        kind: .write, limit: configuration.maxResponseBytes, service: "the receiver")
         // A receiver's answer body is its own business; only Kommo's are worth a remark.
         if result.outcome == .succeeded { result.detail = nil }
         if result.outcome == .failedPermanent, let status = result.httpStatus {

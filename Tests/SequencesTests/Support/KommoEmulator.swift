@@ -84,6 +84,7 @@ final class KommoEmulator: Sendable {
             return state.script.isEmpty ? nil : state.script.removeFirst()
         }
         if received.path.hasPrefix("/v2/origin/custom/") {
+            if case .status(let status) = misbehaviour { return Reply.empty(status) }
             return chatsAPI(received)
         }
         guard received.headers["authorization"] == "Bearer \(token)" else {

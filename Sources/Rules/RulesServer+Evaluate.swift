@@ -1,0 +1,327 @@
+import Domain
+import Foundation
+import Logging
+import ServiceKit
+import Wire
+
+extension RulesServer {
+    // MARK: - Evaluate
+
+    /// Decides what an event causes. Not a dry run: idempotent per event id (and replay scope) — a repeat
+    /// returns the stored decision and changes nothing. Errors: INVALID_ARGUMENT (no event id or tenant,
+    /// `only_rule_ids` outside a dry run), NOT_FOUND (an `only_rule_ids` id that is not the tenant's).
+    package func evaluate(_ request: PB.EvaluateRequest, context: RPCContext) async throws -> PB.Decision {
+        let tenantID = try context.requireTenant()
+        guard let wire = request.event, !wire.id.isEmpty else { throw RPCError.invalid(field: "event.id", "is required") }
+        guard wire.tenantId.isEmpty || wire.tenantId == tenantID else {
+            throw RPCError.invalid(field: "event.tenant_id", "does not match the calling tenant")
+        }
+        guard !wire.type.isEmpty else { throw RPCError.invalid(field: "event.type", "is required") }
+        if !request.onlyRuleIds.isEmpty, !request.dryRun {
+            throw RPCError.invalid(field: "only_rule_ids", "is only allowed in a dry run")
+        }
+        let event = {
+            var event = KommoEvent(wire)
+            event.tenantID = tenantID
+            return event
+        }()
+        let now = clock.now()
+        let rules = request.onlyRuleIds.isEmpty
+            ? try await tenantRules(tenantID)
+            : try await selectedRules(tenantID, ids: request.onlyRuleIds)
+        let scope = wire.replayScope
+        let engine = engine
+        let decide: @Sendable (LeadInputs) -> DecisionRecord = { inputs in
+            var decision = engine.evaluate(
+                event: event, rules: rules.ruleSet, agents: rules.gates, facts: inputs.facts, states: inputs.states,
+                ownWrites: inputs.ownWrites, now: now, dryRun: request.dryRun)
+            if !scope.isEmpty {
+                // A live replay runs the actions again on purpose: their keys get the replay's scope.
+                for index in decision.actions.indices {
+                    let action = decision.actions[index]
+                    decision.actions[index].idempotencyKey = PlannedAction.idempotencyKey(
+                        eventID: "\(action.eventID)@\(scope)", ruleID: action.ruleID, actionIndex: action.actionIndex)
+                }
+            }
+            let names = rules.ruleNames.filter { name in decision.explanations.contains { $0.ruleID == name.key } }
+            return DecisionRecord(decision: decision, ruleNames: names, replayScope: scope)
+        }
+        let since = (now.addingTimeInterval(-engine.options.loopGuardWindow)).unixMicros
+        let record: DecisionRecord
+        if request.dryRun {
+            let inputs = try await store.leadInputs(tenantID: tenantID, leadID: event.leadID, ownWritesSince: since)
+            record = decide(inputs)
+            counters.count(dryRun: true, repeated: false, fired: 0)
+        } else {
+            let key = scope.isEmpty ? wire.id : "\(wire.id)@\(scope)"
+            let outcome = try await store.evaluate(tenantID: tenantID, eventKey: key, leadID: event.leadID, ownWritesSince: since, decide: decide)
+            record = outcome.record
+            counters.count(dryRun: false, repeated: outcome.repeated, fired: record.decision.firedRuleIDs.count)
+            context.logger.debug("rules.evaluated", metadata: [
+                "tenant.id": "\(tenantID)", "event.id": "\(wire.id)", "repeated": "\(outcome.repeated)",
+                "actions": "\(record.decision.actions.count)", "timers": "\(record.decision.timers.count)",
+            ])
+        }
+        return PB.Decision(record)
+    }
+
+    /// The tenant's prepared rules, from the cache or loaded and cached.
+    func tenantRules(_ tenantID: String) async throws -> TenantRules {
+        let (cached, generation) = cache.lookup(tenantID)
+        if let cached { return cached }
+        let (agents, rules) = try await store.evaluationResources(tenantID: tenantID)
+        let prepared = Self.prepare(agents: agents, rules: rules)
+        cache.store(prepared, for: tenantID, generation: generation)
+        return prepared
+    }
+
+    /// The named rules of the tenant (disabled ones too, so a dry run explains them), for a dry run.
+    func selectedRules(_ tenantID: String, ids: [String]) async throws -> TenantRules {
+        var records: [DocumentRecord] = []
+        for id in Set(ids).sorted() {
+            records.append(try await required(.rule, tenantID: tenantID, id: id, agentID: nil))
+        }
+        let (agents, _) = try await store.evaluationResources(tenantID: tenantID)
+        return Self.prepare(agents: agents, rules: records)
+    }
+
+    /// Decodes stored agents and rules into what the engine reads. A stored document that no longer
+    /// decodes (it was valid when written) is left out rather than failing every event of the tenant.
+    static func prepare(agents: [DocumentRecord], rules: [DocumentRecord]) -> TenantRules {
+        let decoder = JSONDecoder()
+        let gates = agents.compactMap { record in
+            (try? decoder.decode(AgentResource.self, from: Data(record.doc.utf8)))?.gate(agentID: record.id)
+        }
+        let decoded = rules.compactMap { try? decoder.decode(Rule.self, from: Data($0.doc.utf8)) }
+        return TenantRules(ruleSet: RuleSet(decoded), gates: gates,
+                           ruleNames: Dictionary(decoded.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first }))
+    }
+
+    // MARK: - Agent context
+
+    /// What the executor needs to write as an agent. Errors: NOT_FOUND.
+    package func getAgentContext(_ request: PB.AgentContextRequest, context: RPCContext) async throws -> PB.AgentContext {
+        let tenantID = try context.requireTenant()
+        let agentRecord = try await required(.agent, tenantID: tenantID, id: request.agentId, agentID: nil)
+        let agent = try JSONDecoder().decode(AgentResource.self, from: Data(agentRecord.doc.utf8))
+        let facts = request.leadId > 0 ? try await store.facts(tenantID: tenantID, leadID: request.leadId) : nil
+        let stage = request.statusId != 0 ? request.statusId : facts?.stageID
+        var answer = PB.AgentContext()
+        answer.agentId = agentRecord.id
+        answer.agentName = agent.name
+        answer.persona = agent.persona
+        answer.language = agent.language
+        answer.status = agent.status
+        answer.agentJson = PB.Document(agentRecord).json
+        answer.scripts = try await store.scripts(tenantID: tenantID, agentID: agentRecord.id).compactMap { record in
+            guard let script = Self.script(record), script.active, script.applies(pipelineID: facts?.pipelineID, stageID: stage) else { return nil }
+            return PB.ScriptRef(record, script)
+        }
+        answer.pipelineId = facts?.pipelineID ?? 0
+        answer.statusId = stage ?? 0
+        if let facts {
+            answer.inboundCount = Int32(clamping: facts.inboundCount)
+            answer.lastInboundAtMicros = facts.lastInboundAt?.unixMicros ?? 0
+            answer.lastOutboundAtMicros = facts.lastOutboundAt?.unixMicros ?? 0
+            answer.leadFields = facts.fieldValues.sorted { $0.key < $1.key }.map { PB.KeyValue(key: $0.key, value: $0.value) }
+        }
+        return answer
+    }
+
+    // MARK: - Record
+
+    /// Kinds of own writes the executor reports.
+    static let ownWriteKinds: Set<String> = ["stage_change", "note", "field", "message"]
+
+    /// Stores script uses and own writes (the loop guard's memory). Idempotent: a repeat changes nothing.
+    /// A `field` write's value is `<field reference>=<value>` (`cf.Budget=5000`), because the wire has no
+    /// separate member for the field. Errors: INVALID_ARGUMENT, NOT_FOUND (a script or rule that is not
+    /// the tenant's).
+    package func record(_ request: PB.RecordRequest, context: RPCContext) async throws -> PB.Empty {
+        let tenantID = try context.requireTenant()
+        let now = clock.now().unixMicros
+        var violations: [FieldViolation] = []
+        var uses: [ScriptUseRecord] = []
+        for (index, use) in request.scriptUses.enumerated() {
+            if use.scriptId.isEmpty { violations.append(FieldViolation(field: "script_uses[\(index)].script_id", message: "is required")) }
+            if use.actionKey.isEmpty { violations.append(FieldViolation(field: "script_uses[\(index)].action_key", message: "is required")) }
+            uses.append(ScriptUseRecord(scriptID: use.scriptId, version: use.version, leadID: use.leadId, actionKey: use.actionKey,
+                                        usedAt: use.usedAtMicros == 0 ? now : use.usedAtMicros, agentID: use.agentId))
+        }
+        var writes: [OwnWriteRecord] = []
+        for (index, write) in request.ownWrites.enumerated() {
+            let path = "own_writes[\(index)]"
+            if write.leadId <= 0 { violations.append(FieldViolation(field: "\(path).lead_id", message: "is required")) }
+            if !Self.ownWriteKinds.contains(write.kind) {
+                violations.append(FieldViolation(field: "\(path).kind", message: "must be one of: stage_change, note, field, message"))
+            }
+            var field = ""
+            var value = write.value
+            if write.kind == "field" {
+                guard let equals = write.value.firstIndex(of: "="), equals != write.value.startIndex else {
+                    violations.append(FieldViolation(field: "\(path).value", message: "must be <field>=<value> for a field write"))
+                    continue
+                }
+                field = String(write.value[..<equals])
+                value = String(write.value[write.value.index(after: equals)...])
+            }
+            writes.append(OwnWriteRecord(leadID: write.leadId, kind: write.kind, field: field, value: value, ruleID: write.ruleId,
+                                         at: write.atMicros == 0 ? now : write.atMicros))
+        }
+        guard violations.isEmpty else { throw RPCError.invalid(violations) }
+        try await mapped { try await store.record(tenantID: tenantID, uses: uses, writes: writes) }
+        return PB.Empty()
+    }
+
+    // MARK: - Render
+
+    /// Renders a script for a lead: the lead's known facts, then the caller's values on top. Errors:
+    /// NOT_FOUND.
+    package func renderScript(_ request: PB.RenderRequest, context: RPCContext) async throws -> PB.RenderResponse {
+        let tenantID = try context.requireTenant()
+        let record = try await required(.script, tenantID: tenantID, id: request.scriptId, agentID: Self.optional(request.agentId))
+        guard let script = Self.script(record), let template = script.template else {
+            throw RPCError(.failedPrecondition, "the stored script does not parse")
+        }
+        var values = TemplateValues()
+        if request.leadId > 0, let facts = try await store.facts(tenantID: tenantID, leadID: request.leadId) {
+            values = Self.values(of: facts)
+        }
+        values = values.merging(TemplateValues(Dictionary(request.values.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })))
+        var answer = PB.RenderResponse()
+        answer.version = record.version
+        switch template.render(values: values, policy: script.blockOnMissing ? .block : .useDefaultOrEmpty) {
+        case .rendered(let text):
+            answer.text = text
+        case .blocked(let missing):
+            answer.blocked = true
+            answer.missing = missing
+        }
+        return answer
+    }
+
+    /// Template values known from a lead's facts: ids, name, price and custom fields.
+    static func values(of facts: LeadFacts) -> TemplateValues {
+        var values = TemplateValues()
+        values[TemplateVocabulary.leadID] = String(facts.leadID)
+        if let stage = facts.stageID { values[TemplateVocabulary.leadStage] = String(stage) }
+        if let pipeline = facts.pipelineID { values[TemplateVocabulary.leadPipeline] = String(pipeline) }
+        if let responsible = facts.responsibleUserID { values[TemplateVocabulary.leadResponsible] = String(responsible) }
+        if let name = facts.fieldValues["name"] { values[TemplateVocabulary.leadName] = name }
+        if let price = facts.fieldValues["price"] { values[TemplateVocabulary.leadPrice] = price }
+        for (key, value) in facts.fieldValues where key.hasPrefix("cf.") {
+            let field = String(key.dropFirst(3))
+            if field.allSatisfy(\.isNumber) {
+                values.setCustomField(id: field, name: "", value: value)
+            } else {
+                values.setCustomField(id: "", name: field, value: value)
+            }
+        }
+        return values
+    }
+
+    // MARK: - Statistics
+
+    /// Fired and non-fired counts per outcome per day of one rule (`id`) or of all rules of an agent
+    /// (`agent_id`), between `from_micros` and `to_micros` (default: the last 30 days). Errors:
+    /// INVALID_ARGUMENT, NOT_FOUND.
+    package func ruleStats(_ request: PB.StatsQuery, context: RPCContext) async throws -> PB.StatsReport {
+        let tenantID = try context.requireTenant()
+        let (from, to) = try range(request)
+        var rules: [DocumentRecord]
+        if !request.id.isEmpty {
+            rules = [try await required(.rule, tenantID: tenantID, id: request.id, agentID: Self.optional(request.agentId))]
+        } else {
+            guard !request.agentId.isEmpty else { throw RPCError.invalid(field: "agent_id", "is required when no rule id is given") }
+            _ = try await required(.agent, tenantID: tenantID, id: request.agentId, agentID: nil)
+            rules = []
+            var cursor: PageCursor?
+            repeat {
+                let page = try await mapped {
+                    try await store.page(.rule, tenantID: tenantID, agentID: request.agentId, after: cursor, limit: Self.maximumLimit)
+                }
+                rules += page
+                cursor = page.count == Self.maximumLimit ? page.last.map { PageCursor(kind: "rule", position: Int64($0.priority), id: $0.id) } : nil
+            } while cursor != nil
+        }
+        let counts = try await store.ruleCounts(tenantID: tenantID, ruleIDs: rules.map(\.id),
+                                                fromDay: RulesStore.day(micros: from), toDay: RulesStore.day(micros: to))
+        let decoder = JSONDecoder()
+        let reports: [JSONValue] = rules.map { record in
+            let name = (try? decoder.decode(Rule.self, from: Data(record.doc.utf8)))?.name ?? ""
+            let mine = counts.filter { $0.ruleID == record.id }
+            var days: [JSONValue] = []
+            for day in Array(Set(mine.map(\.day))).sorted() {
+                var summary = Self.summary(mine.filter { $0.day == day })
+                summary["day"] = .string(day)
+                days.append(.object(summary))
+            }
+            var report = Self.summary(mine)
+            report["rule_id"] = .string(record.id)
+            report["agent_id"] = .string(record.agentID)
+            report["name"] = .string(name)
+            report["days"] = .array(days)
+            return .object(report)
+        }
+        let json = JSONValue.object([
+            "from": .string(ResourceJSON.timestamp(micros: from)),
+            "to": .string(ResourceJSON.timestamp(micros: to)),
+            "rules": .array(reports),
+        ])
+        var answer = PB.StatsReport()
+        answer.json = String(decoding: json.data(), as: UTF8.self)
+        return answer
+    }
+
+    /// `{"fired": n, "not_fired": m, "outcomes": {"fired": n, "cooldown": k, …}}` of some counter rows.
+    static func summary(_ rows: [RuleDayCount]) -> [String: JSONValue] {
+        var outcomes: [String: Int] = [:]
+        for row in rows { outcomes[row.outcome, default: 0] += row.count }
+        let fired = outcomes[RuleOutcome.fired.rawValue] ?? 0
+        let total = outcomes.values.reduce(0, +)
+        return [
+            "fired": .int(Int64(fired)),
+            "not_fired": .int(Int64(total - fired)),
+            "outcomes": .object(outcomes.mapValues { .int(Int64($0)) }),
+        ]
+    }
+
+    /// Uses of a script per day and version in a time range (default: the last 30 days). Errors:
+    /// INVALID_ARGUMENT, NOT_FOUND.
+    package func scriptStats(_ request: PB.StatsQuery, context: RPCContext) async throws -> PB.StatsReport {
+        let tenantID = try context.requireTenant()
+        let (from, to) = try range(request)
+        let script = try await required(.script, tenantID: tenantID, id: request.id, agentID: Self.optional(request.agentId))
+        let counts = try await store.scriptCounts(tenantID: tenantID, scriptID: script.id, from: from, to: to)
+        var byVersion: [Int64: Int] = [:]
+        for row in counts { byVersion[row.version, default: 0] += row.count }
+        let days: [JSONValue] = Array(Set(counts.map(\.day))).sorted().map { day in
+            let rows = counts.filter { $0.day == day }
+            return .object([
+                "day": .string(day),
+                "uses": .int(Int64(rows.reduce(0) { $0 + $1.count })),
+                "by_version": .object(Dictionary(uniqueKeysWithValues: rows.map { (String($0.version), JSONValue.int(Int64($0.count))) })),
+            ])
+        }
+        let json = JSONValue.object([
+            "script_id": .string(script.id),
+            "version": .int(script.version),
+            "from": .string(ResourceJSON.timestamp(micros: from)),
+            "to": .string(ResourceJSON.timestamp(micros: to)),
+            "uses": .int(Int64(counts.reduce(0) { $0 + $1.count })),
+            "versions": .array(byVersion.keys.sorted().map { .object(["version": .int($0), "uses": .int(Int64(byVersion[$0] ?? 0))]) }),
+            "days": .array(days),
+        ])
+        var answer = PB.StatsReport()
+        answer.json = String(decoding: json.data(), as: UTF8.self)
+        return answer
+    }
+
+    /// The query's time range with defaults; `from` after `to` is INVALID_ARGUMENT.
+    func range(_ request: PB.StatsQuery) throws(RPCError) -> (from: Int64, to: Int64) {
+        let to = request.toMicros != 0 ? request.toMicros : clock.now().unixMicros
+        let from = request.fromMicros != 0 ? request.fromMicros : to - 30 * 86_400 * 1_000_000
+        guard from <= to else { throw RPCError.invalid(field: "from_micros", "must not be after to_micros") }
+        return (from, to)
+    }
+}

@@ -1,0 +1,306 @@
+import Domain
+import Foundation
+import Logging
+import ServiceKit
+import Wire
+
+/// The `Rules` RPC service: agents, rules and sales scripts of each tenant, and the decisions about events.
+///
+/// Every call is tenant-scoped (`metadata.tenant_id`); another tenant's ids answer NOT_FOUND. Errors:
+/// INVALID_ARGUMENT with field violations for bad bodies, NOT_FOUND, FAILED_PRECONDITION for version
+/// conflicts and deletes with dependants.
+package struct RulesServer: RulesHandler {
+    let store: RulesStore
+    let clock: any WallClock
+    let cache: RuleSetCache
+    let counters: EvaluationCounters
+    let engine: RuleEngine
+
+    package init(store: RulesStore, clock: any WallClock, cache: RuleSetCache = RuleSetCache(),
+                 counters: EvaluationCounters = EvaluationCounters(), engine: RuleEngine = RuleEngine()) {
+        self.store = store
+        self.clock = clock
+        self.cache = cache
+        self.counters = counters
+        self.engine = engine
+    }
+
+    /// Default page size of listings.
+    static let defaultLimit = 50
+    /// Largest page size of listings.
+    static let maximumLimit = 200
+
+    static func newID(_ prefix: String) -> String {
+        prefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+    }
+
+    /// Runs `body`, turning store errors into RPC errors.
+    func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as RulesStoreError {
+            throw error.rpc
+        }
+    }
+
+    // MARK: - Agents
+
+    package func createAgent(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
+        let tenantID = try context.requireTenant()
+        let (resource, doc) = try Self.validAgent(try JSONValue.parse(request.json))
+        let now = clock.now().unixMicros
+        let record = DocumentRecord(kind: .agent, id: Self.newID("agt_"), tenantID: tenantID, doc: doc,
+                                    createdAt: now, updatedAt: now, enabled: resource.status == AgentResource.active)
+        try await mapped { try await store.insert(record) }
+        cache.invalidate(tenantID)
+        context.logger.info("agent.created", metadata: ["tenant.id": "\(tenantID)", "agent.id": "\(record.id)"])
+        return PB.Document(record)
+    }
+
+    package func getAgent(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
+        PB.Document(try await required(.agent, tenantID: try context.requireTenant(), id: request.id, agentID: nil))
+    }
+
+    package func listAgents(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
+        try await list(.agent, request, tenantID: try context.requireTenant(), agentID: nil, filterKey: "status")
+    }
+
+    package func updateAgent(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
+        let tenantID = try context.requireTenant()
+        let patch = try Self.patch(request.json)
+        let record = try await mapped {
+            try await store.update(.agent, tenantID: tenantID, id: request.id, agentID: nil, ifVersion: request.ifVersion,
+                                   now: clock.now().unixMicros) { current, _ in
+                let merged = MergePatch.apply(patch, to: try JSONValue.parse(current.doc))
+                let (resource, doc) = try Self.validAgent(merged)
+                var next = current
+                next.doc = doc
+                next.enabled = resource.status == AgentResource.active
+                return next
+            }
+        }
+        cache.invalidate(tenantID)
+        return PB.Document(record)
+    }
+
+    package func deleteAgent(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty {
+        let tenantID = try context.requireTenant()
+        try await mapped { try await store.delete(.agent, tenantID: tenantID, id: request.id, agentID: nil, cascade: request.cascade) }
+        cache.invalidate(tenantID)
+        context.logger.info("agent.deleted", metadata: ["tenant.id": "\(tenantID)", "agent.id": "\(request.id)", "cascade": "\(request.cascade)"])
+        return PB.Empty()
+    }
+
+    /// Decodes and validates an agent body; returns the resource and its canonical JSON.
+    static func validAgent(_ input: JSONValue) throws(RPCError) -> (AgentResource, String) {
+        guard input.object != nil else { throw RPCError.invalid(field: "json", "the body must be a JSON object") }
+        let resource = try ResourceJSON.decode(AgentResource.self, from: input)
+        let canonical = try canonicalJSON(resource)
+        let violations = UnknownKeys.find(input: input, canonical: canonical, readOnly: AgentResource.readOnlyKeys) + resource.problems()
+        guard violations.isEmpty else { throw RPCError.invalid(violations) }
+        return (resource, String(decoding: canonical.data(), as: UTF8.self))
+    }
+
+    // MARK: - Rules
+
+    package func createRule(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
+        let tenantID = try context.requireTenant()
+        let agentID = try Self.requireParent(request.parentId)
+        let input = try JSONValue.parse(request.json)
+        let scripts = try await store.scriptIDs(tenantID: tenantID)
+        let id = Self.newID("rul_")
+        let (rule, doc) = try Self.validRule(input, id: id, agentID: agentID, scriptIDs: scripts)
+        let now = clock.now().unixMicros
+        let record = DocumentRecord(kind: .rule, id: id, tenantID: tenantID, agentID: agentID, doc: doc,
+                                    createdAt: now, updatedAt: now, enabled: rule.enabled, priority: rule.priority)
+        try await mapped { try await store.insert(record) }
+        cache.invalidate(tenantID)
+        context.logger.info("rule.created", metadata: ["tenant.id": "\(tenantID)", "rule.id": "\(id)", "agent.id": "\(agentID)"])
+        return PB.Document(record)
+    }
+
+    package func getRule(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
+        PB.Document(try await required(.rule, tenantID: try context.requireTenant(), id: request.id, agentID: Self.optional(request.parentId)))
+    }
+
+    package func listRules(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
+        try await list(.rule, request, tenantID: try context.requireTenant(), agentID: try Self.requireParent(request.parentId), filterKey: "enabled")
+    }
+
+    package func updateRule(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
+        let tenantID = try context.requireTenant()
+        let patch = try Self.patch(request.json)
+        let record = try await mapped {
+            try await store.update(.rule, tenantID: tenantID, id: request.id, agentID: Self.optional(request.parentId),
+                                   ifVersion: request.ifVersion, now: clock.now().unixMicros) { current, scripts in
+                let merged = MergePatch.apply(patch, to: try JSONValue.parse(current.doc))
+                let (rule, doc) = try Self.validRule(merged, id: current.id, agentID: current.agentID, scriptIDs: scripts)
+                var next = current
+                next.doc = doc
+                next.enabled = rule.enabled
+                next.priority = rule.priority
+                return next
+            }
+        }
+        cache.invalidate(tenantID)
+        return PB.Document(record)
+    }
+
+    package func deleteRule(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty {
+        let tenantID = try context.requireTenant()
+        try await mapped {
+            try await store.delete(.rule, tenantID: tenantID, id: request.id, agentID: Self.optional(request.parentId), cascade: false)
+        }
+        cache.invalidate(tenantID)
+        return PB.Empty()
+    }
+
+    /// Members of a rule body the server sets; accepted and ignored.
+    static let ruleReadOnlyKeys: Set<String> = ["id", "agent_id", "version", "created_at", "updated_at"]
+
+    /// Decodes a rule body through the engine's decoder and validators; the server's id and agent win over
+    /// the body's. Returns the rule and its canonical JSON.
+    static func validRule(_ input: JSONValue, id: String, agentID: String, scriptIDs: Set<String>) throws(RPCError) -> (Rule, String) {
+        guard input.object != nil else { throw RPCError.invalid(field: "json", "the body must be a JSON object") }
+        var rule = try ResourceJSON.decode(Rule.self, from: input)
+        rule.id = id
+        rule.agentID = agentID
+        rule.createdAt = nil
+        rule.updatedAt = nil
+        let canonical = try canonicalJSON(rule)
+        let context = ValidationContext(scriptExists: { scriptIDs.contains($0) })
+        let violations = UnknownKeys.find(input: input, canonical: canonical, readOnly: ruleReadOnlyKeys)
+            + rule.validate(in: context).map(\.violation)
+        guard violations.isEmpty else { throw RPCError.invalid(violations) }
+        return (rule, String(decoding: canonical.data(), as: UTF8.self))
+    }
+
+    // MARK: - Scripts
+
+    package func createScript(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
+        let tenantID = try context.requireTenant()
+        let agentID = try Self.requireParent(request.parentId)
+        let (script, doc) = try Self.validScript(try JSONValue.parse(request.json))
+        let now = clock.now().unixMicros
+        let record = DocumentRecord(kind: .script, id: Self.newID("scr_"), tenantID: tenantID, agentID: agentID, doc: doc,
+                                    createdAt: now, updatedAt: now, enabled: script.active)
+        try await mapped { try await store.insert(record) }
+        return PB.Document(record, warnings: script.warnings())
+    }
+
+    package func getScript(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
+        let record = try await required(.script, tenantID: try context.requireTenant(), id: request.id, agentID: Self.optional(request.parentId))
+        return PB.Document(record, warnings: Self.script(record)?.warnings() ?? [])
+    }
+
+    package func listScripts(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
+        try await list(.script, request, tenantID: try context.requireTenant(), agentID: try Self.requireParent(request.parentId), filterKey: "active")
+    }
+
+    package func updateScript(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
+        let tenantID = try context.requireTenant()
+        let patch = try Self.patch(request.json)
+        let record = try await mapped {
+            try await store.update(.script, tenantID: tenantID, id: request.id, agentID: Self.optional(request.parentId),
+                                   ifVersion: request.ifVersion, now: clock.now().unixMicros) { current, _ in
+                let merged = MergePatch.apply(patch, to: try JSONValue.parse(current.doc))
+                let (script, doc) = try Self.validScript(merged)
+                var next = current
+                next.doc = doc
+                next.enabled = script.active
+                return next
+            }
+        }
+        return PB.Document(record, warnings: Self.script(record)?.warnings() ?? [])
+    }
+
+    package func deleteScript(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty {
+        let tenantID = try context.requireTenant()
+        try await mapped {
+            try await store.delete(.script, tenantID: tenantID, id: request.id, agentID: Self.optional(request.parentId), cascade: false)
+        }
+        return PB.Empty()
+    }
+
+    /// Decodes and validates a script body; returns the resource and its canonical JSON.
+    static func validScript(_ input: JSONValue) throws(RPCError) -> (ScriptResource, String) {
+        guard input.object != nil else { throw RPCError.invalid(field: "json", "the body must be a JSON object") }
+        let script = try ResourceJSON.decode(ScriptResource.self, from: input)
+        let canonical = try canonicalJSON(script)
+        let violations = UnknownKeys.find(input: input, canonical: canonical, readOnly: ScriptResource.readOnlyKeys) + script.problems()
+        guard violations.isEmpty else { throw RPCError.invalid(violations) }
+        return (script, String(decoding: canonical.data(), as: UTF8.self))
+    }
+
+    /// The stored script resource of a record.
+    static func script(_ record: DocumentRecord) -> ScriptResource? {
+        try? JSONDecoder().decode(ScriptResource.self, from: Data(record.doc.utf8))
+    }
+
+    // MARK: - Shared
+
+    /// A resource of the tenant or NOT_FOUND.
+    func required(_ kind: DocumentKind, tenantID: String, id: String, agentID: String?) async throws -> DocumentRecord {
+        guard !id.isEmpty else { throw RPCError.invalid(field: "id", "is required") }
+        guard let record = try await store.document(kind, tenantID: tenantID, id: id, agentID: agentID) else {
+            throw RulesStoreError.notFound(kind, id).rpc
+        }
+        return record
+    }
+
+    /// One page of a listing, with an opaque cursor to the next.
+    func list(_ kind: DocumentKind, _ request: PB.DocumentQuery, tenantID: String, agentID: String?, filterKey: String) async throws -> PB.DocumentPage {
+        guard request.limit >= 0 else { throw RPCError.invalid(field: "limit", "must not be negative") }
+        let limit = request.limit == 0 ? Self.defaultLimit : min(Int(request.limit), Self.maximumLimit)
+        var cursor: PageCursor?
+        if !request.cursor.isEmpty {
+            guard let parsed = PageCursor(token: request.cursor), parsed.kind == kind.rawValue else {
+                throw RPCError.invalid(field: "cursor", "is not a cursor of this listing")
+            }
+            cursor = parsed
+        }
+        var enabled: Bool?
+        for filter in request.filters {
+            guard filter.key == filterKey else { throw RPCError.invalid(field: "filters.\(filter.key)", "is not a filter of this listing") }
+            switch filter.value {
+            case "true", "active": enabled = true
+            case "false", "paused": enabled = false
+            default: throw RPCError.invalid(field: "filters.\(filter.key)", "must be \(kind == .agent ? "active or paused" : "true or false")")
+            }
+        }
+        let records = try await mapped {
+            try await store.page(kind, tenantID: tenantID, agentID: agentID, after: cursor, limit: limit + 1, enabled: enabled, nameContains: request.text)
+        }
+        var page = PB.DocumentPage()
+        page.items = records.prefix(limit).map { PB.Document($0) }
+        if records.count > limit, let last = records.prefix(limit).last {
+            page.nextCursor = PageCursor(kind: kind.rawValue, position: kind == .rule ? Int64(last.priority) : last.createdAt, id: last.id).token
+        }
+        return page
+    }
+
+    /// A merge patch body: a JSON object.
+    static func patch(_ json: String) throws(RPCError) -> JSONValue {
+        let patch = try JSONValue.parse(json)
+        guard patch.object != nil else { throw RPCError.invalid(field: "json", "a merge patch must be a JSON object") }
+        return patch
+    }
+
+    /// The agent id a rule or script request must name.
+    static func requireParent(_ parentID: String) throws(RPCError) -> String {
+        guard !parentID.isEmpty else { throw RPCError.invalid(field: "parent_id", "is required (the agent id)") }
+        return parentID
+    }
+
+    /// An optional parent id: empty means any agent of the tenant.
+    static func optional(_ parentID: String) -> String? { parentID.isEmpty ? nil : parentID }
+
+    /// The canonical JSON of a decoded resource.
+    static func canonicalJSON<T: Encodable>(_ value: T) throws(RPCError) -> JSONValue {
+        do {
+            return try JSONValue.from(value)
+        } catch {
+            throw RPCError(.internal, "the resource could not be encoded")
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import Domain
+import Foundation
+import ServiceKit
+import Wire
+
+// The one place where store records and domain values become wire messages, and store errors become
+// RPC errors.
+
+extension RulesStoreError {
+    /// The RPC error a caller sees.
+    var rpc: RPCError {
+        switch self {
+        case .notFound(let kind, let id):
+            RPCError(.notFound, "\(kind.noun) \(id) not found")
+        case .versionMismatch(let expected, let actual):
+            RPCError(.failedPrecondition, "version mismatch: the request expects version \(expected), the stored version is \(actual)")
+        case .hasDependents(let rules, let scripts):
+            RPCError(.failedPrecondition, "the agent still has \(Self.dependents(rules: rules, scripts: scripts)); delete them first or delete with cascade")
+        }
+    }
+
+    static func dependents(rules: Int, scripts: Int) -> String {
+        var parts: [String] = []
+        if rules > 0 { parts.append("\(rules) rule\(rules == 1 ? "" : "s")") }
+        if scripts > 0 { parts.append("\(scripts) sales script\(scripts == 1 ? "" : "s")") }
+        return parts.joined(separator: " and ")
+    }
+}
+
+extension PB.Document {
+    /// A stored resource as an answer: its JSON with `id`, `version` and RFC 3339 timestamps added
+    /// (and `agent_id` for rules and scripts).
+    init(_ record: DocumentRecord, warnings: [FieldViolation] = []) {
+        self.init()
+        var members = (try? JSONValue.parseObject(record.doc)) ?? [:]
+        members["id"] = .string(record.id)
+        members["version"] = .int(record.version)
+        members["created_at"] = .string(ResourceJSON.timestamp(micros: record.createdAt))
+        members["updated_at"] = .string(ResourceJSON.timestamp(micros: record.updatedAt))
+        if record.kind != .agent { members["agent_id"] = .string(record.agentID) }
+        id = record.id
+        parentId = record.agentID
+        json = String(decoding: JSONValue.object(members).data(), as: UTF8.self)
+        version = record.version
+        createdAtMicros = record.createdAt
+        updatedAtMicros = record.updatedAt
+        self.warnings = warnings.map { PB.FieldViolation(field: $0.field, message: $0.message) }
+    }
+}
+
+extension PB.FieldViolation {
+    init(field: String, message: String) {
+        self.init()
+        self.field = field
+        self.message = message
+    }
+}
+
+extension PB.Decision {
+    /// A stored decision as the answer to Evaluate. Cancelled timers have no field on the wire: a timer
+    /// that fires anyway is checked again and explained, so dropping them is only a saving.
+    init(_ record: DecisionRecord) {
+        self.init()
+        let decision = record.decision
+        eventId = decision.eventID
+        decidedAtMicros = decision.evaluatedAt.unixMicros
+        let encoder = RuleJSON.encoder()
+        actions = decision.actions.map { planned in
+            var action = PB.PlannedAction()
+            action.idempotencyKey = planned.idempotencyKey
+            action.ruleId = planned.ruleID
+            action.agentId = planned.agentID
+            action.actionIndex = Int32(planned.actionIndex)
+            action.actionType = planned.action.type.rawValue
+            action.actionJson = (try? encoder.encode(planned.action)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            action.leadId = planned.leadID ?? 0
+            action.eventId = planned.eventID
+            action.ruleName = record.ruleNames[planned.ruleID] ?? ""
+            return action
+        }
+        timers = decision.timers.map { planned in
+            var timer = PB.PlannedTimer()
+            timer.key = planned.key
+            timer.ruleId = planned.ruleID
+            timer.agentId = planned.agentID
+            timer.leadId = planned.leadID
+            timer.dueAtMicros = planned.dueAt.unixMicros
+            timer.anchor = planned.anchor.rawValue
+            return timer
+        }
+        explanations = decision.explanations.map { why in
+            var explanation = PB.RuleExplanation()
+            explanation.ruleId = why.ruleID
+            explanation.agentId = why.agentID
+            explanation.ruleName = record.ruleNames[why.ruleID] ?? ""
+            explanation.outcome = why.outcome.rawValue
+            explanation.detail = why.detail
+            explanation.failingLeaf = why.failingLeaf?.path ?? ""
+            return explanation
+        }
+    }
+}
+
+extension PB.ScriptRef {
+    init(_ record: DocumentRecord, _ script: ScriptResource) {
+        self.init()
+        id = record.id
+        version = record.version
+        type = script.type
+        name = script.name
+        body = script.body
+        triggerPhrases = script.triggerPhrases
+        blockOnMissing = script.blockOnMissing
+        language = script.language
+    }
+}

@@ -1,0 +1,162 @@
+import AsyncHTTPClient
+import Domain
+import Foundation
+import Logging
+import NIOHTTP1
+
+/// An AI provider backed by an OpenAI-compatible chat-completions endpoint (`POST {base}/v1/chat/completions`).
+///
+/// The system message carries the persona, the action's instructions and the scripts usable at the
+/// lead's stage (rendered with defaults, so the model sees names rather than placeholders); the
+/// conversation follows as `user` (lead) and `assistant` (agent) messages. Token usage from the answer is
+/// recorded in the result for the usage ledger. 429 and 5xx answers and timeouts are retried.
+package struct OpenAIProvider: AIProvider {
+    /// Where and how to call the endpoint.
+    package struct Configuration: Sendable, Hashable, CustomStringConvertible {
+        /// Scheme and host, e.g. `https://api.openai.com` or a compatible server; `/v1/chat/completions` is appended.
+        package var baseURL: String
+        /// The API key, sent as `Authorization: Bearer`.
+        package var apiKey: String
+        /// The model name.
+        package var model: String
+        /// Sampling temperature; the server's default when `nil`.
+        package var temperature: Double?
+        /// Longest answer in tokens; the server's default when `nil`.
+        package var maxTokens: Int?
+        /// Retries of one call.
+        package var retry: RetryPolicy
+        /// Deadline of one attempt (models can be slow).
+        package var requestTimeout: Duration
+        /// Largest answer read.
+        package var maxResponseBytes: Int
+        /// Messages of the conversation sent at most (the most recent ones), bounding prompt size.
+        package var maxConversationTurns: Int
+
+        /// Creates a configuration.
+        package init(baseURL: String, apiKey: String, model: String, temperature: Double? = nil, maxTokens: Int? = nil,
+                     retry: RetryPolicy = RetryPolicy(maxAttempts: 3), requestTimeout: Duration = .seconds(60),
+                     maxResponseBytes: Int = 1 << 20, maxConversationTurns: Int = 30) {
+            var base = baseURL
+            while base.hasSuffix("/") { base.removeLast() }
+            self.baseURL = base
+            self.apiKey = apiKey
+            self.model = model
+            self.temperature = temperature
+            self.maxTokens = maxTokens
+            self.retry = retry
+            self.requestTimeout = requestTimeout
+            self.maxResponseBytes = maxResponseBytes
+            self.maxConversationTurns = maxConversationTurns
+        }
+
+        /// Settings with the key redacted.
+        package var description: String { "OpenAIProvider.Configuration(\(baseURL), model: \(model), key: <redacted>)" }
+    }
+
+    private let configuration: Configuration
+    private let http: OutboundHTTP
+
+    /// A provider calling through the shared `httpClient`.
+    package init(httpClient: HTTPClient, configuration: Configuration) {
+        self.configuration = configuration
+        self.http = OutboundHTTP(client: httpClient, timeout: configuration.requestTimeout,
+                                 retry: configuration.retry, maxResponseBytes: configuration.maxResponseBytes)
+    }
+
+    /// Asks the model for the next message.
+    package func reply(to request: AIReplyRequest, logger: Logger) async -> AIReply {
+        let path = "/v1/chat/completions"
+        let messages = Self.messages(for: request, maxTurns: configuration.maxConversationTurns)
+        let summary = "model \(configuration.model), \(messages.count) messages, "
+            + "\(Self.scriptsForStage(request).count) scripts, \(request.inboundCount) inbound"
+        let body = ChatCompletionBody(model: configuration.model, messages: messages,
+                                      temperature: configuration.temperature, maxTokens: configuration.maxTokens)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let bytes = try? Array(encoder.encode(body)) else {
+            return AIReply(result: ExecutionResult(operation: "ai.openai", target: "POST \(path)", requestSummary: summary,
+                                                   outcome: .failedPermanent, detail: "could not encode the request"))
+        }
+        let url = configuration.baseURL + path
+        let key = configuration.apiKey
+        let record = await http.exchange(
+            logger: logger,
+            makeRequest: {
+                var headers = HTTPHeaders()
+                headers.add(name: "Authorization", value: "Bearer \(key)")
+                headers.add(name: "Content-Type", value: "application/json")
+                return OutboundRequest(method: .POST, url: url, headers: headers, body: bytes)
+            },
+            classify: WebhookSender.classify)
+        var result = KommoClient.result(operation: "ai.openai", target: "POST \(path)", summary: summary, record: record,
+                                        kind: .read, limit: configuration.maxResponseBytes, service: "the LLM endpoint")
+        guard result.outcome == .succeeded, let json = record.response?.json else {
+            return AIReply(result: result)
+        }
+        if let usage = json["usage"] {
+            result.usage = TokenUsage(
+                promptTokens: Int(usage["prompt_tokens"]?.int64 ?? 0),
+                completionTokens: Int(usage["completion_tokens"]?.int64 ?? 0),
+                totalTokens: Int(usage["total_tokens"]?.int64 ?? 0))
+        }
+        let text = json["choices"]?[0]?["message"]?["content"]?.string?.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let text, !text.isEmpty else {
+            // Tokens were spent all the same: usage stays on the result for the ledger.
+            result.outcome = .failedPermanent
+            result.detail = "the model's answer has no message text"
+            return AIReply(result: result)
+        }
+        return AIReply(text: text, result: result)
+    }
+
+    // MARK: - Prompt
+
+    /// The scripts usable at the lead's stage: latest versions, unbound or bound to that stage.
+    static func scriptsForStage(_ request: AIReplyRequest) -> [SalesScript] {
+        request.currentScripts.filter { $0.stageID == nil || $0.stageID == request.stageID }
+    }
+
+    /// The chat messages for `request`: one system message, then the most recent turns.
+    static func messages(for request: AIReplyRequest, maxTurns: Int) -> [ChatCompletionBody.Message] {
+        var system: [String] = []
+        let persona = request.persona.trimmingCharacters(in: .whitespacesAndNewlines)
+        system.append(persona.isEmpty ? "You are \(request.agentName), a sales agent." : persona)
+        system.append("Your name is \(request.agentName). Reply with the next chat message to the lead only.")
+        if let instructions = request.instructions, !TextFold.isBlank(instructions) {
+            system.append("Instructions for this reply: \(instructions)")
+        }
+        let scripts = scriptsForStage(request)
+        if !scripts.isEmpty {
+            var section = ["Sales scripts for the current stage (follow them; adapt to the conversation):"]
+            for script in scripts {
+                let body = (try? Template(parsing: script.body))?
+                    .render(values: request.renderValues, policy: .useDefaultOrEmpty).text ?? script.body
+                var header = "### \(script.type.rawValue): \(script.name.isEmpty ? script.id : script.name)"
+                if !script.triggerPhrases.isEmpty { header += " (when the lead says: \(script.triggerPhrases.joined(separator: "; ")))" }
+                section.append(header + "\n" + body)
+            }
+            system.append(section.joined(separator: "\n\n"))
+        }
+        var messages = [ChatCompletionBody.Message(role: "system", content: system.joined(separator: "\n\n"))]
+        for turn in request.conversation.suffix(max(0, maxTurns)) {
+            messages.append(.init(role: turn.author == .lead ? "user" : "assistant", content: turn.text))
+        }
+        return messages
+    }
+}
+
+/// The request body of a chat completion.
+struct ChatCompletionBody: Encodable {
+    struct Message: Encodable, Hashable {
+        var role: String
+        var content: String
+    }
+    var model: String
+    var messages: [Message]
+    var temperature: Double?
+    var maxTokens: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case model, messages, temperature, maxTokens = "max_tokens"
+    }
+}

@@ -1,0 +1,138 @@
+import Domain
+import Foundation
+import Logging
+
+/// The built-in, offline AI provider: answers with the tenant's own sales scripts.
+///
+/// It picks one script for where the conversation stands, in this order:
+/// 1. the script the action asked for (`script_id`), when it exists;
+/// 2. first contact (no message from us yet and at most one from the lead) → a greeting;
+/// 3. the last inbound message contains a trigger phrase of an objection-handling script → that script;
+/// 4. it contains a trigger phrase of another script → that script;
+/// 5. it asks about price → a presentation (else qualification) script; about needs → a qualification
+///    (else presentation) script;
+/// 6. otherwise a script bound to the lead's stage (qualification, presentation, closing first), then an
+///    unbound qualification script.
+///
+/// Scripts bound to another stage are never used. Phrases match ignoring case and accents, on word
+/// boundaries ("preço" matches "PRECO?", "plan" does not match "explain"). The script is rendered with
+/// ``MissingValuePolicy/block``, so a lead never gets "Hello , …": a missing value blocks the reply.
+package struct TemplateAIProvider: AIProvider {
+    /// Words that make a message a question about price (English, Portuguese, Spanish).
+    package static let priceWords = [
+        "price", "prices", "pricing", "cost", "costs", "how much", "quote", "fee", "fees", "plan", "plans",
+        "preco", "precos", "quanto", "quanto custa", "valor", "valores", "custa", "orcamento", "mensalidade",
+        "precio", "precios", "cuanto", "cuesta", "tarifa", "cotizacion",
+    ]
+    /// Words that make a message a statement or question about needs.
+    package static let needsWords = [
+        "need", "needs", "looking for", "interested", "want", "help me", "how does it work", "what do you offer",
+        "preciso", "necessito", "procuro", "quero", "interessado", "interessada", "como funciona",
+        "necesito", "busco", "quiero", "interesado", "interesada",
+    ]
+
+    /// Creates the provider.
+    package init() {}
+
+    /// Picks and renders a script; see the type's documentation for the order.
+    package func reply(to request: AIReplyRequest, logger: Logger) async -> AIReply {
+        let started = ContinuousClock.now
+        guard let (script, selection) = Self.select(for: request) else {
+            let reason = "no sales script fits this conversation"
+            return AIReply(blockedReason: reason, result: ExecutionResult(
+                operation: "ai.template", target: "template", requestSummary: summary(request, script: nil),
+                outcome: .skipped, detail: reason))
+        }
+        var result = ExecutionResult(operation: "ai.template", target: "template",
+                                     requestSummary: summary(request, script: script), outcome: .succeeded)
+        let rendered: RenderResult
+        do {
+            rendered = try Template(parsing: script.body).render(values: request.renderValues, policy: .block)
+        } catch {
+            rendered = .blocked(missing: [])
+            result.outcome = .skipped
+            result.detail = "script \(script.id) v\(script.version) is not a valid template: \(error.message)"
+        }
+        result.latency = ContinuousClock.now - started
+        result.elapsed = result.latency
+        switch rendered {
+        case .rendered(let text):
+            return AIReply(text: text, scriptID: script.id, scriptVersion: script.version, selection: selection, result: result)
+        case .blocked:
+            result.outcome = .skipped
+            result.detail = result.detail ?? rendered.reason
+            logger.info("template reply blocked", metadata: ["script.id": "\(script.id)", "reason": "\(result.detail ?? "")"])
+            return AIReply(blockedReason: result.detail, scriptID: script.id, scriptVersion: script.version,
+                           selection: selection, result: result)
+        }
+    }
+
+    /// The script for `request` and why it was chosen; `nil` when none fits.
+    package static func select(for request: AIReplyRequest) -> (SalesScript, String)? {
+        let all = request.currentScripts
+        if let id = request.requestedScriptID, let script = all.first(where: { $0.id == id }) {
+            return (script, "requested")
+        }
+        let usable = all.filter { $0.stageID == nil || $0.stageID == request.stageID }
+        func first(_ type: ScriptType) -> SalesScript? {
+            // A script bound to the lead's stage is more specific than one for any stage.
+            usable.first { $0.type == type && $0.stageID != nil } ?? usable.first { $0.type == type }
+        }
+        if request.outboundCount == 0, request.inboundCount <= 1, let greeting = first(.greeting) {
+            return (greeting, "first_contact")
+        }
+        if let inbound = request.lastInboundText, !TextFold.isBlank(inbound) {
+            let words = PhraseMatcher(inbound)
+            if let script = usable.first(where: { $0.type == .objectionHandling && $0.triggerPhrases.contains(where: words.contains) }) {
+                return (script, "objection")
+            }
+            if let script = usable.first(where: { $0.type != .objectionHandling && $0.triggerPhrases.contains(where: words.contains) }) {
+                return (script, "trigger_phrase")
+            }
+            if priceWords.contains(where: words.contains), let script = first(.presentation) ?? first(.qualification) {
+                return (script, "price_question")
+            }
+            if needsWords.contains(where: words.contains), let script = first(.qualification) ?? first(.presentation) {
+                return (script, "needs_question")
+            }
+        }
+        if let stage = request.stageID {
+            for type in [ScriptType.qualification, .presentation, .closing, .greeting] {
+                if let script = usable.first(where: { $0.type == type && $0.stageID == stage }) {
+                    return (script, "stage")
+                }
+            }
+        }
+        if let script = usable.first(where: { $0.type == .qualification && $0.stageID == nil }) {
+            return (script, "fallback")
+        }
+        return nil
+    }
+
+    private func summary(_ request: AIReplyRequest, script: SalesScript?) -> String {
+        let chosen = script.map { "script \($0.id) v\($0.version) (\($0.type.rawValue))" } ?? "no script"
+        return "\(chosen); \(request.inboundCount) inbound, stage \(request.stageID.map(String.init) ?? "-")"
+    }
+}
+
+/// Phrase search on folded words: both sides lowercased, accents removed, split on anything that is not
+/// a letter or digit, and compared as whole-word sequences.
+struct PhraseMatcher {
+    private let text: String
+
+    init(_ text: String) {
+        self.text = " " + Self.words(text).joined(separator: " ") + " "
+    }
+
+    func contains(_ phrase: String) -> Bool {
+        let words = Self.words(phrase)
+        guard !words.isEmpty else { return false }
+        return text.contains(" " + words.joined(separator: " ") + " ")
+    }
+
+    static func words(_ text: String) -> [String] {
+        TextFold.fold(text)
+            .split(whereSeparator: { !($0.isLetter || $0.isNumber) })
+            .map(String.init)
+    }
+}

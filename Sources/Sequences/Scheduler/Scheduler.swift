@@ -1,0 +1,168 @@
+import Foundation
+import Logging
+import ServiceKit
+import ServiceLifecycle
+import Synchronization
+import Wire
+
+/// Carries out one due action and says how it went.
+package protocol ActionRunner: Sendable {
+    func run(_ action: ScheduledAction, logger: Logger) async -> ActionRunResult
+}
+
+/// The result of one run of an action.
+package struct ActionRunResult: Sendable {
+    /// succeeded, failed, skipped — or retry (run again at `retryAt`).
+    package var status: String
+    package var operation: String
+    package var target: String
+    package var requestSummary: String
+    package var httpStatus: Int?
+    package var detail: String
+    package var retryAfter: Duration?
+
+    package init(status: String, operation: String, target: String = "", requestSummary: String = "", httpStatus: Int? = nil,
+                 detail: String = "", retryAfter: Duration? = nil) {
+        self.status = status
+        self.operation = operation
+        self.target = target
+        self.requestSummary = requestSummary
+        self.httpStatus = httpStatus
+        self.detail = detail
+        self.retryAfter = retryAfter
+    }
+}
+
+/// Settings of the durable scheduler.
+package struct SchedulerSettings: Sendable {
+    package var batchSize: Int
+    package var lease: Duration
+    package var pollInterval: Duration
+    package var concurrency: Int
+    package var maxAttempts: Int
+
+    package init(batchSize: Int = 64, lease: Duration = .seconds(120), pollInterval: Duration = .milliseconds(100),
+                 concurrency: Int = 16, maxAttempts: Int = 8) {
+        self.batchSize = batchSize
+        self.lease = lease
+        self.pollInterval = pollInterval
+        self.concurrency = concurrency
+        self.maxAttempts = maxAttempts
+    }
+}
+
+/// The durable scheduler: claims due rows with a lease, runs them, and records the outcome. Timers go
+/// back through ingest as `timer_fired` events. A crash leaves claimed rows whose lease expires, and they
+/// are claimed again; nothing due lives only in memory.
+package final class Scheduler: Service, Sendable {
+    private let store: SequenceStore
+    private let runner: any ActionRunner
+    private let ingest: IngestClient
+    private let settings: SchedulerSettings
+    private let clock: any WallClock
+    private let logger: Logger
+    package let nudge = Nudge()
+    private let stopping = Atomic<Bool>(false)
+
+    package init(store: SequenceStore, runner: any ActionRunner, ingest: IngestClient, settings: SchedulerSettings,
+                 clock: any WallClock, logger: Logger) {
+        self.store = store
+        self.runner = runner
+        self.ingest = ingest
+        self.settings = settings
+        self.clock = clock
+        self.logger = logger
+    }
+
+    package func run() async throws {
+        await withGracefulShutdownHandler {
+            while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                let claimed = (try? await runOnce()) ?? 0
+                if claimed < settings.batchSize { await nudge.wait(timeout: settings.pollInterval) }
+            }
+        } onGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
+            self.nudge.signal()
+        }
+    }
+
+    /// Claims and runs one batch of due work; returns how many rows it claimed.
+    @discardableResult
+    package func runOnce() async throws -> Int {
+        let now = clock.now().unixMicros
+        let due = try await store.claimDue(now: now, lease: micros(settings.lease), limit: settings.batchSize)
+        guard !due.isEmpty else { return 0 }
+        // Different leads run in parallel; one lead's actions run in their order.
+        let byLead = Dictionary(grouping: due) { "\($0.tenantID):\($0.leadID ?? -$0.id)" }
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for (_, actions) in byLead {
+                if running >= settings.concurrency { await group.next(); running -= 1 }
+                running += 1
+                group.addTask {
+                    for action in actions.sorted(by: { $0.dueAt < $1.dueAt || ($0.dueAt == $1.dueAt && $0.id < $1.id) }) {
+                        await self.execute(action)
+                    }
+                }
+            }
+        }
+        return due.count
+    }
+
+    private func execute(_ action: ScheduledAction) async {
+        let started = ContinuousClock.now
+        let result: ActionRunResult
+        if action.kind == "timer" {
+            result = await fireTimer(action)
+        } else {
+            result = await runner.run(action, logger: logger)
+        }
+        let now = clock.now().unixMicros
+        var retryAt: Int64?
+        var status = result.status
+        if status == "retry" {
+            if action.attempts < settings.maxAttempts {
+                let backoff = result.retryAfter ?? .seconds(min(300, 1 << min(action.attempts, 8)))
+                retryAt = now + micros(backoff)
+            } else {
+                status = "failed"
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        let log = ActionLogEntry(
+            actionID: action.id, tenantID: action.tenantID, leadID: action.leadID, at: now, actionType: action.actionType,
+            operation: result.operation, target: result.target, requestSummary: result.requestSummary, httpStatus: result.httpStatus,
+            latencyMillis: Double(micros(elapsed)) / 1000, outcome: retryAt != nil ? "retry" : status, detail: result.detail)
+        do {
+            try await store.finish(action, status: status, log: log, retryAt: retryAt, now: now)
+        } catch {
+            logger.error("scheduler.finish_failed", metadata: ["action.key": "\(action.idempotencyKey)", "error": "\(error)"])
+        }
+    }
+
+    /// A timer came due: the lead is looked at again through ingest, as an internal event.
+    private func fireTimer(_ action: ScheduledAction) async -> ActionRunResult {
+        var event = PB.Event()
+        event.id = "ev_timer_" + String(action.idempotencyKey.utf8.reduce(into: UInt64(14_695_981_039_346_656_037)) { $0 = ($0 ^ UInt64($1)) &* 1_099_511_628_211 }, radix: 16)
+        event.tenantId = action.tenantID
+        event.type = "timer_fired"
+        event.entityType = "lead"
+        event.entityId = String(action.leadID ?? 0)
+        event.leadId = action.leadID ?? 0
+        event.origin = "timer"
+        event.ruleId = action.ruleID
+        event.occurredAtMicros = action.dueAt
+        var request = PB.IngestRequest()
+        request.events = [event]
+        do {
+            _ = try await ingest.ingest(request, options: CallOptions(timeout: .seconds(10), tenantID: action.tenantID))
+            return ActionRunResult(status: "succeeded", operation: "timer", target: "ingest", requestSummary: "rule \(action.ruleID)")
+        } catch {
+            return ActionRunResult(status: "retry", operation: "timer", target: "ingest", detail: "\(error)")
+        }
+    }
+
+    private func micros(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
+    }
+}

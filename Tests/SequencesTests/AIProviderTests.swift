@@ -1,0 +1,214 @@
+import AsyncHTTPClient
+import Domain
+import Foundation
+import Hummingbird
+import Sequences
+import Synchronization
+import Testing
+
+// MARK: - Fixtures
+
+private let stage = Int64(501)
+
+private let scripts: [SalesScript] = [
+    SalesScript(id: "greet", version: 1, type: .greeting, body: "Hi {{contact.first_name|there}}, I'm {{agent.name}}!"),
+    SalesScript(id: "greet", version: 2, type: .greeting, body: "Hello {{contact.first_name|there}}, {{agent.name}} here."),
+    SalesScript(id: "qualify", type: .qualification, body: "What are you looking for, {{contact.first_name}}?"),
+    SalesScript(id: "offer", type: .presentation, body: "Our plan for {{lead.name}} costs {{lead.price|a fair price}}.",
+                stageID: stage),
+    SalesScript(id: "too-expensive", version: 3, type: .objectionHandling, body: "I understand. We can split it in 3.",
+                triggerPhrases: ["too expensive", "muito caro"]),
+    SalesScript(id: "close", type: .closing, body: "Shall I send the contract?", stageID: 999),
+    SalesScript(id: "other-stage-objection", type: .objectionHandling, body: "Not for this stage.",
+                triggerPhrases: ["later"], stageID: 999),
+]
+
+private func request(_ conversation: [ConversationTurn], stageID: Int64? = stage, values: TemplateValues = ["contact.name": "Maria Silva"],
+                     scripts: [SalesScript] = scripts, requested: String? = nil) -> AIReplyRequest {
+    AIReplyRequest(agentName: "Ana", persona: "You are Ana, a friendly agent of Acme.", scripts: scripts,
+                   conversation: conversation, stageID: stageID, values: values, requestedScriptID: requested)
+}
+
+@Suite("TemplateAIProvider")
+struct TemplateAIProviderTests {
+    let provider = TemplateAIProvider()
+
+    @Test("first contact gets the latest greeting, rendered")
+    func firstContact() async {
+        let reply = await provider.reply(to: request([ConversationTurn(.lead, "oi")]), logger: testLogger)
+        #expect(reply.text == "Hello Maria, Ana here.")
+        #expect(reply.scriptID == "greet")
+        #expect(reply.scriptVersion == 2)
+        #expect(reply.selection == "first_contact")
+        #expect(reply.result.outcome == .succeeded)
+        #expect(reply.result.operation == "ai.template")
+    }
+
+    @Test("an objection trigger phrase matches ignoring case and accents")
+    func objection() async {
+        let conversation = [ConversationTurn(.lead, "Oi"), ConversationTurn(.agent, "Olá!"), ConversationTurn(.lead, "Achei MUITO CARÓ, sinceramente")]
+        let reply = await provider.reply(to: request(conversation), logger: testLogger)
+        #expect(reply.scriptID == "too-expensive")
+        #expect(reply.scriptVersion == 3)
+        #expect(reply.selection == "objection")
+        #expect(reply.text == "I understand. We can split it in 3.")
+    }
+
+    @Test("a price question gets the presentation; a needs statement the qualification")
+    func questions() async {
+        let base = [ConversationTurn(.lead, "hello"), ConversationTurn(.agent, "Hi!")]
+        let price = await provider.reply(to: request(base + [ConversationTurn(.lead, "Qual o preço?")],
+                                                     values: ["contact.name": "Maria", "lead.name": "Acme deal"]), logger: testLogger)
+        #expect(price.scriptID == "offer")
+        #expect(price.selection == "price_question")
+        #expect(price.text == "Our plan for Acme deal costs a fair price.")
+
+        let needs = await provider.reply(to: request(base + [ConversationTurn(.lead, "I need a CRM for 5 people")]), logger: testLogger)
+        #expect(needs.scriptID == "qualify")
+        #expect(needs.selection == "needs_question")
+        #expect(needs.text == "What are you looking for, Maria?")
+
+        // Whole words only: "explain" contains "plan" but is not about price.
+        let other = await provider.reply(to: request(base + [ConversationTurn(.lead, "explain again")], stageID: nil), logger: testLogger)
+        #expect(other.selection == "fallback")
+        #expect(other.scriptID == "qualify")
+    }
+
+    @Test("otherwise the script bound to the lead's stage; scripts of other stages are never used")
+    func stageBinding() async {
+        let conversation = [ConversationTurn(.lead, "hello"), ConversationTurn(.agent, "Hi!"), ConversationTurn(.lead, "ok, later")]
+        let reply = await provider.reply(to: request(conversation, values: ["contact.name": "M", "lead.name": "D", "lead.price": "100"]),
+                                         logger: testLogger)
+        #expect(reply.scriptID == "offer", "the 'later' objection belongs to stage 999")
+        #expect(reply.selection == "stage")
+        #expect(reply.text == "Our plan for D costs 100.")
+    }
+
+    @Test("a missing required value blocks the reply with the reason")
+    func blocked() async {
+        let conversation = [ConversationTurn(.lead, "hi"), ConversationTurn(.agent, "Hello"), ConversationTurn(.lead, "I want to know more")]
+        let reply = await provider.reply(to: request(conversation, values: [:]), logger: testLogger)
+        #expect(reply.text == nil)
+        #expect(reply.isBlocked)
+        #expect(reply.scriptID == "qualify")
+        #expect(reply.blockedReason?.contains("{{contact.first_name}}") == true)
+        #expect(reply.result.outcome == .skipped)
+    }
+
+    @Test("a requested script wins; no usable script blocks")
+    func requestedAndNone() async {
+        let requested = await provider.reply(to: request([ConversationTurn(.lead, "hi")], requested: "close"), logger: testLogger)
+        #expect(requested.scriptID == "close")
+        #expect(requested.selection == "requested")
+        let none = await provider.reply(to: request([ConversationTurn(.lead, "x"), ConversationTurn(.agent, "y")], stageID: 7,
+                                                    scripts: [scripts[5]]), logger: testLogger)
+        #expect(none.isBlocked)
+        #expect(none.scriptID == nil)
+    }
+}
+
+// MARK: - OpenAI-compatible endpoint
+
+/// An LLM endpoint on loopback: checks the key and the request shape, records it, answers with usage.
+private final class LLMEmulator: Sendable {
+    let key = "sk-test-\(UUID().uuidString)"
+    private let state = Mutex<(received: [ReceivedRequest], script: [Int])>(([], []))
+
+    func enqueue(_ statuses: Int...) { state.withLock { $0.script += statuses } }
+    var received: [ReceivedRequest] { state.withLock { $0.received } }
+
+    @Sendable func handle(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let received = ReceivedRequest(request, body: try await request.body.collect(upTo: 1 << 20))
+        let status: Int? = state.withLock { state in
+            state.received.append(received)
+            return state.script.isEmpty ? nil : state.script.removeFirst()
+        }
+        guard received.method == "POST", received.path == "/v1/chat/completions" else { return Reply.empty(404) }
+        guard received.headers["authorization"] == "Bearer \(key)" else {
+            return Reply.json(401, #"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#)
+        }
+        if let status {
+            return status == 429
+                ? Reply.json(429, #"{"error":{"message":"Rate limit reached","type":"requests"}}"#, headers: [("Retry-After", "0")])
+                : Reply.json(status, #"{"error":{"message":"overloaded","type":"server_error"}}"#)
+        }
+        guard let json = received.json, json["model"]?.string != nil, !(json["messages"]?.array.isEmpty ?? true) else {
+            return Reply.json(400, #"{"error":{"message":"model and messages are required","type":"invalid_request_error"}}"#)
+        }
+        return Reply.json(200, """
+        {"id":"chatcmpl-1","object":"chat.completion","model":"\(json["model"]?.string ?? "")",
+         "choices":[{"index":0,"message":{"role":"assistant","content":"  Claro, Maria! Posso te mostrar o plano.  "},"finish_reason":"stop"}],
+         "usage":{"prompt_tokens":321,"completion_tokens":12,"total_tokens":333}}
+        """)
+    }
+}
+
+@Suite("OpenAIProvider against an LLM emulator")
+struct OpenAIProviderTests {
+    private func withLLM(_ body: (LLMEmulator, OpenAIProvider, (String) -> OpenAIProvider) async throws -> Void) async throws {
+        let llm = LLMEmulator()
+        try await withTestServer(llm.handle) { port in
+            try await withHTTPClient { http in
+                func provider(key: String) -> OpenAIProvider {
+                    OpenAIProvider(httpClient: http, configuration: .init(
+                        baseURL: "http://127.0.0.1:\(port)/", apiKey: key, model: "gpt-test", temperature: 0.3,
+                        retry: fastRetry, requestTimeout: .seconds(5)))
+                }
+                try await body(llm, provider(key: llm.key), provider(key:))
+            }
+        }
+    }
+
+    @Test("sends persona, stage scripts and the conversation; records token usage")
+    func messagesAndUsage() async throws {
+        try await withLLM { llm, provider, _ in
+            let conversation = [ConversationTurn(.lead, "Oi, quanto custa?"), ConversationTurn(.agent, "Olá! Para quantas pessoas?"),
+                                ConversationTurn(.lead, "5 pessoas")]
+            var ask = request(conversation, values: ["contact.name": "Maria", "lead.name": "Acme"])
+            ask.instructions = "Be brief."
+            let reply = await provider.reply(to: ask, logger: testLogger)
+            #expect(reply.text == "Claro, Maria! Posso te mostrar o plano.")
+            #expect(reply.result.outcome == .succeeded)
+            #expect(reply.result.usage == TokenUsage(promptTokens: 321, completionTokens: 12, totalTokens: 333))
+            #expect(reply.result.target == "POST /v1/chat/completions")
+            #expect(!"\(reply.result)".contains(llm.key))
+
+            let body = try #require(llm.received.first?.json)
+            #expect(body["model"]?.string == "gpt-test")
+            #expect(body["temperature"] == .number(0.3))
+            let messages = body["messages"]?.array ?? []
+            #expect(messages.map { $0["role"]?.string ?? "" } == ["system", "user", "assistant", "user"])
+            #expect(messages.dropFirst().map { $0["content"]?.string ?? "" } == conversation.map(\.text))
+            let system = messages.first?["content"]?.string ?? ""
+            #expect(system.contains("You are Ana, a friendly agent of Acme."))
+            #expect(system.contains("Be brief."))
+            #expect(system.contains("Our plan for Acme costs a fair price."), "stage scripts are rendered into the prompt")
+            #expect(system.contains("Hello Maria, Ana here."), "the latest version of a script is used")
+            #expect(!system.contains("Hi Maria, I'm Ana!"), "older versions are not")
+            #expect(!system.contains("Shall I send the contract?"), "scripts of other stages are left out")
+        }
+    }
+
+    @Test("5xx and 429 are retried")
+    func retries() async throws {
+        try await withLLM { llm, provider, _ in
+            llm.enqueue(503, 429)
+            let reply = await provider.reply(to: request([ConversationTurn(.lead, "hi")]), logger: testLogger)
+            #expect(reply.text != nil)
+            #expect(reply.result.attempts == 3)
+            #expect(llm.received.count == 3)
+        }
+    }
+
+    @Test("a bad key is permanent and carries the endpoint's error")
+    func badKey() async throws {
+        try await withLLM { llm, _, makeProvider in
+            let reply = await makeProvider("sk-wrong").reply(to: request([ConversationTurn(.lead, "hi")]), logger: testLogger)
+            #expect(reply.text == nil)
+            #expect(reply.result.outcome == .failedPermanent)
+            #expect(reply.result.attempts == 1)
+            #expect(reply.result.problem?.detail == "Incorrect API key provided")
+            #expect(llm.received.count == 1)
+        }
+    }
+}
