@@ -129,7 +129,15 @@ let package = Package(
         executable("ingest-service", library: "Ingest"),
         executable("rules-service", library: "Rules"),
         executable("sequence-service", library: "Sequences"),
-        executable("gateway", library: "Gateway"),
+        .executableTarget(
+            name: "gateway",
+            dependencies: ["Gateway", "ServiceKit", argumentParser, log, lifecycle,
+                           .product(name: "Metrics", package: "swift-metrics"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "Hummingbird", package: "hummingbird")],
+            path: "Sources/gateway",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "bench",
             dependencies: ["Wire", "ServiceKit", "Ingest", "Rules", "Sequences", "Gateway", argumentParser, log] + nio,

@@ -2,13 +2,14 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 import ServiceKit
 import Wire
 
 /// The composition root of the gateway: the HTTP application with its store, peers and routes.
 package enum GatewayApp {
     package static func build(
-        configuration: GatewayConfiguration, logger: Logger,
+        configuration: GatewayConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         let db = try StoreFactory.open(folder: configuration.dataDir, migrator: GatewayStore.migrator)
@@ -21,6 +22,7 @@ package enum GatewayApp {
         router.add(middleware: GatewayMiddleware())
         addHealthRoutes(to: router, peers: peers)
         addInboundWebhookRoutes(to: router, peers: peers)
+        addMetricsRoutes(to: router, peers: peers, registry: metrics)
         let api = router.group("/api/v1")
         let tenantAPI = router.group("/api/v1").add(middleware: TenantAuthMiddleware(authenticator: authenticator))
         addTenantRoutes(to: api, tenantAPI: tenantAPI, store: store, authenticator: authenticator, peers: peers, configuration: configuration)

@@ -2,6 +2,8 @@ import ArgumentParser
 import Gateway
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 import ServiceKit
 
 /// gateway: the REST API, the inbound webhooks, the admin UI, health and metrics.
@@ -16,7 +18,9 @@ struct GatewayCommand: AsyncParsableCommand {
         LogSetup.bootstrap(process: "gateway", level: options.logLevel)
         let logger = Logger(label: "gateway")
         let configuration = try options.configuration()
-        let app = try await GatewayApp.build(configuration: configuration, logger: logger)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let app = try await GatewayApp.build(configuration: configuration, logger: logger, metrics: registry)
         try await app.runService()
     }
 }

@@ -64,12 +64,12 @@ struct RulesService: Sendable {
 }
 
 /// The RPC error a call failed with, or `nil` when it succeeded.
-func rpcError<T>(_ body: () async throws(RPCError) -> T) async -> RPCError? {
+func rpcError<T>(_ body: () async throws -> T) async -> RPCError? {
     do {
         _ = try await body()
         return nil
     } catch {
-        return error
+        return error as? RPCError ?? RPCError(.unknown, "not an RPC error: \(error)")
     }
 }
 

@@ -120,3 +120,72 @@ struct ProcessSmokeTests {
         #expect(back)
     }
 }
+
+@Suite("Crash safety", .serialized)
+struct CrashSafetyTests {
+    @Test("500 concurrent webhooks while ingest-service is killed with SIGKILL: every acknowledged one is kept exactly once and dispatched")
+    func killIngestUnderLoad() async throws {
+        let system = try RunningSystem()
+        try system.startAll()
+        defer { system.stopAll() }
+        #expect(try await eventually(timeout: .seconds(30)) { (try? await system.readiness().status) == 200 })
+        let client = HTTPTestClient(port: system.ports["gateway"]!)
+        let tenant = try await client.createTenant(admin: "smoke-admin-token-0123456789")
+        let acknowledged = Locked<[String: Int]>([:])
+        let killed = Locked(false)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let next = Locked(0)
+            for _ in 0..<24 {
+                group.addTask {
+                    while true {
+                        let index = next.withLock { value -> Int in value += 1; return value }
+                        guard index <= 500 else { return }
+                        if index == 150 {
+                            system.kill("ingest-service")
+                            killed.withLock { $0 = true }
+                            try system.start("ingest-service")
+                        }
+                        let lead = 7_000_000 + index
+                        let body = "leads[add][0][id]=\(lead)&leads[add][0][name]=Lead+\(index)&leads[add][0][status_id]=61234501&leads[add][0][pipeline_id]=7100001&leads[add][0][updated_at]=1764072100&account[id]=29012345&account[subdomain]=acmesales"
+                        // Like Kommo, a sender whose post was not acknowledged sends it again later.
+                        for _ in 0..<200 {
+                            let answer = try? await client.postWebhook(secret: tenant.secret, body: Data(body.utf8))
+                            if let answer, answer.status == 200 {
+                                acknowledged.withLock { $0[answer.json["delivery_id"] as? String ?? "", default: 0] += 1 }
+                                break
+                            }
+                            try await Task.sleep(for: .milliseconds(50))
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(killed.value)
+        let acked = acknowledged.value
+        #expect(acked.count == 500)
+
+        // Every acknowledged delivery is stored exactly once.
+        var stored: [String: Int] = [:]
+        var cursor = ""
+        repeat {
+            let page = try await client.request(.GET, "/api/v1/webhooks/deliveries?limit=200" + (cursor.isEmpty ? "" : "&cursor=\(cursor)"), token: tenant.key)
+            for item in page.json["items"] as? [[String: Any]] ?? [] { stored[item["id"] as? String ?? "", default: 0] += 1 }
+            cursor = page.json["next_cursor"] as? String ?? ""
+        } while !cursor.isEmpty
+        for id in acked.keys { #expect(stored[id] == 1, "delivery \(id) acknowledged but stored \(stored[id] ?? 0) times") }
+
+        // Every event reaches the end of its journey.
+        let allDelivered = try await eventually(timeout: .seconds(60)) {
+            var delivered = 0
+            var cursor = ""
+            repeat {
+                let page = try await client.request(.GET, "/api/v1/webhooks/events?status=delivered&limit=200" + (cursor.isEmpty ? "" : "&cursor=\(cursor)"), token: tenant.key)
+                delivered += (page.json["items"] as? [Any])?.count ?? 0
+                cursor = page.json["next_cursor"] as? String ?? ""
+            } while !cursor.isEmpty
+            return delivered == 500
+        }
+        #expect(allDelivered)
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Hummingbird
+import Prometheus
+import Wire
+
+extension GatewayApp {
+    /// `GET /metrics`: the gateway's own metrics (HTTP by route template and status, latencies, RPC
+    /// calls) and every service's counters, gathered through their Health RPC, in one scrape.
+    static func addMetricsRoutes(to router: Router<GatewayContext>, peers: Peers, registry: PrometheusCollectorRegistry) {
+        router.get("/metrics") { _, _ -> Response in
+            var text = registry.emitToString()
+            let reports = await withTaskGroup(of: (String, [PB.Metric]).self) { group in
+                for peer in peers.health {
+                    group.addTask {
+                        let answer = try? await peer.client.check(PB.HealthCheckRequest(), options: CallOptions(timeout: .seconds(1)))
+                        var metrics = answer?.metrics ?? []
+                        metrics.append(.sample("service_up", answer?.status == "SERVING" ? 1 : 0, kind: "gauge", help: "1 when the service answers Health"))
+                        return (peer.name, metrics)
+                    }
+                }
+                var reports: [(String, [PB.Metric])] = []
+                for await report in group { reports.append(report) }
+                return reports.sorted { $0.0 < $1.0 }
+            }
+            var described = Set<String>()
+            for (service, metrics) in reports {
+                for metric in metrics {
+                    if described.insert(metric.name).inserted {
+                        if !metric.help.isEmpty { text += "# HELP \(metric.name) \(metric.help)\n" }
+                        text += "# TYPE \(metric.name) \(metric.kind == "gauge" ? "gauge" : "counter")\n"
+                    }
+                    let labels = ([PB.KeyValue(key: "service", value: service)] + metric.labels)
+                        .map { "\($0.key)=\"\($0.value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"" }
+                        .joined(separator: ",")
+                    text += "\(metric.name){\(labels)} \(metric.value)\n"
+                }
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
+    }
+}
