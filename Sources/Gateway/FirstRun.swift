@@ -35,7 +35,7 @@ struct FirstRun: Service {
               Demo API key  \(created.apiKey)
               Try it:
                 curl -s -X POST '\(created.webhookUrl)' -H 'Content-Type: application/x-www-form-urlencoded' \\
-                     --data-binary @../shared/fixtures/kommo/lead_status_changed.form
+                     --data-binary @Tests/Fixtures/kommo/lead_status_changed.form
                 curl -s -H 'Authorization: Bearer \(created.apiKey)' \(configuration.publicBaseURL)/api/v1/webhooks/events
 
             """

@@ -6,23 +6,12 @@ import Testing
 
 // MARK: - Fixtures
 
-/// The shared Kommo webhook fixtures: `../shared/fixtures/kommo` beside the repository, found from this
-/// file's path, or the folder named by `KOMMO_FIXTURES`.
+/// The Kommo webhook fixtures in `Tests/Fixtures/kommo`, or the folder named by `KOMMO_FIXTURES`.
 enum Fixtures {
     static func directory() throws -> URL {
-        let manager = FileManager.default
-        // Walk up from this file (symlinks resolved) and look for `shared/` beside each ancestor.
-        var folder = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<6 {
-            let candidate = folder.deletingLastPathComponent().appendingPathComponent("shared/fixtures/kommo")
-            if manager.fileExists(atPath: candidate.appendingPathComponent("README.md").path) { return candidate }
-            folder = folder.deletingLastPathComponent()
-        }
-        let fromEnvironment = try #require(
-            ProcessInfo.processInfo.environment["KOMMO_FIXTURES"],
-            "Kommo fixtures not found beside the repository; set KOMMO_FIXTURES"
-        )
-        return URL(fileURLWithPath: fromEnvironment)
+        if let custom = ProcessInfo.processInfo.environment["KOMMO_FIXTURES"] { return URL(fileURLWithPath: custom) }
+        return URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/kommo")
     }
 
     static func body(_ name: String) throws -> String {

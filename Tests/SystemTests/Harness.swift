@@ -218,12 +218,12 @@ struct HTTPTestClient: Sendable {
     }
 }
 
-/// The Kommo webhook fixtures shipped with the project's shared material.
+/// The Kommo webhook fixtures in `Tests/Fixtures/kommo`, or the folder named by `KOMMO_FIXTURES`.
 enum Fixtures {
     static var folder: String {
         if let custom = ProcessInfo.processInfo.environment["KOMMO_FIXTURES"] { return custom }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repo.deletingLastPathComponent().appendingPathComponent("shared/fixtures/kommo").path
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/kommo").path
     }
 
     static func body(_ name: String) throws -> Data {

@@ -91,8 +91,7 @@ package struct RulesStore: Sendable {
             var next = try change(current, scripts)
             next.id = current.id; next.tenantID = current.tenantID; next.agentID = current.agentID
             next.createdAt = current.createdAt; next.updatedAt = now; next.version = current.version + 1
-            try db.execute(sql: "DELETE FROM \(kind.table) WHERE id = ?", arguments: [id])
-            try Self.insertRow(db, next)
+            try Self.updateRow(db, next)
             if kind == .script { try Self.keepVersion(db, next) }
             return next
         }
@@ -343,6 +342,20 @@ package struct RulesStore: Sendable {
                 INSERT INTO script (id, tenant_id, agent_id, doc, active, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [record.id, record.tenantID, record.agentID, record.doc, record.enabled, record.version,
                                  record.createdAt, record.updatedAt])
+        }
+    }
+
+    static func updateRow(_ db: Database, _ record: DocumentRecord) throws {
+        switch record.kind {
+        case .agent:
+            try db.execute(sql: "UPDATE agent SET doc = ?, status = ?, version = ?, updated_at = ? WHERE id = ?",
+                           arguments: [record.doc, record.enabled ? "active" : "paused", record.version, record.updatedAt, record.id])
+        case .rule:
+            try db.execute(sql: "UPDATE rule SET doc = ?, enabled = ?, priority = ?, version = ?, updated_at = ? WHERE id = ?",
+                           arguments: [record.doc, record.enabled, record.priority, record.version, record.updatedAt, record.id])
+        case .script:
+            try db.execute(sql: "UPDATE script SET doc = ?, active = ?, version = ?, updated_at = ? WHERE id = ?",
+                           arguments: [record.doc, record.enabled, record.version, record.updatedAt, record.id])
         }
     }
 
