@@ -3,6 +3,8 @@ import Foundation
 import Gateway
 import Hummingbird
 import Ingest
+import Rules
+import Sequences
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -239,4 +241,47 @@ func eventually(timeout: Duration = .seconds(10), _ condition: @Sendable () asyn
         try await Task.sleep(for: .milliseconds(25))
     }
     return try await condition()
+}
+
+/// All four parts real and in process: gateway, ingest, rules, sequences.
+struct FullSystem {
+    let processes: [ServiceProcess]
+    let gatewayPort: Locked<Int>
+    let gateway: any Service
+    let adminToken = "test-admin-token-0123456789"
+
+    static func make(clock: any WallClock = SystemClock()) async throws -> FullSystem {
+        let rules = try await RulesProcess.build(settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("rules")), logger: quietLogger, clock: clock)
+        // Ports first: ingest and sequences need each other's address.
+        let ingestPort = try freePort()
+        let sequences = try await SequenceProcess.build(
+            settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("sequence")),
+            configuration: SequenceConfiguration(ingestAddress: PeerAddress(host: "127.0.0.1", port: ingestPort),
+                                                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port)),
+            logger: quietLogger, clock: clock)
+        let ingest = try await IngestProcess.build(
+            settings: ServiceSettings(rpcPort: ingestPort, dataDir: temporaryFolder("ingest")),
+            configuration: IngestConfiguration(rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port),
+                                               sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequences.port)),
+            logger: quietLogger, clock: clock,
+            dispatch: DispatchSettings(initialBackoff: .milliseconds(20), maximumBackoff: .milliseconds(200), pollInterval: .milliseconds(20)))
+        let port = Locked(0)
+        let app = try await GatewayApp.build(
+            configuration: GatewayConfiguration(
+                httpPort: 0, dataDir: temporaryFolder("gateway"),
+                ingestAddress: PeerAddress(host: "127.0.0.1", port: ingest.port),
+                rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port),
+                sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequences.port),
+                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789"),
+            logger: quietLogger,
+            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port ?? 0 } })
+        return FullSystem(processes: [rules, sequences, ingest], gatewayPort: port, gateway: app)
+    }
+
+    func run<T: Sendable>(_ body: @Sendable (HTTPTestClient) async throws -> T) async throws -> T {
+        try await withServices(processes.flatMap(\.services) + [gateway]) {
+            for _ in 0..<200 where gatewayPort.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            return try await body(HTTPTestClient(port: gatewayPort.value))
+        }
+    }
 }

@@ -156,8 +156,25 @@ package final class RPCServer: Service, Sendable {
                         }
                         open.started()
                         group.addTask {
+                            // The deadline is enforced by a timer on the connection's event loop: at the
+                            // deadline the caller gets DEADLINE_EXCEEDED, and whichever answer comes
+                            // second is dropped. Cheaper per call than racing a sleeping task; handlers
+                            // see `context.deadline` and stop early when they can.
+                            let once = AnswerOnce()
+                            let timeout = self.timeout(of: envelope)
+                            let timer = timeout.map { timeout in
+                                channel.eventLoop.scheduleTask(in: .microseconds(timeout)) {
+                                    if once.claim() {
+                                        let late = Self.failure(envelope, RPCError(.deadlineExceeded, "deadline exceeded"))
+                                        channel.writeAndFlush(late.frame(allocator: channel.allocator), promise: nil)
+                                    }
+                                }
+                            }
                             let answer = await self.dispatch(envelope, peer: peer, logger: logger)
-                            try? await outbound.write(answer.frame(allocator: channel.allocator))
+                            timer?.cancel()
+                            if once.claim() {
+                                try? await outbound.write(answer.frame(allocator: channel.allocator))
+                            }
                             self.release()
                             if open.finished() == 0 && self.draining.load(ordering: .relaxed) {
                                 channel.close(mode: .all, promise: nil)
@@ -196,40 +213,25 @@ package final class RPCServer: Service, Sendable {
         guard let route = routes[request.method] else {
             return Self.failure(request, RPCError(.unimplemented, "unknown method \(request.method)"))
         }
-        let timeout: Duration
-        switch request.timeoutMicros {
-        case ..<0: return Self.failure(request, RPCError(.deadlineExceeded, "deadline passed before the call arrived"))
-        case 0: timeout = configuration.defaultTimeout
-        default: timeout = .microseconds(request.timeoutMicros)
+        guard let timeout = timeout(of: request) else {
+            return Self.failure(request, RPCError(.deadlineExceeded, "deadline passed before the call arrived"))
         }
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + .microseconds(timeout)
         let context = RPCContext(
             method: request.method, traceID: request.metadata?.traceId ?? "",
             tenantID: request.metadata?.tenantId ?? "", deadline: deadline, peer: peer, logger: logger)
         let payload = request.payload
 
-        let result: Result<[UInt8], RPCError> = await withTaskGroup(of: Result<[UInt8], RPCError>?.self) { group in
-            group.addTask {
-                do {
-                    return .success(try await route.handle(payload, context))
-                } catch let error as RPCError {
-                    return .failure(error)
-                } catch is CancellationError {
-                    return .failure(RPCError(.deadlineExceeded, "deadline exceeded"))
-                } catch {
-                    logger.error("rpc.handler_failed", metadata: ["error": "\(String(reflecting: error))"])
-                    return .failure(RPCError(.internal, "internal error"))
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(until: deadline, clock: .continuous)
-                return Task.isCancelled ? nil : .failure(RPCError(.deadlineExceeded, "deadline exceeded"))
-            }
-            defer { group.cancelAll() }
-            while let next = await group.next() {
-                if let next { return next }
-            }
-            return .failure(RPCError(.internal, "no result"))
+        let result: Result<[UInt8], RPCError>
+        do {
+            result = .success(try await route.handle(payload, context))
+        } catch let error as RPCError {
+            result = .failure(error)
+        } catch is CancellationError {
+            result = .failure(RPCError(.cancelled, "call cancelled"))
+        } catch {
+            logger.error("rpc.handler_failed", metadata: ["error": "\(String(reflecting: error))"])
+            result = .failure(RPCError(.internal, "internal error"))
         }
         switch result {
         case .success(let bytes):
@@ -243,6 +245,17 @@ package final class RPCServer: Service, Sendable {
                 logger.debug("rpc.call_failed", metadata: ["rpc.code": "\(error.code)", "error": "\(error.message)"])
             }
             return Self.failure(request, error)
+        }
+    }
+
+    /// Microseconds the call may take; nil when its deadline already passed.
+    private func timeout(of request: PB.Envelope) -> Int64? {
+        switch request.timeoutMicros {
+        case ..<0: return nil
+        case 0:
+            let (seconds, attoseconds) = configuration.defaultTimeout.components
+            return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        default: return request.timeoutMicros
         }
     }
 
@@ -260,6 +273,12 @@ package final class RPCServer: Service, Sendable {
         }
         return answer
     }
+}
+
+/// Lets exactly one of two racing answers (the handler's, the deadline's) go out.
+private final class AnswerOnce: Sendable {
+    private let answered = Atomic<Bool>(false)
+    func claim() -> Bool { !answered.exchange(true, ordering: .relaxed) }
 }
 
 /// Counts the calls open on one connection, so a draining server knows when to close it.
