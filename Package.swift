@@ -140,7 +140,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "bench",
-            dependencies: ["Wire", "ServiceKit", "Ingest", "Rules", "Sequences", "Gateway", argumentParser, log] + nio,
+            dependencies: ["Wire", "ServiceKit", "Domain", argumentParser, log,
+                           .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio,
             path: "Sources/bench",
             swiftSettings: swiftSettings
         ),
