@@ -1,17 +1,18 @@
 import Foundation
+import NIOHTTP1
 import Testing
 
 /// The whole system in process: a rule made through the REST API fires on a Kommo webhook.
 @Suite("Rules journey", .serialized)
 struct RulesJourneyTests {
-    static let rule: [String: Any] = [
+    static var rule: [String: Any] { [
         "name": "Qualified: call within the hour",
         "priority": 10,
         "trigger": ["type": "stage_changed", "pipeline_id": 7100001, "stage_id": 61234502],
         "conditions": ["all": [["type": "field_value", "field": "cf.Budget", "operator": "equals", "value": "2500-5000"]]],
         "actions": [["type": "create_task", "text": "Call {{lead.name}} about the budget", "due_in_seconds": 3600, "task_type": 1],
                     ["type": "add_note", "text": "Qualified by the rules"]],
-    ]
+    ] }
 
     @Test("posting lead_status_changed fires the stage rule once; posting it again fires nothing new")
     func stageRuleFires() async throws {
