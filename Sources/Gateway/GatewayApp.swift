@@ -27,6 +27,8 @@ package enum GatewayApp {
         let tenantAPI = router.group("/api/v1").add(middleware: TenantAuthMiddleware(authenticator: authenticator))
         addTenantRoutes(to: api, tenantAPI: tenantAPI, store: store, authenticator: authenticator, peers: peers, configuration: configuration)
         addWebhookHistoryRoutes(to: tenantAPI, peers: peers, configuration: configuration)
+        addRuleRunRoutes(to: tenantAPI, peers: peers)
+        addIntegrationRoutes(to: tenantAPI, peers: peers)
         addResourceRoutes(to: tenantAPI, peers: peers, store: store)
 
         var app = Application(

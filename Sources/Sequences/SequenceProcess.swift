@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import GRDB
 import Logging
 import ServiceKit
@@ -6,6 +7,10 @@ import ServiceLifecycle
 import Wire
 
 /// sequence-service's own settings (flags and environment variables).
+///
+/// `SECRETS_KEY` (environment only, so the key never shows in a process list): base64 of 32 bytes that
+/// encrypt tenants' tokens and secrets at rest. When unset, a key is generated into
+/// `<data-dir>/secrets.key` (mode 0600) and a warning is logged.
 package struct SequenceOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("ingest-address"), help: "ingest-service host:port (env INGEST_ADDRESS).")
     package var ingestAddress: String = Env.string("INGEST_ADDRESS") ?? "127.0.0.1:7101"
@@ -13,12 +18,18 @@ package struct SequenceOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("rules-address"), help: "rules-service host:port (env RULES_ADDRESS).")
     package var rulesAddress: String = Env.string("RULES_ADDRESS") ?? "127.0.0.1:7102"
 
+    @Flag(name: .customLong("allow-private-webhooks"), inversion: .prefixedNo,
+          help: "Let outgoing webhooks reach private and loopback addresses (env ALLOW_PRIVATE_WEBHOOKS; off in production).")
+    package var allowPrivateWebhooks: Bool = ["1", "true", "yes", "on"].contains(Env.string("ALLOW_PRIVATE_WEBHOOKS")?.lowercased() ?? "")
+
     package init() {}
 
     package func configuration() throws -> SequenceConfiguration {
         SequenceConfiguration(
             ingestAddress: try PeerAddress(parsing: ingestAddress, key: "--ingest-address"),
-            rulesAddress: try PeerAddress(parsing: rulesAddress, key: "--rules-address"))
+            rulesAddress: try PeerAddress(parsing: rulesAddress, key: "--rules-address"),
+            allowPrivateWebhooks: allowPrivateWebhooks,
+            secretsKey: Env.string("SECRETS_KEY"))
     }
 }
 
@@ -26,28 +37,52 @@ package struct SequenceOptions: ParsableArguments, Sendable {
 package struct SequenceConfiguration: Sendable {
     package var ingestAddress: PeerAddress
     package var rulesAddress: PeerAddress
+    /// Outgoing webhooks may target private and loopback addresses.
+    package var allowPrivateWebhooks: Bool
+    /// Base64 of the 32-byte key sealing secrets at rest; `nil`: the key file in the data folder.
+    package var secretsKey: String?
 
     package init(ingestAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7101),
-                 rulesAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7102)) {
+                 rulesAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7102),
+                 allowPrivateWebhooks: Bool = false, secretsKey: String? = nil) {
         self.ingestAddress = ingestAddress
         self.rulesAddress = rulesAddress
+        self.allowPrivateWebhooks = allowPrivateWebhooks
+        self.secretsKey = secretsKey
     }
 }
 
 /// The composition root of sequence-service.
 package enum SequenceProcess {
+    /// Builds the process: store (migrated), peers, executors, scheduler, RPC listener.
+    ///
+    /// - Parameters:
+    ///   - runner: replaces the executors (tests of the scheduler alone).
+    ///   - executor: retries and timeouts of the executors; `allowPrivateWebhooks` comes from `configuration`.
     package static func build(
         settings: ServiceSettings, configuration: SequenceConfiguration, logger: Logger,
         clock: any WallClock = SystemClock(), scheduler schedulerSettings: SchedulerSettings = SchedulerSettings(),
-        runner: (any ActionRunner)? = nil
+        runner: (any ActionRunner)? = nil, executor: ExecutorSettings = ExecutorSettings()
     ) async throws -> ServiceProcess {
         let db = try StoreFactory.open(folder: settings.dataDir, migrator: SequenceStore.migrator)
         let store = SequenceStore(db: db)
+        let box = try SecretBox.load(environmentValue: configuration.secretsKey, dataDir: settings.dataDir, logger: logger)
+        let integrations = Integrations(store: store, box: box)
+        // This process is the store's only writer: rows a killed predecessor left running are free now.
+        let released = try await store.releaseClaimsOfPreviousRun()
+        if released > 0 { logger.notice("scheduler.claims_released", metadata: ["actions.count": "\(released)"]) }
         let ingest = IngestClient(connection: RPCConnection(
             host: configuration.ingestAddress.host, port: configuration.ingestAddress.port, logger: logger))
-        let scheduler = Scheduler(store: store, runner: runner ?? DefaultActionRunner(), ingest: ingest, settings: schedulerSettings,
+        let rules = RulesClient(connection: RPCConnection(
+            host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, logger: logger))
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: ExecutorHTTPClient.configuration())
+        var executorSettings = executor
+        executorSettings.allowPrivateWebhooks = configuration.allowPrivateWebhooks
+        let actionRunner = runner ?? ExecutorActionRunner(integrations: integrations, store: store, httpClient: httpClient,
+                                                          rules: rules, settings: executorSettings, clock: clock)
+        let scheduler = Scheduler(store: store, runner: actionRunner, ingest: ingest, settings: schedulerSettings,
                                   clock: clock, logger: logger)
-        let server = SequenceServer(store: store, scheduler: scheduler, clock: clock)
+        let server = SequenceServer(store: store, scheduler: scheduler, integrations: integrations, clock: clock)
         let health = HealthServer(service: "sequence-service", store: db) {
             var metrics: [PB.Metric] = []
             for (status, count) in ((try? await store.counts()) ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -58,8 +93,27 @@ package enum SequenceProcess {
                                    help: "How late the oldest due action is"))
             return metrics
         }
-        let rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
+        let rpc: RPCServer
+        do {
+            rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
                                       routes: health.routes + server.routes, logger: logger)
-        return ServiceProcess(name: "sequence-service", store: db, server: rpc, workers: [scheduler])
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+        // The HTTP client stops last: the listener and the scheduler stop first and finish their calls.
+        return ServiceProcess(name: "sequence-service", store: db, server: rpc,
+                              workers: [HTTPClientService(client: httpClient), scheduler])
+    }
+}
+
+/// Owns the executors' shared `HTTPClient` for the process's lifetime and shuts it down on exit.
+struct HTTPClientService: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        // Returns on graceful shutdown, throws on cancellation; the client is shut down either way.
+        try? await gracefulShutdown()
+        try await client.shutdown()
     }
 }

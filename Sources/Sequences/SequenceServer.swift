@@ -8,6 +8,7 @@ import Wire
 package struct SequenceServer: SequencesHandler {
     let store: SequenceStore
     let scheduler: Scheduler
+    let integrations: Integrations
     let clock: any WallClock
 
     package func schedule(_ request: PB.ScheduleRequest, context: RPCContext) async throws -> PB.ScheduleResponse {
@@ -35,5 +36,161 @@ package struct SequenceServer: SequencesHandler {
         guard let event = request.event, !event.id.isEmpty else { throw RPCError.invalid(field: "event.id", "is required") }
         _ = try await store.firstSight(of: event, now: clock.now().unixMicros)
         return PB.OnEventResponse()
+    }
+}
+
+// MARK: - Integrations
+
+extension SequenceServer {
+    /// The tenant's integrations without secrets (`access_token_set: true` and the like). Errors: none
+    /// beyond a missing tenant.
+    package func getIntegrations(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
+        let tenantID = try context.requireTenant()
+        return Self.document(try await integrations.state(tenantID: tenantID))
+    }
+
+    /// Applies a JSON merge patch to the tenant's integrations. A webhook secret is generated when none
+    /// is set, and shown in this answer only (`webhooks.generated_secret`). Errors: INVALID_ARGUMENT with
+    /// the path of each bad member; FAILED_PRECONDITION when `if_version` does not match.
+    package func updateIntegrations(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
+        let tenantID = try context.requireTenant()
+        let state = try await integrations.update(tenantID: tenantID, patchJSON: request.json, ifVersion: request.ifVersion,
+                                                  now: clock.now().unixMicros)
+        context.logger.info("integrations.updated", metadata: ["tenant.id": "\(tenantID)", "version": "\(state.version)"])
+        return Self.document(state)
+    }
+
+    static func document(_ state: IntegrationState) -> PB.Document {
+        var document = PB.Document()
+        document.id = "integrations"
+        document.json = Integrations.publicJSON(state)
+        document.version = state.version
+        document.createdAtMicros = state.createdAt
+        document.updatedAtMicros = state.updatedAt
+        document.warnings = state.warnings.map { warning in
+            var violation = PB.FieldViolation()
+            violation.field = warning.field
+            violation.message = warning.message
+            return violation
+        }
+        return document
+    }
+}
+
+// MARK: - Action log and timeline
+
+extension SequenceServer {
+    static let defaultPageSize = 50
+    static let maximumPageSize = 500
+
+    /// The tenant's action log, newest first; `filters` may hold `lead_id`. The cursor is opaque.
+    /// Errors: INVALID_ARGUMENT (bad cursor, unknown filter, non-numeric lead id).
+    package func listActions(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
+        let tenantID = try context.requireTenant()
+        var leadID: Int64?
+        for (index, filter) in request.filters.enumerated() {
+            switch filter.key {
+            case "lead_id":
+                guard let id = Int64(filter.value), id > 0 else {
+                    throw RPCError.invalid(field: "filters[\(index)].value", "lead_id must be a positive integer")
+                }
+                leadID = id
+            default:
+                throw RPCError.invalid(field: "filters[\(index)].key", "unknown filter \(filter.key) (known: lead_id)")
+            }
+        }
+        var before: Int64?
+        if !request.cursor.isEmpty {
+            guard let id = Int64(request.cursor), id > 0 else { throw RPCError.invalid(field: "cursor", "is not a cursor of this list") }
+            before = id
+        }
+        let limit = Self.pageSize(request.limit)
+        let items = try await store.actionPage(tenantID: tenantID, leadID: leadID, limit: limit, before: before)
+        var page = PB.DocumentPage()
+        page.items = items.map(Self.document(_:))
+        if items.count == limit, let last = items.last { page.nextCursor = String(last.id) }
+        return page
+    }
+
+    /// A lead's actions and messages, newest first. Errors: INVALID_ARGUMENT (no lead, bad cursor).
+    package func leadTimeline(_ request: PB.LeadQuery, context: RPCContext) async throws -> PB.DocumentPage {
+        let tenantID = try context.requireTenant()
+        guard request.leadId > 0 else { throw RPCError.invalid(field: "lead_id", "is required") }
+        var before: TimelinePosition?
+        if !request.cursor.isEmpty {
+            let parts = request.cursor.split(separator: ":")
+            guard parts.count == 3, let at = Int64(parts[0]), let id = Int64(parts[2]), ["action", "message"].contains(parts[1]) else {
+                throw RPCError.invalid(field: "cursor", "is not a cursor of this list")
+            }
+            before = TimelinePosition(at: at, kind: String(parts[1]), id: id)
+        }
+        let limit = Self.pageSize(request.limit)
+        let items = try await store.timeline(tenantID: tenantID, leadID: request.leadId, limit: limit, before: before)
+        var page = PB.DocumentPage()
+        page.items = items.map(Self.document(_:))
+        if items.count == limit, let last = items.last?.position { page.nextCursor = "\(last.at):\(last.kind):\(last.id)" }
+        return page
+    }
+
+    static func pageSize(_ requested: Int32) -> Int {
+        requested <= 0 ? defaultPageSize : min(Int(requested), maximumPageSize)
+    }
+
+    static func document(_ item: ActionLogItem) -> PB.Document {
+        let entry = item.entry
+        var json: [String: JSONValue] = [
+            "id": .string(String(item.id)), "action_id": .string(String(entry.actionID)), "at": .string(timestamp(entry.at)),
+            "at_micros": .number(Double(entry.at)), "action_type": .string(entry.actionType), "operation": .string(entry.operation),
+            "target": .string(entry.target), "request_summary": .string(entry.requestSummary), "outcome": .string(entry.outcome),
+            "detail": .string(entry.detail), "latency_ms": .number(entry.latencyMillis),
+        ]
+        json["lead_id"] = entry.leadID.map { .number(Double($0)) } ?? .null
+        json["http_status"] = entry.httpStatus.map { .number(Double($0)) } ?? .null
+        json["idempotency_key"] = item.idempotencyKey.map(JSONValue.string) ?? .null
+        json["rule_id"] = item.ruleID.map(JSONValue.string) ?? .null
+        json["event_id"] = item.eventID.map(JSONValue.string) ?? .null
+        json["agent_id"] = item.agentID.map(JSONValue.string) ?? .null
+        json["attempts"] = item.attempts.map { .number(Double($0)) } ?? .null
+        var document = PB.Document()
+        document.id = String(item.id)
+        document.json = ExecutorActionRunner.jsonText(.object(json))
+        document.createdAtMicros = entry.at
+        document.updatedAtMicros = entry.at
+        return document
+    }
+
+    static func document(_ item: TimelineItem) -> PB.Document {
+        var json: [String: JSONValue] = [
+            "kind": .string(item.kind), "id": .string(String(item.id)), "at": .string(timestamp(item.at)),
+            "at_micros": .number(Double(item.at)),
+        ]
+        func put(_ key: String, _ value: String?) { if let value { json[key] = .string(value) } }
+        if item.kind == "message" {
+            put("direction", item.direction)
+            put("text", item.text)
+            put("ref", item.key)
+        } else {
+            put("action_type", item.actionType)
+            put("operation", item.operation)
+            put("target", item.target)
+            put("request_summary", item.requestSummary)
+            put("outcome", item.outcome)
+            put("detail", item.detail)
+            put("idempotency_key", item.key)
+            put("rule_id", item.ruleID)
+            json["http_status"] = item.httpStatus.map { .number(Double($0)) } ?? .null
+            json["latency_ms"] = item.latencyMillis.map { .number($0) } ?? .null
+        }
+        var document = PB.Document()
+        document.id = "\(item.kind):\(item.id)"
+        document.json = ExecutorActionRunner.jsonText(.object(json))
+        document.createdAtMicros = item.at
+        document.updatedAtMicros = item.at
+        return document
+    }
+
+    /// RFC 3339 with milliseconds, as the REST API shows times.
+    static func timestamp(_ micros: Int64) -> String {
+        Date(unixMicros: micros).formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 }

@@ -50,6 +50,31 @@ struct RulesJourneyTests {
             try await Task.sleep(for: .milliseconds(300))
             let after = try await client.request(.GET, "/api/v1/webhooks/events?type=stage_changed", token: tenant.key)
             #expect((after.json["items"] as? [Any])?.count == 1)
+
+            // With no Kommo credentials the actions are carried out as "skipped", and the log says why.
+            let logged = try await eventually {
+                let log = try await client.request(.GET, "/api/v1/actions?lead_id=4410021", token: tenant.key)
+                return (log.json["items"] as? [Any])?.count == 2
+            }
+            #expect(logged)
+            let log = try await client.request(.GET, "/api/v1/actions?lead_id=4410021", token: tenant.key)
+            #expect(log.text.contains("no Kommo credentials"))
+
+            // A dry run explains without writing; a manual run enters ingest and follows the journey.
+            let ruleID = rule.json["id"] as? String ?? ""
+            let test = try await client.json(.POST, "/api/v1/agents/\(agentID)/rules/\(ruleID)/test",
+                                             ["event": ["type": "stage_changed", "lead_id": "4410099", "pipeline_id": "7100001", "status_id": "61234502"]],
+                                             token: tenant.key)
+            #expect(test.status == 200, "\(test.text)")
+            let explanation = ((test.json["results"] as? [[String: Any]])?.first?["explanations"] as? [[String: Any]])?.first
+            #expect(explanation?["outcome"] as? String == "condition_false")
+            let run = try await client.json(.POST, "/api/v1/agents/\(agentID)/rules/\(ruleID)/run", ["lead_id": "4410021"], token: tenant.key)
+            #expect(run.status == 202, "\(run.text)")
+            let manual = try await eventually {
+                let events = try await client.request(.GET, "/api/v1/webhooks/events?origin=manual&status=delivered", token: tenant.key)
+                return (events.json["items"] as? [Any])?.count == 1
+            }
+            #expect(manual)
         }
     }
 

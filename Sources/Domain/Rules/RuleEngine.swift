@@ -183,6 +183,8 @@ package struct RuleEngine: Sendable {
 
     /// Why the event is not what the rule waits for, or `nil` when it is.
     func triggerMismatch(_ trigger: Trigger, event: KommoEvent, facts: LeadFacts) -> String? {
+        // An operator running one rule by hand runs it whatever its trigger; its conditions still apply.
+        if event.type == .manualRun, event.ruleID != nil { return nil }
         switch trigger.type {
         case .stageChanged:
             guard event.type == .stageChanged else { return "the rule waits for stage_changed; this event is \(event.type.rawValue)" }

@@ -97,7 +97,7 @@ extension IngestStore {
             }
             detail.dispatches = try Row.fetchAll(db, sql: """
                 SELECT * FROM dispatch WHERE event_seq = ?
-                ORDER BY CASE destination WHEN 'rules.evaluate' THEN 0 WHEN 'sequences.schedule' THEN 1 ELSE 2 END
+                ORDER BY CASE destination WHEN 'rules.evaluate' THEN 0 WHEN 'sequences.on_event' THEN 1 ELSE 2 END
                 """, arguments: [seq]).map { row in
                 var dispatch = PB.Dispatch()
                 dispatch.destination = row["destination"]

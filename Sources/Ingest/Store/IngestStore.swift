@@ -4,11 +4,12 @@ import GRDB
 import ServiceKit
 import Wire
 
-/// The journey's destinations, in the order an event visits them.
+/// The journey's destinations, in the order an event visits them: sequences learn of the event (lead
+/// values, exits, enrollments) before they are handed the actions it caused.
 package enum Destination: String, CaseIterable, Sendable {
     case evaluate = "rules.evaluate"
-    case schedule = "sequences.schedule"
     case onEvent = "sequences.on_event"
+    case schedule = "sequences.schedule"
 }
 
 /// A tenant's Kommo webhook source.

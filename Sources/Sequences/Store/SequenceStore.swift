@@ -115,6 +115,33 @@ package final class SequenceStore: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2-integrations") { db in
+            // settings_json holds the document without its write-only members; those are sealed together
+            // in `secrets` (see SecretBox), bound to the tenant id.
+            try db.execute(sql: """
+                CREATE TABLE integration (
+                    tenant_id TEXT PRIMARY KEY NOT NULL,
+                    settings_json TEXT NOT NULL,
+                    secrets BLOB NOT NULL,
+                    version INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
+        migrator.registerMigration("v3-lead-values") { db in
+            // The latest template values events carried per lead, for rendering when Kommo cannot be read.
+            try db.execute(sql: """
+                CREATE TABLE lead_values (
+                    tenant_id TEXT NOT NULL,
+                    lead_id INTEGER NOT NULL,
+                    values_json TEXT NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, lead_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX action_log_by_tenant ON action_log(tenant_id, id);
+                """)
+        }
         return migrator
     }
 
@@ -197,6 +224,9 @@ package final class SequenceStore: Sendable {
             try db.execute(sql: "INSERT OR IGNORE INTO seen_event (event_id, tenant_id, at) VALUES (?, ?, ?)",
                            arguments: [event.id, event.tenantId, now])
             guard db.changesCount == 1 else { return false }
+            if event.leadId != 0 {
+                try Self.mergeLeadValues(db, tenantID: event.tenantId, leadID: event.leadId, values: LeadValues.entries(of: event), now: now)
+            }
             if event.type == "message_received", event.leadId != 0, let message = event.message {
                 try db.execute(sql: "INSERT OR IGNORE INTO conversation (tenant_id, lead_id, direction, text, at, ref) VALUES (?, ?, ?, ?, ?, ?)",
                                arguments: [event.tenantId, event.leadId, message.direction.isEmpty ? "incoming" : message.direction,
@@ -206,7 +236,115 @@ package final class SequenceStore: Sendable {
         }
     }
 
+    // MARK: - Leases
+
+    /// Puts rows left `running` by a previous process back to `pending`. The store has one writer
+    /// process, so at startup nobody else can hold their lease; waiting for it to expire would only delay
+    /// work after a crash. Returns how many rows were released.
+    @discardableResult
+    package func releaseClaimsOfPreviousRun() async throws -> Int {
+        try await db.write { db in
+            try db.execute(sql: "UPDATE action SET status = 'pending', lease_until = 0 WHERE status = 'running'")
+            return db.changesCount
+        }
+    }
+
+    // MARK: - Conversation, usage and lead values
+
+    /// Records a message we sent, once per `ref` (the action's idempotency key).
+    package func recordOutbound(tenantID: String, leadID: Int64, text: String, at: Int64, ref: String) async throws {
+        try await db.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO conversation (tenant_id, lead_id, direction, text, at, ref) VALUES (?, ?, 'outgoing', ?, ?, ?)",
+                           arguments: [tenantID, leadID, text, at, ref])
+        }
+    }
+
+    /// Adds a usage row once per `ref`: a retried action is not billed twice.
+    package func recordUsage(tenantID: String, kind: String, units: Int, at: Int64, ref: String) async throws {
+        try await db.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO usage (tenant_id, kind, units, at, ref) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [tenantID, kind, units, at, ref])
+        }
+    }
+
+    /// The latest messages with a lead, oldest first.
+    package func conversation(tenantID: String, leadID: Int64, limit: Int) async throws -> [ConversationEntry] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM conversation WHERE tenant_id = ? AND lead_id = ? ORDER BY at DESC, id DESC LIMIT ?",
+                             arguments: [tenantID, leadID, limit])
+                .map { ConversationEntry(id: $0["id"], leadID: $0["lead_id"], direction: $0["direction"], text: $0["text"], at: $0["at"]) }
+                .reversed()
+        }
+    }
+
+    /// The template values events carried for a lead (name → value).
+    package func leadValues(tenantID: String, leadID: Int64) async throws -> [String: String] {
+        try await db.read { db in
+            guard let json = try String.fetchOne(db, sql: "SELECT values_json FROM lead_values WHERE tenant_id = ? AND lead_id = ?",
+                                                 arguments: [tenantID, leadID])
+            else { return [:] }
+            return (try? JSONDecoder().decode([String: String].self, from: Data(json.utf8))) ?? [:]
+        }
+    }
+
+    static func mergeLeadValues(_ db: Database, tenantID: String, leadID: Int64, values: [String: String], now: Int64) throws {
+        guard !values.isEmpty else { return }
+        let existing = try String.fetchOne(db, sql: "SELECT values_json FROM lead_values WHERE tenant_id = ? AND lead_id = ?",
+                                           arguments: [tenantID, leadID])
+        var merged = existing.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
+        merged.merge(values) { _, new in new }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let json = String(decoding: try encoder.encode(merged), as: UTF8.self)
+        try db.execute(sql: """
+            INSERT INTO lead_values (tenant_id, lead_id, values_json, updated_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT (tenant_id, lead_id) DO UPDATE SET values_json = excluded.values_json, updated_at = excluded.updated_at
+            """, arguments: [tenantID, leadID, json, now])
+    }
+
     // MARK: - Reading
+
+    /// One page of the action log, newest first, with the scheduled action's key, rule and event.
+    package func actionPage(tenantID: String, leadID: Int64?, limit: Int, before: Int64?) async throws -> [ActionLogItem] {
+        try await db.read { db in
+            var sql = """
+                SELECT l.*, a.idempotency_key, a.rule_id, a.event_id, a.agent_id, a.attempts
+                FROM action_log l LEFT JOIN action a ON a.id = l.action_id
+                WHERE l.tenant_id = ?
+                """
+            var arguments: StatementArguments = [tenantID]
+            if let leadID { sql += " AND l.lead_id = ?"; arguments += [leadID] }
+            if let before { sql += " AND l.id < ?"; arguments += [before] }
+            sql += " ORDER BY l.id DESC LIMIT ?"
+            arguments += [limit]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(ActionLogItem.init(row:))
+        }
+    }
+
+    /// One page of a lead's timeline (attempts of actions and messages), newest first. `before` is the
+    /// position of the last item of the previous page.
+    package func timeline(tenantID: String, leadID: Int64, limit: Int, before: TimelinePosition?) async throws -> [TimelineItem] {
+        try await db.read { db in
+            var sql = """
+                SELECT * FROM (
+                    SELECT 'action' AS kind, l.id, l.at, l.action_type, l.operation, l.target, l.request_summary, l.http_status,
+                           l.latency_ms, l.outcome, l.detail, NULL AS direction, NULL AS text, a.idempotency_key, a.rule_id
+                    FROM action_log l LEFT JOIN action a ON a.id = l.action_id
+                    WHERE l.tenant_id = ? AND l.lead_id = ?
+                    UNION ALL
+                    SELECT 'message' AS kind, c.id, c.at, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.direction, c.text, c.ref, NULL
+                    FROM conversation c WHERE c.tenant_id = ? AND c.lead_id = ?)
+                """
+            var arguments: StatementArguments = [tenantID, leadID, tenantID, leadID]
+            if let before {
+                sql += " WHERE (at, kind, id) < (?, ?, ?)"
+                arguments += [before.at, before.kind, before.id]
+            }
+            sql += " ORDER BY at DESC, kind DESC, id DESC LIMIT ?"
+            arguments += [limit]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(TimelineItem.init(row:))
+        }
+    }
 
     package func actionLog(tenantID: String, leadID: Int64?, limit: Int, before: Int64?) async throws -> [(Int64, ActionLogEntry)] {
         try await db.read { db in
@@ -241,4 +379,94 @@ package final class SequenceStore: Sendable {
             return due.map { now - $0 } ?? 0
         }
     }
+}
+
+// MARK: - Records of the read side
+
+/// A message with a lead, as the conversation log holds it.
+package struct ConversationEntry: Sendable, Hashable {
+    package var id: Int64
+    package var leadID: Int64
+    /// incoming, outgoing
+    package var direction: String
+    package var text: String
+    package var at: Int64
+}
+
+/// One attempt in the action log with what the scheduled action says about it.
+package struct ActionLogItem: Sendable {
+    package var id: Int64
+    package var entry: ActionLogEntry
+    package var idempotencyKey: String?
+    package var ruleID: String?
+    package var eventID: String?
+    package var agentID: String?
+    package var attempts: Int?
+
+    init(row: Row) {
+        id = row["id"]
+        entry = ActionLogEntry(actionID: row["action_id"], tenantID: row["tenant_id"], leadID: row["lead_id"], at: row["at"],
+                               actionType: row["action_type"], operation: row["operation"], target: row["target"],
+                               requestSummary: row["request_summary"], httpStatus: row["http_status"],
+                               latencyMillis: row["latency_ms"], outcome: row["outcome"], detail: row["detail"])
+        idempotencyKey = row["idempotency_key"]
+        ruleID = row["rule_id"]
+        eventID = row["event_id"]
+        agentID = row["agent_id"]
+        attempts = row["attempts"]
+    }
+}
+
+/// Where a timeline page ends: items sort by (at, kind, id) descending.
+package struct TimelinePosition: Sendable, Hashable {
+    package var at: Int64
+    package var kind: String
+    package var id: Int64
+
+    package init(at: Int64, kind: String, id: Int64) {
+        self.at = at
+        self.kind = kind
+        self.id = id
+    }
+}
+
+/// An item of a lead's timeline: an action attempt or a message.
+package struct TimelineItem: Sendable {
+    /// action, message
+    package var kind: String
+    package var id: Int64
+    package var at: Int64
+    package var actionType: String?
+    package var operation: String?
+    package var target: String?
+    package var requestSummary: String?
+    package var httpStatus: Int?
+    package var latencyMillis: Double?
+    package var outcome: String?
+    package var detail: String?
+    package var direction: String?
+    package var text: String?
+    /// The action's idempotency key, or the message's ref.
+    package var key: String?
+    package var ruleID: String?
+
+    init(row: Row) {
+        kind = row["kind"]
+        id = row["id"]
+        at = row["at"]
+        actionType = row["action_type"]
+        operation = row["operation"]
+        target = row["target"]
+        requestSummary = row["request_summary"]
+        httpStatus = row["http_status"]
+        latencyMillis = row["latency_ms"]
+        outcome = row["outcome"]
+        detail = row["detail"]
+        direction = row["direction"]
+        text = row["text"]
+        key = row["idempotency_key"]
+        ruleID = row["rule_id"]
+    }
+
+    package var position: TimelinePosition { TimelinePosition(at: at, kind: kind, id: id) }
 }

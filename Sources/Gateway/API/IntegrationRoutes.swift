@@ -1,0 +1,40 @@
+import Foundation
+import Hummingbird
+import Wire
+
+extension GatewayApp {
+    /// Outbound integrations (Kommo credentials, message mode, webhook secret, AI provider; secrets are
+    /// write-only), the action log and a lead's timeline — all owned by sequence-service.
+    static func addIntegrationRoutes(to api: RouterGroup<GatewayContext>, peers: Peers) {
+        api.get("/integrations") { _, context -> Response in
+            var ref = PB.DocumentRef()
+            ref.id = try context.tenant
+            return try documentResponse(try await peers.sequences.getIntegrations(ref, options: peers.options(tenant: context.tenantID, requestID: context.requestID)))
+        }
+        api.patch("/integrations") { request, context -> Response in
+            var write = PB.DocumentWrite()
+            write.id = try context.tenant
+            write.json = try await documentBody(request, context: context)
+            write.ifVersion = try ifVersion(request)
+            return try documentResponse(try await peers.sequences.updateIntegrations(write, options: peers.options(tenant: context.tenantID, requestID: context.requestID)))
+        }
+        api.get("/actions") { request, context -> Response in
+            let query = QueryReader(request)
+            var list = PB.DocumentQuery()
+            list.limit = try query.limit()
+            list.cursor = try query.string("cursor", maxLength: 128)
+            if let lead = try query.int("lead_id", range: 1...Int64.max) { list.filters = [PB.KeyValue(key: "lead_id", value: String(lead))] }
+            let page = try await peers.sequences.listActions(list, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            return try jsonResponse(ListDTO(items: page.items.map { JSONValue(jsonString: $0.json) ?? .null }, nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
+        }
+        api.get("/leads/{leadId}/timeline") { request, context -> Response in
+            let query = QueryReader(request)
+            var lead = PB.LeadQuery()
+            lead.leadId = try kommoID(try context.parameters.require("leadId"), field: "leadId")
+            lead.limit = try query.limit()
+            lead.cursor = try query.string("cursor", maxLength: 128)
+            let page = try await peers.sequences.leadTimeline(lead, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            return try jsonResponse(ListDTO(items: page.items.map { JSONValue(jsonString: $0.json) ?? .null }, nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Crypto
+import Foundation
+import Logging
+import ServiceKit
+
+/// Encrypts the tenants' write-only integration values (Kommo tokens, channel secrets, webhook secrets,
+/// LLM keys) at rest with AES-256-GCM.
+///
+/// A sealed value is one version byte followed by AES-GCM's combined form (nonce, ciphertext, tag). The
+/// tenant id is bound in as associated data, so a sealed blob copied onto another tenant's row does not
+/// open: a database-level mix-up fails loudly instead of handing one tenant another's token.
+package struct SecretBox: Sendable {
+    /// The format byte of sealed values; a key rotation would add another.
+    static let formatVersion: UInt8 = 1
+
+    /// The key's bytes: `SymmetricKey` is not `Sendable`, so the box keeps the bytes and makes the key
+    /// where it is used.
+    private let keyBytes: [UInt8]
+
+    /// A box using `key` (32 bytes).
+    package init(key: SymmetricKey) {
+        self.keyBytes = key.withUnsafeBytes { Array($0) }
+    }
+
+    private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+
+    /// The box for a process: the key from `SECRETS_KEY` (base64 of 32 bytes) when set, else the key
+    /// stored in `<dataDir>/secrets.key`, generated there (mode 0600) on first start.
+    ///
+    /// - Throws: `ConfigurationError` naming `SECRETS_KEY` when it is set but not 32 bytes of base64, or
+    ///   naming the key file when it cannot be read or written.
+    package static func load(environmentValue: String?, dataDir: String, logger: Logger) throws -> SecretBox {
+        if let environmentValue {
+            guard let data = Data(base64Encoded: environmentValue.trimmingCharacters(in: .whitespacesAndNewlines)),
+                  data.count == 32
+            else { throw ConfigurationError("SECRETS_KEY must be the base64 encoding of 32 random bytes") }
+            return SecretBox(key: SymmetricKey(data: data))
+        }
+        let path = URL(fileURLWithPath: dataDir).appendingPathComponent("secrets.key").path
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            guard let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32 else {
+                throw ConfigurationError("\(path) does not hold a base64 32-byte key; restore it or set SECRETS_KEY")
+            }
+            return SecretBox(key: SymmetricKey(data: data))
+        }
+        let key = SymmetricKey(size: .bits256)
+        let encoded = key.withUnsafeBytes { Data($0).base64EncodedString() } + "\n"
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        // O_EXCL with the mode given at creation: the key is never readable by others, not even briefly,
+        // and two processes starting at once cannot both write a key.
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard descriptor >= 0 else {
+            throw ConfigurationError("cannot create \(path) (errno \(errno)); set SECRETS_KEY instead")
+        }
+        let bytes = Array(encoded.utf8)
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        fsync(descriptor)
+        close(descriptor)
+        guard written == bytes.count else { throw ConfigurationError("cannot write \(path); set SECRETS_KEY instead") }
+        logger.warning("secrets.key_generated", metadata: [
+            "secrets.key_file": "\(path)",
+            "hint": "set SECRETS_KEY in production; losing this file makes stored tokens unreadable",
+        ])
+        return SecretBox(key: key)
+    }
+
+    /// Seals `plaintext` for `context` (the tenant id).
+    package func seal(_ plaintext: [UInt8], context: String) throws -> [UInt8] {
+        let box = try AES.GCM.seal(plaintext, using: key, authenticating: Array(context.utf8))
+        guard let combined = box.combined else { throw SecretBoxError.sealFailed }
+        return [Self.formatVersion] + Array(combined)
+    }
+
+    /// Opens what ``seal(_:context:)`` produced for the same `context`.
+    ///
+    /// - Throws: ``SecretBoxError`` when the format is unknown, or the key or context do not match.
+    package func unseal(_ sealed: [UInt8], context: String) throws -> [UInt8] {
+        guard sealed.first == Self.formatVersion else { throw SecretBoxError.unknownFormat }
+        do {
+            let box = try AES.GCM.SealedBox(combined: sealed.dropFirst())
+            return Array(try AES.GCM.open(box, using: key, authenticating: Array(context.utf8)))
+        } catch {
+            throw SecretBoxError.cannotOpen
+        }
+    }
+}
+
+/// Why a sealed value could not be used.
+package enum SecretBoxError: Error, CustomStringConvertible {
+    /// Encryption produced no combined form (never expected with the default nonce size).
+    case sealFailed
+    /// The first byte is not a known format.
+    case unknownFormat
+    /// Wrong key, wrong tenant, or damaged data.
+    case cannotOpen
+
+    package var description: String {
+        switch self {
+        case .sealFailed: "could not seal the value"
+        case .unknownFormat: "sealed value has an unknown format"
+        case .cannotOpen: "sealed value does not open with this key (was SECRETS_KEY changed?)"
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Sequences
+import ServiceKit
+import Testing
+import Wire
+
+/// The built `sequence-service` binary, run as a child process so that it can really be killed.
+private let binary: String = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent(".build/debug/sequence-service").path
+
+/// A port nobody listens on right now.
+private func freePort() async throws -> Int {
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .bind(host: "127.0.0.1", port: 0).get()
+    let port = channel.localAddress?.port ?? 0
+    try await channel.close()
+    return port
+}
+
+/// One run of the child process.
+private final class Child {
+    let process = Process()
+
+    init(port: Int, dataDir: String, secretsKey: String) throws {
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["--rpc-port", "\(port)", "--data-dir", dataDir,
+                             "--ingest-address", "127.0.0.1:1", "--rules-address", "127.0.0.1:1"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["LOG_LEVEL"] = "warning"
+        environment["SECRETS_KEY"] = secretsKey
+        process.environment = environment
+        let logPath = dataDir + "/child.log"
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
+
+@Suite(.serialized) struct CrashSafetyTests {
+    /// 1,000 due tasks; the service is SIGKILLed while sending them and started again. Every request_id
+    /// must reach Kommo; a few may reach it twice (those in flight at the kill: Kommo echoes
+    /// `request_id`, so a receiver that dedupes by it sees each once). Totals are printed.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary), "needs .build/debug/sequence-service"))
+    func killNineLosesNothing() async throws {
+        let kommo = KommoEmulator()
+        let total = 1000
+        try await withTestServer(kommo.handle) { kommoPort in
+            let dataDir = temporaryDataFolder("crash")
+            let port = try await freePort()
+            let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+            let connection = RPCConnection(host: "127.0.0.1", port: port, logger: testLogger)
+            defer { connection.close() }
+            let acme = TenantCalls(client: SequencesClient(connection: connection), tenant: "acme")
+            func waitReady() async throws {
+                try await eventually(timeout: .seconds(30), "the child to answer") {
+                    (try? await acme.integrations()) != nil
+                }
+            }
+            @Sendable func tasks() -> [String] {
+                kommo.received.filter { $0.method == "POST" && $0.path == "/api/v4/tasks" }
+                    .compactMap { $0.json?[0]?["request_id"]?.string }
+            }
+
+            var child = try Child(port: port, dataDir: dataDir, secretsKey: key)
+            defer { child.stop() }
+            try await waitReady()
+            try await acme.updateIntegrations("""
+                {"kommo": {"base_url": "http://127.0.0.1:\(kommoPort)", "access_token": "\(kommo.token)", "rate_limit_per_second": 300}}
+                """)
+            for batch in stride(from: 0, to: total, by: 250) {
+                let actions = (batch..<min(total, batch + 250)).map { index in
+                    planned("crash-\(index)", #"{"type": "create_task", "text": "Call", "due_in_seconds": 60}"#, lead: Int64(index + 1))
+                }
+                let answer = try await acme.schedule(actions)
+                #expect(answer.accepted == Int32(actions.count))
+            }
+            try await eventually(timeout: .seconds(60), "a third of the tasks") { tasks().count >= total / 3 }
+            child.kill9()
+            let atKill = tasks().count
+
+            child = try Child(port: port, dataDir: dataDir, secretsKey: key)
+            try await waitReady()
+            try await eventually(timeout: .seconds(120), "every request_id") { Set(tasks()).count == total }
+            // Let stragglers arrive before counting.
+            try await Task.sleep(for: .milliseconds(500))
+            let sent = tasks()
+            let unique = Set(sent)
+            print("kill -9: \(atKill) task requests before the kill; after restart \(sent.count) in total, \(unique.count) unique request_ids, \(sent.count - unique.count) repeated")
+            #expect(unique.count == total)
+            #expect(unique == Set((0..<total).map { "crash-\($0)" }))
+            // Only what was in flight at the kill may repeat: at most one claimed batch.
+            #expect(sent.count - unique.count <= SchedulerSettings().batchSize)
+
+            // The action log ends with every action succeeded exactly once.
+            try await eventually(timeout: .seconds(30), "the log") {
+                let succeeded = try await acme.actionLog(pageSize: 500).filter { $0["outcome"]?.string == "succeeded" }
+                return Set(succeeded.compactMap { $0["idempotency_key"]?.string }).count == total
+            }
+            let succeeded = try await acme.actionLog(pageSize: 500).filter { $0["outcome"]?.string == "succeeded" }
+            #expect(succeeded.count == total)
+            #expect(kommo.violations.isEmpty)
+        }
+    }
+}
