@@ -31,7 +31,8 @@ struct FirstRun: Service {
                                                             configuration: configuration, requestID: "first-run")
             let text = """
 
-              First run: created tenant "demo" (\(created.tenant.id)).
+              First run: created tenant "demo" (\(created.tenant.id)) with an agent, a rule on stage 61234502 and a
+              sales script of each type.
               Demo API key  \(created.apiKey)
               Try it:
                 curl -s -X POST '\(created.webhookUrl)' -H 'Content-Type: application/x-www-form-urlencoded' \\
@@ -39,11 +40,48 @@ struct FirstRun: Service {
                 curl -s -H 'Authorization: Bearer \(created.apiKey)' \(configuration.publicBaseURL)/api/v1/webhooks/events
 
             """
+            await seedDemo(tenantID: created.tenant.id)
             let path = (configuration.dataDir as NSString).appendingPathComponent("first-run.txt")
             FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
             logger.info("gateway.first_run", metadata: ["tenant.id": "\(created.tenant.id)"])
         } catch {
             logger.error("gateway.first_run_failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The demo tenant's agent, a rule that fires on the fixture's stage change, and one script per type.
+    private func seedDemo(tenantID: String) async {
+        let options = peers.options(tenant: tenantID, requestID: "first-run")
+        do {
+            var agent = PB.DocumentWrite()
+            agent.json = #"{"name":"Demo agent","status":"active","persona":"A friendly sales assistant for Acme Apartments.","language":"en"}"#
+            let agentID = try await peers.rules.createAgent(agent, options: options).id
+            var rule = PB.DocumentWrite()
+            rule.parentId = agentID
+            rule.json = """
+                {"name":"Qualified lead: call within the hour","priority":10,
+                 "trigger":{"type":"stage_changed","pipeline_id":7100001,"stage_id":61234502},
+                 "actions":[{"type":"create_task","text":"Call {{lead.name}} about the budget","due_in_seconds":3600,"task_type":1},
+                            {"type":"add_note","text":"Qualified: the demo rule fired"}],
+                 "cooldown_seconds":3600}
+                """
+            _ = try await peers.rules.createRule(rule, options: options)
+            let scripts = [
+                ("greeting", "Welcome", "Hi {{contact.first_name|there}}! Thanks for reaching out to Acme Apartments."),
+                ("qualification", "Budget and dates", "What budget do you have in mind, and when would you like to move in?"),
+                ("presentation", "The apartment", "{{lead.name}}: three bedrooms, two baths, a sunny balcony."),
+                ("objection_handling", "Too expensive", "I understand. Many clients felt the same until they saw the included services."),
+                ("closing", "Book a visit", "Shall I book a visit for you this week, {{contact.first_name|there}}?"),
+            ]
+            for (type, name, body) in scripts {
+                var script = PB.DocumentWrite()
+                script.parentId = agentID
+                let json = try JSONSerialization.data(withJSONObject: ["name": name, "type": type, "body": body, "active": true])
+                script.json = String(decoding: json, as: UTF8.self)
+                _ = try await peers.rules.createScript(script, options: options)
+            }
+        } catch {
+            logger.warning("gateway.first_run_seed_failed", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -250,7 +250,9 @@ struct FullSystem {
     let gateway: any Service
     let adminToken = "test-admin-token-0123456789"
 
-    static func make(clock: any WallClock = SystemClock()) async throws -> FullSystem {
+    let gatewayData: String
+
+    static func make(clock: any WallClock = SystemClock(), firstRunDemo: Bool = false) async throws -> FullSystem {
         let rules = try await RulesProcess.build(settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("rules")), logger: quietLogger, clock: clock)
         // Ports first: ingest and sequences need each other's address.
         let ingestPort = try freePort()
@@ -266,16 +268,17 @@ struct FullSystem {
             logger: quietLogger, clock: clock,
             dispatch: DispatchSettings(initialBackoff: .milliseconds(20), maximumBackoff: .milliseconds(200), pollInterval: .milliseconds(20)))
         let port = Locked(0)
+        let gatewayData = temporaryFolder("gateway")
         let app = try await GatewayApp.build(
             configuration: GatewayConfiguration(
-                httpPort: 0, dataDir: temporaryFolder("gateway"),
+                httpPort: 0, dataDir: gatewayData,
                 ingestAddress: PeerAddress(host: "127.0.0.1", port: ingest.port),
                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port),
                 sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequences.port),
-                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789"),
+                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789", firstRunDemo: firstRunDemo),
             logger: quietLogger,
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port ?? 0 } })
-        return FullSystem(processes: [rules, sequences, ingest], gatewayPort: port, gateway: app)
+        return FullSystem(processes: [rules, sequences, ingest], gatewayPort: port, gateway: app, gatewayData: gatewayData)
     }
 
     func run<T: Sendable>(_ body: @Sendable (HTTPTestClient) async throws -> T) async throws -> T {

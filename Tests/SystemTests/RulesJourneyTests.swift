@@ -128,4 +128,27 @@ struct RulesJourneyTests {
             #expect((listed.json["items"] as? [Any])?.isEmpty == true)
         }
     }
+
+    @Test("first run: an empty store gets a demo tenant whose rule fires on the stage-change fixture")
+    func firstRunDemo() async throws {
+        let system = try await FullSystem.make(firstRunDemo: true)
+        try await system.run { client in
+            let file = system.gatewayData + "/first-run.txt"
+            #expect(try await eventually(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: file) })
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            let key = try #require(text.split(separator: " ").first { $0.hasPrefix("ka_") }.map(String.init))
+            let url = try #require(text.split(separator: "'").first { $0.contains("/webhooks/kommo/") }.map(String.init))
+            let agents = try await client.request(.GET, "/api/v1/agents", token: key)
+            let agentID = try #require((agents.json["items"] as? [[String: Any]])?.first?["id"] as? String)
+            let scripts = try await client.request(.GET, "/api/v1/agents/\(agentID)/scripts", token: key)
+            #expect((scripts.json["items"] as? [Any])?.count == 5)
+            let secret = String(url.split(separator: "/").last ?? "")
+            #expect(try await client.postWebhook(secret: secret, body: try Fixtures.body("lead_status_changed")).status == 200)
+            let fired = try await eventually {
+                let log = try await client.request(.GET, "/api/v1/actions?lead_id=4410021", token: key)
+                return (log.json["items"] as? [Any])?.count == 2
+            }
+            #expect(fired)
+        }
+    }
 }
