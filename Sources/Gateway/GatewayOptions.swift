@@ -23,10 +23,10 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     package var sequenceAddress: String = Env.string("SEQUENCE_ADDRESS") ?? "127.0.0.1:7103"
 
     @Option(name: .customLong("public-base-url"), help: "The URL Kommo reaches the gateway at, for webhook URLs (env PUBLIC_BASE_URL).")
-    package var publicBaseURL: String?  = Env.string("PUBLIC_BASE_URL")
+    package var publicBaseURL: String?
 
     @Option(name: .customLong("admin-token"), help: "Bearer token of the operator (env ADMIN_TOKEN). Unset: generated into the data folder.")
-    package var adminToken: String? = Env.string("ADMIN_TOKEN")
+    package var adminToken: String?
 
     @Option(name: .customLong("max-body-bytes"), help: "Largest JSON request body (env MAX_BODY_BYTES).")
     package var maxBodyBytes: Int = Env.int("MAX_BODY_BYTES") ?? 1024 * 1024
@@ -46,6 +46,8 @@ package struct GatewayOptions: ParsableArguments, Sendable {
         guard (0...65535).contains(httpPort) else { throw ConfigurationError("--http-port must be 0…65535") }
         guard maxBodyBytes >= 1024 else { throw ConfigurationError("--max-body-bytes must be at least 1024") }
         guard rpcTimeoutMilliseconds >= 10 else { throw ConfigurationError("--rpc-timeout-ms must be at least 10") }
+        let adminToken = self.adminToken ?? Env.string("ADMIN_TOKEN")
+        let publicBaseURL = self.publicBaseURL ?? Env.string("PUBLIC_BASE_URL")
         if let adminToken, adminToken.count < 16 { throw ConfigurationError("--admin-token must be at least 16 characters") }
         return GatewayConfiguration(
             httpHost: httpHost, httpPort: httpPort, dataDir: dataDir,

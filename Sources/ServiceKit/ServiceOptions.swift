@@ -8,10 +8,10 @@ package struct ServiceOptions: ParsableArguments, Sendable {
     package var rpcHost: String = Env.string("RPC_HOST") ?? "127.0.0.1"
 
     @Option(name: .customLong("rpc-port"), help: "Port of the RPC listener (env RPC_PORT).")
-    package var rpcPort: Int? = Env.int("RPC_PORT")
+    package var rpcPort: Int?
 
     @Option(name: .customLong("data-dir"), help: "Folder of this service's SQLite store (env DATA_DIR).")
-    package var dataDir: String? = Env.string("DATA_DIR")
+    package var dataDir: String?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env LOG_LEVEL).")
     package var logLevel: String = Env.string("LOG_LEVEL") ?? "info"
@@ -33,7 +33,8 @@ package struct ServiceOptions: ParsableArguments, Sendable {
 
     /// The settings with this service's defaults filled in.
     package func settings(defaultPort: Int, defaultDataDir: String) -> ServiceSettings {
-        ServiceSettings(rpcHost: rpcHost, rpcPort: rpcPort ?? defaultPort, dataDir: dataDir ?? defaultDataDir,
+        ServiceSettings(rpcHost: rpcHost, rpcPort: rpcPort ?? Env.int("RPC_PORT") ?? defaultPort,
+                        dataDir: dataDir ?? Env.string("DATA_DIR") ?? defaultDataDir,
                         maxFrameBytes: maxFrameBytes, maxConcurrentCalls: maxConcurrentCalls)
     }
 }
