@@ -412,6 +412,141 @@ void   agents__v1__render_response__free_unpacked
   assert(message->base.descriptor == &agents__v1__render_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   agents__v1__script_version__init
+                     (Agents__V1__ScriptVersion         *message)
+{
+  static const Agents__V1__ScriptVersion init_value = AGENTS__V1__SCRIPT_VERSION__INIT;
+  *message = init_value;
+}
+size_t agents__v1__script_version__get_packed_size
+                     (const Agents__V1__ScriptVersion *message)
+{
+  assert(message->base.descriptor == &agents__v1__script_version__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__script_version__pack
+                     (const Agents__V1__ScriptVersion *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__script_version__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__script_version__pack_to_buffer
+                     (const Agents__V1__ScriptVersion *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__script_version__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__ScriptVersion *
+       agents__v1__script_version__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__ScriptVersion *)
+     protobuf_c_message_unpack (&agents__v1__script_version__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__script_version__free_unpacked
+                     (Agents__V1__ScriptVersion *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__script_version__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__script_version_list__init
+                     (Agents__V1__ScriptVersionList         *message)
+{
+  static const Agents__V1__ScriptVersionList init_value = AGENTS__V1__SCRIPT_VERSION_LIST__INIT;
+  *message = init_value;
+}
+size_t agents__v1__script_version_list__get_packed_size
+                     (const Agents__V1__ScriptVersionList *message)
+{
+  assert(message->base.descriptor == &agents__v1__script_version_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__script_version_list__pack
+                     (const Agents__V1__ScriptVersionList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__script_version_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__script_version_list__pack_to_buffer
+                     (const Agents__V1__ScriptVersionList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__script_version_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__ScriptVersionList *
+       agents__v1__script_version_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__ScriptVersionList *)
+     protobuf_c_message_unpack (&agents__v1__script_version_list__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__script_version_list__free_unpacked
+                     (Agents__V1__ScriptVersionList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__script_version_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__script_rollback__init
+                     (Agents__V1__ScriptRollback         *message)
+{
+  static const Agents__V1__ScriptRollback init_value = AGENTS__V1__SCRIPT_ROLLBACK__INIT;
+  *message = init_value;
+}
+size_t agents__v1__script_rollback__get_packed_size
+                     (const Agents__V1__ScriptRollback *message)
+{
+  assert(message->base.descriptor == &agents__v1__script_rollback__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__script_rollback__pack
+                     (const Agents__V1__ScriptRollback *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__script_rollback__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__script_rollback__pack_to_buffer
+                     (const Agents__V1__ScriptRollback *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__script_rollback__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__ScriptRollback *
+       agents__v1__script_rollback__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__ScriptRollback *)
+     protobuf_c_message_unpack (&agents__v1__script_rollback__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__script_rollback__free_unpacked
+                     (Agents__V1__ScriptRollback *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__script_rollback__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   agents__v1__stats_query__init
                      (Agents__V1__StatsQuery         *message)
 {
@@ -1274,7 +1409,7 @@ const ProtobufCMessageDescriptor agents__v1__render_request__descriptor =
   (ProtobufCMessageInit) agents__v1__render_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__render_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor agents__v1__render_response__field_descriptors[5] =
 {
   {
     "text",
@@ -1324,17 +1459,30 @@ static const ProtobufCFieldDescriptor agents__v1__render_response__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reason",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__RenderResponse, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__render_response__field_indices_by_name[] = {
   1,   /* field[1] = blocked */
   2,   /* field[2] = missing */
+  4,   /* field[4] = reason */
   0,   /* field[0] = text */
   3,   /* field[3] = version */
 };
 static const ProtobufCIntRange agents__v1__render_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor agents__v1__render_response__descriptor =
 {
@@ -1344,11 +1492,216 @@ const ProtobufCMessageDescriptor agents__v1__render_response__descriptor =
   "Agents__V1__RenderResponse",
   "agents.v1",
   sizeof(Agents__V1__RenderResponse),
-  4,
+  5,
   agents__v1__render_response__field_descriptors,
   agents__v1__render_response__field_indices_by_name,
   1,  agents__v1__render_response__number_ranges,
   (ProtobufCMessageInit) agents__v1__render_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__script_version__field_descriptors[3] =
+{
+  {
+    "version",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ScriptVersion, version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "json",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ScriptVersion, json),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at_micros",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ScriptVersion, created_at_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__script_version__field_indices_by_name[] = {
+  2,   /* field[2] = created_at_micros */
+  1,   /* field[1] = json */
+  0,   /* field[0] = version */
+};
+static const ProtobufCIntRange agents__v1__script_version__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor agents__v1__script_version__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.ScriptVersion",
+  "ScriptVersion",
+  "Agents__V1__ScriptVersion",
+  "agents.v1",
+  sizeof(Agents__V1__ScriptVersion),
+  3,
+  agents__v1__script_version__field_descriptors,
+  agents__v1__script_version__field_indices_by_name,
+  1,  agents__v1__script_version__number_ranges,
+  (ProtobufCMessageInit) agents__v1__script_version__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__script_version_list__field_descriptors[3] =
+{
+  {
+    "script_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ScriptVersionList, script_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "current_version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ScriptVersionList, current_version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "items",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__ScriptVersionList, n_items),
+    offsetof(Agents__V1__ScriptVersionList, items),
+    &agents__v1__script_version__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__script_version_list__field_indices_by_name[] = {
+  1,   /* field[1] = current_version */
+  2,   /* field[2] = items */
+  0,   /* field[0] = script_id */
+};
+static const ProtobufCIntRange agents__v1__script_version_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor agents__v1__script_version_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.ScriptVersionList",
+  "ScriptVersionList",
+  "Agents__V1__ScriptVersionList",
+  "agents.v1",
+  sizeof(Agents__V1__ScriptVersionList),
+  3,
+  agents__v1__script_version_list__field_descriptors,
+  agents__v1__script_version_list__field_indices_by_name,
+  1,  agents__v1__script_version_list__number_ranges,
+  (ProtobufCMessageInit) agents__v1__script_version_list__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__script_rollback__field_descriptors[4] =
+{
+  {
+    "agent_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ScriptRollback, agent_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "script_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ScriptRollback, script_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ScriptRollback, version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "if_version",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ScriptRollback, if_version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__script_rollback__field_indices_by_name[] = {
+  0,   /* field[0] = agent_id */
+  3,   /* field[3] = if_version */
+  1,   /* field[1] = script_id */
+  2,   /* field[2] = version */
+};
+static const ProtobufCIntRange agents__v1__script_rollback__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor agents__v1__script_rollback__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.ScriptRollback",
+  "ScriptRollback",
+  "Agents__V1__ScriptRollback",
+  "agents.v1",
+  sizeof(Agents__V1__ScriptRollback),
+  4,
+  agents__v1__script_rollback__field_descriptors,
+  agents__v1__script_rollback__field_indices_by_name,
+  1,  agents__v1__script_rollback__number_ranges,
+  (ProtobufCMessageInit) agents__v1__script_rollback__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor agents__v1__stats_query__field_descriptors[4] =
@@ -1466,7 +1819,7 @@ const ProtobufCMessageDescriptor agents__v1__stats_report__descriptor =
   (ProtobufCMessageInit) agents__v1__stats_report__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[21] =
+static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[24] =
 {
   { "Evaluate", &agents__v1__evaluate_request__descriptor, &agents__v1__decision__descriptor },
   { "CreateAgent", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
@@ -1489,6 +1842,9 @@ static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[21]
   { "Record", &agents__v1__record_request__descriptor, &agents__v1__empty__descriptor },
   { "RuleStats", &agents__v1__stats_query__descriptor, &agents__v1__stats_report__descriptor },
   { "ScriptStats", &agents__v1__stats_query__descriptor, &agents__v1__stats_report__descriptor },
+  { "ListScriptVersions", &agents__v1__document_ref__descriptor, &agents__v1__script_version_list__descriptor },
+  { "RollbackScript", &agents__v1__script_rollback__descriptor, &agents__v1__document__descriptor },
+  { "ScriptRanking", &agents__v1__stats_query__descriptor, &agents__v1__stats_report__descriptor },
 };
 const unsigned agents__v1__rules__method_indices_by_name[] = {
   1,        /* CreateAgent */
@@ -1504,10 +1860,13 @@ const unsigned agents__v1__rules__method_indices_by_name[] = {
   12,        /* GetScript */
   3,        /* ListAgents */
   8,        /* ListRules */
+  21,        /* ListScriptVersions */
   13,        /* ListScripts */
   18,        /* Record */
   16,        /* RenderScript */
+  22,        /* RollbackScript */
   19,        /* RuleStats */
+  23,        /* ScriptRanking */
   20,        /* ScriptStats */
   4,        /* UpdateAgent */
   9,        /* UpdateRule */
@@ -1520,7 +1879,7 @@ const ProtobufCServiceDescriptor agents__v1__rules__descriptor =
   "Rules",
   "Agents__V1__Rules",
   "agents.v1",
-  21,
+  24,
   agents__v1__rules__method_descriptors,
   agents__v1__rules__method_indices_by_name
 };
@@ -1691,6 +2050,30 @@ void agents__v1__rules__script_stats(ProtobufCService *service,
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
   service->invoke(service, 20, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__rules__list_script_versions(ProtobufCService *service,
+                                             const Agents__V1__DocumentRef *input,
+                                             Agents__V1__ScriptVersionList_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 21, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__rules__rollback_script(ProtobufCService *service,
+                                        const Agents__V1__ScriptRollback *input,
+                                        Agents__V1__Document_Closure closure,
+                                        void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 22, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__rules__script_ranking(ProtobufCService *service,
+                                       const Agents__V1__StatsQuery *input,
+                                       Agents__V1__StatsReport_Closure closure,
+                                       void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 23, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__init (Agents__V1__Rules_Service *service,
                               Agents__V1__Rules_ServiceDestroy destroy)

@@ -5,11 +5,14 @@ import Wire
 
 /// On an empty store, creates a `demo` tenant once the services answer, and writes what a newcomer
 /// needs (its API key and a ready curl line posting a Kommo webhook) to `first-run.txt`.
-struct FirstRun: Service {
+struct FirstRun: Service, CustomStringConvertible {
     let store: GatewayStore
     let peers: Peers
     let configuration: GatewayConfiguration
     let logger: Logger
+
+    /// Service lifecycle logs services by description: never print the configuration (it holds the admin token).
+    var description: String { "FirstRun" }
 
     func run() async throws {
         if configuration.firstRunDemo, try await store.tenantCount() == 0 {

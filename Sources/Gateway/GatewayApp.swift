@@ -24,12 +24,15 @@ package enum GatewayApp {
         addInboundWebhookRoutes(to: router, peers: peers)
         addMetricsRoutes(to: router, peers: peers, registry: metrics)
         let api = router.group("/api/v1")
-        let tenantAPI = router.group("/api/v1").add(middleware: TenantAuthMiddleware(authenticator: authenticator))
+        let tenantAPI = router.group("/api/v1").add(middleware: TenantAuthMiddleware(
+            authenticator: authenticator, limiter: KeyRateLimiter(rate: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst)))
         addTenantRoutes(to: api, tenantAPI: tenantAPI, store: store, authenticator: authenticator, peers: peers, configuration: configuration)
         addWebhookHistoryRoutes(to: tenantAPI, peers: peers, configuration: configuration)
         addRuleRunRoutes(to: tenantAPI, peers: peers)
+        addScriptRoutes(to: tenantAPI, peers: peers)
         addIntegrationRoutes(to: tenantAPI, peers: peers)
         addResourceRoutes(to: tenantAPI, peers: peers, store: store)
+        addSequenceRoutes(to: tenantAPI, peers: peers)
 
         var app = Application(
             router: router,

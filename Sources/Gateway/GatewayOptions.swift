@@ -34,6 +34,9 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("rpc-timeout-ms"), help: "Deadline of each call to a service (env RPC_TIMEOUT_MS).")
     package var rpcTimeoutMilliseconds: Int = Env.int("RPC_TIMEOUT_MS") ?? 5000
 
+    @Option(name: .customLong("rate-limit"), help: "Requests per second per API key; bursts up to twice that (env RATE_LIMIT).")
+    package var rateLimit: Int = Env.int("RATE_LIMIT") ?? 50
+
     @Flag(name: .customLong("no-demo"), help: "Do not create the demo tenant on an empty store (env NO_DEMO=1).")
     package var noDemo: Bool = Env.string("NO_DEMO") == "1"
 
@@ -45,6 +48,7 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     package func configuration() throws -> GatewayConfiguration {
         guard (0...65535).contains(httpPort) else { throw ConfigurationError("--http-port must be 0…65535") }
         guard maxBodyBytes >= 1024 else { throw ConfigurationError("--max-body-bytes must be at least 1024") }
+        guard rateLimit >= 1 else { throw ConfigurationError("--rate-limit must be at least 1") }
         guard rpcTimeoutMilliseconds >= 10 else { throw ConfigurationError("--rpc-timeout-ms must be at least 10") }
         let adminToken = self.adminToken ?? Env.string("ADMIN_TOKEN")
         let publicBaseURL = self.publicBaseURL ?? Env.string("PUBLIC_BASE_URL")
@@ -56,7 +60,8 @@ package struct GatewayOptions: ParsableArguments, Sendable {
             sequenceAddress: try PeerAddress(parsing: sequenceAddress, key: "--sequence-address"),
             publicBaseURL: publicBaseURL ?? "http://\(httpHost == "0.0.0.0" ? "localhost" : httpHost):\(httpPort)",
             adminToken: adminToken, maxBodyBytes: maxBodyBytes,
-            rpcTimeout: .milliseconds(rpcTimeoutMilliseconds), firstRunDemo: !noDemo)
+            rpcTimeout: .milliseconds(rpcTimeoutMilliseconds), firstRunDemo: !noDemo,
+            rateLimitPerSecond: Double(rateLimit), rateLimitBurst: Double(rateLimit * 2))
     }
 }
 
@@ -74,6 +79,9 @@ package struct GatewayConfiguration: Sendable {
     package var rpcTimeout: Duration
     /// On an empty store, create a `demo` tenant and write its key to `first-run.txt`.
     package var firstRunDemo: Bool
+    /// Requests per second per API key, and the burst allowed above it.
+    package var rateLimitPerSecond: Double
+    package var rateLimitBurst: Double
 
     package init(
         httpHost: String = "127.0.0.1", httpPort: Int = 8080, dataDir: String,
@@ -81,9 +89,12 @@ package struct GatewayConfiguration: Sendable {
         rulesAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7102),
         sequenceAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7103),
         publicBaseURL: String = "http://localhost:8080", adminToken: String? = nil,
-        maxBodyBytes: Int = 1024 * 1024, rpcTimeout: Duration = .seconds(5), firstRunDemo: Bool = false
+        maxBodyBytes: Int = 1024 * 1024, rpcTimeout: Duration = .seconds(5), firstRunDemo: Bool = false,
+        rateLimitPerSecond: Double = 50, rateLimitBurst: Double = 100
     ) {
         self.firstRunDemo = firstRunDemo
+        self.rateLimitPerSecond = rateLimitPerSecond
+        self.rateLimitBurst = rateLimitBurst
         self.httpHost = httpHost
         self.httpPort = httpPort
         self.dataDir = dataDir
@@ -94,5 +105,13 @@ package struct GatewayConfiguration: Sendable {
         self.adminToken = adminToken
         self.maxBodyBytes = maxBodyBytes
         self.rpcTimeout = rpcTimeout
+    }
+}
+
+extension GatewayConfiguration: CustomStringConvertible {
+    /// The configuration without its secrets, safe to log.
+    package var description: String {
+        "GatewayConfiguration(http: \(httpHost):\(httpPort), data: \(dataDir), ingest: \(ingestAddress), rules: \(rulesAddress), "
+            + "sequences: \(sequenceAddress), public: \(publicBaseURL), admin token: \(adminToken == nil ? "generated" : "set"))"
     }
 }

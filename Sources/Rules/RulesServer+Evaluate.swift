@@ -173,53 +173,6 @@ extension RulesServer {
         return PB.Empty()
     }
 
-    // MARK: - Render
-
-    /// Renders a script for a lead: the lead's known facts, then the caller's values on top. Errors:
-    /// NOT_FOUND.
-    package func renderScript(_ request: PB.RenderRequest, context: RPCContext) async throws -> PB.RenderResponse {
-        let tenantID = try context.requireTenant()
-        let record = try await required(.script, tenantID: tenantID, id: request.scriptId, agentID: Self.optional(request.agentId))
-        guard let script = Self.script(record), let template = script.template else {
-            throw RPCError(.failedPrecondition, "the stored script does not parse")
-        }
-        var values = TemplateValues()
-        if request.leadId > 0, let facts = try await store.facts(tenantID: tenantID, leadID: request.leadId) {
-            values = Self.values(of: facts)
-        }
-        values = values.merging(TemplateValues(Dictionary(request.values.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })))
-        var answer = PB.RenderResponse()
-        answer.version = record.version
-        switch template.render(values: values, policy: script.blockOnMissing ? .block : .useDefaultOrEmpty) {
-        case .rendered(let text):
-            answer.text = text
-        case .blocked(let missing):
-            answer.blocked = true
-            answer.missing = missing
-        }
-        return answer
-    }
-
-    /// Template values known from a lead's facts: ids, name, price and custom fields.
-    static func values(of facts: LeadFacts) -> TemplateValues {
-        var values = TemplateValues()
-        values[TemplateVocabulary.leadID] = String(facts.leadID)
-        if let stage = facts.stageID { values[TemplateVocabulary.leadStage] = String(stage) }
-        if let pipeline = facts.pipelineID { values[TemplateVocabulary.leadPipeline] = String(pipeline) }
-        if let responsible = facts.responsibleUserID { values[TemplateVocabulary.leadResponsible] = String(responsible) }
-        if let name = facts.fieldValues["name"] { values[TemplateVocabulary.leadName] = name }
-        if let price = facts.fieldValues["price"] { values[TemplateVocabulary.leadPrice] = price }
-        for (key, value) in facts.fieldValues where key.hasPrefix("cf.") {
-            let field = String(key.dropFirst(3))
-            if field.allSatisfy(\.isNumber) {
-                values.setCustomField(id: field, name: "", value: value)
-            } else {
-                values.setCustomField(id: "", name: field, value: value)
-            }
-        }
-        return values
-    }
-
     // MARK: - Statistics
 
     /// Fired and non-fired counts per outcome per day of one rule (`id`) or of all rules of an agent
@@ -284,37 +237,6 @@ extension RulesServer {
             "not_fired": .int(Int64(total - fired)),
             "outcomes": .object(outcomes.mapValues { .int(Int64($0)) }),
         ]
-    }
-
-    /// Uses of a script per day and version in a time range (default: the last 30 days). Errors:
-    /// INVALID_ARGUMENT, NOT_FOUND.
-    package func scriptStats(_ request: PB.StatsQuery, context: RPCContext) async throws -> PB.StatsReport {
-        let tenantID = try context.requireTenant()
-        let (from, to) = try range(request)
-        let script = try await required(.script, tenantID: tenantID, id: request.id, agentID: Self.optional(request.agentId))
-        let counts = try await store.scriptCounts(tenantID: tenantID, scriptID: script.id, from: from, to: to)
-        var byVersion: [Int64: Int] = [:]
-        for row in counts { byVersion[row.version, default: 0] += row.count }
-        let days: [JSONValue] = Array(Set(counts.map(\.day))).sorted().map { day in
-            let rows = counts.filter { $0.day == day }
-            return .object([
-                "day": .string(day),
-                "uses": .int(Int64(rows.reduce(0) { $0 + $1.count })),
-                "by_version": .object(Dictionary(uniqueKeysWithValues: rows.map { (String($0.version), JSONValue.int(Int64($0.count))) })),
-            ])
-        }
-        let json = JSONValue.object([
-            "script_id": .string(script.id),
-            "version": .int(script.version),
-            "from": .string(ResourceJSON.timestamp(micros: from)),
-            "to": .string(ResourceJSON.timestamp(micros: to)),
-            "uses": .int(Int64(counts.reduce(0) { $0 + $1.count })),
-            "versions": .array(byVersion.keys.sorted().map { .object(["version": .int($0), "uses": .int(Int64(byVersion[$0] ?? 0))]) }),
-            "days": .array(days),
-        ])
-        var answer = PB.StatsReport()
-        answer.json = String(decoding: json.data(), as: UTF8.self)
-        return answer
     }
 
     /// The query's time range with defaults; `from` after `to` is INVALID_ARGUMENT.

@@ -193,10 +193,6 @@ package struct RulesServer: RulesHandler {
         return PB.Document(record, warnings: Self.script(record)?.warnings() ?? [])
     }
 
-    package func listScripts(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
-        try await list(.script, request, tenantID: try context.requireTenant(), agentID: try Self.requireParent(request.parentId), filterKey: "active")
-    }
-
     package func updateScript(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
         let patch = try Self.patch(request.json)

@@ -11,6 +11,13 @@ package struct SequenceServer: SequencesHandler {
     let integrations: Integrations
     let clock: any WallClock
 
+    package init(store: SequenceStore, scheduler: Scheduler, integrations: Integrations, clock: any WallClock) {
+        self.store = store
+        self.scheduler = scheduler
+        self.integrations = integrations
+        self.clock = clock
+    }
+
     package func schedule(_ request: PB.ScheduleRequest, context: RPCContext) async throws -> PB.ScheduleResponse {
         let tenantID = try context.requireTenant()
         var violations: [FieldViolation] = []
@@ -32,10 +39,23 @@ package struct SequenceServer: SequencesHandler {
     }
 
     package func onEvent(_ request: PB.OnEventRequest, context: RPCContext) async throws -> PB.OnEventResponse {
-        _ = try context.requireTenant()
-        guard let event = request.event, !event.id.isEmpty else { throw RPCError.invalid(field: "event.id", "is required") }
+        let tenantID = try context.requireTenant()
+        guard var event = request.event, !event.id.isEmpty else { throw RPCError.invalid(field: "event.id", "is required") }
+        // The caller's tenant, not the payload's, decides whose enrollments the event can touch.
+        event.tenantId = tenantID
         _ = try await store.firstSight(of: event, now: clock.now().unixMicros)
-        return PB.OnEventResponse()
+        // Applied even when the event was seen before: a retry after a crash between the two writes must
+        // still enroll, and applying is idempotent (one live enrollment per lead, once per event).
+        let (enrolled, exited) = try await enrollments.apply(event)
+        if !enrolled.isEmpty || !exited.isEmpty {
+            context.logger.info("sequence.event_applied", metadata: [
+                "tenant.id": "\(tenantID)", "event.id": "\(event.id)", "enrolled.count": "\(enrolled.count)", "exited.count": "\(exited.count)",
+            ])
+        }
+        var response = PB.OnEventResponse()
+        response.enrolled = enrolled
+        response.exited = exited
+        return response
     }
 }
 

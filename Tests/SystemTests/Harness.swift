@@ -252,7 +252,8 @@ struct FullSystem {
 
     let gatewayData: String
 
-    static func make(clock: any WallClock = SystemClock(), firstRunDemo: Bool = false) async throws -> FullSystem {
+    static func make(clock: any WallClock = SystemClock(), firstRunDemo: Bool = false, rateLimit: Double = 50,
+                     gatewayLogger: Logger = quietLogger) async throws -> FullSystem {
         let rules = try await RulesProcess.build(settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("rules")), logger: quietLogger, clock: clock)
         // Ports first: ingest and sequences need each other's address.
         let ingestPort = try freePort()
@@ -275,8 +276,9 @@ struct FullSystem {
                 ingestAddress: PeerAddress(host: "127.0.0.1", port: ingest.port),
                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port),
                 sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequences.port),
-                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789", firstRunDemo: firstRunDemo),
-            logger: quietLogger,
+                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789", firstRunDemo: firstRunDemo,
+                rateLimitPerSecond: rateLimit, rateLimitBurst: rateLimit * 2),
+            logger: gatewayLogger,
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port ?? 0 } })
         return FullSystem(processes: [rules, sequences, ingest], gatewayPort: port, gateway: app, gatewayData: gatewayData)
     }
@@ -286,5 +288,24 @@ struct FullSystem {
             for _ in 0..<200 where gatewayPort.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
             return try await body(HTTPTestClient(port: gatewayPort.value))
         }
+    }
+}
+
+/// A log handler that keeps every line, for tests that read what was logged.
+struct CapturingLogHandler: LogHandler {
+    let lines: Locked<[String]>
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        let line = "\(event.level) \(event.message) " + merged.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+        lines.withLock { $0.append(line) }
     }
 }

@@ -136,7 +136,7 @@ struct RulesJourneyTests {
             let file = system.gatewayData + "/first-run.txt"
             #expect(try await eventually(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: file) })
             let text = try String(contentsOfFile: file, encoding: .utf8)
-            let key = try #require(text.split(separator: " ").first { $0.hasPrefix("ka_") }.map(String.init))
+            let key = try #require(text.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix("ka_") }.map(String.init))
             let url = try #require(text.split(separator: "'").first { $0.contains("/webhooks/kommo/") }.map(String.init))
             let agents = try await client.request(.GET, "/api/v1/agents", token: key)
             let agentID = try #require((agents.json["items"] as? [[String: Any]])?.first?["id"] as? String)

@@ -138,7 +138,13 @@ struct RPCRoundTripTests {
                 #expect(response.servedBy == 2)
             }
             try await Task.sleep(for: .milliseconds(300))
-            let second = try await RPCServer(configuration: RPCServerConfiguration(port: port), routes: EchoServer(id: 2).routes, logger: logger)
+            // The first listener's socket may take a moment to be released.
+            var bound: RPCServer?
+            for _ in 0..<100 where bound == nil {
+                bound = try? await RPCServer(configuration: RPCServerConfiguration(port: port), routes: EchoServer(id: 2).routes, logger: logger)
+                if bound == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let second = try #require(bound)
             group.addTask { try await second.run() }
             // The server runs until drained, so the first task to finish is the call.
             try await group.next()

@@ -27,6 +27,9 @@ typedef struct Agents__V1__OwnWrite Agents__V1__OwnWrite;
 typedef struct Agents__V1__RecordRequest Agents__V1__RecordRequest;
 typedef struct Agents__V1__RenderRequest Agents__V1__RenderRequest;
 typedef struct Agents__V1__RenderResponse Agents__V1__RenderResponse;
+typedef struct Agents__V1__ScriptVersion Agents__V1__ScriptVersion;
+typedef struct Agents__V1__ScriptVersionList Agents__V1__ScriptVersionList;
+typedef struct Agents__V1__ScriptRollback Agents__V1__ScriptRollback;
 typedef struct Agents__V1__StatsQuery Agents__V1__StatsQuery;
 typedef struct Agents__V1__StatsReport Agents__V1__StatsReport;
 
@@ -182,10 +185,70 @@ struct  Agents__V1__RenderResponse
   size_t n_missing;
   char **missing;
   int64_t version;
+  /*
+   * Why the send is blocked, for the operator; empty when rendered.
+   */
+  char *reason;
 };
 #define AGENTS__V1__RENDER_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__render_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0, (char *)protobuf_c_empty_string }
+
+
+/*
+ * One saved version of a sales script.
+ */
+struct  Agents__V1__ScriptVersion
+{
+  ProtobufCMessage base;
+  int64_t version;
+  /*
+   * The script body as JSON, as saved in that version.
+   */
+  char *json;
+  int64_t created_at_micros;
+};
+#define AGENTS__V1__SCRIPT_VERSION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__script_version__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Agents__V1__ScriptVersionList
+{
+  ProtobufCMessage base;
+  char *script_id;
+  /*
+   * The script's current version.
+   */
+  int64_t current_version;
+  /*
+   * Newest first.
+   */
+  size_t n_items;
+  Agents__V1__ScriptVersion **items;
+};
+#define AGENTS__V1__SCRIPT_VERSION_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__script_version_list__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0,NULL }
+
+
+struct  Agents__V1__ScriptRollback
+{
+  ProtobufCMessage base;
+  char *agent_id;
+  char *script_id;
+  /*
+   * The earlier version to restore; it becomes a new version.
+   */
+  int64_t version;
+  /*
+   * When non-zero, the current version must be this one.
+   */
+  int64_t if_version;
+};
+#define AGENTS__V1__SCRIPT_ROLLBACK__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__script_rollback__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Agents__V1__StatsQuery
@@ -385,6 +448,63 @@ Agents__V1__RenderResponse *
 void   agents__v1__render_response__free_unpacked
                      (Agents__V1__RenderResponse *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__ScriptVersion methods */
+void   agents__v1__script_version__init
+                     (Agents__V1__ScriptVersion         *message);
+size_t agents__v1__script_version__get_packed_size
+                     (const Agents__V1__ScriptVersion   *message);
+size_t agents__v1__script_version__pack
+                     (const Agents__V1__ScriptVersion   *message,
+                      uint8_t             *out);
+size_t agents__v1__script_version__pack_to_buffer
+                     (const Agents__V1__ScriptVersion   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__ScriptVersion *
+       agents__v1__script_version__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__script_version__free_unpacked
+                     (Agents__V1__ScriptVersion *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__ScriptVersionList methods */
+void   agents__v1__script_version_list__init
+                     (Agents__V1__ScriptVersionList         *message);
+size_t agents__v1__script_version_list__get_packed_size
+                     (const Agents__V1__ScriptVersionList   *message);
+size_t agents__v1__script_version_list__pack
+                     (const Agents__V1__ScriptVersionList   *message,
+                      uint8_t             *out);
+size_t agents__v1__script_version_list__pack_to_buffer
+                     (const Agents__V1__ScriptVersionList   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__ScriptVersionList *
+       agents__v1__script_version_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__script_version_list__free_unpacked
+                     (Agents__V1__ScriptVersionList *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__ScriptRollback methods */
+void   agents__v1__script_rollback__init
+                     (Agents__V1__ScriptRollback         *message);
+size_t agents__v1__script_rollback__get_packed_size
+                     (const Agents__V1__ScriptRollback   *message);
+size_t agents__v1__script_rollback__pack
+                     (const Agents__V1__ScriptRollback   *message,
+                      uint8_t             *out);
+size_t agents__v1__script_rollback__pack_to_buffer
+                     (const Agents__V1__ScriptRollback   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__ScriptRollback *
+       agents__v1__script_rollback__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__script_rollback__free_unpacked
+                     (Agents__V1__ScriptRollback *message,
+                      ProtobufCAllocator *allocator);
 /* Agents__V1__StatsQuery methods */
 void   agents__v1__stats_query__init
                      (Agents__V1__StatsQuery         *message);
@@ -451,6 +571,15 @@ typedef void (*Agents__V1__RenderRequest_Closure)
                   void *closure_data);
 typedef void (*Agents__V1__RenderResponse_Closure)
                  (const Agents__V1__RenderResponse *message,
+                  void *closure_data);
+typedef void (*Agents__V1__ScriptVersion_Closure)
+                 (const Agents__V1__ScriptVersion *message,
+                  void *closure_data);
+typedef void (*Agents__V1__ScriptVersionList_Closure)
+                 (const Agents__V1__ScriptVersionList *message,
+                  void *closure_data);
+typedef void (*Agents__V1__ScriptRollback_Closure)
+                 (const Agents__V1__ScriptRollback *message,
                   void *closure_data);
 typedef void (*Agents__V1__StatsQuery_Closure)
                  (const Agents__V1__StatsQuery *message,
@@ -549,6 +678,18 @@ struct Agents__V1__Rules_Service
                        const Agents__V1__StatsQuery *input,
                        Agents__V1__StatsReport_Closure closure,
                        void *closure_data);
+  void (*list_script_versions)(Agents__V1__Rules_Service *service,
+                               const Agents__V1__DocumentRef *input,
+                               Agents__V1__ScriptVersionList_Closure closure,
+                               void *closure_data);
+  void (*rollback_script)(Agents__V1__Rules_Service *service,
+                          const Agents__V1__ScriptRollback *input,
+                          Agents__V1__Document_Closure closure,
+                          void *closure_data);
+  void (*script_ranking)(Agents__V1__Rules_Service *service,
+                         const Agents__V1__StatsQuery *input,
+                         Agents__V1__StatsReport_Closure closure,
+                         void *closure_data);
 };
 typedef void (*Agents__V1__Rules_ServiceDestroy)(Agents__V1__Rules_Service *);
 void agents__v1__rules__init (Agents__V1__Rules_Service *service,
@@ -577,7 +718,10 @@ void agents__v1__rules__init (Agents__V1__Rules_Service *service,
       function_prefix__ ## get_agent_context,\
       function_prefix__ ## record,\
       function_prefix__ ## rule_stats,\
-      function_prefix__ ## script_stats  }
+      function_prefix__ ## script_stats,\
+      function_prefix__ ## list_script_versions,\
+      function_prefix__ ## rollback_script,\
+      function_prefix__ ## script_ranking  }
 void agents__v1__rules__evaluate(ProtobufCService *service,
                                  const Agents__V1__EvaluateRequest *input,
                                  Agents__V1__Decision_Closure closure,
@@ -662,6 +806,18 @@ void agents__v1__rules__script_stats(ProtobufCService *service,
                                      const Agents__V1__StatsQuery *input,
                                      Agents__V1__StatsReport_Closure closure,
                                      void *closure_data);
+void agents__v1__rules__list_script_versions(ProtobufCService *service,
+                                             const Agents__V1__DocumentRef *input,
+                                             Agents__V1__ScriptVersionList_Closure closure,
+                                             void *closure_data);
+void agents__v1__rules__rollback_script(ProtobufCService *service,
+                                        const Agents__V1__ScriptRollback *input,
+                                        Agents__V1__Document_Closure closure,
+                                        void *closure_data);
+void agents__v1__rules__script_ranking(ProtobufCService *service,
+                                       const Agents__V1__StatsQuery *input,
+                                       Agents__V1__StatsReport_Closure closure,
+                                       void *closure_data);
 
 /* --- descriptors --- */
 
@@ -674,6 +830,9 @@ extern const ProtobufCMessageDescriptor agents__v1__own_write__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__record_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__render_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__render_response__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__script_version__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__script_version_list__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__script_rollback__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__stats_query__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__stats_report__descriptor;
 extern const ProtobufCServiceDescriptor agents__v1__rules__descriptor;

@@ -22,25 +22,32 @@ package struct Authenticator: Sendable {
         guard let token = Self.bearer(request), constantTimeEquals(token, adminToken) else { throw Self.unauthorized }
     }
 
-    /// The tenant the request's API key belongs to.
+    /// Authenticates the request's API key, sets the tenant on the context and returns the key's id.
     func requireTenant(_ request: Request, context: inout GatewayContext) async throws -> String {
         guard let token = Self.bearer(request), let found = try await store.authenticate(key: token, now: Date()) else {
             throw Self.unauthorized
         }
         context.tenantID = found.tenant.id
         context.logger[metadataKey: "tenant.id"] = "\(found.tenant.id)"
-        return found.tenant.id
+        return found.key.id
     }
 }
 
-/// Runs tenant authentication before every route of a group.
+/// Runs tenant authentication, then the per-key rate limit, before every route of a group.
 package struct TenantAuthMiddleware: RouterMiddleware {
     package typealias Context = GatewayContext
     let authenticator: Authenticator
+    let limiter: KeyRateLimiter
 
     package func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
         var context = context
-        _ = try await authenticator.requireTenant(request, context: &context)
+        let keyID = try await authenticator.requireTenant(request, context: &context)
+        if let wait = limiter.take(keyID) {
+            var response = Problem(status: .tooManyRequests, detail: "rate limit of this API key exceeded; retry in \(wait) s")
+                .response(requestID: context.requestID)
+            response.headers[.retryAfter] = String(wait)
+            return response
+        }
         return try await next(request, context)
     }
 }

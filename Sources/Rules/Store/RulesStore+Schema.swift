@@ -114,6 +114,30 @@ extension RulesStore {
                 CREATE INDEX script_use_by_script ON script_use(tenant_id, script_id, used_at);
                 """)
         }
+        migrator.registerMigration("v4-script-search-and-outcomes") { db in
+            try db.execute(sql: """
+                -- full-text index of script names and bodies; its rowid is the script row's rowid
+                CREATE VIRTUAL TABLE script_fts USING fts5(name, body, tokenize = 'unicode61 remove_diacritics 2');
+                INSERT INTO script_fts (rowid, name, body)
+                    SELECT rowid, json_extract(doc, '$.name'), json_extract(doc, '$.body') FROM script;
+                -- inbound messages per lead, for the reply rate of script uses
+                CREATE TABLE lead_inbound (
+                    tenant_id TEXT NOT NULL,
+                    lead_id INTEGER NOT NULL,
+                    at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, lead_id, at)
+                ) WITHOUT ROWID;
+                -- stage moves per lead, for the advance and win rates of script uses
+                CREATE TABLE lead_stage_change (
+                    tenant_id TEXT NOT NULL,
+                    lead_id INTEGER NOT NULL,
+                    at INTEGER NOT NULL,
+                    pipeline_id INTEGER,
+                    stage_id INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, lead_id, at, stage_id)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -31,7 +31,10 @@ package struct RulesStore: Sendable {
                 }
             }
             try Self.insertRow(db, record)
-            if record.kind == .script { try Self.keepVersion(db, record) }
+            if record.kind == .script {
+                try Self.keepVersion(db, record)
+                try Self.indexScript(db, record)
+            }
         }
     }
 
@@ -92,7 +95,10 @@ package struct RulesStore: Sendable {
             next.id = current.id; next.tenantID = current.tenantID; next.agentID = current.agentID
             next.createdAt = current.createdAt; next.updatedAt = now; next.version = current.version + 1
             try Self.updateRow(db, next)
-            if kind == .script { try Self.keepVersion(db, next) }
+            if kind == .script {
+                try Self.keepVersion(db, next)
+                try Self.indexScript(db, next)
+            }
             return next
         }
     }
@@ -112,6 +118,7 @@ package struct RulesStore: Sendable {
                 try db.execute(sql: "DELETE FROM rule_state WHERE tenant_id = ? AND rule_id IN (SELECT id FROM rule WHERE agent_id = ?)",
                                arguments: [tenantID, id])
                 try db.execute(sql: "DELETE FROM script_version WHERE script_id IN (SELECT id FROM script WHERE agent_id = ?)", arguments: [id])
+                try db.execute(sql: "DELETE FROM script_fts WHERE rowid IN (SELECT rowid FROM script WHERE agent_id = ?)", arguments: [id])
                 try db.execute(sql: "DELETE FROM rule WHERE agent_id = ?", arguments: [id])
                 try db.execute(sql: "DELETE FROM script WHERE agent_id = ?", arguments: [id])
                 try db.execute(sql: "DELETE FROM agent WHERE id = ?", arguments: [id])
@@ -120,6 +127,7 @@ package struct RulesStore: Sendable {
                 try db.execute(sql: "DELETE FROM rule WHERE id = ?", arguments: [id])
             case .script:
                 try db.execute(sql: "DELETE FROM script_version WHERE script_id = ?", arguments: [id])
+                try db.execute(sql: "DELETE FROM script_fts WHERE rowid = (SELECT rowid FROM script WHERE id = ?)", arguments: [id])
                 try db.execute(sql: "DELETE FROM script WHERE id = ?", arguments: [id])
             }
         }
@@ -195,6 +203,7 @@ package struct RulesStore: Sendable {
             let now = decision.evaluatedAt.unixMicros
             if let leadID {
                 if let facts = decision.facts {
+                    try Self.recordActivity(db, tenantID: tenantID, before: inputs.facts, after: facts, at: now)
                     try db.execute(sql: """
                         INSERT INTO lead_facts (tenant_id, lead_id, facts, updated_at) VALUES (?, ?, ?, ?)
                         ON CONFLICT (tenant_id, lead_id) DO UPDATE SET facts = excluded.facts, updated_at = excluded.updated_at

@@ -132,7 +132,42 @@ package final class ExecutorActionRunner: ActionRunner {
         case .aiResponse:
             return await aiResponse(run)
         case .startSequence, .stopSequence:
-            return .skipped(action.type.rawValue, reason: "sequences are not configured for this tenant")
+            return await sequenceCommand(run)
+        }
+    }
+
+    // MARK: - Sequences
+
+    /// `start_sequence` enrolls the lead through the same path as a manual enroll; `stop_sequence` ends
+    /// its live enrollments in the named sequence, or in all of them.
+    private func sequenceCommand(_ run: Run) async -> ExecutionResult {
+        let operation = "sequence.\(run.decoded.type == .startSequence ? "start" : "stop")"
+        guard let lead = run.action.leadID, lead > 0 else { return Self.invalid(run, "\(run.decoded.type.rawValue) needs a lead") }
+        let enrollments = Enrollments(store: store, clock: clock)
+        do {
+            if run.decoded.type == .startSequence {
+                guard let sequenceID = run.decoded.sequenceID, !sequenceID.isEmpty else { return Self.invalid(run, "start_sequence needs sequence_id") }
+                // The action's key makes a retried run find the enrollment it made instead of refusing.
+                switch try await enrollments.enroll(tenantID: run.action.tenantID, sequenceID: sequenceID, agentID: nil, leadID: lead,
+                                                    source: "rule", eventID: run.key) {
+                case .enrolled(let record):
+                    return ExecutionResult(operation: operation, outcome: .succeeded, detail: "enrolled \(record.id)")
+                case .alreadyEnrolled(let record):
+                    return ExecutionResult(operation: operation, outcome: .succeeded, detail: "already enrolled (\(record.id))")
+                case .refused(let reason):
+                    return .skipped(operation, reason: reason)
+                }
+            } else {
+                let stopped = try await enrollments.stop(tenantID: run.action.tenantID, leadID: lead, sequenceID: run.decoded.sequenceID,
+                                                         reason: "stopped by rule \(run.action.ruleID)")
+                return ExecutionResult(operation: operation, outcome: .succeeded,
+                                       detail: stopped.isEmpty ? "no active enrollment" : "stopped \(stopped.joined(separator: ", "))")
+            }
+        } catch let error as SequenceStoreError {
+            return ExecutionResult(operation: operation, outcome: .failedPermanent, detail: "\(error)")
+        } catch {
+            run.logger.error("executor.sequence_command_failed", metadata: ["error": "\(error)"])
+            return ExecutionResult(operation: operation, outcome: .failedRetryable, detail: "store unavailable")
         }
     }
 

@@ -114,6 +114,10 @@ package final class Scheduler: Service, Sendable {
         let result: ActionRunResult
         if action.kind == "timer" {
             result = await fireTimer(action)
+        } else if action.kind == "step", !((try? await store.stepIsCurrent(action)) ?? true) {
+            // Paused, exited or moved on after this row was claimed: the step does not run. A resume
+            // revives the row under the same key.
+            result = ActionRunResult(status: "cancelled", operation: "sequence.step", detail: "the enrollment is no longer waiting on this step")
         } else {
             result = await runner.run(action, logger: logger)
         }
@@ -134,7 +138,12 @@ package final class Scheduler: Service, Sendable {
             operation: result.operation, target: result.target, requestSummary: result.requestSummary, httpStatus: result.httpStatus,
             latencyMillis: Double(micros(elapsed)) / 1000, outcome: retryAt != nil ? "retry" : status, detail: result.detail)
         do {
-            try await store.finish(action, status: status, log: log, retryAt: retryAt, now: now)
+            if action.kind == "step" {
+                // The enrollment moves on in the same transaction that records the step's outcome.
+                try await store.finishStep(action, status: status, log: log, retryAt: retryAt, now: now)
+            } else {
+                try await store.finish(action, status: status, log: log, retryAt: retryAt, now: now)
+            }
         } catch {
             logger.error("scheduler.finish_failed", metadata: ["action.key": "\(action.idempotencyKey)", "error": "\(error)"])
         }

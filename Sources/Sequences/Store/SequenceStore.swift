@@ -8,7 +8,7 @@ package struct ScheduledAction: Sendable {
     package var id: Int64
     package var tenantID: String
     package var idempotencyKey: String
-    /// action, timer
+    /// action, timer, step (a sequence step: key `step:<enrollment id>:<step id>`)
     package var kind: String
     package var actionType: String
     package var actionJSON: String
@@ -142,6 +142,53 @@ package final class SequenceStore: Sendable {
                 CREATE INDEX action_log_by_tenant ON action_log(tenant_id, id);
                 """)
         }
+        migrator.registerMigration("v4-sequences") { db in
+            // A sequence's editable parts live in definition_json; the columns are what queries select on.
+            // At most one live (active or paused) enrollment per sequence and lead: the partial unique index
+            // makes a second lead_created, a retried OnEvent or a racing manual enroll a no-op.
+            try db.execute(sql: """
+                CREATE TABLE sequence (
+                    tenant_id TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    agent_id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    trigger_type TEXT NOT NULL,
+                    definition_json TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, id)
+                ) WITHOUT ROWID;
+                CREATE INDEX sequence_by_agent ON sequence(tenant_id, agent_id, id);
+                CREATE INDEX sequence_by_trigger ON sequence(tenant_id, trigger_type) WHERE status = 'active';
+                CREATE TABLE enrollment (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    tenant_id TEXT NOT NULL,
+                    sequence_id TEXT NOT NULL,
+                    agent_id TEXT NOT NULL,
+                    lead_id INTEGER NOT NULL,
+                    -- active, paused, completed, exited, failed
+                    state TEXT NOT NULL,
+                    reason TEXT NOT NULL DEFAULT '',
+                    -- the step that runs next; NULL once the enrollment is over
+                    current_step_id TEXT,
+                    steps_done INTEGER NOT NULL DEFAULT 0,
+                    -- when the previous step ran (or the lead enrolled): delays count from here
+                    last_step_at INTEGER NOT NULL,
+                    next_due_at INTEGER,
+                    -- lead_created, stage_changed, manual, rule
+                    source TEXT NOT NULL,
+                    event_id TEXT NOT NULL DEFAULT '',
+                    enrolled_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    finished_at INTEGER
+                );
+                CREATE INDEX enrollment_by_sequence ON enrollment(tenant_id, sequence_id, enrolled_at, id);
+                CREATE INDEX enrollment_by_lead ON enrollment(tenant_id, lead_id, state);
+                CREATE UNIQUE INDEX enrollment_one_live ON enrollment(tenant_id, sequence_id, lead_id) WHERE state IN ('active', 'paused');
+                CREATE INDEX action_by_enrollment ON action(event_id) WHERE kind = 'step';
+                """)
+        }
         return migrator
     }
 
@@ -199,20 +246,25 @@ package final class SequenceStore: Sendable {
     /// Finishes an action and logs the attempt in one transaction.
     package func finish(_ action: ScheduledAction, status: String, log: ActionLogEntry?, retryAt: Int64?, now: Int64) async throws {
         try await db.write { db in
-            if let retryAt {
-                try db.execute(sql: "UPDATE action SET status = 'pending', due_at = ?, lease_until = 0, last_error = ? WHERE id = ?",
-                               arguments: [retryAt, log?.detail ?? "", action.id])
-            } else {
-                try db.execute(sql: "UPDATE action SET status = ?, finished_at = ?, last_error = ? WHERE id = ?",
-                               arguments: [status, now, status == "succeeded" ? "" : (log?.detail ?? ""), action.id])
-            }
-            if let log {
-                try db.execute(sql: """
-                    INSERT INTO action_log (action_id, tenant_id, lead_id, at, action_type, operation, target, request_summary, http_status, latency_ms, outcome, detail)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [log.actionID, log.tenantID, log.leadID, log.at, log.actionType, log.operation, log.target,
-                                     log.requestSummary, log.httpStatus, log.latencyMillis, log.outcome, log.detail])
-            }
+            try Self.finishRow(db, action, status: status, log: log, retryAt: retryAt, now: now)
+        }
+    }
+
+    /// The body of ``finish(_:status:log:retryAt:now:)``, shared with the sequence steps' finish.
+    static func finishRow(_ db: Database, _ action: ScheduledAction, status: String, log: ActionLogEntry?, retryAt: Int64?, now: Int64) throws {
+        if let retryAt {
+            try db.execute(sql: "UPDATE action SET status = 'pending', due_at = ?, lease_until = 0, last_error = ? WHERE id = ?",
+                           arguments: [retryAt, log?.detail ?? "", action.id])
+        } else {
+            try db.execute(sql: "UPDATE action SET status = ?, finished_at = ?, last_error = ? WHERE id = ?",
+                           arguments: [status, now, status == "succeeded" ? "" : (log?.detail ?? ""), action.id])
+        }
+        if let log {
+            try db.execute(sql: """
+                INSERT INTO action_log (action_id, tenant_id, lead_id, at, action_type, operation, target, request_summary, http_status, latency_ms, outcome, detail)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [log.actionID, log.tenantID, log.leadID, log.at, log.actionType, log.operation, log.target,
+                                 log.requestSummary, log.httpStatus, log.latencyMillis, log.outcome, log.detail])
         }
     }
 

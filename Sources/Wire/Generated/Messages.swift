@@ -4392,6 +4392,8 @@ extension PB {
         package var blocked: Bool = false
         package var missing: [String] = []
         package var version: Int64 = 0
+        /// Why the send is blocked, for the operator; empty when rendered.
+        package var reason: String = ""
         package init() {}
     }
 }
@@ -4425,6 +4427,7 @@ extension PB.RenderResponse: WireMessage {
         c.n_missing = self.missing.count
         c.missing = arena.strings(self.missing)
         c.version = self.version
+        c.reason = arena.string(self.reason)
     }
 
     init(c: Agents__V1__RenderResponse) {
@@ -4432,6 +4435,7 @@ extension PB.RenderResponse: WireMessage {
         self.blocked = (c.blocked != 0)
         self.missing = WireArena.readStrings(c.missing, c.n_missing)
         self.version = c.version
+        self.reason = WireArena.readString(c.reason)
     }
 }
 
@@ -4441,6 +4445,7 @@ extension PB.RenderResponse: Codable {
         case blocked = "blocked"
         case missing = "missing"
         case version = "version"
+        case reason = "reason"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -4450,6 +4455,7 @@ extension PB.RenderResponse: Codable {
         if let v = try container.decodeIfPresent(Bool.self, forKey: .blocked) { self.blocked = v }
         if let v = try container.decodeIfPresent([String].self, forKey: .missing) { self.missing = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .version) { self.version = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .reason) { self.reason = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -4458,6 +4464,233 @@ extension PB.RenderResponse: Codable {
         try container.encode(self.blocked, forKey: .blocked)
         try container.encode(self.missing, forKey: .missing)
         try container.encode(self.version, forKey: .version)
+        try container.encode(self.reason, forKey: .reason)
+    }
+}
+
+// MARK: - ScriptVersion
+
+extension PB {
+    /// One saved version of a sales script.
+    package struct ScriptVersion: Sendable, Hashable {
+        package var version: Int64 = 0
+        /// The script body as JSON, as saved in that version.
+        package var json: String = ""
+        package var createdAtMicros: Int64 = 0
+        package init() {}
+    }
+}
+
+extension PB.ScriptVersion: WireMessage {
+    package static var protoName: String { "agents.v1.ScriptVersion" }
+
+    package func serializedBytes() -> [UInt8] {
+        let arena = WireArena()
+        var c = Agents__V1__ScriptVersion()
+        agents__v1__script_version__init(&c)
+        fill(&c, arena)
+        let size = agents__v1__script_version__get_packed_size(&c)
+        guard size > 0 else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = agents__v1__script_version__pack(&c, buffer.baseAddress!)
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__script_version__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__script_version__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+
+    func fill(_ c: inout Agents__V1__ScriptVersion, _ arena: WireArena) {
+        c.version = self.version
+        c.json = arena.string(self.json)
+        c.created_at_micros = self.createdAtMicros
+    }
+
+    init(c: Agents__V1__ScriptVersion) {
+        self.version = c.version
+        self.json = WireArena.readString(c.json)
+        self.createdAtMicros = c.created_at_micros
+    }
+}
+
+extension PB.ScriptVersion: Codable {
+    enum CodingKeys: String, CodingKey {
+        case version = "version"
+        case json = "json"
+        case createdAtMicros = "created_at_micros"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .version) { self.version = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .json) { self.json = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .createdAtMicros) { self.createdAtMicros = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.version, forKey: .version)
+        try container.encode(self.json, forKey: .json)
+        try container.encode(self.createdAtMicros, forKey: .createdAtMicros)
+    }
+}
+
+// MARK: - ScriptVersionList
+
+extension PB {
+    package struct ScriptVersionList: Sendable, Hashable {
+        package var scriptId: String = ""
+        /// The script's current version.
+        package var currentVersion: Int64 = 0
+        /// Newest first.
+        package var items: [PB.ScriptVersion] = []
+        package init() {}
+    }
+}
+
+extension PB.ScriptVersionList: WireMessage {
+    package static var protoName: String { "agents.v1.ScriptVersionList" }
+
+    package func serializedBytes() -> [UInt8] {
+        let arena = WireArena()
+        var c = Agents__V1__ScriptVersionList()
+        agents__v1__script_version_list__init(&c)
+        fill(&c, arena)
+        let size = agents__v1__script_version_list__get_packed_size(&c)
+        guard size > 0 else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = agents__v1__script_version_list__pack(&c, buffer.baseAddress!)
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__script_version_list__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__script_version_list__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+
+    func fill(_ c: inout Agents__V1__ScriptVersionList, _ arena: WireArena) {
+        c.script_id = arena.string(self.scriptId)
+        c.current_version = self.currentVersion
+        c.n_items = self.items.count
+        c.items = arena.messages(self.items, as: Agents__V1__ScriptVersion.self) { value, pointer in
+            agents__v1__script_version__init(pointer)
+            value.fill(&pointer.pointee, arena)
+        }
+    }
+
+    init(c: Agents__V1__ScriptVersionList) {
+        self.scriptId = WireArena.readString(c.script_id)
+        self.currentVersion = c.current_version
+        self.items = WireArena.readMessages(c.items, c.n_items) { PB.ScriptVersion(c: $0) }
+    }
+}
+
+extension PB.ScriptVersionList: Codable {
+    enum CodingKeys: String, CodingKey {
+        case scriptId = "script_id"
+        case currentVersion = "current_version"
+        case items = "items"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .scriptId) { self.scriptId = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .currentVersion) { self.currentVersion = v }
+        if let v = try container.decodeIfPresent([PB.ScriptVersion].self, forKey: .items) { self.items = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.scriptId, forKey: .scriptId)
+        try container.encode(self.currentVersion, forKey: .currentVersion)
+        try container.encode(self.items, forKey: .items)
+    }
+}
+
+// MARK: - ScriptRollback
+
+extension PB {
+    package struct ScriptRollback: Sendable, Hashable {
+        package var agentId: String = ""
+        package var scriptId: String = ""
+        /// The earlier version to restore; it becomes a new version.
+        package var version: Int64 = 0
+        /// When non-zero, the current version must be this one.
+        package var ifVersion: Int64 = 0
+        package init() {}
+    }
+}
+
+extension PB.ScriptRollback: WireMessage {
+    package static var protoName: String { "agents.v1.ScriptRollback" }
+
+    package func serializedBytes() -> [UInt8] {
+        let arena = WireArena()
+        var c = Agents__V1__ScriptRollback()
+        agents__v1__script_rollback__init(&c)
+        fill(&c, arena)
+        let size = agents__v1__script_rollback__get_packed_size(&c)
+        guard size > 0 else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = agents__v1__script_rollback__pack(&c, buffer.baseAddress!)
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__script_rollback__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__script_rollback__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+
+    func fill(_ c: inout Agents__V1__ScriptRollback, _ arena: WireArena) {
+        c.agent_id = arena.string(self.agentId)
+        c.script_id = arena.string(self.scriptId)
+        c.version = self.version
+        c.if_version = self.ifVersion
+    }
+
+    init(c: Agents__V1__ScriptRollback) {
+        self.agentId = WireArena.readString(c.agent_id)
+        self.scriptId = WireArena.readString(c.script_id)
+        self.version = c.version
+        self.ifVersion = c.if_version
+    }
+}
+
+extension PB.ScriptRollback: Codable {
+    enum CodingKeys: String, CodingKey {
+        case agentId = "agent_id"
+        case scriptId = "script_id"
+        case version = "version"
+        case ifVersion = "if_version"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .scriptId) { self.scriptId = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .version) { self.version = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .ifVersion) { self.ifVersion = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.agentId, forKey: .agentId)
+        try container.encode(self.scriptId, forKey: .scriptId)
+        try container.encode(self.version, forKey: .version)
+        try container.encode(self.ifVersion, forKey: .ifVersion)
     }
 }
 
@@ -5356,6 +5589,16 @@ extension PB {
             path: "/agents.v1.Rules/RuleStats", idempotent: true)
         package static let scriptStats = RPCMethod<PB.StatsQuery, PB.StatsReport>(
             path: "/agents.v1.Rules/ScriptStats", idempotent: true)
+        /// Saved versions of a script (DocumentRef: id, parent_id). Errors: NOT_FOUND.
+        package static let listScriptVersions = RPCMethod<PB.DocumentRef, PB.ScriptVersionList>(
+            path: "/agents.v1.Rules/ListScriptVersions", idempotent: true)
+        /// Restores an earlier version as a new version. Errors: INVALID_ARGUMENT (no such version), NOT_FOUND,
+        /// FAILED_PRECONDITION (if_version).
+        package static let rollbackScript = RPCMethod<PB.ScriptRollback, PB.Document>(
+            path: "/agents.v1.Rules/RollbackScript", idempotent: false)
+        /// Scripts of an agent (agent_id) ranked by reply rate in a time range. Errors: INVALID_ARGUMENT, NOT_FOUND.
+        package static let scriptRanking = RPCMethod<PB.StatsQuery, PB.StatsReport>(
+            path: "/agents.v1.Rules/ScriptRanking", idempotent: true)
     }
 }
 
@@ -5390,6 +5633,13 @@ package protocol RulesHandler: Sendable {
     func record(_ request: PB.RecordRequest, context: RPCContext) async throws -> PB.Empty
     func ruleStats(_ request: PB.StatsQuery, context: RPCContext) async throws -> PB.StatsReport
     func scriptStats(_ request: PB.StatsQuery, context: RPCContext) async throws -> PB.StatsReport
+    /// Saved versions of a script (DocumentRef: id, parent_id). Errors: NOT_FOUND.
+    func listScriptVersions(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.ScriptVersionList
+    /// Restores an earlier version as a new version. Errors: INVALID_ARGUMENT (no such version), NOT_FOUND,
+    /// FAILED_PRECONDITION (if_version).
+    func rollbackScript(_ request: PB.ScriptRollback, context: RPCContext) async throws -> PB.Document
+    /// Scripts of an agent (agent_id) ranked by reply rate in a time range. Errors: INVALID_ARGUMENT, NOT_FOUND.
+    func scriptRanking(_ request: PB.StatsQuery, context: RPCContext) async throws -> PB.StatsReport
 }
 
 extension RulesHandler {
@@ -5477,6 +5727,18 @@ extension RulesHandler {
         throw RPCError(.unimplemented, "Rules.ScriptStats is not implemented")
     }
 
+    package func listScriptVersions(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.ScriptVersionList {
+        throw RPCError(.unimplemented, "Rules.ListScriptVersions is not implemented")
+    }
+
+    package func rollbackScript(_ request: PB.ScriptRollback, context: RPCContext) async throws -> PB.Document {
+        throw RPCError(.unimplemented, "Rules.RollbackScript is not implemented")
+    }
+
+    package func scriptRanking(_ request: PB.StatsQuery, context: RPCContext) async throws -> PB.StatsReport {
+        throw RPCError(.unimplemented, "Rules.ScriptRanking is not implemented")
+    }
+
     /// The server's dispatch table for `Rules`.
     package var routes: [RPCRoute] {
         [
@@ -5501,6 +5763,9 @@ extension RulesHandler {
             RPCRoute(PB.RulesService.record) { request, context in try await self.record(request, context: context) },
             RPCRoute(PB.RulesService.ruleStats) { request, context in try await self.ruleStats(request, context: context) },
             RPCRoute(PB.RulesService.scriptStats) { request, context in try await self.scriptStats(request, context: context) },
+            RPCRoute(PB.RulesService.listScriptVersions) { request, context in try await self.listScriptVersions(request, context: context) },
+            RPCRoute(PB.RulesService.rollbackScript) { request, context in try await self.rollbackScript(request, context: context) },
+            RPCRoute(PB.RulesService.scriptRanking) { request, context in try await self.scriptRanking(request, context: context) },
         ]
     }
 }
@@ -5601,6 +5866,22 @@ package struct RulesClient: Sendable {
 
     package func scriptStats(_ request: PB.StatsQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.StatsReport {
         try await connection.call(PB.RulesService.scriptStats, request, options: options)
+    }
+
+    /// Saved versions of a script (DocumentRef: id, parent_id). Errors: NOT_FOUND.
+    package func listScriptVersions(_ request: PB.DocumentRef, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.ScriptVersionList {
+        try await connection.call(PB.RulesService.listScriptVersions, request, options: options)
+    }
+
+    /// Restores an earlier version as a new version. Errors: INVALID_ARGUMENT (no such version), NOT_FOUND,
+    /// FAILED_PRECONDITION (if_version).
+    package func rollbackScript(_ request: PB.ScriptRollback, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Document {
+        try await connection.call(PB.RulesService.rollbackScript, request, options: options)
+    }
+
+    /// Scripts of an agent (agent_id) ranked by reply rate in a time range. Errors: INVALID_ARGUMENT, NOT_FOUND.
+    package func scriptRanking(_ request: PB.StatsQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.StatsReport {
+        try await connection.call(PB.RulesService.scriptRanking, request, options: options)
     }
 
 }
