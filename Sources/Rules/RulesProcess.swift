@@ -8,7 +8,10 @@ import Wire
 package enum RulesProcess {
     /// Builds the process; migrations run here, before the listener starts.
     package static func build(settings: ServiceSettings, logger: Logger, clock: any WallClock = SystemClock()) async throws -> ServiceProcess {
-        let db = try StoreFactory.open(folder: settings.dataDir, migrator: RulesStore.migrator)
+        // WAL with synchronous=NORMAL: a commit survives a process crash; a power loss may drop the last
+        // decisions, which ingest then asks for again (its outbox is synchronous=FULL), and the actions'
+        // idempotency keys keep anything from being carried out twice.
+        let db = try StoreFactory.open(folder: settings.dataDir, migrator: RulesStore.migrator, durability: .normal)
         let store = RulesStore(db: db)
         let counters = EvaluationCounters()
         let server = RulesServer(store: store, clock: clock, counters: counters)

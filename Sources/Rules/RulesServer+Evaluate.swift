@@ -43,7 +43,8 @@ extension RulesServer {
                         eventID: "\(action.eventID)@\(scope)", ruleID: action.ruleID, actionIndex: action.actionIndex)
                 }
             }
-            let names = rules.ruleNames.filter { name in decision.explanations.contains { $0.ruleID == name.key } }
+            var names: [String: String] = [:]
+            for explanation in decision.explanations { names[explanation.ruleID] = rules.ruleNames[explanation.ruleID] }
             return DecisionRecord(decision: decision, ruleNames: names, replayScope: scope)
         }
         let since = (now.addingTimeInterval(-engine.options.loopGuardWindow)).unixMicros

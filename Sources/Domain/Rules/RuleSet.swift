@@ -9,6 +9,11 @@ package struct RuleSet: Sendable {
     /// The rules in evaluation order: priority descending, then id ascending.
     package let rules: [Rule]
     private let byTrigger: [TriggerType: [Int]]
+    /// `stage_changed` rules into a given stage, by that stage; a tenant with many stage rules pays only
+    /// for the ones watching the stage the lead entered.
+    private let stageRulesByStage: [Int64: [Int]]
+    /// `stage_changed` rules into any stage.
+    private let stageRulesAnyStage: [Int]
     private let byID: [String: Int]
     /// Enabled time-based rules by the anchor they count from.
     private let timedByAnchor: [TimeAnchor: [Int]]
@@ -26,6 +31,8 @@ package struct RuleSet: Sendable {
     package init(_ rules: [Rule]) {
         let sorted = rules.sorted { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }
         var byTrigger: [TriggerType: [Int]] = [:]
+        var stageRulesByStage: [Int64: [Int]] = [:]
+        var stageRulesAnyStage: [Int] = []
         var byID: [String: Int] = [:]
         var timedByAnchor: [TimeAnchor: [Int]] = [:]
         var timedByCancel: [TimerCancel: [Int]] = [:]
@@ -34,6 +41,9 @@ package struct RuleSet: Sendable {
         var foldedTexts: [String: String] = [:]
         for (index, rule) in sorted.enumerated() {
             byTrigger[rule.trigger.type, default: []].append(index)
+            if rule.trigger.type == .stageChanged {
+                if let stage = rule.trigger.stageID { stageRulesByStage[stage, default: []].append(index) } else { stageRulesAnyStage.append(index) }
+            }
             if byID[rule.id] == nil { byID[rule.id] = index }
             if rule.enabled, rule.trigger.type == .timeBased, let anchor = rule.trigger.anchor {
                 timedByAnchor[anchor, default: []].append(index)
@@ -70,6 +80,8 @@ package struct RuleSet: Sendable {
         }
         self.rules = sorted
         self.byTrigger = byTrigger
+        self.stageRulesByStage = stageRulesByStage
+        self.stageRulesAnyStage = stageRulesAnyStage
         self.byID = byID
         self.timedByAnchor = timedByAnchor
         self.timedByCancel = timedByCancel
@@ -89,13 +101,27 @@ package struct RuleSet: Sendable {
         switch event.type {
         case .leadCreated: byTrigger[.leadCreated] ?? []
         case .leadUpdated, .responsibleChanged, .noteAdded: byTrigger[.leadUpdated] ?? []
-        case .stageChanged: byTrigger[.stageChanged] ?? []
+        case .stageChanged:
+            // Both lists are in evaluation order; merging keeps it.
+            Self.merge(event.statusID.flatMap { stageRulesByStage[$0] } ?? [], stageRulesAnyStage)
         case .messageReceived: byTrigger[.messageReceived] ?? []
         case .timerFired: event.ruleID.flatMap { byID[$0] }.map { [$0] } ?? []
         case .manualRun:
             if let ruleID = event.ruleID { byID[ruleID].map { [$0] } ?? [] } else { byTrigger[.manual] ?? [] }
         default: []
         }
+    }
+
+    private static func merge(_ a: [Int], _ b: [Int]) -> [Int] {
+        if a.isEmpty { return b }
+        if b.isEmpty { return a }
+        var result: [Int] = []
+        result.reserveCapacity(a.count + b.count)
+        var i = 0, j = 0
+        while i < a.count || j < b.count {
+            if j == b.count || (i < a.count && a[i] < b[j]) { result.append(a[i]); i += 1 } else { result.append(b[j]); j += 1 }
+        }
+        return result
     }
 
     /// Positions of the enabled time-based rules counting from `anchor`.

@@ -218,11 +218,13 @@ package struct RulesStore: Sendable {
                 }
             }
             let day = Self.day(micros: now)
+            // One prepared statement for all the counters of this decision.
+            let count = try db.cachedStatement(sql: """
+                INSERT INTO rule_day_count (tenant_id, rule_id, agent_id, day, outcome, count) VALUES (?, ?, ?, ?, ?, 1)
+                ON CONFLICT (tenant_id, rule_id, day, outcome) DO UPDATE SET count = count + 1
+                """)
             for explanation in decision.explanations {
-                try db.execute(sql: """
-                    INSERT INTO rule_day_count (tenant_id, rule_id, agent_id, day, outcome, count) VALUES (?, ?, ?, ?, ?, 1)
-                    ON CONFLICT (tenant_id, rule_id, day, outcome) DO UPDATE SET count = count + 1
-                    """, arguments: [tenantID, explanation.ruleID, explanation.agentID, day, explanation.outcome.rawValue])
+                try count.execute(arguments: [tenantID, explanation.ruleID, explanation.agentID, day, explanation.outcome.rawValue])
             }
             // The facts are stored on their own; the decision keeps what the answer needs.
             record.decision.facts = nil
