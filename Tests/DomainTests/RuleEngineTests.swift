@@ -133,13 +133,18 @@ struct RuleEngineTests {
 
     // MARK: - Triggers
 
-    @Test("stage_changed with a stage filter fires only for that stage and explains a mismatch")
+    @Test("stage_changed with a stage filter fires only for that stage; a dry run explains a mismatch")
     func stageFilter() throws {
         let rule = F.rule("r", trigger: .stageChanged(pipelineID: 7001, stageID: 502))
         let into502 = F.evaluate(F.stageChange(to: 502, from: 501), rules: [rule])
         #expect(try F.outcome(into502, "r").outcome == .fired)
+        // Rules watching another stage are not reached at all (they are indexed by stage)…
         let into503 = F.evaluate(F.stageChange(to: 503, from: 501), rules: [rule])
-        let mismatch = try F.outcome(into503, "r")
+        #expect(into503.explanations.isEmpty)
+        #expect(into503.actions.isEmpty)
+        // …and a dry run still says why they did not fire.
+        let dry = F.evaluate(F.stageChange(to: 503, from: 501), rules: [rule], dryRun: true)
+        let mismatch = try F.outcome(dry, "r")
         #expect(mismatch.outcome == .triggerMismatch)
         #expect(mismatch.detail.contains("503") && mismatch.detail.contains("502"))
         let otherPipeline = F.evaluate(F.stageChange(to: 502, pipeline: 7002, from: 501), rules: [rule])

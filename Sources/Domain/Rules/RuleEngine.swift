@@ -91,9 +91,11 @@ package struct RuleEngine: Sendable {
         if dryRun {
             let reached = Set(candidates)
             for (index, rule) in rules.rules.enumerated() where !reached.contains(index) {
+                // Rules the index skipped: say precisely why (another stage, another trigger).
+                let detail = triggerMismatch(rule.trigger, event: event, facts: update.facts)
+                    ?? "the rule waits for \(rule.trigger.type.rawValue); this event is \(event.type.rawValue)\(event.ruleID.map { " for rule \($0)" } ?? "")"
                 decision.explanations.append(RuleExplanation(
-                    ruleID: rule.id, agentID: rule.agentID, outcome: .triggerMismatch,
-                    detail: "the rule waits for \(rule.trigger.type.rawValue); this event is \(event.type.rawValue)\(event.ruleID.map { " for rule \($0)" } ?? "")"
+                    ruleID: rule.id, agentID: rule.agentID, outcome: .triggerMismatch, detail: detail
                 ))
             }
         }
