@@ -22,6 +22,9 @@ package enum StoreFactory {
         let synchronous = durability == .full ? "FULL" : "NORMAL"
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            // Pages through memory mapping and a larger cache: fewer read syscalls on the hot tables.
+            try db.execute(sql: "PRAGMA mmap_size = 268435456")
+            try db.execute(sql: "PRAGMA cache_size = -16384")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
         let pool = try DatabasePool(path: (folder as NSString).appendingPathComponent(file), configuration: configuration)

@@ -110,10 +110,10 @@ package final class IngestStore: Sendable {
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE tenant_id = ?", arguments: [tenantID]) else { return nil }
             var source = Self.source(row)
             let secret = Self.newSecret()
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE webhook_source SET previous_secret = secret, previous_hash = secret_hash, previous_expires_at = ?,
                        secret = ?, secret_hash = ? WHERE tenant_id = ?
-                """, arguments: [now + graceSeconds * 1_000_000, secret, Self.hash(secret), tenantID])
+                """).execute(arguments: [now + graceSeconds * 1_000_000, secret, Self.hash(secret), tenantID])
             source.previousSecret = source.secret
             source.previousExpiresAt = now + graceSeconds * 1_000_000
             source.secret = secret
@@ -138,9 +138,9 @@ package final class IngestStore: Sendable {
     /// Remembers the Kommo account a source's webhooks come from, once it is first seen.
     package func learnAccount(tenantID: String, accountID: Int64, subdomain: String, baseURL: String) async throws {
         try await db.write { db in
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE webhook_source SET account_id = ?, subdomain = ?, base_url = ? WHERE tenant_id = ? AND account_id IS NULL
-                """, arguments: [accountID, subdomain, baseURL, tenantID])
+                """).execute(arguments: [accountID, subdomain, baseURL, tenantID])
         }
     }
 
@@ -156,11 +156,11 @@ package final class IngestStore: Sendable {
                 let orderKey = event.leadId != 0
                     ? "\(event.tenantId):lead:\(event.leadId)"
                     : "\(event.tenantId):\(event.entityType):\(event.entityId)"
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     INSERT OR IGNORE INTO event (id, tenant_id, delivery_id, type, entity_type, entity_id, lead_id, origin,
                         occurred_at, received_at, order_key, payload, replay_of)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [event.id, event.tenantId, delivery.id, event.type, event.entityType, event.entityId,
+                    """).execute(arguments: [event.id, event.tenantId, delivery.id, event.type, event.entityType, event.entityId,
                                      event.leadId == 0 ? nil : event.leadId, event.origin, event.occurredAtMicros,
                                      event.receivedAtMicros, orderKey, Data(event.serializedBytes()),
                                      event.replayScope.isEmpty ? nil : event.replayScope])
@@ -168,16 +168,16 @@ package final class IngestStore: Sendable {
                     newEvents += 1
                     let seq = db.lastInsertedRowID
                     for destination in Destination.allCases {
-                        try db.execute(sql: "INSERT INTO dispatch (event_seq, destination) VALUES (?, ?)", arguments: [seq, destination.rawValue])
+                        try db.cachedStatement(sql: "INSERT INTO dispatch (event_seq, destination) VALUES (?, ?)").execute(arguments: [seq, destination.rawValue])
                     }
                 }
             }
             if !events.isEmpty && newEvents == 0 && delivery.status == "accepted" { delivery.status = "duplicate" }
             let ids = events.map(\.id)
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO delivery (id, tenant_id, status, reason, origin, received_at, content_type, remote_address, user_agent, body, event_ids)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [delivery.id, delivery.tenantID, delivery.status, delivery.reason, delivery.origin,
+                """).execute(arguments: [delivery.id, delivery.tenantID, delivery.status, delivery.reason, delivery.origin,
                                  delivery.receivedAt, delivery.contentType, delivery.remoteAddress, delivery.userAgent,
                                  delivery.body.map { Data($0) }, ids.joined(separator: ",")])
             return IntakeOutcome(status: delivery.status, eventIDs: ids, newEvents: newEvents, duplicates: events.count - newEvents)
@@ -190,18 +190,18 @@ package final class IngestStore: Sendable {
             var newEvents = 0
             for event in events {
                 let orderKey = event.leadId != 0 ? "\(event.tenantId):lead:\(event.leadId)" : "\(event.tenantId):\(event.entityType):\(event.entityId)"
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     INSERT OR IGNORE INTO event (id, tenant_id, delivery_id, type, entity_type, entity_id, lead_id, origin,
                         occurred_at, received_at, order_key, payload)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [event.id, event.tenantId, deliveryID, event.type, event.entityType, event.entityId,
+                    """).execute(arguments: [event.id, event.tenantId, deliveryID, event.type, event.entityType, event.entityId,
                                      event.leadId == 0 ? nil : event.leadId, event.origin, event.occurredAtMicros,
                                      event.receivedAtMicros, orderKey, Data(event.serializedBytes())])
                 if db.changesCount == 1 {
                     newEvents += 1
                     let seq = db.lastInsertedRowID
                     for destination in Destination.allCases {
-                        try db.execute(sql: "INSERT INTO dispatch (event_seq, destination) VALUES (?, ?)", arguments: [seq, destination.rawValue])
+                        try db.cachedStatement(sql: "INSERT INTO dispatch (event_seq, destination) VALUES (?, ?)").execute(arguments: [seq, destination.rawValue])
                     }
                 }
             }
@@ -219,7 +219,9 @@ package final class IngestStore: Sendable {
     package func dueEvents(now: Int64, limit: Int, excludingKeys busy: Set<String>) async throws -> [(key: String, event: DueEvent)] {
         try await db.read { db in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT e.seq, e.order_key, e.payload, e.decision, e.attempts FROM event e
+                SELECT e.seq, e.order_key, e.payload, e.decision, e.attempts,
+                       (SELECT group_concat(destination) FROM dispatch d WHERE d.event_seq = e.seq AND d.status = 'pending') AS pending
+                FROM event e
                 WHERE e.status = 'pending' AND e.next_attempt_at <= ?
                   AND NOT EXISTS (SELECT 1 FROM event p WHERE p.order_key = e.order_key AND p.status = 'pending' AND p.seq < e.seq)
                 ORDER BY e.seq LIMIT ?
@@ -229,7 +231,7 @@ package final class IngestStore: Sendable {
                 let key: String = row["order_key"]
                 guard !busy.contains(key) else { continue }
                 let seq: Int64 = row["seq"]
-                let pending = try String.fetchAll(db, sql: "SELECT destination FROM dispatch WHERE event_seq = ? AND status = 'pending'", arguments: [seq])
+                let pending = ((row["pending"] as String?) ?? "").split(separator: ",").map(String.init)
                 let payload: Data = row["payload"]
                 let decision: Data? = row["decision"]
                 let event = DueEvent(
@@ -243,18 +245,19 @@ package final class IngestStore: Sendable {
         }
     }
 
-    /// Records one attempt at a destination and its outcome.
+    /// Records one attempt at a destination and its outcome. Journey bookkeeping goes through group
+    /// commit too, so many events in flight share one fsync.
     package func recordAttempt(
         seq: Int64, destination: Destination, at: Int64, durationMicros: Int64, code: Int32, error: String,
         decision: PB.Decision? = nil
     ) async throws {
-        try await db.write { db in
+        try await batch.write { db in
             try db.execute(sql: "INSERT INTO attempt (event_seq, destination, at, duration_micros, status_code, error) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [seq, destination.rawValue, at, durationMicros, code, error])
             if code == 0 {
                 try db.execute(sql: "UPDATE dispatch SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = '' WHERE event_seq = ? AND destination = ?",
                                arguments: [at, seq, destination.rawValue])
-                try db.execute(sql: "UPDATE event SET attempts = 0 WHERE seq = ?", arguments: [seq])
+                try db.cachedStatement(sql: "UPDATE event SET attempts = 0 WHERE seq = ?").execute(arguments: [seq])
             } else {
                 try db.execute(sql: "UPDATE dispatch SET attempts = attempts + 1, last_error = ? WHERE event_seq = ? AND destination = ?",
                                arguments: [error, seq, destination.rawValue])
@@ -272,20 +275,20 @@ package final class IngestStore: Sendable {
 
     /// Schedules the next try of a failed step, or fails the event once the attempts are used up.
     package func retryLater(seq: Int64, attempts: Int, nextAt: Int64, maxAttempts: Int) async throws -> Bool {
-        try await db.write { db in
+        try await batch.write { db in
             if attempts >= maxAttempts {
-                try db.execute(sql: "UPDATE event SET status = 'failed', attempts = ? WHERE seq = ?", arguments: [attempts, seq])
-                try db.execute(sql: "UPDATE dispatch SET status = 'failed' WHERE event_seq = ? AND status = 'pending'", arguments: [seq])
+                try db.cachedStatement(sql: "UPDATE event SET status = 'failed', attempts = ? WHERE seq = ?").execute(arguments: [attempts, seq])
+                try db.cachedStatement(sql: "UPDATE dispatch SET status = 'failed' WHERE event_seq = ? AND status = 'pending'").execute(arguments: [seq])
                 return false
             }
-            try db.execute(sql: "UPDATE event SET attempts = ?, next_attempt_at = ? WHERE seq = ?", arguments: [attempts, nextAt, seq])
+            try db.cachedStatement(sql: "UPDATE event SET attempts = ?, next_attempt_at = ? WHERE seq = ?").execute(arguments: [attempts, nextAt, seq])
             return true
         }
     }
 
     package func markDelivered(seq: Int64) async throws {
-        try await db.write { db in
-            try db.execute(sql: "UPDATE event SET status = 'delivered' WHERE seq = ?", arguments: [seq])
+        try await batch.write { db in
+            try db.cachedStatement(sql: "UPDATE event SET status = 'delivered' WHERE seq = ?").execute(arguments: [seq])
         }
     }
 
@@ -299,7 +302,7 @@ package final class IngestStore: Sendable {
     /// Drops raw bodies received before `cutoff`; event summaries stay.
     package func sweep(bodiesBefore cutoff: Int64) async throws -> Int {
         try await db.write { db in
-            try db.execute(sql: "UPDATE delivery SET body = NULL, body_expired = 1 WHERE received_at < ? AND body IS NOT NULL", arguments: [cutoff])
+            try db.cachedStatement(sql: "UPDATE delivery SET body = NULL, body_expired = 1 WHERE received_at < ? AND body IS NOT NULL").execute(arguments: [cutoff])
             return db.changesCount
         }
     }
