@@ -83,11 +83,7 @@ package struct IngestServer: IngestHandler {
         let outcome = try await store.intake(delivery, events: events)
         counters.count(outcome.status, events: outcome.newEvents)
         if outcome.newEvents > 0 { dispatcher.nudge.signal() }
-        response.status = outcome.status
-        response.eventIds = outcome.eventIDs
-        response.newEvents = Int32(outcome.newEvents)
-        response.duplicateEvents = Int32(outcome.duplicates)
-        return response
+        return Self.response(outcome, deliveryID: delivery.id, tenantID: source.tenantID)
     }
 
     private func internalEvents(_ events: [PB.Event], now: Int64, context: RPCContext) async throws -> PB.IngestResponse {
@@ -115,8 +111,13 @@ package struct IngestServer: IngestHandler {
         let outcome = try await store.intake(delivery, events: stamped)
         counters.count("internal", events: outcome.newEvents)
         if outcome.newEvents > 0 { dispatcher.nudge.signal() }
+        return Self.response(outcome, deliveryID: delivery.id, tenantID: tenantID)
+    }
+
+    /// The answer to a committed intake.
+    static func response(_ outcome: IntakeOutcome, deliveryID: String, tenantID: String) -> PB.IngestResponse {
         var response = PB.IngestResponse()
-        response.deliveryId = delivery.id
+        response.deliveryId = deliveryID
         response.tenantId = tenantID
         response.status = outcome.status
         response.eventIds = outcome.eventIDs
@@ -196,14 +197,7 @@ package struct IngestServer: IngestHandler {
         }
         let outcome = try await store.reparsed(deliveryID: delivery.id, tenantID: tenantID, events: events)
         if outcome.newEvents > 0 { dispatcher.nudge.signal() }
-        var response = PB.IngestResponse()
-        response.deliveryId = delivery.id
-        response.tenantId = tenantID
-        response.status = outcome.status
-        response.eventIds = outcome.eventIDs
-        response.newEvents = Int32(outcome.newEvents)
-        response.duplicateEvents = Int32(outcome.duplicates)
-        return response
+        return Self.response(outcome, deliveryID: delivery.id, tenantID: tenantID)
     }
 
     // MARK: - Replay

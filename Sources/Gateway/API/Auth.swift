@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import ServiceKit
 import Wire
 
 /// Bearer tokens: the operator's admin token, and tenants' API keys.
@@ -50,15 +51,6 @@ package struct TenantAuthMiddleware: RouterMiddleware {
         }
         return try await next(request, context)
     }
-}
-
-/// Compares two strings in time that depends only on their lengths.
-package func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-    let x = Array(a.utf8), y = Array(b.utf8)
-    guard x.count == y.count, !x.isEmpty else { return false }
-    var difference: UInt8 = 0
-    for index in x.indices { difference |= x[index] ^ y[index] }
-    return difference == 0
 }
 
 extension GatewayContext {

@@ -151,27 +151,7 @@ package final class IngestStore: Sendable {
     package func intake(_ delivery: NewDelivery, events: [PB.Event]) async throws -> IntakeOutcome {
         try await batch.write { db in
             var delivery = delivery
-            var newEvents = 0
-            for event in events {
-                let orderKey = event.leadId != 0
-                    ? "\(event.tenantId):lead:\(event.leadId)"
-                    : "\(event.tenantId):\(event.entityType):\(event.entityId)"
-                try db.cachedStatement(sql: """
-                    INSERT OR IGNORE INTO event (id, tenant_id, delivery_id, type, entity_type, entity_id, lead_id, origin,
-                        occurred_at, received_at, order_key, payload, replay_of)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [event.id, event.tenantId, delivery.id, event.type, event.entityType, event.entityId,
-                                     event.leadId == 0 ? nil : event.leadId, event.origin, event.occurredAtMicros,
-                                     event.receivedAtMicros, orderKey, Data(event.serializedBytes()),
-                                     event.replayScope.isEmpty ? nil : event.replayScope])
-                if db.changesCount == 1 {
-                    newEvents += 1
-                    let seq = db.lastInsertedRowID
-                    for destination in Destination.allCases {
-                        try db.cachedStatement(sql: "INSERT INTO dispatch (event_seq, destination) VALUES (?, ?)").execute(arguments: [seq, destination.rawValue])
-                    }
-                }
-            }
+            let newEvents = try Self.insertEvents(db, events, deliveryID: delivery.id)
             if !events.isEmpty && newEvents == 0 && delivery.status == "accepted" { delivery.status = "duplicate" }
             let ids = events.map(\.id)
             try db.cachedStatement(sql: """
@@ -187,29 +167,38 @@ package final class IngestStore: Sendable {
     /// Replaces an unparsed delivery's outcome after a successful re-parse, storing its events.
     package func reparsed(deliveryID: String, tenantID: String, events: [PB.Event]) async throws -> IntakeOutcome {
         try await batch.write { db in
-            var newEvents = 0
-            for event in events {
-                let orderKey = event.leadId != 0 ? "\(event.tenantId):lead:\(event.leadId)" : "\(event.tenantId):\(event.entityType):\(event.entityId)"
-                try db.cachedStatement(sql: """
-                    INSERT OR IGNORE INTO event (id, tenant_id, delivery_id, type, entity_type, entity_id, lead_id, origin,
-                        occurred_at, received_at, order_key, payload)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [event.id, event.tenantId, deliveryID, event.type, event.entityType, event.entityId,
-                                     event.leadId == 0 ? nil : event.leadId, event.origin, event.occurredAtMicros,
-                                     event.receivedAtMicros, orderKey, Data(event.serializedBytes())])
-                if db.changesCount == 1 {
-                    newEvents += 1
-                    let seq = db.lastInsertedRowID
-                    for destination in Destination.allCases {
-                        try db.cachedStatement(sql: "INSERT INTO dispatch (event_seq, destination) VALUES (?, ?)").execute(arguments: [seq, destination.rawValue])
-                    }
-                }
-            }
+            let newEvents = try Self.insertEvents(db, events, deliveryID: deliveryID)
             let status = events.isEmpty || newEvents > 0 ? "accepted" : "duplicate"
             try db.execute(sql: "UPDATE delivery SET status = ?, reason = '', event_ids = ? WHERE id = ? AND tenant_id = ?",
                            arguments: [status, events.map(\.id).joined(separator: ","), deliveryID, tenantID])
             return IntakeOutcome(status: status, eventIDs: events.map(\.id), newEvents: newEvents, duplicates: events.count - newEvents)
         }
+    }
+
+    /// Stores the events not seen before, each with its pending journey; returns how many were new.
+    private static func insertEvents(_ db: Database, _ events: [PB.Event], deliveryID: String) throws -> Int {
+        var newEvents = 0
+        for event in events {
+            // Events of one lead are delivered in order; lead-less ones in order per entity.
+            let orderKey = event.leadId != 0
+                ? "\(event.tenantId):lead:\(event.leadId)"
+                : "\(event.tenantId):\(event.entityType):\(event.entityId)"
+            try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO event (id, tenant_id, delivery_id, type, entity_type, entity_id, lead_id, origin,
+                    occurred_at, received_at, order_key, payload, replay_of)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [event.id, event.tenantId, deliveryID, event.type, event.entityType, event.entityId,
+                                 event.leadId == 0 ? nil : event.leadId, event.origin, event.occurredAtMicros,
+                                 event.receivedAtMicros, orderKey, Data(event.serializedBytes()),
+                                 event.replayScope.isEmpty ? nil : event.replayScope])
+            guard db.changesCount == 1 else { continue }
+            newEvents += 1
+            let seq = db.lastInsertedRowID
+            for destination in Destination.allCases {
+                try db.cachedStatement(sql: "INSERT INTO dispatch (event_seq, destination) VALUES (?, ?)").execute(arguments: [seq, destination.rawValue])
+            }
+        }
+        return newEvents
     }
 
     // MARK: - Dispatch
@@ -306,13 +295,4 @@ package final class IngestStore: Sendable {
             return db.changesCount
         }
     }
-}
-
-/// Compares two strings in time that depends only on their lengths.
-package func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-    let x = Array(a.utf8), y = Array(b.utf8)
-    guard x.count == y.count, !x.isEmpty else { return false }
-    var difference: UInt8 = 0
-    for index in x.indices { difference |= x[index] ^ y[index] }
-    return difference == 0
 }
