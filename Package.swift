@@ -148,9 +148,16 @@ let package = Package(
 
         // MARK: - Tests
 
+        .target(
+            name: "TestSupport",
+            dependencies: [log, lifecycle] + nio,
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(
             name: "WireTests",
-            dependencies: ["Wire", "ServiceKit"] + nio,
+            dependencies: ["TestSupport", "Wire", "ServiceKit"] + nio,
             path: "Tests/WireTests",
             swiftSettings: swiftSettings
         ),
@@ -162,19 +169,19 @@ let package = Package(
         ),
         .testTarget(
             name: "IngestTests",
-            dependencies: ["Ingest", "Domain", "Wire", "ServiceKit"] + nio,
+            dependencies: ["TestSupport", "Ingest", "Domain", "Wire", "ServiceKit"] + nio,
             path: "Tests/IngestTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RulesTests",
-            dependencies: ["Rules", "Domain", "Wire", "ServiceKit"] + nio,
+            dependencies: ["TestSupport", "Rules", "Domain", "Wire", "ServiceKit"] + nio,
             path: "Tests/RulesTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SequencesTests",
-            dependencies: ["Sequences", "Domain", "Wire", "ServiceKit",
+            dependencies: ["TestSupport", "Sequences", "Domain", "Wire", "ServiceKit",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "Crypto", package: "swift-crypto")] + nio,
@@ -183,7 +190,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SystemTests",
-            dependencies: ["Wire", "ServiceKit", "Ingest", "Rules", "Sequences", "Gateway",
+            dependencies: ["TestSupport", "Wire", "ServiceKit", "Ingest", "Rules", "Sequences", "Gateway",
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio,
             path: "Tests/SystemTests",

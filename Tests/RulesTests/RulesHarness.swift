@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Logging
 import Rules
@@ -7,39 +8,6 @@ import Testing
 import Wire
 
 // MARK: - Running the service
-
-func temporaryFolder(_ name: String) -> String {
-    let path = NSTemporaryDirectory() + "kommo-agents-tests/\(name)-\(UUID().uuidString.prefix(8))"
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-let quietLogger: Logger = {
-    var logger = Logger(label: "test")
-    logger.logLevel = .critical
-    return logger
-}()
-
-/// Runs a set of services until `body` returns, then shuts them down gracefully.
-func withServices<T: Sendable>(_ services: [any Service], _ body: @Sendable () async throws -> T) async throws -> T {
-    let group = ServiceGroup(services: services, logger: quietLogger)
-    return try await withThrowingTaskGroup(of: T?.self) { tasks in
-        tasks.addTask {
-            try await group.run()
-            return nil
-        }
-        do {
-            let result = try await body()
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return result
-        } catch {
-            await group.triggerGracefulShutdown()
-            tasks.cancelAll()
-            throw error
-        }
-    }
-}
 
 /// The real rules-service on port 0 with a manual clock, and a client per tenant talking to it over TCP.
 struct RulesService: Sendable {

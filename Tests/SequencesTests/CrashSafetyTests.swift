@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import NIOCore
 import NIOPosix
@@ -12,13 +13,6 @@ private let binary: String = URL(fileURLWithPath: #filePath)
     .appendingPathComponent(".build/debug/sequence-service").path
 
 /// A port nobody listens on right now.
-private func freePort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress?.port ?? 0
-    try await channel.close()
-    return port
-}
 
 /// One run of the child process.
 private final class Child {
@@ -63,8 +57,8 @@ private final class Child {
         let kommo = KommoEmulator()
         let total = 1000
         try await withTestServer(kommo.handle) { kommoPort in
-            let dataDir = temporaryDataFolder("crash")
-            let port = try await freePort()
+            let dataDir = temporaryFolder("crash")
+            let port = try freePort()
             let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
             let connection = RPCConnection(host: "127.0.0.1", port: port, logger: testLogger)
             defer { connection.close() }

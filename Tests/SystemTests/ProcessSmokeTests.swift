@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import NIOCore
 import NIOPosix
@@ -80,14 +81,6 @@ final class RunningSystem: @unchecked Sendable {
         let answer = try await client.request(.GET, "/readyz")
         return (answer.status, answer.json)
     }
-}
-
-/// A port that was free a moment ago.
-func freePort() throws -> Int {
-    let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
-    let port = channel.localAddress?.port ?? 0
-    try channel.close().wait()
-    return port
 }
 
 @Suite("Four processes", .serialized)

@@ -84,10 +84,3 @@ func answers(in bytes: [UInt8]) throws -> [PB.Envelope] {
     }
     return result
 }
-
-/// A lock-protected value that test tasks share.
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<T>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
-}

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Logging
 import Sequences
@@ -40,7 +41,7 @@ struct EnrollmentHarness: Sendable {
 
     static func run(start: Date = tuesdayNoon, _ body: @Sendable (EnrollmentHarness) async throws -> Void) async throws {
         let clock = ManualClock(start)
-        let dataDir = temporaryDataFolder("enrollment")
+        let dataDir = temporaryFolder("enrollment")
         let db = try StoreFactory.open(folder: dataDir, migrator: SequenceStore.migrator)
         let store = SequenceStore(db: db)
         let integrations = Integrations(store: store, box: try SecretBox.load(environmentValue: nil, dataDir: dataDir, logger: testLogger))
@@ -49,7 +50,7 @@ struct EnrollmentHarness: Sendable {
         let scheduler = Scheduler(store: store, runner: runner, ingest: ingest, settings: SchedulerSettings(), clock: clock, logger: testLogger)
         let server = SequenceServer(store: store, scheduler: scheduler, integrations: integrations, clock: clock)
         let rpc = try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: server.routes, logger: testLogger)
-        try await withRunningServices([rpc]) {
+        try await withServices([rpc]) {
             let connection = RPCConnection(host: "127.0.0.1", port: rpc.port, logger: testLogger)
             defer { connection.close() }
             try await body(EnrollmentHarness(client: SequencesClient(connection: connection), clock: clock, scheduler: scheduler, runner: runner))

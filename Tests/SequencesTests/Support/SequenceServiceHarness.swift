@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Hummingbird
 import Crypto
@@ -11,33 +12,6 @@ import Wire
 
 // MARK: - Running the real sequence-service
 
-/// A fresh folder under the temporary directory.
-func temporaryDataFolder(_ name: String) -> String {
-    let path = NSTemporaryDirectory() + "kommo-agents-tests/\(name)-\(UUID().uuidString.prefix(8))"
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-/// Runs services until `body` returns, then shuts them down gracefully.
-func withRunningServices<T: Sendable>(_ services: [any Service], _ body: @Sendable () async throws -> T) async throws -> T {
-    let group = ServiceGroup(services: services, logger: testLogger)
-    return try await withThrowingTaskGroup(of: T?.self) { tasks in
-        tasks.addTask {
-            try await group.run()
-            return nil
-        }
-        do {
-            let result = try await body()
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return result
-        } catch {
-            await group.triggerGracefulShutdown()
-            tasks.cancelAll()
-            throw error
-        }
-    }
-}
 
 /// A stand-in rules-service: answers GetAgentContext with a fixed agent and records Record calls.
 final class StubRules: RulesHandler {
@@ -90,7 +64,7 @@ struct SequenceHarness: Sendable {
                     _ body: @Sendable (SequenceHarness) async throws -> Void) async throws {
         let rules = StubRules()
         let rulesServer = try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: rules.routes, logger: testLogger)
-        let dataDir = temporaryDataFolder("sequence")
+        let dataDir = temporaryFolder("sequence")
         let process = try await SequenceProcess.build(
             settings: ServiceSettings(rpcPort: 0, dataDir: dataDir),
             configuration: SequenceConfiguration(
@@ -100,7 +74,7 @@ struct SequenceHarness: Sendable {
             logger: testLogger,
             scheduler: SchedulerSettings(pollInterval: .milliseconds(20)),
             executor: executor)
-        try await withRunningServices([rulesServer] + process.services) {
+        try await withServices([rulesServer] + process.services) {
             let connection = RPCConnection(host: "127.0.0.1", port: process.port, logger: testLogger)
             defer { connection.close() }
             try await body(SequenceHarness(client: SequencesClient(connection: connection), rules: rules, dataDir: dataDir))

@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+// What every test target needs to run real services: temporary folders, free ports, a quiet logger,
+// a lock-protected value, and a way to run services for the length of a test.
+
+/// A fresh folder under the temporary directory.
+package func temporaryFolder(_ name: String) -> String {
+    let path = NSTemporaryDirectory() + "kommo-agents-tests/\(name)-\(UUID().uuidString.prefix(8))"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// A logger that stays silent unless something is critical.
+package let quietLogger: Logger = {
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// A lock-protected value shared by test tasks.
+package final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    package init(_ value: Value) { mutex = Mutex(value) }
+    package func withLock<T>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
+    package var value: Value { withLock { $0 } }
+}
+
+/// A port that was free a moment ago.
+package func freePort() throws -> Int {
+    let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
+    let port = channel.localAddress?.port ?? 0
+    try channel.close().wait()
+    return port
+}
+
+/// Runs a set of services until `body` returns, then shuts them down gracefully.
+package func withServices<T: Sendable>(_ services: [any Service], _ body: @Sendable () async throws -> T) async throws -> T {
+    let group = ServiceGroup(services: services, logger: quietLogger)
+    return try await withThrowingTaskGroup(of: T?.self) { tasks in
+        tasks.addTask {
+            try await group.run()
+            return nil
+        }
+        do {
+            let result = try await body()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            tasks.cancelAll()
+            throw error
+        }
+    }
+}
