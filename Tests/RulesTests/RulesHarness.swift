@@ -47,7 +47,7 @@ func rpcError<T>(_ body: () async throws -> T) async -> RPCError? {
 struct Tenant: Sendable {
     let client: RulesClient
     let id: String
-    var options: CallOptions { CallOptions(tenantID: id) }
+    var options: CallOptions { CallOptions(timeout: .seconds(30), tenantID: id) }
 
     static func write(_ json: String, id: String = "", parent: String = "", ifVersion: Int64 = 0) -> PB.DocumentWrite {
         var write = PB.DocumentWrite()

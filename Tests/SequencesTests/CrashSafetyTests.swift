@@ -35,16 +35,14 @@ private final class Child {
         try process.run()
     }
 
-    func kill9() {
+    func kill9() async {
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        await waitForExit(process)
     }
 
+    /// Asks the process to stop; it drains and exits on its own.
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        if process.isRunning { process.terminate() }
     }
 }
 
@@ -87,7 +85,7 @@ private final class Child {
                 #expect(answer.accepted == Int32(actions.count))
             }
             try await eventually(timeout: .seconds(60), "a third of the tasks") { tasks().count >= total / 3 }
-            child.kill9()
+            await child.kill9()
             let atKill = tasks().count
 
             child = try Child(port: port, dataDir: dataDir, secretsKey: key)

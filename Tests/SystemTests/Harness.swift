@@ -107,7 +107,8 @@ struct IngestSystem {
                 ingestAddress: PeerAddress(host: "127.0.0.1", port: ingest.port),
                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rulesService.port),
                 sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequenceService.port),
-                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789"),
+                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789",
+                rpcTimeout: .seconds(30)),
             logger: quietLogger,
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port ?? 0 } })
         return IngestSystem(ingest: ingest, rules: rulesService, sequences: sequenceService, gatewayPort: port,
@@ -194,7 +195,7 @@ enum Fixtures {
 }
 
 /// Polls until `condition` holds or the time is up.
-func eventually(timeout: Duration = .seconds(10), _ condition: @Sendable () async throws -> Bool) async throws -> Bool {
+func eventually(timeout: Duration = .seconds(30), _ condition: @Sendable () async throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
@@ -236,7 +237,7 @@ struct FullSystem {
                 ingestAddress: PeerAddress(host: "127.0.0.1", port: ingest.port),
                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port),
                 sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequences.port),
-                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789", firstRunDemo: firstRunDemo,
+                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789", rpcTimeout: .seconds(30), firstRunDemo: firstRunDemo,
                 rateLimitPerSecond: rateLimit, rateLimitBurst: rateLimit * 2),
             logger: gatewayLogger,
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port ?? 0 } })

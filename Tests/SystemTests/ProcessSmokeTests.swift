@@ -63,17 +63,15 @@ final class RunningSystem: @unchecked Sendable {
         for name in ["ingest-service", "rules-service", "sequence-service", "gateway"] { try start(name) }
     }
 
-    func kill(_ name: String, signal: Int32 = SIGKILL) {
+    func kill(_ name: String, signal: Int32 = SIGKILL) async {
         guard let process = processes[name] else { return }
         Foundation.kill(process.processIdentifier, signal)
-        process.waitUntilExit()
+        await waitForExit(process)
     }
 
+    /// Asks every process to stop; each drains and exits on its own.
     func stopAll() {
-        for (_, process) in processes where process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        for (_, process) in processes where process.isRunning { process.terminate() }
     }
 
     func readiness() async throws -> (status: Int, body: [String: Any]) {
@@ -97,7 +95,7 @@ struct ProcessSmokeTests {
         #expect(services.map { $0["name"] as? String ?? "" } == ["gateway", "ingest-service", "rules-service", "sequence-service"])
         #expect(services.allSatisfy { $0["state"] as? String == "ready" })
 
-        system.kill("rules-service")
+        await system.kill("rules-service")
         let down = try await eventually(timeout: .seconds(15)) { (try? await system.readiness().status) == 503 }
         #expect(down)
         let report = try await system.readiness()
@@ -134,7 +132,7 @@ struct CrashSafetyTests {
                         let index = next.withLock { value -> Int in value += 1; return value }
                         guard index <= 500 else { return }
                         if index == 150 {
-                            system.kill("ingest-service")
+                            await system.kill("ingest-service")
                             killed.withLock { $0 = true }
                             try system.start("ingest-service")
                         }

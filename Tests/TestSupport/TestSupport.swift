@@ -58,3 +58,8 @@ package func withServices<T: Sendable>(_ services: [any Service], _ body: @Senda
         }
     }
 }
+
+/// Waits for a child process to exit without holding a thread of the shared pool the other tests run on.
+package func waitForExit(_ process: Process) async {
+    while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+}

@@ -98,10 +98,10 @@ struct RPCBadInputTests {
             defer { connection.close() }
             let client = EchoClient(connection: connection)
             await #expect(throws: RPCError(.invalidArgument, "metadata.tenant_id is required")) {
-                _ = try await client.echo(PB.EchoRequest())
+                _ = try await client.echo(PB.EchoRequest(), options: CallOptions(timeout: .seconds(30)))
             }
             do {
-                _ = try await client.echo(PB.EchoRequest(), options: CallOptions(tenantID: "t_1"))
+                _ = try await client.echo(PB.EchoRequest(), options: CallOptions(timeout: .seconds(30), tenantID: "t_1"))
                 Issue.record("expected INVALID_ARGUMENT")
             } catch let error as RPCError {
                 #expect(error.code == .invalidArgument)

@@ -76,7 +76,7 @@ struct SequenceCalls: Sendable {
     let client: SequencesClient
     let tenant: String
     let agent: String
-    var options: CallOptions { CallOptions(timeout: .seconds(10), tenantID: tenant) }
+    var options: CallOptions { CallOptions(timeout: .seconds(30), tenantID: tenant) }
 
     func create(_ json: String) async throws -> PB.Document {
         var write = PB.DocumentWrite()

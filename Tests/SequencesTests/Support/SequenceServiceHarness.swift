@@ -88,7 +88,7 @@ struct SequenceHarness: Sendable {
 struct TenantCalls: Sendable {
     let client: SequencesClient
     let tenant: String
-    var options: CallOptions { CallOptions(timeout: .seconds(10), tenantID: tenant) }
+    var options: CallOptions { CallOptions(timeout: .seconds(30), tenantID: tenant) }
 
     @discardableResult
     func updateIntegrations(_ json: String, ifVersion: Int64 = 0) async throws -> PB.Document {
@@ -152,7 +152,7 @@ func planned(_ key: String, _ json: String, lead: Int64 = 77, agent: String = "a
 }
 
 /// Waits until `condition` holds, checking every 20 ms; fails the test after `timeout`.
-func eventually(timeout: Duration = .seconds(10), _ what: String = "condition",
+func eventually(timeout: Duration = .seconds(30), _ what: String = "condition",
                 _ condition: @Sendable () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
