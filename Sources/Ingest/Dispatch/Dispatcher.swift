@@ -56,8 +56,10 @@ package final class Dispatcher: Service, Sendable {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
-                    let capacity = settings.concurrency - busy.withLock { $0.count }
-                    if capacity > 0 {
+                    let inFlight = busy.withLock { $0.count }
+                    let capacity = settings.concurrency - inFlight
+                    // Refill in batches: one search for due events per quarter of the slots freed.
+                    if capacity > 0 && (inFlight == 0 || capacity >= max(1, settings.concurrency / 4)) {
                         let keys = busy.withLock { $0 }
                         let due: [(key: String, event: DueEvent)]
                         do {

@@ -83,6 +83,9 @@ extension IngestStore {
                 CREATE INDEX attempt_by_event ON attempt(event_seq);
                 """)
         }
+        migrator.registerMigration("v2: pending events in order") { db in
+            try db.execute(sql: "CREATE INDEX event_pending_seq ON event(seq) WHERE status = 'pending'")
+        }
         return migrator
     }
 }

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRDB
 import ServiceKit
+import Synchronization
 import Wire
 
 /// The journey's destinations, in the order an event visits them: sequences learn of the event (lead
@@ -60,6 +61,9 @@ package struct DueEvent: Sendable {
 package final class IngestStore: Sendable {
     package let db: DatabasePool
     private let batch: BatchWriter
+    /// Sources by secret hash, so a webhook authenticates without a read transaction. Cleared by every
+    /// write to `webhook_source`; the generation keeps a read that raced a write from caching stale rows.
+    private let sources = Mutex<(generation: Int, byHash: [String: SourceRecord])>((0, [:]))
 
     package init(db: DatabasePool) {
         self.db = db
@@ -69,7 +73,28 @@ package final class IngestStore: Sendable {
     // MARK: - Webhook sources
 
     static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: Data(secret.utf8)) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: hex, as: UTF8.self)
+    }
+
+    /// Forgets every cached source.
+    private func forgetSources() {
+        sources.withLock { $0 = ($0.generation + 1, [:]) }
+    }
+
+    /// A transaction that writes `webhook_source`: the cache is cleared before it (so a read that
+    /// started earlier cannot fill it) and after its commit (so a read of the old snapshot taken during
+    /// the transaction does not stay).
+    private func writeSources<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        forgetSources()
+        defer { forgetSources() }
+        return try await db.write(work)
     }
 
     static func newSecret() -> String {
@@ -86,7 +111,7 @@ package final class IngestStore: Sendable {
 
     /// The tenant's source, created with a fresh secret when it has none.
     package func ensureSource(tenantID: String, now: Int64) async throws -> SourceRecord {
-        try await db.write { db in
+        try await writeSources { db in
             if let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE tenant_id = ?", arguments: [tenantID]) {
                 return Self.source(row)
             }
@@ -106,7 +131,7 @@ package final class IngestStore: Sendable {
 
     /// Issues a new secret; the old one keeps working for `grace` seconds.
     package func rotateSource(tenantID: String, graceSeconds: Int64, now: Int64) async throws -> SourceRecord? {
-        try await db.write { db in
+        try await writeSources { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE tenant_id = ?", arguments: [tenantID]) else { return nil }
             var source = Self.source(row)
             let secret = Self.newSecret()
@@ -125,11 +150,20 @@ package final class IngestStore: Sendable {
     /// its grace period. The lookup is by hash and the final comparison is constant-time.
     package func resolve(secret: String, now: Int64) async throws -> SourceRecord? {
         let hash = Self.hash(secret)
-        let found = try await db.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE secret_hash = ? OR previous_hash = ?", arguments: [hash, hash])
-                .map(Self.source)
+        let (generation, cached) = sources.withLock { ($0.generation, $0.byHash[hash]) }
+        let row: SourceRecord?
+        if let cached {
+            row = cached
+        } else {
+            row = try await db.read { db in
+                try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE secret_hash = ? OR previous_hash = ?", arguments: [hash, hash])
+                    .map(Self.source)
+            }
+            if let row {
+                sources.withLock { if $0.generation == generation && $0.byHash.count < 100_000 { $0.byHash[hash] = row } }
+            }
         }
-        guard let found else { return nil }
+        guard let found = row else { return nil }
         if constantTimeEquals(found.secret, secret) { return found }
         if constantTimeEquals(found.previousSecret, secret) && found.previousExpiresAt > now { return found }
         return nil
@@ -137,7 +171,7 @@ package final class IngestStore: Sendable {
 
     /// Remembers the Kommo account a source's webhooks come from, once it is first seen.
     package func learnAccount(tenantID: String, accountID: Int64, subdomain: String, baseURL: String) async throws {
-        try await db.write { db in
+        try await writeSources { db in
             try db.cachedStatement(sql: """
                 UPDATE webhook_source SET account_id = ?, subdomain = ?, base_url = ? WHERE tenant_id = ? AND account_id IS NULL
                 """).execute(arguments: [accountID, subdomain, baseURL, tenantID])
@@ -207,14 +241,20 @@ package final class IngestStore: Sendable {
     /// with an earlier event still pending and keys already being worked on.
     package func dueEvents(now: Int64, limit: Int, excludingKeys busy: Set<String>) async throws -> [(key: String, event: DueEvent)] {
         try await db.read { db in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT e.seq, e.order_key, e.payload, e.decision, e.attempts,
-                       (SELECT group_concat(destination) FROM dispatch d WHERE d.event_seq = e.seq AND d.status = 'pending') AS pending
-                FROM event e
-                WHERE e.status = 'pending' AND e.next_attempt_at <= ?
-                  AND NOT EXISTS (SELECT 1 FROM event p WHERE p.order_key = e.order_key AND p.status = 'pending' AND p.seq < e.seq)
-                ORDER BY e.seq LIMIT ?
-                """, arguments: [now, limit + busy.count])
+            let wanted = limit + busy.count
+            // Usually the oldest pending events are the due ones: walk the pending index in order and
+            // stop at the limit. Only when that head is full of events waiting for a retry is the
+            // (sorting) search over every due event needed.
+            var rows = try Row.fetchAll(db, sql: Self.dueSQL(source: """
+                (SELECT seq FROM event INDEXED BY event_pending_seq WHERE status = 'pending' ORDER BY seq LIMIT \(Self.dueHead)) AS head
+                JOIN event e ON e.seq = head.seq
+                """), arguments: [now, wanted])
+            if rows.count < wanted {
+                let head = try Int.fetchOne(db, sql: """
+                    SELECT count(*) FROM (SELECT 1 FROM event INDEXED BY event_pending_seq WHERE status = 'pending' LIMIT \(Self.dueHead))
+                    """) ?? 0
+                if head == Self.dueHead { rows = try Row.fetchAll(db, sql: Self.dueSQL(source: "event e"), arguments: [now, wanted]) }
+            }
             var result: [(key: String, event: DueEvent)] = []
             for row in rows {
                 let key: String = row["order_key"]
@@ -232,6 +272,22 @@ package final class IngestStore: Sendable {
             }
             return result
         }
+    }
+
+    /// How many of the oldest pending events the quick search for due ones looks at.
+    static let dueHead = 512
+
+    /// Due events of `source` (which names the event table `e`), oldest first, skipping events whose
+    /// lead has an earlier one still pending.
+    private static func dueSQL(source: String) -> String {
+        """
+        SELECT e.seq, e.order_key, e.payload, e.decision, e.attempts,
+               (SELECT group_concat(destination) FROM dispatch d WHERE d.event_seq = e.seq AND d.status = 'pending') AS pending
+        FROM \(source)
+        WHERE e.status = 'pending' AND e.next_attempt_at <= ?
+          AND NOT EXISTS (SELECT 1 FROM event p WHERE p.order_key = e.order_key AND p.status = 'pending' AND p.seq < e.seq)
+        ORDER BY e.seq LIMIT ?
+        """
     }
 
     /// Records one attempt at a destination and its outcome. Journey bookkeeping goes through group
