@@ -93,6 +93,22 @@ struct ScriptTests {
                 Tenant.write(#"{"body": "Hi {{lead.name}} from {{agent.name}} and {{manager.name}}"}"#, id: typo.id, parent: agent.id),
                 options: acme.options)
             #expect(clean.warnings.isEmpty)
+
+            // A declared caller variable is expected, so only the typo still warns.
+            let declared = try await acme.createScript(
+                #"{"name": "Promo", "type": "closing", "body": "{{lead.nmae}}: {{promo_code}}", "variables": ["promo_code"]}"#,
+                agent: agent.id)
+            #expect(declared.warnings.map(\.message) == ["unknown variable {{lead.nmae}}: it renders as its default, or blocks the send"])
+            #expect(try object(declared)["variables"] as? [String] == ["promo_code"])
+            do {
+                _ = try await acme.createScript(
+                    #"{"name": "Bad", "type": "closing", "body": "x", "variables": ["9lives", "lead.name", "code", "code"]}"#,
+                    agent: agent.id)
+                Issue.record("expected INVALID_ARGUMENT")
+            } catch let error as RPCError {
+                #expect(error.code == .invalidArgument)
+                #expect(error.violations.map(\.field) == ["variables[0]", "variables[1]", "variables[3]"])
+            }
         }
     }
 

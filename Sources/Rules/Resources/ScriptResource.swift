@@ -7,11 +7,12 @@ import Wire
 /// ```json
 /// {"name": "Warm greeting", "type": "greeting", "body": "Hi {{contact.first_name|there}}! I'm {{agent.name}}.",
 ///  "stage_ids": [61234501], "pipeline_id": 7100001, "language": "en", "active": true,
-///  "trigger_phrases": ["hello", "hi"], "block_on_missing": true}
+///  "trigger_phrases": ["hello", "hi"], "block_on_missing": true, "variables": ["promo_code"]}
 /// ```
 ///
 /// `stage_ids` empty means every stage; `pipeline_id` absent means every pipeline; `active` and
-/// `block_on_missing` default to true (a lead is never sent a message with a hole in it). Answers add `id`,
+/// `block_on_missing` default to true (a lead is never sent a message with a hole in it). `variables`
+/// declares the names callers supply (a rule's values, a render request), so only the rest warn. Answers add `id`,
 /// `agent_id`, `version`, `created_at` and `updated_at`, and warn about variables the vocabulary does not
 /// know.
 package struct ScriptResource: Codable, Sendable, Hashable {
@@ -31,10 +32,12 @@ package struct ScriptResource: Codable, Sendable, Hashable {
     package var triggerPhrases: [String]
     /// Refuse to render when a variable without a default has no value.
     package var blockOnMissing: Bool
+    /// Names of the variables callers supply, beyond the lead, contact, agent and manager vocabulary.
+    package var variables: [String]
 
     private enum CodingKeys: String, CodingKey {
         case name, type, body, stageIDs = "stage_ids", pipelineID = "pipeline_id", language, active
-        case triggerPhrases = "trigger_phrases", blockOnMissing = "block_on_missing"
+        case triggerPhrases = "trigger_phrases", blockOnMissing = "block_on_missing", variables
     }
 
     /// Decodes the body with the documented defaults.
@@ -49,6 +52,7 @@ package struct ScriptResource: Codable, Sendable, Hashable {
         active = try c.decodeIfPresent(Bool.self, forKey: .active) ?? true
         triggerPhrases = try c.decodeIfPresent([String].self, forKey: .triggerPhrases) ?? []
         blockOnMissing = try c.decodeIfPresent(Bool.self, forKey: .blockOnMissing) ?? true
+        variables = try c.decodeIfPresent([String].self, forKey: .variables) ?? []
     }
 
     /// Writes every member, `pipeline_id` only when set.
@@ -63,6 +67,7 @@ package struct ScriptResource: Codable, Sendable, Hashable {
         try c.encode(active, forKey: .active)
         try c.encode(triggerPhrases, forKey: .triggerPhrases)
         try c.encode(blockOnMissing, forKey: .blockOnMissing)
+        try c.encode(variables, forKey: .variables)
     }
 
     /// The parsed body; `nil` when it does not parse (validation reports why).
@@ -90,15 +95,32 @@ package struct ScriptResource: Codable, Sendable, Hashable {
         for (index, phrase) in triggerPhrases.enumerated() where phrase.trimmingCharacters(in: .whitespaces).isEmpty {
             add("trigger_phrases[\(index)]", "must not be blank")
         }
+        for (index, variable) in variables.enumerated() {
+            if !Self.isVariableName(variable) {
+                add("variables[\(index)]", "must be a name of letters, digits, `_` and `.`, starting with a letter, at most 64 characters")
+            } else if Self.vocabularyRoots.contains(String(variable.prefix { $0 != "." })) {
+                add("variables[\(index)]", "\(variable) belongs to the built-in vocabulary and needs no declaration")
+            } else if variables[..<index].contains(variable) {
+                add("variables[\(index)]", "\(variable) is declared twice")
+            }
+        }
         return problems
     }
 
     /// Variables the vocabulary does not know, as warnings on `body`: probably typos.
     package func warnings() -> [FieldViolation] {
         guard let template else { return [] }
-        return template.unknownVariables(known: []).map {
+        return template.unknownVariables(known: Set(variables)).map {
             FieldViolation(field: "body", message: "unknown variable {{\($0)}}: it renders as its default, or blocks the send")
         }
+    }
+
+    /// The first segments of the built-in variables (`lead.name`, `contact.first_name`, …).
+    static let vocabularyRoots: Set<String> = ["lead", "contact", "agent", "manager"]
+
+    static func isVariableName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, name.count <= 64, first.properties.isAlphabetic, first.isASCII else { return false }
+        return name.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "_" || $0 == "." }
     }
 
     /// Whether the script applies to a lead in `stageID` of `pipelineID` (unknown values match).
