@@ -9,14 +9,15 @@ package struct ServiceProcess: Sendable {
     package let name: String
     package let store: DatabasePool
     package let server: RPCServer
-    /// Workers first, the listener last: the listener is the first to stop on shutdown.
+    /// The store's checkpointer and the workers first, the listener last: the listener is the first to
+    /// stop on shutdown.
     package let services: [any Service]
 
-    package init(name: String, store: DatabasePool, server: RPCServer, workers: [any Service]) {
+    package init(name: String, store: DatabasePool, server: RPCServer, workers: [any Service], logger: Logger = Logger(label: "store")) {
         self.name = name
         self.store = store
         self.server = server
-        self.services = workers + [server]
+        self.services = [Checkpointer(store: store, logger: logger)] + workers + [server]
     }
 
     /// The bound RPC port.

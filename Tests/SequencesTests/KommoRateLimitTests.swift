@@ -47,9 +47,10 @@ struct KommoRateLimitTests {
         let arrivals = emulator.received.map(\.at)
         #expect(arrivals.count == 100)
         #expect(maxInAnyWindow(arrivals, window: .milliseconds(250)) <= 7)
-        // And it is a limit, not a stall: 100 requests at 7 per 250 ms (plus latency) take about 4 s.
+        // And it is a limit, not a stall: 100 requests at 7 per 250 ms take about 4 s; a stall would
+        // mean a 429-style pause of minutes. The bound leaves room for a loaded machine.
         let span = try #require(arrivals.max()) - #require(arrivals.min())
-        #expect(span < .seconds(8))
+        #expect(span < .seconds(30))
     }
 
     @Test("the default limit keeps any 1-second window at 7 requests or fewer")
@@ -81,8 +82,8 @@ struct KommoRateLimitTests {
         try await withTestServer(first.handle) { firstPort in
             try await withTestServer(second.handle) { secondPort in
                 try await withHTTPClient { http in
-                    // A 5 s window: had the accounts shared one allowance, the second burst would wait ~5 s.
-                    let client = KommoClient(httpClient: http, rateLimiter: KommoRateLimiter(configuration: .init(window: .seconds(5))),
+                    // A 20 s window: had the accounts shared one allowance, the second burst would wait ~20 s.
+                    let client = KommoClient(httpClient: http, rateLimiter: KommoRateLimiter(configuration: .init(window: .seconds(20))),
                                              configuration: .init(retry: fastRetry))
                     let accounts = [
                         try #require(KommoAccount(baseURL: "http://127.0.0.1:\(firstPort)", accessToken: first.token)),
@@ -99,7 +100,7 @@ struct KommoRateLimitTests {
                             }
                         }
                     }
-                    #expect(clock.now - start < .seconds(4), "14 requests over two accounts need no waiting")
+                    #expect(clock.now - start < .seconds(15), "14 requests over two accounts need no waiting")
                 }
             }
         }

@@ -99,9 +99,10 @@ struct RPCRoundTripTests {
             let client = EchoClient(connection: connection)
             let started = ContinuousClock.now
             await #expect(throws: RPCError(.deadlineExceeded, "deadline exceeded")) {
-                _ = try await client.echoOnce(echoRequest("slow", delayMicros: 3_000_000), options: CallOptions(timeout: .milliseconds(100)))
+                _ = try await client.echoOnce(echoRequest("slow", delayMicros: 8_000_000), options: CallOptions(timeout: .milliseconds(100)))
             }
-            #expect(ContinuousClock.now - started < .seconds(2))
+            // Well before the answer would come, with room for a loaded machine.
+            #expect(ContinuousClock.now - started < .seconds(6))
             // The connection stays usable.
             let response = try await client.echo(echoRequest("after"))
             #expect(response.payload == Array("after".utf8))
@@ -116,13 +117,13 @@ struct RPCRoundTripTests {
             envelope.callId = 9
             envelope.method = PB.EchoService.echo.path
             envelope.timeoutMicros = 100_000
-            envelope.payload = echoRequest("slow", delayMicros: 5_000_000).serializedBytes()
+            envelope.payload = echoRequest("slow", delayMicros: 8_000_000).serializedBytes()
             let started = ContinuousClock.now
             let (bytes, _) = try await raw.exchange(frame(envelope), limit: 1)
             let answer = try #require(try answers(in: bytes).first)
             #expect(answer.callId == 9)
             #expect(answer.statusCode == StatusCode.deadlineExceeded.rawValue)
-            #expect(ContinuousClock.now - started < .seconds(3))
+            #expect(ContinuousClock.now - started < .seconds(6))
         }
     }
 

@@ -85,7 +85,7 @@ package final class RPCServer: Service, Sendable {
     /// Serves connections until the listener closes. On graceful shutdown it stops accepting, answers
     /// new calls UNAVAILABLE, lets in-flight calls finish and then closes each connection.
     package func run() async throws {
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             // An error of the listener must not cancel the connections still finishing their calls.
             await withDiscardingTaskGroup { group in
                 do {
