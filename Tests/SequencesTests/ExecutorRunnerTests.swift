@@ -83,7 +83,7 @@ import Wire
                 let acme = service.tenant("acme")
                 try await connect(acme, kommo: kommo, port: port)
                 try await acme.schedule([planned("k-429", #"{"type": "create_task", "text": "Call"}"#)])
-                try await eventually(timeout: .seconds(15), "success after the retry") {
+                try await eventually(timeout: .seconds(60), "success after the retry") {
                     try await acme.actionLog().contains { $0["outcome"]?.string == "succeeded" }
                 }
                 let log = try await acme.actionLog()

@@ -88,7 +88,7 @@ struct IngestJourneyTests {
                 #expect(answer.status == 200)
             }
             _ = try await client.postWebhook(secret: tenant.secret, body: try Fixtures.body("lead_added"))
-            let done = try await eventually(timeout: .seconds(20)) { sequences.events.value.count == 4 }
+            let done = try await eventually(timeout: .seconds(60)) { sequences.events.value.count == 4 }
             #expect(done)
             let stages = sequences.events.value.filter { $0.leadId == 5550001 }.map(\.statusId)
             #expect(stages == [61234501, 61234502, 61234503])

@@ -96,7 +96,7 @@ struct ProcessSmokeTests {
         #expect(services.allSatisfy { $0["state"] as? String == "ready" })
 
         await system.kill("rules-service")
-        let down = try await eventually(timeout: .seconds(15)) { (try? await system.readiness().status) == 503 }
+        let down = try await eventually(timeout: .seconds(60)) { (try? await system.readiness().status) == 503 }
         #expect(down)
         let report = try await system.readiness()
         let states = Dictionary(uniqueKeysWithValues: (report.body["services"] as? [[String: Any]] ?? []).map {

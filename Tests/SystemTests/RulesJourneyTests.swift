@@ -134,7 +134,7 @@ struct RulesJourneyTests {
         let system = try await FullSystem.make(firstRunDemo: true)
         try await system.run { client in
             let file = system.gatewayData + "/first-run.txt"
-            #expect(try await eventually(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: file) })
+            #expect(try await eventually(timeout: .seconds(60)) { FileManager.default.fileExists(atPath: file) })
             let text = try String(contentsOfFile: file, encoding: .utf8)
             let key = try #require(text.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix("ka_") }.map(String.init))
             let url = try #require(text.split(separator: "'").first { $0.contains("/webhooks/kommo/") }.map(String.init))

@@ -12,7 +12,7 @@ struct RPCBadInputTests {
     func assertServing(_ server: RPCServer) async throws {
         let connection = RPCConnection(host: "127.0.0.1", port: server.port, logger: logger)
         defer { connection.close() }
-        let response = try await EchoClient(connection: connection).echo(echoRequest("still here"))
+        let response = try await EchoClient(connection: connection).echo(echoRequest("still here"), options: CallOptions(timeout: .seconds(30)))
         #expect(response.payload == Array("still here".utf8))
     }
 
