@@ -132,14 +132,15 @@ extension SequenceServer {
         return page
     }
 
-    /// A lead's actions and messages, newest first. Errors: INVALID_ARGUMENT (no lead, bad cursor).
+    /// A lead's actions, messages and enrollments, newest first (an enrollment at the time it began, with
+    /// its state now). Errors: INVALID_ARGUMENT (no lead, bad cursor).
     package func leadTimeline(_ request: PB.LeadQuery, context: RPCContext) async throws -> PB.DocumentPage {
         let tenantID = try context.requireTenant()
         guard request.leadId > 0 else { throw RPCError.invalid(field: "lead_id", "is required") }
         var before: TimelinePosition?
         if !request.cursor.isEmpty {
             let parts = request.cursor.split(separator: ":")
-            guard parts.count == 3, let at = Int64(parts[0]), let id = Int64(parts[2]), ["action", "message"].contains(parts[1]) else {
+            guard parts.count == 3, let at = Int64(parts[0]), let id = Int64(parts[2]), ["action", "enrollment", "message"].contains(parts[1]) else {
                 throw RPCError.invalid(field: "cursor", "is not a cursor of this list")
             }
             before = TimelinePosition(at: at, kind: String(parts[1]), id: id)
@@ -189,6 +190,13 @@ extension SequenceServer {
             put("direction", item.direction)
             put("text", item.text)
             put("ref", item.key)
+        } else if item.kind == "enrollment" {
+            put("enrollment_id", item.key)
+            put("sequence_id", item.sequenceID)
+            put("state", item.state)
+            put("source", item.target)
+            if let reason = item.detail, !reason.isEmpty { put("reason", reason) }
+            json["finished_at"] = item.finishedAt.map { .string(timestamp($0)) } ?? .null
         } else {
             put("action_type", item.actionType)
             put("operation", item.operation)
@@ -212,5 +220,40 @@ extension SequenceServer {
     /// RFC 3339 with milliseconds, as the REST API shows times.
     static func timestamp(_ micros: Int64) -> String {
         Date(unixMicros: micros).formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+}
+
+// MARK: - Usage
+
+extension SequenceServer {
+    /// The tenant's usage ledger summed per UTC day and kind (`ai_reply`, `ai_tokens`, `message_sent`),
+    /// oldest day first. `filters`: `from_micros` (inclusive) and `to_micros` (exclusive), both optional.
+    /// Errors: INVALID_ARGUMENT (unknown filter, a bound that is not a number, `from` after `to`).
+    package func usage(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
+        let tenantID = try context.requireTenant()
+        var from: Int64 = 0
+        var to: Int64 = .max
+        for (index, filter) in request.filters.enumerated() {
+            guard let value = Int64(filter.value), value >= 0 else {
+                throw RPCError.invalid(field: "filters[\(index)].value", "\(filter.key) must be a non-negative integer (microseconds)")
+            }
+            switch filter.key {
+            case "from_micros": from = value
+            case "to_micros": to = value
+            default: throw RPCError.invalid(field: "filters[\(index)].key", "unknown filter \(filter.key) (known: from_micros, to_micros)")
+            }
+        }
+        guard from <= to else { throw RPCError.invalid(field: "filters", "from_micros is after to_micros") }
+        var page = PB.DocumentPage()
+        page.items = try await store.usage(tenantID: tenantID, from: from, to: to).map { total in
+            var document = PB.Document()
+            document.id = "\(total.day):\(total.kind)"
+            document.json = ExecutorActionRunner.jsonText(.object([
+                "day": .string(total.day), "kind": .string(total.kind),
+                "units": .number(Double(total.units)), "entries": .number(Double(total.entries)),
+            ]))
+            return document
+        }
+        return page
     }
 }

@@ -99,6 +99,14 @@ struct RuleValidationTests {
               field: "actions[0].parameters.bot_id", says: "required for run_salesbot"),
         .init(name: "Kommo operation with a non-integer id", change: { $0.actions = [Action(type: .kommoAction, operation: .changeResponsible, parameters: ["responsible_user_id": "ana"])] },
               field: "actions[0].parameters.responsible_user_id", says: "integer"),
+        .init(name: "update_lead with a field it does not set", change: { $0.actions = [Action(type: .kommoAction, operation: .updateLead, parameters: ["colour": "red"])] },
+              field: "actions[0].parameters.colour", says: "not a field update_lead sets"),
+        .init(name: "update_lead with a non-integer price", change: { $0.actions = [Action(type: .kommoAction, operation: .updateLead, parameters: ["price": "a lot"])] },
+              field: "actions[0].parameters.price", says: "integer"),
+        .init(name: "update_contact naming only the contact", change: { $0.actions = [Action(type: .kommoAction, operation: .updateContact, parameters: ["contact_id": "5"])] },
+              field: "actions[0].parameters", says: "at least one field"),
+        .init(name: "change_responsible without the user", change: { $0.actions = [Action(type: .kommoAction, operation: .changeResponsible, parameters: [:])] },
+              field: "actions[0].parameters.responsible_user_id", says: "required for change_responsible"),
         .init(name: "working hours with an unknown zone", change: {
             $0.conditions = .withinWorkingHours(.init(hours: WorkingHours(timeZone: "Mars/Olympus", days: [.monday], start: "09:00", end: "18:00")))
         }, field: "conditions.hours.time_zone", says: "unknown time zone"),
@@ -114,6 +122,17 @@ struct RuleValidationTests {
         let problems = rule.validate(in: Self.context)
         let problem = try #require(problems.first { $0.field == testCase.field }, "problems: \(problems)")
         #expect(problem.message.contains(testCase.says), "\(problem.message)")
+    }
+
+    @Test("Kommo operations that set fields take their documented fields and custom fields by id")
+    func fieldOperations() {
+        var rule = Self.valid()
+        rule.actions = [
+            Action(type: .kommoAction, operation: .updateLead, parameters: ["name": "Ann", "price": "3100", "cf.5551": "yes"]),
+            Action(type: .kommoAction, operation: .updateContact, parameters: ["first_name": "Ann", "cf.7001": "+5511"]),
+            Action(type: .kommoAction, operation: .changeResponsible, parameters: ["responsible_user_id": "42"]),
+        ]
+        #expect(rule.validate(in: Self.context) == [])
     }
 
     @Test("Unknown catalogs and missing predicates skip the checks that need them")

@@ -169,7 +169,8 @@ package struct Action: Sendable, Hashable, Codable {
 
 /// The Kommo operations a `kommo_action` can run, with the parameters each needs.
 package enum KommoOperation: String, RuleKeyword {
-    /// `PATCH /api/v4/leads/{id}` with the given fields (`name`, `price`, …).
+    /// `PATCH /api/v4/leads/{id}` with the given fields: `name`, `price`, `status_id`, `pipeline_id`,
+    /// `responsible_user_id`, and custom fields by id as `cf.<field id>`.
     case updateLead = "update_lead"
     /// Move the lead: `status_id`, optional `pipeline_id`.
     case changeStage = "change_stage"
@@ -189,7 +190,8 @@ package enum KommoOperation: String, RuleKeyword {
     case addNote = "add_note"
     /// Run a Salesbot on the lead: `bot_id`.
     case runSalesbot = "run_salesbot"
-    /// Update the lead's main contact with the given fields.
+    /// `PATCH /api/v4/contacts/{id}` with the given fields: `name`, `first_name`, `last_name`,
+    /// `responsible_user_id`, and `cf.<field id>`; the lead's main contact unless `contact_id` names one.
     case updateContact = "update_contact"
 
     /// Names the word in decoding errors.
@@ -212,8 +214,24 @@ package enum KommoOperation: String, RuleKeyword {
 
     /// Parameters that, when present, must be integers (Kommo ids and durations).
     package static let integerParameters: Set<String> = [
-        "status_id", "pipeline_id", "responsible_user_id", "due_in_seconds", "task_type", "task_id", "bot_id",
+        "status_id", "pipeline_id", "responsible_user_id", "due_in_seconds", "task_type", "task_id", "bot_id", "price", "contact_id",
     ]
+
+    /// The parameters an operation that sets fields accepts (besides custom fields, `cf.<field id>`);
+    /// `nil` for operations whose parameters are only those they require or document.
+    package var fieldParameters: [String]? {
+        switch self {
+        case .updateLead: ["name", "price", "status_id", "pipeline_id", "responsible_user_id"]
+        case .updateContact: ["contact_id", "name", "first_name", "last_name", "responsible_user_id"]
+        default: nil
+        }
+    }
+
+    /// The custom field id a parameter such as `cf.123` names, for operations that set fields.
+    package static func customFieldID(_ parameter: String) -> Int64? {
+        guard parameter.lowercased().hasPrefix("cf."), let id = Int64(parameter.dropFirst(3)), id > 0 else { return nil }
+        return id
+    }
 
     /// Operations whose parameter list must not be empty because they name nothing to change otherwise.
     package var needsSomeParameter: Bool { self == .updateLead || self == .updateContact }

@@ -328,8 +328,14 @@ struct RuleProblems {
             for name in operation.requiredParameters where (parameters[name] ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
                 add("\(path).parameters.\(name)", "is required for \(operation.rawValue)")
             }
-            if operation.needsSomeParameter, parameters.isEmpty {
+            if operation.needsSomeParameter, parameters.keys.allSatisfy({ $0 == "contact_id" }) {
                 add("\(path).parameters", "must set at least one field for \(operation.rawValue)")
+            }
+            if let known = operation.fieldParameters {
+                for name in parameters.keys.sorted() where !known.contains(name) && KommoOperation.customFieldID(name) == nil {
+                    add("\(path).parameters.\(name)",
+                        "is not a field \(operation.rawValue) sets (known: \(known.joined(separator: ", ")), or cf.<field id>)")
+                }
             }
             for name in parameters.keys.sorted() where KommoOperation.integerParameters.contains(name) {
                 if let value = parameters[name], !value.isEmpty, Int64(value) == nil {

@@ -4,7 +4,8 @@ import Wire
 
 extension GatewayApp {
     /// Outbound integrations (Kommo credentials, message mode, webhook secret, AI provider; secrets are
-    /// write-only), the action log and a lead's timeline — all owned by sequence-service.
+    /// write-only) and the action log — all owned by sequence-service. A lead's timeline, which merges
+    /// sequence-service's part with ingest's, is in `LeadTimelineRoutes.swift`.
     static func addIntegrationRoutes(to api: RouterGroup<GatewayContext>, peers: Peers) {
         api.get("/integrations") { _, context -> Response in
             var ref = PB.DocumentRef()
@@ -25,15 +26,6 @@ extension GatewayApp {
             list.cursor = try query.string("cursor", maxLength: 128)
             if let lead = try query.int("lead_id", range: 1...Int64.max) { list.filters = [PB.KeyValue(key: "lead_id", value: String(lead))] }
             let page = try await peers.sequences.listActions(list, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
-            return try jsonResponse(ListDTO(items: page.items.map { JSONValue(jsonString: $0.json) ?? .null }, nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
-        }
-        api.get("/leads/{leadId}/timeline") { request, context -> Response in
-            let query = QueryReader(request)
-            var lead = PB.LeadQuery()
-            lead.leadId = try kommoID(try context.parameters.require("leadId"), field: "leadId")
-            lead.limit = try query.limit()
-            lead.cursor = try query.string("cursor", maxLength: 128)
-            let page = try await peers.sequences.leadTimeline(lead, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
             return try jsonResponse(ListDTO(items: page.items.map { JSONValue(jsonString: $0.json) ?? .null }, nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
         }
     }

@@ -10,6 +10,9 @@ package struct KommoAccount: Sendable, Hashable, CustomStringConvertible {
     package let baseURL: String
     /// The OAuth access token or long-lived token sent as `Authorization: Bearer`.
     package let accessToken: String
+    /// The tenant whose stored OAuth refresh token can renew ``accessToken`` when Kommo refuses it;
+    /// `nil` when none is stored (a long-lived token, or no OAuth credentials).
+    package var renewableTenant: String?
 
     /// An account at `baseURL`; `nil` when the URL is not an absolute http(s) URL or the token is empty.
     package init?(baseURL: String, accessToken: String) {

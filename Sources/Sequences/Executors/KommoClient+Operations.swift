@@ -92,10 +92,55 @@ extension KommoClient {
                                summary: "remove tags " + tags.joined(separator: ", "), account: account, logger: logger)
     }
 
+    /// Changes a lead's name, price, stage, pipeline, responsible user and custom fields in one
+    /// `PATCH /api/v4/leads/{id}`.
+    package func updateLead(leadID: Int64, _ changes: KommoLeadChanges, account: KommoAccount?,
+                            logger: Logger) async -> ExecutionResult {
+        let body = LeadPatchBody(name: changes.name, price: changes.price, responsibleUserID: changes.responsibleUserID,
+                                 statusID: changes.statusID, pipelineID: changes.pipelineID,
+                                 customFieldsValues: changes.customFields.isEmpty ? nil : changes.customFields)
+        var parts: [String] = []
+        if let name = changes.name { parts.append("name \(Self.excerpt(name))") }
+        if let price = changes.price { parts.append("price \(price)") }
+        if let status = changes.statusID { parts.append("status \(status)") }
+        if let pipeline = changes.pipelineID { parts.append("pipeline \(pipeline)") }
+        if let user = changes.responsibleUserID { parts.append("responsible \(user)") }
+        if !changes.customFields.isEmpty { parts.append("fields " + changes.customFields.map { "\($0.fieldID)" }.joined(separator: ", ")) }
+        return await patchLead(operation: "kommo.update_lead", leadID: leadID, body: body, summary: parts.joined(separator: ", "),
+                               account: account, logger: logger)
+    }
+
+    /// Gives a lead to another user: `PATCH /api/v4/leads/{id}` with `responsible_user_id`.
+    package func changeResponsible(leadID: Int64, userID: Int64, account: KommoAccount?, logger: Logger) async -> ExecutionResult {
+        await patchLead(operation: "kommo.change_responsible", leadID: leadID, body: LeadPatchBody(responsibleUserID: userID),
+                        summary: "responsible \(userID)", account: account, logger: logger)
+    }
+
     private func patchLead(operation: String, leadID: Int64, body: LeadPatchBody, summary: String,
                            account: KommoAccount?, logger: Logger) async -> ExecutionResult {
         await call(operation: operation, account: account, method: .PATCH, path: "/api/v4/leads/\(leadID)",
                    body: body, summary: "lead \(leadID): \(summary)", kind: .write, logger: logger).0
+    }
+}
+
+// MARK: - Contacts
+
+extension KommoClient {
+    /// Changes a contact's name, first and last name, responsible user and custom fields:
+    /// `PATCH /api/v4/contacts/{id}`.
+    package func updateContact(contactID: Int64, _ changes: KommoContactChanges, account: KommoAccount?,
+                               logger: Logger) async -> ExecutionResult {
+        let body = ContactPatchBody(name: changes.name, firstName: changes.firstName, lastName: changes.lastName,
+                                    responsibleUserID: changes.responsibleUserID,
+                                    customFieldsValues: changes.customFields.isEmpty ? nil : changes.customFields)
+        var parts: [String] = []
+        if let name = changes.name { parts.append("name \(Self.excerpt(name))") }
+        if let name = changes.firstName { parts.append("first name \(Self.excerpt(name))") }
+        if let name = changes.lastName { parts.append("last name \(Self.excerpt(name))") }
+        if let user = changes.responsibleUserID { parts.append("responsible \(user)") }
+        if !changes.customFields.isEmpty { parts.append("fields " + changes.customFields.map { "\($0.fieldID)" }.joined(separator: ", ")) }
+        return await call(operation: "kommo.update_contact", account: account, method: .PATCH, path: "/api/v4/contacts/\(contactID)",
+                          body: body, summary: "contact \(contactID): " + parts.joined(separator: ", "), kind: .write, logger: logger).0
     }
 }
 

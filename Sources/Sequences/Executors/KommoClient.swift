@@ -45,12 +45,17 @@ package struct KommoClient: Sendable {
     package let configuration: Configuration
     private let http: OutboundHTTP
     private let rateLimiter: KommoRateLimiter
+    private let renewer: (any KommoTokenRenewer)?
 
     /// A client sending through `httpClient`, admitting requests through `rateLimiter` (share one limiter
-    /// among everything in the process that calls Kommo).
-    package init(httpClient: HTTPClient, rateLimiter: KommoRateLimiter, configuration: Configuration = Configuration()) {
+    /// among everything in the process that calls Kommo). With a `renewer`, a call that Kommo refuses
+    /// with 401 on an account that can be renewed (``KommoAccount/renewableTenant``) is sent once more
+    /// with the renewed token.
+    package init(httpClient: HTTPClient, rateLimiter: KommoRateLimiter, configuration: Configuration = Configuration(),
+                 renewer: (any KommoTokenRenewer)? = nil) {
         self.configuration = configuration
         self.rateLimiter = rateLimiter
+        self.renewer = renewer
         self.http = OutboundHTTP(client: httpClient, timeout: configuration.requestTimeout,
                                  retry: configuration.retry, maxResponseBytes: configuration.maxResponseBytes)
     }
@@ -70,7 +75,7 @@ package struct KommoClient: Sendable {
     /// operations that read ids or entities from it.
     func call(
         operation: String, account: KommoAccount?, method: HTTPMethod, path: String, query: String? = nil,
-        body: (some Encodable)?, summary: String, kind: CallKind, logger: Logger
+        body: (some Encodable)?, summary: String, kind: CallKind, logger: Logger, renewed: Bool = false
     ) async -> (ExecutionResult, OutboundResponse?) {
         guard let account else {
             return (.skipped(operation, reason: SkipReason.noKommoCredentials, requestSummary: summary), nil)
@@ -101,6 +106,15 @@ package struct KommoClient: Sendable {
             limiter: (rateLimiter, key),
             classify: Self.classify,
             onRetryAfter: { rateLimiter.pause(key, for: $0) })
+        if record.response?.status == 401, !renewed, let renewer, account.renewableTenant != nil,
+           let fresh = await renewer.renew(account, logger: logger) {
+            // An expired access token: renewed once, and the call made again with the new one.
+            var (result, response) = await call(operation: operation, account: fresh, method: method, path: path, query: query, body: body,
+                                                summary: summary, kind: kind, logger: logger, renewed: true)
+            result.attempts += record.attempts
+            result.detail = "access token renewed after a 401" + (result.detail.map { "; \($0)" } ?? "")
+            return (result, response)
+        }
         let result = Self.result(operation: operation, target: target, summary: summary, record: record,
                                  kind: kind, limit: configuration.maxResponseBytes)
         if result.outcome != .succeeded {

@@ -131,8 +131,67 @@ struct TagName: Encodable {
     var name: String
 }
 
+/// Changes to a lead's own fields (`PATCH /api/v4/leads/{id}`); what is `nil` stays as it is.
+package struct KommoLeadChanges: Sendable, Hashable {
+    package var name: String?
+    package var price: Int64?
+    package var statusID: Int64?
+    package var pipelineID: Int64?
+    package var responsibleUserID: Int64?
+    package var customFields: [KommoFieldUpdate]
+
+    /// Creates a change set.
+    package init(name: String? = nil, price: Int64? = nil, statusID: Int64? = nil, pipelineID: Int64? = nil,
+                 responsibleUserID: Int64? = nil, customFields: [KommoFieldUpdate] = []) {
+        self.name = name
+        self.price = price
+        self.statusID = statusID
+        self.pipelineID = pipelineID
+        self.responsibleUserID = responsibleUserID
+        self.customFields = customFields
+    }
+}
+
+/// Changes to a contact's fields (`PATCH /api/v4/contacts/{id}`); what is `nil` stays as it is.
+package struct KommoContactChanges: Sendable, Hashable {
+    package var name: String?
+    package var firstName: String?
+    package var lastName: String?
+    package var responsibleUserID: Int64?
+    package var customFields: [KommoFieldUpdate]
+
+    /// Creates a change set.
+    package init(name: String? = nil, firstName: String? = nil, lastName: String? = nil, responsibleUserID: Int64? = nil,
+                 customFields: [KommoFieldUpdate] = []) {
+        self.name = name
+        self.firstName = firstName
+        self.lastName = lastName
+        self.responsibleUserID = responsibleUserID
+        self.customFields = customFields
+    }
+}
+
+/// The body of `PATCH /api/v4/contacts/{id}`; absent members are left out.
+struct ContactPatchBody: Encodable {
+    var name: String?
+    var firstName: String?
+    var lastName: String?
+    var responsibleUserID: Int64?
+    var customFieldsValues: [KommoFieldUpdate]?
+    /// 0: changed by a robot (see ``LeadPatchBody/updatedBy``).
+    var updatedBy: Int64 = 0
+
+    enum CodingKeys: String, CodingKey {
+        case name, firstName = "first_name", lastName = "last_name", responsibleUserID = "responsible_user_id"
+        case customFieldsValues = "custom_fields_values", updatedBy = "updated_by"
+    }
+}
+
 /// The body of `PATCH /api/v4/leads/{id}`; absent members are left out, so only what is set changes.
 struct LeadPatchBody: Encodable {
+    var name: String?
+    var price: Int64?
+    var responsibleUserID: Int64?
     var statusID: Int64?
     var pipelineID: Int64?
     var customFieldsValues: [KommoFieldUpdate]?
@@ -142,6 +201,7 @@ struct LeadPatchBody: Encodable {
     var updatedBy: Int64 = 0
 
     enum CodingKeys: String, CodingKey {
+        case name, price, responsibleUserID = "responsible_user_id"
         case statusID = "status_id", pipelineID = "pipeline_id", customFieldsValues = "custom_fields_values"
         case tagsToAdd = "tags_to_add", tagsToDelete = "tags_to_delete", updatedBy = "updated_by"
     }

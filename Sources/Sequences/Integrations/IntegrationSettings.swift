@@ -7,7 +7,8 @@ import Wire
 /// them:
 ///
 /// ```json
-/// {"kommo": {"base_url": "https://acme.kommo.com", "access_token": "…", "rate_limit_per_second": 7},
+/// {"kommo": {"base_url": "https://acme.kommo.com", "access_token": "…", "rate_limit_per_second": 7,
+///            "refresh_token": "…", "client_id": "…", "client_secret": "…", "redirect_uri": "https://…"},
 ///  "messages": {"mode": "salesbot_field", "field_id": 123, "bot_id": 45,
 ///               "chats_api": {"scope_id": "…", "channel_secret": "…", "base_url": "https://amojo.kommo.com"}},
 ///  "webhooks": {"secret": "whsec_…"},
@@ -60,6 +61,8 @@ package struct IntegrationDocument: Sendable, Hashable {
         "kommo": .object([
             "base_url": .leaf(.url), "subdomain": .leaf(.subdomain), "access_token": .leaf(.secret),
             "rate_limit_per_second": .leaf(.rate),
+            // OAuth: with these the access token is renewed when Kommo refuses it (401).
+            "refresh_token": .leaf(.secret), "client_id": .leaf(.text), "client_secret": .leaf(.secret), "redirect_uri": .leaf(.url),
         ]),
         "messages": .object([
             "mode": .leaf(.oneOf(messageModes)), "field_id": .leaf(.id), "bot_id": .leaf(.id),
@@ -74,6 +77,7 @@ package struct IntegrationDocument: Sendable, Hashable {
     /// Paths of the write-only members.
     package static let secretPaths: [[String]] = [
         ["kommo", "access_token"], ["messages", "chats_api", "channel_secret"], ["webhooks", "secret"], ["ai", "api_key"],
+        ["kommo", "refresh_token"], ["kommo", "client_secret"],
     ]
 
     // MARK: Validation
@@ -87,6 +91,11 @@ package struct IntegrationDocument: Sendable, Hashable {
         if string("kommo", "base_url") != nil, string("kommo", "subdomain") != nil {
             found.append(FieldViolation(field: "kommo.subdomain",
                                         message: "give base_url or subdomain, not both (set the other to null)"))
+        }
+        if string("kommo", "refresh_token") != nil {
+            for key in ["client_id", "client_secret", "redirect_uri"] where json["kommo"]?[key] == nil {
+                found.append(FieldViolation(field: "kommo.\(key)", message: "is required with kommo.refresh_token (Kommo renews tokens only with it)"))
+            }
         }
         switch string("messages", "mode") {
         case "salesbot_field":

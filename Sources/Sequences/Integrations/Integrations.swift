@@ -161,7 +161,12 @@ package final class Integrations: Sendable {
     package func runtime(tenantID: String) async throws -> TenantIntegrations {
         let now = clock.now
         if let (cached, expires) = cache.withLock({ $0[tenantID] }), expires > now { return cached }
-        let runtime = try await store.integration(tenantID: tenantID).map { TenantIntegrations(try open($0)) } ?? .none
+        let runtime = try await store.integration(tenantID: tenantID).map { record in
+            let document = try open(record)
+            var runtime = TenantIntegrations(document)
+            if document.string("kommo", "refresh_token") != nil { runtime.kommo?.renewableTenant = tenantID }
+            return runtime
+        } ?? .none
         cache.withLock { $0[tenantID] = (runtime, now + cacheTTL) }
         return runtime
     }

@@ -57,6 +57,8 @@ package final class ExecutorActionRunner: ActionRunner {
     private let webhooks: WebhookSender
     /// One Kommo client per rate limit in use: each owns a limiter with that allowance per account.
     private let kommoClients = Mutex<[Int: KommoClient]>([:])
+    /// Renews OAuth access tokens that Kommo refuses, for every client.
+    private let tokenRenewal: KommoTokenRenewal
 
     package init(integrations: Integrations, store: SequenceStore, httpClient: HTTPClient, rules: RulesClient,
                  settings: ExecutorSettings, clock: any WallClock) {
@@ -66,6 +68,7 @@ package final class ExecutorActionRunner: ActionRunner {
         self.rules = rules
         self.settings = settings
         self.clock = clock
+        self.tokenRenewal = KommoTokenRenewal(integrations: integrations, httpClient: httpClient, clock: clock)
         self.webhooks = WebhookSender(httpClient: httpClient, configuration: WebhookSender.Configuration(
             retry: settings.webhookRetry, allowPrivateTargets: settings.allowPrivateWebhooks))
     }
@@ -263,10 +266,81 @@ package final class ExecutorActionRunner: ActionRunner {
                 return Self.invalid(run, "run_salesbot needs bot_id and a lead")
             }
             return await run.kommo.runSalesbot(botID: bot, leadID: lead, account: run.account, logger: run.logger)
-        case .updateLead, .changeResponsible, .updateContact:
-            return ExecutionResult(operation: "kommo.\(operation.rawValue)", outcome: .failedPermanent,
-                                   detail: "the executor does not carry out \(operation.rawValue) yet")
+        case .changeResponsible:
+            guard run.account != nil else { return .skipped("kommo.change_responsible", reason: SkipReason.noKommoCredentials) }
+            guard let lead = run.action.leadID else { return Self.invalid(run, "change_responsible needs a lead") }
+            guard let user = integer("responsible_user_id") else { return Self.invalid(run, "change_responsible needs responsible_user_id") }
+            let result = await run.kommo.changeResponsible(leadID: lead, userID: user, account: run.account, logger: run.logger)
+            if result.succeeded { await report(run, writes: [ownWrite(run, kind: "field", value: "responsible_user_id=\(user)")]) }
+            return result
+        case .updateLead:
+            return await updateLead(run, parameters: parameters)
+        case .updateContact:
+            return await updateContact(run, parameters: parameters)
         }
+    }
+
+    /// The text parameters rendered with the lead's values, and the custom fields (`cf.<id>`) among them.
+    private func fieldParameters(_ run: Run, _ parameters: [String: String], operation: String)
+        async -> Outcome<(text: [String: String], fields: [KommoFieldUpdate])> {
+        var text: [String: String] = [:]
+        var fields: [KommoFieldUpdate] = []
+        for (name, source) in parameters.sorted(by: { $0.key < $1.key }) where !KommoOperation.integerParameters.contains(name) {
+            let rendered = await render(run, source, policy: .useDefaultOrEmpty, operation: operation)
+            guard case .success(let value) = rendered else { return .failure(rendered.failure!) }
+            if let fieldID = KommoOperation.customFieldID(name) {
+                fields.append(KommoFieldUpdate(fieldID: fieldID, values: value.isEmpty ? [] : [.text(value)]))
+            } else {
+                text[name] = value
+            }
+        }
+        return .success((text, fields))
+    }
+
+    private func updateLead(_ run: Run, parameters: [String: String]) async -> ExecutionResult {
+        let operation = "kommo.update_lead"
+        guard run.account != nil else { return .skipped(operation, reason: SkipReason.noKommoCredentials) }
+        guard let lead = run.action.leadID else { return Self.invalid(run, "update_lead needs a lead") }
+        func integer(_ key: String) -> Int64? { parameters[key].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) } }
+        let rendered = await fieldParameters(run, parameters, operation: operation)
+        guard case .success(let values) = rendered else { return rendered.failure! }
+        let changes = KommoLeadChanges(name: values.text["name"], price: integer("price"), statusID: integer("status_id"),
+                                       pipelineID: integer("pipeline_id"), responsibleUserID: integer("responsible_user_id"),
+                                       customFields: values.fields)
+        guard changes != KommoLeadChanges() else { return Self.invalid(run, "update_lead names no field to change") }
+        let result = await run.kommo.updateLead(leadID: lead, changes, account: run.account, logger: run.logger)
+        if result.succeeded {
+            var writes: [PB.OwnWrite] = []
+            if let stage = changes.statusID { writes.append(ownWrite(run, kind: "stage_change", value: String(stage))) }
+            for name in parameters.keys.sorted() where name != "status_id" {
+                writes.append(ownWrite(run, kind: "field", value: "\(name)=\(values.text[name] ?? parameters[name] ?? "")"))
+            }
+            await report(run, writes: writes)
+        }
+        return result
+    }
+
+    private func updateContact(_ run: Run, parameters: [String: String]) async -> ExecutionResult {
+        let operation = "kommo.update_contact"
+        guard run.account != nil else { return .skipped(operation, reason: SkipReason.noKommoCredentials) }
+        func integer(_ key: String) -> Int64? { parameters[key].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) } }
+        var contactID = integer("contact_id")
+        if contactID == nil {
+            // The lead's main contact, read fresh: a contact linked since the last event counts.
+            guard let lead = run.action.leadID else { return Self.invalid(run, "update_contact needs contact_id or a lead") }
+            let read = await run.kommo.getLead(id: lead, account: run.account, logger: run.logger)
+            guard read.result.succeeded else { return read.result }
+            guard let main = read.entity?.mainContactID else {
+                return ExecutionResult(operation: operation, outcome: .failedPermanent, detail: "lead \(lead) has no contact to update")
+            }
+            contactID = main
+        }
+        let rendered = await fieldParameters(run, parameters, operation: operation)
+        guard case .success(let values) = rendered else { return rendered.failure! }
+        let changes = KommoContactChanges(name: values.text["name"], firstName: values.text["first_name"], lastName: values.text["last_name"],
+                                          responsibleUserID: integer("responsible_user_id"), customFields: values.fields)
+        guard changes != KommoContactChanges() else { return Self.invalid(run, "update_contact names no field to change") }
+        return await run.kommo.updateContact(contactID: contactID!, changes, account: run.account, logger: run.logger)
     }
 
     // MARK: - Webhooks
@@ -529,7 +603,7 @@ package final class ExecutorActionRunner: ActionRunner {
             let client = KommoClient(
                 httpClient: httpClient,
                 rateLimiter: KommoRateLimiter(configuration: .init(requestsPerWindow: rate, window: .seconds(1))),
-                configuration: .init(retry: settings.kommoRetry))
+                configuration: .init(retry: settings.kommoRetry), renewer: tokenRenewal)
             clients[rate] = client
             return client
         }

@@ -54,6 +54,9 @@ package struct SchedulerSettings: Sendable {
 /// The durable scheduler: claims due rows with a lease, runs them, and records the outcome. Timers go
 /// back through ingest as `timer_fired` events. A crash leaves claimed rows whose lease expires, and they
 /// are claimed again; nothing due lives only in memory.
+///
+/// Claimed rows start as soon as a lane is free rather than batch by batch: an action that waits (for its
+/// Kommo account's allowance, a slow endpoint) holds up only its own lane, not the next claim.
 package final class Scheduler: Service, Sendable {
     private let store: SequenceStore
     private let runner: any ActionRunner
@@ -63,6 +66,8 @@ package final class Scheduler: Service, Sendable {
     private let logger: Logger
     package let nudge = Nudge()
     private let stopping = Atomic<Bool>(false)
+    /// Leads whose actions are running, each with the actions claimed for it meanwhile.
+    private let lanes = Mutex<[String: [ScheduledAction]]>([:])
 
     package init(store: SequenceStore, runner: any ActionRunner, ingest: IngestClient, settings: SchedulerSettings,
                  clock: any WallClock, logger: Logger) {
@@ -76,9 +81,35 @@ package final class Scheduler: Service, Sendable {
 
     package func run() async throws {
         await withGracefulShutdownHandler {
-            while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
-                let claimed = (try? await runOnce()) ?? 0
-                if claimed < settings.batchSize { await nudge.wait(timeout: settings.pollInterval) }
+            await withDiscardingTaskGroup { group in
+                // Claimed rows not yet started: at most one batch, so memory does not depend on what is due.
+                var ready: [ScheduledAction] = []
+                var drained = false
+                while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                    if ready.isEmpty {
+                        ready = (try? await claim()) ?? []
+                        drained = ready.count < settings.batchSize
+                    }
+                    // Each lead has one lane, so its actions run in order; a lane starts while fewer than
+                    // `concurrency` run, and an action of a lead whose lane is running joins that lane.
+                    while let next = ready.first {
+                        let key = Self.laneKey(next)
+                        let start: Bool? = lanes.withLock { lanes in
+                            if lanes[key] != nil {
+                                lanes[key]!.append(next)
+                                return false
+                            }
+                            guard lanes.count < settings.concurrency else { return nil }
+                            lanes[key] = []
+                            return true
+                        }
+                        guard let start else { break }
+                        ready.removeFirst()
+                        if start { group.addTask { await self.runLane(key, first: next) } }
+                    }
+                    // Rows waiting for a lane, or nothing more due: wait for a lane to end, new work, or the poll.
+                    if !ready.isEmpty || drained { await nudge.wait(timeout: settings.pollInterval) }
+                }
             }
         } onGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
@@ -86,14 +117,13 @@ package final class Scheduler: Service, Sendable {
         }
     }
 
-    /// Claims and runs one batch of due work; returns how many rows it claimed.
+    /// Claims one batch of due work and runs it to the end; returns how many rows it claimed. For
+    /// callers that step time themselves (tests with a manual clock); `run()` does not wait for batches.
     @discardableResult
     package func runOnce() async throws -> Int {
-        let now = clock.now().unixMicros
-        let due = try await store.claimDue(now: now, lease: micros(settings.lease), limit: settings.batchSize)
+        let due = try await claim()
         guard !due.isEmpty else { return 0 }
-        // Different leads run in parallel; one lead's actions run in their order.
-        let byLead = Dictionary(grouping: due) { "\($0.tenantID):\($0.leadID ?? -$0.id)" }
+        let byLead = Dictionary(grouping: due, by: Self.laneKey)
         await withTaskGroup(of: Void.self) { group in
             var running = 0
             for (_, actions) in byLead {
@@ -109,6 +139,32 @@ package final class Scheduler: Service, Sendable {
         return due.count
     }
 
+    /// Claims due rows, oldest due first.
+    private func claim() async throws -> [ScheduledAction] {
+        try await store.claimDue(now: clock.now().unixMicros, lease: micros(settings.lease), limit: settings.batchSize)
+    }
+
+    /// Runs a lead's actions one after another until its lane is empty, then frees the lane.
+    private func runLane(_ key: String, first: ScheduledAction) async {
+        var next: ScheduledAction? = first
+        while let action = next {
+            await execute(action)
+            next = lanes.withLock { lanes in
+                guard let queued = lanes[key], !queued.isEmpty else {
+                    lanes.removeValue(forKey: key)
+                    return nil
+                }
+                return lanes[key]!.removeFirst()
+            }
+        }
+        nudge.signal()
+    }
+
+    /// The lane of a row: its lead, or the row itself when it has none.
+    private static func laneKey(_ action: ScheduledAction) -> String {
+        "\(action.tenantID):\(action.leadID.map(String.init) ?? "row-\(action.id)")"
+    }
+
     private func execute(_ action: ScheduledAction) async {
         let started = ContinuousClock.now
         let result: ActionRunResult
@@ -119,6 +175,14 @@ package final class Scheduler: Service, Sendable {
             // revives the row under the same key.
             result = ActionRunResult(status: "cancelled", operation: "sequence.step", detail: "the enrollment is no longer waiting on this step")
         } else {
+            do {
+                try await store.markStarted(action, now: clock.now().unixMicros)
+            } catch {
+                // Without the mark a crash during this attempt would not show it as in doubt; the run
+                // waits for the store rather than act unrecorded.
+                logger.error("scheduler.mark_started_failed", metadata: ["action.key": "\(action.idempotencyKey)", "error": "\(error)"])
+                return
+            }
             result = await runner.run(action, logger: logger)
         }
         let now = clock.now().unixMicros
@@ -136,7 +200,8 @@ package final class Scheduler: Service, Sendable {
         let log = ActionLogEntry(
             actionID: action.id, tenantID: action.tenantID, leadID: action.leadID, at: now, actionType: action.actionType,
             operation: result.operation, target: result.target, requestSummary: result.requestSummary, httpStatus: result.httpStatus,
-            latencyMillis: Double(micros(elapsed)) / 1000, outcome: retryAt != nil ? "retry" : status, detail: result.detail)
+            latencyMillis: Double(micros(elapsed)) / 1000, outcome: retryAt != nil ? "retry" : status,
+            detail: action.inDoubt ? Self.inDoubtRemark + (result.detail.isEmpty ? "" : "; " + result.detail) : result.detail)
         do {
             if action.kind == "step" {
                 // The enrollment moves on in the same transaction that records the step's outcome.
@@ -148,6 +213,9 @@ package final class Scheduler: Service, Sendable {
             logger.error("scheduler.finish_failed", metadata: ["action.key": "\(action.idempotencyKey)", "error": "\(error)"])
         }
     }
+
+    /// Heads the logged detail of an attempt that repeats one interrupted after its side effect began.
+    package static let inDoubtRemark = "repeated under the same key: an earlier attempt was interrupted after it started"
 
     /// A timer came due: the lead is looked at again through ingest, as an internal event.
     private func fireTimer(_ action: ScheduledAction) async -> ActionRunResult {

@@ -18,6 +18,9 @@ package struct ScheduledAction: Sendable {
     package var eventID: String
     package var dueAt: Int64
     package var attempts: Int
+    /// An earlier attempt started its side effect and was interrupted before its outcome was recorded
+    /// (a crash, or a lease that ran out): it may have happened, so this run repeats it under the same key.
+    package var inDoubt: Bool = false
 }
 
 /// One attempt of an action, as the action log shows it.
@@ -189,6 +192,14 @@ package final class SequenceStore: Sendable {
                 CREATE INDEX action_by_enrollment ON action(event_id) WHERE kind = 'step';
                 """)
         }
+        migrator.registerMigration("v5-attempt-started") { db in
+            // Set just before an attempt's side effect and cleared when its outcome is recorded: a row
+            // claimed again with it still set was interrupted mid-attempt, and its side effect may have
+            // happened (in doubt); a row claimed without it never got that far.
+            try db.execute(sql: "ALTER TABLE action ADD COLUMN started_at INTEGER")
+            // Usage is read per tenant over a period.
+            try db.execute(sql: "CREATE INDEX usage_by_tenant ON usage(tenant_id, at)")
+        }
         return migrator
     }
 
@@ -209,8 +220,11 @@ package final class SequenceStore: Sendable {
             }
             for timer in timers {
                 // Re-arming replaces the earlier pending timer of the same rule and lead.
-                try db.execute(sql: "UPDATE action SET status = 'cancelled', finished_at = ? WHERE idempotency_key LIKE ? AND kind = 'timer' AND status = 'pending'",
-                               arguments: [now, "timer:\(tenantID):\(timer.key)@%"])
+                // A key range rather than LIKE: LIKE ignores case and so cannot use the key's index, and
+                // would scan every pending row (a million of them cost seconds per timer).
+                let prefix = "timer:\(tenantID):\(timer.key)@"
+                try db.execute(sql: "UPDATE action SET status = 'cancelled', finished_at = ? WHERE idempotency_key >= ? AND idempotency_key < ? AND kind = 'timer' AND status = 'pending'",
+                               arguments: [now, prefix, prefix + "~"])
                 try db.execute(sql: """
                     INSERT OR IGNORE INTO action (tenant_id, idempotency_key, kind, action_type, action_json, lead_id, rule_id, agent_id, due_at, created_at)
                     VALUES (?, ?, 'timer', 'timer', ?, ?, ?, ?, ?, ?)
@@ -238,14 +252,23 @@ package final class SequenceStore: Sendable {
                 ScheduledAction(id: row["id"], tenantID: row["tenant_id"], idempotencyKey: row["idempotency_key"], kind: row["kind"],
                                 actionType: row["action_type"], actionJSON: row["action_json"], leadID: row["lead_id"],
                                 ruleID: row["rule_id"], agentID: row["agent_id"], eventID: row["event_id"], dueAt: row["due_at"],
-                                attempts: row["attempts"])
+                                attempts: row["attempts"], inDoubt: (row["started_at"] as Int64?) != nil)
             }.sorted { $0.dueAt < $1.dueAt }
         }
     }
 
-    /// Finishes an action and logs the attempt in one transaction.
+    /// Records that an attempt of a claimed action is about to cause its side effect. Concurrent
+    /// attempts share one commit.
+    package func markStarted(_ action: ScheduledAction, now: Int64) async throws {
+        try await batch.write { db in
+            try db.execute(sql: "UPDATE action SET started_at = ? WHERE id = ? AND status = 'running'", arguments: [now, action.id])
+        }
+    }
+
+    /// Finishes an action and logs the attempt in one transaction, which concurrent finishes share (one
+    /// commit, and with `synchronous=FULL` one fsync, for all actions that end together).
     package func finish(_ action: ScheduledAction, status: String, log: ActionLogEntry?, retryAt: Int64?, now: Int64) async throws {
-        try await db.write { db in
+        try await batch.write { db in
             try Self.finishRow(db, action, status: status, log: log, retryAt: retryAt, now: now)
         }
     }
@@ -253,10 +276,10 @@ package final class SequenceStore: Sendable {
     /// The body of ``finish(_:status:log:retryAt:now:)``, shared with the sequence steps' finish.
     static func finishRow(_ db: Database, _ action: ScheduledAction, status: String, log: ActionLogEntry?, retryAt: Int64?, now: Int64) throws {
         if let retryAt {
-            try db.execute(sql: "UPDATE action SET status = 'pending', due_at = ?, lease_until = 0, last_error = ? WHERE id = ?",
+            try db.execute(sql: "UPDATE action SET status = 'pending', due_at = ?, lease_until = 0, last_error = ?, started_at = NULL WHERE id = ?",
                            arguments: [retryAt, log?.detail ?? "", action.id])
         } else {
-            try db.execute(sql: "UPDATE action SET status = ?, finished_at = ?, last_error = ? WHERE id = ?",
+            try db.execute(sql: "UPDATE action SET status = ?, finished_at = ?, last_error = ?, started_at = NULL WHERE id = ?",
                            arguments: [status, now, status == "succeeded" ? "" : (log?.detail ?? ""), action.id])
         }
         if let log {
@@ -319,6 +342,18 @@ package final class SequenceStore: Sendable {
         }
     }
 
+    /// The usage ledger of a tenant in `[from, to)` (microseconds), summed per UTC day and kind, oldest
+    /// day first.
+    package func usage(tenantID: String, from: Int64, to: Int64) async throws -> [UsageTotal] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT date(at / 1000000, 'unixepoch') AS day, kind, sum(units) AS units, count(*) AS entries FROM usage
+                WHERE tenant_id = ? AND at >= ? AND at < ? GROUP BY day, kind ORDER BY day, kind
+                """, arguments: [tenantID, from, to])
+                .map { UsageTotal(day: $0["day"], kind: $0["kind"], units: $0["units"], entries: $0["entries"]) }
+        }
+    }
+
     /// The latest messages with a lead, oldest first.
     package func conversation(tenantID: String, leadID: Int64, limit: Int) async throws -> [ConversationEntry] {
         try await db.read { db in
@@ -373,21 +408,27 @@ package final class SequenceStore: Sendable {
         }
     }
 
-    /// One page of a lead's timeline (attempts of actions and messages), newest first. `before` is the
+    /// One page of a lead's timeline (attempts of actions, messages and enrollments), newest first. `before` is the
     /// position of the last item of the previous page.
     package func timeline(tenantID: String, leadID: Int64, limit: Int, before: TimelinePosition?) async throws -> [TimelineItem] {
         try await db.read { db in
             var sql = """
                 SELECT * FROM (
                     SELECT 'action' AS kind, l.id, l.at, l.action_type, l.operation, l.target, l.request_summary, l.http_status,
-                           l.latency_ms, l.outcome, l.detail, NULL AS direction, NULL AS text, a.idempotency_key, a.rule_id
+                           l.latency_ms, l.outcome, l.detail, NULL AS direction, NULL AS text, a.idempotency_key, a.rule_id,
+                           NULL AS sequence_id, NULL AS state, NULL AS finished_at
                     FROM action_log l LEFT JOIN action a ON a.id = l.action_id
                     WHERE l.tenant_id = ? AND l.lead_id = ?
                     UNION ALL
-                    SELECT 'message' AS kind, c.id, c.at, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.direction, c.text, c.ref, NULL
-                    FROM conversation c WHERE c.tenant_id = ? AND c.lead_id = ?)
+                    SELECT 'message' AS kind, c.id, c.at, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.direction, c.text, c.ref, NULL,
+                           NULL, NULL, NULL
+                    FROM conversation c WHERE c.tenant_id = ? AND c.lead_id = ?
+                    UNION ALL
+                    SELECT 'enrollment' AS kind, e.rowid, e.enrolled_at, NULL, NULL, e.source, NULL, NULL, NULL, NULL, e.reason, NULL, NULL,
+                           e.id, NULL, e.sequence_id, e.state, e.finished_at
+                    FROM enrollment e WHERE e.tenant_id = ? AND e.lead_id = ?)
                 """
-            var arguments: StatementArguments = [tenantID, leadID, tenantID, leadID]
+            var arguments: StatementArguments = [tenantID, leadID, tenantID, leadID, tenantID, leadID]
             if let before {
                 sql += " WHERE (at, kind, id) < (?, ?, ?)"
                 arguments += [before.at, before.kind, before.id]
@@ -445,6 +486,18 @@ package struct ConversationEntry: Sendable, Hashable {
     package var at: Int64
 }
 
+/// The usage of one kind on one day: `ai_reply` (replies sent), `ai_tokens` (tokens the AI provider
+/// counted, sent or not), `message_sent` (messages put into a lead's chat, AI replies included).
+package struct UsageTotal: Sendable, Hashable {
+    /// The UTC day, `YYYY-MM-DD`.
+    package var day: String
+    package var kind: String
+    /// Sum of the entries' units (tokens for `ai_tokens`, else one per entry).
+    package var units: Int64
+    /// Entries in the ledger.
+    package var entries: Int64
+}
+
 /// One attempt in the action log with what the scheduled action says about it.
 package struct ActionLogItem: Sendable {
     package var id: Int64
@@ -482,9 +535,9 @@ package struct TimelinePosition: Sendable, Hashable {
     }
 }
 
-/// An item of a lead's timeline: an action attempt or a message.
+/// An item of a lead's timeline: an action attempt, a message or an enrollment in a sequence.
 package struct TimelineItem: Sendable {
-    /// action, message
+    /// action, message, enrollment
     package var kind: String
     package var id: Int64
     package var at: Int64
@@ -498,9 +551,13 @@ package struct TimelineItem: Sendable {
     package var detail: String?
     package var direction: String?
     package var text: String?
-    /// The action's idempotency key, or the message's ref.
+    /// The action's idempotency key, the message's ref, or the enrollment's id.
     package var key: String?
     package var ruleID: String?
+    /// An enrollment's sequence, state (active, paused, completed, exited, failed) and end.
+    package var sequenceID: String?
+    package var state: String?
+    package var finishedAt: Int64?
 
     init(row: Row) {
         kind = row["kind"]
@@ -518,6 +575,9 @@ package struct TimelineItem: Sendable {
         text = row["text"]
         key = row["idempotency_key"]
         ruleID = row["rule_id"]
+        sequenceID = row["sequence_id"]
+        state = row["state"]
+        finishedAt = row["finished_at"]
     }
 
     package var position: TimelinePosition { TimelinePosition(at: at, kind: kind, id: id) }

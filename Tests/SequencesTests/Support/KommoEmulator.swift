@@ -40,14 +40,40 @@ final class KommoEmulator: Sendable {
         var nextID: Int64 = 9_000_000
         var leads: [Int64: JSONValue] = [:]
         var contacts: [Int64: JSONValue] = [:]
+        /// Tasks created, by the `request_id` they came with.
+        var tasksByRequestID: [String: Int64] = [:]
+        var tasksCreated = 0
+        /// The access token accepted now, and the OAuth client and refresh token that renew it.
+        var accessToken: String
+        var oauth: OAuthClient?
+        var refreshes = 0
     }
 
-    private let state = Mutex(State())
+    /// An OAuth integration as Kommo knows it.
+    struct OAuthClient: Sendable {
+        var clientID: String
+        var clientSecret: String
+        var redirectURI: String
+        var refreshToken: String
+    }
 
-    init(token: String = "test-token-\(UUID().uuidString)", channelSecret: String = "channel-secret") {
+    private let state: Mutex<State>
+
+    init(token: String = "test-token-\(UUID().uuidString)", channelSecret: String = "channel-secret", oauth: OAuthClient? = nil) {
         self.token = token
         self.channelSecret = channelSecret
+        self.state = Mutex(State(accessToken: token, oauth: oauth))
     }
+
+    /// Lets the current access token expire: from now on it is refused with 401 until a refresh.
+    func expireAccessToken() {
+        state.withLock { $0.accessToken = "expired-\(UUID().uuidString)" }
+    }
+
+    /// The access token accepted now, and the refresh token that renews it.
+    var currentTokens: (access: String, refresh: String?) { state.withLock { ($0.accessToken, $0.oauth?.refreshToken) } }
+    /// Refresh-token grants answered with new tokens.
+    var refreshes: Int { state.withLock { $0.refreshes } }
 
     // MARK: - Test controls
 
@@ -68,6 +94,9 @@ final class KommoEmulator: Sendable {
         state.withLock { $0.contacts[id] = json }
     }
 
+    /// Tasks created: a repeated `request_id` returns the task it created first and creates nothing.
+    var tasksCreated: Int { state.withLock { $0.tasksCreated } }
+
     /// Every request received, in order of arrival.
     var received: [ReceivedRequest] { state.withLock { $0.received } }
     /// Every departure from the documented API seen.
@@ -87,7 +116,11 @@ final class KommoEmulator: Sendable {
             if case .status(let status) = misbehaviour { return Reply.empty(status) }
             return chatsAPI(received)
         }
-        guard received.headers["authorization"] == "Bearer \(token)" else {
+        if received.path == "/oauth2/access_token" {
+            if case .status(let status) = misbehaviour { return Reply.empty(status) }
+            return refresh(received)
+        }
+        guard received.headers["authorization"] == "Bearer \(state.withLock { $0.accessToken })" else {
             return Reply.json(401, #"{"title":"Unauthorized","status":401,"detail":"Invalid token"}"#,
                               contentType: "application/problem+json")
         }
@@ -134,12 +167,20 @@ final class KommoEmulator: Sendable {
         let segments = request.path.split(separator: "/").map(String.init)
         switch (request.method, segments.count) {
         case ("POST", 3) where request.path == "/api/v4/tasks":
+            // A receiver that dedupes: the same request_id names the same task.
             let tasks: [JSONValue] = (request.json?.array ?? []).map { task in
-                .object(["id": .number(Double(nextID())), "request_id": task["request_id"] ?? .null])
+                let id = state.withLock { state -> Int64 in
+                    if let requestID = task["request_id"]?.string, let existing = state.tasksByRequestID[requestID] { return existing }
+                    state.nextID += 1
+                    state.tasksCreated += 1
+                    if let requestID = task["request_id"]?.string { state.tasksByRequestID[requestID] = state.nextID }
+                    return state.nextID
+                }
+                return .object(["id": .number(Double(id)), "request_id": task["request_id"] ?? .null])
             }
             return Reply.json(200, .object(["_links": .object([:]), "_embedded": .object(["tasks": .array(tasks)])]),
                               contentType: "application/hal+json")
-        case ("PATCH", 4) where segments[2] == "tasks", ("PATCH", 4) where segments[2] == "leads":
+        case ("PATCH", 4) where segments[2] == "tasks", ("PATCH", 4) where segments[2] == "leads", ("PATCH", 4) where segments[2] == "contacts":
             return Reply.json(200, .object(["id": .number(Double(segments[3]) ?? 0), "updated_at": .number(1_700_000_000)]),
                               contentType: "application/hal+json")
         case ("POST", 5) where segments[4] == "notes":
@@ -221,6 +262,8 @@ final class KommoEmulator: Sendable {
                 }
             } else if request.method == "PATCH", segments.count == 4, segments[2] == "leads" {
                 problems += Self.checkLeadPatch(json)
+            } else if request.method == "PATCH", segments.count == 4, segments[2] == "contacts" {
+                problems += Self.checkContactPatch(json)
             } else if request.method == "GET", segments.count == 4, segments[2] == "leads" {
                 if request.query != "with=contacts" { problems.append("expected ?with=contacts") }
             } else if request.method == "GET", segments.count == 4, segments[2] == "contacts" {
@@ -243,17 +286,50 @@ final class KommoEmulator: Sendable {
         "tags_to_add", "tags_to_delete", "updated_by",
     ]
 
+    private static let contactPatchKeys: Set<String> = [
+        "name", "first_name", "last_name", "responsible_user_id", "custom_fields_values", "updated_by",
+    ]
+
+    private static func checkContactPatch(_ json: JSONValue?) -> [String] {
+        guard case .object(let members)? = json else { return ["body must be an object"] }
+        var found: [String] = []
+        for key in members.keys where !contactPatchKeys.contains(key) { found.append("unknown member \(key)") }
+        if members["updated_by"]?.int64 != 0 { found.append("updated_by: 0 is expected on our contact writes") }
+        if members.count <= 1 { found.append("nothing to change") }
+        for key in ["name", "first_name", "last_name"] where members[key] != nil && members[key]?.string == nil {
+            found.append("\(key) must be a string")
+        }
+        if let user = members["responsible_user_id"], case .number = user, user.int64 != nil {} else if members["responsible_user_id"] != nil {
+            found.append("responsible_user_id must be an integer")
+        }
+        return found + checkCustomFields(members["custom_fields_values"])
+    }
+
     private static func checkLeadPatch(_ json: JSONValue?) -> [String] {
         guard case .object(let members)? = json else { return ["body must be an object"] }
         var found: [String] = []
         for key in members.keys where !leadPatchKeys.contains(key) { found.append("unknown member \(key)") }
         if members["updated_by"]?.int64 != 0 { found.append("updated_by: 0 is expected on our lead writes") }
         if members.count <= 1 { found.append("nothing to change") }
-        for key in ["status_id", "pipeline_id"] where members[key] != nil && members[key]?.int64 == nil {
-            found.append("\(key) must be an integer")
+        for key in ["status_id", "pipeline_id", "price", "responsible_user_id"] {
+            guard let value = members[key] else { continue }
+            if case .number = value, value.int64 != nil {} else { found.append("\(key) must be an integer") }
         }
-        if case .string = members["status_id"] { found.append("status_id must be a number") }
-        if let fields = members["custom_fields_values"] {
+        if let name = members["name"], name.string == nil { found.append("name must be a string") }
+        found += checkCustomFields(members["custom_fields_values"])
+        for key in ["tags_to_add", "tags_to_delete"] {
+            guard let tags = members[key] else { continue }
+            if tags.array.isEmpty { found.append("\(key) must be a non-empty array") }
+            for tag in tags.array where tag["name"]?.string == nil && tag["id"]?.int64 == nil {
+                found.append("\(key)[] needs name or id")
+            }
+        }
+        return found
+    }
+
+    private static func checkCustomFields(_ fields: JSONValue?) -> [String] {
+        var found: [String] = []
+        if let fields {
             if fields.array.isEmpty { found.append("custom_fields_values must be a non-empty array") }
             for field in fields.array {
                 if field["field_id"]?.int64 == nil { found.append("custom_fields_values[].field_id is required") }
@@ -266,14 +342,40 @@ final class KommoEmulator: Sendable {
                 }
             }
         }
-        for key in ["tags_to_add", "tags_to_delete"] {
-            guard let tags = members[key] else { continue }
-            if tags.array.isEmpty { found.append("\(key) must be a non-empty array") }
-            for tag in tags.array where tag["name"]?.string == nil && tag["id"]?.int64 == nil {
-                found.append("\(key)[] needs name or id")
-            }
-        }
         return found
+    }
+
+    // MARK: - OAuth
+
+    /// `POST /oauth2/access_token` with the refresh-token grant: checks the client, answers new tokens,
+    /// and retires the old ones (as Kommo does, a refresh token works once).
+    private func refresh(_ request: ReceivedRequest) -> Response {
+        let json = request.json
+        return state.withLock { state in
+            var problems: [String] = []
+            if request.method != "POST" { problems.append("method must be POST") }
+            if !(request.headers["content-type"] ?? "").hasPrefix("application/json") { problems.append("content-type must be application/json") }
+            if json?["grant_type"]?.string != "refresh_token" { problems.append("grant_type must be refresh_token") }
+            guard let oauth = state.oauth else { return Reply.json(400, #"{"title":"Bad Request","status":400,"detail":"no OAuth client"}"#) }
+            if json?["client_id"]?.string != oauth.clientID { problems.append("client_id is wrong") }
+            if json?["client_secret"]?.string != oauth.clientSecret { problems.append("client_secret is wrong") }
+            if json?["redirect_uri"]?.string != oauth.redirectURI { problems.append("redirect_uri is wrong") }
+            if !problems.isEmpty {
+                state.violations.append(contentsOf: problems.map { "oauth: \($0)" })
+                return Reply.json(400, #"{"title":"Bad Request","status":400,"detail":"invalid client"}"#, contentType: "application/problem+json")
+            }
+            guard json?["refresh_token"]?.string == oauth.refreshToken else {
+                return Reply.json(401, #"{"title":"Unauthorized","status":401,"detail":"Refresh token has been revoked"}"#,
+                                  contentType: "application/problem+json")
+            }
+            state.refreshes += 1
+            state.accessToken = "access-\(state.refreshes)-\(UUID().uuidString)"
+            state.oauth?.refreshToken = "refresh-\(state.refreshes)-\(UUID().uuidString)"
+            return Reply.json(200, .object([
+                "token_type": "Bearer", "expires_in": .number(86_400),
+                "access_token": .string(state.accessToken), "refresh_token": .string(state.oauth!.refreshToken),
+            ]))
+        }
     }
 
     // MARK: - Chats API (amojo)

@@ -1,0 +1,110 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import ServiceKit
+
+/// Renews a Kommo access token that Kommo refused.
+package protocol KommoTokenRenewer: Sendable {
+    /// The account with a renewed token after `stale` got a 401, or `nil` when it cannot be renewed (no
+    /// refresh token stored, or Kommo refused the refresh).
+    func renew(_ stale: KommoAccount, logger: Logger) async -> KommoAccount?
+}
+
+/// Renews tenants' Kommo tokens with the OAuth refresh-token grant (KOMMO.md §2): `POST
+/// {base}/oauth2/access_token` with `client_id`, `client_secret`, `grant_type=refresh_token`,
+/// `refresh_token` and `redirect_uri`. Kommo answers with a new access token *and* a new refresh token
+/// (the old one stops working), so both are stored at once, sealed like every secret.
+///
+/// One renewal per tenant at a time: calls that hit the 401 while a renewal runs wait for its result, so
+/// a burst of actions spends one refresh token once. A call whose stale token is no longer the stored
+/// one (another process or an operator changed it) takes the stored one without asking Kommo.
+package actor KommoTokenRenewal: KommoTokenRenewer {
+    private let integrations: Integrations
+    private let httpClient: HTTPClient
+    private let clock: any WallClock
+    private let timeout: Duration
+    private var waiting: [String: [CheckedContinuation<KommoAccount?, Never>]] = [:]
+
+    package init(integrations: Integrations, httpClient: HTTPClient, clock: any WallClock, timeout: Duration = .seconds(15)) {
+        self.integrations = integrations
+        self.httpClient = httpClient
+        self.clock = clock
+        self.timeout = timeout
+    }
+
+    package func renew(_ stale: KommoAccount, logger: Logger) async -> KommoAccount? {
+        guard let tenantID = stale.renewableTenant else { return nil }
+        if waiting[tenantID] != nil {
+            return await withCheckedContinuation { waiting[tenantID, default: []].append($0) }
+        }
+        waiting[tenantID] = []
+        let fresh = await refresh(tenantID: tenantID, stale: stale, logger: logger)
+        for continuation in waiting.removeValue(forKey: tenantID) ?? [] { continuation.resume(returning: fresh) }
+        return fresh
+    }
+
+    private func refresh(tenantID: String, stale: KommoAccount, logger: Logger) async -> KommoAccount? {
+        var logger = logger
+        logger[metadataKey: "tenant.id"] = "\(tenantID)"
+        let state: IntegrationState
+        do {
+            state = try await integrations.state(tenantID: tenantID)
+        } catch {
+            logger.error("kommo.token_renewal_unreadable", metadata: ["error": "\(error)"])
+            return nil
+        }
+        let document = state.document
+        if let current = Self.account(document, tenantID: tenantID), current.accessToken != stale.accessToken {
+            return current
+        }
+        guard let refreshToken = document.string("kommo", "refresh_token"), let clientID = document.string("kommo", "client_id"),
+              let clientSecret = document.string("kommo", "client_secret"), let redirectURI = document.string("kommo", "redirect_uri")
+        else { return nil }
+
+        var request = HTTPClientRequest(url: stale.baseURL + "/oauth2/access_token")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept", value: "application/json")
+        let body: [String: String] = [
+            "client_id": clientID, "client_secret": clientSecret, "grant_type": "refresh_token",
+            "refresh_token": refreshToken, "redirect_uri": redirectURI,
+        ]
+        request.body = .bytes(ByteBuffer(bytes: (try? JSONEncoder().encode(body)) ?? Data()))
+        let answer: JSONValue?
+        let status: UInt
+        do {
+            let response = try await httpClient.execute(request, timeout: .seconds(timeout.components.seconds))
+            let bytes = try await response.body.collect(upTo: 64 * 1024)
+            status = response.status.code
+            answer = JSONValue(parsing: Array(bytes.readableBytesView))
+        } catch {
+            logger.warning("kommo.token_renewal_failed", metadata: ["error": "\(error)"])
+            return nil
+        }
+        guard status == 200, let access = answer?["access_token"]?.string, !access.isEmpty else {
+            // A refresh token Kommo no longer accepts needs the tenant to connect again; the 401 stands.
+            logger.warning("kommo.token_renewal_refused", metadata: ["http.status": "\(status)"])
+            return nil
+        }
+        var kommo: [String: JSONValue] = ["access_token": .string(access)]
+        if let renewed = answer?["refresh_token"]?.string, !renewed.isEmpty { kommo["refresh_token"] = .string(renewed) }
+        let patch = ExecutorActionRunner.jsonText(.object(["kommo": .object(kommo)]))
+        do {
+            let saved = try await integrations.update(tenantID: tenantID, patchJSON: patch, ifVersion: state.version,
+                                                      now: clock.now().unixMicros)
+            logger.notice("kommo.token_renewed", metadata: ["integrations.version": "\(saved.version)"])
+            return Self.account(saved.document, tenantID: tenantID)
+        } catch {
+            // Changed meanwhile (an operator saved new credentials): the stored ones win.
+            logger.warning("kommo.token_renewal_not_stored", metadata: ["error": "\(error)"])
+            return (try? await integrations.state(tenantID: tenantID)).flatMap { Self.account($0.document, tenantID: tenantID) }
+        }
+    }
+
+    private static func account(_ document: IntegrationDocument, tenantID: String) -> KommoAccount? {
+        var account = TenantIntegrations(document).kommo
+        if document.string("kommo", "refresh_token") != nil { account?.renewableTenant = tenantID }
+        return account
+    }
+}
