@@ -1,0 +1,196 @@
+// Webhook history: every event with its status and filters, one event's whole journey (raw delivery,
+// parsed event, dispatch, attempts, decision) with replay, and the raw deliveries with reparse.
+
+import { h, replace, badge, table, time, link, button, field, input, select, notice, jsonBlock,
+  clearErrors, showErrors, errorView, details } from "../dom.js";
+import { api, url, pagedList } from "../api.js";
+import { decisionsView } from "./rules.js";
+
+const eventStatuses = ["", "pending", "delivered", "failed"];
+const filterNames = ["type", "entity_type", "lead_id", "status", "origin", "from", "to", "text"];
+
+export async function eventsPage(page, params, query) {
+  const inputs = {
+    type: input({ value: query.get("type") || "", placeholder: "lead_created, stage_changed, …" }),
+    entity_type: input({ value: query.get("entity_type") || "", placeholder: "lead, contact, message, …" }),
+    lead_id: input({ value: query.get("lead_id") || "" }),
+    status: select(eventStatuses, query.get("status") || ""),
+    origin: select(["", "kommo", "timer", "manual", "replay"], query.get("origin") || ""),
+    from: input({ type: "datetime-local", value: query.get("from") || "" }),
+    to: input({ type: "datetime-local", value: query.get("to") || "" }),
+    text: input({ type: "search", value: query.get("text") || "" }),
+  };
+  const filters = h("form", { class: "filters" },
+    h("div", { class: "form-errors" }),
+    filterNames.map((name) => field(name.replace("_", " "), inputs[name], { name })),
+    h("button", { type: "submit" }, "Filter"));
+  const list = h("div", {});
+  const values = () => {
+    const out = {};
+    for (const name of filterNames) {
+      let value = inputs[name].value.trim();
+      if (value && (name === "from" || name === "to")) value = new Date(value).toISOString();
+      if (value) out[name] = value;
+    }
+    return out;
+  };
+  const load = () => {
+    clearErrors(filters);
+    replace(list, pagedList((cursor) => api.get(url`/api/v1/webhooks/events`, { ...values(), cursor, limit: 50 }).then((r) => r.data).catch((error) => { showErrors(filters, error); throw error; }),
+      (items) => eventsTable(items)));
+  };
+  filters.addEventListener("submit", (e) => { e.preventDefault(); load(); });
+  load();
+  page.append(h("h1", {}, "Webhook history"), filters, list, replayByFilterCard(values), statsCard());
+}
+
+/** Events per day, type and status. */
+function statsCard() {
+  const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  api.get(url`/api/v1/webhooks/stats`).then((answer) => {
+    const counts = (answer.data.counts || []).slice().sort((a, b) => String(b.day).localeCompare(String(a.day)) || String(a.type).localeCompare(String(b.type)));
+    replace(body, table([
+      { title: "Day", cell: (c) => c.day },
+      { title: "Type", cell: (c) => link(`#/webhooks?type=${encodeURIComponent(c.type)}`, c.type) },
+      { title: "Status", cell: (c) => badge(c.status) },
+      { title: "Events", cell: (c) => String(c.count) },
+    ], counts, "No events yet."));
+  }).catch((error) => replace(body, errorView(error)));
+  return h("section", { class: "card" }, h("h2", {}, "Per day"), body);
+}
+
+export function eventsTable(items) {
+  return table([
+    { title: "Received", cell: (e) => time(e.received_at) },
+    { title: "Event", cell: (e) => link(`#/webhooks/events/${encodeURIComponent(e.id)}`, e.type) },
+    { title: "Entity", cell: (e) => `${e.entity_type} ${e.entity_id}` },
+    { title: "Lead", cell: (e) => e.lead_id ? link(`#/leads/${encodeURIComponent(e.lead_id)}`, e.lead_id) : "—" },
+    { title: "Origin", cell: (e) => e.origin },
+    { title: "Status", cell: (e) => badge(e.status) },
+    { title: "Actions", cell: (e) => String(e.actions) },
+  ], items, "No events match.");
+}
+
+/** Replay by filter: first a preview of how many events match, then the run after confirmation. */
+function replayByFilterCard(values) {
+  const mode = select([["dry_run", "dry run (decide, write nothing)"], ["live", "live (a new journey)"]], "dry_run");
+  const result = h("div", {});
+  const card = h("section", { class: "card" }, h("h2", {}, "Replay the events of this filter"), field("Mode", mode), result);
+  card.append(button("Preview", async () => {
+    const filter = values();
+    delete filter.lead_id;
+    const body = { mode: mode.value, filter: { ...filter } };
+    if (values().lead_id) body.filter.lead_id = values().lead_id;
+    try {
+      const preview = await api.post(url`/api/v1/webhooks/replay`, body);
+      replace(result, notice("info", `${preview.data.matched} events match.`),
+        preview.data.matched ? button(`Replay ${preview.data.matched} events (${mode.value})`, async () => {
+          if (mode.value === "live" && !confirm("A live replay runs the actions again. Continue?")) return;
+          try {
+            const done = await api.post(url`/api/v1/webhooks/replay`, { ...body, confirm: true });
+            replace(result, notice("ok", `Replayed ${done.data.matched} events.`),
+              (done.data.new_event_ids || []).length ? h("p", {}, "New events: ", done.data.new_event_ids.map((id) => [link(`#/webhooks/events/${encodeURIComponent(id)}`, id), " "])) : null,
+              (done.data.decisions || []).length ? decisionsView(done.data.decisions) : null);
+          } catch (error) { replace(result, errorView(error)); }
+        }, { kind: "primary" }) : null);
+    } catch (error) { replace(result, errorView(error)); }
+  }));
+  return card;
+}
+
+export async function eventPage(page, { eventId }) {
+  const answer = await api.get(url`/api/v1/webhooks/events/${eventId}`);
+  const d = answer.data;
+  const e = d.event || {};
+  const replayResult = h("div", {});
+  const replay = (mode) => button(mode === "live" ? "Replay live" : "Replay (dry run)", async () => {
+    if (mode === "live" && !confirm("A live replay is a new journey: its actions are carried out again. Continue?")) return;
+    try {
+      const r = await api.post(url`/api/v1/webhooks/events/${eventId}/replay`, { mode });
+      replace(replayResult, notice("ok", `Replay (${r.data.mode}): `, (r.data.new_event_ids || []).map((id) => [link(`#/webhooks/events/${encodeURIComponent(id)}`, id), " "])),
+        decisionsView(r.data.decisions || []));
+    } catch (error) { replace(replayResult, errorView(error)); }
+  }, { kind: mode === "live" ? "danger" : "" });
+  page.append(
+    h("p", { class: "crumbs" }, link("#/webhooks", "Webhook history"), " / "),
+    h("h1", {}, e.type || "Event", " ", badge(e.status)),
+    h("dl", { class: "facts" },
+      fact("Event id", h("code", {}, e.id)), fact("Entity", `${e.entity_type} ${e.entity_id}`),
+      fact("Lead", e.lead_id ? link(`#/leads/${encodeURIComponent(e.lead_id)}`, e.lead_id) : "—"),
+      fact("Origin", e.origin), fact("Occurred", time(e.occurred_at)), fact("Received", time(e.received_at)),
+      fact("Delivery", e.delivery_id ? h("code", {}, e.delivery_id) : "—")),
+    h("div", { class: "actions" }, replay("dry_run"), replay("live")),
+    replayResult,
+    h("section", { class: "card" }, h("h2", {}, "Dispatch"), table([
+      { title: "Destination", cell: (x) => x.destination },
+      { title: "Status", cell: (x) => badge(x.status) },
+      { title: "Attempts", cell: (x) => String(x.attempts) },
+      { title: "Last error", cell: (x) => x.last_error || "" },
+      { title: "Next attempt", cell: (x) => time(x.next_attempt_at) },
+      { title: "Delivered", cell: (x) => time(x.delivered_at) },
+    ], d.dispatches || [], "Not dispatched.")),
+    h("section", { class: "card" }, h("h2", {}, "Attempts"), table([
+      { title: "At", cell: (x) => time(x.at) },
+      { title: "Destination", cell: (x) => x.destination },
+      { title: "Status", cell: (x) => badge(x.status) },
+      { title: "ms", cell: (x) => String(x.duration_ms) },
+      { title: "Error", cell: (x) => x.error || "" },
+    ], d.attempts || [], "No attempts.")),
+    h("section", { class: "card" }, h("h2", {}, "Decision"), d.decision ? decisionsView([d.decision]) : h("p", { class: "muted" }, "No decision yet.")),
+    h("section", { class: "card" }, h("h2", {}, "Parsed event"), d.parsed ? jsonBlock(d.parsed) : h("p", { class: "muted" }, "—")),
+    h("section", { class: "card" }, h("h2", {}, "Raw delivery"), d.delivery ? deliveryView(d.delivery) : h("p", { class: "muted" }, "No delivery (a timer, manual or replayed event).")));
+}
+
+function fact(name, value) {
+  return [h("dt", {}, name), h("dd", {}, value)];
+}
+
+function deliveryView(delivery) {
+  return h("div", {},
+    h("dl", { class: "facts" }, fact("Delivery", h("code", {}, delivery.id)), fact("Status", badge(delivery.status)), fact("Received", time(delivery.received_at)),
+      fact("Content type", delivery.content_type), delivery.reason ? fact("Reason", delivery.reason) : null),
+    delivery.body_expired ? notice("info", "The raw body is past its retention period.")
+      : delivery.body ? details("Body", h("pre", { class: "json" }, decodeForm(delivery.body))) : null);
+}
+
+/** Kommo's form body, one `key = value` per line, decoded for reading. */
+function decodeForm(body) {
+  try {
+    return body.split("&").map((pair) => {
+      const [k, v = ""] = pair.split("=");
+      return `${decodeURIComponent(k.replace(/\+/g, " "))} = ${decodeURIComponent(v.replace(/\+/g, " "))}`;
+    }).join("\n");
+  } catch {
+    return body;
+  }
+}
+
+export async function deliveriesPage(page, params, query) {
+  const status = select(["", "accepted", "duplicate", "unparsed", "rejected"], query.get("status") || "");
+  const list = h("div", {});
+  const filters = h("form", { class: "filters" }, field("Status", status), h("button", { type: "submit" }, "Filter"));
+  const load = () => replace(list, pagedList((cursor) => api.get(url`/api/v1/webhooks/deliveries`, { status: status.value, cursor, limit: 50 }).then((r) => r.data),
+    (items) => table([
+      { title: "Received", cell: (d) => time(d.received_at) },
+      { title: "Delivery", cell: (d) => h("code", {}, d.id) },
+      { title: "Status", cell: (d) => badge(d.status) },
+      { title: "Reason", cell: (d) => d.reason || "" },
+      { title: "Events", cell: (d) => (d.event_ids || []).length ? d.event_ids.map((id) => [link(`#/webhooks/events/${encodeURIComponent(id)}`, id), " "]) : "—" },
+      { title: "Body", cell: (d) => d.body_expired ? h("span", { class: "muted" }, "expired") : d.body ? details("show", h("pre", { class: "json" }, decodeForm(d.body))) : "—" },
+      // Only a body that did not parse can be parsed again (after a parser fix).
+      { title: "", cell: (d) => d.status === "unparsed" && !d.body_expired ? reparseButton(d) : "" },
+    ], items, "No deliveries.")));
+  function reparseButton(delivery) {
+    const slot = h("span", {});
+    slot.append(button("Reparse", async () => {
+      try {
+        const r = await api.post(url`/api/v1/webhooks/deliveries/${delivery.id}/reparse`, {});
+        replace(slot, notice("ok", `${r.data.status}${r.data.event_ids ? `: ${r.data.event_ids}` : ""}`));
+      } catch (error) { slot.append(errorView(error)); }
+    }, { kind: "small", title: "Parse the stored body again" }));
+    return slot;
+  }
+  filters.addEventListener("submit", (e) => { e.preventDefault(); load(); });
+  load();
+  page.append(h("h1", {}, "Deliveries"), h("p", { class: "muted" }, "Every webhook body as it arrived, including the ones that did not parse (unparsed) or came from another Kommo account (rejected)."), filters, list);
+}
