@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: run test deps build build-release check-proto proto compose-check unit e2e bench bench-rpc bench-ingest bench-rules bench-scheduler clean
+.PHONY: run test deps build build-release check-proto proto compose-check api-test unit e2e bench bench-rpc bench-ingest bench-rules bench-scheduler clean
 
 ## Install what is missing, build in release mode, start the four processes, print where to go.
 run: deps build-release
@@ -12,6 +12,7 @@ run: deps build-release
 test: deps check-proto compose-check
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	scripts/api-test
 	@echo "all tests passed"
 
 deps:
@@ -28,6 +29,10 @@ proto:
 
 check-proto:
 	@scripts/check-proto
+
+## Property-based test of the REST API against its OpenAPI document (needs the debug build).
+api-test:
+	@scripts/api-test
 
 compose-check:
 	docker-compose -f compose/docker-compose.yml config -q

@@ -121,6 +121,7 @@ let package = Package(
                            .product(name: "Metrics", package: "swift-metrics"),
                            .product(name: "Prometheus", package: "swift-prometheus")] + nio,
             path: "Sources/Gateway",
+            resources: [.copy("Admin")],
             swiftSettings: swiftSettings
         ),
 
@@ -140,7 +141,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "bench",
-            dependencies: ["Wire", "ServiceKit", "Domain", argumentParser, log,
+            dependencies: ["Wire", "ServiceKit", "Domain", "Sequences", argumentParser, log, grdb,
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio,
             path: "Sources/bench",
             swiftSettings: swiftSettings

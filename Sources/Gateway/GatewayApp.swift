@@ -16,23 +16,7 @@ package enum GatewayApp {
         let store = GatewayStore(db: db)
         let adminToken = try configuration.adminToken ?? loadOrCreateAdminToken(folder: configuration.dataDir)
         let peers = Peers(configuration: configuration, logger: logger)
-        let authenticator = Authenticator(store: store, adminToken: adminToken)
-
-        let router = Router(context: GatewayContext.self)
-        router.add(middleware: GatewayMiddleware())
-        addHealthRoutes(to: router, peers: peers)
-        addInboundWebhookRoutes(to: router, peers: peers)
-        addMetricsRoutes(to: router, peers: peers, registry: metrics)
-        let api = router.group("/api/v1")
-        let tenantAPI = router.group("/api/v1").add(middleware: TenantAuthMiddleware(
-            authenticator: authenticator, limiter: KeyRateLimiter(rate: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst)))
-        addTenantRoutes(to: api, tenantAPI: tenantAPI, store: store, authenticator: authenticator, peers: peers, configuration: configuration)
-        addWebhookHistoryRoutes(to: tenantAPI, peers: peers, configuration: configuration)
-        addRuleRunRoutes(to: tenantAPI, peers: peers)
-        addScriptRoutes(to: tenantAPI, peers: peers)
-        addIntegrationRoutes(to: tenantAPI, peers: peers)
-        addResourceRoutes(to: tenantAPI, peers: peers, store: store)
-        addSequenceRoutes(to: tenantAPI, peers: peers)
+        let router = try router(configuration: configuration, store: store, peers: peers, adminToken: adminToken, metrics: metrics)
 
         var app = Application(
             router: router,
@@ -42,6 +26,32 @@ package enum GatewayApp {
             logger: logger)
         app.addServices(FirstRun(store: store, peers: peers, configuration: configuration, logger: logger))
         return app
+    }
+
+    /// Every route of the gateway, with its middleware. `OpenAPITests` compares it with the OpenAPI document.
+    package static func router(configuration: GatewayConfiguration, store: GatewayStore, peers: Peers, adminToken: String,
+                               metrics: PrometheusCollectorRegistry) throws -> Router<GatewayContext> {
+        let authenticator = Authenticator(store: store, adminToken: adminToken)
+        let router = Router(context: GatewayContext.self)
+        router.add(middleware: GatewayMiddleware(maxBodyBytes: configuration.maxBodyBytes))
+        addHealthRoutes(to: router, peers: peers)
+        addInboundWebhookRoutes(to: router, peers: peers)
+        addMetricsRoutes(to: router, peers: peers, registry: metrics)
+        let api = router.group("/api/v1")
+        addOpenAPIRoutes(to: api)
+        let tenantAPI = router.group("/api/v1").add(middleware: TenantAuthMiddleware(
+            authenticator: authenticator, limiter: KeyRateLimiter(rate: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst)))
+        addTenantRoutes(to: api, tenantAPI: tenantAPI, store: store, authenticator: authenticator, peers: peers, configuration: configuration)
+        addWebhookHistoryRoutes(to: tenantAPI, peers: peers, configuration: configuration)
+        addRuleRunRoutes(to: tenantAPI, peers: peers)
+        addScriptRoutes(to: tenantAPI, peers: peers)
+        addIntegrationRoutes(to: tenantAPI, peers: peers)
+        addLeadTimelineRoutes(to: tenantAPI, peers: peers)
+        addUsageRoutes(to: tenantAPI, peers: peers)
+        addResourceRoutes(to: tenantAPI, peers: peers, store: store)
+        addSequenceRoutes(to: tenantAPI, peers: peers)
+        try addAdminRoutes(to: router)
+        return router
     }
 
     /// The operator's token: from configuration, or generated once into the data folder (mode 0600).

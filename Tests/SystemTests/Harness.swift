@@ -119,7 +119,7 @@ struct IngestSystem {
 
     func run<T: Sendable>(_ body: @Sendable (HTTPTestClient) async throws -> T) async throws -> T {
         try await withServices(services) {
-            for _ in 0..<200 where gatewayPort.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            for _ in 0..<3000 where gatewayPort.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
             return try await body(HTTPTestClient(port: gatewayPort.value))
         }
     }
@@ -215,6 +215,20 @@ struct FullSystem {
 
     static func make(clock: any WallClock = SystemClock(), firstRunDemo: Bool = false, rateLimit: Double = 50,
                      gatewayLogger: Logger = quietLogger) async throws -> FullSystem {
+        // The port chosen for ingest can be taken by another test before ingest binds it: try again.
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await makeOnce(clock: clock, firstRunDemo: firstRunDemo, rateLimit: rateLimit, gatewayLogger: gatewayLogger)
+            } catch where attempt < 5 {
+                continue
+            }
+        }
+    }
+
+    private static func makeOnce(clock: any WallClock, firstRunDemo: Bool, rateLimit: Double,
+                                 gatewayLogger: Logger) async throws -> FullSystem {
         let rules = try await RulesProcess.build(settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("rules")), logger: quietLogger, clock: clock)
         // Ports first: ingest and sequences need each other's address.
         let ingestPort = try freePort()
@@ -223,12 +237,30 @@ struct FullSystem {
             configuration: SequenceConfiguration(ingestAddress: PeerAddress(host: "127.0.0.1", port: ingestPort),
                                                  rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port)),
             logger: quietLogger, clock: clock)
-        let ingest = try await IngestProcess.build(
+        let ingest: ServiceProcess
+        do {
+            ingest = try await buildIngest(port: ingestPort, rules: rules, sequences: sequences, clock: clock)
+        } catch {
+            // Built processes own resources (listeners, an HTTP client) that only a run releases.
+            _ = try? await withServices(rules.services + sequences.services) {}
+            throw error
+        }
+        return try await finish(rules: rules, sequences: sequences, ingest: ingest, firstRunDemo: firstRunDemo,
+                                rateLimit: rateLimit, gatewayLogger: gatewayLogger)
+    }
+
+    private static func buildIngest(port ingestPort: Int, rules: ServiceProcess, sequences: ServiceProcess,
+                                    clock: any WallClock) async throws -> ServiceProcess {
+        try await IngestProcess.build(
             settings: ServiceSettings(rpcPort: ingestPort, dataDir: temporaryFolder("ingest")),
             configuration: IngestConfiguration(rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port),
                                                sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequences.port)),
             logger: quietLogger, clock: clock,
             dispatch: DispatchSettings(initialBackoff: .milliseconds(20), maximumBackoff: .milliseconds(200), pollInterval: .milliseconds(20)))
+    }
+
+    private static func finish(rules: ServiceProcess, sequences: ServiceProcess, ingest: ServiceProcess, firstRunDemo: Bool,
+                               rateLimit: Double, gatewayLogger: Logger) async throws -> FullSystem {
         let port = Locked(0)
         let gatewayData = temporaryFolder("gateway")
         let app = try await GatewayApp.build(
@@ -246,7 +278,7 @@ struct FullSystem {
 
     func run<T: Sendable>(_ body: @Sendable (HTTPTestClient) async throws -> T) async throws -> T {
         try await withServices(processes.flatMap(\.services) + [gateway]) {
-            for _ in 0..<200 where gatewayPort.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            for _ in 0..<3000 where gatewayPort.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
             return try await body(HTTPTestClient(port: gatewayPort.value))
         }
     }

@@ -11,6 +11,9 @@ struct DocumentOperations: Sendable {
     var list: @Sendable (PB.DocumentQuery, CallOptions) async throws -> PB.DocumentPage
     var update: @Sendable (PB.DocumentWrite, CallOptions) async throws -> PB.Document
     var delete: @Sendable (PB.DocumentRef, CallOptions) async throws -> PB.Empty
+    /// Confirms the tenant owns the parent, for a service that does not keep the parent itself
+    /// (sequences belong to agents, which rules-service keeps); throws NOT_FOUND otherwise.
+    var requireParent: (@Sendable (PB.DocumentRef, CallOptions) async throws -> Void)?
 }
 
 extension HTTPField.Name {
@@ -65,7 +68,9 @@ extension GatewayApp {
                 let value = try query.string(name, maxLength: 64)
                 if !value.isEmpty { list.filters.append(PB.KeyValue(key: name, value: value)) }
             }
-            let page = try await operations.list(list, peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let options = peers.options(tenant: try context.tenant, requestID: context.requestID)
+            try await requireParent(list.parentId, operations: operations, options: options)
+            let page = try await operations.list(list, options)
             let items = page.items.map { JSONValue(jsonString: $0.json) ?? .null }
             return try jsonResponse(ListDTO(items: items, nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
         }
@@ -90,7 +95,9 @@ extension GatewayApp {
             var write = PB.DocumentWrite()
             if let parent { write.parentId = try context.parameters.require(parent) }
             write.json = json
-            let document = try await operations.create(write, peers.options(tenant: tenant, requestID: context.requestID))
+            let options = peers.options(tenant: tenant, requestID: context.requestID)
+            try await requireParent(write.parentId, operations: operations, options: options)
+            let document = try await operations.create(write, options)
             let response = try documentResponse(document, status: .created)
             if let key {
                 let body = try JSONEncoder.api.encode(JSONValue(jsonString: document.json) ?? .null)
@@ -124,6 +131,13 @@ extension GatewayApp {
         }
     }
 
+    private static func requireParent(_ id: String, operations: DocumentOperations, options: CallOptions) async throws {
+        guard let check = operations.requireParent, !id.isEmpty else { return }
+        var ref = PB.DocumentRef()
+        ref.id = id
+        try await check(ref, options)
+    }
+
     /// The last path parameter of an item route: `/agents/{id}/rules/{ruleId}` → `ruleId`.
     static func itemParameter(_ item: String) -> String {
         String(item.split(separator: "/").last?.dropFirst().dropLast() ?? "id")
@@ -147,6 +161,7 @@ extension GatewayApp {
         addDocumentRoutes(to: api, collection: "/agents/{id}/sequences", item: "/agents/{id}/sequences/{sequenceId}", parent: "id", operations: DocumentOperations(
             create: { try await sequences.createSequence($0, options: $1) }, get: { try await sequences.getSequence($0, options: $1) },
             list: { try await sequences.listSequences($0, options: $1) }, update: { try await sequences.updateSequence($0, options: $1) },
-            delete: { try await sequences.deleteSequence($0, options: $1) }), peers: peers, store: store)
+            delete: { try await sequences.deleteSequence($0, options: $1) },
+            requireParent: { _ = try await rules.getAgent($0, options: $1) }), peers: peers, store: store)
     }
 }

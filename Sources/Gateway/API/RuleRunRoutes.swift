@@ -72,6 +72,7 @@ extension GatewayApp {
         api.post("/agents/{id}/rules/{ruleId}/test") { request, context -> Response in
             let tenant = try context.tenant
             let body = try await request.decodeBody(TestRuleBody.self, context: context)
+            if let last = body.last, !(1...50).contains(last) { throw Problem.field("last", "must be between 1 and 50") }
             let options = peers.options(tenant: tenant, requestID: context.requestID)
             var ref = PB.DocumentRef()
             ref.parentId = try context.parameters.require("id")
@@ -106,7 +107,6 @@ extension GatewayApp {
                 id.id = eventID
                 if let event = try await peers.ingest.getEvent(id, options: options).event { events.append(event) }
             } else if let last = body.last {
-                guard (1...50).contains(last) else { throw Problem.field("last", "must be between 1 and 50") }
                 var query = PB.EventQuery()
                 query.limit = Int32(last)
                 for summary in try await peers.ingest.listEvents(query, options: options).items {

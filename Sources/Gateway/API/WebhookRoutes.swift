@@ -183,6 +183,13 @@ struct ReplayFilter: Codable, Sendable {
     enum CodingKeys: String, CodingKey { case type, status, origin, from, to, text, entityType = "entity_type", leadId = "lead_id" }
 }
 
+struct ReparseDTO: Codable, Sendable {
+    var status: String
+    var deliveryId: String
+    var eventIds: [String]
+    enum CodingKeys: String, CodingKey { case status, deliveryId = "delivery_id", eventIds = "event_ids" }
+}
+
 struct ReplayDTO: Codable, Sendable {
     var mode: String
     var matched: Int
@@ -311,7 +318,7 @@ extension GatewayApp {
             var request = PB.IdRequest()
             request.id = try context.parameters.require("id")
             let answer = try await peers.ingest.reparse(request, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
-            return try jsonResponse(["status": answer.status, "delivery_id": answer.deliveryId, "event_ids": answer.eventIds.joined(separator: ",")])
+            return try jsonResponse(ReparseDTO(status: answer.status, deliveryId: answer.deliveryId, eventIds: answer.eventIds))
         }
         api.get("/webhooks/stats") { request, context -> Response in
             let query = QueryReader(request)

@@ -13,10 +13,16 @@ extension HTTPField.Name {
 package struct GatewayMiddleware: RouterMiddleware {
     package typealias Context = GatewayContext
 
-    package init() {}
+    /// The largest JSON body a route decodes (`--max-body-bytes`).
+    let maxBodyBytes: Int
+
+    package init(maxBodyBytes: Int = 1024 * 1024) {
+        self.maxBodyBytes = maxBodyBytes
+    }
 
     package func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
         var context = context
+        context.maxUploadSize = maxBodyBytes
         let incoming = request.headers[.requestID] ?? ""
         context.requestID = Self.isSane(incoming) ? incoming : Self.newID()
         context.logger[metadataKey: "request.id"] = "\(context.requestID)"

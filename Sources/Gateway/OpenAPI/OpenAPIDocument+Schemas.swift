@@ -1,0 +1,384 @@
+import Foundation
+
+/// The schemas of the document's `components`: what the gateway answers, and the bodies it accepts.
+extension OpenAPIDocument {
+    static let time = Schema.string("RFC 3339 time in UTC.", format: "date-time")
+    static let optionalTime = Schema.string("RFC 3339 time in UTC; null or absent when not set.", format: "date-time", nullable: true)
+    static let kommoID = Schema.string("A Kommo id, as a string of digits.", pattern: "^[1-9][0-9]{0,17}$")
+
+    static var schemas: [String: JSONValue] {
+        var schemas: [String: JSONValue] = [:]
+        schemas.merge(errorSchemas) { _, new in new }
+        schemas.merge(accessSchemas) { _, new in new }
+        schemas.merge(historySchemas) { _, new in new }
+        schemas.merge(documentSchemas) { _, new in new }
+        schemas.merge(sequenceSchemas) { _, new in new }
+        schemas.merge(scriptSchemas) { _, new in new }
+        return schemas
+    }
+
+    // MARK: - Errors and system
+
+    static var errorSchemas: [String: JSONValue] {
+        [
+            "FieldViolation": Schema.object([
+                "field": Schema.string("JSON path of the offending value (`conditions.all[1].operator`), a parameter or a header name."),
+                "message": Schema.string("What is wrong with it."),
+            ], required: ["field", "message"]),
+            "Problem": Schema.object([
+                "type": Schema.string("`about:blank`: the status says what kind of problem it is."),
+                "title": Schema.string("The status's reason phrase."),
+                "status": Schema.integer("The HTTP status.", minimum: 400, maximum: 599),
+                "detail": Schema.string("What went wrong, for people."),
+                "instance": Schema.string(),
+                "errors": Schema.array(Schema.ref("FieldViolation"), "Field-level problems."),
+                "request_id": Schema.string("The answer's `X-Request-Id`."),
+                "service": Schema.string("The dependency that failed, on 503 and 504."),
+            ], required: ["type", "title", "status", "detail"], description: "An RFC 9457 problem document."),
+            "Health": Schema.object(["status": Schema.string(enumeration: ["alive"])], required: ["status"]),
+            "Readiness": Schema.object([
+                "status": Schema.string(enumeration: ["ready", "unavailable"]),
+                "services": Schema.array(Schema.object([
+                    "name": Schema.string(), "state": Schema.string(enumeration: ["ready", "unavailable"]),
+                    "detail": Schema.string(), "uptime_seconds": Schema.integer(),
+                ], required: ["name", "state"])),
+            ], required: ["status", "services"]),
+            "IngestAnswer": Schema.object([
+                "status": Schema.string("How the delivery was stored.", enumeration: ["accepted", "duplicate", "unparsed", "rejected"]),
+                "delivery_id": Schema.string(),
+            ], required: ["status", "delivery_id"]),
+            "OpenAPI": Schema.object(["openapi": Schema.string(), "paths": Schema.anyObject("Every route.")],
+                                     required: ["openapi", "paths"]),
+        ]
+    }
+
+    // MARK: - Tenants, keys, integrations
+
+    static var accessSchemas: [String: JSONValue] {
+        [
+            "Tenant": Schema.object([
+                "id": Schema.string(), "name": Schema.string(),
+                "status": Schema.string(enumeration: ["active", "suspended"]), "created_at": time,
+            ], required: ["id", "name", "status", "created_at"]),
+            "CreatedTenant": Schema.object([
+                "tenant": Schema.ref("Tenant"),
+                "api_key": Schema.string("The tenant's first API key. Shown only in this answer."),
+                "webhook_url": Schema.string("The URL to paste into Kommo's webhook settings.", format: "uri"),
+            ], required: ["tenant", "api_key", "webhook_url"]),
+            "TenantPage": Schema.page(Schema.ref("Tenant")),
+            "CreateTenant": Schema.object(["name": Schema.string("1 to 200 characters after trimming.", maxLength: 200, pattern: "\\S")],
+                                          required: ["name"], closed: true),
+            "APIKey": Schema.object([
+                "id": Schema.string(), "name": Schema.string(),
+                "prefix": Schema.string("The first characters of the key, to tell keys apart."),
+                "created_at": time,
+                "last_used_at": Schema.string(format: "date-time"), "revoked_at": Schema.string(format: "date-time"),
+                "key": Schema.string("The key itself; only in the answer that created it."),
+            ], required: ["id", "name", "prefix", "created_at"]),
+            "APIKeyPage": Schema.page(Schema.ref("APIKey")),
+            "CreateAPIKey": Schema.object(["name": Schema.string("1 to 200 characters after trimming; default `api key`.", maxLength: 200, pattern: "\\S")],
+                                          closed: true),
+            "WebhookSource": Schema.object([
+                "url": Schema.string("The Kommo webhook URL with the current secret.", format: "uri"),
+                "account_id": kommoID, "subdomain": Schema.string(),
+                "previous_secret_expires_at": Schema.string("Until then the secret before the last rotation still works.", format: "date-time"),
+            ], required: ["url"]),
+            "RotateWebhook": Schema.object([
+                "grace_seconds": Schema.integer("How long the old secret keeps working; default a day.", minimum: 0, maximum: 2_592_000),
+            ], closed: true),
+            "Integrations": Schema.object([
+                "kommo": Schema.object([
+                    "base_url": Schema.string(format: "uri"), "subdomain": Schema.string(),
+                    "access_token_set": Schema.boolean(), "rate_limit_per_second": Schema.integer(),
+                ]),
+                "messages": Schema.object([
+                    "mode": Schema.string(enumeration: ["none", "salesbot_field", "chats_api"]),
+                    "field_id": Schema.integer(), "bot_id": Schema.integer(),
+                    "chats_api": Schema.object(["scope_id": Schema.string(), "base_url": Schema.string(), "channel_secret_set": Schema.boolean()]),
+                ]),
+                "webhooks": Schema.object(["secret_set": Schema.boolean()]),
+                "ai": Schema.object([
+                    "provider": Schema.string(enumeration: ["template", "openai"]), "base_url": Schema.string(),
+                    "model": Schema.string(), "api_key_set": Schema.boolean(),
+                ]),
+                "warnings": Schema.array(Schema.ref("FieldViolation")),
+            ], description: "A tenant's outbound integrations. Secrets are write-only: reads show `…_set` flags."),
+            "IntegrationsPatch": Schema.object([
+                "kommo": Schema.nullable(Schema.object([
+                    "base_url": Schema.nullable(Schema.string("Absolute http(s) URL of the Kommo account.", format: "uri")),
+                    "subdomain": Schema.nullable(Schema.string("The Kommo account's subdomain (instead of base_url).")),
+                    "access_token": Schema.nullable(Schema.string("Write-only.")),
+                    "rate_limit_per_second": Schema.nullable(Schema.integer(minimum: 1, maximum: 1000)),
+                ], closed: true)),
+                "messages": Schema.nullable(Schema.object([
+                    "mode": Schema.string(enumeration: ["none", "salesbot_field", "chats_api"], nullable: true),
+                    "field_id": Schema.integer(minimum: 1, nullable: true), "bot_id": Schema.integer(minimum: 1, nullable: true),
+                    "chats_api": Schema.nullable(Schema.object([
+                        "scope_id": Schema.string(nullable: true), "base_url": Schema.string(format: "uri", nullable: true),
+                        "channel_secret": Schema.string("Write-only.", nullable: true),
+                    ], closed: true)),
+                ], closed: true)),
+                "webhooks": Schema.nullable(Schema.object(["secret": Schema.string("Write-only; signs outgoing webhooks.", nullable: true)], closed: true)),
+                "ai": Schema.nullable(Schema.object([
+                    "provider": Schema.string(enumeration: ["template", "openai"], nullable: true),
+                    "base_url": Schema.string(format: "uri", nullable: true), "model": Schema.string(nullable: true),
+                    "api_key": Schema.string("Write-only.", nullable: true),
+                ], closed: true)),
+            ], closed: true, description: "A JSON Merge Patch (RFC 7396) of the integrations; `null` removes a member."),
+        ]
+    }
+
+    // MARK: - Webhook history
+
+    static var historySchemas: [String: JSONValue] {
+        let decision = Schema.object([
+            "event_id": Schema.string(),
+            "actions": Schema.array(Schema.object([
+                "idempotency_key": Schema.string(), "rule_id": Schema.string(), "rule_name": Schema.string(),
+                "action_index": Schema.integer(), "type": Schema.string(), "parameters": Schema.anyObject("The action as the rule wrote it.", nullable: true),
+            ], required: ["idempotency_key", "rule_id", "rule_name", "action_index", "type"])),
+            "timers": Schema.array(Schema.object([
+                "key": Schema.string(), "rule_id": Schema.string(), "lead_id": Schema.string(), "due_at": Schema.string(format: "date-time"),
+                "anchor": Schema.string(),
+            ], required: ["key", "rule_id", "lead_id", "anchor"])),
+            "explanations": Schema.array(Schema.object([
+                "rule_id": Schema.string(), "rule_name": Schema.string(),
+                "outcome": Schema.string("fired, trigger_mismatch, condition_failed, cooldown, max_fires, disabled, stopped, loop_guard, …"),
+                "detail": Schema.string(), "failing_leaf": Schema.string(),
+            ], required: ["rule_id", "rule_name", "outcome", "detail"])),
+        ], required: ["event_id", "actions", "timers", "explanations"], description: "What the rules decided for one event, and why.")
+        return [
+            "EventSummary": Schema.object([
+                "id": Schema.string(), "type": Schema.string(), "entity_type": Schema.string(), "entity_id": Schema.string(),
+                "lead_id": kommoID, "origin": Schema.string(enumeration: ["kommo", "timer", "manual", "replay"]),
+                "occurred_at": Schema.string(format: "date-time"), "received_at": Schema.string(format: "date-time"),
+                "status": Schema.string(), "delivery_id": Schema.string(), "actions": Schema.integer(minimum: 0),
+            ], required: ["id", "type", "entity_type", "entity_id", "origin", "status", "delivery_id", "actions"]),
+            "EventPage": Schema.page(Schema.ref("EventSummary")),
+            "Delivery": Schema.object([
+                "id": Schema.string(), "status": Schema.string(enumeration: ["accepted", "duplicate", "unparsed", "rejected"]),
+                "reason": Schema.string(), "origin": Schema.string(), "received_at": Schema.string(format: "date-time"),
+                "content_type": Schema.string(), "body": Schema.string("The raw body, until retention removes it."),
+                "body_expired": Schema.boolean(), "event_ids": Schema.array(Schema.string()),
+            ], required: ["id", "status", "origin", "content_type", "body_expired", "event_ids"]),
+            "DeliveryPage": Schema.page(Schema.ref("Delivery")),
+            "Decision": decision,
+            "EventDetail": Schema.object([
+                "event": Schema.ref("EventSummary"),
+                "parsed": Schema.anyObject("The normalized event as the services see it."),
+                "delivery": Schema.ref("Delivery"),
+                "dispatches": Schema.array(Schema.object([
+                    "destination": Schema.string(), "status": Schema.string(), "attempts": Schema.integer(minimum: 0),
+                    "last_error": Schema.string(), "next_attempt_at": Schema.string(format: "date-time"),
+                    "delivered_at": Schema.string(format: "date-time"),
+                ], required: ["destination", "status", "attempts"])),
+                "attempts": Schema.array(Schema.object([
+                    "destination": Schema.string(), "at": Schema.string(format: "date-time"), "duration_ms": Schema.number(),
+                    "status": Schema.string("The service's status code name (OK, UNAVAILABLE, …)."), "error": Schema.string(),
+                ], required: ["destination", "duration_ms", "status"])),
+                "decision": Schema.ref("Decision"),
+            ], required: ["event", "dispatches", "attempts"]),
+            "Replay": Schema.object([
+                "mode": Schema.string("`dry_run` decides now and writes nothing; `live` sends the event on a new journey.",
+                                      enumeration: ["dry_run", "live"]),
+            ], required: ["mode"], closed: true),
+            "ReplayByFilter": Schema.object([
+                "mode": Schema.string(enumeration: ["dry_run", "live"]),
+                "confirm": Schema.boolean("Without it a live replay only counts what it would replay."),
+                "filter": Schema.object([
+                    "type": Schema.string(), "entity_type": Schema.string(), "lead_id": kommoID, "status": Schema.string(),
+                    "origin": Schema.string(), "from": Schema.string(format: "date-time"), "to": Schema.string(format: "date-time"),
+                    "text": Schema.string(),
+                ], closed: true),
+            ], required: ["mode"], closed: true),
+            "ReplayResult": Schema.object([
+                "mode": Schema.string(), "matched": Schema.integer(minimum: 0),
+                "new_event_ids": Schema.array(Schema.string()), "decisions": Schema.array(Schema.ref("Decision")),
+            ], required: ["mode", "matched", "new_event_ids", "decisions"]),
+            "ReparseResult": Schema.object([
+                "status": Schema.string(), "delivery_id": Schema.string(), "event_ids": Schema.array(Schema.string()),
+            ], required: ["status", "delivery_id", "event_ids"]),
+            "WebhookStats": Schema.object([
+                "counts": Schema.array(Schema.object([
+                    "day": Schema.string(format: "date"), "type": Schema.string(), "status": Schema.string(), "count": Schema.integer(minimum: 0),
+                ], required: ["day", "type", "status", "count"])),
+                "deliveries": Schema.integer(minimum: 0), "duplicates": Schema.integer(minimum: 0), "unparsed": Schema.integer(minimum: 0),
+                "rejected": Schema.integer(minimum: 0), "pending_dispatches": Schema.integer(minimum: 0), "failed_dispatches": Schema.integer(minimum: 0),
+            ], required: ["counts", "deliveries", "duplicates", "unparsed", "rejected", "pending_dispatches", "failed_dispatches"]),
+        ]
+    }
+
+    // MARK: - Agents and rules
+
+    static var documentSchemas: [String: JSONValue] {
+        let pipelines = Schema.array(Schema.object([
+            "pipeline_id": Schema.integer(minimum: 1), "stage_ids": Schema.array(Schema.integer(minimum: 1)),
+        ], required: ["pipeline_id"], closed: true), "Pipelines the agent works in; empty means all.")
+        let workingHours = Schema.object([
+            "time_zone": Schema.string("An IANA time zone."),
+            "days": Schema.array(Schema.string(enumeration: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"])),
+            "start": Schema.string(pattern: "^[0-9]{2}:[0-9]{2}$"), "end": Schema.string(pattern: "^[0-9]{2}:[0-9]{2}$"),
+        ], closed: true, description: "When the agent answers; absent means always.")
+        let agent = Schema.object([
+            "name": Schema.string(minLength: 1, maxLength: 400, pattern: "\\S"), "description": Schema.string(), "status": Schema.string(enumeration: ["active", "paused"]),
+            "persona": Schema.string(), "language": Schema.string("A language tag such as `es` or `pt-BR`; empty means the lead's."),
+            "pipelines": pipelines, "channels": Schema.array(Schema.string(), "Messaging channels (`waba`, `telegram`, …); empty means all."),
+            "working_hours": workingHours,
+            "pause_on_human_reply": Schema.object([
+                "enabled": Schema.boolean(), "resume_after_seconds": Schema.integer(minimum: 0),
+            ], closed: true),
+        ], required: ["name"], closed: true, description: "An AI agent. Unknown members are refused by name.")
+        let rule = Schema.object([
+            "name": Schema.string(minLength: 1, maxLength: 400, pattern: "\\S"), "enabled": Schema.boolean(), "priority": Schema.integer("Higher runs first."),
+            "trigger": Schema.object([
+                "type": Schema.string(enumeration: ["lead_created", "lead_updated", "message_received", "stage_changed", "time_based", "manual"]),
+                "pipeline_id": Schema.integer(minimum: 1), "stage_id": Schema.integer(minimum: 1),
+                "anchor": Schema.string(enumeration: ["stage_entered", "lead_created", "last_inbound", "last_outbound"]),
+                "after_seconds": Schema.integer(minimum: 1),
+                "cancel_on": Schema.array(Schema.string(enumeration: ["inbound_message", "outbound_message", "stage_change"])),
+            ], required: ["type"], closed: true),
+            "conditions": Schema.anyObject("A condition tree: an object with exactly one of `all` (array), `any` (array), `not` (a node) or `type` (a leaf such as `field_value`, `message_text`, `within_working_hours`)."),
+            "actions": Schema.array(Schema.anyObject("An action with its `type`: send_message, ai_response, create_task, add_note, change_stage, set_field, add_tags, remove_tags, webhook, start_sequence, stop_sequence or kommo_action.")),
+            "cooldown_seconds": Schema.integer(minimum: 0), "max_fires_per_lead": Schema.integer(minimum: 1, nullable: true),
+            "stop_processing": Schema.boolean(),
+        ], required: ["name", "trigger", "actions"], closed: true, description: "A rule of an agent. Unknown members are refused by name, at any depth.")
+        let stored: [String: JSONValue] = ["id": Schema.string(), "version": Schema.integer(minimum: 1), "created_at": time, "updated_at": time,
+                                           "warnings": Schema.array(Schema.ref("FieldViolation"))]
+        return [
+            "AgentWrite": agent,
+            "AgentPatch": Schema.mergePatch(of: agent),
+            "Agent": Schema.object(stored.merging(["name": Schema.string(), "status": Schema.string()]) { _, new in new },
+                                   required: ["id", "version", "name", "status"]),
+            "AgentPage": Schema.page(Schema.ref("Agent")),
+            "RuleWrite": rule,
+            "RulePatch": Schema.mergePatch(of: rule),
+            "Rule": Schema.object(stored.merging([
+                "agent_id": Schema.string(), "name": Schema.string(), "enabled": Schema.boolean(), "trigger": Schema.anyObject("What starts it."),
+                "actions": Schema.array(Schema.anyObject("An action.")),
+            ]) { _, new in new }, required: ["id", "agent_id", "version", "name", "trigger", "actions"]),
+            "RulePage": Schema.page(Schema.ref("Rule")),
+            "RunRule": Schema.object(["lead_id": kommoID], required: ["lead_id"], closed: true),
+            "RunResult": Schema.object(["event_id": Schema.string(), "status": Schema.string()], required: ["event_id", "status"]),
+            "TestRule": Schema.object([
+                "event": Schema.object([
+                    "type": Schema.string("lead_created, lead_updated, message_received, stage_changed, …"),
+                    "lead_id": kommoID, "pipeline_id": kommoID, "status_id": kommoID, "old_status_id": kommoID,
+                    "text": Schema.string("The message text of a message event."), "origin": Schema.string("The message's channel."),
+                    "fields": Schema.object([:], description: "Field values by name."),
+                ], required: ["type"], closed: true),
+                "event_id": Schema.string("An event of the history."),
+                "last": Schema.integer("The tenant's last N events.", minimum: 1, maximum: 50),
+            ], closed: true, description: "One of `event`, `event_id` or `last`."),
+            "RuleTestResult": Schema.object(["results": Schema.array(Schema.ref("Decision"))], required: ["results"]),
+            "Stats": Schema.anyObject("Counts by outcome and day over `from`…`to` (default the last 30 days)."),
+        ]
+    }
+
+    // MARK: - Sequences
+
+    static var sequenceSchemas: [String: JSONValue] {
+        let sequence = Schema.object([
+            "name": Schema.string(minLength: 1, maxLength: 400, pattern: "\\S"), "status": Schema.string(enumeration: ["draft", "active", "paused", "archived"]),
+            "trigger": Schema.object([
+                "type": Schema.string(enumeration: ["lead_created", "stage_changed", "manual", "rule"]),
+                "pipeline_id": Schema.integer(minimum: 1), "stage_id": Schema.integer(minimum: 1),
+            ], required: ["type"], closed: true),
+            "entry_filters": Schema.object(["pipeline_id": Schema.integer(minimum: 1), "stage_id": Schema.integer(minimum: 1)], closed: true),
+            "steps": Schema.array(Schema.object([
+                "id": Schema.string("Stable across edits; assigned when absent."),
+                "delay_seconds": Schema.integer(minimum: 0), "delay_minutes": Schema.integer(minimum: 0),
+                "delay_hours": Schema.integer(minimum: 0), "delay_days": Schema.integer(minimum: 0),
+                "action": Schema.anyObject("A rules' action (see rules), except start_sequence."),
+            ], required: ["action"], closed: true), "Ordered steps: each waits its delay after the previous one, then acts."),
+            "send_window": Schema.nullable(Schema.object([
+                "time_zone": Schema.string(), "days": Schema.array(Schema.string(enumeration: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"])),
+                "start": Schema.string(pattern: "^[0-9]{2}:[0-9]{2}$"), "end": Schema.string(pattern: "^[0-9]{2}:[0-9]{2}$"),
+            ], closed: true, description: "When messages may go out; absent means any time.")),
+            "exit_conditions": Schema.array(Schema.anyObject("What takes a lead out: `lead_replied`, `stage_changed` (to `won`, `lost` or a stage id), …")),
+            "re_enrollment": Schema.string(enumeration: ["never_while_active", "after_finished", "never_again"]),
+            "step_order": Schema.array(Schema.string(), "Step ids in their new order (PATCH)."),
+            "move": Schema.anyObject("Moves one step (PATCH): `{\"step_id\", \"to\"}`."),
+        ], required: ["name", "trigger"], closed: true, description: "A sequence of an agent. Unknown members are refused by name.")
+        return [
+            "SequenceWrite": sequence,
+            "SequencePatch": Schema.mergePatch(of: sequence),
+            "Sequence": Schema.object([
+                "id": Schema.string(), "agent_id": Schema.string(), "version": Schema.integer(minimum: 1), "name": Schema.string(),
+                "status": Schema.string(), "steps": Schema.array(Schema.anyObject("A step with its id.")), "created_at": time, "updated_at": time,
+                "warnings": Schema.array(Schema.ref("FieldViolation")),
+            ], required: ["id", "version", "name", "steps"]),
+            "SequencePage": Schema.page(Schema.ref("Sequence")),
+            "Enroll": Schema.object(["lead_id": ["oneOf": [Schema.integer(minimum: 1), kommoID]]], required: ["lead_id"], closed: true),
+            "EnrollmentCommand": Schema.object(["reason": Schema.string(maxLength: 500)], closed: true),
+            "Enrollment": Schema.object([
+                "id": Schema.string(), "agent_id": Schema.string(), "sequence_id": Schema.string(), "lead_id": Schema.integer(),
+                "state": Schema.string("active, paused, completed, exited or cancelled."), "current_step_id": Schema.string(nullable: true),
+                "steps_done": Schema.integer(minimum: 0), "next_due_at": optionalTime, "enrolled_at": time, "finished_at": optionalTime,
+                "reason": Schema.string(), "source": Schema.string(),
+            ], required: ["id", "sequence_id", "lead_id", "state"]),
+            "EnrollmentPage": Schema.page(Schema.ref("Enrollment")),
+            "ActionLogEntry": Schema.object([
+                "id": Schema.string(), "action_type": Schema.string(), "operation": Schema.string(), "outcome": Schema.string(),
+                "detail": Schema.string(), "at": Schema.string(format: "date-time"), "latency_ms": Schema.number(nullable: true),
+                "http_status": Schema.integer(nullable: true), "idempotency_key": Schema.string(), "target": Schema.string(),
+                "request_summary": Schema.string(),
+            ], required: ["id"], description: "One attempt of an action: what, where, how it went."),
+            "ActionPage": Schema.page(Schema.ref("ActionLogEntry")),
+            "TimelineEntry": Schema.object([
+                "kind": Schema.string(enumeration: ["event", "decision", "enrollment", "action", "message"]),
+                "at": Schema.string(format: "date-time"), "at_micros": Schema.integer(),
+            ], required: ["kind", "at"], description: "An event, the decision on it, an enrollment, an action attempt or a message."),
+            "Usage": Schema.object([
+                "from": Schema.string(format: "date-time"), "to": Schema.string(format: "date-time"),
+                "days": Schema.array(Schema.object([
+                    "day": Schema.string(format: "date"), "kind": Schema.string("ai_reply, ai_tokens or message_sent."),
+                    "units": Schema.integer(minimum: 0), "entries": Schema.integer(minimum: 0),
+                ], required: ["day", "kind", "units", "entries"]), "Per day and kind, oldest day first."),
+                "totals": Schema.object([:], description: "Units per kind over the whole period."),
+            ], required: ["days", "totals"]),
+            "TimelinePage": Schema.page(Schema.ref("TimelineEntry")),
+        ]
+    }
+
+    // MARK: - Scripts
+
+    static var scriptSchemas: [String: JSONValue] {
+        let script = Schema.object([
+            "name": Schema.string(minLength: 1, maxLength: 400, pattern: "\\S"),
+            "type": Schema.string("The kind of script, in the order a sale uses them.",
+                                  enumeration: ["greeting", "qualification", "presentation", "objection_handling", "closing"]),
+            "body": Schema.string("The template text: `{{lead.name}}`, `{{contact.first_name|there}}` (with a default), …"),
+            "stage_ids": Schema.array(Schema.integer(minimum: 1), "Empty means every stage."),
+            "pipeline_id": Schema.integer("Absent means every pipeline.", minimum: 1),
+            "language": Schema.string(), "active": Schema.boolean(), "trigger_phrases": Schema.array(Schema.string()),
+            "block_on_missing": Schema.boolean("Refuse to render when a variable without a default has no value."),
+            "variables": Schema.array(Schema.string(), "Names of the variables callers supply."),
+        ], required: ["name", "type", "body"], closed: true, description: "A sales script of an agent. Unknown members are refused by name.")
+        return [
+            "ScriptWrite": script,
+            "ScriptPatch": Schema.mergePatch(of: script),
+            "Script": Schema.object([
+                "id": Schema.string(), "agent_id": Schema.string(), "version": Schema.integer(minimum: 1), "name": Schema.string(),
+                "type": Schema.string(), "body": Schema.string(), "active": Schema.boolean(), "created_at": time, "updated_at": time,
+                "warnings": Schema.array(Schema.ref("FieldViolation")),
+            ], required: ["id", "agent_id", "version", "name", "type", "body"]),
+            "ScriptPage": Schema.page(Schema.ref("Script")),
+            "RenderScript": Schema.object([
+                "lead_id": ["oneOf": [Schema.integer(minimum: 1), kommoID]],
+                "values": Schema.object([:], description: "Sample values by variable name (strings, numbers or booleans)."),
+            ], closed: true),
+            "Rendered": Schema.object([
+                "text": Schema.string("The message; absent when blocked."), "blocked": Schema.boolean(),
+                "missing": Schema.array(Schema.string(), "Variables without a value."), "reason": Schema.string(),
+                "version": Schema.integer(minimum: 1),
+            ], required: ["blocked", "missing", "version"]),
+            "ScriptVersions": Schema.object([
+                "script_id": Schema.string(), "current_version": Schema.integer(minimum: 1),
+                "items": Schema.array(Schema.object([
+                    "version": Schema.integer(minimum: 1), "created_at": Schema.string(), "script": Schema.anyObject("The script at that version."),
+                ], required: ["version", "created_at", "script"])),
+            ], required: ["script_id", "current_version", "items"]),
+            "Rollback": Schema.object(["version": Schema.integer("The version to bring back.", minimum: 1)], required: ["version"], closed: true),
+        ]
+    }
+}
