@@ -152,7 +152,10 @@ let package = Package(
 
         .target(
             name: "TestSupport",
-            dependencies: [log, lifecycle] + nio,
+            dependencies: ["Sequences", log, lifecycle,
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "Crypto", package: "swift-crypto")] + nio,
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),

@@ -9,9 +9,9 @@ import Synchronization
 ///
 /// A request that breaks the documented shape is answered 400 with Kommo-style `validation-errors` and
 /// recorded in ``violations``, so a test sees both a failed call and the reason.
-final class KommoEmulator: Sendable {
+package final class KommoEmulator: Sendable {
     /// What the next request(s) get instead of the normal answer.
-    enum Misbehaviour: Sendable {
+    package enum Misbehaviour: Sendable {
         /// 429 with `retry_after` in the body (and no header).
         case tooManyRequests(retryAfter: Int)
         /// 429 with only a `Retry-After` header.
@@ -29,9 +29,9 @@ final class KommoEmulator: Sendable {
     }
 
     /// The token the account accepts.
-    let token: String
+    package let token: String
     /// The Chats API channel secret the `amojo` route verifies signatures with.
-    let channelSecret: String
+    package let channelSecret: String
 
     private struct State {
         var received: [ReceivedRequest] = []
@@ -50,62 +50,69 @@ final class KommoEmulator: Sendable {
     }
 
     /// An OAuth integration as Kommo knows it.
-    struct OAuthClient: Sendable {
-        var clientID: String
-        var clientSecret: String
-        var redirectURI: String
-        var refreshToken: String
+    package struct OAuthClient: Sendable {
+        package var clientID: String
+        package var clientSecret: String
+        package var redirectURI: String
+        package var refreshToken: String
+
+        package init(clientID: String, clientSecret: String, redirectURI: String, refreshToken: String) {
+            self.clientID = clientID
+            self.clientSecret = clientSecret
+            self.redirectURI = redirectURI
+            self.refreshToken = refreshToken
+        }
     }
 
     private let state: Mutex<State>
 
-    init(token: String = "test-token-\(UUID().uuidString)", channelSecret: String = "channel-secret", oauth: OAuthClient? = nil) {
+    package init(token: String = "test-token-\(UUID().uuidString)", channelSecret: String = "channel-secret", oauth: OAuthClient? = nil) {
         self.token = token
         self.channelSecret = channelSecret
         self.state = Mutex(State(accessToken: token, oauth: oauth))
     }
 
     /// Lets the current access token expire: from now on it is refused with 401 until a refresh.
-    func expireAccessToken() {
+    package func expireAccessToken() {
         state.withLock { $0.accessToken = "expired-\(UUID().uuidString)" }
     }
 
     /// The access token accepted now, and the refresh token that renews it.
-    var currentTokens: (access: String, refresh: String?) { state.withLock { ($0.accessToken, $0.oauth?.refreshToken) } }
+    package var currentTokens: (access: String, refresh: String?) { state.withLock { ($0.accessToken, $0.oauth?.refreshToken) } }
     /// Refresh-token grants answered with new tokens.
-    var refreshes: Int { state.withLock { $0.refreshes } }
+    package var refreshes: Int { state.withLock { $0.refreshes } }
 
     // MARK: - Test controls
 
     /// Makes the next `times` requests misbehave this way (in order, after earlier queued ones).
-    func enqueue(_ misbehaviour: Misbehaviour, times: Int = 1) {
+    package func enqueue(_ misbehaviour: Misbehaviour, times: Int = 1) {
         state.withLock { $0.script.append(contentsOf: Array(repeating: misbehaviour, count: times)) }
     }
 
     /// Stores a lead `GET /api/v4/leads/{id}` returns.
-    func addLead(_ json: JSONValue) {
+    package func addLead(_ json: JSONValue) {
         guard let id = json["id"]?.int64 else { return }
         state.withLock { $0.leads[id] = json }
     }
 
     /// Stores a contact `GET /api/v4/contacts/{id}` returns.
-    func addContact(_ json: JSONValue) {
+    package func addContact(_ json: JSONValue) {
         guard let id = json["id"]?.int64 else { return }
         state.withLock { $0.contacts[id] = json }
     }
 
     /// Tasks created: a repeated `request_id` returns the task it created first and creates nothing.
-    var tasksCreated: Int { state.withLock { $0.tasksCreated } }
+    package var tasksCreated: Int { state.withLock { $0.tasksCreated } }
 
     /// Every request received, in order of arrival.
-    var received: [ReceivedRequest] { state.withLock { $0.received } }
+    package var received: [ReceivedRequest] { state.withLock { $0.received } }
     /// Every departure from the documented API seen.
-    var violations: [String] { state.withLock { $0.violations } }
+    package var violations: [String] { state.withLock { $0.violations } }
 
     // MARK: - Serving
 
     /// Answers one request.
-    @Sendable func handle(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    @Sendable package func handle(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let body = try await request.body.collect(upTo: 4 << 20)
         let received = ReceivedRequest(request, body: body)
         let misbehaviour: Misbehaviour? = state.withLock { state in
@@ -414,7 +421,7 @@ final class KommoEmulator: Sendable {
     }
 
     /// Parses `Mon, 02 Jan 2006 15:04:05 +0000`.
-    static func parseRFC2822(_ text: String) -> Date? {
+    package static func parseRFC2822(_ text: String) -> Date? {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"

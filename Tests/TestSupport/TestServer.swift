@@ -8,26 +8,26 @@ import Sequences
 import Synchronization
 
 /// A logger for tests and test servers: quiet unless something is badly wrong.
-let testLogger: Logger = {
+package let testLogger: Logger = {
     var logger = Logger(label: "sequences-tests")
     logger.logLevel = .critical
     return logger
 }()
 
 /// A request as a test server received it.
-struct ReceivedRequest: Sendable {
-    var method: String
-    var path: String
-    var query: String?
+package struct ReceivedRequest: Sendable {
+    package var method: String
+    package var path: String
+    package var query: String?
     /// Header names lowercased; the last value of a repeated header wins.
-    var headers: [String: String]
-    var body: [UInt8]
-    var at: ContinuousClock.Instant
+    package var headers: [String: String]
+    package var body: [UInt8]
+    package var at: ContinuousClock.Instant
 
-    var json: JSONValue? { JSONValue(parsing: body) }
-    var text: String { String(decoding: body, as: UTF8.self) }
+    package var json: JSONValue? { JSONValue(parsing: body) }
+    package var text: String { String(decoding: body, as: UTF8.self) }
 
-    init(_ request: Request, body: ByteBuffer) {
+    package init(_ request: Request, body: ByteBuffer) {
         method = request.method.rawValue
         path = request.uri.path
         query = request.uri.query
@@ -40,8 +40,8 @@ struct ReceivedRequest: Sendable {
 }
 
 /// Builds responses in test servers.
-enum Reply {
-    static func json(_ status: Int, _ text: String, contentType: String = "application/json",
+package enum Reply {
+    package static func json(_ status: Int, _ text: String, contentType: String = "application/json",
                      headers: [(String, String)] = []) -> Response {
         var fields = HTTPFields()
         fields[.contentType] = contentType
@@ -49,17 +49,17 @@ enum Reply {
         return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    static func json(_ status: Int, _ value: JSONValue, contentType: String = "application/json",
+    package static func json(_ status: Int, _ value: JSONValue, contentType: String = "application/json",
                      headers: [(String, String)] = []) -> Response {
         let data = (try? JSONEncoder().encode(value)) ?? Data()
         return json(status, String(decoding: data, as: UTF8.self), contentType: contentType, headers: headers)
     }
 
-    static func empty(_ status: Int) -> Response {
+    package static func empty(_ status: Int) -> Response {
         Response(status: .init(code: status))
     }
 
-    static func bytes(_ status: Int, count: Int) -> Response {
+    package static func bytes(_ status: Int, count: Int) -> Response {
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
         // A long run of a JSON-looking prefix, so that a client which read it all would try to parse it.
@@ -72,7 +72,7 @@ enum Reply {
 
 /// Runs a Hummingbird application answering with `handler` on 127.0.0.1 and a free port, calls `body`
 /// with the port, and stops the server afterwards.
-func withTestServer<T: Sendable>(
+package func withTestServer<T: Sendable>(
     _ handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> Response,
     _ body: (Int) async throws -> T
 ) async throws -> T {
@@ -103,12 +103,12 @@ func withTestServer<T: Sendable>(
     }
 }
 
-enum TestServerError: Error {
+package enum TestServerError: Error {
     case didNotStart
 }
 
 /// Runs `body` with an `HTTPClient` configured as executors expect, shut down afterwards.
-func withHTTPClient<T: Sendable>(_ body: (HTTPClient) async throws -> T) async throws -> T {
+package func withHTTPClient<T: Sendable>(_ body: (HTTPClient) async throws -> T) async throws -> T {
     let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: ExecutorHTTPClient.configuration())
     do {
         let value = try await body(client)
@@ -121,11 +121,11 @@ func withHTTPClient<T: Sendable>(_ body: (HTTPClient) async throws -> T) async t
 }
 
 /// Retries fast, so tests exercise retries without waiting.
-let fastRetry = RetryPolicy(maxAttempts: 4, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(50),
+package let fastRetry = RetryPolicy(maxAttempts: 4, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(50),
                             jitter: 0.5, maxRetryAfter: .seconds(2))
 
 /// The most requests whose arrival falls in any span shorter than `window`.
-func maxInAnyWindow(_ instants: [ContinuousClock.Instant], window: Duration) -> Int {
+package func maxInAnyWindow(_ instants: [ContinuousClock.Instant], window: Duration) -> Int {
     let sorted = instants.sorted()
     var best = 0
     var start = 0
