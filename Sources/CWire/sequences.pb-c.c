@@ -648,7 +648,7 @@ const ProtobufCMessageDescriptor agents__v1__lead_query__descriptor =
   (ProtobufCMessageInit) agents__v1__lead_query__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[14] =
+static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[15] =
 {
   { "Schedule", &agents__v1__schedule_request__descriptor, &agents__v1__schedule_response__descriptor },
   { "OnEvent", &agents__v1__on_event_request__descriptor, &agents__v1__on_event_response__descriptor },
@@ -664,6 +664,7 @@ static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors
   { "GetIntegrations", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
   { "UpdateIntegrations", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
   { "Usage", &agents__v1__document_query__descriptor, &agents__v1__document_page__descriptor },
+  { "TestKommoConnection", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
 };
 const unsigned agents__v1__sequences__method_indices_by_name[] = {
   8,        /* CommandEnrollment */
@@ -677,6 +678,7 @@ const unsigned agents__v1__sequences__method_indices_by_name[] = {
   4,        /* ListSequences */
   1,        /* OnEvent */
   0,        /* Schedule */
+  14,        /* TestKommoConnection */
   12,        /* UpdateIntegrations */
   5,        /* UpdateSequence */
   13         /* Usage */
@@ -688,7 +690,7 @@ const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
   "Sequences",
   "Agents__V1__Sequences",
   "agents.v1",
-  14,
+  15,
   agents__v1__sequences__method_descriptors,
   agents__v1__sequences__method_indices_by_name
 };
@@ -803,6 +805,14 @@ void agents__v1__sequences__usage(ProtobufCService *service,
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
   service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__sequences__test_kommo_connection(ProtobufCService *service,
+                                                  const Agents__V1__DocumentRef *input,
+                                                  Agents__V1__Document_Closure closure,
+                                                  void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
                                   Agents__V1__Sequences_ServiceDestroy destroy)

@@ -35,7 +35,7 @@ package enum GatewayApp {
         let router = Router(context: GatewayContext.self)
         router.add(middleware: GatewayMiddleware(maxBodyBytes: configuration.maxBodyBytes))
         addHealthRoutes(to: router, peers: peers)
-        addInboundWebhookRoutes(to: router, peers: peers)
+        addInboundWebhookRoutes(to: router, peers: peers, timeout: configuration.webhookTimeout)
         addMetricsRoutes(to: router, peers: peers, registry: metrics)
         let api = router.group("/api/v1")
         addOpenAPIRoutes(to: api)

@@ -34,6 +34,9 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("rpc-timeout-ms"), help: "Deadline of each call to a service (env RPC_TIMEOUT_MS).")
     package var rpcTimeoutMilliseconds: Int = Env.int("RPC_TIMEOUT_MS") ?? 5000
 
+    @Option(name: .customLong("webhook-timeout-ms"), help: "Deadline of storing a Kommo webhook; Kommo waits at most 2 s (env WEBHOOK_TIMEOUT_MS).")
+    package var webhookTimeoutMilliseconds: Int = Env.int("WEBHOOK_TIMEOUT_MS") ?? 1500
+
     @Option(name: .customLong("rate-limit"), help: "Requests per second per API key; bursts up to twice that (env RATE_LIMIT).")
     package var rateLimit: Int = Env.int("RATE_LIMIT") ?? 50
 
@@ -50,6 +53,7 @@ package struct GatewayOptions: ParsableArguments, Sendable {
         guard maxBodyBytes >= 1024 else { throw ConfigurationError("--max-body-bytes must be at least 1024") }
         guard rateLimit >= 1 else { throw ConfigurationError("--rate-limit must be at least 1") }
         guard rpcTimeoutMilliseconds >= 10 else { throw ConfigurationError("--rpc-timeout-ms must be at least 10") }
+        guard webhookTimeoutMilliseconds >= 10 else { throw ConfigurationError("--webhook-timeout-ms must be at least 10") }
         let adminToken = self.adminToken ?? Env.string("ADMIN_TOKEN")
         let publicBaseURL = self.publicBaseURL ?? Env.string("PUBLIC_BASE_URL")
         if let adminToken, adminToken.count < 16 { throw ConfigurationError("--admin-token must be at least 16 characters") }
@@ -60,7 +64,7 @@ package struct GatewayOptions: ParsableArguments, Sendable {
             sequenceAddress: try PeerAddress(parsing: sequenceAddress, key: "--sequence-address"),
             publicBaseURL: publicBaseURL ?? "http://\(httpHost == "0.0.0.0" ? "localhost" : httpHost):\(httpPort)",
             adminToken: adminToken, maxBodyBytes: maxBodyBytes,
-            rpcTimeout: .milliseconds(rpcTimeoutMilliseconds), firstRunDemo: !noDemo,
+            rpcTimeout: .milliseconds(rpcTimeoutMilliseconds), webhookTimeout: .milliseconds(webhookTimeoutMilliseconds), firstRunDemo: !noDemo,
             rateLimitPerSecond: Double(rateLimit), rateLimitBurst: Double(rateLimit * 2))
     }
 }
@@ -77,6 +81,9 @@ package struct GatewayConfiguration: Sendable {
     package var adminToken: String?
     package var maxBodyBytes: Int
     package var rpcTimeout: Duration
+    /// Deadline of storing a Kommo webhook: below Kommo's 2 s, so a slow store answers 504 before Kommo
+    /// gives up, and Kommo sends it again later.
+    package var webhookTimeout: Duration
     /// On an empty store, create a `demo` tenant and write its key to `first-run.txt`.
     package var firstRunDemo: Bool
     /// Requests per second per API key, and the burst allowed above it.
@@ -89,7 +96,8 @@ package struct GatewayConfiguration: Sendable {
         rulesAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7102),
         sequenceAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7103),
         publicBaseURL: String = "http://localhost:8080", adminToken: String? = nil,
-        maxBodyBytes: Int = 1024 * 1024, rpcTimeout: Duration = .seconds(5), firstRunDemo: Bool = false,
+        maxBodyBytes: Int = 1024 * 1024, rpcTimeout: Duration = .seconds(5), webhookTimeout: Duration = .milliseconds(1500),
+        firstRunDemo: Bool = false,
         rateLimitPerSecond: Double = 50, rateLimitBurst: Double = 100
     ) {
         self.firstRunDemo = firstRunDemo
@@ -105,6 +113,7 @@ package struct GatewayConfiguration: Sendable {
         self.adminToken = adminToken
         self.maxBodyBytes = maxBodyBytes
         self.rpcTimeout = rpcTimeout
+        self.webhookTimeout = webhookTimeout
     }
 }
 

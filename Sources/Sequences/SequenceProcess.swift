@@ -82,7 +82,12 @@ package enum SequenceProcess {
                                                           rules: rules, settings: executorSettings, clock: clock)
         let scheduler = Scheduler(store: store, runner: actionRunner, ingest: ingest, settings: schedulerSettings,
                                   clock: clock, logger: logger)
-        let server = SequenceServer(store: store, scheduler: scheduler, integrations: integrations, clock: clock)
+        var kommoProbe: (@Sendable (String, Logger) async throws -> JSONValue)?
+        if let executorRunner = actionRunner as? ExecutorActionRunner {
+            kommoProbe = { tenantID, logger in try await executorRunner.testKommoConnection(tenantID: tenantID, logger: logger) }
+        }
+        let server = SequenceServer(store: store, scheduler: scheduler, integrations: integrations, clock: clock,
+                                    kommoProbe: kommoProbe)
         let health = HealthServer(service: "sequence-service", store: db) {
             var metrics: [PB.Metric] = []
             for (status, count) in ((try? await store.counts()) ?? [:]).sorted(by: { $0.key < $1.key }) {

@@ -10,12 +10,16 @@ package struct SequenceServer: SequencesHandler {
     let scheduler: Scheduler
     let integrations: Integrations
     let clock: any WallClock
+    /// Reads the tenant's Kommo account with its credentials (the executor's client and limiter).
+    let kommoProbe: (@Sendable (_ tenantID: String, _ logger: Logger) async throws -> JSONValue)?
 
-    package init(store: SequenceStore, scheduler: Scheduler, integrations: Integrations, clock: any WallClock) {
+    package init(store: SequenceStore, scheduler: Scheduler, integrations: Integrations, clock: any WallClock,
+                 kommoProbe: (@Sendable (_ tenantID: String, _ logger: Logger) async throws -> JSONValue)? = nil) {
         self.store = store
         self.scheduler = scheduler
         self.integrations = integrations
         self.clock = clock
+        self.kommoProbe = kommoProbe
     }
 
     package func schedule(_ request: PB.ScheduleRequest, context: RPCContext) async throws -> PB.ScheduleResponse {
@@ -78,6 +82,19 @@ extension SequenceServer {
                                                   now: clock.now().unixMicros)
         context.logger.info("integrations.updated", metadata: ["tenant.id": "\(tenantID)", "version": "\(state.version)"])
         return Self.document(state)
+    }
+
+    /// "Test connection": reads the connected Kommo account. A refused token or an unreachable account is
+    /// an answer (`ok: false` with Kommo's status and detail), not an error. Errors: FAILED_PRECONDITION
+    /// when Kommo is not connected.
+    package func testKommoConnection(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
+        let tenantID = try context.requireTenant()
+        guard let kommoProbe else { throw RPCError(.unimplemented, "this process carries out no Kommo actions") }
+        let answer = try await kommoProbe(tenantID, context.logger)
+        var document = PB.Document()
+        document.id = "kommo_connection"
+        document.json = ExecutorActionRunner.jsonText(answer)
+        return document
     }
 
     static func document(_ state: IntegrationState) -> PB.Document {

@@ -1,10 +1,10 @@
 import GRDB
 import Synchronization
 
-/// Group commit: concurrent writers share transactions. The first writer to arrive commits everything
-/// queued so far in one transaction (each job in its own savepoint, so one failing job rolls back only
-/// itself), then keeps committing what queued up meanwhile until the queue is empty. Every caller
-/// returns only after the transaction holding its job committed. With `synchronous=FULL` this turns
+/// Group commit: concurrent writers share transactions. The first writer to find the queue idle starts
+/// a drain that commits everything queued so far in one transaction (each job in its own savepoint, so
+/// one failing job rolls back only itself), then keeps committing what queued up meanwhile until the
+/// queue is empty. Every caller returns as soon as the transaction holding its job committed. With `synchronous=FULL` this turns
 /// one fsync per request into one fsync per batch.
 package final class BatchWriter: Sendable {
     private struct Job: Sendable {
@@ -53,7 +53,9 @@ package final class BatchWriter: Sendable {
             state.writing = true
             return true
         }
-        if lead { await drain() }
+        // The first writer to find the queue idle starts a drain that runs until the queue is empty;
+        // it runs on its own, so no caller waits for other callers' batches.
+        if lead { Task { await self.drain() } }
         return try await ticket.value()
     }
 

@@ -9,15 +9,14 @@ package struct ServiceProcess: Sendable {
     package let name: String
     package let store: DatabasePool
     package let server: RPCServer
-    /// The store's checkpointer and the workers first, the listener last: the listener is the first to
-    /// stop on shutdown.
+    /// Workers first, the listener last: the listener is the first to stop on shutdown.
     package let services: [any Service]
 
-    package init(name: String, store: DatabasePool, server: RPCServer, workers: [any Service], logger: Logger = Logger(label: "store")) {
+    package init(name: String, store: DatabasePool, server: RPCServer, workers: [any Service]) {
         self.name = name
         self.store = store
         self.server = server
-        self.services = [Checkpointer(store: store, logger: logger)] + workers + [server]
+        self.services = workers + [server]
     }
 
     /// The bound RPC port.

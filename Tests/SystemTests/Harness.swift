@@ -108,7 +108,7 @@ struct IngestSystem {
                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rulesService.port),
                 sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequenceService.port),
                 publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789",
-                rpcTimeout: .seconds(30)),
+                rpcTimeout: .seconds(30), webhookTimeout: .seconds(30)),
             logger: quietLogger,
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port ?? 0 } })
         return IngestSystem(ingest: ingest, rules: rulesService, sequences: sequenceService, gatewayPort: port,
@@ -269,7 +269,7 @@ struct FullSystem {
                 ingestAddress: PeerAddress(host: "127.0.0.1", port: ingest.port),
                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port),
                 sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequences.port),
-                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789", rpcTimeout: .seconds(30), firstRunDemo: firstRunDemo,
+                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789", rpcTimeout: .seconds(30), webhookTimeout: .seconds(30), firstRunDemo: firstRunDemo,
                 rateLimitPerSecond: rateLimit, rateLimitBurst: rateLimit * 2),
             logger: gatewayLogger,
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port ?? 0 } })

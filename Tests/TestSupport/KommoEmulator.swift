@@ -197,6 +197,10 @@ package final class KommoEmulator: Sendable {
             return Reply.json(200, .object(["_embedded": .object(["notes": .array(notes)])]), contentType: "application/hal+json")
         case ("POST", _) where request.path == "/api/v2/salesbot/run":
             return Reply.json(202, #"{"success":true}"#)
+        case ("GET", 3) where request.path == "/api/v4/account":
+            return Reply.json(200, .object(["id": .number(29_012_345), "name": .string("Acme Sales"), "subdomain": .string("acmesales"),
+                                            "currency": .string("USD"), "_links": .object(["self": .object(["href": .string("https://acmesales.kommo.com/api/v4/account")])])]),
+                              contentType: "application/hal+json")
         case ("GET", 4) where segments[2] == "leads":
             guard let lead = state.withLock({ $0.leads[Int64(segments[3]) ?? -1] }) else { return Reply.empty(204) }
             return Reply.json(200, lead, contentType: "application/hal+json")
@@ -275,6 +279,8 @@ package final class KommoEmulator: Sendable {
                 if request.query != "with=contacts" { problems.append("expected ?with=contacts") }
             } else if request.method == "GET", segments.count == 4, segments[2] == "contacts" {
                 if request.query != "with=leads" { problems.append("expected ?with=leads") }
+            } else if request.method == "GET", request.path == "/api/v4/account" {
+                if hasBody { problems.append("a GET has no body") }
             } else {
                 problems.append("unknown route")
             }

@@ -305,6 +305,10 @@ struct Agents__V1__Sequences_Service
                 const Agents__V1__DocumentQuery *input,
                 Agents__V1__DocumentPage_Closure closure,
                 void *closure_data);
+  void (*test_kommo_connection)(Agents__V1__Sequences_Service *service,
+                                const Agents__V1__DocumentRef *input,
+                                Agents__V1__Document_Closure closure,
+                                void *closure_data);
 };
 typedef void (*Agents__V1__Sequences_ServiceDestroy)(Agents__V1__Sequences_Service *);
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
@@ -326,7 +330,8 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
       function_prefix__ ## list_actions,\
       function_prefix__ ## get_integrations,\
       function_prefix__ ## update_integrations,\
-      function_prefix__ ## usage  }
+      function_prefix__ ## usage,\
+      function_prefix__ ## test_kommo_connection  }
 void agents__v1__sequences__schedule(ProtobufCService *service,
                                      const Agents__V1__ScheduleRequest *input,
                                      Agents__V1__ScheduleResponse_Closure closure,
@@ -383,6 +388,10 @@ void agents__v1__sequences__usage(ProtobufCService *service,
                                   const Agents__V1__DocumentQuery *input,
                                   Agents__V1__DocumentPage_Closure closure,
                                   void *closure_data);
+void agents__v1__sequences__test_kommo_connection(ProtobufCService *service,
+                                                  const Agents__V1__DocumentRef *input,
+                                                  Agents__V1__Document_Closure closure,
+                                                  void *closure_data);
 
 /* --- descriptors --- */
 

@@ -19,6 +19,24 @@ extension GatewayApp {
             write.ifVersion = try ifVersion(request)
             return try documentResponse(try await peers.sequences.updateIntegrations(write, options: peers.options(tenant: context.tenantID, requestID: context.requestID)))
         }
+        api.post("/integrations/kommo/test") { _, context -> Response in
+            var ref = PB.DocumentRef()
+            ref.id = try context.tenant
+            let answer = try await peers.sequences.testKommoConnection(ref, options: peers.options(tenant: context.tenantID, requestID: context.requestID))
+            return try jsonResponse(JSONValue(jsonString: answer.json) ?? .object([:]))
+        }
+        api.post("/integrations/webhooks/rotate") { _, context -> Response in
+            // Removing the secret makes sequence-service generate a new one, shown in this answer only.
+            var write = PB.DocumentWrite()
+            write.id = try context.tenant
+            write.json = #"{"webhooks": {"secret": null}}"#
+            let document = try await peers.sequences.updateIntegrations(write, options: peers.options(tenant: context.tenantID, requestID: context.requestID))
+            guard case .object(let root)? = JSONValue(jsonString: document.json), case .object(let webhooks)? = root["webhooks"],
+                  case .string(let secret)? = webhooks["generated_secret"] else {
+                throw HTTPError(.internalServerError, message: "no secret was generated")
+            }
+            return try jsonResponse(JSONValue.object(["secret": .string(secret), "version": .number(Double(document.version))]))
+        }
         api.get("/actions") { request, context -> Response in
             let query = QueryReader(request)
             var list = PB.DocumentQuery()

@@ -202,7 +202,7 @@ struct ReplayDTO: Codable, Sendable {
 
 extension GatewayApp {
     /// Kommo's form posts: authenticated by the secret in the path, answered as soon as ingest committed.
-    static func addInboundWebhookRoutes(to router: Router<GatewayContext>, peers: Peers) {
+    static func addInboundWebhookRoutes(to router: Router<GatewayContext>, peers: Peers, timeout: Duration) {
         router.post("/webhooks/kommo/{secret}") { request, context -> Response in
             let secret = try context.parameters.require("secret")
             guard secret.count <= 128 else { throw Problem(status: .notFound, detail: "no such webhook") }
@@ -218,7 +218,7 @@ extension GatewayApp {
             ingest.userAgent = request.headers[.userAgent] ?? ""
             ingest.remoteAddress = request.headers[HTTPField.Name("X-Forwarded-For")!] ?? ""
             do {
-                let answer = try await peers.ingest.ingest(ingest, options: CallOptions(timeout: .milliseconds(1500), traceID: context.requestID))
+                let answer = try await peers.ingest.ingest(ingest, options: CallOptions(timeout: timeout, traceID: context.requestID))
                 return try jsonResponse(["status": answer.status, "delivery_id": answer.deliveryId])
             } catch let error as RPCError where error.code == .notFound {
                 throw Problem(status: .notFound, detail: "no such webhook")

@@ -83,6 +83,18 @@ extension OpenAPIDocument {
                 "account_id": kommoID, "subdomain": Schema.string(),
                 "previous_secret_expires_at": Schema.string("Until then the secret before the last rotation still works.", format: "date-time"),
             ], required: ["url"]),
+            "KommoConnection": Schema.object([
+                "ok": Schema.boolean("Whether Kommo answered with the account."),
+                "base_url": Schema.string("The account address the credentials point at."),
+                "latency_ms": Schema.number("How long Kommo took, retries included."),
+                "status": Schema.integer("Kommo's HTTP status, when it answered."),
+                "account": Schema.object(["id": Schema.string(), "name": Schema.string(), "subdomain": Schema.string()], required: ["id"]),
+                "detail": Schema.string("Why the account could not be read."),
+            ], required: ["ok", "base_url"]),
+            "RotatedSecret": Schema.object([
+                "secret": Schema.string("The new signing secret (`whsec_` and base64); shown once."),
+                "version": Schema.integer("The integrations' version after the change."),
+            ], required: ["secret", "version"]),
             "RotateWebhook": Schema.object([
                 "grace_seconds": Schema.integer("How long the old secret keeps working; default a day.", minimum: 0, maximum: 2_592_000),
             ], closed: true),

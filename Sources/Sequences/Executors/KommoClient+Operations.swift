@@ -177,6 +177,14 @@ extension KommoClient {
         return Self.read(result, response, KommoContact.init(json:))
     }
 
+    /// Reads the account the credentials belong to: `GET /api/v4/account`.
+    package func getAccount(account: KommoAccount?, logger: Logger) async -> KommoRead<KommoAccountInfo> {
+        let (result, response) = await call(
+            operation: "kommo.get_account", account: account, method: .GET, path: "/api/v4/account",
+            body: NoBody?.none, summary: "account", kind: .read, logger: logger)
+        return Self.read(result, response, KommoAccountInfo.init(json:))
+    }
+
     private static func read<Entity>(_ result: ExecutionResult, _ response: OutboundResponse?,
                                      _ parse: (JSONValue) -> Entity?) -> KommoRead<Entity> {
         var result = result

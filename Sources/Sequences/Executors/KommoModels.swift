@@ -376,3 +376,18 @@ package struct KommoRead<Entity: Sendable>: Sendable {
     /// The entity, when Kommo returned one.
     package var entity: Entity?
 }
+
+/// The account a token belongs to (`GET /api/v4/account`).
+package struct KommoAccountInfo: Sendable, Hashable {
+    package var id: Int64
+    package var name: String
+    package var subdomain: String
+
+    /// Reads the account from Kommo's JSON; `nil` without an id.
+    package init?(json: JSONValue) {
+        guard let id = json["id"]?.int64 else { return nil }
+        self.id = id
+        name = json["name"]?.string ?? ""
+        subdomain = json["subdomain"]?.string ?? ""
+    }
+}

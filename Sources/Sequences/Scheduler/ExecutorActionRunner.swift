@@ -97,6 +97,29 @@ package final class ExecutorActionRunner: ActionRunner {
         return Self.runResult(result)
     }
 
+    /// Reads the tenant's Kommo account with its stored credentials, through the limiter its actions
+    /// use: what "test connection" shows. Throws FAILED_PRECONDITION when Kommo is not connected.
+    package func testKommoConnection(tenantID: String, logger: Logger) async throws -> JSONValue {
+        let tenant = try await integrations.runtime(tenantID: tenantID)
+        guard let account = tenant.kommo else {
+            throw RPCError(.failedPrecondition, "Kommo is not connected: set kommo.base_url (or subdomain) and kommo.access_token")
+        }
+        let read = await kommoClient(rate: tenant.kommoRatePerSecond).getAccount(account: account, logger: logger)
+        let result = read.result
+        var answer: [String: JSONValue] = [
+            "ok": .bool(read.entity != nil),
+            "base_url": .string(account.baseURL),
+            "latency_ms": .number((Double(result.latency.components.attoseconds) / 1e15 + Double(result.latency.components.seconds) * 1000).rounded()),
+        ]
+        if let status = result.httpStatus { answer["status"] = .number(Double(status)) }
+        if let entity = read.entity {
+            answer["account"] = .object(["id": .string(String(entity.id)), "name": .string(entity.name), "subdomain": .string(entity.subdomain)])
+        } else {
+            answer["detail"] = .string(result.problem?.detail ?? result.detail ?? "Kommo answered without an account")
+        }
+        return .object(answer)
+    }
+
     // MARK: - Dispatch
 
     /// Everything one run needs.

@@ -5925,6 +5925,11 @@ extension PB {
             path: "/agents.v1.Sequences/UpdateIntegrations", idempotent: false)
         package static let usage = RPCMethod<PB.DocumentQuery, PB.DocumentPage>(
             path: "/agents.v1.Sequences/Usage", idempotent: true)
+        /// Reads the connected Kommo account (`GET /api/v4/account`) with the stored credentials, through the
+        /// same per-account limiter as every action: {"ok", "account": {"id", "name", "subdomain"}, "status",
+        /// "detail", "latency_ms"}. FAILED_PRECONDITION when Kommo is not connected.
+        package static let testKommoConnection = RPCMethod<PB.DocumentRef, PB.Document>(
+            path: "/agents.v1.Sequences/TestKommoConnection", idempotent: true)
     }
 }
 
@@ -5951,6 +5956,10 @@ package protocol SequencesHandler: Sendable {
     func getIntegrations(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document
     func updateIntegrations(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document
     func usage(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage
+    /// Reads the connected Kommo account (`GET /api/v4/account`) with the stored credentials, through the
+    /// same per-account limiter as every action: {"ok", "account": {"id", "name", "subdomain"}, "status",
+    /// "detail", "latency_ms"}. FAILED_PRECONDITION when Kommo is not connected.
+    func testKommoConnection(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document
 }
 
 extension SequencesHandler {
@@ -6010,6 +6019,10 @@ extension SequencesHandler {
         throw RPCError(.unimplemented, "Sequences.Usage is not implemented")
     }
 
+    package func testKommoConnection(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
+        throw RPCError(.unimplemented, "Sequences.TestKommoConnection is not implemented")
+    }
+
     /// The server's dispatch table for `Sequences`.
     package var routes: [RPCRoute] {
         [
@@ -6027,6 +6040,7 @@ extension SequencesHandler {
             RPCRoute(PB.SequencesService.getIntegrations) { request, context in try await self.getIntegrations(request, context: context) },
             RPCRoute(PB.SequencesService.updateIntegrations) { request, context in try await self.updateIntegrations(request, context: context) },
             RPCRoute(PB.SequencesService.usage) { request, context in try await self.usage(request, context: context) },
+            RPCRoute(PB.SequencesService.testKommoConnection) { request, context in try await self.testKommoConnection(request, context: context) },
         ]
     }
 }
@@ -6098,6 +6112,13 @@ package struct SequencesClient: Sendable {
 
     package func usage(_ request: PB.DocumentQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.DocumentPage {
         try await connection.call(PB.SequencesService.usage, request, options: options)
+    }
+
+    /// Reads the connected Kommo account (`GET /api/v4/account`) with the stored credentials, through the
+    /// same per-account limiter as every action: {"ok", "account": {"id", "name", "subdomain"}, "status",
+    /// "detail", "latency_ms"}. FAILED_PRECONDITION when Kommo is not connected.
+    package func testKommoConnection(_ request: PB.DocumentRef, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Document {
+        try await connection.call(PB.SequencesService.testKommoConnection, request, options: options)
     }
 
 }

@@ -74,6 +74,7 @@ function integrationsForm(doc, etag, slot) {
   const secrets = new Set(["kommo.access_token", "messages.chats_api.channel_secret", "webhooks.secret", "ai.api_key"]);
   const labelled = (label, path, hint) => field(label, f[path], { name: path, hint });
   const generated = h("div", {});
+  const probe = h("div", {});
   const form = h("form", { class: "card" },
     h("div", { class: "form-errors" }),
     h("h2", {}, "Kommo API"),
@@ -83,6 +84,16 @@ function integrationsForm(doc, etag, slot) {
       labelled("Subdomain", "kommo.subdomain"),
       labelled("Long-lived access token", "kommo.access_token", "Write-only."),
       labelled("Requests per second", "kommo.rate_limit_per_second", "Kommo allows 7.")),
+    h("button", { type: "button", class: "small", onclick: async () => {
+      replace(probe, h("p", { class: "muted" }, "Asking Kommo…"));
+      try {
+        const result = (await api.post(url`/api/v1/integrations/kommo/test`)).data;
+        replace(probe, result.ok
+          ? notice("ok", `Connected to ${result.account.name || "the account"} (${result.account.subdomain || result.base_url}, id ${result.account.id}) in ${result.latency_ms} ms.`)
+          : notice("error", `Kommo did not give the account${result.status ? ` (HTTP ${result.status})` : ""}: ${result.detail || "no detail"}`));
+      } catch (error) { replace(probe, errorView(error)); }
+    } }, "Test connection (saved settings)"),
+    probe,
     h("h2", {}, "Messages to leads"),
     h("div", { class: "grid" },
       labelled("Mode", "messages.mode"),
@@ -94,13 +105,13 @@ function integrationsForm(doc, etag, slot) {
     h("h2", {}, "Outgoing webhooks"),
     h("p", { class: "muted" }, "Rules' webhook actions are signed (Standard Webhooks) with this secret: ", state("webhooks.secret")),
     h("div", { class: "grid" }, labelled("Signing secret", "webhooks.secret", "Write-only.")),
-    h("button", { type: "button", class: "small", onclick: () => {
-      const bytes = new Uint8Array(24);
-      crypto.getRandomValues(bytes);
-      const value = `whsec_${btoa(String.fromCharCode(...bytes))}`;
-      f["webhooks.secret"].value = value;
-      replace(generated, notice("info", "Generated. Give it to the receiver, then save: ", h("code", {}, value), " ", copyButton(value)));
-    } }, "Generate a new secret"),
+    h("button", { type: "button", class: "small danger", onclick: async () => {
+      if (!confirm("Sign outgoing webhooks with a new secret from now on? Receivers need the new one.")) return;
+      try {
+        const value = (await api.post(url`/api/v1/integrations/webhooks/rotate`)).data.secret;
+        replace(generated, notice("info", "New secret, in use now and shown only this once: ", h("code", {}, value), " ", copyButton(value)));
+      } catch (error) { replace(generated, errorView(error)); }
+    } }, "Rotate the secret"),
     generated,
     h("h2", {}, "AI replies"),
     h("div", { class: "grid" },
