@@ -33,7 +33,7 @@ package enum GatewayApp {
                                metrics: PrometheusCollectorRegistry) throws -> Router<GatewayContext> {
         let authenticator = Authenticator(store: store, adminToken: adminToken)
         let router = Router(context: GatewayContext.self)
-        router.add(middleware: GatewayMiddleware(maxBodyBytes: configuration.maxBodyBytes))
+        router.add(middleware: GatewayMiddleware(maxBodyBytes: configuration.maxBodyBytes, metrics: HTTPMetrics(registry: metrics)))
         addHealthRoutes(to: router, peers: peers)
         addInboundWebhookRoutes(to: router, peers: peers, timeout: configuration.webhookTimeout)
         addMetricsRoutes(to: router, peers: peers, registry: metrics)

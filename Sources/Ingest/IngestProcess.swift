@@ -95,7 +95,7 @@ package enum IngestProcess {
         }
         let sweeper = RetentionSweeper(store: store, retentionDays: configuration.retentionDays, clock: clock, logger: logger)
         let rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
-                                      routes: health.routes + server.routes, logger: logger)
+                                      routes: health.routes + server.routes, logger: logger, stats: health.rpcStats)
         return ServiceProcess(name: "ingest-service", store: db, server: rpc, workers: [dispatcher, sweeper])
     }
 }

@@ -101,7 +101,7 @@ package enum SequenceProcess {
         let rpc: RPCServer
         do {
             rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
-                                      routes: health.routes + server.routes, logger: logger)
+                                      routes: health.routes + server.routes, logger: logger, stats: health.rpcStats)
         } catch {
             try? await httpClient.shutdown()
             throw error

@@ -8,6 +8,8 @@ package struct HealthServer: HealthHandler {
     let started: ContinuousClock.Instant
     let store: any DatabaseReader
     let metrics: @Sendable () async -> [PB.Metric]
+    /// The calls the process's listener served, reported with its own metrics.
+    package let rpcStats = RPCStats()
 
     package init(service: String, store: any DatabaseReader, metrics: @escaping @Sendable () async -> [PB.Metric] = { [] }) {
         self.service = service
@@ -27,7 +29,7 @@ package struct HealthServer: HealthHandler {
             response.status = "NOT_SERVING"
             response.detail = "store: \(error)"
         }
-        response.metrics = await metrics()
+        response.metrics = await metrics() + PB.Metric.rpc(rpcStats, prefix: "rpc_server")
         return response
     }
 }
@@ -42,5 +44,22 @@ extension PB.Metric {
         metric.help = help
         metric.labels = labels.sorted { $0.key < $1.key }.map { PB.KeyValue(key: $0.key, value: $0.value) }
         return metric
+    }
+}
+
+extension PB.Metric {
+    /// Calls, total seconds and the slowest call by method and status code, as `<prefix>_calls_total`,
+    /// `<prefix>_duration_seconds_sum` and `<prefix>_duration_seconds_max`.
+    package static func rpc(_ stats: RPCStats, prefix: String, labels: [String: String] = [:]) -> [PB.Metric] {
+        stats.snapshot.flatMap { entry -> [PB.Metric] in
+            var labels = labels
+            labels["method"] = entry.method
+            labels["code"] = "\(entry.code)"
+            return [
+                .sample("\(prefix)_calls_total", Double(entry.calls), help: "RPC calls by method and status code", labels: labels),
+                .sample("\(prefix)_duration_seconds_sum", entry.totalSeconds, help: "Seconds spent in RPC calls", labels: labels),
+                .sample("\(prefix)_duration_seconds_max", entry.maximumSeconds, kind: "gauge", help: "The slowest RPC call", labels: labels),
+            ]
+        }
     }
 }

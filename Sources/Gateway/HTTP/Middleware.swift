@@ -15,9 +15,11 @@ package struct GatewayMiddleware: RouterMiddleware {
 
     /// The largest JSON body a route decodes (`--max-body-bytes`).
     let maxBodyBytes: Int
+    let metrics: HTTPMetrics
 
-    package init(maxBodyBytes: Int = 1024 * 1024) {
+    package init(maxBodyBytes: Int = 1024 * 1024, metrics: HTTPMetrics) {
         self.maxBodyBytes = maxBodyBytes
+        self.metrics = metrics
     }
 
     package func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
@@ -47,7 +49,7 @@ package struct GatewayMiddleware: RouterMiddleware {
             "http.duration_ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
             "tenant.id": "\(context.tenantID ?? "-")",
         ])
-        HTTPMetrics.record(method: request.method.rawValue, route: route, status: response.status.code, duration: elapsed)
+        metrics.record(method: request.method.rawValue, route: route, status: response.status.code, duration: elapsed)
         return response
     }
 

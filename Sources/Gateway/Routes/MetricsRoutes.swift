@@ -9,6 +9,18 @@ extension GatewayApp {
     static func addMetricsRoutes(to router: Router<GatewayContext>, peers: Peers, registry: PrometheusCollectorRegistry) {
         router.get("/metrics") { _, _ -> Response in
             var text = registry.emitToString()
+            // The gateway's own calls to each service, by method and status code.
+            var clientMetrics: [PB.Metric] = []
+            for peer in peers.health {
+                clientMetrics += PB.Metric.rpc(peer.client.connection.stats, prefix: "rpc_client", labels: ["peer": peer.name])
+            }
+            var describedClient = Set<String>()
+            for metric in clientMetrics {
+                if describedClient.insert(metric.name).inserted {
+                    text += "# HELP \(metric.name) \(metric.help)\n# TYPE \(metric.name) \(metric.kind == "gauge" ? "gauge" : "counter")\n"
+                }
+                text += "\(metric.name){\(Self.labelText(metric.labels))} \(metric.value)\n"
+            }
             let reports = await withTaskGroup(of: (String, [PB.Metric]).self) { group in
                 for peer in peers.health {
                     group.addTask {
@@ -29,15 +41,18 @@ extension GatewayApp {
                         if !metric.help.isEmpty { text += "# HELP \(metric.name) \(metric.help)\n" }
                         text += "# TYPE \(metric.name) \(metric.kind == "gauge" ? "gauge" : "counter")\n"
                     }
-                    let labels = ([PB.KeyValue(key: "service", value: service)] + metric.labels)
-                        .map { "\($0.key)=\"\($0.value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"" }
-                        .joined(separator: ",")
-                    text += "\(metric.name){\(labels)} \(metric.value)\n"
+                    text += "\(metric.name){\(Self.labelText([PB.KeyValue(key: "service", value: service)] + metric.labels))} \(metric.value)\n"
                 }
             }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
+    }
+
+    /// Prometheus label text: `a="1",b="x"`, with backslashes and quotes escaped.
+    static func labelText(_ labels: [PB.KeyValue]) -> String {
+        labels.map { "\($0.key)=\"\($0.value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"" }
+            .joined(separator: ",")
     }
 }

@@ -40,6 +40,8 @@ private func pow(_ base: Double, _ exponent: Double) -> Double {
 package final class RPCConnection: Sendable {
     package let host: String
     package let port: Int
+    /// Calls made, by method and status code (retries inside one call count once).
+    package let stats: RPCStats
     private let maximumFrameSize: Int
     private let backoff: Backoff
     private let connectTimeout: TimeAmount
@@ -60,8 +62,9 @@ package final class RPCConnection: Sendable {
     package init(
         host: String, port: Int, maximumFrameSize: Int = FrameDecoder.defaultMaximumFrameSize,
         backoff: Backoff = Backoff(), connectTimeout: TimeAmount = .seconds(2),
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, stats: RPCStats = RPCStats(), logger: Logger
     ) {
+        self.stats = stats
         self.host = host
         self.port = port
         self.maximumFrameSize = maximumFrameSize
@@ -92,6 +95,20 @@ package final class RPCConnection: Sendable {
     /// Sends one call and waits for its answer, retrying idempotent calls while the deadline allows.
     package func call<Request, Response>(
         _ method: RPCMethod<Request, Response>, _ request: Request, options: CallOptions = CallOptions()
+    ) async throws(RPCError) -> Response {
+        let started = ContinuousClock.now
+        do {
+            let response = try await attempt(method, request, options: options)
+            stats.record(method: method.path, code: .ok, duration: ContinuousClock.now - started)
+            return response
+        } catch {
+            stats.record(method: method.path, code: error.code, duration: ContinuousClock.now - started)
+            throw error
+        }
+    }
+
+    private func attempt<Request, Response>(
+        _ method: RPCMethod<Request, Response>, _ request: Request, options: CallOptions
     ) async throws(RPCError) -> Response {
         let deadline = ContinuousClock.now + options.timeout
         var envelope = PB.Envelope()

@@ -41,15 +41,19 @@ package final class RPCServer: Service, Sendable {
     private let inFlight = Atomic<Int>(0)
     private let draining = Atomic<Bool>(false)
     private let connections = Mutex<[ObjectIdentifier: (any Channel, ConnectionCalls)]>([:])
+    /// Calls served, by method and status code.
+    package let stats: RPCStats
+
     /// The address the listener is bound to (its port when 0 was asked for).
     package let localAddress: SocketAddress
 
     /// Binds the listener. Calls are served once `run()` is called.
     package init(
-        configuration: RPCServerConfiguration, routes: [RPCRoute], logger: Logger,
+        configuration: RPCServerConfiguration, routes: [RPCRoute], logger: Logger, stats: RPCStats = RPCStats(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws {
         self.configuration = configuration
+        self.stats = stats
         self.routes = Dictionary(routes.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
         self.logger = logger
         let maximumFrameSize = configuration.maximumFrameSize
@@ -170,8 +174,11 @@ package final class RPCServer: Service, Sendable {
                                     }
                                 }
                             }
+                            let started = ContinuousClock.now
                             let answer = await self.dispatch(envelope, peer: peer, logger: logger)
                             timer?.cancel()
+                            self.stats.record(method: envelope.method, code: StatusCode(rawValue: answer.statusCode) ?? .unknown,
+                                              duration: ContinuousClock.now - started)
                             if once.claim() {
                                 try? await outbound.write(answer.frame(allocator: channel.allocator))
                             }

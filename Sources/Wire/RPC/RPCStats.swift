@@ -1,0 +1,36 @@
+import Synchronization
+
+/// Calls by method and status code, with their total and largest duration: what `/metrics` shows of
+/// the RPC layer. A server counts the calls it served; a client the calls it made.
+package final class RPCStats: Sendable {
+    /// The figures of one method and status code.
+    package struct Entry: Sendable, Hashable {
+        package var method: String
+        package var code: StatusCode
+        package var calls: Int
+        package var totalSeconds: Double
+        package var maximumSeconds: Double
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+
+    package init() {}
+
+    /// Counts one call of `method` that ended with `code` after `duration`.
+    package func record(method: String, code: StatusCode, duration: Duration) {
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let key = "\(method)|\(code.rawValue)"
+        entries.withLock { entries in
+            var entry = entries[key] ?? Entry(method: method, code: code, calls: 0, totalSeconds: 0, maximumSeconds: 0)
+            entry.calls += 1
+            entry.totalSeconds += seconds
+            entry.maximumSeconds = max(entry.maximumSeconds, seconds)
+            entries[key] = entry
+        }
+    }
+
+    /// Every method and code seen so far, sorted by method, then code.
+    package var snapshot: [Entry] {
+        entries.withLock { Array($0.values) }.sorted { ($0.method, $0.code.rawValue) < ($1.method, $1.code.rawValue) }
+    }
+}
