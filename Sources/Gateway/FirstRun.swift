@@ -34,8 +34,8 @@ struct FirstRun: Service, CustomStringConvertible {
                                                             configuration: configuration, requestID: "first-run")
             let text = """
 
-              First run: created tenant "demo" (\(created.tenant.id)) with an agent, a rule on stage 61234502 and a
-              sales script of each type.
+              First run: created tenant "demo" (\(created.tenant.id)) with an agent, a rule on stage 61234502, a
+              three-step follow-up sequence for new leads and a sales script of each type.
               Demo API key  \(created.apiKey)
               Try it:
                 curl -s -X POST '\(created.webhookUrl)' -H 'Content-Type: application/x-www-form-urlencoded' \\
@@ -52,7 +52,8 @@ struct FirstRun: Service, CustomStringConvertible {
         }
     }
 
-    /// The demo tenant's agent, a rule that fires on the fixture's stage change, and one script per type.
+    /// The demo tenant's agent, a rule that fires on the fixture's stage change, a follow-up sequence for
+    /// new leads, and one script per type.
     private func seedDemo(tenantID: String) async {
         let options = peers.options(tenant: tenantID, requestID: "first-run")
         do {
@@ -76,6 +77,19 @@ struct FirstRun: Service, CustomStringConvertible {
                 ("objection_handling", "Too expensive", "I understand. Many clients felt the same until they saw the included services."),
                 ("closing", "Book a visit", "Shall I book a visit for you this week, {{contact.first_name|there}}?"),
             ]
+            // New leads get a greeting now, a call task two days on and an AI follow-up a day later, on
+            // working days and hours; a reply or a won deal ends it.
+            var sequence = PB.DocumentWrite()
+            sequence.parentId = agentID
+            sequence.json = """
+                {"name":"New lead follow-up","status":"active","trigger":{"type":"lead_created"},
+                 "steps":[{"id":"greet","delay_seconds":0,"action":{"type":"send_message","text":"Hi {{contact.first_name|there}}! Thanks for your interest in Acme Apartments."}},
+                          {"id":"call","delay_days":2,"action":{"type":"create_task","text":"Call {{lead.name}}","due_in_seconds":3600,"task_type":1}},
+                          {"id":"nudge","delay_days":1,"action":{"type":"ai_response","instructions":"A short, friendly follow-up."}}],
+                 "send_window":{"time_zone":"UTC","days":["mon","tue","wed","thu","fri"],"start":"09:00","end":"18:00"},
+                 "exit_conditions":[{"type":"lead_replied"},{"type":"stage_changed","to":"won"}]}
+                """
+            _ = try await peers.sequences.createSequence(sequence, options: options)
             for (type, name, body) in scripts {
                 var script = PB.DocumentWrite()
                 script.parentId = agentID

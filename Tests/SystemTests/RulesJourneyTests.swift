@@ -142,6 +142,9 @@ struct RulesJourneyTests {
             let agentID = try #require((agents.json["items"] as? [[String: Any]])?.first?["id"] as? String)
             let scripts = try await client.request(.GET, "/api/v1/agents/\(agentID)/scripts", token: key)
             #expect((scripts.json["items"] as? [Any])?.count == 5)
+            let sequences = try await client.request(.GET, "/api/v1/agents/\(agentID)/sequences", token: key)
+            #expect((sequences.json["items"] as? [[String: Any]])?.map { $0["name"] as? String ?? "" } == ["New lead follow-up"], "\(sequences.text)")
+            #expect(text.contains("follow-up sequence"))
             let secret = String(url.split(separator: "/").last ?? "")
             #expect(try await client.postWebhook(secret: secret, body: try Fixtures.body("lead_status_changed")).status == 200)
             let fired = try await eventually {
