@@ -26,6 +26,13 @@ struct GatewayLimitsTests {
             problem(try await client.json(.POST, "/api/v1/agents", ["name": "x", "colour": "red"], token: tenant.key), 400, field: "colour", "unknown field")
             problem(try await client.json(.POST, "/api/v1/api-keys", ["name": "k", "scope": "all"], token: tenant.key), 400, field: "scope", "unknown field of a gateway body")
             problem(try await client.request(.POST, "/api/v1/agents", body: Data(repeating: 0x20, count: 2 * 1024 * 1024), token: tenant.key), 413, "oversized body")
+            problem(try await client.request(.POST, "/api/v1/agents", body: Data(#"{"name": "x"}"#.utf8), contentType: "text/plain", token: tenant.key),
+                    415, "a JSON body sent as text/plain")
+            problem(try await client.request(.POST, "/api/v1/api-keys", body: Data("name=x".utf8), contentType: "application/x-www-form-urlencoded",
+                                             token: tenant.key), 415, "a form to a gateway route")
+            let vendorJSON = try await client.request(.POST, "/api/v1/agents", body: Data(#"{"name": "Vendor"}"#.utf8),
+                                                      contentType: "application/vnd.api+json; charset=utf-8", token: tenant.key)
+            #expect(vendorJSON.status == 201, "a +json media type is JSON: \(vendorJSON.text)")
             problem(try await client.request(.GET, "/api/v1/webhooks/events?limit=100000", token: tenant.key), 400, field: "limit", "huge limit")
             problem(try await client.request(.GET, "/api/v1/webhooks/events?cursor=not-a-cursor", token: tenant.key), 400, field: "cursor", "invalid cursor")
             problem(try await client.request(.GET, "/api/v1/agents?cursor=%%%", token: tenant.key), 400, "invalid agents cursor")

@@ -38,6 +38,7 @@ extension GatewayApp {
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         let data = Data(buffer.readableBytesView)
         guard !data.isEmpty else { throw Problem(status: .badRequest, detail: "a JSON body is required") }
+        try request.requireJSONMediaType()
         guard let object = try? JSONSerialization.jsonObject(with: data), object is [String: Any] else {
             throw Problem(status: .badRequest, detail: "body must be a JSON object", errors: [FieldViolation(field: "body", message: "must be a JSON object")])
         }

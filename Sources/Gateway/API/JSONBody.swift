@@ -10,12 +10,23 @@ package protocol RequestBody: Decodable, Sendable {
 }
 
 extension Request {
+    /// Refuses a body whose declared media type is not JSON (`application/json` or `…+json`) with 415.
+    /// A body without a `Content-Type` is read as JSON.
+    package func requireJSONMediaType() throws {
+        guard let declared = headers[.contentType] else { return }
+        let type = declared.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        guard type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json")) else {
+            throw Problem(status: .unsupportedMediaType, detail: "the body must be application/json, not \(type.isEmpty ? "an empty media type" : type)")
+        }
+    }
+
     /// Decodes a JSON body of at most `limit` bytes; malformed JSON, wrong types and unknown fields
     /// become 400 problems that name the field.
     package func decodeBody<T: RequestBody>(_ type: T.Type, context: GatewayContext, limit: Int? = nil) async throws -> T {
         let buffer = try await body.collect(upTo: limit ?? context.maxUploadSize)
         let data = Data(buffer.readableBytesView)
         guard !data.isEmpty else { throw Problem(status: .badRequest, detail: "a JSON body is required") }
+        try requireJSONMediaType()
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])

@@ -69,6 +69,7 @@ extension GatewayApp {
     private static func reason(_ request: Request, context: GatewayContext) async throws -> String {
         let buffer = try await request.body.collect(upTo: 4096)
         guard buffer.readableBytes > 0 else { return "" }
+        try request.requireJSONMediaType()
         guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] else {
             throw Problem.field("body", "must be a JSON object")
         }

@@ -155,7 +155,7 @@ struct APIOperation {
     var problemStatuses: [Int] {
         var statuses = problems
         if !parameters.isEmpty || body != nil { statuses.insert(400) }
-        if body != nil { statuses.insert(413) }
+        if body != nil { statuses.formUnion([413, 415]) }
         if path.contains("{") { statuses.insert(404) }
         switch access {
         case .tenant: statuses.formUnion([401, 429])
