@@ -118,7 +118,6 @@ let package = Package(
             dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb,
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "Crypto", package: "swift-crypto"),
-                           .product(name: "Metrics", package: "swift-metrics"),
                            .product(name: "Prometheus", package: "swift-prometheus")] + nio,
             path: "Sources/Gateway",
             resources: [.copy("Admin")],
@@ -133,7 +132,6 @@ let package = Package(
         .executableTarget(
             name: "gateway",
             dependencies: ["Gateway", "ServiceKit", argumentParser, log, lifecycle,
-                           .product(name: "Metrics", package: "swift-metrics"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "Hummingbird", package: "hummingbird")],
             path: "Sources/gateway",

@@ -2,7 +2,6 @@ import ArgumentParser
 import Gateway
 import Hummingbird
 import Logging
-import Metrics
 import Prometheus
 import ServiceKit
 
@@ -19,7 +18,6 @@ struct GatewayCommand: AsyncParsableCommand {
         let logger = Logger(label: "gateway")
         let configuration = try options.configuration()
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let app = try await GatewayApp.build(configuration: configuration, logger: logger, metrics: registry)
         try await app.runService()
     }

@@ -36,7 +36,7 @@ struct TemplateAIProviderTests {
 
     @Test("first contact gets the latest greeting, rendered")
     func firstContact() async {
-        let reply = await provider.reply(to: request([ConversationTurn(.lead, "oi")]), logger: testLogger)
+        let reply = await provider.reply(to: request([ConversationTurn(.lead, "oi")]), logger: quietLogger)
         #expect(reply.text == "Hello Maria, Ana here.")
         #expect(reply.scriptID == "greet")
         #expect(reply.scriptVersion == 2)
@@ -48,7 +48,7 @@ struct TemplateAIProviderTests {
     @Test("an objection trigger phrase matches ignoring case and accents")
     func objection() async {
         let conversation = [ConversationTurn(.lead, "Oi"), ConversationTurn(.agent, "Olá!"), ConversationTurn(.lead, "Achei MUITO CARÓ, sinceramente")]
-        let reply = await provider.reply(to: request(conversation), logger: testLogger)
+        let reply = await provider.reply(to: request(conversation), logger: quietLogger)
         #expect(reply.scriptID == "too-expensive")
         #expect(reply.scriptVersion == 3)
         #expect(reply.selection == "objection")
@@ -59,18 +59,18 @@ struct TemplateAIProviderTests {
     func questions() async {
         let base = [ConversationTurn(.lead, "hello"), ConversationTurn(.agent, "Hi!")]
         let price = await provider.reply(to: request(base + [ConversationTurn(.lead, "Qual o preço?")],
-                                                     values: ["contact.name": "Maria", "lead.name": "Acme deal"]), logger: testLogger)
+                                                     values: ["contact.name": "Maria", "lead.name": "Acme deal"]), logger: quietLogger)
         #expect(price.scriptID == "offer")
         #expect(price.selection == "price_question")
         #expect(price.text == "Our plan for Acme deal costs a fair price.")
 
-        let needs = await provider.reply(to: request(base + [ConversationTurn(.lead, "I need a CRM for 5 people")]), logger: testLogger)
+        let needs = await provider.reply(to: request(base + [ConversationTurn(.lead, "I need a CRM for 5 people")]), logger: quietLogger)
         #expect(needs.scriptID == "qualify")
         #expect(needs.selection == "needs_question")
         #expect(needs.text == "What are you looking for, Maria?")
 
         // Whole words only: "explain" contains "plan" but is not about price.
-        let other = await provider.reply(to: request(base + [ConversationTurn(.lead, "explain again")], stageID: nil), logger: testLogger)
+        let other = await provider.reply(to: request(base + [ConversationTurn(.lead, "explain again")], stageID: nil), logger: quietLogger)
         #expect(other.selection == "fallback")
         #expect(other.scriptID == "qualify")
     }
@@ -79,7 +79,7 @@ struct TemplateAIProviderTests {
     func stageBinding() async {
         let conversation = [ConversationTurn(.lead, "hello"), ConversationTurn(.agent, "Hi!"), ConversationTurn(.lead, "ok, later")]
         let reply = await provider.reply(to: request(conversation, values: ["contact.name": "M", "lead.name": "D", "lead.price": "100"]),
-                                         logger: testLogger)
+                                         logger: quietLogger)
         #expect(reply.scriptID == "offer", "the 'later' objection belongs to stage 999")
         #expect(reply.selection == "stage")
         #expect(reply.text == "Our plan for D costs 100.")
@@ -88,7 +88,7 @@ struct TemplateAIProviderTests {
     @Test("a missing required value blocks the reply with the reason")
     func blocked() async {
         let conversation = [ConversationTurn(.lead, "hi"), ConversationTurn(.agent, "Hello"), ConversationTurn(.lead, "I want to know more")]
-        let reply = await provider.reply(to: request(conversation, values: [:]), logger: testLogger)
+        let reply = await provider.reply(to: request(conversation, values: [:]), logger: quietLogger)
         #expect(reply.text == nil)
         #expect(reply.isBlocked)
         #expect(reply.scriptID == "qualify")
@@ -98,11 +98,11 @@ struct TemplateAIProviderTests {
 
     @Test("a requested script wins; no usable script blocks")
     func requestedAndNone() async {
-        let requested = await provider.reply(to: request([ConversationTurn(.lead, "hi")], requested: "close"), logger: testLogger)
+        let requested = await provider.reply(to: request([ConversationTurn(.lead, "hi")], requested: "close"), logger: quietLogger)
         #expect(requested.scriptID == "close")
         #expect(requested.selection == "requested")
         let none = await provider.reply(to: request([ConversationTurn(.lead, "x"), ConversationTurn(.agent, "y")], stageID: 7,
-                                                    scripts: [scripts[5]]), logger: testLogger)
+                                                    scripts: [scripts[5]]), logger: quietLogger)
         #expect(none.isBlocked)
         #expect(none.scriptID == nil)
     }
@@ -167,7 +167,7 @@ struct OpenAIProviderTests {
                                 ConversationTurn(.lead, "5 pessoas")]
             var ask = request(conversation, values: ["contact.name": "Maria", "lead.name": "Acme"])
             ask.instructions = "Be brief."
-            let reply = await provider.reply(to: ask, logger: testLogger)
+            let reply = await provider.reply(to: ask, logger: quietLogger)
             #expect(reply.text == "Claro, Maria! Posso te mostrar o plano.")
             #expect(reply.result.outcome == .succeeded)
             #expect(reply.result.usage == TokenUsage(promptTokens: 321, completionTokens: 12, totalTokens: 333))
@@ -194,7 +194,7 @@ struct OpenAIProviderTests {
     func retries() async throws {
         try await withLLM { llm, provider, _ in
             llm.enqueue(503, 429)
-            let reply = await provider.reply(to: request([ConversationTurn(.lead, "hi")]), logger: testLogger)
+            let reply = await provider.reply(to: request([ConversationTurn(.lead, "hi")]), logger: quietLogger)
             #expect(reply.text != nil)
             #expect(reply.result.attempts == 3)
             #expect(llm.received.count == 3)
@@ -204,7 +204,7 @@ struct OpenAIProviderTests {
     @Test("a bad key is permanent and carries the endpoint's error")
     func badKey() async throws {
         try await withLLM { llm, _, makeProvider in
-            let reply = await makeProvider("sk-wrong").reply(to: request([ConversationTurn(.lead, "hi")]), logger: testLogger)
+            let reply = await makeProvider("sk-wrong").reply(to: request([ConversationTurn(.lead, "hi")]), logger: quietLogger)
             #expect(reply.text == nil)
             #expect(reply.result.outcome == .failedPermanent)
             #expect(reply.result.attempts == 1)

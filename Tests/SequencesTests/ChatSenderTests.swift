@@ -31,7 +31,7 @@ struct ChatSenderTests {
         try await withChat { emulator, sender, account, _ in
             let message = ChatSender.Message(leadID: 901, text: "Olá Maria, tudo bem?", idempotencyKey: "enr-1/step-2")
             let result = await sender.send(message, mode: .salesbotField(.init(fieldID: 777, botID: 55)),
-                                           account: account, logger: testLogger)
+                                           account: account, logger: quietLogger)
             #expect(result.outcome == .succeeded)
             #expect(result.operation == "chat.salesbot_field")
             #expect(result.steps.map(\.operation) == ["kommo.set_fields", "kommo.run_salesbot"])
@@ -52,7 +52,7 @@ struct ChatSenderTests {
         try await withChat { emulator, sender, account, _ in
             emulator.enqueue(.problem(status: 400, title: "Bad Request", detail: "Field 777 not found"))
             let result = await sender.send(.init(leadID: 1, text: "hi", idempotencyKey: "k"),
-                                           mode: .salesbotField(.init(fieldID: 777, botID: 55)), account: account, logger: testLogger)
+                                           mode: .salesbotField(.init(fieldID: 777, botID: 55)), account: account, logger: quietLogger)
             #expect(result.outcome == .failedPermanent)
             #expect(result.steps.count == 1)
             #expect(result.problem?.detail == "Field 777 not found")
@@ -66,7 +66,7 @@ struct ChatSenderTests {
             let message = ChatSender.Message(
                 leadID: 901, text: "Hello from the agent", idempotencyKey: "evt-9/rule-1/0",
                 conversationID: "conv-42", receiver: .init(id: "client-7", name: "Maria", phone: "+5511999999999"))
-            let result = await sender.send(message, mode: .chatsAPI(channel(port: port)), account: account, logger: testLogger)
+            let result = await sender.send(message, mode: .chatsAPI(channel(port: port)), account: account, logger: quietLogger)
             #expect(result.outcome == .succeeded, "\(emulator.violations)")
             #expect(result.target == "POST /v2/origin/custom/f90ba33d-c9d9-44da-b76c-c349b0ecbe41_acc-123")
             #expect(emulator.violations.isEmpty)
@@ -86,7 +86,7 @@ struct ChatSenderTests {
     func chatsAPIWrongSecret() async throws {
         try await withChat { emulator, sender, account, port in
             let message = ChatSender.Message(leadID: 1, text: "x", idempotencyKey: "k", conversationID: "c", receiver: .init(id: "r"))
-            let result = await sender.send(message, mode: .chatsAPI(channel(port: port, secret: "wrong")), account: account, logger: testLogger)
+            let result = await sender.send(message, mode: .chatsAPI(channel(port: port, secret: "wrong")), account: account, logger: quietLogger)
             #expect(result.outcome == .failedPermanent)
             #expect(result.httpStatus == 403)
             #expect(emulator.violations == ["chats api: x-signature does not verify"])
@@ -98,7 +98,7 @@ struct ChatSenderTests {
         try await withChat { emulator, sender, account, port in
             emulator.enqueue(.status(503))
             let message = ChatSender.Message(leadID: 1, text: "x", idempotencyKey: "k", conversationID: "c", receiver: .init(id: "r"))
-            let result = await sender.send(message, mode: .chatsAPI(channel(port: port)), account: account, logger: testLogger)
+            let result = await sender.send(message, mode: .chatsAPI(channel(port: port)), account: account, logger: quietLogger)
             #expect(result.outcome == .succeeded)
             #expect(result.attempts == 2)
             #expect(emulator.violations.isEmpty)
@@ -109,12 +109,12 @@ struct ChatSenderTests {
     func missingSettings() async throws {
         try await withChat { emulator, sender, account, port in
             let message = ChatSender.Message(leadID: 1, text: "x", idempotencyKey: "k")
-            let noMode = await sender.send(message, mode: nil, account: account, logger: testLogger)
+            let noMode = await sender.send(message, mode: nil, account: account, logger: quietLogger)
             #expect(noMode.outcome == .skipped)
-            let noAccount = await sender.send(message, mode: .salesbotField(.init(fieldID: 1, botID: 2)), account: nil, logger: testLogger)
+            let noAccount = await sender.send(message, mode: .salesbotField(.init(fieldID: 1, botID: 2)), account: nil, logger: quietLogger)
             #expect(noAccount.outcome == .skipped)
             #expect(noAccount.detail == SkipReason.noKommoCredentials)
-            let noConversation = await sender.send(message, mode: .chatsAPI(channel(port: port)), account: account, logger: testLogger)
+            let noConversation = await sender.send(message, mode: .chatsAPI(channel(port: port)), account: account, logger: quietLogger)
             #expect(noConversation.outcome == .failedPermanent)
             #expect(emulator.received.isEmpty)
         }

@@ -59,7 +59,7 @@ private final class Child {
             let dataDir = temporaryFolder("crash")
             let port = try freePort()
             let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
-            let connection = RPCConnection(host: "127.0.0.1", port: port, logger: testLogger)
+            let connection = RPCConnection(host: "127.0.0.1", port: port, logger: quietLogger)
             defer { connection.close() }
             let acme = TenantCalls(client: SequencesClient(connection: connection), tenant: "acme")
             func waitReady() async throws {

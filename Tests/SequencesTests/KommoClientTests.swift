@@ -30,7 +30,7 @@ struct KommoClientTests {
         try await withKommo { emulator, client, account in
             let task = KommoTaskDraft(text: "Call back about the quote", completeTill: 1_760_000_000, leadID: 4242,
                                       taskTypeID: 1, responsibleUserID: 77)
-            let result = await client.createTask(task, idempotencyKey: "evt-1/rule-2/0", account: account, logger: testLogger)
+            let result = await client.createTask(task, idempotencyKey: "evt-1/rule-2/0", account: account, logger: quietLogger)
             #expect(result.outcome == .succeeded)
             #expect(result.httpStatus == 200)
             #expect(result.attempts == 1)
@@ -56,7 +56,7 @@ struct KommoClientTests {
     @Test("completeTask patches is_completed with the result text")
     func completeTask() async throws {
         try await withKommo { emulator, client, account in
-            let result = await client.completeTask(id: 555, resultText: "Talked, will buy", account: account, logger: testLogger)
+            let result = await client.completeTask(id: 555, resultText: "Talked, will buy", account: account, logger: quietLogger)
             #expect(result.outcome == .succeeded)
             #expect(result.target == "PATCH /api/v4/tasks/555")
             #expect(emulator.violations.isEmpty)
@@ -69,9 +69,9 @@ struct KommoClientTests {
     @Test("addNote posts common and service_message notes")
     func addNote() async throws {
         try await withKommo { emulator, client, account in
-            let common = await client.addNote(leadID: 31, text: "Lead asked for a discount", account: account, logger: testLogger)
+            let common = await client.addNote(leadID: 31, text: "Lead asked for a discount", account: account, logger: quietLogger)
             let service = await client.addNote(leadID: 31, text: "Agent replied", kind: .serviceMessage(service: "Sales Agent"),
-                                               account: account, logger: testLogger)
+                                               account: account, logger: quietLogger)
             #expect(common.outcome == .succeeded)
             #expect(service.outcome == .succeeded)
             #expect(common.createdIDs.count == 1)
@@ -88,12 +88,12 @@ struct KommoClientTests {
     @Test("lead changes patch the lead with updated_by 0")
     func leadPatches() async throws {
         try await withKommo { emulator, client, account in
-            let stage = await client.changeStage(leadID: 8, statusID: 142, pipelineID: 7001, account: account, logger: testLogger)
+            let stage = await client.changeStage(leadID: 8, statusID: 142, pipelineID: 7001, account: account, logger: quietLogger)
             let fields = await client.setCustomFields(
                 leadID: 8, [KommoFieldUpdate(fieldID: 512, text: "tomorrow"), KommoFieldUpdate(fieldID: 513, values: [.enumID(9)])],
-                account: account, logger: testLogger)
-            let added = await client.addTags(leadID: 8, ["hot", "ai"], account: account, logger: testLogger)
-            let removed = await client.removeTags(leadID: 8, ["cold"], account: account, logger: testLogger)
+                account: account, logger: quietLogger)
+            let added = await client.addTags(leadID: 8, ["hot", "ai"], account: account, logger: quietLogger)
+            let removed = await client.removeTags(leadID: 8, ["cold"], account: account, logger: quietLogger)
             for result in [stage, fields, added, removed] {
                 #expect(result.outcome == .succeeded, "\(result.operation): \(result.detail ?? "")")
                 #expect(result.target == "PATCH /api/v4/leads/8")
@@ -114,7 +114,7 @@ struct KommoClientTests {
     @Test("runSalesbot posts to the v2 path and accepts 202")
     func runSalesbot() async throws {
         try await withKommo { emulator, client, account in
-            let result = await client.runSalesbot(botID: 12, leadID: 34, account: account, logger: testLogger)
+            let result = await client.runSalesbot(botID: 12, leadID: 34, account: account, logger: quietLogger)
             #expect(result.outcome == .succeeded)
             #expect(result.httpStatus == 202)
             #expect(emulator.violations.isEmpty)
@@ -143,7 +143,7 @@ struct KommoClientTests {
                 ])]),
                 "_embedded": .object(["leads": .array([.object(["id": 77])])]),
             ]))
-            let lead = await client.getLead(id: 77, account: account, logger: testLogger)
+            let lead = await client.getLead(id: 77, account: account, logger: quietLogger)
             #expect(lead.result.outcome == .succeeded)
             #expect(lead.result.target == "GET /api/v4/leads/77?with=contacts")
             let entity = try #require(lead.entity)
@@ -153,7 +153,7 @@ struct KommoClientTests {
             #expect(entity.mainContactID == 6)
             #expect(entity.customFields.first?.values == ["Friday"])
 
-            let contact = await client.getContact(id: 6, account: account, logger: testLogger)
+            let contact = await client.getContact(id: 6, account: account, logger: quietLogger)
             let person = try #require(contact.entity)
             #expect(person.phone == "+5511999999999")
             #expect(person.leadIDs == [77])
@@ -161,7 +161,7 @@ struct KommoClientTests {
             #expect(values.resolve("lead.cf.Callback date") == "Friday")
             #expect(values.resolve("contact.first_name") == "Maria")
 
-            let missing = await client.getLead(id: 404, account: account, logger: testLogger)
+            let missing = await client.getLead(id: 404, account: account, logger: quietLogger)
             #expect(missing.result.outcome == .succeeded)
             #expect(missing.result.httpStatus == 204)
             #expect(missing.entity == nil)
@@ -172,7 +172,7 @@ struct KommoClientTests {
     @Test("without credentials nothing is sent and the action is skipped")
     func noCredentials() async throws {
         try await withKommo { emulator, client, _ in
-            let result = await client.addTags(leadID: 1, ["x"], account: nil, logger: testLogger)
+            let result = await client.addTags(leadID: 1, ["x"], account: nil, logger: quietLogger)
             #expect(result.outcome == .skipped)
             #expect(result.detail == SkipReason.noKommoCredentials)
             #expect(result.attempts == 0)
@@ -186,7 +186,7 @@ struct KommoClientTests {
     func tooManyRequests() async throws {
         try await withKommo { emulator, client, account in
             emulator.enqueue(.tooManyRequests(retryAfter: 1))
-            let result = await client.changeStage(leadID: 8, statusID: 143, account: account, logger: testLogger)
+            let result = await client.changeStage(leadID: 8, statusID: 143, account: account, logger: quietLogger)
             #expect(result.outcome == .succeeded)
             #expect(result.attempts == 2)
             let arrivals = emulator.received.map(\.at)
@@ -201,7 +201,7 @@ struct KommoClientTests {
                                 jitter: 0, maxRetryAfter: .milliseconds(300))
         try await withKommo(configuration: .init(retry: retry, requestTimeout: .seconds(5))) { emulator, client, account in
             emulator.enqueue(.tooManyRequestsHeader(retryAfter: 60))
-            let result = await client.addTags(leadID: 8, ["a"], account: account, logger: testLogger)
+            let result = await client.addTags(leadID: 8, ["a"], account: account, logger: quietLogger)
             #expect(result.outcome == .succeeded)
             #expect(result.attempts == 2)
             let arrivals = emulator.received.map(\.at)
@@ -215,7 +215,7 @@ struct KommoClientTests {
         let retry = RetryPolicy(maxAttempts: 2, initialBackoff: .milliseconds(10), maxRetryAfter: .milliseconds(100))
         try await withKommo(configuration: .init(retry: retry)) { emulator, client, account in
             emulator.enqueue(.tooManyRequests(retryAfter: 300), times: 2)
-            let result = await client.addNote(leadID: 1, text: "n", account: account, logger: testLogger)
+            let result = await client.addNote(leadID: 1, text: "n", account: account, logger: quietLogger)
             #expect(result.outcome == .failedRetryable)
             #expect(result.attempts == 2)
             #expect(result.httpStatus == 429)
@@ -230,7 +230,7 @@ struct KommoClientTests {
             emulator.enqueue(.status(503))
             emulator.enqueue(.status(500))
             let result = await client.createTask(KommoTaskDraft(text: "t", completeTill: 1, leadID: 2),
-                                                 idempotencyKey: "k", account: account, logger: testLogger)
+                                                 idempotencyKey: "k", account: account, logger: quietLogger)
             #expect(result.outcome == .succeeded)
             #expect(result.attempts == 3)
             #expect(result.createdID != nil)
@@ -243,7 +243,7 @@ struct KommoClientTests {
     func serverErrorsExhausted() async throws {
         try await withKommo { emulator, client, account in
             emulator.enqueue(.status(502), times: 10)
-            let result = await client.runSalesbot(botID: 1, leadID: 2, account: account, logger: testLogger)
+            let result = await client.runSalesbot(botID: 1, leadID: 2, account: account, logger: quietLogger)
             #expect(result.outcome == .failedRetryable)
             #expect(result.attempts == fastRetry.maxAttempts)
             #expect(emulator.received.count == fastRetry.maxAttempts)
@@ -257,7 +257,7 @@ struct KommoClientTests {
         let configuration = KommoClient.Configuration(retry: fastRetry, requestTimeout: .seconds(1))
         try await withKommo(configuration: configuration) { emulator, client, account in
             emulator.enqueue(.stall(.seconds(4)))
-            let result = await client.addTags(leadID: 3, ["t"], account: account, logger: testLogger)
+            let result = await client.addTags(leadID: 3, ["t"], account: account, logger: quietLogger)
             #expect(result.outcome == .succeeded)
             #expect(result.attempts == 2)
         }
@@ -269,7 +269,7 @@ struct KommoClientTests {
             emulator.enqueue(.problem(status: 400, title: "Bad Request", detail: "Request validation failed",
                                       validationErrors: [(path: "complete_till", code: "NotSupportedChoice", detail: "The value is in the past")]))
             let result = await client.createTask(KommoTaskDraft(text: "t", completeTill: 1, leadID: 2),
-                                                 idempotencyKey: "k", account: account, logger: testLogger)
+                                                 idempotencyKey: "k", account: account, logger: quietLogger)
             #expect(result.outcome == .failedPermanent)
             #expect(result.attempts == 1)
             #expect(result.httpStatus == 400)
@@ -286,14 +286,14 @@ struct KommoClientTests {
     func authAndPayment() async throws {
         try await withKommo { emulator, client, account in
             let wrong = try #require(KommoAccount(baseURL: account.baseURL, accessToken: "not-the-token"))
-            let unauthorized = await client.addTags(leadID: 1, ["a"], account: wrong, logger: testLogger)
+            let unauthorized = await client.addTags(leadID: 1, ["a"], account: wrong, logger: quietLogger)
             #expect(unauthorized.outcome == .failedPermanent)
             #expect(unauthorized.httpStatus == 401)
             #expect(unauthorized.attempts == 1)
             #expect(unauthorized.detail?.hasPrefix("bad token") == true)
 
             emulator.enqueue(.problem(status: 402, title: "Payment Required", detail: "Account is not paid"))
-            let unpaid = await client.addTags(leadID: 1, ["a"], account: account, logger: testLogger)
+            let unpaid = await client.addTags(leadID: 1, ["a"], account: account, logger: quietLogger)
             #expect(unpaid.outcome == .failedPermanent)
             #expect(unpaid.detail?.hasPrefix("account unpaid") == true)
             #expect(unpaid.problem?.detail == "Account is not paid")
@@ -306,13 +306,13 @@ struct KommoClientTests {
         try await withKommo(configuration: configuration) { emulator, client, account in
             emulator.addLead(.object(["id": 1, "name": "x"]))
             emulator.enqueue(.nonJSON)
-            let html = await client.getLead(id: 1, account: account, logger: testLogger)
+            let html = await client.getLead(id: 1, account: account, logger: quietLogger)
             #expect(html.result.outcome == .failedPermanent)
             #expect(html.entity == nil)
             #expect(html.result.detail?.contains("not JSON") == true)
 
             emulator.enqueue(.huge(bytes: 8 << 20))
-            let huge = await client.getLead(id: 1, account: account, logger: testLogger)
+            let huge = await client.getLead(id: 1, account: account, logger: quietLogger)
             #expect(huge.result.outcome == .failedPermanent)
             #expect(huge.result.detail?.contains("larger than 65536 bytes") == true)
 
@@ -320,12 +320,12 @@ struct KommoClientTests {
             // it would create a second task.
             emulator.enqueue(.huge(bytes: 8 << 20))
             let task = await client.createTask(KommoTaskDraft(text: "t", completeTill: 1), idempotencyKey: "k",
-                                               account: account, logger: testLogger)
+                                               account: account, logger: quietLogger)
             #expect(task.outcome == .succeeded)
             #expect(task.createdIDs.isEmpty)
             #expect(task.detail?.contains("larger than") == true)
 
-            let after = await client.getLead(id: 1, account: account, logger: testLogger)
+            let after = await client.getLead(id: 1, account: account, logger: quietLogger)
             #expect(after.entity?.name == "x", "the client keeps working after an oversized answer")
         }
     }
@@ -338,7 +338,7 @@ struct KommoClientTests {
                                                           requestTimeout: .milliseconds(300)))
             // Port 1 on loopback: nothing listens there, the connection is refused at once.
             let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:1", accessToken: "t"))
-            let result = await client.addNote(leadID: 1, text: "x", account: account, logger: testLogger)
+            let result = await client.addNote(leadID: 1, text: "x", account: account, logger: quietLogger)
             #expect(result.outcome == .failedRetryable)
             #expect(result.attempts == 2)
             #expect(result.httpStatus == nil)

@@ -36,7 +36,7 @@ struct KommoRateLimitTests {
                 let outcomes = await withTaskGroup(of: ExecutionOutcome.self, returning: [ExecutionOutcome].self) { group in
                     for index in 0..<100 {
                         group.addTask {
-                            await client.addTags(leadID: Int64(index), ["burst"], account: account, logger: testLogger).outcome
+                            await client.addTags(leadID: Int64(index), ["burst"], account: account, logger: quietLogger).outcome
                         }
                     }
                     return await group.reduce(into: []) { $0.append($1) }
@@ -64,7 +64,7 @@ struct KommoRateLimitTests {
                 await withTaskGroup(of: Void.self) { group in
                     for index in 0..<22 {
                         group.addTask {
-                            _ = await client.addNote(leadID: Int64(index), text: "n", account: account, logger: testLogger)
+                            _ = await client.addNote(leadID: Int64(index), text: "n", account: account, logger: quietLogger)
                         }
                     }
                 }
@@ -96,7 +96,7 @@ struct KommoRateLimitTests {
                         for account in accounts {
                             for index in 0..<7 {
                                 group.addTask {
-                                    _ = await client.addTags(leadID: Int64(index), ["t"], account: account, logger: testLogger)
+                                    _ = await client.addTags(leadID: Int64(index), ["t"], account: account, logger: quietLogger)
                                 }
                             }
                         }
@@ -117,9 +117,9 @@ struct KommoRateLimitTests {
                 let client = KommoClient(httpClient: http, rateLimiter: KommoRateLimiter(), configuration: .init(retry: fastRetry))
                 let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
                 emulator.enqueue(.tooManyRequests(retryAfter: 1))
-                let first = await client.addTags(leadID: 1, ["a"], account: account, logger: testLogger)
+                let first = await client.addTags(leadID: 1, ["a"], account: account, logger: quietLogger)
                 #expect(first.attempts == 2)
-                let second = await client.addTags(leadID: 2, ["b"], account: account, logger: testLogger)
+                let second = await client.addTags(leadID: 2, ["b"], account: account, logger: quietLogger)
                 #expect(second.outcome == .succeeded)
             }
         }

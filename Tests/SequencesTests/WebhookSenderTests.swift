@@ -71,7 +71,7 @@ struct WebhookSenderTests {
     func signedDelivery() async throws {
         try await withReceiver { receiver, sender, port in
             let result = await sender.send(url: "http://127.0.0.1:\(port)/hooks/kommo?token=abc", payload: payload,
-                                           messageID: "msg_evt-1_rule-2_0", secret: secret, logger: testLogger)
+                                           messageID: "msg_evt-1_rule-2_0", secret: secret, logger: quietLogger)
             #expect(result.outcome == .succeeded)
             #expect(result.httpStatus == 204)
             #expect(result.target == "POST http://127.0.0.1:\(port)/hooks/kommo", "the query may hold a secret; it is not logged")
@@ -90,7 +90,7 @@ struct WebhookSenderTests {
         try await withReceiver { receiver, sender, port in
             receiver.enqueue(500, 503)
             let result = await sender.send(url: "http://127.0.0.1:\(port)/h", payload: payload, messageID: "m1",
-                                           secret: secret, logger: testLogger)
+                                           secret: secret, logger: quietLogger)
             #expect(result.outcome == .succeeded)
             #expect(result.attempts == 3)
             #expect(receiver.received.map { $0.headers["webhook-id"] } == ["m1", "m1", "m1"])
@@ -103,7 +103,7 @@ struct WebhookSenderTests {
         try await withReceiver(timeout: .milliseconds(150)) { receiver, sender, port in
             receiver.enqueue(599, 599, 599, 599)
             let result = await sender.send(url: "http://127.0.0.1:\(port)/h", payload: payload, messageID: "m",
-                                           secret: secret, logger: testLogger)
+                                           secret: secret, logger: quietLogger)
             #expect(result.outcome == .failedRetryable)
             #expect(result.attempts == fastRetry.maxAttempts)
             #expect(result.detail == "timed out")
@@ -115,12 +115,12 @@ struct WebhookSenderTests {
         try await withReceiver { receiver, sender, port in
             receiver.enqueue(410)
             let gone = await sender.send(url: "http://127.0.0.1:\(port)/h", payload: payload, messageID: "m",
-                                         secret: secret, logger: testLogger)
+                                         secret: secret, logger: quietLogger)
             #expect(gone.outcome == .failedPermanent)
             #expect(gone.attempts == 1)
             receiver.enqueue(302)
             let moved = await sender.send(url: "http://127.0.0.1:\(port)/h", payload: payload, messageID: "m",
-                                          secret: secret, logger: testLogger)
+                                          secret: secret, logger: quietLogger)
             #expect(moved.outcome == .failedPermanent)
             #expect(moved.detail?.contains("redirect") == true)
             #expect(receiver.received.count == 2, "the redirect target was not requested")
@@ -132,7 +132,7 @@ struct WebhookSenderTests {
         try await withReceiver { receiver, sender, port in
             let other = try #require(WebhookSecret("whsec_" + Data(repeating: 7, count: 24).base64EncodedString()))
             let result = await sender.send(url: "http://127.0.0.1:\(port)/h", payload: payload, messageID: "m",
-                                           secret: other, logger: testLogger)
+                                           secret: other, logger: quietLogger)
             #expect(result.outcome == .failedPermanent)
             #expect(result.httpStatus == 401)
             #expect(receiver.verified == [false])
@@ -144,7 +144,7 @@ struct WebhookSenderTests {
         try await withReceiver(allowPrivate: false) { receiver, sender, port in
             for host in ["127.0.0.1", "localhost", "[::1]"] {
                 let result = await sender.send(url: "http://\(host):\(port)/h", payload: payload, messageID: "m",
-                                               secret: secret, logger: testLogger)
+                                               secret: secret, logger: quietLogger)
                 #expect(result.outcome == .failedPermanent, "\(host)")
                 #expect(result.attempts == 0)
                 #expect(result.detail?.contains("not allowed") == true, "\(host): \(result.detail ?? "")")
@@ -164,7 +164,7 @@ struct WebhookSenderTests {
         }
         try await withReceiver(allowPrivate: true) { receiver, sender, port in
             let result = await sender.send(url: "http://127.0.0.1:\(port)/h", payload: payload, messageID: "m",
-                                           secret: secret, logger: testLogger)
+                                           secret: secret, logger: quietLogger)
             #expect(result.outcome == .succeeded)
             #expect(receiver.received.count == 1)
         }
@@ -190,7 +190,7 @@ struct WebhookSenderTests {
     func inputs() async throws {
         try await withReceiver { receiver, sender, port in
             let result = await sender.send(url: "http://127.0.0.1:\(port)/h", payload: Array("not json".utf8),
-                                           messageID: "m", secret: secret, logger: testLogger)
+                                           messageID: "m", secret: secret, logger: quietLogger)
             #expect(result.outcome == .failedPermanent)
             #expect(receiver.received.isEmpty)
         }

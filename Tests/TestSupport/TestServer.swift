@@ -7,13 +7,6 @@ import NIOCore
 import Sequences
 import Synchronization
 
-/// A logger for tests and test servers: quiet unless something is badly wrong.
-package let testLogger: Logger = {
-    var logger = Logger(label: "sequences-tests")
-    logger.logLevel = .critical
-    return logger
-}()
-
 /// A request as a test server received it.
 package struct ReceivedRequest: Sendable {
     package var method: String
@@ -84,7 +77,7 @@ package func withTestServer<T: Sendable>(
             continuation.yield(channel.localAddress?.port ?? 0)
             continuation.finish()
         },
-        logger: testLogger)
+        logger: quietLogger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await app.run() }
         var iterator = ports.makeAsyncIterator()

@@ -44,14 +44,14 @@ struct EnrollmentHarness: Sendable {
         let dataDir = temporaryFolder("enrollment")
         let db = try StoreFactory.open(folder: dataDir, migrator: SequenceStore.migrator)
         let store = SequenceStore(db: db)
-        let integrations = Integrations(store: store, box: try SecretBox.load(environmentValue: nil, dataDir: dataDir, logger: testLogger))
+        let integrations = Integrations(store: store, box: try SecretBox.load(environmentValue: nil, dataDir: dataDir, logger: quietLogger))
         let runner = RecordingRunner(clock: clock)
-        let ingest = IngestClient(connection: RPCConnection(host: "127.0.0.1", port: 1, logger: testLogger))
-        let scheduler = Scheduler(store: store, runner: runner, ingest: ingest, settings: SchedulerSettings(), clock: clock, logger: testLogger)
+        let ingest = IngestClient(connection: RPCConnection(host: "127.0.0.1", port: 1, logger: quietLogger))
+        let scheduler = Scheduler(store: store, runner: runner, ingest: ingest, settings: SchedulerSettings(), clock: clock, logger: quietLogger)
         let server = SequenceServer(store: store, scheduler: scheduler, integrations: integrations, clock: clock)
-        let rpc = try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: server.routes, logger: testLogger)
+        let rpc = try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: server.routes, logger: quietLogger)
         try await withServices([rpc]) {
-            let connection = RPCConnection(host: "127.0.0.1", port: rpc.port, logger: testLogger)
+            let connection = RPCConnection(host: "127.0.0.1", port: rpc.port, logger: quietLogger)
             defer { connection.close() }
             try await body(EnrollmentHarness(client: SequencesClient(connection: connection), clock: clock, scheduler: scheduler, runner: runner))
         }

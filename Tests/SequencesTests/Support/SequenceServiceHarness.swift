@@ -63,7 +63,7 @@ struct SequenceHarness: Sendable {
     static func run(allowPrivateWebhooks: Bool = true, executor: ExecutorSettings = fastExecutor,
                     _ body: @Sendable (SequenceHarness) async throws -> Void) async throws {
         let rules = StubRules()
-        let rulesServer = try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: rules.routes, logger: testLogger)
+        let rulesServer = try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: rules.routes, logger: quietLogger)
         let dataDir = temporaryFolder("sequence")
         let process = try await SequenceProcess.build(
             settings: ServiceSettings(rpcPort: 0, dataDir: dataDir),
@@ -71,11 +71,11 @@ struct SequenceHarness: Sendable {
                 ingestAddress: PeerAddress(host: "127.0.0.1", port: 1),
                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rulesServer.port),
                 allowPrivateWebhooks: allowPrivateWebhooks),
-            logger: testLogger,
+            logger: quietLogger,
             scheduler: SchedulerSettings(pollInterval: .milliseconds(20)),
             executor: executor)
         try await withServices([rulesServer] + process.services) {
-            let connection = RPCConnection(host: "127.0.0.1", port: process.port, logger: testLogger)
+            let connection = RPCConnection(host: "127.0.0.1", port: process.port, logger: quietLogger)
             defer { connection.close() }
             try await body(SequenceHarness(client: SequencesClient(connection: connection), rules: rules, dataDir: dataDir))
         }
