@@ -1,5 +1,4 @@
 import ArgumentParser
-import AsyncHTTPClient
 import GRDB
 import Logging
 import ServiceKit
@@ -18,9 +17,13 @@ package struct SequenceOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("rules-address"), help: "rules-service host:port (env RULES_ADDRESS).")
     package var rulesAddress: String = Env.string("RULES_ADDRESS") ?? "127.0.0.1:7102"
 
-    @Flag(name: .customLong("allow-private-webhooks"), inversion: .prefixedNo,
-          help: "Let outgoing webhooks reach private and loopback addresses (env ALLOW_PRIVATE_WEBHOOKS; off in production).")
-    package var allowPrivateWebhooks: Bool = ["1", "true", "yes", "on"].contains(Env.string("ALLOW_PRIVATE_WEBHOOKS")?.lowercased() ?? "")
+    @Flag(name: .customLong("egress-allow-private"), inversion: .prefixedNo,
+          help: "Let outbound requests (Kommo, Chats API, AI, webhooks) reach private, loopback and other special-purpose addresses (env EGRESS_ALLOW_PRIVATE; off in production).")
+    package var egressAllowPrivate: Bool = ["1", "true", "yes", "on"].contains(Env.string("EGRESS_ALLOW_PRIVATE")?.lowercased() ?? "")
+
+    @Option(name: .customLong("egress-allowed-hosts"),
+            help: "Comma-separated hosts that may serve as Kommo and Chats API base URLs besides *.kommo.com, *.amocrm.ru and *.amocrm.com, over http or https (env EGRESS_ALLOWED_HOSTS).")
+    package var egressAllowedHosts: String = Env.string("EGRESS_ALLOWED_HOSTS") ?? ""
 
     package init() {}
 
@@ -28,7 +31,7 @@ package struct SequenceOptions: ParsableArguments, Sendable {
         SequenceConfiguration(
             ingestAddress: try PeerAddress(parsing: ingestAddress, key: "--ingest-address"),
             rulesAddress: try PeerAddress(parsing: rulesAddress, key: "--rules-address"),
-            allowPrivateWebhooks: allowPrivateWebhooks,
+            egress: EgressPolicy(allowPrivateTargets: egressAllowPrivate, allowedHosts: EgressPolicy.hosts(parsing: egressAllowedHosts)),
             secretsKey: Env.string("SECRETS_KEY"))
     }
 }
@@ -37,17 +40,17 @@ package struct SequenceOptions: ParsableArguments, Sendable {
 package struct SequenceConfiguration: Sendable {
     package var ingestAddress: PeerAddress
     package var rulesAddress: PeerAddress
-    /// Outgoing webhooks may target private and loopback addresses.
-    package var allowPrivateWebhooks: Bool
+    /// Where outbound requests may go (operator settings only).
+    package var egress: EgressPolicy
     /// Base64 of the 32-byte key sealing secrets at rest; `nil`: the key file in the data folder.
     package var secretsKey: String?
 
     package init(ingestAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7101),
                  rulesAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7102),
-                 allowPrivateWebhooks: Bool = false, secretsKey: String? = nil) {
+                 egress: EgressPolicy = EgressPolicy(), secretsKey: String? = nil) {
         self.ingestAddress = ingestAddress
         self.rulesAddress = rulesAddress
-        self.allowPrivateWebhooks = allowPrivateWebhooks
+        self.egress = egress
         self.secretsKey = secretsKey
     }
 }
@@ -58,7 +61,7 @@ package enum SequenceProcess {
     ///
     /// - Parameters:
     ///   - runner: replaces the executors (tests of the scheduler alone).
-    ///   - executor: retries and timeouts of the executors; `allowPrivateWebhooks` comes from `configuration`.
+    ///   - executor: retries and timeouts of the executors; where they may send comes from `configuration`.
     package static func build(
         settings: ServiceSettings, configuration: SequenceConfiguration, logger: Logger,
         clock: any WallClock = SystemClock(), scheduler schedulerSettings: SchedulerSettings = SchedulerSettings(),
@@ -67,7 +70,8 @@ package enum SequenceProcess {
         let db = try StoreFactory.open(folder: settings.dataDir, migrator: SequenceStore.migrator)
         let store = SequenceStore(db: db)
         let box = try SecretBox.load(environmentValue: configuration.secretsKey, dataDir: settings.dataDir, logger: logger)
-        let integrations = Integrations(store: store, box: box)
+        let egress = EgressGate(policy: configuration.egress)
+        let integrations = Integrations(store: store, box: box, egress: egress)
         // This process is the store's only writer: rows a killed predecessor left running are free now.
         let released = try await store.releaseClaimsOfPreviousRun()
         if released > 0 { logger.notice("scheduler.claims_released", metadata: ["actions.count": "\(released)"]) }
@@ -75,11 +79,8 @@ package enum SequenceProcess {
             host: configuration.ingestAddress.host, port: configuration.ingestAddress.port, logger: logger))
         let rules = RulesClient(connection: RPCConnection(
             host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, logger: logger))
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: ExecutorHTTPClient.configuration())
-        var executorSettings = executor
-        executorSettings.allowPrivateWebhooks = configuration.allowPrivateWebhooks
-        let actionRunner = runner ?? ExecutorActionRunner(integrations: integrations, store: store, httpClient: httpClient,
-                                                          rules: rules, settings: executorSettings, clock: clock)
+        let actionRunner = runner ?? ExecutorActionRunner(integrations: integrations, store: store, egress: egress,
+                                                          rules: rules, settings: executor, clock: clock)
         let scheduler = Scheduler(store: store, runner: actionRunner, ingest: ingest, settings: schedulerSettings,
                                   clock: clock, logger: logger)
         var kommoProbe: (@Sendable (String, Logger) async throws -> JSONValue)?
@@ -98,27 +99,9 @@ package enum SequenceProcess {
                                    help: "How late the oldest due action is"))
             return metrics
         }
-        let rpc: RPCServer
-        do {
-            rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
+        let rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
                                       routes: health.routes + server.routes, logger: logger, stats: health.rpcStats)
-        } catch {
-            try? await httpClient.shutdown()
-            throw error
-        }
-        // The HTTP client stops last: the listener and the scheduler stop first and finish their calls.
-        return ServiceProcess(name: "sequence-service", store: db, server: rpc,
-                              workers: [HTTPClientService(client: httpClient), scheduler])
-    }
-}
-
-/// Owns the executors' shared `HTTPClient` for the process's lifetime and shuts it down on exit.
-struct HTTPClientService: Service {
-    let client: HTTPClient
-
-    func run() async throws {
-        // Returns on graceful shutdown, throws on cancellation; the client is shut down either way.
-        try? await gracefulShutdown()
-        try await client.shutdown()
+        // The egress gate holds no connections between requests: nothing to stop after the scheduler.
+        return ServiceProcess(name: "sequence-service", store: db, server: rpc, workers: [scheduler])
     }
 }

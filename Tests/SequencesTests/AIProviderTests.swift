@@ -151,7 +151,7 @@ struct OpenAIProviderTests {
         try await withTestServer(llm.handle) { port in
             try await withHTTPClient { http in
                 func provider(key: String) -> OpenAIProvider {
-                    OpenAIProvider(httpClient: http, configuration: .init(
+                    OpenAIProvider(egress: http, configuration: .init(
                         baseURL: "http://127.0.0.1:\(port)/", apiKey: key, model: "gpt-test", temperature: 0.3,
                         retry: fastRetry, requestTimeout: .seconds(5)))
                 }

@@ -11,8 +11,8 @@ private func withChat<T: Sendable>(
     let emulator = KommoEmulator(channelSecret: "s3cr3t-channel")
     return try await withTestServer(emulator.handle) { port in
         try await withHTTPClient { http in
-            let kommo = KommoClient(httpClient: http, rateLimiter: KommoRateLimiter(), configuration: .init(retry: fastRetry))
-            let sender = ChatSender(kommo: kommo, httpClient: http, configuration: .init(retry: fastRetry))
+            let kommo = KommoClient(egress: http, rateLimiter: KommoRateLimiter(), configuration: .init(retry: fastRetry))
+            let sender = ChatSender(kommo: kommo, egress: http, configuration: .init(retry: fastRetry))
             let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
             return try await body(emulator, sender, account, port)
         }

@@ -130,7 +130,7 @@ import Wire
     @Test func privateWebhookTargetsAreRefusedByDefault() async throws {
         let receiver = SigningReceiver()
         try await withTestServer(receiver.handle) { port in
-            try await SequenceHarness.run(allowPrivateWebhooks: false) { service in
+            try await SequenceHarness.run(egress: EgressPolicy()) { service in
                 let acme = service.tenant("acme")
                 try await acme.updateIntegrations("{}")
                 try await acme.schedule([planned("hook-private", #"{"type": "webhook", "url": "http://127.0.0.1:\#(port)/hook"}"#)])

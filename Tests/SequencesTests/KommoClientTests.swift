@@ -13,7 +13,7 @@ private func withKommo<T: Sendable>(
     let emulator = KommoEmulator()
     return try await withTestServer(emulator.handle) { port in
         try await withHTTPClient { http in
-            let client = KommoClient(httpClient: http, rateLimiter: KommoRateLimiter(configuration: rateLimit),
+            let client = KommoClient(egress: http, rateLimiter: KommoRateLimiter(configuration: rateLimit),
                                      configuration: configuration)
             let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)/", accessToken: emulator.token))
             return try await body(emulator, client, account)
@@ -333,7 +333,7 @@ struct KommoClientTests {
     @Test("an unreachable account ends failed_retryable after retries")
     func unreachable() async throws {
         try await withHTTPClient { http in
-            let client = KommoClient(httpClient: http, rateLimiter: KommoRateLimiter(),
+            let client = KommoClient(egress: http, rateLimiter: KommoRateLimiter(),
                                      configuration: .init(retry: RetryPolicy(maxAttempts: 2, initialBackoff: .milliseconds(5)),
                                                           requestTimeout: .milliseconds(300)))
             // Port 1 on loopback: nothing listens there, the connection is refused at once.

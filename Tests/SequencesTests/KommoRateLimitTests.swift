@@ -30,7 +30,7 @@ struct KommoRateLimitTests {
         let emulator = KommoEmulator()
         try await withTestServer(emulator.handle) { port in
             try await withHTTPClient { http in
-                let client = KommoClient(httpClient: http, rateLimiter: KommoRateLimiter(configuration: limit),
+                let client = KommoClient(egress: http, rateLimiter: KommoRateLimiter(configuration: limit),
                                          configuration: .init(retry: fastRetry))
                 let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
                 let outcomes = await withTaskGroup(of: ExecutionOutcome.self, returning: [ExecutionOutcome].self) { group in
@@ -59,7 +59,7 @@ struct KommoRateLimitTests {
         let emulator = KommoEmulator()
         try await withTestServer(emulator.handle) { port in
             try await withHTTPClient { http in
-                let client = KommoClient(httpClient: http, rateLimiter: KommoRateLimiter(), configuration: .init(retry: fastRetry))
+                let client = KommoClient(egress: http, rateLimiter: KommoRateLimiter(), configuration: .init(retry: fastRetry))
                 let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
                 await withTaskGroup(of: Void.self) { group in
                     for index in 0..<22 {
@@ -84,7 +84,7 @@ struct KommoRateLimitTests {
             try await withTestServer(second.handle) { secondPort in
                 try await withHTTPClient { http in
                     // A 20 s window: had the accounts shared one allowance, the second burst would wait ~20 s.
-                    let client = KommoClient(httpClient: http, rateLimiter: KommoRateLimiter(configuration: .init(window: .seconds(20))),
+                    let client = KommoClient(egress: http, rateLimiter: KommoRateLimiter(configuration: .init(window: .seconds(20))),
                                              configuration: .init(retry: fastRetry))
                     let accounts = [
                         try #require(KommoAccount(baseURL: "http://127.0.0.1:\(firstPort)", accessToken: first.token)),
@@ -114,7 +114,7 @@ struct KommoRateLimitTests {
         let emulator = KommoEmulator()
         try await withTestServer(emulator.handle) { port in
             try await withHTTPClient { http in
-                let client = KommoClient(httpClient: http, rateLimiter: KommoRateLimiter(), configuration: .init(retry: fastRetry))
+                let client = KommoClient(egress: http, rateLimiter: KommoRateLimiter(), configuration: .init(retry: fastRetry))
                 let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
                 emulator.enqueue(.tooManyRequests(retryAfter: 1))
                 let first = await client.addTags(leadID: 1, ["a"], account: account, logger: quietLogger)

@@ -54,11 +54,9 @@ private func withReceiver<T: Sendable>(
     let secret = try #require(WebhookSecret(secretText))
     let receiver = WebhookReceiver(key: secret.key)
     return try await withTestServer(receiver.handle) { port in
-        try await withHTTPClient { http in
-            let sender = WebhookSender(httpClient: http, configuration: .init(
-                retry: fastRetry, requestTimeout: timeout, allowPrivateTargets: allowPrivate))
-            return try await body(receiver, sender, port)
-        }
+        let gate = EgressGate(policy: allowPrivate ? .loopbackTesting : EgressPolicy())
+        let sender = WebhookSender(egress: gate, configuration: .init(retry: fastRetry, requestTimeout: timeout))
+        return try await body(receiver, sender, port)
     }
 }
 
@@ -176,11 +174,11 @@ struct WebhookSenderTests {
                        "192.168.0.1", "0.0.0.0", "::1", "::", "fc00::1", "fdff::1", "fe80::abcd", "::ffff:10.0.0.1"]
         for text in refused {
             let address = try #require(IPAddress(text), "\(text)")
-            #expect(TargetAddressPolicy.refusal(for: address) != nil, "\(text)")
+            #expect(SpecialAddresses.refusal(for: address) != nil, "\(text)")
         }
         for text in ["8.8.8.8", "172.15.0.1", "172.32.0.1", "192.169.0.1", "2001:4860:4860::8888", "169.253.1.1"] {
             let address = try #require(IPAddress(text))
-            #expect(TargetAddressPolicy.refusal(for: address) == nil, "\(text)")
+            #expect(SpecialAddresses.refusal(for: address) == nil, "\(text)")
         }
         #expect(IPAddress("example.com") == nil)
         #expect(IPAddress("[::1]")?.description == "::1")

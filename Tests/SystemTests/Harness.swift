@@ -235,7 +235,7 @@ struct FullSystem {
         let sequences = try await SequenceProcess.build(
             settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("sequence")),
             configuration: SequenceConfiguration(ingestAddress: PeerAddress(host: "127.0.0.1", port: ingestPort),
-                                                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port)),
+                                                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port), egress: .loopbackTesting),
             logger: quietLogger, clock: clock)
         let ingest: ServiceProcess
         do {

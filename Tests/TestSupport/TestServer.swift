@@ -100,17 +100,10 @@ package enum TestServerError: Error {
     case didNotStart
 }
 
-/// Runs `body` with an `HTTPClient` configured as executors expect, shut down afterwards.
-package func withHTTPClient<T: Sendable>(_ body: (HTTPClient) async throws -> T) async throws -> T {
-    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: ExecutorHTTPClient.configuration())
-    do {
-        let value = try await body(client)
-        try await client.shutdown()
-        return value
-    } catch {
-        try? await client.shutdown()
-        throw error
-    }
+/// Runs `body` with the egress gate executors use, under the policy tests run with (loopback emulators
+/// reachable).
+package func withHTTPClient<T: Sendable>(_ body: (EgressGate) async throws -> T) async throws -> T {
+    try await body(EgressGate(policy: .loopbackTesting))
 }
 
 /// Retries fast, so tests exercise retries without waiting.

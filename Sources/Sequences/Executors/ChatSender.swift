@@ -125,11 +125,11 @@ package struct ChatSender: Sendable {
     private let http: OutboundHTTP
     private let configuration: Configuration
 
-    /// A sender using `kommo` for the Salesbot mode and `httpClient` for the Chats API.
-    package init(kommo: KommoClient, httpClient: HTTPClient, configuration: Configuration = Configuration()) {
+    /// A sender using `kommo` for the Salesbot mode and `egress` for the Chats API.
+    package init(kommo: KommoClient, egress: EgressGate, configuration: Configuration = Configuration()) {
         self.kommo = kommo
         self.configuration = configuration
-        self.http = OutboundHTTP(client: httpClient, timeout: configuration.requestTimeout,
+        self.http = OutboundHTTP(gate: egress, timeout: configuration.requestTimeout,
                                  retry: configuration.retry, maxResponseBytes: configuration.maxResponseBytes)
     }
 

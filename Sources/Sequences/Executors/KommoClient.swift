@@ -5,8 +5,8 @@ import NIOHTTP1
 
 /// Calls the Kommo REST API (v4, and v2 for Salesbot runs) for any tenant's account.
 ///
-/// One instance serves the whole process: it holds the shared `HTTPClient` (configure it with
-/// ``ExecutorHTTPClient/configuration()``) and the shared ``KommoRateLimiter``, and takes the account on
+/// One instance serves the whole process: it sends through the process's ``EgressGate`` and holds the
+/// shared ``KommoRateLimiter``, and takes the account on
 /// every call. Calls never throw: each returns an ``ExecutionResult`` for the action log, with the
 /// outcome classified as Kommo's documentation describes:
 ///
@@ -47,16 +47,16 @@ package struct KommoClient: Sendable {
     private let rateLimiter: KommoRateLimiter
     private let renewer: (any KommoTokenRenewer)?
 
-    /// A client sending through `httpClient`, admitting requests through `rateLimiter` (share one limiter
+    /// A client sending through `egress`, admitting requests through `rateLimiter` (share one limiter
     /// among everything in the process that calls Kommo). With a `renewer`, a call that Kommo refuses
     /// with 401 on an account that can be renewed (``KommoAccount/renewableTenant``) is sent once more
     /// with the renewed token.
-    package init(httpClient: HTTPClient, rateLimiter: KommoRateLimiter, configuration: Configuration = Configuration(),
+    package init(egress: EgressGate, rateLimiter: KommoRateLimiter, configuration: Configuration = Configuration(),
                  renewer: (any KommoTokenRenewer)? = nil) {
         self.configuration = configuration
         self.rateLimiter = rateLimiter
         self.renewer = renewer
-        self.http = OutboundHTTP(client: httpClient, timeout: configuration.requestTimeout,
+        self.http = OutboundHTTP(gate: egress, timeout: configuration.requestTimeout,
                                  retry: configuration.retry, maxResponseBytes: configuration.maxResponseBytes)
     }
 
@@ -81,6 +81,11 @@ package struct KommoClient: Sendable {
             return (.skipped(operation, reason: SkipReason.noKommoCredentials, requestSummary: summary), nil)
         }
         let target = "\(method.rawValue) \(path)\(query.map { "?\($0)" } ?? "")"
+        if let problem = http.gate.policy.kommoBaseURLProblem(account.baseURL) {
+            // A base URL stored before this rule existed: the token is not sent off Kommo's domains.
+            return (ExecutionResult(operation: operation, target: target, requestSummary: summary, outcome: .failedPermanent,
+                                    detail: "kommo.base_url \(problem); nothing was sent"), nil)
+        }
         var encoded: [UInt8]?
         if let body {
             do {
@@ -159,6 +164,11 @@ package struct KommoClient: Sendable {
         let response = record.response
         if let json = response?.json, response.map({ $0.status >= 300 }) ?? false {
             result.problem = ProblemDetails(json: json)
+        }
+        if let refusal = record.refusal {
+            result.outcome = .failedPermanent
+            result.detail = "refused by the egress gate, nothing was sent: \(refusal)"
+            return result
         }
         if record.cancelled {
             result.outcome = .failedRetryable

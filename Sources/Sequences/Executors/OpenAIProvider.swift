@@ -56,10 +56,10 @@ package struct OpenAIProvider: AIProvider {
     private let configuration: Configuration
     private let http: OutboundHTTP
 
-    /// A provider calling through the shared `httpClient`.
-    package init(httpClient: HTTPClient, configuration: Configuration) {
+    /// A provider calling through the process's egress gate.
+    package init(egress: EgressGate, configuration: Configuration) {
         self.configuration = configuration
-        self.http = OutboundHTTP(client: httpClient, timeout: configuration.requestTimeout,
+        self.http = OutboundHTTP(gate: egress, timeout: configuration.requestTimeout,
                                  retry: configuration.retry, maxResponseBytes: configuration.maxResponseBytes)
     }
 

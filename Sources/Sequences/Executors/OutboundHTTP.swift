@@ -4,21 +4,6 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-// MARK: - Client configuration
-
-/// Settings for the `HTTPClient` the executors share.
-package enum ExecutorHTTPClient {
-    /// The configuration executors expect of their shared `HTTPClient`: redirects are **not** followed,
-    /// because a redirect would lead an outgoing webhook past its address check (a public URL answering
-    /// `302 Location: http://169.254.169.254/`), and Kommo and LLM APIs do not redirect API calls.
-    package static func configuration() -> HTTPClient.Configuration {
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        configuration.decompression = .disabled
-        return configuration
-    }
-}
-
 // MARK: - One exchange with retries
 
 /// A request as executors build it; rebuilt for every attempt so that signatures can carry fresh dates.
@@ -75,11 +60,14 @@ struct ExchangeRecord: Sendable {
     var retryAfter: Duration?
     /// Set when the loop stopped because the task was cancelled.
     var cancelled = false
+    /// Why the egress gate sent nothing (a refused target); the loop stops at once.
+    var refusal: String?
 }
 
-/// Sends one request with timeouts, a bounded body read and retries; shared by every executor.
+/// Sends one request through the ``EgressGate`` with timeouts, a bounded body read and retries; shared by
+/// every executor.
 struct OutboundHTTP: Sendable {
-    let client: HTTPClient
+    let gate: EgressGate
     let timeout: Duration
     let retry: RetryPolicy
     let maxResponseBytes: Int
@@ -129,6 +117,12 @@ struct OutboundHTTP: Sendable {
                     record.retryAfter = after
                     onRetryAfter(retry.honouring(retryAfter: after))
                 }
+            } catch EgressError.refused(let reason) {
+                // Nothing left; the same target would be refused again.
+                record.response = nil
+                record.transportError = reason
+                record.refusal = reason
+                record.verdict = .permanent
             } catch {
                 record.response = nil
                 record.transportError = Self.describe(error)
@@ -157,32 +151,13 @@ struct OutboundHTTP: Sendable {
     }
 
     private func send(_ request: OutboundRequest, logger: Logger) async throws -> OutboundResponse {
-        var http = HTTPClientRequest(url: request.url)
-        http.method = request.method
-        http.headers = request.headers
-        if let body = request.body { http.body = .bytes(ByteBuffer(bytes: body)) }
-        let deadline = NIODeadline.now() + TimeAmount(timeout)
-        let response = try await client.execute(http, deadline: deadline, logger: logger)
-        var collected: [UInt8] = []
-        var truncated = false
-        // Read by hand rather than with `collect(upTo:)`, which throws away what it read: an oversized
-        // answer is recorded as such (and its head kept) instead of becoming an error with no data.
-        for try await chunk in response.body {
-            let room = maxResponseBytes - collected.count
-            if chunk.readableBytes > room {
-                collected.append(contentsOf: chunk.readableBytesView.prefix(room))
-                truncated = true
-                break
-            }
-            collected.append(contentsOf: chunk.readableBytesView)
-        }
-        return OutboundResponse(status: Int(response.status.code), headers: response.headers, body: collected,
-                                truncated: truncated)
+        try await gate.send(request, timeout: timeout, maxResponseBytes: maxResponseBytes, logger: logger)
     }
 
     /// A short, secret-free description of a transport error.
     static func describe(_ error: any Error) -> String {
         if error is CancellationError { return "cancelled" }
+        if let error = error as? EgressError { return error.description }
         if let error = error as? HTTPClientError {
             switch error {
             case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout: return "timed out"

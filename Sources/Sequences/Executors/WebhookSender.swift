@@ -10,11 +10,11 @@ import NIOHTTP1
 /// - `webhook-timestamp`: unix seconds of the attempt;
 /// - `webhook-signature`: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` with the tenant's secret.
 ///
-/// Targets on private, loopback, link-local (cloud metadata) and similar addresses are refused before
-/// anything is sent, unless ``Configuration/allowPrivateTargets`` is set (tests, on-premises setups).
-/// See ``TargetAddressPolicy``.
+/// Requests go through the ``EgressGate``: targets on private, loopback, link-local (cloud metadata) and
+/// other special-purpose addresses are refused before anything is sent, unless the operator allowed
+/// private targets (tests, on-premises setups).
 package struct WebhookSender: Sendable {
-    /// Timeouts, retries and the address policy.
+    /// Timeouts and retries.
     package struct Configuration: Sendable, Hashable {
         /// Retries of one delivery (5xx, 429, timeouts and connection errors are retried).
         package var retry: RetryPolicy
@@ -24,18 +24,14 @@ package struct WebhookSender: Sendable {
         package var maxResponseBytes: Int
         /// Largest payload sent.
         package var maxPayloadBytes: Int
-        /// Lets webhooks reach private and loopback addresses. Off in production.
-        package var allowPrivateTargets: Bool
 
         /// Creates a configuration.
         package init(retry: RetryPolicy = RetryPolicy(), requestTimeout: Duration = .seconds(10),
-                     maxResponseBytes: Int = 64 * 1024, maxPayloadBytes: Int = 256 * 1024,
-                     allowPrivateTargets: Bool = false) {
+                     maxResponseBytes: Int = 64 * 1024, maxPayloadBytes: Int = 256 * 1024) {
             self.retry = retry
             self.requestTimeout = requestTimeout
             self.maxResponseBytes = maxResponseBytes
             self.maxPayloadBytes = maxPayloadBytes
-            self.allowPrivateTargets = allowPrivateTargets
         }
     }
 
@@ -43,11 +39,10 @@ package struct WebhookSender: Sendable {
     package let configuration: Configuration
     private let http: OutboundHTTP
 
-    /// A sender using the shared `httpClient`, which must not follow redirects
-    /// (``ExecutorHTTPClient/configuration()``).
-    package init(httpClient: HTTPClient, configuration: Configuration = Configuration()) {
+    /// A sender going out through `egress`.
+    package init(egress: EgressGate, configuration: Configuration = Configuration()) {
         self.configuration = configuration
-        self.http = OutboundHTTP(client: httpClient, timeout: configuration.requestTimeout,
+        self.http = OutboundHTTP(gate: egress, timeout: configuration.requestTimeout,
                                  retry: configuration.retry, maxResponseBytes: configuration.maxResponseBytes)
     }
 
@@ -121,20 +116,14 @@ package struct WebhookSender: Sendable {
               let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = components.host, !host.isEmpty
         else { return .refused("not an http(s) URL") }
-        if configuration.allowPrivateTargets { return .allowed }
-        let addresses: [IPAddress]
         do {
-            addresses = try await TargetAddressPolicy.resolve(host: host)
+            _ = try await http.gate.target(for: url)
+            return .allowed
+        } catch EgressError.refused(let reason) {
+            return .refused(reason)
         } catch {
             return .unresolved("\(error)")
         }
-        if addresses.isEmpty { return .unresolved("\(host) has no addresses") }
-        for address in addresses {
-            if let reason = TargetAddressPolicy.refusal(for: address) {
-                return .refused("target \(host) resolves to \(address): \(reason); private targets are not allowed")
-            }
-        }
-        return .allowed
     }
 
     /// Judges a receiver's answer.

@@ -196,6 +196,11 @@ package struct IntegrationDocument: Sendable, Hashable {
         member(path)?.string
     }
 
+    /// The string at `path`, or `nil`.
+    func string(at path: [String]) -> String? {
+        member(path)?.string
+    }
+
     /// The integer at `path`, or `nil`.
     package func integer(_ path: String...) -> Int64? {
         member(path)?.int64

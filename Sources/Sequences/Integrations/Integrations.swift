@@ -100,13 +100,17 @@ package final class Integrations: Sendable {
     private let cacheTTL: Duration
     private let clock = ContinuousClock()
     private let cache = Mutex<[String: (TenantIntegrations, ContinuousClock.Instant)]>([:])
+    /// Decides which base URLs may be stored (the same gate every request goes through).
+    private let egress: EgressGate
 
     /// Integrations kept in `store`, secrets sealed with `box`; executors see a change within `cacheTTL`
-    /// (at once in this process, since writes drop the cached entry).
-    package init(store: SequenceStore, box: SecretBox, cacheTTL: Duration = .seconds(5)) {
+    /// (at once in this process, since writes drop the cached entry). Base URLs are checked against
+    /// `egress`'s policy when they are written.
+    package init(store: SequenceStore, box: SecretBox, cacheTTL: Duration = .seconds(5), egress: EgressGate = EgressGate()) {
         self.store = store
         self.box = box
         self.cacheTTL = cacheTTL
+        self.egress = egress
     }
 
     /// The tenant's integrations; an empty document at version 0 when none were saved.
@@ -128,7 +132,13 @@ package final class Integrations: Sendable {
             throw RPCError.invalid(field: "json", "is not a JSON document")
         }
         guard case .object = patch else { throw RPCError.invalid(field: "json", "a merge patch must be a JSON object") }
+        // An AI endpoint the patch sets must pass the egress gate now, so a tenant learns at once that it
+        // can never be called (checked outside the transaction: it may wait for DNS).
+        if case .string(let url)? = patch["ai"]?["base_url"], IntegrationDocument(json: patch).violations().allSatisfy({ $0.field != "ai.base_url" }) {
+            if let problem = await aiBaseURLProblem(url) { throw RPCError.invalid([FieldViolation(field: "ai.base_url", message: problem)]) }
+        }
         let box = self.box
+        let policy = egress.policy
         let generated = Mutex<String?>(nil)
         let record = try await store.updateIntegration(tenantID: tenantID) { current in
             let currentDocument = try current.map { try Self.open($0, box: box) } ?? IntegrationDocument()
@@ -136,7 +146,8 @@ package final class Integrations: Sendable {
                 throw RPCError(.failedPrecondition, "integrations are at version \(current?.version ?? 0), not \(ifVersion)")
             }
             var document = IntegrationDocument(json: JSONMergePatch.apply(patch, to: currentDocument.json))
-            let violations = document.violations()
+            var violations = document.violations()
+            if violations.isEmpty { violations = Self.baseURLViolations(document, policy: policy) }
             guard violations.isEmpty else { throw RPCError.invalid(violations) }
             if document.string("webhooks", "secret") == nil {
                 // Every tenant gets a signing secret, so that no outgoing webhook ever leaves unsigned.
@@ -169,6 +180,43 @@ package final class Integrations: Sendable {
         } ?? .none
         cache.withLock { $0[tenantID] = (runtime, now + cacheTTL) }
         return runtime
+    }
+
+    // MARK: - Base URLs
+
+    /// Kommo's and the Chats API's base URLs on Kommo's own domains over https, and the AI endpoint over
+    /// https, unless the operator allowed their hosts (``EgressPolicy``).
+    static func baseURLViolations(_ document: IntegrationDocument, policy: EgressPolicy) -> [FieldViolation] {
+        var found: [FieldViolation] = []
+        for path in [["kommo", "base_url"], ["messages", "chats_api", "base_url"]] {
+            guard let url = document.string(at: path), let problem = policy.kommoBaseURLProblem(url) else { continue }
+            found.append(FieldViolation(field: path.joined(separator: "."), message: problem))
+        }
+        if let url = document.string("ai", "base_url"), let problem = httpsProblem(url, policy: policy) {
+            found.append(FieldViolation(field: "ai.base_url", message: problem))
+        }
+        return found
+    }
+
+    private static func httpsProblem(_ url: String, policy: EgressPolicy) -> String? {
+        guard let components = URLComponents(string: url.trimmingCharacters(in: .whitespaces)),
+              let host = components.host, components.scheme?.lowercased() != "https"
+        else { return nil }
+        return policy.allowedHosts.contains(EgressPolicy.normalized(host: host)) ? nil : "must be an https URL"
+    }
+
+    /// Why the AI endpoint `url` can never be called, or `nil`. A name that does not resolve passes: it
+    /// may be registered later, and every request is checked again.
+    private func aiBaseURLProblem(_ url: String) async -> String? {
+        if let problem = Self.httpsProblem(url, policy: egress.policy) { return problem }
+        do {
+            _ = try await egress.target(for: url)
+            return nil
+        } catch EgressError.refused(let reason) {
+            return "is refused by the egress gate: \(reason)"
+        } catch {
+            return nil
+        }
     }
 
     // MARK: - Helpers

@@ -1,7 +1,6 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
-import NIOCore
+import NIOHTTP1
 import ServiceKit
 
 /// Renews a Kommo access token that Kommo refused.
@@ -21,14 +20,14 @@ package protocol KommoTokenRenewer: Sendable {
 /// one (another process or an operator changed it) takes the stored one without asking Kommo.
 package actor KommoTokenRenewal: KommoTokenRenewer {
     private let integrations: Integrations
-    private let httpClient: HTTPClient
+    private let egress: EgressGate
     private let clock: any WallClock
     private let timeout: Duration
     private var waiting: [String: [CheckedContinuation<KommoAccount?, Never>]] = [:]
 
-    package init(integrations: Integrations, httpClient: HTTPClient, clock: any WallClock, timeout: Duration = .seconds(15)) {
+    package init(integrations: Integrations, egress: EgressGate, clock: any WallClock, timeout: Duration = .seconds(15)) {
         self.integrations = integrations
-        self.httpClient = httpClient
+        self.egress = egress
         self.clock = clock
         self.timeout = timeout
     }
@@ -62,22 +61,26 @@ package actor KommoTokenRenewal: KommoTokenRenewer {
               let clientSecret = document.string("kommo", "client_secret"), let redirectURI = document.string("kommo", "redirect_uri")
         else { return nil }
 
-        var request = HTTPClientRequest(url: stale.baseURL + "/oauth2/access_token")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "Accept", value: "application/json")
+        if let problem = egress.policy.kommoBaseURLProblem(stale.baseURL) {
+            // The refresh token and client secret go nowhere but Kommo.
+            logger.warning("kommo.token_renewal_refused_target", metadata: ["reason": "kommo.base_url \(problem)"])
+            return nil
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Accept", value: "application/json")
         let body: [String: String] = [
             "client_id": clientID, "client_secret": clientSecret, "grant_type": "refresh_token",
             "refresh_token": refreshToken, "redirect_uri": redirectURI,
         ]
-        request.body = .bytes(ByteBuffer(bytes: (try? JSONEncoder().encode(body)) ?? Data()))
+        let request = OutboundRequest(method: .POST, url: stale.baseURL + "/oauth2/access_token", headers: headers,
+                                      body: Array((try? JSONEncoder().encode(body)) ?? Data()))
         let answer: JSONValue?
-        let status: UInt
+        let status: Int
         do {
-            let response = try await httpClient.execute(request, timeout: .seconds(timeout.components.seconds))
-            let bytes = try await response.body.collect(upTo: 64 * 1024)
-            status = response.status.code
-            answer = JSONValue(parsing: Array(bytes.readableBytesView))
+            let response = try await egress.send(request, timeout: timeout, maxResponseBytes: 64 * 1024, logger: logger)
+            status = response.status
+            answer = response.json
         } catch {
             logger.warning("kommo.token_renewal_failed", metadata: ["error": "\(error)"])
             return nil

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Domain
 import Foundation
 import Logging
@@ -8,7 +7,7 @@ import Wire
 
 // MARK: - Settings
 
-/// Timeouts and retries of the executors, and the outgoing-webhook address policy.
+/// Timeouts and retries of the executors (where requests may go is the ``EgressGate``'s policy).
 package struct ExecutorSettings: Sendable {
     /// Retries of one Kommo call inside one run. Its longest honoured `retry_after` stays well under the
     /// scheduler's lease: a run that outlives its lease is claimed again and would send twice.
@@ -17,8 +16,6 @@ package struct ExecutorSettings: Sendable {
     package var webhookRetry: RetryPolicy
     /// Retries of one LLM call inside one run.
     package var aiRetry: RetryPolicy
-    /// Lets webhooks reach private and loopback addresses (`--allow-private-webhooks`).
-    package var allowPrivateWebhooks: Bool
     /// Deadline of calls to rules-service.
     package var rulesTimeout: Duration
     /// Messages of the conversation given to the AI.
@@ -28,11 +25,10 @@ package struct ExecutorSettings: Sendable {
     package init(kommoRetry: RetryPolicy = RetryPolicy(maxAttempts: 3, maxRetryAfter: .seconds(20)),
                  webhookRetry: RetryPolicy = RetryPolicy(maxAttempts: 3, maxRetryAfter: .seconds(20)),
                  aiRetry: RetryPolicy = RetryPolicy(maxAttempts: 2, maxRetryAfter: .seconds(10)),
-                 allowPrivateWebhooks: Bool = false, rulesTimeout: Duration = .seconds(5), conversationTurns: Int = 30) {
+                 rulesTimeout: Duration = .seconds(5), conversationTurns: Int = 30) {
         self.kommoRetry = kommoRetry
         self.webhookRetry = webhookRetry
         self.aiRetry = aiRetry
-        self.allowPrivateWebhooks = allowPrivateWebhooks
         self.rulesTimeout = rulesTimeout
         self.conversationTurns = conversationTurns
     }
@@ -50,7 +46,7 @@ package struct ExecutorSettings: Sendable {
 package final class ExecutorActionRunner: ActionRunner {
     private let integrations: Integrations
     private let store: SequenceStore
-    private let httpClient: HTTPClient
+    private let egress: EgressGate
     private let rules: RulesClient
     private let settings: ExecutorSettings
     private let clock: any WallClock
@@ -60,17 +56,17 @@ package final class ExecutorActionRunner: ActionRunner {
     /// Renews OAuth access tokens that Kommo refuses, for every client.
     private let tokenRenewal: KommoTokenRenewal
 
-    package init(integrations: Integrations, store: SequenceStore, httpClient: HTTPClient, rules: RulesClient,
+    package init(integrations: Integrations, store: SequenceStore, egress: EgressGate, rules: RulesClient,
                  settings: ExecutorSettings, clock: any WallClock) {
         self.integrations = integrations
         self.store = store
-        self.httpClient = httpClient
+        self.egress = egress
         self.rules = rules
         self.settings = settings
         self.clock = clock
-        self.tokenRenewal = KommoTokenRenewal(integrations: integrations, httpClient: httpClient, clock: clock)
-        self.webhooks = WebhookSender(httpClient: httpClient, configuration: WebhookSender.Configuration(
-            retry: settings.webhookRetry, allowPrivateTargets: settings.allowPrivateWebhooks))
+        self.tokenRenewal = KommoTokenRenewal(integrations: integrations, egress: egress, clock: clock)
+        self.webhooks = WebhookSender(egress: egress, configuration: WebhookSender.Configuration(
+            retry: settings.webhookRetry))
     }
 
     package func run(_ action: ScheduledAction, logger: Logger) async -> ActionRunResult {
@@ -450,7 +446,7 @@ package final class ExecutorActionRunner: ActionRunner {
         let provider: any AIProvider = switch run.tenant.ai {
         case .template: TemplateAIProvider()
         case .openAI(let baseURL, let apiKey, let model):
-            OpenAIProvider(httpClient: httpClient, configuration: .init(baseURL: baseURL, apiKey: apiKey, model: model,
+            OpenAIProvider(egress: egress, configuration: .init(baseURL: baseURL, apiKey: apiKey, model: model,
                                                                         retry: settings.aiRetry))
         }
         let reply = await provider.reply(to: request, logger: run.logger)
@@ -490,7 +486,7 @@ package final class ExecutorActionRunner: ActionRunner {
         }
         let message = ChatSender.Message(leadID: lead, text: text, idempotencyKey: run.key,
                                          conversationID: "lead-\(lead)", receiver: receiver)
-        let sender = ChatSender(kommo: run.kommo, httpClient: httpClient,
+        let sender = ChatSender(kommo: run.kommo, egress: egress,
                                 configuration: ChatSender.Configuration(retry: settings.kommoRetry))
         return await sender.send(message, mode: run.tenant.chatMode, account: run.account, logger: run.logger)
     }
@@ -624,7 +620,7 @@ package final class ExecutorActionRunner: ActionRunner {
         kommoClients.withLock { clients in
             if let client = clients[rate] { return client }
             let client = KommoClient(
-                httpClient: httpClient,
+                egress: egress,
                 rateLimiter: KommoRateLimiter(configuration: .init(requestsPerWindow: rate, window: .seconds(1))),
                 configuration: .init(retry: settings.kommoRetry), renewer: tokenRenewal)
             clients[rate] = client

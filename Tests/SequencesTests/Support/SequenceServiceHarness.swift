@@ -60,7 +60,7 @@ struct SequenceHarness: Sendable {
     /// Executors that retry fast so tests do not wait.
     static let fastExecutor = ExecutorSettings(kommoRetry: fastRetry, webhookRetry: fastRetry, aiRetry: fastRetry)
 
-    static func run(allowPrivateWebhooks: Bool = true, executor: ExecutorSettings = fastExecutor,
+    static func run(egress: EgressPolicy = .loopbackTesting, executor: ExecutorSettings = fastExecutor,
                     _ body: @Sendable (SequenceHarness) async throws -> Void) async throws {
         let rules = StubRules()
         let rulesServer = try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: rules.routes, logger: quietLogger)
@@ -70,7 +70,7 @@ struct SequenceHarness: Sendable {
             configuration: SequenceConfiguration(
                 ingestAddress: PeerAddress(host: "127.0.0.1", port: 1),
                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rulesServer.port),
-                allowPrivateWebhooks: allowPrivateWebhooks),
+                egress: egress),
             logger: quietLogger,
             scheduler: SchedulerSettings(pollInterval: .milliseconds(20)),
             executor: executor)
