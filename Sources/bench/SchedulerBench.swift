@@ -42,7 +42,8 @@ struct SchedulerBench: AsyncParsableCommand {
         let service = Process()
         service.executableURL = binaries.appendingPathComponent("sequence-service")
         service.arguments = ["--rpc-port", "\(port)", "--data-dir", dataDir,
-                             "--ingest-address", "127.0.0.1:1", "--rules-address", "127.0.0.1:1"]
+                             "--ingest-address", "127.0.0.1:1", "--rules-address", "127.0.0.1:1",
+                             "--egress-allow-private", "--egress-allowed-hosts", "127.0.0.1"]
         var environment = ProcessInfo.processInfo.environment
         environment["LOG_LEVEL"] = "critical"
         environment["SECRETS_KEY"] = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()

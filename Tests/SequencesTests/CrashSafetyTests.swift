@@ -21,7 +21,8 @@ private final class Child {
     init(port: Int, dataDir: String, secretsKey: String) throws {
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["--rpc-port", "\(port)", "--data-dir", dataDir,
-                             "--ingest-address", "127.0.0.1:1", "--rules-address", "127.0.0.1:1"]
+                             "--ingest-address", "127.0.0.1:1", "--rules-address", "127.0.0.1:1",
+                             "--egress-allow-private", "--egress-allowed-hosts", "127.0.0.1"]
         var environment = ProcessInfo.processInfo.environment
         environment["LOG_LEVEL"] = "warning"
         environment["SECRETS_KEY"] = secretsKey

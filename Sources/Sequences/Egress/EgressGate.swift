@@ -33,14 +33,18 @@ package struct EgressGate: Sendable {
     package let policy: EgressPolicy
     private let resolver: any EgressResolver
     private let tlsConfiguration: TLSConfiguration?
+    private let localAddresses: @Sendable () -> Set<IPAddress>
 
-    /// A gate under `policy`. `resolver` replaces the system's (tests); `tlsConfiguration` replaces the
-    /// client default (system trust roots, full verification).
+    /// A gate under `policy`. `resolver` replaces the system's and `localAddresses` this host's interface
+    /// list (tests); `tlsConfiguration` replaces the client default (system trust roots, full
+    /// verification).
     package init(policy: EgressPolicy = EgressPolicy(), resolver: any EgressResolver = SystemResolver(),
-                 tlsConfiguration: TLSConfiguration? = nil) {
+                 tlsConfiguration: TLSConfiguration? = nil,
+                 localAddresses: @escaping @Sendable () -> Set<IPAddress> = SpecialAddresses.localAddresses) {
         self.policy = policy
         self.resolver = resolver
         self.tlsConfiguration = tlsConfiguration
+        self.localAddresses = localAddresses
     }
 
     // MARK: - Checking a target
@@ -71,7 +75,7 @@ package struct EgressGate: Sendable {
         }
         guard let first = addresses.first else { throw EgressError.unresolved(host: host, detail: "no addresses") }
         if !policy.allowPrivateTargets {
-            let own = SpecialAddresses.localAddresses()
+            let own = localAddresses()
             for address in addresses {
                 let reason = SpecialAddresses.refusal(for: address) ?? (own.contains(address) ? "an address of this host" : nil)
                 if let reason {
@@ -89,7 +93,7 @@ package struct EgressGate: Sendable {
     ///
     /// - Throws: ``EgressError`` (refused or unresolved: nothing was sent; timed out; transport), or
     ///   `CancellationError`.
-    func send(_ request: OutboundRequest, timeout: Duration, maxResponseBytes: Int, logger: Logger) async throws -> OutboundResponse {
+    package func send(_ request: OutboundRequest, timeout: Duration, maxResponseBytes: Int, logger: Logger) async throws -> OutboundResponse {
         let deadline = ContinuousClock.now + timeout
         let target = try await target(for: request.url)
         let address = target.address.urlHost

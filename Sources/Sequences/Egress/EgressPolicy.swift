@@ -128,7 +128,7 @@ package enum EgressError: Error, CustomStringConvertible, Sendable, Hashable {
         switch self {
         case .refused(let reason): reason
         case let .unresolved(host, detail): "could not resolve \(host) (\(detail))"
-        case .timedOut(let address): "timed out (\(address))"
+        case .timedOut: "timed out"
         case let .transport(address, detail): "transport error to \(address): \(detail)"
         }
     }

@@ -7,24 +7,32 @@ import NIOHTTP1
 // MARK: - One exchange with retries
 
 /// A request as executors build it; rebuilt for every attempt so that signatures can carry fresh dates.
-struct OutboundRequest: Sendable {
-    var method: HTTPMethod
-    var url: String
-    var headers: HTTPHeaders
-    var body: [UInt8]?
+package struct OutboundRequest: Sendable {
+    package var method: HTTPMethod
+    package var url: String
+    package var headers: HTTPHeaders
+    package var body: [UInt8]?
+
+    /// A request; `body` `nil` sends none.
+    package init(method: HTTPMethod, url: String, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8]? = nil) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
 }
 
 /// A response with its body read up to the configured cap.
-struct OutboundResponse: Sendable {
-    var status: Int
-    var headers: HTTPHeaders
+package struct OutboundResponse: Sendable {
+    package var status: Int
+    package var headers: HTTPHeaders
     /// The body, at most the cap in bytes.
-    var body: [UInt8]
+    package var body: [UInt8]
     /// Whether the body was longer than the cap and was cut.
-    var truncated: Bool
+    package var truncated: Bool
 
     /// The body as JSON, or `nil` when it is empty, cut or not JSON.
-    var json: JSONValue? { truncated ? nil : JSONValue(parsing: body) }
+    package var json: JSONValue? { truncated ? nil : JSONValue(parsing: body) }
 
     /// A remark for the action log when the body could not be read as JSON.
     func unreadableBodyRemark(limit: Int) -> String? {
