@@ -117,7 +117,7 @@ extension OpenAPIDocument {
             ], description: "A tenant's outbound integrations. Secrets are write-only: reads show `…_set` flags."),
             "IntegrationsPatch": Schema.object([
                 "kommo": Schema.nullable(Schema.object([
-                    "base_url": Schema.nullable(Schema.string("Absolute http(s) URL of the Kommo account.", format: "uri")),
+                    "base_url": Schema.nullable(Schema.string("https URL of the Kommo account, on *.kommo.com, *.amocrm.ru or *.amocrm.com (other hosts only where the operator allows them).", format: "uri")),
                     "subdomain": Schema.nullable(Schema.string("The Kommo account's subdomain (instead of base_url).")),
                     "access_token": Schema.nullable(Schema.string("Write-only.")),
                     "rate_limit_per_second": Schema.nullable(Schema.integer(minimum: 1, maximum: 1000)),
@@ -126,14 +126,16 @@ extension OpenAPIDocument {
                     "mode": Schema.string(enumeration: ["none", "salesbot_field", "chats_api"], nullable: true),
                     "field_id": Schema.integer(minimum: 1, nullable: true), "bot_id": Schema.integer(minimum: 1, nullable: true),
                     "chats_api": Schema.nullable(Schema.object([
-                        "scope_id": Schema.string(nullable: true), "base_url": Schema.string(format: "uri", nullable: true),
+                        "scope_id": Schema.string(nullable: true),
+                        "base_url": Schema.string("https URL of the Chats API (default https://amojo.kommo.com), on Kommo's or amoCRM's domains.", format: "uri", nullable: true),
                         "channel_secret": Schema.string("Write-only.", nullable: true),
                     ], closed: true)),
                 ], closed: true)),
                 "webhooks": Schema.nullable(Schema.object(["secret": Schema.string("Write-only; signs outgoing webhooks.", nullable: true)], closed: true)),
                 "ai": Schema.nullable(Schema.object([
                     "provider": Schema.string(enumeration: ["template", "openai"], nullable: true),
-                    "base_url": Schema.string(format: "uri", nullable: true), "model": Schema.string(nullable: true),
+                    "base_url": Schema.string("https URL of an OpenAI-compatible API; refused when it is or resolves to a private, loopback or other special-purpose address.", format: "uri", nullable: true),
+                    "model": Schema.string(nullable: true),
                     "api_key": Schema.string("Write-only.", nullable: true),
                 ], closed: true)),
             ], closed: true, description: "A JSON Merge Patch (RFC 7396) of the integrations; `null` removes a member."),
