@@ -119,7 +119,9 @@ package struct EgressGate: Sendable {
                     try await Self.exchange(prepared, client: client, deadline: nioDeadline, limit: maxResponseBytes, logger: logger)
                 }
                 group.addTask {
-                    try await Task.sleep(until: deadline, clock: .continuous)
+                    // A little after the client's own deadline, so that its error (naming the cause: a
+                    // refused certificate, a refused connection) wins when it has one.
+                    try await Task.sleep(until: deadline + .milliseconds(250), clock: .continuous)
                     return nil
                 }
                 defer { group.cancelAll() }
