@@ -219,6 +219,37 @@ struct EgressGateTests {
     }
 }
 
+// MARK: - Executors
+
+@Suite("Egress in the executors")
+struct EgressExecutorTests {
+    @Test("a Kommo base URL off Kommo's domains, stored before the rule, gets no token: nothing is sent")
+    func storedBaseURLOffKommo() async throws {
+        try await withConnectionCounter { port, connections in
+            // The operator allows private targets but not this host as a Kommo base URL.
+            let client = KommoClient(egress: EgressGate(policy: EgressPolicy(allowPrivateTargets: true)), rateLimiter: KommoRateLimiter(),
+                                     configuration: .init(retry: fastRetry))
+            let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: "tenant-token"))
+            let read = await client.getAccount(account: account, logger: quietLogger)
+            #expect(read.result.outcome == .failedPermanent)
+            #expect(read.result.attempts == 0)
+            #expect(read.result.detail?.contains("nothing was sent") == true, "\(read.result.detail ?? "")")
+            #expect(connections.count == 0)
+        }
+    }
+
+    @Test("a refused target is not retried")
+    func refusalIsPermanent() async throws {
+        let client = KommoClient(egress: EgressGate(policy: EgressPolicy(allowedHosts: ["127.0.0.1"])), rateLimiter: KommoRateLimiter(),
+                                 configuration: .init(retry: fastRetry))
+        let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:9", accessToken: "tenant-token"))
+        let read = await client.getAccount(account: account, logger: quietLogger)
+        #expect(read.result.outcome == .failedPermanent)
+        #expect(read.result.attempts == 1)
+        #expect(read.result.detail?.contains("refused by the egress gate") == true, "\(read.result.detail ?? "")")
+    }
+}
+
 // MARK: - Through sequence-service
 
 @Suite("Egress through sequence-service")
