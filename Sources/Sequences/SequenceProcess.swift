@@ -72,9 +72,11 @@ package enum SequenceProcess {
         let released = try await store.releaseClaimsOfPreviousRun()
         if released > 0 { logger.notice("scheduler.claims_released", metadata: ["actions.count": "\(released)"]) }
         let ingest = IngestClient(connection: RPCConnection(
-            host: configuration.ingestAddress.host, port: configuration.ingestAddress.port, logger: logger))
+            host: configuration.ingestAddress.host, port: configuration.ingestAddress.port, security: settings.security,
+            serverName: "ingest-service", logger: logger))
         let rules = RulesClient(connection: RPCConnection(
-            host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, logger: logger))
+            host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, security: settings.security,
+            serverName: "rules-service", logger: logger))
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: ExecutorHTTPClient.configuration())
         var executorSettings = executor
         executorSettings.allowPrivateWebhooks = configuration.allowPrivateWebhooks
@@ -101,7 +103,8 @@ package enum SequenceProcess {
         let rpc: RPCServer
         do {
             rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
-                                      routes: health.routes + server.routes, logger: logger, stats: health.rpcStats)
+                                      routes: health.routes + server.routes, security: settings.security, logger: logger,
+                                      stats: health.rpcStats)
         } catch {
             try? await httpClient.shutdown()
             throw error
