@@ -163,7 +163,7 @@ let package = Package(
 
         .testTarget(
             name: "WireTests",
-            dependencies: ["TestSupport", "Wire", "ServiceKit"] + nio,
+            dependencies: ["TestSupport", "Wire", "ServiceKit", .product(name: "NIOSSL", package: "swift-nio-ssl")] + nio,
             path: "Tests/WireTests",
             swiftSettings: swiftSettings
         ),

@@ -42,7 +42,8 @@ package enum LocalPKI {
     }
 
     /// Writes a fresh CA and certificates into `directory` (which must exist), replacing what is there.
-    package static func create(directory: String, identities: [String]) throws {
+    /// `alsoNamed` gives a certificate more DNS names (tests: one client that stands for several services).
+    package static func create(directory: String, identities: [String], alsoNamed: [String: [String]] = [:]) throws {
         let keyDir = "\(directory)/ca-key"
         try FileManager.default.createDirectory(atPath: keyDir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -59,7 +60,8 @@ package enum LocalPKI {
                      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
         for name in identities {
             let ext = "\(staging)/\(name).ext"
-            try Data("subjectAltName=DNS:\(name)\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n".utf8)
+            let names = ([name] + (alsoNamed[name] ?? [])).map { "DNS:\($0)" }.joined(separator: ",")
+            try Data("subjectAltName=\(names)\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n".utf8)
                 .write(to: URL(fileURLWithPath: ext))
             try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                          "-keyout", "\(staging)/\(name).key", "-out", "\(staging)/\(name).csr", "-subj", "/CN=\(name)"])

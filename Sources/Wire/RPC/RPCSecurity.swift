@@ -51,10 +51,15 @@ package final class RPCCredentials: Sendable {
 
     /// The identity a certificate carries: its first DNS subject alternative name.
     package static func identity(of certificate: NIOSSLCertificate) -> String? {
-        for name in certificate._subjectAlternativeNames() where name.nameType == .dnsName {
-            return name.contents.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
+        names(of: certificate).first
+    }
+
+    /// Every DNS subject alternative name of a certificate, in order. Certificates of a deployment carry
+    /// one; a test client may stand for several services.
+    package static func names(of certificate: NIOSSLCertificate) -> [String] {
+        certificate._subjectAlternativeNames().filter { $0.nameType == .dnsName }.map { name in
+            name.contents.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
         }
-        return nil
     }
 }
 
@@ -89,12 +94,13 @@ package struct RPCAccessPolicy: Sendable {
         callers: PB.accessTable, tenantActors: ["gateway", "ingest-service", "rules-service", "sequence-service"])
 
     /// Nil when the caller may make this call; otherwise why not.
-    package func refusal(method: String, caller: String, tenantID: String) -> RPCError? {
-        guard let allowed = callers[method], allowed.contains(caller) || allowed.contains("*") else {
-            return RPCError(.permissionDenied, "\(caller) may not call \(method)")
+    package func refusal(method: String, caller: [String], tenantID: String) -> RPCError? {
+        let who = caller.first ?? "an unnamed peer"
+        guard let allowed = callers[method], !caller.isEmpty, allowed.contains("*") || caller.contains(where: allowed.contains) else {
+            return RPCError(.permissionDenied, "\(who) may not call \(method)")
         }
-        if !tenantID.isEmpty && !tenantActors.contains(caller) {
-            return RPCError(.permissionDenied, "\(caller) may not act for a tenant")
+        if !tenantID.isEmpty && !caller.contains(where: tenantActors.contains) {
+            return RPCError(.permissionDenied, "\(who) may not act for a tenant")
         }
         return nil
     }

@@ -219,7 +219,7 @@ package final class RPCServer: Service, Sendable {
                                 }
                             }
                             let started = ContinuousClock.now
-                            let answer = await self.dispatch(envelope, peer: peer, caller: identity.name, logger: logger)
+                            let answer = await self.dispatch(envelope, peer: peer, caller: identity.names, logger: logger)
                             timer?.cancel()
                             self.stats.record(method: envelope.method, code: StatusCode(rawValue: answer.statusCode) ?? .unknown,
                                               duration: ContinuousClock.now - started)
@@ -254,24 +254,24 @@ package final class RPCServer: Service, Sendable {
 
     // MARK: - Calls
 
-    private func dispatch(_ request: PB.Envelope, peer: String, caller: String?, logger connectionLogger: Logger) async -> PB.Envelope {
+    private func dispatch(_ request: PB.Envelope, peer: String, caller: [String], logger connectionLogger: Logger) async -> PB.Envelope {
         var callLogger = connectionLogger
         callLogger[metadataKey: "rpc.method"] = "\(request.method)"
         if let trace = request.metadata?.traceId, !trace.isEmpty { callLogger[metadataKey: "trace.id"] = "\(trace)" }
         if let tenant = request.metadata?.tenantId, !tenant.isEmpty { callLogger[metadataKey: "tenant.id"] = "\(tenant)" }
         let logger = callLogger
 
+        guard let route = routes[request.method] else {
+            return Self.failure(request, RPCError(.unimplemented, "unknown method \(request.method)"))
+        }
         if security.credentials != nil {
             // Under TLS every call is checked against the table; no identity (it cannot happen after a
             // verified handshake) is denied like any other stranger.
-            if let refusal = configuration.access.refusal(method: request.method, caller: caller ?? "",
+            if let refusal = configuration.access.refusal(method: request.method, caller: caller,
                                                           tenantID: request.metadata?.tenantId ?? "") {
-                logger.warning("rpc.permission_denied", metadata: ["rpc.caller": "\(caller ?? "")"])
+                logger.warning("rpc.permission_denied", metadata: ["rpc.caller": "\(caller.joined(separator: ","))"])
                 return Self.failure(request, refusal)
             }
-        }
-        guard let route = routes[request.method] else {
-            return Self.failure(request, RPCError(.unimplemented, "unknown method \(request.method)"))
         }
         guard let timeout = timeout(of: request) else {
             return Self.failure(request, RPCError(.deadlineExceeded, "deadline passed before the call arrived"))
@@ -279,7 +279,7 @@ package final class RPCServer: Service, Sendable {
         let deadline = ContinuousClock.now + .microseconds(timeout)
         let context = RPCContext(
             method: request.method, traceID: request.metadata?.traceId ?? "",
-            tenantID: request.metadata?.tenantId ?? "", deadline: deadline, peer: peer, caller: caller ?? "", logger: logger)
+            tenantID: request.metadata?.tenantId ?? "", deadline: deadline, peer: peer, caller: caller.first ?? "", logger: logger)
         let payload = request.payload
 
         let result: Result<[UInt8], RPCError>
@@ -365,9 +365,9 @@ private final class CloseOnIdleHandler: ChannelInboundHandler, Sendable {
 
 /// The service name of a connection's verified client certificate, known once the handshake completes.
 final class PeerIdentity: Sendable {
-    private let value = Mutex<String?>(nil)
-    var name: String? { value.withLock { $0 } }
-    func set(_ name: String?) { value.withLock { $0 = name } }
+    private let value = Mutex<[String]>([])
+    var names: [String] { value.withLock { $0 } }
+    func set(_ names: [String]) { value.withLock { $0 = names } }
 }
 
 /// Bounds the TLS handshake by the frame deadline and records the peer's identity when it completes.
@@ -397,7 +397,7 @@ private final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHan
             timer?.cancel()
             timer = nil
             let certificate = (try? context.pipeline.syncOperations.nioSSL_peerCertificate()) ?? nil
-            peer.set(certificate.flatMap(RPCCredentials.identity(of:)))
+            peer.set(certificate.map(RPCCredentials.names(of:)) ?? [])
         }
         context.fireUserInboundEventTriggered(event)
     }
