@@ -42,7 +42,7 @@ package struct IngestServer: IngestHandler {
 
     /// What each caller may put in: webhooks come through the gateway; timer events only from
     /// sequence-service, whose schedule they belong to. An empty caller is a plaintext (development) listener.
-    static func checkOrigin(_ request: PB.IngestRequest, caller: String) throws(RPCError) {
+    package static func checkOrigin(_ request: PB.IngestRequest, caller: String) throws(RPCError) {
         guard !caller.isEmpty else { return }
         if !request.sourceSecret.isEmpty && caller != "gateway" {
             throw RPCError(.permissionDenied, "\(caller) may not deliver webhooks")
