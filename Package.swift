@@ -49,6 +49,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // MARK: - Wire: protobuf-c runtime, generated C, Swift mapping, framing and RPC
@@ -66,7 +67,9 @@ let package = Package(
         ),
         .target(
             name: "Wire",
-            dependencies: ["CWire", "CProtobufC", log, lifecycle] + nio,
+            dependencies: ["CWire", "CProtobufC", log, lifecycle,
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "NIOTLS", package: "swift-nio")] + nio,
             path: "Sources/Wire",
             swiftSettings: swiftSettings
         ),
@@ -160,7 +163,7 @@ let package = Package(
 
         .testTarget(
             name: "WireTests",
-            dependencies: ["TestSupport", "Wire", "ServiceKit"] + nio,
+            dependencies: ["TestSupport", "Wire", "ServiceKit", .product(name: "NIOSSL", package: "swift-nio-ssl")] + nio,
             path: "Tests/WireTests",
             swiftSettings: swiftSettings
         ),

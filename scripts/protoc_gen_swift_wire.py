@@ -155,9 +155,10 @@ def main():
                 mf = fields(md)
                 opts = get(mf, 4)
                 level = get(fields(opts), 34, 0) if opts is not None else 0
+                doc, callers = split_callers(comments.get((6, si, 2, mi), ""))
                 methods.append(dict(name=text(get(mf, 1)), input=text(get(mf, 2)).split(".")[-1],
                                     output=text(get(mf, 3)).split(".")[-1], idempotent=level in (1, 2),
-                                    doc=comments.get((6, si, 2, mi), "")))
+                                    doc=doc, callers=callers))
             services.append(dict(name=text(get(sf, 1)), package=package, methods=methods,
                                  doc=comments.get((6, si), "")))
 
@@ -176,6 +177,7 @@ def main():
         w.append(gen_message(m, by_name))
     for s in services:
         w.append(gen_service(s))
+    w.append(gen_access(services))
     with open(out_path, "w") as fh:
         fh.write("".join(w))
 
@@ -326,6 +328,32 @@ def read_line(fd):
     if t == MESSAGE:
         return f"        {p} = c.{n}.map {{ PB.{fd['type_name']}(c: $0.pointee) }}\n"
     return f"        {p} = {SCALARS[t][2].format(c='c.' + n)}\n"
+
+def split_callers(doc):
+    """Takes the `callers: a, b` line out of a method's comment: the identities that may call it."""
+    kept, callers = [], None
+    for line in doc.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith("callers:"):
+            callers = sorted(c.strip() for c in stripped[len("callers:"):].split(",") if c.strip())
+        else:
+            kept.append(line)
+    return "\n".join(kept).strip(), callers
+
+def gen_access(services):
+    # Fail closed: a method without a `callers:` line has no entry, and the server denies it.
+    o = ["\n// MARK: - Access\n\n", "extension PB {\n",
+         "    /// Method path → caller identities allowed (`*`: any holder of a certificate from the CA), from the\n",
+         "    /// `callers:` line above each `rpc` in proto/*.proto. A method missing here is denied to everyone.\n",
+         "    package static let accessTable: [String: Set<String>] = [\n"]
+    for s in services:
+        for m in s["methods"]:
+            if m["callers"] is None:
+                continue
+            names = ", ".join(f'"{c}"' for c in m["callers"])
+            o.append(f'        "/{s["package"]}.{s["name"]}/{m["name"]}": [{names}],\n')
+    o.append("    ]\n}\n")
+    return "".join(o)
 
 def gen_service(s):
     name, pkg = s["name"], s["package"]

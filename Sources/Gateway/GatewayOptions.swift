@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Logging
 import ServiceKit
+import Wire
 
 /// The gateway's settings (flags and environment variables).
 package struct GatewayOptions: ParsableArguments, Sendable {
@@ -46,6 +48,8 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env LOG_LEVEL).")
     package var logLevel: String = Env.string("LOG_LEVEL") ?? "info"
 
+    @OptionGroup package var rpcSecurity: RPCSecurityOptions
+
     package init() {}
 
     package func configuration() throws -> GatewayConfiguration {
@@ -65,7 +69,8 @@ package struct GatewayOptions: ParsableArguments, Sendable {
             publicBaseURL: publicBaseURL ?? "http://\(httpHost == "0.0.0.0" ? "localhost" : httpHost):\(httpPort)",
             adminToken: adminToken, maxBodyBytes: maxBodyBytes,
             rpcTimeout: .milliseconds(rpcTimeoutMilliseconds), webhookTimeout: .milliseconds(webhookTimeoutMilliseconds), firstRunDemo: !noDemo,
-            rateLimitPerSecond: Double(rateLimit), rateLimitBurst: Double(rateLimit * 2))
+            rateLimitPerSecond: Double(rateLimit), rateLimitBurst: Double(rateLimit * 2),
+            rpcSecurity: try rpcSecurity.security(identity: "gateway", logger: Logger(label: "gateway")))
     }
 }
 
@@ -89,6 +94,8 @@ package struct GatewayConfiguration: Sendable {
     /// Requests per second per API key, and the burst allowed above it.
     package var rateLimitPerSecond: Double
     package var rateLimitBurst: Double
+    /// How the gateway's connections to the services are secured (mutual TLS as `gateway`).
+    package var rpcSecurity: RPCSecurity
 
     package init(
         httpHost: String = "127.0.0.1", httpPort: Int = 8080, dataDir: String,
@@ -98,8 +105,9 @@ package struct GatewayConfiguration: Sendable {
         publicBaseURL: String = "http://localhost:8080", adminToken: String? = nil,
         maxBodyBytes: Int = 1024 * 1024, rpcTimeout: Duration = .seconds(5), webhookTimeout: Duration = .milliseconds(1500),
         firstRunDemo: Bool = false,
-        rateLimitPerSecond: Double = 50, rateLimitBurst: Double = 100
+        rateLimitPerSecond: Double = 50, rateLimitBurst: Double = 100, rpcSecurity: RPCSecurity
     ) {
+        self.rpcSecurity = rpcSecurity
         self.firstRunDemo = firstRunDemo
         self.rateLimitPerSecond = rateLimitPerSecond
         self.rateLimitBurst = rateLimitBurst

@@ -10,9 +10,12 @@ package struct Peers: Sendable {
     package let timeout: Duration
 
     package init(configuration: GatewayConfiguration, logger: Logger) {
-        let ingest = RPCConnection(host: configuration.ingestAddress.host, port: configuration.ingestAddress.port, logger: logger)
-        let rules = RPCConnection(host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, logger: logger)
-        let sequences = RPCConnection(host: configuration.sequenceAddress.host, port: configuration.sequenceAddress.port, logger: logger)
+        let ingest = RPCConnection(host: configuration.ingestAddress.host, port: configuration.ingestAddress.port,
+                                   security: configuration.rpcSecurity, serverName: "ingest-service", logger: logger)
+        let rules = RPCConnection(host: configuration.rulesAddress.host, port: configuration.rulesAddress.port,
+                                   security: configuration.rpcSecurity, serverName: "rules-service", logger: logger)
+        let sequences = RPCConnection(host: configuration.sequenceAddress.host, port: configuration.sequenceAddress.port,
+                                   security: configuration.rpcSecurity, serverName: "sequence-service", logger: logger)
         self.ingest = IngestClient(connection: ingest)
         self.rules = RulesClient(connection: rules)
         self.sequences = SequencesClient(connection: sequences)

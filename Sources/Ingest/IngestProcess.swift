@@ -65,9 +65,11 @@ package enum IngestProcess {
         let db = try StoreFactory.open(folder: settings.dataDir, migrator: IngestStore.migrator, durability: configuration.durability)
         let store = IngestStore(db: db)
         let rules = RulesClient(connection: RPCConnection(
-            host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, logger: logger))
+            host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, security: settings.security,
+            serverName: "rules-service", logger: logger))
         let sequences = SequencesClient(connection: RPCConnection(
-            host: configuration.sequenceAddress.host, port: configuration.sequenceAddress.port, logger: logger))
+            host: configuration.sequenceAddress.host, port: configuration.sequenceAddress.port, security: settings.security,
+            serverName: "sequence-service", logger: logger))
         let dispatcher = Dispatcher(
             store: store, rules: rules, sequences: sequences,
             settings: dispatch ?? DispatchSettings(maxAttempts: configuration.dispatchMaxAttempts),
@@ -95,7 +97,8 @@ package enum IngestProcess {
         }
         let sweeper = RetentionSweeper(store: store, retentionDays: configuration.retentionDays, clock: clock, logger: logger)
         let rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
-                                      routes: health.routes + server.routes, logger: logger, stats: health.rpcStats)
+                                      routes: health.routes + server.routes, security: settings.security, logger: logger,
+                                      stats: health.rpcStats)
         return ServiceProcess(name: "ingest-service", store: db, server: rpc, workers: [dispatcher, sweeper])
     }
 }

@@ -28,6 +28,7 @@ package struct IngestServer: IngestHandler {
     // MARK: - Intake
 
     package func ingest(_ request: PB.IngestRequest, context: RPCContext) async throws -> PB.IngestResponse {
+        try Self.checkOrigin(request, caller: context.caller)
         let now = request.receivedAtMicros != 0 ? request.receivedAtMicros : clock.now().unixMicros
         if !request.sourceSecret.isEmpty {
             return try await webhook(request, now: now, context: context)
@@ -37,6 +38,22 @@ package struct IngestServer: IngestHandler {
                                     FieldViolation(field: "events", message: "or internal events are needed")])
         }
         return try await internalEvents(request.events, now: now, context: context)
+    }
+
+    /// What each caller may put in: webhooks come through the gateway; timer events only from
+    /// sequence-service, whose schedule they belong to. An empty caller is a plaintext (development) listener.
+    package static func checkOrigin(_ request: PB.IngestRequest, caller: String) throws(RPCError) {
+        guard !caller.isEmpty else { return }
+        if !request.sourceSecret.isEmpty && caller != "gateway" {
+            throw RPCError(.permissionDenied, "\(caller) may not deliver webhooks")
+        }
+        let timers = request.events.contains { $0.type == "timer_fired" || $0.origin == "timer" }
+        if timers && caller != "sequence-service" {
+            throw RPCError(.permissionDenied, "only sequence-service may ingest timer_fired events")
+        }
+        if !timers && !request.events.isEmpty && caller != "gateway" {
+            throw RPCError(.permissionDenied, "\(caller) may ingest only timer events")
+        }
     }
 
     private func webhook(_ request: PB.IngestRequest, now: Int64, context: RPCContext) async throws -> PB.IngestResponse {

@@ -31,7 +31,8 @@ package enum RulesProcess {
             return metrics
         }
         let rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
-                                      routes: health.routes + server.routes, logger: logger, stats: health.rpcStats)
+                                      routes: health.routes + server.routes, security: settings.security, logger: logger,
+                                      stats: health.rpcStats)
         return ServiceProcess(name: "rules-service", store: db, server: rpc, workers: [])
     }
 }

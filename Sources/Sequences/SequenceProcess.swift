@@ -76,9 +76,11 @@ package enum SequenceProcess {
         let released = try await store.releaseClaimsOfPreviousRun()
         if released > 0 { logger.notice("scheduler.claims_released", metadata: ["actions.count": "\(released)"]) }
         let ingest = IngestClient(connection: RPCConnection(
-            host: configuration.ingestAddress.host, port: configuration.ingestAddress.port, logger: logger))
+            host: configuration.ingestAddress.host, port: configuration.ingestAddress.port, security: settings.security,
+            serverName: "ingest-service", logger: logger))
         let rules = RulesClient(connection: RPCConnection(
-            host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, logger: logger))
+            host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, security: settings.security,
+            serverName: "rules-service", logger: logger))
         let actionRunner = runner ?? ExecutorActionRunner(integrations: integrations, store: store, egress: egress,
                                                           rules: rules, settings: executor, clock: clock)
         let scheduler = Scheduler(store: store, runner: actionRunner, ingest: ingest, settings: schedulerSettings,
@@ -100,7 +102,8 @@ package enum SequenceProcess {
             return metrics
         }
         let rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
-                                      routes: health.routes + server.routes, logger: logger, stats: health.rpcStats)
+                                      routes: health.routes + server.routes, security: settings.security, logger: logger,
+                                      stats: health.rpcStats)
         // The egress gate holds no connections between requests: nothing to stop after the scheduler.
         return ServiceProcess(name: "sequence-service", store: db, server: rpc, workers: [scheduler])
     }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Logging
+import NIOCore
+import Wire
 
 /// The settings every service process has. Each one is a flag and an environment variable; the flag
 /// wins. Port and data folder default per service.
@@ -22,6 +24,17 @@ package struct ServiceOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("max-concurrent-calls"), help: "Calls served at once before RESOURCE_EXHAUSTED (env MAX_CONCURRENT_CALLS).")
     package var maxConcurrentCalls: Int = Env.int("MAX_CONCURRENT_CALLS") ?? 1024
 
+    @Option(name: .customLong("rpc-frame-deadline-seconds"), help: "A frame (and the TLS handshake) must arrive whole within this time of its first byte (env RPC_FRAME_DEADLINE_SECONDS).")
+    package var frameDeadlineSeconds: Int = Env.int("RPC_FRAME_DEADLINE_SECONDS") ?? 10
+
+    @Option(name: .customLong("max-rpc-connections"), help: "RPC connections open at once; more are closed on accept (env MAX_RPC_CONNECTIONS).")
+    package var maxConnections: Int = Env.int("MAX_RPC_CONNECTIONS") ?? 1024
+
+    @Option(name: .customLong("max-partial-frame-bytes"), help: "Bytes held in partial RPC frames across all connections (env MAX_PARTIAL_FRAME_BYTES).")
+    package var maxPartialFrameBytes: Int = Env.int("MAX_PARTIAL_FRAME_BYTES") ?? 64 * 1024 * 1024
+
+    @OptionGroup package var security: RPCSecurityOptions
+
     package init() {}
 
     package func validate() throws {
@@ -29,13 +42,19 @@ package struct ServiceOptions: ParsableArguments, Sendable {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be at least 1024") }
         guard maxConcurrentCalls >= 1 else { throw ValidationError("--max-concurrent-calls must be at least 1") }
+        guard frameDeadlineSeconds >= 1 else { throw ValidationError("--rpc-frame-deadline-seconds must be at least 1") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-rpc-connections must be at least 1") }
+        guard maxPartialFrameBytes >= maxFrameBytes else { throw ValidationError("--max-partial-frame-bytes must be at least --max-frame-bytes") }
     }
 
     /// The settings with this service's defaults filled in.
-    package func settings(defaultPort: Int, defaultDataDir: String) -> ServiceSettings {
+    package func settings(identity: String, defaultPort: Int, defaultDataDir: String, logger: Logger) throws -> ServiceSettings {
         ServiceSettings(rpcHost: rpcHost, rpcPort: rpcPort ?? Env.int("RPC_PORT") ?? defaultPort,
                         dataDir: dataDir ?? Env.string("DATA_DIR") ?? defaultDataDir,
-                        maxFrameBytes: maxFrameBytes, maxConcurrentCalls: maxConcurrentCalls)
+                        security: try security.security(identity: identity, logger: logger),
+                        maxFrameBytes: maxFrameBytes, maxConcurrentCalls: maxConcurrentCalls,
+                        frameDeadline: .seconds(Int64(frameDeadlineSeconds)), maxConnections: maxConnections,
+                        maxPartialFrameBytes: maxPartialFrameBytes)
     }
 }
 
@@ -46,9 +65,20 @@ package struct ServiceSettings: Sendable {
     package var dataDir: String
     package var maxFrameBytes: Int
     package var maxConcurrentCalls: Int
+    /// Mutual TLS with this process's credentials (or, in development only, plaintext).
+    package var security: RPCSecurity
+    package var frameDeadline: TimeAmount
+    package var maxConnections: Int
+    package var maxPartialFrameBytes: Int
 
-    package init(rpcHost: String = "127.0.0.1", rpcPort: Int, dataDir: String,
-                 maxFrameBytes: Int = 4 * 1024 * 1024, maxConcurrentCalls: Int = 1024) {
+    package init(rpcHost: String = "127.0.0.1", rpcPort: Int, dataDir: String, security: RPCSecurity,
+                 maxFrameBytes: Int = 4 * 1024 * 1024, maxConcurrentCalls: Int = 1024,
+                 frameDeadline: TimeAmount = .seconds(10), maxConnections: Int = 1024,
+                 maxPartialFrameBytes: Int = 64 * 1024 * 1024) {
+        self.security = security
+        self.frameDeadline = frameDeadline
+        self.maxConnections = maxConnections
+        self.maxPartialFrameBytes = maxPartialFrameBytes
         self.rpcHost = rpcHost
         self.rpcPort = rpcPort
         self.dataDir = dataDir

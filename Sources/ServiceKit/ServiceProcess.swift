@@ -32,6 +32,7 @@ extension RPCServerConfiguration {
     /// The listener settings a service process was started with.
     package init(settings: ServiceSettings) {
         self.init(host: settings.rpcHost, port: settings.rpcPort, maximumFrameSize: settings.maxFrameBytes,
-                  maximumConcurrentCalls: settings.maxConcurrentCalls)
+                  maximumConcurrentCalls: settings.maxConcurrentCalls, frameDeadline: settings.frameDeadline,
+                  maximumConnections: settings.maxConnections, maximumPartialFrameBytes: settings.maxPartialFrameBytes)
     }
 }

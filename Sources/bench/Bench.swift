@@ -55,45 +55,98 @@ let benchLogger: Logger = {
 
 // MARK: - RPC
 
+/// A CA and certificates for the benchmark's processes, made once per run in a temporary folder.
+let benchPKI: String = {
+    let folder = NSTemporaryDirectory() + "bench-pki-\(UUID().uuidString.prefix(8))"
+    try! FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try! LocalPKI.create(directory: folder, identities: LocalPKI.services)
+    FileManager.default.createFile(atPath: folder + "/complete", contents: Data())
+    return folder
+}()
+
+/// Mutual TLS as `identity`, with the benchmark's CA.
+func benchSecurity(_ identity: String) throws -> RPCSecurity {
+    .mutualTLS(try RPCCredentials(caFile: benchPKI + "/ca.pem", certificateFile: benchPKI + "/\(identity).pem",
+                                  keyFile: benchPKI + "/\(identity).key"))
+}
+
 /// Serves Echo on a port and prints it; `bench rpc` runs it as a separate process.
 struct RPCBenchServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rpc-server", abstract: "Echo server for the RPC benchmark.")
 
+    @Option(help: "PKI folder for mutual TLS; none: plaintext.") var pki: String?
+
     func run() async throws {
+        let security: RPCSecurity = try pki.map { folder in
+            .mutualTLS(try RPCCredentials(caFile: folder + "/ca.pem", certificateFile: folder + "/rules-service.pem",
+                                          keyFile: folder + "/rules-service.key"))
+        } ?? .plaintext
         let server = try await RPCServer(configuration: RPCServerConfiguration(port: 0, maximumConcurrentCalls: 4096),
-                                         routes: EchoServer().routes, logger: benchLogger)
+                                         routes: EchoServer().routes, security: security, logger: benchLogger)
         FileHandle.standardOutput.write(Data("\(server.port)\n".utf8))
         try await server.run()
     }
 }
 
 struct RPCBench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rpc", abstract: "Round trips over loopback between two processes.")
+    static let configuration = CommandConfiguration(commandName: "rpc", abstract: "Round trips over loopback between two processes, plaintext and mutual TLS.")
 
     @Option(help: "Sequential calls measured at 1 in flight.") var calls = 20_000
     @Option(help: "Seconds of the 64-in-flight run.") var seconds = 5.0
     @Option(help: "Calls in flight for the throughput run.") var inFlight = 64
 
+    struct Figures {
+        var single: Latencies
+        var total: Int
+        var loaded: Latencies
+    }
+
     func run() async throws {
+        let plain = try await measure(tls: false)
+        let tls = try await measure(tls: true)
+        let size: Int = {
+            var request = PB.EchoRequest()
+            request.payload = Array(repeating: 0x61, count: 190)
+            return request.serializedBytes().count
+        }()
+        func f(_ value: Double) -> String { String(format: "%.0f", value) }
+        var rows: [[String]] = []
+        for (name, figures) in [("plaintext", plain), ("mutual TLS 1.3", tls)] {
+            rows.append([name, "1 in flight", "\(calls)", f(figures.single.percentile(0.5)), f(figures.single.percentile(0.99)),
+                         f(Double(calls) / (figures.single.samples.reduce(0, +) / 1e6))])
+            rows.append([name, "\(inFlight) in flight, one connection", "\(figures.total)", f(figures.loaded.percentile(0.5)),
+                         f(figures.loaded.percentile(0.99)), f(Double(figures.total) / seconds)])
+        }
+        table("RPC over loopback (\(machine())), request \(size) B, response \(size - 3) B, separate client and server processes",
+              ["transport", "case", "calls", "p50 µs", "p99 µs", "calls/s"], rows)
+        let ratio = tls.single.percentile(0.5) / max(1, plain.single.percentile(0.5))
+        let throughput = Double(tls.total) / max(1, Double(plain.total))
+        print(String(format: "mutual TLS / plaintext: p50 at 1 in flight %.2f× (goal ≤ 1.30×); throughput at %d in flight %.2f×",
+                     ratio, inFlight, throughput))
+        print("goals: p50 ≤ 100 µs at 1 in flight; ≥ 40,000 calls/s with p99 ≤ 2,000 µs at 64 in flight")
+    }
+
+    private func measure(tls: Bool) async throws -> Figures {
         let server = Process()
         server.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        server.arguments = ["rpc-server"]
+        server.arguments = ["rpc-server"] + (tls ? ["--pki", benchPKI] : [])
         let pipe = Pipe()
         server.standardOutput = pipe
         try server.run()
-        defer { server.terminate() }
+        defer { server.terminate(); server.waitUntilExit() }
         guard let line = String(data: pipe.fileHandleForReading.availableData, encoding: .utf8),
               let port = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw ValidationError("the echo server did not start")
         }
-        let connection = RPCConnection(host: "127.0.0.1", port: port, logger: benchLogger)
+        let connection = RPCConnection(host: "127.0.0.1", port: port, security: tls ? try benchSecurity("gateway") : .plaintext,
+                                       serverName: tls ? "rules-service" : nil, logger: benchLogger)
+        defer { connection.close() }
         let client = EchoClient(connection: connection)
         let request: PB.EchoRequest = {
             var request = PB.EchoRequest()
             request.payload = Array(repeating: 0x61, count: 190)
             return request
         }()
-        let size = request.serializedBytes().count
         for _ in 0..<2_000 { _ = try await client.echo(request) }
 
         var single = Latencies()
@@ -126,15 +179,7 @@ struct RPCBench: AsyncParsableCommand {
             }
             return (total, all)
         }
-        let rate = Double(results.0) / seconds
-        table("RPC over loopback (\(machine())), request \(size) B, response \(size - 3) B, separate client and server processes",
-              ["case", "calls", "p50 µs", "p99 µs", "calls/s"],
-              [["1 in flight", "\(calls)", String(format: "%.0f", single.percentile(0.5)), String(format: "%.0f", single.percentile(0.99)),
-                String(format: "%.0f", Double(calls) / (single.samples.reduce(0, +) / 1e6))],
-               ["\(inFlight) in flight, one connection", "\(results.0)", String(format: "%.0f", results.1.percentile(0.5)),
-                String(format: "%.0f", results.1.percentile(0.99)), String(format: "%.0f", rate)]])
-        print("goals: p50 ≤ 100 µs at 1 in flight; ≥ 40,000 calls/s with p99 ≤ 2,000 µs at 64 in flight")
-        connection.close()
+        return Figures(single: single, total: results.0, loaded: results.1)
     }
 }
 
@@ -177,10 +222,12 @@ struct RulesBench: AsyncParsableCommand {
         let port = try freePort()
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["--rpc-port", "\(port)", "--data-dir", NSTemporaryDirectory() + "bench-rules-\(UUID().uuidString.prefix(8))", "--log-level", "error"]
+        process.arguments = ["--rpc-port", "\(port)", "--data-dir", NSTemporaryDirectory() + "bench-rules-\(UUID().uuidString.prefix(8))", "--log-level", "error",
+                             "--pki-dir", benchPKI]
         try process.run()
         defer { process.terminate(); process.waitUntilExit() }
-        let rules = RulesClient(connection: RPCConnection(host: "127.0.0.1", port: port, logger: benchLogger))
+        let rules = RulesClient(connection: RPCConnection(host: "127.0.0.1", port: port, security: try benchSecurity("gateway"),
+                                                             serverName: "rules-service", logger: benchLogger))
         let options = CallOptions(timeout: .seconds(30), tenantID: "tn_bench")
         var agent = PB.DocumentWrite()
         agent.json = #"{"name":"bench","status":"active"}"#

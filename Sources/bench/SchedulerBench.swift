@@ -42,7 +42,7 @@ struct SchedulerBench: AsyncParsableCommand {
         let service = Process()
         service.executableURL = binaries.appendingPathComponent("sequence-service")
         service.arguments = ["--rpc-port", "\(port)", "--data-dir", dataDir,
-                             "--ingest-address", "127.0.0.1:1", "--rules-address", "127.0.0.1:1",
+                             "--ingest-address", "127.0.0.1:1", "--rules-address", "127.0.0.1:1", "--pki-dir", benchPKI,
                              "--egress-allow-private", "--egress-allowed-hosts", "127.0.0.1"]
         var environment = ProcessInfo.processInfo.environment
         environment["LOG_LEVEL"] = "critical"
@@ -50,7 +50,8 @@ struct SchedulerBench: AsyncParsableCommand {
         service.environment = environment
         try service.run()
         defer { service.terminate(); service.waitUntilExit() }
-        let connection = RPCConnection(host: "127.0.0.1", port: port, logger: benchLogger)
+        let connection = RPCConnection(host: "127.0.0.1", port: port, security: try benchSecurity("gateway"),
+                                       serverName: "sequence-service", logger: benchLogger)
         defer { connection.close() }
         let client = SequencesClient(connection: connection)
         func connect(tenant: String, base: String, rate: Int?) async throws {

@@ -15,7 +15,7 @@ struct IngestServiceCommand: AsyncParsableCommand {
     func run() async throws {
         LogSetup.bootstrap(process: "ingest-service", level: service.logLevel)
         let logger = Logger(label: "ingest-service")
-        let settings = service.settings(defaultPort: 7101, defaultDataDir: ".data/ingest")
+        let settings = try service.settings(identity: "ingest-service", defaultPort: 7101, defaultDataDir: ".data/ingest", logger: logger)
         let process = try await IngestProcess.build(settings: settings, configuration: try ingest.configuration(), logger: logger)
         logger.info("ingest.listening", metadata: ["rpc.port": "\(process.port)", "data.dir": "\(settings.dataDir)"])
         try await process.run(logger: logger)

@@ -14,7 +14,7 @@ struct RulesServiceCommand: AsyncParsableCommand {
     func run() async throws {
         LogSetup.bootstrap(process: "rules-service", level: service.logLevel)
         let logger = Logger(label: "rules-service")
-        let settings = service.settings(defaultPort: 7102, defaultDataDir: ".data/rules")
+        let settings = try service.settings(identity: "rules-service", defaultPort: 7102, defaultDataDir: ".data/rules", logger: logger)
         let process = try await RulesProcess.build(settings: settings, logger: logger)
         logger.info("rules.listening", metadata: ["rpc.port": "\(process.port)", "data.dir": "\(settings.dataDir)"])
         try await process.run(logger: logger)

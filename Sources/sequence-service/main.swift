@@ -15,7 +15,7 @@ struct SequenceServiceCommand: AsyncParsableCommand {
     func run() async throws {
         LogSetup.bootstrap(process: "sequence-service", level: service.logLevel)
         let logger = Logger(label: "sequence-service")
-        let settings = service.settings(defaultPort: 7103, defaultDataDir: ".data/sequence")
+        let settings = try service.settings(identity: "sequence-service", defaultPort: 7103, defaultDataDir: ".data/sequence", logger: logger)
         let process = try await SequenceProcess.build(settings: settings, configuration: try sequences.configuration(), logger: logger)
         logger.info("sequence.listening", metadata: ["rpc.port": "\(process.port)", "data.dir": "\(settings.dataDir)"])
         try await process.run(logger: logger)

@@ -21,9 +21,9 @@ struct RulesService: Sendable {
     static func run(_ body: @Sendable (RulesService) async throws -> Void) async throws {
         let clock = ManualClock()
         let process = try await RulesProcess.build(
-            settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("rules")), logger: quietLogger, clock: clock)
+            settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("rules"), security: TestPKI.security("rules-service")), logger: quietLogger, clock: clock)
         try await withServices(process.services) {
-            let connection = RPCConnection(host: "127.0.0.1", port: process.port, logger: quietLogger)
+            let connection = RPCConnection(host: "127.0.0.1", port: process.port, security: TestPKI.security("harness"), logger: quietLogger)
             defer { connection.close() }
             try await body(RulesService(clock: clock, client: RulesClient(connection: connection),
                                         health: HealthClient(connection: connection)))

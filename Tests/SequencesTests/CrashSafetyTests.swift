@@ -22,7 +22,9 @@ private final class Child {
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["--rpc-port", "\(port)", "--data-dir", dataDir,
                              "--ingest-address", "127.0.0.1:1", "--rules-address", "127.0.0.1:1",
-                             "--egress-allow-private", "--egress-allowed-hosts", "127.0.0.1"]
+                             "--egress-allow-private", "--egress-allowed-hosts", "127.0.0.1",
+                             "--tls-ca", TestPKI.folder + "/ca.pem", "--tls-cert", TestPKI.folder + "/sequence-service.pem",
+                             "--tls-key", TestPKI.folder + "/sequence-service.key"]
         var environment = ProcessInfo.processInfo.environment
         environment["LOG_LEVEL"] = "warning"
         environment["SECRETS_KEY"] = secretsKey
@@ -60,7 +62,7 @@ private final class Child {
             let dataDir = temporaryFolder("crash")
             let port = try freePort()
             let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
-            let connection = RPCConnection(host: "127.0.0.1", port: port, logger: quietLogger)
+            let connection = RPCConnection(host: "127.0.0.1", port: port, security: TestPKI.security("harness"), logger: quietLogger)
             defer { connection.close() }
             let acme = TenantCalls(client: SequencesClient(connection: connection), tenant: "acme")
             func waitReady() async throws {

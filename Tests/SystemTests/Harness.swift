@@ -18,8 +18,9 @@ import Wire
 /// An RPC server for tests, running as a service.
 struct TestRPCService: Service {
     let server: RPCServer
-    static func make(_ routes: [RPCRoute]) async throws -> TestRPCService {
-        TestRPCService(server: try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: routes, logger: quietLogger))
+    static func make(_ routes: [RPCRoute], as identity: String) async throws -> TestRPCService {
+        TestRPCService(server: try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: routes,
+                                                   security: TestPKI.security(identity), logger: quietLogger))
     }
     var port: Int { server.port }
     func run() async throws { try await server.run() }
@@ -91,10 +92,10 @@ struct IngestSystem {
     let adminToken = "test-admin-token-0123456789"
 
     static func make(rules: any RulesHandler, sequences: any SequencesHandler, dispatch: DispatchSettings? = nil) async throws -> IngestSystem {
-        let rulesService = try await TestRPCService.make(HealthServerStub.routes + rules.routes)
-        let sequenceService = try await TestRPCService.make(HealthServerStub.routes + sequences.routes)
+        let rulesService = try await TestRPCService.make(HealthServerStub.routes + rules.routes, as: "rules-service")
+        let sequenceService = try await TestRPCService.make(HealthServerStub.routes + sequences.routes, as: "sequence-service")
         let ingest = try await IngestProcess.build(
-            settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("ingest")),
+            settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("ingest"), security: TestPKI.security("ingest-service")),
             configuration: IngestConfiguration(
                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rulesService.port),
                 sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequenceService.port)),
@@ -108,7 +109,7 @@ struct IngestSystem {
                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rulesService.port),
                 sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequenceService.port),
                 publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789",
-                rpcTimeout: .seconds(30), webhookTimeout: .seconds(30)),
+                rpcTimeout: .seconds(30), webhookTimeout: .seconds(30), rpcSecurity: TestPKI.security("gateway")),
             logger: quietLogger,
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port ?? 0 } })
         return IngestSystem(ingest: ingest, rules: rulesService, sequences: sequenceService, gatewayPort: port,
@@ -229,11 +230,11 @@ struct FullSystem {
 
     private static func makeOnce(clock: any WallClock, firstRunDemo: Bool, rateLimit: Double,
                                  gatewayLogger: Logger) async throws -> FullSystem {
-        let rules = try await RulesProcess.build(settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("rules")), logger: quietLogger, clock: clock)
+        let rules = try await RulesProcess.build(settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("rules"), security: TestPKI.security("rules-service")), logger: quietLogger, clock: clock)
         // Ports first: ingest and sequences need each other's address.
         let ingestPort = try freePort()
         let sequences = try await SequenceProcess.build(
-            settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("sequence")),
+            settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("sequence"), security: TestPKI.security("sequence-service")),
             configuration: SequenceConfiguration(ingestAddress: PeerAddress(host: "127.0.0.1", port: ingestPort),
                                                  rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port), egress: .loopbackTesting),
             logger: quietLogger, clock: clock)
@@ -252,7 +253,7 @@ struct FullSystem {
     private static func buildIngest(port ingestPort: Int, rules: ServiceProcess, sequences: ServiceProcess,
                                     clock: any WallClock) async throws -> ServiceProcess {
         try await IngestProcess.build(
-            settings: ServiceSettings(rpcPort: ingestPort, dataDir: temporaryFolder("ingest")),
+            settings: ServiceSettings(rpcPort: ingestPort, dataDir: temporaryFolder("ingest"), security: TestPKI.security("ingest-service")),
             configuration: IngestConfiguration(rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port),
                                                sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequences.port)),
             logger: quietLogger, clock: clock,
@@ -270,7 +271,7 @@ struct FullSystem {
                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port),
                 sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequences.port),
                 publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789", rpcTimeout: .seconds(30), webhookTimeout: .seconds(30), firstRunDemo: firstRunDemo,
-                rateLimitPerSecond: rateLimit, rateLimitBurst: rateLimit * 2),
+                rateLimitPerSecond: rateLimit, rateLimitBurst: rateLimit * 2, rpcSecurity: TestPKI.security("gateway")),
             logger: gatewayLogger,
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port ?? 0 } })
         return FullSystem(processes: [rules, sequences, ingest], gatewayPort: port, gateway: app, gatewayData: gatewayData)

@@ -27,7 +27,7 @@ struct OpenAPITests {
     @Test("every route the router serves is in the document, and nothing else")
     func routesMatchTheRouter() async throws {
         let folder = temporaryFolder("openapi")
-        let configuration = GatewayConfiguration(dataDir: folder)
+        let configuration = GatewayConfiguration(dataDir: folder, rpcSecurity: TestPKI.security("gateway"))
         let store = GatewayStore(db: try StoreFactory.open(folder: folder, migrator: GatewayStore.migrator))
         let peers = Peers(configuration: configuration, logger: quietLogger)
         defer { peers.close() }

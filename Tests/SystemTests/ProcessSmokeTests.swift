@@ -48,6 +48,8 @@ final class RunningSystem: @unchecked Sendable {
         process.arguments = arguments(name)
         var environment = ProcessInfo.processInfo.environment
         environment["LOG_LEVEL"] = "warning"
+        // No TLS files given: the four processes, started at once, make one local CA between them.
+        environment["PKI_DIR"] = data + "/pki"
         process.environment = environment
         let log = FileHandle(forWritingAtPath: data + "/\(name).log") ?? {
             FileManager.default.createFile(atPath: data + "/\(name).log", contents: nil)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TestSupport
 import Testing
 @testable import Wire
 
@@ -10,7 +11,7 @@ struct RPCBadInputTests {
 
     /// A well-behaved client still gets answers.
     func assertServing(_ server: RPCServer) async throws {
-        let connection = RPCConnection(host: "127.0.0.1", port: server.port, logger: logger)
+        let connection = RPCConnection(host: "127.0.0.1", port: server.port, security: TestPKI.security("gateway"), logger: logger)
         defer { connection.close() }
         let response = try await EchoClient(connection: connection).echo(echoRequest("still here"), options: CallOptions(timeout: .seconds(30)))
         #expect(response.payload == Array("still here".utf8))
@@ -94,7 +95,7 @@ struct RPCBadInputTests {
             }
         }
         try await withServer(routes: NeedsTenant().routes) { server in
-            let connection = RPCConnection(host: "127.0.0.1", port: server.port, logger: logger)
+            let connection = RPCConnection(host: "127.0.0.1", port: server.port, security: TestPKI.security("gateway"), logger: logger)
             defer { connection.close() }
             let client = EchoClient(connection: connection)
             await #expect(throws: RPCError(.invalidArgument, "metadata.tenant_id is required")) {

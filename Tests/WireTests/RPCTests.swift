@@ -53,7 +53,7 @@ struct RPCRoundTripTests {
     @Test("many concurrent calls on one connection each get their own answer")
     func manyConcurrentCalls() async throws {
         try await withServer { server in
-            let connection = RPCConnection(host: "127.0.0.1", port: server.port, logger: logger)
+            let connection = RPCConnection(host: "127.0.0.1", port: server.port, security: TestPKI.security("gateway"), logger: logger)
             defer { connection.close() }
             let client = EchoClient(connection: connection)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -71,7 +71,7 @@ struct RPCRoundTripTests {
     @Test("a fast call is answered before a slow one sent earlier")
     func outOfOrder() async throws {
         try await withServer { server in
-            let connection = RPCConnection(host: "127.0.0.1", port: server.port, logger: logger)
+            let connection = RPCConnection(host: "127.0.0.1", port: server.port, security: TestPKI.security("gateway"), logger: logger)
             defer { connection.close() }
             let client = EchoClient(connection: connection)
             let order = Locked<[String]>([])
@@ -94,7 +94,7 @@ struct RPCRoundTripTests {
     @Test("a call past its deadline fails with DEADLINE_EXCEEDED and does not wait for the answer")
     func deadline() async throws {
         try await withServer { server in
-            let connection = RPCConnection(host: "127.0.0.1", port: server.port, logger: logger)
+            let connection = RPCConnection(host: "127.0.0.1", port: server.port, security: TestPKI.security("gateway"), logger: logger)
             defer { connection.close() }
             let client = EchoClient(connection: connection)
             let started = ContinuousClock.now
@@ -130,7 +130,7 @@ struct RPCRoundTripTests {
     @Test("the client reconnects after its peer restarts on the same port")
     func reconnect() async throws {
         let port = try await withServer(routes: EchoServer(id: 1).routes) { server in server.port }
-        let connection = RPCConnection(host: "127.0.0.1", port: port, backoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200)), logger: logger)
+        let connection = RPCConnection(host: "127.0.0.1", port: port, security: TestPKI.security("gateway"), backoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200)), logger: logger)
         defer { connection.close() }
         let client = EchoClient(connection: connection)
         // The first server is gone: an idempotent call keeps trying until the second one is up.
@@ -143,7 +143,7 @@ struct RPCRoundTripTests {
             // The first listener's socket may take a moment to be released.
             var bound: RPCServer?
             for _ in 0..<100 where bound == nil {
-                bound = try? await RPCServer(configuration: RPCServerConfiguration(port: port), routes: EchoServer(id: 2).routes, logger: logger)
+                bound = try? await RPCServer(configuration: RPCServerConfiguration(port: port), routes: EchoServer(id: 2).routes, security: TestPKI.security("rules-service"), logger: logger)
                 if bound == nil { try await Task.sleep(for: .milliseconds(50)) }
             }
             let second = try #require(bound)
@@ -175,7 +175,7 @@ struct RPCRoundTripTests {
         }
         let handler = Flaky(calls: calls)
         try await withServer(routes: handler.routes) { server in
-            let connection = RPCConnection(host: "127.0.0.1", port: server.port, backoff: Backoff(initial: .milliseconds(5)), logger: logger)
+            let connection = RPCConnection(host: "127.0.0.1", port: server.port, security: TestPKI.security("gateway"), backoff: Backoff(initial: .milliseconds(5)), logger: logger)
             defer { connection.close() }
             let client = EchoClient(connection: connection)
             let response = try await client.echo(echoRequest("x"))
@@ -189,7 +189,7 @@ struct RPCRoundTripTests {
     @Test("calls beyond the concurrency limit answer RESOURCE_EXHAUSTED")
     func concurrencyLimit() async throws {
         try await withServer(configure: { $0.maximumConcurrentCalls = 2 }) { server in
-            let connection = RPCConnection(host: "127.0.0.1", port: server.port, logger: logger)
+            let connection = RPCConnection(host: "127.0.0.1", port: server.port, security: TestPKI.security("gateway"), logger: logger)
             defer { connection.close() }
             let client = EchoClient(connection: connection)
             let codes = Locked<[StatusCode]>([])
@@ -216,7 +216,7 @@ struct RPCRoundTripTests {
     @Test("a draining server finishes the calls in flight and refuses new connections")
     func gracefulDrain() async throws {
         try await withServer { server in
-            let connection = RPCConnection(host: "127.0.0.1", port: server.port, logger: logger)
+            let connection = RPCConnection(host: "127.0.0.1", port: server.port, security: TestPKI.security("gateway"), logger: logger)
             defer { connection.close() }
             let client = EchoClient(connection: connection)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -229,7 +229,7 @@ struct RPCRoundTripTests {
                 server.beginDrain()
                 try await group.waitForAll()
             }
-            let fresh = EchoClient(connection: RPCConnection(host: "127.0.0.1", port: server.port, logger: logger))
+            let fresh = EchoClient(connection: RPCConnection(host: "127.0.0.1", port: server.port, security: TestPKI.security("gateway"), logger: logger))
             await #expect(throws: RPCError.self) { _ = try await fresh.echoOnce(echoRequest("late"), options: CallOptions(timeout: .milliseconds(500))) }
         }
     }

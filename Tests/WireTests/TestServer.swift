@@ -2,18 +2,21 @@ import Logging
 import Synchronization
 import NIOCore
 import NIOPosix
+import NIOSSL
+import TestSupport
 import Testing
 @testable import Wire
 
 /// Runs an RPC server with the given routes on a free port for the duration of `body`.
 func withServer<T: Sendable>(
     routes: [RPCRoute] = EchoServer().routes,
+    security: RPCSecurity = TestPKI.security("rules-service"),
     configure: (inout RPCServerConfiguration) -> Void = { _ in },
     _ body: @Sendable (RPCServer) async throws -> T
 ) async throws -> T {
     var configuration = RPCServerConfiguration(port: 0)
     configure(&configuration)
-    let server = try await RPCServer(configuration: configuration, routes: routes, logger: Logger(label: "test"))
+    let server = try await RPCServer(configuration: configuration, routes: routes, security: security, logger: quietLogger)
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {
             try await server.run()
@@ -34,15 +37,19 @@ func echoRequest(_ text: String, delayMicros: Int64 = 0, failWith code: StatusCo
     return request
 }
 
-/// A raw TCP client for sending arbitrary bytes to a server.
+/// A raw client for sending arbitrary bytes to a server: inside mutual TLS as `gateway` by default,
+/// inside TLS with any other context given, or over bare TCP with `tls: nil`.
 final class RawClient: Sendable {
     let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
 
-    init(port: Int) async throws {
+    init(port: Int, tls: NIOSSLContext? = TestPKI.security("gateway").credentials!.clientContext) async throws {
         channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: nil))
+                    }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
     }

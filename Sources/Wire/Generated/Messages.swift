@@ -6122,3 +6122,64 @@ package struct SequencesClient: Sendable {
     }
 
 }
+
+// MARK: - Access
+
+extension PB {
+    /// Method path → caller identities allowed (`*`: any holder of a certificate from the CA), from the
+    /// `callers:` line above each `rpc` in proto/*.proto. A method missing here is denied to everyone.
+    package static let accessTable: [String: Set<String>] = [
+        "/agents.v1.Health/Check": ["*"],
+        "/agents.v1.Echo/Echo": ["*"],
+        "/agents.v1.Echo/EchoOnce": ["*"],
+        "/agents.v1.Ingest/Ingest": ["gateway", "sequence-service"],
+        "/agents.v1.Ingest/EnsureWebhookSource": ["gateway"],
+        "/agents.v1.Ingest/GetWebhookSource": ["gateway"],
+        "/agents.v1.Ingest/RotateWebhookSource": ["gateway"],
+        "/agents.v1.Ingest/ListEvents": ["gateway"],
+        "/agents.v1.Ingest/GetEvent": ["gateway"],
+        "/agents.v1.Ingest/ListDeliveries": ["gateway"],
+        "/agents.v1.Ingest/Reparse": ["gateway"],
+        "/agents.v1.Ingest/Replay": ["gateway"],
+        "/agents.v1.Ingest/Stats": ["gateway"],
+        "/agents.v1.Rules/Evaluate": ["gateway", "ingest-service", "sequence-service"],
+        "/agents.v1.Rules/CreateAgent": ["gateway"],
+        "/agents.v1.Rules/GetAgent": ["gateway"],
+        "/agents.v1.Rules/ListAgents": ["gateway"],
+        "/agents.v1.Rules/UpdateAgent": ["gateway"],
+        "/agents.v1.Rules/DeleteAgent": ["gateway"],
+        "/agents.v1.Rules/CreateRule": ["gateway"],
+        "/agents.v1.Rules/GetRule": ["gateway"],
+        "/agents.v1.Rules/ListRules": ["gateway"],
+        "/agents.v1.Rules/UpdateRule": ["gateway"],
+        "/agents.v1.Rules/DeleteRule": ["gateway"],
+        "/agents.v1.Rules/CreateScript": ["gateway"],
+        "/agents.v1.Rules/GetScript": ["gateway"],
+        "/agents.v1.Rules/ListScripts": ["gateway"],
+        "/agents.v1.Rules/UpdateScript": ["gateway"],
+        "/agents.v1.Rules/DeleteScript": ["gateway"],
+        "/agents.v1.Rules/RenderScript": ["gateway"],
+        "/agents.v1.Rules/GetAgentContext": ["sequence-service"],
+        "/agents.v1.Rules/Record": ["sequence-service"],
+        "/agents.v1.Rules/RuleStats": ["gateway"],
+        "/agents.v1.Rules/ScriptStats": ["gateway"],
+        "/agents.v1.Rules/ListScriptVersions": ["gateway"],
+        "/agents.v1.Rules/RollbackScript": ["gateway"],
+        "/agents.v1.Rules/ScriptRanking": ["gateway"],
+        "/agents.v1.Sequences/Schedule": ["ingest-service"],
+        "/agents.v1.Sequences/OnEvent": ["ingest-service"],
+        "/agents.v1.Sequences/CreateSequence": ["gateway"],
+        "/agents.v1.Sequences/GetSequence": ["gateway"],
+        "/agents.v1.Sequences/ListSequences": ["gateway"],
+        "/agents.v1.Sequences/UpdateSequence": ["gateway"],
+        "/agents.v1.Sequences/DeleteSequence": ["gateway"],
+        "/agents.v1.Sequences/ListEnrollments": ["gateway"],
+        "/agents.v1.Sequences/CommandEnrollment": ["gateway"],
+        "/agents.v1.Sequences/LeadTimeline": ["gateway"],
+        "/agents.v1.Sequences/ListActions": ["gateway"],
+        "/agents.v1.Sequences/GetIntegrations": ["gateway"],
+        "/agents.v1.Sequences/UpdateIntegrations": ["gateway"],
+        "/agents.v1.Sequences/Usage": ["gateway"],
+        "/agents.v1.Sequences/TestKommoConnection": ["gateway"],
+    ]
+}

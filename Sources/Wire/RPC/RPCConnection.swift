@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// How a client connection reconnects after its peer went away.
@@ -47,6 +48,9 @@ package final class RPCConnection: Sendable {
     private let connectTimeout: TimeAmount
     private let group: any EventLoopGroup
     private let logger: Logger
+    private let security: RPCSecurity
+    /// The service the peer's certificate must name (nil: any certificate from the CA).
+    package let serverName: String?
     private let state = Mutex(State())
 
     private struct State {
@@ -60,11 +64,14 @@ package final class RPCConnection: Sendable {
     }
 
     package init(
-        host: String, port: Int, maximumFrameSize: Int = FrameDecoder.defaultMaximumFrameSize,
+        host: String, port: Int, security: RPCSecurity, serverName: String? = nil,
+        maximumFrameSize: Int = FrameDecoder.defaultMaximumFrameSize,
         backoff: Backoff = Backoff(), connectTimeout: TimeAmount = .seconds(2),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, stats: RPCStats = RPCStats(), logger: Logger
     ) {
         self.stats = stats
+        self.security = security
+        self.serverName = serverName
         self.host = host
         self.port = port
         self.maximumFrameSize = maximumFrameSize
@@ -235,11 +242,20 @@ package final class RPCConnection: Sendable {
     /// Opens the socket; called with the state lock held, so exactly one attempt runs at a time.
     private func connect() -> EventLoopFuture<any Channel> {
         let maximumFrameSize = self.maximumFrameSize
+        let credentials = security.credentials
+        let serverName = self.serverName
         let future = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let credentials {
+                        // The server's certificate is checked against the service name given as the TLS
+                        // server name, so the dialled address (an IP or a compose name) does not matter.
+                        let context = serverName == nil ? credentials.clientContext : credentials.namedClientContext
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: context, serverHostname: serverName))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrameDecoder(maximumFrameSize: maximumFrameSize),
                                              maximumBufferSize: maximumFrameSize + 4))

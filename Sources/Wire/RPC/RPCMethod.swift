@@ -23,12 +23,15 @@ package struct RPCContext: Sendable {
     /// When the caller stops waiting, if it set a deadline.
     package var deadline: ContinuousClock.Instant?
     package var peer: String
+    /// The caller's service name from its verified client certificate; empty on a plaintext listener.
+    package var caller: String
     package var logger: Logger
 
     package init(
         method: String, traceID: String = "", tenantID: String = "", deadline: ContinuousClock.Instant? = nil,
-        peer: String = "", logger: Logger
+        peer: String = "", caller: String = "", logger: Logger
     ) {
+        self.caller = caller
         self.method = method
         self.traceID = traceID
         self.tenantID = tenantID

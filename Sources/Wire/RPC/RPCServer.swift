@@ -1,6 +1,8 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
+import NIOTLS
 import ServiceLifecycle
 import Synchronization
 
@@ -16,11 +18,25 @@ package struct RPCServerConfiguration: Sendable {
     package var idleTimeout: TimeAmount
     /// Calls that carry no deadline get this one.
     package var defaultTimeout: Duration
+    /// A frame (and the TLS handshake) must be whole within this time of its first byte.
+    package var frameDeadline: TimeAmount
+    /// Connections open at once; one more is closed as soon as it is accepted.
+    package var maximumConnections: Int
+    /// Bytes held in partial frames across all connections; see `PartialFrameBudget`.
+    package var maximumPartialFrameBytes: Int
+    /// Who may call what (only enforced under mutual TLS, where callers have an identity).
+    package var access: RPCAccessPolicy
 
     package init(
         host: String = "127.0.0.1", port: Int, maximumFrameSize: Int = FrameDecoder.defaultMaximumFrameSize,
-        maximumConcurrentCalls: Int = 1024, idleTimeout: TimeAmount = .minutes(5), defaultTimeout: Duration = .seconds(30)
+        maximumConcurrentCalls: Int = 1024, idleTimeout: TimeAmount = .minutes(5), defaultTimeout: Duration = .seconds(30),
+        frameDeadline: TimeAmount = .seconds(10), maximumConnections: Int = 1024,
+        maximumPartialFrameBytes: Int = 64 * 1024 * 1024, access: RPCAccessPolicy = .generated
     ) {
+        self.frameDeadline = frameDeadline
+        self.maximumConnections = maximumConnections
+        self.maximumPartialFrameBytes = maximumPartialFrameBytes
+        self.access = access
         self.host = host
         self.port = port
         self.maximumFrameSize = maximumFrameSize
@@ -37,7 +53,10 @@ package final class RPCServer: Service, Sendable {
     package let configuration: RPCServerConfiguration
     private let routes: [String: RPCRoute]
     private let logger: Logger
-    private let serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    private let serverChannel: NIOAsyncChannel<(NIOAsyncChannel<ByteBuffer, ByteBuffer>, PeerIdentity), Never>
+    private let security: RPCSecurity
+    /// Bytes held in partial frames across all connections.
+    package let partialFrames: PartialFrameBudget
     private let inFlight = Atomic<Int>(0)
     private let draining = Atomic<Bool>(false)
     private let connections = Mutex<[ObjectIdentifier: (any Channel, ConnectionCalls)]>([:])
@@ -49,10 +68,18 @@ package final class RPCServer: Service, Sendable {
 
     /// Binds the listener. Calls are served once `run()` is called.
     package init(
-        configuration: RPCServerConfiguration, routes: [RPCRoute], logger: Logger, stats: RPCStats = RPCStats(),
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        configuration: RPCServerConfiguration, routes: [RPCRoute], security: RPCSecurity, logger: Logger,
+        stats: RPCStats = RPCStats(), eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws {
         self.configuration = configuration
+        self.security = security
+        let budget = PartialFrameBudget(limit: configuration.maximumPartialFrameBytes)
+        self.partialFrames = budget
+        let tls = security.credentials?.serverContext
+        let frameDeadline = configuration.frameDeadline
+        if tls == nil {
+            logger.warning("rpc.insecure_plaintext", metadata: ["detail": "RPC listener without TLS: any process that reaches the port is trusted; development only"])
+        }
         self.stats = stats
         self.routes = Dictionary(routes.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
         self.logger = logger
@@ -63,12 +90,20 @@ package final class RPCServer: Service, Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let peer = PeerIdentity()
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try channel.pipeline.syncOperations.addHandler(CloseOnIdleHandler())
+                    if let tls {
+                        // The handshake verifies the client's certificate against the CA: a peer without
+                        // one is refused here, before any frame is decoded.
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                        try channel.pipeline.syncOperations.addHandler(HandshakeHandler(deadline: frameDeadline, peer: peer))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(FrameDecoder(maximumFrameSize: maximumFrameSize),
+                        ByteToMessageHandler(FrameDecoder(maximumFrameSize: maximumFrameSize, frameDeadline: frameDeadline,
+                                                          budget: budget),
                                              maximumBufferSize: maximumFrameSize + 4))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    return (try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel), peer)
                 }
             }
         guard let address = serverChannel.channel.localAddress else {
@@ -94,8 +129,8 @@ package final class RPCServer: Service, Sendable {
             await withDiscardingTaskGroup { group in
                 do {
                     try await serverChannel.executeThenClose { inbound in
-                        for try await connection in inbound {
-                            group.addTask { await self.serve(connection) }
+                        for try await (connection, identity) in inbound {
+                            group.addTask { await self.serve(connection, identity: identity) }
                         }
                     }
                 } catch {
@@ -119,7 +154,7 @@ package final class RPCServer: Service, Sendable {
 
     // MARK: - Connections
 
-    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, identity: PeerIdentity) async {
         let peer = connection.channel.remoteAddress?.description ?? "unknown"
         let logger: Logger = {
             var logger = self.logger
@@ -129,7 +164,16 @@ package final class RPCServer: Service, Sendable {
         let channel = connection.channel
         let open = ConnectionCalls()
         let key = ObjectIdentifier(open)
-        connections.withLock { $0[key] = (channel, open) }
+        let admitted = connections.withLock { connections -> Bool in
+            guard connections.count < configuration.maximumConnections else { return false }
+            connections[key] = (channel, open)
+            return true
+        }
+        guard admitted else {
+            logger.warning("rpc.connection_refused", metadata: ["reason": "connection limit \(configuration.maximumConnections) reached"])
+            try? await connection.executeThenClose { _, _ in }
+            return
+        }
         defer { _ = connections.withLock { $0.removeValue(forKey: key) } }
         if draining.load(ordering: .relaxed) { channel.close(promise: nil) }
         do {
@@ -175,7 +219,7 @@ package final class RPCServer: Service, Sendable {
                                 }
                             }
                             let started = ContinuousClock.now
-                            let answer = await self.dispatch(envelope, peer: peer, logger: logger)
+                            let answer = await self.dispatch(envelope, peer: peer, caller: identity.names, logger: logger)
                             timer?.cancel()
                             self.stats.record(method: envelope.method, code: StatusCode(rawValue: answer.statusCode) ?? .unknown,
                                               duration: ContinuousClock.now - started)
@@ -210,7 +254,7 @@ package final class RPCServer: Service, Sendable {
 
     // MARK: - Calls
 
-    private func dispatch(_ request: PB.Envelope, peer: String, logger connectionLogger: Logger) async -> PB.Envelope {
+    private func dispatch(_ request: PB.Envelope, peer: String, caller: [String], logger connectionLogger: Logger) async -> PB.Envelope {
         var callLogger = connectionLogger
         callLogger[metadataKey: "rpc.method"] = "\(request.method)"
         if let trace = request.metadata?.traceId, !trace.isEmpty { callLogger[metadataKey: "trace.id"] = "\(trace)" }
@@ -220,13 +264,22 @@ package final class RPCServer: Service, Sendable {
         guard let route = routes[request.method] else {
             return Self.failure(request, RPCError(.unimplemented, "unknown method \(request.method)"))
         }
+        if security.credentials != nil {
+            // Under TLS every call is checked against the table; no identity (it cannot happen after a
+            // verified handshake) is denied like any other stranger.
+            if let refusal = configuration.access.refusal(method: request.method, caller: caller,
+                                                          tenantID: request.metadata?.tenantId ?? "") {
+                logger.warning("rpc.permission_denied", metadata: ["rpc.caller": "\(caller.joined(separator: ","))"])
+                return Self.failure(request, refusal)
+            }
+        }
         guard let timeout = timeout(of: request) else {
             return Self.failure(request, RPCError(.deadlineExceeded, "deadline passed before the call arrived"))
         }
         let deadline = ContinuousClock.now + .microseconds(timeout)
         let context = RPCContext(
             method: request.method, traceID: request.metadata?.traceId ?? "",
-            tenantID: request.metadata?.tenantId ?? "", deadline: deadline, peer: peer, logger: logger)
+            tenantID: request.metadata?.tenantId ?? "", deadline: deadline, peer: peer, caller: caller.first ?? "", logger: logger)
         let payload = request.payload
 
         let result: Result<[UInt8], RPCError>
@@ -307,5 +360,45 @@ private final class CloseOnIdleHandler: ChannelInboundHandler, Sendable {
         } else {
             context.fireUserInboundEventTriggered(event)
         }
+    }
+}
+
+/// The service name of a connection's verified client certificate, known once the handshake completes.
+final class PeerIdentity: Sendable {
+    private let value = Mutex<[String]>([])
+    var names: [String] { value.withLock { $0 } }
+    func set(_ names: [String]) { value.withLock { $0 = names } }
+}
+
+/// Bounds the TLS handshake by the frame deadline and records the peer's identity when it completes.
+private final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    private let deadline: TimeAmount
+    private let peer: PeerIdentity
+    private var timer: Scheduled<Void>?
+
+    init(deadline: TimeAmount, peer: PeerIdentity) {
+        self.deadline = deadline
+        self.peer = peer
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: deadline) { channel.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent {
+            timer?.cancel()
+            timer = nil
+            let certificate = (try? context.pipeline.syncOperations.nioSSL_peerCertificate()) ?? nil
+            peer.set(certificate.map(RPCCredentials.names(of:)) ?? [])
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }

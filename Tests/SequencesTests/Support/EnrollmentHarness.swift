@@ -46,12 +46,13 @@ struct EnrollmentHarness: Sendable {
         let store = SequenceStore(db: db)
         let integrations = Integrations(store: store, box: try SecretBox.load(environmentValue: nil, dataDir: dataDir, logger: quietLogger))
         let runner = RecordingRunner(clock: clock)
-        let ingest = IngestClient(connection: RPCConnection(host: "127.0.0.1", port: 1, logger: quietLogger))
+        let ingest = IngestClient(connection: RPCConnection(host: "127.0.0.1", port: 1, security: TestPKI.security("sequence-service"), logger: quietLogger))
         let scheduler = Scheduler(store: store, runner: runner, ingest: ingest, settings: SchedulerSettings(), clock: clock, logger: quietLogger)
         let server = SequenceServer(store: store, scheduler: scheduler, integrations: integrations, clock: clock)
-        let rpc = try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: server.routes, logger: quietLogger)
+        let rpc = try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: server.routes,
+                                      security: TestPKI.security("sequence-service"), logger: quietLogger)
         try await withServices([rpc]) {
-            let connection = RPCConnection(host: "127.0.0.1", port: rpc.port, logger: quietLogger)
+            let connection = RPCConnection(host: "127.0.0.1", port: rpc.port, security: TestPKI.security("harness"), logger: quietLogger)
             defer { connection.close() }
             try await body(EnrollmentHarness(client: SequencesClient(connection: connection), clock: clock, scheduler: scheduler, runner: runner))
         }

@@ -63,10 +63,11 @@ struct SequenceHarness: Sendable {
     static func run(egress: EgressPolicy = .loopbackTesting, executor: ExecutorSettings = fastExecutor,
                     _ body: @Sendable (SequenceHarness) async throws -> Void) async throws {
         let rules = StubRules()
-        let rulesServer = try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: rules.routes, logger: quietLogger)
+        let rulesServer = try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: rules.routes,
+                                              security: TestPKI.security("rules-service"), logger: quietLogger)
         let dataDir = temporaryFolder("sequence")
         let process = try await SequenceProcess.build(
-            settings: ServiceSettings(rpcPort: 0, dataDir: dataDir),
+            settings: ServiceSettings(rpcPort: 0, dataDir: dataDir, security: TestPKI.security("sequence-service")),
             configuration: SequenceConfiguration(
                 ingestAddress: PeerAddress(host: "127.0.0.1", port: 1),
                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rulesServer.port),
@@ -75,7 +76,7 @@ struct SequenceHarness: Sendable {
             scheduler: SchedulerSettings(pollInterval: .milliseconds(20)),
             executor: executor)
         try await withServices([rulesServer] + process.services) {
-            let connection = RPCConnection(host: "127.0.0.1", port: process.port, logger: quietLogger)
+            let connection = RPCConnection(host: "127.0.0.1", port: process.port, security: TestPKI.security("harness"), logger: quietLogger)
             defer { connection.close() }
             try await body(SequenceHarness(client: SequencesClient(connection: connection), rules: rules, dataDir: dataDir))
         }
