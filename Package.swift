@@ -86,9 +86,15 @@ let package = Package(
 
         // MARK: - Shared domain vocabulary
 
+        // RE2 behind a small C face: message-text patterns match in linear time.
+        .target(
+            name: "CRE2",
+            path: "Sources/CRE2",
+            linkerSettings: [.linkedLibrary("re2"), .linkedLibrary("stdc++")]
+        ),
         .target(
             name: "Domain",
-            dependencies: [],
+            dependencies: ["CRE2"],
             path: "Sources/Domain",
             swiftSettings: swiftSettings
         ),
@@ -202,5 +208,6 @@ let package = Package(
             path: "Tests/SystemTests",
             swiftSettings: swiftSettings
         ),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )

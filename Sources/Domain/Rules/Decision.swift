@@ -204,6 +204,10 @@ package enum RuleOutcome: String, RuleKeyword {
     case timerNotDue = "timer_not_due"
     /// A timer came back but what it waited for did not hold: e.g. the lead replied after the anchor.
     case timerCancelled = "timer_cancelled"
+    /// Evaluating the rule's conditions on this event took more work than one rule (or the whole event) may
+    /// spend (see `Limits.ruleBudget`); the rule was stopped and did not fire. The tenant's rule needs
+    /// fewer or simpler conditions; other tenants are not slowed.
+    case budgetExceeded = "budget_exceeded"
 
     /// Names the word in decoding errors.
     package static var keywordKind: String { "outcome" }

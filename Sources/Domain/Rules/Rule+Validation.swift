@@ -22,20 +22,6 @@ package struct ValidationContext: Sendable {
     }
 }
 
-/// Limits that keep one rule's evaluation cheap and its JSON reviewable.
-package enum RuleLimits {
-    /// Deepest nesting of condition groups.
-    package static let maxConditionDepth = 12
-    /// Most nodes (groups and leaves) in one tree.
-    package static let maxConditionNodes = 200
-    /// Most actions in one rule.
-    package static let maxActions = 25
-    /// Longest name, text or template.
-    package static let maxTextLength = 10_000
-    /// Longest cooldown or delay: a year.
-    package static let maxSeconds = 366 * 24 * 3600
-}
-
 // MARK: - Rule validation
 
 extension Rule {
@@ -46,11 +32,11 @@ extension Rule {
         let trimmedName = name.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmedName.isEmpty {
             problems.add("name", "must not be empty")
-        } else if name.count > 200 {
-            problems.add("name", "must be at most 200 characters")
+        } else {
+            problems.checkLength(name, at: "name", limit: Limits.nameLength)
         }
-        if cooldownSeconds < 0 || cooldownSeconds > RuleLimits.maxSeconds {
-            problems.add("cooldown_seconds", "must be between 0 and \(RuleLimits.maxSeconds)")
+        if cooldownSeconds < 0 || cooldownSeconds > Limits.maxSeconds {
+            problems.add("cooldown_seconds", "must be between 0 and \(Limits.maxSeconds)")
         }
         if let maxFiresPerLead, maxFiresPerLead < 1 {
             problems.add("max_fires_per_lead", "must be at least 1, or absent for no limit")
@@ -59,16 +45,16 @@ extension Rule {
         if let conditions {
             var nodes = 0
             problems.check(conditions, at: "conditions", depth: 1, nodes: &nodes)
-            if nodes > RuleLimits.maxConditionNodes {
-                problems.add("conditions", "has \(nodes) conditions; the limit is \(RuleLimits.maxConditionNodes)")
+            if nodes > Limits.conditionNodes {
+                problems.add("conditions", "has \(nodes) conditions; the limit is \(Limits.conditionNodes)")
             }
         }
         if actions.isEmpty {
             problems.add("actions", "must contain at least one action")
-        } else if actions.count > RuleLimits.maxActions {
-            problems.add("actions", "has \(actions.count) actions; the limit is \(RuleLimits.maxActions)")
+        } else if actions.count > Limits.actions {
+            problems.add("actions", "has \(actions.count) actions; the limit is \(Limits.actions)")
         }
-        for (index, action) in actions.enumerated() {
+        for (index, action) in actions.prefix(Limits.actions).enumerated() {
             problems.check(action, at: "actions[\(index)]")
         }
         return problems.list
@@ -119,8 +105,8 @@ struct RuleProblems {
         if isTimed {
             if trigger.anchor == nil { add("\(path).anchor", "is required for a time_based trigger") }
             if let seconds = trigger.afterSeconds {
-                if seconds <= 0 || seconds > RuleLimits.maxSeconds {
-                    add("\(path).after_seconds", "must be between 1 and \(RuleLimits.maxSeconds)")
+                if seconds <= 0 || seconds > Limits.maxSeconds {
+                    add("\(path).after_seconds", "must be between 1 and \(Limits.maxSeconds)")
                 }
             } else {
                 add("\(path).after_seconds", "is required for a time_based trigger")
@@ -150,14 +136,15 @@ struct RuleProblems {
     /// Checks a condition node and its children, counting nodes for the size limit.
     mutating func check(_ condition: Condition, at path: String, depth: Int, nodes: inout Int) {
         nodes += 1
-        if depth > RuleLimits.maxConditionDepth {
-            add(path, "nests deeper than \(RuleLimits.maxConditionDepth) levels")
+        if depth > Limits.conditionDepth {
+            add(path, "nests deeper than \(Limits.conditionDepth) levels")
             return
         }
         switch condition {
         case .all(let children), .any(let children):
             let group = if case .all = condition { "all" } else { "any" }
             if children.isEmpty { add("\(path).\(group)", "must contain at least one condition") }
+            guard checkCount(children, at: "\(path).\(group)", limit: Limits.groupItems, noun: "conditions") else { return }
             for (index, child) in children.enumerated() {
                 check(child, at: "\(path).\(group)[\(index)]", depth: depth + 1, nodes: &nodes)
             }
@@ -169,17 +156,19 @@ struct RuleProblems {
             if !FieldOperator.ordering.contains(leaf.op) {
                 add("\(path).operator", "\(leaf.op.rawValue) cannot compare durations; use gt, gte, lt or lte")
             }
-            if leaf.seconds < 0 || leaf.seconds > RuleLimits.maxSeconds {
-                add("\(path).seconds", "must be between 0 and \(RuleLimits.maxSeconds)")
+            if leaf.seconds < 0 || leaf.seconds > Limits.maxSeconds {
+                add("\(path).seconds", "must be between 0 and \(Limits.maxSeconds)")
             }
         case .stageIs(let leaf):
             if leaf.stageIDs.isEmpty { add("\(path).stage_ids", "must name at least one stage") }
+            guard checkCount(leaf.stageIDs, at: "\(path).stage_ids", limit: Limits.idItems, noun: "stages") else { return }
             checkPipeline(leaf.pipelineID, at: "\(path).pipeline_id")
             for (index, stage) in leaf.stageIDs.enumerated() {
                 checkStage(pipelineID: leaf.pipelineID, stageID: stage, pipelinePath: nil, stagePath: "\(path).stage_ids[\(index)]")
             }
         case .pipelineIs(let leaf):
             if leaf.pipelineIDs.isEmpty { add("\(path).pipeline_ids", "must name at least one pipeline") }
+            guard checkCount(leaf.pipelineIDs, at: "\(path).pipeline_ids", limit: Limits.idItems, noun: "pipelines") else { return }
             for (index, pipeline) in leaf.pipelineIDs.enumerated() {
                 checkPipeline(pipeline, at: "\(path).pipeline_ids[\(index)]")
             }
@@ -188,8 +177,10 @@ struct RuleProblems {
             case .containsAny:
                 let keywords = leaf.keywords ?? []
                 if keywords.isEmpty { add("\(path).keywords", "must list at least one keyword for contains_any") }
-                for (index, keyword) in keywords.enumerated() where TextFold.fold(keyword).isEmpty {
-                    add("\(path).keywords[\(index)]", "must not be blank")
+                if checkCount(keywords, at: "\(path).keywords", limit: Limits.keywordItems, noun: "keywords") {
+                    for (index, keyword) in keywords.enumerated() where checkLength(keyword, at: "\(path).keywords[\(index)]", limit: Limits.keywordLength) {
+                        if TextFold.fold(keyword).isEmpty { add("\(path).keywords[\(index)]", "must not be blank") }
+                    }
                 }
                 if leaf.pattern != nil { add("\(path).pattern", "is only used by the matches operator") }
             case .matches:
@@ -202,13 +193,15 @@ struct RuleProblems {
             }
         case .messageOrigin(let leaf):
             if leaf.origins.isEmpty { add("\(path).origins", "must name at least one channel") }
-            for (index, origin) in leaf.origins.enumerated() where TextFold.fold(origin).isEmpty {
-                add("\(path).origins[\(index)]", "must not be blank")
+            guard checkCount(leaf.origins, at: "\(path).origins", limit: Limits.valueItems, noun: "channels") else { return }
+            for (index, origin) in leaf.origins.enumerated() where checkLength(origin, at: "\(path).origins[\(index)]", limit: Limits.valueLength) {
+                if TextFold.fold(origin).isEmpty { add("\(path).origins[\(index)]", "must not be blank") }
             }
         case .withinWorkingHours(let leaf):
             if let hours = leaf.hours { list += hours.problems(at: "\(path).hours") }
         case .responsibleUserIs(let leaf):
             if leaf.userIDs.isEmpty { add("\(path).user_ids", "must name at least one user") }
+            checkCount(leaf.userIDs, at: "\(path).user_ids", limit: Limits.idItems, noun: "users")
         case .inboundMessageCount(let leaf):
             if !FieldOperator.counting.contains(leaf.op) {
                 add("\(path).operator", "\(leaf.op.rawValue) cannot compare counts; use equals, not_equals, gt, gte, lt or lte")
@@ -228,6 +221,10 @@ struct RuleProblems {
             if leaf.values != nil { add("\(path).values", "is not used by the \(op.rawValue) operator") }
             return
         }
+        if let values = leaf.values, checkCount(values, at: "\(path).values", limit: Limits.valueItems, noun: "values") {
+            for (index, value) in values.enumerated() { checkLength(value, at: "\(path).values[\(index)]", limit: Limits.valueLength) }
+        }
+        if let value = leaf.value, op != .matches { checkLength(value, at: "\(path).value", limit: Limits.valueLength) }
         if FieldOperator.listOperators.contains(op) {
             if leaf.values?.isEmpty ?? true { add("\(path).values", "must list at least one value for \(op.rawValue)") }
             if leaf.value != nil { add("\(path).value", "is not used by \(op.rawValue); list the values in values") }
@@ -269,8 +266,8 @@ struct RuleProblems {
         case .createTask:
             checkTemplate(action.text, at: "\(path).text", required: true)
             if let due = action.dueInSeconds {
-                if due < 0 || due > RuleLimits.maxSeconds {
-                    add("\(path).due_in_seconds", "must be between 0 and \(RuleLimits.maxSeconds)")
+                if due < 0 || due > Limits.maxSeconds {
+                    add("\(path).due_in_seconds", "must be between 0 and \(Limits.maxSeconds)")
                 }
             } else {
                 // Kommo refuses a task without `complete_till`.
@@ -296,18 +293,19 @@ struct RuleProblems {
         case .addTags, .removeTags:
             let tags = action.tags ?? []
             if tags.isEmpty { add("\(path).tags", "must list at least one tag") }
-            for (index, tag) in tags.enumerated() where tag.trimmingCharacters(in: .whitespaces).isEmpty {
-                add("\(path).tags[\(index)]", "must not be blank")
+            guard checkCount(tags, at: "\(path).tags", limit: Limits.tagItems, noun: "tags") else { return }
+            for (index, tag) in tags.enumerated() where checkLength(tag, at: "\(path).tags[\(index)]", limit: Limits.tagLength) {
+                if tag.trimmingCharacters(in: .whitespaces).isEmpty { add("\(path).tags[\(index)]", "must not be blank") }
             }
         case .webhook:
-            if let url = action.url {
+            if let url = action.url, checkLength(url, at: "\(path).url", limit: Limits.urlLength) {
                 if let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(),
                    scheme == "http" || scheme == "https", !(parsed.host ?? "").isEmpty {
                     // A well-formed absolute http(s) URL.
                 } else {
                     add("\(path).url", "must be an absolute http or https URL")
                 }
-            } else {
+            } else if action.url == nil {
                 add("\(path).url", "is required for webhook")
             }
             if let payload = action.payloadTemplate { checkTemplate(payload, at: "\(path).payload_template", required: false) }
@@ -325,6 +323,14 @@ struct RuleProblems {
                 return
             }
             let parameters = action.parameters ?? [:]
+            if parameters.count > Limits.parameterItems {
+                add("\(path).parameters", "has \(parameters.count) parameters; the limit is \(Limits.parameterItems)")
+                return
+            }
+            for name in parameters.keys.sorted() {
+                checkLength(name, at: "\(path).parameters", limit: Limits.tagLength)
+                checkLength(parameters[name] ?? "", at: "\(path).parameters.\(name)", limit: Limits.valueLength)
+            }
             for name in operation.requiredParameters where (parameters[name] ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
                 add("\(path).parameters.\(name)", "is required for \(operation.rawValue)")
             }
@@ -359,8 +365,8 @@ struct RuleProblems {
         }
         if required, text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             add(path, "must not be empty")
-        } else if text.count > RuleLimits.maxTextLength {
-            add(path, "must be at most \(RuleLimits.maxTextLength) characters")
+        } else if text.count > Limits.templateLength {
+            add(path, "must be at most \(Limits.templateLength) characters")
         } else if let problem = Self.templateProblem(in: text) {
             add(path, problem)
         }
@@ -381,6 +387,24 @@ struct RuleProblems {
             rest = afterOpen[close.upperBound...]
         }
         return nil
+    }
+
+    /// Refuses a list longer than `limit` ("has 80000 keywords; the limit is 100"); `true` when within it,
+    /// so that callers skip checking each item of a list already refused.
+    @discardableResult
+    mutating func checkCount(_ items: some Collection, at path: String, limit: Int, noun: String) -> Bool {
+        guard items.count > limit else { return true }
+        add(path, "has \(items.count) \(noun); the limit is \(limit)")
+        return false
+    }
+
+    /// Refuses a string longer than `limit` characters; `true` when within it. The UTF-8 length is checked
+    /// first, so that a huge string is refused without counting its characters.
+    @discardableResult
+    mutating func checkLength(_ text: String, at path: String, limit: Int) -> Bool {
+        guard text.utf8.count > limit, text.count > limit else { return true }
+        add(path, "must be at most \(limit) characters")
+        return false
     }
 
     /// Checks that a regular expression is accepted by `BoundedPattern`.

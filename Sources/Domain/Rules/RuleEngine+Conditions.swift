@@ -10,10 +10,14 @@ struct MessageTextView {
     /// Capped and accents removed: what patterns run on.
     let forPatterns: String
 
+    /// Keywords are looked for in this many leading characters: a lead's message is far shorter, and a
+    /// cap keeps one keyword's scan bounded whatever arrives.
+    static let maxKeywordInput = 16_384
+
     /// Prepares `raw`.
     init(_ raw: String) {
         self.raw = raw
-        self.folded = TextFold.fold(raw)
+        self.folded = TextFold.fold(raw.utf8.count > Self.maxKeywordInput ? String(raw.prefix(Self.maxKeywordInput)) : raw)
         self.forPatterns = BoundedPattern.prepare(raw)
     }
 }
@@ -39,6 +43,9 @@ struct ConditionEvaluator {
     let rules: RuleSet
     /// This event's message text, or the lead's last incoming one.
     let message: MessageTextView?
+    /// Charged for every node and every byte scanned; when it runs out the walk stops (the verdict is then
+    /// meaningless and the engine reports `budget_exceeded`).
+    let meter: WorkMeter
 
     /// The outcome of a node, with the leaf that decided it.
     struct Verdict {
@@ -57,12 +64,14 @@ struct ConditionEvaluator {
     /// Evaluates `condition` found at `path` (`conditions`, `conditions.all[1]`, …), under an odd number of
     /// `not`s when `negated`, and without building any description when `quiet` (`path` is then unused).
     func evaluate(_ condition: Condition, at path: String, negated: Bool, quiet: Bool) -> Verdict {
+        meter.spend(1)
+        if meter.exhausted { return Self.stopped(at: path) }
         switch condition {
         case .all(let children):
             var last: Verdict?
             for (index, child) in children.enumerated() {
                 let verdict = evaluate(child, at: quiet ? "" : "\(path).all[\(index)]", negated: negated, quiet: quiet)
-                if !verdict.holds { return verdict }
+                if !verdict.holds || meter.exhausted { return verdict }
                 last = verdict
             }
             return last ?? Verdict(holds: true, leaf: FailingLeaf(path: path, kind: nil, actual: nil, expected: nil, reason: "an empty all holds"))
@@ -72,7 +81,7 @@ struct ConditionEvaluator {
             let tryQuietly = quiet || !negated
             for (index, child) in children.enumerated() {
                 let verdict = evaluate(child, at: tryQuietly ? "" : "\(path).any[\(index)]", negated: negated, quiet: tryQuietly)
-                if verdict.holds { return verdict }
+                if verdict.holds || meter.exhausted { return verdict }
             }
             guard let firstChild = children.first else {
                 return Verdict(holds: false, leaf: FailingLeaf(path: "\(path).any", kind: nil, actual: nil, expected: nil, reason: "an empty any never holds"))
@@ -104,6 +113,11 @@ struct ConditionEvaluator {
         }
     }
 
+    /// What a walk stopped by the meter returns; the engine reports the budget, not this leaf.
+    static func stopped(at path: String) -> Verdict {
+        Verdict(holds: false, leaf: FailingLeaf(path: path, kind: nil, actual: nil, expected: nil, reason: "evaluation budget spent"))
+    }
+
     /// A verdict whose description is built only when it can surface.
     func verdict(_ holds: Bool, negated: Bool, quiet: Bool, at path: String, kind: ConditionKind, describe: () -> FailingLeaf) -> Verdict {
         guard !quiet, holds == negated else {
@@ -131,6 +145,8 @@ struct ConditionEvaluator {
             return judged(false, actual: nil) { _ in "\"\(leaf.field)\" is not a field reference" }
         }
         let current = facts.value(of: field)
+        // Every text operator reads the value once per operand.
+        meter.spend((current?.utf8.count ?? 0) * max(1, leaf.values?.count ?? 1))
         // The usual explanation: what the field is, and what was expected when that did not hold.
         func compared(_ holds: Bool) -> Verdict {
             judged(holds, actual: current) { expected in
@@ -269,23 +285,36 @@ struct ConditionEvaluator {
         }
         var expected: String {
             switch leaf.op {
-            case .containsAny: "[" + (leaf.keywords ?? []).map(Self.quote).joined(separator: ", ") + "]"
-            case .matches: Self.quote(leaf.pattern ?? "")
+            case .containsAny:
+                // A long list is shown by its head: an explanation is read by a person and stored.
+                let keywords = leaf.keywords ?? []
+                let shown = keywords.prefix(10).map(Self.quote).joined(separator: ", ")
+                return "[" + shown + (keywords.count > 10 ? ", … (\(keywords.count) in all)" : "") + "]"
+            case .matches: return Self.quote(leaf.pattern ?? "")
             }
         }
         guard let message, !message.raw.isEmpty else { return judged(false, "there is no message text") }
         switch leaf.op {
         case .containsAny:
-            let hit = (leaf.keywords ?? []).first { keyword in
+            // Each keyword is a scan of the message: charge the bytes it compared, and stop when spent.
+            var hit: String?
+            for keyword in leaf.keywords ?? [] {
+                var work = 1
                 let folded = rules.folded(keyword)
-                return !folded.isEmpty && TextFold.foldedContains(message.folded, folded)
+                let found = !folded.isEmpty && TextFold.foldedContains(message.folded, folded, work: &work)
+                meter.spend(work)
+                if found { hit = keyword; break }
+                if meter.exhausted { break }
             }
+            if meter.exhausted { return Self.stopped(at: path) }
             if let hit { return judged(true, "the message contains \(Self.quote(hit))") }
             return judged(false, "the message contains none of \(expected)")
         case .matches:
             guard let source = leaf.pattern, let pattern = rules.pattern(source) else {
                 return judged(false, "the pattern \(expected) does not compile")
             }
+            meter.spend(message.forPatterns.utf8.count + 1)
+            if meter.exhausted { return Self.stopped(at: path) }
             let holds = pattern.matches(prepared: message.forPatterns)
             return judged(holds, holds ? "the message matches \(expected)" : "the message does not match \(expected)")
         }

@@ -21,11 +21,20 @@ package struct RuleEngine: Sendable {
         /// A timer arriving this early still counts as due: schedulers store times with less precision
         /// than `Date`, and refusing a timer one millisecond early would re-arm it forever.
         package var timerTolerance: TimeInterval
+        /// Work units one rule may spend on one event (see `Limits.ruleBudget`).
+        package var ruleBudget: Int
+        /// Work units all rules together may spend on one event (see `Limits.eventBudget`).
+        package var eventBudget: Int
 
         /// Creates options.
-        package init(loopGuardWindow: TimeInterval = 20 * 60, timerTolerance: TimeInterval = 1) {
+        package init(
+            loopGuardWindow: TimeInterval = 20 * 60, timerTolerance: TimeInterval = 1,
+            ruleBudget: Int = Limits.ruleBudget, eventBudget: Int = Limits.eventBudget
+        ) {
             self.loopGuardWindow = loopGuardWindow
             self.timerTolerance = timerTolerance
+            self.ruleBudget = ruleBudget
+            self.eventBudget = eventBudget
         }
     }
 
@@ -63,12 +72,14 @@ package struct RuleEngine: Sendable {
         let message = candidates.isEmpty ? nil : messageText.map(MessageTextView.init)
         var stoppers: [String: Rule] = [:]
         var timerKeys: Set<String> = []
+        let meter = WorkMeter(ruleLimit: options.ruleBudget, eventLimit: options.eventBudget)
 
         for index in candidates {
             let rule = rules.rules[index]
+            meter.startRule()
             let verdict = judge(
                 rule, event: event, update: update, gate: gates[rule.agentID], stopper: stoppers[rule.agentID],
-                echo: echoes[rule.id], state: states[rule.id], now: now, rules: rules, message: message
+                echo: echoes[rule.id], state: states[rule.id], now: now, rules: rules, message: message, meter: meter
             )
             decision.explanations.append(verdict.explanation)
             if let timer = verdict.rearm, timerKeys.insert(timer.key).inserted {
@@ -127,7 +138,8 @@ package struct RuleEngine: Sendable {
     /// Runs the checks for one rule in order and explains the first that stops it, or explains the firing.
     func judge(
         _ rule: Rule, event: KommoEvent, update: FactsUpdate, gate: AgentGate?, stopper: Rule?,
-        echo: OwnWrite?, state: RuleState?, now: Date, rules: RuleSet, message: MessageTextView?
+        echo: OwnWrite?, state: RuleState?, now: Date, rules: RuleSet, message: MessageTextView?,
+        meter: WorkMeter = WorkMeter(ruleLimit: Limits.ruleBudget, eventLimit: Limits.eventBudget)
     ) -> Verdict {
         func explain(_ outcome: RuleOutcome, _ detail: String, leaf: FailingLeaf? = nil, until: Date? = nil, blockedBy: String? = nil) -> Verdict {
             Verdict(explanation: RuleExplanation(
@@ -170,11 +182,17 @@ package struct RuleEngine: Sendable {
             return explain(.maxFires, "the rule fired \(count) times for this lead; the limit is \(limit)")
         }
         if let conditions = rule.conditions {
+            if meter.eventSpent {
+                return explain(.budgetExceeded, "not evaluated: the rules before it spent this event's evaluation budget of \(meter.eventLimit) work units; make the tenant's rules cheaper (fewer keywords and conditions)")
+            }
             let evaluator = ConditionEvaluator(
                 event: event, facts: facts, changes: update.changes, now: now,
-                workingHours: gate.workingHours, rules: rules, message: message
+                workingHours: gate.workingHours, rules: rules, message: message, meter: meter
             )
             let verdict = evaluator.evaluate(conditions)
+            if meter.exhausted {
+                return explain(.budgetExceeded, meter.explanation)
+            }
             if !verdict.holds {
                 return explain(.conditionFalse, "\(verdict.leaf.path): \(verdict.leaf.reason)", leaf: verdict.leaf)
             }

@@ -46,7 +46,16 @@ package enum TextFold {
     /// `fold`, which removes the combining marks that make canonically equal text differ in bytes, so a
     /// byte search is exact here and avoids Foundation's bridged, locale-aware search.
     package static func foldedContains(_ text: String, _ needle: String) -> Bool {
+        var work = 0
+        return foldedContains(text, needle, work: &work)
+    }
+
+    /// `foldedContains`, adding the bytes it compared to `work`: a naive search costs up to the text's
+    /// length times the needle's, and the evaluation budget charges what was really done.
+    package static func foldedContains(_ text: String, _ needle: String, work: inout Int) -> Bool {
         if needle.isEmpty { return true }
+        var compared = 0
+        defer { work += compared }
         var text = text, needle = needle
         return text.withUTF8 { haystack in
             needle.withUTF8 { pattern in
@@ -54,9 +63,11 @@ package enum TextFold {
                 var start = 0
                 let lastStart = haystack.count - pattern.count
                 while start <= lastStart {
+                    compared += 1
                     if haystack[start] == head {
                         var offset = 1
                         while offset < pattern.count, haystack[start + offset] == pattern[offset] { offset += 1 }
+                        compared += offset - 1
                         if offset == pattern.count { return true }
                     }
                     start += 1
@@ -80,55 +91,54 @@ package enum TextFold {
     }
 }
 
-// MARK: - Bounded regular expressions
+// MARK: - Linear-time regular expressions
 
 /// Why a pattern was refused.
 package enum PatternError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// Longer than `BoundedPattern.maxPatternLength`.
+    /// Longer than `Limits.patternLength`.
     case tooLong(Int)
-    /// A quantified group that itself contains a quantifier: `(a+)+` backtracks exponentially.
-    case nestedQuantifier
-    /// ICU did not compile it.
+    /// RE2 did not accept it: a syntax error, a construct that needs backtracking (backreferences,
+    /// lookaround), or a program larger than `BoundedPattern.maxProgramMemory`.
     case invalid(String)
 
     /// A message for a validation problem.
     package var description: String {
         switch self {
         case .tooLong(let length):
-            "the pattern is \(length) characters long; the limit is \(BoundedPattern.maxPatternLength)"
-        case .nestedQuantifier:
-            "a repeated group contains a repetition (like (a+)+), which can take exponential time; simplify the pattern"
+            "the pattern is \(length) characters long; the limit is \(Limits.patternLength)"
         case .invalid(let reason):
-            "the pattern does not compile: \(reason)"
+            "the pattern does not compile: \(reason) (patterns use RE2 syntax, which matches in linear time and has no backreferences or lookaround)"
         }
     }
 }
 
-/// A regular expression with limits that keep one tenant's rule from stalling evaluation: a pattern length
-/// cap, a refusal of nested quantifiers (the classic catastrophic-backtracking shape), and an input cap.
-/// Matching ignores case and accents.
+/// A regular expression that no input can make slow: it runs on RE2, which has no backtracking, so matching
+/// costs time linear in the (capped) input for every pattern it accepts — `(a|a)*b` or `(a+)+$` included.
+/// What RE2 cannot do in linear time (backreferences, lookaround) it refuses at compile time, and so does
+/// validation. Matching ignores case and accents.
+///
+/// Syntax is RE2's, close to ICU's for what rules use; one difference: `\w`, `\d`, `\s` and `\b` are ASCII
+/// classes. Accents are removed from both sides first, so `\w` still matches the letters of "preço".
 package struct BoundedPattern: Sendable {
     /// The longest accepted pattern.
-    package static let maxPatternLength = 512
+    package static var maxPatternLength: Int { Limits.patternLength }
     /// Only this many leading characters of the input are searched; a lead's message rarely needs more.
     package static let maxInputLength = 4096
+    /// Memory RE2 may use for one pattern's program and its matching caches; a pattern whose program does
+    /// not fit (`(((a{100}){100}){100})`) is refused. RE2's own default is 8 MiB; a rule set holds many
+    /// patterns.
+    package static let maxProgramMemory: Int64 = 1 << 20
 
     /// The pattern as written.
     package let source: String
-    // NSRegularExpression is immutable after creation and documented as safe to share between threads.
-    private let regex: NSRegularExpression
+    private let program: RE2Program
 
     /// Compiles `source` or explains why it is refused.
     package init(_ source: String) throws(PatternError) {
         guard source.count <= Self.maxPatternLength else { throw .tooLong(source.count) }
-        if Self.hasNestedQuantifier(source) { throw .nestedQuantifier }
-        do {
-            // Accents are stripped from the pattern as from the input; regex syntax is ASCII, so only
-            // literal letters change.
-            regex = try NSRegularExpression(pattern: TextFold.stripAccents(source), options: [.caseInsensitive])
-        } catch {
-            throw .invalid("\(error.localizedDescription)")
-        }
+        // Accents are stripped from the pattern as from the input; regex syntax is ASCII, so only literal
+        // letters change.
+        program = try RE2Program(TextFold.stripAccents(source), caseInsensitive: true, maxMemory: Self.maxProgramMemory)
         self.source = source
     }
 
@@ -140,54 +150,11 @@ package struct BoundedPattern: Sendable {
     /// Whether the pattern occurs in text already passed through `prepare`, so that one message can be
     /// prepared once for many patterns.
     package func matches(prepared input: String) -> Bool {
-        let range = NSRange(input.startIndex..<input.endIndex, in: input)
-        return regex.firstMatch(in: input, options: [], range: range) != nil
+        program.partialMatch(input)
     }
 
     /// `text` capped at `maxInputLength` characters with accents removed.
     package static func prepare(_ text: String) -> String {
         TextFold.stripAccents(String(text.prefix(maxInputLength)))
-    }
-
-    /// Finds a group with an unbounded repetition inside that is itself repeated (`(a+)+`, `(\w*\s)*`,
-    /// `((ab)+){2,}`). A scan of the syntax, not a full parser: escapes and character classes are skipped.
-    static func hasNestedQuantifier(_ pattern: String) -> Bool {
-        let chars = Array(pattern)
-        // One flag per open group: does it contain a repetition?
-        var stack: [Bool] = [false]
-        var index = 0
-        func isRepeat(at position: Int) -> Bool {
-            guard position < chars.count else { return false }
-            return chars[position] == "*" || chars[position] == "+" || chars[position] == "{"
-        }
-        while index < chars.count {
-            let char = chars[index]
-            switch char {
-            case "\\":
-                index += 2
-                continue
-            case "[":
-                // Skip the class; a `]` right after `[` or `[^` is a literal.
-                index += 1
-                if index < chars.count, chars[index] == "^" { index += 1 }
-                if index < chars.count, chars[index] == "]" { index += 1 }
-                while index < chars.count, chars[index] != "]" {
-                    index += chars[index] == "\\" ? 2 : 1
-                }
-            case "(":
-                stack.append(false)
-            case ")":
-                let inner = stack.count > 1 ? stack.removeLast() : false
-                let repeated = isRepeat(at: index + 1)
-                if inner && repeated { return true }
-                stack[stack.count - 1] = stack[stack.count - 1] || inner || repeated
-            case "*", "+", "{":
-                stack[stack.count - 1] = true
-            default:
-                break
-            }
-            index += 1
-        }
-        return false
     }
 }

@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// The schemas of the document's `components`: what the gateway answers, and the bodies it accepts.
@@ -234,8 +235,8 @@ extension OpenAPIDocument {
             "start": Schema.string(pattern: "^[0-9]{2}:[0-9]{2}$"), "end": Schema.string(pattern: "^[0-9]{2}:[0-9]{2}$"),
         ], closed: true, description: "When the agent answers; absent means always.")
         let agent = Schema.object([
-            "name": Schema.string(minLength: 1, maxLength: 400, pattern: "\\S"), "description": Schema.string(), "status": Schema.string(enumeration: ["active", "paused"]),
-            "persona": Schema.string(), "language": Schema.string("A language tag such as `es` or `pt-BR`; empty means the lead's."),
+            "name": Schema.string(minLength: 1, maxLength: Limits.nameLength, pattern: "\\S"), "description": Schema.string(), "status": Schema.string(enumeration: ["active", "paused"]),
+            "persona": Schema.string(maxLength: Limits.personaLength), "language": Schema.string("A language tag such as `es` or `pt-BR`; empty means the lead's."),
             "pipelines": pipelines, "channels": Schema.array(Schema.string(), "Messaging channels (`waba`, `telegram`, …); empty means all."),
             "working_hours": workingHours,
             "pause_on_human_reply": Schema.object([
@@ -243,7 +244,7 @@ extension OpenAPIDocument {
             ], closed: true),
         ], required: ["name"], closed: true, description: "An AI agent. Unknown members are refused by name.")
         let rule = Schema.object([
-            "name": Schema.string(minLength: 1, maxLength: 400, pattern: "\\S"), "enabled": Schema.boolean(), "priority": Schema.integer("Higher runs first."),
+            "name": Schema.string(minLength: 1, maxLength: Limits.nameLength, pattern: "\\S"), "enabled": Schema.boolean(), "priority": Schema.integer("Higher runs first."),
             "trigger": Schema.object([
                 "type": Schema.string(enumeration: ["lead_created", "lead_updated", "message_received", "stage_changed", "time_based", "manual"]),
                 "pipeline_id": Schema.integer(minimum: 1), "stage_id": Schema.integer(minimum: 1),
@@ -251,8 +252,8 @@ extension OpenAPIDocument {
                 "after_seconds": Schema.integer(minimum: 1),
                 "cancel_on": Schema.array(Schema.string(enumeration: ["inbound_message", "outbound_message", "stage_change"])),
             ], required: ["type"], closed: true),
-            "conditions": Schema.anyObject("A condition tree: an object with exactly one of `all` (array), `any` (array), `not` (a node) or `type` (a leaf such as `field_value`, `message_text`, `within_working_hours`)."),
-            "actions": Schema.array(Schema.anyObject("An action with its `type`: send_message, ai_response, create_task, add_note, change_stage, set_field, add_tags, remove_tags, webhook, start_sequence, stop_sequence or kommo_action.")),
+            "conditions": Schema.anyObject("A condition tree: an object with exactly one of `all` (array), `any` (array), `not` (a node) or `type` (a leaf such as `field_value`, `message_text`, `within_working_hours`). Limits: depth \(Limits.conditionDepth), \(Limits.conditionNodes) nodes, \(Limits.groupItems) children per group; `keywords` at most \(Limits.keywordItems) of at most \(Limits.keywordLength) characters; `pattern` (RE2 syntax: no backreferences or lookaround) at most \(Limits.patternLength) characters; `values`, `origins` at most \(Limits.valueItems) of at most \(Limits.valueLength) characters; id lists at most \(Limits.idItems). Evaluating one rule on one event may spend \(Limits.ruleBudget) work units (one per condition plus one per byte scanned); a rule over it is explained as `budget_exceeded`."),
+            "actions": Schema.array(Schema.anyObject("An action with its `type`: send_message, ai_response, create_task, add_note, change_stage, set_field, add_tags, remove_tags, webhook, start_sequence, stop_sequence or kommo_action. Texts and templates at most \(Limits.templateLength) characters; `tags` at most \(Limits.tagItems) of at most \(Limits.tagLength); `parameters` at most \(Limits.parameterItems); `url` at most \(Limits.urlLength)."), maxItems: Limits.actions),
             "cooldown_seconds": Schema.integer(minimum: 0), "max_fires_per_lead": Schema.integer(minimum: 1, nullable: true),
             "stop_processing": Schema.boolean(),
         ], required: ["name", "trigger", "actions"], closed: true, description: "A rule of an agent. Unknown members are refused by name, at any depth.")
@@ -292,7 +293,7 @@ extension OpenAPIDocument {
 
     static var sequenceSchemas: [String: JSONValue] {
         let sequence = Schema.object([
-            "name": Schema.string(minLength: 1, maxLength: 400, pattern: "\\S"), "status": Schema.string(enumeration: ["draft", "active", "paused", "archived"]),
+            "name": Schema.string(minLength: 1, maxLength: Limits.nameLength, pattern: "\\S"), "status": Schema.string(enumeration: ["draft", "active", "paused", "archived"]),
             "trigger": Schema.object([
                 "type": Schema.string(enumeration: ["lead_created", "stage_changed", "manual", "rule"]),
                 "pipeline_id": Schema.integer(minimum: 1), "stage_id": Schema.integer(minimum: 1),
@@ -303,12 +304,12 @@ extension OpenAPIDocument {
                 "delay_seconds": Schema.integer(minimum: 0), "delay_minutes": Schema.integer(minimum: 0),
                 "delay_hours": Schema.integer(minimum: 0), "delay_days": Schema.integer(minimum: 0),
                 "action": Schema.anyObject("A rules' action (see rules), except start_sequence."),
-            ], required: ["action"], closed: true), "Ordered steps: each waits its delay after the previous one, then acts."),
+            ], required: ["action"], closed: true), "Ordered steps: each waits its delay after the previous one, then acts.", maxItems: Limits.sequenceSteps),
             "send_window": Schema.nullable(Schema.object([
                 "time_zone": Schema.string(), "days": Schema.array(Schema.string(enumeration: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"])),
                 "start": Schema.string(pattern: "^[0-9]{2}:[0-9]{2}$"), "end": Schema.string(pattern: "^[0-9]{2}:[0-9]{2}$"),
             ], closed: true, description: "When messages may go out; absent means any time.")),
-            "exit_conditions": Schema.array(Schema.anyObject("What takes a lead out: `lead_replied`, `stage_changed` (to `won`, `lost` or a stage id), …")),
+            "exit_conditions": Schema.array(Schema.anyObject("What takes a lead out: `lead_replied`, `stage_changed` (to `won`, `lost` or a stage id), …"), maxItems: Limits.exitConditions),
             "re_enrollment": Schema.string(enumeration: ["never_while_active", "after_finished", "never_again"]),
             "step_order": Schema.array(Schema.string(), "Step ids in their new order (PATCH)."),
             "move": Schema.anyObject("Moves one step (PATCH): `{\"step_id\", \"to\"}`."),
@@ -358,15 +359,15 @@ extension OpenAPIDocument {
 
     static var scriptSchemas: [String: JSONValue] {
         let script = Schema.object([
-            "name": Schema.string(minLength: 1, maxLength: 400, pattern: "\\S"),
+            "name": Schema.string(minLength: 1, maxLength: Limits.nameLength, pattern: "\\S"),
             "type": Schema.string("The kind of script, in the order a sale uses them.",
                                   enumeration: ["greeting", "qualification", "presentation", "objection_handling", "closing"]),
-            "body": Schema.string("The template text: `{{lead.name}}`, `{{contact.first_name|there}}` (with a default), …"),
-            "stage_ids": Schema.array(Schema.integer(minimum: 1), "Empty means every stage."),
+            "body": Schema.string("The template text: `{{lead.name}}`, `{{contact.first_name|there}}` (with a default), …", maxLength: Limits.scriptLength),
+            "stage_ids": Schema.array(Schema.integer(minimum: 1), "Empty means every stage.", maxItems: Limits.idItems),
             "pipeline_id": Schema.integer("Absent means every pipeline.", minimum: 1),
-            "language": Schema.string(), "active": Schema.boolean(), "trigger_phrases": Schema.array(Schema.string()),
+            "language": Schema.string(), "active": Schema.boolean(), "trigger_phrases": Schema.array(Schema.string(maxLength: Limits.keywordLength), maxItems: Limits.triggerPhrases),
             "block_on_missing": Schema.boolean("Refuse to render when a variable without a default has no value."),
-            "variables": Schema.array(Schema.string(), "Names of the variables callers supply."),
+            "variables": Schema.array(Schema.string(), "Names of the variables callers supply.", maxItems: Limits.scriptVariables),
         ], required: ["name", "type", "body"], closed: true, description: "A sales script of an agent. Unknown members are refused by name.")
         return [
             "ScriptWrite": script,

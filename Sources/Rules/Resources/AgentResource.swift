@@ -95,21 +95,26 @@ package struct AgentResource: Codable, Sendable, Hashable {
         var problems: [FieldViolation] = []
         func add(_ field: String, _ message: String) { problems.append(FieldViolation(field: field, message: message)) }
         if name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { add("name", "must not be empty") }
-        else if name.count > 200 { add("name", "must be at most 200 characters") }
-        if description.count > 2000 { add("description", "must be at most 2000 characters") }
+        else if name.count > Limits.nameLength { add("name", "must be at most \(Limits.nameLength) characters") }
+        if description.count > Limits.descriptionLength { add("description", "must be at most \(Limits.descriptionLength) characters") }
         if ![Self.active, Self.paused].contains(status) { add("status", "must be active or paused") }
-        if persona.count > RuleLimits.maxTextLength { add("persona", "must be at most \(RuleLimits.maxTextLength) characters") }
+        if persona.count > Limits.personaLength { add("persona", "must be at most \(Limits.personaLength) characters") }
+        if pipelines.count > Limits.idItems { add("pipelines", "has \(pipelines.count) pipelines; the limit is \(Limits.idItems)") }
+        if channels.count > Limits.idItems { add("channels", "has \(channels.count) channels; the limit is \(Limits.idItems)") }
         if !language.isEmpty, !Self.isLanguageTag(language) { add("language", "must be a language tag such as es or pt-BR") }
         var seenPipelines = Set<Int64>()
-        for (index, pipeline) in pipelines.enumerated() {
+        for (index, pipeline) in pipelines.prefix(Limits.idItems).enumerated() {
             if pipeline.pipelineID <= 0 { add("pipelines[\(index)].pipeline_id", "must be a Kommo pipeline id") }
             else if !seenPipelines.insert(pipeline.pipelineID).inserted { add("pipelines[\(index)].pipeline_id", "is listed twice") }
-            for (stageIndex, stage) in pipeline.stageIDs.enumerated() where stage <= 0 {
+            if pipeline.stageIDs.count > Limits.idItems {
+                add("pipelines[\(index)].stage_ids", "has \(pipeline.stageIDs.count) stages; the limit is \(Limits.idItems)")
+            }
+            for (stageIndex, stage) in pipeline.stageIDs.prefix(Limits.idItems).enumerated() where stage <= 0 {
                 add("pipelines[\(index)].stage_ids[\(stageIndex)]", "must be a Kommo stage id")
             }
         }
         var seenChannels = Set<String>()
-        for (index, channel) in channels.enumerated() {
+        for (index, channel) in channels.prefix(Limits.idItems).enumerated() {
             if channel.isEmpty || !channel.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) {
                 add("channels[\(index)]", "must be a channel name such as waba or telegram")
             } else if !seenChannels.insert(channel.lowercased()).inserted {
@@ -119,8 +124,8 @@ package struct AgentResource: Codable, Sendable, Hashable {
         if let workingHours {
             problems += workingHours.problems(at: "working_hours").map(\.violation)
         }
-        if !(0...RuleLimits.maxSeconds).contains(pauseOnHumanReply.resumeAfterSeconds) {
-            add("pause_on_human_reply.resume_after_seconds", "must be between 0 and \(RuleLimits.maxSeconds)")
+        if !(0...Limits.maxSeconds).contains(pauseOnHumanReply.resumeAfterSeconds) {
+            add("pause_on_human_reply.resume_after_seconds", "must be between 0 and \(Limits.maxSeconds)")
         }
         return problems
     }

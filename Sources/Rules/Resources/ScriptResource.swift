@@ -78,10 +78,12 @@ package struct ScriptResource: Codable, Sendable, Hashable {
         var problems: [FieldViolation] = []
         func add(_ field: String, _ message: String) { problems.append(FieldViolation(field: field, message: message)) }
         if name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { add("name", "must not be empty") }
-        else if name.count > 200 { add("name", "must be at most 200 characters") }
+        else if name.count > Limits.nameLength { add("name", "must be at most \(Limits.nameLength) characters") }
         if !Self.types.contains(type) { add("type", "must be one of: \(Self.types.joined(separator: ", "))") }
         if body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             add("body", "must not be empty")
+        } else if body.utf8.count > Limits.scriptLength, body.count > Limits.scriptLength {
+            add("body", "must be at most \(Limits.scriptLength) characters")
         } else {
             do {
                 _ = try Template(parsing: body)
@@ -89,13 +91,19 @@ package struct ScriptResource: Codable, Sendable, Hashable {
                 add("body", error.message)
             }
         }
-        for (index, stage) in stageIDs.enumerated() where stage <= 0 { add("stage_ids[\(index)]", "must be a Kommo stage id") }
+        if stageIDs.count > Limits.idItems { add("stage_ids", "has \(stageIDs.count) stages; the limit is \(Limits.idItems)") }
+        if triggerPhrases.count > Limits.triggerPhrases {
+            add("trigger_phrases", "has \(triggerPhrases.count) phrases; the limit is \(Limits.triggerPhrases)")
+        }
+        if variables.count > Limits.scriptVariables { add("variables", "has \(variables.count) variables; the limit is \(Limits.scriptVariables)") }
+        for (index, stage) in stageIDs.prefix(Limits.idItems).enumerated() where stage <= 0 { add("stage_ids[\(index)]", "must be a Kommo stage id") }
         if let pipelineID, pipelineID <= 0 { add("pipeline_id", "must be a Kommo pipeline id") }
         if !language.isEmpty, !AgentResource.isLanguageTag(language) { add("language", "must be a language tag such as es or pt-BR") }
-        for (index, phrase) in triggerPhrases.enumerated() where phrase.trimmingCharacters(in: .whitespaces).isEmpty {
-            add("trigger_phrases[\(index)]", "must not be blank")
+        for (index, phrase) in triggerPhrases.prefix(Limits.triggerPhrases).enumerated() {
+            if phrase.trimmingCharacters(in: .whitespaces).isEmpty { add("trigger_phrases[\(index)]", "must not be blank") }
+            else if phrase.count > Limits.keywordLength { add("trigger_phrases[\(index)]", "must be at most \(Limits.keywordLength) characters") }
         }
-        for (index, variable) in variables.enumerated() {
+        for (index, variable) in variables.prefix(Limits.scriptVariables).enumerated() {
             if !Self.isVariableName(variable) {
                 add("variables[\(index)]", "must be a name of letters, digits, `_` and `.`, starting with a letter, at most 64 characters")
             } else if Self.vocabularyRoots.contains(String(variable.prefix { $0 != "." })) {

@@ -82,7 +82,7 @@ package struct SequenceDefinition: Sendable, Hashable {
     package static let wonStageID: Int64 = 142
     package static let lostStageID: Int64 = 143
     /// Most steps in one sequence.
-    package static let maxSteps = 50
+    package static var maxSteps: Int { Limits.sequenceSteps }
     /// Longest delay between two steps: a year.
     package static let maxDelaySeconds = 366 * 24 * 3600
 }
@@ -119,7 +119,7 @@ extension SequenceDefinition {
         for key in object.keys.sorted() where !known.contains(key) { problem(key, "is not a member of a sequence") }
 
         let name = object["name"]?.string?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-        if name.isEmpty { problem("name", "is required") } else if name.count > 200 { problem("name", "must be at most 200 characters") }
+        if name.isEmpty { problem("name", "is required") } else if name.count > Limits.nameLength { problem("name", "must be at most \(Limits.nameLength) characters") }
         let status = object["status"]?.string ?? "draft"
         if !statuses.contains(status) { problem("status", "must be one of \(statuses.joined(separator: ", "))") }
 
@@ -148,7 +148,7 @@ extension SequenceDefinition {
         if stepValues.isEmpty { problem("steps", "needs at least one step") }
         if stepValues.count > maxSteps { problem("steps", "may hold at most \(maxSteps) steps") }
         var seen = Set<String>()
-        for (index, value) in stepValues.enumerated() {
+        for (index, value) in stepValues.prefix(maxSteps).enumerated() {
             let path = "steps[\(index)]"
             var id = value["id"]?.string ?? ""
             if id.isEmpty {
@@ -178,7 +178,11 @@ extension SequenceDefinition {
         }
 
         var exits: [ExitCondition] = []
-        for (index, value) in (object["exit_conditions"]?.array ?? []).enumerated() {
+        let exitValues = object["exit_conditions"]?.array ?? []
+        if exitValues.count > Limits.exitConditions {
+            problem("exit_conditions", "has \(exitValues.count) exit conditions; the limit is \(Limits.exitConditions)")
+        }
+        for (index, value) in exitValues.prefix(Limits.exitConditions).enumerated() {
             let path = "exit_conditions[\(index)]"
             switch value["type"]?.string ?? value.string {
             case "lead_replied": exits.append(.leadReplied)
