@@ -42,15 +42,19 @@ struct DeliveryDTO: Codable, Sendable {
     var body: String?
     var bodyExpired: Bool
     var eventIds: [String]
+    /// The client's address as the gateway decided it (the socket peer, or a trusted proxy's forwarded-for).
+    var remoteAddress: String?
     enum CodingKeys: String, CodingKey {
         case id, status, reason, origin, body
         case receivedAt = "received_at", contentType = "content_type", bodyExpired = "body_expired", eventIds = "event_ids"
+        case remoteAddress = "remote_address"
     }
     init(_ delivery: PB.Delivery) {
         id = delivery.id; status = delivery.status; reason = delivery.reason.isEmpty ? nil : delivery.reason
         origin = delivery.origin; receivedAt = RFC3339.string(micros: delivery.receivedAtMicros); contentType = delivery.contentType
         body = delivery.body.isEmpty ? nil : String(decoding: delivery.body, as: UTF8.self)
         bodyExpired = delivery.bodyExpired; eventIds = delivery.eventIds
+        remoteAddress = delivery.remoteAddress.isEmpty ? nil : delivery.remoteAddress
     }
 }
 
