@@ -5,12 +5,16 @@ usage: api_test_seed.py BASE_URL ADMIN_TOKEN FIXTURES_FOLDER CONFIG_OUT
 Prints the tenant's API key.
 """
 import json
+import os
 import sys
 import time
 import urllib.error
 import urllib.request
 
 base, admin, fixtures, config_out = sys.argv[1:5]
+# "-": the admin token comes from the environment, so it never shows on a command line.
+if admin == "-":
+    admin = os.environ["API_TEST_ADMIN_TOKEN"]
 
 
 def call(method, path, token, body=None, content_type="application/json"):

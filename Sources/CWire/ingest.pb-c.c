@@ -907,7 +907,7 @@ void   agents__v1__stats_response__free_unpacked
   assert(message->base.descriptor == &agents__v1__stats_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor agents__v1__ingest_request__field_descriptors[7] =
+static const ProtobufCFieldDescriptor agents__v1__ingest_request__field_descriptors[8] =
 {
   {
     "source_secret",
@@ -993,11 +993,24 @@ static const ProtobufCFieldDescriptor agents__v1__ingest_request__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "probe",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__IngestRequest, probe),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__ingest_request__field_indices_by_name[] = {
   1,   /* field[1] = body */
   2,   /* field[2] = content_type */
   5,   /* field[5] = events */
+  7,   /* field[7] = probe */
   6,   /* field[6] = received_at_micros */
   3,   /* field[3] = remote_address */
   0,   /* field[0] = source_secret */
@@ -1006,7 +1019,7 @@ static const unsigned agents__v1__ingest_request__field_indices_by_name[] = {
 static const ProtobufCIntRange agents__v1__ingest_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor agents__v1__ingest_request__descriptor =
 {
@@ -1016,7 +1029,7 @@ const ProtobufCMessageDescriptor agents__v1__ingest_request__descriptor =
   "Agents__V1__IngestRequest",
   "agents.v1",
   sizeof(Agents__V1__IngestRequest),
-  7,
+  8,
   agents__v1__ingest_request__field_descriptors,
   agents__v1__ingest_request__field_indices_by_name,
   1,  agents__v1__ingest_request__number_ranges,

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import Prometheus
@@ -17,11 +18,14 @@ package enum GatewayApp {
         let adminToken = try configuration.adminToken ?? loadOrCreateAdminToken(folder: configuration.dataDir)
         let peers = Peers(configuration: configuration, logger: logger)
         let router = try router(configuration: configuration, store: store, peers: peers, adminToken: adminToken, metrics: metrics)
+        ConnectionLimits.raiseFileLimit(for: configuration.connections.maxConnections)
 
         var app = Application(
             router: router,
+            server: configuration.connections.server,
             configuration: ApplicationConfiguration(
-                address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "gateway"),
+                address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "gateway",
+                backlog: 1024, availableConnectionsDelegate: MaximumAvailableConnections(configuration.connections.maxConnections, logger: logger)),
             onServerRunning: onServerRunning,
             logger: logger)
         app.addServices(FirstRun(store: store, peers: peers, configuration: configuration, logger: logger))
@@ -31,16 +35,20 @@ package enum GatewayApp {
     /// Every route of the gateway, with its middleware. `OpenAPITests` compares it with the OpenAPI document.
     package static func router(configuration: GatewayConfiguration, store: GatewayStore, peers: Peers, adminToken: String,
                                metrics: PrometheusCollectorRegistry) throws -> Router<GatewayContext> {
-        let authenticator = Authenticator(store: store, adminToken: adminToken)
+        let authenticator = Authenticator(
+            store: store, adminToken: adminToken,
+            throttle: AuthFailureThrottle(limit: configuration.authFailureLimit, window: configuration.authFailureWindow))
         let router = Router(context: GatewayContext.self)
-        router.add(middleware: GatewayMiddleware(maxBodyBytes: configuration.maxBodyBytes, metrics: HTTPMetrics(registry: metrics)))
+        router.add(middleware: GatewayMiddleware(maxBodyBytes: configuration.maxBodyBytes, metrics: HTTPMetrics(registry: metrics),
+                                                 addresses: ClientAddressResolver(trustedProxies: configuration.trustedProxies)))
         addHealthRoutes(to: router, peers: peers)
         addInboundWebhookRoutes(to: router, peers: peers, timeout: configuration.webhookTimeout)
-        addMetricsRoutes(to: router, peers: peers, registry: metrics)
+        addMetricsRoutes(to: router, peers: peers, registry: metrics, authenticator: authenticator, token: configuration.metricsToken)
         let api = router.group("/api/v1")
         addOpenAPIRoutes(to: api)
         let tenantAPI = router.group("/api/v1").add(middleware: TenantAuthMiddleware(
-            authenticator: authenticator, limiter: KeyRateLimiter(rate: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst)))
+            authenticator: authenticator, limiter: KeyRateLimiter(rate: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst),
+            tenantLimiter: KeyRateLimiter(rate: configuration.tenantRateLimitPerSecond, burst: configuration.tenantRateLimitBurst)))
         addTenantRoutes(to: api, tenantAPI: tenantAPI, store: store, authenticator: authenticator, peers: peers, configuration: configuration)
         addWebhookHistoryRoutes(to: tenantAPI, peers: peers, configuration: configuration)
         addRuleRunRoutes(to: tenantAPI, peers: peers)
@@ -54,13 +62,15 @@ package enum GatewayApp {
         return router
     }
 
-    /// The operator's token: from configuration, or generated once into the data folder (mode 0600).
+    /// The operator's token: from configuration, or generated once into the data folder (mode 0600) as
+    /// 32 random bytes. A stored token shorter than that (from an older build) is replaced.
     static func loadOrCreateAdminToken(folder: String) throws -> String {
         let path = (folder as NSString).appendingPathComponent("admin-token")
-        if let existing = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), existing.count >= 16 {
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+           (try? GatewayConfiguration.checkToken(existing, key: "admin-token")) != nil {
             return existing
         }
-        let token = "adm_" + GatewayStore.randomHex(24)
+        let token = "adm_" + GatewayStore.randomHex(32)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
         return token

@@ -42,6 +42,36 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("rate-limit"), help: "Requests per second per API key; bursts up to twice that (env RATE_LIMIT).")
     package var rateLimit: Int = Env.int("RATE_LIMIT") ?? 50
 
+    @Option(name: .customLong("tenant-rate-limit"), help: "Requests per second per tenant across all its keys; bursts up to twice that (env TENANT_RATE_LIMIT).")
+    package var tenantRateLimit: Int = Env.int("TENANT_RATE_LIMIT") ?? 100
+
+    @Option(name: .customLong("max-api-keys"), help: "Live API keys a tenant may hold (env MAX_API_KEYS).")
+    package var maxAPIKeys: Int = Env.int("MAX_API_KEYS") ?? 20
+
+    @Option(name: .customLong("auth-failure-limit"), help: "Failed authentications per client address before it is throttled (env AUTH_FAILURE_LIMIT).")
+    package var authFailureLimit: Int = Env.int("AUTH_FAILURE_LIMIT") ?? 10
+
+    @Option(name: .customLong("auth-failure-window-s"), help: "Window of the failed-authentication count, and how long a throttled address waits (env AUTH_FAILURE_WINDOW_S).")
+    package var authFailureWindowSeconds: Int = Env.int("AUTH_FAILURE_WINDOW_S") ?? 60
+
+    @Option(name: .customLong("trusted-proxies"), help: "Comma-separated CIDRs of proxies whose X-Forwarded-For is believed (env TRUSTED_PROXIES). Unset: none.")
+    package var trustedProxies: String = Env.string("TRUSTED_PROXIES") ?? ""
+
+    @Option(name: .customLong("metrics-token"), help: "Bearer token for GET /metrics (env METRICS_TOKEN); the admin token is accepted too.")
+    package var metricsToken: String?
+
+    @Option(name: .customLong("max-connections"), help: "Most HTTP connections open at once; more wait in the backlog (env MAX_CONNECTIONS).")
+    package var maxConnections: Int = Env.int("MAX_CONNECTIONS") ?? 4096
+
+    @Option(name: .customLong("idle-timeout-ms"), help: "A kept-alive connection with no request is closed after this (env IDLE_TIMEOUT_MS).")
+    package var idleTimeoutMilliseconds: Int = Env.int("IDLE_TIMEOUT_MS") ?? 60_000
+
+    @Option(name: .customLong("header-timeout-ms"), help: "A new connection's request head must be complete within this (env HEADER_TIMEOUT_MS).")
+    package var headerTimeoutMilliseconds: Int = Env.int("HEADER_TIMEOUT_MS") ?? 10_000
+
+    @Option(name: .customLong("body-timeout-ms"), help: "A request body must be complete within this of its head (env BODY_TIMEOUT_MS).")
+    package var bodyTimeoutMilliseconds: Int = Env.int("BODY_TIMEOUT_MS") ?? 30_000
+
     @Flag(name: .customLong("no-demo"), help: "Do not create the demo tenant on an empty store (env NO_DEMO=1).")
     package var noDemo: Bool = Env.string("NO_DEMO") == "1"
 
@@ -58,9 +88,25 @@ package struct GatewayOptions: ParsableArguments, Sendable {
         guard rateLimit >= 1 else { throw ConfigurationError("--rate-limit must be at least 1") }
         guard rpcTimeoutMilliseconds >= 10 else { throw ConfigurationError("--rpc-timeout-ms must be at least 10") }
         guard webhookTimeoutMilliseconds >= 10 else { throw ConfigurationError("--webhook-timeout-ms must be at least 10") }
+        guard tenantRateLimit >= 1 else { throw ConfigurationError("--tenant-rate-limit must be at least 1") }
+        guard maxAPIKeys >= 1 else { throw ConfigurationError("--max-api-keys must be at least 1") }
+        guard authFailureLimit >= 1, authFailureWindowSeconds >= 1 else {
+            throw ConfigurationError("--auth-failure-limit and --auth-failure-window-s must be at least 1")
+        }
+        guard maxConnections >= 16 else { throw ConfigurationError("--max-connections must be at least 16") }
+        guard idleTimeoutMilliseconds >= 100, headerTimeoutMilliseconds >= 100, bodyTimeoutMilliseconds >= 100 else {
+            throw ConfigurationError("--idle-timeout-ms, --header-timeout-ms and --body-timeout-ms must be at least 100")
+        }
+        var proxies: [CIDR] = []
+        for entry in trustedProxies.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+            guard let cidr = CIDR(entry) else { throw ConfigurationError("--trusted-proxies: \(entry) is not an address or CIDR") }
+            proxies.append(cidr)
+        }
         let adminToken = self.adminToken ?? Env.string("ADMIN_TOKEN")
+        let metricsToken = self.metricsToken ?? Env.string("METRICS_TOKEN")
         let publicBaseURL = self.publicBaseURL ?? Env.string("PUBLIC_BASE_URL")
-        if let adminToken, adminToken.count < 16 { throw ConfigurationError("--admin-token must be at least 16 characters") }
+        if let adminToken { try GatewayConfiguration.checkToken(adminToken, key: "--admin-token / ADMIN_TOKEN") }
+        if let metricsToken { try GatewayConfiguration.checkToken(metricsToken, key: "--metrics-token / METRICS_TOKEN") }
         return GatewayConfiguration(
             httpHost: httpHost, httpPort: httpPort, dataDir: dataDir,
             ingestAddress: try PeerAddress(parsing: ingestAddress, key: "--ingest-address"),
@@ -70,6 +116,11 @@ package struct GatewayOptions: ParsableArguments, Sendable {
             adminToken: adminToken, maxBodyBytes: maxBodyBytes,
             rpcTimeout: .milliseconds(rpcTimeoutMilliseconds), webhookTimeout: .milliseconds(webhookTimeoutMilliseconds), firstRunDemo: !noDemo,
             rateLimitPerSecond: Double(rateLimit), rateLimitBurst: Double(rateLimit * 2),
+            tenantRateLimitPerSecond: Double(tenantRateLimit), tenantRateLimitBurst: Double(tenantRateLimit * 2),
+            maxAPIKeys: maxAPIKeys, authFailureLimit: authFailureLimit, authFailureWindow: .seconds(authFailureWindowSeconds),
+            trustedProxies: proxies, metricsToken: metricsToken,
+            connections: ConnectionLimits(maxConnections: maxConnections, idleTimeout: .milliseconds(idleTimeoutMilliseconds),
+                                          headerTimeout: .milliseconds(headerTimeoutMilliseconds), bodyTimeout: .milliseconds(bodyTimeoutMilliseconds)),
             rpcSecurity: try rpcSecurity.security(identity: "gateway", logger: Logger(label: "gateway")))
     }
 }
@@ -96,6 +147,26 @@ package struct GatewayConfiguration: Sendable {
     package var rateLimitBurst: Double
     /// How the gateway's connections to the services are secured (mutual TLS as `gateway`).
     package var rpcSecurity: RPCSecurity
+    /// Requests per second per tenant across all its keys (so more keys do not mean more rate), and its burst.
+    package var tenantRateLimitPerSecond: Double
+    package var tenantRateLimitBurst: Double
+    /// Live (unrevoked) API keys a tenant may hold.
+    package var maxAPIKeys: Int
+    /// Failed authentications per client address within `authFailureWindow` before it answers 429.
+    package var authFailureLimit: Int
+    package var authFailureWindow: Duration
+    /// Proxies whose `X-Forwarded-For` is believed; from anyone else the socket peer is the client.
+    package var trustedProxies: [CIDR]
+    /// Bearer token for `/metrics` besides the admin token.
+    package var metricsToken: String?
+    package var connections: ConnectionLimits
+
+    /// A configured token must be long enough to be 32 random bytes (base64url or hex encoded).
+    package static func checkToken(_ token: String, key: String) throws {
+        guard token.count >= 43 else {
+            throw ConfigurationError("\(key) must be at least 43 characters (32 random bytes, e.g. `openssl rand -hex 32`); it has \(token.count)")
+        }
+    }
 
     package init(
         httpHost: String = "127.0.0.1", httpPort: Int = 8080, dataDir: String,
@@ -105,9 +176,21 @@ package struct GatewayConfiguration: Sendable {
         publicBaseURL: String = "http://localhost:8080", adminToken: String? = nil,
         maxBodyBytes: Int = 1024 * 1024, rpcTimeout: Duration = .seconds(5), webhookTimeout: Duration = .milliseconds(1500),
         firstRunDemo: Bool = false,
-        rateLimitPerSecond: Double = 50, rateLimitBurst: Double = 100, rpcSecurity: RPCSecurity
+        rateLimitPerSecond: Double = 50, rateLimitBurst: Double = 100,
+        tenantRateLimitPerSecond: Double = 100, tenantRateLimitBurst: Double = 200,
+        maxAPIKeys: Int = 20, authFailureLimit: Int = 10, authFailureWindow: Duration = .seconds(60),
+        trustedProxies: [CIDR] = [], metricsToken: String? = nil, connections: ConnectionLimits = ConnectionLimits(),
+        rpcSecurity: RPCSecurity
     ) {
         self.rpcSecurity = rpcSecurity
+        self.tenantRateLimitPerSecond = tenantRateLimitPerSecond
+        self.tenantRateLimitBurst = tenantRateLimitBurst
+        self.maxAPIKeys = maxAPIKeys
+        self.authFailureLimit = authFailureLimit
+        self.authFailureWindow = authFailureWindow
+        self.trustedProxies = trustedProxies
+        self.metricsToken = metricsToken
+        self.connections = connections
         self.firstRunDemo = firstRunDemo
         self.rateLimitPerSecond = rateLimitPerSecond
         self.rateLimitBurst = rateLimitBurst
@@ -129,6 +212,7 @@ extension GatewayConfiguration: CustomStringConvertible {
     /// The configuration without its secrets, safe to log.
     package var description: String {
         "GatewayConfiguration(http: \(httpHost):\(httpPort), data: \(dataDir), ingest: \(ingestAddress), rules: \(rulesAddress), "
-            + "sequences: \(sequenceAddress), public: \(publicBaseURL), admin token: \(adminToken == nil ? "generated" : "set"))"
+            + "sequences: \(sequenceAddress), public: \(publicBaseURL), admin token: \(adminToken == nil ? "generated" : "set"), "
+            + "trusted proxies: \(trustedProxies.count), connections: \(connections.maxConnections))"
     }
 }

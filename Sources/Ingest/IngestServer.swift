@@ -60,6 +60,12 @@ package struct IngestServer: IngestHandler {
         guard let source = try await store.resolve(secret: request.sourceSecret, now: now) else {
             throw RPCError(.notFound, "unknown webhook source")
         }
+        if request.probe {
+            var known = PB.IngestResponse()
+            known.tenantId = source.tenantID
+            known.status = "known"
+            return known
+        }
         var delivery = NewDelivery(
             id: Self.newID("dlv_"), tenantID: source.tenantID, status: "accepted", reason: "", origin: EventOrigin.kommo.rawValue,
             receivedAt: now, contentType: request.contentType, remoteAddress: request.remoteAddress,

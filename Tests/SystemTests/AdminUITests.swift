@@ -130,7 +130,7 @@ struct AdminUITests {
 
     @Test("every /api/v1 route the UI calls exists in the gateway")
     func uiCallsOnlyExistingRoutes() async throws {
-        let system = try await FullSystem.make()
+        let system = try await FullSystem.make(tune: { $0.authFailureLimit = 100_000 })  // it probes every route without a token
         try await system.run { client in
             let files = try await Self.crawl(client)
             let scripts = files.filter { $0.key.hasSuffix(".js") }.map(\.value.text)

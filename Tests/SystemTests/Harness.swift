@@ -89,7 +89,7 @@ struct IngestSystem {
     let sequences: TestRPCService
     let gatewayPort: Locked<Int>
     let gatewayServices: [any Service]
-    let adminToken = "test-admin-token-0123456789"
+    let adminToken = "test-admin-token-0123456789abcdef0123456789abcdef0123456789"
 
     static func make(rules: any RulesHandler, sequences: any SequencesHandler, dispatch: DispatchSettings? = nil) async throws -> IngestSystem {
         let rulesService = try await TestRPCService.make(HealthServerStub.routes + rules.routes, as: "rules-service")
@@ -108,7 +108,7 @@ struct IngestSystem {
                 ingestAddress: PeerAddress(host: "127.0.0.1", port: ingest.port),
                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rulesService.port),
                 sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequenceService.port),
-                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789",
+                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789abcdef0123456789abcdef0123456789",
                 rpcTimeout: .seconds(30), webhookTimeout: .seconds(30), rpcSecurity: TestPKI.security("gateway")),
             logger: quietLogger,
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port ?? 0 } })
@@ -210,18 +210,19 @@ struct FullSystem {
     let processes: [ServiceProcess]
     let gatewayPort: Locked<Int>
     let gateway: any Service
-    let adminToken = "test-admin-token-0123456789"
+    let adminToken = "test-admin-token-0123456789abcdef0123456789abcdef0123456789"
 
     let gatewayData: String
 
     static func make(clock: any WallClock = SystemClock(), firstRunDemo: Bool = false, rateLimit: Double = 50,
-                     gatewayLogger: Logger = quietLogger) async throws -> FullSystem {
+                     gatewayLogger: Logger = quietLogger,
+                     tune: @Sendable (inout GatewayConfiguration) -> Void = { _ in }) async throws -> FullSystem {
         // The port chosen for ingest can be taken by another test before ingest binds it: try again.
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try await makeOnce(clock: clock, firstRunDemo: firstRunDemo, rateLimit: rateLimit, gatewayLogger: gatewayLogger)
+                return try await makeOnce(clock: clock, firstRunDemo: firstRunDemo, rateLimit: rateLimit, gatewayLogger: gatewayLogger, tune: tune)
             } catch where attempt < 5 {
                 continue
             }
@@ -229,7 +230,7 @@ struct FullSystem {
     }
 
     private static func makeOnce(clock: any WallClock, firstRunDemo: Bool, rateLimit: Double,
-                                 gatewayLogger: Logger) async throws -> FullSystem {
+                                 gatewayLogger: Logger, tune: @Sendable (inout GatewayConfiguration) -> Void) async throws -> FullSystem {
         let rules = try await RulesProcess.build(settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("rules"), security: TestPKI.security("rules-service")), logger: quietLogger, clock: clock)
         // Ports first: ingest and sequences need each other's address.
         let ingestPort = try freePort()
@@ -247,7 +248,7 @@ struct FullSystem {
             throw error
         }
         return try await finish(rules: rules, sequences: sequences, ingest: ingest, firstRunDemo: firstRunDemo,
-                                rateLimit: rateLimit, gatewayLogger: gatewayLogger)
+                                rateLimit: rateLimit, gatewayLogger: gatewayLogger, tune: tune)
     }
 
     private static func buildIngest(port ingestPort: Int, rules: ServiceProcess, sequences: ServiceProcess,
@@ -261,17 +262,20 @@ struct FullSystem {
     }
 
     private static func finish(rules: ServiceProcess, sequences: ServiceProcess, ingest: ServiceProcess, firstRunDemo: Bool,
-                               rateLimit: Double, gatewayLogger: Logger) async throws -> FullSystem {
+                               rateLimit: Double, gatewayLogger: Logger,
+                               tune: @Sendable (inout GatewayConfiguration) -> Void) async throws -> FullSystem {
         let port = Locked(0)
         let gatewayData = temporaryFolder("gateway")
-        let app = try await GatewayApp.build(
-            configuration: GatewayConfiguration(
+        var configuration = GatewayConfiguration(
                 httpPort: 0, dataDir: gatewayData,
                 ingestAddress: PeerAddress(host: "127.0.0.1", port: ingest.port),
                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port),
                 sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequences.port),
-                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789", rpcTimeout: .seconds(30), webhookTimeout: .seconds(30), firstRunDemo: firstRunDemo,
-                rateLimitPerSecond: rateLimit, rateLimitBurst: rateLimit * 2, rpcSecurity: TestPKI.security("gateway")),
+                publicBaseURL: "http://kommo-agents.test", adminToken: "test-admin-token-0123456789abcdef0123456789abcdef0123456789", rpcTimeout: .seconds(30), webhookTimeout: .seconds(30), firstRunDemo: firstRunDemo,
+                rateLimitPerSecond: rateLimit, rateLimitBurst: rateLimit * 2, rpcSecurity: TestPKI.security("gateway"))
+        tune(&configuration)
+        let app = try await GatewayApp.build(
+            configuration: configuration,
             logger: gatewayLogger,
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port ?? 0 } })
         return FullSystem(processes: [rules, sequences, ingest], gatewayPort: port, gateway: app, gatewayData: gatewayData)

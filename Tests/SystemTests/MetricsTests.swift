@@ -22,11 +22,11 @@ struct MetricsTests {
             let posted = try await client.postWebhook(secret: tenant.secret, body: try Fixtures.body("lead_status_changed"))
             #expect(posted.status == 200, "\(posted.text)")
             let flowed = try await eventually {
-                let scrape = try await client.request(.GET, "/metrics")
+                let scrape = try await client.request(.GET, "/metrics", token: system.adminToken)
                 return Self.value(scrape.text, "rules_evaluations_total", [#"service="rules-service""#]) ?? 0 >= 1
             }
             #expect(flowed)
-            let scrape = try await client.request(.GET, "/metrics")
+            let scrape = try await client.request(.GET, "/metrics", token: system.adminToken)
             #expect(scrape.status == 200)
             #expect(scrape.headers.first(name: "Content-Type")?.hasPrefix("text/plain") == true)
             let text = scrape.text

@@ -30,7 +30,7 @@ final class RunningSystem: @unchecked Sendable {
                      "--sequence-address", "127.0.0.1:\(ports["sequence-service"]!)"]
         switch name {
         case "gateway":
-            return ["--http-port", "\(ports[name]!)", "--data-dir", data + "/gateway", "--admin-token", "smoke-admin-token-0123456789", "--no-demo"] + peers
+            return ["--http-port", "\(ports[name]!)", "--data-dir", data + "/gateway", "--no-demo"] + peers
         case "ingest-service":
             return ["--rpc-port", "\(ports[name]!)", "--data-dir", data + "/ingest",
                     "--rules-address", "127.0.0.1:\(ports["rules-service"]!)", "--sequence-address", "127.0.0.1:\(ports["sequence-service"]!)"]
@@ -50,6 +50,8 @@ final class RunningSystem: @unchecked Sendable {
         environment["LOG_LEVEL"] = "warning"
         // No TLS files given: the four processes, started at once, make one local CA between them.
         environment["PKI_DIR"] = data + "/pki"
+        // The admin token by environment: a command line is visible to every user in `ps`.
+        if name == "gateway" { environment["ADMIN_TOKEN"] = smokeAdminToken }
         process.environment = environment
         let log = FileHandle(forWritingAtPath: data + "/\(name).log") ?? {
             FileManager.default.createFile(atPath: data + "/\(name).log", contents: nil)
@@ -123,7 +125,7 @@ struct CrashSafetyTests {
         defer { system.stopAll() }
         #expect(try await eventually(timeout: .seconds(30)) { (try? await system.readiness().status) == 200 })
         let client = HTTPTestClient(port: system.ports["gateway"]!)
-        let tenant = try await client.createTenant(admin: "smoke-admin-token-0123456789")
+        let tenant = try await client.createTenant(admin: smokeAdminToken)
         let acknowledged = Locked<[String: Int]>([:])
         let killed = Locked(false)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -182,3 +184,6 @@ struct CrashSafetyTests {
         #expect(allDelivered)
     }
 }
+
+/// The smoke system's admin token (32 random-looking bytes, hex).
+let smokeAdminToken = "smoke-admin-token-" + String(repeating: "0123456789abcdef", count: 4)

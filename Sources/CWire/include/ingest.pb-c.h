@@ -63,10 +63,15 @@ struct  Agents__V1__IngestRequest
   size_t n_events;
   Agents__V1__Event **events;
   int64_t received_at_micros;
+  /*
+   * Webhook: only check that the secret names a source, store nothing (the gateway asks before it
+   * reads a body, so an unknown secret costs no body buffering).
+   */
+  protobuf_c_boolean probe;
 };
 #define AGENTS__V1__INGEST_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__ingest_request__descriptor) \
-    , (char *)protobuf_c_empty_string, {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
 
 
 struct  Agents__V1__IngestResponse

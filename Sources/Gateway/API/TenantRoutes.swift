@@ -87,14 +87,14 @@ extension GatewayApp {
                                 authenticator: Authenticator, peers: Peers, configuration: GatewayConfiguration) {
         // Operator routes (admin token).
         api.post("/tenants") { request, context -> Response in
-            try authenticator.requireAdmin(request)
+            try authenticator.requireAdmin(request, context: context)
             let body = try await request.decodeBody(CreateTenantBody.self, context: context)
             let created = try await createTenant(name: try validateName(body.name), store: store, peers: peers,
                                                  configuration: configuration, requestID: context.requestID)
             return try jsonResponse(created, status: .created)
         }
         api.get("/tenants") { request, context -> Response in
-            try authenticator.requireAdmin(request)
+            try authenticator.requireAdmin(request, context: context)
             let query = QueryReader(request)
             let limit = Int(try query.limit())
             let after = try query.string("cursor", maxLength: 64)
@@ -104,7 +104,7 @@ extension GatewayApp {
         }
         for (action, status) in [("suspend", "suspended"), ("resume", "active")] {
             api.post("/tenants/{id}/\(action)") { request, context -> Response in
-                try authenticator.requireAdmin(request)
+                try authenticator.requireAdmin(request, context: context)
                 let id = try context.parameters.require("id")
                 guard let tenant = try await store.setTenantStatus(id: id, status: status) else {
                     throw Problem(status: .notFound, detail: "no such tenant")
@@ -117,7 +117,8 @@ extension GatewayApp {
         tenantAPI.post("/api-keys") { request, context -> Response in
             let body = try await request.decodeBody(CreateKeyBody.self, context: context)
             let name = try validateName(body.name ?? "api key")
-            let (record, key) = try await store.createKey(tenantID: try context.tenant, name: name, now: Date())
+            let (record, key) = try await store.createKey(tenantID: try context.tenant, name: name, now: Date(),
+                                                           limit: configuration.maxAPIKeys)
             return try jsonResponse(APIKeyDTO(record, key: key), status: .created)
         }
         tenantAPI.get("/api-keys") { _, context -> Response in

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Synchronization
 import Wire
 
 // MARK: - Answers
@@ -41,15 +42,19 @@ struct DeliveryDTO: Codable, Sendable {
     var body: String?
     var bodyExpired: Bool
     var eventIds: [String]
+    /// The client's address as the gateway decided it (the socket peer, or a trusted proxy's forwarded-for).
+    var remoteAddress: String?
     enum CodingKeys: String, CodingKey {
         case id, status, reason, origin, body
         case receivedAt = "received_at", contentType = "content_type", bodyExpired = "body_expired", eventIds = "event_ids"
+        case remoteAddress = "remote_address"
     }
     init(_ delivery: PB.Delivery) {
         id = delivery.id; status = delivery.status; reason = delivery.reason.isEmpty ? nil : delivery.reason
         origin = delivery.origin; receivedAt = RFC3339.string(micros: delivery.receivedAtMicros); contentType = delivery.contentType
         body = delivery.body.isEmpty ? nil : String(decoding: delivery.body, as: UTF8.self)
         bodyExpired = delivery.bodyExpired; eventIds = delivery.eventIds
+        remoteAddress = delivery.remoteAddress.isEmpty ? nil : delivery.remoteAddress
     }
 }
 
@@ -202,7 +207,10 @@ struct ReplayDTO: Codable, Sendable {
 
 extension GatewayApp {
     /// Kommo's form posts: authenticated by the secret in the path, answered as soon as ingest committed.
+    /// The secret is checked before a byte of the body is read (ingest's probe, remembered briefly), so an
+    /// unknown secret is answered 404 at once and its body is never buffered.
     static func addInboundWebhookRoutes(to router: Router<GatewayContext>, peers: Peers, timeout: Duration) {
+        let known = KnownSecrets()
         router.post("/webhooks/kommo/{secret}") { request, context -> Response in
             let secret = try context.parameters.require("secret")
             guard secret.count <= 128 else { throw Problem(status: .notFound, detail: "no such webhook") }
@@ -210,17 +218,30 @@ extension GatewayApp {
             guard contentType.lowercased().hasPrefix("application/x-www-form-urlencoded") else {
                 throw Problem(status: .unsupportedMediaType, detail: "Kommo webhooks are application/x-www-form-urlencoded")
             }
+            let options = CallOptions(timeout: timeout, traceID: context.requestID)
+            if !known.contains(secret) {
+                var probe = PB.IngestRequest()
+                probe.sourceSecret = secret
+                probe.probe = true
+                do {
+                    _ = try await peers.ingest.ingest(probe, options: options)
+                    known.insert(secret)
+                } catch let error as RPCError where error.code == .notFound {
+                    throw Problem(status: .notFound, detail: "no such webhook")
+                }
+            }
             let body = try await request.body.collect(upTo: 1024 * 1024)
             var ingest = PB.IngestRequest()
             ingest.sourceSecret = secret
             ingest.body = Array(body.readableBytesView)
             ingest.contentType = contentType
             ingest.userAgent = request.headers[.userAgent] ?? ""
-            ingest.remoteAddress = request.headers[HTTPField.Name("X-Forwarded-For")!] ?? ""
+            ingest.remoteAddress = context.clientAddress
             do {
-                let answer = try await peers.ingest.ingest(ingest, options: CallOptions(timeout: timeout, traceID: context.requestID))
+                let answer = try await peers.ingest.ingest(ingest, options: options)
                 return try jsonResponse(["status": answer.status, "delivery_id": answer.deliveryId])
             } catch let error as RPCError where error.code == .notFound {
+                known.remove(secret)  // rotated away since it was remembered
                 throw Problem(status: .notFound, detail: "no such webhook")
             }
         }
@@ -339,5 +360,35 @@ extension GatewayApp {
 
     static func replayDTO(_ answer: PB.ReplayResponse) -> ReplayDTO {
         ReplayDTO(mode: answer.mode, matched: Int(answer.matched), newEventIds: answer.newEventIds, decisions: answer.decisions.map(DecisionDTO.init))
+    }
+}
+
+/// Webhook secrets ingest confirmed lately, by hash, each for `ttl`: a busy source costs one probe a
+/// minute, not one per webhook. A rotated-away secret is forgotten when ingest refuses it.
+final class KnownSecrets: Sendable {
+    private let entries = Mutex<[String: ContinuousClock.Instant]>([:])
+    let ttl: Duration
+    let capacity: Int
+
+    init(ttl: Duration = .seconds(60), capacity: Int = 10_000) {
+        self.ttl = ttl
+        self.capacity = capacity
+    }
+
+    private static func key(_ secret: String) -> String { GatewayStore.hash(secret) }
+
+    func contains(_ secret: String, now: ContinuousClock.Instant = .now) -> Bool {
+        entries.withLock { ($0[Self.key(secret)]).map { now - $0 < ttl } ?? false }
+    }
+
+    func insert(_ secret: String, now: ContinuousClock.Instant = .now) {
+        entries.withLock { entries in
+            if entries.count >= capacity { entries = entries.filter { now - $0.value < ttl } }
+            if entries.count < capacity { entries[Self.key(secret)] = now }
+        }
+    }
+
+    func remove(_ secret: String) {
+        _ = entries.withLock { $0.removeValue(forKey: Self.key(secret)) }
     }
 }

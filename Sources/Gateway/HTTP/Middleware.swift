@@ -5,6 +5,7 @@ import Logging
 
 extension HTTPField.Name {
     static let requestID = HTTPField.Name("X-Request-Id")!
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 }
 
 /// Gives every request an id (the caller's `X-Request-Id` when it is sane), answers errors as
@@ -16,10 +17,12 @@ package struct GatewayMiddleware: RouterMiddleware {
     /// The largest JSON body a route decodes (`--max-body-bytes`).
     let maxBodyBytes: Int
     let metrics: HTTPMetrics
+    let addresses: ClientAddressResolver
 
-    package init(maxBodyBytes: Int = 1024 * 1024, metrics: HTTPMetrics) {
+    package init(maxBodyBytes: Int = 1024 * 1024, metrics: HTTPMetrics, addresses: ClientAddressResolver = ClientAddressResolver(trustedProxies: [])) {
         self.maxBodyBytes = maxBodyBytes
         self.metrics = metrics
+        self.addresses = addresses
     }
 
     package func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
@@ -28,10 +31,13 @@ package struct GatewayMiddleware: RouterMiddleware {
         let incoming = request.headers[.requestID] ?? ""
         context.requestID = Self.isSane(incoming) ? incoming : Self.newID()
         context.logger[metadataKey: "request.id"] = "\(context.requestID)"
+        context.clientAddress = addresses.resolve(peer: context.peerAddress, forwardedFor: request.headers[values: .forwardedFor])
         let started = ContinuousClock.now
         var response: Response
         do {
             response = try await next(request, context)
+        } catch let throttled as Authenticator.Throttled {
+            response = throttled.response(requestID: context.requestID)
         } catch {
             let (problem, logFully) = ErrorMapping.problem(for: error)
             if logFully {
@@ -40,6 +46,8 @@ package struct GatewayMiddleware: RouterMiddleware {
             response = problem.response(requestID: context.requestID)
         }
         response.headers[.requestID] = context.requestID
+        // API (and webhook and metrics) answers carry keys, secrets and tenant data: no cache (browser or proxy) may keep them.
+        if ["/api/", "/webhooks/", "/metrics"].contains(where: request.uri.path.hasPrefix) { response.headers[.cacheControl] = "no-store" }
         let elapsed = ContinuousClock.now - started
         let route = context.endpointPath ?? "unmatched"
         context.logger.info("http.request", metadata: [

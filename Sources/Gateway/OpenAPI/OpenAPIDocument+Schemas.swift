@@ -174,7 +174,7 @@ extension OpenAPIDocument {
                 "id": Schema.string(), "status": Schema.string(enumeration: ["accepted", "duplicate", "unparsed", "rejected"]),
                 "reason": Schema.string(), "origin": Schema.string(), "received_at": Schema.string(format: "date-time"),
                 "content_type": Schema.string(), "body": Schema.string("The raw body, until retention removes it."),
-                "body_expired": Schema.boolean(), "event_ids": Schema.array(Schema.string()),
+                "body_expired": Schema.boolean(), "event_ids": Schema.array(Schema.string()), "remote_address": Schema.string(),
             ], required: ["id", "status", "origin", "content_type", "body_expired", "event_ids"]),
             "DeliveryPage": Schema.page(Schema.ref("Delivery")),
             "Decision": decision,

@@ -5,9 +5,12 @@ import Wire
 
 extension GatewayApp {
     /// `GET /metrics`: the gateway's own metrics (HTTP by route template and status, latencies, RPC
-    /// calls) and every service's counters, gathered through their Health RPC, in one scrape.
-    static func addMetricsRoutes(to router: Router<GatewayContext>, peers: Peers, registry: PrometheusCollectorRegistry) {
-        router.get("/metrics") { _, _ -> Response in
+    /// calls) and every service's counters, gathered through their Health RPC, in one scrape. The totals
+    /// span tenants, so a scrape needs the metrics token (`--metrics-token`) or the admin token.
+    static func addMetricsRoutes(to router: Router<GatewayContext>, peers: Peers, registry: PrometheusCollectorRegistry,
+                                 authenticator: Authenticator, token: String?) {
+        router.get("/metrics") { request, context -> Response in
+            try authenticator.requireAdminOr(token, request, context: context)
             var text = registry.emitToString()
             // The gateway's own calls to each service, by method and status code.
             var clientMetrics: [PB.Metric] = []

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRDB
 import ServiceKit
+import Wire
 
 /// A tenant of the deployment.
 package struct TenantRecord: Sendable, Codable, Equatable {
@@ -121,12 +122,21 @@ package final class GatewayStore: Sendable {
 
     // MARK: - API keys
 
-    /// Creates a key; returns the record and the key itself, which is never retrievable again.
-    package func createKey(tenantID: String, name: String, now: Date) async throws -> (APIKeyRecord, String) {
+    /// Creates a key; returns the record and the key itself, which is never retrievable again. With a
+    /// `limit`, a tenant already holding that many live keys gets RESOURCE_EXHAUSTED naming the quota
+    /// (counted in the same transaction, so concurrent creates cannot pass it).
+    package func createKey(tenantID: String, name: String, now: Date, limit: Int? = nil) async throws -> (APIKeyRecord, String) {
         let secret = "ka_" + Self.randomHex(20)
         let record = APIKeyRecord(id: "key_" + Self.randomHex(8), tenantID: tenantID, name: name,
                                   prefix: String(secret.prefix(10)), createdAt: now, lastUsedAt: nil, revokedAt: nil)
         try await db.write { db in
+            if let limit {
+                let live = try Int.fetchOne(db, sql: "SELECT count(*) FROM api_key WHERE tenant_id = ? AND revoked_at IS NULL",
+                                            arguments: [tenantID]) ?? 0
+                if live >= limit {
+                    throw RPCError(.resourceExhausted, "quota max_api_keys exceeded: a tenant may hold \(limit) live API keys; revoke one first")
+                }
+            }
             try db.execute(sql: """
                 INSERT INTO api_key (id, tenant_id, name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [record.id, tenantID, name, record.prefix, Self.hash(secret), Self.micros(now)])

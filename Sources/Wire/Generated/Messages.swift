@@ -1962,6 +1962,9 @@ extension PB {
         /// Internal events (origin timer, manual or replay): tenant from metadata, no secret.
         package var events: [PB.Event] = []
         package var receivedAtMicros: Int64 = 0
+        /// Webhook: only check that the secret names a source, store nothing (the gateway asks before it
+        /// reads a body, so an unknown secret costs no body buffering).
+        package var probe: Bool = false
         package init() {}
     }
 }
@@ -2001,6 +2004,7 @@ extension PB.IngestRequest: WireMessage {
             value.fill(&pointer.pointee, arena)
         }
         c.received_at_micros = self.receivedAtMicros
+        c.probe = (self.probe ? 1 : 0)
     }
 
     init(c: Agents__V1__IngestRequest) {
@@ -2011,6 +2015,7 @@ extension PB.IngestRequest: WireMessage {
         self.userAgent = WireArena.readString(c.user_agent)
         self.events = WireArena.readMessages(c.events, c.n_events) { PB.Event(c: $0) }
         self.receivedAtMicros = c.received_at_micros
+        self.probe = (c.probe != 0)
     }
 }
 
@@ -2023,6 +2028,7 @@ extension PB.IngestRequest: Codable {
         case userAgent = "user_agent"
         case events = "events"
         case receivedAtMicros = "received_at_micros"
+        case probe = "probe"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -2035,6 +2041,7 @@ extension PB.IngestRequest: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .userAgent) { self.userAgent = v }
         if let v = try container.decodeIfPresent([PB.Event].self, forKey: .events) { self.events = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .receivedAtMicros) { self.receivedAtMicros = v }
+        if let v = try container.decodeIfPresent(Bool.self, forKey: .probe) { self.probe = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -2046,6 +2053,7 @@ extension PB.IngestRequest: Codable {
         try container.encode(self.userAgent, forKey: .userAgent)
         try container.encode(self.events, forKey: .events)
         try container.encode(self.receivedAtMicros, forKey: .receivedAtMicros)
+        try container.encode(self.probe, forKey: .probe)
     }
 }
 
