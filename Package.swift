@@ -79,7 +79,8 @@ let package = Package(
         .target(
             name: "ServiceKit",
             dependencies: ["Wire", "Domain", log, lifecycle, grdb, argumentParser,
-                           .product(name: "Metrics", package: "swift-metrics")] + nio,
+                           .product(name: "Metrics", package: "swift-metrics"),
+                           .product(name: "Crypto", package: "swift-crypto")] + nio,
             path: "Sources/ServiceKit",
             swiftSettings: swiftSettings
         ),
@@ -181,7 +182,8 @@ let package = Package(
         ),
         .testTarget(
             name: "IngestTests",
-            dependencies: ["TestSupport", "Ingest", "Domain", "Wire", "ServiceKit"] + nio,
+            dependencies: ["TestSupport", "Ingest", "Domain", "Wire", "ServiceKit", grdb,
+                           .product(name: "Crypto", package: "swift-crypto")] + nio,
             path: "Tests/IngestTests",
             swiftSettings: swiftSettings
         ),

@@ -22,6 +22,10 @@ package struct IngestOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("dispatch-max-attempts"), help: "Attempts per destination before a dispatch is failed (env DISPATCH_MAX_ATTEMPTS).")
     package var dispatchMaxAttempts: Int = Env.int("DISPATCH_MAX_ATTEMPTS") ?? 12
 
+    @Option(name: .customLong("secrets-key-file"),
+            help: "File holding the key that seals webhook source secrets when SECRETS_KEY is unset (env SECRETS_KEY_FILE; default <data-dir>/../keys/ingest-service.key).")
+    package var secretsKeyFile: String? = Env.string("SECRETS_KEY_FILE")
+
     package init() {}
 
     package func configuration() throws -> IngestConfiguration {
@@ -33,7 +37,8 @@ package struct IngestOptions: ParsableArguments, Sendable {
         return IngestConfiguration(
             rulesAddress: try PeerAddress(parsing: rulesAddress, key: "--rules-address"),
             sequenceAddress: try PeerAddress(parsing: sequenceAddress, key: "--sequence-address"),
-            retentionDays: retentionDays, durability: durability, dispatchMaxAttempts: dispatchMaxAttempts)
+            retentionDays: retentionDays, durability: durability, dispatchMaxAttempts: dispatchMaxAttempts,
+            secretsKey: Env.string("SECRETS_KEY"), secretsKeyFile: secretsKeyFile)
     }
 }
 
@@ -44,15 +49,23 @@ package struct IngestConfiguration: Sendable {
     package var retentionDays: Int
     package var durability: Durability
     package var dispatchMaxAttempts: Int
+    /// Base64 of the 32-byte key sealing the copies of webhook source secrets (`SECRETS_KEY`, environment
+    /// only); `nil`: the key file.
+    package var secretsKey: String?
+    /// The key file used when `secretsKey` is `nil`; `nil`: `<data-dir>/../keys/ingest-service.key`.
+    package var secretsKeyFile: String?
 
     package init(rulesAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7102),
                  sequenceAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7103),
-                 retentionDays: Int = 30, durability: Durability = .full, dispatchMaxAttempts: Int = 12) {
+                 retentionDays: Int = 30, durability: Durability = .full, dispatchMaxAttempts: Int = 12,
+                 secretsKey: String? = nil, secretsKeyFile: String? = nil) {
         self.rulesAddress = rulesAddress
         self.sequenceAddress = sequenceAddress
         self.retentionDays = retentionDays
         self.durability = durability
         self.dispatchMaxAttempts = dispatchMaxAttempts
+        self.secretsKey = secretsKey
+        self.secretsKeyFile = secretsKeyFile
     }
 }
 
@@ -62,8 +75,12 @@ package enum IngestProcess {
         settings: ServiceSettings, configuration: IngestConfiguration, logger: Logger,
         clock: any WallClock = SystemClock(), dispatch: DispatchSettings? = nil
     ) async throws -> ServiceProcess {
-        let db = try StoreFactory.open(folder: settings.dataDir, migrator: IngestStore.migrator, durability: configuration.durability)
-        let store = IngestStore(db: db)
+        let box = try SecretBox.load(
+            environmentValue: configuration.secretsKey,
+            keyFile: configuration.secretsKeyFile ?? SecretBox.defaultKeyFile(dataDir: settings.dataDir, service: "ingest-service"),
+            logger: logger)
+        let db = try StoreFactory.open(folder: settings.dataDir, migrator: IngestStore.migrator(box: box), durability: configuration.durability)
+        let store = IngestStore(db: db, box: box)
         let rules = RulesClient(connection: RPCConnection(
             host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, security: settings.security,
             serverName: "rules-service", logger: logger))

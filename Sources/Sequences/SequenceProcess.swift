@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GRDB
 import Logging
 import ServiceKit
@@ -8,8 +9,9 @@ import Wire
 /// sequence-service's own settings (flags and environment variables).
 ///
 /// `SECRETS_KEY` (environment only, so the key never shows in a process list): base64 of 32 bytes that
-/// encrypt tenants' tokens and secrets at rest. When unset, a key is generated into
-/// `<data-dir>/secrets.key` (mode 0600) and a warning is logged.
+/// encrypt tenants' tokens and secrets at rest. When unset, the key is read from (or generated into, mode
+/// 0600, with a warning) `--secrets-key-file`, by default `<data-dir>/../keys/sequence-service.key`: outside
+/// the data folder, so the store's volume does not carry its own key.
 package struct SequenceOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("ingest-address"), help: "ingest-service host:port (env INGEST_ADDRESS).")
     package var ingestAddress: String = Env.string("INGEST_ADDRESS") ?? "127.0.0.1:7101"
@@ -25,6 +27,10 @@ package struct SequenceOptions: ParsableArguments, Sendable {
             help: "Comma-separated hosts that may serve as Kommo and Chats API base URLs besides *.kommo.com, *.amocrm.ru and *.amocrm.com, over http or https (env EGRESS_ALLOWED_HOSTS).")
     package var egressAllowedHosts: String = Env.string("EGRESS_ALLOWED_HOSTS") ?? ""
 
+    @Option(name: .customLong("secrets-key-file"),
+            help: "File holding the key that seals secrets at rest when SECRETS_KEY is unset (env SECRETS_KEY_FILE; default <data-dir>/../keys/sequence-service.key).")
+    package var secretsKeyFile: String? = Env.string("SECRETS_KEY_FILE")
+
     package init() {}
 
     package func configuration() throws -> SequenceConfiguration {
@@ -32,7 +38,7 @@ package struct SequenceOptions: ParsableArguments, Sendable {
             ingestAddress: try PeerAddress(parsing: ingestAddress, key: "--ingest-address"),
             rulesAddress: try PeerAddress(parsing: rulesAddress, key: "--rules-address"),
             egress: EgressPolicy(allowPrivateTargets: egressAllowPrivate, allowedHosts: EgressPolicy.hosts(parsing: egressAllowedHosts)),
-            secretsKey: Env.string("SECRETS_KEY"))
+            secretsKey: Env.string("SECRETS_KEY"), secretsKeyFile: secretsKeyFile)
     }
 }
 
@@ -42,16 +48,19 @@ package struct SequenceConfiguration: Sendable {
     package var rulesAddress: PeerAddress
     /// Where outbound requests may go (operator settings only).
     package var egress: EgressPolicy
-    /// Base64 of the 32-byte key sealing secrets at rest; `nil`: the key file in the data folder.
+    /// Base64 of the 32-byte key sealing secrets at rest; `nil`: the key file.
     package var secretsKey: String?
+    /// The key file used when `secretsKey` is `nil`; `nil`: `<data-dir>/../keys/sequence-service.key`.
+    package var secretsKeyFile: String?
 
     package init(ingestAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7101),
                  rulesAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7102),
-                 egress: EgressPolicy = EgressPolicy(), secretsKey: String? = nil) {
+                 egress: EgressPolicy = EgressPolicy(), secretsKey: String? = nil, secretsKeyFile: String? = nil) {
         self.ingestAddress = ingestAddress
         self.rulesAddress = rulesAddress
         self.egress = egress
         self.secretsKey = secretsKey
+        self.secretsKeyFile = secretsKeyFile
     }
 }
 
@@ -69,7 +78,10 @@ package enum SequenceProcess {
     ) async throws -> ServiceProcess {
         let db = try StoreFactory.open(folder: settings.dataDir, migrator: SequenceStore.migrator)
         let store = SequenceStore(db: db)
-        let box = try SecretBox.load(environmentValue: configuration.secretsKey, dataDir: settings.dataDir, logger: logger)
+        let box = try SecretBox.load(
+            environmentValue: configuration.secretsKey,
+            keyFile: configuration.secretsKeyFile ?? SecretBox.defaultKeyFile(dataDir: settings.dataDir, service: "sequence-service"),
+            legacyKeyFile: (settings.dataDir as NSString).appendingPathComponent("secrets.key"), logger: logger)
         let egress = EgressGate(policy: configuration.egress)
         let integrations = Integrations(store: store, box: box, egress: egress)
         // This process is the store's only writer: rows a killed predecessor left running are free now.

@@ -47,7 +47,10 @@ import Wire
                 let data = try Data(contentsOf: URL(fileURLWithPath: service.dataDir).appendingPathComponent(file))
                 #expect(data.range(of: Data("tok-SECRET-kommo-1".utf8)) == nil, "token in plain text in \(file)")
             }
-            let attributes = try FileManager.default.attributesOfItem(atPath: service.dataDir + "/secrets.key")
+            // The key lives beside the data folder, not in it, and only its owner reads it.
+            #expect(!FileManager.default.fileExists(atPath: service.dataDir + "/secrets.key"))
+            let keyFile = SecretBox.defaultKeyFile(dataDir: service.dataDir, service: "sequence-service")
+            let attributes = try FileManager.default.attributesOfItem(atPath: keyFile)
             #expect((attributes[.posixPermissions] as? Int) == 0o600)
         }
     }

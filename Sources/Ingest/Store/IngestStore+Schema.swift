@@ -1,8 +1,11 @@
+import Foundation
 import GRDB
+import ServiceKit
 
 extension IngestStore {
-    /// Append-only migrations of ingest-service's store. Never edit one that has shipped.
-    package static var migrator: DatabaseMigrator {
+    /// Append-only migrations of ingest-service's store. Never edit one that has shipped. `box` seals
+    /// the webhook source secrets that earlier versions kept in plain text.
+    package static func migrator(box: SecretBox) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(sql: """
@@ -85,6 +88,29 @@ extension IngestStore {
         }
         migrator.registerMigration("v2: pending events in order") { db in
             try db.execute(sql: "CREATE INDEX event_pending_seq ON event(seq) WHERE status = 'pending'")
+        }
+        migrator.registerMigration("v3: webhook source secrets sealed") { db in
+            // Lookups already went by hash; the plain copies (kept to show the URL again) become sealed
+            // copies, and the plain columns go. secure_delete zeroes the pages the plain text leaves.
+            try db.execute(sql: """
+                PRAGMA secure_delete = ON;
+                ALTER TABLE webhook_source ADD COLUMN secret_sealed BLOB NOT NULL DEFAULT x'';
+                ALTER TABLE webhook_source ADD COLUMN previous_sealed BLOB NOT NULL DEFAULT x'';
+                """)
+            let rows = try Row.fetchAll(db, sql: "SELECT tenant_id, secret, previous_secret FROM webhook_source")
+            for row in rows {
+                let tenantID: String = row["tenant_id"]
+                let secret: String = row["secret"]
+                let previous: String = row["previous_secret"]
+                try db.execute(sql: "UPDATE webhook_source SET secret_sealed = ?, previous_sealed = ? WHERE tenant_id = ?", arguments: [
+                    Data(try IngestStore.seal(secret, tenantID: tenantID, box: box)),
+                    Data(previous.isEmpty ? [] : try IngestStore.seal(previous, tenantID: tenantID, box: box)), tenantID,
+                ])
+            }
+            try db.execute(sql: """
+                ALTER TABLE webhook_source DROP COLUMN secret;
+                ALTER TABLE webhook_source DROP COLUMN previous_secret;
+                """)
         }
         return migrator
     }

@@ -16,8 +16,11 @@ package enum Destination: String, CaseIterable, Sendable {
 /// A tenant's Kommo webhook source.
 package struct SourceRecord: Sendable, Equatable {
     package var tenantID: String
+    /// The secret, opened from its sealed copy (the store keeps only that and the hash).
     package var secret: String
+    package var secretHash: String
     package var previousSecret: String
+    package var previousHash: String
     package var previousExpiresAt: Int64
     package var accountID: Int64?
     package var subdomain: String
@@ -61,18 +64,21 @@ package struct DueEvent: Sendable {
 package final class IngestStore: Sendable {
     package let db: DatabasePool
     private let batch: BatchWriter
+    /// Seals the copies of source secrets kept to show the webhook URL again.
+    private let box: SecretBox
     /// Sources by secret hash, so a webhook authenticates without a read transaction. Cleared by every
     /// write to `webhook_source`; the generation keeps a read that raced a write from caching stale rows.
     private let sources = Mutex<(generation: Int, byHash: [String: SourceRecord])>((0, [:]))
 
-    package init(db: DatabasePool) {
+    package init(db: DatabasePool, box: SecretBox) {
         self.db = db
+        self.box = box
         self.batch = BatchWriter(writer: db)
     }
 
     // MARK: - Webhook sources
 
-    static func hash(_ secret: String) -> String {
+    package static func hash(_ secret: String) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var hex: [UInt8] = []
         hex.reserveCapacity(64)
@@ -103,51 +109,75 @@ package final class IngestStore: Sendable {
         return "whk_" + bytes.map { String(format: "%02x", $0) }.joined()
     }
 
-    private static func source(_ row: Row) -> SourceRecord {
-        SourceRecord(tenantID: row["tenant_id"], secret: row["secret"], previousSecret: row["previous_secret"],
-                     previousExpiresAt: row["previous_expires_at"], accountID: row["account_id"],
-                     subdomain: row["subdomain"], baseURL: row["base_url"], createdAt: row["created_at"])
+    /// The associated data a source secret is sealed with: the tenant, and what the value is, so the
+    /// blob opens for nothing else.
+    private static func sealContext(_ tenantID: String) -> String { "webhook_source:" + tenantID }
+
+    static func seal(_ secret: String, tenantID: String, box: SecretBox) throws -> [UInt8] {
+        try box.seal(Array(secret.utf8), context: sealContext(tenantID))
+    }
+
+    private static func source(_ row: Row, box: SecretBox) throws -> SourceRecord {
+        let tenantID: String = row["tenant_id"]
+        let sealed: Data = row["secret_sealed"]
+        let previousSealed: Data = row["previous_sealed"]
+        let secret = String(decoding: try box.unseal(Array(sealed), context: sealContext(tenantID)), as: UTF8.self)
+        let previous = previousSealed.isEmpty
+            ? "" : String(decoding: try box.unseal(Array(previousSealed), context: sealContext(tenantID)), as: UTF8.self)
+        return SourceRecord(tenantID: tenantID, secret: secret, secretHash: row["secret_hash"], previousSecret: previous,
+                            previousHash: row["previous_hash"] ?? "", previousExpiresAt: row["previous_expires_at"],
+                            accountID: row["account_id"], subdomain: row["subdomain"], baseURL: row["base_url"],
+                            createdAt: row["created_at"])
     }
 
     /// The tenant's source, created with a fresh secret when it has none.
     package func ensureSource(tenantID: String, now: Int64) async throws -> SourceRecord {
-        try await writeSources { db in
+        let box = box
+        return try await writeSources { db in
             if let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE tenant_id = ?", arguments: [tenantID]) {
-                return Self.source(row)
+                return try Self.source(row, box: box)
             }
             let secret = Self.newSecret()
-            try db.execute(sql: "INSERT INTO webhook_source (tenant_id, secret, secret_hash, created_at) VALUES (?, ?, ?, ?)",
-                           arguments: [tenantID, secret, Self.hash(secret), now])
-            return SourceRecord(tenantID: tenantID, secret: secret, previousSecret: "", previousExpiresAt: 0,
-                                accountID: nil, subdomain: "", baseURL: "", createdAt: now)
+            let hash = Self.hash(secret)
+            try db.execute(sql: "INSERT INTO webhook_source (tenant_id, secret_sealed, secret_hash, created_at) VALUES (?, ?, ?, ?)",
+                           arguments: [tenantID, Data(try Self.seal(secret, tenantID: tenantID, box: box)), hash, now])
+            return SourceRecord(tenantID: tenantID, secret: secret, secretHash: hash, previousSecret: "", previousHash: "",
+                                previousExpiresAt: 0, accountID: nil, subdomain: "", baseURL: "", createdAt: now)
         }
     }
 
     package func source(tenantID: String) async throws -> SourceRecord? {
-        try await db.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE tenant_id = ?", arguments: [tenantID]).map(Self.source)
+        let box = box
+        return try await db.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE tenant_id = ?", arguments: [tenantID]).map { try Self.source($0, box: box) }
         }
     }
 
     /// Issues a new secret; the old one keeps working for `grace` seconds.
     package func rotateSource(tenantID: String, graceSeconds: Int64, now: Int64) async throws -> SourceRecord? {
-        try await writeSources { db in
+        let box = box
+        return try await writeSources { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE tenant_id = ?", arguments: [tenantID]) else { return nil }
-            var source = Self.source(row)
+            var source = try Self.source(row, box: box)
             let secret = Self.newSecret()
+            let hash = Self.hash(secret)
             try db.cachedStatement(sql: """
-                UPDATE webhook_source SET previous_secret = secret, previous_hash = secret_hash, previous_expires_at = ?,
-                       secret = ?, secret_hash = ? WHERE tenant_id = ?
-                """).execute(arguments: [now + graceSeconds * 1_000_000, secret, Self.hash(secret), tenantID])
+                UPDATE webhook_source SET previous_sealed = secret_sealed, previous_hash = secret_hash, previous_expires_at = ?,
+                       secret_sealed = ?, secret_hash = ? WHERE tenant_id = ?
+                """).execute(arguments: [now + graceSeconds * 1_000_000, Data(try Self.seal(secret, tenantID: tenantID, box: box)),
+                                         hash, tenantID])
             source.previousSecret = source.secret
+            source.previousHash = source.secretHash
             source.previousExpiresAt = now + graceSeconds * 1_000_000
             source.secret = secret
+            source.secretHash = hash
             return source
         }
     }
 
     /// The source a secret from a webhook URL belongs to: its current secret, or the previous one within
-    /// its grace period. The lookup is by hash and the final comparison is constant-time.
+    /// its grace period. The lookup is by hash and the final comparison is constant-time; no sealed
+    /// copy is opened for an unknown secret.
     package func resolve(secret: String, now: Int64) async throws -> SourceRecord? {
         let hash = Self.hash(secret)
         let (generation, cached) = sources.withLock { ($0.generation, $0.byHash[hash]) }
@@ -155,17 +185,20 @@ package final class IngestStore: Sendable {
         if let cached {
             row = cached
         } else {
+            let box = box
             row = try await db.read { db in
                 try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE secret_hash = ? OR previous_hash = ?", arguments: [hash, hash])
-                    .map(Self.source)
+                    .map { try Self.source($0, box: box) }
             }
             if let row {
                 sources.withLock { if $0.generation == generation && $0.byHash.count < 100_000 { $0.byHash[hash] = row } }
             }
         }
         guard let found = row else { return nil }
-        if constantTimeEquals(found.secret, secret) { return found }
-        if constantTimeEquals(found.previousSecret, secret) && found.previousExpiresAt > now { return found }
+        // The row was found by hash; comparing the hashes again in constant time keeps the decision
+        // independent of how many leading characters matched.
+        if constantTimeEquals(found.secretHash, hash) { return found }
+        if constantTimeEquals(found.previousHash, hash) && found.previousExpiresAt > now { return found }
         return nil
     }
 

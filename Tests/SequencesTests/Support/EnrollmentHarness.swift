@@ -44,7 +44,7 @@ struct EnrollmentHarness: Sendable {
         let dataDir = temporaryFolder("enrollment")
         let db = try StoreFactory.open(folder: dataDir, migrator: SequenceStore.migrator)
         let store = SequenceStore(db: db)
-        let integrations = Integrations(store: store, box: try SecretBox.load(environmentValue: nil, dataDir: dataDir, logger: quietLogger))
+        let integrations = Integrations(store: store, box: try SecretBox.load(environmentValue: nil, keyFile: SecretBox.defaultKeyFile(dataDir: dataDir, service: "sequence-service"), logger: quietLogger))
         let runner = RecordingRunner(clock: clock)
         let ingest = IngestClient(connection: RPCConnection(host: "127.0.0.1", port: 1, security: TestPKI.security("sequence-service"), logger: quietLogger))
         let scheduler = Scheduler(store: store, runner: runner, ingest: ingest, settings: SchedulerSettings(), clock: clock, logger: quietLogger)

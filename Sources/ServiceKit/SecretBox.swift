@@ -1,10 +1,9 @@
 import Crypto
 import Foundation
 import Logging
-import ServiceKit
 
-/// Encrypts the tenants' write-only integration values (Kommo tokens, channel secrets, webhook secrets,
-/// LLM keys) at rest with AES-256-GCM.
+/// Encrypts secrets at rest with AES-256-GCM: the tenants' write-only integration values (Kommo tokens,
+/// channel secrets, webhook secrets, LLM keys) and the copies of webhook source secrets.
 ///
 /// A sealed value is one version byte followed by AES-GCM's combined form (nonce, ciphertext, tag). The
 /// tenant id is bound in as associated data, so a sealed blob copied onto another tenant's row does not
@@ -24,19 +23,38 @@ package struct SecretBox: Sendable {
 
     private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
 
+    /// The default key file of a service: `<data root>/keys/<service>.key`, beside the service's data
+    /// folder rather than in it, so a copy of the store's volume does not carry the key that opens it.
+    package static func defaultKeyFile(dataDir: String, service: String) -> String {
+        let root = URL(fileURLWithPath: dataDir).standardizedFileURL.deletingLastPathComponent()
+        return root.appendingPathComponent("keys").appendingPathComponent("\(service).key").path
+    }
+
     /// The box for a process: the key from `SECRETS_KEY` (base64 of 32 bytes) when set, else the key
-    /// stored in `<dataDir>/secrets.key`, generated there (mode 0600) on first start.
+    /// stored in `keyFile`, generated there (mode 0600, folder 0700) on first start. A key left by an
+    /// earlier version at `legacyKeyFile` (inside the data folder) is moved to `keyFile` first, so the
+    /// secrets it sealed still open.
     ///
     /// - Throws: `ConfigurationError` naming `SECRETS_KEY` when it is set but not 32 bytes of base64, or
     ///   naming the key file when it cannot be read or written.
-    package static func load(environmentValue: String?, dataDir: String, logger: Logger) throws -> SecretBox {
+    package static func load(environmentValue: String?, keyFile path: String, legacyKeyFile: String? = nil,
+                             logger: Logger) throws -> SecretBox {
         if let environmentValue {
             guard let data = Data(base64Encoded: environmentValue.trimmingCharacters(in: .whitespacesAndNewlines)),
                   data.count == 32
             else { throw ConfigurationError("SECRETS_KEY must be the base64 encoding of 32 random bytes") }
             return SecretBox(key: SymmetricKey(data: data))
         }
-        let path = URL(fileURLWithPath: dataDir).appendingPathComponent("secrets.key").path
+        let folder = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        if let legacyKeyFile, FileManager.default.fileExists(atPath: legacyKeyFile), !FileManager.default.fileExists(atPath: path) {
+            guard rename(legacyKeyFile, path) == 0 else {
+                throw ConfigurationError("cannot move \(legacyKeyFile) to \(path) (errno \(errno))")
+            }
+            chmod(path, 0o600)
+            logger.notice("secrets.key_moved", metadata: ["secrets.key_file": "\(path)", "secrets.legacy_file": "\(legacyKeyFile)"])
+        }
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
             guard let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32 else {
                 throw ConfigurationError("\(path) does not hold a base64 32-byte key; restore it or set SECRETS_KEY")
@@ -45,7 +63,6 @@ package struct SecretBox: Sendable {
         }
         let key = SymmetricKey(size: .bits256)
         let encoded = key.withUnsafeBytes { Data($0).base64EncodedString() } + "\n"
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         // O_EXCL with the mode given at creation: the key is never readable by others, not even briefly,
         // and two processes starting at once cannot both write a key.
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
@@ -59,7 +76,7 @@ package struct SecretBox: Sendable {
         guard written == bytes.count else { throw ConfigurationError("cannot write \(path); set SECRETS_KEY instead") }
         logger.warning("secrets.key_generated", metadata: [
             "secrets.key_file": "\(path)",
-            "hint": "set SECRETS_KEY in production; losing this file makes stored tokens unreadable",
+            "hint": "set SECRETS_KEY in production; losing this file makes stored secrets unreadable",
         ])
         return SecretBox(key: key)
     }
