@@ -11,7 +11,7 @@ import Testing
 // MARK: - A TLS server with a certificate from a test authority
 
 /// A certificate authority and one server certificate for `name`, made with the `openssl` tool.
-struct TestPKI {
+struct EgressTestCertificates {
     let caPEM: [UInt8]
     let certificatePEM: [UInt8]
     let keyPEM: [UInt8]
@@ -67,7 +67,7 @@ final class HostEchoHandler: ChannelInboundHandler {
     }
 }
 
-func withTLSServer<T: Sendable>(_ pki: TestPKI, _ body: (Int) async throws -> T) async throws -> T {
+func withTLSServer<T: Sendable>(_ pki: EgressTestCertificates, _ body: (Int) async throws -> T) async throws -> T {
     let configuration = TLSConfiguration.makeServerConfiguration(
         certificateChain: try NIOSSLCertificate.fromPEMBytes(pki.certificatePEM).map { .certificate($0) },
         privateKey: .privateKey(try NIOSSLPrivateKey(bytes: pki.keyPEM, format: .pem)))
@@ -96,10 +96,10 @@ func withTLSServer<T: Sendable>(_ pki: TestPKI, _ body: (Int) async throws -> T)
 @Suite("Egress gate over TLS")
 struct EgressTLSTests {
     @Test("TLS is verified for the URL's host while the connection goes to the checked address",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: TestPKI.openssl), "needs openssl"))
+          .enabled(if: FileManager.default.isExecutableFile(atPath: EgressTestCertificates.openssl), "needs openssl"))
     func tlsKeepsTheName() async throws {
         let name = "kommo-emulator.invalid"
-        let pki = try TestPKI(name: name)
+        let pki = try EgressTestCertificates(name: name)
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(pki.caPEM))
         try await withTLSServer(pki) { port in
