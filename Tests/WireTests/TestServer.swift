@@ -57,7 +57,11 @@ final class RawClient: Sendable {
     /// Writes the bytes, then reads until the server closes or `limit` bytes arrived.
     func exchange(_ bytes: [UInt8], closeAfterWrite: Bool = false, limit: Int = 1 << 20) async throws -> (received: [UInt8], closedByServer: Bool) {
         try await channel.executeThenClose { inbound, outbound in
-            if !bytes.isEmpty { try await outbound.write(ByteBuffer(bytes: bytes)) }
+            if !bytes.isEmpty {
+                // A server that refuses the connection (in the TLS handshake, say) may have closed it
+                // before the write: that is a close by the server too.
+                do { try await outbound.write(ByteBuffer(bytes: bytes)) } catch { return ([], true) }
+            }
             if closeAfterWrite { try await channel.channel.close(mode: .output) }
             var received: [UInt8] = []
             do {
