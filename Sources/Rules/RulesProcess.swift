@@ -14,7 +14,7 @@ package enum RulesProcess {
         let db = try StoreFactory.open(folder: settings.dataDir, migrator: RulesStore.migrator, durability: .normal)
         let store = RulesStore(db: db)
         let counters = EvaluationCounters()
-        let server = RulesServer(store: store, clock: clock, counters: counters)
+        let server = RulesServer(store: store, clock: clock, counters: counters, quotas: settings.quotas)
         let health = HealthServer(service: "rules-service", store: db) {
             let snapshot = counters.snapshot
             var metrics: [PB.Metric] = [

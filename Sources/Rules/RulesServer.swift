@@ -15,9 +15,12 @@ package struct RulesServer: RulesHandler {
     let cache: RuleSetCache
     let counters: EvaluationCounters
     let engine: RuleEngine
+    let quotas: TenantQuotas
 
     package init(store: RulesStore, clock: any WallClock, cache: RuleSetCache = RuleSetCache(),
-                 counters: EvaluationCounters = EvaluationCounters(), engine: RuleEngine = RuleEngine()) {
+                 counters: EvaluationCounters = EvaluationCounters(), engine: RuleEngine = RuleEngine(),
+                 quotas: TenantQuotas = TenantQuotas()) {
+        self.quotas = quotas
         self.store = store
         self.clock = clock
         self.cache = cache
@@ -51,7 +54,7 @@ package struct RulesServer: RulesHandler {
         let now = clock.now().unixMicros
         let record = DocumentRecord(kind: .agent, id: Self.newID("agt_"), tenantID: tenantID, doc: doc,
                                     createdAt: now, updatedAt: now, enabled: resource.status == AgentResource.active)
-        try await mapped { try await store.insert(record) }
+        try await mapped { try await store.insert(record, quota: quotas.agents) }
         cache.invalidate(tenantID)
         context.logger.info("agent.created", metadata: ["tenant.id": "\(tenantID)", "agent.id": "\(record.id)"])
         return PB.Document(record)
@@ -113,7 +116,7 @@ package struct RulesServer: RulesHandler {
         let now = clock.now().unixMicros
         let record = DocumentRecord(kind: .rule, id: id, tenantID: tenantID, agentID: agentID, doc: doc,
                                     createdAt: now, updatedAt: now, enabled: rule.enabled, priority: rule.priority)
-        try await mapped { try await store.insert(record) }
+        try await mapped { try await store.insert(record, quota: quotas.rules) }
         cache.invalidate(tenantID)
         context.logger.info("rule.created", metadata: ["tenant.id": "\(tenantID)", "rule.id": "\(id)", "agent.id": "\(agentID)"])
         return PB.Document(record)
@@ -184,7 +187,7 @@ package struct RulesServer: RulesHandler {
         let now = clock.now().unixMicros
         let record = DocumentRecord(kind: .script, id: Self.newID("scr_"), tenantID: tenantID, agentID: agentID, doc: doc,
                                     createdAt: now, updatedAt: now, enabled: script.active)
-        try await mapped { try await store.insert(record) }
+        try await mapped { try await store.insert(record, quota: quotas.scripts) }
         return PB.Document(record, warnings: script.warnings())
     }
 

@@ -16,6 +16,8 @@ extension RulesStoreError {
             RPCError(.failedPrecondition, "version mismatch: the request expects version \(expected), the stored version is \(actual)")
         case .hasDependents(let rules, let scripts):
             RPCError(.failedPrecondition, "the agent still has \(Self.dependents(rules: rules, scripts: scripts)); delete them first or delete with cascade")
+        case .quotaExceeded(let kind, let limit):
+            TenantQuotas.exceeded(kind.noun + "s", setting: "quota_\(kind.rawValue)s", limit: limit)
         }
     }
 

@@ -102,7 +102,7 @@ package enum SequenceProcess {
             kommoProbe = { tenantID, logger in try await executorRunner.testKommoConnection(tenantID: tenantID, logger: logger) }
         }
         let server = SequenceServer(store: store, scheduler: scheduler, integrations: integrations, clock: clock,
-                                    kommoProbe: kommoProbe)
+                                    kommoProbe: kommoProbe, quotas: settings.quotas)
         let health = HealthServer(service: "sequence-service", store: db) {
             var metrics: [PB.Metric] = []
             for (status, count) in ((try? await store.counts()) ?? [:]).sorted(by: { $0.key < $1.key }) {

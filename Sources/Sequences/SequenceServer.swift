@@ -13,8 +13,13 @@ package struct SequenceServer: SequencesHandler {
     /// Reads the tenant's Kommo account with its credentials (the executor's client and limiter).
     let kommoProbe: (@Sendable (_ tenantID: String, _ logger: Logger) async throws -> JSONValue)?
 
+    /// What one tenant may hold of the sequences this service owns.
+    let quotas: TenantQuotas
+
     package init(store: SequenceStore, scheduler: Scheduler, integrations: Integrations, clock: any WallClock,
-                 kommoProbe: (@Sendable (_ tenantID: String, _ logger: Logger) async throws -> JSONValue)? = nil) {
+                 kommoProbe: (@Sendable (_ tenantID: String, _ logger: Logger) async throws -> JSONValue)? = nil,
+                 quotas: TenantQuotas = TenantQuotas()) {
+        self.quotas = quotas
         self.store = store
         self.scheduler = scheduler
         self.integrations = integrations

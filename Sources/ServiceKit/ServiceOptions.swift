@@ -33,6 +33,18 @@ package struct ServiceOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("max-partial-frame-bytes"), help: "Bytes held in partial RPC frames across all connections (env MAX_PARTIAL_FRAME_BYTES).")
     package var maxPartialFrameBytes: Int = Env.int("MAX_PARTIAL_FRAME_BYTES") ?? 64 * 1024 * 1024
 
+    @Option(name: .customLong("quota-agents"), help: "Agents one tenant may hold (env QUOTA_AGENTS).")
+    package var quotaAgents: Int = Env.int("QUOTA_AGENTS") ?? TenantQuotas().agents
+
+    @Option(name: .customLong("quota-rules"), help: "Rules one tenant may hold (env QUOTA_RULES).")
+    package var quotaRules: Int = Env.int("QUOTA_RULES") ?? TenantQuotas().rules
+
+    @Option(name: .customLong("quota-scripts"), help: "Sales scripts one tenant may hold (env QUOTA_SCRIPTS).")
+    package var quotaScripts: Int = Env.int("QUOTA_SCRIPTS") ?? TenantQuotas().scripts
+
+    @Option(name: .customLong("quota-sequences"), help: "Sequences one tenant may hold (env QUOTA_SEQUENCES).")
+    package var quotaSequences: Int = Env.int("QUOTA_SEQUENCES") ?? TenantQuotas().sequences
+
     @OptionGroup package var security: RPCSecurityOptions
 
     package init() {}
@@ -45,6 +57,9 @@ package struct ServiceOptions: ParsableArguments, Sendable {
         guard frameDeadlineSeconds >= 1 else { throw ValidationError("--rpc-frame-deadline-seconds must be at least 1") }
         guard maxConnections >= 1 else { throw ValidationError("--max-rpc-connections must be at least 1") }
         guard maxPartialFrameBytes >= maxFrameBytes else { throw ValidationError("--max-partial-frame-bytes must be at least --max-frame-bytes") }
+        for (name, value) in [("agents", quotaAgents), ("rules", quotaRules), ("scripts", quotaScripts), ("sequences", quotaSequences)] where value < 1 {
+            throw ValidationError("--quota-\(name) must be at least 1")
+        }
     }
 
     /// The settings with this service's defaults filled in.
@@ -54,7 +69,8 @@ package struct ServiceOptions: ParsableArguments, Sendable {
                         security: try security.security(identity: identity, logger: logger),
                         maxFrameBytes: maxFrameBytes, maxConcurrentCalls: maxConcurrentCalls,
                         frameDeadline: .seconds(Int64(frameDeadlineSeconds)), maxConnections: maxConnections,
-                        maxPartialFrameBytes: maxPartialFrameBytes)
+                        maxPartialFrameBytes: maxPartialFrameBytes,
+                        quotas: TenantQuotas(agents: quotaAgents, rules: quotaRules, scripts: quotaScripts, sequences: quotaSequences))
     }
 }
 
@@ -70,12 +86,15 @@ package struct ServiceSettings: Sendable {
     package var frameDeadline: TimeAmount
     package var maxConnections: Int
     package var maxPartialFrameBytes: Int
+    /// What one tenant may hold of the resources this service owns.
+    package var quotas: TenantQuotas
 
     package init(rpcHost: String = "127.0.0.1", rpcPort: Int, dataDir: String, security: RPCSecurity,
                  maxFrameBytes: Int = 4 * 1024 * 1024, maxConcurrentCalls: Int = 1024,
                  frameDeadline: TimeAmount = .seconds(10), maxConnections: Int = 1024,
-                 maxPartialFrameBytes: Int = 64 * 1024 * 1024) {
+                 maxPartialFrameBytes: Int = 64 * 1024 * 1024, quotas: TenantQuotas = TenantQuotas()) {
         self.security = security
+        self.quotas = quotas
         self.frameDeadline = frameDeadline
         self.maxConnections = maxConnections
         self.maxPartialFrameBytes = maxPartialFrameBytes

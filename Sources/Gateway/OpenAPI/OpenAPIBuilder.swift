@@ -159,7 +159,7 @@ struct APIOperation {
         if path.contains("{") { statuses.insert(404) }
         switch access {
         case .tenant: statuses.formUnion([401, 429])
-        case .admin: statuses.insert(401)
+        case .admin: statuses.formUnion([401, 429])
         case .open, .pathSecret: break
         }
         if callsServices { statuses.formUnion([429, 503, 504]) }

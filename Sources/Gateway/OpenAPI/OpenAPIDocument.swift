@@ -94,7 +94,7 @@ package enum OpenAPIDocument {
         413: "The body is larger than the route accepts.",
         415: "The body's media type is not the one the route accepts.",
         422: "The `Idempotency-Key` was used with a different request.",
-        429: "Too many requests: this API key's rate limit (with `Retry-After`) or a busy service.",
+        429: "Too many requests: the API key's or the tenant's rate limit, too many failed authentications from this address (both with `Retry-After`), a tenant quota (the detail names it: `max_api_keys`, `quota_agents`, `quota_rules`, `quota_scripts`, `quota_sequences`) or a busy service.",
         503: "A service the answer needs is unavailable; `service` names it.",
         504: "A service the answer needs did not answer in time.",
     ]

@@ -143,4 +143,6 @@ package enum RulesStoreError: Error, Sendable, Hashable {
     case versionMismatch(expected: Int64, actual: Int64)
     /// The agent has rules or scripts and no cascade was asked for.
     case hasDependents(rules: Int, scripts: Int)
+    /// The tenant already holds `limit` resources of this kind.
+    case quotaExceeded(DocumentKind, limit: Int)
 }

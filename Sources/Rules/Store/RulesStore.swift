@@ -23,8 +23,15 @@ package struct RulesStore: Sendable {
 
     /// Stores a new resource. Rules and scripts must belong to an agent of the same tenant; a script's
     /// first version is kept in its history.
-    package func insert(_ record: DocumentRecord) async throws {
+    /// Inserts a new resource; with `quota`, only while the tenant holds fewer than that many of its kind
+    /// (counted in the same transaction, so concurrent creates cannot pass it together).
+    package func insert(_ record: DocumentRecord, quota: Int? = nil) async throws {
         try await db.write { db in
+            if let quota {
+                let held = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(record.kind.table) WHERE tenant_id = ?",
+                                            arguments: [record.tenantID]) ?? 0
+                guard held < quota else { throw RulesStoreError.quotaExceeded(record.kind, limit: quota) }
+            }
             if record.kind != .agent {
                 guard try Self.exists(db, .agent, tenantID: record.tenantID, id: record.agentID) else {
                     throw RulesStoreError.notFound(.agent, record.agentID)

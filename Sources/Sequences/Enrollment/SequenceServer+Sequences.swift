@@ -15,8 +15,13 @@ extension SequenceServer {
         let tenantID = try context.requireTenant()
         guard !request.parentId.isEmpty else { throw RPCError.invalid(field: "agent_id", "is required") }
         let definition = try Self.definition(from: Self.parseObject(request.json))
-        let record = try await store.createSequence(tenantID: tenantID, agentID: request.parentId, id: Enrollments.newID("seq_"),
-                                                    definition: definition, now: clock.now().unixMicros)
+        let record: SequenceRecord
+        do {
+            record = try await store.createSequence(tenantID: tenantID, agentID: request.parentId, id: Enrollments.newID("seq_"),
+                                                    definition: definition, now: clock.now().unixMicros, quota: quotas.sequences)
+        } catch let error as SequenceQuotaExceeded {
+            throw TenantQuotas.exceeded("sequences", setting: "quota_sequences", limit: error.limit)
+        }
         context.logger.info("sequence.created", metadata: ["tenant.id": "\(tenantID)", "sequence.id": "\(record.id)"])
         return Self.document(record)
     }

@@ -65,8 +65,15 @@ package enum SequenceStoreError: Error, Sendable {
 // MARK: - Sequences
 
 extension SequenceStore {
-    package func createSequence(tenantID: String, agentID: String, id: String, definition: SequenceDefinition, now: Int64) async throws -> SequenceRecord {
+    /// Creates a sequence; with `quota`, only while the tenant holds fewer than that many (counted in the
+    /// same transaction). Throws ``SequenceQuotaExceeded`` past it.
+    package func createSequence(tenantID: String, agentID: String, id: String, definition: SequenceDefinition, now: Int64,
+                                quota: Int? = nil) async throws -> SequenceRecord {
         try await db.write { db in
+            if let quota {
+                let held = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sequence WHERE tenant_id = ?", arguments: [tenantID]) ?? 0
+                guard held < quota else { throw SequenceQuotaExceeded(limit: quota) }
+            }
             try db.execute(sql: """
                 INSERT INTO sequence (tenant_id, id, agent_id, status, trigger_type, definition_json, version, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
@@ -407,4 +414,9 @@ extension SequenceStore {
             UPDATE enrollment SET state = ?, reason = ?, current_step_id = NULL, next_due_at = NULL, updated_at = ?, finished_at = ? WHERE id = ?
             """, arguments: [state, reason, now, now, enrollmentID])
     }
+}
+
+/// The tenant already holds as many sequences as its quota allows.
+package struct SequenceQuotaExceeded: Error, Sendable {
+    package var limit: Int
 }
