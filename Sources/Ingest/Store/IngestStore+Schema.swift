@@ -86,6 +86,19 @@ extension IngestStore {
         migrator.registerMigration("v2: pending events in order") { db in
             try db.execute(sql: "CREATE INDEX event_pending_seq ON event(seq) WHERE status = 'pending'")
         }
+        migrator.registerMigration("v3: suspended tenants") { db in
+            // The gateway owns tenants; this is its word on which are suspended, kept here so that
+            // holding their events survives a restart. An event of a suspended tenant is stored with
+            // status 'held' and is not dispatched until the tenant is resumed.
+            try db.execute(sql: """
+                CREATE TABLE tenant_state (
+                    tenant_id TEXT PRIMARY KEY NOT NULL,
+                    suspended INTEGER NOT NULL,
+                    changed_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX event_held ON event(tenant_id, seq) WHERE status = 'held';
+                """)
+        }
         return migrator
     }
 }
