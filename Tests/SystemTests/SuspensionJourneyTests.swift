@@ -1,5 +1,7 @@
 import Foundation
+import Gateway
 import NIOHTTP1
+import ServiceKit
 import TestSupport
 import Testing
 import Wire
@@ -119,6 +121,39 @@ struct SuspensionJourneyTests {
                 #expect(kommo.received.isEmpty, "\(kommo.received.map(\.path))")
                 let skipped = try await client.request(.GET, "/api/v1/webhooks/events?status=skipped", token: tenant.key)
                 #expect((skipped.json["items"] as? [Any])?.count == 1, "\(skipped.text)")
+            }
+        }
+    }
+
+    @Test("a suspension the services missed is pushed to them when the gateway starts")
+    func startupPushHeals() async throws {
+        let kommo = KommoEmulator()
+        try await withTestServer(kommo.handle) { kommoPort in
+            let system = try await FullSystem.make()
+            try await system.run { client in
+                let tenant = try await Self.prepare(client, admin: system.adminToken, kommoPort: kommoPort, token: kommo.token)
+                // Suspended in the gateway's store only, as if the calls to the services had been lost.
+                let store = GatewayStore(db: try StoreFactory.open(folder: system.gatewayData, migrator: GatewayStore.migrator))
+                _ = try await store.setTenantStatus(id: tenant.id, status: "suspended")
+                // A second gateway on the same data folder starts and pushes every suspended tenant's state.
+                let address = { (process: ServiceProcess) in PeerAddress(host: "127.0.0.1", port: process.port) }
+                let restarted = try await GatewayApp.build(
+                    configuration: GatewayConfiguration(
+                        httpPort: 0, dataDir: system.gatewayData, ingestAddress: address(system.processes[2]),
+                        rulesAddress: address(system.processes[0]), sequenceAddress: address(system.processes[1]),
+                        publicBaseURL: "http://kommo-agents.test", adminToken: system.adminToken, firstRunDemo: false),
+                    logger: quietLogger)
+                try await withServices([restarted]) {
+                    // The push is the gateway's first step once started, and every service is up: generous.
+                    try await Task.sleep(for: .seconds(3))
+                    let posted = try await client.postWebhook(secret: tenant.secret, body: try Fixtures.body("lead_status_changed"))
+                    #expect(posted.status == 200, "\(posted.text)")
+                    try await Task.sleep(for: .seconds(1))
+                    let events = try await Self.ingestEvents(system, tenantID: tenant.id)
+                    #expect(events.map(\.status) == ["held"], "\(events)")
+                }
+                try await Task.sleep(for: .seconds(1))
+                #expect(kommo.received.filter { $0.path == "/api/v4/tasks" }.isEmpty)
             }
         }
     }
