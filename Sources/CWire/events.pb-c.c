@@ -322,6 +322,96 @@ void   agents__v1__decision__free_unpacked
   assert(message->base.descriptor == &agents__v1__decision__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   agents__v1__tenant_state__init
+                     (Agents__V1__TenantState         *message)
+{
+  static const Agents__V1__TenantState init_value = AGENTS__V1__TENANT_STATE__INIT;
+  *message = init_value;
+}
+size_t agents__v1__tenant_state__get_packed_size
+                     (const Agents__V1__TenantState *message)
+{
+  assert(message->base.descriptor == &agents__v1__tenant_state__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__tenant_state__pack
+                     (const Agents__V1__TenantState *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__tenant_state__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__tenant_state__pack_to_buffer
+                     (const Agents__V1__TenantState *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__tenant_state__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__TenantState *
+       agents__v1__tenant_state__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__TenantState *)
+     protobuf_c_message_unpack (&agents__v1__tenant_state__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__tenant_state__free_unpacked
+                     (Agents__V1__TenantState *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__tenant_state__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__tenant_state_response__init
+                     (Agents__V1__TenantStateResponse         *message)
+{
+  static const Agents__V1__TenantStateResponse init_value = AGENTS__V1__TENANT_STATE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t agents__v1__tenant_state_response__get_packed_size
+                     (const Agents__V1__TenantStateResponse *message)
+{
+  assert(message->base.descriptor == &agents__v1__tenant_state_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__tenant_state_response__pack
+                     (const Agents__V1__TenantStateResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__tenant_state_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__tenant_state_response__pack_to_buffer
+                     (const Agents__V1__TenantStateResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__tenant_state_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__TenantStateResponse *
+       agents__v1__tenant_state_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__TenantStateResponse *)
+     protobuf_c_message_unpack (&agents__v1__tenant_state_response__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__tenant_state_response__free_unpacked
+                     (Agents__V1__TenantStateResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__tenant_state_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor agents__v1__message_fields__field_descriptors[14] =
 {
   {
@@ -1366,5 +1456,120 @@ const ProtobufCMessageDescriptor agents__v1__decision__descriptor =
   agents__v1__decision__field_indices_by_name,
   1,  agents__v1__decision__number_ranges,
   (ProtobufCMessageInit) agents__v1__decision__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__tenant_state__field_descriptors[3] =
+{
+  {
+    "tenant_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__TenantState, tenant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "suspended",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__TenantState, suspended),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "held_events",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__TenantState, held_events),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__tenant_state__field_indices_by_name[] = {
+  2,   /* field[2] = held_events */
+  1,   /* field[1] = suspended */
+  0,   /* field[0] = tenant_id */
+};
+static const ProtobufCIntRange agents__v1__tenant_state__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor agents__v1__tenant_state__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.TenantState",
+  "TenantState",
+  "Agents__V1__TenantState",
+  "agents.v1",
+  sizeof(Agents__V1__TenantState),
+  3,
+  agents__v1__tenant_state__field_descriptors,
+  agents__v1__tenant_state__field_indices_by_name,
+  1,  agents__v1__tenant_state__number_ranges,
+  (ProtobufCMessageInit) agents__v1__tenant_state__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__tenant_state_response__field_descriptors[2] =
+{
+  {
+    "suspended",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__TenantStateResponse, suspended),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "events",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__TenantStateResponse, events),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__tenant_state_response__field_indices_by_name[] = {
+  1,   /* field[1] = events */
+  0,   /* field[0] = suspended */
+};
+static const ProtobufCIntRange agents__v1__tenant_state_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__tenant_state_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.TenantStateResponse",
+  "TenantStateResponse",
+  "Agents__V1__TenantStateResponse",
+  "agents.v1",
+  sizeof(Agents__V1__TenantStateResponse),
+  2,
+  agents__v1__tenant_state_response__field_descriptors,
+  agents__v1__tenant_state_response__field_indices_by_name,
+  1,  agents__v1__tenant_state_response__number_ranges,
+  (ProtobufCMessageInit) agents__v1__tenant_state_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

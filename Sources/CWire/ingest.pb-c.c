@@ -2746,7 +2746,7 @@ const ProtobufCMessageDescriptor agents__v1__stats_response__descriptor =
   (ProtobufCMessageInit) agents__v1__stats_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor agents__v1__ingest__method_descriptors[10] =
+static const ProtobufCMethodDescriptor agents__v1__ingest__method_descriptors[11] =
 {
   { "Ingest", &agents__v1__ingest_request__descriptor, &agents__v1__ingest_response__descriptor },
   { "EnsureWebhookSource", &agents__v1__tenant_request__descriptor, &agents__v1__webhook_source__descriptor },
@@ -2758,6 +2758,7 @@ static const ProtobufCMethodDescriptor agents__v1__ingest__method_descriptors[10
   { "Reparse", &agents__v1__id_request__descriptor, &agents__v1__ingest_response__descriptor },
   { "Replay", &agents__v1__replay_request__descriptor, &agents__v1__replay_response__descriptor },
   { "Stats", &agents__v1__stats_request__descriptor, &agents__v1__stats_response__descriptor },
+  { "SetTenantState", &agents__v1__tenant_state__descriptor, &agents__v1__tenant_state_response__descriptor },
 };
 const unsigned agents__v1__ingest__method_indices_by_name[] = {
   1,        /* EnsureWebhookSource */
@@ -2769,6 +2770,7 @@ const unsigned agents__v1__ingest__method_indices_by_name[] = {
   7,        /* Reparse */
   8,        /* Replay */
   3,        /* RotateWebhookSource */
+  10,        /* SetTenantState */
   9         /* Stats */
 };
 const ProtobufCServiceDescriptor agents__v1__ingest__descriptor =
@@ -2778,7 +2780,7 @@ const ProtobufCServiceDescriptor agents__v1__ingest__descriptor =
   "Ingest",
   "Agents__V1__Ingest",
   "agents.v1",
-  10,
+  11,
   agents__v1__ingest__method_descriptors,
   agents__v1__ingest__method_indices_by_name
 };
@@ -2861,6 +2863,14 @@ void agents__v1__ingest__stats(ProtobufCService *service,
 {
   assert(service->descriptor == &agents__v1__ingest__descriptor);
   service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__ingest__set_tenant_state(ProtobufCService *service,
+                                          const Agents__V1__TenantState *input,
+                                          Agents__V1__TenantStateResponse_Closure closure,
+                                          void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__ingest__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__ingest__init (Agents__V1__Ingest_Service *service,
                                Agents__V1__Ingest_ServiceDestroy destroy)

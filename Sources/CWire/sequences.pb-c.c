@@ -648,7 +648,7 @@ const ProtobufCMessageDescriptor agents__v1__lead_query__descriptor =
   (ProtobufCMessageInit) agents__v1__lead_query__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[15] =
+static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[16] =
 {
   { "Schedule", &agents__v1__schedule_request__descriptor, &agents__v1__schedule_response__descriptor },
   { "OnEvent", &agents__v1__on_event_request__descriptor, &agents__v1__on_event_response__descriptor },
@@ -665,6 +665,7 @@ static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors
   { "UpdateIntegrations", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
   { "Usage", &agents__v1__document_query__descriptor, &agents__v1__document_page__descriptor },
   { "TestKommoConnection", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
+  { "SetTenantState", &agents__v1__tenant_state__descriptor, &agents__v1__tenant_state_response__descriptor },
 };
 const unsigned agents__v1__sequences__method_indices_by_name[] = {
   8,        /* CommandEnrollment */
@@ -678,6 +679,7 @@ const unsigned agents__v1__sequences__method_indices_by_name[] = {
   4,        /* ListSequences */
   1,        /* OnEvent */
   0,        /* Schedule */
+  15,        /* SetTenantState */
   14,        /* TestKommoConnection */
   12,        /* UpdateIntegrations */
   5,        /* UpdateSequence */
@@ -690,7 +692,7 @@ const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
   "Sequences",
   "Agents__V1__Sequences",
   "agents.v1",
-  15,
+  16,
   agents__v1__sequences__method_descriptors,
   agents__v1__sequences__method_indices_by_name
 };
@@ -813,6 +815,14 @@ void agents__v1__sequences__test_kommo_connection(ProtobufCService *service,
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
   service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__sequences__set_tenant_state(ProtobufCService *service,
+                                             const Agents__V1__TenantState *input,
+                                             Agents__V1__TenantStateResponse_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
                                   Agents__V1__Sequences_ServiceDestroy destroy)

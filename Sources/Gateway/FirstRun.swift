@@ -4,7 +4,8 @@ import ServiceLifecycle
 import Wire
 
 /// On an empty store, creates a `demo` tenant once the services answer, and writes what a newcomer
-/// needs (its API key and a ready curl line posting a Kommo webhook) to `first-run.txt`.
+/// needs (its API key and a ready curl line posting a Kommo webhook) to `first-run.txt`. Then pushes
+/// every suspended tenant's state to the services.
 struct FirstRun: Service, CustomStringConvertible {
     let store: GatewayStore
     let peers: Peers
@@ -18,8 +19,30 @@ struct FirstRun: Service, CustomStringConvertible {
         if configuration.firstRunDemo, try await store.tenantCount() == 0 {
             await createDemo()
         }
+        await pushSuspensions()
         // A service that returns ends its group: stay until shutdown.
         try? await gracefulShutdown()
+    }
+
+    /// Tells the services again which tenants are suspended, so that a suspension whose call was
+    /// missed (a service down, or restored from an older backup) is enforced. Runs in the background
+    /// of startup and retries with capped backoff until every service has taken every state.
+    private func pushSuspensions() async {
+        var delay = Duration.milliseconds(200)
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                for id in try await store.suspendedTenantIDs() {
+                    // Resumed meanwhile (this loop may have waited long): that call told the services.
+                    guard try await store.tenant(id: id)?.status == "suspended" else { continue }
+                    try await GatewayApp.pushTenantState(tenantID: id, suspended: true, heldEvents: "", peers: peers, requestID: "startup")
+                }
+                return
+            } catch {
+                logger.info("gateway.tenant_state_push_retry", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(30))
+            }
+        }
     }
 
     private func createDemo() async {

@@ -149,6 +149,24 @@ package struct IngestServer: IngestHandler {
         return response
     }
 
+    // MARK: - Tenant state
+
+    /// Suspends or resumes a tenant's dispatch (the gateway's call); see ``IngestStore/setTenantState``.
+    package func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse {
+        guard !request.tenantId.isEmpty else { throw RPCError.invalid(field: "tenant_id", "is required") }
+        guard ["", "dispatch", "skip"].contains(request.heldEvents) else {
+            throw RPCError.invalid(field: "held_events", "must be dispatch or skip")
+        }
+        let changed = try await store.setTenantState(tenantID: request.tenantId, suspended: request.suspended,
+                                                     skipHeld: !request.suspended && request.heldEvents == "skip",
+                                                     now: clock.now().unixMicros)
+        if !request.suspended { dispatcher.nudge.signal() }
+        var response = PB.TenantStateResponse()
+        response.suspended = request.suspended
+        response.events = Int32(changed)
+        return response
+    }
+
     // MARK: - Sources
 
     package func ensureWebhookSource(_ request: PB.TenantRequest, context: RPCContext) async throws -> PB.WebhookSource {

@@ -92,6 +92,15 @@ extension SequenceServer {
     /// "Test connection": reads the connected Kommo account. A refused token or an unreachable account is
     /// an answer (`ok: false` with Kommo's status and detail), not an error. Errors: FAILED_PRECONDITION
     /// when Kommo is not connected.
+    /// Suspends or resumes a tenant (the gateway's call): a suspended tenant's due actions stay pending.
+    package func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse {
+        guard !request.tenantId.isEmpty else { throw RPCError.invalid(field: "tenant_id", "is required") }
+        try await store.setTenantState(tenantID: request.tenantId, suspended: request.suspended, now: clock.now().unixMicros)
+        var response = PB.TenantStateResponse()
+        response.suspended = request.suspended
+        return response
+    }
+
     package func testKommoConnection(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
         guard let kommoProbe else { throw RPCError(.unimplemented, "this process carries out no Kommo actions") }

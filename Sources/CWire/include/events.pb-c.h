@@ -23,6 +23,8 @@ typedef struct Agents__V1__PlannedAction Agents__V1__PlannedAction;
 typedef struct Agents__V1__PlannedTimer Agents__V1__PlannedTimer;
 typedef struct Agents__V1__RuleExplanation Agents__V1__RuleExplanation;
 typedef struct Agents__V1__Decision Agents__V1__Decision;
+typedef struct Agents__V1__TenantState Agents__V1__TenantState;
+typedef struct Agents__V1__TenantStateResponse Agents__V1__TenantStateResponse;
 
 
 /* --- enums --- */
@@ -217,6 +219,40 @@ struct  Agents__V1__Decision
     , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0,NULL, 0 }
 
 
+/*
+ * Whether a tenant is suspended, as the gateway (which owns tenants) tells each service. Stored
+ * durably, so enforcement survives a restart; setting the same state again changes nothing.
+ */
+struct  Agents__V1__TenantState
+{
+  ProtobufCMessage base;
+  char *tenant_id;
+  protobuf_c_boolean suspended;
+  /*
+   * On resume only: what becomes of the events held meanwhile. "dispatch" (the default when empty)
+   * sends them on in their order; "skip" marks them skipped.
+   */
+  char *held_events;
+};
+#define AGENTS__V1__TENANT_STATE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__tenant_state__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Agents__V1__TenantStateResponse
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean suspended;
+  /*
+   * Events held (on suspend) or released / skipped (on resume) by this call.
+   */
+  int32_t events;
+};
+#define AGENTS__V1__TENANT_STATE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__tenant_state_response__descriptor) \
+    , 0, 0 }
+
+
 /* Agents__V1__MessageFields methods */
 void   agents__v1__message_fields__init
                      (Agents__V1__MessageFields         *message);
@@ -350,6 +386,44 @@ Agents__V1__Decision *
 void   agents__v1__decision__free_unpacked
                      (Agents__V1__Decision *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__TenantState methods */
+void   agents__v1__tenant_state__init
+                     (Agents__V1__TenantState         *message);
+size_t agents__v1__tenant_state__get_packed_size
+                     (const Agents__V1__TenantState   *message);
+size_t agents__v1__tenant_state__pack
+                     (const Agents__V1__TenantState   *message,
+                      uint8_t             *out);
+size_t agents__v1__tenant_state__pack_to_buffer
+                     (const Agents__V1__TenantState   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__TenantState *
+       agents__v1__tenant_state__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__tenant_state__free_unpacked
+                     (Agents__V1__TenantState *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__TenantStateResponse methods */
+void   agents__v1__tenant_state_response__init
+                     (Agents__V1__TenantStateResponse         *message);
+size_t agents__v1__tenant_state_response__get_packed_size
+                     (const Agents__V1__TenantStateResponse   *message);
+size_t agents__v1__tenant_state_response__pack
+                     (const Agents__V1__TenantStateResponse   *message,
+                      uint8_t             *out);
+size_t agents__v1__tenant_state_response__pack_to_buffer
+                     (const Agents__V1__TenantStateResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__TenantStateResponse *
+       agents__v1__tenant_state_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__tenant_state_response__free_unpacked
+                     (Agents__V1__TenantStateResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Agents__V1__MessageFields_Closure)
@@ -373,6 +447,12 @@ typedef void (*Agents__V1__RuleExplanation_Closure)
 typedef void (*Agents__V1__Decision_Closure)
                  (const Agents__V1__Decision *message,
                   void *closure_data);
+typedef void (*Agents__V1__TenantState_Closure)
+                 (const Agents__V1__TenantState *message,
+                  void *closure_data);
+typedef void (*Agents__V1__TenantStateResponse_Closure)
+                 (const Agents__V1__TenantStateResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -386,6 +466,8 @@ extern const ProtobufCMessageDescriptor agents__v1__planned_action__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__planned_timer__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__rule_explanation__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__decision__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__tenant_state__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__tenant_state_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -141,7 +141,7 @@ struct  Agents__V1__EventQuery
   char *entity_type;
   int64_t lead_id;
   /*
-   * dispatch status: pending, delivered, failed
+   * dispatch status: pending, held, delivered, failed, skipped
    */
   char *status;
   char *origin;
@@ -209,7 +209,7 @@ struct  Agents__V1__EventSummary
   int64_t occurred_at_micros;
   int64_t received_at_micros;
   /*
-   * pending, delivered, failed (the journey as a whole)
+   * pending, held (tenant suspended), delivered, failed, skipped (held, then skipped on resume)
    */
   char *status;
   char *delivery_id;
@@ -877,6 +877,10 @@ struct Agents__V1__Ingest_Service
                 const Agents__V1__StatsRequest *input,
                 Agents__V1__StatsResponse_Closure closure,
                 void *closure_data);
+  void (*set_tenant_state)(Agents__V1__Ingest_Service *service,
+                           const Agents__V1__TenantState *input,
+                           Agents__V1__TenantStateResponse_Closure closure,
+                           void *closure_data);
 };
 typedef void (*Agents__V1__Ingest_ServiceDestroy)(Agents__V1__Ingest_Service *);
 void agents__v1__ingest__init (Agents__V1__Ingest_Service *service,
@@ -894,7 +898,8 @@ void agents__v1__ingest__init (Agents__V1__Ingest_Service *service,
       function_prefix__ ## list_deliveries,\
       function_prefix__ ## reparse,\
       function_prefix__ ## replay,\
-      function_prefix__ ## stats  }
+      function_prefix__ ## stats,\
+      function_prefix__ ## set_tenant_state  }
 void agents__v1__ingest__ingest(ProtobufCService *service,
                                 const Agents__V1__IngestRequest *input,
                                 Agents__V1__IngestResponse_Closure closure,
@@ -935,6 +940,10 @@ void agents__v1__ingest__stats(ProtobufCService *service,
                                const Agents__V1__StatsRequest *input,
                                Agents__V1__StatsResponse_Closure closure,
                                void *closure_data);
+void agents__v1__ingest__set_tenant_state(ProtobufCService *service,
+                                          const Agents__V1__TenantState *input,
+                                          Agents__V1__TenantStateResponse_Closure closure,
+                                          void *closure_data);
 
 /* --- descriptors --- */
 

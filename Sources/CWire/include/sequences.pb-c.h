@@ -309,6 +309,10 @@ struct Agents__V1__Sequences_Service
                                 const Agents__V1__DocumentRef *input,
                                 Agents__V1__Document_Closure closure,
                                 void *closure_data);
+  void (*set_tenant_state)(Agents__V1__Sequences_Service *service,
+                           const Agents__V1__TenantState *input,
+                           Agents__V1__TenantStateResponse_Closure closure,
+                           void *closure_data);
 };
 typedef void (*Agents__V1__Sequences_ServiceDestroy)(Agents__V1__Sequences_Service *);
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
@@ -331,7 +335,8 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
       function_prefix__ ## get_integrations,\
       function_prefix__ ## update_integrations,\
       function_prefix__ ## usage,\
-      function_prefix__ ## test_kommo_connection  }
+      function_prefix__ ## test_kommo_connection,\
+      function_prefix__ ## set_tenant_state  }
 void agents__v1__sequences__schedule(ProtobufCService *service,
                                      const Agents__V1__ScheduleRequest *input,
                                      Agents__V1__ScheduleResponse_Closure closure,
@@ -392,6 +397,10 @@ void agents__v1__sequences__test_kommo_connection(ProtobufCService *service,
                                                   const Agents__V1__DocumentRef *input,
                                                   Agents__V1__Document_Closure closure,
                                                   void *closure_data);
+void agents__v1__sequences__set_tenant_state(ProtobufCService *service,
+                                             const Agents__V1__TenantState *input,
+                                             Agents__V1__TenantStateResponse_Closure closure,
+                                             void *closure_data);
 
 /* --- descriptors --- */
 

@@ -14,6 +14,14 @@ struct CreateKeyBody: RequestBody {
     var name: String?
 }
 
+/// The optional body of `POST /tenants/{id}/resume`.
+struct ResumeTenantBody: RequestBody {
+    static let fields: Set<String> = ["held_events"]
+    /// What becomes of the events that arrived while suspended: `dispatch` (default) or `skip`.
+    var heldEvents: String?
+    enum CodingKeys: String, CodingKey { case heldEvents = "held_events" }
+}
+
 struct TenantDTO: Codable, Sendable {
     var id: String
     var name: String
@@ -79,6 +87,23 @@ extension GatewayApp {
         return CreatedTenantDTO(tenant: TenantDTO(tenant), apiKey: key, webhookUrl: webhookURL(configuration, secret: source.secret))
     }
 
+    /// Tells the services whether a tenant is suspended. On suspend ingest goes first (no more
+    /// dispatch), on resume last (the actions its held events cause can run at once).
+    static func pushTenantState(tenantID: String, suspended: Bool, heldEvents: String, peers: Peers, requestID: String) async throws {
+        var state = PB.TenantState()
+        state.tenantId = tenantID
+        state.suspended = suspended
+        let options = peers.options(tenant: tenantID, requestID: requestID)
+        if suspended {
+            _ = try await peers.ingest.setTenantState(state, options: options)
+            _ = try await peers.sequences.setTenantState(state, options: options)
+        } else {
+            _ = try await peers.sequences.setTenantState(state, options: options)
+            state.heldEvents = heldEvents
+            _ = try await peers.ingest.setTenantState(state, options: options)
+        }
+    }
+
     static func webhookURL(_ configuration: GatewayConfiguration, secret: String) -> String {
         configuration.publicBaseURL.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/webhooks/kommo/" + secret
     }
@@ -102,15 +127,36 @@ extension GatewayApp {
             let page = Array(tenants.prefix(limit))
             return try jsonResponse(ListDTO(items: page.map(TenantDTO.init), nextCursor: tenants.count > limit ? page.last?.id : nil))
         }
-        for (action, status) in [("suspend", "suspended"), ("resume", "active")] {
-            api.post("/tenants/{id}/\(action)") { request, context -> Response in
-                try authenticator.requireAdmin(request, context: context)
-                let id = try context.parameters.require("id")
-                guard let tenant = try await store.setTenantStatus(id: id, status: status) else {
-                    throw Problem(status: .notFound, detail: "no such tenant")
-                }
-                return try jsonResponse(TenantDTO(tenant))
+        // Suspension stops the tenant: its keys answer 401 (here), its webhooks are stored but held
+        // (ingest) and its due actions wait (sequence-service). The status is stored first, so a
+        // failed call to a service is healed by a retry or by the push at the gateway's start.
+        api.post("/tenants/{id}/suspend") { request, context -> Response in
+            try authenticator.requireAdmin(request, context: context)
+            let id = try context.parameters.require("id")
+            guard let tenant = try await store.setTenantStatus(id: id, status: "suspended") else {
+                throw Problem(status: .notFound, detail: "no such tenant")
             }
+            try await pushTenantState(tenantID: id, suspended: true, heldEvents: "", peers: peers, requestID: context.requestID)
+            return try jsonResponse(TenantDTO(tenant))
+        }
+        api.post("/tenants/{id}/resume") { request, context -> Response in
+            try authenticator.requireAdmin(request, context: context)
+            let id = try context.parameters.require("id")
+            // The body is optional: none means the held events are dispatched.
+            var request = request
+            let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+            var heldEvents = "dispatch"
+            if buffer.readableBytes > 0 {
+                request.body = Hummingbird.RequestBody(buffer: buffer)
+                let body = try await request.decodeBody(ResumeTenantBody.self, context: context)
+                heldEvents = body.heldEvents ?? "dispatch"
+                guard ["dispatch", "skip"].contains(heldEvents) else { throw Problem.field("held_events", "must be dispatch or skip") }
+            }
+            guard let tenant = try await store.setTenantStatus(id: id, status: "active") else {
+                throw Problem(status: .notFound, detail: "no such tenant")
+            }
+            try await pushTenantState(tenantID: id, suspended: false, heldEvents: heldEvents, peers: peers, requestID: context.requestID)
+            return try jsonResponse(TenantDTO(tenant))
         }
 
         // A tenant's own API keys.

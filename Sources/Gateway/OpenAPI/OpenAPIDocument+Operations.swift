@@ -60,11 +60,25 @@ extension OpenAPIDocument {
             APIOperation(method: "get", path: "/api/v1/tenants", id: "listTenants", summary: "List tenants", tag: "tenants", access: .admin,
                          parameters: [limit, cursor(64)], success: [200: ("A page of tenants.", Schema.ref("TenantPage"))], callsServices: false),
         ]
-        for (action, summary) in [("suspend", "Suspend a tenant: its keys stop working"), ("resume", "Resume a suspended tenant")] {
-            operations.append(APIOperation(method: "post", path: "/api/v1/tenants/{id}/\(action)", id: "\(action)Tenant", summary: summary,
-                                           tag: "tenants", access: .admin, success: [200: ("The tenant.", Schema.ref("Tenant"))],
-                                           callsServices: false))
-        }
+        operations += [
+            APIOperation(method: "post", path: "/api/v1/tenants/{id}/suspend", id: "suspendTenant", summary: "Suspend a tenant: it stops",
+                         tag: "tenants", access: .admin,
+                         description: """
+                             Its API keys answer 401. Its Kommo webhooks are still answered 200 and stored, but their events are \
+                             held (status `held` in the event history) and not dispatched; none of its due actions run (they stay \
+                             pending). Suspending a suspended tenant changes nothing.
+                             """,
+                         success: [200: ("The tenant.", Schema.ref("Tenant"))]),
+            APIOperation(method: "post", path: "/api/v1/tenants/{id}/resume", id: "resumeTenant", summary: "Resume a suspended tenant",
+                         tag: "tenants", access: .admin,
+                         description: """
+                             Its keys work again and its pending actions run. The events held while it was suspended are \
+                             dispatched in their order (each lead's events in turn), or with `{"held_events": "skip"}` marked \
+                             `skipped` and never acted on. The body may be left out.
+                             """,
+                         body: Schema.ref("ResumeTenant"), bodyRequired: false, example: ["held_events": "skip"],
+                         success: [200: ("The tenant.", Schema.ref("Tenant"))]),
+        ]
         operations += [
             APIOperation(method: "post", path: "/api/v1/api-keys", id: "createAPIKey", summary: "Create an API key", tag: "api-keys",
                          body: Schema.ref("CreateAPIKey"), example: ["name": "CRM sync"], success: [201: ("Created; `key` is shown only here.", Schema.ref("APIKey"))],
@@ -92,7 +106,8 @@ extension OpenAPIDocument {
             APIOperation(method: "get", path: "/api/v1/webhooks/events", id: "listEvents", summary: "Event history", tag: "webhooks",
                          parameters: [text("type", 64, "Event type (lead_created, stage_changed, message_received, …)."),
                                       text("entity_type", 64, "lead, contact, company, task, message, …."), leadID,
-                                      query("status", Schema.string(enumeration: ["pending", "delivered", "failed"]), "Dispatch status."),
+                                      query("status", Schema.string(enumeration: ["pending", "held", "delivered", "failed", "skipped"]),
+                                            "Dispatch status (`held`: the tenant is suspended)."),
                                       text("origin", 32, "kommo, timer, manual or replay."), from, to,
                                       text("text", 200, "Words of a message."), limit, cursor(64)],
                          success: [200: ("A page of events, newest first.", Schema.ref("EventPage"))]),

@@ -96,6 +96,10 @@ extension OpenAPIDocument {
                 "secret": Schema.string("The new signing secret (`whsec_` and base64); shown once."),
                 "version": Schema.integer("The integrations' version after the change."),
             ], required: ["secret", "version"]),
+            "ResumeTenant": Schema.object([
+                "held_events": Schema.string("What becomes of the events held while suspended; default `dispatch`.",
+                                             enumeration: ["dispatch", "skip"]),
+            ], closed: true),
             "RotateWebhook": Schema.object([
                 "grace_seconds": Schema.integer("How long the old secret keeps working; default a day.", minimum: 0, maximum: 2_592_000),
             ], closed: true),
@@ -167,7 +171,9 @@ extension OpenAPIDocument {
                 "id": Schema.string(), "type": Schema.string(), "entity_type": Schema.string(), "entity_id": Schema.string(),
                 "lead_id": kommoID, "origin": Schema.string(enumeration: ["kommo", "timer", "manual", "replay"]),
                 "occurred_at": Schema.string(format: "date-time"), "received_at": Schema.string(format: "date-time"),
-                "status": Schema.string(), "delivery_id": Schema.string(), "actions": Schema.integer(minimum: 0),
+                "status": Schema.string("The journey: `held` while the tenant is suspended, `skipped` if it was resumed skipping them.",
+                                        enumeration: ["pending", "held", "delivered", "failed", "skipped"]),
+                "delivery_id": Schema.string(), "actions": Schema.integer(minimum: 0),
             ], required: ["id", "type", "entity_type", "entity_id", "origin", "status", "delivery_id", "actions"]),
             "EventPage": Schema.page(Schema.ref("EventSummary")),
             "Delivery": Schema.object([

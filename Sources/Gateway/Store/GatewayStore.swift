@@ -116,6 +116,11 @@ package final class GatewayStore: Sendable {
         }
     }
 
+    /// Ids of every suspended tenant, for the push of their state to the services at start.
+    package func suspendedTenantIDs() async throws -> [String] {
+        try await db.read { db in try String.fetchAll(db, sql: "SELECT id FROM tenant WHERE status = 'suspended' ORDER BY id") }
+    }
+
     package func tenantCount() async throws -> Int {
         try await db.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM tenant") ?? 0 }
     }

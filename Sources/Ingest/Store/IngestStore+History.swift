@@ -50,8 +50,8 @@ extension IngestStore {
         if !query.entityType.isEmpty { clauses.append("e.entity_type = ?"); arguments += [query.entityType] }
         if query.leadId != 0 { clauses.append("e.lead_id = ?"); arguments += [query.leadId] }
         if !query.status.isEmpty {
-            guard ["pending", "delivered", "failed"].contains(query.status) else {
-                throw RPCError.invalid(field: "status", "must be pending, delivered or failed")
+            guard ["pending", "held", "delivered", "failed", "skipped"].contains(query.status) else {
+                throw RPCError.invalid(field: "status", "must be pending, held, delivered, failed or skipped")
             }
             clauses.append("e.status = ?"); arguments += [query.status]
         }

@@ -112,6 +112,19 @@ extension IngestStore {
                 ALTER TABLE webhook_source DROP COLUMN previous_secret;
                 """)
         }
+        migrator.registerMigration("v4: suspended tenants") { db in
+            // The gateway owns tenants; this is its word on which are suspended, kept here so that
+            // holding their events survives a restart. An event of a suspended tenant is stored with
+            // status 'held' and is not dispatched until the tenant is resumed.
+            try db.execute(sql: """
+                CREATE TABLE tenant_state (
+                    tenant_id TEXT PRIMARY KEY NOT NULL,
+                    suspended INTEGER NOT NULL,
+                    changed_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX event_held ON event(tenant_id, seq) WHERE status = 'held';
+                """)
+        }
         return migrator
     }
 }

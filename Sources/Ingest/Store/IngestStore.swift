@@ -264,6 +264,12 @@ package final class IngestStore: Sendable {
             for destination in Destination.allCases {
                 try db.cachedStatement(sql: "INSERT INTO dispatch (event_seq, destination) VALUES (?, ?)").execute(arguments: [seq, destination.rawValue])
             }
+            // A suspended tenant's events are kept but not dispatched.
+            if try Bool.fetchOne(db.cachedStatement(sql: "SELECT suspended FROM tenant_state WHERE tenant_id = ?"),
+                                 arguments: [event.tenantId]) == true {
+                try db.cachedStatement(sql: "UPDATE event SET status = 'held' WHERE seq = ?").execute(arguments: [seq])
+                try db.cachedStatement(sql: "UPDATE dispatch SET last_error = ? WHERE event_seq = ?").execute(arguments: [heldReason, seq])
+            }
         }
         return newEvents
     }
@@ -367,6 +373,49 @@ package final class IngestStore: Sendable {
     package func markDelivered(seq: Int64) async throws {
         try await batch.write { db in
             try db.cachedStatement(sql: "UPDATE event SET status = 'delivered' WHERE seq = ?").execute(arguments: [seq])
+        }
+    }
+
+    // MARK: - Suspension
+
+    /// Why a held event waits, as its pending destinations show it in the event's history.
+    static let heldReason = "held: tenant suspended"
+
+    /// Records whether a tenant is suspended. Suspending holds its pending events (they stay stored
+    /// and are not dispatched); resuming releases the held ones to the dispatcher, which sends them
+    /// in their order, or with `skipHeld` marks them skipped. Returns how many events changed.
+    /// Setting the state a tenant already has changes nothing but the held events it finds.
+    package func setTenantState(tenantID: String, suspended: Bool, skipHeld: Bool, now: Int64) async throws -> Int {
+        try await batch.write { db in
+            try db.execute(sql: """
+                INSERT INTO tenant_state (tenant_id, suspended, changed_at) VALUES (?, ?, ?)
+                ON CONFLICT (tenant_id) DO UPDATE SET suspended = excluded.suspended, changed_at = excluded.changed_at
+                """, arguments: [tenantID, suspended, now])
+            if suspended {
+                try db.execute(sql: "UPDATE event SET status = 'held' WHERE tenant_id = ? AND status = 'pending'", arguments: [tenantID])
+                let changed = db.changesCount
+                try db.execute(sql: """
+                    UPDATE dispatch SET last_error = ? WHERE status = 'pending'
+                      AND event_seq IN (SELECT seq FROM event WHERE tenant_id = ? AND status = 'held')
+                    """, arguments: [Self.heldReason, tenantID])
+                return changed
+            }
+            if skipHeld {
+                try db.execute(sql: """
+                    UPDATE dispatch SET status = 'skipped', last_error = 'skipped: held while the tenant was suspended'
+                    WHERE status = 'pending' AND event_seq IN (SELECT seq FROM event WHERE tenant_id = ? AND status = 'held')
+                    """, arguments: [tenantID])
+                try db.execute(sql: "UPDATE event SET status = 'skipped' WHERE tenant_id = ? AND status = 'held'", arguments: [tenantID])
+                return db.changesCount
+            }
+            try db.execute(sql: """
+                UPDATE dispatch SET last_error = '' WHERE status = 'pending' AND last_error = ?
+                  AND event_seq IN (SELECT seq FROM event WHERE tenant_id = ? AND status = 'held')
+                """, arguments: [Self.heldReason, tenantID])
+            // Released due now; seq order gives each lead's order back.
+            try db.execute(sql: "UPDATE event SET status = 'pending', next_attempt_at = 0 WHERE tenant_id = ? AND status = 'held'",
+                           arguments: [tenantID])
+            return db.changesCount
         }
     }
 

@@ -200,7 +200,30 @@ package final class SequenceStore: Sendable {
             // Usage is read per tenant over a period.
             try db.execute(sql: "CREATE INDEX usage_by_tenant ON usage(tenant_id, at)")
         }
+        migrator.registerMigration("v6-suspended-tenants") { db in
+            // The gateway's word on which tenants are suspended, kept so that a restart does not run
+            // a suspended tenant's actions. Their rows stay pending and are not claimed meanwhile.
+            try db.execute(sql: """
+                CREATE TABLE tenant_state (
+                    tenant_id TEXT PRIMARY KEY NOT NULL,
+                    suspended INTEGER NOT NULL,
+                    changed_at INTEGER NOT NULL
+                ) WITHOUT ROWID
+                """)
+        }
         return migrator
+    }
+
+    // MARK: - Suspension
+
+    /// Records whether a tenant is suspended: while it is, none of its due actions are claimed.
+    package func setTenantState(tenantID: String, suspended: Bool, now: Int64) async throws {
+        try await db.write { db in
+            try db.execute(sql: """
+                INSERT INTO tenant_state (tenant_id, suspended, changed_at) VALUES (?, ?, ?)
+                ON CONFLICT (tenant_id) DO UPDATE SET suspended = excluded.suspended, changed_at = excluded.changed_at
+                """, arguments: [tenantID, suspended, now])
+        }
     }
 
     // MARK: - Scheduling
@@ -243,8 +266,10 @@ package final class SequenceStore: Sendable {
                 UPDATE action SET status = 'running', lease_until = ?, attempts = attempts + 1
                 WHERE id IN (
                     SELECT id FROM action WHERE status = 'pending' AND due_at <= ?
+                      AND tenant_id NOT IN (SELECT tenant_id FROM tenant_state WHERE suspended = 1)
                     UNION ALL
                     SELECT id FROM action WHERE status = 'running' AND lease_until < ?
+                      AND tenant_id NOT IN (SELECT tenant_id FROM tenant_state WHERE suspended = 1)
                     LIMIT ?)
                 RETURNING *
                 """, arguments: [now + lease, now, now, limit])

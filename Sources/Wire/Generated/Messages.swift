@@ -1948,6 +1948,145 @@ extension PB.Decision: Codable {
     }
 }
 
+// MARK: - TenantState
+
+extension PB {
+    /// Whether a tenant is suspended, as the gateway (which owns tenants) tells each service. Stored
+    /// durably, so enforcement survives a restart; setting the same state again changes nothing.
+    package struct TenantState: Sendable, Hashable {
+        package var tenantId: String = ""
+        package var suspended: Bool = false
+        /// On resume only: what becomes of the events held meanwhile. "dispatch" (the default when empty)
+        /// sends them on in their order; "skip" marks them skipped.
+        package var heldEvents: String = ""
+        package init() {}
+    }
+}
+
+extension PB.TenantState: WireMessage {
+    package static var protoName: String { "agents.v1.TenantState" }
+
+    package func serializedBytes() -> [UInt8] {
+        let arena = WireArena()
+        var c = Agents__V1__TenantState()
+        agents__v1__tenant_state__init(&c)
+        fill(&c, arena)
+        let size = agents__v1__tenant_state__get_packed_size(&c)
+        guard size > 0 else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = agents__v1__tenant_state__pack(&c, buffer.baseAddress!)
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__tenant_state__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__tenant_state__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+
+    func fill(_ c: inout Agents__V1__TenantState, _ arena: WireArena) {
+        c.tenant_id = arena.string(self.tenantId)
+        c.suspended = (self.suspended ? 1 : 0)
+        c.held_events = arena.string(self.heldEvents)
+    }
+
+    init(c: Agents__V1__TenantState) {
+        self.tenantId = WireArena.readString(c.tenant_id)
+        self.suspended = (c.suspended != 0)
+        self.heldEvents = WireArena.readString(c.held_events)
+    }
+}
+
+extension PB.TenantState: Codable {
+    enum CodingKeys: String, CodingKey {
+        case tenantId = "tenant_id"
+        case suspended = "suspended"
+        case heldEvents = "held_events"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .tenantId) { self.tenantId = v }
+        if let v = try container.decodeIfPresent(Bool.self, forKey: .suspended) { self.suspended = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .heldEvents) { self.heldEvents = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.tenantId, forKey: .tenantId)
+        try container.encode(self.suspended, forKey: .suspended)
+        try container.encode(self.heldEvents, forKey: .heldEvents)
+    }
+}
+
+// MARK: - TenantStateResponse
+
+extension PB {
+    package struct TenantStateResponse: Sendable, Hashable {
+        package var suspended: Bool = false
+        /// Events held (on suspend) or released / skipped (on resume) by this call.
+        package var events: Int32 = 0
+        package init() {}
+    }
+}
+
+extension PB.TenantStateResponse: WireMessage {
+    package static var protoName: String { "agents.v1.TenantStateResponse" }
+
+    package func serializedBytes() -> [UInt8] {
+        let arena = WireArena()
+        var c = Agents__V1__TenantStateResponse()
+        agents__v1__tenant_state_response__init(&c)
+        fill(&c, arena)
+        let size = agents__v1__tenant_state_response__get_packed_size(&c)
+        guard size > 0 else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = agents__v1__tenant_state_response__pack(&c, buffer.baseAddress!)
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__tenant_state_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__tenant_state_response__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+
+    func fill(_ c: inout Agents__V1__TenantStateResponse, _ arena: WireArena) {
+        c.suspended = (self.suspended ? 1 : 0)
+        c.events = self.events
+    }
+
+    init(c: Agents__V1__TenantStateResponse) {
+        self.suspended = (c.suspended != 0)
+        self.events = c.events
+    }
+}
+
+extension PB.TenantStateResponse: Codable {
+    enum CodingKeys: String, CodingKey {
+        case suspended = "suspended"
+        case events = "events"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Bool.self, forKey: .suspended) { self.suspended = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .events) { self.events = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.suspended, forKey: .suspended)
+        try container.encode(self.events, forKey: .events)
+    }
+}
+
 // MARK: - IngestRequest
 
 extension PB {
@@ -2377,7 +2516,7 @@ extension PB {
         package var `type`: String = ""
         package var entityType: String = ""
         package var leadId: Int64 = 0
-        /// dispatch status: pending, delivered, failed
+        /// dispatch status: pending, held, delivered, failed, skipped
         package var status: String = ""
         package var origin: String = ""
         package var fromMicros: Int64 = 0
@@ -2669,7 +2808,7 @@ extension PB {
         package var origin: String = ""
         package var occurredAtMicros: Int64 = 0
         package var receivedAtMicros: Int64 = 0
-        /// pending, delivered, failed (the journey as a whole)
+        /// pending, held (tenant suspended), delivered, failed, skipped (held, then skipped on resume)
         package var status: String = ""
         package var deliveryId: String = ""
         package var actions: Int32 = 0
@@ -5398,6 +5537,11 @@ extension PB {
             path: "/agents.v1.Ingest/Replay", idempotent: false)
         package static let stats = RPCMethod<PB.StatsRequest, PB.StatsResponse>(
             path: "/agents.v1.Ingest/Stats", idempotent: true)
+        /// Suspends or resumes a tenant's dispatch: while suspended its events are stored but held; on
+        /// resume they are dispatched in order or skipped (held_events). Called by the gateway only.
+        /// Errors: INVALID_ARGUMENT (no tenant id, bad held_events).
+        package static let setTenantState = RPCMethod<PB.TenantState, PB.TenantStateResponse>(
+            path: "/agents.v1.Ingest/SetTenantState", idempotent: true)
     }
 }
 
@@ -5424,6 +5568,10 @@ package protocol IngestHandler: Sendable {
     /// Errors: NOT_FOUND, INVALID_ARGUMENT (mode).
     func replay(_ request: PB.ReplayRequest, context: RPCContext) async throws -> PB.ReplayResponse
     func stats(_ request: PB.StatsRequest, context: RPCContext) async throws -> PB.StatsResponse
+    /// Suspends or resumes a tenant's dispatch: while suspended its events are stored but held; on
+    /// resume they are dispatched in order or skipped (held_events). Called by the gateway only.
+    /// Errors: INVALID_ARGUMENT (no tenant id, bad held_events).
+    func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse
 }
 
 extension IngestHandler {
@@ -5467,6 +5615,10 @@ extension IngestHandler {
         throw RPCError(.unimplemented, "Ingest.Stats is not implemented")
     }
 
+    package func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse {
+        throw RPCError(.unimplemented, "Ingest.SetTenantState is not implemented")
+    }
+
     /// The server's dispatch table for `Ingest`.
     package var routes: [RPCRoute] {
         [
@@ -5480,6 +5632,7 @@ extension IngestHandler {
             RPCRoute(PB.IngestService.reparse) { request, context in try await self.reparse(request, context: context) },
             RPCRoute(PB.IngestService.replay) { request, context in try await self.replay(request, context: context) },
             RPCRoute(PB.IngestService.stats) { request, context in try await self.stats(request, context: context) },
+            RPCRoute(PB.IngestService.setTenantState) { request, context in try await self.setTenantState(request, context: context) },
         ]
     }
 }
@@ -5539,6 +5692,13 @@ package struct IngestClient: Sendable {
 
     package func stats(_ request: PB.StatsRequest, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.StatsResponse {
         try await connection.call(PB.IngestService.stats, request, options: options)
+    }
+
+    /// Suspends or resumes a tenant's dispatch: while suspended its events are stored but held; on
+    /// resume they are dispatched in order or skipped (held_events). Called by the gateway only.
+    /// Errors: INVALID_ARGUMENT (no tenant id, bad held_events).
+    package func setTenantState(_ request: PB.TenantState, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.TenantStateResponse {
+        try await connection.call(PB.IngestService.setTenantState, request, options: options)
     }
 
 }
@@ -5938,6 +6098,10 @@ extension PB {
         /// "detail", "latency_ms"}. FAILED_PRECONDITION when Kommo is not connected.
         package static let testKommoConnection = RPCMethod<PB.DocumentRef, PB.Document>(
             path: "/agents.v1.Sequences/TestKommoConnection", idempotent: true)
+        /// Suspends or resumes a tenant: while suspended none of its due actions run (they stay pending).
+        /// Called by the gateway only. Errors: INVALID_ARGUMENT (no tenant id).
+        package static let setTenantState = RPCMethod<PB.TenantState, PB.TenantStateResponse>(
+            path: "/agents.v1.Sequences/SetTenantState", idempotent: true)
     }
 }
 
@@ -5968,6 +6132,9 @@ package protocol SequencesHandler: Sendable {
     /// same per-account limiter as every action: {"ok", "account": {"id", "name", "subdomain"}, "status",
     /// "detail", "latency_ms"}. FAILED_PRECONDITION when Kommo is not connected.
     func testKommoConnection(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document
+    /// Suspends or resumes a tenant: while suspended none of its due actions run (they stay pending).
+    /// Called by the gateway only. Errors: INVALID_ARGUMENT (no tenant id).
+    func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse
 }
 
 extension SequencesHandler {
@@ -6031,6 +6198,10 @@ extension SequencesHandler {
         throw RPCError(.unimplemented, "Sequences.TestKommoConnection is not implemented")
     }
 
+    package func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse {
+        throw RPCError(.unimplemented, "Sequences.SetTenantState is not implemented")
+    }
+
     /// The server's dispatch table for `Sequences`.
     package var routes: [RPCRoute] {
         [
@@ -6049,6 +6220,7 @@ extension SequencesHandler {
             RPCRoute(PB.SequencesService.updateIntegrations) { request, context in try await self.updateIntegrations(request, context: context) },
             RPCRoute(PB.SequencesService.usage) { request, context in try await self.usage(request, context: context) },
             RPCRoute(PB.SequencesService.testKommoConnection) { request, context in try await self.testKommoConnection(request, context: context) },
+            RPCRoute(PB.SequencesService.setTenantState) { request, context in try await self.setTenantState(request, context: context) },
         ]
     }
 }
@@ -6129,6 +6301,12 @@ package struct SequencesClient: Sendable {
         try await connection.call(PB.SequencesService.testKommoConnection, request, options: options)
     }
 
+    /// Suspends or resumes a tenant: while suspended none of its due actions run (they stay pending).
+    /// Called by the gateway only. Errors: INVALID_ARGUMENT (no tenant id).
+    package func setTenantState(_ request: PB.TenantState, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.TenantStateResponse {
+        try await connection.call(PB.SequencesService.setTenantState, request, options: options)
+    }
+
 }
 
 // MARK: - Access
@@ -6150,6 +6328,7 @@ extension PB {
         "/agents.v1.Ingest/Reparse": ["gateway"],
         "/agents.v1.Ingest/Replay": ["gateway"],
         "/agents.v1.Ingest/Stats": ["gateway"],
+        "/agents.v1.Ingest/SetTenantState": ["gateway"],
         "/agents.v1.Rules/Evaluate": ["gateway", "ingest-service", "sequence-service"],
         "/agents.v1.Rules/CreateAgent": ["gateway"],
         "/agents.v1.Rules/GetAgent": ["gateway"],
@@ -6189,5 +6368,6 @@ extension PB {
         "/agents.v1.Sequences/UpdateIntegrations": ["gateway"],
         "/agents.v1.Sequences/Usage": ["gateway"],
         "/agents.v1.Sequences/TestKommoConnection": ["gateway"],
+        "/agents.v1.Sequences/SetTenantState": ["gateway"],
     ]
 }
