@@ -60,9 +60,31 @@ private final class Child {
         let total = 1000
         try await withTestServer(kommo.handle) { kommoPort in
             let dataDir = temporaryFolder("crash")
-            let port = try freePort()
             let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
-            let connection = RPCConnection(host: "127.0.0.1", port: port, security: TestPKI.security("harness"), logger: quietLogger)
+            // The port is picked free and then bound by the child: on a busy machine another test may take
+            // it in between, and the child then exits at once. Such a start is retried on a new port.
+            @Sendable func tasks() -> [String] {
+                kommo.received.filter { $0.method == "POST" && $0.path == "/api/v4/tasks" }
+                    .compactMap { $0.json?[0]?["request_id"]?.string }
+            }
+            var started: (port: Int, child: Child, connection: RPCConnection)?
+            attempts: for _ in 0..<5 {
+                let port = try freePort()
+                let child = try Child(port: port, dataDir: dataDir, secretsKey: key)
+                let connection = RPCConnection(host: "127.0.0.1", port: port, security: TestPKI.security("harness"), logger: quietLogger)
+                let probe = TenantCalls(client: SequencesClient(connection: connection), tenant: "acme")
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline && child.process.isRunning {
+                    if (try? await probe.integrations()) != nil { started = (port, child, connection); break attempts }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                connection.close()
+                child.stop()
+                await waitForExit(child.process)
+            }
+            let (port, first, connection) = try #require(started, "the child did not start; see \(dataDir)/child.log")
+            var running = first
+            defer { running.stop() }
             defer { connection.close() }
             let acme = TenantCalls(client: SequencesClient(connection: connection), tenant: "acme")
             func waitReady() async throws {
@@ -70,14 +92,6 @@ private final class Child {
                     (try? await acme.integrations()) != nil
                 }
             }
-            @Sendable func tasks() -> [String] {
-                kommo.received.filter { $0.method == "POST" && $0.path == "/api/v4/tasks" }
-                    .compactMap { $0.json?[0]?["request_id"]?.string }
-            }
-
-            var child = try Child(port: port, dataDir: dataDir, secretsKey: key)
-            defer { child.stop() }
-            try await waitReady()
             try await acme.updateIntegrations("""
                 {"kommo": {"base_url": "http://127.0.0.1:\(kommoPort)", "access_token": "\(kommo.token)", "rate_limit_per_second": 300}}
                 """)
@@ -89,10 +103,10 @@ private final class Child {
                 #expect(answer.accepted == Int32(actions.count))
             }
             try await eventually(timeout: .seconds(60), "a third of the tasks") { tasks().count >= total / 3 }
-            await child.kill9()
+            await running.kill9()
             let atKill = tasks().count
 
-            child = try Child(port: port, dataDir: dataDir, secretsKey: key)
+            running = try Child(port: port, dataDir: dataDir, secretsKey: key)
             try await waitReady()
             try await eventually(timeout: .seconds(120), "every request_id") { Set(tasks()).count == total }
             // Let stragglers arrive before counting.
