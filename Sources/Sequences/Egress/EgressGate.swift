@@ -103,6 +103,9 @@ package struct EgressGate: Sendable {
         configuration.decompression = .disabled
         configuration.proxy = nil
         configuration.timeout.connect = TimeAmount(min(timeout, .seconds(10)))
+        // One client per request, so a failed connection is reported at once with its cause (a refused
+        // certificate, say) instead of being retried until the deadline; retrying is the caller's policy.
+        configuration.connectionPool.retryConnectionEstablishment = false
         if IPAddress(target.host) == nil { configuration.dnsOverride = [target.host: target.address.description] }
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         var http = HTTPClientRequest(url: request.url)
