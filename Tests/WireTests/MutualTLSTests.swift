@@ -47,7 +47,7 @@ private struct AnySequences: SequencesHandler {}
 
 @Suite("Mutual TLS and caller identity")
 struct MutualTLSTests {
-    let callOptions = CallOptions(timeout: .seconds(5))
+    let callOptions = CallOptions(timeout: .seconds(30))
 
     @Test("a client without a certificate is refused in the handshake; no frame is read")
     func noClientCertificate() async throws {
@@ -107,7 +107,7 @@ struct MutualTLSTests {
     @Test("Ingest/GetWebhookSource answers the gateway and PERMISSION_DENIED to every other identity")
     func identityDecides() async throws {
         try await withServer(routes: SecretHolder().routes, security: TestPKI.security("ingest-service")) { server in
-            let tenant = CallOptions(timeout: .seconds(5), tenantID: "tn_acme")
+            let tenant = CallOptions(timeout: .seconds(30), tenantID: "tn_acme")
             for identity in ["sequence-service", "rules-service", "stranger"] {
                 let connection = RPCConnection(host: "127.0.0.1", port: server.port, security: TestPKI.security(identity),
                                                serverName: "ingest-service", logger: quietLogger)
