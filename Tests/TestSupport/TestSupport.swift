@@ -30,13 +30,34 @@ package final class Locked<Value: Sendable>: Sendable {
     package var value: Value { withLock { $0 } }
 }
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago, taken from below the kernel's ephemeral range: a port from inside
+/// it can be handed to some other test's outgoing connection as its local port between this check and
+/// the bind of the process that needs it (a restarted service then fails with "address in use").
 package func freePort() throws -> Int {
+    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+        .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) } ?? []
+    let ephemeralLow = range.first ?? 32768
+    if ephemeralLow > 12_000 {
+        for _ in 0..<200 {
+            let port = portCursor.withLock { cursor -> Int in
+                cursor = cursor == 0 ? Int.random(in: 10_000..<ephemeralLow) : cursor + 1
+                if cursor >= ephemeralLow { cursor = 10_000 }
+                return cursor
+            }
+            if let channel = try? ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: port).wait() {
+                try channel.close().wait()
+                return port
+            }
+        }
+    }
     let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
     let port = channel.localAddress?.port ?? 0
     try channel.close().wait()
     return port
 }
+
+/// Where `freePort` looks next, so one test process does not hand out the same port twice.
+private let portCursor = Locked(0)
 
 /// Runs a set of services until `body` returns, then shuts them down gracefully.
 package func withServices<T: Sendable>(_ services: [any Service], _ body: @Sendable () async throws -> T) async throws -> T {
