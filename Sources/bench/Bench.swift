@@ -104,11 +104,9 @@ struct RPCBench: AsyncParsableCommand {
     func run() async throws {
         let plain = try await measure(tls: false)
         let tls = try await measure(tls: true)
-        let size: Int = {
-            var request = PB.EchoRequest()
-            request.payload = Array(repeating: 0x61, count: 190)
-            return request.serializedBytes().count
-        }()
+        var sample = PB.EchoRequest()
+        sample.payload = Array(repeating: 0x61, count: 190)
+        let size = try sample.serializedBytes().count
         func f(_ value: Double) -> String { String(format: "%.0f", value) }
         var rows: [[String]] = []
         for (name, figures) in [("plaintext", plain), ("mutual TLS 1.3", tls)] {

@@ -28,7 +28,7 @@ struct TestRPCService: Service {
 
 /// A stand-in rules-service: records what it is asked, can fail the first calls, and decides one
 /// `create_task` action for every stage change.
-final class RecordingRules: RulesHandler {
+final class RecordingRules: PartialRulesHandler {
     let calls = Locked<[PB.Event]>([])
     let failFirst: Int
     init(failFirst: Int = 0) { self.failFirst = failFirst }
@@ -55,7 +55,7 @@ final class RecordingRules: RulesHandler {
 }
 
 /// A stand-in sequence-service that records Schedule and OnEvent calls and can fail the first ones.
-final class RecordingSequences: SequencesHandler {
+final class RecordingSequences: PartialSequencesHandler {
     let scheduled = Locked<[PB.ScheduleRequest]>([])
     let events = Locked<[PB.Event]>([])
     let attempts = Locked<Int>(0)

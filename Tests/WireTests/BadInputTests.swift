@@ -17,7 +17,7 @@ struct RPCBadInputTests {
         #expect(response.payload == Array("still here".utf8))
     }
 
-    func envelope(method: String = PB.EchoService.echo.path, payload: [UInt8] = echoRequest("x").serializedBytes(), timeout: Int64 = 0) -> PB.Envelope {
+    func envelope(method: String = PB.EchoService.echo.path, payload: [UInt8] = echoPayload("x"), timeout: Int64 = 0) -> PB.Envelope {
         var envelope = PB.Envelope()
         envelope.callId = 42
         envelope.method = method
@@ -87,7 +87,7 @@ struct RPCBadInputTests {
 
     @Test("a missing required field answers INVALID_ARGUMENT naming the field")
     func missingRequiredField() async throws {
-        struct NeedsTenant: EchoHandler {
+        struct NeedsTenant: PartialEchoHandler {
             func echo(_ request: PB.EchoRequest, context: RPCContext) async throws -> PB.EchoResponse {
                 _ = try context.requireTenant()
                 guard !request.payload.isEmpty else { throw RPCError.invalid(field: "payload", "is required") }

@@ -20,7 +20,7 @@ private func echoFrame(tenant: String = "") -> [UInt8] {
     var envelope = PB.Envelope()
     envelope.callId = 1
     envelope.method = PB.EchoService.echo.path
-    envelope.payload = echoRequest("hello").serializedBytes()
+    envelope.payload = echoPayload("hello")
     if !tenant.isEmpty {
         var metadata = PB.Metadata()
         metadata.tenantId = tenant
@@ -30,7 +30,7 @@ private func echoFrame(tenant: String = "") -> [UInt8] {
 }
 
 /// An ingest-service stand-in that would hand out a webhook secret to whoever may ask.
-private struct SecretHolder: IngestHandler {
+private struct SecretHolder: PartialIngestHandler {
     func getWebhookSource(_ request: PB.TenantRequest, context: RPCContext) async throws -> PB.WebhookSource {
         var source = PB.WebhookSource()
         source.secret = "whsec-of-\(context.tenantID)"
@@ -39,11 +39,11 @@ private struct SecretHolder: IngestHandler {
 }
 
 /// Every method of a service, for the table check.
-private struct AnyHealth: HealthHandler {}
-private struct AnyEcho: EchoHandler {}
-private struct AnyIngest: IngestHandler {}
-private struct AnyRules: RulesHandler {}
-private struct AnySequences: SequencesHandler {}
+private struct AnyHealth: PartialHealthHandler {}
+private struct AnyEcho: PartialEchoHandler {}
+private struct AnyIngest: PartialIngestHandler {}
+private struct AnyRules: PartialRulesHandler {}
+private struct AnySequences: PartialSequencesHandler {}
 
 @Suite("Mutual TLS and caller identity")
 struct MutualTLSTests {

@@ -26,7 +26,7 @@ struct CodecTests {
         field.name = "Budget"
         field.values = ["2500-5000", ""]
         event.customFields = [field]
-        let bytes = event.serializedBytes()
+        let bytes = try event.serializedBytes()
         let decoded = try PB.Event(serializedBytes: bytes)
         #expect(decoded == event)
         #expect(decoded.message?.text == "¿Hola? — ünïcode ✓")
@@ -36,7 +36,7 @@ struct CodecTests {
     @Test("an empty message encodes to no bytes and decodes to defaults")
     func emptyMessage() throws {
         let empty = PB.Event()
-        #expect(empty.serializedBytes().isEmpty)
+        #expect(try empty.serializedBytes().isEmpty)
         #expect(try PB.Event(serializedBytes: []) == empty)
     }
 
@@ -120,7 +120,7 @@ struct RPCRoundTripTests {
             envelope.callId = 9
             envelope.method = PB.EchoService.echo.path
             envelope.timeoutMicros = 100_000
-            envelope.payload = echoRequest("slow", delayMicros: 8_000_000).serializedBytes()
+            envelope.payload = echoPayload("slow", delayMicros: 8_000_000)
             let started = ContinuousClock.now
             let (bytes, _) = try await raw.exchange(frame(envelope), limit: 1)
             let answer = try #require(try answers(in: bytes).first)

@@ -78,9 +78,12 @@ final class RawClient: Sendable {
 }
 
 func frame(_ envelope: PB.Envelope) -> [UInt8] {
-    let bytes = envelope.serializedBytes()
-    var length = UInt32(bytes.count).bigEndian
-    return withUnsafeBytes(of: &length) { Array($0) } + bytes
+    Array(envelope.frame(allocator: ByteBufferAllocator()).readableBytesView)
+}
+
+/// The encoding of an echo request: bytes and numbers only, so it cannot fail.
+func echoPayload(_ text: String, delayMicros: Int64 = 0) -> [UInt8] {
+    do { return try echoRequest(text, delayMicros: delayMicros).serializedBytes() } catch { fatalError("\(error)") }
 }
 
 /// Parses the answer frames in a byte stream.

@@ -256,7 +256,7 @@ package final class IngestStore: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [event.id, event.tenantId, deliveryID, event.type, event.entityType, event.entityId,
                                  event.leadId == 0 ? nil : event.leadId, event.origin, event.occurredAtMicros,
-                                 event.receivedAtMicros, orderKey, Data(event.serializedBytes()),
+                                 event.receivedAtMicros, orderKey, Data(try event.serializedBytes()),
                                  event.replayScope.isEmpty ? nil : event.replayScope])
             guard db.changesCount == 1 else { continue }
             newEvents += 1
@@ -348,7 +348,7 @@ package final class IngestStore: Sendable {
             }
             if let decision {
                 try db.execute(sql: "UPDATE event SET decision = ?, actions = ? WHERE seq = ?",
-                               arguments: [Data(decision.serializedBytes()), decision.actions.count, seq])
+                               arguments: [Data(try decision.serializedBytes()), decision.actions.count, seq])
                 if decision.actions.isEmpty && decision.timers.isEmpty {
                     try db.execute(sql: "UPDATE dispatch SET status = 'skipped' WHERE event_seq = ? AND destination = ?",
                                    arguments: [seq, Destination.schedule.rawValue])

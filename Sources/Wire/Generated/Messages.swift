@@ -5,7 +5,579 @@ import CWire
 /// The wire's message types, generated from `proto/`. Map them to domain types at the edges.
 package enum PB {}
 
-// MARK: - Metadata
+// MARK: - agents.v1.ConformanceStatus
+
+extension PB {
+    /// A closed set of values in the usual style: a prefixed name per value, 0 unspecified.
+    package enum ConformanceStatus: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        case pending // = 1
+        case triggerMismatch // = 2
+        case done // = 7
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .pending, .triggerMismatch, .done]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .pending
+            case 2: self = .triggerMismatch
+            case 7: self = .done
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .pending: 1
+            case .triggerMismatch: 2
+            case .done: 7
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .pending: "pending"
+            case .triggerMismatch: "trigger_mismatch"
+            case .done: "done"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "pending": self = .pending
+            case "trigger_mismatch": self = .triggerMismatch
+            case "done": self = .done
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.ConformanceStatus: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.ConformanceStatus value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.Conformance
+
+extension PB {
+    package struct Conformance: Sendable, Hashable {
+        package var id: String = ""
+        package var status: PB.ConformanceStatus = .unspecified
+        package var history: [PB.ConformanceStatus] = []
+        package var inner: PB.Conformance.Inner? = nil
+        package var counts: [String: Int64] = [:]
+        package var nestedByName: [String: PB.ConformanceNested] = [:]
+        package var statusById: [Int64: PB.ConformanceStatus] = [:]
+        /// Field names that are Swift (and C) keywords.
+        package var `default`: String = ""
+        package var `type`: String = ""
+        package var `protocol`: Int32 = 0
+        package var inners: [PB.Conformance.Inner] = []
+        /// One of several shapes; none set is a valid state.
+        package var kind: Kind? = nil
+        package init() {}
+    }
+}
+
+extension PB.Conformance {
+    /// One of several shapes; none set is a valid state.
+    package enum Kind: Sendable, Hashable {
+        case nested(PB.ConformanceNested)
+        case number(Int64)
+        case text(String)
+        /// A oneof member that holds the enclosing message: the Swift case is indirect.
+        indirect case child(PB.Conformance)
+    }
+
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let id: Int32 = 1
+        package static let status: Int32 = 2
+        package static let history: Int32 = 3
+        package static let inner: Int32 = 4
+        package static let counts: Int32 = 5
+        package static let nestedByName: Int32 = 6
+        package static let statusById: Int32 = 7
+        package static let `default`: Int32 = 8
+        package static let `type`: Int32 = 9
+        package static let `protocol`: Int32 = 10
+        package static let nested: Int32 = 11
+        package static let number: Int32 = 12
+        package static let text: Int32 = 13
+        package static let child: Int32 = 14
+        package static let inners: Int32 = 15
+    }
+}
+
+extension PB.Conformance: WireMessage {
+    package static var protoName: String { "agents.v1.Conformance" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Conformance()
+            agents__v1__conformance__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__conformance__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__conformance__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__conformance__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__conformance__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.Conformance {
+    func fill(_ c: inout Agents__V1__Conformance, _ arena: WireArena) throws(WireEncodingError) {
+        c.id = try arena.string(self.id, field: "id")
+        c.status = Agents__V1__ConformanceStatus(rawValue: .init(truncatingIfNeeded: self.status.rawValue))
+        c.n_history = self.history.count
+        c.history = arena.scalars(self.history.map { Agents__V1__ConformanceStatus(rawValue: .init(truncatingIfNeeded: $0.rawValue)) })
+        if let value = self.inner {
+            c.inner = try arena.message(value, as: Agents__V1__Conformance__Inner.self, field: "inner") { value, pointer throws(WireEncodingError) in
+                agents__v1__conformance__inner__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        }
+        c.n_counts = self.counts.count
+        c.counts = try arena.entries(self.counts, sortedBy: { $0.key < $1.key }, as: Agents__V1__Conformance__CountsEntry.self, field: "counts") { entry, pointer throws(WireEncodingError) in
+            agents__v1__conformance__counts_entry__init(pointer)
+            pointer.pointee.key = try arena.string(entry.key, field: "key")
+            pointer.pointee.value = entry.value
+        }
+        c.n_nested_by_name = self.nestedByName.count
+        c.nested_by_name = try arena.entries(self.nestedByName, sortedBy: { $0.key < $1.key }, as: Agents__V1__Conformance__NestedByNameEntry.self, field: "nested_by_name") { entry, pointer throws(WireEncodingError) in
+            agents__v1__conformance__nested_by_name_entry__init(pointer)
+            pointer.pointee.key = try arena.string(entry.key, field: "key")
+            pointer.pointee.value = try arena.message(entry.value, as: Agents__V1__ConformanceNested.self, field: "") { value, pointer throws(WireEncodingError) in
+                agents__v1__conformance_nested__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        }
+        c.n_status_by_id = self.statusById.count
+        c.status_by_id = try arena.entries(self.statusById, sortedBy: { $0.key < $1.key }, as: Agents__V1__Conformance__StatusByIdEntry.self, field: "status_by_id") { entry, pointer throws(WireEncodingError) in
+            agents__v1__conformance__status_by_id_entry__init(pointer)
+            pointer.pointee.key = entry.key
+            pointer.pointee.value = Agents__V1__ConformanceStatus(rawValue: .init(truncatingIfNeeded: entry.value.rawValue))
+        }
+        c.default_ = try arena.string(self.`default`, field: "default")
+        c.`type` = try arena.string(self.`type`, field: "type")
+        c.`protocol` = self.`protocol`
+        c.n_inners = self.inners.count
+        c.inners = try arena.messages(self.inners, as: Agents__V1__Conformance__Inner.self, field: "inners") { value, pointer throws(WireEncodingError) in
+            agents__v1__conformance__inner__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+        switch self.kind {
+        case .nested(let value)?:
+            c.kind_case = .init(rawValue: 11)
+            c.nested = try arena.message(value, as: Agents__V1__ConformanceNested.self, field: "nested") { value, pointer throws(WireEncodingError) in
+                agents__v1__conformance_nested__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        case .number(let value)?:
+            c.kind_case = .init(rawValue: 12)
+            c.number = value
+        case .text(let value)?:
+            c.kind_case = .init(rawValue: 13)
+            c.text = try arena.string(value, field: "text")
+        case .child(let value)?:
+            c.kind_case = .init(rawValue: 14)
+            c.child = try arena.message(value, as: Agents__V1__Conformance.self, field: "child") { value, pointer throws(WireEncodingError) in
+                agents__v1__conformance__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        case nil:
+            break
+        }
+    }
+
+    init(c: Agents__V1__Conformance) {
+        self.id = WireArena.readString(c.id)
+        self.status = PB.ConformanceStatus(rawValue: Int32(truncatingIfNeeded: c.status.rawValue))
+        self.history = WireArena.readScalars(c.history, c.n_history).map { PB.ConformanceStatus(rawValue: Int32(truncatingIfNeeded: $0.rawValue)) }
+        self.inner = c.inner.map { PB.Conformance.Inner(c: $0.pointee) }
+        self.counts = Dictionary(WireArena.readMessages(c.counts, c.n_counts) { (WireArena.readString($0.key), $0.value) },
+                         uniquingKeysWith: { _, last in last })
+        self.nestedByName = Dictionary(WireArena.readMessages(c.nested_by_name, c.n_nested_by_name) { (WireArena.readString($0.key), $0.value.map { PB.ConformanceNested(c: $0.pointee) } ?? PB.ConformanceNested()) },
+                         uniquingKeysWith: { _, last in last })
+        self.statusById = Dictionary(WireArena.readMessages(c.status_by_id, c.n_status_by_id) { ($0.key, PB.ConformanceStatus(rawValue: Int32(truncatingIfNeeded: $0.value.rawValue))) },
+                         uniquingKeysWith: { _, last in last })
+        self.`default` = WireArena.readString(c.default_)
+        self.`type` = WireArena.readString(c.`type`)
+        self.`protocol` = c.`protocol`
+        self.inners = WireArena.readMessages(c.inners, c.n_inners) { PB.Conformance.Inner(c: $0) }
+        switch c.kind_case.rawValue {
+        case 11: self.kind = .nested(c.nested.map { PB.ConformanceNested(c: $0.pointee) } ?? PB.ConformanceNested())
+        case 12: self.kind = .number(c.number)
+        case 13: self.kind = .text(WireArena.readString(c.text))
+        case 14: self.kind = .child(c.child.map { PB.Conformance(c: $0.pointee) } ?? PB.Conformance())
+        default: self.kind = nil
+        }
+    }
+}
+
+extension PB.Conformance: Codable {
+    enum CodingKeys: String, CodingKey {
+        case id = "id"
+        case status = "status"
+        case history = "history"
+        case inner = "inner"
+        case counts = "counts"
+        case nestedByName = "nested_by_name"
+        case statusById = "status_by_id"
+        case `default` = "default"
+        case `type` = "type"
+        case `protocol` = "protocol"
+        case inners = "inners"
+        case nested = "nested"
+        case number = "number"
+        case text = "text"
+        case child = "child"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .id) { self.id = v }
+        if let v = try container.decodeIfPresent(PB.ConformanceStatus.self, forKey: .status) { self.status = v }
+        if let v = try container.decodeIfPresent([PB.ConformanceStatus].self, forKey: .history) { self.history = v }
+        if let v = try container.decodeIfPresent(PB.Conformance.Inner.self, forKey: .inner) { self.inner = v }
+        if let v = try container.decodeIfPresent([String: Int64].self, forKey: .counts) { self.counts = v }
+        if let v = try container.decodeIfPresent([String: PB.ConformanceNested].self, forKey: .nestedByName) { self.nestedByName = v }
+        if let v = try container.decodeIfPresent([String: PB.ConformanceStatus].self, forKey: .statusById) {
+            self.statusById = try WireJSON.mapFromJSON(v, codingPath: container.codingPath + [CodingKeys.statusById])
+        }
+        if let v = try container.decodeIfPresent(String.self, forKey: .`default`) { self.`default` = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .`type`) { self.`type` = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .`protocol`) { self.`protocol` = v }
+        if let v = try container.decodeIfPresent([PB.Conformance.Inner].self, forKey: .inners) { self.inners = v }
+        var kindPresent: [String] = []
+        if let v = try container.decodeIfPresent(PB.ConformanceNested.self, forKey: .nested) {
+            self.kind = .nested(v)
+            kindPresent.append("nested")
+        }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .number) {
+            self.kind = .number(v)
+            kindPresent.append("number")
+        }
+        if let v = try container.decodeIfPresent(String.self, forKey: .text) {
+            self.kind = .text(v)
+            kindPresent.append("text")
+        }
+        if let v = try container.decodeIfPresent(PB.Conformance.self, forKey: .child) {
+            self.kind = .child(v)
+            kindPresent.append("child")
+        }
+        if kindPresent.count > 1 {
+            throw DecodingError.dataCorrupted(DecodingError.Context(
+                codingPath: container.codingPath,
+                debugDescription: "at most one of nested, number, text, child may be set (oneof kind); found \(kindPresent.joined(separator: ", "))"))
+        }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.id, forKey: .id)
+        try container.encode(self.status, forKey: .status)
+        try container.encode(self.history, forKey: .history)
+        try container.encodeIfPresent(self.inner, forKey: .inner)
+        try container.encode(self.counts, forKey: .counts)
+        try container.encode(self.nestedByName, forKey: .nestedByName)
+        try container.encode(WireJSON.mapToJSON(self.statusById), forKey: .statusById)
+        try container.encode(self.`default`, forKey: .`default`)
+        try container.encode(self.`type`, forKey: .`type`)
+        try container.encode(self.`protocol`, forKey: .`protocol`)
+        try container.encode(self.inners, forKey: .inners)
+        switch self.kind {
+        case .nested(let value)?: try container.encode(value, forKey: .nested)
+        case .number(let value)?: try container.encode(value, forKey: .number)
+        case .text(let value)?: try container.encode(value, forKey: .text)
+        case .child(let value)?: try container.encode(value, forKey: .child)
+        case nil: break
+        }
+    }
+}
+
+// MARK: - agents.v1.Conformance.Inner
+
+extension PB.Conformance {
+    /// A message declared inside another.
+    package struct Inner: Sendable, Hashable {
+        package var label: String = ""
+        package var level: PB.Conformance.Inner.Level = .unspecified
+        package var children: [PB.Conformance.Inner] = []
+        package init() {}
+    }
+}
+
+// MARK: - agents.v1.Conformance.Inner.Level
+
+extension PB.Conformance.Inner {
+    /// An enum declared inside a nested message.
+    package enum Level: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        case low // = 1
+        case high // = 2
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .low, .high]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .low
+            case 2: self = .high
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .low: 1
+            case .high: 2
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .low: "low"
+            case .high: "high"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "low": self = .low
+            case "high": self = .high
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.Conformance.Inner.Level: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.Conformance.Inner.Level value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+extension PB.Conformance.Inner {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let label: Int32 = 1
+        package static let level: Int32 = 2
+        package static let children: Int32 = 3
+    }
+}
+
+extension PB.Conformance.Inner {
+    func fill(_ c: inout Agents__V1__Conformance__Inner, _ arena: WireArena) throws(WireEncodingError) {
+        c.label = try arena.string(self.label, field: "label")
+        c.level = Agents__V1__Conformance__Inner__Level(rawValue: .init(truncatingIfNeeded: self.level.rawValue))
+        c.n_children = self.children.count
+        c.children = try arena.messages(self.children, as: Agents__V1__Conformance__Inner.self, field: "children") { value, pointer throws(WireEncodingError) in
+            agents__v1__conformance__inner__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+    }
+
+    init(c: Agents__V1__Conformance__Inner) {
+        self.label = WireArena.readString(c.label)
+        self.level = PB.Conformance.Inner.Level(rawValue: Int32(truncatingIfNeeded: c.level.rawValue))
+        self.children = WireArena.readMessages(c.children, c.n_children) { PB.Conformance.Inner(c: $0) }
+    }
+}
+
+extension PB.Conformance.Inner: Codable {
+    enum CodingKeys: String, CodingKey {
+        case label = "label"
+        case level = "level"
+        case children = "children"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .label) { self.label = v }
+        if let v = try container.decodeIfPresent(PB.Conformance.Inner.Level.self, forKey: .level) { self.level = v }
+        if let v = try container.decodeIfPresent([PB.Conformance.Inner].self, forKey: .children) { self.children = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.label, forKey: .label)
+        try container.encode(self.level, forKey: .level)
+        try container.encode(self.children, forKey: .children)
+    }
+}
+
+// MARK: - agents.v1.ConformanceNested
+
+extension PB {
+    package struct ConformanceNested: Sendable, Hashable {
+        package var name: String = ""
+        package var tags: [String] = []
+        package var blob: [UInt8] = []
+        package var level: PB.Conformance.Inner.Level = .unspecified
+        package init() {}
+    }
+}
+
+extension PB.ConformanceNested {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let name: Int32 = 1
+        package static let tags: Int32 = 2
+        package static let blob: Int32 = 3
+        package static let level: Int32 = 4
+    }
+}
+
+extension PB.ConformanceNested: WireMessage {
+    package static var protoName: String { "agents.v1.ConformanceNested" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__ConformanceNested()
+            agents__v1__conformance_nested__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__conformance_nested__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__conformance_nested__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__conformance_nested__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__conformance_nested__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.ConformanceNested {
+    func fill(_ c: inout Agents__V1__ConformanceNested, _ arena: WireArena) throws(WireEncodingError) {
+        c.name = try arena.string(self.name, field: "name")
+        c.n_tags = self.tags.count
+        c.tags = try arena.strings(self.tags, field: "tags")
+        c.blob = arena.binary(self.blob)
+        c.level = Agents__V1__Conformance__Inner__Level(rawValue: .init(truncatingIfNeeded: self.level.rawValue))
+    }
+
+    init(c: Agents__V1__ConformanceNested) {
+        self.name = WireArena.readString(c.name)
+        self.tags = WireArena.readStrings(c.tags, c.n_tags)
+        self.blob = WireArena.readBinary(c.blob)
+        self.level = PB.Conformance.Inner.Level(rawValue: Int32(truncatingIfNeeded: c.level.rawValue))
+    }
+}
+
+extension PB.ConformanceNested: Codable {
+    enum CodingKeys: String, CodingKey {
+        case name = "name"
+        case tags = "tags"
+        case blob = "blob"
+        case level = "level"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .name) { self.name = v }
+        if let v = try container.decodeIfPresent([String].self, forKey: .tags) { self.tags = v }
+        if let v = try container.decodeIfPresent([UInt8].self, forKey: .blob) { self.blob = v }
+        if let v = try container.decodeIfPresent(PB.Conformance.Inner.Level.self, forKey: .level) { self.level = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.name, forKey: .name)
+        try container.encode(self.tags, forKey: .tags)
+        try container.encode(self.blob, forKey: .blob)
+        try container.encode(self.level, forKey: .level)
+    }
+}
+
+// MARK: - agents.v1.Metadata
 
 extension PB {
     /// Metadata that travels with every call.
@@ -16,18 +588,29 @@ extension PB {
     }
 }
 
+extension PB.Metadata {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let traceId: Int32 = 1
+        package static let tenantId: Int32 = 2
+    }
+}
+
 extension PB.Metadata: WireMessage {
     package static var protoName: String { "agents.v1.Metadata" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__Metadata()
-        agents__v1__metadata__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__metadata__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__metadata__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Metadata()
+            agents__v1__metadata__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__metadata__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__metadata__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -38,10 +621,12 @@ extension PB.Metadata: WireMessage {
         defer { agents__v1__metadata__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__Metadata, _ arena: WireArena) {
-        c.trace_id = arena.string(self.traceId)
-        c.tenant_id = arena.string(self.tenantId)
+extension PB.Metadata {
+    func fill(_ c: inout Agents__V1__Metadata, _ arena: WireArena) throws(WireEncodingError) {
+        c.trace_id = try arena.string(self.traceId, field: "trace_id")
+        c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
     }
 
     init(c: Agents__V1__Metadata) {
@@ -70,7 +655,7 @@ extension PB.Metadata: Codable {
     }
 }
 
-// MARK: - Envelope
+// MARK: - agents.v1.Envelope
 
 extension PB {
     /// One frame on the wire: a 4-byte big-endian length, then one Envelope.
@@ -95,18 +680,36 @@ extension PB {
     }
 }
 
+extension PB.Envelope {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let callId: Int32 = 1
+        package static let method: Int32 = 2
+        package static let timeoutMicros: Int32 = 3
+        package static let metadata: Int32 = 4
+        package static let payload: Int32 = 5
+        package static let isResponse: Int32 = 6
+        package static let statusCode: Int32 = 7
+        package static let statusMessage: Int32 = 8
+        package static let violations: Int32 = 9
+    }
+}
+
 extension PB.Envelope: WireMessage {
     package static var protoName: String { "agents.v1.Envelope" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__Envelope()
-        agents__v1__envelope__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__envelope__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__envelope__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Envelope()
+            agents__v1__envelope__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__envelope__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__envelope__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -117,25 +720,27 @@ extension PB.Envelope: WireMessage {
         defer { agents__v1__envelope__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__Envelope, _ arena: WireArena) {
+extension PB.Envelope {
+    func fill(_ c: inout Agents__V1__Envelope, _ arena: WireArena) throws(WireEncodingError) {
         c.call_id = self.callId
-        c.method = arena.string(self.method)
+        c.method = try arena.string(self.method, field: "method")
         c.timeout_micros = self.timeoutMicros
         if let value = self.metadata {
-            let pointer = arena.allocate(Agents__V1__Metadata.self)
-            agents__v1__metadata__init(pointer)
-            value.fill(&pointer.pointee, arena)
-            c.metadata = pointer
+            c.metadata = try arena.message(value, as: Agents__V1__Metadata.self, field: "metadata") { value, pointer throws(WireEncodingError) in
+                agents__v1__metadata__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
         }
         c.payload = arena.binary(self.payload)
         c.is_response = (self.isResponse ? 1 : 0)
         c.status_code = self.statusCode
-        c.status_message = arena.string(self.statusMessage)
+        c.status_message = try arena.string(self.statusMessage, field: "status_message")
         c.n_violations = self.violations.count
-        c.violations = arena.messages(self.violations, as: Agents__V1__FieldViolation.self) { value, pointer in
+        c.violations = try arena.messages(self.violations, as: Agents__V1__FieldViolation.self, field: "violations") { value, pointer throws(WireEncodingError) in
             agents__v1__field_violation__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
     }
 
@@ -193,7 +798,7 @@ extension PB.Envelope: Codable {
     }
 }
 
-// MARK: - FieldViolation
+// MARK: - agents.v1.FieldViolation
 
 extension PB {
     /// A field-level problem with a request.
@@ -204,18 +809,29 @@ extension PB {
     }
 }
 
+extension PB.FieldViolation {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let field: Int32 = 1
+        package static let message: Int32 = 2
+    }
+}
+
 extension PB.FieldViolation: WireMessage {
     package static var protoName: String { "agents.v1.FieldViolation" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__FieldViolation()
-        agents__v1__field_violation__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__field_violation__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__field_violation__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__FieldViolation()
+            agents__v1__field_violation__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__field_violation__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__field_violation__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -226,10 +842,12 @@ extension PB.FieldViolation: WireMessage {
         defer { agents__v1__field_violation__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__FieldViolation, _ arena: WireArena) {
-        c.field = arena.string(self.field)
-        c.message = arena.string(self.message)
+extension PB.FieldViolation {
+    func fill(_ c: inout Agents__V1__FieldViolation, _ arena: WireArena) throws(WireEncodingError) {
+        c.field = try arena.string(self.field, field: "field")
+        c.message = try arena.string(self.message, field: "message")
     }
 
     init(c: Agents__V1__FieldViolation) {
@@ -258,7 +876,7 @@ extension PB.FieldViolation: Codable {
     }
 }
 
-// MARK: - HealthCheckRequest
+// MARK: - agents.v1.HealthCheckRequest
 
 extension PB {
     package struct HealthCheckRequest: Sendable, Hashable {
@@ -266,18 +884,27 @@ extension PB {
     }
 }
 
+extension PB.HealthCheckRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+    }
+}
+
 extension PB.HealthCheckRequest: WireMessage {
     package static var protoName: String { "agents.v1.HealthCheckRequest" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__HealthCheckRequest()
-        agents__v1__health_check_request__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__health_check_request__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__health_check_request__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__HealthCheckRequest()
+            agents__v1__health_check_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__health_check_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__health_check_request__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -288,8 +915,10 @@ extension PB.HealthCheckRequest: WireMessage {
         defer { agents__v1__health_check_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__HealthCheckRequest, _ arena: WireArena) {
+extension PB.HealthCheckRequest {
+    func fill(_ c: inout Agents__V1__HealthCheckRequest, _ arena: WireArena) throws(WireEncodingError) {
     }
 
     init(c: Agents__V1__HealthCheckRequest) {
@@ -305,7 +934,7 @@ extension PB.HealthCheckRequest: Codable {
     }
 }
 
-// MARK: - HealthCheckResponse
+// MARK: - agents.v1.HealthCheckResponse
 
 extension PB {
     package struct HealthCheckResponse: Sendable, Hashable {
@@ -321,18 +950,32 @@ extension PB {
     }
 }
 
+extension PB.HealthCheckResponse {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let service: Int32 = 1
+        package static let status: Int32 = 2
+        package static let detail: Int32 = 3
+        package static let uptimeSeconds: Int32 = 4
+        package static let metrics: Int32 = 5
+    }
+}
+
 extension PB.HealthCheckResponse: WireMessage {
     package static var protoName: String { "agents.v1.HealthCheckResponse" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__HealthCheckResponse()
-        agents__v1__health_check_response__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__health_check_response__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__health_check_response__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__HealthCheckResponse()
+            agents__v1__health_check_response__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__health_check_response__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__health_check_response__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -343,16 +986,18 @@ extension PB.HealthCheckResponse: WireMessage {
         defer { agents__v1__health_check_response__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__HealthCheckResponse, _ arena: WireArena) {
-        c.service = arena.string(self.service)
-        c.status = arena.string(self.status)
-        c.detail = arena.string(self.detail)
+extension PB.HealthCheckResponse {
+    func fill(_ c: inout Agents__V1__HealthCheckResponse, _ arena: WireArena) throws(WireEncodingError) {
+        c.service = try arena.string(self.service, field: "service")
+        c.status = try arena.string(self.status, field: "status")
+        c.detail = try arena.string(self.detail, field: "detail")
         c.uptime_seconds = self.uptimeSeconds
         c.n_metrics = self.metrics.count
-        c.metrics = arena.messages(self.metrics, as: Agents__V1__Metric.self) { value, pointer in
+        c.metrics = try arena.messages(self.metrics, as: Agents__V1__Metric.self, field: "metrics") { value, pointer throws(WireEncodingError) in
             agents__v1__metric__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
     }
 
@@ -394,7 +1039,7 @@ extension PB.HealthCheckResponse: Codable {
     }
 }
 
-// MARK: - Metric
+// MARK: - agents.v1.Metric
 
 extension PB {
     /// One metric sample: a counter or gauge with labels.
@@ -409,18 +1054,32 @@ extension PB {
     }
 }
 
+extension PB.Metric {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let name: Int32 = 1
+        package static let help: Int32 = 2
+        package static let kind: Int32 = 3
+        package static let labels: Int32 = 4
+        package static let value: Int32 = 5
+    }
+}
+
 extension PB.Metric: WireMessage {
     package static var protoName: String { "agents.v1.Metric" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__Metric()
-        agents__v1__metric__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__metric__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__metric__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Metric()
+            agents__v1__metric__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__metric__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__metric__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -431,15 +1090,17 @@ extension PB.Metric: WireMessage {
         defer { agents__v1__metric__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__Metric, _ arena: WireArena) {
-        c.name = arena.string(self.name)
-        c.help = arena.string(self.help)
-        c.kind = arena.string(self.kind)
+extension PB.Metric {
+    func fill(_ c: inout Agents__V1__Metric, _ arena: WireArena) throws(WireEncodingError) {
+        c.name = try arena.string(self.name, field: "name")
+        c.help = try arena.string(self.help, field: "help")
+        c.kind = try arena.string(self.kind, field: "kind")
         c.n_labels = self.labels.count
-        c.labels = arena.messages(self.labels, as: Agents__V1__KeyValue.self) { value, pointer in
+        c.labels = try arena.messages(self.labels, as: Agents__V1__KeyValue.self, field: "labels") { value, pointer throws(WireEncodingError) in
             agents__v1__key_value__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
         c.value = self.value
     }
@@ -482,7 +1143,7 @@ extension PB.Metric: Codable {
     }
 }
 
-// MARK: - KeyValue
+// MARK: - agents.v1.KeyValue
 
 extension PB {
     package struct KeyValue: Sendable, Hashable {
@@ -492,18 +1153,29 @@ extension PB {
     }
 }
 
+extension PB.KeyValue {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let key: Int32 = 1
+        package static let value: Int32 = 2
+    }
+}
+
 extension PB.KeyValue: WireMessage {
     package static var protoName: String { "agents.v1.KeyValue" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__KeyValue()
-        agents__v1__key_value__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__key_value__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__key_value__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KeyValue()
+            agents__v1__key_value__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__key_value__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__key_value__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -514,10 +1186,12 @@ extension PB.KeyValue: WireMessage {
         defer { agents__v1__key_value__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__KeyValue, _ arena: WireArena) {
-        c.key = arena.string(self.key)
-        c.value = arena.string(self.value)
+extension PB.KeyValue {
+    func fill(_ c: inout Agents__V1__KeyValue, _ arena: WireArena) throws(WireEncodingError) {
+        c.key = try arena.string(self.key, field: "key")
+        c.value = try arena.string(self.value, field: "value")
     }
 
     init(c: Agents__V1__KeyValue) {
@@ -546,7 +1220,7 @@ extension PB.KeyValue: Codable {
     }
 }
 
-// MARK: - EchoRequest
+// MARK: - agents.v1.EchoRequest
 
 extension PB {
     /// Used by tests and the RPC benchmark: echoes its payload.
@@ -560,18 +1234,30 @@ extension PB {
     }
 }
 
+extension PB.EchoRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let payload: Int32 = 1
+        package static let delayMicros: Int32 = 2
+        package static let failWithCode: Int32 = 3
+    }
+}
+
 extension PB.EchoRequest: WireMessage {
     package static var protoName: String { "agents.v1.EchoRequest" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__EchoRequest()
-        agents__v1__echo_request__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__echo_request__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__echo_request__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__EchoRequest()
+            agents__v1__echo_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__echo_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__echo_request__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -582,8 +1268,10 @@ extension PB.EchoRequest: WireMessage {
         defer { agents__v1__echo_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__EchoRequest, _ arena: WireArena) {
+extension PB.EchoRequest {
+    func fill(_ c: inout Agents__V1__EchoRequest, _ arena: WireArena) throws(WireEncodingError) {
         c.payload = arena.binary(self.payload)
         c.delay_micros = self.delayMicros
         c.fail_with_code = self.failWithCode
@@ -619,7 +1307,7 @@ extension PB.EchoRequest: Codable {
     }
 }
 
-// MARK: - EchoResponse
+// MARK: - agents.v1.EchoResponse
 
 extension PB {
     package struct EchoResponse: Sendable, Hashable {
@@ -629,18 +1317,29 @@ extension PB {
     }
 }
 
+extension PB.EchoResponse {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let payload: Int32 = 1
+        package static let servedBy: Int32 = 2
+    }
+}
+
 extension PB.EchoResponse: WireMessage {
     package static var protoName: String { "agents.v1.EchoResponse" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__EchoResponse()
-        agents__v1__echo_response__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__echo_response__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__echo_response__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__EchoResponse()
+            agents__v1__echo_response__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__echo_response__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__echo_response__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -651,8 +1350,10 @@ extension PB.EchoResponse: WireMessage {
         defer { agents__v1__echo_response__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__EchoResponse, _ arena: WireArena) {
+extension PB.EchoResponse {
+    func fill(_ c: inout Agents__V1__EchoResponse, _ arena: WireArena) throws(WireEncodingError) {
         c.payload = arena.binary(self.payload)
         c.served_by = self.servedBy
     }
@@ -683,7 +1384,7 @@ extension PB.EchoResponse: Codable {
     }
 }
 
-// MARK: - Document
+// MARK: - agents.v1.Document
 
 extension PB {
     package struct Document: Sendable, Hashable {
@@ -702,18 +1403,34 @@ extension PB {
     }
 }
 
+extension PB.Document {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let id: Int32 = 1
+        package static let parentId: Int32 = 2
+        package static let json: Int32 = 3
+        package static let version: Int32 = 4
+        package static let createdAtMicros: Int32 = 5
+        package static let updatedAtMicros: Int32 = 6
+        package static let warnings: Int32 = 7
+    }
+}
+
 extension PB.Document: WireMessage {
     package static var protoName: String { "agents.v1.Document" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__Document()
-        agents__v1__document__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__document__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__document__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Document()
+            agents__v1__document__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__document__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__document__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -724,18 +1441,20 @@ extension PB.Document: WireMessage {
         defer { agents__v1__document__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__Document, _ arena: WireArena) {
-        c.id = arena.string(self.id)
-        c.parent_id = arena.string(self.parentId)
-        c.json = arena.string(self.json)
+extension PB.Document {
+    func fill(_ c: inout Agents__V1__Document, _ arena: WireArena) throws(WireEncodingError) {
+        c.id = try arena.string(self.id, field: "id")
+        c.parent_id = try arena.string(self.parentId, field: "parent_id")
+        c.json = try arena.string(self.json, field: "json")
         c.version = self.version
         c.created_at_micros = self.createdAtMicros
         c.updated_at_micros = self.updatedAtMicros
         c.n_warnings = self.warnings.count
-        c.warnings = arena.messages(self.warnings, as: Agents__V1__FieldViolation.self) { value, pointer in
+        c.warnings = try arena.messages(self.warnings, as: Agents__V1__FieldViolation.self, field: "warnings") { value, pointer throws(WireEncodingError) in
             agents__v1__field_violation__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
     }
 
@@ -785,7 +1504,7 @@ extension PB.Document: Codable {
     }
 }
 
-// MARK: - DocumentWrite
+// MARK: - agents.v1.DocumentWrite
 
 extension PB {
     package struct DocumentWrite: Sendable, Hashable {
@@ -800,18 +1519,31 @@ extension PB {
     }
 }
 
+extension PB.DocumentWrite {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let id: Int32 = 1
+        package static let parentId: Int32 = 2
+        package static let json: Int32 = 3
+        package static let ifVersion: Int32 = 4
+    }
+}
+
 extension PB.DocumentWrite: WireMessage {
     package static var protoName: String { "agents.v1.DocumentWrite" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__DocumentWrite()
-        agents__v1__document_write__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__document_write__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__document_write__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__DocumentWrite()
+            agents__v1__document_write__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__document_write__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__document_write__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -822,11 +1554,13 @@ extension PB.DocumentWrite: WireMessage {
         defer { agents__v1__document_write__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__DocumentWrite, _ arena: WireArena) {
-        c.id = arena.string(self.id)
-        c.parent_id = arena.string(self.parentId)
-        c.json = arena.string(self.json)
+extension PB.DocumentWrite {
+    func fill(_ c: inout Agents__V1__DocumentWrite, _ arena: WireArena) throws(WireEncodingError) {
+        c.id = try arena.string(self.id, field: "id")
+        c.parent_id = try arena.string(self.parentId, field: "parent_id")
+        c.json = try arena.string(self.json, field: "json")
         c.if_version = self.ifVersion
     }
 
@@ -864,7 +1598,7 @@ extension PB.DocumentWrite: Codable {
     }
 }
 
-// MARK: - DocumentRef
+// MARK: - agents.v1.DocumentRef
 
 extension PB {
     package struct DocumentRef: Sendable, Hashable {
@@ -876,18 +1610,30 @@ extension PB {
     }
 }
 
+extension PB.DocumentRef {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let id: Int32 = 1
+        package static let parentId: Int32 = 2
+        package static let cascade: Int32 = 3
+    }
+}
+
 extension PB.DocumentRef: WireMessage {
     package static var protoName: String { "agents.v1.DocumentRef" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__DocumentRef()
-        agents__v1__document_ref__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__document_ref__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__document_ref__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__DocumentRef()
+            agents__v1__document_ref__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__document_ref__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__document_ref__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -898,10 +1644,12 @@ extension PB.DocumentRef: WireMessage {
         defer { agents__v1__document_ref__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__DocumentRef, _ arena: WireArena) {
-        c.id = arena.string(self.id)
-        c.parent_id = arena.string(self.parentId)
+extension PB.DocumentRef {
+    func fill(_ c: inout Agents__V1__DocumentRef, _ arena: WireArena) throws(WireEncodingError) {
+        c.id = try arena.string(self.id, field: "id")
+        c.parent_id = try arena.string(self.parentId, field: "parent_id")
         c.cascade = (self.cascade ? 1 : 0)
     }
 
@@ -935,7 +1683,7 @@ extension PB.DocumentRef: Codable {
     }
 }
 
-// MARK: - DocumentQuery
+// MARK: - agents.v1.DocumentQuery
 
 extension PB {
     package struct DocumentQuery: Sendable, Hashable {
@@ -949,18 +1697,32 @@ extension PB {
     }
 }
 
+extension PB.DocumentQuery {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let parentId: Int32 = 1
+        package static let limit: Int32 = 2
+        package static let cursor: Int32 = 3
+        package static let filters: Int32 = 4
+        package static let text: Int32 = 5
+    }
+}
+
 extension PB.DocumentQuery: WireMessage {
     package static var protoName: String { "agents.v1.DocumentQuery" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__DocumentQuery()
-        agents__v1__document_query__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__document_query__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__document_query__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__DocumentQuery()
+            agents__v1__document_query__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__document_query__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__document_query__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -971,17 +1733,19 @@ extension PB.DocumentQuery: WireMessage {
         defer { agents__v1__document_query__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__DocumentQuery, _ arena: WireArena) {
-        c.parent_id = arena.string(self.parentId)
+extension PB.DocumentQuery {
+    func fill(_ c: inout Agents__V1__DocumentQuery, _ arena: WireArena) throws(WireEncodingError) {
+        c.parent_id = try arena.string(self.parentId, field: "parent_id")
         c.limit = self.limit
-        c.cursor = arena.string(self.cursor)
+        c.cursor = try arena.string(self.cursor, field: "cursor")
         c.n_filters = self.filters.count
-        c.filters = arena.messages(self.filters, as: Agents__V1__KeyValue.self) { value, pointer in
+        c.filters = try arena.messages(self.filters, as: Agents__V1__KeyValue.self, field: "filters") { value, pointer throws(WireEncodingError) in
             agents__v1__key_value__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
-        c.text = arena.string(self.text)
+        c.text = try arena.string(self.text, field: "text")
     }
 
     init(c: Agents__V1__DocumentQuery) {
@@ -1022,7 +1786,7 @@ extension PB.DocumentQuery: Codable {
     }
 }
 
-// MARK: - DocumentPage
+// MARK: - agents.v1.DocumentPage
 
 extension PB {
     package struct DocumentPage: Sendable, Hashable {
@@ -1032,18 +1796,29 @@ extension PB {
     }
 }
 
+extension PB.DocumentPage {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let items: Int32 = 1
+        package static let nextCursor: Int32 = 2
+    }
+}
+
 extension PB.DocumentPage: WireMessage {
     package static var protoName: String { "agents.v1.DocumentPage" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__DocumentPage()
-        agents__v1__document_page__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__document_page__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__document_page__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__DocumentPage()
+            agents__v1__document_page__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__document_page__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__document_page__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -1054,14 +1829,16 @@ extension PB.DocumentPage: WireMessage {
         defer { agents__v1__document_page__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__DocumentPage, _ arena: WireArena) {
+extension PB.DocumentPage {
+    func fill(_ c: inout Agents__V1__DocumentPage, _ arena: WireArena) throws(WireEncodingError) {
         c.n_items = self.items.count
-        c.items = arena.messages(self.items, as: Agents__V1__Document.self) { value, pointer in
+        c.items = try arena.messages(self.items, as: Agents__V1__Document.self, field: "items") { value, pointer throws(WireEncodingError) in
             agents__v1__document__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
-        c.next_cursor = arena.string(self.nextCursor)
+        c.next_cursor = try arena.string(self.nextCursor, field: "next_cursor")
     }
 
     init(c: Agents__V1__DocumentPage) {
@@ -1090,7 +1867,7 @@ extension PB.DocumentPage: Codable {
     }
 }
 
-// MARK: - Empty
+// MARK: - agents.v1.Empty
 
 extension PB {
     package struct Empty: Sendable, Hashable {
@@ -1098,18 +1875,27 @@ extension PB {
     }
 }
 
+extension PB.Empty {
+    /// The proto field numbers.
+    package enum FieldNumber {
+    }
+}
+
 extension PB.Empty: WireMessage {
     package static var protoName: String { "agents.v1.Empty" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__Empty()
-        agents__v1__empty__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__empty__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__empty__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Empty()
+            agents__v1__empty__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__empty__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__empty__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -1120,8 +1906,10 @@ extension PB.Empty: WireMessage {
         defer { agents__v1__empty__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__Empty, _ arena: WireArena) {
+extension PB.Empty {
+    func fill(_ c: inout Agents__V1__Empty, _ arena: WireArena) throws(WireEncodingError) {
     }
 
     init(c: Agents__V1__Empty) {
@@ -1137,7 +1925,7 @@ extension PB.Empty: Codable {
     }
 }
 
-// MARK: - MessageFields
+// MARK: - agents.v1.MessageFields
 
 extension PB {
     package struct MessageFields: Sendable, Hashable {
@@ -1160,18 +1948,41 @@ extension PB {
     }
 }
 
+extension PB.MessageFields {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let id: Int32 = 1
+        package static let text: Int32 = 2
+        package static let chatId: Int32 = 3
+        package static let talkId: Int32 = 4
+        package static let contactId: Int32 = 5
+        package static let origin: Int32 = 6
+        package static let messageType: Int32 = 7
+        package static let direction: Int32 = 8
+        package static let authorId: Int32 = 9
+        package static let authorType: Int32 = 10
+        package static let authorName: Int32 = 11
+        package static let attachmentType: Int32 = 12
+        package static let attachmentLink: Int32 = 13
+        package static let attachmentFileName: Int32 = 14
+    }
+}
+
 extension PB.MessageFields: WireMessage {
     package static var protoName: String { "agents.v1.MessageFields" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__MessageFields()
-        agents__v1__message_fields__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__message_fields__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__message_fields__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__MessageFields()
+            agents__v1__message_fields__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__message_fields__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__message_fields__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -1182,22 +1993,24 @@ extension PB.MessageFields: WireMessage {
         defer { agents__v1__message_fields__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__MessageFields, _ arena: WireArena) {
-        c.id = arena.string(self.id)
-        c.text = arena.string(self.text)
-        c.chat_id = arena.string(self.chatId)
-        c.talk_id = arena.string(self.talkId)
-        c.contact_id = arena.string(self.contactId)
-        c.origin = arena.string(self.origin)
-        c.message_type = arena.string(self.messageType)
-        c.direction = arena.string(self.direction)
-        c.author_id = arena.string(self.authorId)
-        c.author_type = arena.string(self.authorType)
-        c.author_name = arena.string(self.authorName)
-        c.attachment_type = arena.string(self.attachmentType)
-        c.attachment_link = arena.string(self.attachmentLink)
-        c.attachment_file_name = arena.string(self.attachmentFileName)
+extension PB.MessageFields {
+    func fill(_ c: inout Agents__V1__MessageFields, _ arena: WireArena) throws(WireEncodingError) {
+        c.id = try arena.string(self.id, field: "id")
+        c.text = try arena.string(self.text, field: "text")
+        c.chat_id = try arena.string(self.chatId, field: "chat_id")
+        c.talk_id = try arena.string(self.talkId, field: "talk_id")
+        c.contact_id = try arena.string(self.contactId, field: "contact_id")
+        c.origin = try arena.string(self.origin, field: "origin")
+        c.message_type = try arena.string(self.messageType, field: "message_type")
+        c.direction = try arena.string(self.direction, field: "direction")
+        c.author_id = try arena.string(self.authorId, field: "author_id")
+        c.author_type = try arena.string(self.authorType, field: "author_type")
+        c.author_name = try arena.string(self.authorName, field: "author_name")
+        c.attachment_type = try arena.string(self.attachmentType, field: "attachment_type")
+        c.attachment_link = try arena.string(self.attachmentLink, field: "attachment_link")
+        c.attachment_file_name = try arena.string(self.attachmentFileName, field: "attachment_file_name")
     }
 
     init(c: Agents__V1__MessageFields) {
@@ -1274,7 +2087,7 @@ extension PB.MessageFields: Codable {
     }
 }
 
-// MARK: - CustomField
+// MARK: - agents.v1.CustomField
 
 extension PB {
     package struct CustomField: Sendable, Hashable {
@@ -1286,18 +2099,31 @@ extension PB {
     }
 }
 
+extension PB.CustomField {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let id: Int32 = 1
+        package static let name: Int32 = 2
+        package static let code: Int32 = 3
+        package static let values: Int32 = 4
+    }
+}
+
 extension PB.CustomField: WireMessage {
     package static var protoName: String { "agents.v1.CustomField" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__CustomField()
-        agents__v1__custom_field__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__custom_field__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__custom_field__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__CustomField()
+            agents__v1__custom_field__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__custom_field__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__custom_field__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -1308,13 +2134,15 @@ extension PB.CustomField: WireMessage {
         defer { agents__v1__custom_field__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__CustomField, _ arena: WireArena) {
-        c.id = arena.string(self.id)
-        c.name = arena.string(self.name)
-        c.code = arena.string(self.code)
+extension PB.CustomField {
+    func fill(_ c: inout Agents__V1__CustomField, _ arena: WireArena) throws(WireEncodingError) {
+        c.id = try arena.string(self.id, field: "id")
+        c.name = try arena.string(self.name, field: "name")
+        c.code = try arena.string(self.code, field: "code")
         c.n_values = self.values.count
-        c.values = arena.strings(self.values)
+        c.values = try arena.strings(self.values, field: "values")
     }
 
     init(c: Agents__V1__CustomField) {
@@ -1351,7 +2179,7 @@ extension PB.CustomField: Codable {
     }
 }
 
-// MARK: - Event
+// MARK: - agents.v1.Event
 
 extension PB {
     /// One item of one entity/action of a Kommo webhook, or an internal event (timer, manual run, replay).
@@ -1390,18 +2218,50 @@ extension PB {
     }
 }
 
+extension PB.Event {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let id: Int32 = 1
+        package static let tenantId: Int32 = 2
+        package static let accountId: Int32 = 3
+        package static let `type`: Int32 = 4
+        package static let entityType: Int32 = 5
+        package static let entityId: Int32 = 6
+        package static let leadId: Int32 = 7
+        package static let occurredAtMicros: Int32 = 8
+        package static let receivedAtMicros: Int32 = 9
+        package static let origin: Int32 = 10
+        package static let pipelineId: Int32 = 11
+        package static let statusId: Int32 = 12
+        package static let oldStatusId: Int32 = 13
+        package static let oldPipelineId: Int32 = 14
+        package static let responsibleUserId: Int32 = 15
+        package static let oldResponsibleUserId: Int32 = 16
+        package static let noteType: Int32 = 17
+        package static let message: Int32 = 18
+        package static let fields: Int32 = 19
+        package static let customFields: Int32 = 20
+        package static let ruleId: Int32 = 21
+        package static let deliveryId: Int32 = 22
+        package static let replayScope: Int32 = 23
+    }
+}
+
 extension PB.Event: WireMessage {
     package static var protoName: String { "agents.v1.Event" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__Event()
-        agents__v1__event__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__event__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__event__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Event()
+            agents__v1__event__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__event__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__event__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -1412,18 +2272,20 @@ extension PB.Event: WireMessage {
         defer { agents__v1__event__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__Event, _ arena: WireArena) {
-        c.id = arena.string(self.id)
-        c.tenant_id = arena.string(self.tenantId)
+extension PB.Event {
+    func fill(_ c: inout Agents__V1__Event, _ arena: WireArena) throws(WireEncodingError) {
+        c.id = try arena.string(self.id, field: "id")
+        c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
         c.account_id = self.accountId
-        c.type = arena.string(self.`type`)
-        c.entity_type = arena.string(self.entityType)
-        c.entity_id = arena.string(self.entityId)
+        c.`type` = try arena.string(self.`type`, field: "type")
+        c.entity_type = try arena.string(self.entityType, field: "entity_type")
+        c.entity_id = try arena.string(self.entityId, field: "entity_id")
         c.lead_id = self.leadId
         c.occurred_at_micros = self.occurredAtMicros
         c.received_at_micros = self.receivedAtMicros
-        c.origin = arena.string(self.origin)
+        c.origin = try arena.string(self.origin, field: "origin")
         c.pipeline_id = self.pipelineId
         c.status_id = self.statusId
         c.old_status_id = self.oldStatusId
@@ -1432,31 +2294,31 @@ extension PB.Event: WireMessage {
         c.old_responsible_user_id = self.oldResponsibleUserId
         c.note_type = self.noteType
         if let value = self.message {
-            let pointer = arena.allocate(Agents__V1__MessageFields.self)
-            agents__v1__message_fields__init(pointer)
-            value.fill(&pointer.pointee, arena)
-            c.message = pointer
+            c.message = try arena.message(value, as: Agents__V1__MessageFields.self, field: "message") { value, pointer throws(WireEncodingError) in
+                agents__v1__message_fields__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
         }
         c.n_fields = self.fields.count
-        c.fields = arena.messages(self.fields, as: Agents__V1__KeyValue.self) { value, pointer in
+        c.fields = try arena.messages(self.fields, as: Agents__V1__KeyValue.self, field: "fields") { value, pointer throws(WireEncodingError) in
             agents__v1__key_value__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
         c.n_custom_fields = self.customFields.count
-        c.custom_fields = arena.messages(self.customFields, as: Agents__V1__CustomField.self) { value, pointer in
+        c.custom_fields = try arena.messages(self.customFields, as: Agents__V1__CustomField.self, field: "custom_fields") { value, pointer throws(WireEncodingError) in
             agents__v1__custom_field__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
-        c.rule_id = arena.string(self.ruleId)
-        c.delivery_id = arena.string(self.deliveryId)
-        c.replay_scope = arena.string(self.replayScope)
+        c.rule_id = try arena.string(self.ruleId, field: "rule_id")
+        c.delivery_id = try arena.string(self.deliveryId, field: "delivery_id")
+        c.replay_scope = try arena.string(self.replayScope, field: "replay_scope")
     }
 
     init(c: Agents__V1__Event) {
         self.id = WireArena.readString(c.id)
         self.tenantId = WireArena.readString(c.tenant_id)
         self.accountId = c.account_id
-        self.`type` = WireArena.readString(c.type)
+        self.`type` = WireArena.readString(c.`type`)
         self.entityType = WireArena.readString(c.entity_type)
         self.entityId = WireArena.readString(c.entity_id)
         self.leadId = c.lead_id
@@ -1512,7 +2374,7 @@ extension PB.Event: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .id) { self.id = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .tenantId) { self.tenantId = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .accountId) { self.accountId = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .type) { self.`type` = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .`type`) { self.`type` = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .entityType) { self.entityType = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .entityId) { self.entityId = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .leadId) { self.leadId = v }
@@ -1539,7 +2401,7 @@ extension PB.Event: Codable {
         try container.encode(self.id, forKey: .id)
         try container.encode(self.tenantId, forKey: .tenantId)
         try container.encode(self.accountId, forKey: .accountId)
-        try container.encode(self.`type`, forKey: .type)
+        try container.encode(self.`type`, forKey: .`type`)
         try container.encode(self.entityType, forKey: .entityType)
         try container.encode(self.entityId, forKey: .entityId)
         try container.encode(self.leadId, forKey: .leadId)
@@ -1562,7 +2424,7 @@ extension PB.Event: Codable {
     }
 }
 
-// MARK: - PlannedAction
+// MARK: - agents.v1.PlannedAction
 
 extension PB {
     /// An action a rule decided on; sequence-service carries it out.
@@ -1584,18 +2446,36 @@ extension PB {
     }
 }
 
+extension PB.PlannedAction {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let idempotencyKey: Int32 = 1
+        package static let ruleId: Int32 = 2
+        package static let agentId: Int32 = 3
+        package static let actionIndex: Int32 = 4
+        package static let actionType: Int32 = 5
+        package static let actionJson: Int32 = 6
+        package static let leadId: Int32 = 7
+        package static let eventId: Int32 = 8
+        package static let ruleName: Int32 = 9
+    }
+}
+
 extension PB.PlannedAction: WireMessage {
     package static var protoName: String { "agents.v1.PlannedAction" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__PlannedAction()
-        agents__v1__planned_action__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__planned_action__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__planned_action__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__PlannedAction()
+            agents__v1__planned_action__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__planned_action__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__planned_action__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -1606,17 +2486,19 @@ extension PB.PlannedAction: WireMessage {
         defer { agents__v1__planned_action__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__PlannedAction, _ arena: WireArena) {
-        c.idempotency_key = arena.string(self.idempotencyKey)
-        c.rule_id = arena.string(self.ruleId)
-        c.agent_id = arena.string(self.agentId)
+extension PB.PlannedAction {
+    func fill(_ c: inout Agents__V1__PlannedAction, _ arena: WireArena) throws(WireEncodingError) {
+        c.idempotency_key = try arena.string(self.idempotencyKey, field: "idempotency_key")
+        c.rule_id = try arena.string(self.ruleId, field: "rule_id")
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
         c.action_index = self.actionIndex
-        c.action_type = arena.string(self.actionType)
-        c.action_json = arena.string(self.actionJson)
+        c.action_type = try arena.string(self.actionType, field: "action_type")
+        c.action_json = try arena.string(self.actionJson, field: "action_json")
         c.lead_id = self.leadId
-        c.event_id = arena.string(self.eventId)
-        c.rule_name = arena.string(self.ruleName)
+        c.event_id = try arena.string(self.eventId, field: "event_id")
+        c.rule_name = try arena.string(self.ruleName, field: "rule_name")
     }
 
     init(c: Agents__V1__PlannedAction) {
@@ -1673,7 +2555,7 @@ extension PB.PlannedAction: Codable {
     }
 }
 
-// MARK: - PlannedTimer
+// MARK: - agents.v1.PlannedTimer
 
 extension PB {
     /// When to look at a lead again for a time_based rule; comes back through ingest as a timer event.
@@ -1689,18 +2571,33 @@ extension PB {
     }
 }
 
+extension PB.PlannedTimer {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let key: Int32 = 1
+        package static let ruleId: Int32 = 2
+        package static let agentId: Int32 = 3
+        package static let leadId: Int32 = 4
+        package static let dueAtMicros: Int32 = 5
+        package static let anchor: Int32 = 6
+    }
+}
+
 extension PB.PlannedTimer: WireMessage {
     package static var protoName: String { "agents.v1.PlannedTimer" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__PlannedTimer()
-        agents__v1__planned_timer__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__planned_timer__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__planned_timer__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__PlannedTimer()
+            agents__v1__planned_timer__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__planned_timer__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__planned_timer__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -1711,14 +2608,16 @@ extension PB.PlannedTimer: WireMessage {
         defer { agents__v1__planned_timer__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__PlannedTimer, _ arena: WireArena) {
-        c.key = arena.string(self.key)
-        c.rule_id = arena.string(self.ruleId)
-        c.agent_id = arena.string(self.agentId)
+extension PB.PlannedTimer {
+    func fill(_ c: inout Agents__V1__PlannedTimer, _ arena: WireArena) throws(WireEncodingError) {
+        c.key = try arena.string(self.key, field: "key")
+        c.rule_id = try arena.string(self.ruleId, field: "rule_id")
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
         c.lead_id = self.leadId
         c.due_at_micros = self.dueAtMicros
-        c.anchor = arena.string(self.anchor)
+        c.anchor = try arena.string(self.anchor, field: "anchor")
     }
 
     init(c: Agents__V1__PlannedTimer) {
@@ -1763,7 +2662,7 @@ extension PB.PlannedTimer: Codable {
     }
 }
 
-// MARK: - RuleExplanation
+// MARK: - agents.v1.RuleExplanation
 
 extension PB {
     /// Why a rule fired or did not.
@@ -1780,18 +2679,33 @@ extension PB {
     }
 }
 
+extension PB.RuleExplanation {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let ruleId: Int32 = 1
+        package static let agentId: Int32 = 2
+        package static let ruleName: Int32 = 3
+        package static let outcome: Int32 = 4
+        package static let detail: Int32 = 5
+        package static let failingLeaf: Int32 = 6
+    }
+}
+
 extension PB.RuleExplanation: WireMessage {
     package static var protoName: String { "agents.v1.RuleExplanation" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__RuleExplanation()
-        agents__v1__rule_explanation__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__rule_explanation__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__rule_explanation__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__RuleExplanation()
+            agents__v1__rule_explanation__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__rule_explanation__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__rule_explanation__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -1802,14 +2716,16 @@ extension PB.RuleExplanation: WireMessage {
         defer { agents__v1__rule_explanation__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__RuleExplanation, _ arena: WireArena) {
-        c.rule_id = arena.string(self.ruleId)
-        c.agent_id = arena.string(self.agentId)
-        c.rule_name = arena.string(self.ruleName)
-        c.outcome = arena.string(self.outcome)
-        c.detail = arena.string(self.detail)
-        c.failing_leaf = arena.string(self.failingLeaf)
+extension PB.RuleExplanation {
+    func fill(_ c: inout Agents__V1__RuleExplanation, _ arena: WireArena) throws(WireEncodingError) {
+        c.rule_id = try arena.string(self.ruleId, field: "rule_id")
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.rule_name = try arena.string(self.ruleName, field: "rule_name")
+        c.outcome = try arena.string(self.outcome, field: "outcome")
+        c.detail = try arena.string(self.detail, field: "detail")
+        c.failing_leaf = try arena.string(self.failingLeaf, field: "failing_leaf")
     }
 
     init(c: Agents__V1__RuleExplanation) {
@@ -1854,7 +2770,7 @@ extension PB.RuleExplanation: Codable {
     }
 }
 
-// MARK: - Decision
+// MARK: - agents.v1.Decision
 
 extension PB {
     package struct Decision: Sendable, Hashable {
@@ -1867,18 +2783,32 @@ extension PB {
     }
 }
 
+extension PB.Decision {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let eventId: Int32 = 1
+        package static let actions: Int32 = 2
+        package static let timers: Int32 = 3
+        package static let explanations: Int32 = 4
+        package static let decidedAtMicros: Int32 = 5
+    }
+}
+
 extension PB.Decision: WireMessage {
     package static var protoName: String { "agents.v1.Decision" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__Decision()
-        agents__v1__decision__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__decision__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__decision__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Decision()
+            agents__v1__decision__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__decision__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__decision__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -1889,23 +2819,25 @@ extension PB.Decision: WireMessage {
         defer { agents__v1__decision__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__Decision, _ arena: WireArena) {
-        c.event_id = arena.string(self.eventId)
+extension PB.Decision {
+    func fill(_ c: inout Agents__V1__Decision, _ arena: WireArena) throws(WireEncodingError) {
+        c.event_id = try arena.string(self.eventId, field: "event_id")
         c.n_actions = self.actions.count
-        c.actions = arena.messages(self.actions, as: Agents__V1__PlannedAction.self) { value, pointer in
+        c.actions = try arena.messages(self.actions, as: Agents__V1__PlannedAction.self, field: "actions") { value, pointer throws(WireEncodingError) in
             agents__v1__planned_action__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
         c.n_timers = self.timers.count
-        c.timers = arena.messages(self.timers, as: Agents__V1__PlannedTimer.self) { value, pointer in
+        c.timers = try arena.messages(self.timers, as: Agents__V1__PlannedTimer.self, field: "timers") { value, pointer throws(WireEncodingError) in
             agents__v1__planned_timer__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
         c.n_explanations = self.explanations.count
-        c.explanations = arena.messages(self.explanations, as: Agents__V1__RuleExplanation.self) { value, pointer in
+        c.explanations = try arena.messages(self.explanations, as: Agents__V1__RuleExplanation.self, field: "explanations") { value, pointer throws(WireEncodingError) in
             agents__v1__rule_explanation__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
         c.decided_at_micros = self.decidedAtMicros
     }
@@ -1948,7 +2880,7 @@ extension PB.Decision: Codable {
     }
 }
 
-// MARK: - TenantState
+// MARK: - agents.v1.TenantState
 
 extension PB {
     /// Whether a tenant is suspended, as the gateway (which owns tenants) tells each service. Stored
@@ -1963,18 +2895,30 @@ extension PB {
     }
 }
 
+extension PB.TenantState {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let tenantId: Int32 = 1
+        package static let suspended: Int32 = 2
+        package static let heldEvents: Int32 = 3
+    }
+}
+
 extension PB.TenantState: WireMessage {
     package static var protoName: String { "agents.v1.TenantState" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__TenantState()
-        agents__v1__tenant_state__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__tenant_state__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__tenant_state__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__TenantState()
+            agents__v1__tenant_state__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__tenant_state__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__tenant_state__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -1985,11 +2929,13 @@ extension PB.TenantState: WireMessage {
         defer { agents__v1__tenant_state__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__TenantState, _ arena: WireArena) {
-        c.tenant_id = arena.string(self.tenantId)
+extension PB.TenantState {
+    func fill(_ c: inout Agents__V1__TenantState, _ arena: WireArena) throws(WireEncodingError) {
+        c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
         c.suspended = (self.suspended ? 1 : 0)
-        c.held_events = arena.string(self.heldEvents)
+        c.held_events = try arena.string(self.heldEvents, field: "held_events")
     }
 
     init(c: Agents__V1__TenantState) {
@@ -2022,7 +2968,7 @@ extension PB.TenantState: Codable {
     }
 }
 
-// MARK: - TenantStateResponse
+// MARK: - agents.v1.TenantStateResponse
 
 extension PB {
     package struct TenantStateResponse: Sendable, Hashable {
@@ -2033,18 +2979,29 @@ extension PB {
     }
 }
 
+extension PB.TenantStateResponse {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let suspended: Int32 = 1
+        package static let events: Int32 = 2
+    }
+}
+
 extension PB.TenantStateResponse: WireMessage {
     package static var protoName: String { "agents.v1.TenantStateResponse" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__TenantStateResponse()
-        agents__v1__tenant_state_response__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__tenant_state_response__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__tenant_state_response__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__TenantStateResponse()
+            agents__v1__tenant_state_response__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__tenant_state_response__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__tenant_state_response__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -2055,8 +3012,10 @@ extension PB.TenantStateResponse: WireMessage {
         defer { agents__v1__tenant_state_response__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__TenantStateResponse, _ arena: WireArena) {
+extension PB.TenantStateResponse {
+    func fill(_ c: inout Agents__V1__TenantStateResponse, _ arena: WireArena) throws(WireEncodingError) {
         c.suspended = (self.suspended ? 1 : 0)
         c.events = self.events
     }
@@ -2087,7 +3046,7 @@ extension PB.TenantStateResponse: Codable {
     }
 }
 
-// MARK: - IngestRequest
+// MARK: - agents.v1.IngestRequest
 
 extension PB {
     /// A Kommo webhook POST as the gateway received it, or internal events.
@@ -2108,18 +3067,35 @@ extension PB {
     }
 }
 
+extension PB.IngestRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let sourceSecret: Int32 = 1
+        package static let body: Int32 = 2
+        package static let contentType: Int32 = 3
+        package static let remoteAddress: Int32 = 4
+        package static let userAgent: Int32 = 5
+        package static let events: Int32 = 6
+        package static let receivedAtMicros: Int32 = 7
+        package static let probe: Int32 = 8
+    }
+}
+
 extension PB.IngestRequest: WireMessage {
     package static var protoName: String { "agents.v1.IngestRequest" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__IngestRequest()
-        agents__v1__ingest_request__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__ingest_request__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__ingest_request__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__IngestRequest()
+            agents__v1__ingest_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__ingest_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__ingest_request__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -2130,17 +3106,19 @@ extension PB.IngestRequest: WireMessage {
         defer { agents__v1__ingest_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__IngestRequest, _ arena: WireArena) {
-        c.source_secret = arena.string(self.sourceSecret)
+extension PB.IngestRequest {
+    func fill(_ c: inout Agents__V1__IngestRequest, _ arena: WireArena) throws(WireEncodingError) {
+        c.source_secret = try arena.string(self.sourceSecret, field: "source_secret")
         c.body = arena.binary(self.body)
-        c.content_type = arena.string(self.contentType)
-        c.remote_address = arena.string(self.remoteAddress)
-        c.user_agent = arena.string(self.userAgent)
+        c.content_type = try arena.string(self.contentType, field: "content_type")
+        c.remote_address = try arena.string(self.remoteAddress, field: "remote_address")
+        c.user_agent = try arena.string(self.userAgent, field: "user_agent")
         c.n_events = self.events.count
-        c.events = arena.messages(self.events, as: Agents__V1__Event.self) { value, pointer in
+        c.events = try arena.messages(self.events, as: Agents__V1__Event.self, field: "events") { value, pointer throws(WireEncodingError) in
             agents__v1__event__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
         c.received_at_micros = self.receivedAtMicros
         c.probe = (self.probe ? 1 : 0)
@@ -2196,7 +3174,7 @@ extension PB.IngestRequest: Codable {
     }
 }
 
-// MARK: - IngestResponse
+// MARK: - agents.v1.IngestResponse
 
 extension PB {
     package struct IngestResponse: Sendable, Hashable {
@@ -2212,18 +3190,34 @@ extension PB {
     }
 }
 
+extension PB.IngestResponse {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let deliveryId: Int32 = 1
+        package static let tenantId: Int32 = 2
+        package static let status: Int32 = 3
+        package static let eventIds: Int32 = 4
+        package static let newEvents: Int32 = 5
+        package static let duplicateEvents: Int32 = 6
+        package static let reason: Int32 = 7
+    }
+}
+
 extension PB.IngestResponse: WireMessage {
     package static var protoName: String { "agents.v1.IngestResponse" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__IngestResponse()
-        agents__v1__ingest_response__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__ingest_response__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__ingest_response__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__IngestResponse()
+            agents__v1__ingest_response__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__ingest_response__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__ingest_response__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -2234,16 +3228,18 @@ extension PB.IngestResponse: WireMessage {
         defer { agents__v1__ingest_response__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__IngestResponse, _ arena: WireArena) {
-        c.delivery_id = arena.string(self.deliveryId)
-        c.tenant_id = arena.string(self.tenantId)
-        c.status = arena.string(self.status)
+extension PB.IngestResponse {
+    func fill(_ c: inout Agents__V1__IngestResponse, _ arena: WireArena) throws(WireEncodingError) {
+        c.delivery_id = try arena.string(self.deliveryId, field: "delivery_id")
+        c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
+        c.status = try arena.string(self.status, field: "status")
         c.n_event_ids = self.eventIds.count
-        c.event_ids = arena.strings(self.eventIds)
+        c.event_ids = try arena.strings(self.eventIds, field: "event_ids")
         c.new_events = self.newEvents
         c.duplicate_events = self.duplicateEvents
-        c.reason = arena.string(self.reason)
+        c.reason = try arena.string(self.reason, field: "reason")
     }
 
     init(c: Agents__V1__IngestResponse) {
@@ -2292,7 +3288,7 @@ extension PB.IngestResponse: Codable {
     }
 }
 
-// MARK: - TenantRequest
+// MARK: - agents.v1.TenantRequest
 
 extension PB {
     package struct TenantRequest: Sendable, Hashable {
@@ -2301,18 +3297,28 @@ extension PB {
     }
 }
 
+extension PB.TenantRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let tenantId: Int32 = 1
+    }
+}
+
 extension PB.TenantRequest: WireMessage {
     package static var protoName: String { "agents.v1.TenantRequest" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__TenantRequest()
-        agents__v1__tenant_request__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__tenant_request__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__tenant_request__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__TenantRequest()
+            agents__v1__tenant_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__tenant_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__tenant_request__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -2323,9 +3329,11 @@ extension PB.TenantRequest: WireMessage {
         defer { agents__v1__tenant_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__TenantRequest, _ arena: WireArena) {
-        c.tenant_id = arena.string(self.tenantId)
+extension PB.TenantRequest {
+    func fill(_ c: inout Agents__V1__TenantRequest, _ arena: WireArena) throws(WireEncodingError) {
+        c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
     }
 
     init(c: Agents__V1__TenantRequest) {
@@ -2350,7 +3358,7 @@ extension PB.TenantRequest: Codable {
     }
 }
 
-// MARK: - WebhookSource
+// MARK: - agents.v1.WebhookSource
 
 extension PB {
     package struct WebhookSource: Sendable, Hashable {
@@ -2366,18 +3374,34 @@ extension PB {
     }
 }
 
+extension PB.WebhookSource {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let tenantId: Int32 = 1
+        package static let secret: Int32 = 2
+        package static let accountId: Int32 = 3
+        package static let subdomain: Int32 = 4
+        package static let createdAtMicros: Int32 = 5
+        package static let previousSecret: Int32 = 6
+        package static let previousExpiresAtMicros: Int32 = 7
+    }
+}
+
 extension PB.WebhookSource: WireMessage {
     package static var protoName: String { "agents.v1.WebhookSource" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__WebhookSource()
-        agents__v1__webhook_source__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__webhook_source__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__webhook_source__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__WebhookSource()
+            agents__v1__webhook_source__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__webhook_source__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__webhook_source__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -2388,14 +3412,16 @@ extension PB.WebhookSource: WireMessage {
         defer { agents__v1__webhook_source__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__WebhookSource, _ arena: WireArena) {
-        c.tenant_id = arena.string(self.tenantId)
-        c.secret = arena.string(self.secret)
+extension PB.WebhookSource {
+    func fill(_ c: inout Agents__V1__WebhookSource, _ arena: WireArena) throws(WireEncodingError) {
+        c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
+        c.secret = try arena.string(self.secret, field: "secret")
         c.account_id = self.accountId
-        c.subdomain = arena.string(self.subdomain)
+        c.subdomain = try arena.string(self.subdomain, field: "subdomain")
         c.created_at_micros = self.createdAtMicros
-        c.previous_secret = arena.string(self.previousSecret)
+        c.previous_secret = try arena.string(self.previousSecret, field: "previous_secret")
         c.previous_expires_at_micros = self.previousExpiresAtMicros
     }
 
@@ -2445,7 +3471,7 @@ extension PB.WebhookSource: Codable {
     }
 }
 
-// MARK: - RotateRequest
+// MARK: - agents.v1.RotateRequest
 
 extension PB {
     package struct RotateRequest: Sendable, Hashable {
@@ -2455,18 +3481,29 @@ extension PB {
     }
 }
 
+extension PB.RotateRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let tenantId: Int32 = 1
+        package static let graceSeconds: Int32 = 2
+    }
+}
+
 extension PB.RotateRequest: WireMessage {
     package static var protoName: String { "agents.v1.RotateRequest" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__RotateRequest()
-        agents__v1__rotate_request__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__rotate_request__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__rotate_request__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__RotateRequest()
+            agents__v1__rotate_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__rotate_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__rotate_request__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -2477,9 +3514,11 @@ extension PB.RotateRequest: WireMessage {
         defer { agents__v1__rotate_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__RotateRequest, _ arena: WireArena) {
-        c.tenant_id = arena.string(self.tenantId)
+extension PB.RotateRequest {
+    func fill(_ c: inout Agents__V1__RotateRequest, _ arena: WireArena) throws(WireEncodingError) {
+        c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
         c.grace_seconds = self.graceSeconds
     }
 
@@ -2509,7 +3548,7 @@ extension PB.RotateRequest: Codable {
     }
 }
 
-// MARK: - EventQuery
+// MARK: - agents.v1.EventQuery
 
 extension PB {
     package struct EventQuery: Sendable, Hashable {
@@ -2529,18 +3568,37 @@ extension PB {
     }
 }
 
+extension PB.EventQuery {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let `type`: Int32 = 1
+        package static let entityType: Int32 = 2
+        package static let leadId: Int32 = 3
+        package static let status: Int32 = 4
+        package static let origin: Int32 = 5
+        package static let fromMicros: Int32 = 6
+        package static let toMicros: Int32 = 7
+        package static let text: Int32 = 8
+        package static let limit: Int32 = 9
+        package static let cursor: Int32 = 10
+    }
+}
+
 extension PB.EventQuery: WireMessage {
     package static var protoName: String { "agents.v1.EventQuery" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__EventQuery()
-        agents__v1__event_query__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__event_query__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__event_query__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__EventQuery()
+            agents__v1__event_query__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__event_query__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__event_query__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -2551,22 +3609,24 @@ extension PB.EventQuery: WireMessage {
         defer { agents__v1__event_query__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__EventQuery, _ arena: WireArena) {
-        c.type = arena.string(self.`type`)
-        c.entity_type = arena.string(self.entityType)
+extension PB.EventQuery {
+    func fill(_ c: inout Agents__V1__EventQuery, _ arena: WireArena) throws(WireEncodingError) {
+        c.`type` = try arena.string(self.`type`, field: "type")
+        c.entity_type = try arena.string(self.entityType, field: "entity_type")
         c.lead_id = self.leadId
-        c.status = arena.string(self.status)
-        c.origin = arena.string(self.origin)
+        c.status = try arena.string(self.status, field: "status")
+        c.origin = try arena.string(self.origin, field: "origin")
         c.from_micros = self.fromMicros
         c.to_micros = self.toMicros
-        c.text = arena.string(self.text)
+        c.text = try arena.string(self.text, field: "text")
         c.limit = self.limit
-        c.cursor = arena.string(self.cursor)
+        c.cursor = try arena.string(self.cursor, field: "cursor")
     }
 
     init(c: Agents__V1__EventQuery) {
-        self.`type` = WireArena.readString(c.type)
+        self.`type` = WireArena.readString(c.`type`)
         self.entityType = WireArena.readString(c.entity_type)
         self.leadId = c.lead_id
         self.status = WireArena.readString(c.status)
@@ -2596,7 +3656,7 @@ extension PB.EventQuery: Codable {
     package init(from decoder: any Decoder) throws {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        if let v = try container.decodeIfPresent(String.self, forKey: .type) { self.`type` = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .`type`) { self.`type` = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .entityType) { self.entityType = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .leadId) { self.leadId = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .status) { self.status = v }
@@ -2610,7 +3670,7 @@ extension PB.EventQuery: Codable {
 
     package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.`type`, forKey: .type)
+        try container.encode(self.`type`, forKey: .`type`)
         try container.encode(self.entityType, forKey: .entityType)
         try container.encode(self.leadId, forKey: .leadId)
         try container.encode(self.status, forKey: .status)
@@ -2623,7 +3683,7 @@ extension PB.EventQuery: Codable {
     }
 }
 
-// MARK: - Dispatch
+// MARK: - agents.v1.Dispatch
 
 extension PB {
     /// A destination of an event's journey and how delivering to it went.
@@ -2640,18 +3700,33 @@ extension PB {
     }
 }
 
+extension PB.Dispatch {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let destination: Int32 = 1
+        package static let status: Int32 = 2
+        package static let attempts: Int32 = 3
+        package static let nextAttemptAtMicros: Int32 = 4
+        package static let lastError: Int32 = 5
+        package static let deliveredAtMicros: Int32 = 6
+    }
+}
+
 extension PB.Dispatch: WireMessage {
     package static var protoName: String { "agents.v1.Dispatch" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__Dispatch()
-        agents__v1__dispatch__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__dispatch__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__dispatch__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Dispatch()
+            agents__v1__dispatch__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__dispatch__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__dispatch__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -2662,13 +3737,15 @@ extension PB.Dispatch: WireMessage {
         defer { agents__v1__dispatch__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__Dispatch, _ arena: WireArena) {
-        c.destination = arena.string(self.destination)
-        c.status = arena.string(self.status)
+extension PB.Dispatch {
+    func fill(_ c: inout Agents__V1__Dispatch, _ arena: WireArena) throws(WireEncodingError) {
+        c.destination = try arena.string(self.destination, field: "destination")
+        c.status = try arena.string(self.status, field: "status")
         c.attempts = self.attempts
         c.next_attempt_at_micros = self.nextAttemptAtMicros
-        c.last_error = arena.string(self.lastError)
+        c.last_error = try arena.string(self.lastError, field: "last_error")
         c.delivered_at_micros = self.deliveredAtMicros
     }
 
@@ -2714,7 +3791,7 @@ extension PB.Dispatch: Codable {
     }
 }
 
-// MARK: - Attempt
+// MARK: - agents.v1.Attempt
 
 extension PB {
     package struct Attempt: Sendable, Hashable {
@@ -2727,18 +3804,32 @@ extension PB {
     }
 }
 
+extension PB.Attempt {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let destination: Int32 = 1
+        package static let atMicros: Int32 = 2
+        package static let durationMicros: Int32 = 3
+        package static let statusCode: Int32 = 4
+        package static let error: Int32 = 5
+    }
+}
+
 extension PB.Attempt: WireMessage {
     package static var protoName: String { "agents.v1.Attempt" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__Attempt()
-        agents__v1__attempt__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__attempt__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__attempt__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Attempt()
+            agents__v1__attempt__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__attempt__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__attempt__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -2749,13 +3840,15 @@ extension PB.Attempt: WireMessage {
         defer { agents__v1__attempt__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__Attempt, _ arena: WireArena) {
-        c.destination = arena.string(self.destination)
+extension PB.Attempt {
+    func fill(_ c: inout Agents__V1__Attempt, _ arena: WireArena) throws(WireEncodingError) {
+        c.destination = try arena.string(self.destination, field: "destination")
         c.at_micros = self.atMicros
         c.duration_micros = self.durationMicros
         c.status_code = self.statusCode
-        c.error = arena.string(self.error)
+        c.error = try arena.string(self.error, field: "error")
     }
 
     init(c: Agents__V1__Attempt) {
@@ -2796,7 +3889,7 @@ extension PB.Attempt: Codable {
     }
 }
 
-// MARK: - EventSummary
+// MARK: - agents.v1.EventSummary
 
 extension PB {
     package struct EventSummary: Sendable, Hashable {
@@ -2816,18 +3909,38 @@ extension PB {
     }
 }
 
+extension PB.EventSummary {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let id: Int32 = 1
+        package static let `type`: Int32 = 2
+        package static let entityType: Int32 = 3
+        package static let entityId: Int32 = 4
+        package static let leadId: Int32 = 5
+        package static let origin: Int32 = 6
+        package static let occurredAtMicros: Int32 = 7
+        package static let receivedAtMicros: Int32 = 8
+        package static let status: Int32 = 9
+        package static let deliveryId: Int32 = 10
+        package static let actions: Int32 = 11
+    }
+}
+
 extension PB.EventSummary: WireMessage {
     package static var protoName: String { "agents.v1.EventSummary" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__EventSummary()
-        agents__v1__event_summary__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__event_summary__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__event_summary__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__EventSummary()
+            agents__v1__event_summary__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__event_summary__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__event_summary__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -2838,24 +3951,26 @@ extension PB.EventSummary: WireMessage {
         defer { agents__v1__event_summary__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__EventSummary, _ arena: WireArena) {
-        c.id = arena.string(self.id)
-        c.type = arena.string(self.`type`)
-        c.entity_type = arena.string(self.entityType)
-        c.entity_id = arena.string(self.entityId)
+extension PB.EventSummary {
+    func fill(_ c: inout Agents__V1__EventSummary, _ arena: WireArena) throws(WireEncodingError) {
+        c.id = try arena.string(self.id, field: "id")
+        c.`type` = try arena.string(self.`type`, field: "type")
+        c.entity_type = try arena.string(self.entityType, field: "entity_type")
+        c.entity_id = try arena.string(self.entityId, field: "entity_id")
         c.lead_id = self.leadId
-        c.origin = arena.string(self.origin)
+        c.origin = try arena.string(self.origin, field: "origin")
         c.occurred_at_micros = self.occurredAtMicros
         c.received_at_micros = self.receivedAtMicros
-        c.status = arena.string(self.status)
-        c.delivery_id = arena.string(self.deliveryId)
+        c.status = try arena.string(self.status, field: "status")
+        c.delivery_id = try arena.string(self.deliveryId, field: "delivery_id")
         c.actions = self.actions
     }
 
     init(c: Agents__V1__EventSummary) {
         self.id = WireArena.readString(c.id)
-        self.`type` = WireArena.readString(c.type)
+        self.`type` = WireArena.readString(c.`type`)
         self.entityType = WireArena.readString(c.entity_type)
         self.entityId = WireArena.readString(c.entity_id)
         self.leadId = c.lead_id
@@ -2887,7 +4002,7 @@ extension PB.EventSummary: Codable {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent(String.self, forKey: .id) { self.id = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .type) { self.`type` = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .`type`) { self.`type` = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .entityType) { self.entityType = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .entityId) { self.entityId = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .leadId) { self.leadId = v }
@@ -2902,7 +4017,7 @@ extension PB.EventSummary: Codable {
     package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.id, forKey: .id)
-        try container.encode(self.`type`, forKey: .type)
+        try container.encode(self.`type`, forKey: .`type`)
         try container.encode(self.entityType, forKey: .entityType)
         try container.encode(self.entityId, forKey: .entityId)
         try container.encode(self.leadId, forKey: .leadId)
@@ -2915,7 +4030,7 @@ extension PB.EventSummary: Codable {
     }
 }
 
-// MARK: - EventPage
+// MARK: - agents.v1.EventPage
 
 extension PB {
     package struct EventPage: Sendable, Hashable {
@@ -2925,18 +4040,29 @@ extension PB {
     }
 }
 
+extension PB.EventPage {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let items: Int32 = 1
+        package static let nextCursor: Int32 = 2
+    }
+}
+
 extension PB.EventPage: WireMessage {
     package static var protoName: String { "agents.v1.EventPage" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__EventPage()
-        agents__v1__event_page__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__event_page__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__event_page__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__EventPage()
+            agents__v1__event_page__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__event_page__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__event_page__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -2947,14 +4073,16 @@ extension PB.EventPage: WireMessage {
         defer { agents__v1__event_page__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__EventPage, _ arena: WireArena) {
+extension PB.EventPage {
+    func fill(_ c: inout Agents__V1__EventPage, _ arena: WireArena) throws(WireEncodingError) {
         c.n_items = self.items.count
-        c.items = arena.messages(self.items, as: Agents__V1__EventSummary.self) { value, pointer in
+        c.items = try arena.messages(self.items, as: Agents__V1__EventSummary.self, field: "items") { value, pointer throws(WireEncodingError) in
             agents__v1__event_summary__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
-        c.next_cursor = arena.string(self.nextCursor)
+        c.next_cursor = try arena.string(self.nextCursor, field: "next_cursor")
     }
 
     init(c: Agents__V1__EventPage) {
@@ -2983,7 +4111,7 @@ extension PB.EventPage: Codable {
     }
 }
 
-// MARK: - IdRequest
+// MARK: - agents.v1.IdRequest
 
 extension PB {
     package struct IdRequest: Sendable, Hashable {
@@ -2992,18 +4120,28 @@ extension PB {
     }
 }
 
+extension PB.IdRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let id: Int32 = 1
+    }
+}
+
 extension PB.IdRequest: WireMessage {
     package static var protoName: String { "agents.v1.IdRequest" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__IdRequest()
-        agents__v1__id_request__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__id_request__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__id_request__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__IdRequest()
+            agents__v1__id_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__id_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__id_request__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -3014,9 +4152,11 @@ extension PB.IdRequest: WireMessage {
         defer { agents__v1__id_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__IdRequest, _ arena: WireArena) {
-        c.id = arena.string(self.id)
+extension PB.IdRequest {
+    func fill(_ c: inout Agents__V1__IdRequest, _ arena: WireArena) throws(WireEncodingError) {
+        c.id = try arena.string(self.id, field: "id")
     }
 
     init(c: Agents__V1__IdRequest) {
@@ -3041,7 +4181,7 @@ extension PB.IdRequest: Codable {
     }
 }
 
-// MARK: - Delivery
+// MARK: - agents.v1.Delivery
 
 extension PB {
     package struct Delivery: Sendable, Hashable {
@@ -3062,18 +4202,38 @@ extension PB {
     }
 }
 
+extension PB.Delivery {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let id: Int32 = 1
+        package static let tenantId: Int32 = 2
+        package static let status: Int32 = 3
+        package static let reason: Int32 = 4
+        package static let receivedAtMicros: Int32 = 5
+        package static let contentType: Int32 = 6
+        package static let remoteAddress: Int32 = 7
+        package static let body: Int32 = 8
+        package static let bodyExpired: Int32 = 9
+        package static let eventIds: Int32 = 10
+        package static let origin: Int32 = 11
+    }
+}
+
 extension PB.Delivery: WireMessage {
     package static var protoName: String { "agents.v1.Delivery" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__Delivery()
-        agents__v1__delivery__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__delivery__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__delivery__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Delivery()
+            agents__v1__delivery__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__delivery__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__delivery__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -3084,20 +4244,22 @@ extension PB.Delivery: WireMessage {
         defer { agents__v1__delivery__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__Delivery, _ arena: WireArena) {
-        c.id = arena.string(self.id)
-        c.tenant_id = arena.string(self.tenantId)
-        c.status = arena.string(self.status)
-        c.reason = arena.string(self.reason)
+extension PB.Delivery {
+    func fill(_ c: inout Agents__V1__Delivery, _ arena: WireArena) throws(WireEncodingError) {
+        c.id = try arena.string(self.id, field: "id")
+        c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
+        c.status = try arena.string(self.status, field: "status")
+        c.reason = try arena.string(self.reason, field: "reason")
         c.received_at_micros = self.receivedAtMicros
-        c.content_type = arena.string(self.contentType)
-        c.remote_address = arena.string(self.remoteAddress)
+        c.content_type = try arena.string(self.contentType, field: "content_type")
+        c.remote_address = try arena.string(self.remoteAddress, field: "remote_address")
         c.body = arena.binary(self.body)
         c.body_expired = (self.bodyExpired ? 1 : 0)
         c.n_event_ids = self.eventIds.count
-        c.event_ids = arena.strings(self.eventIds)
-        c.origin = arena.string(self.origin)
+        c.event_ids = try arena.strings(self.eventIds, field: "event_ids")
+        c.origin = try arena.string(self.origin, field: "origin")
     }
 
     init(c: Agents__V1__Delivery) {
@@ -3162,7 +4324,7 @@ extension PB.Delivery: Codable {
     }
 }
 
-// MARK: - DeliveryQuery
+// MARK: - agents.v1.DeliveryQuery
 
 extension PB {
     package struct DeliveryQuery: Sendable, Hashable {
@@ -3173,18 +4335,30 @@ extension PB {
     }
 }
 
+extension PB.DeliveryQuery {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let status: Int32 = 1
+        package static let limit: Int32 = 2
+        package static let cursor: Int32 = 3
+    }
+}
+
 extension PB.DeliveryQuery: WireMessage {
     package static var protoName: String { "agents.v1.DeliveryQuery" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__DeliveryQuery()
-        agents__v1__delivery_query__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__delivery_query__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__delivery_query__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__DeliveryQuery()
+            agents__v1__delivery_query__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__delivery_query__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__delivery_query__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -3195,11 +4369,13 @@ extension PB.DeliveryQuery: WireMessage {
         defer { agents__v1__delivery_query__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__DeliveryQuery, _ arena: WireArena) {
-        c.status = arena.string(self.status)
+extension PB.DeliveryQuery {
+    func fill(_ c: inout Agents__V1__DeliveryQuery, _ arena: WireArena) throws(WireEncodingError) {
+        c.status = try arena.string(self.status, field: "status")
         c.limit = self.limit
-        c.cursor = arena.string(self.cursor)
+        c.cursor = try arena.string(self.cursor, field: "cursor")
     }
 
     init(c: Agents__V1__DeliveryQuery) {
@@ -3232,7 +4408,7 @@ extension PB.DeliveryQuery: Codable {
     }
 }
 
-// MARK: - DeliveryPage
+// MARK: - agents.v1.DeliveryPage
 
 extension PB {
     package struct DeliveryPage: Sendable, Hashable {
@@ -3242,18 +4418,29 @@ extension PB {
     }
 }
 
+extension PB.DeliveryPage {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let items: Int32 = 1
+        package static let nextCursor: Int32 = 2
+    }
+}
+
 extension PB.DeliveryPage: WireMessage {
     package static var protoName: String { "agents.v1.DeliveryPage" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__DeliveryPage()
-        agents__v1__delivery_page__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__delivery_page__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__delivery_page__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__DeliveryPage()
+            agents__v1__delivery_page__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__delivery_page__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__delivery_page__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -3264,14 +4451,16 @@ extension PB.DeliveryPage: WireMessage {
         defer { agents__v1__delivery_page__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__DeliveryPage, _ arena: WireArena) {
+extension PB.DeliveryPage {
+    func fill(_ c: inout Agents__V1__DeliveryPage, _ arena: WireArena) throws(WireEncodingError) {
         c.n_items = self.items.count
-        c.items = arena.messages(self.items, as: Agents__V1__Delivery.self) { value, pointer in
+        c.items = try arena.messages(self.items, as: Agents__V1__Delivery.self, field: "items") { value, pointer throws(WireEncodingError) in
             agents__v1__delivery__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
-        c.next_cursor = arena.string(self.nextCursor)
+        c.next_cursor = try arena.string(self.nextCursor, field: "next_cursor")
     }
 
     init(c: Agents__V1__DeliveryPage) {
@@ -3300,7 +4489,7 @@ extension PB.DeliveryPage: Codable {
     }
 }
 
-// MARK: - EventDetail
+// MARK: - agents.v1.EventDetail
 
 extension PB {
     package struct EventDetail: Sendable, Hashable {
@@ -3314,18 +4503,33 @@ extension PB {
     }
 }
 
+extension PB.EventDetail {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let summary: Int32 = 1
+        package static let event: Int32 = 2
+        package static let delivery: Int32 = 3
+        package static let dispatches: Int32 = 4
+        package static let attempts: Int32 = 5
+        package static let decision: Int32 = 6
+    }
+}
+
 extension PB.EventDetail: WireMessage {
     package static var protoName: String { "agents.v1.EventDetail" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__EventDetail()
-        agents__v1__event_detail__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__event_detail__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__event_detail__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__EventDetail()
+            agents__v1__event_detail__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__event_detail__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__event_detail__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -3336,41 +4540,43 @@ extension PB.EventDetail: WireMessage {
         defer { agents__v1__event_detail__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__EventDetail, _ arena: WireArena) {
+extension PB.EventDetail {
+    func fill(_ c: inout Agents__V1__EventDetail, _ arena: WireArena) throws(WireEncodingError) {
         if let value = self.summary {
-            let pointer = arena.allocate(Agents__V1__EventSummary.self)
-            agents__v1__event_summary__init(pointer)
-            value.fill(&pointer.pointee, arena)
-            c.summary = pointer
+            c.summary = try arena.message(value, as: Agents__V1__EventSummary.self, field: "summary") { value, pointer throws(WireEncodingError) in
+                agents__v1__event_summary__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
         }
         if let value = self.event {
-            let pointer = arena.allocate(Agents__V1__Event.self)
-            agents__v1__event__init(pointer)
-            value.fill(&pointer.pointee, arena)
-            c.event = pointer
+            c.event = try arena.message(value, as: Agents__V1__Event.self, field: "event") { value, pointer throws(WireEncodingError) in
+                agents__v1__event__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
         }
         if let value = self.delivery {
-            let pointer = arena.allocate(Agents__V1__Delivery.self)
-            agents__v1__delivery__init(pointer)
-            value.fill(&pointer.pointee, arena)
-            c.delivery = pointer
+            c.delivery = try arena.message(value, as: Agents__V1__Delivery.self, field: "delivery") { value, pointer throws(WireEncodingError) in
+                agents__v1__delivery__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
         }
         c.n_dispatches = self.dispatches.count
-        c.dispatches = arena.messages(self.dispatches, as: Agents__V1__Dispatch.self) { value, pointer in
+        c.dispatches = try arena.messages(self.dispatches, as: Agents__V1__Dispatch.self, field: "dispatches") { value, pointer throws(WireEncodingError) in
             agents__v1__dispatch__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
         c.n_attempts = self.attempts.count
-        c.attempts = arena.messages(self.attempts, as: Agents__V1__Attempt.self) { value, pointer in
+        c.attempts = try arena.messages(self.attempts, as: Agents__V1__Attempt.self, field: "attempts") { value, pointer throws(WireEncodingError) in
             agents__v1__attempt__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
         if let value = self.decision {
-            let pointer = arena.allocate(Agents__V1__Decision.self)
-            agents__v1__decision__init(pointer)
-            value.fill(&pointer.pointee, arena)
-            c.decision = pointer
+            c.decision = try arena.message(value, as: Agents__V1__Decision.self, field: "decision") { value, pointer throws(WireEncodingError) in
+                agents__v1__decision__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
         }
     }
 
@@ -3416,7 +4622,7 @@ extension PB.EventDetail: Codable {
     }
 }
 
-// MARK: - ReplayRequest
+// MARK: - agents.v1.ReplayRequest
 
 extension PB {
     package struct ReplayRequest: Sendable, Hashable {
@@ -3431,18 +4637,31 @@ extension PB {
     }
 }
 
+extension PB.ReplayRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let eventId: Int32 = 1
+        package static let mode: Int32 = 2
+        package static let filter: Int32 = 3
+        package static let confirm: Int32 = 4
+    }
+}
+
 extension PB.ReplayRequest: WireMessage {
     package static var protoName: String { "agents.v1.ReplayRequest" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__ReplayRequest()
-        agents__v1__replay_request__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__replay_request__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__replay_request__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__ReplayRequest()
+            agents__v1__replay_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__replay_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__replay_request__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -3453,15 +4672,17 @@ extension PB.ReplayRequest: WireMessage {
         defer { agents__v1__replay_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__ReplayRequest, _ arena: WireArena) {
-        c.event_id = arena.string(self.eventId)
-        c.mode = arena.string(self.mode)
+extension PB.ReplayRequest {
+    func fill(_ c: inout Agents__V1__ReplayRequest, _ arena: WireArena) throws(WireEncodingError) {
+        c.event_id = try arena.string(self.eventId, field: "event_id")
+        c.mode = try arena.string(self.mode, field: "mode")
         if let value = self.filter {
-            let pointer = arena.allocate(Agents__V1__EventQuery.self)
-            agents__v1__event_query__init(pointer)
-            value.fill(&pointer.pointee, arena)
-            c.filter = pointer
+            c.filter = try arena.message(value, as: Agents__V1__EventQuery.self, field: "filter") { value, pointer throws(WireEncodingError) in
+                agents__v1__event_query__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
         }
         c.confirm = (self.confirm ? 1 : 0)
     }
@@ -3500,7 +4721,7 @@ extension PB.ReplayRequest: Codable {
     }
 }
 
-// MARK: - ReplayResponse
+// MARK: - agents.v1.ReplayResponse
 
 extension PB {
     package struct ReplayResponse: Sendable, Hashable {
@@ -3512,18 +4733,31 @@ extension PB {
     }
 }
 
+extension PB.ReplayResponse {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let mode: Int32 = 1
+        package static let matched: Int32 = 2
+        package static let newEventIds: Int32 = 3
+        package static let decisions: Int32 = 4
+    }
+}
+
 extension PB.ReplayResponse: WireMessage {
     package static var protoName: String { "agents.v1.ReplayResponse" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__ReplayResponse()
-        agents__v1__replay_response__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__replay_response__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__replay_response__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__ReplayResponse()
+            agents__v1__replay_response__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__replay_response__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__replay_response__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -3534,16 +4768,18 @@ extension PB.ReplayResponse: WireMessage {
         defer { agents__v1__replay_response__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__ReplayResponse, _ arena: WireArena) {
-        c.mode = arena.string(self.mode)
+extension PB.ReplayResponse {
+    func fill(_ c: inout Agents__V1__ReplayResponse, _ arena: WireArena) throws(WireEncodingError) {
+        c.mode = try arena.string(self.mode, field: "mode")
         c.matched = self.matched
         c.n_new_event_ids = self.newEventIds.count
-        c.new_event_ids = arena.strings(self.newEventIds)
+        c.new_event_ids = try arena.strings(self.newEventIds, field: "new_event_ids")
         c.n_decisions = self.decisions.count
-        c.decisions = arena.messages(self.decisions, as: Agents__V1__Decision.self) { value, pointer in
+        c.decisions = try arena.messages(self.decisions, as: Agents__V1__Decision.self, field: "decisions") { value, pointer throws(WireEncodingError) in
             agents__v1__decision__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
     }
 
@@ -3581,7 +4817,7 @@ extension PB.ReplayResponse: Codable {
     }
 }
 
-// MARK: - StatsRequest
+// MARK: - agents.v1.StatsRequest
 
 extension PB {
     package struct StatsRequest: Sendable, Hashable {
@@ -3591,18 +4827,29 @@ extension PB {
     }
 }
 
+extension PB.StatsRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let fromMicros: Int32 = 1
+        package static let toMicros: Int32 = 2
+    }
+}
+
 extension PB.StatsRequest: WireMessage {
     package static var protoName: String { "agents.v1.StatsRequest" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__StatsRequest()
-        agents__v1__stats_request__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__stats_request__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__stats_request__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__StatsRequest()
+            agents__v1__stats_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__stats_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__stats_request__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -3613,8 +4860,10 @@ extension PB.StatsRequest: WireMessage {
         defer { agents__v1__stats_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__StatsRequest, _ arena: WireArena) {
+extension PB.StatsRequest {
+    func fill(_ c: inout Agents__V1__StatsRequest, _ arena: WireArena) throws(WireEncodingError) {
         c.from_micros = self.fromMicros
         c.to_micros = self.toMicros
     }
@@ -3645,7 +4894,7 @@ extension PB.StatsRequest: Codable {
     }
 }
 
-// MARK: - StatCount
+// MARK: - agents.v1.StatCount
 
 extension PB {
     package struct StatCount: Sendable, Hashable {
@@ -3657,18 +4906,31 @@ extension PB {
     }
 }
 
+extension PB.StatCount {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let day: Int32 = 1
+        package static let `type`: Int32 = 2
+        package static let status: Int32 = 3
+        package static let count: Int32 = 4
+    }
+}
+
 extension PB.StatCount: WireMessage {
     package static var protoName: String { "agents.v1.StatCount" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__StatCount()
-        agents__v1__stat_count__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__stat_count__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__stat_count__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__StatCount()
+            agents__v1__stat_count__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__stat_count__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__stat_count__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -3679,17 +4941,19 @@ extension PB.StatCount: WireMessage {
         defer { agents__v1__stat_count__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__StatCount, _ arena: WireArena) {
-        c.day = arena.string(self.day)
-        c.type = arena.string(self.`type`)
-        c.status = arena.string(self.status)
+extension PB.StatCount {
+    func fill(_ c: inout Agents__V1__StatCount, _ arena: WireArena) throws(WireEncodingError) {
+        c.day = try arena.string(self.day, field: "day")
+        c.`type` = try arena.string(self.`type`, field: "type")
+        c.status = try arena.string(self.status, field: "status")
         c.count = self.count
     }
 
     init(c: Agents__V1__StatCount) {
         self.day = WireArena.readString(c.day)
-        self.`type` = WireArena.readString(c.type)
+        self.`type` = WireArena.readString(c.`type`)
         self.status = WireArena.readString(c.status)
         self.count = c.count
     }
@@ -3707,7 +4971,7 @@ extension PB.StatCount: Codable {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent(String.self, forKey: .day) { self.day = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .type) { self.`type` = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .`type`) { self.`type` = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .status) { self.status = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .count) { self.count = v }
     }
@@ -3715,13 +4979,13 @@ extension PB.StatCount: Codable {
     package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.day, forKey: .day)
-        try container.encode(self.`type`, forKey: .type)
+        try container.encode(self.`type`, forKey: .`type`)
         try container.encode(self.status, forKey: .status)
         try container.encode(self.count, forKey: .count)
     }
 }
 
-// MARK: - StatsResponse
+// MARK: - agents.v1.StatsResponse
 
 extension PB {
     package struct StatsResponse: Sendable, Hashable {
@@ -3736,18 +5000,34 @@ extension PB {
     }
 }
 
+extension PB.StatsResponse {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let counts: Int32 = 1
+        package static let deliveries: Int32 = 2
+        package static let duplicates: Int32 = 3
+        package static let unparsed: Int32 = 4
+        package static let rejected: Int32 = 5
+        package static let pendingDispatches: Int32 = 6
+        package static let failedDispatches: Int32 = 7
+    }
+}
+
 extension PB.StatsResponse: WireMessage {
     package static var protoName: String { "agents.v1.StatsResponse" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__StatsResponse()
-        agents__v1__stats_response__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__stats_response__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__stats_response__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__StatsResponse()
+            agents__v1__stats_response__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__stats_response__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__stats_response__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -3758,12 +5038,14 @@ extension PB.StatsResponse: WireMessage {
         defer { agents__v1__stats_response__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__StatsResponse, _ arena: WireArena) {
+extension PB.StatsResponse {
+    func fill(_ c: inout Agents__V1__StatsResponse, _ arena: WireArena) throws(WireEncodingError) {
         c.n_counts = self.counts.count
-        c.counts = arena.messages(self.counts, as: Agents__V1__StatCount.self) { value, pointer in
+        c.counts = try arena.messages(self.counts, as: Agents__V1__StatCount.self, field: "counts") { value, pointer throws(WireEncodingError) in
             agents__v1__stat_count__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
         c.deliveries = self.deliveries
         c.duplicates = self.duplicates
@@ -3819,7 +5101,7 @@ extension PB.StatsResponse: Codable {
     }
 }
 
-// MARK: - EvaluateRequest
+// MARK: - agents.v1.EvaluateRequest
 
 extension PB {
     package struct EvaluateRequest: Sendable, Hashable {
@@ -3832,18 +5114,30 @@ extension PB {
     }
 }
 
+extension PB.EvaluateRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let event: Int32 = 1
+        package static let dryRun: Int32 = 2
+        package static let onlyRuleIds: Int32 = 3
+    }
+}
+
 extension PB.EvaluateRequest: WireMessage {
     package static var protoName: String { "agents.v1.EvaluateRequest" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__EvaluateRequest()
-        agents__v1__evaluate_request__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__evaluate_request__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__evaluate_request__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__EvaluateRequest()
+            agents__v1__evaluate_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__evaluate_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__evaluate_request__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -3854,17 +5148,19 @@ extension PB.EvaluateRequest: WireMessage {
         defer { agents__v1__evaluate_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__EvaluateRequest, _ arena: WireArena) {
+extension PB.EvaluateRequest {
+    func fill(_ c: inout Agents__V1__EvaluateRequest, _ arena: WireArena) throws(WireEncodingError) {
         if let value = self.event {
-            let pointer = arena.allocate(Agents__V1__Event.self)
-            agents__v1__event__init(pointer)
-            value.fill(&pointer.pointee, arena)
-            c.event = pointer
+            c.event = try arena.message(value, as: Agents__V1__Event.self, field: "event") { value, pointer throws(WireEncodingError) in
+                agents__v1__event__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
         }
         c.dry_run = (self.dryRun ? 1 : 0)
         c.n_only_rule_ids = self.onlyRuleIds.count
-        c.only_rule_ids = arena.strings(self.onlyRuleIds)
+        c.only_rule_ids = try arena.strings(self.onlyRuleIds, field: "only_rule_ids")
     }
 
     init(c: Agents__V1__EvaluateRequest) {
@@ -3897,7 +5193,7 @@ extension PB.EvaluateRequest: Codable {
     }
 }
 
-// MARK: - AgentContextRequest
+// MARK: - agents.v1.AgentContextRequest
 
 extension PB {
     package struct AgentContextRequest: Sendable, Hashable {
@@ -3909,18 +5205,30 @@ extension PB {
     }
 }
 
+extension PB.AgentContextRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let agentId: Int32 = 1
+        package static let leadId: Int32 = 2
+        package static let statusId: Int32 = 3
+    }
+}
+
 extension PB.AgentContextRequest: WireMessage {
     package static var protoName: String { "agents.v1.AgentContextRequest" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__AgentContextRequest()
-        agents__v1__agent_context_request__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__agent_context_request__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__agent_context_request__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__AgentContextRequest()
+            agents__v1__agent_context_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__agent_context_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__agent_context_request__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -3931,9 +5239,11 @@ extension PB.AgentContextRequest: WireMessage {
         defer { agents__v1__agent_context_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__AgentContextRequest, _ arena: WireArena) {
-        c.agent_id = arena.string(self.agentId)
+extension PB.AgentContextRequest {
+    func fill(_ c: inout Agents__V1__AgentContextRequest, _ arena: WireArena) throws(WireEncodingError) {
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
         c.lead_id = self.leadId
         c.status_id = self.statusId
     }
@@ -3968,7 +5278,7 @@ extension PB.AgentContextRequest: Codable {
     }
 }
 
-// MARK: - ScriptRef
+// MARK: - agents.v1.ScriptRef
 
 extension PB {
     package struct ScriptRef: Sendable, Hashable {
@@ -3984,18 +5294,35 @@ extension PB {
     }
 }
 
+extension PB.ScriptRef {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let id: Int32 = 1
+        package static let version: Int32 = 2
+        package static let `type`: Int32 = 3
+        package static let name: Int32 = 4
+        package static let body: Int32 = 5
+        package static let triggerPhrases: Int32 = 6
+        package static let blockOnMissing: Int32 = 7
+        package static let language: Int32 = 8
+    }
+}
+
 extension PB.ScriptRef: WireMessage {
     package static var protoName: String { "agents.v1.ScriptRef" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__ScriptRef()
-        agents__v1__script_ref__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__script_ref__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__script_ref__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__ScriptRef()
+            agents__v1__script_ref__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__script_ref__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__script_ref__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -4006,23 +5333,25 @@ extension PB.ScriptRef: WireMessage {
         defer { agents__v1__script_ref__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__ScriptRef, _ arena: WireArena) {
-        c.id = arena.string(self.id)
+extension PB.ScriptRef {
+    func fill(_ c: inout Agents__V1__ScriptRef, _ arena: WireArena) throws(WireEncodingError) {
+        c.id = try arena.string(self.id, field: "id")
         c.version = self.version
-        c.type = arena.string(self.`type`)
-        c.name = arena.string(self.name)
-        c.body = arena.string(self.body)
+        c.`type` = try arena.string(self.`type`, field: "type")
+        c.name = try arena.string(self.name, field: "name")
+        c.body = try arena.string(self.body, field: "body")
         c.n_trigger_phrases = self.triggerPhrases.count
-        c.trigger_phrases = arena.strings(self.triggerPhrases)
+        c.trigger_phrases = try arena.strings(self.triggerPhrases, field: "trigger_phrases")
         c.block_on_missing = (self.blockOnMissing ? 1 : 0)
-        c.language = arena.string(self.language)
+        c.language = try arena.string(self.language, field: "language")
     }
 
     init(c: Agents__V1__ScriptRef) {
         self.id = WireArena.readString(c.id)
         self.version = c.version
-        self.`type` = WireArena.readString(c.type)
+        self.`type` = WireArena.readString(c.`type`)
         self.name = WireArena.readString(c.name)
         self.body = WireArena.readString(c.body)
         self.triggerPhrases = WireArena.readStrings(c.trigger_phrases, c.n_trigger_phrases)
@@ -4048,7 +5377,7 @@ extension PB.ScriptRef: Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent(String.self, forKey: .id) { self.id = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .version) { self.version = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .type) { self.`type` = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .`type`) { self.`type` = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .name) { self.name = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .body) { self.body = v }
         if let v = try container.decodeIfPresent([String].self, forKey: .triggerPhrases) { self.triggerPhrases = v }
@@ -4060,7 +5389,7 @@ extension PB.ScriptRef: Codable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.id, forKey: .id)
         try container.encode(self.version, forKey: .version)
-        try container.encode(self.`type`, forKey: .type)
+        try container.encode(self.`type`, forKey: .`type`)
         try container.encode(self.name, forKey: .name)
         try container.encode(self.body, forKey: .body)
         try container.encode(self.triggerPhrases, forKey: .triggerPhrases)
@@ -4069,7 +5398,7 @@ extension PB.ScriptRef: Codable {
     }
 }
 
-// MARK: - AgentContext
+// MARK: - agents.v1.AgentContext
 
 extension PB {
     /// What the executor needs to write as an agent: persona, scripts, the lead's facts.
@@ -4091,18 +5420,40 @@ extension PB {
     }
 }
 
+extension PB.AgentContext {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let agentId: Int32 = 1
+        package static let agentName: Int32 = 2
+        package static let persona: Int32 = 3
+        package static let language: Int32 = 4
+        package static let status: Int32 = 5
+        package static let scripts: Int32 = 6
+        package static let pipelineId: Int32 = 7
+        package static let statusId: Int32 = 8
+        package static let inboundCount: Int32 = 9
+        package static let lastInboundAtMicros: Int32 = 10
+        package static let lastOutboundAtMicros: Int32 = 11
+        package static let leadFields: Int32 = 12
+        package static let agentJson: Int32 = 13
+    }
+}
+
 extension PB.AgentContext: WireMessage {
     package static var protoName: String { "agents.v1.AgentContext" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__AgentContext()
-        agents__v1__agent_context__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__agent_context__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__agent_context__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__AgentContext()
+            agents__v1__agent_context__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__agent_context__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__agent_context__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -4113,17 +5464,19 @@ extension PB.AgentContext: WireMessage {
         defer { agents__v1__agent_context__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__AgentContext, _ arena: WireArena) {
-        c.agent_id = arena.string(self.agentId)
-        c.agent_name = arena.string(self.agentName)
-        c.persona = arena.string(self.persona)
-        c.language = arena.string(self.language)
-        c.status = arena.string(self.status)
+extension PB.AgentContext {
+    func fill(_ c: inout Agents__V1__AgentContext, _ arena: WireArena) throws(WireEncodingError) {
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.agent_name = try arena.string(self.agentName, field: "agent_name")
+        c.persona = try arena.string(self.persona, field: "persona")
+        c.language = try arena.string(self.language, field: "language")
+        c.status = try arena.string(self.status, field: "status")
         c.n_scripts = self.scripts.count
-        c.scripts = arena.messages(self.scripts, as: Agents__V1__ScriptRef.self) { value, pointer in
+        c.scripts = try arena.messages(self.scripts, as: Agents__V1__ScriptRef.self, field: "scripts") { value, pointer throws(WireEncodingError) in
             agents__v1__script_ref__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
         c.pipeline_id = self.pipelineId
         c.status_id = self.statusId
@@ -4131,11 +5484,11 @@ extension PB.AgentContext: WireMessage {
         c.last_inbound_at_micros = self.lastInboundAtMicros
         c.last_outbound_at_micros = self.lastOutboundAtMicros
         c.n_lead_fields = self.leadFields.count
-        c.lead_fields = arena.messages(self.leadFields, as: Agents__V1__KeyValue.self) { value, pointer in
+        c.lead_fields = try arena.messages(self.leadFields, as: Agents__V1__KeyValue.self, field: "lead_fields") { value, pointer throws(WireEncodingError) in
             agents__v1__key_value__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
-        c.agent_json = arena.string(self.agentJson)
+        c.agent_json = try arena.string(self.agentJson, field: "agent_json")
     }
 
     init(c: Agents__V1__AgentContext) {
@@ -4208,7 +5561,7 @@ extension PB.AgentContext: Codable {
     }
 }
 
-// MARK: - ScriptUse
+// MARK: - agents.v1.ScriptUse
 
 extension PB {
     package struct ScriptUse: Sendable, Hashable {
@@ -4222,18 +5575,33 @@ extension PB {
     }
 }
 
+extension PB.ScriptUse {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let scriptId: Int32 = 1
+        package static let version: Int32 = 2
+        package static let leadId: Int32 = 3
+        package static let actionKey: Int32 = 4
+        package static let usedAtMicros: Int32 = 5
+        package static let agentId: Int32 = 6
+    }
+}
+
 extension PB.ScriptUse: WireMessage {
     package static var protoName: String { "agents.v1.ScriptUse" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__ScriptUse()
-        agents__v1__script_use__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__script_use__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__script_use__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__ScriptUse()
+            agents__v1__script_use__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__script_use__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__script_use__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -4244,14 +5612,16 @@ extension PB.ScriptUse: WireMessage {
         defer { agents__v1__script_use__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__ScriptUse, _ arena: WireArena) {
-        c.script_id = arena.string(self.scriptId)
+extension PB.ScriptUse {
+    func fill(_ c: inout Agents__V1__ScriptUse, _ arena: WireArena) throws(WireEncodingError) {
+        c.script_id = try arena.string(self.scriptId, field: "script_id")
         c.version = self.version
         c.lead_id = self.leadId
-        c.action_key = arena.string(self.actionKey)
+        c.action_key = try arena.string(self.actionKey, field: "action_key")
         c.used_at_micros = self.usedAtMicros
-        c.agent_id = arena.string(self.agentId)
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
     }
 
     init(c: Agents__V1__ScriptUse) {
@@ -4296,7 +5666,7 @@ extension PB.ScriptUse: Codable {
     }
 }
 
-// MARK: - OwnWrite
+// MARK: - agents.v1.OwnWrite
 
 extension PB {
     package struct OwnWrite: Sendable, Hashable {
@@ -4310,18 +5680,32 @@ extension PB {
     }
 }
 
+extension PB.OwnWrite {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let leadId: Int32 = 1
+        package static let kind: Int32 = 2
+        package static let value: Int32 = 3
+        package static let ruleId: Int32 = 4
+        package static let atMicros: Int32 = 5
+    }
+}
+
 extension PB.OwnWrite: WireMessage {
     package static var protoName: String { "agents.v1.OwnWrite" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__OwnWrite()
-        agents__v1__own_write__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__own_write__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__own_write__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__OwnWrite()
+            agents__v1__own_write__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__own_write__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__own_write__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -4332,12 +5716,14 @@ extension PB.OwnWrite: WireMessage {
         defer { agents__v1__own_write__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__OwnWrite, _ arena: WireArena) {
+extension PB.OwnWrite {
+    func fill(_ c: inout Agents__V1__OwnWrite, _ arena: WireArena) throws(WireEncodingError) {
         c.lead_id = self.leadId
-        c.kind = arena.string(self.kind)
-        c.value = arena.string(self.value)
-        c.rule_id = arena.string(self.ruleId)
+        c.kind = try arena.string(self.kind, field: "kind")
+        c.value = try arena.string(self.value, field: "value")
+        c.rule_id = try arena.string(self.ruleId, field: "rule_id")
         c.at_micros = self.atMicros
     }
 
@@ -4379,7 +5765,7 @@ extension PB.OwnWrite: Codable {
     }
 }
 
-// MARK: - RecordRequest
+// MARK: - agents.v1.RecordRequest
 
 extension PB {
     package struct RecordRequest: Sendable, Hashable {
@@ -4389,18 +5775,29 @@ extension PB {
     }
 }
 
+extension PB.RecordRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let scriptUses: Int32 = 1
+        package static let ownWrites: Int32 = 2
+    }
+}
+
 extension PB.RecordRequest: WireMessage {
     package static var protoName: String { "agents.v1.RecordRequest" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__RecordRequest()
-        agents__v1__record_request__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__record_request__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__record_request__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__RecordRequest()
+            agents__v1__record_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__record_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__record_request__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -4411,17 +5808,19 @@ extension PB.RecordRequest: WireMessage {
         defer { agents__v1__record_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__RecordRequest, _ arena: WireArena) {
+extension PB.RecordRequest {
+    func fill(_ c: inout Agents__V1__RecordRequest, _ arena: WireArena) throws(WireEncodingError) {
         c.n_script_uses = self.scriptUses.count
-        c.script_uses = arena.messages(self.scriptUses, as: Agents__V1__ScriptUse.self) { value, pointer in
+        c.script_uses = try arena.messages(self.scriptUses, as: Agents__V1__ScriptUse.self, field: "script_uses") { value, pointer throws(WireEncodingError) in
             agents__v1__script_use__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
         c.n_own_writes = self.ownWrites.count
-        c.own_writes = arena.messages(self.ownWrites, as: Agents__V1__OwnWrite.self) { value, pointer in
+        c.own_writes = try arena.messages(self.ownWrites, as: Agents__V1__OwnWrite.self, field: "own_writes") { value, pointer throws(WireEncodingError) in
             agents__v1__own_write__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
     }
 
@@ -4451,7 +5850,7 @@ extension PB.RecordRequest: Codable {
     }
 }
 
-// MARK: - RenderRequest
+// MARK: - agents.v1.RenderRequest
 
 extension PB {
     package struct RenderRequest: Sendable, Hashable {
@@ -4463,18 +5862,31 @@ extension PB {
     }
 }
 
+extension PB.RenderRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let agentId: Int32 = 1
+        package static let scriptId: Int32 = 2
+        package static let leadId: Int32 = 3
+        package static let values: Int32 = 4
+    }
+}
+
 extension PB.RenderRequest: WireMessage {
     package static var protoName: String { "agents.v1.RenderRequest" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__RenderRequest()
-        agents__v1__render_request__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__render_request__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__render_request__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__RenderRequest()
+            agents__v1__render_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__render_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__render_request__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -4485,15 +5897,17 @@ extension PB.RenderRequest: WireMessage {
         defer { agents__v1__render_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__RenderRequest, _ arena: WireArena) {
-        c.agent_id = arena.string(self.agentId)
-        c.script_id = arena.string(self.scriptId)
+extension PB.RenderRequest {
+    func fill(_ c: inout Agents__V1__RenderRequest, _ arena: WireArena) throws(WireEncodingError) {
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.script_id = try arena.string(self.scriptId, field: "script_id")
         c.lead_id = self.leadId
         c.n_values = self.values.count
-        c.values = arena.messages(self.values, as: Agents__V1__KeyValue.self) { value, pointer in
+        c.values = try arena.messages(self.values, as: Agents__V1__KeyValue.self, field: "values") { value, pointer throws(WireEncodingError) in
             agents__v1__key_value__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
     }
 
@@ -4531,7 +5945,7 @@ extension PB.RenderRequest: Codable {
     }
 }
 
-// MARK: - RenderResponse
+// MARK: - agents.v1.RenderResponse
 
 extension PB {
     package struct RenderResponse: Sendable, Hashable {
@@ -4545,18 +5959,32 @@ extension PB {
     }
 }
 
+extension PB.RenderResponse {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let text: Int32 = 1
+        package static let blocked: Int32 = 2
+        package static let missing: Int32 = 3
+        package static let version: Int32 = 4
+        package static let reason: Int32 = 5
+    }
+}
+
 extension PB.RenderResponse: WireMessage {
     package static var protoName: String { "agents.v1.RenderResponse" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__RenderResponse()
-        agents__v1__render_response__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__render_response__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__render_response__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__RenderResponse()
+            agents__v1__render_response__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__render_response__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__render_response__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -4567,14 +5995,16 @@ extension PB.RenderResponse: WireMessage {
         defer { agents__v1__render_response__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__RenderResponse, _ arena: WireArena) {
-        c.text = arena.string(self.text)
+extension PB.RenderResponse {
+    func fill(_ c: inout Agents__V1__RenderResponse, _ arena: WireArena) throws(WireEncodingError) {
+        c.text = try arena.string(self.text, field: "text")
         c.blocked = (self.blocked ? 1 : 0)
         c.n_missing = self.missing.count
-        c.missing = arena.strings(self.missing)
+        c.missing = try arena.strings(self.missing, field: "missing")
         c.version = self.version
-        c.reason = arena.string(self.reason)
+        c.reason = try arena.string(self.reason, field: "reason")
     }
 
     init(c: Agents__V1__RenderResponse) {
@@ -4615,7 +6045,7 @@ extension PB.RenderResponse: Codable {
     }
 }
 
-// MARK: - ScriptVersion
+// MARK: - agents.v1.ScriptVersion
 
 extension PB {
     /// One saved version of a sales script.
@@ -4628,18 +6058,30 @@ extension PB {
     }
 }
 
+extension PB.ScriptVersion {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let version: Int32 = 1
+        package static let json: Int32 = 2
+        package static let createdAtMicros: Int32 = 3
+    }
+}
+
 extension PB.ScriptVersion: WireMessage {
     package static var protoName: String { "agents.v1.ScriptVersion" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__ScriptVersion()
-        agents__v1__script_version__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__script_version__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__script_version__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__ScriptVersion()
+            agents__v1__script_version__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__script_version__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__script_version__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -4650,10 +6092,12 @@ extension PB.ScriptVersion: WireMessage {
         defer { agents__v1__script_version__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__ScriptVersion, _ arena: WireArena) {
+extension PB.ScriptVersion {
+    func fill(_ c: inout Agents__V1__ScriptVersion, _ arena: WireArena) throws(WireEncodingError) {
         c.version = self.version
-        c.json = arena.string(self.json)
+        c.json = try arena.string(self.json, field: "json")
         c.created_at_micros = self.createdAtMicros
     }
 
@@ -4687,7 +6131,7 @@ extension PB.ScriptVersion: Codable {
     }
 }
 
-// MARK: - ScriptVersionList
+// MARK: - agents.v1.ScriptVersionList
 
 extension PB {
     package struct ScriptVersionList: Sendable, Hashable {
@@ -4700,18 +6144,30 @@ extension PB {
     }
 }
 
+extension PB.ScriptVersionList {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let scriptId: Int32 = 1
+        package static let currentVersion: Int32 = 2
+        package static let items: Int32 = 3
+    }
+}
+
 extension PB.ScriptVersionList: WireMessage {
     package static var protoName: String { "agents.v1.ScriptVersionList" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__ScriptVersionList()
-        agents__v1__script_version_list__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__script_version_list__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__script_version_list__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__ScriptVersionList()
+            agents__v1__script_version_list__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__script_version_list__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__script_version_list__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -4722,14 +6178,16 @@ extension PB.ScriptVersionList: WireMessage {
         defer { agents__v1__script_version_list__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__ScriptVersionList, _ arena: WireArena) {
-        c.script_id = arena.string(self.scriptId)
+extension PB.ScriptVersionList {
+    func fill(_ c: inout Agents__V1__ScriptVersionList, _ arena: WireArena) throws(WireEncodingError) {
+        c.script_id = try arena.string(self.scriptId, field: "script_id")
         c.current_version = self.currentVersion
         c.n_items = self.items.count
-        c.items = arena.messages(self.items, as: Agents__V1__ScriptVersion.self) { value, pointer in
+        c.items = try arena.messages(self.items, as: Agents__V1__ScriptVersion.self, field: "items") { value, pointer throws(WireEncodingError) in
             agents__v1__script_version__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
     }
 
@@ -4763,7 +6221,7 @@ extension PB.ScriptVersionList: Codable {
     }
 }
 
-// MARK: - ScriptRollback
+// MARK: - agents.v1.ScriptRollback
 
 extension PB {
     package struct ScriptRollback: Sendable, Hashable {
@@ -4777,18 +6235,31 @@ extension PB {
     }
 }
 
+extension PB.ScriptRollback {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let agentId: Int32 = 1
+        package static let scriptId: Int32 = 2
+        package static let version: Int32 = 3
+        package static let ifVersion: Int32 = 4
+    }
+}
+
 extension PB.ScriptRollback: WireMessage {
     package static var protoName: String { "agents.v1.ScriptRollback" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__ScriptRollback()
-        agents__v1__script_rollback__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__script_rollback__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__script_rollback__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__ScriptRollback()
+            agents__v1__script_rollback__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__script_rollback__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__script_rollback__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -4799,10 +6270,12 @@ extension PB.ScriptRollback: WireMessage {
         defer { agents__v1__script_rollback__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__ScriptRollback, _ arena: WireArena) {
-        c.agent_id = arena.string(self.agentId)
-        c.script_id = arena.string(self.scriptId)
+extension PB.ScriptRollback {
+    func fill(_ c: inout Agents__V1__ScriptRollback, _ arena: WireArena) throws(WireEncodingError) {
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.script_id = try arena.string(self.scriptId, field: "script_id")
         c.version = self.version
         c.if_version = self.ifVersion
     }
@@ -4841,7 +6314,7 @@ extension PB.ScriptRollback: Codable {
     }
 }
 
-// MARK: - StatsQuery
+// MARK: - agents.v1.StatsQuery
 
 extension PB {
     package struct StatsQuery: Sendable, Hashable {
@@ -4853,18 +6326,31 @@ extension PB {
     }
 }
 
+extension PB.StatsQuery {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let agentId: Int32 = 1
+        package static let id: Int32 = 2
+        package static let fromMicros: Int32 = 3
+        package static let toMicros: Int32 = 4
+    }
+}
+
 extension PB.StatsQuery: WireMessage {
     package static var protoName: String { "agents.v1.StatsQuery" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__StatsQuery()
-        agents__v1__stats_query__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__stats_query__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__stats_query__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__StatsQuery()
+            agents__v1__stats_query__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__stats_query__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__stats_query__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -4875,10 +6361,12 @@ extension PB.StatsQuery: WireMessage {
         defer { agents__v1__stats_query__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__StatsQuery, _ arena: WireArena) {
-        c.agent_id = arena.string(self.agentId)
-        c.id = arena.string(self.id)
+extension PB.StatsQuery {
+    func fill(_ c: inout Agents__V1__StatsQuery, _ arena: WireArena) throws(WireEncodingError) {
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.id = try arena.string(self.id, field: "id")
         c.from_micros = self.fromMicros
         c.to_micros = self.toMicros
     }
@@ -4917,7 +6405,7 @@ extension PB.StatsQuery: Codable {
     }
 }
 
-// MARK: - StatsReport
+// MARK: - agents.v1.StatsReport
 
 extension PB {
     /// A statistics report as JSON (its shape is documented by the REST API).
@@ -4927,18 +6415,28 @@ extension PB {
     }
 }
 
+extension PB.StatsReport {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let json: Int32 = 1
+    }
+}
+
 extension PB.StatsReport: WireMessage {
     package static var protoName: String { "agents.v1.StatsReport" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__StatsReport()
-        agents__v1__stats_report__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__stats_report__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__stats_report__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__StatsReport()
+            agents__v1__stats_report__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__stats_report__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__stats_report__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -4949,9 +6447,11 @@ extension PB.StatsReport: WireMessage {
         defer { agents__v1__stats_report__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__StatsReport, _ arena: WireArena) {
-        c.json = arena.string(self.json)
+extension PB.StatsReport {
+    func fill(_ c: inout Agents__V1__StatsReport, _ arena: WireArena) throws(WireEncodingError) {
+        c.json = try arena.string(self.json, field: "json")
     }
 
     init(c: Agents__V1__StatsReport) {
@@ -4976,7 +6476,7 @@ extension PB.StatsReport: Codable {
     }
 }
 
-// MARK: - ScheduleRequest
+// MARK: - agents.v1.ScheduleRequest
 
 extension PB {
     package struct ScheduleRequest: Sendable, Hashable {
@@ -4987,18 +6487,30 @@ extension PB {
     }
 }
 
+extension PB.ScheduleRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let eventId: Int32 = 1
+        package static let actions: Int32 = 2
+        package static let timers: Int32 = 3
+    }
+}
+
 extension PB.ScheduleRequest: WireMessage {
     package static var protoName: String { "agents.v1.ScheduleRequest" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__ScheduleRequest()
-        agents__v1__schedule_request__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__schedule_request__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__schedule_request__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__ScheduleRequest()
+            agents__v1__schedule_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__schedule_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__schedule_request__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -5009,18 +6521,20 @@ extension PB.ScheduleRequest: WireMessage {
         defer { agents__v1__schedule_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__ScheduleRequest, _ arena: WireArena) {
-        c.event_id = arena.string(self.eventId)
+extension PB.ScheduleRequest {
+    func fill(_ c: inout Agents__V1__ScheduleRequest, _ arena: WireArena) throws(WireEncodingError) {
+        c.event_id = try arena.string(self.eventId, field: "event_id")
         c.n_actions = self.actions.count
-        c.actions = arena.messages(self.actions, as: Agents__V1__PlannedAction.self) { value, pointer in
+        c.actions = try arena.messages(self.actions, as: Agents__V1__PlannedAction.self, field: "actions") { value, pointer throws(WireEncodingError) in
             agents__v1__planned_action__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
         c.n_timers = self.timers.count
-        c.timers = arena.messages(self.timers, as: Agents__V1__PlannedTimer.self) { value, pointer in
+        c.timers = try arena.messages(self.timers, as: Agents__V1__PlannedTimer.self, field: "timers") { value, pointer throws(WireEncodingError) in
             agents__v1__planned_timer__init(pointer)
-            value.fill(&pointer.pointee, arena)
+            try value.fill(&pointer.pointee, arena)
         }
     }
 
@@ -5054,7 +6568,7 @@ extension PB.ScheduleRequest: Codable {
     }
 }
 
-// MARK: - ScheduleResponse
+// MARK: - agents.v1.ScheduleResponse
 
 extension PB {
     package struct ScheduleResponse: Sendable, Hashable {
@@ -5064,18 +6578,29 @@ extension PB {
     }
 }
 
+extension PB.ScheduleResponse {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let accepted: Int32 = 1
+        package static let duplicates: Int32 = 2
+    }
+}
+
 extension PB.ScheduleResponse: WireMessage {
     package static var protoName: String { "agents.v1.ScheduleResponse" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__ScheduleResponse()
-        agents__v1__schedule_response__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__schedule_response__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__schedule_response__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__ScheduleResponse()
+            agents__v1__schedule_response__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__schedule_response__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__schedule_response__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -5086,8 +6611,10 @@ extension PB.ScheduleResponse: WireMessage {
         defer { agents__v1__schedule_response__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__ScheduleResponse, _ arena: WireArena) {
+extension PB.ScheduleResponse {
+    func fill(_ c: inout Agents__V1__ScheduleResponse, _ arena: WireArena) throws(WireEncodingError) {
         c.accepted = self.accepted
         c.duplicates = self.duplicates
     }
@@ -5118,7 +6645,7 @@ extension PB.ScheduleResponse: Codable {
     }
 }
 
-// MARK: - OnEventRequest
+// MARK: - agents.v1.OnEventRequest
 
 extension PB {
     package struct OnEventRequest: Sendable, Hashable {
@@ -5127,18 +6654,28 @@ extension PB {
     }
 }
 
+extension PB.OnEventRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let event: Int32 = 1
+    }
+}
+
 extension PB.OnEventRequest: WireMessage {
     package static var protoName: String { "agents.v1.OnEventRequest" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__OnEventRequest()
-        agents__v1__on_event_request__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__on_event_request__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__on_event_request__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__OnEventRequest()
+            agents__v1__on_event_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__on_event_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__on_event_request__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -5149,13 +6686,15 @@ extension PB.OnEventRequest: WireMessage {
         defer { agents__v1__on_event_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__OnEventRequest, _ arena: WireArena) {
+extension PB.OnEventRequest {
+    func fill(_ c: inout Agents__V1__OnEventRequest, _ arena: WireArena) throws(WireEncodingError) {
         if let value = self.event {
-            let pointer = arena.allocate(Agents__V1__Event.self)
-            agents__v1__event__init(pointer)
-            value.fill(&pointer.pointee, arena)
-            c.event = pointer
+            c.event = try arena.message(value, as: Agents__V1__Event.self, field: "event") { value, pointer throws(WireEncodingError) in
+                agents__v1__event__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
         }
     }
 
@@ -5181,7 +6720,7 @@ extension PB.OnEventRequest: Codable {
     }
 }
 
-// MARK: - OnEventResponse
+// MARK: - agents.v1.OnEventResponse
 
 extension PB {
     package struct OnEventResponse: Sendable, Hashable {
@@ -5191,18 +6730,29 @@ extension PB {
     }
 }
 
+extension PB.OnEventResponse {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let enrolled: Int32 = 1
+        package static let exited: Int32 = 2
+    }
+}
+
 extension PB.OnEventResponse: WireMessage {
     package static var protoName: String { "agents.v1.OnEventResponse" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__OnEventResponse()
-        agents__v1__on_event_response__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__on_event_response__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__on_event_response__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__OnEventResponse()
+            agents__v1__on_event_response__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__on_event_response__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__on_event_response__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -5213,12 +6763,14 @@ extension PB.OnEventResponse: WireMessage {
         defer { agents__v1__on_event_response__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__OnEventResponse, _ arena: WireArena) {
+extension PB.OnEventResponse {
+    func fill(_ c: inout Agents__V1__OnEventResponse, _ arena: WireArena) throws(WireEncodingError) {
         c.n_enrolled = self.enrolled.count
-        c.enrolled = arena.strings(self.enrolled)
+        c.enrolled = try arena.strings(self.enrolled, field: "enrolled")
         c.n_exited = self.exited.count
-        c.exited = arena.strings(self.exited)
+        c.exited = try arena.strings(self.exited, field: "exited")
     }
 
     init(c: Agents__V1__OnEventResponse) {
@@ -5247,7 +6799,7 @@ extension PB.OnEventResponse: Codable {
     }
 }
 
-// MARK: - EnrollmentCommand
+// MARK: - agents.v1.EnrollmentCommand
 
 extension PB {
     package struct EnrollmentCommand: Sendable, Hashable {
@@ -5262,18 +6814,33 @@ extension PB {
     }
 }
 
+extension PB.EnrollmentCommand {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let agentId: Int32 = 1
+        package static let sequenceId: Int32 = 2
+        package static let enrollmentId: Int32 = 3
+        package static let leadId: Int32 = 4
+        package static let command: Int32 = 5
+        package static let reason: Int32 = 6
+    }
+}
+
 extension PB.EnrollmentCommand: WireMessage {
     package static var protoName: String { "agents.v1.EnrollmentCommand" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__EnrollmentCommand()
-        agents__v1__enrollment_command__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__enrollment_command__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__enrollment_command__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__EnrollmentCommand()
+            agents__v1__enrollment_command__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__enrollment_command__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__enrollment_command__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -5284,14 +6851,16 @@ extension PB.EnrollmentCommand: WireMessage {
         defer { agents__v1__enrollment_command__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__EnrollmentCommand, _ arena: WireArena) {
-        c.agent_id = arena.string(self.agentId)
-        c.sequence_id = arena.string(self.sequenceId)
-        c.enrollment_id = arena.string(self.enrollmentId)
+extension PB.EnrollmentCommand {
+    func fill(_ c: inout Agents__V1__EnrollmentCommand, _ arena: WireArena) throws(WireEncodingError) {
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.sequence_id = try arena.string(self.sequenceId, field: "sequence_id")
+        c.enrollment_id = try arena.string(self.enrollmentId, field: "enrollment_id")
         c.lead_id = self.leadId
-        c.command = arena.string(self.command)
-        c.reason = arena.string(self.reason)
+        c.command = try arena.string(self.command, field: "command")
+        c.reason = try arena.string(self.reason, field: "reason")
     }
 
     init(c: Agents__V1__EnrollmentCommand) {
@@ -5336,7 +6905,7 @@ extension PB.EnrollmentCommand: Codable {
     }
 }
 
-// MARK: - LeadQuery
+// MARK: - agents.v1.LeadQuery
 
 extension PB {
     package struct LeadQuery: Sendable, Hashable {
@@ -5347,18 +6916,30 @@ extension PB {
     }
 }
 
+extension PB.LeadQuery {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let leadId: Int32 = 1
+        package static let limit: Int32 = 2
+        package static let cursor: Int32 = 3
+    }
+}
+
 extension PB.LeadQuery: WireMessage {
     package static var protoName: String { "agents.v1.LeadQuery" }
 
-    package func serializedBytes() -> [UInt8] {
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
         let arena = WireArena()
-        var c = Agents__V1__LeadQuery()
-        agents__v1__lead_query__init(&c)
-        fill(&c, arena)
-        let size = agents__v1__lead_query__get_packed_size(&c)
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = agents__v1__lead_query__pack(&c, buffer.baseAddress!)
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__LeadQuery()
+            agents__v1__lead_query__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__lead_query__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__lead_query__pack(&c, buffer.baseAddress!)
+            }
         }
     }
 
@@ -5369,11 +6950,13 @@ extension PB.LeadQuery: WireMessage {
         defer { agents__v1__lead_query__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
+}
 
-    func fill(_ c: inout Agents__V1__LeadQuery, _ arena: WireArena) {
+extension PB.LeadQuery {
+    func fill(_ c: inout Agents__V1__LeadQuery, _ arena: WireArena) throws(WireEncodingError) {
         c.lead_id = self.leadId
         c.limit = self.limit
-        c.cursor = arena.string(self.cursor)
+        c.cursor = try arena.string(self.cursor, field: "cursor")
     }
 
     init(c: Agents__V1__LeadQuery) {
@@ -5416,17 +6999,14 @@ extension PB {
     }
 }
 
-/// What a server of `Health` implements: one method per RPC. Unimplemented methods answer UNIMPLEMENTED.
+/// What a server of `Health` implements: one method per RPC, every one of them (there are no defaults,
+/// so a missing or misspelled method does not compile).
 package protocol HealthHandler: Sendable {
     /// Answers SERVING when the process and its store work. Errors: none (NOT_SERVING is a status).
     func check(_ request: PB.HealthCheckRequest, context: RPCContext) async throws -> PB.HealthCheckResponse
 }
 
 extension HealthHandler {
-    package func check(_ request: PB.HealthCheckRequest, context: RPCContext) async throws -> PB.HealthCheckResponse {
-        throw RPCError(.unimplemented, "Health.Check is not implemented")
-    }
-
     /// The server's dispatch table for `Health`.
     package var routes: [RPCRoute] {
         [
@@ -5460,7 +7040,8 @@ extension PB {
     }
 }
 
-/// What a server of `Echo` implements: one method per RPC. Unimplemented methods answer UNIMPLEMENTED.
+/// What a server of `Echo` implements: one method per RPC, every one of them (there are no defaults,
+/// so a missing or misspelled method does not compile).
 package protocol EchoHandler: Sendable {
     func echo(_ request: PB.EchoRequest, context: RPCContext) async throws -> PB.EchoResponse
     /// The same, not marked idempotent: never retried automatically.
@@ -5468,14 +7049,6 @@ package protocol EchoHandler: Sendable {
 }
 
 extension EchoHandler {
-    package func echo(_ request: PB.EchoRequest, context: RPCContext) async throws -> PB.EchoResponse {
-        throw RPCError(.unimplemented, "Echo.Echo is not implemented")
-    }
-
-    package func echoOnce(_ request: PB.EchoRequest, context: RPCContext) async throws -> PB.EchoResponse {
-        throw RPCError(.unimplemented, "Echo.EchoOnce is not implemented")
-    }
-
     /// The server's dispatch table for `Echo`.
     package var routes: [RPCRoute] {
         [
@@ -5545,7 +7118,8 @@ extension PB {
     }
 }
 
-/// What a server of `Ingest` implements: one method per RPC. Unimplemented methods answer UNIMPLEMENTED.
+/// What a server of `Ingest` implements: one method per RPC, every one of them (there are no defaults,
+/// so a missing or misspelled method does not compile).
 package protocol IngestHandler: Sendable {
     /// Stores a delivery and its events in one transaction; answers once committed.
     /// Errors: NOT_FOUND (unknown secret), PERMISSION_DENIED (account mismatch; recorded as rejected),
@@ -5575,50 +7149,6 @@ package protocol IngestHandler: Sendable {
 }
 
 extension IngestHandler {
-    package func ingest(_ request: PB.IngestRequest, context: RPCContext) async throws -> PB.IngestResponse {
-        throw RPCError(.unimplemented, "Ingest.Ingest is not implemented")
-    }
-
-    package func ensureWebhookSource(_ request: PB.TenantRequest, context: RPCContext) async throws -> PB.WebhookSource {
-        throw RPCError(.unimplemented, "Ingest.EnsureWebhookSource is not implemented")
-    }
-
-    package func getWebhookSource(_ request: PB.TenantRequest, context: RPCContext) async throws -> PB.WebhookSource {
-        throw RPCError(.unimplemented, "Ingest.GetWebhookSource is not implemented")
-    }
-
-    package func rotateWebhookSource(_ request: PB.RotateRequest, context: RPCContext) async throws -> PB.WebhookSource {
-        throw RPCError(.unimplemented, "Ingest.RotateWebhookSource is not implemented")
-    }
-
-    package func listEvents(_ request: PB.EventQuery, context: RPCContext) async throws -> PB.EventPage {
-        throw RPCError(.unimplemented, "Ingest.ListEvents is not implemented")
-    }
-
-    package func getEvent(_ request: PB.IdRequest, context: RPCContext) async throws -> PB.EventDetail {
-        throw RPCError(.unimplemented, "Ingest.GetEvent is not implemented")
-    }
-
-    package func listDeliveries(_ request: PB.DeliveryQuery, context: RPCContext) async throws -> PB.DeliveryPage {
-        throw RPCError(.unimplemented, "Ingest.ListDeliveries is not implemented")
-    }
-
-    package func reparse(_ request: PB.IdRequest, context: RPCContext) async throws -> PB.IngestResponse {
-        throw RPCError(.unimplemented, "Ingest.Reparse is not implemented")
-    }
-
-    package func replay(_ request: PB.ReplayRequest, context: RPCContext) async throws -> PB.ReplayResponse {
-        throw RPCError(.unimplemented, "Ingest.Replay is not implemented")
-    }
-
-    package func stats(_ request: PB.StatsRequest, context: RPCContext) async throws -> PB.StatsResponse {
-        throw RPCError(.unimplemented, "Ingest.Stats is not implemented")
-    }
-
-    package func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse {
-        throw RPCError(.unimplemented, "Ingest.SetTenantState is not implemented")
-    }
-
     /// The server's dispatch table for `Ingest`.
     package var routes: [RPCRoute] {
         [
@@ -5770,7 +7300,8 @@ extension PB {
     }
 }
 
-/// What a server of `Rules` implements: one method per RPC. Unimplemented methods answer UNIMPLEMENTED.
+/// What a server of `Rules` implements: one method per RPC, every one of them (there are no defaults,
+/// so a missing or misspelled method does not compile).
 package protocol RulesHandler: Sendable {
     /// Decides what an event causes. Idempotent per event id: a repeat returns the recorded decision.
     /// Errors: INVALID_ARGUMENT (no event id or tenant).
@@ -5811,102 +7342,6 @@ package protocol RulesHandler: Sendable {
 }
 
 extension RulesHandler {
-    package func evaluate(_ request: PB.EvaluateRequest, context: RPCContext) async throws -> PB.Decision {
-        throw RPCError(.unimplemented, "Rules.Evaluate is not implemented")
-    }
-
-    package func createAgent(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Rules.CreateAgent is not implemented")
-    }
-
-    package func getAgent(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Rules.GetAgent is not implemented")
-    }
-
-    package func listAgents(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
-        throw RPCError(.unimplemented, "Rules.ListAgents is not implemented")
-    }
-
-    package func updateAgent(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Rules.UpdateAgent is not implemented")
-    }
-
-    package func deleteAgent(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty {
-        throw RPCError(.unimplemented, "Rules.DeleteAgent is not implemented")
-    }
-
-    package func createRule(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Rules.CreateRule is not implemented")
-    }
-
-    package func getRule(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Rules.GetRule is not implemented")
-    }
-
-    package func listRules(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
-        throw RPCError(.unimplemented, "Rules.ListRules is not implemented")
-    }
-
-    package func updateRule(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Rules.UpdateRule is not implemented")
-    }
-
-    package func deleteRule(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty {
-        throw RPCError(.unimplemented, "Rules.DeleteRule is not implemented")
-    }
-
-    package func createScript(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Rules.CreateScript is not implemented")
-    }
-
-    package func getScript(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Rules.GetScript is not implemented")
-    }
-
-    package func listScripts(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
-        throw RPCError(.unimplemented, "Rules.ListScripts is not implemented")
-    }
-
-    package func updateScript(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Rules.UpdateScript is not implemented")
-    }
-
-    package func deleteScript(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty {
-        throw RPCError(.unimplemented, "Rules.DeleteScript is not implemented")
-    }
-
-    package func renderScript(_ request: PB.RenderRequest, context: RPCContext) async throws -> PB.RenderResponse {
-        throw RPCError(.unimplemented, "Rules.RenderScript is not implemented")
-    }
-
-    package func getAgentContext(_ request: PB.AgentContextRequest, context: RPCContext) async throws -> PB.AgentContext {
-        throw RPCError(.unimplemented, "Rules.GetAgentContext is not implemented")
-    }
-
-    package func record(_ request: PB.RecordRequest, context: RPCContext) async throws -> PB.Empty {
-        throw RPCError(.unimplemented, "Rules.Record is not implemented")
-    }
-
-    package func ruleStats(_ request: PB.StatsQuery, context: RPCContext) async throws -> PB.StatsReport {
-        throw RPCError(.unimplemented, "Rules.RuleStats is not implemented")
-    }
-
-    package func scriptStats(_ request: PB.StatsQuery, context: RPCContext) async throws -> PB.StatsReport {
-        throw RPCError(.unimplemented, "Rules.ScriptStats is not implemented")
-    }
-
-    package func listScriptVersions(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.ScriptVersionList {
-        throw RPCError(.unimplemented, "Rules.ListScriptVersions is not implemented")
-    }
-
-    package func rollbackScript(_ request: PB.ScriptRollback, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Rules.RollbackScript is not implemented")
-    }
-
-    package func scriptRanking(_ request: PB.StatsQuery, context: RPCContext) async throws -> PB.StatsReport {
-        throw RPCError(.unimplemented, "Rules.ScriptRanking is not implemented")
-    }
-
     /// The server's dispatch table for `Rules`.
     package var routes: [RPCRoute] {
         [
@@ -6105,7 +7540,8 @@ extension PB {
     }
 }
 
-/// What a server of `Sequences` implements: one method per RPC. Unimplemented methods answer UNIMPLEMENTED.
+/// What a server of `Sequences` implements: one method per RPC, every one of them (there are no defaults,
+/// so a missing or misspelled method does not compile).
 package protocol SequencesHandler: Sendable {
     /// Takes a rule decision's actions and timers. Idempotent by their keys.
     /// Errors: INVALID_ARGUMENT.
@@ -6138,70 +7574,6 @@ package protocol SequencesHandler: Sendable {
 }
 
 extension SequencesHandler {
-    package func schedule(_ request: PB.ScheduleRequest, context: RPCContext) async throws -> PB.ScheduleResponse {
-        throw RPCError(.unimplemented, "Sequences.Schedule is not implemented")
-    }
-
-    package func onEvent(_ request: PB.OnEventRequest, context: RPCContext) async throws -> PB.OnEventResponse {
-        throw RPCError(.unimplemented, "Sequences.OnEvent is not implemented")
-    }
-
-    package func createSequence(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Sequences.CreateSequence is not implemented")
-    }
-
-    package func getSequence(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Sequences.GetSequence is not implemented")
-    }
-
-    package func listSequences(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
-        throw RPCError(.unimplemented, "Sequences.ListSequences is not implemented")
-    }
-
-    package func updateSequence(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Sequences.UpdateSequence is not implemented")
-    }
-
-    package func deleteSequence(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty {
-        throw RPCError(.unimplemented, "Sequences.DeleteSequence is not implemented")
-    }
-
-    package func listEnrollments(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
-        throw RPCError(.unimplemented, "Sequences.ListEnrollments is not implemented")
-    }
-
-    package func commandEnrollment(_ request: PB.EnrollmentCommand, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Sequences.CommandEnrollment is not implemented")
-    }
-
-    package func leadTimeline(_ request: PB.LeadQuery, context: RPCContext) async throws -> PB.DocumentPage {
-        throw RPCError(.unimplemented, "Sequences.LeadTimeline is not implemented")
-    }
-
-    package func listActions(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
-        throw RPCError(.unimplemented, "Sequences.ListActions is not implemented")
-    }
-
-    package func getIntegrations(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Sequences.GetIntegrations is not implemented")
-    }
-
-    package func updateIntegrations(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Sequences.UpdateIntegrations is not implemented")
-    }
-
-    package func usage(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
-        throw RPCError(.unimplemented, "Sequences.Usage is not implemented")
-    }
-
-    package func testKommoConnection(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
-        throw RPCError(.unimplemented, "Sequences.TestKommoConnection is not implemented")
-    }
-
-    package func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse {
-        throw RPCError(.unimplemented, "Sequences.SetTenantState is not implemented")
-    }
-
     /// The server's dispatch table for `Sequences`.
     package var routes: [RPCRoute] {
         [

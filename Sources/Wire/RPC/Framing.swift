@@ -123,12 +123,44 @@ package struct PartialFrameBudgetExceeded: Error, Sendable, CustomStringConverti
 
 extension PB.Envelope {
     /// The envelope as one frame: length prefix and encoding.
+    ///
+    /// Only diagnostic text can hold a NUL byte here (a client refuses NUL metadata before a call leaves,
+    /// methods are generated constants, payloads are bytes), so instead of failing the frame the status
+    /// message and violations are sent with each NUL written as `\0`: shown, not cut.
     package func frame(allocator: ByteBufferAllocator) -> ByteBuffer {
-        let bytes = serializedBytes()
+        let bytes: [UInt8]
+        do {
+            bytes = try serializedBytes()
+        } catch {
+            do {
+                bytes = try withNULsEscaped().serializedBytes()
+            } catch {
+                preconditionFailure("an envelope without NUL bytes always encodes: \(error)")
+            }
+        }
         var buffer = allocator.buffer(capacity: 4 + bytes.count)
         buffer.writeInteger(UInt32(bytes.count))
         buffer.writeBytes(bytes)
         return buffer
+    }
+
+    private func withNULsEscaped() -> PB.Envelope {
+        func escaped(_ text: String) -> String { String(text.flatMap { $0 == "\u{0}" ? ["\\", "0"] : [$0] }) }
+        var envelope = self
+        envelope.method = escaped(method)
+        envelope.statusMessage = escaped(statusMessage)
+        envelope.violations = violations.map { violation in
+            var violation = violation
+            violation.field = escaped(violation.field)
+            violation.message = escaped(violation.message)
+            return violation
+        }
+        if var metadata = envelope.metadata {
+            metadata.traceId = escaped(metadata.traceId)
+            metadata.tenantId = escaped(metadata.tenantId)
+            envelope.metadata = metadata
+        }
+        return envelope
     }
 
     /// Decodes an envelope from one frame's bytes.

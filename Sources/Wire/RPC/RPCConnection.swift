@@ -120,7 +120,15 @@ package final class RPCConnection: Sendable {
         let deadline = ContinuousClock.now + options.timeout
         var envelope = PB.Envelope()
         envelope.method = method.path
-        envelope.payload = request.serializedBytes()
+        do {
+            envelope.payload = try request.serializedBytes()
+        } catch {
+            // Refused here, before anything is sent: the server could only see the string cut short.
+            throw RPCError(.invalidArgument, error.description, violations: [FieldViolation(field: error.field, message: "contains a NUL byte")])
+        }
+        for (field, value) in [("metadata.trace_id", options.traceID), ("metadata.tenant_id", options.tenantID)] where value.utf8.contains(0) {
+            throw RPCError(.invalidArgument, "\(field) contains a NUL byte", violations: [FieldViolation(field: field, message: "contains a NUL byte")])
+        }
         if !options.traceID.isEmpty || !options.tenantID.isEmpty {
             var metadata = PB.Metadata()
             metadata.traceId = options.traceID

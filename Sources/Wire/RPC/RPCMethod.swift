@@ -64,7 +64,14 @@ package struct RPCRoute: Sendable {
             } catch {
                 throw RPCError(.invalidArgument, "payload does not decode as \(Request.protoName)")
             }
-            return try await handler(request, context).serializedBytes()
+            let response = try await handler(request, context)
+            do {
+                return try response.serializedBytes()
+            } catch {
+                // The handler's answer cannot travel as it is; the caller gets INTERNAL, the log the field.
+                context.logger.error("rpc.response_unencodable", metadata: ["error": "\(error)"])
+                throw RPCError(.internal, "internal error")
+            }
         }
     }
 }

@@ -7,8 +7,8 @@ package protocol WireMessage: Sendable {
     /// The fully qualified protobuf name, e.g. `agents.v1.Event`.
     static var protoName: String { get }
     init()
-    /// The protobuf encoding of the message.
-    func serializedBytes() -> [UInt8]
+    /// The protobuf encoding of the message; throws when a string cannot be carried (it holds a NUL byte).
+    func serializedBytes() throws(WireEncodingError) -> [UInt8]
     /// Decodes a message; throws when the bytes are not a valid encoding of this type.
     init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError)
 }
@@ -29,6 +29,36 @@ package struct WireDecodingError: Error, Sendable, CustomStringConvertible {
     package var type: String
     package init(type: String) { self.type = type }
     package var description: String { "bytes do not decode as \(type)" }
+}
+
+/// The message cannot be encoded as it is: a string holds a NUL byte, where protobuf-c strings end.
+/// (Send such data in a `bytes` field.) Nothing is cut silently.
+package struct WireEncodingError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The protobuf name of the message being encoded, e.g. `agents.v1.Event`.
+    package var type: String
+    /// Where in the message, e.g. `message.text`, `fields[2].key`, `labels["region"]`.
+    package var field: String
+
+    package init(type: String = "", field: String) {
+        self.type = type
+        self.field = field
+    }
+
+    package var description: String {
+        "cannot encode \(type): \(field) contains a NUL byte (protobuf-c strings end at the first NUL)"
+    }
+
+    /// The same error one level further out: `component` is the field holding the failing value.
+    package func inside(_ component: String) -> WireEncodingError {
+        guard !component.isEmpty else { return self }
+        let joined = field.hasPrefix("[") ? component + field : component + "." + field
+        return WireEncodingError(type: type, field: joined)
+    }
+
+    /// The error as reported for the message being encoded.
+    package func `in`(_ type: String) -> WireEncodingError {
+        WireEncodingError(type: type, field: field)
+    }
 }
 
 // MARK: - Arena
@@ -54,10 +84,12 @@ package final class WireArena {
         track(UnsafeMutablePointer<T>.allocate(capacity: 1))
     }
 
-    /// A NUL-terminated copy of the string. (protobuf-c strings end at the first NUL byte.)
-    package func string(_ value: String) -> UnsafeMutablePointer<CChar> {
+    /// A NUL-terminated copy of the string; throws when the string itself holds a NUL byte, because
+    /// protobuf-c would end the string there. `field` names it in the error.
+    package func string(_ value: String, field: String) throws(WireEncodingError) -> UnsafeMutablePointer<CChar> {
         var value = value
-        return value.withUTF8 { utf8 in
+        let pointer: UnsafeMutablePointer<CChar>? = value.withUTF8 { utf8 in
+            guard !utf8.contains(0) else { return nil }
             let pointer = track(UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count + 1))
             if let base = utf8.baseAddress {
                 UnsafeMutableRawPointer(pointer).copyMemory(from: base, byteCount: utf8.count)
@@ -65,6 +97,8 @@ package final class WireArena {
             pointer[utf8.count] = 0
             return pointer
         }
+        guard let pointer else { throw WireEncodingError(field: field) }
+        return pointer
     }
 
     /// A copy of the bytes as protobuf-c binary data.
@@ -84,10 +118,11 @@ package final class WireArena {
     }
 
     /// An array of C strings, or nil when empty.
-    package func strings(_ values: [String]) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
+    package func strings(_ values: [String], field: String) throws(WireEncodingError) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
         guard !values.isEmpty else { return nil }
         let pointer = track(UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: values.count))
-        for (index, value) in values.enumerated() { (pointer + index).initialize(to: string(value)) }
+        pointer.initialize(repeating: nil, count: values.count)
+        for (index, value) in values.enumerated() { pointer[index] = try string(value, field: "\(field)[\(index)]") }
         return pointer
     }
 
@@ -99,16 +134,43 @@ package final class WireArena {
         return pointer
     }
 
+    /// One C message struct, allocated here and filled by `fill` (which runs the message's `__init`).
+    package func message<Value, C>(
+        _ value: Value, as type: C.Type, field: String,
+        fill: (Value, UnsafeMutablePointer<C>) throws(WireEncodingError) -> Void
+    ) throws(WireEncodingError) -> UnsafeMutablePointer<C> {
+        let element = allocate(C.self)
+        do { try fill(value, element) } catch { throw error.inside(field) }
+        return element
+    }
+
     /// An array of pointers to C message structs, each allocated here and filled by `fill`.
     package func messages<Value, C>(
-        _ values: [Value], as type: C.Type, fill: (Value, UnsafeMutablePointer<C>) -> Void
-    ) -> UnsafeMutablePointer<UnsafeMutablePointer<C>?>? {
+        _ values: [Value], as type: C.Type, field: String,
+        fill: (Value, UnsafeMutablePointer<C>) throws(WireEncodingError) -> Void
+    ) throws(WireEncodingError) -> UnsafeMutablePointer<UnsafeMutablePointer<C>?>? {
         guard !values.isEmpty else { return nil }
         let pointer = track(UnsafeMutablePointer<UnsafeMutablePointer<C>?>.allocate(capacity: values.count))
+        pointer.initialize(repeating: nil, count: values.count)
         for (index, value) in values.enumerated() {
-            let element = allocate(C.self)
-            fill(value, element)
-            (pointer + index).initialize(to: element)
+            pointer[index] = try message(value, as: C.self, field: "\(field)[\(index)]", fill: fill)
+        }
+        return pointer
+    }
+
+    /// A map's entries as protobuf-c's repeated entry messages, in key order so equal maps encode to
+    /// equal bytes.
+    package func entries<Key, Value, C>(
+        _ map: [Key: Value], sortedBy areInIncreasingOrder: ((key: Key, value: Value), (key: Key, value: Value)) -> Bool,
+        as type: C.Type, field: String,
+        fill: ((key: Key, value: Value), UnsafeMutablePointer<C>) throws(WireEncodingError) -> Void
+    ) throws(WireEncodingError) -> UnsafeMutablePointer<UnsafeMutablePointer<C>?>? {
+        guard !map.isEmpty else { return nil }
+        let sorted = map.sorted(by: areInIncreasingOrder)
+        let pointer = track(UnsafeMutablePointer<UnsafeMutablePointer<C>?>.allocate(capacity: sorted.count))
+        pointer.initialize(repeating: nil, count: sorted.count)
+        for (index, entry) in sorted.enumerated() {
+            pointer[index] = try message(entry, as: C.self, field: "\(field)[\(String(reflecting: entry.key))]", fill: fill)
         }
         return pointer
     }
@@ -144,5 +206,30 @@ package final class WireArena {
     ) -> [Value] {
         guard let pointer, count > 0 else { return [] }
         return (0..<count).compactMap { pointer[$0].map { read($0.pointee) } }
+    }
+}
+
+// MARK: - JSON
+
+/// JSON helpers of the generated Codable conformances.
+package enum WireJSON {
+    /// A map with integer or bool keys as a JSON object: proto3 JSON writes map keys as strings.
+    package static func mapToJSON<Key: LosslessStringConvertible, Value>(_ map: [Key: Value]) -> [String: Value] {
+        Dictionary(uniqueKeysWithValues: map.map { (String($0.key), $0.value) })
+    }
+
+    /// The map back from a JSON object; a key that does not parse as `Key` is a decoding error.
+    package static func mapFromJSON<Key: LosslessStringConvertible & Hashable, Value>(
+        _ object: [String: Value], codingPath: [any CodingKey]
+    ) throws -> [Key: Value] {
+        var map: [Key: Value] = [:]
+        for (text, value) in object {
+            guard let key = Key(text) else {
+                throw DecodingError.dataCorrupted(DecodingError.Context(
+                    codingPath: codingPath, debugDescription: "map key \(text) is not a \(Key.self)"))
+            }
+            map[key] = value
+        }
+        return map
     }
 }

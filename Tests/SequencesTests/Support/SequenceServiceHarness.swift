@@ -14,7 +14,7 @@ import Wire
 
 
 /// A stand-in rules-service: answers GetAgentContext with a fixed agent and records Record calls.
-final class StubRules: RulesHandler {
+final class StubRules: PartialRulesHandler {
     private let state = Mutex<(records: [PB.RecordRequest], contextCalls: Int)>(([], 0))
     let context: PB.AgentContext
 
