@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceKit
 import ServiceLifecycle
 import Wire
 
@@ -10,6 +11,7 @@ struct FirstRun: Service, CustomStringConvertible {
     let store: GatewayStore
     let peers: Peers
     let configuration: GatewayConfiguration
+    let clock: any WallClock
     let logger: Logger
 
     /// Service lifecycle logs services by description: never print the configuration (it holds the admin token).
@@ -54,7 +56,7 @@ struct FirstRun: Service, CustomStringConvertible {
         }
         do {
             let created = try await GatewayApp.createTenant(name: "demo", store: store, peers: peers,
-                                                            configuration: configuration, requestID: "first-run")
+                                                            configuration: configuration, clock: clock, requestID: "first-run")
             let text = """
 
               First run: created tenant "demo" (\(created.tenant.id)) with an agent, a rule on stage 61234502, a

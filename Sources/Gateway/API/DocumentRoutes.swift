@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceKit
 import Wire
 
 /// The RPCs behind one kind of managed resource (agents, rules, scripts, sequences).
@@ -56,7 +57,7 @@ extension GatewayApp {
     /// `If-Match` on update and delete. `parent` names the path parameter of the owning agent, if any.
     static func addDocumentRoutes(
         to api: RouterGroup<GatewayContext>, collection: String, item: String, parent: String?, operations: DocumentOperations,
-        peers: Peers, store: GatewayStore
+        peers: Peers, store: GatewayStore, clock: any WallClock
     ) {
         api.get(RouterPath(collection)) { request, context -> Response in
             let query = QueryReader(request)
@@ -102,7 +103,7 @@ extension GatewayApp {
             let response = try documentResponse(document, status: .created)
             if let key {
                 let body = try JSONEncoder.api.encode(JSONValue(jsonString: document.json) ?? .null)
-                try await store.storeAnswer(tenantID: tenant, key: key, route: collection, requestHash: requestHash, status: 201, body: body, now: Date())
+                try await store.storeAnswer(tenantID: tenant, key: key, route: collection, requestHash: requestHash, status: 201, body: body, now: clock.now())
             }
             return response
         }
@@ -144,25 +145,25 @@ extension GatewayApp {
         String(item.split(separator: "/").last?.dropFirst().dropLast() ?? "id")
     }
 
-    static func addResourceRoutes(to api: RouterGroup<GatewayContext>, peers: Peers, store: GatewayStore) {
+    static func addResourceRoutes(to api: RouterGroup<GatewayContext>, peers: Peers, store: GatewayStore, clock: any WallClock) {
         let rules = peers.rules
         let sequences = peers.sequences
         addDocumentRoutes(to: api, collection: "/agents", item: "/agents/{id}", parent: nil, operations: DocumentOperations(
             create: { try await rules.createAgent($0, options: $1) }, get: { try await rules.getAgent($0, options: $1) },
             list: { try await rules.listAgents($0, options: $1) }, update: { try await rules.updateAgent($0, options: $1) },
-            delete: { try await rules.deleteAgent($0, options: $1) }), peers: peers, store: store)
+            delete: { try await rules.deleteAgent($0, options: $1) }), peers: peers, store: store, clock: clock)
         addDocumentRoutes(to: api, collection: "/agents/{id}/rules", item: "/agents/{id}/rules/{ruleId}", parent: "id", operations: DocumentOperations(
             create: { try await rules.createRule($0, options: $1) }, get: { try await rules.getRule($0, options: $1) },
             list: { try await rules.listRules($0, options: $1) }, update: { try await rules.updateRule($0, options: $1) },
-            delete: { try await rules.deleteRule($0, options: $1) }), peers: peers, store: store)
+            delete: { try await rules.deleteRule($0, options: $1) }), peers: peers, store: store, clock: clock)
         addDocumentRoutes(to: api, collection: "/agents/{id}/scripts", item: "/agents/{id}/scripts/{scriptId}", parent: "id", operations: DocumentOperations(
             create: { try await rules.createScript($0, options: $1) }, get: { try await rules.getScript($0, options: $1) },
             list: { try await rules.listScripts($0, options: $1) }, update: { try await rules.updateScript($0, options: $1) },
-            delete: { try await rules.deleteScript($0, options: $1) }), peers: peers, store: store)
+            delete: { try await rules.deleteScript($0, options: $1) }), peers: peers, store: store, clock: clock)
         addDocumentRoutes(to: api, collection: "/agents/{id}/sequences", item: "/agents/{id}/sequences/{sequenceId}", parent: "id", operations: DocumentOperations(
             create: { try await sequences.createSequence($0, options: $1) }, get: { try await sequences.getSequence($0, options: $1) },
             list: { try await sequences.listSequences($0, options: $1) }, update: { try await sequences.updateSequence($0, options: $1) },
             delete: { try await sequences.deleteSequence($0, options: $1) },
-            requireParent: { _ = try await rules.getAgent($0, options: $1) }), peers: peers, store: store)
+            requireParent: { _ = try await rules.getAgent($0, options: $1) }), peers: peers, store: store, clock: clock)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ServiceKit
 import Wire
 
 struct RunRuleBody: RequestBody {
@@ -43,7 +44,7 @@ extension GatewayApp {
         return value
     }
 
-    static func addRuleRunRoutes(to api: RouterGroup<GatewayContext>, peers: Peers) {
+    static func addRuleRunRoutes(to api: RouterGroup<GatewayContext>, peers: Peers, clock: any WallClock) {
         // Manual run: enters ingest as a `manual` event and follows the normal journey.
         api.post("/agents/{id}/rules/{ruleId}/run") { request, context -> Response in
             let tenant = try context.tenant
@@ -91,7 +92,7 @@ extension GatewayApp {
                 event.statusId = try kommoID(inline.statusId, field: "event.status_id")
                 event.oldStatusId = try kommoID(inline.oldStatusId, field: "event.old_status_id")
                 event.origin = "manual"
-                event.occurredAtMicros = Int64(Date().timeIntervalSince1970 * 1_000_000)
+                event.occurredAtMicros = clock.now().unixMicros
                 event.receivedAtMicros = event.occurredAtMicros
                 event.fields = (inline.fields ?? [:]).sorted { $0.key < $1.key }.map { PB.KeyValue(key: $0.key, value: $0.value) }
                 if let text = inline.text {
