@@ -22,7 +22,8 @@ struct FirstRun: Service, CustomStringConvertible {
             await createDemo()
         }
         await pushSuspensions()
-        // A service that returns ends its group: stay until shutdown.
+        // A service that returns ends its group: stay until shutdown. It throws only CancellationError,
+        // which ends this service just the same.
         try? await gracefulShutdown()
     }
 
@@ -41,6 +42,7 @@ struct FirstRun: Service, CustomStringConvertible {
                 return
             } catch {
                 logger.info("gateway.tenant_state_push_retry", metadata: ["error": "\(error)"])
+                // Cancelled sleep: the loop condition ends the retries.
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(30))
             }
@@ -52,6 +54,7 @@ struct FirstRun: Service, CustomStringConvertible {
         for _ in 0..<120 {
             if Task.isCancelled || Task.isShuttingDownGracefully { return }
             if await peers.readiness(timeout: .milliseconds(500)).status == "ready" { break }
+            // Cancelled sleep: the check at the top of the loop returns.
             try? await Task.sleep(for: .milliseconds(500))
         }
         do {

@@ -69,9 +69,11 @@ package enum GatewayApp {
     /// 32 random bytes. A stored token shorter than that (from an older build) is replaced.
     static func loadOrCreateAdminToken(folder: String) throws -> String {
         let path = (folder as NSString).appendingPathComponent("admin-token")
-        if let existing = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
-           (try? GatewayConfiguration.checkToken(existing, key: "admin-token")) != nil {
-            return existing
+        if FileManager.default.fileExists(atPath: path) {
+            // A token file that cannot be read stops startup: replacing it would lock the operator out.
+            let existing = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            // A token too short for today's rule (from an older build) is replaced, as documented above.
+            if (try? GatewayConfiguration.checkToken(existing, key: "admin-token")) != nil { return existing }
         }
         let token = "adm_" + GatewayStore.randomHex(32)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

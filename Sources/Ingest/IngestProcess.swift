@@ -102,7 +102,9 @@ package enum IngestProcess {
             var metrics: [PB.Metric] = []
             for (key, value) in counters.snapshot.sorted(by: { $0.key < $1.key }) {
                 let parts = key.split(separator: "|").map(String.init)
-                if parts[0] == "deliveries" {
+                if parts[0] == "queue_depth_failures" {
+                    metrics.append(.sample("ingest_queue_depth_failures_total", Double(value), help: "Scrapes that could not read the dispatch queue depth"))
+                } else if parts[0] == "deliveries" {
                     metrics.append(.sample("ingest_webhooks_received_total", Double(value), help: "Webhook deliveries by outcome", labels: ["status": parts[1]]))
                 } else {
                     metrics.append(.sample("ingest_events_stored_total", Double(value), help: "New events stored"))
@@ -113,8 +115,14 @@ package enum IngestProcess {
                 metrics.append(.sample("ingest_dispatch_attempts_total", Double(value), help: "Dispatch attempts by destination and result",
                                        labels: ["destination": parts[0], "result": parts[1]]))
             }
-            let pending = (try? await store.pendingCount()) ?? 0
-            metrics.append(.sample("ingest_dispatch_queue_depth", Double(pending), kind: "gauge", help: "Events waiting for their journey"))
+            do {
+                let pending = try await store.pendingCount()
+                metrics.append(.sample("ingest_dispatch_queue_depth", Double(pending), kind: "gauge", help: "Events waiting for their journey"))
+            } catch {
+                // No gauge rather than a false 0; the failure is logged and counted.
+                counters.countQueueDepthFailure()
+                logger.warning("ingest.queue_depth_failed", metadata: ["error": "\(error)"])
+            }
             return metrics
         }
         let sweeper = RetentionSweeper(store: store, retentionDays: configuration.retentionDays, clock: clock, logger: logger)
@@ -141,6 +149,7 @@ package struct RetentionSweeper: Service {
             } catch {
                 logger.error("retention.failed", metadata: ["error": "\(error)"])
             }
+            // Ends early only by shutdown or cancellation, which the loop condition then sees.
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
         }
     }

@@ -40,6 +40,7 @@ extension GatewayApp {
         let data = Data(buffer.readableBytesView)
         guard !data.isEmpty else { throw Problem(status: .badRequest, detail: "a JSON body is required") }
         try request.requireJSONMediaType()
+        // A body that does not parse is the client's error: it is answered 400, not dropped.
         guard let object = try? JSONSerialization.jsonObject(with: data), object is [String: Any] else {
             throw Problem(status: .badRequest, detail: "body must be a JSON object", errors: [FieldViolation(field: "body", message: "must be a JSON object")])
         }

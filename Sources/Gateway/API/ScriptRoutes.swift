@@ -13,6 +13,7 @@ struct RenderScriptBody: RequestBody {
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         values = try container.decodeIfPresent([String: JSONValue].self, forKey: .values)
+        // The two accepted shapes, tried in turn; anything else is answered 400 below.
         if let number = try? container.decodeIfPresent(Int64.self, forKey: .leadID) {
             leadID = number
         } else if let text = try? container.decodeIfPresent(String.self, forKey: .leadID) {

@@ -11,6 +11,7 @@ struct EnrollBody: RequestBody {
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        // `lead_id` as a number or a string of digits, tried in turn; anything else is answered 400 below.
         if let number = try? container.decode(Int64.self, forKey: .leadId) {
             leadId = number
         } else if let text = try? container.decode(String.self, forKey: .leadId), let number = Int64(text) {
@@ -70,6 +71,7 @@ extension GatewayApp {
         let buffer = try await request.body.collect(upTo: 4096)
         guard buffer.readableBytes > 0 else { return "" }
         try request.requireJSONMediaType()
+        // A body that does not parse is the client's error: it is answered 400, not dropped.
         guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] else {
             throw Problem.field("body", "must be a JSON object")
         }
