@@ -35,6 +35,11 @@ package struct Peers: Service, CustomStringConvertible {
         CallOptions(timeout: timeout, traceID: requestID, tenantID: tenant ?? "")
     }
 
+    /// Call options for an authenticated tenant request: its tenant and its request id as the trace.
+    func options(_ context: GatewayContext) throws -> CallOptions {
+        options(tenant: try context.tenant, requestID: context.requestID)
+    }
+
     /// Closes every connection; calls in flight fail with UNAVAILABLE.
     package func close() {
         for (_, client) in health { client.connection.close() }

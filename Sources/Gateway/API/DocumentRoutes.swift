@@ -71,11 +71,11 @@ extension GatewayApp {
                 let value = try query.string(name, maxLength: 64)
                 if !value.isEmpty { list.filters.append(PB.KeyValue(key: name, value: value)) }
             }
-            let options = peers.options(tenant: try context.tenant, requestID: context.requestID)
+            let options = try peers.options(context)
             try await requireParent(list.parentId, operations: operations, options: options)
             let page = try await operations.list(list, options)
             let items = page.items.map { JSONValue(jsonString: $0.json) ?? .null }
-            return try jsonResponse(ListDTO(items: items, nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
+            return try jsonResponse(ListDTO(items: items, cursor: page.nextCursor))
         }
         api.post(RouterPath(collection)) { request, context -> Response in
             let tenant = try context.tenant
@@ -112,7 +112,7 @@ extension GatewayApp {
             var ref = PB.DocumentRef()
             ref.id = try context.parameters.require(itemParameter(item))
             if let parent { ref.parentId = try context.parameters.require(parent) }
-            return try documentResponse(try await operations.get(ref, peers.options(tenant: try context.tenant, requestID: context.requestID)))
+            return try documentResponse(try await operations.get(ref, try peers.options(context)))
         }
         api.patch(RouterPath(item)) { request, context -> Response in
             var write = PB.DocumentWrite()
@@ -120,7 +120,7 @@ extension GatewayApp {
             if let parent { write.parentId = try context.parameters.require(parent) }
             write.json = try await documentBody(request, context: context)
             write.ifVersion = try ifVersion(request)
-            return try documentResponse(try await operations.update(write, peers.options(tenant: try context.tenant, requestID: context.requestID)))
+            return try documentResponse(try await operations.update(write, try peers.options(context)))
         }
         api.delete(RouterPath(item)) { request, context -> Response in
             var ref = PB.DocumentRef()
@@ -129,7 +129,7 @@ extension GatewayApp {
             let cascade = request.uri.queryParameters["cascade"] ?? ""
             guard ["", "true", "false"].contains(cascade) else { throw Problem.field("cascade", "must be true or false") }
             ref.cascade = cascade == "true"
-            _ = try await operations.delete(ref, peers.options(tenant: try context.tenant, requestID: context.requestID))
+            _ = try await operations.delete(ref, try peers.options(context))
             return Response(status: .noContent)
         }
     }

@@ -44,6 +44,18 @@ extension GatewayApp {
         return value
     }
 
+    /// The statistics query of `/agents/{id}/<kind>/{item}/stats`: the agent, the item and the optional
+    /// `from`/`to` window.
+    static func statsQuery(_ request: Request, context: GatewayContext, item: String) throws -> PB.StatsQuery {
+        let query = QueryReader(request)
+        var stats = PB.StatsQuery()
+        stats.agentId = try context.parameters.require("id")
+        stats.id = try context.parameters.require(item)
+        stats.fromMicros = try query.time("from") ?? 0
+        stats.toMicros = try query.time("to") ?? 0
+        return stats
+    }
+
     static func addRuleRunRoutes(to api: RouterGroup<GatewayContext>, peers: Peers, clock: any WallClock) {
         // Manual run: enters ingest as a `manual` event and follows the normal journey.
         api.post("/agents/{id}/rules/{ruleId}/run") { request, context -> Response in
@@ -130,13 +142,8 @@ extension GatewayApp {
             return try jsonResponse(RuleTestDTO(results: results))
         }
         api.get("/agents/{id}/rules/{ruleId}/stats") { request, context -> Response in
-            let query = QueryReader(request)
-            var stats = PB.StatsQuery()
-            stats.agentId = try context.parameters.require("id")
-            stats.id = try context.parameters.require("ruleId")
-            stats.fromMicros = try query.time("from") ?? 0
-            stats.toMicros = try query.time("to") ?? 0
-            let report = try await peers.rules.ruleStats(stats, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let stats = try statsQuery(request, context: context, item: "ruleId")
+            let report = try await peers.rules.ruleStats(stats, options: peers.options(context))
             return try jsonResponse(JSONValue(jsonString: report.json) ?? .object([:]))
         }
     }

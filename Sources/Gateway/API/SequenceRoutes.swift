@@ -38,9 +38,9 @@ extension GatewayApp {
             let state = try query.string("state", maxLength: 32)
             if !state.isEmpty { list.filters.append(PB.KeyValue(key: "state", value: state)) }
             if let lead = try query.int("lead_id", range: 1...Int64.max) { list.filters.append(PB.KeyValue(key: "lead_id", value: String(lead))) }
-            let page = try await peers.sequences.listEnrollments(list, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let page = try await peers.sequences.listEnrollments(list, options: peers.options(context))
             return try jsonResponse(ListDTO(items: page.items.map { JSONValue(jsonString: $0.json) ?? .null },
-                                            nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
+                                            cursor: page.nextCursor))
         }
         api.post(RouterPath(collection)) { request, context -> Response in
             let body = try await request.decodeBody(EnrollBody.self, context: context, limit: 4096)
@@ -49,7 +49,7 @@ extension GatewayApp {
             command.sequenceId = try context.parameters.require("sequenceId")
             command.leadId = body.leadId
             command.command = "enroll"
-            let document = try await peers.sequences.commandEnrollment(command, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let document = try await peers.sequences.commandEnrollment(command, options: peers.options(context))
             return try documentResponse(document, status: .created)
         }
         for verb in ["pause", "resume", "cancel"] {
@@ -60,7 +60,7 @@ extension GatewayApp {
                 command.enrollmentId = try context.parameters.require("enrollmentId")
                 command.command = verb
                 command.reason = try await reason(request, context: context)
-                let document = try await peers.sequences.commandEnrollment(command, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+                let document = try await peers.sequences.commandEnrollment(command, options: peers.options(context))
                 return try documentResponse(document)
             }
         }

@@ -65,6 +65,16 @@ struct ListDTO<Item: Codable & Sendable>: Codable, Sendable {
     var items: [Item]
     var nextCursor: String?
     enum CodingKeys: String, CodingKey { case items, nextCursor = "next_cursor" }
+
+    init(items: [Item], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+
+    /// A page from a service, whose empty cursor means "last page".
+    init(items: [Item], cursor: String) {
+        self.init(items: items, nextCursor: cursor.isEmpty ? nil : cursor)
+    }
 }
 
 // MARK: - Routes
