@@ -21,7 +21,7 @@ package struct SequenceOptions: ParsableArguments, Sendable {
 
     @Flag(name: .customLong("egress-allow-private"), inversion: .prefixedNo,
           help: "Let outbound requests (Kommo, Chats API, AI, webhooks) reach private, loopback and other special-purpose addresses (env EGRESS_ALLOW_PRIVATE; off in production).")
-    package var egressAllowPrivate: Bool = ["1", "true", "yes", "on"].contains(Env.string("EGRESS_ALLOW_PRIVATE")?.lowercased() ?? "")
+    package var egressAllowPrivate: Bool?
 
     @Option(name: .customLong("egress-allowed-hosts"),
             help: "Comma-separated hosts that may serve as Kommo and Chats API base URLs besides *.kommo.com, *.amocrm.ru and *.amocrm.com, over http or https (env EGRESS_ALLOWED_HOSTS).")
@@ -33,12 +33,15 @@ package struct SequenceOptions: ParsableArguments, Sendable {
 
     package init() {}
 
-    package func configuration() throws -> SequenceConfiguration {
-        SequenceConfiguration(
+    /// The configuration: a flag wins, then its environment variable, then the default. A variable that
+    /// does not read as its setting's type stops startup.
+    package func configuration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> SequenceConfiguration {
+        let egressAllowPrivate = try self.egressAllowPrivate ?? Env.flag("EGRESS_ALLOW_PRIVATE", in: environment) ?? false
+        return SequenceConfiguration(
             ingestAddress: try PeerAddress(parsing: ingestAddress, key: "--ingest-address"),
             rulesAddress: try PeerAddress(parsing: rulesAddress, key: "--rules-address"),
             egress: EgressPolicy(allowPrivateTargets: egressAllowPrivate, allowedHosts: EgressPolicy.hosts(parsing: egressAllowedHosts)),
-            secretsKey: Env.string("SECRETS_KEY"), secretsKeyFile: secretsKeyFile)
+            secretsKey: Env.string("SECRETS_KEY", in: environment), secretsKeyFile: secretsKeyFile)
     }
 }
 
