@@ -138,7 +138,7 @@ package struct ChatSender: Sendable {
     /// - Parameters:
     ///   - mode: the tenant's channel; `nil` when none is configured (the result is `skipped`).
     ///   - account: the tenant's Kommo account, needed by the Salesbot mode (`nil` gives `skipped`).
-    package func send(_ message: Message, mode: Mode?, account: KommoAccount?, logger: Logger) async -> ExecutionResult {
+    package func send(_ message: Message, mode: Mode?, account: KommoConnection?, logger: Logger) async -> ExecutionResult {
         switch mode {
         case nil:
             return .skipped("chat.send", reason: "no chat channel configured", requestSummary: summary(message))
@@ -151,7 +151,7 @@ package struct ChatSender: Sendable {
 
     // MARK: - Field + Salesbot
 
-    private func sendThroughSalesbot(_ message: Message, channel: SalesbotFieldChannel, account: KommoAccount?,
+    private func sendThroughSalesbot(_ message: Message, channel: SalesbotFieldChannel, account: KommoConnection?,
                                      logger: Logger) async -> ExecutionResult {
         let operation = "chat.salesbot_field"
         guard account != nil else {
