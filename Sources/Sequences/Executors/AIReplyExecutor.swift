@@ -110,7 +110,8 @@ package struct AIReplyExecutor: ActionExecutor {
         case .template:
             TemplateAIProvider()
         case .openAI(let baseURL, let apiKey, let model):
-            OpenAIProvider(egress: egress, configuration: .init(baseURL: baseURL, apiKey: apiKey, model: model, retry: settings.aiRetry))
+            OpenAIProvider(egress: egress, configuration: .init(baseURL: baseURL, apiKey: apiKey, model: model, retry: settings.aiRetry),
+                           metrics: metrics)
         }
     }
 

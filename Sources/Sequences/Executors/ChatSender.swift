@@ -204,9 +204,14 @@ package struct ChatSender: Sendable {
             message: .init(text: message.text)))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let bytes = try? Array(encoder.encode(body)) else {
+        let bytes: [UInt8]
+        do {
+            bytes = Array(try encoder.encode(body))
+        } catch {
+            // Nothing was sent; the run ends failed_permanent, which the executor metrics count.
+            logger.error("chat.encode_failed", metadata: ["chat.operation": "\(operation)", "error": "\(error)"])
             return ExecutionResult(operation: operation, target: "POST \(path)", requestSummary: summary(message),
-                                   outcome: .failedPermanent, detail: "could not encode the message")
+                                   outcome: .failedPermanent, detail: "could not encode the message: \(error)")
         }
         let contentType = "application/json"
         let md5 = ChatsAPISignature.contentMD5(bytes)

@@ -26,6 +26,8 @@ package struct ExecutorMetrics: Sendable {
         case conversation
         /// The AI instructions template does not parse (it is passed on as written).
         case instructionsTemplate = "instructions_template"
+        /// A sales script does not parse as a template (the AI sees it as written).
+        case scriptTemplate = "script_template"
         /// The tokens an AI call spent could not be recorded.
         case aiTokenUsage = "ai_token_usage"
         /// A sent message or its usage could not be recorded.
