@@ -17,6 +17,7 @@ let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let grdb: Target.Dependency = .product(name: "GRDB", package: "GRDB.swift")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
 
 /// A thin executable: parses its configuration and calls its library's composition root.
 func executable(_ name: String, library: String) -> Target {
@@ -52,6 +53,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
+        // MARK: - Basics: what every module uses (JSON values, time in microseconds, backoff, ids, hashes)
+
+        .target(
+            name: "Basics",
+            dependencies: [crypto],
+            path: "Sources/Basics",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: - Wire: protobuf-c runtime, generated C, Swift mapping, framing and RPC
 
         .systemLibrary(
@@ -67,7 +77,7 @@ let package = Package(
         ),
         .target(
             name: "Wire",
-            dependencies: ["CWire", "CProtobufC", log, lifecycle,
+            dependencies: ["Basics", "CWire", "CProtobufC", log, lifecycle,
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "NIOTLS", package: "swift-nio")] + nio,
             path: "Sources/Wire",
@@ -78,9 +88,8 @@ let package = Package(
 
         .target(
             name: "ServiceKit",
-            dependencies: ["Wire", "Domain", log, lifecycle, grdb, argumentParser,
-                           .product(name: "Metrics", package: "swift-metrics"),
-                           .product(name: "Crypto", package: "swift-crypto")] + nio,
+            dependencies: ["Basics", "Wire", "Domain", log, lifecycle, grdb, argumentParser,
+                           .product(name: "Metrics", package: "swift-metrics"), crypto] + nio,
             path: "Sources/ServiceKit",
             swiftSettings: swiftSettings
         ),
@@ -104,30 +113,27 @@ let package = Package(
 
         .target(
             name: "Ingest",
-            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb,
-                           .product(name: "Crypto", package: "swift-crypto")] + nio,
+            dependencies: ["Basics", "Wire", "ServiceKit", "Domain", log, lifecycle, grdb, crypto] + nio,
             path: "Sources/Ingest",
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Rules",
-            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb] + nio,
+            dependencies: ["Basics", "Wire", "ServiceKit", "Domain", log, lifecycle, grdb] + nio,
             path: "Sources/Rules",
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Sequences",
-            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb,
-                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                           .product(name: "Crypto", package: "swift-crypto")] + nio,
+            dependencies: ["Basics", "Wire", "ServiceKit", "Domain", log, lifecycle, grdb,
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"), crypto] + nio,
             path: "Sources/Sequences",
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Gateway",
-            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb,
-                           .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "Crypto", package: "swift-crypto"),
+            dependencies: ["Basics", "Wire", "ServiceKit", "Domain", log, lifecycle, grdb,
+                           .product(name: "Hummingbird", package: "hummingbird"), crypto,
                            .product(name: "Prometheus", package: "swift-prometheus")] + nio,
             path: "Sources/Gateway",
             resources: [.copy("Admin")],
@@ -149,7 +155,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "bench",
-            dependencies: ["Wire", "ServiceKit", "Domain", "Sequences", argumentParser, log, grdb,
+            dependencies: ["Basics", "Wire", "ServiceKit", "Domain", "Sequences", argumentParser, log, grdb,
                            .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio,
             path: "Sources/bench",
@@ -160,14 +166,25 @@ let package = Package(
 
         .target(
             name: "TestSupport",
-            dependencies: ["Sequences", log, lifecycle,
+            dependencies: ["Basics", "Sequences", log, lifecycle,
                            .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                           .product(name: "Crypto", package: "swift-crypto")] + nio,
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"), crypto] + nio,
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
 
+        .testTarget(
+            name: "BasicsTests",
+            dependencies: ["Basics"],
+            path: "Tests/BasicsTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: ["ServiceKit", "Basics"],
+            path: "Tests/ServiceKitTests",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "WireTests",
             dependencies: ["TestSupport", "Wire", "ServiceKit", .product(name: "NIOSSL", package: "swift-nio-ssl")] + nio,
@@ -182,29 +199,27 @@ let package = Package(
         ),
         .testTarget(
             name: "IngestTests",
-            dependencies: ["TestSupport", "Ingest", "Domain", "Wire", "ServiceKit", grdb,
-                           .product(name: "Crypto", package: "swift-crypto")] + nio,
+            dependencies: ["TestSupport", "Basics", "Ingest", "Domain", "Wire", "ServiceKit", grdb, crypto] + nio,
             path: "Tests/IngestTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RulesTests",
-            dependencies: ["TestSupport", "Rules", "Domain", "Wire", "ServiceKit"] + nio,
+            dependencies: ["TestSupport", "Basics", "Rules", "Domain", "Wire", "ServiceKit"] + nio,
             path: "Tests/RulesTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SequencesTests",
-            dependencies: ["TestSupport", "Sequences", "Domain", "Wire", "ServiceKit",
+            dependencies: ["TestSupport", "Basics", "Sequences", "Domain", "Wire", "ServiceKit",
                            .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                           .product(name: "Crypto", package: "swift-crypto")] + nio,
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"), crypto] + nio,
             path: "Tests/SequencesTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SystemTests",
-            dependencies: ["TestSupport", "Wire", "ServiceKit", "Ingest", "Rules", "Sequences", "Gateway",
+            dependencies: ["TestSupport", "Basics", "Wire", "ServiceKit", "Ingest", "Rules", "Sequences", "Gateway",
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio,
             path: "Tests/SystemTests",

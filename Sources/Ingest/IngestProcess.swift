@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import GRDB
 import Logging
 import ServiceKit

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Hummingbird
 import Wire
@@ -136,7 +137,7 @@ extension GatewayApp {
             stats.fromMicros = try query.time("from") ?? 0
             stats.toMicros = try query.time("to") ?? 0
             let report = try await peers.rules.ruleStats(stats, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
-            return try jsonResponse(JSONValue(jsonString: report.json) ?? .object([:]))
+            return try jsonResponse(JSONValue(parsing: report.json) ?? .object([:]))
         }
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Domain
 import Foundation
 import Logging
@@ -105,9 +106,9 @@ package final class ExecutorActionRunner: ActionRunner {
         var answer: [String: JSONValue] = [
             "ok": .bool(read.entity != nil),
             "base_url": .string(account.baseURL),
-            "latency_ms": .number((Double(result.latency.components.attoseconds) / 1e15 + Double(result.latency.components.seconds) * 1000).rounded()),
+            "latency_ms": .double((Double(result.latency.components.attoseconds) / 1e15 + Double(result.latency.components.seconds) * 1000).rounded()),
         ]
-        if let status = result.httpStatus { answer["status"] = .number(Double(status)) }
+        if let status = result.httpStatus { answer["status"] = .int(Int64(status)) }
         if let entity = read.entity {
             answer["account"] = .object(["id": .string(String(entity.id)), "name": .string(entity.name), "subdomain": .string(entity.subdomain)])
         } else {
@@ -382,7 +383,7 @@ package final class ExecutorActionRunner: ActionRunner {
         } else {
             var body: [String: JSONValue] = ["action_key": .string(run.key), "event_id": .string(run.action.eventID),
                                              "rule_id": .string(run.action.ruleID)]
-            if let lead = run.action.leadID { body["lead_id"] = .number(Double(lead)) }
+            if let lead = run.action.leadID { body["lead_id"] = .int(lead) }
             payload = Self.jsonText(.object(body))
         }
         return await webhooks.send(url: url, payload: Array(payload.utf8), messageID: run.key, secret: secret, logger: run.logger)
