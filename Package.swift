@@ -175,7 +175,7 @@ let package = Package(
 
         .testTarget(
             name: "BasicsTests",
-            dependencies: ["Basics"],
+            dependencies: ["Basics", crypto],
             path: "Tests/BasicsTests",
             swiftSettings: swiftSettings
         ),

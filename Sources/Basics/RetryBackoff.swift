@@ -1,3 +1,5 @@
+import Foundation
+
 // MARK: - Retry backoff
 
 /// How long to wait before trying again: capped exponential growth with jitter.
@@ -31,20 +33,22 @@ package struct RetryBackoff: Sendable, Hashable {
 
     /// The wait after failed attempt number `attempt`, its random share drawn from `generator`.
     package func delay(afterAttempt attempt: Int, using generator: inout some RandomNumberGenerator) -> Duration {
+        delay(afterAttempt: attempt, share: jitter > 0 ? Double.random(in: 0...1, using: &generator) : 1)
+    }
+
+    /// The wait after failed attempt number `attempt` for a given random `share` (0...1): 0 gives the
+    /// shortest wait, 1 the ceiling.
+    package func delay(afterAttempt attempt: Int, share: Double) -> Duration {
         let capped = ceiling(afterAttempt: attempt)
-        guard jitter > 0 else { return capped }
-        return capped * (1 - jitter) + capped * (jitter * Double.random(in: 0...1, using: &generator))
+        return capped * (1 - jitter) + capped * (jitter * min(max(share, 0), 1))
     }
 
     /// The wait after failed attempt `attempt` before jitter: the most it can be.
     package func ceiling(afterAttempt attempt: Int) -> Duration {
-        var wait = min(initial, maximum)
-        var step = 1
-        // Grow step by step rather than by a power, so a large attempt number cannot overflow.
-        while step < attempt && wait < maximum {
-            wait = min(wait * multiplier, maximum)
-            step += 1
-        }
-        return wait
+        let first = min(initial, maximum)
+        guard attempt > 1, multiplier > 1, first > .zero else { return first }
+        // Compared as a ratio, so a large attempt number cannot overflow the duration.
+        let growth = pow(multiplier, Double(min(attempt - 1, 4096)))
+        return growth >= maximum / first ? maximum : min(first * growth, maximum)
     }
 }
