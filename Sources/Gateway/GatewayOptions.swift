@@ -6,14 +6,13 @@ import Wire
 
 /// The gateway's settings (flags and environment variables).
 package struct GatewayOptions: ParsableArguments, Sendable {
+    @OptionGroup package var process: ProcessOptions
+
     @Option(name: .customLong("http-host"), help: "Address the HTTP server binds (env HTTP_HOST).")
     package var httpHost: String = Env.string("HTTP_HOST") ?? "127.0.0.1"
 
     @Option(name: .customLong("http-port"), help: "Port of the HTTP server (env HTTP_PORT).")
     package var httpPort: Int = Env.int("HTTP_PORT") ?? 8080
-
-    @Option(name: .customLong("data-dir"), help: "Folder of the gateway's SQLite store (env DATA_DIR).")
-    package var dataDir: String = Env.string("DATA_DIR") ?? ".data/gateway"
 
     @Option(name: .customLong("ingest-address"), help: "ingest-service host:port (env INGEST_ADDRESS).")
     package var ingestAddress: String = Env.string("INGEST_ADDRESS") ?? "127.0.0.1:7101"
@@ -75,11 +74,6 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     @Flag(name: .customLong("no-demo"), help: "Do not create the demo tenant on an empty store (env NO_DEMO=1).")
     package var noDemo: Bool = Env.string("NO_DEMO") == "1"
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env LOG_LEVEL).")
-    package var logLevel: String = Env.string("LOG_LEVEL") ?? "info"
-
-    @OptionGroup package var rpcSecurity: RPCSecurityOptions
-
     package init() {}
 
     package func configuration() throws -> GatewayConfiguration {
@@ -108,7 +102,7 @@ package struct GatewayOptions: ParsableArguments, Sendable {
         if let adminToken { try GatewayConfiguration.checkToken(adminToken, key: "--admin-token / ADMIN_TOKEN") }
         if let metricsToken { try GatewayConfiguration.checkToken(metricsToken, key: "--metrics-token / METRICS_TOKEN") }
         return GatewayConfiguration(
-            httpHost: httpHost, httpPort: httpPort, dataDir: dataDir,
+            httpHost: httpHost, httpPort: httpPort, dataDir: process.dataDir(default: ".data/gateway"),
             ingestAddress: try PeerAddress(parsing: ingestAddress, key: "--ingest-address"),
             rulesAddress: try PeerAddress(parsing: rulesAddress, key: "--rules-address"),
             sequenceAddress: try PeerAddress(parsing: sequenceAddress, key: "--sequence-address"),
@@ -121,7 +115,7 @@ package struct GatewayOptions: ParsableArguments, Sendable {
             trustedProxies: proxies, metricsToken: metricsToken,
             connections: ConnectionLimits(maxConnections: maxConnections, idleTimeout: .milliseconds(idleTimeoutMilliseconds),
                                           headerTimeout: .milliseconds(headerTimeoutMilliseconds), bodyTimeout: .milliseconds(bodyTimeoutMilliseconds)),
-            rpcSecurity: try rpcSecurity.security(identity: "gateway", logger: Logger(label: "gateway")))
+            rpcSecurity: try process.security.security(identity: "gateway", logger: Logger(label: "gateway")))
     }
 }
 

@@ -6,17 +6,13 @@ import Wire
 /// The settings every service process has. Each one is a flag and an environment variable; the flag
 /// wins. Port and data folder default per service.
 package struct ServiceOptions: ParsableArguments, Sendable {
+    @OptionGroup package var process: ProcessOptions
+
     @Option(name: .customLong("rpc-host"), help: "Address the RPC listener binds (env RPC_HOST).")
     package var rpcHost: String = Env.string("RPC_HOST") ?? "127.0.0.1"
 
     @Option(name: .customLong("rpc-port"), help: "Port of the RPC listener (env RPC_PORT).")
     package var rpcPort: Int?
-
-    @Option(name: .customLong("data-dir"), help: "Folder of this service's SQLite store (env DATA_DIR).")
-    package var dataDir: String?
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env LOG_LEVEL).")
-    package var logLevel: String = Env.string("LOG_LEVEL") ?? "info"
 
     @Option(name: .customLong("max-frame-bytes"), help: "Largest RPC frame accepted (env MAX_FRAME_BYTES).")
     package var maxFrameBytes: Int = Env.int("MAX_FRAME_BYTES") ?? 4 * 1024 * 1024
@@ -45,13 +41,10 @@ package struct ServiceOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("quota-sequences"), help: "Sequences one tenant may hold (env QUOTA_SEQUENCES).")
     package var quotaSequences: Int = Env.int("QUOTA_SEQUENCES") ?? TenantQuotas().sequences
 
-    @OptionGroup package var security: RPCSecurityOptions
-
     package init() {}
 
     package func validate() throws {
         if let rpcPort, !(0...65535).contains(rpcPort) { throw ValidationError("--rpc-port must be 0…65535") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be at least 1024") }
         guard maxConcurrentCalls >= 1 else { throw ValidationError("--max-concurrent-calls must be at least 1") }
         guard frameDeadlineSeconds >= 1 else { throw ValidationError("--rpc-frame-deadline-seconds must be at least 1") }
@@ -65,12 +58,28 @@ package struct ServiceOptions: ParsableArguments, Sendable {
     /// The settings with this service's defaults filled in.
     package func settings(identity: String, defaultPort: Int, defaultDataDir: String, logger: Logger) throws -> ServiceSettings {
         ServiceSettings(rpcHost: rpcHost, rpcPort: rpcPort ?? Env.int("RPC_PORT") ?? defaultPort,
-                        dataDir: dataDir ?? Env.string("DATA_DIR") ?? defaultDataDir,
-                        security: try security.security(identity: identity, logger: logger),
+                        dataDir: process.dataDir(default: defaultDataDir),
+                        security: try process.security.security(identity: identity, logger: logger),
                         maxFrameBytes: maxFrameBytes, maxConcurrentCalls: maxConcurrentCalls,
                         frameDeadline: .seconds(Int64(frameDeadlineSeconds)), maxConnections: maxConnections,
                         maxPartialFrameBytes: maxPartialFrameBytes,
                         quotas: TenantQuotas(agents: quotaAgents, rules: quotaRules, scripts: quotaScripts, sequences: quotaSequences))
+    }
+}
+
+// MARK: - Running a service
+
+extension ServiceOptions {
+    /// What every service's `main` does: bootstraps logging as `identity`, resolves the settings with
+    /// this service's defaults, builds the process with its composition root `build`, and runs it until a
+    /// shutdown signal.
+    package func run(_ identity: String, defaultPort: Int, defaultDataDir: String,
+                     build: (ServiceSettings, Logger) async throws -> ServiceProcess) async throws {
+        let logger = process.bootstrapLogging(process: identity)
+        let settings = try settings(identity: identity, defaultPort: defaultPort, defaultDataDir: defaultDataDir, logger: logger)
+        let built = try await build(settings, logger)
+        logger.info("service.listening", metadata: ["service.name": "\(identity)", "rpc.port": "\(built.port)", "data.dir": "\(settings.dataDir)"])
+        try await built.run(logger: logger)
     }
 }
 
