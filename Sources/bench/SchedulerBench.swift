@@ -235,7 +235,7 @@ struct SchedulerBench: AsyncParsableCommand {
     }
 
     static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        duration.fractionalSeconds
     }
 }
 

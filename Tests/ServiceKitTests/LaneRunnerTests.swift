@@ -58,25 +58,16 @@ struct LaneRunnerTests {
 
     @Test("run fetches in batches; items of a lead already running join its lane and keep their order")
     func runKeepsOrder() async throws {
-        let journal = Journal()
         let pending = Mutex(Self.jobs)
         let requests = Mutex<[Int]>([])
-        let lanes = LaneRunner<Job>(settings: .init(concurrency: 4, batchSize: 7, refillAt: 0, pollInterval: .milliseconds(5)), key: \.lead)
-        let loop = Task {
-            await lanes.run { request in
-                requests.withLock { $0.append(request.limit) }
-                return pending.withLock { pending in
-                    let batch = Array(pending.prefix(request.limit))
-                    pending.removeFirst(batch.count)
-                    return batch
-                }
-            } work: { await journal.work($0) }
+        let journal = await Self.runToEnd(.init(concurrency: 4, batchSize: 7, refillAt: 0, pollInterval: .milliseconds(5))) { request in
+            requests.withLock { $0.append(request.limit) }
+            return pending.withLock { pending in
+                let batch = Array(pending.prefix(request.limit))
+                pending.removeFirst(batch.count)
+                return batch
+            }
         }
-        let finished = await eventually { journal.count == Self.jobs.count }
-        lanes.stop()
-        await loop.value
-        #expect(finished)
-        for lead in 0..<10 { #expect(journal.done["lead-\(lead)"] == Array(0..<6)) }
         #expect(journal.overlapSameLead == 0)
         #expect(journal.peak <= 4)
         #expect(requests.withLock { $0 }.allSatisfy { $0 == 7 })
@@ -84,34 +75,38 @@ struct LaneRunnerTests {
 
     @Test("without a batch size a fetch asks for as many items as lanes are free and is told which leads are busy")
     func fetchSeesFreeLanes() async throws {
-        let journal = Journal()
         let pending = Mutex(Self.jobs)
-        let sawBusy = Mutex(false)
-        let lanes = LaneRunner<Job>(settings: .init(concurrency: 5, refillAt: 2, pollInterval: .milliseconds(5)), key: \.lead)
-        let loop = Task {
-            await lanes.run { request in
-                #expect(request.limit >= 2 && request.limit <= 5)
-                if !request.busyKeys.isEmpty { sawBusy.withLock { $0 = true } }
-                return pending.withLock { pending in
-                    // Like the outbox query: the oldest item of each lead that is not busy, one per lead.
-                    var batch: [Job] = []
-                    var leads = request.busyKeys
-                    for job in pending where batch.count < request.limit && !leads.contains(job.lead) {
-                        batch.append(job)
-                        leads.insert(job.lead)
-                    }
-                    pending.removeAll { batch.contains($0) }
-                    return batch
+        let journal = await Self.runToEnd(.init(concurrency: 5, refillAt: 2, pollInterval: .milliseconds(5))) { request in
+            #expect(request.limit >= 2 && request.limit <= 5)
+            // Every lane is either free (and asked for) or busy (and named).
+            #expect(request.limit + request.busyKeys.count == 5)
+            return pending.withLock { pending in
+                // Like the outbox query: the oldest item of each lead that is not busy, one per lead.
+                var batch: [Job] = []
+                var leads = request.busyKeys
+                for job in pending where batch.count < request.limit && !leads.contains(job.lead) {
+                    batch.append(job)
+                    leads.insert(job.lead)
                 }
-            } work: { await journal.work($0) }
+                pending.removeAll { batch.contains($0) }
+                return batch
+            }
         }
-        let finished = await eventually { journal.count == Self.jobs.count }
+        #expect(journal.peak <= 5)
+    }
+
+    /// Runs the loop over ``jobs`` until all are done, stops it, and checks every lead kept its order.
+    private static func runToEnd(_ settings: LaneRunner<Job>.Settings,
+                                 fetch: @escaping @Sendable (LaneRunner<Job>.Request) async -> [Job]) async -> Journal {
+        let journal = Journal()
+        let lanes = LaneRunner<Job>(settings: settings, key: \.lead)
+        let loop = Task { await lanes.run(fetch: fetch) { await journal.work($0) } }
+        let finished = await eventually { journal.count == jobs.count }
         lanes.stop()
         await loop.value
         #expect(finished)
         for lead in 0..<10 { #expect(journal.done["lead-\(lead)"] == Array(0..<6)) }
-        #expect(journal.peak <= 5)
-        #expect(sawBusy.withLock { $0 })
+        return journal
     }
 
     @Test("stop ends the loop even when nothing is due")

@@ -224,14 +224,8 @@ extension SequenceServer {
         json["version"] = .int(record.version)
         json["created_at"] = .string(timestamp(record.createdAt))
         json["updated_at"] = .string(timestamp(record.updatedAt))
-        var document = PB.Document()
-        document.id = record.id
-        document.parentId = record.agentID
-        document.json = JSONValue.object(json).text()
-        document.version = record.version
-        document.createdAtMicros = record.createdAt
-        document.updatedAtMicros = record.updatedAt
-        return document
+        return document(id: record.id, parentID: record.agentID, json: json, version: record.version,
+                        createdAt: record.createdAt, updatedAt: record.updatedAt)
     }
 
     static func document(_ record: EnrollmentRecord, definition: SequenceDefinition?) -> PB.Document {
@@ -247,12 +241,20 @@ extension SequenceServer {
         }
         json["next_due_at"] = record.nextDueAt.map { .string(timestamp($0)) } ?? .null
         json["finished_at"] = record.finishedAt.map { .string(timestamp($0)) } ?? .null
+        return document(id: record.id, parentID: record.sequenceID, json: json, version: 0,
+                        createdAt: record.enrolledAt, updatedAt: record.updatedAt)
+    }
+
+    /// A document answer: its JSON with keys sorted, and the fields the gateway reads without parsing it.
+    private static func document(id: String, parentID: String, json: [String: JSONValue], version: Int64,
+                                 createdAt: Int64, updatedAt: Int64) -> PB.Document {
         var document = PB.Document()
-        document.id = record.id
-        document.parentId = record.sequenceID
+        document.id = id
+        document.parentId = parentID
         document.json = JSONValue.object(json).text()
-        document.createdAtMicros = record.enrolledAt
-        document.updatedAtMicros = record.updatedAt
+        document.version = version
+        document.createdAtMicros = createdAt
+        document.updatedAtMicros = updatedAt
         return document
     }
 }
