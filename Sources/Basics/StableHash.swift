@@ -38,6 +38,13 @@ package struct StableHash<Word: FixedWidthInteger & UnsignedInteger & Sendable>:
     /// The hash value.
     package var value: Word { state }
 
+    /// This hash with `bytes` mixed in.
+    package func combining(_ bytes: some Sequence<UInt8>) -> Self {
+        var copy = self
+        copy.combine(bytes: bytes)
+        return copy
+    }
+
     /// The hash as lowercase hex digits, zero-padded to the full width.
     package var hex: String {
         let digits = String(state, radix: 16)
@@ -59,11 +66,7 @@ extension StableHash<UInt128> {
     }
 
     /// The FNV-1a 128 hash of `bytes` as 32 hex digits.
-    package static func hex(of bytes: some Sequence<UInt8>) -> String {
-        var hash = StableHash128()
-        hash.combine(bytes: bytes)
-        return hash.hex
-    }
+    package static func hex(of bytes: some Sequence<UInt8>) -> String { StableHash128().combining(bytes).hex }
 }
 
 extension StableHash<UInt64> {
@@ -73,9 +76,5 @@ extension StableHash<UInt64> {
     }
 
     /// The FNV-1a 64 hash of `bytes`.
-    package static func value(of bytes: some Sequence<UInt8>) -> UInt64 {
-        var hash = StableHash64()
-        hash.combine(bytes: bytes)
-        return hash.value
-    }
+    package static func value(of bytes: some Sequence<UInt8>) -> UInt64 { StableHash64().combining(bytes).value }
 }
