@@ -6,13 +6,13 @@ import Wire
 /// The settings every service process has. Each one is a flag and an environment variable; the flag
 /// wins. Port and data folder default per service.
 package struct ServiceOptions: ParsableArguments, Sendable {
-    @OptionGroup package var process: ProcessOptions
-
     @Option(name: .customLong("rpc-host"), help: "Address the RPC listener binds (env RPC_HOST).")
     package var rpcHost: String = Env.string("RPC_HOST") ?? "127.0.0.1"
 
     @Option(name: .customLong("rpc-port"), help: "Port of the RPC listener (env RPC_PORT).")
     package var rpcPort: Int?
+
+    @OptionGroup package var process: ProcessOptions
 
     @Option(name: .customLong("max-frame-bytes"), help: "Largest RPC frame accepted (env MAX_FRAME_BYTES).")
     package var maxFrameBytes: Int = Env.int("MAX_FRAME_BYTES") ?? 4 * 1024 * 1024
