@@ -1,3 +1,4 @@
+import Basics
 import Domain
 import Foundation
 import Logging
@@ -33,10 +34,6 @@ package struct RulesServer: RulesHandler {
     /// Largest page size of listings.
     static let maximumLimit = 200
 
-    static func newID(_ prefix: String) -> String {
-        prefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
-    }
-
     /// Runs `body`, turning store errors into RPC errors.
     func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         do {
@@ -52,7 +49,7 @@ package struct RulesServer: RulesHandler {
         let tenantID = try context.requireTenant()
         let (resource, doc) = try Self.validAgent(try JSONValue.parse(request.json))
         let now = clock.now().unixMicros
-        let record = DocumentRecord(kind: .agent, id: Self.newID("agt_"), tenantID: tenantID, doc: doc,
+        let record = DocumentRecord(kind: .agent, id: RandomID.make("agt_"), tenantID: tenantID, doc: doc,
                                     createdAt: now, updatedAt: now, enabled: resource.status == AgentResource.active)
         try await mapped { try await store.insert(record, quota: quotas.agents) }
         cache.invalidate(tenantID)
@@ -74,7 +71,7 @@ package struct RulesServer: RulesHandler {
         let record = try await mapped {
             try await store.update(.agent, tenantID: tenantID, id: request.id, agentID: nil, ifVersion: request.ifVersion,
                                    now: clock.now().unixMicros) { current, _ in
-                let merged = MergePatch.apply(patch, to: try JSONValue.parse(current.doc))
+                let merged = try JSONValue.parse(current.doc).merging(patch: patch)
                 let (resource, doc) = try Self.validAgent(merged)
                 var next = current
                 next.doc = doc
@@ -111,7 +108,7 @@ package struct RulesServer: RulesHandler {
         let agentID = try Self.requireParent(request.parentId)
         let input = try JSONValue.parse(request.json)
         let scripts = try await store.scriptIDs(tenantID: tenantID)
-        let id = Self.newID("rul_")
+        let id = RandomID.make("rul_")
         let (rule, doc) = try Self.validRule(input, id: id, agentID: agentID, scriptIDs: scripts)
         let now = clock.now().unixMicros
         let record = DocumentRecord(kind: .rule, id: id, tenantID: tenantID, agentID: agentID, doc: doc,
@@ -136,7 +133,7 @@ package struct RulesServer: RulesHandler {
         let record = try await mapped {
             try await store.update(.rule, tenantID: tenantID, id: request.id, agentID: Self.optional(request.parentId),
                                    ifVersion: request.ifVersion, now: clock.now().unixMicros) { current, scripts in
-                let merged = MergePatch.apply(patch, to: try JSONValue.parse(current.doc))
+                let merged = try JSONValue.parse(current.doc).merging(patch: patch)
                 let (rule, doc) = try Self.validRule(merged, id: current.id, agentID: current.agentID, scriptIDs: scripts)
                 var next = current
                 next.doc = doc
@@ -185,7 +182,7 @@ package struct RulesServer: RulesHandler {
         let agentID = try Self.requireParent(request.parentId)
         let (script, doc) = try Self.validScript(try JSONValue.parse(request.json))
         let now = clock.now().unixMicros
-        let record = DocumentRecord(kind: .script, id: Self.newID("scr_"), tenantID: tenantID, agentID: agentID, doc: doc,
+        let record = DocumentRecord(kind: .script, id: RandomID.make("scr_"), tenantID: tenantID, agentID: agentID, doc: doc,
                                     createdAt: now, updatedAt: now, enabled: script.active)
         try await mapped { try await store.insert(record, quota: quotas.scripts) }
         return PB.Document(record, warnings: script.warnings())
@@ -202,7 +199,7 @@ package struct RulesServer: RulesHandler {
         let record = try await mapped {
             try await store.update(.script, tenantID: tenantID, id: request.id, agentID: Self.optional(request.parentId),
                                    ifVersion: request.ifVersion, now: clock.now().unixMicros) { current, _ in
-                let merged = MergePatch.apply(patch, to: try JSONValue.parse(current.doc))
+                let merged = try JSONValue.parse(current.doc).merging(patch: patch)
                 let (script, doc) = try Self.validScript(merged)
                 var next = current
                 next.doc = doc
@@ -280,9 +277,7 @@ package struct RulesServer: RulesHandler {
 
     /// A merge patch body: a JSON object.
     static func patch(_ json: String) throws(RPCError) -> JSONValue {
-        let patch = try JSONValue.parse(json)
-        guard patch.object != nil else { throw RPCError.invalid(field: "json", "a merge patch must be a JSON object") }
-        return patch
+        .object(try JSONValue.parseObject(json, what: "a merge patch"))
     }
 
     /// The agent id a rule or script request must name.
@@ -297,7 +292,7 @@ package struct RulesServer: RulesHandler {
     /// The canonical JSON of a decoded resource.
     static func canonicalJSON<T: Encodable>(_ value: T) throws(RPCError) -> JSONValue {
         do {
-            return try JSONValue.from(value)
+            return try JSONValue(encoding: value)
         } catch {
             throw RPCError(.internal, "the resource could not be encoded")
         }

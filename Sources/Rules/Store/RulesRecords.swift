@@ -1,3 +1,4 @@
+import Basics
 import Domain
 import Foundation
 
@@ -116,7 +117,7 @@ package struct OwnWriteRecord: Sendable, Hashable {
     package var ownWrite: OwnWrite? {
         guard let kind = OwnWriteKind(rawValue: kind) else { return nil }
         return OwnWrite(kind: kind, leadID: leadID, field: field.isEmpty ? nil : field, value: value, ruleID: ruleID,
-                        at: Date(timeIntervalSince1970: Double(at) / 1_000_000))
+                        at: Date(unixMicros: at))
     }
 }
 
