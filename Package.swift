@@ -87,6 +87,14 @@ let package = Package(
 
         // MARK: - Shared domain vocabulary
 
+        .target(
+            name: "Domain",
+            path: "Sources/Domain",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - The rule engine: rules, conditions, lead facts and decisions (rules-service and bench)
+
         // RE2 behind a small C face: message-text patterns match in linear time.
         .target(
             name: "CRE2",
@@ -94,9 +102,9 @@ let package = Package(
             linkerSettings: [.linkedLibrary("re2"), .linkedLibrary("stdc++")]
         ),
         .target(
-            name: "Domain",
-            dependencies: ["CRE2"],
-            path: "Sources/Domain",
+            name: "RuleEngine",
+            dependencies: ["Domain", "CRE2"],
+            path: "Sources/RuleEngine",
             swiftSettings: swiftSettings
         ),
 
@@ -111,7 +119,7 @@ let package = Package(
         ),
         .target(
             name: "Rules",
-            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb] + nio,
+            dependencies: ["Wire", "ServiceKit", "Domain", "RuleEngine", log, lifecycle, grdb] + nio,
             path: "Sources/Rules",
             swiftSettings: swiftSettings
         ),
@@ -149,7 +157,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "bench",
-            dependencies: ["Wire", "ServiceKit", "Domain", "Sequences", argumentParser, log, grdb,
+            dependencies: ["Wire", "ServiceKit", "Domain", "RuleEngine", "Sequences", argumentParser, log, grdb,
                            .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio,
             path: "Sources/bench",
@@ -178,6 +186,12 @@ let package = Package(
             name: "DomainTests",
             dependencies: ["Domain"],
             path: "Tests/DomainTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RuleEngineTests",
+            dependencies: ["RuleEngine", "Domain"],
+            path: "Tests/RuleEngineTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import Domain
+import RuleEngine
 import Foundation
 
 /// The three resources rules-service stores as JSON documents with a few indexed columns.

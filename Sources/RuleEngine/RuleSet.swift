@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// A tenant's rules prepared for evaluation: sorted once by priority, indexed by trigger and by the anchors

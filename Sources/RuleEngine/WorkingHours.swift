@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// A day of the week, numbered as ISO 8601 does: 1 is Monday, 7 is Sunday.
@@ -115,24 +116,24 @@ package struct WorkingHours: Sendable, Hashable, Codable {
     }
 
     /// Problems with these settings, reported under `path` (`conditions.all[0].hours`, `working_hours`).
-    package func problems(at path: String) -> [RuleProblem] {
-        var problems: [RuleProblem] = []
+    package func problems(at path: String) -> [FieldProblem] {
+        var problems: [FieldProblem] = []
         if TimeZone(identifier: timeZone) == nil {
-            problems.append(RuleProblem(field: "\(path).time_zone", message: "unknown time zone \"\(timeZone)\"; use an IANA name such as Europe/Madrid"))
+            problems.append(FieldProblem(field: "\(path).time_zone", message: "unknown time zone \"\(timeZone)\"; use an IANA name such as Europe/Madrid"))
         }
         if days.isEmpty {
-            problems.append(RuleProblem(field: "\(path).days", message: "must name at least one day"))
+            problems.append(FieldProblem(field: "\(path).days", message: "must name at least one day"))
         }
         let from = Self.minutes(start, allowEndOfDay: false)
         let to = Self.minutes(end, allowEndOfDay: true)
         if from == nil {
-            problems.append(RuleProblem(field: "\(path).start", message: "must be a time HH:mm such as 09:00"))
+            problems.append(FieldProblem(field: "\(path).start", message: "must be a time HH:mm such as 09:00"))
         }
         if to == nil {
-            problems.append(RuleProblem(field: "\(path).end", message: "must be a time HH:mm such as 18:00 (24:00 allowed)"))
+            problems.append(FieldProblem(field: "\(path).end", message: "must be a time HH:mm such as 18:00 (24:00 allowed)"))
         }
         if let from, let to, from == to {
-            problems.append(RuleProblem(field: "\(path).end", message: "must differ from start"))
+            problems.append(FieldProblem(field: "\(path).end", message: "must differ from start"))
         }
         return problems
     }

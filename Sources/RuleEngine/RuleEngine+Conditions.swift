@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// The text `message_text` conditions read, prepared once per event rather than once per rule: folding
