@@ -119,7 +119,8 @@ let package = Package(
         ),
         .target(
             name: "Rules",
-            dependencies: ["Wire", "ServiceKit", "Domain", "RuleEngine", log, lifecycle, grdb] + nio,
+            dependencies: ["Wire", "ServiceKit", "Domain", "RuleEngine", log, lifecycle, grdb,
+                           .product(name: "Metrics", package: "swift-metrics")] + nio,
             path: "Sources/Rules",
             swiftSettings: swiftSettings
         ),

@@ -20,7 +20,7 @@ package enum Weekday: Int, Sendable, Hashable, Codable, CaseIterable {
     /// Decodes `1`…`7` or `"mon"`…`"sun"`.
     package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if let number = try? container.decode(Int.self) {
+        if let number = Self.dayNumber(in: container) {
             guard let day = Weekday(rawValue: number) else {
                 throw DecodingError.dataCorruptedError(in: container, debugDescription: "a weekday number is 1 (Monday) to 7 (Sunday)")
             }
@@ -32,6 +32,16 @@ package enum Weekday: Int, Sendable, Hashable, Codable, CaseIterable {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown weekday \"\(name)\"; expected mon, tue, wed, thu, fri, sat, sun or 1…7")
         }
         self = day
+    }
+
+    /// The value as a day number, or `nil` when it is not a number: then it must be a name, and decoding
+    /// the name reports what is wrong with it. The error here only answers "is it a number?".
+    private static func dayNumber(in container: any SingleValueDecodingContainer) -> Int? {
+        do {
+            return try container.decode(Int.self)
+        } catch {
+            return nil
+        }
     }
 
     /// Encodes the three-letter name.

@@ -17,11 +17,13 @@ package struct RulesServer: RulesHandler {
     let counters: EvaluationCounters
     let engine: RuleEngine
     let quotas: TenantQuotas
+    let metrics: RulesMetrics
 
     package init(store: RulesStore, clock: any WallClock, cache: RuleSetCache = RuleSetCache(),
                  counters: EvaluationCounters = EvaluationCounters(), engine: RuleEngine = RuleEngine(),
-                 quotas: TenantQuotas = TenantQuotas()) {
+                 quotas: TenantQuotas = TenantQuotas(), metrics: RulesMetrics = RulesMetrics()) {
         self.quotas = quotas
+        self.metrics = metrics
         self.store = store
         self.clock = clock
         self.cache = cache
@@ -58,11 +60,11 @@ package struct RulesServer: RulesHandler {
         try await mapped { try await store.insert(record, quota: quotas.agents) }
         cache.invalidate(tenantID)
         context.logger.info("agent.created", metadata: ["tenant.id": "\(tenantID)", "agent.id": "\(record.id)"])
-        return PB.Document(record)
+        return try PB.Document(record)
     }
 
     package func getAgent(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
-        PB.Document(try await required(.agent, tenantID: try context.requireTenant(), id: request.id, agentID: nil))
+        try PB.Document(try await required(.agent, tenantID: try context.requireTenant(), id: request.id, agentID: nil))
     }
 
     package func listAgents(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
@@ -84,7 +86,7 @@ package struct RulesServer: RulesHandler {
             }
         }
         cache.invalidate(tenantID)
-        return PB.Document(record)
+        return try PB.Document(record)
     }
 
     package func deleteAgent(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty {
@@ -120,11 +122,11 @@ package struct RulesServer: RulesHandler {
         try await mapped { try await store.insert(record, quota: quotas.rules) }
         cache.invalidate(tenantID)
         context.logger.info("rule.created", metadata: ["tenant.id": "\(tenantID)", "rule.id": "\(id)", "agent.id": "\(agentID)"])
-        return PB.Document(record)
+        return try PB.Document(record)
     }
 
     package func getRule(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
-        PB.Document(try await required(.rule, tenantID: try context.requireTenant(), id: request.id, agentID: Self.optional(request.parentId)))
+        try PB.Document(try await required(.rule, tenantID: try context.requireTenant(), id: request.id, agentID: Self.optional(request.parentId)))
     }
 
     package func listRules(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
@@ -147,7 +149,7 @@ package struct RulesServer: RulesHandler {
             }
         }
         cache.invalidate(tenantID)
-        return PB.Document(record)
+        return try PB.Document(record)
     }
 
     package func deleteRule(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty {
@@ -189,12 +191,12 @@ package struct RulesServer: RulesHandler {
         let record = DocumentRecord(kind: .script, id: Self.newID("scr_"), tenantID: tenantID, agentID: agentID, doc: doc,
                                     createdAt: now, updatedAt: now, enabled: script.active)
         try await mapped { try await store.insert(record, quota: quotas.scripts) }
-        return PB.Document(record, warnings: script.warnings())
+        return try PB.Document(record, warnings: script.warnings())
     }
 
     package func getScript(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
         let record = try await required(.script, tenantID: try context.requireTenant(), id: request.id, agentID: Self.optional(request.parentId))
-        return PB.Document(record, warnings: Self.script(record)?.warnings() ?? [])
+        return try PB.Document(record, warnings: stored(ScriptResource.self, record, logger: context.logger)?.warnings() ?? [])
     }
 
     package func updateScript(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
@@ -211,7 +213,7 @@ package struct RulesServer: RulesHandler {
                 return next
             }
         }
-        return PB.Document(record, warnings: Self.script(record)?.warnings() ?? [])
+        return try PB.Document(record, warnings: stored(ScriptResource.self, record, logger: context.logger)?.warnings() ?? [])
     }
 
     package func deleteScript(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty {
@@ -232,9 +234,15 @@ package struct RulesServer: RulesHandler {
         return (script, String(decoding: canonical.data(), as: UTF8.self))
     }
 
-    /// The stored script resource of a record.
-    static func script(_ record: DocumentRecord) -> ScriptResource? {
-        try? JSONDecoder().decode(ScriptResource.self, from: Data(record.doc.utf8))
+    /// The resource a stored record holds, or `nil` (logged and counted) when it no longer decodes: it
+    /// was valid when written, so the call goes on without it rather than failing for the whole tenant.
+    func stored<Resource: Decodable>(_ type: Resource.Type, _ record: DocumentRecord, logger: Logger) -> Resource? {
+        do {
+            return try JSONDecoder().decode(type, from: Data(record.doc.utf8))
+        } catch {
+            metrics.unreadable(record, error: error, logger: logger)
+            return nil
+        }
     }
 
     // MARK: - Shared
@@ -272,9 +280,9 @@ package struct RulesServer: RulesHandler {
             try await store.page(kind, tenantID: tenantID, agentID: agentID, after: cursor, limit: limit + 1, enabled: enabled, nameContains: request.text)
         }
         var page = PB.DocumentPage()
-        page.items = records.prefix(limit).map { PB.Document($0) }
+        page.items = try records.prefix(limit).map { try PB.Document($0) }
         if records.count > limit, let last = records.prefix(limit).last {
-            page.nextCursor = PageCursor(kind: kind.rawValue, position: kind == .rule ? Int64(last.priority) : last.createdAt, id: last.id).token
+            page.nextCursor = try PageCursor(kind: kind.rawValue, position: kind == .rule ? Int64(last.priority) : last.createdAt, id: last.id).token()
         }
         return page
     }
