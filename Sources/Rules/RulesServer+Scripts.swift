@@ -88,7 +88,7 @@ extension RulesServer {
             throw RPCError.invalid(field: "version", "script \(current.id) has no version \(request.version)")
         }
         // Validated again because the rules may have tightened since that version was saved.
-        let (script, canonical) = try Self.validScript(try JSONValue.parse(doc))
+        let (script, canonical) = try Self.valid(ScriptResource.self, try JSONValue.parse(doc))
         let record = try await mapped {
             try await store.update(.script, tenantID: tenantID, id: current.id, agentID: Self.optional(request.agentId),
                                    ifVersion: request.ifVersion, now: clock.now().unixMicros) { stored, _ in

@@ -55,21 +55,6 @@ package struct ScriptResource: Codable, Sendable, Hashable {
         variables = try c.decodeIfPresent([String].self, forKey: .variables) ?? []
     }
 
-    /// Writes every member, `pipeline_id` only when set.
-    package func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(type, forKey: .type)
-        try c.encode(body, forKey: .body)
-        try c.encode(stageIDs, forKey: .stageIDs)
-        try c.encodeIfPresent(pipelineID, forKey: .pipelineID)
-        try c.encode(language, forKey: .language)
-        try c.encode(active, forKey: .active)
-        try c.encode(triggerPhrases, forKey: .triggerPhrases)
-        try c.encode(blockOnMissing, forKey: .blockOnMissing)
-        try c.encode(variables, forKey: .variables)
-    }
-
     /// The parsed body; throws why it does not parse.
     package func template() throws(TemplateError) -> Template { try Template(parsing: body) }
 
