@@ -95,18 +95,22 @@ let package = Package(
 
         // MARK: - Shared domain vocabulary
 
+        library("Domain", []),
+
+        // MARK: - The rule engine: rules, conditions, lead facts and decisions (rules-service and bench)
+
         // RE2 behind a small C face: message-text patterns match in linear time.
         .target(
             name: "CRE2",
             path: "Sources/CRE2",
             linkerSettings: [.linkedLibrary("re2"), .linkedLibrary("stdc++")]
         ),
-        library("Domain", ["CRE2"]),
+        library("RuleEngine", ["Domain", "CRE2"]),
 
         // MARK: - Services
 
         library("Ingest", serviceBase + [crypto]),
-        library("Rules", serviceBase),
+        library("Rules", serviceBase + ["RuleEngine", .product(name: "Metrics", package: "swift-metrics")]),
         library("Sequences", serviceBase + [.product(name: "Metrics", package: "swift-metrics"),
                                             .product(name: "AsyncHTTPClient", package: "async-http-client"), crypto]),
         library("Gateway", serviceBase + [.product(name: "Hummingbird", package: "hummingbird"), crypto,
@@ -121,7 +125,7 @@ let package = Package(
         executable("gateway", ["Gateway", "ServiceKit", argumentParser, log, lifecycle,
                   .product(name: "Prometheus", package: "swift-prometheus"),
                   .product(name: "Hummingbird", package: "hummingbird")]),
-        executable("bench", ["Basics", "Wire", "ServiceKit", "Domain", "Sequences", argumentParser, log, grdb,
+        executable("bench", ["Basics", "Wire", "ServiceKit", "Domain", "RuleEngine", "Sequences", argumentParser, log, grdb,
                   .product(name: "NIOHTTP1", package: "swift-nio"),
                   .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio),
 
@@ -135,8 +139,9 @@ let package = Package(
         tests("ServiceKitTests", ["ServiceKit", "Basics"]),
         tests("WireTests", ["TestSupport", "Wire", "ServiceKit", .product(name: "NIOSSL", package: "swift-nio-ssl")] + nio),
         tests("DomainTests", ["Domain"]),
+        tests("RuleEngineTests", ["RuleEngine", "Domain"]),
         tests("IngestTests", ["TestSupport", "Basics", "Ingest", "Domain", "Wire", "ServiceKit", grdb, crypto] + nio),
-        tests("RulesTests", ["TestSupport", "Basics", "Rules", "Domain", "Wire", "ServiceKit"] + nio),
+        tests("RulesTests", ["TestSupport", "Basics", "Rules", "RuleEngine", "Domain", "Wire", "ServiceKit"] + nio),
         tests("SequencesTests", ["TestSupport", "Basics", "Sequences", "Domain", "Wire", "ServiceKit",
                   .product(name: "Metrics", package: "swift-metrics"),
                   .product(name: "MetricsTestKit", package: "swift-metrics"),

@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// A tenant's rules prepared for evaluation: sorted once by priority, indexed by trigger and by the anchors
@@ -19,8 +20,10 @@ package struct RuleSet: Sendable {
     private let timedByAnchor: [TimeAnchor: [Int]]
     /// Enabled time-based rules by what cancels them.
     private let timedByCancel: [TimerCancel: [Int]]
-    /// Compiled patterns by source; patterns that do not compile are absent.
+    /// Compiled patterns by source; patterns that do not compile are absent from it.
     private let patterns: [String: BoundedPattern]
+    /// Why each pattern that does not compile was refused, so an explanation can say it.
+    private let patternErrors: [String: PatternError]
     /// Parsed field references by their text; references that do not parse are absent.
     private let fieldRefs: [String: FieldRef]
     /// Folded keywords, origins and `contains`/`starts_with` operands by their text.
@@ -37,6 +40,16 @@ package struct RuleSet: Sendable {
         var timedByAnchor: [TimeAnchor: [Int]] = [:]
         var timedByCancel: [TimerCancel: [Int]] = [:]
         var patterns: [String: BoundedPattern] = [:]
+        var patternErrors: [String: PatternError] = [:]
+        /// Compiles `source` once, keeping the pattern or the reason it was refused.
+        func compile(_ source: String) {
+            guard patterns[source] == nil, patternErrors[source] == nil else { return }
+            do {
+                patterns[source] = try BoundedPattern(source)
+            } catch {
+                patternErrors[source] = error
+            }
+        }
         var fieldRefs: [String: FieldRef] = [:]
         var foldedTexts: [String: String] = [:]
         for (index, rule) in sorted.enumerated() {
@@ -57,15 +70,13 @@ package struct RuleSet: Sendable {
                     if fieldRefs[leaf.field] == nil, let parsed = FieldRef(leaf.field) { fieldRefs[leaf.field] = parsed }
                     if let value = leaf.value {
                         if leaf.op == .matches {
-                            if patterns[value] == nil, let compiled = try? BoundedPattern(value) { patterns[value] = compiled }
+                            compile(value)
                         } else if foldedTexts[value] == nil {
                             foldedTexts[value] = TextFold.fold(value)
                         }
                     }
                 case .messageText(let leaf):
-                    if let source = leaf.pattern, patterns[source] == nil, let compiled = try? BoundedPattern(source) {
-                        patterns[source] = compiled
-                    }
+                    if let source = leaf.pattern { compile(source) }
                     for keyword in leaf.keywords ?? [] where foldedTexts[keyword] == nil {
                         foldedTexts[keyword] = TextFold.fold(keyword)
                     }
@@ -86,6 +97,7 @@ package struct RuleSet: Sendable {
         self.timedByAnchor = timedByAnchor
         self.timedByCancel = timedByCancel
         self.patterns = patterns
+        self.patternErrors = patternErrors
         self.fieldRefs = fieldRefs
         self.foldedTexts = foldedTexts
     }
@@ -131,9 +143,11 @@ package struct RuleSet: Sendable {
     func timed(cancelledBy cancel: TimerCancel) -> [Int] { timedByCancel[cancel] ?? [] }
 
     /// The compiled pattern for `source`; compiled on the spot for a pattern the set has not seen (a
-    /// condition evaluated outside its rule), `nil` when it does not compile.
-    func pattern(_ source: String) -> BoundedPattern? {
-        patterns[source] ?? (try? BoundedPattern(source))
+    /// condition evaluated outside its rule). Throws why the pattern does not compile.
+    func pattern(_ source: String) throws(PatternError) -> BoundedPattern {
+        if let compiled = patterns[source] { return compiled }
+        if let error = patternErrors[source] { throw error }
+        return try BoundedPattern(source)
     }
 
     /// The parsed field reference for `text`; parsed on the spot when the set has not seen it.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Domain
+import Domain
+@testable import RuleEngine
 
 /// One `field_value` operator case: the Budget custom field before the event, in the event, the leaf's
 /// operand and whether the leaf must hold.

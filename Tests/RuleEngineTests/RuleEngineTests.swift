@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Domain
+import Domain
+@testable import RuleEngine
 
 @Suite("Rule engine: ordering, gates, cooldown, loop guard, explanations")
 struct RuleEngineTests {

@@ -75,13 +75,13 @@ package struct FieldRef: Sendable, Hashable, CustomStringConvertible {
 
 
     /// The key prefix of an entity: none for the lead, `contact.` / `company.` otherwise.
-    static func prefix(_ entity: Entity) -> String { entity == .lead ? "" : "\(entity.rawValue)." }
+    @inlinable package static func prefix(_ entity: Entity) -> String { entity == .lead ? "" : "\(entity.rawValue)." }
 
     /// The storage keys of a plain field of `entity`.
-    static func plainKey(_ key: String, entity: Entity) -> String { prefix(entity) + key.lowercased() }
+    @inlinable package static func plainKey(_ key: String, entity: Entity) -> String { prefix(entity) + key.lowercased() }
 
     /// The storage keys of a custom field: by id, by folded name and by folded code.
-    static func customKeys(_ field: CustomFieldValue, entity: Entity) -> [String] {
+    @inlinable package static func customKeys(_ field: CustomFieldValue, entity: Entity) -> [String] {
         let prefix = prefix(entity)
         var keys: [String] = []
         // Name and code first so that the id, written last, wins the rare clash with a field named like an id.

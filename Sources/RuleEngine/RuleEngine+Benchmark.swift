@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// A ready-made workload for measuring the engine: a tenant with many rules spread over every trigger type

@@ -1,4 +1,5 @@
 import CRE2
+import Domain
 import Foundation
 
 /// One compiled RE2 program, freed with its last reference.

@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// A day of the week, numbered as ISO 8601 does: 1 is Monday, 7 is Sunday.
@@ -19,7 +20,7 @@ package enum Weekday: Int, Sendable, Hashable, Codable, CaseIterable {
     /// Decodes `1`…`7` or `"mon"`…`"sun"`.
     package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if let number = try? container.decode(Int.self) {
+        if let number = Self.dayNumber(in: container) {
             guard let day = Weekday(rawValue: number) else {
                 throw DecodingError.dataCorruptedError(in: container, debugDescription: "a weekday number is 1 (Monday) to 7 (Sunday)")
             }
@@ -31,6 +32,16 @@ package enum Weekday: Int, Sendable, Hashable, Codable, CaseIterable {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown weekday \"\(name)\"; expected mon, tue, wed, thu, fri, sat, sun or 1…7")
         }
         self = day
+    }
+
+    /// The value as a day number, or `nil` when it is not a number: then it must be a name, and decoding
+    /// the name reports what is wrong with it. The error here only answers "is it a number?".
+    private static func dayNumber(in container: any SingleValueDecodingContainer) -> Int? {
+        do {
+            return try container.decode(Int.self)
+        } catch {
+            return nil
+        }
     }
 
     /// Encodes the three-letter name.
@@ -115,24 +126,24 @@ package struct WorkingHours: Sendable, Hashable, Codable {
     }
 
     /// Problems with these settings, reported under `path` (`conditions.all[0].hours`, `working_hours`).
-    package func problems(at path: String) -> [RuleProblem] {
-        var problems: [RuleProblem] = []
+    package func problems(at path: String) -> [FieldProblem] {
+        var problems: [FieldProblem] = []
         if TimeZone(identifier: timeZone) == nil {
-            problems.append(RuleProblem(field: "\(path).time_zone", message: "unknown time zone \"\(timeZone)\"; use an IANA name such as Europe/Madrid"))
+            problems.append(FieldProblem(field: "\(path).time_zone", message: "unknown time zone \"\(timeZone)\"; use an IANA name such as Europe/Madrid"))
         }
         if days.isEmpty {
-            problems.append(RuleProblem(field: "\(path).days", message: "must name at least one day"))
+            problems.append(FieldProblem(field: "\(path).days", message: "must name at least one day"))
         }
         let from = Self.minutes(start, allowEndOfDay: false)
         let to = Self.minutes(end, allowEndOfDay: true)
         if from == nil {
-            problems.append(RuleProblem(field: "\(path).start", message: "must be a time HH:mm such as 09:00"))
+            problems.append(FieldProblem(field: "\(path).start", message: "must be a time HH:mm such as 09:00"))
         }
         if to == nil {
-            problems.append(RuleProblem(field: "\(path).end", message: "must be a time HH:mm such as 18:00 (24:00 allowed)"))
+            problems.append(FieldProblem(field: "\(path).end", message: "must be a time HH:mm such as 18:00 (24:00 allowed)"))
         }
         if let from, let to, from == to {
-            problems.append(RuleProblem(field: "\(path).end", message: "must differ from start"))
+            problems.append(FieldProblem(field: "\(path).end", message: "must differ from start"))
         }
         return problems
     }

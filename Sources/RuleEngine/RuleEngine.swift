@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// The rule engine: a pure function from (event, rules, agent gates, lead facts, rule states, own writes,

@@ -1,4 +1,5 @@
-@testable import Domain
+import Domain
+@testable import RuleEngine
 import Foundation
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Domain
+import Domain
+@testable import RuleEngine
 
 /// Builders for rule-engine tests: a fixed clock, events in Kommo's normalized shape, rules with defaults.
 enum RuleFixture {

@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// The text `message_text` conditions read, prepared once per event rather than once per rule: folding
@@ -211,8 +212,11 @@ struct ConditionEvaluator {
         case .startsWith:
             return compared(current.map { TextFold.fold($0).utf8.starts(with: rules.folded(value).utf8) } ?? false)
         case .matches:
-            guard let pattern = rules.pattern(value) else {
-                return judged(false, actual: current) { _ in "the pattern \(Self.quote(value)) does not compile" }
+            let pattern: BoundedPattern
+            do {
+                pattern = try rules.pattern(value)
+            } catch {
+                return judged(false, actual: current) { _ in "the pattern \(Self.quote(value)) cannot run: \(error)" }
             }
             return compared(current.map { pattern.matches($0) } ?? false)
         case .gt, .gte, .lt, .lte:
@@ -310,8 +314,12 @@ struct ConditionEvaluator {
             if let hit { return judged(true, "the message contains \(Self.quote(hit))") }
             return judged(false, "the message contains none of \(expected)")
         case .matches:
-            guard let source = leaf.pattern, let pattern = rules.pattern(source) else {
-                return judged(false, "the pattern \(expected) does not compile")
+            guard let source = leaf.pattern else { return judged(false, "the condition has no pattern") }
+            let pattern: BoundedPattern
+            do {
+                pattern = try rules.pattern(source)
+            } catch {
+                return judged(false, "the pattern \(expected) cannot run: \(error)")
             }
             meter.spend(message.forPatterns.utf8.count + 1)
             if meter.exhausted { return Self.stopped(at: path) }

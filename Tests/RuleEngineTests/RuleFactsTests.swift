@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Domain
+import Domain
+@testable import RuleEngine
 
 @Suite("Lead facts and working hours")
 struct RuleFactsTests {

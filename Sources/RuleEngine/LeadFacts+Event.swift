@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// A field value before and after an event that carried it.
