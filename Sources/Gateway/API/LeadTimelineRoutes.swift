@@ -161,7 +161,7 @@ struct TimelineEntry: Comparable {
 extension RFC3339 {
     /// A time with milliseconds: items of one journey are milliseconds apart.
     static func millis(_ micros: Int64) -> String {
-        Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+        Date(unixMicros: micros)
             .formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 }
