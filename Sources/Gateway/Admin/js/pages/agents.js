@@ -97,7 +97,8 @@ function agentForm(agent, etag, done) {
       field("Resume after (seconds, 0 = by hand)", resumeAfter, { name: "pause_on_human_reply.resume_after_seconds" })),
     h("button", { type: "submit", class: "primary" }, agent ? "Save" : "Create agent"));
   saveOnSubmit(form, {
-    create: url`/api/v1/agents`, update: agent && url`/api/v1/agents/${agent.id}`, etag, done,
+    create: (value, options) => api.post(url`/api/v1/agents`, value, options),
+    update: agent && ((value, options) => api.patch(url`/api/v1/agents/${agent.id}`, value, options)), etag, done,
     body() {
       const body = {
         name: name.value, description: description.value, status: status.value, persona: persona.value, language: language.value.trim(),

@@ -4,7 +4,7 @@
 // one idempotency key per form, so a double submit creates one) or an update (PATCH with If-Match).
 
 import { h, replace, button, notice, errorView, showErrors, clearErrors } from "../dom.js";
-import { api, newIdempotencyKey } from "../api.js";
+import { newIdempotencyKey } from "../api.js";
 
 /** A form card: the title, the slot for the server's errors, then `children`. */
 export function formCard(title, ...children) {
@@ -26,16 +26,15 @@ export function onSubmit(form, submit) {
 
 /**
  * Saves on submit: `body()` builds the request (throwing a field error if the input is wrong); with
- * `update` (the resource's URL) it is patched under `etag`, else posted to `create`. `done(data, etag)`
- * gets the stored resource.
+ * `update` (an existing resource) it is sent as `update(body, { ifMatch: etag })`, else as
+ * `create(body, { idempotencyKey })`. `done(data, etag)` gets the stored resource. The callers spell
+ * their calls as `api.<method>(url`…`)`, the one form of an API call in the UI.
  */
 export function saveOnSubmit(form, { create, update, etag, body, done }) {
   const idempotencyKey = newIdempotencyKey();
   onSubmit(form, async () => {
     const value = body();
-    const answer = update
-      ? await api.patch(update, value, { ifMatch: etag })
-      : await api.post(create, value, { idempotencyKey });
+    const answer = update ? await update(value, { ifMatch: etag }) : await create(value, { idempotencyKey });
     done(answer.data, answer.etag);
   });
 }
@@ -55,11 +54,11 @@ export function titleRow(heading, label, formSlot, newForm, hashOf) {
     button(label, () => replace(formSlot, newForm((created) => { location.hash = hashOf(created); })), { kind: "primary" }));
 }
 
-/** A button that deletes `target` after `question()` is confirmed, then goes to `back`; a refusal goes to `onError`. */
-export function deleteButton(label, { question, target, back, onError }) {
+/** A button that calls `remove()` after `question()` is confirmed, then goes to `back`; a refusal goes to `onError`. */
+export function deleteButton(label, { question, remove, back, onError }) {
   return button(label, async () => {
     if (!confirm(question())) return;
-    try { await api.delete(target); location.hash = back; }
+    try { await remove(); location.hash = back; }
     catch (error) { onError(errorView(error)); }
   }, { kind: "danger" });
 }

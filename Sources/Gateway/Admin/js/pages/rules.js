@@ -70,7 +70,7 @@ export async function rulePage(page, { id, ruleId }) {
   page.append(
     h("p", { class: "crumbs" }, link(`#/agents/${encodeURIComponent(id)}/rules`, "All rules")),
     h("div", { class: "actions" }, deleteButton("Delete rule", {
-      question: () => `Delete the rule "${rule.name}"?`, target: url`/api/v1/agents/${id}/rules/${ruleId}`,
+      question: () => `Delete the rule "${rule.name}"?`, remove: () => api.delete(url`/api/v1/agents/${id}/rules/${ruleId}`),
       back: `#/agents/${encodeURIComponent(id)}/rules`, onError: (view) => formSlot.prepend(view) })),
     formSlot,
     testCard(id, ruleId),
@@ -108,7 +108,8 @@ function ruleForm(agentID, rule, etag, done) {
     h("button", { type: "submit", class: "primary" }, rule ? "Save" : "Create rule"),
     rule ? details("Stored JSON", jsonBlock(rule)) : null);
   saveOnSubmit(form, {
-    create: url`/api/v1/agents/${agentID}/rules`, update: rule && url`/api/v1/agents/${agentID}/rules/${rule.id}`, etag, done,
+    create: (value, options) => api.post(url`/api/v1/agents/${agentID}/rules`, value, options),
+    update: rule && ((value, options) => api.patch(url`/api/v1/agents/${agentID}/rules/${rule.id}`, value, options)), etag, done,
     body() {
       const body = {
         name: name.value, enabled: enabled.checked, priority: Number(priority.value || 0), cooldown_seconds: Number(cooldown.value || 0),

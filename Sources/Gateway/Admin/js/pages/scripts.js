@@ -82,7 +82,7 @@ export async function scriptPage(page, { id, scriptId }) {
   page.append(
     h("p", { class: "crumbs" }, link(`#/agents/${encodeURIComponent(id)}/scripts`, "All scripts")),
     h("div", { class: "actions" }, deleteButton("Delete script", {
-      question: () => `Delete the script "${script.name}"?`, target: url`/api/v1/agents/${id}/scripts/${scriptId}`,
+      question: () => `Delete the script "${script.name}"?`, remove: () => api.delete(url`/api/v1/agents/${id}/scripts/${scriptId}`),
       back: `#/agents/${encodeURIComponent(id)}/scripts`, onError: (view) => formSlot.prepend(view) })),
     formSlot,
     renderCard(id, scriptId),
@@ -118,7 +118,8 @@ function scriptForm(agentID, script, etag, done) {
       field("Block the send when a value is missing", block, { name: "block_on_missing" })),
     h("button", { type: "submit", class: "primary" }, script ? "Save (new version)" : "Create script"));
   saveOnSubmit(form, {
-    create: url`/api/v1/agents/${agentID}/scripts`, update: script && url`/api/v1/agents/${agentID}/scripts/${script.id}`, etag, done,
+    create: (value, options) => api.post(url`/api/v1/agents/${agentID}/scripts`, value, options),
+    update: script && ((value, options) => api.patch(url`/api/v1/agents/${agentID}/scripts/${script.id}`, value, options)), etag, done,
     body() {
       const value = {
         name: name.value, type: type.value, body: body.value, language: language.value.trim(), active: active.checked,

@@ -59,7 +59,7 @@ export async function sequencePage(page, { id, sequenceId }) {
     replace(statusSlot, h("span", {}, "Status: ", badge(sequence.status), " "),
       statuses.filter((s) => s !== sequence.status).map((s) => button(`Set ${s}`, () => patch({ status: s }).catch((e) => statusSlot.append(errorView(e))))),
       deleteButton("Delete sequence", {
-        question: () => `Delete the sequence "${sequence.name}"?`, target: url`/api/v1/agents/${id}/sequences/${sequenceId}`,
+        question: () => `Delete the sequence "${sequence.name}"?`, remove: () => api.delete(url`/api/v1/agents/${id}/sequences/${sequenceId}`),
         back: `#/agents/${encodeURIComponent(id)}/sequences`, onError: (view) => statusSlot.append(view) }));
     const steps = sequence.steps || [];
     replace(stepsSlot, h("section", { class: "card" }, h("h2", {}, "Steps"), table([
@@ -119,7 +119,8 @@ function sequenceForm(agentID, sequence, etag, done) {
     h("button", { type: "submit", class: "primary" }, sequence ? "Save" : "Create sequence"),
     sequence ? details("Stored JSON", jsonBlock(sequence)) : null);
   saveOnSubmit(form, {
-    create: url`/api/v1/agents/${agentID}/sequences`, update: sequence && url`/api/v1/agents/${agentID}/sequences/${sequence.id}`, etag, done,
+    create: (value, options) => api.post(url`/api/v1/agents/${agentID}/sequences`, value, options),
+    update: sequence && ((value, options) => api.patch(url`/api/v1/agents/${agentID}/sequences/${sequence.id}`, value, options)), etag, done,
     body() {
       const body = { name: name.value, status: status.value, trigger: parseJSON(trigger.value, "trigger"), steps: parseJSON(steps.value, "steps") };
       body.re_enrollment = reEnrollment.value;
