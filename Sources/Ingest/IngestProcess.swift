@@ -109,7 +109,7 @@ package enum IngestProcess {
                                        labels: ["destination": parts[0], "result": parts[1]]))
             }
             let pending = (try? await store.pendingCount()) ?? 0
-            metrics.append(.sample("ingest_dispatch_queue_depth", Double(pending), kind: "gauge", help: "Events waiting for their journey"))
+            metrics.append(.sample("ingest_dispatch_queue_depth", Double(pending), kind: .gauge, help: "Events waiting for their journey"))
             return metrics
         }
         let sweeper = RetentionSweeper(store: store, retentionDays: configuration.retentionDays, clock: clock, logger: logger)

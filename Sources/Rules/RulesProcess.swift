@@ -24,9 +24,9 @@ package enum RulesProcess {
                 .sample("rules_fired_total", Double(snapshot.fired), help: "Rule firings"),
             ]
             if let totals = try? await store.totals() {
-                metrics.append(.sample("rules_agents", Double(totals.agents), kind: "gauge", help: "Agents stored"))
-                metrics.append(.sample("rules_rules", Double(totals.rules), kind: "gauge", help: "Rules stored"))
-                metrics.append(.sample("rules_rules_enabled", Double(totals.enabledRules), kind: "gauge", help: "Enabled rules"))
+                metrics.append(.sample("rules_agents", Double(totals.agents), kind: .gauge, help: "Agents stored"))
+                metrics.append(.sample("rules_rules", Double(totals.rules), kind: .gauge, help: "Rules stored"))
+                metrics.append(.sample("rules_rules_enabled", Double(totals.enabledRules), kind: .gauge, help: "Enabled rules"))
             }
             return metrics
         }

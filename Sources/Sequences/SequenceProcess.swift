@@ -106,10 +106,10 @@ package enum SequenceProcess {
         let health = HealthServer(service: "sequence-service", store: db) {
             var metrics: [PB.Metric] = []
             for (status, count) in ((try? await store.counts()) ?? [:]).sorted(by: { $0.key < $1.key }) {
-                metrics.append(.sample("sequence_actions", Double(count), kind: "gauge", help: "Scheduled rows by status", labels: ["status": status]))
+                metrics.append(.sample("sequence_actions", Double(count), kind: .gauge, help: "Scheduled rows by status", labels: ["status": status]))
             }
             let lateness = (try? await store.oldestDue(now: clock.now().unixMicros)) ?? 0
-            metrics.append(.sample("sequence_scheduler_lateness_seconds", Double(lateness) / 1e6, kind: "gauge",
+            metrics.append(.sample("sequence_scheduler_lateness_seconds", Double(lateness) / 1e6, kind: .gauge,
                                    help: "How late the oldest due action is"))
             return metrics
         }

@@ -222,11 +222,11 @@ package final class Scheduler: Service, Sendable {
         var event = PB.Event()
         event.id = "ev_timer_" + String(action.idempotencyKey.utf8.reduce(into: UInt64(14_695_981_039_346_656_037)) { $0 = ($0 ^ UInt64($1)) &* 1_099_511_628_211 }, radix: 16)
         event.tenantId = action.tenantID
-        event.type = "timer_fired"
+        event.type = .timerFired
         event.entityType = "lead"
         event.entityId = String(action.leadID ?? 0)
         event.leadId = action.leadID ?? 0
-        event.origin = "timer"
+        event.origin = .timer
         event.ruleId = action.ruleID
         event.occurredAtMicros = action.dueAt
         var request = PB.IngestRequest()
