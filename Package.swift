@@ -118,6 +118,7 @@ let package = Package(
         .target(
             name: "Sequences",
             dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb,
+                           .product(name: "Metrics", package: "swift-metrics"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "Crypto", package: "swift-crypto")] + nio,
             path: "Sources/Sequences",
@@ -196,6 +197,8 @@ let package = Package(
         .testTarget(
             name: "SequencesTests",
             dependencies: ["TestSupport", "Sequences", "Domain", "Wire", "ServiceKit",
+                           .product(name: "Metrics", package: "swift-metrics"),
+                           .product(name: "MetricsTestKit", package: "swift-metrics"),
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "Crypto", package: "swift-crypto")] + nio,

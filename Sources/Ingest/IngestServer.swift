@@ -311,5 +311,10 @@ package final class IntakeCounters: Sendable {
             $0["events", default: 0] += events
         }
     }
+    /// Counts a metrics scrape that could not read the dispatch queue's depth.
+    func countQueueDepthFailure() {
+        counts.withLock { $0["queue_depth_failures", default: 0] += 1 }
+    }
+
     package var snapshot: [String: Int] { counts.withLock { $0 } }
 }

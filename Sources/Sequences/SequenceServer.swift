@@ -107,7 +107,7 @@ extension SequenceServer {
         let answer = try await kommoProbe(tenantID, context.logger)
         var document = PB.Document()
         document.id = "kommo_connection"
-        document.json = ExecutorActionRunner.jsonText(answer)
+        document.json = answer.jsonText
         return document
     }
 
@@ -205,7 +205,7 @@ extension SequenceServer {
         json["attempts"] = item.attempts.map { .number(Double($0)) } ?? .null
         var document = PB.Document()
         document.id = String(item.id)
-        document.json = ExecutorActionRunner.jsonText(.object(json))
+        document.json = JSONValue.object(json).jsonText
         document.createdAtMicros = entry.at
         document.updatedAtMicros = entry.at
         return document
@@ -242,7 +242,7 @@ extension SequenceServer {
         }
         var document = PB.Document()
         document.id = "\(item.kind):\(item.id)"
-        document.json = ExecutorActionRunner.jsonText(.object(json))
+        document.json = JSONValue.object(json).jsonText
         document.createdAtMicros = item.at
         document.updatedAtMicros = item.at
         return document
@@ -279,10 +279,10 @@ extension SequenceServer {
         page.items = try await store.usage(tenantID: tenantID, from: from, to: to).map { total in
             var document = PB.Document()
             document.id = "\(total.day):\(total.kind)"
-            document.json = ExecutorActionRunner.jsonText(.object([
+            document.json = JSONValue.object([
                 "day": .string(total.day), "kind": .string(total.kind),
                 "units": .number(Double(total.units)), "entries": .number(Double(total.entries)),
-            ]))
+            ]).jsonText
             return document
         }
         return page

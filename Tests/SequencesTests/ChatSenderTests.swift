@@ -6,14 +6,14 @@ import Testing
 
 /// Runs `body` with a Kommo emulator (which also serves the Chats API route) and a sender.
 private func withChat<T: Sendable>(
-    _ body: (KommoEmulator, ChatSender, KommoAccount, Int) async throws -> T
+    _ body: (KommoEmulator, ChatSender, KommoConnection, Int) async throws -> T
 ) async throws -> T {
     let emulator = KommoEmulator(channelSecret: "s3cr3t-channel")
     return try await withTestServer(emulator.handle) { port in
         try await withHTTPClient { http in
             let kommo = KommoClient(egress: http, rateLimiter: KommoRateLimiter(), configuration: .init(retry: fastRetry))
             let sender = ChatSender(kommo: kommo, egress: http, configuration: .init(retry: fastRetry))
-            let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
+            let account = try #require(KommoConnection(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
             return try await body(emulator, sender, account, port)
         }
     }

@@ -8,14 +8,14 @@ import Testing
 private func withKommo<T: Sendable>(
     configuration: KommoClient.Configuration = KommoClient.Configuration(retry: fastRetry, requestTimeout: .seconds(5)),
     rateLimit: KommoRateLimiter.Configuration = .init(),
-    _ body: (KommoEmulator, KommoClient, KommoAccount) async throws -> T
+    _ body: (KommoEmulator, KommoClient, KommoConnection) async throws -> T
 ) async throws -> T {
     let emulator = KommoEmulator()
     return try await withTestServer(emulator.handle) { port in
         try await withHTTPClient { http in
             let client = KommoClient(egress: http, rateLimiter: KommoRateLimiter(configuration: rateLimit),
                                      configuration: configuration)
-            let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)/", accessToken: emulator.token))
+            let account = try #require(KommoConnection(baseURL: "http://127.0.0.1:\(port)/", accessToken: emulator.token))
             return try await body(emulator, client, account)
         }
     }
@@ -285,7 +285,7 @@ struct KommoClientTests {
     @Test("401 is a permanent bad token, 402 a permanent unpaid account")
     func authAndPayment() async throws {
         try await withKommo { emulator, client, account in
-            let wrong = try #require(KommoAccount(baseURL: account.baseURL, accessToken: "not-the-token"))
+            let wrong = try #require(KommoConnection(baseURL: account.baseURL, accessToken: "not-the-token"))
             let unauthorized = await client.addTags(leadID: 1, ["a"], account: wrong, logger: quietLogger)
             #expect(unauthorized.outcome == .failedPermanent)
             #expect(unauthorized.httpStatus == 401)
@@ -337,7 +337,7 @@ struct KommoClientTests {
                                      configuration: .init(retry: RetryPolicy(maxAttempts: 2, initialBackoff: .milliseconds(5)),
                                                           requestTimeout: .milliseconds(300)))
             // Port 1 on loopback: nothing listens there, the connection is refused at once.
-            let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:1", accessToken: "t"))
+            let account = try #require(KommoConnection(baseURL: "http://127.0.0.1:1", accessToken: "t"))
             let result = await client.addNote(leadID: 1, text: "x", account: account, logger: quietLogger)
             #expect(result.outcome == .failedRetryable)
             #expect(result.attempts == 2)

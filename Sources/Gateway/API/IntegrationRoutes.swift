@@ -43,8 +43,8 @@ extension GatewayApp {
             list.limit = try query.limit()
             list.cursor = try query.string("cursor", maxLength: 128)
             if let lead = try query.int("lead_id", range: 1...Int64.max) { list.filters = [PB.KeyValue(key: "lead_id", value: String(lead))] }
-            let page = try await peers.sequences.listActions(list, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
-            return try jsonResponse(ListDTO(items: page.items.map { JSONValue(jsonString: $0.json) ?? .null }, nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
+            let page = try await peers.sequences.listActions(list, options: peers.options(context))
+            return try jsonResponse(ListDTO(items: page.items.map { JSONValue(jsonString: $0.json) ?? .null }, cursor: page.nextCursor))
         }
     }
 }

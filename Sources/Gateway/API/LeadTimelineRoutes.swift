@@ -22,7 +22,7 @@ extension GatewayApp {
                 guard let micros = Int64(cursor), micros > 0 else { throw Problem.field("cursor", "is not a cursor of this list") }
                 before = micros
             }
-            let options = peers.options(tenant: try context.tenant, requestID: context.requestID)
+            let options = try peers.options(context)
             let merged = try await timeline(leadID: leadID, limit: Int(limit), before: before, peers: peers, options: options)
             return try jsonResponse(ListDTO(items: merged.items, nextCursor: merged.nextCursor))
         }

@@ -13,6 +13,7 @@ struct RenderScriptBody: RequestBody {
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         values = try container.decodeIfPresent([String: JSONValue].self, forKey: .values)
+        // The two accepted shapes, tried in turn; anything else is answered 400 below.
         if let number = try? container.decodeIfPresent(Int64.self, forKey: .leadID) {
             leadID = number
         } else if let text = try? container.decodeIfPresent(String.self, forKey: .leadID) {
@@ -77,7 +78,7 @@ extension GatewayApp {
                 values.append(PB.KeyValue(key: key, value: text))
             }
             render.values = values
-            let answer = try await peers.rules.renderScript(render, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let answer = try await peers.rules.renderScript(render, options: peers.options(context))
             return try jsonResponse(RenderDTO(text: answer.blocked ? nil : answer.text, blocked: answer.blocked, missing: answer.missing,
                                               reason: answer.reason.isEmpty ? nil : answer.reason, version: answer.version))
         }
@@ -85,7 +86,7 @@ extension GatewayApp {
             var ref = PB.DocumentRef()
             ref.parentId = try context.parameters.require("id")
             ref.id = try context.parameters.require("scriptId")
-            let list = try await peers.rules.listScriptVersions(ref, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let list = try await peers.rules.listScriptVersions(ref, options: peers.options(context))
             return try jsonResponse(ScriptVersionsDTO(scriptID: list.scriptId, currentVersion: list.currentVersion, items: list.items.map {
                 ScriptVersionDTO(version: $0.version, createdAt: RFC3339.string(micros: $0.createdAtMicros) ?? "",
                                  script: JSONValue(jsonString: $0.json) ?? .null)
@@ -100,16 +101,11 @@ extension GatewayApp {
             rollback.version = body.version
             rollback.ifVersion = try ifVersion(request)
             return try documentResponse(try await peers.rules.rollbackScript(
-                rollback, options: peers.options(tenant: try context.tenant, requestID: context.requestID)))
+                rollback, options: try peers.options(context)))
         }
         api.get("/agents/{id}/scripts/{scriptId}/stats") { request, context -> Response in
-            let query = QueryReader(request)
-            var stats = PB.StatsQuery()
-            stats.agentId = try context.parameters.require("id")
-            stats.id = try context.parameters.require("scriptId")
-            stats.fromMicros = try query.time("from") ?? 0
-            stats.toMicros = try query.time("to") ?? 0
-            let report = try await peers.rules.scriptStats(stats, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let stats = try statsQuery(request, context: context, item: "scriptId")
+            let report = try await peers.rules.scriptStats(stats, options: peers.options(context))
             return try jsonResponse(JSONValue(jsonString: report.json) ?? .object([:]))
         }
         api.get("/agents/{id}/scripts-ranking") { request, context -> Response in
@@ -118,7 +114,7 @@ extension GatewayApp {
             stats.agentId = try context.parameters.require("id")
             stats.fromMicros = try query.time("from") ?? 0
             stats.toMicros = try query.time("to") ?? 0
-            let report = try await peers.rules.scriptRanking(stats, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let report = try await peers.rules.scriptRanking(stats, options: peers.options(context))
             return try jsonResponse(JSONValue(jsonString: report.json) ?? .object([:]))
         }
     }

@@ -280,13 +280,13 @@ extension GatewayApp {
             filter.text = try query.string("text", maxLength: 200)
             filter.limit = try query.limit()
             filter.cursor = try query.string("cursor", maxLength: 64)
-            let page = try await peers.ingest.listEvents(filter, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
-            return try jsonResponse(ListDTO(items: page.items.map(EventSummaryDTO.init), nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
+            let page = try await peers.ingest.listEvents(filter, options: peers.options(context))
+            return try jsonResponse(ListDTO(items: page.items.map(EventSummaryDTO.init), cursor: page.nextCursor))
         }
         api.get("/webhooks/events/{id}") { _, context -> Response in
             var request = PB.IdRequest()
             request.id = try context.parameters.require("id")
-            let detail = try await peers.ingest.getEvent(request, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let detail = try await peers.ingest.getEvent(request, options: peers.options(context))
             return try jsonResponse(EventDetailDTO(detail))
         }
         api.post("/webhooks/events/{id}/replay") { request, context -> Response in
@@ -294,7 +294,7 @@ extension GatewayApp {
             var replay = PB.ReplayRequest()
             replay.eventId = try context.parameters.require("id")
             replay.mode = body.mode
-            let answer = try await peers.ingest.replay(replay, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let answer = try await peers.ingest.replay(replay, options: peers.options(context))
             return try jsonResponse(replayDTO(answer), status: body.mode == "live" ? .accepted : .ok)
         }
         api.post("/webhooks/replay") { request, context -> Response in
@@ -323,7 +323,7 @@ extension GatewayApp {
                 }
             }
             replay.filter = filter
-            let answer = try await peers.ingest.replay(replay, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let answer = try await peers.ingest.replay(replay, options: peers.options(context))
             return try jsonResponse(replayDTO(answer), status: replay.confirm && body.mode == "live" ? .accepted : .ok)
         }
         api.get("/webhooks/deliveries") { request, context -> Response in
@@ -332,13 +332,13 @@ extension GatewayApp {
             filter.status = try query.string("status", maxLength: 32)
             filter.limit = try query.limit()
             filter.cursor = try query.string("cursor", maxLength: 64)
-            let page = try await peers.ingest.listDeliveries(filter, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
-            return try jsonResponse(ListDTO(items: page.items.map(DeliveryDTO.init), nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
+            let page = try await peers.ingest.listDeliveries(filter, options: peers.options(context))
+            return try jsonResponse(ListDTO(items: page.items.map(DeliveryDTO.init), cursor: page.nextCursor))
         }
         api.post("/webhooks/deliveries/{id}/reparse") { _, context -> Response in
             var request = PB.IdRequest()
             request.id = try context.parameters.require("id")
-            let answer = try await peers.ingest.reparse(request, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let answer = try await peers.ingest.reparse(request, options: peers.options(context))
             return try jsonResponse(ReparseDTO(status: answer.status, deliveryId: answer.deliveryId, eventIds: answer.eventIds))
         }
         api.get("/webhooks/stats") { request, context -> Response in
@@ -346,7 +346,7 @@ extension GatewayApp {
             var stats = PB.StatsRequest()
             stats.fromMicros = try query.time("from") ?? 0
             stats.toMicros = try query.time("to") ?? 0
-            let answer = try await peers.ingest.stats(stats, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let answer = try await peers.ingest.stats(stats, options: peers.options(context))
             return try jsonResponse(answer)
         }
     }

@@ -7,7 +7,15 @@ import Hummingbird
 /// served) and `make test` runs schemathesis against a live gateway with it, so it stays true.
 package enum OpenAPIDocument {
     /// The document, encoded once.
-    package static let data: Data = (try? JSONEncoder.api.encode(document)) ?? Data("{}".utf8)
+    package static let data: Data = {
+        do {
+            return try JSONEncoder.api.encode(document)
+        } catch {
+            // The document is a literal of JSON values: failing to encode it is a programming error
+            // (and `OpenAPITests` would fail first), never something to serve as an empty document.
+            preconditionFailure("the OpenAPI document does not encode: \(error)")
+        }
+    }()
 
     package static var document: JSONValue {
         var paths: [String: JSONValue] = [:]

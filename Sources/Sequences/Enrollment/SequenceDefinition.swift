@@ -242,7 +242,7 @@ extension SequenceDefinition {
         if actionType == .startSequence { return problem("\(path).type", "a step cannot start a sequence") }
         let decoded: Action
         do {
-            decoded = try JSONDecoder().decode(Action.self, from: Data(ExecutorActionRunner.jsonText(action).utf8))
+            decoded = try JSONDecoder().decode(Action.self, from: Data(action.jsonText.utf8))
         } catch {
             return problem(path, "is not a valid \(type) action: \(error)")
         }

@@ -233,7 +233,7 @@ extension SequenceServer {
         var document = PB.Document()
         document.id = record.id
         document.parentId = record.agentID
-        document.json = ExecutorActionRunner.jsonText(.object(json))
+        document.json = JSONValue.object(json).jsonText
         document.version = record.version
         document.createdAtMicros = record.createdAt
         document.updatedAtMicros = record.updatedAt
@@ -256,7 +256,7 @@ extension SequenceServer {
         var document = PB.Document()
         document.id = record.id
         document.parentId = record.sequenceID
-        document.json = ExecutorActionRunner.jsonText(.object(json))
+        document.json = JSONValue.object(json).jsonText
         document.createdAtMicros = record.enrolledAt
         document.updatedAtMicros = record.updatedAt
         return document

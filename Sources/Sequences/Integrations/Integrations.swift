@@ -17,7 +17,7 @@ package struct TenantIntegrations: Sendable {
     }
 
     /// The Kommo account; `nil` when not connected (Kommo actions are then skipped).
-    package var kommo: KommoAccount?
+    package var kommo: KommoConnection?
     /// Requests per second allowed to the account.
     package var kommoRatePerSecond: Int
     /// How chat messages reach the lead; `nil` for mode `none`.
@@ -31,7 +31,7 @@ package struct TenantIntegrations: Sendable {
     package static let none = TenantIntegrations(kommo: nil, kommoRatePerSecond: IntegrationDocument.defaultKommoRate,
                                                   chatMode: nil, webhookSecret: nil, ai: .template)
 
-    package init(kommo: KommoAccount?, kommoRatePerSecond: Int, chatMode: ChatSender.Mode?, webhookSecret: WebhookSecret?, ai: AI) {
+    package init(kommo: KommoConnection?, kommoRatePerSecond: Int, chatMode: ChatSender.Mode?, webhookSecret: WebhookSecret?, ai: AI) {
         self.kommo = kommo
         self.kommoRatePerSecond = kommoRatePerSecond
         self.chatMode = chatMode
@@ -43,9 +43,9 @@ package struct TenantIntegrations: Sendable {
     package init(_ document: IntegrationDocument) {
         let token = document.string("kommo", "access_token") ?? ""
         if let base = document.string("kommo", "base_url") {
-            kommo = KommoAccount(baseURL: base, accessToken: token)
+            kommo = KommoConnection(baseURL: base, accessToken: token)
         } else if let subdomain = document.string("kommo", "subdomain") {
-            kommo = KommoAccount(subdomain: subdomain, accessToken: token)
+            kommo = KommoConnection(subdomain: subdomain, accessToken: token)
         } else {
             kommo = nil
         }

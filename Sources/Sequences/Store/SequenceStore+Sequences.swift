@@ -320,9 +320,9 @@ extension SequenceStore {
         return (String(parts[1]), String(parts[2]))
     }
 
-    static func text(_ definition: SequenceDefinition) -> String { ExecutorActionRunner.jsonText(.object(definition.json)) }
+    static func text(_ definition: SequenceDefinition) -> String { JSONValue.object(definition.json).jsonText }
 
-    static func text(_ value: JSONValue) -> String { ExecutorActionRunner.jsonText(value) }
+    static func text(_ value: JSONValue) -> String { value.jsonText }
 
     static func sequenceRecord(row: Row) -> SequenceRecord? {
         let json: String = row["definition_json"]

@@ -5,7 +5,7 @@ import Foundation
 /// The base URL comes from configuration (`https://{subdomain}.kommo.com`, an `amocrm.ru` host, or a
 /// loopback emulator in tests); no host is built in. The token never appears in ``description``, logs or
 /// results.
-package struct KommoAccount: Sendable, Hashable, CustomStringConvertible {
+package struct KommoConnection: Sendable, Hashable, CustomStringConvertible {
     /// Scheme, host and optional port (and path prefix), without a trailing slash.
     package let baseURL: String
     /// The OAuth access token or long-lived token sent as `Authorization: Bearer`.
@@ -41,5 +41,5 @@ package struct KommoAccount: Sendable, Hashable, CustomStringConvertible {
     package var rateLimitKey: String { baseURL.lowercased() }
 
     /// The base URL with the token redacted.
-    package var description: String { "KommoAccount(\(baseURL), token: <redacted>)" }
+    package var description: String { "KommoConnection(\(baseURL), token: <redacted>)" }
 }
