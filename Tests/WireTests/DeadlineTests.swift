@@ -43,7 +43,7 @@ struct RPCDeadlineTests {
         envelope.callId = id
         envelope.method = PB.EchoService.echo.path
         envelope.timeoutMicros = timeoutMicros
-        envelope.payload = echoRequest(text, delayMicros: delayMicros).serializedBytes()
+        envelope.payload = try! echoRequest(text, delayMicros: delayMicros).serializedBytes()
         return envelope
     }
 
