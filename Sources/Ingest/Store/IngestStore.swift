@@ -41,6 +41,13 @@ package struct NewDelivery: Sendable {
     package var remoteAddress: String
     package var userAgent: String
     package var body: [UInt8]?
+
+    package init(id: String, tenantID: String, status: DeliveryStatus, reason: String, origin: EventOrigin, receivedAt: Int64,
+                 contentType: String, remoteAddress: String, userAgent: String, body: [UInt8]?) {
+        self.id = id; self.tenantID = tenantID; self.status = status; self.reason = reason; self.origin = origin
+        self.receivedAt = receivedAt; self.contentType = contentType; self.remoteAddress = remoteAddress
+        self.userAgent = userAgent; self.body = body
+    }
 }
 
 /// What a committed intake produced.
