@@ -1,5 +1,6 @@
 import Foundation
 import ArgumentParser
+import Basics
 import GRDB
 import Logging
 import ServiceKit
@@ -8,11 +9,8 @@ import Wire
 
 /// ingest-service's own settings (flags and environment variables).
 package struct IngestOptions: ParsableArguments, Sendable {
-    @Option(name: .customLong("rules-address"), help: "rules-service host:port (env RULES_ADDRESS).")
-    package var rulesAddress: String = Env.string("RULES_ADDRESS") ?? "127.0.0.1:7102"
-
-    @Option(name: .customLong("sequence-address"), help: "sequence-service host:port (env SEQUENCE_ADDRESS).")
-    package var sequenceAddress: String = Env.string("SEQUENCE_ADDRESS") ?? "127.0.0.1:7103"
+    @OptionGroup package var rules: PeerOption<RulesPeer>
+    @OptionGroup package var sequence: PeerOption<SequencePeer>
 
     @Option(name: .customLong("retention-days"), help: "Days raw webhook bodies are kept (env RETENTION_DAYS; default 30).")
     package var retentionDays: Int?
@@ -40,8 +38,7 @@ package struct IngestOptions: ParsableArguments, Sendable {
         guard retentionDays >= 1 else { throw ConfigurationError("--retention-days (RETENTION_DAYS) must be at least 1") }
         guard dispatchMaxAttempts >= 1 else { throw ConfigurationError("--dispatch-max-attempts (DISPATCH_MAX_ATTEMPTS) must be at least 1") }
         return IngestConfiguration(
-            rulesAddress: try PeerAddress(parsing: rulesAddress, key: "--rules-address"),
-            sequenceAddress: try PeerAddress(parsing: sequenceAddress, key: "--sequence-address"),
+            rulesAddress: try rules.resolved(), sequenceAddress: try sequence.resolved(),
             retentionDays: retentionDays, durability: durability, dispatchMaxAttempts: dispatchMaxAttempts,
             secretsKey: Env.string("SECRETS_KEY", in: environment), secretsKeyFile: secretsKeyFile)
     }

@@ -1,3 +1,4 @@
+import Basics
 import Domain
 import Foundation
 import Logging
@@ -19,10 +20,6 @@ package struct IngestServer: IngestHandler {
         self.rules = rules
         self.clock = clock
         self.counters = counters
-    }
-
-    static func newID(_ prefix: String) -> String {
-        prefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(24)
     }
 
     // MARK: - Intake
@@ -67,7 +64,7 @@ package struct IngestServer: IngestHandler {
             return known
         }
         var delivery = NewDelivery(
-            id: Self.newID("dlv_"), tenantID: source.tenantID, status: .accepted, reason: "", origin: .kommo,
+            id: RandomID.make("dlv_", hexDigits: 24), tenantID: source.tenantID, status: .accepted, reason: "", origin: .kommo,
             receivedAt: now, contentType: request.contentType, remoteAddress: request.remoteAddress,
             userAgent: request.userAgent, body: request.body)
         var response = PB.IngestResponse()
@@ -120,7 +117,7 @@ package struct IngestServer: IngestHandler {
             if event.type == .unspecified { violations.append(FieldViolation(field: "events[\(index)].type", message: "is required")) }
         }
         guard violations.isEmpty else { throw RPCError.invalid(violations) }
-        let delivery = NewDelivery(id: Self.newID("dlv_"), tenantID: tenantID, status: .accepted, reason: "",
+        let delivery = NewDelivery(id: RandomID.make("dlv_", hexDigits: 24), tenantID: tenantID, status: .accepted, reason: "",
                                    origin: events[0].event.origin, receivedAt: now, contentType: "", remoteAddress: context.peer,
                                    userAgent: "", body: nil)
         let stamped = zip(events, wire).map { stored, wire -> StoredEvent in
@@ -276,7 +273,7 @@ package struct IngestServer: IngestHandler {
             }
             return response
         }
-        let scope = Self.newID("rpl_")
+        let scope = RandomID.make("rpl_", hexDigits: 24)
         let copies = originals.map { original -> PB.Event in
             var copy = PB.Event(original)
             copy.id = "ev_" + IngestStore.hash(original.event.id + "|" + scope).prefix(32)

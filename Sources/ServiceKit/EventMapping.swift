@@ -1,3 +1,4 @@
+import Basics
 import Domain
 import Foundation
 import Wire
@@ -130,14 +131,5 @@ extension EventOrigin {
     /// An event without an origin (or with one this build does not know) came from Kommo.
     package init(_ origin: PB.EventOrigin) {
         self = EventOrigin(rawValue: origin.name) ?? .kommo
-    }
-}
-
-extension Date {
-    /// Microseconds since 1970, the wire's time unit.
-    package var unixMicros: Int64 { Int64((timeIntervalSince1970 * 1_000_000).rounded()) }
-
-    package init(unixMicros: Int64) {
-        self.init(timeIntervalSince1970: Double(unixMicros) / 1_000_000)
     }
 }

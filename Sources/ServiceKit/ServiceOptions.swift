@@ -13,11 +13,7 @@ package struct ServiceOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("rpc-port"), help: "Port of the RPC listener (env RPC_PORT).")
     package var rpcPort: Int?
 
-    @Option(name: .customLong("data-dir"), help: "Folder of this service's SQLite store (env DATA_DIR).")
-    package var dataDir: String?
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env LOG_LEVEL).")
-    package var logLevel: String = Env.string("LOG_LEVEL") ?? "info"
+    @OptionGroup package var process: ProcessOptions
 
     @Option(name: .customLong("max-frame-bytes"), help: "Largest RPC frame accepted (env MAX_FRAME_BYTES; default 4194304).")
     package var maxFrameBytes: Int?
@@ -46,13 +42,10 @@ package struct ServiceOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("quota-sequences"), help: "Sequences one tenant may hold (env QUOTA_SEQUENCES; default 500).")
     package var quotaSequences: Int?
 
-    @OptionGroup package var security: RPCSecurityOptions
-
     package init() {}
 
     package func validate() throws {
         if let rpcPort, !(0...65535).contains(rpcPort) { throw ValidationError("--rpc-port must be 0…65535") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
     }
 
     /// The settings with this service's defaults filled in: a flag wins, then its environment variable,
@@ -88,11 +81,27 @@ package struct ServiceOptions: ParsableArguments, Sendable {
             throw ConfigurationError("--quota-\(name) (QUOTA_\(name.uppercased())) must be at least 1")
         }
         return ServiceSettings(rpcHost: rpcHost, rpcPort: rpcPort,
-                               dataDir: dataDir ?? Env.string("DATA_DIR", in: environment) ?? defaultDataDir,
-                               security: try security.security(identity: identity, logger: logger, environment: environment),
+                               dataDir: process.dataDir(default: defaultDataDir),
+                               security: try process.security.security(identity: identity, logger: logger, environment: environment),
                                maxFrameBytes: maxFrameBytes, maxConcurrentCalls: maxConcurrentCalls,
                                frameDeadline: .seconds(Int64(frameDeadlineSeconds)), maxConnections: maxConnections,
                                maxPartialFrameBytes: maxPartialFrameBytes, quotas: quotas)
+    }
+}
+
+// MARK: - Running a service
+
+extension ServiceOptions {
+    /// What every service's `main` does: bootstraps logging as `identity`, resolves the settings with
+    /// this service's defaults, builds the process with its composition root `build`, and runs it until a
+    /// shutdown signal.
+    package func run(_ identity: String, defaultPort: Int, defaultDataDir: String,
+                     build: (ServiceSettings, Logger) async throws -> ServiceProcess) async throws {
+        let logger = process.bootstrapLogging(process: identity)
+        let settings = try settings(identity: identity, defaultPort: defaultPort, defaultDataDir: defaultDataDir, logger: logger)
+        let built = try await build(settings, logger)
+        logger.info("service.listening", metadata: ["service.name": "\(identity)", "rpc.port": "\(built.port)", "data.dir": "\(settings.dataDir)"])
+        try await built.run(logger: logger)
     }
 }
 

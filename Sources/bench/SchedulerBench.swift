@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import Foundation
 import GRDB
 import NIOCore
@@ -234,7 +235,7 @@ struct SchedulerBench: AsyncParsableCommand {
     }
 
     static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        duration.fractionalSeconds
     }
 }
 

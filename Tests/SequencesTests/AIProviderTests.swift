@@ -134,7 +134,7 @@ private final class LLMEmulator: Sendable {
                 ? Reply.json(429, #"{"error":{"message":"Rate limit reached","type":"requests"}}"#, headers: [("Retry-After", "0")])
                 : Reply.json(status, #"{"error":{"message":"overloaded","type":"server_error"}}"#)
         }
-        guard let json = received.json, json["model"]?.string != nil, !(json["messages"]?.array.isEmpty ?? true) else {
+        guard let json = received.json, json["model"]?.string != nil, !(json["messages"]?.array?.isEmpty ?? true) else {
             return Reply.json(400, #"{"error":{"message":"model and messages are required","type":"invalid_request_error"}}"#)
         }
         return Reply.json(200, """
@@ -178,7 +178,7 @@ struct OpenAIProviderTests {
 
             let body = try #require(llm.received.first?.json)
             #expect(body["model"]?.string == "gpt-test")
-            #expect(body["temperature"] == .number(0.3))
+            #expect(body["temperature"] == .double(0.3))
             let messages = body["messages"]?.array ?? []
             #expect(messages.map { $0["role"]?.string ?? "" } == ["system", "user", "assistant", "user"])
             #expect(messages.dropFirst().map { $0["content"]?.string ?? "" } == conversation.map(\.text))

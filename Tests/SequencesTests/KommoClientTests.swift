@@ -41,11 +41,11 @@ struct KommoClientTests {
             let request = try #require(emulator.received.first)
             let body = try #require(request.json?[0])
             #expect(body["text"]?.string == "Call back about the quote")
-            #expect(body["complete_till"] == .number(1_760_000_000))
-            #expect(body["entity_id"] == .number(4242))
+            #expect(body["complete_till"] == .int(1_760_000_000))
+            #expect(body["entity_id"] == .int(4242))
             #expect(body["entity_type"]?.string == "leads")
-            #expect(body["task_type_id"] == .number(1))
-            #expect(body["responsible_user_id"] == .number(77))
+            #expect(body["task_type_id"] == .int(1))
+            #expect(body["responsible_user_id"] == .int(77))
             #expect(body["request_id"]?.string == "evt-1/rule-2/0")
             // The token is sent, but never recorded.
             #expect(request.headers["authorization"] == "Bearer \(emulator.token)")
@@ -100,14 +100,14 @@ struct KommoClientTests {
             }
             #expect(emulator.violations.isEmpty)
             let bodies = emulator.received.compactMap(\.json)
-            #expect(bodies.allSatisfy { $0["updated_by"] == .number(0) })
-            #expect(bodies[0]["status_id"] == .number(142))
-            #expect(bodies[0]["pipeline_id"] == .number(7001))
-            #expect(bodies[1]["custom_fields_values"]?[0]?["field_id"] == .number(512))
+            #expect(bodies.allSatisfy { $0["updated_by"] == .int(0) })
+            #expect(bodies[0]["status_id"] == .int(142))
+            #expect(bodies[0]["pipeline_id"] == .int(7001))
+            #expect(bodies[1]["custom_fields_values"]?[0]?["field_id"] == .int(512))
             #expect(bodies[1]["custom_fields_values"]?[0]?["values"]?[0]?["value"]?.string == "tomorrow")
-            #expect(bodies[1]["custom_fields_values"]?[1]?["values"]?[0]?["enum_id"] == .number(9))
-            #expect(bodies[2]["tags_to_add"]?.array.compactMap { $0["name"]?.string } == ["hot", "ai"])
-            #expect(bodies[3]["tags_to_delete"]?.array.compactMap { $0["name"]?.string } == ["cold"])
+            #expect(bodies[1]["custom_fields_values"]?[1]?["values"]?[0]?["enum_id"] == .int(9))
+            #expect(bodies[2]["tags_to_add"]?.array?.compactMap { $0["name"]?.string } == ["hot", "ai"])
+            #expect(bodies[3]["tags_to_delete"]?.array?.compactMap { $0["name"]?.string } == ["cold"])
         }
     }
 
@@ -119,7 +119,7 @@ struct KommoClientTests {
             #expect(result.httpStatus == 202)
             #expect(emulator.violations.isEmpty)
             let body = try #require(emulator.received.first?.json?[0])
-            #expect(body == .object(["bot_id": .number(12), "entity_id": .number(34), "entity_type": .number(2)]))
+            #expect(body == .object(["bot_id": .int(12), "entity_id": .int(34), "entity_type": .int(2)]))
         }
     }
 

@@ -38,12 +38,12 @@ struct RPCDeadlineTests {
         }
     }
 
-    func call(_ id: UInt64, _ text: String, delayMicros: Int64 = 0, timeoutMicros: Int64) -> PB.Envelope {
+    func call(_ id: UInt64, _ text: String, delayMicros: Int64 = 0, timeoutMicros: Int64) throws -> PB.Envelope {
         var envelope = PB.Envelope()
         envelope.callId = id
         envelope.method = PB.EchoService.echo.path
         envelope.timeoutMicros = timeoutMicros
-        envelope.payload = try! echoRequest(text, delayMicros: delayMicros).serializedBytes()
+        envelope.payload = try echoRequest(text, delayMicros: delayMicros).serializedBytes()
         return envelope
     }
 
@@ -113,8 +113,8 @@ struct RPCDeadlineTests {
             let count: UInt64 = 400
             // Even calls answer within 0–100 ms; odd ones sleep a minute and time out within 1–100 ms, so
             // deadline answers and handler answers leave at the same moments.
-            let calls = (1...count).map { id in
-                id % 2 == 0
+            let calls = try (1...count).map { id in
+                try id % 2 == 0
                     ? call(id, "call-\(id)-" + String(repeating: "x", count: Int(id) * 37 % 3000),
                            delayMicros: Int64.random(in: 0...100_000), timeoutMicros: 30_000_000)
                     : call(id, "call-\(id)", delayMicros: 60_000_000, timeoutMicros: Int64.random(in: 1_000...100_000))

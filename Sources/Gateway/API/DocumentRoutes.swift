@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -24,7 +25,7 @@ extension HTTPField.Name {
 extension GatewayApp {
     /// A JSON document answer, with its version as the ETag and any warnings added to the body.
     static func documentResponse(_ document: PB.Document, status: HTTPResponse.Status = .ok) throws -> Response {
-        var value = JSONValue(jsonString: document.json) ?? .object([:])
+        var value = JSONValue(parsing: document.json) ?? .object([:])
         if case .object(var object) = value, !document.warnings.isEmpty {
             object["warnings"] = .array(document.warnings.map { .object(["field": .string($0.field), "message": .string($0.message)]) })
             value = .object(object)
@@ -74,7 +75,7 @@ extension GatewayApp {
             let options = try peers.options(context)
             try await requireParent(list.parentId, operations: operations, options: options)
             let page = try await operations.list(list, options)
-            let items = page.items.map { JSONValue(jsonString: $0.json) ?? .null }
+            let items = page.items.map { JSONValue(parsing: $0.json) ?? .null }
             return try jsonResponse(ListDTO(items: items, cursor: page.nextCursor))
         }
         api.post(RouterPath(collection)) { request, context -> Response in
@@ -103,7 +104,7 @@ extension GatewayApp {
             let document = try await operations.create(write, options)
             let response = try documentResponse(document, status: .created)
             if let key {
-                let body = try JSONEncoder.api.encode(JSONValue(jsonString: document.json) ?? .null)
+                let body = try JSONEncoder.api.encode(JSONValue(parsing: document.json) ?? .null)
                 try await store.storeAnswer(tenantID: tenant, key: key, route: collection, requestHash: requestHash, status: 201, body: body, now: clock.now())
             }
             return response

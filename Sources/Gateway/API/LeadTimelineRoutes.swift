@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Hummingbird
 import Wire
@@ -122,10 +123,10 @@ struct TimelineEntry: Comparable {
         at = event.receivedAtMicros
         rank = Self.ranks["event"]!
         var object: [String: JSONValue] = [
-            "kind": .string("event"), "at": .string(RFC3339.millis(at)), "at_micros": .number(Double(at)),
+            "kind": .string("event"), "at": .string(RFC3339.millis(at)), "at_micros": .int(at),
             "event_id": .string(event.id), "type": .string(event.type.name), "entity_type": .string(event.entityType),
             "entity_id": .string(event.entityId), "origin": .string(event.origin.name), "status": .string(event.status.name),
-            "actions": .number(Double(event.actions)),
+            "actions": .int(Int64(event.actions)),
         ]
         object["occurred_at"] = RFC3339.string(micros: event.occurredAtMicros).map(JSONValue.string) ?? .null
         json = .object(object)
@@ -137,20 +138,20 @@ struct TimelineEntry: Comparable {
         rank = Self.ranks["decision"]!
         let fired = decision.explanations.filter { $0.outcome == "fired" }
         json = .object([
-            "kind": .string("decision"), "at": .string(RFC3339.millis(at)), "at_micros": .number(Double(at)),
+            "kind": .string("decision"), "at": .string(RFC3339.millis(at)), "at_micros": .int(at),
             "event_id": .string(decision.eventId),
             "fired": .array(fired.map { .object(["rule_id": .string($0.ruleId), "rule_name": .string($0.ruleName), "detail": .string($0.detail)]) }),
-            "not_fired": .number(Double(decision.explanations.count - fired.count)),
+            "not_fired": .int(Int64(decision.explanations.count - fired.count)),
             "actions": .array(decision.actions.map {
                 .object(["action_type": .string($0.actionType), "rule_id": .string($0.ruleId), "idempotency_key": .string($0.idempotencyKey)])
             }),
-            "timers": .number(Double(decision.timers.count)),
+            "timers": .int(Int64(decision.timers.count)),
         ])
     }
 
     /// An enrollment, action attempt or message as sequence-service describes it.
     init?(sequenceItem: PB.Document) {
-        guard case .object(let object)? = JSONValue(jsonString: sequenceItem.json), case .string(let kind)? = object["kind"] else { return nil }
+        guard case .object(let object)? = JSONValue(parsing: sequenceItem.json), case .string(let kind)? = object["kind"] else { return nil }
         at = sequenceItem.createdAtMicros
         rank = Self.ranks[kind] ?? 5
         json = .object(object)

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Hummingbird
 import ServiceKit
@@ -144,7 +145,7 @@ extension GatewayApp {
         api.get("/agents/{id}/rules/{ruleId}/stats") { request, context -> Response in
             let stats = try statsQuery(request, context: context, item: "ruleId")
             let report = try await peers.rules.ruleStats(stats, options: peers.options(context))
-            return try jsonResponse(JSONValue(jsonString: report.json) ?? .object([:]))
+            return try jsonResponse(JSONValue(parsing: report.json) ?? .object([:]))
         }
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Hummingbird
 import Wire
@@ -67,14 +68,8 @@ extension GatewayApp {
             }
             var values: [PB.KeyValue] = []
             for (key, value) in (body.values ?? [:]).sorted(by: { $0.key < $1.key }) {
-                let text: String
-                switch value {
-                case .string(let string): text = string
-                case .number(let number): text = number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number)
-                case .bool(let flag): text = String(flag)
-                case .null: continue
-                case .array, .object: throw Problem.field("values.\(key)", "must be a string, number or boolean")
-                }
+                if value == .null { continue }
+                guard let text = value.string else { throw Problem.field("values.\(key)", "must be a string, number or boolean") }
                 values.append(PB.KeyValue(key: key, value: text))
             }
             render.values = values
@@ -89,7 +84,7 @@ extension GatewayApp {
             let list = try await peers.rules.listScriptVersions(ref, options: peers.options(context))
             return try jsonResponse(ScriptVersionsDTO(scriptID: list.scriptId, currentVersion: list.currentVersion, items: list.items.map {
                 ScriptVersionDTO(version: $0.version, createdAt: RFC3339.string(micros: $0.createdAtMicros) ?? "",
-                                 script: JSONValue(jsonString: $0.json) ?? .null)
+                                 script: JSONValue(parsing: $0.json) ?? .null)
             }))
         }
         api.post("/agents/{id}/scripts/{scriptId}/rollback") { request, context -> Response in
@@ -106,7 +101,7 @@ extension GatewayApp {
         api.get("/agents/{id}/scripts/{scriptId}/stats") { request, context -> Response in
             let stats = try statsQuery(request, context: context, item: "scriptId")
             let report = try await peers.rules.scriptStats(stats, options: peers.options(context))
-            return try jsonResponse(JSONValue(jsonString: report.json) ?? .object([:]))
+            return try jsonResponse(JSONValue(parsing: report.json) ?? .object([:]))
         }
         api.get("/agents/{id}/scripts-ranking") { request, context -> Response in
             let query = QueryReader(request)
@@ -115,7 +110,7 @@ extension GatewayApp {
             stats.fromMicros = try query.time("from") ?? 0
             stats.toMicros = try query.time("to") ?? 0
             let report = try await peers.rules.scriptRanking(stats, options: peers.options(context))
-            return try jsonResponse(JSONValue(jsonString: report.json) ?? .object([:]))
+            return try jsonResponse(JSONValue(parsing: report.json) ?? .object([:]))
         }
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Hummingbird
 import Wire
@@ -39,7 +40,7 @@ extension GatewayApp {
             if !state.isEmpty { list.filters.append(PB.KeyValue(key: "state", value: state)) }
             if let lead = try query.int("lead_id", range: 1...Int64.max) { list.filters.append(PB.KeyValue(key: "lead_id", value: String(lead))) }
             let page = try await peers.sequences.listEnrollments(list, options: peers.options(context))
-            return try jsonResponse(ListDTO(items: page.items.map { JSONValue(jsonString: $0.json) ?? .null },
+            return try jsonResponse(ListDTO(items: page.items.map { JSONValue(parsing: $0.json) ?? .null },
                                             cursor: page.nextCursor))
         }
         api.post(RouterPath(collection)) { request, context -> Response in

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -93,7 +94,7 @@ struct ActionDTO: Codable, Sendable {
     }
     init(_ action: PB.PlannedAction) {
         idempotencyKey = action.idempotencyKey; ruleId = action.ruleId; ruleName = action.ruleName
-        actionIndex = Int(action.actionIndex); type = action.actionType; parameters = JSONValue(jsonString: action.actionJson)
+        actionIndex = Int(action.actionIndex); type = action.actionType; parameters = JSONValue(parsing: action.actionJson)
     }
 }
 

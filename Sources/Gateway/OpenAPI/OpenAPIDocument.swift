@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Hummingbird
 
@@ -20,7 +21,7 @@ package enum OpenAPIDocument {
     package static var document: JSONValue {
         var paths: [String: JSONValue] = [:]
         for operation in operations {
-            var item = paths[operation.path]?.objectMembers ?? [:]
+            var item = paths[operation.path]?.object ?? [:]
             item[operation.method] = operation.json
             paths[operation.path] = .object(item)
         }
@@ -120,12 +121,6 @@ package enum OpenAPIDocument {
             ]
         }
         return responses
-    }
-}
-
-extension JSONValue {
-    var objectMembers: [String: JSONValue]? {
-        if case .object(let members) = self { members } else { nil }
     }
 }
 

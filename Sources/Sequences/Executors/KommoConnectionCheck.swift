@@ -1,3 +1,4 @@
+import Basics
 import Logging
 import Wire
 
@@ -24,9 +25,9 @@ package struct KommoConnectionCheck: Sendable {
         var answer: [String: JSONValue] = [
             "ok": .bool(read.entity != nil),
             "base_url": .string(connection.baseURL),
-            "latency_ms": .number(result.latencyMilliseconds.rounded()),
+            "latency_ms": .double(result.latencyMilliseconds.rounded()),
         ]
-        if let status = result.httpStatus { answer["status"] = .number(Double(status)) }
+        if let status = result.httpStatus { answer["status"] = .int(Int64(status)) }
         if let entity = read.entity {
             answer["account"] = .object(["id": .string(String(entity.id)), "name": .string(entity.name), "subdomain": .string(entity.subdomain)])
         } else {

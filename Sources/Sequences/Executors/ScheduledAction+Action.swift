@@ -15,7 +15,7 @@ extension ScheduledAction {
         } catch DecodingError.keyNotFound(let key, let context)
                     where key.stringValue == Action.CodingKeys.type.rawValue && context.codingPath.isEmpty {
             guard let type = ActionType(rawValue: actionType) else {
-                throw RuleValidationError(problems: [RuleProblem(field: "type", message: "is missing, and action_type \(actionType) is not an action type")])
+                throw RuleValidationError(problems: [FieldProblem(field: "type", message: "is missing, and action_type \(actionType) is not an action type")])
             }
             // The raw values of action types are plain snake_case words: spliced in without escaping.
             var spliced = Data(#"{"type":"\#(type.rawValue)""#.utf8)
@@ -26,7 +26,7 @@ extension ScheduledAction {
         } catch let error as DecodingError {
             throw RuleValidationError(problems: [RuleJSON.problem(for: error)])
         } catch {
-            throw RuleValidationError(problems: [RuleProblem(field: "", message: "the action is not valid JSON")])
+            throw RuleValidationError(problems: [FieldProblem(field: "", message: "the action is not valid JSON")])
         }
     }
 }

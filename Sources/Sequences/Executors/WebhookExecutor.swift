@@ -1,3 +1,4 @@
+import Basics
 import Domain
 import Foundation
 
@@ -32,8 +33,8 @@ package struct WebhookExecutor: ActionExecutor {
         } else {
             var body: [String: JSONValue] = ["action_key": .string(context.idempotencyKey), "event_id": .string(context.eventID),
                                              "rule_id": .string(context.ruleID)]
-            if let lead = context.leadID { body["lead_id"] = .number(Double(lead)) }
-            payload = JSONValue.object(body).jsonText
+            if let lead = context.leadID { body["lead_id"] = .int(lead) }
+            payload = JSONValue.object(body).text()
         }
         return await sender.send(url: url, payload: Array(payload.utf8), messageID: context.idempotencyKey, secret: secret,
                                  logger: context.logger)
@@ -49,7 +50,7 @@ package struct WebhookExecutor: ActionExecutor {
                 output += text
             case .variable(let variable):
                 let value = values.resolve(variable.path) ?? variable.defaultValue ?? ""
-                output += JSONValue.string(value).jsonText.dropFirst().dropLast()
+                output += JSONValue.string(value).text().dropFirst().dropLast()
             }
         }
         return output

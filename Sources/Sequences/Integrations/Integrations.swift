@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Logging
 import ServiceKit
@@ -129,10 +130,7 @@ package final class Integrations: Sendable {
     /// - Throws: `INVALID_ARGUMENT` naming each bad member; `FAILED_PRECONDITION` when `ifVersion` is not
     ///   zero and differs from the stored version.
     package func update(tenantID: String, patchJSON: String, ifVersion: Int64, now: Int64) async throws -> IntegrationState {
-        guard let patch = JSONValue(parsing: Array(patchJSON.utf8)) else {
-            throw RPCError.invalid(field: "json", "is not a JSON document")
-        }
-        guard case .object = patch else { throw RPCError.invalid(field: "json", "a merge patch must be a JSON object") }
+        let patch = JSONValue.object(try JSONValue.parseObject(patchJSON, what: "a merge patch"))
         // An AI endpoint the patch sets must pass the egress gate now, so a tenant learns at once that it
         // can never be called (checked outside the transaction: it may wait for DNS).
         if case .string(let url)? = patch["ai"]?["base_url"], IntegrationDocument(json: patch).violations().allSatisfy({ $0.field != "ai.base_url" }) {
@@ -146,7 +144,7 @@ package final class Integrations: Sendable {
             if ifVersion != 0, ifVersion != (current?.version ?? 0) {
                 throw RPCError(.failedPrecondition, "integrations are at version \(current?.version ?? 0), not \(ifVersion)")
             }
-            var document = IntegrationDocument(json: JSONMergePatch.apply(patch, to: currentDocument.json))
+            var document = IntegrationDocument(json: currentDocument.json.merging(patch: patch))
             var violations = document.violations()
             if violations.isEmpty { violations = Self.baseURLViolations(document, policy: policy) }
             guard violations.isEmpty else { throw RPCError.invalid(violations) }
@@ -227,7 +225,7 @@ package final class Integrations: Sendable {
     }
 
     private static func open(_ record: IntegrationRecord, box: SecretBox) throws -> IntegrationDocument {
-        let settings = JSONValue(parsing: Array(record.settingsJSON.utf8)) ?? .object([:])
+        let settings = JSONValue(parsing: record.settingsJSON) ?? .object([:])
         let plaintext = try box.unseal(record.secrets, context: record.tenantID)
         let secrets = try JSONDecoder().decode([String: String].self, from: Data(plaintext))
         return IntegrationDocument(settings: settings, secrets: secrets)

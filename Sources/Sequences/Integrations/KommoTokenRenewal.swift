@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Logging
 import NIOHTTP1
@@ -92,7 +93,7 @@ package actor KommoTokenRenewal: KommoTokenRenewer {
         }
         var kommo: [String: JSONValue] = ["access_token": .string(access)]
         if let renewed = answer?["refresh_token"]?.string, !renewed.isEmpty { kommo["refresh_token"] = .string(renewed) }
-        let patch = JSONValue.object(["kommo": .object(kommo)]).jsonText
+        let patch = JSONValue.object(["kommo": .object(kommo)]).text()
         do {
             let saved = try await integrations.update(tenantID: tenantID, patchJSON: patch, ifVersion: state.version,
                                                       now: clock.now().unixMicros)

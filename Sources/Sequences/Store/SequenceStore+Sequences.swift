@@ -1,3 +1,4 @@
+import Basics
 import Domain
 import Foundation
 import GRDB
@@ -320,9 +321,9 @@ extension SequenceStore {
         return (String(parts[1]), String(parts[2]))
     }
 
-    static func text(_ definition: SequenceDefinition) -> String { JSONValue.object(definition.json).jsonText }
+    static func text(_ definition: SequenceDefinition) -> String { JSONValue.object(definition.json).text() }
 
-    static func text(_ value: JSONValue) -> String { value.jsonText }
+    static func text(_ value: JSONValue) -> String { value.text() }
 
     static func sequenceRecord(row: Row) -> SequenceRecord? {
         let json: String = row["definition_json"]
