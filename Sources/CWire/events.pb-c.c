@@ -502,11 +502,11 @@ static const ProtobufCFieldDescriptor agents__v1__message_fields__field_descript
     "direction",
     8,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__MessageFields, direction),
+    &agents__v1__message_direction__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -738,11 +738,11 @@ static const ProtobufCFieldDescriptor agents__v1__event__field_descriptors[23] =
     "type",
     4,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__Event, type),
+    &agents__v1__event_type__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -810,11 +810,11 @@ static const ProtobufCFieldDescriptor agents__v1__event__field_descriptors[23] =
     "origin",
     10,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__Event, origin),
+    &agents__v1__event_origin__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1488,11 +1488,11 @@ static const ProtobufCFieldDescriptor agents__v1__tenant_state__field_descriptor
     "held_events",
     3,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__TenantState, held_events),
+    &agents__v1__held_events__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1572,4 +1572,200 @@ const ProtobufCMessageDescriptor agents__v1__tenant_state_response__descriptor =
   1,  agents__v1__tenant_state_response__number_ranges,
   (ProtobufCMessageInit) agents__v1__tenant_state_response__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue agents__v1__event_type__enum_values_by_number[40] =
+{
+  { "EVENT_TYPE_UNSPECIFIED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED", 0 },
+  { "EVENT_TYPE_UNKNOWN", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNKNOWN", 1 },
+  { "EVENT_TYPE_LEAD_CREATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_CREATED", 2 },
+  { "EVENT_TYPE_LEAD_UPDATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_UPDATED", 3 },
+  { "EVENT_TYPE_LEAD_DELETED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_DELETED", 4 },
+  { "EVENT_TYPE_LEAD_RESTORED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_RESTORED", 5 },
+  { "EVENT_TYPE_STAGE_CHANGED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_STAGE_CHANGED", 6 },
+  { "EVENT_TYPE_RESPONSIBLE_CHANGED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_RESPONSIBLE_CHANGED", 7 },
+  { "EVENT_TYPE_NOTE_ADDED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_NOTE_ADDED", 8 },
+  { "EVENT_TYPE_CALL_IN", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CALL_IN", 9 },
+  { "EVENT_TYPE_CALL_OUT", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CALL_OUT", 10 },
+  { "EVENT_TYPE_MESSAGE_RECEIVED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_MESSAGE_RECEIVED", 11 },
+  { "EVENT_TYPE_TALK_CREATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TALK_CREATED", 12 },
+  { "EVENT_TYPE_TALK_UPDATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TALK_UPDATED", 13 },
+  { "EVENT_TYPE_TASK_CREATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TASK_CREATED", 14 },
+  { "EVENT_TYPE_TASK_UPDATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TASK_UPDATED", 15 },
+  { "EVENT_TYPE_TASK_COMPLETED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TASK_COMPLETED", 16 },
+  { "EVENT_TYPE_TASK_DELETED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TASK_DELETED", 17 },
+  { "EVENT_TYPE_UNSORTED_CREATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSORTED_CREATED", 18 },
+  { "EVENT_TYPE_UNSORTED_UPDATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSORTED_UPDATED", 19 },
+  { "EVENT_TYPE_UNSORTED_ACCEPTED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSORTED_ACCEPTED", 20 },
+  { "EVENT_TYPE_UNSORTED_DECLINED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSORTED_DECLINED", 21 },
+  { "EVENT_TYPE_UNSORTED_DELETED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSORTED_DELETED", 22 },
+  { "EVENT_TYPE_CONTACT_CREATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CONTACT_CREATED", 23 },
+  { "EVENT_TYPE_CONTACT_UPDATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CONTACT_UPDATED", 24 },
+  { "EVENT_TYPE_CONTACT_DELETED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CONTACT_DELETED", 25 },
+  { "EVENT_TYPE_CONTACT_RESTORED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CONTACT_RESTORED", 26 },
+  { "EVENT_TYPE_COMPANY_CREATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_COMPANY_CREATED", 27 },
+  { "EVENT_TYPE_COMPANY_UPDATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_COMPANY_UPDATED", 28 },
+  { "EVENT_TYPE_COMPANY_DELETED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_COMPANY_DELETED", 29 },
+  { "EVENT_TYPE_COMPANY_RESTORED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_COMPANY_RESTORED", 30 },
+  { "EVENT_TYPE_CUSTOMER_CREATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CUSTOMER_CREATED", 31 },
+  { "EVENT_TYPE_CUSTOMER_UPDATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CUSTOMER_UPDATED", 32 },
+  { "EVENT_TYPE_CUSTOMER_DELETED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CUSTOMER_DELETED", 33 },
+  { "EVENT_TYPE_CUSTOMER_RESTORED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CUSTOMER_RESTORED", 34 },
+  { "EVENT_TYPE_CATALOG_CREATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CATALOG_CREATED", 35 },
+  { "EVENT_TYPE_CATALOG_UPDATED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CATALOG_UPDATED", 36 },
+  { "EVENT_TYPE_CATALOG_DELETED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CATALOG_DELETED", 37 },
+  { "EVENT_TYPE_TIMER_FIRED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TIMER_FIRED", 38 },
+  { "EVENT_TYPE_MANUAL", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_MANUAL", 39 },
+};
+static const ProtobufCIntRange agents__v1__event_type__value_ranges[] = {
+{0, 0},{0, 40}
+};
+static const ProtobufCEnumValueIndex agents__v1__event_type__enum_values_by_name[40] =
+{
+  { "EVENT_TYPE_CALL_IN", 9 },
+  { "EVENT_TYPE_CALL_OUT", 10 },
+  { "EVENT_TYPE_CATALOG_CREATED", 35 },
+  { "EVENT_TYPE_CATALOG_DELETED", 37 },
+  { "EVENT_TYPE_CATALOG_UPDATED", 36 },
+  { "EVENT_TYPE_COMPANY_CREATED", 27 },
+  { "EVENT_TYPE_COMPANY_DELETED", 29 },
+  { "EVENT_TYPE_COMPANY_RESTORED", 30 },
+  { "EVENT_TYPE_COMPANY_UPDATED", 28 },
+  { "EVENT_TYPE_CONTACT_CREATED", 23 },
+  { "EVENT_TYPE_CONTACT_DELETED", 25 },
+  { "EVENT_TYPE_CONTACT_RESTORED", 26 },
+  { "EVENT_TYPE_CONTACT_UPDATED", 24 },
+  { "EVENT_TYPE_CUSTOMER_CREATED", 31 },
+  { "EVENT_TYPE_CUSTOMER_DELETED", 33 },
+  { "EVENT_TYPE_CUSTOMER_RESTORED", 34 },
+  { "EVENT_TYPE_CUSTOMER_UPDATED", 32 },
+  { "EVENT_TYPE_LEAD_CREATED", 2 },
+  { "EVENT_TYPE_LEAD_DELETED", 4 },
+  { "EVENT_TYPE_LEAD_RESTORED", 5 },
+  { "EVENT_TYPE_LEAD_UPDATED", 3 },
+  { "EVENT_TYPE_MANUAL", 39 },
+  { "EVENT_TYPE_MESSAGE_RECEIVED", 11 },
+  { "EVENT_TYPE_NOTE_ADDED", 8 },
+  { "EVENT_TYPE_RESPONSIBLE_CHANGED", 7 },
+  { "EVENT_TYPE_STAGE_CHANGED", 6 },
+  { "EVENT_TYPE_TALK_CREATED", 12 },
+  { "EVENT_TYPE_TALK_UPDATED", 13 },
+  { "EVENT_TYPE_TASK_COMPLETED", 16 },
+  { "EVENT_TYPE_TASK_CREATED", 14 },
+  { "EVENT_TYPE_TASK_DELETED", 17 },
+  { "EVENT_TYPE_TASK_UPDATED", 15 },
+  { "EVENT_TYPE_TIMER_FIRED", 38 },
+  { "EVENT_TYPE_UNKNOWN", 1 },
+  { "EVENT_TYPE_UNSORTED_ACCEPTED", 20 },
+  { "EVENT_TYPE_UNSORTED_CREATED", 18 },
+  { "EVENT_TYPE_UNSORTED_DECLINED", 21 },
+  { "EVENT_TYPE_UNSORTED_DELETED", 22 },
+  { "EVENT_TYPE_UNSORTED_UPDATED", 19 },
+  { "EVENT_TYPE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__event_type__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.EventType",
+  "EventType",
+  "Agents__V1__EventType",
+  "agents.v1",
+  40,
+  agents__v1__event_type__enum_values_by_number,
+  40,
+  agents__v1__event_type__enum_values_by_name,
+  1,
+  agents__v1__event_type__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue agents__v1__event_origin__enum_values_by_number[5] =
+{
+  { "EVENT_ORIGIN_UNSPECIFIED", "AGENTS__V1__EVENT_ORIGIN__EVENT_ORIGIN_UNSPECIFIED", 0 },
+  { "EVENT_ORIGIN_KOMMO", "AGENTS__V1__EVENT_ORIGIN__EVENT_ORIGIN_KOMMO", 1 },
+  { "EVENT_ORIGIN_TIMER", "AGENTS__V1__EVENT_ORIGIN__EVENT_ORIGIN_TIMER", 2 },
+  { "EVENT_ORIGIN_MANUAL", "AGENTS__V1__EVENT_ORIGIN__EVENT_ORIGIN_MANUAL", 3 },
+  { "EVENT_ORIGIN_REPLAY", "AGENTS__V1__EVENT_ORIGIN__EVENT_ORIGIN_REPLAY", 4 },
+};
+static const ProtobufCIntRange agents__v1__event_origin__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex agents__v1__event_origin__enum_values_by_name[5] =
+{
+  { "EVENT_ORIGIN_KOMMO", 1 },
+  { "EVENT_ORIGIN_MANUAL", 3 },
+  { "EVENT_ORIGIN_REPLAY", 4 },
+  { "EVENT_ORIGIN_TIMER", 2 },
+  { "EVENT_ORIGIN_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__event_origin__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.EventOrigin",
+  "EventOrigin",
+  "Agents__V1__EventOrigin",
+  "agents.v1",
+  5,
+  agents__v1__event_origin__enum_values_by_number,
+  5,
+  agents__v1__event_origin__enum_values_by_name,
+  1,
+  agents__v1__event_origin__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue agents__v1__message_direction__enum_values_by_number[3] =
+{
+  { "MESSAGE_DIRECTION_UNSPECIFIED", "AGENTS__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_UNSPECIFIED", 0 },
+  { "MESSAGE_DIRECTION_INCOMING", "AGENTS__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_INCOMING", 1 },
+  { "MESSAGE_DIRECTION_OUTGOING", "AGENTS__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_OUTGOING", 2 },
+};
+static const ProtobufCIntRange agents__v1__message_direction__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex agents__v1__message_direction__enum_values_by_name[3] =
+{
+  { "MESSAGE_DIRECTION_INCOMING", 1 },
+  { "MESSAGE_DIRECTION_OUTGOING", 2 },
+  { "MESSAGE_DIRECTION_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__message_direction__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.MessageDirection",
+  "MessageDirection",
+  "Agents__V1__MessageDirection",
+  "agents.v1",
+  3,
+  agents__v1__message_direction__enum_values_by_number,
+  3,
+  agents__v1__message_direction__enum_values_by_name,
+  1,
+  agents__v1__message_direction__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue agents__v1__held_events__enum_values_by_number[2] =
+{
+  { "HELD_EVENTS_DISPATCH", "AGENTS__V1__HELD_EVENTS__HELD_EVENTS_DISPATCH", 0 },
+  { "HELD_EVENTS_SKIP", "AGENTS__V1__HELD_EVENTS__HELD_EVENTS_SKIP", 1 },
+};
+static const ProtobufCIntRange agents__v1__held_events__value_ranges[] = {
+{0, 0},{0, 2}
+};
+static const ProtobufCEnumValueIndex agents__v1__held_events__enum_values_by_name[2] =
+{
+  { "HELD_EVENTS_DISPATCH", 0 },
+  { "HELD_EVENTS_SKIP", 1 },
+};
+const ProtobufCEnumDescriptor agents__v1__held_events__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.HeldEvents",
+  "HeldEvents",
+  "Agents__V1__HeldEvents",
+  "agents.v1",
+  2,
+  agents__v1__held_events__enum_values_by_number,
+  2,
+  agents__v1__held_events__enum_values_by_name,
+  1,
+  agents__v1__held_events__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

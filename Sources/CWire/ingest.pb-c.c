@@ -1066,11 +1066,11 @@ static const ProtobufCFieldDescriptor agents__v1__ingest_response__field_descrip
     "status",
     3,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__IngestResponse, status),
+    &agents__v1__delivery_status__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1363,11 +1363,11 @@ static const ProtobufCFieldDescriptor agents__v1__event_query__field_descriptors
     "type",
     1,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__EventQuery, type),
+    &agents__v1__event_type__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1399,11 +1399,11 @@ static const ProtobufCFieldDescriptor agents__v1__event_query__field_descriptors
     "status",
     4,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__EventQuery, status),
+    &agents__v1__journey_status__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1411,11 +1411,11 @@ static const ProtobufCFieldDescriptor agents__v1__event_query__field_descriptors
     "origin",
     5,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__EventQuery, origin),
+    &agents__v1__event_origin__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1518,11 +1518,11 @@ static const ProtobufCFieldDescriptor agents__v1__dispatch__field_descriptors[6]
     "destination",
     1,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__Dispatch, destination),
+    &agents__v1__destination__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1530,11 +1530,11 @@ static const ProtobufCFieldDescriptor agents__v1__dispatch__field_descriptors[6]
     "status",
     2,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__Dispatch, status),
+    &agents__v1__journey_status__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1621,11 +1621,11 @@ static const ProtobufCFieldDescriptor agents__v1__attempt__field_descriptors[5] 
     "destination",
     1,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__Attempt, destination),
+    &agents__v1__destination__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1723,11 +1723,11 @@ static const ProtobufCFieldDescriptor agents__v1__event_summary__field_descripto
     "type",
     2,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__EventSummary, type),
+    &agents__v1__event_type__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1771,11 +1771,11 @@ static const ProtobufCFieldDescriptor agents__v1__event_summary__field_descripto
     "origin",
     6,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__EventSummary, origin),
+    &agents__v1__event_origin__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1807,11 +1807,11 @@ static const ProtobufCFieldDescriptor agents__v1__event_summary__field_descripto
     "status",
     9,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__EventSummary, status),
+    &agents__v1__journey_status__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1992,11 +1992,11 @@ static const ProtobufCFieldDescriptor agents__v1__delivery__field_descriptors[11
     "status",
     3,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__Delivery, status),
+    &agents__v1__delivery_status__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -2088,11 +2088,11 @@ static const ProtobufCFieldDescriptor agents__v1__delivery__field_descriptors[11
     "origin",
     11,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__Delivery, origin),
+    &agents__v1__event_origin__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -2136,11 +2136,11 @@ static const ProtobufCFieldDescriptor agents__v1__delivery_query__field_descript
     "status",
     1,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__DeliveryQuery, status),
+    &agents__v1__delivery_status__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -2366,11 +2366,11 @@ static const ProtobufCFieldDescriptor agents__v1__replay_request__field_descript
     "mode",
     2,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__ReplayRequest, mode),
+    &agents__v1__replay_mode__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -2431,11 +2431,11 @@ static const ProtobufCFieldDescriptor agents__v1__replay_response__field_descrip
     "mode",
     1,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__ReplayResponse, mode),
+    &agents__v1__replay_mode__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -2571,11 +2571,11 @@ static const ProtobufCFieldDescriptor agents__v1__stat_count__field_descriptors[
     "type",
     2,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__StatCount, type),
+    &agents__v1__event_type__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -2583,11 +2583,11 @@ static const ProtobufCFieldDescriptor agents__v1__stat_count__field_descriptors[
     "status",
     3,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__StatCount, status),
+    &agents__v1__journey_status__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -2745,6 +2745,138 @@ const ProtobufCMessageDescriptor agents__v1__stats_response__descriptor =
   1,  agents__v1__stats_response__number_ranges,
   (ProtobufCMessageInit) agents__v1__stats_response__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue agents__v1__delivery_status__enum_values_by_number[5] =
+{
+  { "DELIVERY_STATUS_UNSPECIFIED", "AGENTS__V1__DELIVERY_STATUS__DELIVERY_STATUS_UNSPECIFIED", 0 },
+  { "DELIVERY_STATUS_ACCEPTED", "AGENTS__V1__DELIVERY_STATUS__DELIVERY_STATUS_ACCEPTED", 1 },
+  { "DELIVERY_STATUS_DUPLICATE", "AGENTS__V1__DELIVERY_STATUS__DELIVERY_STATUS_DUPLICATE", 2 },
+  { "DELIVERY_STATUS_UNPARSED", "AGENTS__V1__DELIVERY_STATUS__DELIVERY_STATUS_UNPARSED", 3 },
+  { "DELIVERY_STATUS_REJECTED", "AGENTS__V1__DELIVERY_STATUS__DELIVERY_STATUS_REJECTED", 4 },
+};
+static const ProtobufCIntRange agents__v1__delivery_status__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex agents__v1__delivery_status__enum_values_by_name[5] =
+{
+  { "DELIVERY_STATUS_ACCEPTED", 1 },
+  { "DELIVERY_STATUS_DUPLICATE", 2 },
+  { "DELIVERY_STATUS_REJECTED", 4 },
+  { "DELIVERY_STATUS_UNPARSED", 3 },
+  { "DELIVERY_STATUS_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__delivery_status__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.DeliveryStatus",
+  "DeliveryStatus",
+  "Agents__V1__DeliveryStatus",
+  "agents.v1",
+  5,
+  agents__v1__delivery_status__enum_values_by_number,
+  5,
+  agents__v1__delivery_status__enum_values_by_name,
+  1,
+  agents__v1__delivery_status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue agents__v1__journey_status__enum_values_by_number[6] =
+{
+  { "JOURNEY_STATUS_UNSPECIFIED", "AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_UNSPECIFIED", 0 },
+  { "JOURNEY_STATUS_PENDING", "AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_PENDING", 1 },
+  { "JOURNEY_STATUS_HELD", "AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_HELD", 2 },
+  { "JOURNEY_STATUS_DELIVERED", "AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_DELIVERED", 3 },
+  { "JOURNEY_STATUS_FAILED", "AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_FAILED", 4 },
+  { "JOURNEY_STATUS_SKIPPED", "AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_SKIPPED", 5 },
+};
+static const ProtobufCIntRange agents__v1__journey_status__value_ranges[] = {
+{0, 0},{0, 6}
+};
+static const ProtobufCEnumValueIndex agents__v1__journey_status__enum_values_by_name[6] =
+{
+  { "JOURNEY_STATUS_DELIVERED", 3 },
+  { "JOURNEY_STATUS_FAILED", 4 },
+  { "JOURNEY_STATUS_HELD", 2 },
+  { "JOURNEY_STATUS_PENDING", 1 },
+  { "JOURNEY_STATUS_SKIPPED", 5 },
+  { "JOURNEY_STATUS_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__journey_status__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.JourneyStatus",
+  "JourneyStatus",
+  "Agents__V1__JourneyStatus",
+  "agents.v1",
+  6,
+  agents__v1__journey_status__enum_values_by_number,
+  6,
+  agents__v1__journey_status__enum_values_by_name,
+  1,
+  agents__v1__journey_status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue agents__v1__destination__enum_values_by_number[4] =
+{
+  { "DESTINATION_UNSPECIFIED", "AGENTS__V1__DESTINATION__DESTINATION_UNSPECIFIED", 0 },
+  { "DESTINATION_RULES_EVALUATE", "AGENTS__V1__DESTINATION__DESTINATION_RULES_EVALUATE", 1 },
+  { "DESTINATION_SEQUENCES_ON_EVENT", "AGENTS__V1__DESTINATION__DESTINATION_SEQUENCES_ON_EVENT", 2 },
+  { "DESTINATION_SEQUENCES_SCHEDULE", "AGENTS__V1__DESTINATION__DESTINATION_SEQUENCES_SCHEDULE", 3 },
+};
+static const ProtobufCIntRange agents__v1__destination__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex agents__v1__destination__enum_values_by_name[4] =
+{
+  { "DESTINATION_RULES_EVALUATE", 1 },
+  { "DESTINATION_SEQUENCES_ON_EVENT", 2 },
+  { "DESTINATION_SEQUENCES_SCHEDULE", 3 },
+  { "DESTINATION_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__destination__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.Destination",
+  "Destination",
+  "Agents__V1__Destination",
+  "agents.v1",
+  4,
+  agents__v1__destination__enum_values_by_number,
+  4,
+  agents__v1__destination__enum_values_by_name,
+  1,
+  agents__v1__destination__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue agents__v1__replay_mode__enum_values_by_number[3] =
+{
+  { "REPLAY_MODE_UNSPECIFIED", "AGENTS__V1__REPLAY_MODE__REPLAY_MODE_UNSPECIFIED", 0 },
+  { "REPLAY_MODE_DRY_RUN", "AGENTS__V1__REPLAY_MODE__REPLAY_MODE_DRY_RUN", 1 },
+  { "REPLAY_MODE_LIVE", "AGENTS__V1__REPLAY_MODE__REPLAY_MODE_LIVE", 2 },
+};
+static const ProtobufCIntRange agents__v1__replay_mode__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex agents__v1__replay_mode__enum_values_by_name[3] =
+{
+  { "REPLAY_MODE_DRY_RUN", 1 },
+  { "REPLAY_MODE_LIVE", 2 },
+  { "REPLAY_MODE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__replay_mode__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.ReplayMode",
+  "ReplayMode",
+  "Agents__V1__ReplayMode",
+  "agents.v1",
+  3,
+  agents__v1__replay_mode__enum_values_by_number,
+  3,
+  agents__v1__replay_mode__enum_values_by_name,
+  1,
+  agents__v1__replay_mode__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCMethodDescriptor agents__v1__ingest__method_descriptors[11] =
 {

@@ -692,11 +692,11 @@ static const ProtobufCFieldDescriptor agents__v1__health_check_response__field_d
     "status",
     2,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__HealthCheckResponse, status),
+    &agents__v1__serving_status__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -794,11 +794,11 @@ static const ProtobufCFieldDescriptor agents__v1__metric__field_descriptors[5] =
     "kind",
     3,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__Metric, kind),
+    &agents__v1__metric_kind__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1019,6 +1019,66 @@ const ProtobufCMessageDescriptor agents__v1__echo_response__descriptor =
   1,  agents__v1__echo_response__number_ranges,
   (ProtobufCMessageInit) agents__v1__echo_response__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue agents__v1__serving_status__enum_values_by_number[3] =
+{
+  { "SERVING_STATUS_UNSPECIFIED", "AGENTS__V1__SERVING_STATUS__SERVING_STATUS_UNSPECIFIED", 0 },
+  { "SERVING_STATUS_SERVING", "AGENTS__V1__SERVING_STATUS__SERVING_STATUS_SERVING", 1 },
+  { "SERVING_STATUS_NOT_SERVING", "AGENTS__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING", 2 },
+};
+static const ProtobufCIntRange agents__v1__serving_status__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex agents__v1__serving_status__enum_values_by_name[3] =
+{
+  { "SERVING_STATUS_NOT_SERVING", 2 },
+  { "SERVING_STATUS_SERVING", 1 },
+  { "SERVING_STATUS_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__serving_status__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.ServingStatus",
+  "ServingStatus",
+  "Agents__V1__ServingStatus",
+  "agents.v1",
+  3,
+  agents__v1__serving_status__enum_values_by_number,
+  3,
+  agents__v1__serving_status__enum_values_by_name,
+  1,
+  agents__v1__serving_status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue agents__v1__metric_kind__enum_values_by_number[3] =
+{
+  { "METRIC_KIND_UNSPECIFIED", "AGENTS__V1__METRIC_KIND__METRIC_KIND_UNSPECIFIED", 0 },
+  { "METRIC_KIND_COUNTER", "AGENTS__V1__METRIC_KIND__METRIC_KIND_COUNTER", 1 },
+  { "METRIC_KIND_GAUGE", "AGENTS__V1__METRIC_KIND__METRIC_KIND_GAUGE", 2 },
+};
+static const ProtobufCIntRange agents__v1__metric_kind__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex agents__v1__metric_kind__enum_values_by_name[3] =
+{
+  { "METRIC_KIND_COUNTER", 1 },
+  { "METRIC_KIND_GAUGE", 2 },
+  { "METRIC_KIND_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__metric_kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.MetricKind",
+  "MetricKind",
+  "Agents__V1__MetricKind",
+  "agents.v1",
+  3,
+  agents__v1__metric_kind__enum_values_by_number,
+  3,
+  agents__v1__metric_kind__enum_values_by_name,
+  1,
+  agents__v1__metric_kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCMethodDescriptor agents__v1__health__method_descriptors[1] =
 {

@@ -114,7 +114,7 @@ package enum IngestProcess {
             }
             do {
                 let pending = try await store.pendingCount()
-                metrics.append(.sample("ingest_dispatch_queue_depth", Double(pending), kind: "gauge", help: "Events waiting for their journey"))
+                metrics.append(.sample("ingest_dispatch_queue_depth", Double(pending), kind: .gauge, help: "Events waiting for their journey"))
             } catch {
                 // No gauge rather than a false 0; the failure is logged and counted.
                 counters.countQueueDepthFailure()

@@ -44,7 +44,7 @@ package struct IngestServer: IngestHandler {
         if !request.sourceSecret.isEmpty && caller != "gateway" {
             throw RPCError(.permissionDenied, "\(caller) may not deliver webhooks")
         }
-        let timers = request.events.contains { $0.type == "timer_fired" || $0.origin == "timer" }
+        let timers = request.events.contains { $0.type == .timerFired || $0.origin == .timer }
         if timers && caller != "sequence-service" {
             throw RPCError(.permissionDenied, "only sequence-service may ingest timer_fired events")
         }
@@ -60,11 +60,11 @@ package struct IngestServer: IngestHandler {
         if request.probe {
             var known = PB.IngestResponse()
             known.tenantId = source.tenantID
-            known.status = "known"
+            known.status = .accepted
             return known
         }
         var delivery = NewDelivery(
-            id: RandomID.make("dlv_", hexDigits: 24), tenantID: source.tenantID, status: "accepted", reason: "", origin: EventOrigin.kommo.rawValue,
+            id: RandomID.make("dlv_", hexDigits: 24), tenantID: source.tenantID, status: .accepted, reason: "", origin: .kommo,
             receivedAt: now, contentType: request.contentType, remoteAddress: request.remoteAddress,
             userAgent: request.userAgent, body: request.body)
         var response = PB.IngestResponse()
@@ -75,17 +75,17 @@ package struct IngestServer: IngestHandler {
             parsed = try KommoWebhookParser.parse(body: request.body, tenantID: source.tenantID, receivedAt: Date(unixMicros: now))
         } catch {
             // It authenticated, so it is kept: stored as unparsed with the reason, and can be re-parsed later.
-            delivery.status = "unparsed"
+            delivery.status = .unparsed
             delivery.reason = error.reason
             _ = try await store.intake(delivery, events: [])
             counters.count("unparsed")
             context.logger.warning("webhook.unparsed", metadata: ["tenant.id": "\(source.tenantID)", "delivery.id": "\(delivery.id)", "reason": "\(error.reason)"])
-            response.status = "unparsed"
+            response.status = .unparsed
             response.reason = error.reason
             return response
         }
         if let known = source.accountID, let sent = parsed.account.id, known != sent {
-            delivery.status = "rejected"
+            delivery.status = .rejected
             delivery.reason = "account \(sent) is not the connected Kommo account"
             _ = try await store.intake(delivery, events: [])
             counters.count("rejected")
@@ -95,38 +95,38 @@ package struct IngestServer: IngestHandler {
             try await store.learnAccount(tenantID: source.tenantID, accountID: sent, subdomain: parsed.account.subdomain ?? "",
                                          baseURL: parsed.account.baseURL ?? "")
         }
-        let events = parsed.events.map { event -> PB.Event in
-            var wire = PB.Event(event)
-            wire.deliveryId = delivery.id
-            return wire
-        }
+        let events = parsed.events.map { StoredEvent(event: $0, deliveryID: delivery.id) }
         let outcome = try await store.intake(delivery, events: events)
-        counters.count(outcome.status, events: outcome.newEvents)
+        counters.count(outcome.status.rawValue, events: outcome.newEvents)
         if outcome.newEvents > 0 { dispatcher.nudge.signal() }
         return Self.response(outcome, deliveryID: delivery.id, tenantID: source.tenantID)
     }
 
     private func internalEvents(_ events: [PB.Event], now: Int64, context: RPCContext) async throws -> PB.IngestResponse {
+        try await internalEvents(events.map(StoredEvent.init), wire: events, now: now, context: context)
+    }
+
+    private func internalEvents(_ events: [StoredEvent], wire: [PB.Event], now: Int64, context: RPCContext) async throws -> PB.IngestResponse {
         let tenantID = try context.requireTenant()
         var violations: [FieldViolation] = []
-        for (index, event) in events.enumerated() {
+        for (index, event) in wire.enumerated() {
             if event.id.isEmpty { violations.append(FieldViolation(field: "events[\(index)].id", message: "is required")) }
-            if ![EventOrigin.timer, .manual, .replay].map(\.rawValue).contains(event.origin) {
+            if ![PB.EventOrigin.timer, .manual, .replay].contains(event.origin) {
                 violations.append(FieldViolation(field: "events[\(index)].origin", message: "must be timer, manual or replay"))
             }
-            if event.type.isEmpty { violations.append(FieldViolation(field: "events[\(index)].type", message: "is required")) }
+            if event.type == .unspecified { violations.append(FieldViolation(field: "events[\(index)].type", message: "is required")) }
         }
         guard violations.isEmpty else { throw RPCError.invalid(violations) }
-        let delivery = NewDelivery(id: RandomID.make("dlv_", hexDigits: 24), tenantID: tenantID, status: "accepted", reason: "",
-                                   origin: events[0].origin, receivedAt: now, contentType: "", remoteAddress: context.peer,
+        let delivery = NewDelivery(id: RandomID.make("dlv_", hexDigits: 24), tenantID: tenantID, status: .accepted, reason: "",
+                                   origin: events[0].event.origin, receivedAt: now, contentType: "", remoteAddress: context.peer,
                                    userAgent: "", body: nil)
-        let stamped = events.map { event -> PB.Event in
-            var event = event
-            event.tenantId = tenantID
-            event.deliveryId = delivery.id
-            if event.receivedAtMicros == 0 { event.receivedAtMicros = now }
-            if event.occurredAtMicros == 0 { event.occurredAtMicros = now }
-            return event
+        let stamped = zip(events, wire).map { stored, wire -> StoredEvent in
+            var stored = stored
+            stored.event.tenantID = tenantID
+            stored.deliveryID = delivery.id
+            if wire.receivedAtMicros == 0 { stored.event.receivedAt = Date(unixMicros: now) }
+            if wire.occurredAtMicros == 0 { stored.event.occurredAt = Date(unixMicros: now) }
+            return stored
         }
         let outcome = try await store.intake(delivery, events: stamped)
         counters.count("internal", events: outcome.newEvents)
@@ -139,7 +139,7 @@ package struct IngestServer: IngestHandler {
         var response = PB.IngestResponse()
         response.deliveryId = deliveryID
         response.tenantId = tenantID
-        response.status = outcome.status
+        response.status = PB.DeliveryStatus(outcome.status)
         response.eventIds = outcome.eventIDs
         response.newEvents = Int32(outcome.newEvents)
         response.duplicateEvents = Int32(outcome.duplicates)
@@ -151,11 +151,11 @@ package struct IngestServer: IngestHandler {
     /// Suspends or resumes a tenant's dispatch (the gateway's call); see ``IngestStore/setTenantState``.
     package func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse {
         guard !request.tenantId.isEmpty else { throw RPCError.invalid(field: "tenant_id", "is required") }
-        guard ["", "dispatch", "skip"].contains(request.heldEvents) else {
+        guard request.heldEvents == .dispatch || request.heldEvents == .skip else {
             throw RPCError.invalid(field: "held_events", "must be dispatch or skip")
         }
         let changed = try await store.setTenantState(tenantID: request.tenantId, suspended: request.suspended,
-                                                     skipHeld: !request.suspended && request.heldEvents == "skip",
+                                                     skipHeld: !request.suspended && request.heldEvents == .skip,
                                                      now: clock.now().unixMicros)
         if !request.suspended { dispatcher.nudge.signal() }
         var response = PB.TenantStateResponse()
@@ -220,7 +220,7 @@ package struct IngestServer: IngestHandler {
         guard let delivery = try await store.delivery(tenantID: tenantID, id: request.id) else {
             throw RPCError(.notFound, "no such delivery")
         }
-        guard delivery.status == "unparsed" else { throw RPCError(.failedPrecondition, "only unparsed deliveries can be re-parsed") }
+        guard delivery.status == .unparsed else { throw RPCError(.failedPrecondition, "only unparsed deliveries can be re-parsed") }
         guard !delivery.bodyExpired else { throw RPCError(.failedPrecondition, "the raw body is past retention") }
         let parsed: ParsedDelivery
         do {
@@ -228,11 +228,7 @@ package struct IngestServer: IngestHandler {
         } catch {
             throw RPCError(.failedPrecondition, "still cannot be parsed: \(error.reason)")
         }
-        let events = parsed.events.map { event -> PB.Event in
-            var wire = PB.Event(event)
-            wire.deliveryId = delivery.id
-            return wire
-        }
+        let events = parsed.events.map { StoredEvent(event: $0, deliveryID: delivery.id) }
         let outcome = try await store.reparsed(deliveryID: delivery.id, tenantID: tenantID, events: events)
         if outcome.newEvents > 0 { dispatcher.nudge.signal() }
         return Self.response(outcome, deliveryID: delivery.id, tenantID: tenantID)
@@ -242,19 +238,19 @@ package struct IngestServer: IngestHandler {
 
     package func replay(_ request: PB.ReplayRequest, context: RPCContext) async throws -> PB.ReplayResponse {
         let tenantID = try context.requireTenant()
-        guard request.mode == "dry_run" || request.mode == "live" else {
+        guard request.mode == .dryRun || request.mode == .live else {
             throw RPCError.invalid(field: "mode", "must be dry_run or live")
         }
         var response = PB.ReplayResponse()
         response.mode = request.mode
-        let originals: [PB.Event]
+        let originals: [StoredEvent]
         if !request.eventId.isEmpty {
             guard let event = try await store.event(tenantID: tenantID, id: request.eventId) else { throw RPCError(.notFound, "no such event") }
             originals = [event]
         } else {
             guard let filter = request.filter else { throw RPCError.invalid(field: "event_id", "or a filter is required") }
             var query = filter
-            var found: [PB.Event] = []
+            var found: [StoredEvent] = []
             query.limit = 200
             repeat {
                 let page = try await store.listEvents(tenantID: tenantID, query: query)
@@ -268,10 +264,10 @@ package struct IngestServer: IngestHandler {
             originals = found.reversed()
         }
         response.matched = Int32(originals.count)
-        if request.mode == "dry_run" {
+        if request.mode == .dryRun {
             for event in originals {
                 var evaluate = PB.EvaluateRequest()
-                evaluate.event = event
+                evaluate.event = PB.Event(event)
                 evaluate.dryRun = true
                 response.decisions.append(try await rules.evaluate(evaluate, options: CallOptions(tenantID: tenantID)))
             }
@@ -279,9 +275,9 @@ package struct IngestServer: IngestHandler {
         }
         let scope = RandomID.make("rpl_", hexDigits: 24)
         let copies = originals.map { original -> PB.Event in
-            var copy = original
-            copy.id = "ev_" + IngestStore.hash(original.id + "|" + scope).prefix(32)
-            copy.origin = EventOrigin.replay.rawValue
+            var copy = PB.Event(original)
+            copy.id = "ev_" + IngestStore.hash(original.event.id + "|" + scope).prefix(32)
+            copy.origin = .replay
             copy.replayScope = scope
             copy.receivedAtMicros = clock.now().unixMicros
             return copy

@@ -26,9 +26,9 @@ package enum RulesProcess {
             ]
             do {
                 let totals = try await store.totals()
-                samples.append(.sample("rules_agents", Double(totals.agents), kind: "gauge", help: "Agents stored"))
-                samples.append(.sample("rules_rules", Double(totals.rules), kind: "gauge", help: "Rules stored"))
-                samples.append(.sample("rules_rules_enabled", Double(totals.enabledRules), kind: "gauge", help: "Enabled rules"))
+                samples.append(.sample("rules_agents", Double(totals.agents), kind: .gauge, help: "Agents stored"))
+                samples.append(.sample("rules_rules", Double(totals.rules), kind: .gauge, help: "Rules stored"))
+                samples.append(.sample("rules_rules_enabled", Double(totals.enabledRules), kind: .gauge, help: "Enabled rules"))
             } catch {
                 // No gauges rather than false zeros; the failure is logged and counted.
                 metrics.failed(.totals, error: error, logger: logger)

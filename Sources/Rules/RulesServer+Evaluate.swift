@@ -18,7 +18,7 @@ extension RulesServer {
         guard wire.tenantId.isEmpty || wire.tenantId == tenantID else {
             throw RPCError.invalid(field: "event.tenant_id", "does not match the calling tenant")
         }
-        guard !wire.type.isEmpty else { throw RPCError.invalid(field: "event.type", "is required") }
+        guard wire.type != .unspecified else { throw RPCError.invalid(field: "event.type", "is required") }
         if !request.onlyRuleIds.isEmpty, !request.dryRun {
             throw RPCError.invalid(field: "only_rule_ids", "is only allowed in a dry run")
         }

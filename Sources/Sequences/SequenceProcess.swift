@@ -126,7 +126,7 @@ package enum SequenceProcess {
             var samples: [PB.Metric] = []
             do {
                 for (status, count) in try await store.counts().sorted(by: { $0.key < $1.key }) {
-                    samples.append(.sample("sequence_actions", Double(count), kind: "gauge", help: "Scheduled rows by status", labels: ["status": status]))
+                    samples.append(.sample("sequence_actions", Double(count), kind: .gauge, help: "Scheduled rows by status", labels: ["status": status]))
                 }
             } catch {
                 gaugeReadFailures.increment()
@@ -134,7 +134,7 @@ package enum SequenceProcess {
             }
             do {
                 let lateness = try await store.oldestDue(now: clock.now().unixMicros)
-                samples.append(.sample("sequence_scheduler_lateness_seconds", Double(lateness) / 1e6, kind: "gauge",
+                samples.append(.sample("sequence_scheduler_lateness_seconds", Double(lateness) / 1e6, kind: .gauge,
                                        help: "How late the oldest due action is"))
             } catch {
                 gaugeReadFailures.increment()

@@ -11,13 +11,13 @@ extension PB.Event {
         id = event.id
         tenantId = event.tenantID
         accountId = event.accountID ?? 0
-        type = event.type.rawValue
+        type = PB.EventType(event.type)
         entityType = event.entityType
         entityId = event.entityID
         leadId = event.leadID ?? 0
         occurredAtMicros = event.occurredAt.unixMicros
         receivedAtMicros = event.receivedAt.unixMicros
-        origin = event.origin.rawValue
+        origin = PB.EventOrigin(event.origin)
         pipelineId = event.pipelineID ?? 0
         statusId = event.statusID ?? 0
         oldStatusId = event.oldStatusID ?? 0
@@ -34,7 +34,7 @@ extension PB.Event {
             fields.contactId = message.contactID
             fields.origin = message.origin
             fields.messageType = message.messageType
-            fields.direction = message.direction
+            fields.direction = PB.MessageDirection(name: message.direction) ?? .unspecified
             fields.authorId = message.authorID
             fields.authorType = message.authorType
             fields.authorName = message.authorName
@@ -69,7 +69,7 @@ extension KommoEvent {
             value.contactID = fields.contactId
             value.origin = fields.origin
             value.messageType = fields.messageType
-            value.direction = fields.direction
+            value.direction = fields.direction == .unspecified ? "" : fields.direction.name
             value.authorID = fields.authorId
             value.authorType = fields.authorType
             value.authorName = fields.authorName
@@ -79,10 +79,10 @@ extension KommoEvent {
             message = value
         }
         self.init(
-            id: event.id, tenantID: event.tenantId, accountID: id(event.accountId), type: EventType(rawValue: event.type),
+            id: event.id, tenantID: event.tenantId, accountID: id(event.accountId), type: EventType(event.type),
             entityType: event.entityType, entityID: event.entityId, leadID: id(event.leadId),
             occurredAt: Date(unixMicros: event.occurredAtMicros), receivedAt: Date(unixMicros: event.receivedAtMicros),
-            origin: EventOrigin(rawValue: event.origin) ?? .kommo,
+            origin: EventOrigin(event.origin),
             pipelineID: id(event.pipelineId), statusID: id(event.statusId), oldStatusID: id(event.oldStatusId),
             oldPipelineID: id(event.oldPipelineId), responsibleUserID: id(event.responsibleUserId),
             oldResponsibleUserID: id(event.oldResponsibleUserId), noteType: event.noteType == 0 ? nil : Int(event.noteType),
@@ -90,5 +90,46 @@ extension KommoEvent {
             fields: Dictionary(event.fields.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }),
             customFields: event.customFields.map { CustomFieldValue(id: $0.id, name: $0.name, code: $0.code, values: $0.values) },
             ruleID: event.ruleId.isEmpty ? nil : event.ruleId)
+    }
+}
+
+// MARK: - Closed sets
+
+extension PB.EventType {
+    /// The wire's value for a domain type; a type the wire does not name travels as `unknown`.
+    package init(_ type: EventType) {
+        self = PB.EventType(wireName: type.rawValue) ?? .unknown
+    }
+}
+
+extension EventType {
+    /// The domain's type for a wire value. A number this build does not know keeps its number as
+    /// its name, so it is stored and sent on unchanged; an event without a type is `unknown`.
+    package init(_ type: PB.EventType) {
+        switch type {
+        case .unspecified: self = .unknown
+        case .unrecognized(let number): self.init(rawValue: String(number))
+        default: self.init(rawValue: type.name)
+        }
+    }
+}
+
+extension PB.EventType {
+    /// The wire value for a name, including the number of a value this build does not know.
+    package init?(wireName name: String) {
+        if let known = PB.EventType(name: name) { self = known } else if let number = Int32(name) { self.init(rawValue: number) } else { return nil }
+    }
+}
+
+extension PB.EventOrigin {
+    package init(_ origin: EventOrigin) {
+        self = PB.EventOrigin(name: origin.rawValue) ?? .kommo
+    }
+}
+
+extension EventOrigin {
+    /// An event without an origin (or with one this build does not know) came from Kommo.
+    package init(_ origin: PB.EventOrigin) {
+        self = EventOrigin(rawValue: origin.name) ?? .kommo
     }
 }

@@ -24,9 +24,9 @@ package struct HealthServer: HealthHandler {
         response.uptimeSeconds = (ContinuousClock.now - started).components.seconds
         do {
             _ = try await store.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
-            response.status = "SERVING"
+            response.status = .serving
         } catch {
-            response.status = "NOT_SERVING"
+            response.status = .notServing
             response.detail = "store: \(error)"
         }
         response.metrics = await metrics() + PB.Metric.rpc(rpcStats, prefix: "rpc_server")
@@ -36,7 +36,7 @@ package struct HealthServer: HealthHandler {
 
 extension PB.Metric {
     /// A metric sample with labels.
-    package static func sample(_ name: String, _ value: Double, kind: String = "counter", help: String = "", labels: [String: String] = [:]) -> PB.Metric {
+    package static func sample(_ name: String, _ value: Double, kind: PB.MetricKind = .counter, help: String = "", labels: [String: String] = [:]) -> PB.Metric {
         var metric = PB.Metric()
         metric.name = name
         metric.value = value
@@ -64,7 +64,7 @@ extension PB.Metric {
             return [
                 .sample("\(prefix)_calls_total", Double(entry.calls), help: "RPC calls by method and status code", labels: labels),
                 .sample("\(prefix)_duration_seconds_sum", entry.totalSeconds, help: "Seconds spent in RPC calls", labels: labels),
-                .sample("\(prefix)_duration_seconds_max", entry.maximumSeconds, kind: "gauge", help: "The slowest RPC call", labels: labels),
+                .sample("\(prefix)_duration_seconds_max", entry.maximumSeconds, kind: .gauge, help: "The slowest RPC call", labels: labels),
             ]
         }
     }

@@ -262,14 +262,14 @@ struct RulesBench: AsyncParsableCommand {
                 var event = PB.Event()
                 event.id = "ev_bench_\(target)_\(index)"
                 event.tenantId = "tn_bench"
-                event.type = "stage_changed"
+                event.type = .stageChanged
                 event.entityType = "lead"
                 event.leadId = Int64(1_000_000 + index)
                 event.entityId = String(event.leadId)
                 event.pipelineId = 7100001
                 event.statusId = 61234502
                 event.oldStatusId = 61234501
-                event.origin = "kommo"
+                event.origin = .kommo
                 event.occurredAtMicros = Date().unixMicros
                 event.receivedAtMicros = event.occurredAtMicros
                 var field = PB.CustomField()

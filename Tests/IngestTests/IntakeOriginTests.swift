@@ -8,8 +8,8 @@ import Wire
 struct IntakeOriginTests {
     func timer() -> PB.IngestRequest {
         var event = PB.Event()
-        event.type = "timer_fired"
-        event.origin = "timer"
+        event.type = .timerFired
+        event.origin = .timer
         var request = PB.IngestRequest()
         request.events = [event]
         return request
@@ -30,7 +30,7 @@ struct IntakeOriginTests {
         try IngestServer.checkOrigin(webhook, caller: "gateway")
         #expect(throws: RPCError.self) { try IngestServer.checkOrigin(webhook, caller: "sequence-service") }
         var disguised = timer()
-        disguised.events[0].type = "lead_status_changed"
+        disguised.events[0].type = .stageChanged
         #expect(throws: RPCError.self) { try IngestServer.checkOrigin(disguised, caller: "gateway") }
     }
 }

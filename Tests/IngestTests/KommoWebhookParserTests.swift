@@ -33,7 +33,7 @@ enum Fixtures {
 
 private let tenant = "tn_acme"
 private let received = Date(timeIntervalSince1970: 1_764_100_000)
-private let acmeAccount = KommoAccount(id: 29_012_345, subdomain: "acmesales", baseURL: "https://acmesales.kommo.com")
+private let acmeAccount = WebhookAccountBlock(id: 29_012_345, subdomain: "acmesales", baseURL: "https://acmesales.kommo.com")
 
 private func parse(_ body: String, tenantID: String = tenant) throws -> ParsedDelivery {
     try KommoWebhookParser.parse(body: body, tenantID: tenantID, receivedAt: received)
@@ -313,7 +313,7 @@ struct KommoShapeTests {
     @Test("a 2016-era body with only account[subdomain] takes the account id from the item")
     func legacyAccountBlock() throws {
         let delivery = try parse("leads%5Badd%5D%5B0%5D%5Bid%5D=100&leads%5Badd%5D%5B0%5D%5Baccount_id%5D=777&leads%5Badd%5D%5B0%5D%5Blast_modified%5D=1460000000&account%5Bsubdomain%5D=oldshop")
-        #expect(delivery.account == KommoAccount(id: nil, subdomain: "oldshop", baseURL: nil))
+        #expect(delivery.account == WebhookAccountBlock(id: nil, subdomain: "oldshop", baseURL: nil))
         let event = try #require(delivery.events.only)
         #expect(event.type == .leadCreated)
         #expect(event.accountID == 777)

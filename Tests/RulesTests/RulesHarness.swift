@@ -144,7 +144,7 @@ enum Events {
         var message = PB.MessageFields()
         message.id = "msg-\(id)"
         message.text = text
-        message.direction = "incoming"
+        message.direction = .incoming
         message.origin = "waba"
         event.message = message
         return event
@@ -153,7 +153,7 @@ enum Events {
     /// A timer of a time-based rule coming back.
     static func timer(_ id: String, rule: String, lead: Int64, at date: Date) -> PB.Event {
         var event = base(id, type: "timer_fired", lead: lead, at: date)
-        event.origin = "timer"
+        event.origin = .timer
         event.ruleId = rule
         return event
     }
@@ -161,11 +161,11 @@ enum Events {
     static func base(_ id: String, type: String, lead: Int64, at date: Date) -> PB.Event {
         var event = PB.Event()
         event.id = id
-        event.type = type
+        event.type = PB.EventType(name: type) ?? .unknown
         event.entityType = "lead"
         event.entityId = String(lead)
         event.leadId = lead
-        event.origin = "kommo"
+        event.origin = .kommo
         event.accountId = 29_012_345
         event.occurredAtMicros = date.unixMicros
         event.receivedAtMicros = date.unixMicros

@@ -41,7 +41,7 @@ final class RecordingRules: PartialRulesHandler {
         if count <= failFirst { throw RPCError(.internal, "rules store locked") }
         var decision = PB.Decision()
         decision.eventId = request.event?.id ?? ""
-        if request.event?.type == "stage_changed" {
+        if request.event?.type == .stageChanged {
             var action = PB.PlannedAction()
             action.idempotencyKey = decision.eventId + ":rule-1:0"
             action.ruleId = "rule-1"
@@ -132,7 +132,7 @@ enum HealthServerStub: HealthHandler {
     static var routes: [RPCRoute] { HealthServerStub.serving.routes }
     func check(_ request: PB.HealthCheckRequest, context: RPCContext) async throws -> PB.HealthCheckResponse {
         var response = PB.HealthCheckResponse()
-        response.status = "SERVING"
+        response.status = .serving
         return response
     }
 }

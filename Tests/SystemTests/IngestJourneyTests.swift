@@ -40,15 +40,15 @@ struct IngestJourneyTests {
                 #expect(seen == types, "\(fixture)")
             }
             // The stage change carries its stage fields and custom fields through to the rules.
-            let delivered = try await eventually { rules.calls.value.contains { $0.type == "stage_changed" && $0.leadId == 4410021 && $0.statusId == 61234502 } }
+            let delivered = try await eventually { rules.calls.value.contains { $0.type == .stageChanged && $0.leadId == 4410021 && $0.statusId == 61234502 } }
             #expect(delivered)
-            let stage = rules.calls.value.first { $0.type == "stage_changed" && $0.statusId == 61234502 }
+            let stage = rules.calls.value.first { $0.type == .stageChanged && $0.statusId == 61234502 }
             #expect(stage?.oldStatusId == 61234501)
             #expect(stage?.pipelineId == 7100001)
             #expect(stage?.customFields.first { $0.name == "Budget" }?.values == ["2500-5000"])
-            let message = rules.calls.value.first { $0.type == "message_received" && $0.leadId == 4410022 }
+            let message = rules.calls.value.first { $0.type == .messageReceived && $0.leadId == 4410022 }
             #expect(message?.message?.text == "Hi! Is the 3-bedroom apartment still available? What is the price?")
-            #expect(rules.calls.value.contains { $0.type == "message_received" && $0.leadId == 0 && $0.message?.origin == "onlinechat" })
+            #expect(rules.calls.value.contains { $0.type == .messageReceived && $0.leadId == 0 && $0.message?.origin == "onlinechat" })
         }
     }
 
@@ -207,7 +207,7 @@ struct IngestJourneyTests {
             #expect(live.status == 202)
             let newID = (live.json["new_event_ids"] as? [String])?.first ?? ""
             #expect(!newID.isEmpty && newID != id)
-            let replayed = try await eventually { rules.calls.value.contains { $0.id == newID && $0.origin == "replay" && !$0.replayScope.isEmpty } }
+            let replayed = try await eventually { rules.calls.value.contains { $0.id == newID && $0.origin == .replay && !$0.replayScope.isEmpty } }
             #expect(replayed)
             let bad = try await client.json(.POST, "/api/v1/webhooks/events/\(id)/replay", ["mode": "sometimes"], token: tenant.key)
             #expect(bad.status == 400)

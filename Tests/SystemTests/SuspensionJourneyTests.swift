@@ -46,7 +46,7 @@ struct SuspensionJourneyTests {
         #expect(kommo.received.isEmpty, "\(kommo.received.map(\.path))")
         // The tenant's keys answer 401 while it is suspended: read its history from ingest itself.
         let events = try await ingestEvents(system, tenantID: tenant.id)
-        #expect(events.map(\.status) == ["held"], "\(events)")
+        #expect(events.map(\.status) == [.held], "\(events)")
         let eventID = events.first?.id ?? ""
         let detail = try await ingestEvent(system, tenantID: tenant.id, eventID: eventID)
         #expect(!detail.dispatches.isEmpty && detail.dispatches.allSatisfy { $0.lastError == "held: tenant suspended" }, "\(detail.dispatches)")
@@ -62,7 +62,7 @@ struct SuspensionJourneyTests {
 
     static func ingestEvents(_ system: FullSystem, tenantID: String) async throws -> [PB.EventSummary] {
         var query = PB.EventQuery()
-        query.type = "stage_changed"
+        query.type = .stageChanged
         return try await ingestClient(system) { try await $0.listEvents(query, options: CallOptions(timeout: .seconds(10), tenantID: tenantID)).items }
     }
 
@@ -152,7 +152,7 @@ struct SuspensionJourneyTests {
                     #expect(posted.status == 200, "\(posted.text)")
                     try await Task.sleep(for: .seconds(1))
                     let events = try await Self.ingestEvents(system, tenantID: tenant.id)
-                    #expect(events.map(\.status) == ["held"], "\(events)")
+                    #expect(events.map(\.status) == [.held], "\(events)")
                 }
                 try await Task.sleep(for: .seconds(1))
                 #expect(kommo.received.filter { $0.path == "/api/v4/tasks" }.isEmpty)

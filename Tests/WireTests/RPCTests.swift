@@ -14,7 +14,7 @@ struct CodecTests {
         event.id = "ev_1"
         event.tenantId = "t_1"
         event.accountId = 29012345
-        event.type = "stage_changed"
+        event.type = .stageChanged
         event.leadId = 4410021
         event.statusId = 142
         event.occurredAtMicros = 1_764_072_000_000_000

@@ -29,6 +29,95 @@ typedef struct Agents__V1__TenantStateResponse Agents__V1__TenantStateResponse;
 
 /* --- enums --- */
 
+/*
+ * The normalized type of an event. Unknown Kommo families are kept as UNKNOWN, never dropped.
+ */
+typedef enum _Agents__V1__EventType {
+  /*
+   * No type given (a query without a type filter); an event never has it.
+   */
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED = 0,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNKNOWN = 1,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_CREATED = 2,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_UPDATED = 3,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_DELETED = 4,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_RESTORED = 5,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_STAGE_CHANGED = 6,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_RESPONSIBLE_CHANGED = 7,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_NOTE_ADDED = 8,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CALL_IN = 9,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CALL_OUT = 10,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_MESSAGE_RECEIVED = 11,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TALK_CREATED = 12,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TALK_UPDATED = 13,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TASK_CREATED = 14,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TASK_UPDATED = 15,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TASK_COMPLETED = 16,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TASK_DELETED = 17,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSORTED_CREATED = 18,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSORTED_UPDATED = 19,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSORTED_ACCEPTED = 20,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSORTED_DECLINED = 21,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSORTED_DELETED = 22,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CONTACT_CREATED = 23,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CONTACT_UPDATED = 24,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CONTACT_DELETED = 25,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CONTACT_RESTORED = 26,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_COMPANY_CREATED = 27,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_COMPANY_UPDATED = 28,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_COMPANY_DELETED = 29,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_COMPANY_RESTORED = 30,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CUSTOMER_CREATED = 31,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CUSTOMER_UPDATED = 32,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CUSTOMER_DELETED = 33,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CUSTOMER_RESTORED = 34,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CATALOG_CREATED = 35,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CATALOG_UPDATED = 36,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CATALOG_DELETED = 37,
+  /*
+   * A timer for a time_based rule came due (origin TIMER).
+   */
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TIMER_FIRED = 38,
+  /*
+   * An operator ran a rule by hand (origin MANUAL).
+   */
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_MANUAL = 39
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__EVENT_TYPE)
+} Agents__V1__EventType;
+/*
+ * Where an event came from. Every event enters through ingest, whatever its origin.
+ */
+typedef enum _Agents__V1__EventOrigin {
+  /*
+   * No origin given (a query without an origin filter); read as KOMMO on an event.
+   */
+  AGENTS__V1__EVENT_ORIGIN__EVENT_ORIGIN_UNSPECIFIED = 0,
+  AGENTS__V1__EVENT_ORIGIN__EVENT_ORIGIN_KOMMO = 1,
+  AGENTS__V1__EVENT_ORIGIN__EVENT_ORIGIN_TIMER = 2,
+  AGENTS__V1__EVENT_ORIGIN__EVENT_ORIGIN_MANUAL = 3,
+  AGENTS__V1__EVENT_ORIGIN__EVENT_ORIGIN_REPLAY = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__EVENT_ORIGIN)
+} Agents__V1__EventOrigin;
+typedef enum _Agents__V1__MessageDirection {
+  AGENTS__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_UNSPECIFIED = 0,
+  AGENTS__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_INCOMING = 1,
+  AGENTS__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_OUTGOING = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__MESSAGE_DIRECTION)
+} Agents__V1__MessageDirection;
+/*
+ * What becomes of a suspended tenant's held events when it is resumed.
+ */
+typedef enum _Agents__V1__HeldEvents {
+  /*
+   * Dispatched in their order (the default).
+   */
+  AGENTS__V1__HELD_EVENTS__HELD_EVENTS_DISPATCH = 0,
+  /*
+   * Marked skipped.
+   */
+  AGENTS__V1__HELD_EVENTS__HELD_EVENTS_SKIP = 1
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__HELD_EVENTS)
+} Agents__V1__HeldEvents;
 
 /* --- messages --- */
 
@@ -42,10 +131,7 @@ struct  Agents__V1__MessageFields
   char *contact_id;
   char *origin;
   char *message_type;
-  /*
-   * incoming or outgoing
-   */
-  char *direction;
+  Agents__V1__MessageDirection direction;
   char *author_id;
   char *author_type;
   char *author_name;
@@ -55,7 +141,7 @@ struct  Agents__V1__MessageFields
 };
 #define AGENTS__V1__MESSAGE_FIELDS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__message_fields__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Agents__V1__CustomField
@@ -85,19 +171,13 @@ struct  Agents__V1__Event
   char *id;
   char *tenant_id;
   int64_t account_id;
-  /*
-   * lead_created, stage_changed, message_received, … or unknown.
-   */
-  char *type;
+  Agents__V1__EventType type;
   char *entity_type;
   char *entity_id;
   int64_t lead_id;
   int64_t occurred_at_micros;
   int64_t received_at_micros;
-  /*
-   * kommo, timer, manual, replay
-   */
-  char *origin;
+  Agents__V1__EventOrigin origin;
   int64_t pipeline_id;
   int64_t status_id;
   int64_t old_status_id;
@@ -125,7 +205,7 @@ struct  Agents__V1__Event
 };
 #define AGENTS__V1__EVENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__event__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, NULL, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, AGENTS__V1__EVENT_ORIGIN__EVENT_ORIGIN_UNSPECIFIED, 0, 0, 0, 0, 0, 0, 0, NULL, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -229,14 +309,13 @@ struct  Agents__V1__TenantState
   char *tenant_id;
   protobuf_c_boolean suspended;
   /*
-   * On resume only: what becomes of the events held meanwhile. "dispatch" (the default when empty)
-   * sends them on in their order; "skip" marks them skipped.
+   * On resume only: what becomes of the events held meanwhile.
    */
-  char *held_events;
+  Agents__V1__HeldEvents held_events;
 };
 #define AGENTS__V1__TENANT_STATE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__tenant_state__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, AGENTS__V1__HELD_EVENTS__HELD_EVENTS_DISPATCH }
 
 
 struct  Agents__V1__TenantStateResponse
@@ -459,6 +538,10 @@ typedef void (*Agents__V1__TenantStateResponse_Closure)
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    agents__v1__event_type__descriptor;
+extern const ProtobufCEnumDescriptor    agents__v1__event_origin__descriptor;
+extern const ProtobufCEnumDescriptor    agents__v1__message_direction__descriptor;
+extern const ProtobufCEnumDescriptor    agents__v1__held_events__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__message_fields__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__custom_field__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__event__descriptor;

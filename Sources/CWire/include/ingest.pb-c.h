@@ -40,6 +40,69 @@ typedef struct Agents__V1__StatsResponse Agents__V1__StatsResponse;
 
 /* --- enums --- */
 
+/*
+ * What became of a raw delivery.
+ */
+typedef enum _Agents__V1__DeliveryStatus {
+  /*
+   * No status given (a query without a status filter); a delivery never has it.
+   */
+  AGENTS__V1__DELIVERY_STATUS__DELIVERY_STATUS_UNSPECIFIED = 0,
+  AGENTS__V1__DELIVERY_STATUS__DELIVERY_STATUS_ACCEPTED = 1,
+  AGENTS__V1__DELIVERY_STATUS__DELIVERY_STATUS_DUPLICATE = 2,
+  AGENTS__V1__DELIVERY_STATUS__DELIVERY_STATUS_UNPARSED = 3,
+  AGENTS__V1__DELIVERY_STATUS__DELIVERY_STATUS_REJECTED = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__DELIVERY_STATUS)
+} Agents__V1__DeliveryStatus;
+/*
+ * Where an event's journey stands, or one destination's part of it.
+ */
+typedef enum _Agents__V1__JourneyStatus {
+  /*
+   * No status given (a query without a status filter).
+   */
+  AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_UNSPECIFIED = 0,
+  AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_PENDING = 1,
+  /*
+   * The tenant is suspended: stored, not dispatched.
+   */
+  AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_HELD = 2,
+  AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_DELIVERED = 3,
+  AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_FAILED = 4,
+  /*
+   * Held, then skipped on resume; or a destination with nothing to do.
+   */
+  AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_SKIPPED = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__JOURNEY_STATUS)
+} Agents__V1__JourneyStatus;
+/*
+ * A destination of an event's journey, in the order an event visits them.
+ */
+typedef enum _Agents__V1__Destination {
+  AGENTS__V1__DESTINATION__DESTINATION_UNSPECIFIED = 0,
+  /*
+   * rules.evaluate
+   */
+  AGENTS__V1__DESTINATION__DESTINATION_RULES_EVALUATE = 1,
+  /*
+   * sequences.on_event
+   */
+  AGENTS__V1__DESTINATION__DESTINATION_SEQUENCES_ON_EVENT = 2,
+  /*
+   * sequences.schedule
+   */
+  AGENTS__V1__DESTINATION__DESTINATION_SEQUENCES_SCHEDULE = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__DESTINATION)
+} Agents__V1__Destination;
+typedef enum _Agents__V1__ReplayMode {
+  /*
+   * Read as DRY_RUN.
+   */
+  AGENTS__V1__REPLAY_MODE__REPLAY_MODE_UNSPECIFIED = 0,
+  AGENTS__V1__REPLAY_MODE__REPLAY_MODE_DRY_RUN = 1,
+  AGENTS__V1__REPLAY_MODE__REPLAY_MODE_LIVE = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__REPLAY_MODE)
+} Agents__V1__ReplayMode;
 
 /* --- messages --- */
 
@@ -79,10 +142,7 @@ struct  Agents__V1__IngestResponse
   ProtobufCMessage base;
   char *delivery_id;
   char *tenant_id;
-  /*
-   * accepted, duplicate, unparsed, rejected
-   */
-  char *status;
+  Agents__V1__DeliveryStatus status;
   size_t n_event_ids;
   char **event_ids;
   int32_t new_events;
@@ -91,7 +151,7 @@ struct  Agents__V1__IngestResponse
 };
 #define AGENTS__V1__INGEST_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__ingest_response__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__DELIVERY_STATUS__DELIVERY_STATUS_UNSPECIFIED, 0,NULL, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Agents__V1__TenantRequest
@@ -137,14 +197,11 @@ struct  Agents__V1__RotateRequest
 struct  Agents__V1__EventQuery
 {
   ProtobufCMessage base;
-  char *type;
+  Agents__V1__EventType type;
   char *entity_type;
   int64_t lead_id;
-  /*
-   * dispatch status: pending, held, delivered, failed, skipped
-   */
-  char *status;
-  char *origin;
+  Agents__V1__JourneyStatus status;
+  Agents__V1__EventOrigin origin;
   int64_t from_micros;
   int64_t to_micros;
   /*
@@ -156,7 +213,7 @@ struct  Agents__V1__EventQuery
 };
 #define AGENTS__V1__EVENT_QUERY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__event_query__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+    , AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_UNSPECIFIED, AGENTS__V1__EVENT_ORIGIN__EVENT_ORIGIN_UNSPECIFIED, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -165,14 +222,11 @@ struct  Agents__V1__EventQuery
 struct  Agents__V1__Dispatch
 {
   ProtobufCMessage base;
+  Agents__V1__Destination destination;
   /*
-   * rules.evaluate, sequences.on_event, sequences.schedule
+   * pending, delivered, failed or skipped
    */
-  char *destination;
-  /*
-   * pending, delivered, failed
-   */
-  char *status;
+  Agents__V1__JourneyStatus status;
   int32_t attempts;
   int64_t next_attempt_at_micros;
   char *last_error;
@@ -180,13 +234,13 @@ struct  Agents__V1__Dispatch
 };
 #define AGENTS__V1__DISPATCH__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__dispatch__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0 }
+    , AGENTS__V1__DESTINATION__DESTINATION_UNSPECIFIED, AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_UNSPECIFIED, 0, 0, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Agents__V1__Attempt
 {
   ProtobufCMessage base;
-  char *destination;
+  Agents__V1__Destination destination;
   int64_t at_micros;
   int64_t duration_micros;
   int32_t status_code;
@@ -194,30 +248,27 @@ struct  Agents__V1__Attempt
 };
 #define AGENTS__V1__ATTEMPT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__attempt__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , AGENTS__V1__DESTINATION__DESTINATION_UNSPECIFIED, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Agents__V1__EventSummary
 {
   ProtobufCMessage base;
   char *id;
-  char *type;
+  Agents__V1__EventType type;
   char *entity_type;
   char *entity_id;
   int64_t lead_id;
-  char *origin;
+  Agents__V1__EventOrigin origin;
   int64_t occurred_at_micros;
   int64_t received_at_micros;
-  /*
-   * pending, held (tenant suspended), delivered, failed, skipped (held, then skipped on resume)
-   */
-  char *status;
+  Agents__V1__JourneyStatus status;
   char *delivery_id;
   int32_t actions;
 };
 #define AGENTS__V1__EVENT_SUMMARY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__event_summary__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, AGENTS__V1__EVENT_ORIGIN__EVENT_ORIGIN_UNSPECIFIED, 0, 0, AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Agents__V1__EventPage
@@ -247,10 +298,7 @@ struct  Agents__V1__Delivery
   ProtobufCMessage base;
   char *id;
   char *tenant_id;
-  /*
-   * accepted, duplicate, unparsed, rejected
-   */
-  char *status;
+  Agents__V1__DeliveryStatus status;
   char *reason;
   int64_t received_at_micros;
   char *content_type;
@@ -262,23 +310,23 @@ struct  Agents__V1__Delivery
   protobuf_c_boolean body_expired;
   size_t n_event_ids;
   char **event_ids;
-  char *origin;
+  Agents__V1__EventOrigin origin;
 };
 #define AGENTS__V1__DELIVERY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__delivery__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL}, 0, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__DELIVERY_STATUS__DELIVERY_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL}, 0, 0,NULL, AGENTS__V1__EVENT_ORIGIN__EVENT_ORIGIN_UNSPECIFIED }
 
 
 struct  Agents__V1__DeliveryQuery
 {
   ProtobufCMessage base;
-  char *status;
+  Agents__V1__DeliveryStatus status;
   int32_t limit;
   char *cursor;
 };
 #define AGENTS__V1__DELIVERY_QUERY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__delivery_query__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+    , AGENTS__V1__DELIVERY_STATUS__DELIVERY_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Agents__V1__DeliveryPage
@@ -314,10 +362,7 @@ struct  Agents__V1__ReplayRequest
 {
   ProtobufCMessage base;
   char *event_id;
-  /*
-   * dry_run or live
-   */
-  char *mode;
+  Agents__V1__ReplayMode mode;
   /*
    * Replay by filter when event_id is empty.
    */
@@ -329,13 +374,13 @@ struct  Agents__V1__ReplayRequest
 };
 #define AGENTS__V1__REPLAY_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__replay_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0 }
+    , (char *)protobuf_c_empty_string, AGENTS__V1__REPLAY_MODE__REPLAY_MODE_UNSPECIFIED, NULL, 0 }
 
 
 struct  Agents__V1__ReplayResponse
 {
   ProtobufCMessage base;
-  char *mode;
+  Agents__V1__ReplayMode mode;
   int32_t matched;
   size_t n_new_event_ids;
   char **new_event_ids;
@@ -344,7 +389,7 @@ struct  Agents__V1__ReplayResponse
 };
 #define AGENTS__V1__REPLAY_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__replay_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL }
+    , AGENTS__V1__REPLAY_MODE__REPLAY_MODE_UNSPECIFIED, 0, 0,NULL, 0,NULL }
 
 
 struct  Agents__V1__StatsRequest
@@ -362,13 +407,13 @@ struct  Agents__V1__StatCount
 {
   ProtobufCMessage base;
   char *day;
-  char *type;
-  char *status;
+  Agents__V1__EventType type;
+  Agents__V1__JourneyStatus status;
   int64_t count;
 };
 #define AGENTS__V1__STAT_COUNT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__stat_count__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED, AGENTS__V1__JOURNEY_STATUS__JOURNEY_STATUS_UNSPECIFIED, 0 }
 
 
 struct  Agents__V1__StatsResponse
@@ -947,6 +992,10 @@ void agents__v1__ingest__set_tenant_state(ProtobufCService *service,
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    agents__v1__delivery_status__descriptor;
+extern const ProtobufCEnumDescriptor    agents__v1__journey_status__descriptor;
+extern const ProtobufCEnumDescriptor    agents__v1__destination__descriptor;
+extern const ProtobufCEnumDescriptor    agents__v1__replay_mode__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__ingest_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__ingest_response__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__tenant_request__descriptor;

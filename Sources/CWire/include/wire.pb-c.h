@@ -28,6 +28,18 @@ typedef struct Agents__V1__EchoResponse Agents__V1__EchoResponse;
 
 /* --- enums --- */
 
+typedef enum _Agents__V1__ServingStatus {
+  AGENTS__V1__SERVING_STATUS__SERVING_STATUS_UNSPECIFIED = 0,
+  AGENTS__V1__SERVING_STATUS__SERVING_STATUS_SERVING = 1,
+  AGENTS__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__SERVING_STATUS)
+} Agents__V1__ServingStatus;
+typedef enum _Agents__V1__MetricKind {
+  AGENTS__V1__METRIC_KIND__METRIC_KIND_UNSPECIFIED = 0,
+  AGENTS__V1__METRIC_KIND__METRIC_KIND_COUNTER = 1,
+  AGENTS__V1__METRIC_KIND__METRIC_KIND_GAUGE = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__METRIC_KIND)
+} Agents__V1__MetricKind;
 
 /* --- messages --- */
 
@@ -118,10 +130,7 @@ struct  Agents__V1__HealthCheckResponse
    * The process name: ingest-service, rules-service, sequence-service.
    */
   char *service;
-  /*
-   * SERVING or NOT_SERVING.
-   */
-  char *status;
+  Agents__V1__ServingStatus status;
   char *detail;
   int64_t uptime_seconds;
   /*
@@ -132,7 +141,7 @@ struct  Agents__V1__HealthCheckResponse
 };
 #define AGENTS__V1__HEALTH_CHECK_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__health_check_response__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL }
+    , (char *)protobuf_c_empty_string, AGENTS__V1__SERVING_STATUS__SERVING_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0,NULL }
 
 
 /*
@@ -143,17 +152,14 @@ struct  Agents__V1__Metric
   ProtobufCMessage base;
   char *name;
   char *help;
-  /*
-   * counter or gauge
-   */
-  char *kind;
+  Agents__V1__MetricKind kind;
   size_t n_labels;
   Agents__V1__KeyValue **labels;
   double value;
 };
 #define AGENTS__V1__METRIC__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__metric__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__METRIC_KIND__METRIC_KIND_UNSPECIFIED, 0,NULL, 0 }
 
 
 struct  Agents__V1__KeyValue
@@ -456,6 +462,8 @@ void agents__v1__echo__echo_once(ProtobufCService *service,
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    agents__v1__serving_status__descriptor;
+extern const ProtobufCEnumDescriptor    agents__v1__metric_kind__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__metadata__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__envelope__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__field_violation__descriptor;

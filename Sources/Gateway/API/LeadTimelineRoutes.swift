@@ -124,8 +124,8 @@ struct TimelineEntry: Comparable {
         rank = Self.ranks["event"]!
         var object: [String: JSONValue] = [
             "kind": .string("event"), "at": .string(RFC3339.millis(at)), "at_micros": .int(at),
-            "event_id": .string(event.id), "type": .string(event.type), "entity_type": .string(event.entityType),
-            "entity_id": .string(event.entityId), "origin": .string(event.origin), "status": .string(event.status),
+            "event_id": .string(event.id), "type": .string(event.type.name), "entity_type": .string(event.entityType),
+            "entity_id": .string(event.entityId), "origin": .string(event.origin.name), "status": .string(event.status.name),
             "actions": .int(Int64(event.actions)),
         ]
         object["occurred_at"] = RFC3339.string(micros: event.occurredAtMicros).map(JSONValue.string) ?? .null

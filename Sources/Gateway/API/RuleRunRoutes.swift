@@ -71,16 +71,16 @@ extension GatewayApp {
             var event = PB.Event()
             event.id = RandomID.make("ev_manual_", hexDigits: 24)
             event.tenantId = tenant
-            event.type = "manual"
+            event.type = .manual
             event.entityType = "lead"
             event.entityId = String(leadID)
             event.leadId = leadID
-            event.origin = "manual"
+            event.origin = .manual
             event.ruleId = ref.id
             var ingest = PB.IngestRequest()
             ingest.events = [event]
             let answer = try await peers.ingest.ingest(ingest, options: options)
-            return try jsonResponse(["event_id": answer.eventIds.first ?? event.id, "status": answer.status], status: .accepted)
+            return try jsonResponse(["event_id": answer.eventIds.first ?? event.id, "status": answer.status.name], status: .accepted)
         }
         // Dry run: explanations and would-be actions; nothing is written.
         api.post("/agents/{id}/rules/{ruleId}/test") { request, context -> Response in
@@ -97,21 +97,21 @@ extension GatewayApp {
                 var event = PB.Event()
                 event.id = RandomID.make("ev_test_", hexDigits: 24)
                 event.tenantId = tenant
-                event.type = inline.type
+                event.type = try WireNames.eventType(inline.type, field: "event.type")
                 event.leadId = try kommoID(inline.leadId, field: "event.lead_id")
                 event.entityType = "lead"
                 event.entityId = String(event.leadId)
                 event.pipelineId = try kommoID(inline.pipelineId, field: "event.pipeline_id")
                 event.statusId = try kommoID(inline.statusId, field: "event.status_id")
                 event.oldStatusId = try kommoID(inline.oldStatusId, field: "event.old_status_id")
-                event.origin = "manual"
+                event.origin = .manual
                 event.occurredAtMicros = clock.now().unixMicros
                 event.receivedAtMicros = event.occurredAtMicros
                 event.fields = (inline.fields ?? [:]).sorted { $0.key < $1.key }.map { PB.KeyValue(key: $0.key, value: $0.value) }
                 if let text = inline.text {
                     var message = PB.MessageFields()
                     message.text = text
-                    message.direction = "incoming"
+                    message.direction = .incoming
                     message.origin = inline.origin ?? ""
                     event.message = message
                 }

@@ -111,7 +111,7 @@ extension GatewayApp {
             _ = try await peers.sequences.setTenantState(state, options: options)
         } else {
             _ = try await peers.sequences.setTenantState(state, options: options)
-            state.heldEvents = heldEvents
+            state.heldEvents = WireNames.heldEvents(heldEvents) ?? .dispatch
             _ = try await peers.ingest.setTenantState(state, options: options)
         }
     }

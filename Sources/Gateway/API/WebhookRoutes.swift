@@ -26,10 +26,10 @@ struct EventSummaryDTO: Codable, Sendable {
         case receivedAt = "received_at", deliveryId = "delivery_id"
     }
     init(_ summary: PB.EventSummary) {
-        id = summary.id; type = summary.type; entityType = summary.entityType; entityId = summary.entityId
-        leadId = summary.leadId == 0 ? nil : String(summary.leadId); origin = summary.origin
+        id = summary.id; type = summary.type.name; entityType = summary.entityType; entityId = summary.entityId
+        leadId = summary.leadId == 0 ? nil : String(summary.leadId); origin = summary.origin.name
         occurredAt = RFC3339.string(micros: summary.occurredAtMicros); receivedAt = RFC3339.string(micros: summary.receivedAtMicros)
-        status = summary.status; deliveryId = summary.deliveryId; actions = Int(summary.actions)
+        status = summary.status.name; deliveryId = summary.deliveryId; actions = Int(summary.actions)
     }
 }
 
@@ -51,8 +51,8 @@ struct DeliveryDTO: Codable, Sendable {
         case remoteAddress = "remote_address"
     }
     init(_ delivery: PB.Delivery) {
-        id = delivery.id; status = delivery.status; reason = delivery.reason.isEmpty ? nil : delivery.reason
-        origin = delivery.origin; receivedAt = RFC3339.string(micros: delivery.receivedAtMicros); contentType = delivery.contentType
+        id = delivery.id; status = delivery.status.name; reason = delivery.reason.isEmpty ? nil : delivery.reason
+        origin = delivery.origin.name; receivedAt = RFC3339.string(micros: delivery.receivedAtMicros); contentType = delivery.contentType
         body = delivery.body.isEmpty ? nil : String(decoding: delivery.body, as: UTF8.self)
         bodyExpired = delivery.bodyExpired; eventIds = delivery.eventIds
         remoteAddress = delivery.remoteAddress.isEmpty ? nil : delivery.remoteAddress
@@ -145,11 +145,11 @@ struct EventDetailDTO: Codable, Sendable {
         parsed = detail.event
         delivery = detail.delivery.map(DeliveryDTO.init)
         dispatches = detail.dispatches.map {
-            DispatchDTO(destination: $0.destination, status: $0.status, attempts: Int($0.attempts), lastError: $0.lastError.isEmpty ? nil : $0.lastError,
+            DispatchDTO(destination: $0.destination.restName, status: $0.status.name, attempts: Int($0.attempts), lastError: $0.lastError.isEmpty ? nil : $0.lastError,
                         nextAttemptAt: RFC3339.string(micros: $0.nextAttemptAtMicros), deliveredAt: RFC3339.string(micros: $0.deliveredAtMicros))
         }
         attempts = detail.attempts.map {
-            AttemptDTO(destination: $0.destination, at: RFC3339.string(micros: $0.atMicros), durationMs: Double($0.durationMicros) / 1000,
+            AttemptDTO(destination: $0.destination.restName, at: RFC3339.string(micros: $0.atMicros), durationMs: Double($0.durationMicros) / 1000,
                        status: (StatusCode(rawValue: $0.statusCode) ?? .unknown).description, error: $0.error.isEmpty ? nil : $0.error)
         }
         decision = detail.decision.map(DecisionDTO.init)
@@ -240,7 +240,7 @@ extension GatewayApp {
             ingest.remoteAddress = context.clientAddress
             do {
                 let answer = try await peers.ingest.ingest(ingest, options: options)
-                return try jsonResponse(["status": answer.status, "delivery_id": answer.deliveryId])
+                return try jsonResponse(["status": answer.status.name, "delivery_id": answer.deliveryId])
             } catch let error as RPCError where error.code == .notFound {
                 known.remove(secret)  // rotated away since it was remembered
                 throw Problem(status: .notFound, detail: "no such webhook")
@@ -271,11 +271,11 @@ extension GatewayApp {
         api.get("/webhooks/events") { request, context -> Response in
             let query = QueryReader(request)
             var filter = PB.EventQuery()
-            filter.type = try query.string("type", maxLength: 64)
+            filter.type = try WireNames.eventType(query.string("type", maxLength: 64), field: "type")
             filter.entityType = try query.string("entity_type", maxLength: 64)
             filter.leadId = try query.int("lead_id", range: 1...Int64.max) ?? 0
-            filter.status = try query.string("status", maxLength: 32)
-            filter.origin = try query.string("origin", maxLength: 32)
+            filter.status = try WireNames.journeyStatus(query.string("status", maxLength: 32), field: "status")
+            filter.origin = try WireNames.origin(query.string("origin", maxLength: 32), field: "origin")
             filter.fromMicros = try query.time("from") ?? 0
             filter.toMicros = try query.time("to") ?? 0
             filter.text = try query.string("text", maxLength: 200)
@@ -294,25 +294,25 @@ extension GatewayApp {
             let body = try await request.decodeBody(ReplayBody.self, context: context)
             var replay = PB.ReplayRequest()
             replay.eventId = try context.parameters.require("id")
-            replay.mode = body.mode
+            replay.mode = try WireNames.replayMode(body.mode, field: "mode")
             let answer = try await peers.ingest.replay(replay, options: peers.options(context))
             return try jsonResponse(replayDTO(answer), status: body.mode == "live" ? .accepted : .ok)
         }
         api.post("/webhooks/replay") { request, context -> Response in
             let body = try await request.decodeBody(ReplayBody.self, context: context)
             var replay = PB.ReplayRequest()
-            replay.mode = body.mode
+            replay.mode = try WireNames.replayMode(body.mode, field: "mode")
             replay.confirm = body.confirm ?? false
             var filter = PB.EventQuery()
             if let given = body.filter {
-                filter.type = given.type ?? ""
+                filter.type = try WireNames.eventType(given.type ?? "", field: "filter.type")
                 filter.entityType = given.entityType ?? ""
                 if let lead = given.leadId {
                     guard let value = Int64(lead), value > 0 else { throw Problem.field("filter.lead_id", "must be a Kommo lead id") }
                     filter.leadId = value
                 }
-                filter.status = given.status ?? ""
-                filter.origin = given.origin ?? ""
+                filter.status = try WireNames.journeyStatus(given.status ?? "", field: "filter.status")
+                filter.origin = try WireNames.origin(given.origin ?? "", field: "filter.origin")
                 filter.text = given.text ?? ""
                 if let from = given.from {
                     guard let date = RFC3339.parse(from) else { throw Problem.field("filter.from", "must be an RFC 3339 time") }
@@ -330,7 +330,7 @@ extension GatewayApp {
         api.get("/webhooks/deliveries") { request, context -> Response in
             let query = QueryReader(request)
             var filter = PB.DeliveryQuery()
-            filter.status = try query.string("status", maxLength: 32)
+            filter.status = try WireNames.deliveryStatus(query.string("status", maxLength: 32), field: "status")
             filter.limit = try query.limit()
             filter.cursor = try query.string("cursor", maxLength: 64)
             let page = try await peers.ingest.listDeliveries(filter, options: peers.options(context))
@@ -340,7 +340,7 @@ extension GatewayApp {
             var request = PB.IdRequest()
             request.id = try context.parameters.require("id")
             let answer = try await peers.ingest.reparse(request, options: peers.options(context))
-            return try jsonResponse(ReparseDTO(status: answer.status, deliveryId: answer.deliveryId, eventIds: answer.eventIds))
+            return try jsonResponse(ReparseDTO(status: answer.status.name, deliveryId: answer.deliveryId, eventIds: answer.eventIds))
         }
         api.get("/webhooks/stats") { request, context -> Response in
             let query = QueryReader(request)
@@ -360,7 +360,7 @@ extension GatewayApp {
     }
 
     static func replayDTO(_ answer: PB.ReplayResponse) -> ReplayDTO {
-        ReplayDTO(mode: answer.mode, matched: Int(answer.matched), newEventIds: answer.newEventIds, decisions: answer.decisions.map(DecisionDTO.init))
+        ReplayDTO(mode: answer.mode.name, matched: Int(answer.matched), newEventIds: answer.newEventIds, decisions: answer.decisions.map(DecisionDTO.init))
     }
 }
 

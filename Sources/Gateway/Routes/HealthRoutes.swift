@@ -30,7 +30,7 @@ extension Peers {
                 group.addTask {
                     do {
                         let answer = try await peer.client.check(PB.HealthCheckRequest(), options: CallOptions(timeout: timeout))
-                        let ready = answer.status == "SERVING"
+                        let ready = answer.status == .serving
                         return (index, ServiceState(name: peer.name, state: ready ? "ready" : "unavailable",
                                                     detail: ready ? nil : answer.detail, uptimeSeconds: answer.uptimeSeconds))
                     } catch {

@@ -20,7 +20,7 @@ extension GatewayApp {
             var describedClient = Set<String>()
             for metric in clientMetrics {
                 if describedClient.insert(metric.name).inserted {
-                    text += "# HELP \(metric.name) \(metric.help)\n# TYPE \(metric.name) \(metric.kind == "gauge" ? "gauge" : "counter")\n"
+                    text += "# HELP \(metric.name) \(metric.help)\n# TYPE \(metric.name) \(metric.kind == .gauge ? "gauge" : "counter")\n"
                 }
                 text += "\(metric.name){\(Self.labelText(metric.labels))} \(metric.value)\n"
             }
@@ -31,7 +31,7 @@ extension GatewayApp {
                         // the client's RPC counters show the failed call by code).
                         let answer = try? await peer.client.check(PB.HealthCheckRequest(), options: CallOptions(timeout: .seconds(1)))
                         var metrics = answer?.metrics ?? []
-                        metrics.append(.sample("service_up", answer?.status == "SERVING" ? 1 : 0, kind: "gauge", help: "1 when the service answers Health"))
+                        metrics.append(.sample("service_up", answer?.status == .serving ? 1 : 0, kind: .gauge, help: "1 when the service answers Health"))
                         return (peer.name, metrics)
                     }
                 }
@@ -44,7 +44,7 @@ extension GatewayApp {
                 for metric in metrics {
                     if described.insert(metric.name).inserted {
                         if !metric.help.isEmpty { text += "# HELP \(metric.name) \(metric.help)\n" }
-                        text += "# TYPE \(metric.name) \(metric.kind == "gauge" ? "gauge" : "counter")\n"
+                        text += "# TYPE \(metric.name) \(metric.kind == .gauge ? "gauge" : "counter")\n"
                     }
                     text += "\(metric.name){\(Self.labelText([PB.KeyValue(key: "service", value: service)] + metric.labels))} \(metric.value)\n"
                 }

@@ -74,7 +74,8 @@ package final class Dispatcher: Service, Sendable {
     /// Takes one event as far along its journey as the destinations allow.
     package func advance(_ due: DueEvent) async {
         var decision = due.decision
-        let options = CallOptions(timeout: settings.callTimeout, traceID: due.event.id, tenantID: due.event.tenantId)
+        let event = PB.Event(due.event)
+        let options = CallOptions(timeout: settings.callTimeout, traceID: event.id, tenantID: event.tenantId)
         for destination in Destination.allCases where due.pending.contains(destination) {
             if destination == .schedule, let current = decision, current.actions.isEmpty && current.timers.isEmpty { continue }
             let at = clock.now().unixMicros
@@ -83,14 +84,14 @@ package final class Dispatcher: Service, Sendable {
                 switch destination {
                 case .evaluate:
                     var request = PB.EvaluateRequest()
-                    request.event = due.event
+                    request.event = event
                     let answer = try await rules.evaluate(request, options: options)
                     decision = answer
                     try await store.recordAttempt(seq: due.seq, destination: destination, at: at,
                                                   durationMicros: (ContinuousClock.now - started).micros, code: 0, error: "", decision: answer)
                 case .schedule:
                     var request = PB.ScheduleRequest()
-                    request.eventId = due.event.id
+                    request.eventId = event.id
                     request.actions = decision?.actions ?? []
                     request.timers = decision?.timers ?? []
                     _ = try await sequences.schedule(request, options: options)
@@ -98,7 +99,7 @@ package final class Dispatcher: Service, Sendable {
                                                   durationMicros: (ContinuousClock.now - started).micros, code: 0, error: "")
                 case .onEvent:
                     var request = PB.OnEventRequest()
-                    request.event = due.event
+                    request.event = event
                     _ = try await sequences.onEvent(request, options: options)
                     try await store.recordAttempt(seq: due.seq, destination: destination, at: at,
                                                   durationMicros: (ContinuousClock.now - started).micros, code: 0, error: "")
@@ -116,11 +117,11 @@ package final class Dispatcher: Service, Sendable {
                     let retrying = try await store.retryLater(seq: due.seq, attempts: attempts, nextAt: clock.now().unixMicros + delay.micros,
                                                               maxAttempts: settings.maxAttempts)
                     logger.log(level: retrying ? .info : .warning, retrying ? "dispatch.retry" : "dispatch.failed", metadata: [
-                        "event.id": "\(due.event.id)", "tenant.id": "\(due.event.tenantId)", "destination": "\(destination.rawValue)",
+                        "event.id": "\(event.id)", "tenant.id": "\(event.tenantId)", "destination": "\(destination.rawValue)",
                         "attempt": "\(attempts)", "error": "\(rpc)",
                     ])
                 } catch {
-                    logger.error("dispatch.record_failed", metadata: ["event.id": "\(due.event.id)", "error": "\(error)"])
+                    logger.error("dispatch.record_failed", metadata: ["event.id": "\(event.id)", "error": "\(error)"])
                 }
                 return
             }
@@ -128,7 +129,7 @@ package final class Dispatcher: Service, Sendable {
         do {
             try await store.markDelivered(seq: due.seq)
         } catch {
-            logger.error("dispatch.record_failed", metadata: ["event.id": "\(due.event.id)", "error": "\(error)"])
+            logger.error("dispatch.record_failed", metadata: ["event.id": "\(event.id)", "error": "\(error)"])
         }
     }
 }

@@ -6,7 +6,7 @@ import Foundation
 
 /// The account block that closes a Kommo webhook body (`account[id]`, `account[subdomain]`,
 /// `account[_links][self]`); 2016-era bodies carry only the subdomain.
-package struct KommoAccount: Hashable, Sendable {
+package struct WebhookAccountBlock: Hashable, Sendable {
     /// `account[id]`, when present and numeric.
     package var id: Int64?
     /// `account[subdomain]`, when present and not empty.
@@ -26,12 +26,12 @@ package struct KommoAccount: Hashable, Sendable {
 /// What one webhook POST carried: its account block and one event per item, in body order.
 package struct ParsedDelivery: Hashable, Sendable {
     /// The account block; all `nil` when the body had none.
-    package var account: KommoAccount
+    package var account: WebhookAccountBlock
     /// One event per item of every entity and action, in body order: entity, then action, then index.
     package var events: [KommoEvent]
 
     /// A delivery with its account block and events.
-    package init(account: KommoAccount, events: [KommoEvent]) {
+    package init(account: WebhookAccountBlock, events: [KommoEvent]) {
         self.account = account
         self.events = events
     }
@@ -127,7 +127,7 @@ package enum KommoWebhookParser {
             throw KommoWebhookError(code: .emptyBody, reason: "the body holds no key=value pairs")
         }
         let accountBlock = root["account"]?.map
-        let account = KommoAccount(
+        let account = WebhookAccountBlock(
             id: accountBlock?["id"]?.int64,
             subdomain: accountBlock?["subdomain"]?.string.flatMap { $0.isEmpty ? nil : $0 },
             baseURL: accountBlock?["_links"]?["self"]?.string.flatMap { $0.isEmpty ? nil : $0 }
@@ -272,7 +272,7 @@ package enum KommoWebhookParser {
 
     /// The event for one item. Unknown events also carry `_family`, `_action` and `_index` in
     /// `fields`, since their type cannot say what happened.
-    static func event(for item: Item, account: KommoAccount, tenantID: String, receivedAt: Date) -> KommoEvent {
+    static func event(for item: Item, account: WebhookAccountBlock, tenantID: String, receivedAt: Date) -> KommoEvent {
         let type = eventType(for: item)
         let accountID = account.id ?? item.int("account_id")
         var fields = flatFields(of: item)

@@ -1,5 +1,7 @@
+import Domain
 import Foundation
 import GRDB
+import ServiceKit
 import Wire
 
 /// Opaque cursors: the position of the last item of a page.
@@ -25,14 +27,14 @@ extension IngestStore {
     private static func summary(_ row: Row) -> PB.EventSummary {
         var summary = PB.EventSummary()
         summary.id = row["id"]
-        summary.type = row["type"]
+        summary.type = PB.EventType(EventType(rawValue: row["type"]))
         summary.entityType = row["entity_type"]
         summary.entityId = row["entity_id"]
         summary.leadId = row["lead_id"] ?? 0
-        summary.origin = row["origin"]
+        summary.origin = PB.EventOrigin(EventOrigin(rawValue: row["origin"]) ?? .kommo)
         summary.occurredAtMicros = row["occurred_at"]
         summary.receivedAtMicros = row["received_at"]
-        summary.status = row["status"]
+        summary.status = JourneyStatus(rawValue: row["status"]).map(PB.JourneyStatus.init) ?? .unspecified
         summary.deliveryId = row["delivery_id"]
         summary.actions = row["actions"]
         return summary
@@ -46,26 +48,31 @@ extension IngestStore {
         var clauses = ["e.tenant_id = ?"]
         var arguments: StatementArguments = [tenantID]
         if let before { clauses.append("e.seq < ?"); arguments += [before] }
-        if !query.type.isEmpty { clauses.append("e.type = ?"); arguments += [query.type] }
+        if query.type != .unspecified { clauses.append("e.type = ?"); arguments += [EventType(query.type).rawValue] }
         if !query.entityType.isEmpty { clauses.append("e.entity_type = ?"); arguments += [query.entityType] }
         if query.leadId != 0 { clauses.append("e.lead_id = ?"); arguments += [query.leadId] }
-        if !query.status.isEmpty {
-            guard ["pending", "held", "delivered", "failed", "skipped"].contains(query.status) else {
+        if query.status != .unspecified {
+            guard let status = JourneyStatus(query.status) else {
                 throw RPCError.invalid(field: "status", "must be pending, held, delivered, failed or skipped")
             }
-            clauses.append("e.status = ?"); arguments += [query.status]
+            clauses.append("e.status = ?"); arguments += [status.rawValue]
         }
-        if !query.origin.isEmpty { clauses.append("e.origin = ?"); arguments += [query.origin] }
+        if query.origin != .unspecified {
+            guard let origin = EventOrigin(rawValue: query.origin.name) else {
+                throw RPCError.invalid(field: "origin", "must be kommo, timer, manual or replay")
+            }
+            clauses.append("e.origin = ?"); arguments += [origin.rawValue]
+        }
         if query.fromMicros != 0 { clauses.append("e.received_at >= ?"); arguments += [query.fromMicros] }
         if query.toMicros != 0 { clauses.append("e.received_at < ?"); arguments += [query.toMicros] }
         if !query.text.isEmpty {
-            let pattern = "%" + query.text.replacingOccurrences(of: "\\", with: "\\\\")
-                .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
-            clauses.append("""
-                (EXISTS (SELECT 1 FROM delivery d WHERE d.id = e.delivery_id AND CAST(d.body AS TEXT) LIKE ? ESCAPE '\\')
-                 OR CAST(e.payload AS TEXT) LIKE ? ESCAPE '\\')
-                """)
-            arguments += [pattern, pattern]
+            guard query.text.utf8.count <= 256 else { throw RPCError.invalid(field: "text", "must be at most 256 bytes") }
+            // Matched by the full-text index, literally: see `FullTextQuery`.
+            if let match = FullTextQuery.literal(query.text) {
+                clauses.append("e.seq IN (SELECT rowid FROM event_text WHERE event_text MATCH ?)"); arguments += [match]
+            } else {
+                clauses.append("0")
+            }
         }
         let sql = "SELECT e.* FROM event e WHERE \(clauses.joined(separator: " AND ")) ORDER BY e.seq DESC LIMIT \(limit + 1)"
         return try await db.read { [arguments] db in
@@ -87,8 +94,7 @@ extension IngestStore {
             }
             var detail = PB.EventDetail()
             detail.summary = Self.summary(row)
-            let payload: Data = row["payload"]
-            detail.event = try PB.Event(serializedBytes: Array(payload))
+            detail.event = PB.Event(try Self.storedEvent(row))
             if let decision: Data = row["decision"] { detail.decision = try PB.Decision(serializedBytes: Array(decision)) }
             let seq: Int64 = row["seq"]
             let deliveryID: String = row["delivery_id"]
@@ -100,20 +106,20 @@ extension IngestStore {
                 ORDER BY CASE destination WHEN 'rules.evaluate' THEN 0 WHEN 'sequences.on_event' THEN 1 ELSE 2 END
                 """, arguments: [seq]).map { row in
                 var dispatch = PB.Dispatch()
-                dispatch.destination = row["destination"]
-                dispatch.status = row["status"]
+                dispatch.destination = Destination(rawValue: row["destination"]).map(PB.Destination.init) ?? .unspecified
+                dispatch.status = JourneyStatus(rawValue: row["status"]).map(PB.JourneyStatus.init) ?? .unspecified
                 dispatch.attempts = row["attempts"]
                 dispatch.lastError = row["last_error"]
                 dispatch.deliveredAtMicros = row["delivered_at"]
                 return dispatch
             }
             let next: Int64 = row["next_attempt_at"]
-            for index in detail.dispatches.indices where detail.dispatches[index].status == "pending" {
+            for index in detail.dispatches.indices where detail.dispatches[index].status == .pending {
                 detail.dispatches[index].nextAttemptAtMicros = next
             }
             detail.attempts = try Row.fetchAll(db, sql: "SELECT * FROM attempt WHERE event_seq = ? ORDER BY id", arguments: [seq]).map { row in
                 var attempt = PB.Attempt()
-                attempt.destination = row["destination"]
+                attempt.destination = Destination(rawValue: row["destination"]).map(PB.Destination.init) ?? .unspecified
                 attempt.atMicros = row["at"]
                 attempt.durationMicros = row["duration_micros"]
                 attempt.statusCode = row["status_code"]
@@ -128,9 +134,9 @@ extension IngestStore {
         var delivery = PB.Delivery()
         delivery.id = row["id"]
         delivery.tenantId = row["tenant_id"]
-        delivery.status = row["status"]
+        delivery.status = DeliveryStatus(rawValue: row["status"]).map(PB.DeliveryStatus.init) ?? .unspecified
         delivery.reason = row["reason"]
-        delivery.origin = row["origin"]
+        delivery.origin = PB.EventOrigin(EventOrigin(rawValue: row["origin"]) ?? .kommo)
         delivery.receivedAtMicros = row["received_at"]
         delivery.contentType = row["content_type"]
         delivery.remoteAddress = row["remote_address"]
@@ -149,11 +155,11 @@ extension IngestStore {
         var clauses = ["tenant_id = ?"]
         var arguments: StatementArguments = [tenantID]
         if let before { clauses.append("rowid < ?"); arguments += [before] }
-        if !query.status.isEmpty {
-            guard ["accepted", "duplicate", "unparsed", "rejected"].contains(query.status) else {
+        if query.status != .unspecified {
+            guard let status = DeliveryStatus(query.status) else {
                 throw RPCError.invalid(field: "status", "must be accepted, duplicate, unparsed or rejected")
             }
-            clauses.append("status = ?"); arguments += [query.status]
+            clauses.append("status = ?"); arguments += [status.rawValue]
         }
         let sql = "SELECT rowid AS position, * FROM delivery WHERE \(clauses.joined(separator: " AND ")) ORDER BY rowid DESC LIMIT \(limit + 1)"
         return try await db.read { [arguments] db in
@@ -173,10 +179,10 @@ extension IngestStore {
     }
 
     /// The stored event with this id, for replays.
-    package func event(tenantID: String, id: String) async throws -> PB.Event? {
+    package func event(tenantID: String, id: String) async throws -> StoredEvent? {
         try await db.read { db in
-            try Data.fetchOne(db, sql: "SELECT payload FROM event WHERE id = ? AND tenant_id = ?", arguments: [id, tenantID])
-                .map { try PB.Event(serializedBytes: Array($0)) }
+            try Row.fetchOne(db, sql: "SELECT record, delivery_id, replay_of FROM event WHERE id = ? AND tenant_id = ?", arguments: [id, tenantID])
+                .map(Self.storedEvent)
         }
     }
 
@@ -191,8 +197,8 @@ extension IngestStore {
                 """, arguments: [tenantID, from, upper]).map { row in
                 var count = PB.StatCount()
                 count.day = row["day"]
-                count.type = row["type"]
-                count.status = row["status"]
+                count.type = PB.EventType(EventType(rawValue: row["type"]))
+                count.status = JourneyStatus(rawValue: row["status"]).map(PB.JourneyStatus.init) ?? .unspecified
                 count.count = row["n"]
                 return count
             }

@@ -1,6 +1,8 @@
+import Domain
 import Foundation
 import GRDB
 import ServiceKit
+import Wire
 
 extension IngestStore {
     /// Append-only migrations of ingest-service's store. Never edit one that has shipped. `box` seals
@@ -125,6 +127,106 @@ extension IngestStore {
                 CREATE INDEX event_held ON event(tenant_id, seq) WHERE status = 'held';
                 """)
         }
+        migrator.registerMigration("v5: events as domain records, searched by full text") { db in
+            // The event was a protobuf blob searched with LIKE; it becomes the domain event's JSON, and
+            // its text goes into an FTS5 index (accents folded, as the rules store's script search).
+            try db.execute(sql: """
+                ALTER TABLE event ADD COLUMN record TEXT NOT NULL DEFAULT '';
+                CREATE VIRTUAL TABLE event_text USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
+                """)
+            let rows = try Row.fetchCursor(db, sql: "SELECT seq, type, origin, payload FROM event")
+            while let row = try rows.next() {
+                let payload: Data = row["payload"]
+                let event = try LegacyEventBlob.event(payload, type: row["type"], origin: row["origin"])
+                let seq: Int64 = row["seq"]
+                try db.execute(sql: "UPDATE event SET record = ? WHERE seq = ?", arguments: [try event.storedJSON(), seq])
+                try db.execute(sql: "INSERT INTO event_text (rowid, text) VALUES (?, ?)", arguments: [seq, event.searchText])
+            }
+            try db.execute(sql: "ALTER TABLE event DROP COLUMN payload")
+        }
         return migrator
+    }
+}
+
+/// Reads the events that v1–v4 stored as `agents.v1.Event` protobuf bytes, in which `type`, `origin`
+/// and `message.direction` were strings (they are enums now, so today's decoder refuses those
+/// fields). Part of migration v5: never change it.
+enum LegacyEventBlob {
+    static func event(_ blob: Data, type: String, origin: String) throws -> KommoEvent {
+        let bytes = Array(blob)
+        var direction = ""
+        // Top level: drop 4 (type) and 10 (origin), which the row's columns hold; in 18 (message),
+        // take 8 (direction) out.
+        let top = try strip(bytes, fields: [4, 10]) { number, value in
+            guard number == 18 else { return value }
+            var taken: [UInt8] = []
+            let message = try strip(value, fields: [8]) { _, inner in inner } taking: { taken = $0 }
+            direction = String(decoding: taken, as: UTF8.self)
+            return message
+        }
+        var wire = try PB.Event(serializedBytes: top)
+        if var message = wire.message {
+            message.direction = PB.MessageDirection(name: direction) ?? .unspecified
+            wire.message = message
+        }
+        var event = KommoEvent(wire)
+        event.type = EventType(rawValue: type)
+        event.origin = EventOrigin(rawValue: origin) ?? .kommo
+        return event
+    }
+
+    struct Malformed: Error {}
+
+    /// `bytes` without the given top-level fields; length-delimited fields pass through `map`, and the
+    /// last removed length-delimited value goes to `taking`.
+    private static func strip(
+        _ bytes: [UInt8], fields removed: Set<UInt64>, map: (UInt64, [UInt8]) throws -> [UInt8],
+        taking: ([UInt8]) -> Void = { _ in }
+    ) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var index = 0
+        func varint() throws -> UInt64 {
+            var shift: UInt64 = 0, result: UInt64 = 0
+            while true {
+                guard index < bytes.count, shift < 64 else { throw Malformed() }
+                let byte = bytes[index]; index += 1
+                result |= UInt64(byte & 0x7f) << shift
+                if byte & 0x80 == 0 { return result }
+                shift += 7
+            }
+        }
+        func append(varint value: UInt64) {
+            var value = value
+            while value >= 0x80 { out.append(UInt8(value & 0x7f) | 0x80); value >>= 7 }
+            out.append(UInt8(value))
+        }
+        while index < bytes.count {
+            let start = index
+            let key = try varint()
+            let number = key >> 3
+            switch key & 7 {
+            case 0:
+                _ = try varint()
+                if !removed.contains(number) { out += bytes[start..<index] }
+            case 1, 5:
+                let width = key & 7 == 1 ? 8 : 4
+                guard index + width <= bytes.count else { throw Malformed() }
+                index += width
+                if !removed.contains(number) { out += bytes[start..<index] }
+            case 2:
+                let length = Int(try varint())
+                guard length >= 0, index + length <= bytes.count else { throw Malformed() }
+                let value = Array(bytes[index..<(index + length)])
+                index += length
+                if removed.contains(number) { taking(value); continue }
+                let mapped = try map(number, value)
+                append(varint: key)
+                append(varint: UInt64(mapped.count))
+                out += mapped
+            default:
+                throw Malformed()
+            }
+        }
+        return out
     }
 }

@@ -1,5 +1,6 @@
 import Basics
 import Crypto
+import Domain
 import Foundation
 import GRDB
 import ServiceKit
@@ -33,19 +34,26 @@ package struct SourceRecord: Sendable, Equatable {
 package struct NewDelivery: Sendable {
     package var id: String
     package var tenantID: String
-    package var status: String
+    package var status: DeliveryStatus
     package var reason: String
-    package var origin: String
+    package var origin: EventOrigin
     package var receivedAt: Int64
     package var contentType: String
     package var remoteAddress: String
     package var userAgent: String
     package var body: [UInt8]?
+
+    package init(id: String, tenantID: String, status: DeliveryStatus, reason: String, origin: EventOrigin, receivedAt: Int64,
+                 contentType: String, remoteAddress: String, userAgent: String, body: [UInt8]?) {
+        self.id = id; self.tenantID = tenantID; self.status = status; self.reason = reason; self.origin = origin
+        self.receivedAt = receivedAt; self.contentType = contentType; self.remoteAddress = remoteAddress
+        self.userAgent = userAgent; self.body = body
+    }
 }
 
 /// What a committed intake produced.
 package struct IntakeOutcome: Sendable {
-    package var status: String
+    package var status: DeliveryStatus
     package var eventIDs: [String]
     package var newEvents: Int
     package var duplicates: Int
@@ -54,7 +62,7 @@ package struct IntakeOutcome: Sendable {
 /// An event whose journey is due for its next step.
 package struct DueEvent: Sendable {
     package var seq: Int64
-    package var event: PB.Event
+    package var event: StoredEvent
     package var decision: PB.Decision?
     package var attempts: Int
     package var pending: Set<Destination>
@@ -210,16 +218,16 @@ package final class IngestStore: Sendable {
 
     /// Commits a delivery and its new events in one transaction. Events already stored are counted as
     /// duplicates and not stored again.
-    package func intake(_ delivery: NewDelivery, events: [PB.Event]) async throws -> IntakeOutcome {
+    package func intake(_ delivery: NewDelivery, events: [StoredEvent]) async throws -> IntakeOutcome {
         try await batch.write { db in
             var delivery = delivery
             let newEvents = try Self.insertEvents(db, events, deliveryID: delivery.id)
-            if !events.isEmpty && newEvents == 0 && delivery.status == "accepted" { delivery.status = "duplicate" }
-            let ids = events.map(\.id)
+            if !events.isEmpty && newEvents == 0 && delivery.status == .accepted { delivery.status = .duplicate }
+            let ids = events.map(\.event.id)
             try db.cachedStatement(sql: """
                 INSERT INTO delivery (id, tenant_id, status, reason, origin, received_at, content_type, remote_address, user_agent, body, event_ids)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [delivery.id, delivery.tenantID, delivery.status, delivery.reason, delivery.origin,
+                """).execute(arguments: [delivery.id, delivery.tenantID, delivery.status.rawValue, delivery.reason, delivery.origin.rawValue,
                                  delivery.receivedAt, delivery.contentType, delivery.remoteAddress, delivery.userAgent,
                                  delivery.body.map { Data($0) }, ids.joined(separator: ",")])
             return IntakeOutcome(status: delivery.status, eventIDs: ids, newEvents: newEvents, duplicates: events.count - newEvents)
@@ -227,41 +235,43 @@ package final class IngestStore: Sendable {
     }
 
     /// Replaces an unparsed delivery's outcome after a successful re-parse, storing its events.
-    package func reparsed(deliveryID: String, tenantID: String, events: [PB.Event]) async throws -> IntakeOutcome {
+    package func reparsed(deliveryID: String, tenantID: String, events: [StoredEvent]) async throws -> IntakeOutcome {
         try await batch.write { db in
             let newEvents = try Self.insertEvents(db, events, deliveryID: deliveryID)
-            let status = events.isEmpty || newEvents > 0 ? "accepted" : "duplicate"
+            let status: DeliveryStatus = events.isEmpty || newEvents > 0 ? .accepted : .duplicate
+            let ids = events.map(\.event.id)
             try db.execute(sql: "UPDATE delivery SET status = ?, reason = '', event_ids = ? WHERE id = ? AND tenant_id = ?",
-                           arguments: [status, events.map(\.id).joined(separator: ","), deliveryID, tenantID])
-            return IntakeOutcome(status: status, eventIDs: events.map(\.id), newEvents: newEvents, duplicates: events.count - newEvents)
+                           arguments: [status.rawValue, ids.joined(separator: ","), deliveryID, tenantID])
+            return IntakeOutcome(status: status, eventIDs: ids, newEvents: newEvents, duplicates: events.count - newEvents)
         }
     }
 
     /// Stores the events not seen before, each with its pending journey; returns how many were new.
-    private static func insertEvents(_ db: Database, _ events: [PB.Event], deliveryID: String) throws -> Int {
+    private static func insertEvents(_ db: Database, _ events: [StoredEvent], deliveryID: String) throws -> Int {
         var newEvents = 0
-        for event in events {
+        for stored in events {
+            let event = stored.event
             // Events of one lead are delivered in order; lead-less ones in order per entity.
-            let orderKey = event.leadId != 0
-                ? "\(event.tenantId):lead:\(event.leadId)"
-                : "\(event.tenantId):\(event.entityType):\(event.entityId)"
+            let orderKey = event.leadID.map { "\(event.tenantID):lead:\($0)" }
+                ?? "\(event.tenantID):\(event.entityType):\(event.entityID)"
             try db.cachedStatement(sql: """
                 INSERT OR IGNORE INTO event (id, tenant_id, delivery_id, type, entity_type, entity_id, lead_id, origin,
-                    occurred_at, received_at, order_key, payload, replay_of)
+                    occurred_at, received_at, order_key, record, replay_of)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [event.id, event.tenantId, deliveryID, event.type, event.entityType, event.entityId,
-                                 event.leadId == 0 ? nil : event.leadId, event.origin, event.occurredAtMicros,
-                                 event.receivedAtMicros, orderKey, Data(try event.serializedBytes()),
-                                 event.replayScope.isEmpty ? nil : event.replayScope])
+                """).execute(arguments: [event.id, event.tenantID, deliveryID, event.type.rawValue, event.entityType, event.entityID,
+                                 event.leadID, event.origin.rawValue, event.occurredAt.unixMicros,
+                                 event.receivedAt.unixMicros, orderKey, try event.storedJSON(),
+                                 stored.replayScope.isEmpty ? nil : stored.replayScope])
             guard db.changesCount == 1 else { continue }
             newEvents += 1
             let seq = db.lastInsertedRowID
+            try db.cachedStatement(sql: "INSERT INTO event_text (rowid, text) VALUES (?, ?)").execute(arguments: [seq, event.searchText])
             for destination in Destination.allCases {
                 try db.cachedStatement(sql: "INSERT INTO dispatch (event_seq, destination) VALUES (?, ?)").execute(arguments: [seq, destination.rawValue])
             }
             // A suspended tenant's events are kept but not dispatched.
             if try Bool.fetchOne(db.cachedStatement(sql: "SELECT suspended FROM tenant_state WHERE tenant_id = ?"),
-                                 arguments: [event.tenantId]) == true {
+                                 arguments: [event.tenantID]) == true {
                 try db.cachedStatement(sql: "UPDATE event SET status = 'held' WHERE seq = ?").execute(arguments: [seq])
                 try db.cachedStatement(sql: "UPDATE dispatch SET last_error = ? WHERE event_seq = ?").execute(arguments: [heldReason, seq])
             }
@@ -295,10 +305,9 @@ package final class IngestStore: Sendable {
                 guard !busy.contains(key) else { continue }
                 let seq: Int64 = row["seq"]
                 let pending = ((row["pending"] as String?) ?? "").split(separator: ",").map(String.init)
-                let payload: Data = row["payload"]
                 let decision: Data? = row["decision"]
                 let event = DueEvent(
-                    seq: seq, event: try PB.Event(serializedBytes: Array(payload)),
+                    seq: seq, event: try Self.storedEvent(row),
                     decision: try decision.map { try PB.Decision(serializedBytes: Array($0)) },
                     attempts: row["attempts"], pending: Set(pending.compactMap(Destination.init(rawValue:))))
                 result.append((key, event))
@@ -308,6 +317,12 @@ package final class IngestStore: Sendable {
         }
     }
 
+    /// The stored event of an `event` row (its `record`, `delivery_id` and `replay_of` columns).
+    static func storedEvent(_ row: Row) throws -> StoredEvent {
+        StoredEvent(event: try KommoEvent.stored(json: row["record"]), deliveryID: row["delivery_id"],
+                    replayScope: row["replay_of"] ?? "")
+    }
+
     /// How many of the oldest pending events the quick search for due ones looks at.
     static let dueHead = 512
 
@@ -315,7 +330,7 @@ package final class IngestStore: Sendable {
     /// lead has an earlier one still pending.
     private static func dueSQL(source: String) -> String {
         """
-        SELECT e.seq, e.order_key, e.payload, e.decision, e.attempts,
+        SELECT e.seq, e.order_key, e.record, e.delivery_id, e.replay_of, e.decision, e.attempts,
                (SELECT group_concat(destination) FROM dispatch d WHERE d.event_seq = e.seq AND d.status = 'pending') AS pending
         FROM \(source)
         WHERE e.status = 'pending' AND e.next_attempt_at <= ?

@@ -13,9 +13,9 @@ package enum EnrollmentRules {
         guard event.leadId > 0, definition.status == "active" else { return false }
         let trigger = definition.trigger
         switch (trigger.type, event.type) {
-        case ("lead_created", "lead_created"):
+        case ("lead_created", .leadCreated):
             break
-        case ("stage_changed", "stage_changed"):
+        case ("stage_changed", .stageChanged):
             guard event.statusId == trigger.stageID else { return false }
             if let pipeline = trigger.pipelineID, pipeline != event.pipelineId { return false }
         default:
@@ -30,11 +30,11 @@ package enum EnrollmentRules {
     /// leaves every sequence: there is nobody left to write to.
     package static func exitReason(for event: PB.Event, conditions: [SequenceDefinition.ExitCondition]) -> String? {
         switch event.type {
-        case "lead_deleted":
+        case .leadDeleted:
             return "lead_deleted"
-        case "message_received" where event.message?.direction != "outgoing" && conditions.contains(.leadReplied):
+        case .messageReceived where event.message?.direction != .outgoing && conditions.contains(.leadReplied):
             return "lead_replied"
-        case "stage_changed":
+        case .stageChanged:
             for condition in conditions {
                 guard case .stageChanged(let target) = condition else { continue }
                 switch target {

@@ -183,11 +183,11 @@ package final class Scheduler: Service, Sendable {
         var event = PB.Event()
         event.id = "ev_timer_" + String(StableHash64.value(of: action.idempotencyKey.utf8), radix: 16)
         event.tenantId = action.tenantID
-        event.type = "timer_fired"
+        event.type = .timerFired
         event.entityType = "lead"
         event.entityId = String(action.leadID ?? 0)
         event.leadId = action.leadID ?? 0
-        event.origin = "timer"
+        event.origin = .timer
         event.ruleId = action.ruleID
         event.occurredAtMicros = action.dueAt
         var request = PB.IngestRequest()

@@ -266,7 +266,7 @@ extension SequenceStore {
                 SELECT * FROM sequence WHERE tenant_id = ? AND status = 'active' AND trigger_type IN ('lead_created', 'stage_changed') ORDER BY id
                 """, arguments: [tenantID]).compactMap(Self.sequenceRecord(row:))
             for sequence in candidates where EnrollmentRules.triggers(sequence.definition, event: event) {
-                if case .enrolled(let enrollment) = try Self.enroll(db, sequence: sequence, leadID: event.leadId, source: event.type,
+                if case .enrolled(let enrollment) = try Self.enroll(db, sequence: sequence, leadID: event.leadId, source: event.type.name,
                                                                     eventID: event.id, enrollmentID: newEnrollmentID(), now: now) {
                     enrolled.append(enrollment.id)
                 }

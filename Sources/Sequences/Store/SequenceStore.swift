@@ -327,9 +327,9 @@ package final class SequenceStore: Sendable {
             if event.leadId != 0 {
                 try Self.mergeLeadValues(db, tenantID: event.tenantId, leadID: event.leadId, values: LeadValues.entries(of: event), now: now)
             }
-            if event.type == "message_received", event.leadId != 0, let message = event.message {
+            if event.type == .messageReceived, event.leadId != 0, let message = event.message {
                 try db.execute(sql: "INSERT OR IGNORE INTO conversation (tenant_id, lead_id, direction, text, at, ref) VALUES (?, ?, ?, ?, ?, ?)",
-                               arguments: [event.tenantId, event.leadId, message.direction.isEmpty ? "incoming" : message.direction,
+                               arguments: [event.tenantId, event.leadId, message.direction == .outgoing ? "outgoing" : "incoming",
                                            message.text, event.occurredAtMicros, "event:" + event.id])
             }
             return true

@@ -91,6 +91,1046 @@ extension PB.ConformanceStatus: Codable {
     }
 }
 
+// MARK: - agents.v1.ServingStatus
+
+extension PB {
+    package enum ServingStatus: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        case serving // = 1
+        case notServing // = 2
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .serving, .notServing]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .serving
+            case 2: self = .notServing
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .serving: 1
+            case .notServing: 2
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .serving: "serving"
+            case .notServing: "not_serving"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "serving": self = .serving
+            case "not_serving": self = .notServing
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.ServingStatus: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.ServingStatus value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.MetricKind
+
+extension PB {
+    package enum MetricKind: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        case counter // = 1
+        case gauge // = 2
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .counter, .gauge]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .counter
+            case 2: self = .gauge
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .counter: 1
+            case .gauge: 2
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .counter: "counter"
+            case .gauge: "gauge"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "counter": self = .counter
+            case "gauge": self = .gauge
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.MetricKind: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.MetricKind value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.EventType
+
+extension PB {
+    /// The normalized type of an event. Unknown Kommo families are kept as UNKNOWN, never dropped.
+    package enum EventType: Sendable, Hashable, RawRepresentable, CaseIterable {
+        /// No type given (a query without a type filter); an event never has it.
+        case unspecified // = 0
+        case unknown // = 1
+        case leadCreated // = 2
+        case leadUpdated // = 3
+        case leadDeleted // = 4
+        case leadRestored // = 5
+        case stageChanged // = 6
+        case responsibleChanged // = 7
+        case noteAdded // = 8
+        case callIn // = 9
+        case callOut // = 10
+        case messageReceived // = 11
+        case talkCreated // = 12
+        case talkUpdated // = 13
+        case taskCreated // = 14
+        case taskUpdated // = 15
+        case taskCompleted // = 16
+        case taskDeleted // = 17
+        case unsortedCreated // = 18
+        case unsortedUpdated // = 19
+        case unsortedAccepted // = 20
+        case unsortedDeclined // = 21
+        case unsortedDeleted // = 22
+        case contactCreated // = 23
+        case contactUpdated // = 24
+        case contactDeleted // = 25
+        case contactRestored // = 26
+        case companyCreated // = 27
+        case companyUpdated // = 28
+        case companyDeleted // = 29
+        case companyRestored // = 30
+        case customerCreated // = 31
+        case customerUpdated // = 32
+        case customerDeleted // = 33
+        case customerRestored // = 34
+        case catalogCreated // = 35
+        case catalogUpdated // = 36
+        case catalogDeleted // = 37
+        /// A timer for a time_based rule came due (origin TIMER).
+        case timerFired // = 38
+        /// An operator ran a rule by hand (origin MANUAL).
+        case manual // = 39
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .unknown, .leadCreated, .leadUpdated, .leadDeleted, .leadRestored, .stageChanged, .responsibleChanged, .noteAdded, .callIn, .callOut, .messageReceived, .talkCreated, .talkUpdated, .taskCreated, .taskUpdated, .taskCompleted, .taskDeleted, .unsortedCreated, .unsortedUpdated, .unsortedAccepted, .unsortedDeclined, .unsortedDeleted, .contactCreated, .contactUpdated, .contactDeleted, .contactRestored, .companyCreated, .companyUpdated, .companyDeleted, .companyRestored, .customerCreated, .customerUpdated, .customerDeleted, .customerRestored, .catalogCreated, .catalogUpdated, .catalogDeleted, .timerFired, .manual]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .unknown
+            case 2: self = .leadCreated
+            case 3: self = .leadUpdated
+            case 4: self = .leadDeleted
+            case 5: self = .leadRestored
+            case 6: self = .stageChanged
+            case 7: self = .responsibleChanged
+            case 8: self = .noteAdded
+            case 9: self = .callIn
+            case 10: self = .callOut
+            case 11: self = .messageReceived
+            case 12: self = .talkCreated
+            case 13: self = .talkUpdated
+            case 14: self = .taskCreated
+            case 15: self = .taskUpdated
+            case 16: self = .taskCompleted
+            case 17: self = .taskDeleted
+            case 18: self = .unsortedCreated
+            case 19: self = .unsortedUpdated
+            case 20: self = .unsortedAccepted
+            case 21: self = .unsortedDeclined
+            case 22: self = .unsortedDeleted
+            case 23: self = .contactCreated
+            case 24: self = .contactUpdated
+            case 25: self = .contactDeleted
+            case 26: self = .contactRestored
+            case 27: self = .companyCreated
+            case 28: self = .companyUpdated
+            case 29: self = .companyDeleted
+            case 30: self = .companyRestored
+            case 31: self = .customerCreated
+            case 32: self = .customerUpdated
+            case 33: self = .customerDeleted
+            case 34: self = .customerRestored
+            case 35: self = .catalogCreated
+            case 36: self = .catalogUpdated
+            case 37: self = .catalogDeleted
+            case 38: self = .timerFired
+            case 39: self = .manual
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .unknown: 1
+            case .leadCreated: 2
+            case .leadUpdated: 3
+            case .leadDeleted: 4
+            case .leadRestored: 5
+            case .stageChanged: 6
+            case .responsibleChanged: 7
+            case .noteAdded: 8
+            case .callIn: 9
+            case .callOut: 10
+            case .messageReceived: 11
+            case .talkCreated: 12
+            case .talkUpdated: 13
+            case .taskCreated: 14
+            case .taskUpdated: 15
+            case .taskCompleted: 16
+            case .taskDeleted: 17
+            case .unsortedCreated: 18
+            case .unsortedUpdated: 19
+            case .unsortedAccepted: 20
+            case .unsortedDeclined: 21
+            case .unsortedDeleted: 22
+            case .contactCreated: 23
+            case .contactUpdated: 24
+            case .contactDeleted: 25
+            case .contactRestored: 26
+            case .companyCreated: 27
+            case .companyUpdated: 28
+            case .companyDeleted: 29
+            case .companyRestored: 30
+            case .customerCreated: 31
+            case .customerUpdated: 32
+            case .customerDeleted: 33
+            case .customerRestored: 34
+            case .catalogCreated: 35
+            case .catalogUpdated: 36
+            case .catalogDeleted: 37
+            case .timerFired: 38
+            case .manual: 39
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .unknown: "unknown"
+            case .leadCreated: "lead_created"
+            case .leadUpdated: "lead_updated"
+            case .leadDeleted: "lead_deleted"
+            case .leadRestored: "lead_restored"
+            case .stageChanged: "stage_changed"
+            case .responsibleChanged: "responsible_changed"
+            case .noteAdded: "note_added"
+            case .callIn: "call_in"
+            case .callOut: "call_out"
+            case .messageReceived: "message_received"
+            case .talkCreated: "talk_created"
+            case .talkUpdated: "talk_updated"
+            case .taskCreated: "task_created"
+            case .taskUpdated: "task_updated"
+            case .taskCompleted: "task_completed"
+            case .taskDeleted: "task_deleted"
+            case .unsortedCreated: "unsorted_created"
+            case .unsortedUpdated: "unsorted_updated"
+            case .unsortedAccepted: "unsorted_accepted"
+            case .unsortedDeclined: "unsorted_declined"
+            case .unsortedDeleted: "unsorted_deleted"
+            case .contactCreated: "contact_created"
+            case .contactUpdated: "contact_updated"
+            case .contactDeleted: "contact_deleted"
+            case .contactRestored: "contact_restored"
+            case .companyCreated: "company_created"
+            case .companyUpdated: "company_updated"
+            case .companyDeleted: "company_deleted"
+            case .companyRestored: "company_restored"
+            case .customerCreated: "customer_created"
+            case .customerUpdated: "customer_updated"
+            case .customerDeleted: "customer_deleted"
+            case .customerRestored: "customer_restored"
+            case .catalogCreated: "catalog_created"
+            case .catalogUpdated: "catalog_updated"
+            case .catalogDeleted: "catalog_deleted"
+            case .timerFired: "timer_fired"
+            case .manual: "manual"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "unknown": self = .unknown
+            case "lead_created": self = .leadCreated
+            case "lead_updated": self = .leadUpdated
+            case "lead_deleted": self = .leadDeleted
+            case "lead_restored": self = .leadRestored
+            case "stage_changed": self = .stageChanged
+            case "responsible_changed": self = .responsibleChanged
+            case "note_added": self = .noteAdded
+            case "call_in": self = .callIn
+            case "call_out": self = .callOut
+            case "message_received": self = .messageReceived
+            case "talk_created": self = .talkCreated
+            case "talk_updated": self = .talkUpdated
+            case "task_created": self = .taskCreated
+            case "task_updated": self = .taskUpdated
+            case "task_completed": self = .taskCompleted
+            case "task_deleted": self = .taskDeleted
+            case "unsorted_created": self = .unsortedCreated
+            case "unsorted_updated": self = .unsortedUpdated
+            case "unsorted_accepted": self = .unsortedAccepted
+            case "unsorted_declined": self = .unsortedDeclined
+            case "unsorted_deleted": self = .unsortedDeleted
+            case "contact_created": self = .contactCreated
+            case "contact_updated": self = .contactUpdated
+            case "contact_deleted": self = .contactDeleted
+            case "contact_restored": self = .contactRestored
+            case "company_created": self = .companyCreated
+            case "company_updated": self = .companyUpdated
+            case "company_deleted": self = .companyDeleted
+            case "company_restored": self = .companyRestored
+            case "customer_created": self = .customerCreated
+            case "customer_updated": self = .customerUpdated
+            case "customer_deleted": self = .customerDeleted
+            case "customer_restored": self = .customerRestored
+            case "catalog_created": self = .catalogCreated
+            case "catalog_updated": self = .catalogUpdated
+            case "catalog_deleted": self = .catalogDeleted
+            case "timer_fired": self = .timerFired
+            case "manual": self = .manual
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.EventType: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.EventType value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.EventOrigin
+
+extension PB {
+    /// Where an event came from. Every event enters through ingest, whatever its origin.
+    package enum EventOrigin: Sendable, Hashable, RawRepresentable, CaseIterable {
+        /// No origin given (a query without an origin filter); read as KOMMO on an event.
+        case unspecified // = 0
+        case kommo // = 1
+        case timer // = 2
+        case manual // = 3
+        case replay // = 4
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .kommo, .timer, .manual, .replay]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .kommo
+            case 2: self = .timer
+            case 3: self = .manual
+            case 4: self = .replay
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .kommo: 1
+            case .timer: 2
+            case .manual: 3
+            case .replay: 4
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .kommo: "kommo"
+            case .timer: "timer"
+            case .manual: "manual"
+            case .replay: "replay"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "kommo": self = .kommo
+            case "timer": self = .timer
+            case "manual": self = .manual
+            case "replay": self = .replay
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.EventOrigin: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.EventOrigin value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.MessageDirection
+
+extension PB {
+    package enum MessageDirection: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        case incoming // = 1
+        case outgoing // = 2
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .incoming, .outgoing]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .incoming
+            case 2: self = .outgoing
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .incoming: 1
+            case .outgoing: 2
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .incoming: "incoming"
+            case .outgoing: "outgoing"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "incoming": self = .incoming
+            case "outgoing": self = .outgoing
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.MessageDirection: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.MessageDirection value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.HeldEvents
+
+extension PB {
+    /// What becomes of a suspended tenant's held events when it is resumed.
+    package enum HeldEvents: Sendable, Hashable, RawRepresentable, CaseIterable {
+        /// Dispatched in their order (the default).
+        case dispatch // = 0
+        /// Marked skipped.
+        case skip // = 1
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.dispatch, .skip]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .dispatch
+            case 1: self = .skip
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .dispatch: 0
+            case .skip: 1
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .dispatch: "dispatch"
+            case .skip: "skip"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "dispatch": self = .dispatch
+            case "skip": self = .skip
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.HeldEvents: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.HeldEvents value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.DeliveryStatus
+
+extension PB {
+    /// What became of a raw delivery.
+    package enum DeliveryStatus: Sendable, Hashable, RawRepresentable, CaseIterable {
+        /// No status given (a query without a status filter); a delivery never has it.
+        case unspecified // = 0
+        case accepted // = 1
+        case duplicate // = 2
+        case unparsed // = 3
+        case rejected // = 4
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .accepted, .duplicate, .unparsed, .rejected]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .accepted
+            case 2: self = .duplicate
+            case 3: self = .unparsed
+            case 4: self = .rejected
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .accepted: 1
+            case .duplicate: 2
+            case .unparsed: 3
+            case .rejected: 4
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .accepted: "accepted"
+            case .duplicate: "duplicate"
+            case .unparsed: "unparsed"
+            case .rejected: "rejected"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "accepted": self = .accepted
+            case "duplicate": self = .duplicate
+            case "unparsed": self = .unparsed
+            case "rejected": self = .rejected
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.DeliveryStatus: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.DeliveryStatus value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.JourneyStatus
+
+extension PB {
+    /// Where an event's journey stands, or one destination's part of it.
+    package enum JourneyStatus: Sendable, Hashable, RawRepresentable, CaseIterable {
+        /// No status given (a query without a status filter).
+        case unspecified // = 0
+        case pending // = 1
+        /// The tenant is suspended: stored, not dispatched.
+        case held // = 2
+        case delivered // = 3
+        case failed // = 4
+        /// Held, then skipped on resume; or a destination with nothing to do.
+        case skipped // = 5
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .pending, .held, .delivered, .failed, .skipped]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .pending
+            case 2: self = .held
+            case 3: self = .delivered
+            case 4: self = .failed
+            case 5: self = .skipped
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .pending: 1
+            case .held: 2
+            case .delivered: 3
+            case .failed: 4
+            case .skipped: 5
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .pending: "pending"
+            case .held: "held"
+            case .delivered: "delivered"
+            case .failed: "failed"
+            case .skipped: "skipped"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "pending": self = .pending
+            case "held": self = .held
+            case "delivered": self = .delivered
+            case "failed": self = .failed
+            case "skipped": self = .skipped
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.JourneyStatus: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.JourneyStatus value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.Destination
+
+extension PB {
+    /// A destination of an event's journey, in the order an event visits them.
+    package enum Destination: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        /// rules.evaluate
+        case rulesEvaluate // = 1
+        /// sequences.on_event
+        case sequencesOnEvent // = 2
+        /// sequences.schedule
+        case sequencesSchedule // = 3
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .rulesEvaluate, .sequencesOnEvent, .sequencesSchedule]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .rulesEvaluate
+            case 2: self = .sequencesOnEvent
+            case 3: self = .sequencesSchedule
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .rulesEvaluate: 1
+            case .sequencesOnEvent: 2
+            case .sequencesSchedule: 3
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .rulesEvaluate: "rules_evaluate"
+            case .sequencesOnEvent: "sequences_on_event"
+            case .sequencesSchedule: "sequences_schedule"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "rules_evaluate": self = .rulesEvaluate
+            case "sequences_on_event": self = .sequencesOnEvent
+            case "sequences_schedule": self = .sequencesSchedule
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.Destination: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.Destination value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.ReplayMode
+
+extension PB {
+    package enum ReplayMode: Sendable, Hashable, RawRepresentable, CaseIterable {
+        /// Read as DRY_RUN.
+        case unspecified // = 0
+        case dryRun // = 1
+        case live // = 2
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .dryRun, .live]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .dryRun
+            case 2: self = .live
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .dryRun: 1
+            case .live: 2
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .dryRun: "dry_run"
+            case .live: "live"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "dry_run": self = .dryRun
+            case "live": self = .live
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.ReplayMode: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.ReplayMode value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
 // MARK: - agents.v1.Conformance
 
 extension PB {
@@ -940,8 +1980,7 @@ extension PB {
     package struct HealthCheckResponse: Sendable, Hashable {
         /// The process name: ingest-service, rules-service, sequence-service.
         package var service: String = ""
-        /// SERVING or NOT_SERVING.
-        package var status: String = ""
+        package var status: PB.ServingStatus = .unspecified
         package var detail: String = ""
         package var uptimeSeconds: Int64 = 0
         /// Counters of the process, for the gateway's /metrics.
@@ -991,7 +2030,7 @@ extension PB.HealthCheckResponse: WireMessage {
 extension PB.HealthCheckResponse {
     func fill(_ c: inout Agents__V1__HealthCheckResponse, _ arena: WireArena) throws(WireEncodingError) {
         c.service = try arena.string(self.service, field: "service")
-        c.status = try arena.string(self.status, field: "status")
+        c.status = Agents__V1__ServingStatus(rawValue: .init(truncatingIfNeeded: self.status.rawValue))
         c.detail = try arena.string(self.detail, field: "detail")
         c.uptime_seconds = self.uptimeSeconds
         c.n_metrics = self.metrics.count
@@ -1003,7 +2042,7 @@ extension PB.HealthCheckResponse {
 
     init(c: Agents__V1__HealthCheckResponse) {
         self.service = WireArena.readString(c.service)
-        self.status = WireArena.readString(c.status)
+        self.status = PB.ServingStatus(rawValue: Int32(truncatingIfNeeded: c.status.rawValue))
         self.detail = WireArena.readString(c.detail)
         self.uptimeSeconds = c.uptime_seconds
         self.metrics = WireArena.readMessages(c.metrics, c.n_metrics) { PB.Metric(c: $0) }
@@ -1023,7 +2062,7 @@ extension PB.HealthCheckResponse: Codable {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent(String.self, forKey: .service) { self.service = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .status) { self.status = v }
+        if let v = try container.decodeIfPresent(PB.ServingStatus.self, forKey: .status) { self.status = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .detail) { self.detail = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .uptimeSeconds) { self.uptimeSeconds = v }
         if let v = try container.decodeIfPresent([PB.Metric].self, forKey: .metrics) { self.metrics = v }
@@ -1046,8 +2085,7 @@ extension PB {
     package struct Metric: Sendable, Hashable {
         package var name: String = ""
         package var help: String = ""
-        /// counter or gauge
-        package var kind: String = ""
+        package var kind: PB.MetricKind = .unspecified
         package var labels: [PB.KeyValue] = []
         package var value: Double = 0
         package init() {}
@@ -1096,7 +2134,7 @@ extension PB.Metric {
     func fill(_ c: inout Agents__V1__Metric, _ arena: WireArena) throws(WireEncodingError) {
         c.name = try arena.string(self.name, field: "name")
         c.help = try arena.string(self.help, field: "help")
-        c.kind = try arena.string(self.kind, field: "kind")
+        c.kind = Agents__V1__MetricKind(rawValue: .init(truncatingIfNeeded: self.kind.rawValue))
         c.n_labels = self.labels.count
         c.labels = try arena.messages(self.labels, as: Agents__V1__KeyValue.self, field: "labels") { value, pointer throws(WireEncodingError) in
             agents__v1__key_value__init(pointer)
@@ -1108,7 +2146,7 @@ extension PB.Metric {
     init(c: Agents__V1__Metric) {
         self.name = WireArena.readString(c.name)
         self.help = WireArena.readString(c.help)
-        self.kind = WireArena.readString(c.kind)
+        self.kind = PB.MetricKind(rawValue: Int32(truncatingIfNeeded: c.kind.rawValue))
         self.labels = WireArena.readMessages(c.labels, c.n_labels) { PB.KeyValue(c: $0) }
         self.value = c.value
     }
@@ -1128,7 +2166,7 @@ extension PB.Metric: Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent(String.self, forKey: .name) { self.name = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .help) { self.help = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .kind) { self.kind = v }
+        if let v = try container.decodeIfPresent(PB.MetricKind.self, forKey: .kind) { self.kind = v }
         if let v = try container.decodeIfPresent([PB.KeyValue].self, forKey: .labels) { self.labels = v }
         if let v = try container.decodeIfPresent(Double.self, forKey: .value) { self.value = v }
     }
@@ -1936,8 +2974,7 @@ extension PB {
         package var contactId: String = ""
         package var origin: String = ""
         package var messageType: String = ""
-        /// incoming or outgoing
-        package var direction: String = ""
+        package var direction: PB.MessageDirection = .unspecified
         package var authorId: String = ""
         package var authorType: String = ""
         package var authorName: String = ""
@@ -2004,7 +3041,7 @@ extension PB.MessageFields {
         c.contact_id = try arena.string(self.contactId, field: "contact_id")
         c.origin = try arena.string(self.origin, field: "origin")
         c.message_type = try arena.string(self.messageType, field: "message_type")
-        c.direction = try arena.string(self.direction, field: "direction")
+        c.direction = Agents__V1__MessageDirection(rawValue: .init(truncatingIfNeeded: self.direction.rawValue))
         c.author_id = try arena.string(self.authorId, field: "author_id")
         c.author_type = try arena.string(self.authorType, field: "author_type")
         c.author_name = try arena.string(self.authorName, field: "author_name")
@@ -2021,7 +3058,7 @@ extension PB.MessageFields {
         self.contactId = WireArena.readString(c.contact_id)
         self.origin = WireArena.readString(c.origin)
         self.messageType = WireArena.readString(c.message_type)
-        self.direction = WireArena.readString(c.direction)
+        self.direction = PB.MessageDirection(rawValue: Int32(truncatingIfNeeded: c.direction.rawValue))
         self.authorId = WireArena.readString(c.author_id)
         self.authorType = WireArena.readString(c.author_type)
         self.authorName = WireArena.readString(c.author_name)
@@ -2059,7 +3096,7 @@ extension PB.MessageFields: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .contactId) { self.contactId = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .origin) { self.origin = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .messageType) { self.messageType = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .direction) { self.direction = v }
+        if let v = try container.decodeIfPresent(PB.MessageDirection.self, forKey: .direction) { self.direction = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .authorId) { self.authorId = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .authorType) { self.authorType = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .authorName) { self.authorName = v }
@@ -2189,15 +3226,13 @@ extension PB {
         package var id: String = ""
         package var tenantId: String = ""
         package var accountId: Int64 = 0
-        /// lead_created, stage_changed, message_received, … or unknown.
-        package var `type`: String = ""
+        package var `type`: PB.EventType = .unspecified
         package var entityType: String = ""
         package var entityId: String = ""
         package var leadId: Int64 = 0
         package var occurredAtMicros: Int64 = 0
         package var receivedAtMicros: Int64 = 0
-        /// kommo, timer, manual, replay
-        package var origin: String = ""
+        package var origin: PB.EventOrigin = .unspecified
         package var pipelineId: Int64 = 0
         package var statusId: Int64 = 0
         package var oldStatusId: Int64 = 0
@@ -2279,13 +3314,13 @@ extension PB.Event {
         c.id = try arena.string(self.id, field: "id")
         c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
         c.account_id = self.accountId
-        c.`type` = try arena.string(self.`type`, field: "type")
+        c.`type` = Agents__V1__EventType(rawValue: .init(truncatingIfNeeded: self.`type`.rawValue))
         c.entity_type = try arena.string(self.entityType, field: "entity_type")
         c.entity_id = try arena.string(self.entityId, field: "entity_id")
         c.lead_id = self.leadId
         c.occurred_at_micros = self.occurredAtMicros
         c.received_at_micros = self.receivedAtMicros
-        c.origin = try arena.string(self.origin, field: "origin")
+        c.origin = Agents__V1__EventOrigin(rawValue: .init(truncatingIfNeeded: self.origin.rawValue))
         c.pipeline_id = self.pipelineId
         c.status_id = self.statusId
         c.old_status_id = self.oldStatusId
@@ -2318,13 +3353,13 @@ extension PB.Event {
         self.id = WireArena.readString(c.id)
         self.tenantId = WireArena.readString(c.tenant_id)
         self.accountId = c.account_id
-        self.`type` = WireArena.readString(c.`type`)
+        self.`type` = PB.EventType(rawValue: Int32(truncatingIfNeeded: c.`type`.rawValue))
         self.entityType = WireArena.readString(c.entity_type)
         self.entityId = WireArena.readString(c.entity_id)
         self.leadId = c.lead_id
         self.occurredAtMicros = c.occurred_at_micros
         self.receivedAtMicros = c.received_at_micros
-        self.origin = WireArena.readString(c.origin)
+        self.origin = PB.EventOrigin(rawValue: Int32(truncatingIfNeeded: c.origin.rawValue))
         self.pipelineId = c.pipeline_id
         self.statusId = c.status_id
         self.oldStatusId = c.old_status_id
@@ -2374,13 +3409,13 @@ extension PB.Event: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .id) { self.id = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .tenantId) { self.tenantId = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .accountId) { self.accountId = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .`type`) { self.`type` = v }
+        if let v = try container.decodeIfPresent(PB.EventType.self, forKey: .`type`) { self.`type` = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .entityType) { self.entityType = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .entityId) { self.entityId = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .leadId) { self.leadId = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .occurredAtMicros) { self.occurredAtMicros = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .receivedAtMicros) { self.receivedAtMicros = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .origin) { self.origin = v }
+        if let v = try container.decodeIfPresent(PB.EventOrigin.self, forKey: .origin) { self.origin = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .pipelineId) { self.pipelineId = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .statusId) { self.statusId = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .oldStatusId) { self.oldStatusId = v }
@@ -2888,9 +3923,8 @@ extension PB {
     package struct TenantState: Sendable, Hashable {
         package var tenantId: String = ""
         package var suspended: Bool = false
-        /// On resume only: what becomes of the events held meanwhile. "dispatch" (the default when empty)
-        /// sends them on in their order; "skip" marks them skipped.
-        package var heldEvents: String = ""
+        /// On resume only: what becomes of the events held meanwhile.
+        package var heldEvents: PB.HeldEvents = .dispatch
         package init() {}
     }
 }
@@ -2935,13 +3969,13 @@ extension PB.TenantState {
     func fill(_ c: inout Agents__V1__TenantState, _ arena: WireArena) throws(WireEncodingError) {
         c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
         c.suspended = (self.suspended ? 1 : 0)
-        c.held_events = try arena.string(self.heldEvents, field: "held_events")
+        c.held_events = Agents__V1__HeldEvents(rawValue: .init(truncatingIfNeeded: self.heldEvents.rawValue))
     }
 
     init(c: Agents__V1__TenantState) {
         self.tenantId = WireArena.readString(c.tenant_id)
         self.suspended = (c.suspended != 0)
-        self.heldEvents = WireArena.readString(c.held_events)
+        self.heldEvents = PB.HeldEvents(rawValue: Int32(truncatingIfNeeded: c.held_events.rawValue))
     }
 }
 
@@ -2957,7 +3991,7 @@ extension PB.TenantState: Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent(String.self, forKey: .tenantId) { self.tenantId = v }
         if let v = try container.decodeIfPresent(Bool.self, forKey: .suspended) { self.suspended = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .heldEvents) { self.heldEvents = v }
+        if let v = try container.decodeIfPresent(PB.HeldEvents.self, forKey: .heldEvents) { self.heldEvents = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -3180,8 +4214,7 @@ extension PB {
     package struct IngestResponse: Sendable, Hashable {
         package var deliveryId: String = ""
         package var tenantId: String = ""
-        /// accepted, duplicate, unparsed, rejected
-        package var status: String = ""
+        package var status: PB.DeliveryStatus = .unspecified
         package var eventIds: [String] = []
         package var newEvents: Int32 = 0
         package var duplicateEvents: Int32 = 0
@@ -3234,7 +4267,7 @@ extension PB.IngestResponse {
     func fill(_ c: inout Agents__V1__IngestResponse, _ arena: WireArena) throws(WireEncodingError) {
         c.delivery_id = try arena.string(self.deliveryId, field: "delivery_id")
         c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
-        c.status = try arena.string(self.status, field: "status")
+        c.status = Agents__V1__DeliveryStatus(rawValue: .init(truncatingIfNeeded: self.status.rawValue))
         c.n_event_ids = self.eventIds.count
         c.event_ids = try arena.strings(self.eventIds, field: "event_ids")
         c.new_events = self.newEvents
@@ -3245,7 +4278,7 @@ extension PB.IngestResponse {
     init(c: Agents__V1__IngestResponse) {
         self.deliveryId = WireArena.readString(c.delivery_id)
         self.tenantId = WireArena.readString(c.tenant_id)
-        self.status = WireArena.readString(c.status)
+        self.status = PB.DeliveryStatus(rawValue: Int32(truncatingIfNeeded: c.status.rawValue))
         self.eventIds = WireArena.readStrings(c.event_ids, c.n_event_ids)
         self.newEvents = c.new_events
         self.duplicateEvents = c.duplicate_events
@@ -3269,7 +4302,7 @@ extension PB.IngestResponse: Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent(String.self, forKey: .deliveryId) { self.deliveryId = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .tenantId) { self.tenantId = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .status) { self.status = v }
+        if let v = try container.decodeIfPresent(PB.DeliveryStatus.self, forKey: .status) { self.status = v }
         if let v = try container.decodeIfPresent([String].self, forKey: .eventIds) { self.eventIds = v }
         if let v = try container.decodeIfPresent(Int32.self, forKey: .newEvents) { self.newEvents = v }
         if let v = try container.decodeIfPresent(Int32.self, forKey: .duplicateEvents) { self.duplicateEvents = v }
@@ -3552,12 +4585,11 @@ extension PB.RotateRequest: Codable {
 
 extension PB {
     package struct EventQuery: Sendable, Hashable {
-        package var `type`: String = ""
+        package var `type`: PB.EventType = .unspecified
         package var entityType: String = ""
         package var leadId: Int64 = 0
-        /// dispatch status: pending, held, delivered, failed, skipped
-        package var status: String = ""
-        package var origin: String = ""
+        package var status: PB.JourneyStatus = .unspecified
+        package var origin: PB.EventOrigin = .unspecified
         package var fromMicros: Int64 = 0
         package var toMicros: Int64 = 0
         /// Text that the raw body contains.
@@ -3613,11 +4645,11 @@ extension PB.EventQuery: WireMessage {
 
 extension PB.EventQuery {
     func fill(_ c: inout Agents__V1__EventQuery, _ arena: WireArena) throws(WireEncodingError) {
-        c.`type` = try arena.string(self.`type`, field: "type")
+        c.`type` = Agents__V1__EventType(rawValue: .init(truncatingIfNeeded: self.`type`.rawValue))
         c.entity_type = try arena.string(self.entityType, field: "entity_type")
         c.lead_id = self.leadId
-        c.status = try arena.string(self.status, field: "status")
-        c.origin = try arena.string(self.origin, field: "origin")
+        c.status = Agents__V1__JourneyStatus(rawValue: .init(truncatingIfNeeded: self.status.rawValue))
+        c.origin = Agents__V1__EventOrigin(rawValue: .init(truncatingIfNeeded: self.origin.rawValue))
         c.from_micros = self.fromMicros
         c.to_micros = self.toMicros
         c.text = try arena.string(self.text, field: "text")
@@ -3626,11 +4658,11 @@ extension PB.EventQuery {
     }
 
     init(c: Agents__V1__EventQuery) {
-        self.`type` = WireArena.readString(c.`type`)
+        self.`type` = PB.EventType(rawValue: Int32(truncatingIfNeeded: c.`type`.rawValue))
         self.entityType = WireArena.readString(c.entity_type)
         self.leadId = c.lead_id
-        self.status = WireArena.readString(c.status)
-        self.origin = WireArena.readString(c.origin)
+        self.status = PB.JourneyStatus(rawValue: Int32(truncatingIfNeeded: c.status.rawValue))
+        self.origin = PB.EventOrigin(rawValue: Int32(truncatingIfNeeded: c.origin.rawValue))
         self.fromMicros = c.from_micros
         self.toMicros = c.to_micros
         self.text = WireArena.readString(c.text)
@@ -3656,11 +4688,11 @@ extension PB.EventQuery: Codable {
     package init(from decoder: any Decoder) throws {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        if let v = try container.decodeIfPresent(String.self, forKey: .`type`) { self.`type` = v }
+        if let v = try container.decodeIfPresent(PB.EventType.self, forKey: .`type`) { self.`type` = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .entityType) { self.entityType = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .leadId) { self.leadId = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .status) { self.status = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .origin) { self.origin = v }
+        if let v = try container.decodeIfPresent(PB.JourneyStatus.self, forKey: .status) { self.status = v }
+        if let v = try container.decodeIfPresent(PB.EventOrigin.self, forKey: .origin) { self.origin = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .fromMicros) { self.fromMicros = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .toMicros) { self.toMicros = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .text) { self.text = v }
@@ -3688,10 +4720,9 @@ extension PB.EventQuery: Codable {
 extension PB {
     /// A destination of an event's journey and how delivering to it went.
     package struct Dispatch: Sendable, Hashable {
-        /// rules.evaluate, sequences.on_event, sequences.schedule
-        package var destination: String = ""
-        /// pending, delivered, failed
-        package var status: String = ""
+        package var destination: PB.Destination = .unspecified
+        /// pending, delivered, failed or skipped
+        package var status: PB.JourneyStatus = .unspecified
         package var attempts: Int32 = 0
         package var nextAttemptAtMicros: Int64 = 0
         package var lastError: String = ""
@@ -3741,8 +4772,8 @@ extension PB.Dispatch: WireMessage {
 
 extension PB.Dispatch {
     func fill(_ c: inout Agents__V1__Dispatch, _ arena: WireArena) throws(WireEncodingError) {
-        c.destination = try arena.string(self.destination, field: "destination")
-        c.status = try arena.string(self.status, field: "status")
+        c.destination = Agents__V1__Destination(rawValue: .init(truncatingIfNeeded: self.destination.rawValue))
+        c.status = Agents__V1__JourneyStatus(rawValue: .init(truncatingIfNeeded: self.status.rawValue))
         c.attempts = self.attempts
         c.next_attempt_at_micros = self.nextAttemptAtMicros
         c.last_error = try arena.string(self.lastError, field: "last_error")
@@ -3750,8 +4781,8 @@ extension PB.Dispatch {
     }
 
     init(c: Agents__V1__Dispatch) {
-        self.destination = WireArena.readString(c.destination)
-        self.status = WireArena.readString(c.status)
+        self.destination = PB.Destination(rawValue: Int32(truncatingIfNeeded: c.destination.rawValue))
+        self.status = PB.JourneyStatus(rawValue: Int32(truncatingIfNeeded: c.status.rawValue))
         self.attempts = c.attempts
         self.nextAttemptAtMicros = c.next_attempt_at_micros
         self.lastError = WireArena.readString(c.last_error)
@@ -3772,8 +4803,8 @@ extension PB.Dispatch: Codable {
     package init(from decoder: any Decoder) throws {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        if let v = try container.decodeIfPresent(String.self, forKey: .destination) { self.destination = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .status) { self.status = v }
+        if let v = try container.decodeIfPresent(PB.Destination.self, forKey: .destination) { self.destination = v }
+        if let v = try container.decodeIfPresent(PB.JourneyStatus.self, forKey: .status) { self.status = v }
         if let v = try container.decodeIfPresent(Int32.self, forKey: .attempts) { self.attempts = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .nextAttemptAtMicros) { self.nextAttemptAtMicros = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .lastError) { self.lastError = v }
@@ -3795,7 +4826,7 @@ extension PB.Dispatch: Codable {
 
 extension PB {
     package struct Attempt: Sendable, Hashable {
-        package var destination: String = ""
+        package var destination: PB.Destination = .unspecified
         package var atMicros: Int64 = 0
         package var durationMicros: Int64 = 0
         package var statusCode: Int32 = 0
@@ -3844,7 +4875,7 @@ extension PB.Attempt: WireMessage {
 
 extension PB.Attempt {
     func fill(_ c: inout Agents__V1__Attempt, _ arena: WireArena) throws(WireEncodingError) {
-        c.destination = try arena.string(self.destination, field: "destination")
+        c.destination = Agents__V1__Destination(rawValue: .init(truncatingIfNeeded: self.destination.rawValue))
         c.at_micros = self.atMicros
         c.duration_micros = self.durationMicros
         c.status_code = self.statusCode
@@ -3852,7 +4883,7 @@ extension PB.Attempt {
     }
 
     init(c: Agents__V1__Attempt) {
-        self.destination = WireArena.readString(c.destination)
+        self.destination = PB.Destination(rawValue: Int32(truncatingIfNeeded: c.destination.rawValue))
         self.atMicros = c.at_micros
         self.durationMicros = c.duration_micros
         self.statusCode = c.status_code
@@ -3872,7 +4903,7 @@ extension PB.Attempt: Codable {
     package init(from decoder: any Decoder) throws {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        if let v = try container.decodeIfPresent(String.self, forKey: .destination) { self.destination = v }
+        if let v = try container.decodeIfPresent(PB.Destination.self, forKey: .destination) { self.destination = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .atMicros) { self.atMicros = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .durationMicros) { self.durationMicros = v }
         if let v = try container.decodeIfPresent(Int32.self, forKey: .statusCode) { self.statusCode = v }
@@ -3894,15 +4925,14 @@ extension PB.Attempt: Codable {
 extension PB {
     package struct EventSummary: Sendable, Hashable {
         package var id: String = ""
-        package var `type`: String = ""
+        package var `type`: PB.EventType = .unspecified
         package var entityType: String = ""
         package var entityId: String = ""
         package var leadId: Int64 = 0
-        package var origin: String = ""
+        package var origin: PB.EventOrigin = .unspecified
         package var occurredAtMicros: Int64 = 0
         package var receivedAtMicros: Int64 = 0
-        /// pending, held (tenant suspended), delivered, failed, skipped (held, then skipped on resume)
-        package var status: String = ""
+        package var status: PB.JourneyStatus = .unspecified
         package var deliveryId: String = ""
         package var actions: Int32 = 0
         package init() {}
@@ -3956,28 +4986,28 @@ extension PB.EventSummary: WireMessage {
 extension PB.EventSummary {
     func fill(_ c: inout Agents__V1__EventSummary, _ arena: WireArena) throws(WireEncodingError) {
         c.id = try arena.string(self.id, field: "id")
-        c.`type` = try arena.string(self.`type`, field: "type")
+        c.`type` = Agents__V1__EventType(rawValue: .init(truncatingIfNeeded: self.`type`.rawValue))
         c.entity_type = try arena.string(self.entityType, field: "entity_type")
         c.entity_id = try arena.string(self.entityId, field: "entity_id")
         c.lead_id = self.leadId
-        c.origin = try arena.string(self.origin, field: "origin")
+        c.origin = Agents__V1__EventOrigin(rawValue: .init(truncatingIfNeeded: self.origin.rawValue))
         c.occurred_at_micros = self.occurredAtMicros
         c.received_at_micros = self.receivedAtMicros
-        c.status = try arena.string(self.status, field: "status")
+        c.status = Agents__V1__JourneyStatus(rawValue: .init(truncatingIfNeeded: self.status.rawValue))
         c.delivery_id = try arena.string(self.deliveryId, field: "delivery_id")
         c.actions = self.actions
     }
 
     init(c: Agents__V1__EventSummary) {
         self.id = WireArena.readString(c.id)
-        self.`type` = WireArena.readString(c.`type`)
+        self.`type` = PB.EventType(rawValue: Int32(truncatingIfNeeded: c.`type`.rawValue))
         self.entityType = WireArena.readString(c.entity_type)
         self.entityId = WireArena.readString(c.entity_id)
         self.leadId = c.lead_id
-        self.origin = WireArena.readString(c.origin)
+        self.origin = PB.EventOrigin(rawValue: Int32(truncatingIfNeeded: c.origin.rawValue))
         self.occurredAtMicros = c.occurred_at_micros
         self.receivedAtMicros = c.received_at_micros
-        self.status = WireArena.readString(c.status)
+        self.status = PB.JourneyStatus(rawValue: Int32(truncatingIfNeeded: c.status.rawValue))
         self.deliveryId = WireArena.readString(c.delivery_id)
         self.actions = c.actions
     }
@@ -4002,14 +5032,14 @@ extension PB.EventSummary: Codable {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent(String.self, forKey: .id) { self.id = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .`type`) { self.`type` = v }
+        if let v = try container.decodeIfPresent(PB.EventType.self, forKey: .`type`) { self.`type` = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .entityType) { self.entityType = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .entityId) { self.entityId = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .leadId) { self.leadId = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .origin) { self.origin = v }
+        if let v = try container.decodeIfPresent(PB.EventOrigin.self, forKey: .origin) { self.origin = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .occurredAtMicros) { self.occurredAtMicros = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .receivedAtMicros) { self.receivedAtMicros = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .status) { self.status = v }
+        if let v = try container.decodeIfPresent(PB.JourneyStatus.self, forKey: .status) { self.status = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .deliveryId) { self.deliveryId = v }
         if let v = try container.decodeIfPresent(Int32.self, forKey: .actions) { self.actions = v }
     }
@@ -4187,8 +5217,7 @@ extension PB {
     package struct Delivery: Sendable, Hashable {
         package var id: String = ""
         package var tenantId: String = ""
-        /// accepted, duplicate, unparsed, rejected
-        package var status: String = ""
+        package var status: PB.DeliveryStatus = .unspecified
         package var reason: String = ""
         package var receivedAtMicros: Int64 = 0
         package var contentType: String = ""
@@ -4197,7 +5226,7 @@ extension PB {
         package var body: [UInt8] = []
         package var bodyExpired: Bool = false
         package var eventIds: [String] = []
-        package var origin: String = ""
+        package var origin: PB.EventOrigin = .unspecified
         package init() {}
     }
 }
@@ -4250,7 +5279,7 @@ extension PB.Delivery {
     func fill(_ c: inout Agents__V1__Delivery, _ arena: WireArena) throws(WireEncodingError) {
         c.id = try arena.string(self.id, field: "id")
         c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
-        c.status = try arena.string(self.status, field: "status")
+        c.status = Agents__V1__DeliveryStatus(rawValue: .init(truncatingIfNeeded: self.status.rawValue))
         c.reason = try arena.string(self.reason, field: "reason")
         c.received_at_micros = self.receivedAtMicros
         c.content_type = try arena.string(self.contentType, field: "content_type")
@@ -4259,13 +5288,13 @@ extension PB.Delivery {
         c.body_expired = (self.bodyExpired ? 1 : 0)
         c.n_event_ids = self.eventIds.count
         c.event_ids = try arena.strings(self.eventIds, field: "event_ids")
-        c.origin = try arena.string(self.origin, field: "origin")
+        c.origin = Agents__V1__EventOrigin(rawValue: .init(truncatingIfNeeded: self.origin.rawValue))
     }
 
     init(c: Agents__V1__Delivery) {
         self.id = WireArena.readString(c.id)
         self.tenantId = WireArena.readString(c.tenant_id)
-        self.status = WireArena.readString(c.status)
+        self.status = PB.DeliveryStatus(rawValue: Int32(truncatingIfNeeded: c.status.rawValue))
         self.reason = WireArena.readString(c.reason)
         self.receivedAtMicros = c.received_at_micros
         self.contentType = WireArena.readString(c.content_type)
@@ -4273,7 +5302,7 @@ extension PB.Delivery {
         self.body = WireArena.readBinary(c.body)
         self.bodyExpired = (c.body_expired != 0)
         self.eventIds = WireArena.readStrings(c.event_ids, c.n_event_ids)
-        self.origin = WireArena.readString(c.origin)
+        self.origin = PB.EventOrigin(rawValue: Int32(truncatingIfNeeded: c.origin.rawValue))
     }
 }
 
@@ -4297,7 +5326,7 @@ extension PB.Delivery: Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent(String.self, forKey: .id) { self.id = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .tenantId) { self.tenantId = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .status) { self.status = v }
+        if let v = try container.decodeIfPresent(PB.DeliveryStatus.self, forKey: .status) { self.status = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .reason) { self.reason = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .receivedAtMicros) { self.receivedAtMicros = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .contentType) { self.contentType = v }
@@ -4305,7 +5334,7 @@ extension PB.Delivery: Codable {
         if let v = try container.decodeIfPresent([UInt8].self, forKey: .body) { self.body = v }
         if let v = try container.decodeIfPresent(Bool.self, forKey: .bodyExpired) { self.bodyExpired = v }
         if let v = try container.decodeIfPresent([String].self, forKey: .eventIds) { self.eventIds = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .origin) { self.origin = v }
+        if let v = try container.decodeIfPresent(PB.EventOrigin.self, forKey: .origin) { self.origin = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -4328,7 +5357,7 @@ extension PB.Delivery: Codable {
 
 extension PB {
     package struct DeliveryQuery: Sendable, Hashable {
-        package var status: String = ""
+        package var status: PB.DeliveryStatus = .unspecified
         package var limit: Int32 = 0
         package var cursor: String = ""
         package init() {}
@@ -4373,13 +5402,13 @@ extension PB.DeliveryQuery: WireMessage {
 
 extension PB.DeliveryQuery {
     func fill(_ c: inout Agents__V1__DeliveryQuery, _ arena: WireArena) throws(WireEncodingError) {
-        c.status = try arena.string(self.status, field: "status")
+        c.status = Agents__V1__DeliveryStatus(rawValue: .init(truncatingIfNeeded: self.status.rawValue))
         c.limit = self.limit
         c.cursor = try arena.string(self.cursor, field: "cursor")
     }
 
     init(c: Agents__V1__DeliveryQuery) {
-        self.status = WireArena.readString(c.status)
+        self.status = PB.DeliveryStatus(rawValue: Int32(truncatingIfNeeded: c.status.rawValue))
         self.limit = c.limit
         self.cursor = WireArena.readString(c.cursor)
     }
@@ -4395,7 +5424,7 @@ extension PB.DeliveryQuery: Codable {
     package init(from decoder: any Decoder) throws {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        if let v = try container.decodeIfPresent(String.self, forKey: .status) { self.status = v }
+        if let v = try container.decodeIfPresent(PB.DeliveryStatus.self, forKey: .status) { self.status = v }
         if let v = try container.decodeIfPresent(Int32.self, forKey: .limit) { self.limit = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .cursor) { self.cursor = v }
     }
@@ -4627,8 +5656,7 @@ extension PB.EventDetail: Codable {
 extension PB {
     package struct ReplayRequest: Sendable, Hashable {
         package var eventId: String = ""
-        /// dry_run or live
-        package var mode: String = ""
+        package var mode: PB.ReplayMode = .unspecified
         /// Replay by filter when event_id is empty.
         package var filter: PB.EventQuery? = nil
         /// By filter: false answers the preview count only.
@@ -4677,7 +5705,7 @@ extension PB.ReplayRequest: WireMessage {
 extension PB.ReplayRequest {
     func fill(_ c: inout Agents__V1__ReplayRequest, _ arena: WireArena) throws(WireEncodingError) {
         c.event_id = try arena.string(self.eventId, field: "event_id")
-        c.mode = try arena.string(self.mode, field: "mode")
+        c.mode = Agents__V1__ReplayMode(rawValue: .init(truncatingIfNeeded: self.mode.rawValue))
         if let value = self.filter {
             c.filter = try arena.message(value, as: Agents__V1__EventQuery.self, field: "filter") { value, pointer throws(WireEncodingError) in
                 agents__v1__event_query__init(pointer)
@@ -4689,7 +5717,7 @@ extension PB.ReplayRequest {
 
     init(c: Agents__V1__ReplayRequest) {
         self.eventId = WireArena.readString(c.event_id)
-        self.mode = WireArena.readString(c.mode)
+        self.mode = PB.ReplayMode(rawValue: Int32(truncatingIfNeeded: c.mode.rawValue))
         self.filter = c.filter.map { PB.EventQuery(c: $0.pointee) }
         self.confirm = (c.confirm != 0)
     }
@@ -4707,7 +5735,7 @@ extension PB.ReplayRequest: Codable {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent(String.self, forKey: .eventId) { self.eventId = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .mode) { self.mode = v }
+        if let v = try container.decodeIfPresent(PB.ReplayMode.self, forKey: .mode) { self.mode = v }
         if let v = try container.decodeIfPresent(PB.EventQuery.self, forKey: .filter) { self.filter = v }
         if let v = try container.decodeIfPresent(Bool.self, forKey: .confirm) { self.confirm = v }
     }
@@ -4725,7 +5753,7 @@ extension PB.ReplayRequest: Codable {
 
 extension PB {
     package struct ReplayResponse: Sendable, Hashable {
-        package var mode: String = ""
+        package var mode: PB.ReplayMode = .unspecified
         package var matched: Int32 = 0
         package var newEventIds: [String] = []
         package var decisions: [PB.Decision] = []
@@ -4772,7 +5800,7 @@ extension PB.ReplayResponse: WireMessage {
 
 extension PB.ReplayResponse {
     func fill(_ c: inout Agents__V1__ReplayResponse, _ arena: WireArena) throws(WireEncodingError) {
-        c.mode = try arena.string(self.mode, field: "mode")
+        c.mode = Agents__V1__ReplayMode(rawValue: .init(truncatingIfNeeded: self.mode.rawValue))
         c.matched = self.matched
         c.n_new_event_ids = self.newEventIds.count
         c.new_event_ids = try arena.strings(self.newEventIds, field: "new_event_ids")
@@ -4784,7 +5812,7 @@ extension PB.ReplayResponse {
     }
 
     init(c: Agents__V1__ReplayResponse) {
-        self.mode = WireArena.readString(c.mode)
+        self.mode = PB.ReplayMode(rawValue: Int32(truncatingIfNeeded: c.mode.rawValue))
         self.matched = c.matched
         self.newEventIds = WireArena.readStrings(c.new_event_ids, c.n_new_event_ids)
         self.decisions = WireArena.readMessages(c.decisions, c.n_decisions) { PB.Decision(c: $0) }
@@ -4802,7 +5830,7 @@ extension PB.ReplayResponse: Codable {
     package init(from decoder: any Decoder) throws {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        if let v = try container.decodeIfPresent(String.self, forKey: .mode) { self.mode = v }
+        if let v = try container.decodeIfPresent(PB.ReplayMode.self, forKey: .mode) { self.mode = v }
         if let v = try container.decodeIfPresent(Int32.self, forKey: .matched) { self.matched = v }
         if let v = try container.decodeIfPresent([String].self, forKey: .newEventIds) { self.newEventIds = v }
         if let v = try container.decodeIfPresent([PB.Decision].self, forKey: .decisions) { self.decisions = v }
@@ -4899,8 +5927,8 @@ extension PB.StatsRequest: Codable {
 extension PB {
     package struct StatCount: Sendable, Hashable {
         package var day: String = ""
-        package var `type`: String = ""
-        package var status: String = ""
+        package var `type`: PB.EventType = .unspecified
+        package var status: PB.JourneyStatus = .unspecified
         package var count: Int64 = 0
         package init() {}
     }
@@ -4946,15 +5974,15 @@ extension PB.StatCount: WireMessage {
 extension PB.StatCount {
     func fill(_ c: inout Agents__V1__StatCount, _ arena: WireArena) throws(WireEncodingError) {
         c.day = try arena.string(self.day, field: "day")
-        c.`type` = try arena.string(self.`type`, field: "type")
-        c.status = try arena.string(self.status, field: "status")
+        c.`type` = Agents__V1__EventType(rawValue: .init(truncatingIfNeeded: self.`type`.rawValue))
+        c.status = Agents__V1__JourneyStatus(rawValue: .init(truncatingIfNeeded: self.status.rawValue))
         c.count = self.count
     }
 
     init(c: Agents__V1__StatCount) {
         self.day = WireArena.readString(c.day)
-        self.`type` = WireArena.readString(c.`type`)
-        self.status = WireArena.readString(c.status)
+        self.`type` = PB.EventType(rawValue: Int32(truncatingIfNeeded: c.`type`.rawValue))
+        self.status = PB.JourneyStatus(rawValue: Int32(truncatingIfNeeded: c.status.rawValue))
         self.count = c.count
     }
 }
@@ -4971,8 +5999,8 @@ extension PB.StatCount: Codable {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent(String.self, forKey: .day) { self.day = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .`type`) { self.`type` = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .status) { self.status = v }
+        if let v = try container.decodeIfPresent(PB.EventType.self, forKey: .`type`) { self.`type` = v }
+        if let v = try container.decodeIfPresent(PB.JourneyStatus.self, forKey: .status) { self.status = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .count) { self.count = v }
     }
 

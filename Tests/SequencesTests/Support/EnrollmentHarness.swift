@@ -129,14 +129,14 @@ struct SequenceCalls: Sendable {
         var event = PB.Event()
         event.id = id
         event.tenantId = tenant
-        event.type = type
+        event.type = try #require(PB.EventType(name: type))
         event.leadId = lead
         event.statusId = statusID
         event.pipelineId = pipelineID
         if type == "message_received" {
             var message = PB.MessageFields()
             message.text = "Thanks, not now"
-            message.direction = direction
+            message.direction = try #require(PB.MessageDirection(name: direction))
             event.message = message
         }
         var request = PB.OnEventRequest()
