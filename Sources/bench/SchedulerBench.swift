@@ -1,4 +1,5 @@
 import ArgumentParser
+import Domain
 import Foundation
 import GRDB
 import NIOCore
@@ -100,7 +101,7 @@ struct SchedulerBench: AsyncParsableCommand {
         sink.reset()
         let drainStart = ContinuousClock.now
         for first in stride(from: 0, to: drain, by: 1000) {
-            var byTenant: [String: [PB.PlannedAction]] = [:]
+            var byTenant: [String: [PlannedAction]] = [:]
             for index in first..<min(drain, first + 1000) {
                 byTenant["drain-\(index % drainAccounts)", default: []].append(Self.planned("drain:\(index)", lead: Int64(index + 1)))
             }
@@ -186,15 +187,10 @@ struct SchedulerBench: AsyncParsableCommand {
     }
 
     /// A rule's `create_task` as rules-service plans it.
-    static func planned(_ key: String, lead: Int64) -> PB.PlannedAction {
-        var action = PB.PlannedAction()
+    static func planned(_ key: String, lead: Int64) -> PlannedAction {
+        var action = PlannedAction(eventID: "ev_bench", ruleID: "rule_bench", agentID: "agent_bench", actionIndex: 0, leadID: lead,
+                                   action: Action(type: .createTask, text: "Call back", dueInSeconds: 3600))
         action.idempotencyKey = key
-        action.ruleId = "rule_bench"
-        action.agentId = "agent_bench"
-        action.actionType = "create_task"
-        action.actionJson = #"{"type": "create_task", "text": "Call back", "due_in_seconds": 3600}"#
-        action.leadId = lead
-        action.eventId = "ev_bench"
         return action
     }
 
@@ -203,7 +199,7 @@ struct SchedulerBench: AsyncParsableCommand {
         let now = Date().unixMicros
         try await db.write { db in
             let statement = try db.makeStatement(sql: """
-                INSERT INTO action (tenant_id, idempotency_key, kind, action_type, action_json, lead_id, rule_id, agent_id, event_id, due_at, created_at)
+                INSERT INTO action (tenant_id, idempotency_key, kind, action_type, action, lead_id, rule_id, agent_id, event_id, due_at, created_at)
                 VALUES (?, ?, 'action', 'create_task', ?, ?, ?, ?, ?, ?, ?)
                 """)
             for row in rows {

@@ -1,5 +1,7 @@
+import Domain
 import Foundation
 import Hummingbird
+import ServiceKit
 import Wire
 
 extension GatewayApp {
@@ -135,14 +137,14 @@ struct TimelineEntry: Comparable {
     init(decision: PB.Decision) {
         at = decision.decidedAtMicros
         rank = Self.ranks["decision"]!
-        let fired = decision.explanations.filter { $0.outcome == "fired" }
+        let fired = decision.explanations.filter { $0.outcome == .fired }
         json = .object([
             "kind": .string("decision"), "at": .string(RFC3339.millis(at)), "at_micros": .number(Double(at)),
             "event_id": .string(decision.eventId),
             "fired": .array(fired.map { .object(["rule_id": .string($0.ruleId), "rule_name": .string($0.ruleName), "detail": .string($0.detail)]) }),
             "not_fired": .number(Double(decision.explanations.count - fired.count)),
             "actions": .array(decision.actions.map {
-                .object(["action_type": .string($0.actionType), "rule_id": .string($0.ruleId), "idempotency_key": .string($0.idempotencyKey)])
+                .object(["action_type": .string($0.action?.actionType?.rawValue ?? ""), "rule_id": .string($0.ruleId), "idempotency_key": .string($0.idempotencyKey)])
             }),
             "timers": .number(Double(decision.timers.count)),
         ])

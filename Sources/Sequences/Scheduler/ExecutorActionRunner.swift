@@ -73,11 +73,8 @@ package final class ExecutorActionRunner: ActionRunner {
         var logger = logger
         logger[metadataKey: "tenant.id"] = "\(action.tenantID)"
         logger[metadataKey: "action.key"] = "\(action.idempotencyKey)"
-        let decoded: Action
-        do {
-            decoded = try Self.decode(action)
-        } catch {
-            return ActionRunResult(status: "failed", operation: action.actionType, detail: "the action does not decode: \(error)")
+        guard let decoded = action.action else {
+            return ActionRunResult(status: "failed", operation: action.actionType, detail: action.actionProblem ?? "the row has no action")
         }
         let tenant: TenantIntegrations
         do {
@@ -215,7 +212,7 @@ package final class ExecutorActionRunner: ActionRunner {
         let rendered = await render(run, text, policy: .useDefaultOrEmpty, operation: operation)
         guard case .success(let text) = rendered else { return rendered.failure! }
         let result = await run.kommo.addNote(leadID: lead, text: text, account: run.account, logger: run.logger)
-        if result.succeeded { await report(run, writes: [ownWrite(run, kind: "note", value: text)]) }
+        if result.succeeded { await report(run, writes: [ownWrite(run, kind: .note, value: text)]) }
         return result
     }
 
@@ -224,7 +221,7 @@ package final class ExecutorActionRunner: ActionRunner {
         guard let lead = run.action.leadID else { return Self.invalid(run, "change_stage needs a lead") }
         let result = await run.kommo.changeStage(leadID: lead, statusID: stage, pipelineID: pipeline, account: run.account,
                                                  logger: run.logger)
-        if result.succeeded { await report(run, writes: [ownWrite(run, kind: "stage_change", value: String(stage))]) }
+        if result.succeeded { await report(run, writes: [ownWrite(run, kind: .stageChange, value: String(stage))]) }
         return result
     }
 
@@ -241,7 +238,7 @@ package final class ExecutorActionRunner: ActionRunner {
         guard case .success(let text) = rendered else { return rendered.failure! }
         let update = KommoFieldUpdate(fieldID: fieldID, values: text.isEmpty ? [] : [.text(text)])
         let result = await run.kommo.setCustomFields(leadID: lead, [update], account: run.account, logger: run.logger)
-        if result.succeeded { await report(run, writes: [ownWrite(run, kind: "field", value: "\(field)=\(text)")]) }
+        if result.succeeded { await report(run, writes: [ownWrite(run, kind: .field, value: "\(field)=\(text)")]) }
         return result
     }
 
@@ -290,7 +287,7 @@ package final class ExecutorActionRunner: ActionRunner {
             guard let lead = run.action.leadID else { return Self.invalid(run, "change_responsible needs a lead") }
             guard let user = integer("responsible_user_id") else { return Self.invalid(run, "change_responsible needs responsible_user_id") }
             let result = await run.kommo.changeResponsible(leadID: lead, userID: user, account: run.account, logger: run.logger)
-            if result.succeeded { await report(run, writes: [ownWrite(run, kind: "field", value: "responsible_user_id=\(user)")]) }
+            if result.succeeded { await report(run, writes: [ownWrite(run, kind: .field, value: "responsible_user_id=\(user)")]) }
             return result
         case .updateLead:
             return await updateLead(run, parameters: parameters)
@@ -330,9 +327,9 @@ package final class ExecutorActionRunner: ActionRunner {
         let result = await run.kommo.updateLead(leadID: lead, changes, account: run.account, logger: run.logger)
         if result.succeeded {
             var writes: [PB.OwnWrite] = []
-            if let stage = changes.statusID { writes.append(ownWrite(run, kind: "stage_change", value: String(stage))) }
+            if let stage = changes.statusID { writes.append(ownWrite(run, kind: .stageChange, value: String(stage))) }
             for name in parameters.keys.sorted() where name != "status_id" {
-                writes.append(ownWrite(run, kind: "field", value: "\(name)=\(values.text[name] ?? parameters[name] ?? "")"))
+                writes.append(ownWrite(run, kind: .field, value: "\(name)=\(values.text[name] ?? parameters[name] ?? "")"))
             }
             await report(run, writes: writes)
         }
@@ -411,7 +408,7 @@ package final class ExecutorActionRunner: ActionRunner {
         let result = await chat(run, lead: lead, text: text)
         if result.succeeded {
             await recordSent(run, lead: lead, text: text, aiUsage: false)
-            await report(run, writes: [ownWrite(run, kind: "message", value: text)],
+            await report(run, writes: [ownWrite(run, kind: .message, value: text)],
                          uses: scriptUse.map { [scriptUseRecord(run, id: $0.id, version: $0.version)] } ?? [])
         }
         return result
@@ -434,7 +431,7 @@ package final class ExecutorActionRunner: ActionRunner {
         let request = AIReplyRequest(
             agentName: context.agentName, persona: context.persona,
             scripts: context.scripts.compactMap { script in
-                ScriptType(rawValue: script.type).map {
+                ScriptType(rawValue: script.type.name).map {
                     SalesScript(id: script.id, version: Int(script.version), type: $0, name: script.name, body: script.body,
                                 triggerPhrases: script.triggerPhrases)
                 }
@@ -468,7 +465,7 @@ package final class ExecutorActionRunner: ActionRunner {
         if result.succeeded {
             await recordSent(run, lead: lead, text: text, aiUsage: true)
             let uses = reply.scriptID.map { [scriptUseRecord(run, id: $0, version: Int64(reply.scriptVersion ?? 0))] } ?? []
-            await report(run, writes: [ownWrite(run, kind: "message", value: text)], uses: uses)
+            await report(run, writes: [ownWrite(run, kind: .message, value: text)], uses: uses)
         }
         let script = reply.scriptID.map { " script \($0) v\(reply.scriptVersion ?? 0) (\(reply.selection ?? "-"))" } ?? ""
         result.requestSummary = "\(reply.result.operation)\(script); " + result.requestSummary
@@ -523,7 +520,7 @@ package final class ExecutorActionRunner: ActionRunner {
         }
     }
 
-    private func ownWrite(_ run: Run, kind: String, value: String) -> PB.OwnWrite {
+    private func ownWrite(_ run: Run, kind: PB.OwnWriteKind, value: String) -> PB.OwnWrite {
         var write = PB.OwnWrite()
         write.leadId = run.action.leadID ?? 0
         write.kind = kind
@@ -626,16 +623,6 @@ package final class ExecutorActionRunner: ActionRunner {
             clients[rate] = client
             return client
         }
-    }
-
-    /// The action as the rules engine wrote it; the row's `action_type` stands in when the JSON lacks `type`.
-    static func decode(_ action: ScheduledAction) throws -> Action {
-        guard case .object(var members)? = JSONValue(parsing: Array(action.actionJSON.utf8)) else {
-            throw RuleValidationError(problems: [RuleProblem(field: "", message: "action_json is not a JSON object")])
-        }
-        if members["type"] == nil { members["type"] = .string(action.actionType) }
-        let data = try JSONEncoder().encode(JSONValue.object(members))
-        return try RuleJSON.decode(Action.self, from: data)
     }
 
     private static func invalid(_ run: Run, _ detail: String) -> ExecutionResult {
