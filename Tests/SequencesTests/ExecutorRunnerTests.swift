@@ -169,7 +169,7 @@ import Wire
                 let message = try #require(timeline.items.first { $0.object["kind"]?.string == "message" })
                 #expect(message.object["text"]?.string == "Hi Maria, about Order 77")
                 #expect(message.object["direction"]?.string == "outgoing")
-                try await eventually("the own write") { service.rules.ownWrites.contains { $0.kind == "message" } }
+                try await eventually("the own write") { service.rules.ownWrites.contains { $0.kind == .message } }
                 #expect(kommo.violations.isEmpty, "\(kommo.violations)")
             }
         }
@@ -211,8 +211,8 @@ import Wire
                 ])
                 try await eventually("both own writes") { service.rules.ownWrites.count == 2 }
                 let writes = service.rules.ownWrites
-                #expect(writes.contains { $0.kind == "stage_change" && $0.value == "61234502" && $0.leadId == 77 && $0.ruleId == "rule-1" })
-                #expect(writes.contains { $0.kind == "note" && $0.value == "Moved by the agent" })
+                #expect(writes.contains { $0.kind == .stageChange && $0.value == "61234502" && $0.leadId == 77 && $0.ruleId == "rule-1" })
+                #expect(writes.contains { $0.kind == .note && $0.value == "Moved by the agent" })
                 let stage = try #require(kommo.received.first { $0.method == "PATCH" })
                 #expect(stage.json?["status_id"]?.int64 == 61234502)
                 #expect(kommo.violations.isEmpty, "\(kommo.violations)")
