@@ -218,8 +218,8 @@ package final class SequenceStore: Sendable {
         }
         migrator.registerMigration("v7-action-document") { db in
             // The action a row runs is the domain action's own JSON document (what users write in a
-            // rule or a sequence step), with its `type` inside; timers have none. It replaces
-            // `action_json`, whose `type` could be missing (the row's `action_type` stood in).
+            // rule or a sequence step), with its `type` inside; timers have none. It replaces the
+            // previous JSON column, whose `type` could be missing (the row's `action_type` stood in).
             try db.execute(sql: "ALTER TABLE action ADD COLUMN action TEXT")
             try db.execute(sql: """
                 UPDATE action SET action = CASE
