@@ -17,15 +17,30 @@ let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let grdb: Target.Dependency = .product(name: "GRDB", package: "GRDB.swift")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+/// What every service library builds on.
+let serviceBase: [Target.Dependency] = ["Basics", "Wire", "ServiceKit", "Domain", log, lifecycle, grdb] + nio
 
-/// A thin executable: parses its configuration and calls its library's composition root.
+/// A Swift library in `Sources/<name>` with the shared settings.
+func library(_ name: String, _ dependencies: [Target.Dependency], resources: [Resource]? = nil) -> Target {
+    .target(name: name, dependencies: dependencies, path: "Sources/\(name)", resources: resources, swiftSettings: swiftSettings)
+}
+
+/// An executable in `Sources/<name>` with the shared settings.
+func executable(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
+    .executableTarget(name: name, dependencies: dependencies, path: "Sources/\(name)", swiftSettings: swiftSettings)
+}
+
+/// A thin service executable: parses its configuration and calls its library's composition root.
 func executable(_ name: String, library: String) -> Target {
-    .executableTarget(
-        name: name,
-        dependencies: [.target(name: library), "ServiceKit", argumentParser, log, lifecycle],
-        path: "Sources/\(name)",
-        swiftSettings: swiftSettings
-    )
+    executable(name, [.target(name: library), "ServiceKit", argumentParser, log, lifecycle])
+}
+
+/// A test target (or, with `support`, a library the tests share) in `Tests/<name>`.
+func tests(_ name: String, _ dependencies: [Target.Dependency], support: Bool = false) -> Target {
+    support
+        ? .target(name: name, dependencies: dependencies, path: "Tests/\(name)", swiftSettings: swiftSettings)
+        : .testTarget(name: name, dependencies: dependencies, path: "Tests/\(name)", swiftSettings: swiftSettings)
 }
 
 let package = Package(
@@ -52,6 +67,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
+        // MARK: - Basics: what every module uses (JSON values, time in microseconds, backoff, ids, hashes)
+
+        library("Basics", [crypto]),
+
         // MARK: - Wire: protobuf-c runtime, generated C, Swift mapping, framing and RPC
 
         .systemLibrary(
@@ -65,27 +84,20 @@ let package = Package(
             dependencies: ["CProtobufC"],
             path: "Sources/CWire"
         ),
-        .target(
-            name: "Wire",
-            dependencies: ["CWire", "CProtobufC", log, lifecycle,
-                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                           .product(name: "NIOTLS", package: "swift-nio")] + nio,
-            path: "Sources/Wire",
-            swiftSettings: swiftSettings
-        ),
+        library("Wire", ["Basics", "CWire", "CProtobufC", log, lifecycle,
+                         .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                         .product(name: "NIOTLS", package: "swift-nio")] + nio),
 
         // MARK: - What every service process needs
 
-        .target(
-            name: "ServiceKit",
-            dependencies: ["Wire", "Domain", log, lifecycle, grdb, argumentParser,
-                           .product(name: "Metrics", package: "swift-metrics"),
-                           .product(name: "Crypto", package: "swift-crypto")] + nio,
-            path: "Sources/ServiceKit",
-            swiftSettings: swiftSettings
-        ),
+        library("ServiceKit", ["Basics", "Wire", "Domain", log, lifecycle, grdb, argumentParser,
+                  .product(name: "Metrics", package: "swift-metrics"), crypto] + nio),
 
         // MARK: - Shared domain vocabulary
+
+        library("Domain", []),
+
+        // MARK: - The rule engine: rules, conditions, lead facts and decisions (rules-service and bench)
 
         // RE2 behind a small C face: message-text patterns match in linear time.
         .target(
@@ -93,123 +105,51 @@ let package = Package(
             path: "Sources/CRE2",
             linkerSettings: [.linkedLibrary("re2"), .linkedLibrary("stdc++")]
         ),
-        .target(
-            name: "Domain",
-            dependencies: ["CRE2"],
-            path: "Sources/Domain",
-            swiftSettings: swiftSettings
-        ),
+        library("RuleEngine", ["Domain", "CRE2"]),
 
         // MARK: - Services
 
-        .target(
-            name: "Ingest",
-            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb,
-                           .product(name: "Crypto", package: "swift-crypto")] + nio,
-            path: "Sources/Ingest",
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "Rules",
-            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb] + nio,
-            path: "Sources/Rules",
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "Sequences",
-            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb,
-                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                           .product(name: "Crypto", package: "swift-crypto")] + nio,
-            path: "Sources/Sequences",
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "Gateway",
-            dependencies: ["Wire", "ServiceKit", "Domain", log, lifecycle, grdb,
-                           .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "Crypto", package: "swift-crypto"),
-                           .product(name: "Prometheus", package: "swift-prometheus")] + nio,
-            path: "Sources/Gateway",
-            resources: [.copy("Admin")],
-            swiftSettings: swiftSettings
-        ),
+        library("Ingest", serviceBase + [crypto]),
+        library("Rules", serviceBase + ["RuleEngine", .product(name: "Metrics", package: "swift-metrics")]),
+        library("Sequences", serviceBase + [.product(name: "Metrics", package: "swift-metrics"),
+                                            .product(name: "AsyncHTTPClient", package: "async-http-client"), crypto]),
+        library("Gateway", serviceBase + [.product(name: "Hummingbird", package: "hummingbird"), crypto,
+                                          .product(name: "Prometheus", package: "swift-prometheus")],
+                resources: [.copy("Admin")]),
 
         // MARK: - Executables
 
         executable("ingest-service", library: "Ingest"),
         executable("rules-service", library: "Rules"),
         executable("sequence-service", library: "Sequences"),
-        .executableTarget(
-            name: "gateway",
-            dependencies: ["Gateway", "ServiceKit", argumentParser, log, lifecycle,
-                           .product(name: "Prometheus", package: "swift-prometheus"),
-                           .product(name: "Hummingbird", package: "hummingbird")],
-            path: "Sources/gateway",
-            swiftSettings: swiftSettings
-        ),
-        .executableTarget(
-            name: "bench",
-            dependencies: ["Wire", "ServiceKit", "Domain", "Sequences", argumentParser, log, grdb,
-                           .product(name: "NIOHTTP1", package: "swift-nio"),
-                           .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio,
-            path: "Sources/bench",
-            swiftSettings: swiftSettings
-        ),
+        executable("gateway", ["Gateway", "ServiceKit", argumentParser, log, lifecycle,
+                  .product(name: "Prometheus", package: "swift-prometheus"),
+                  .product(name: "Hummingbird", package: "hummingbird")]),
+        executable("bench", ["Basics", "Wire", "ServiceKit", "Domain", "RuleEngine", "Sequences", argumentParser, log, grdb,
+                  .product(name: "NIOHTTP1", package: "swift-nio"),
+                  .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio),
 
         // MARK: - Tests
 
-        .target(
-            name: "TestSupport",
-            dependencies: ["Sequences", log, lifecycle,
-                           .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                           .product(name: "Crypto", package: "swift-crypto")] + nio,
-            path: "Tests/TestSupport",
-            swiftSettings: swiftSettings
-        ),
+        tests("TestSupport", ["Basics", "Sequences", log, lifecycle,
+                  .product(name: "Hummingbird", package: "hummingbird"),
+                  .product(name: "AsyncHTTPClient", package: "async-http-client"), crypto] + nio, support: true),
 
-        .testTarget(
-            name: "WireTests",
-            dependencies: ["TestSupport", "Wire", "ServiceKit", .product(name: "NIOSSL", package: "swift-nio-ssl")] + nio,
-            path: "Tests/WireTests",
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "DomainTests",
-            dependencies: ["Domain"],
-            path: "Tests/DomainTests",
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "IngestTests",
-            dependencies: ["TestSupport", "Ingest", "Domain", "Wire", "ServiceKit", grdb,
-                           .product(name: "Crypto", package: "swift-crypto")] + nio,
-            path: "Tests/IngestTests",
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "RulesTests",
-            dependencies: ["TestSupport", "Rules", "Domain", "Wire", "ServiceKit"] + nio,
-            path: "Tests/RulesTests",
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "SequencesTests",
-            dependencies: ["TestSupport", "Sequences", "Domain", "Wire", "ServiceKit",
-                           .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                           .product(name: "Crypto", package: "swift-crypto")] + nio,
-            path: "Tests/SequencesTests",
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "SystemTests",
-            dependencies: ["TestSupport", "Wire", "ServiceKit", "Ingest", "Rules", "Sequences", "Gateway",
-                           .product(name: "HummingbirdTesting", package: "hummingbird"),
-                           .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio,
-            path: "Tests/SystemTests",
-            swiftSettings: swiftSettings
-        ),
+        tests("BasicsTests", ["Basics", crypto]),
+        tests("ServiceKitTests", ["ServiceKit", "Basics"]),
+        tests("WireTests", ["TestSupport", "Wire", "ServiceKit", .product(name: "NIOSSL", package: "swift-nio-ssl")] + nio),
+        tests("DomainTests", ["Domain"]),
+        tests("RuleEngineTests", ["RuleEngine", "Domain"]),
+        tests("IngestTests", ["TestSupport", "Basics", "Ingest", "Domain", "Wire", "ServiceKit", grdb, crypto] + nio),
+        tests("RulesTests", ["TestSupport", "Basics", "Rules", "RuleEngine", "Domain", "Wire", "ServiceKit"] + nio),
+        tests("SequencesTests", ["TestSupport", "Basics", "Sequences", "Domain", "Wire", "ServiceKit",
+                  .product(name: "Metrics", package: "swift-metrics"),
+                  .product(name: "MetricsTestKit", package: "swift-metrics"),
+                  .product(name: "Hummingbird", package: "hummingbird"),
+                  .product(name: "AsyncHTTPClient", package: "async-http-client"), crypto] + nio),
+        tests("SystemTests", ["TestSupport", "Basics", "Wire", "ServiceKit", "Ingest", "Rules", "Sequences", "Gateway",
+                  .product(name: "HummingbirdTesting", package: "hummingbird"),
+                  .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio),
     ],
     cxxLanguageStandard: .cxx17
 )

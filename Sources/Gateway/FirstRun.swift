@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceKit
 import ServiceLifecycle
 import Wire
 
@@ -10,6 +11,7 @@ struct FirstRun: Service, CustomStringConvertible {
     let store: GatewayStore
     let peers: Peers
     let configuration: GatewayConfiguration
+    let clock: any WallClock
     let logger: Logger
 
     /// Service lifecycle logs services by description: never print the configuration (it holds the admin token).
@@ -20,7 +22,8 @@ struct FirstRun: Service, CustomStringConvertible {
             await createDemo()
         }
         await pushSuspensions()
-        // A service that returns ends its group: stay until shutdown.
+        // A service that returns ends its group: stay until shutdown. It throws only CancellationError,
+        // which ends this service just the same.
         try? await gracefulShutdown()
     }
 
@@ -39,6 +42,7 @@ struct FirstRun: Service, CustomStringConvertible {
                 return
             } catch {
                 logger.info("gateway.tenant_state_push_retry", metadata: ["error": "\(error)"])
+                // Cancelled sleep: the loop condition ends the retries.
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(30))
             }
@@ -50,11 +54,12 @@ struct FirstRun: Service, CustomStringConvertible {
         for _ in 0..<120 {
             if Task.isCancelled || Task.isShuttingDownGracefully { return }
             if await peers.readiness(timeout: .milliseconds(500)).status == "ready" { break }
+            // Cancelled sleep: the check at the top of the loop returns.
             try? await Task.sleep(for: .milliseconds(500))
         }
         do {
             let created = try await GatewayApp.createTenant(name: "demo", store: store, peers: peers,
-                                                            configuration: configuration, requestID: "first-run")
+                                                            configuration: configuration, clock: clock, requestID: "first-run")
             let text = """
 
               First run: created tenant "demo" (\(created.tenant.id)) with an agent, a rule on stage 61234502, a

@@ -11,13 +11,14 @@ import Wire
 package enum GatewayApp {
     package static func build(
         configuration: GatewayConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
-        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+        clock: any WallClock = SystemClock(), onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         let db = try StoreFactory.open(folder: configuration.dataDir, migrator: GatewayStore.migrator)
         let store = GatewayStore(db: db)
         let adminToken = try configuration.adminToken ?? loadOrCreateAdminToken(folder: configuration.dataDir)
         let peers = Peers(configuration: configuration, logger: logger)
-        let router = try router(configuration: configuration, store: store, peers: peers, adminToken: adminToken, metrics: metrics)
+        let router = try router(configuration: configuration, store: store, peers: peers, adminToken: adminToken, metrics: metrics,
+                                clock: clock)
         ConnectionLimits.raiseFileLimit(for: configuration.connections.maxConnections)
 
         var app = Application(
@@ -28,16 +29,17 @@ package enum GatewayApp {
                 backlog: 1024, availableConnectionsDelegate: MaximumAvailableConnections(configuration.connections.maxConnections, logger: logger)),
             onServerRunning: onServerRunning,
             logger: logger)
-        app.addServices(FirstRun(store: store, peers: peers, configuration: configuration, logger: logger))
+        // Services stop in reverse order: the HTTP server first, the peer connections last.
+        app.addServices(peers, FirstRun(store: store, peers: peers, configuration: configuration, clock: clock, logger: logger))
         return app
     }
 
     /// Every route of the gateway, with its middleware. `OpenAPITests` compares it with the OpenAPI document.
     package static func router(configuration: GatewayConfiguration, store: GatewayStore, peers: Peers, adminToken: String,
-                               metrics: PrometheusCollectorRegistry) throws -> Router<GatewayContext> {
+                               metrics: PrometheusCollectorRegistry, clock: any WallClock = SystemClock()) throws -> Router<GatewayContext> {
         let authenticator = Authenticator(
             store: store, adminToken: adminToken,
-            throttle: AuthFailureThrottle(limit: configuration.authFailureLimit, window: configuration.authFailureWindow))
+            throttle: AuthFailureThrottle(limit: configuration.authFailureLimit, window: configuration.authFailureWindow), clock: clock)
         let router = Router(context: GatewayContext.self)
         router.add(middleware: GatewayMiddleware(maxBodyBytes: configuration.maxBodyBytes, metrics: HTTPMetrics(registry: metrics),
                                                  addresses: ClientAddressResolver(trustedProxies: configuration.trustedProxies)))
@@ -49,14 +51,15 @@ package enum GatewayApp {
         let tenantAPI = router.group("/api/v1").add(middleware: TenantAuthMiddleware(
             authenticator: authenticator, limiter: KeyRateLimiter(rate: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst),
             tenantLimiter: KeyRateLimiter(rate: configuration.tenantRateLimitPerSecond, burst: configuration.tenantRateLimitBurst)))
-        addTenantRoutes(to: api, tenantAPI: tenantAPI, store: store, authenticator: authenticator, peers: peers, configuration: configuration)
+        addTenantRoutes(to: api, tenantAPI: tenantAPI, store: store, authenticator: authenticator, peers: peers, configuration: configuration,
+                        clock: clock)
         addWebhookHistoryRoutes(to: tenantAPI, peers: peers, configuration: configuration)
-        addRuleRunRoutes(to: tenantAPI, peers: peers)
+        addRuleRunRoutes(to: tenantAPI, peers: peers, clock: clock)
         addScriptRoutes(to: tenantAPI, peers: peers)
         addIntegrationRoutes(to: tenantAPI, peers: peers)
         addLeadTimelineRoutes(to: tenantAPI, peers: peers)
         addUsageRoutes(to: tenantAPI, peers: peers)
-        addResourceRoutes(to: tenantAPI, peers: peers, store: store)
+        addResourceRoutes(to: tenantAPI, peers: peers, store: store, clock: clock)
         addSequenceRoutes(to: tenantAPI, peers: peers)
         try addAdminRoutes(to: router)
         return router
@@ -66,9 +69,11 @@ package enum GatewayApp {
     /// 32 random bytes. A stored token shorter than that (from an older build) is replaced.
     static func loadOrCreateAdminToken(folder: String) throws -> String {
         let path = (folder as NSString).appendingPathComponent("admin-token")
-        if let existing = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
-           (try? GatewayConfiguration.checkToken(existing, key: "admin-token")) != nil {
-            return existing
+        if FileManager.default.fileExists(atPath: path) {
+            // A token file that cannot be read stops startup: replacing it would lock the operator out.
+            let existing = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            // A token too short for today's rule (from an older build) is replaced, as documented above.
+            if (try? GatewayConfiguration.checkToken(existing, key: "admin-token")) != nil { return existing }
         }
         let token = "adm_" + GatewayStore.randomHex(32)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -12,17 +12,9 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("http-port"), help: "Port of the HTTP server (env HTTP_PORT).")
     package var httpPort: Int = Env.int("HTTP_PORT") ?? 8080
 
-    @Option(name: .customLong("data-dir"), help: "Folder of the gateway's SQLite store (env DATA_DIR).")
-    package var dataDir: String = Env.string("DATA_DIR") ?? ".data/gateway"
-
-    @Option(name: .customLong("ingest-address"), help: "ingest-service host:port (env INGEST_ADDRESS).")
-    package var ingestAddress: String = Env.string("INGEST_ADDRESS") ?? "127.0.0.1:7101"
-
-    @Option(name: .customLong("rules-address"), help: "rules-service host:port (env RULES_ADDRESS).")
-    package var rulesAddress: String = Env.string("RULES_ADDRESS") ?? "127.0.0.1:7102"
-
-    @Option(name: .customLong("sequence-address"), help: "sequence-service host:port (env SEQUENCE_ADDRESS).")
-    package var sequenceAddress: String = Env.string("SEQUENCE_ADDRESS") ?? "127.0.0.1:7103"
+    @OptionGroup package var ingest: PeerOption<IngestPeer>
+    @OptionGroup package var rules: PeerOption<RulesPeer>
+    @OptionGroup package var sequence: PeerOption<SequencePeer>
 
     @Option(name: .customLong("public-base-url"), help: "The URL Kommo reaches the gateway at, for webhook URLs (env PUBLIC_BASE_URL).")
     package var publicBaseURL: String?
@@ -75,10 +67,7 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     @Flag(name: .customLong("no-demo"), help: "Do not create the demo tenant on an empty store (env NO_DEMO=1).")
     package var noDemo: Bool = Env.string("NO_DEMO") == "1"
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env LOG_LEVEL).")
-    package var logLevel: String = Env.string("LOG_LEVEL") ?? "info"
-
-    @OptionGroup package var rpcSecurity: RPCSecurityOptions
+    @OptionGroup package var process: ProcessOptions
 
     package init() {}
 
@@ -108,10 +97,8 @@ package struct GatewayOptions: ParsableArguments, Sendable {
         if let adminToken { try GatewayConfiguration.checkToken(adminToken, key: "--admin-token / ADMIN_TOKEN") }
         if let metricsToken { try GatewayConfiguration.checkToken(metricsToken, key: "--metrics-token / METRICS_TOKEN") }
         return GatewayConfiguration(
-            httpHost: httpHost, httpPort: httpPort, dataDir: dataDir,
-            ingestAddress: try PeerAddress(parsing: ingestAddress, key: "--ingest-address"),
-            rulesAddress: try PeerAddress(parsing: rulesAddress, key: "--rules-address"),
-            sequenceAddress: try PeerAddress(parsing: sequenceAddress, key: "--sequence-address"),
+            httpHost: httpHost, httpPort: httpPort, dataDir: process.dataDir(default: ".data/gateway"),
+            ingestAddress: try ingest.resolved(), rulesAddress: try rules.resolved(), sequenceAddress: try sequence.resolved(),
             publicBaseURL: publicBaseURL ?? "http://\(httpHost == "0.0.0.0" ? "localhost" : httpHost):\(httpPort)",
             adminToken: adminToken, maxBodyBytes: maxBodyBytes,
             rpcTimeout: .milliseconds(rpcTimeoutMilliseconds), webhookTimeout: .milliseconds(webhookTimeoutMilliseconds), firstRunDemo: !noDemo,
@@ -121,7 +108,7 @@ package struct GatewayOptions: ParsableArguments, Sendable {
             trustedProxies: proxies, metricsToken: metricsToken,
             connections: ConnectionLimits(maxConnections: maxConnections, idleTimeout: .milliseconds(idleTimeoutMilliseconds),
                                           headerTimeout: .milliseconds(headerTimeoutMilliseconds), bodyTimeout: .milliseconds(bodyTimeoutMilliseconds)),
-            rpcSecurity: try rpcSecurity.security(identity: "gateway", logger: Logger(label: "gateway")))
+            rpcSecurity: try process.security.security(identity: "gateway", logger: Logger(label: "gateway")))
     }
 }
 

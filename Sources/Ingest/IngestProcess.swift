@@ -1,4 +1,6 @@
+import Foundation
 import ArgumentParser
+import Basics
 import GRDB
 import Logging
 import ServiceKit
@@ -7,20 +9,17 @@ import Wire
 
 /// ingest-service's own settings (flags and environment variables).
 package struct IngestOptions: ParsableArguments, Sendable {
-    @Option(name: .customLong("rules-address"), help: "rules-service host:port (env RULES_ADDRESS).")
-    package var rulesAddress: String = Env.string("RULES_ADDRESS") ?? "127.0.0.1:7102"
+    @OptionGroup package var rules: PeerOption<RulesPeer>
+    @OptionGroup package var sequence: PeerOption<SequencePeer>
 
-    @Option(name: .customLong("sequence-address"), help: "sequence-service host:port (env SEQUENCE_ADDRESS).")
-    package var sequenceAddress: String = Env.string("SEQUENCE_ADDRESS") ?? "127.0.0.1:7103"
-
-    @Option(name: .customLong("retention-days"), help: "Days raw webhook bodies are kept (env RETENTION_DAYS).")
-    package var retentionDays: Int = Env.int("RETENTION_DAYS") ?? 30
+    @Option(name: .customLong("retention-days"), help: "Days raw webhook bodies are kept (env RETENTION_DAYS; default 30).")
+    package var retentionDays: Int?
 
     @Option(name: .customLong("durability"), help: "full (survives power loss) or normal (survives a process crash) (env DURABILITY).")
     package var durability: String = Env.string("DURABILITY") ?? "full"
 
-    @Option(name: .customLong("dispatch-max-attempts"), help: "Attempts per destination before a dispatch is failed (env DISPATCH_MAX_ATTEMPTS).")
-    package var dispatchMaxAttempts: Int = Env.int("DISPATCH_MAX_ATTEMPTS") ?? 12
+    @Option(name: .customLong("dispatch-max-attempts"), help: "Attempts per destination before a dispatch is failed (env DISPATCH_MAX_ATTEMPTS; default 12).")
+    package var dispatchMaxAttempts: Int?
 
     @Option(name: .customLong("secrets-key-file"),
             help: "File holding the key that seals webhook source secrets when SECRETS_KEY is unset (env SECRETS_KEY_FILE; default <data-dir>/../keys/ingest-service.key).")
@@ -28,17 +27,20 @@ package struct IngestOptions: ParsableArguments, Sendable {
 
     package init() {}
 
-    package func configuration() throws -> IngestConfiguration {
+    /// The configuration: a flag wins, then its environment variable, then the default. A variable that
+    /// does not read as its setting's type stops startup.
+    package func configuration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> IngestConfiguration {
+        let retentionDays = try self.retentionDays ?? Env.integer("RETENTION_DAYS", in: environment) ?? 30
+        let dispatchMaxAttempts = try self.dispatchMaxAttempts ?? Env.integer("DISPATCH_MAX_ATTEMPTS", in: environment) ?? 12
         guard let durability = Durability(rawValue: durability) else {
             throw ConfigurationError("--durability: expected full or normal, got '\(durability)'")
         }
-        guard retentionDays >= 1 else { throw ConfigurationError("--retention-days must be at least 1") }
-        guard dispatchMaxAttempts >= 1 else { throw ConfigurationError("--dispatch-max-attempts must be at least 1") }
+        guard retentionDays >= 1 else { throw ConfigurationError("--retention-days (RETENTION_DAYS) must be at least 1") }
+        guard dispatchMaxAttempts >= 1 else { throw ConfigurationError("--dispatch-max-attempts (DISPATCH_MAX_ATTEMPTS) must be at least 1") }
         return IngestConfiguration(
-            rulesAddress: try PeerAddress(parsing: rulesAddress, key: "--rules-address"),
-            sequenceAddress: try PeerAddress(parsing: sequenceAddress, key: "--sequence-address"),
+            rulesAddress: try rules.resolved(), sequenceAddress: try sequence.resolved(),
             retentionDays: retentionDays, durability: durability, dispatchMaxAttempts: dispatchMaxAttempts,
-            secretsKey: Env.string("SECRETS_KEY"), secretsKeyFile: secretsKeyFile)
+            secretsKey: Env.string("SECRETS_KEY", in: environment), secretsKeyFile: secretsKeyFile)
     }
 }
 
@@ -97,7 +99,9 @@ package enum IngestProcess {
             var metrics: [PB.Metric] = []
             for (key, value) in counters.snapshot.sorted(by: { $0.key < $1.key }) {
                 let parts = key.split(separator: "|").map(String.init)
-                if parts[0] == "deliveries" {
+                if parts[0] == "queue_depth_failures" {
+                    metrics.append(.sample("ingest_queue_depth_failures_total", Double(value), help: "Scrapes that could not read the dispatch queue depth"))
+                } else if parts[0] == "deliveries" {
                     metrics.append(.sample("ingest_webhooks_received_total", Double(value), help: "Webhook deliveries by outcome", labels: ["status": parts[1]]))
                 } else {
                     metrics.append(.sample("ingest_events_stored_total", Double(value), help: "New events stored"))
@@ -108,8 +112,14 @@ package enum IngestProcess {
                 metrics.append(.sample("ingest_dispatch_attempts_total", Double(value), help: "Dispatch attempts by destination and result",
                                        labels: ["destination": parts[0], "result": parts[1]]))
             }
-            let pending = (try? await store.pendingCount()) ?? 0
-            metrics.append(.sample("ingest_dispatch_queue_depth", Double(pending), kind: "gauge", help: "Events waiting for their journey"))
+            do {
+                let pending = try await store.pendingCount()
+                metrics.append(.sample("ingest_dispatch_queue_depth", Double(pending), kind: "gauge", help: "Events waiting for their journey"))
+            } catch {
+                // No gauge rather than a false 0; the failure is logged and counted.
+                counters.countQueueDepthFailure()
+                logger.warning("ingest.queue_depth_failed", metadata: ["error": "\(error)"])
+            }
             return metrics
         }
         let sweeper = RetentionSweeper(store: store, retentionDays: configuration.retentionDays, clock: clock, logger: logger)
@@ -136,6 +146,7 @@ package struct RetentionSweeper: Service {
             } catch {
                 logger.error("retention.failed", metadata: ["error": "\(error)"])
             }
+            // Ends early only by shutdown or cancellation, which the loop condition then sees.
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
         }
     }

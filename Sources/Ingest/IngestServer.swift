@@ -1,3 +1,4 @@
+import Basics
 import Domain
 import Foundation
 import Logging
@@ -19,10 +20,6 @@ package struct IngestServer: IngestHandler {
         self.rules = rules
         self.clock = clock
         self.counters = counters
-    }
-
-    static func newID(_ prefix: String) -> String {
-        prefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(24)
     }
 
     // MARK: - Intake
@@ -67,7 +64,7 @@ package struct IngestServer: IngestHandler {
             return known
         }
         var delivery = NewDelivery(
-            id: Self.newID("dlv_"), tenantID: source.tenantID, status: "accepted", reason: "", origin: EventOrigin.kommo.rawValue,
+            id: RandomID.make("dlv_", hexDigits: 24), tenantID: source.tenantID, status: "accepted", reason: "", origin: EventOrigin.kommo.rawValue,
             receivedAt: now, contentType: request.contentType, remoteAddress: request.remoteAddress,
             userAgent: request.userAgent, body: request.body)
         var response = PB.IngestResponse()
@@ -120,7 +117,7 @@ package struct IngestServer: IngestHandler {
             if event.type.isEmpty { violations.append(FieldViolation(field: "events[\(index)].type", message: "is required")) }
         }
         guard violations.isEmpty else { throw RPCError.invalid(violations) }
-        let delivery = NewDelivery(id: Self.newID("dlv_"), tenantID: tenantID, status: "accepted", reason: "",
+        let delivery = NewDelivery(id: RandomID.make("dlv_", hexDigits: 24), tenantID: tenantID, status: "accepted", reason: "",
                                    origin: events[0].origin, receivedAt: now, contentType: "", remoteAddress: context.peer,
                                    userAgent: "", body: nil)
         let stamped = events.map { event -> PB.Event in
@@ -280,7 +277,7 @@ package struct IngestServer: IngestHandler {
             }
             return response
         }
-        let scope = Self.newID("rpl_")
+        let scope = RandomID.make("rpl_", hexDigits: 24)
         let copies = originals.map { original -> PB.Event in
             var copy = original
             copy.id = "ev_" + IngestStore.hash(original.id + "|" + scope).prefix(32)
@@ -311,5 +308,10 @@ package final class IntakeCounters: Sendable {
             $0["events", default: 0] += events
         }
     }
+    /// Counts a metrics scrape that could not read the dispatch queue's depth.
+    func countQueueDepthFailure() {
+        counts.withLock { $0["queue_depth_failures", default: 0] += 1 }
+    }
+
     package var snapshot: [String: Int] { counts.withLock { $0 } }
 }

@@ -1,4 +1,5 @@
 import Domain
+import RuleEngine
 import Synchronization
 
 /// What evaluating an event needs from a tenant's configuration, prepared once: the enabled rules as a

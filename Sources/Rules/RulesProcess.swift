@@ -14,21 +14,26 @@ package enum RulesProcess {
         let db = try StoreFactory.open(folder: settings.dataDir, migrator: RulesStore.migrator, durability: .normal)
         let store = RulesStore(db: db)
         let counters = EvaluationCounters()
-        let server = RulesServer(store: store, clock: clock, counters: counters, quotas: settings.quotas)
+        let metrics = RulesMetrics()
+        let server = RulesServer(store: store, clock: clock, counters: counters, quotas: settings.quotas, metrics: metrics)
         let health = HealthServer(service: "rules-service", store: db) {
             let snapshot = counters.snapshot
-            var metrics: [PB.Metric] = [
+            var samples: [PB.Metric] = [
                 .sample("rules_evaluations_total", Double(snapshot.evaluations), help: "Events evaluated (repeats and dry runs excluded)"),
                 .sample("rules_evaluation_repeats_total", Double(snapshot.repeats), help: "Evaluations answered from a stored decision"),
                 .sample("rules_dry_runs_total", Double(snapshot.dryRuns), help: "Dry-run evaluations"),
                 .sample("rules_fired_total", Double(snapshot.fired), help: "Rule firings"),
             ]
-            if let totals = try? await store.totals() {
-                metrics.append(.sample("rules_agents", Double(totals.agents), kind: "gauge", help: "Agents stored"))
-                metrics.append(.sample("rules_rules", Double(totals.rules), kind: "gauge", help: "Rules stored"))
-                metrics.append(.sample("rules_rules_enabled", Double(totals.enabledRules), kind: "gauge", help: "Enabled rules"))
+            do {
+                let totals = try await store.totals()
+                samples.append(.sample("rules_agents", Double(totals.agents), kind: "gauge", help: "Agents stored"))
+                samples.append(.sample("rules_rules", Double(totals.rules), kind: "gauge", help: "Rules stored"))
+                samples.append(.sample("rules_rules_enabled", Double(totals.enabledRules), kind: "gauge", help: "Enabled rules"))
+            } catch {
+                // No gauges rather than false zeros; the failure is logged and counted.
+                metrics.failed(.totals, error: error, logger: logger)
             }
-            return metrics
+            return samples
         }
         let rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
                                       routes: health.routes + server.routes, security: settings.security, logger: logger,

@@ -1,4 +1,6 @@
+import Basics
 import Domain
+import RuleEngine
 import Foundation
 import Logging
 import ServiceKit
@@ -27,8 +29,8 @@ extension RulesServer {
         }()
         let now = clock.now()
         let rules = request.onlyRuleIds.isEmpty
-            ? try await tenantRules(tenantID)
-            : try await selectedRules(tenantID, ids: request.onlyRuleIds)
+            ? try await tenantRules(tenantID, logger: context.logger)
+            : try await selectedRules(tenantID, ids: request.onlyRuleIds, logger: context.logger)
         let scope = wire.replayScope
         let engine = engine
         let decide: @Sendable (LeadInputs) -> DecisionRecord = { inputs in
@@ -63,37 +65,35 @@ extension RulesServer {
                 "actions": "\(record.decision.actions.count)", "timers": "\(record.decision.timers.count)",
             ])
         }
-        return PB.Decision(record)
+        return try PB.Decision(record)
     }
 
     /// The tenant's prepared rules, from the cache or loaded and cached.
-    func tenantRules(_ tenantID: String) async throws -> TenantRules {
+    func tenantRules(_ tenantID: String, logger: Logger) async throws -> TenantRules {
         let (cached, generation) = cache.lookup(tenantID)
         if let cached { return cached }
         let (agents, rules) = try await store.evaluationResources(tenantID: tenantID)
-        let prepared = Self.prepare(agents: agents, rules: rules)
+        let prepared = prepare(agents: agents, rules: rules, logger: logger)
         cache.store(prepared, for: tenantID, generation: generation)
         return prepared
     }
 
     /// The named rules of the tenant (disabled ones too, so a dry run explains them), for a dry run.
-    func selectedRules(_ tenantID: String, ids: [String]) async throws -> TenantRules {
+    func selectedRules(_ tenantID: String, ids: [String], logger: Logger) async throws -> TenantRules {
         var records: [DocumentRecord] = []
         for id in Set(ids).sorted() {
             records.append(try await required(.rule, tenantID: tenantID, id: id, agentID: nil))
         }
         let (agents, _) = try await store.evaluationResources(tenantID: tenantID)
-        return Self.prepare(agents: agents, rules: records)
+        return prepare(agents: agents, rules: records, logger: logger)
     }
 
     /// Decodes stored agents and rules into what the engine reads. A stored document that no longer
-    /// decodes (it was valid when written) is left out rather than failing every event of the tenant.
-    static func prepare(agents: [DocumentRecord], rules: [DocumentRecord]) -> TenantRules {
-        let decoder = JSONDecoder()
-        let gates = agents.compactMap { record in
-            (try? decoder.decode(AgentResource.self, from: Data(record.doc.utf8)))?.gate(agentID: record.id)
-        }
-        let decoded = rules.compactMap { try? decoder.decode(Rule.self, from: Data($0.doc.utf8)) }
+    /// decodes (it was valid when written) is left out, logged and counted, rather than failing every
+    /// event of the tenant.
+    func prepare(agents: [DocumentRecord], rules: [DocumentRecord], logger: Logger) -> TenantRules {
+        let gates = agents.compactMap { record in stored(AgentResource.self, record, logger: logger)?.gate(agentID: record.id) }
+        let decoded = rules.compactMap { record in stored(Rule.self, record, logger: logger) }
         return TenantRules(ruleSet: RuleSet(decoded), gates: gates,
                            ruleNames: Dictionary(decoded.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first }))
     }
@@ -113,9 +113,9 @@ extension RulesServer {
         answer.persona = agent.persona
         answer.language = agent.language
         answer.status = PB.AgentStatus(agent.status)
-        answer.agentJson = PB.Document(agentRecord).json
+        answer.agentJson = try PB.Document(agentRecord).json
         answer.scripts = try await store.scripts(tenantID: tenantID, agentID: agentRecord.id).compactMap { record in
-            guard let script = Self.script(record), script.active, script.applies(pipelineID: facts?.pipelineID, stageID: stage) else { return nil }
+            guard let script = stored(ScriptResource.self, record, logger: context.logger), script.active, script.applies(pipelineID: facts?.pipelineID, stageID: stage) else { return nil }
             return PB.ScriptRef(record, script)
         }
         answer.pipelineId = facts?.pipelineID ?? 0
@@ -199,9 +199,8 @@ extension RulesServer {
         }
         let counts = try await store.ruleCounts(tenantID: tenantID, ruleIDs: rules.map(\.id),
                                                 fromDay: RulesStore.day(micros: from), toDay: RulesStore.day(micros: to))
-        let decoder = JSONDecoder()
         let reports: [JSONValue] = rules.map { record in
-            let name = (try? decoder.decode(Rule.self, from: Data(record.doc.utf8)))?.name ?? ""
+            let name = stored(Rule.self, record, logger: context.logger)?.name ?? ""
             let mine = counts.filter { $0.ruleID == record.id }
             var days: [JSONValue] = []
             for day in Array(Set(mine.map(\.day))).sorted() {

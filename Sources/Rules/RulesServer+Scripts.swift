@@ -1,4 +1,6 @@
+import Basics
 import Domain
+import RuleEngine
 import Foundation
 import Logging
 import ServiceKit
@@ -47,9 +49,9 @@ extension RulesServer {
             try await store.scripts(tenantID: tenantID, filter: filter, after: filter.text.isEmpty ? cursor : nil, offset: offset, limit: limit + 1)
         }
         var page = PB.DocumentPage()
-        page.items = records.prefix(limit).map { PB.Document($0) }
+        page.items = try records.prefix(limit).map { try PB.Document($0) }
         if records.count > limit, let last = records.prefix(limit).last {
-            page.nextCursor = PageCursor(kind: kind, position: filter.text.isEmpty ? last.createdAt : Int64(offset + limit), id: last.id).token
+            page.nextCursor = try PageCursor(kind: kind, position: filter.text.isEmpty ? last.createdAt : Int64(offset + limit), id: last.id).token()
         }
         return page
     }
@@ -87,7 +89,7 @@ extension RulesServer {
             throw RPCError.invalid(field: "version", "script \(current.id) has no version \(request.version)")
         }
         // Validated again because the rules may have tightened since that version was saved.
-        let (script, canonical) = try Self.validScript(try JSONValue.parse(doc))
+        let (script, canonical) = try Self.valid(ScriptResource.self, try JSONValue.parse(doc))
         let record = try await mapped {
             try await store.update(.script, tenantID: tenantID, id: current.id, agentID: Self.optional(request.agentId),
                                    ifVersion: request.ifVersion, now: clock.now().unixMicros) { stored, _ in
@@ -101,7 +103,7 @@ extension RulesServer {
             "tenant.id": "\(tenantID)", "script.id": "\(record.id)", "script.restored_version": "\(request.version)",
             "script.version": "\(record.version)",
         ])
-        return PB.Document(record, warnings: script.warnings())
+        return try PB.Document(record, warnings: script.warnings())
     }
 
     // MARK: - Render
@@ -115,12 +117,18 @@ extension RulesServer {
         guard !request.scriptId.isEmpty else { throw RPCError.invalid(field: "script_id", "is required") }
         guard request.leadId >= 0 else { throw RPCError.invalid(field: "lead_id", "must be a Kommo lead id") }
         let record = try await required(.script, tenantID: tenantID, id: request.scriptId, agentID: Self.optional(request.agentId))
-        guard let script = Self.script(record), let template = script.template else {
-            throw RPCError(.failedPrecondition, "the stored script does not parse")
+        guard let script = stored(ScriptResource.self, record, logger: context.logger) else {
+            throw RPCError(.failedPrecondition, "the stored script does not decode")
+        }
+        let template: Template
+        do {
+            template = try script.template()
+        } catch {
+            throw RPCError(.failedPrecondition, "the stored script does not parse: \(error.message)")
         }
         var values = TemplateValues()
         if let agent = try await store.document(.agent, tenantID: tenantID, id: record.agentID),
-           let resource = try? JSONDecoder().decode(AgentResource.self, from: Data(agent.doc.utf8)) {
+           let resource = stored(AgentResource.self, agent, logger: context.logger) {
             values[TemplateVocabulary.agentName] = resource.name
         }
         if request.leadId > 0 {
@@ -205,7 +213,7 @@ extension RulesServer {
         var report = Self.effectiveness(uses)
         report["script_id"] = .string(script.id)
         report["agent_id"] = .string(script.agentID)
-        report["name"] = .string(Self.script(script)?.name ?? "")
+        report["name"] = .string(stored(ScriptResource.self, script, logger: context.logger)?.name ?? "")
         report["version"] = .int(script.version)
         report["from"] = .string(ResourceJSON.timestamp(micros: from))
         report["to"] = .string(ResourceJSON.timestamp(micros: to))
@@ -226,7 +234,7 @@ extension RulesServer {
         let ranked = scripts.map { record -> (rate: Double, uses: Int, json: JSONValue) in
             let uses = outcomes[record.id] ?? []
             var summary = Self.effectiveness(uses)
-            let resource = Self.script(record)
+            let resource = stored(ScriptResource.self, record, logger: context.logger)
             summary["script_id"] = .string(record.id)
             summary["name"] = .string(resource?.name ?? "")
             summary["type"] = .string(resource?.type ?? "")

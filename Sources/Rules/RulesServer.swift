@@ -1,4 +1,6 @@
+import Basics
 import Domain
+import RuleEngine
 import Foundation
 import Logging
 import ServiceKit
@@ -16,11 +18,13 @@ package struct RulesServer: RulesHandler {
     let counters: EvaluationCounters
     let engine: RuleEngine
     let quotas: TenantQuotas
+    let metrics: RulesMetrics
 
     package init(store: RulesStore, clock: any WallClock, cache: RuleSetCache = RuleSetCache(),
                  counters: EvaluationCounters = EvaluationCounters(), engine: RuleEngine = RuleEngine(),
-                 quotas: TenantQuotas = TenantQuotas()) {
+                 quotas: TenantQuotas = TenantQuotas(), metrics: RulesMetrics = RulesMetrics()) {
         self.quotas = quotas
+        self.metrics = metrics
         self.store = store
         self.clock = clock
         self.cache = cache
@@ -32,10 +36,6 @@ package struct RulesServer: RulesHandler {
     static let defaultLimit = 50
     /// Largest page size of listings.
     static let maximumLimit = 200
-
-    static func newID(_ prefix: String) -> String {
-        prefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
-    }
 
     /// Runs `body`, turning store errors into RPC errors.
     func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
@@ -50,18 +50,18 @@ package struct RulesServer: RulesHandler {
 
     package func createAgent(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
-        let (resource, doc) = try Self.validAgent(try JSONValue.parse(request.json))
+        let (resource, doc) = try Self.valid(AgentResource.self, try JSONValue.parse(request.json))
         let now = clock.now().unixMicros
-        let record = DocumentRecord(kind: .agent, id: Self.newID("agt_"), tenantID: tenantID, doc: doc,
+        let record = DocumentRecord(kind: .agent, id: RandomID.make("agt_"), tenantID: tenantID, doc: doc,
                                     createdAt: now, updatedAt: now, enabled: resource.status == AgentResource.active)
         try await mapped { try await store.insert(record, quota: quotas.agents) }
         cache.invalidate(tenantID)
         context.logger.info("agent.created", metadata: ["tenant.id": "\(tenantID)", "agent.id": "\(record.id)"])
-        return PB.Document(record)
+        return try PB.Document(record)
     }
 
     package func getAgent(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
-        PB.Document(try await required(.agent, tenantID: try context.requireTenant(), id: request.id, agentID: nil))
+        try PB.Document(try await required(.agent, tenantID: try context.requireTenant(), id: request.id, agentID: nil))
     }
 
     package func listAgents(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
@@ -70,20 +70,15 @@ package struct RulesServer: RulesHandler {
 
     package func updateAgent(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
-        let patch = try Self.patch(request.json)
-        let record = try await mapped {
-            try await store.update(.agent, tenantID: tenantID, id: request.id, agentID: nil, ifVersion: request.ifVersion,
-                                   now: clock.now().unixMicros) { current, _ in
-                let merged = MergePatch.apply(patch, to: try JSONValue.parse(current.doc))
-                let (resource, doc) = try Self.validAgent(merged)
-                var next = current
-                next.doc = doc
-                next.enabled = resource.status == AgentResource.active
-                return next
-            }
+        let record = try await updated(.agent, request, tenantID: tenantID, agentID: nil) { current, merged, _ in
+            let (resource, doc) = try Self.valid(AgentResource.self, merged)
+            var next = current
+            next.doc = doc
+            next.enabled = resource.status == AgentResource.active
+            return next
         }
         cache.invalidate(tenantID)
-        return PB.Document(record)
+        return try PB.Document(record)
     }
 
     package func deleteAgent(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty {
@@ -94,15 +89,6 @@ package struct RulesServer: RulesHandler {
         return PB.Empty()
     }
 
-    /// Decodes and validates an agent body; returns the resource and its canonical JSON.
-    static func validAgent(_ input: JSONValue) throws(RPCError) -> (AgentResource, String) {
-        guard input.object != nil else { throw RPCError.invalid(field: "json", "the body must be a JSON object") }
-        let resource = try ResourceJSON.decode(AgentResource.self, from: input)
-        let canonical = try canonicalJSON(resource)
-        let violations = UnknownKeys.find(input: input, canonical: canonical, readOnly: AgentResource.readOnlyKeys) + resource.problems()
-        guard violations.isEmpty else { throw RPCError.invalid(violations) }
-        return (resource, String(decoding: canonical.data(), as: UTF8.self))
-    }
 
     // MARK: - Rules
 
@@ -111,7 +97,7 @@ package struct RulesServer: RulesHandler {
         let agentID = try Self.requireParent(request.parentId)
         let input = try JSONValue.parse(request.json)
         let scripts = try await store.scriptIDs(tenantID: tenantID)
-        let id = Self.newID("rul_")
+        let id = RandomID.make("rul_")
         let (rule, doc) = try Self.validRule(input, id: id, agentID: agentID, scriptIDs: scripts)
         let now = clock.now().unixMicros
         let record = DocumentRecord(kind: .rule, id: id, tenantID: tenantID, agentID: agentID, doc: doc,
@@ -119,11 +105,11 @@ package struct RulesServer: RulesHandler {
         try await mapped { try await store.insert(record, quota: quotas.rules) }
         cache.invalidate(tenantID)
         context.logger.info("rule.created", metadata: ["tenant.id": "\(tenantID)", "rule.id": "\(id)", "agent.id": "\(agentID)"])
-        return PB.Document(record)
+        return try PB.Document(record)
     }
 
     package func getRule(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
-        PB.Document(try await required(.rule, tenantID: try context.requireTenant(), id: request.id, agentID: Self.optional(request.parentId)))
+        try PB.Document(try await required(.rule, tenantID: try context.requireTenant(), id: request.id, agentID: Self.optional(request.parentId)))
     }
 
     package func listRules(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
@@ -132,21 +118,16 @@ package struct RulesServer: RulesHandler {
 
     package func updateRule(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
-        let patch = try Self.patch(request.json)
-        let record = try await mapped {
-            try await store.update(.rule, tenantID: tenantID, id: request.id, agentID: Self.optional(request.parentId),
-                                   ifVersion: request.ifVersion, now: clock.now().unixMicros) { current, scripts in
-                let merged = MergePatch.apply(patch, to: try JSONValue.parse(current.doc))
-                let (rule, doc) = try Self.validRule(merged, id: current.id, agentID: current.agentID, scriptIDs: scripts)
-                var next = current
-                next.doc = doc
-                next.enabled = rule.enabled
-                next.priority = rule.priority
-                return next
-            }
+        let record = try await updated(.rule, request, tenantID: tenantID, agentID: Self.optional(request.parentId)) { current, merged, scripts in
+            let (rule, doc) = try Self.validRule(merged, id: current.id, agentID: current.agentID, scriptIDs: scripts)
+            var next = current
+            next.doc = doc
+            next.enabled = rule.enabled
+            next.priority = rule.priority
+            return next
         }
         cache.invalidate(tenantID)
-        return PB.Document(record)
+        return try PB.Document(record)
     }
 
     package func deleteRule(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty {
@@ -183,34 +164,29 @@ package struct RulesServer: RulesHandler {
     package func createScript(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
         let agentID = try Self.requireParent(request.parentId)
-        let (script, doc) = try Self.validScript(try JSONValue.parse(request.json))
+        let (script, doc) = try Self.valid(ScriptResource.self, try JSONValue.parse(request.json))
         let now = clock.now().unixMicros
-        let record = DocumentRecord(kind: .script, id: Self.newID("scr_"), tenantID: tenantID, agentID: agentID, doc: doc,
+        let record = DocumentRecord(kind: .script, id: RandomID.make("scr_"), tenantID: tenantID, agentID: agentID, doc: doc,
                                     createdAt: now, updatedAt: now, enabled: script.active)
         try await mapped { try await store.insert(record, quota: quotas.scripts) }
-        return PB.Document(record, warnings: script.warnings())
+        return try PB.Document(record, warnings: script.warnings())
     }
 
     package func getScript(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
         let record = try await required(.script, tenantID: try context.requireTenant(), id: request.id, agentID: Self.optional(request.parentId))
-        return PB.Document(record, warnings: Self.script(record)?.warnings() ?? [])
+        return try PB.Document(record, warnings: stored(ScriptResource.self, record, logger: context.logger)?.warnings() ?? [])
     }
 
     package func updateScript(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
-        let patch = try Self.patch(request.json)
-        let record = try await mapped {
-            try await store.update(.script, tenantID: tenantID, id: request.id, agentID: Self.optional(request.parentId),
-                                   ifVersion: request.ifVersion, now: clock.now().unixMicros) { current, _ in
-                let merged = MergePatch.apply(patch, to: try JSONValue.parse(current.doc))
-                let (script, doc) = try Self.validScript(merged)
-                var next = current
-                next.doc = doc
-                next.enabled = script.active
-                return next
-            }
+        let record = try await updated(.script, request, tenantID: tenantID, agentID: Self.optional(request.parentId)) { current, merged, _ in
+            let (script, doc) = try Self.valid(ScriptResource.self, merged)
+            var next = current
+            next.doc = doc
+            next.enabled = script.active
+            return next
         }
-        return PB.Document(record, warnings: Self.script(record)?.warnings() ?? [])
+        return try PB.Document(record, warnings: stored(ScriptResource.self, record, logger: context.logger)?.warnings() ?? [])
     }
 
     package func deleteScript(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty {
@@ -221,22 +197,46 @@ package struct RulesServer: RulesHandler {
         return PB.Empty()
     }
 
-    /// Decodes and validates a script body; returns the resource and its canonical JSON.
-    static func validScript(_ input: JSONValue) throws(RPCError) -> (ScriptResource, String) {
-        guard input.object != nil else { throw RPCError.invalid(field: "json", "the body must be a JSON object") }
-        let script = try ResourceJSON.decode(ScriptResource.self, from: input)
-        let canonical = try canonicalJSON(script)
-        let violations = UnknownKeys.find(input: input, canonical: canonical, readOnly: ScriptResource.readOnlyKeys) + script.problems()
-        guard violations.isEmpty else { throw RPCError.invalid(violations) }
-        return (script, String(decoding: canonical.data(), as: UTF8.self))
-    }
 
-    /// The stored script resource of a record.
-    static func script(_ record: DocumentRecord) -> ScriptResource? {
-        try? JSONDecoder().decode(ScriptResource.self, from: Data(record.doc.utf8))
+    /// The resource a stored record holds, or `nil` (logged and counted) when it no longer decodes: it
+    /// was valid when written, so the call goes on without it rather than failing for the whole tenant.
+    func stored<Resource: Decodable>(_ type: Resource.Type, _ record: DocumentRecord, logger: Logger) -> Resource? {
+        do {
+            return try JSONDecoder().decode(type, from: Data(record.doc.utf8))
+        } catch {
+            metrics.unreadable(record, error: error, logger: logger)
+            return nil
+        }
     }
 
     // MARK: - Shared
+
+    /// Applies the request's merge patch to a stored resource under its version check, in one transaction;
+    /// `revise` validates the merged body (knowing the tenant's script ids) and returns the record to store.
+    func updated(
+        _ kind: DocumentKind, _ request: PB.DocumentWrite, tenantID: String, agentID: String?,
+        revise: @Sendable (_ current: DocumentRecord, _ merged: JSONValue, _ scriptIDs: Set<String>) throws -> DocumentRecord
+    ) async throws -> DocumentRecord {
+        let patch = try Self.patch(request.json)
+        return try await mapped {
+            try await store.update(kind, tenantID: tenantID, id: request.id, agentID: agentID, ifVersion: request.ifVersion,
+                                   now: clock.now().unixMicros) { current, scriptIDs in
+                try revise(current, try JSONValue.parse(current.doc).merging(patch: patch), scriptIDs)
+            }
+        }
+    }
+
+    /// Decodes and validates a resource body: a JSON object, decoded with field paths, with no member the
+    /// resource does not know (besides its read-only ones) and none of its own problems. Returns the
+    /// resource and its canonical JSON.
+    static func valid<Resource: DocumentResource>(_ type: Resource.Type, _ input: JSONValue) throws(RPCError) -> (Resource, String) {
+        guard input.object != nil else { throw RPCError.invalid(field: "json", "the body must be a JSON object") }
+        let resource = try ResourceJSON.decode(type, from: input)
+        let canonical = try canonicalJSON(resource)
+        let violations = UnknownKeys.find(input: input, canonical: canonical, readOnly: Resource.readOnlyKeys) + resource.problems()
+        guard violations.isEmpty else { throw RPCError.invalid(violations) }
+        return (resource, String(decoding: canonical.data(), as: UTF8.self))
+    }
 
     /// A resource of the tenant or NOT_FOUND.
     func required(_ kind: DocumentKind, tenantID: String, id: String, agentID: String?) async throws -> DocumentRecord {
@@ -271,18 +271,16 @@ package struct RulesServer: RulesHandler {
             try await store.page(kind, tenantID: tenantID, agentID: agentID, after: cursor, limit: limit + 1, enabled: enabled, nameContains: request.text)
         }
         var page = PB.DocumentPage()
-        page.items = records.prefix(limit).map { PB.Document($0) }
+        page.items = try records.prefix(limit).map { try PB.Document($0) }
         if records.count > limit, let last = records.prefix(limit).last {
-            page.nextCursor = PageCursor(kind: kind.rawValue, position: kind == .rule ? Int64(last.priority) : last.createdAt, id: last.id).token
+            page.nextCursor = try PageCursor(kind: kind.rawValue, position: kind == .rule ? Int64(last.priority) : last.createdAt, id: last.id).token()
         }
         return page
     }
 
     /// A merge patch body: a JSON object.
     static func patch(_ json: String) throws(RPCError) -> JSONValue {
-        let patch = try JSONValue.parse(json)
-        guard patch.object != nil else { throw RPCError.invalid(field: "json", "a merge patch must be a JSON object") }
-        return patch
+        .object(try JSONValue.parseObject(json, what: "a merge patch"))
     }
 
     /// The agent id a rule or script request must name.
@@ -297,9 +295,21 @@ package struct RulesServer: RulesHandler {
     /// The canonical JSON of a decoded resource.
     static func canonicalJSON<T: Encodable>(_ value: T) throws(RPCError) -> JSONValue {
         do {
-            return try JSONValue.from(value)
+            return try JSONValue(encoding: value)
         } catch {
             throw RPCError(.internal, "the resource could not be encoded")
         }
     }
 }
+
+/// A resource kept as a JSON document whose body validates itself: agents and sales scripts. (Rules are
+/// validated by the rule engine, against the tenant's scripts.)
+protocol DocumentResource: Codable {
+    /// Members the server sets; accepted in a body and ignored.
+    static var readOnlyKeys: Set<String> { get }
+    /// Everything wrong with the resource, each with its field path.
+    func problems() -> [FieldViolation]
+}
+
+extension AgentResource: DocumentResource {}
+extension ScriptResource: DocumentResource {}

@@ -1,4 +1,6 @@
+import Basics
 import Domain
+import RuleEngine
 import Foundation
 import ServiceKit
 import Wire
@@ -29,12 +31,27 @@ extension RulesStoreError {
     }
 }
 
+/// A stored document that is no longer a JSON object. It was one when written, so this is damage, not a
+/// bad request: the call fails as INTERNAL and the RPC server logs this error in full.
+struct UnreadableDocument: Error, CustomStringConvertible {
+    let kind: DocumentKind
+    let id: String
+    let reason: RPCError
+
+    var description: String { "stored \(kind.noun) \(id) is not a JSON object: \(reason.message)" }
+}
+
 extension PB.Document {
     /// A stored resource as an answer: its JSON with `id`, `version` and RFC 3339 timestamps added
-    /// (and `agent_id` for rules and scripts).
-    init(_ record: DocumentRecord, warnings: [FieldViolation] = []) {
+    /// (and `agent_id` for rules and scripts). Throws `UnreadableDocument` for a damaged record.
+    init(_ record: DocumentRecord, warnings: [FieldViolation] = []) throws(UnreadableDocument) {
         self.init()
-        var members = (try? JSONValue.parseObject(record.doc)) ?? [:]
+        var members: [String: JSONValue]
+        do {
+            members = try JSONValue.parseObject(record.doc)
+        } catch {
+            throw UnreadableDocument(kind: record.kind, id: record.id, reason: error)
+        }
         members["id"] = .string(record.id)
         members["version"] = .int(record.version)
         members["created_at"] = .string(ResourceJSON.timestamp(micros: record.createdAt))
@@ -60,8 +77,9 @@ extension PB.FieldViolation {
 
 extension PB.Decision {
     /// A stored decision as the answer to Evaluate. Cancelled timers have no field on the wire: a timer
-    /// that fires anyway is checked again and explained, so dropping them is only a saving.
-    init(_ record: DecisionRecord) {
+    /// that fires anyway is checked again and explained, so dropping them is only a saving. An action that
+    /// does not encode fails the call (INTERNAL, logged by the RPC server) rather than travel as `{}`.
+    init(_ record: DecisionRecord) throws {
         self.init()
         let decision = record.decision
         eventId = decision.eventID
@@ -136,6 +154,28 @@ extension PB.AgentStatus {
         case AgentResource.active: .active
         case AgentResource.paused: .paused
         default: .unspecified
+        }
+    }
+}
+
+// MARK: - Explanations
+
+extension PB.RuleOutcome {
+    init(_ outcome: RuleOutcome) {
+        self = switch outcome {
+        case .fired: .fired
+        case .triggerMismatch: .triggerMismatch
+        case .conditionFalse: .conditionFalse
+        case .cooldown: .cooldown
+        case .maxFires: .maxFires
+        case .disabled: .disabled
+        case .stoppedByPriority: .stoppedByPriority
+        case .loopGuard: .loopGuard
+        case .agentPaused: .agentPaused
+        case .agentScope: .agentScope
+        case .timerNotDue: .timerNotDue
+        case .timerCancelled: .timerCancelled
+        case .budgetExceeded: .budgetExceeded
         }
     }
 }

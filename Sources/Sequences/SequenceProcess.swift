@@ -1,7 +1,9 @@
 import ArgumentParser
+import Basics
 import Foundation
 import GRDB
 import Logging
+import Metrics
 import ServiceKit
 import ServiceLifecycle
 import Wire
@@ -21,7 +23,7 @@ package struct SequenceOptions: ParsableArguments, Sendable {
 
     @Flag(name: .customLong("egress-allow-private"), inversion: .prefixedNo,
           help: "Let outbound requests (Kommo, Chats API, AI, webhooks) reach private, loopback and other special-purpose addresses (env EGRESS_ALLOW_PRIVATE; off in production).")
-    package var egressAllowPrivate: Bool = ["1", "true", "yes", "on"].contains(Env.string("EGRESS_ALLOW_PRIVATE")?.lowercased() ?? "")
+    package var egressAllowPrivate: Bool?
 
     @Option(name: .customLong("egress-allowed-hosts"),
             help: "Comma-separated hosts that may serve as Kommo and Chats API base URLs besides *.kommo.com, *.amocrm.ru and *.amocrm.com, over http or https (env EGRESS_ALLOWED_HOSTS).")
@@ -33,12 +35,15 @@ package struct SequenceOptions: ParsableArguments, Sendable {
 
     package init() {}
 
-    package func configuration() throws -> SequenceConfiguration {
-        SequenceConfiguration(
+    /// The configuration: a flag wins, then its environment variable, then the default. A variable that
+    /// does not read as its setting's type stops startup.
+    package func configuration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> SequenceConfiguration {
+        let egressAllowPrivate = try self.egressAllowPrivate ?? Env.flag("EGRESS_ALLOW_PRIVATE", in: environment) ?? false
+        return SequenceConfiguration(
             ingestAddress: try PeerAddress(parsing: ingestAddress, key: "--ingest-address"),
             rulesAddress: try PeerAddress(parsing: rulesAddress, key: "--rules-address"),
             egress: EgressPolicy(allowPrivateTargets: egressAllowPrivate, allowedHosts: EgressPolicy.hosts(parsing: egressAllowedHosts)),
-            secretsKey: Env.string("SECRETS_KEY"), secretsKeyFile: secretsKeyFile)
+            secretsKey: Env.string("SECRETS_KEY", in: environment), secretsKeyFile: secretsKeyFile)
     }
 }
 
@@ -71,10 +76,12 @@ package enum SequenceProcess {
     /// - Parameters:
     ///   - runner: replaces the executors (tests of the scheduler alone).
     ///   - executor: retries and timeouts of the executors; where they may send comes from `configuration`.
+    ///   - metrics: where the executors count runs and failed steps.
     package static func build(
         settings: ServiceSettings, configuration: SequenceConfiguration, logger: Logger,
         clock: any WallClock = SystemClock(), scheduler schedulerSettings: SchedulerSettings = SchedulerSettings(),
-        runner: (any ActionRunner)? = nil, executor: ExecutorSettings = ExecutorSettings()
+        runner: (any ActionRunner)? = nil, executor: ExecutorSettings = ExecutorSettings(),
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) async throws -> ServiceProcess {
         let db = try StoreFactory.open(folder: settings.dataDir, migrator: SequenceStore.migrator)
         let store = SequenceStore(db: db)
@@ -93,14 +100,23 @@ package enum SequenceProcess {
         let rules = RulesClient(connection: RPCConnection(
             host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, security: settings.security,
             serverName: "rules-service", logger: logger))
-        let actionRunner = runner ?? ExecutorActionRunner(integrations: integrations, store: store, egress: egress,
-                                                          rules: rules, settings: executor, clock: clock)
+        var kommoProbe: (@Sendable (String, Logger) async throws -> JSONValue)?
+        let actionRunner: any ActionRunner
+        if let runner {
+            actionRunner = runner
+        } else {
+            // Every action type has exactly one executor, or the process does not start.
+            let executorMetrics = ExecutorMetrics(factory: metrics)
+            let registry = try ExecutorRegistry(ExecutorRegistry.executors(
+                store: store, egress: egress, rules: rules, settings: executor, clock: clock, metrics: executorMetrics))
+            let kommo = KommoClients(egress: egress, retry: executor.kommoRetry,
+                                     renewal: KommoTokenRenewal(integrations: integrations, egress: egress, clock: clock))
+            actionRunner = ActionExecution(registry: registry, integrations: integrations, kommo: kommo, metrics: executorMetrics)
+            let check = KommoConnectionCheck(integrations: integrations, clients: kommo)
+            kommoProbe = { tenantID, logger in try await check.run(tenantID: tenantID, logger: logger) }
+        }
         let scheduler = Scheduler(store: store, runner: actionRunner, ingest: ingest, settings: schedulerSettings,
                                   clock: clock, logger: logger)
-        var kommoProbe: (@Sendable (String, Logger) async throws -> JSONValue)?
-        if let executorRunner = actionRunner as? ExecutorActionRunner {
-            kommoProbe = { tenantID, logger in try await executorRunner.testKommoConnection(tenantID: tenantID, logger: logger) }
-        }
         let server = SequenceServer(store: store, scheduler: scheduler, integrations: integrations, clock: clock,
                                     kommoProbe: kommoProbe, quotas: settings.quotas)
         let health = HealthServer(service: "sequence-service", store: db) {

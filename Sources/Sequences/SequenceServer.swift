@@ -1,3 +1,4 @@
+import Basics
 import Domain
 import Foundation
 import Logging
@@ -31,10 +32,10 @@ package struct SequenceServer: SequencesHandler {
     package func schedule(_ request: PB.ScheduleRequest, context: RPCContext) async throws -> PB.ScheduleResponse {
         let tenantID = try context.requireTenant()
         var violations: [FieldViolation] = []
-        var actions: [PlannedAction] = []
+        var actions: [PlannedActionRecord] = []
         for (index, action) in request.actions.enumerated() {
             do {
-                actions.append(try PlannedAction(action, field: "actions[\(index)]"))
+                actions.append(try PlannedActionRecord(action, field: "actions[\(index)]"))
             } catch let error as RPCError {
                 violations += error.violations
             }
@@ -112,7 +113,7 @@ extension SequenceServer {
         let answer = try await kommoProbe(tenantID, context.logger)
         var document = PB.Document()
         document.id = "kommo_connection"
-        document.json = ExecutorActionRunner.jsonText(answer)
+        document.json = answer.text()
         return document
     }
 
@@ -197,20 +198,20 @@ extension SequenceServer {
         let entry = item.entry
         var json: [String: JSONValue] = [
             "id": .string(String(item.id)), "action_id": .string(String(entry.actionID)), "at": .string(timestamp(entry.at)),
-            "at_micros": .number(Double(entry.at)), "action_type": .string(entry.actionType), "operation": .string(entry.operation),
+            "at_micros": .int(entry.at), "action_type": .string(entry.actionType), "operation": .string(entry.operation),
             "target": .string(entry.target), "request_summary": .string(entry.requestSummary), "outcome": .string(entry.outcome),
-            "detail": .string(entry.detail), "latency_ms": .number(entry.latencyMillis),
+            "detail": .string(entry.detail), "latency_ms": .double(entry.latencyMillis),
         ]
-        json["lead_id"] = entry.leadID.map { .number(Double($0)) } ?? .null
-        json["http_status"] = entry.httpStatus.map { .number(Double($0)) } ?? .null
+        json["lead_id"] = entry.leadID.map { .int(Int64($0)) } ?? .null
+        json["http_status"] = entry.httpStatus.map { .int(Int64($0)) } ?? .null
         json["idempotency_key"] = item.idempotencyKey.map(JSONValue.string) ?? .null
         json["rule_id"] = item.ruleID.map(JSONValue.string) ?? .null
         json["event_id"] = item.eventID.map(JSONValue.string) ?? .null
         json["agent_id"] = item.agentID.map(JSONValue.string) ?? .null
-        json["attempts"] = item.attempts.map { .number(Double($0)) } ?? .null
+        json["attempts"] = item.attempts.map { .int(Int64($0)) } ?? .null
         var document = PB.Document()
         document.id = String(item.id)
-        document.json = ExecutorActionRunner.jsonText(.object(json))
+        document.json = JSONValue.object(json).text()
         document.createdAtMicros = entry.at
         document.updatedAtMicros = entry.at
         return document
@@ -219,7 +220,7 @@ extension SequenceServer {
     static func document(_ item: TimelineItem) -> PB.Document {
         var json: [String: JSONValue] = [
             "kind": .string(item.kind), "id": .string(String(item.id)), "at": .string(timestamp(item.at)),
-            "at_micros": .number(Double(item.at)),
+            "at_micros": .int(item.at),
         ]
         func put(_ key: String, _ value: String?) { if let value { json[key] = .string(value) } }
         if item.kind == "message" {
@@ -242,12 +243,12 @@ extension SequenceServer {
             put("detail", item.detail)
             put("idempotency_key", item.key)
             put("rule_id", item.ruleID)
-            json["http_status"] = item.httpStatus.map { .number(Double($0)) } ?? .null
-            json["latency_ms"] = item.latencyMillis.map { .number($0) } ?? .null
+            json["http_status"] = item.httpStatus.map { .int(Int64($0)) } ?? .null
+            json["latency_ms"] = item.latencyMillis.map { .double($0) } ?? .null
         }
         var document = PB.Document()
         document.id = "\(item.kind):\(item.id)"
-        document.json = ExecutorActionRunner.jsonText(.object(json))
+        document.json = JSONValue.object(json).text()
         document.createdAtMicros = item.at
         document.updatedAtMicros = item.at
         return document
@@ -284,10 +285,10 @@ extension SequenceServer {
         page.items = try await store.usage(tenantID: tenantID, from: from, to: to).map { total in
             var document = PB.Document()
             document.id = "\(total.day):\(total.kind)"
-            document.json = ExecutorActionRunner.jsonText(.object([
+            document.json = JSONValue.object([
                 "day": .string(total.day), "kind": .string(total.kind),
-                "units": .number(Double(total.units)), "entries": .number(Double(total.entries)),
-            ]))
+                "units": .int(Int64(total.units)), "entries": .int(Int64(total.entries)),
+            ]).text()
             return document
         }
         return page

@@ -127,22 +127,23 @@ extension Action {
         case .aiResponse(let m):
             self.init(type: .aiResponse, scriptID: m.scriptId.nonEmpty, instructions: m.instructions.nonEmpty)
         case .createTask(let m):
-            self.init(type: .createTask, text: m.text, dueInSeconds: Int(m.dueInSeconds), taskType: m.taskType.positive.map { Int($0) },
+            self.init(type: .createTask, text: m.text.nonEmpty, dueInSeconds: Int(m.dueInSeconds), taskType: m.taskType.positive.map { Int($0) },
                       responsibleUserID: m.responsibleUserId.positive)
         case .addNote(let m):
-            self.init(type: .addNote, text: m.text)
+            self.init(type: .addNote, text: m.text.nonEmpty)
         case .changeStage(let m):
-            self.init(type: .changeStage, stageID: m.stageId, pipelineID: m.pipelineId.positive)
+            self.init(type: .changeStage, stageID: m.stageId.positive, pipelineID: m.pipelineId.positive)
         case .setField(let m):
-            self.init(type: .setField, field: m.field, value: m.value)
+            // An empty value is a value: it clears the field.
+            self.init(type: .setField, field: m.field.nonEmpty, value: m.value)
         case .addTags(let m):
             self.init(type: .addTags, tags: m.tags)
         case .removeTags(let m):
             self.init(type: .removeTags, tags: m.tags)
         case .webhook(let m):
-            self.init(type: .webhook, url: m.url, payloadTemplate: m.payloadTemplate.nonEmpty)
+            self.init(type: .webhook, url: m.url.nonEmpty, payloadTemplate: m.payloadTemplate.nonEmpty)
         case .startSequence(let m):
-            self.init(type: .startSequence, sequenceID: m.sequenceId)
+            self.init(type: .startSequence, sequenceID: m.sequenceId.nonEmpty)
         case .stopSequence(let m):
             self.init(type: .stopSequence, sequenceID: m.sequenceId.nonEmpty)
         case .kommoAction(let m):
@@ -170,28 +171,6 @@ extension KommoOperation {
         case .runSalesbot: self = .runSalesbot
         case .updateContact: self = .updateContact
         case .unspecified, .unrecognized: return nil
-        }
-    }
-}
-
-// MARK: - Explanations
-
-extension PB.RuleOutcome {
-    package init(_ outcome: RuleOutcome) {
-        self = switch outcome {
-        case .fired: .fired
-        case .triggerMismatch: .triggerMismatch
-        case .conditionFalse: .conditionFalse
-        case .cooldown: .cooldown
-        case .maxFires: .maxFires
-        case .disabled: .disabled
-        case .stoppedByPriority: .stoppedByPriority
-        case .loopGuard: .loopGuard
-        case .agentPaused: .agentPaused
-        case .agentScope: .agentScope
-        case .timerNotDue: .timerNotDue
-        case .timerCancelled: .timerCancelled
-        case .budgetExceeded: .budgetExceeded
         }
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Domain
 import Foundation
 import Wire
@@ -89,14 +90,5 @@ extension KommoEvent {
             fields: Dictionary(event.fields.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }),
             customFields: event.customFields.map { CustomFieldValue(id: $0.id, name: $0.name, code: $0.code, values: $0.values) },
             ruleID: event.ruleId.isEmpty ? nil : event.ruleId)
-    }
-}
-
-extension Date {
-    /// Microseconds since 1970, the wire's time unit.
-    package var unixMicros: Int64 { Int64((timeIntervalSince1970 * 1_000_000).rounded()) }
-
-    package init(unixMicros: Int64) {
-        self.init(timeIntervalSince1970: Double(unixMicros) / 1_000_000)
     }
 }

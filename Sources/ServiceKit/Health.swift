@@ -51,7 +51,13 @@ extension PB.Metric {
     /// Calls, total seconds and the slowest call by method and status code, as `<prefix>_calls_total`,
     /// `<prefix>_duration_seconds_sum` and `<prefix>_duration_seconds_max`.
     package static func rpc(_ stats: RPCStats, prefix: String, labels: [String: String] = [:]) -> [PB.Metric] {
-        stats.snapshot.flatMap { entry -> [PB.Metric] in
+        let undelivered = stats.undelivered.map { entry -> PB.Metric in
+            var labels = labels
+            labels["method"] = entry.method
+            return .sample("\(prefix)_answers_undelivered_total", Double(entry.count),
+                           help: "RPC answers that could not be written or read", labels: labels)
+        }
+        return undelivered + stats.snapshot.flatMap { entry -> [PB.Metric] in
             var labels = labels
             labels["method"] = entry.method
             labels["code"] = "\(entry.code)"

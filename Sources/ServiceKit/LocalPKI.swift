@@ -25,6 +25,7 @@ package enum LocalPKI {
         let started = Date()
         while mkdir(lock, 0o700) != 0 {
             // Another process is writing; a lock older than a minute belongs to a process that died.
+            // A lock whose age cannot be read (it vanished meanwhile) is simply tried again.
             if let made = try? FileManager.default.attributesOfItem(atPath: lock)[.creationDate] as? Date,
                Date().timeIntervalSince(made) > 60 {
                 rmdir(lock)
@@ -51,6 +52,7 @@ package enum LocalPKI {
         let staging = "\(directory)/.staging-\(getpid())"
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
+        // Best-effort cleanup of the staging folder; a leftover one is replaced by the next attempt.
         defer { try? FileManager.default.removeItem(atPath: staging) }
         let oldMask = umask(0o077)
         defer { umask(oldMask) }

@@ -28,6 +28,7 @@ package final class Nudge: Sendable {
     package func wait(timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForSignal() }
+            // Cancelled when the nudge comes first (or the waiter is cancelled): either way the wait is over.
             group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()
             group.cancelAll()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import Wire
 
@@ -19,7 +20,7 @@ package struct RPCSecurityOptions: ParsableArguments, Sendable {
 
     @Flag(name: .customLong("insecure-plaintext-rpc"),
           help: "UNSAFE, development only: RPC without TLS and without caller identity (env RPC_INSECURE_PLAINTEXT=1).")
-    package var insecurePlaintext: Bool = Env.string("RPC_INSECURE_PLAINTEXT") == "1"
+    package var insecurePlaintext: Bool = false
 
     package init() {}
 
@@ -31,8 +32,9 @@ package struct RPCSecurityOptions: ParsableArguments, Sendable {
     }
 
     /// Loads (or, with no files given, makes under `pkiDir`) this process's credentials.
-    package func security(identity: String, logger: Logger) throws -> RPCSecurity {
-        if insecurePlaintext {
+    package func security(identity: String, logger: Logger,
+                          environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RPCSecurity {
+        if try insecurePlaintext || Env.flag("RPC_INSECURE_PLAINTEXT", in: environment) ?? false {
             logger.warning("rpc.insecure_plaintext", metadata: [
                 "detail": "RPC runs without TLS: any process that reaches a port can call anything as any tenant; never use this outside development"])
             return .plaintext

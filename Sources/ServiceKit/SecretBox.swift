@@ -55,7 +55,9 @@ package struct SecretBox: Sendable {
             chmod(path, 0o600)
             logger.notice("secrets.key_moved", metadata: ["secrets.key_file": "\(path)", "secrets.legacy_file": "\(legacyKeyFile)"])
         }
-        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+        if FileManager.default.fileExists(atPath: path) {
+            // A key file that cannot be read stops startup: a new key would make every sealed secret unreadable.
+            let text = try String(contentsOfFile: path, encoding: .utf8)
             guard let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32 else {
                 throw ConfigurationError("\(path) does not hold a base64 32-byte key; restore it or set SECRETS_KEY")
             }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import Basics
 import Foundation
 import Logging
 import NIOCore
@@ -21,7 +22,7 @@ struct Bench: AsyncParsableCommand {
 struct Latencies {
     var samples: [Double] = []
     mutating func add(_ duration: Duration) {
-        samples.append(Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12)
+        samples.append(duration.millis * 1_000)
     }
     func percentile(_ p: Double) -> Double {
         guard !samples.isEmpty else { return 0 }
@@ -199,7 +200,7 @@ struct RulesBench: AsyncParsableCommand {
                 runs += 1
             }
             let elapsed = ContinuousClock.now - started
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.fractionalSeconds
             let events = Double(runs * workload.eventCount)
             let evaluations = events * Double(workload.matchingRulesPerEvent)
             rows.append(["\(count)", String(format: "%.0f", events / seconds), String(format: "%.1f", workload.matchingRulesPerEvent),
@@ -269,7 +270,7 @@ struct RulesBench: AsyncParsableCommand {
                 event.statusId = 61234502
                 event.oldStatusId = 61234501
                 event.origin = "kommo"
-                event.occurredAtMicros = Int64(Date().timeIntervalSince1970 * 1e6)
+                event.occurredAtMicros = Date().unixMicros
                 event.receivedAtMicros = event.occurredAtMicros
                 var field = PB.CustomField()
                 field.id = "550011"

@@ -1,4 +1,5 @@
 import Domain
+import RuleEngine
 
 /// Adapts the engine's benchmark workload for the table.
 struct RuleEngineBench {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import Domain
 import Foundation
 import GRDB
@@ -101,7 +102,7 @@ struct SchedulerBench: AsyncParsableCommand {
         sink.reset()
         let drainStart = ContinuousClock.now
         for first in stride(from: 0, to: drain, by: 1000) {
-            var byTenant: [String: [PlannedAction]] = [:]
+            var byTenant: [String: [PlannedActionRecord]] = [:]
             for index in first..<min(drain, first + 1000) {
                 byTenant["drain-\(index % drainAccounts)", default: []].append(Self.planned("drain:\(index)", lead: Int64(index + 1)))
             }
@@ -187,11 +188,9 @@ struct SchedulerBench: AsyncParsableCommand {
     }
 
     /// A rule's `create_task` as rules-service plans it.
-    static func planned(_ key: String, lead: Int64) -> PlannedAction {
-        var action = PlannedAction(eventID: "ev_bench", ruleID: "rule_bench", agentID: "agent_bench", actionIndex: 0, leadID: lead,
-                                   action: Action(type: .createTask, text: "Call back", dueInSeconds: 3600))
-        action.idempotencyKey = key
-        return action
+    static func planned(_ key: String, lead: Int64) -> PlannedActionRecord {
+        PlannedActionRecord(idempotencyKey: key, ruleID: "rule_bench", agentID: "agent_bench", eventID: "ev_bench", leadID: lead,
+                            action: Action(type: .createTask, text: "Call back", dueInSeconds: 3600))
     }
 
     /// Rows due later, as a delayed step or action sits in the schedule.
@@ -230,7 +229,7 @@ struct SchedulerBench: AsyncParsableCommand {
     }
 
     static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        duration.fractionalSeconds
     }
 }
 

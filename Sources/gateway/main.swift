@@ -1,7 +1,6 @@
 import ArgumentParser
 import Gateway
 import Hummingbird
-import Logging
 import Prometheus
 import ServiceKit
 
@@ -14,8 +13,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @OptionGroup var options: GatewayOptions
 
     func run() async throws {
-        LogSetup.bootstrap(process: "gateway", level: options.logLevel)
-        let logger = Logger(label: "gateway")
+        let logger = options.process.bootstrapLogging(process: "gateway")
         let configuration = try options.configuration()
         let registry = PrometheusCollectorRegistry()
         let app = try await GatewayApp.build(configuration: configuration, logger: logger, metrics: registry)

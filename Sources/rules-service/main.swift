@@ -1,5 +1,4 @@
 import ArgumentParser
-import Logging
 import Rules
 import ServiceKit
 
@@ -12,11 +11,8 @@ struct RulesServiceCommand: AsyncParsableCommand {
     @OptionGroup var service: ServiceOptions
 
     func run() async throws {
-        LogSetup.bootstrap(process: "rules-service", level: service.logLevel)
-        let logger = Logger(label: "rules-service")
-        let settings = try service.settings(identity: "rules-service", defaultPort: 7102, defaultDataDir: ".data/rules", logger: logger)
-        let process = try await RulesProcess.build(settings: settings, logger: logger)
-        logger.info("rules.listening", metadata: ["rpc.port": "\(process.port)", "data.dir": "\(settings.dataDir)"])
-        try await process.run(logger: logger)
+        try await service.run("rules-service", defaultPort: 7102, defaultDataDir: ".data/rules") { settings, logger in
+            try await RulesProcess.build(settings: settings, logger: logger)
+        }
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Logging
 import Sequences
 import ServiceKit
 
@@ -13,11 +12,8 @@ struct SequenceServiceCommand: AsyncParsableCommand {
     @OptionGroup var sequences: SequenceOptions
 
     func run() async throws {
-        LogSetup.bootstrap(process: "sequence-service", level: service.logLevel)
-        let logger = Logger(label: "sequence-service")
-        let settings = try service.settings(identity: "sequence-service", defaultPort: 7103, defaultDataDir: ".data/sequence", logger: logger)
-        let process = try await SequenceProcess.build(settings: settings, configuration: try sequences.configuration(), logger: logger)
-        logger.info("sequence.listening", metadata: ["rpc.port": "\(process.port)", "data.dir": "\(settings.dataDir)"])
-        try await process.run(logger: logger)
+        try await service.run("sequence-service", defaultPort: 7103, defaultDataDir: ".data/sequence") { settings, logger in
+            try await SequenceProcess.build(settings: settings, configuration: try sequences.configuration(), logger: logger)
+        }
     }
 }

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Domain
 import Foundation
 import Hummingbird
+import MetricsTestKit
 import Sequences
 import Synchronization
 import Testing
@@ -133,7 +134,7 @@ private final class LLMEmulator: Sendable {
                 ? Reply.json(429, #"{"error":{"message":"Rate limit reached","type":"requests"}}"#, headers: [("Retry-After", "0")])
                 : Reply.json(status, #"{"error":{"message":"overloaded","type":"server_error"}}"#)
         }
-        guard let json = received.json, json["model"]?.string != nil, !(json["messages"]?.array.isEmpty ?? true) else {
+        guard let json = received.json, json["model"]?.string != nil, !(json["messages"]?.array?.isEmpty ?? true) else {
             return Reply.json(400, #"{"error":{"message":"model and messages are required","type":"invalid_request_error"}}"#)
         }
         return Reply.json(200, """
@@ -146,14 +147,15 @@ private final class LLMEmulator: Sendable {
 
 @Suite("OpenAIProvider against an LLM emulator")
 struct OpenAIProviderTests {
-    private func withLLM(_ body: (LLMEmulator, OpenAIProvider, (String) -> OpenAIProvider) async throws -> Void) async throws {
+    private func withLLM(metrics: ExecutorMetrics = ExecutorMetrics(),
+                         _ body: (LLMEmulator, OpenAIProvider, (String) -> OpenAIProvider) async throws -> Void) async throws {
         let llm = LLMEmulator()
         try await withTestServer(llm.handle) { port in
             try await withHTTPClient { http in
                 func provider(key: String) -> OpenAIProvider {
                     OpenAIProvider(egress: http, configuration: .init(
                         baseURL: "http://127.0.0.1:\(port)/", apiKey: key, model: "gpt-test", temperature: 0.3,
-                        retry: fastRetry, requestTimeout: .seconds(5)))
+                        retry: fastRetry, requestTimeout: .seconds(5)), metrics: metrics)
                 }
                 try await body(llm, provider(key: llm.key), provider(key:))
             }
@@ -176,7 +178,7 @@ struct OpenAIProviderTests {
 
             let body = try #require(llm.received.first?.json)
             #expect(body["model"]?.string == "gpt-test")
-            #expect(body["temperature"] == .number(0.3))
+            #expect(body["temperature"] == .double(0.3))
             let messages = body["messages"]?.array ?? []
             #expect(messages.map { $0["role"]?.string ?? "" } == ["system", "user", "assistant", "user"])
             #expect(messages.dropFirst().map { $0["content"]?.string ?? "" } == conversation.map(\.text))
@@ -187,6 +189,20 @@ struct OpenAIProviderTests {
             #expect(system.contains("Hello Maria, Ana here."), "the latest version of a script is used")
             #expect(!system.contains("Hi Maria, I'm Ana!"), "older versions are not")
             #expect(!system.contains("Shall I send the contract?"), "scripts of other stages are left out")
+        }
+    }
+
+    @Test("a script that does not parse goes to the model as written, and is counted")
+    func unparsableScript() async throws {
+        let metrics = TestMetrics()
+        try await withLLM(metrics: ExecutorMetrics(factory: metrics)) { llm, provider, _ in
+            let broken = SalesScript(id: "broken", type: .greeting, body: "Hi {{contact.first_name")
+            let reply = await provider.reply(to: request([ConversationTurn(.lead, "hi")], scripts: [broken]), logger: quietLogger)
+            #expect(reply.result.outcome == .succeeded)
+            let body = try #require(llm.received.first?.json)
+            let system = body["messages"]?[0]?["content"]?.string ?? ""
+            #expect(system.contains("Hi {{contact.first_name"), "\(system)")
+            #expect(try metrics.expectCounter(ExecutorMetrics.stepFailures, [("step", "script_template")]).totalValue == 1)
         }
     }
 

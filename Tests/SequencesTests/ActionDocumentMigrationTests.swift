@@ -47,8 +47,8 @@ import Testing
     @Test func anActionScheduledNowReadsBackUnchanged() async throws {
         let store = SequenceStore(db: try StoreFactory.open(folder: temporaryFolder("action-document-new"), migrator: SequenceStore.migrator))
         let action = Action(type: .kommoAction, operation: .updateLead, parameters: ["price": "1200", "cf.7001": "Ann \"the\" O'Neil"])
-        var planned = PlannedAction(eventID: "ev-9", ruleID: "rule-9", agentID: "agent-9", actionIndex: 2, leadID: 9_007_199_254_740_993, action: action)
-        planned.idempotencyKey = "ev-9@replay:rule-9:2"
+        let planned = PlannedActionRecord(idempotencyKey: "ev-9@replay:rule-9:2", ruleID: "rule-9", agentID: "agent-9", eventID: "ev-9",
+                                          leadID: 9_007_199_254_740_993, action: action)
         _ = try await store.schedule(tenantID: "acme", actions: [planned], timers: [], now: 10)
         let claimed = try #require(try await store.claimDue(now: 1_000, lease: 1_000_000, limit: 10).first)
         #expect(claimed.action == action)

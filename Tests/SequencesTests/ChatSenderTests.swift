@@ -6,14 +6,14 @@ import Testing
 
 /// Runs `body` with a Kommo emulator (which also serves the Chats API route) and a sender.
 private func withChat<T: Sendable>(
-    _ body: (KommoEmulator, ChatSender, KommoAccount, Int) async throws -> T
+    _ body: (KommoEmulator, ChatSender, KommoConnection, Int) async throws -> T
 ) async throws -> T {
     let emulator = KommoEmulator(channelSecret: "s3cr3t-channel")
     return try await withTestServer(emulator.handle) { port in
         try await withHTTPClient { http in
             let kommo = KommoClient(egress: http, rateLimiter: KommoRateLimiter(), configuration: .init(retry: fastRetry))
             let sender = ChatSender(kommo: kommo, egress: http, configuration: .init(retry: fastRetry))
-            let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
+            let account = try #require(KommoConnection(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
             return try await body(emulator, sender, account, port)
         }
     }
@@ -40,10 +40,10 @@ struct ChatSenderTests {
             #expect(emulator.violations.isEmpty)
             let requests = emulator.received
             #expect(requests.map { "\($0.method) \($0.path)" } == ["PATCH /api/v4/leads/901", "POST /api/v2/salesbot/run"])
-            #expect(requests[0].json?["custom_fields_values"]?[0]?["field_id"] == .number(777))
+            #expect(requests[0].json?["custom_fields_values"]?[0]?["field_id"] == .int(777))
             #expect(requests[0].json?["custom_fields_values"]?[0]?["values"]?[0]?["value"]?.string == "Olá Maria, tudo bem?")
-            #expect(requests[1].json?[0]?["bot_id"] == .number(55))
-            #expect(requests[1].json?[0]?["entity_id"] == .number(901))
+            #expect(requests[1].json?[0]?["bot_id"] == .int(55))
+            #expect(requests[1].json?[0]?["entity_id"] == .int(901))
         }
     }
 

@@ -1,3 +1,4 @@
+import Basics
 import TestSupport
 import Foundation
 import Hummingbird
@@ -229,7 +230,7 @@ struct EgressExecutorTests {
             // The operator allows private targets but not this host as a Kommo base URL.
             let client = KommoClient(egress: EgressGate(policy: EgressPolicy(allowPrivateTargets: true)), rateLimiter: KommoRateLimiter(),
                                      configuration: .init(retry: fastRetry))
-            let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: "tenant-token"))
+            let account = try #require(KommoConnection(baseURL: "http://127.0.0.1:\(port)", accessToken: "tenant-token"))
             let read = await client.getAccount(account: account, logger: quietLogger)
             #expect(read.result.outcome == .failedPermanent)
             #expect(read.result.attempts == 0)
@@ -242,7 +243,7 @@ struct EgressExecutorTests {
     func refusalIsPermanent() async throws {
         let client = KommoClient(egress: EgressGate(policy: EgressPolicy(allowedHosts: ["127.0.0.1"])), rateLimiter: KommoRateLimiter(),
                                  configuration: .init(retry: fastRetry))
-        let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:9", accessToken: "tenant-token"))
+        let account = try #require(KommoConnection(baseURL: "http://127.0.0.1:9", accessToken: "tenant-token"))
         let read = await client.getAccount(account: account, logger: quietLogger)
         #expect(read.result.outcome == .failedPermanent)
         #expect(read.result.attempts == 1)

@@ -1,5 +1,7 @@
+import GRDB
 import TestSupport
 import Foundation
+import MetricsTestKit
 import Sequences
 import ServiceKit
 import Testing
@@ -219,5 +221,81 @@ import Wire
             }
         }
     }
-}
 
+    @Test func runsAreCountedByExecutorAndOutcome() async throws {
+        let kommo = KommoEmulator()
+        let metrics = TestMetrics()
+        try await withTestServer(kommo.handle) { port in
+            try await SequenceHarness.run(metrics: metrics) { service in
+                let acme = service.tenant("acme")
+                try await connect(acme, kommo: kommo, port: port)
+                try await acme.schedule([
+                    planned("count-task", #"{"type": "create_task", "text": "Call"}"#),
+                    planned("count-hook", #"{"type": "webhook"}"#),
+                ])
+                try await eventually("two log entries") { try await acme.actionLog().count == 2 }
+                let succeeded = try metrics.expectCounter(ExecutorMetrics.runs, [("executor", "KommoTaskExecutor"), ("outcome", "succeeded")])
+                #expect(succeeded.totalValue == 1)
+                let refused = try metrics.expectCounter(ExecutorMetrics.runs, [("executor", "WebhookExecutor"), ("outcome", "failed_permanent")])
+                #expect(refused.totalValue == 1)
+                let log = try await acme.actionLog()
+                let hook = try #require(log.first { $0["idempotency_key"]?.string == "count-hook" })
+                #expect(hook["outcome"]?.string == "failed")
+                #expect(hook["operation"]?.string == "webhook")
+                #expect(hook["detail"]?.string == "webhook needs url")
+            }
+        }
+    }
+
+    @Test func anActionThatDoesNotDecodeFailsOnceAndIsCounted() async throws {
+        let metrics = TestMetrics()
+        try await SequenceHarness.run(metrics: metrics) { service in
+            let acme = service.tenant("acme")
+            // The wire carries typed actions, so only a stored document can be malformed: a row an
+            // earlier version wrote, as the migration copied it.
+            let db = try StoreFactory.open(folder: service.dataDir, migrator: SequenceStore.migrator)
+            try await db.write { db in
+                try db.execute(sql: """
+                    INSERT INTO action (tenant_id, idempotency_key, kind, action_type, action, lead_id, rule_id, agent_id, event_id, due_at, created_at)
+                    VALUES ('acme', 'bad-1', 'action', 'create_task', ?, 77, 'rule-1', 'agent-1', 'ev-bad-1', 0, 0)
+                    """, arguments: [#"{"type": "create_task", "due_in_seconds": "soon"}"#])
+            }
+            try await eventually("the log entry") { try await acme.actionLog().count == 1 }
+            let entry = try #require(try await acme.actionLog().first)
+            #expect(entry["outcome"]?.string == "failed")
+            #expect(entry["operation"]?.string == "create_task")
+            let detail = try #require(entry["detail"]?.string)
+            #expect(detail.hasPrefix("the action does not decode"))
+            #expect(detail.contains("due_in_seconds"), "\(detail)")
+            #expect(try metrics.expectCounter(ExecutorMetrics.stepFailures, [("step", "decode")]).totalValue == 1)
+            #expect(metrics.counters(label: ExecutorMetrics.runs).isEmpty)
+        }
+    }
+
+    /// Rows written before actions were typed could lack `type` (the row's `action_type` stood in); the
+    /// migration puts it into the stored document (ActionDocumentMigrationTests). Such a row runs.
+    @Test func aRowWhoseDocumentLackedItsTypeRuns() async throws {
+        let kommo = KommoEmulator()
+        try await withTestServer(kommo.handle) { port in
+            try await SequenceHarness.run { service in
+                let acme = service.tenant("acme")
+                try await connect(acme, kommo: kommo, port: port)
+                let db = try StoreFactory.open(folder: service.dataDir, migrator: SequenceStore.migrator)
+                try await db.write { db in
+                    // What the migration leaves of a typeless row: its document with the row's type inside.
+                    try db.execute(sql: """
+                        INSERT INTO action (tenant_id, idempotency_key, kind, action_type, action, lead_id, rule_id, agent_id, event_id, due_at, created_at)
+                        VALUES ('acme', 'typeless-note', 'action', 'add_note', json_set(?, '$.type', 'add_note'), 77, 'rule-1', 'agent-1', 'ev-1', 0, 0),
+                               ('acme', 'typeless-stop', 'action', 'stop_sequence', json_set(?, '$.type', 'stop_sequence'), 77, 'rule-1', 'agent-1', 'ev-1', 0, 0)
+                        """, arguments: [#"{"text": "Written without a type"}"#, " { } "])
+                }
+                try await eventually("two log entries") { try await acme.actionLog().count == 2 }
+                let log = try await acme.actionLog()
+                #expect(log.allSatisfy { $0["outcome"]?.string == "succeeded" }, "\(log)")
+                #expect(Set(log.compactMap { $0["operation"]?.string }) == ["kommo.add_note", "sequence.stop"])
+                let sent = try #require(kommo.received.first { $0.method == "POST" && $0.path == "/api/v4/leads/77/notes" })
+                #expect(sent.json?[0]?["params"]?["text"]?.string == "Written without a type")
+            }
+        }
+    }
+}

@@ -8,14 +8,14 @@ import Testing
 private func withKommo<T: Sendable>(
     configuration: KommoClient.Configuration = KommoClient.Configuration(retry: fastRetry, requestTimeout: .seconds(5)),
     rateLimit: KommoRateLimiter.Configuration = .init(),
-    _ body: (KommoEmulator, KommoClient, KommoAccount) async throws -> T
+    _ body: (KommoEmulator, KommoClient, KommoConnection) async throws -> T
 ) async throws -> T {
     let emulator = KommoEmulator()
     return try await withTestServer(emulator.handle) { port in
         try await withHTTPClient { http in
             let client = KommoClient(egress: http, rateLimiter: KommoRateLimiter(configuration: rateLimit),
                                      configuration: configuration)
-            let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)/", accessToken: emulator.token))
+            let account = try #require(KommoConnection(baseURL: "http://127.0.0.1:\(port)/", accessToken: emulator.token))
             return try await body(emulator, client, account)
         }
     }
@@ -41,11 +41,11 @@ struct KommoClientTests {
             let request = try #require(emulator.received.first)
             let body = try #require(request.json?[0])
             #expect(body["text"]?.string == "Call back about the quote")
-            #expect(body["complete_till"] == .number(1_760_000_000))
-            #expect(body["entity_id"] == .number(4242))
+            #expect(body["complete_till"] == .int(1_760_000_000))
+            #expect(body["entity_id"] == .int(4242))
             #expect(body["entity_type"]?.string == "leads")
-            #expect(body["task_type_id"] == .number(1))
-            #expect(body["responsible_user_id"] == .number(77))
+            #expect(body["task_type_id"] == .int(1))
+            #expect(body["responsible_user_id"] == .int(77))
             #expect(body["request_id"]?.string == "evt-1/rule-2/0")
             // The token is sent, but never recorded.
             #expect(request.headers["authorization"] == "Bearer \(emulator.token)")
@@ -100,14 +100,14 @@ struct KommoClientTests {
             }
             #expect(emulator.violations.isEmpty)
             let bodies = emulator.received.compactMap(\.json)
-            #expect(bodies.allSatisfy { $0["updated_by"] == .number(0) })
-            #expect(bodies[0]["status_id"] == .number(142))
-            #expect(bodies[0]["pipeline_id"] == .number(7001))
-            #expect(bodies[1]["custom_fields_values"]?[0]?["field_id"] == .number(512))
+            #expect(bodies.allSatisfy { $0["updated_by"] == .int(0) })
+            #expect(bodies[0]["status_id"] == .int(142))
+            #expect(bodies[0]["pipeline_id"] == .int(7001))
+            #expect(bodies[1]["custom_fields_values"]?[0]?["field_id"] == .int(512))
             #expect(bodies[1]["custom_fields_values"]?[0]?["values"]?[0]?["value"]?.string == "tomorrow")
-            #expect(bodies[1]["custom_fields_values"]?[1]?["values"]?[0]?["enum_id"] == .number(9))
-            #expect(bodies[2]["tags_to_add"]?.array.compactMap { $0["name"]?.string } == ["hot", "ai"])
-            #expect(bodies[3]["tags_to_delete"]?.array.compactMap { $0["name"]?.string } == ["cold"])
+            #expect(bodies[1]["custom_fields_values"]?[1]?["values"]?[0]?["enum_id"] == .int(9))
+            #expect(bodies[2]["tags_to_add"]?.array?.compactMap { $0["name"]?.string } == ["hot", "ai"])
+            #expect(bodies[3]["tags_to_delete"]?.array?.compactMap { $0["name"]?.string } == ["cold"])
         }
     }
 
@@ -119,7 +119,7 @@ struct KommoClientTests {
             #expect(result.httpStatus == 202)
             #expect(emulator.violations.isEmpty)
             let body = try #require(emulator.received.first?.json?[0])
-            #expect(body == .object(["bot_id": .number(12), "entity_id": .number(34), "entity_type": .number(2)]))
+            #expect(body == .object(["bot_id": .int(12), "entity_id": .int(34), "entity_type": .int(2)]))
         }
     }
 
@@ -285,7 +285,7 @@ struct KommoClientTests {
     @Test("401 is a permanent bad token, 402 a permanent unpaid account")
     func authAndPayment() async throws {
         try await withKommo { emulator, client, account in
-            let wrong = try #require(KommoAccount(baseURL: account.baseURL, accessToken: "not-the-token"))
+            let wrong = try #require(KommoConnection(baseURL: account.baseURL, accessToken: "not-the-token"))
             let unauthorized = await client.addTags(leadID: 1, ["a"], account: wrong, logger: quietLogger)
             #expect(unauthorized.outcome == .failedPermanent)
             #expect(unauthorized.httpStatus == 401)
@@ -337,7 +337,7 @@ struct KommoClientTests {
                                      configuration: .init(retry: RetryPolicy(maxAttempts: 2, initialBackoff: .milliseconds(5)),
                                                           requestTimeout: .milliseconds(300)))
             // Port 1 on loopback: nothing listens there, the connection is refused at once.
-            let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:1", accessToken: "t"))
+            let account = try #require(KommoConnection(baseURL: "http://127.0.0.1:1", accessToken: "t"))
             let result = await client.addNote(leadID: 1, text: "x", account: account, logger: quietLogger)
             #expect(result.outcome == .failedRetryable)
             #expect(result.attempts == 2)

@@ -32,7 +32,7 @@ struct KommoRateLimitTests {
             try await withHTTPClient { http in
                 let client = KommoClient(egress: http, rateLimiter: KommoRateLimiter(configuration: limit),
                                          configuration: .init(retry: fastRetry))
-                let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
+                let account = try #require(KommoConnection(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
                 let outcomes = await withTaskGroup(of: ExecutionOutcome.self, returning: [ExecutionOutcome].self) { group in
                     for index in 0..<100 {
                         group.addTask {
@@ -60,7 +60,7 @@ struct KommoRateLimitTests {
         try await withTestServer(emulator.handle) { port in
             try await withHTTPClient { http in
                 let client = KommoClient(egress: http, rateLimiter: KommoRateLimiter(), configuration: .init(retry: fastRetry))
-                let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
+                let account = try #require(KommoConnection(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
                 await withTaskGroup(of: Void.self) { group in
                     for index in 0..<22 {
                         group.addTask {
@@ -87,8 +87,8 @@ struct KommoRateLimitTests {
                     let client = KommoClient(egress: http, rateLimiter: KommoRateLimiter(configuration: .init(window: .seconds(20))),
                                              configuration: .init(retry: fastRetry))
                     let accounts = [
-                        try #require(KommoAccount(baseURL: "http://127.0.0.1:\(firstPort)", accessToken: first.token)),
-                        try #require(KommoAccount(baseURL: "http://127.0.0.1:\(secondPort)", accessToken: second.token)),
+                        try #require(KommoConnection(baseURL: "http://127.0.0.1:\(firstPort)", accessToken: first.token)),
+                        try #require(KommoConnection(baseURL: "http://127.0.0.1:\(secondPort)", accessToken: second.token)),
                     ]
                     let clock = ContinuousClock()
                     let start = clock.now
@@ -115,7 +115,7 @@ struct KommoRateLimitTests {
         try await withTestServer(emulator.handle) { port in
             try await withHTTPClient { http in
                 let client = KommoClient(egress: http, rateLimiter: KommoRateLimiter(), configuration: .init(retry: fastRetry))
-                let account = try #require(KommoAccount(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
+                let account = try #require(KommoConnection(baseURL: "http://127.0.0.1:\(port)", accessToken: emulator.token))
                 emulator.enqueue(.tooManyRequests(retryAfter: 1))
                 let first = await client.addTags(leadID: 1, ["a"], account: account, logger: quietLogger)
                 #expect(first.attempts == 2)

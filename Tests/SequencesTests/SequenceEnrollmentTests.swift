@@ -166,9 +166,9 @@ private let madridWorkdays = #""send_window": {"time_zone": "Europe/Madrid", "da
             let acme = service.tenant("acme")
             let sequence = try await acme.create(sequenceJSON(steps: threeSteps)).id
             let reordered = try await acme.update(sequence, #"{"step_order": ["nudge", "hello", "call"]}"#)
-            #expect(reordered.object["steps"]?.array.compactMap { $0["id"]?.string } == ["nudge", "hello", "call"])
+            #expect(reordered.object["steps"]?.array?.compactMap { $0["id"]?.string } == ["nudge", "hello", "call"])
             let moved = try await acme.update(sequence, #"{"move": {"step_id": "call", "direction": "up"}}"#)
-            #expect(moved.object["steps"]?.array.compactMap { $0["id"]?.string } == ["nudge", "call", "hello"])
+            #expect(moved.object["steps"]?.array?.compactMap { $0["id"]?.string } == ["nudge", "call", "hello"])
             let bad = await rpcFailure { try await acme.update(sequence, #"{"step_order": ["nudge", "hello"]}"#) }
             #expect(bad?.violations.map(\.field) == ["step_order"])
         }

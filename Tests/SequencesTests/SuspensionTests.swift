@@ -9,11 +9,8 @@ import Wire
 /// A suspended tenant's due actions are not claimed (they stay pending), also after a restart, and
 /// other tenants' actions are not held up.
 @Suite struct SuspensionTests {
-    private func action(_ key: String) -> PlannedAction {
-        var action = PlannedAction(eventID: "", ruleID: "rule-1", agentID: "", actionIndex: 0, leadID: 77,
-                                   action: Action(type: .addNote, text: "hello"))
-        action.idempotencyKey = key
-        return action
+    private func action(_ key: String) -> PlannedActionRecord {
+        PlannedActionRecord(idempotencyKey: key, ruleID: "rule-1", agentID: "", eventID: "", leadID: 77, action: Action(type: .addNote, text: "hello"))
     }
 
     @Test func aSuspendedTenantsActionsStayPendingAcrossARestartUntilResumed() async throws {

@@ -216,15 +216,19 @@ struct FullSystem {
 
     let gatewayData: String
 
+    /// `dataRoot`: one folder holding `ingest`, `rules`, `sequence`, `gateway` and `keys` (as a deployment
+    /// has them), for tests that start the system over stores written earlier; by default each process
+    /// gets a fresh temporary folder.
     static func make(clock: any WallClock = SystemClock(), firstRunDemo: Bool = false, rateLimit: Double = 50,
-                     gatewayLogger: Logger = quietLogger,
+                     gatewayLogger: Logger = quietLogger, dataRoot: String? = nil,
                      tune: @Sendable (inout GatewayConfiguration) -> Void = { _ in }) async throws -> FullSystem {
         // The port chosen for ingest can be taken by another test before ingest binds it: try again.
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try await makeOnce(clock: clock, firstRunDemo: firstRunDemo, rateLimit: rateLimit, gatewayLogger: gatewayLogger, tune: tune)
+                return try await makeOnce(clock: clock, firstRunDemo: firstRunDemo, rateLimit: rateLimit, gatewayLogger: gatewayLogger,
+                                          folders: DataFolders(root: dataRoot), tune: tune)
             } catch where attempt < 5 {
                 continue
             }
@@ -232,31 +236,33 @@ struct FullSystem {
     }
 
     private static func makeOnce(clock: any WallClock, firstRunDemo: Bool, rateLimit: Double,
-                                 gatewayLogger: Logger, tune: @Sendable (inout GatewayConfiguration) -> Void) async throws -> FullSystem {
-        let rules = try await RulesProcess.build(settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("rules"), security: TestPKI.security("rules-service")), logger: quietLogger, clock: clock)
+                                 gatewayLogger: Logger, folders: DataFolders,
+                                 tune: @Sendable (inout GatewayConfiguration) -> Void) async throws -> FullSystem {
+        let rules = try await RulesProcess.build(settings: ServiceSettings(rpcPort: 0, dataDir: folders.path("rules"), security: TestPKI.security("rules-service")), logger: quietLogger, clock: clock)
         // Ports first: ingest and sequences need each other's address.
         let ingestPort = try freePort()
         let sequences = try await SequenceProcess.build(
-            settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("sequence"), security: TestPKI.security("sequence-service")),
+            settings: ServiceSettings(rpcPort: 0, dataDir: folders.path("sequence"), security: TestPKI.security("sequence-service")),
             configuration: SequenceConfiguration(ingestAddress: PeerAddress(host: "127.0.0.1", port: ingestPort),
                                                  rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port), egress: .loopbackTesting),
             logger: quietLogger, clock: clock)
         let ingest: ServiceProcess
         do {
-            ingest = try await buildIngest(port: ingestPort, rules: rules, sequences: sequences, clock: clock)
+            ingest = try await buildIngest(port: ingestPort, rules: rules, sequences: sequences, clock: clock,
+                                           dataDir: folders.path("ingest"))
         } catch {
             // Built processes own resources (listeners, an HTTP client) that only a run releases.
             _ = try? await withServices(rules.services + sequences.services) {}
             throw error
         }
         return try await finish(rules: rules, sequences: sequences, ingest: ingest, firstRunDemo: firstRunDemo,
-                                rateLimit: rateLimit, gatewayLogger: gatewayLogger, tune: tune)
+                                rateLimit: rateLimit, gatewayLogger: gatewayLogger, gatewayData: folders.path("gateway"), tune: tune)
     }
 
     private static func buildIngest(port ingestPort: Int, rules: ServiceProcess, sequences: ServiceProcess,
-                                    clock: any WallClock) async throws -> ServiceProcess {
+                                    clock: any WallClock, dataDir: String) async throws -> ServiceProcess {
         try await IngestProcess.build(
-            settings: ServiceSettings(rpcPort: ingestPort, dataDir: temporaryFolder("ingest"), security: TestPKI.security("ingest-service")),
+            settings: ServiceSettings(rpcPort: ingestPort, dataDir: dataDir, security: TestPKI.security("ingest-service")),
             configuration: IngestConfiguration(rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port),
                                                sequenceAddress: PeerAddress(host: "127.0.0.1", port: sequences.port)),
             logger: quietLogger, clock: clock,
@@ -264,10 +270,9 @@ struct FullSystem {
     }
 
     private static func finish(rules: ServiceProcess, sequences: ServiceProcess, ingest: ServiceProcess, firstRunDemo: Bool,
-                               rateLimit: Double, gatewayLogger: Logger,
+                               rateLimit: Double, gatewayLogger: Logger, gatewayData: String,
                                tune: @Sendable (inout GatewayConfiguration) -> Void) async throws -> FullSystem {
         let port = Locked(0)
-        let gatewayData = temporaryFolder("gateway")
         var configuration = GatewayConfiguration(
                 httpPort: 0, dataDir: gatewayData,
                 ingestAddress: PeerAddress(host: "127.0.0.1", port: ingest.port),
@@ -288,6 +293,15 @@ struct FullSystem {
             for _ in 0..<3000 where gatewayPort.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
             return try await body(HTTPTestClient(port: gatewayPort.value))
         }
+    }
+}
+
+/// Where each process of a `FullSystem` keeps its data.
+struct DataFolders {
+    let root: String?
+    func path(_ service: String) -> String {
+        guard let root else { return temporaryFolder(service) }
+        return root + "/" + service
     }
 }
 

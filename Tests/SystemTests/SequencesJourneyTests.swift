@@ -72,4 +72,31 @@ struct SequencesJourneyTests {
             #expect(foreign.status == 404, "\(foreign.text)")
         }
     }
+
+    @Test("Kommo ids past 2^53 and up to Int64.max come back digit for digit through the REST API")
+    func largeIDsAreExact() async throws {
+        let system = try await FullSystem.make()
+        try await system.run { client in
+            let tenant = try await client.createTenant(admin: system.adminToken)
+            let agent = try await client.json(.POST, "/api/v1/agents", ["name": "Sales bot", "status": "active"], token: tenant.key)
+            let agentID = agent.json["id"] as? String ?? ""
+            // 12345678901234567 is odd past 2^53: as a Double it would read back ...568.
+            var sequence = Self.sequence
+            sequence["trigger"] = ["type": "stage_changed", "pipeline_id": 12_345_678_901_234_567, "stage_id": Int64.max]
+            let created = try await client.json(.POST, "/api/v1/agents/\(agentID)/sequences", sequence, token: tenant.key)
+            #expect(created.status == 201, "\(created.text)")
+            let sequenceID = created.json["id"] as? String ?? ""
+            let read = try await client.request(.GET, "/api/v1/agents/\(agentID)/sequences/\(sequenceID)", token: tenant.key)
+            #expect(read.text.contains(#""pipeline_id":12345678901234567"#), "\(read.text)")
+            #expect(read.text.contains(#""stage_id":9223372036854775807"#), "\(read.text)")
+            #expect(!read.text.contains("e+"), "\(read.text)")
+
+            let enrollments = "/api/v1/agents/\(agentID)/sequences/\(sequenceID)/enrollments"
+            let manual = try await client.json(.POST, enrollments, ["lead_id": 9_007_199_254_740_993], token: tenant.key)
+            #expect(manual.status == 201, "\(manual.text)")
+            #expect(manual.text.contains(#""lead_id":9007199254740993"#), "\(manual.text)")
+            let list = try await client.request(.GET, enrollments, token: tenant.key)
+            #expect(list.text.contains(#""lead_id":9007199254740993"#), "\(list.text)")
+        }
+    }
 }

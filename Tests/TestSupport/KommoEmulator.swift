@@ -1,3 +1,4 @@
+import Basics
 import Crypto
 import Foundation
 import Hummingbird
@@ -183,22 +184,22 @@ package final class KommoEmulator: Sendable {
                     if let requestID = task["request_id"]?.string { state.tasksByRequestID[requestID] = state.nextID }
                     return state.nextID
                 }
-                return .object(["id": .number(Double(id)), "request_id": task["request_id"] ?? .null])
+                return .object(["id": .int(Int64(id)), "request_id": task["request_id"] ?? .null])
             }
             return Reply.json(200, .object(["_links": .object([:]), "_embedded": .object(["tasks": .array(tasks)])]),
                               contentType: "application/hal+json")
         case ("PATCH", 4) where segments[2] == "tasks", ("PATCH", 4) where segments[2] == "leads", ("PATCH", 4) where segments[2] == "contacts":
-            return Reply.json(200, .object(["id": .number(Double(segments[3]) ?? 0), "updated_at": .number(1_700_000_000)]),
+            return Reply.json(200, .object(["id": .int(Int64(segments[3]) ?? 0), "updated_at": .int(1_700_000_000)]),
                               contentType: "application/hal+json")
         case ("POST", 5) where segments[4] == "notes":
             let notes: [JSONValue] = (request.json?.array ?? []).map { _ in
-                .object(["id": .number(Double(nextID())), "entity_id": .number(Double(segments[3]) ?? 0)])
+                .object(["id": .int(Int64(nextID())), "entity_id": .int(Int64(segments[3]) ?? 0)])
             }
             return Reply.json(200, .object(["_embedded": .object(["notes": .array(notes)])]), contentType: "application/hal+json")
         case ("POST", _) where request.path == "/api/v2/salesbot/run":
             return Reply.json(202, #"{"success":true}"#)
         case ("GET", 3) where request.path == "/api/v4/account":
-            return Reply.json(200, .object(["id": .number(29_012_345), "name": .string("Acme Sales"), "subdomain": .string("acmesales"),
+            return Reply.json(200, .object(["id": .int(29_012_345), "name": .string("Acme Sales"), "subdomain": .string("acmesales"),
                                             "currency": .string("USD"), "_links": .object(["self": .object(["href": .string("https://acmesales.kommo.com/api/v4/account")])])]),
                               contentType: "application/hal+json")
         case ("GET", 4) where segments[2] == "leads":
@@ -237,7 +238,7 @@ package final class KommoEmulator: Sendable {
             problems += Self.checkArray(json) { task in
                 var found: [String] = []
                 if (task["text"]?.string ?? "").isEmpty { found.append("text is required") }
-                if case .number? = task["complete_till"] {} else { found.append("complete_till (unix seconds, a number) is required") }
+                if task["complete_till"]?.isNumber == true {} else { found.append("complete_till (unix seconds, a number) is required") }
                 if let type = task["entity_type"]?.string, !["leads", "contacts", "companies", "customers"].contains(type) {
                     found.append("entity_type \(type) is not allowed")
                 }
@@ -312,7 +313,7 @@ package final class KommoEmulator: Sendable {
         for key in ["name", "first_name", "last_name"] where members[key] != nil && members[key]?.string == nil {
             found.append("\(key) must be a string")
         }
-        if let user = members["responsible_user_id"], case .number = user, user.int64 != nil {} else if members["responsible_user_id"] != nil {
+        if case .int? = members["responsible_user_id"] {} else if members["responsible_user_id"] != nil {
             found.append("responsible_user_id must be an integer")
         }
         return found + checkCustomFields(members["custom_fields_values"])
@@ -326,14 +327,14 @@ package final class KommoEmulator: Sendable {
         if members.count <= 1 { found.append("nothing to change") }
         for key in ["status_id", "pipeline_id", "price", "responsible_user_id"] {
             guard let value = members[key] else { continue }
-            if case .number = value, value.int64 != nil {} else { found.append("\(key) must be an integer") }
+            if case .int = value {} else { found.append("\(key) must be an integer") }
         }
         if let name = members["name"], name.string == nil { found.append("name must be a string") }
         found += checkCustomFields(members["custom_fields_values"])
         for key in ["tags_to_add", "tags_to_delete"] {
             guard let tags = members[key] else { continue }
-            if tags.array.isEmpty { found.append("\(key) must be a non-empty array") }
-            for tag in tags.array where tag["name"]?.string == nil && tag["id"]?.int64 == nil {
+            if (tags.array ?? []).isEmpty { found.append("\(key) must be a non-empty array") }
+            for tag in tags.array ?? [] where tag["name"]?.string == nil && tag["id"]?.int64 == nil {
                 found.append("\(key)[] needs name or id")
             }
         }
@@ -343,8 +344,8 @@ package final class KommoEmulator: Sendable {
     private static func checkCustomFields(_ fields: JSONValue?) -> [String] {
         var found: [String] = []
         if let fields {
-            if fields.array.isEmpty { found.append("custom_fields_values must be a non-empty array") }
-            for field in fields.array {
+            if (fields.array ?? []).isEmpty { found.append("custom_fields_values must be a non-empty array") }
+            for field in fields.array ?? [] {
                 if field["field_id"]?.int64 == nil { found.append("custom_fields_values[].field_id is required") }
                 guard case .array(let values)? = field["values"] else {
                     found.append("custom_fields_values[].values must be an array")
@@ -385,7 +386,7 @@ package final class KommoEmulator: Sendable {
             state.accessToken = "access-\(state.refreshes)-\(UUID().uuidString)"
             state.oauth?.refreshToken = "refresh-\(state.refreshes)-\(UUID().uuidString)"
             return Reply.json(200, .object([
-                "token_type": "Bearer", "expires_in": .number(86_400),
+                "token_type": "Bearer", "expires_in": .int(86_400),
                 "access_token": .string(state.accessToken), "refresh_token": .string(state.oauth!.refreshToken),
             ]))
         }

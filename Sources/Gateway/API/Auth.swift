@@ -10,8 +10,11 @@ package struct Authenticator: Sendable {
     let store: GatewayStore
     let adminToken: String
     let throttle: AuthFailureThrottle
+    let clock: any WallClock
 
-    package init(store: GatewayStore, adminToken: String, throttle: AuthFailureThrottle = AuthFailureThrottle(limit: 10, window: .seconds(60))) {
+    package init(store: GatewayStore, adminToken: String, throttle: AuthFailureThrottle = AuthFailureThrottle(limit: 10, window: .seconds(60)),
+                 clock: any WallClock = SystemClock()) {
+        self.clock = clock
         self.store = store
         self.adminToken = adminToken
         self.throttle = throttle
@@ -65,7 +68,7 @@ package struct Authenticator: Sendable {
     /// Authenticates the request's API key, sets the tenant on the context and returns the key's id.
     func requireTenant(_ request: Request, context: inout GatewayContext) async throws -> String {
         try checkThrottle(context)
-        guard let token = Self.bearer(request), let found = try await store.authenticate(key: token, now: Date()) else {
+        guard let token = Self.bearer(request), let found = try await store.authenticate(key: token, now: clock.now()) else {
             throttle.recordFailure(context.clientAddress)
             throw Self.unauthorized
         }

@@ -1,7 +1,9 @@
+import Basics
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceKit
 import Wire
 
 /// The RPCs behind one kind of managed resource (agents, rules, scripts, sequences).
@@ -23,7 +25,7 @@ extension HTTPField.Name {
 extension GatewayApp {
     /// A JSON document answer, with its version as the ETag and any warnings added to the body.
     static func documentResponse(_ document: PB.Document, status: HTTPResponse.Status = .ok) throws -> Response {
-        var value = JSONValue(jsonString: document.json) ?? .object([:])
+        var value = JSONValue(parsing: document.json) ?? .object([:])
         if case .object(var object) = value, !document.warnings.isEmpty {
             object["warnings"] = .array(document.warnings.map { .object(["field": .string($0.field), "message": .string($0.message)]) })
             value = .object(object)
@@ -39,6 +41,7 @@ extension GatewayApp {
         let data = Data(buffer.readableBytesView)
         guard !data.isEmpty else { throw Problem(status: .badRequest, detail: "a JSON body is required") }
         try request.requireJSONMediaType()
+        // A body that does not parse is the client's error: it is answered 400, not dropped.
         guard let object = try? JSONSerialization.jsonObject(with: data), object is [String: Any] else {
             throw Problem(status: .badRequest, detail: "body must be a JSON object", errors: [FieldViolation(field: "body", message: "must be a JSON object")])
         }
@@ -56,7 +59,7 @@ extension GatewayApp {
     /// `If-Match` on update and delete. `parent` names the path parameter of the owning agent, if any.
     static func addDocumentRoutes(
         to api: RouterGroup<GatewayContext>, collection: String, item: String, parent: String?, operations: DocumentOperations,
-        peers: Peers, store: GatewayStore
+        peers: Peers, store: GatewayStore, clock: any WallClock
     ) {
         api.get(RouterPath(collection)) { request, context -> Response in
             let query = QueryReader(request)
@@ -69,11 +72,11 @@ extension GatewayApp {
                 let value = try query.string(name, maxLength: 64)
                 if !value.isEmpty { list.filters.append(PB.KeyValue(key: name, value: value)) }
             }
-            let options = peers.options(tenant: try context.tenant, requestID: context.requestID)
+            let options = try peers.options(context)
             try await requireParent(list.parentId, operations: operations, options: options)
             let page = try await operations.list(list, options)
-            let items = page.items.map { JSONValue(jsonString: $0.json) ?? .null }
-            return try jsonResponse(ListDTO(items: items, nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
+            let items = page.items.map { JSONValue(parsing: $0.json) ?? .null }
+            return try jsonResponse(ListDTO(items: items, cursor: page.nextCursor))
         }
         api.post(RouterPath(collection)) { request, context -> Response in
             let tenant = try context.tenant
@@ -101,8 +104,8 @@ extension GatewayApp {
             let document = try await operations.create(write, options)
             let response = try documentResponse(document, status: .created)
             if let key {
-                let body = try JSONEncoder.api.encode(JSONValue(jsonString: document.json) ?? .null)
-                try await store.storeAnswer(tenantID: tenant, key: key, route: collection, requestHash: requestHash, status: 201, body: body, now: Date())
+                let body = try JSONEncoder.api.encode(JSONValue(parsing: document.json) ?? .null)
+                try await store.storeAnswer(tenantID: tenant, key: key, route: collection, requestHash: requestHash, status: 201, body: body, now: clock.now())
             }
             return response
         }
@@ -110,7 +113,7 @@ extension GatewayApp {
             var ref = PB.DocumentRef()
             ref.id = try context.parameters.require(itemParameter(item))
             if let parent { ref.parentId = try context.parameters.require(parent) }
-            return try documentResponse(try await operations.get(ref, peers.options(tenant: try context.tenant, requestID: context.requestID)))
+            return try documentResponse(try await operations.get(ref, try peers.options(context)))
         }
         api.patch(RouterPath(item)) { request, context -> Response in
             var write = PB.DocumentWrite()
@@ -118,7 +121,7 @@ extension GatewayApp {
             if let parent { write.parentId = try context.parameters.require(parent) }
             write.json = try await documentBody(request, context: context)
             write.ifVersion = try ifVersion(request)
-            return try documentResponse(try await operations.update(write, peers.options(tenant: try context.tenant, requestID: context.requestID)))
+            return try documentResponse(try await operations.update(write, try peers.options(context)))
         }
         api.delete(RouterPath(item)) { request, context -> Response in
             var ref = PB.DocumentRef()
@@ -127,7 +130,7 @@ extension GatewayApp {
             let cascade = request.uri.queryParameters["cascade"] ?? ""
             guard ["", "true", "false"].contains(cascade) else { throw Problem.field("cascade", "must be true or false") }
             ref.cascade = cascade == "true"
-            _ = try await operations.delete(ref, peers.options(tenant: try context.tenant, requestID: context.requestID))
+            _ = try await operations.delete(ref, try peers.options(context))
             return Response(status: .noContent)
         }
     }
@@ -144,25 +147,25 @@ extension GatewayApp {
         String(item.split(separator: "/").last?.dropFirst().dropLast() ?? "id")
     }
 
-    static func addResourceRoutes(to api: RouterGroup<GatewayContext>, peers: Peers, store: GatewayStore) {
+    static func addResourceRoutes(to api: RouterGroup<GatewayContext>, peers: Peers, store: GatewayStore, clock: any WallClock) {
         let rules = peers.rules
         let sequences = peers.sequences
         addDocumentRoutes(to: api, collection: "/agents", item: "/agents/{id}", parent: nil, operations: DocumentOperations(
             create: { try await rules.createAgent($0, options: $1) }, get: { try await rules.getAgent($0, options: $1) },
             list: { try await rules.listAgents($0, options: $1) }, update: { try await rules.updateAgent($0, options: $1) },
-            delete: { try await rules.deleteAgent($0, options: $1) }), peers: peers, store: store)
+            delete: { try await rules.deleteAgent($0, options: $1) }), peers: peers, store: store, clock: clock)
         addDocumentRoutes(to: api, collection: "/agents/{id}/rules", item: "/agents/{id}/rules/{ruleId}", parent: "id", operations: DocumentOperations(
             create: { try await rules.createRule($0, options: $1) }, get: { try await rules.getRule($0, options: $1) },
             list: { try await rules.listRules($0, options: $1) }, update: { try await rules.updateRule($0, options: $1) },
-            delete: { try await rules.deleteRule($0, options: $1) }), peers: peers, store: store)
+            delete: { try await rules.deleteRule($0, options: $1) }), peers: peers, store: store, clock: clock)
         addDocumentRoutes(to: api, collection: "/agents/{id}/scripts", item: "/agents/{id}/scripts/{scriptId}", parent: "id", operations: DocumentOperations(
             create: { try await rules.createScript($0, options: $1) }, get: { try await rules.getScript($0, options: $1) },
             list: { try await rules.listScripts($0, options: $1) }, update: { try await rules.updateScript($0, options: $1) },
-            delete: { try await rules.deleteScript($0, options: $1) }), peers: peers, store: store)
+            delete: { try await rules.deleteScript($0, options: $1) }), peers: peers, store: store, clock: clock)
         addDocumentRoutes(to: api, collection: "/agents/{id}/sequences", item: "/agents/{id}/sequences/{sequenceId}", parent: "id", operations: DocumentOperations(
             create: { try await sequences.createSequence($0, options: $1) }, get: { try await sequences.getSequence($0, options: $1) },
             list: { try await sequences.listSequences($0, options: $1) }, update: { try await sequences.updateSequence($0, options: $1) },
             delete: { try await sequences.deleteSequence($0, options: $1) },
-            requireParent: { _ = try await rules.getAgent($0, options: $1) }), peers: peers, store: store)
+            requireParent: { _ = try await rules.getAgent($0, options: $1) }), peers: peers, store: store, clock: clock)
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Hummingbird
 import Wire
@@ -23,7 +24,7 @@ extension GatewayApp {
             var ref = PB.DocumentRef()
             ref.id = try context.tenant
             let answer = try await peers.sequences.testKommoConnection(ref, options: peers.options(tenant: context.tenantID, requestID: context.requestID))
-            return try jsonResponse(JSONValue(jsonString: answer.json) ?? .object([:]))
+            return try jsonResponse(JSONValue(parsing: answer.json) ?? .object([:]))
         }
         api.post("/integrations/webhooks/rotate") { _, context -> Response in
             // Removing the secret makes sequence-service generate a new one, shown in this answer only.
@@ -31,11 +32,11 @@ extension GatewayApp {
             write.id = try context.tenant
             write.json = #"{"webhooks": {"secret": null}}"#
             let document = try await peers.sequences.updateIntegrations(write, options: peers.options(tenant: context.tenantID, requestID: context.requestID))
-            guard case .object(let root)? = JSONValue(jsonString: document.json), case .object(let webhooks)? = root["webhooks"],
+            guard case .object(let root)? = JSONValue(parsing: document.json), case .object(let webhooks)? = root["webhooks"],
                   case .string(let secret)? = webhooks["generated_secret"] else {
                 throw HTTPError(.internalServerError, message: "no secret was generated")
             }
-            return try jsonResponse(JSONValue.object(["secret": .string(secret), "version": .number(Double(document.version))]))
+            return try jsonResponse(JSONValue.object(["secret": .string(secret), "version": .int(document.version)]))
         }
         api.get("/actions") { request, context -> Response in
             let query = QueryReader(request)
@@ -43,8 +44,8 @@ extension GatewayApp {
             list.limit = try query.limit()
             list.cursor = try query.string("cursor", maxLength: 128)
             if let lead = try query.int("lead_id", range: 1...Int64.max) { list.filters = [PB.KeyValue(key: "lead_id", value: String(lead))] }
-            let page = try await peers.sequences.listActions(list, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
-            return try jsonResponse(ListDTO(items: page.items.map { JSONValue(jsonString: $0.json) ?? .null }, nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
+            let page = try await peers.sequences.listActions(list, options: peers.options(context))
+            return try jsonResponse(ListDTO(items: page.items.map { JSONValue(parsing: $0.json) ?? .null }, cursor: page.nextCursor))
         }
     }
 }

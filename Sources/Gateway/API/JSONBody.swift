@@ -112,6 +112,7 @@ package enum RFC3339 {
     }
 
     package static func parse(_ text: String) -> Date? {
+        // Two accepted spellings, tried in turn; text that is neither is nil, which callers answer with 400.
         if let date = try? Date(text, strategy: .iso8601) { return date }
         return try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }

@@ -1,3 +1,4 @@
+import Basics
 import Domain
 import Foundation
 import Hummingbird
@@ -24,7 +25,7 @@ extension GatewayApp {
                 guard let micros = Int64(cursor), micros > 0 else { throw Problem.field("cursor", "is not a cursor of this list") }
                 before = micros
             }
-            let options = peers.options(tenant: try context.tenant, requestID: context.requestID)
+            let options = try peers.options(context)
             let merged = try await timeline(leadID: leadID, limit: Int(limit), before: before, peers: peers, options: options)
             return try jsonResponse(ListDTO(items: merged.items, nextCursor: merged.nextCursor))
         }
@@ -124,10 +125,10 @@ struct TimelineEntry: Comparable {
         at = event.receivedAtMicros
         rank = Self.ranks["event"]!
         var object: [String: JSONValue] = [
-            "kind": .string("event"), "at": .string(RFC3339.millis(at)), "at_micros": .number(Double(at)),
+            "kind": .string("event"), "at": .string(RFC3339.millis(at)), "at_micros": .int(at),
             "event_id": .string(event.id), "type": .string(event.type), "entity_type": .string(event.entityType),
             "entity_id": .string(event.entityId), "origin": .string(event.origin), "status": .string(event.status),
-            "actions": .number(Double(event.actions)),
+            "actions": .int(Int64(event.actions)),
         ]
         object["occurred_at"] = RFC3339.string(micros: event.occurredAtMicros).map(JSONValue.string) ?? .null
         json = .object(object)
@@ -139,20 +140,20 @@ struct TimelineEntry: Comparable {
         rank = Self.ranks["decision"]!
         let fired = decision.explanations.filter { $0.outcome == .fired }
         json = .object([
-            "kind": .string("decision"), "at": .string(RFC3339.millis(at)), "at_micros": .number(Double(at)),
+            "kind": .string("decision"), "at": .string(RFC3339.millis(at)), "at_micros": .int(at),
             "event_id": .string(decision.eventId),
             "fired": .array(fired.map { .object(["rule_id": .string($0.ruleId), "rule_name": .string($0.ruleName), "detail": .string($0.detail)]) }),
-            "not_fired": .number(Double(decision.explanations.count - fired.count)),
+            "not_fired": .int(Int64(decision.explanations.count - fired.count)),
             "actions": .array(decision.actions.map {
                 .object(["action_type": .string($0.action?.actionType?.rawValue ?? ""), "rule_id": .string($0.ruleId), "idempotency_key": .string($0.idempotencyKey)])
             }),
-            "timers": .number(Double(decision.timers.count)),
+            "timers": .int(Int64(decision.timers.count)),
         ])
     }
 
     /// An enrollment, action attempt or message as sequence-service describes it.
     init?(sequenceItem: PB.Document) {
-        guard case .object(let object)? = JSONValue(jsonString: sequenceItem.json), case .string(let kind)? = object["kind"] else { return nil }
+        guard case .object(let object)? = JSONValue(parsing: sequenceItem.json), case .string(let kind)? = object["kind"] else { return nil }
         at = sequenceItem.createdAtMicros
         rank = Self.ranks[kind] ?? 5
         json = .object(object)

@@ -1,5 +1,7 @@
+import Basics
 import Foundation
 import Hummingbird
+import ServiceKit
 import Wire
 
 struct RunRuleBody: RequestBody {
@@ -43,7 +45,19 @@ extension GatewayApp {
         return value
     }
 
-    static func addRuleRunRoutes(to api: RouterGroup<GatewayContext>, peers: Peers) {
+    /// The statistics query of `/agents/{id}/<kind>/{item}/stats`: the agent, the item and the optional
+    /// `from`/`to` window.
+    static func statsQuery(_ request: Request, context: GatewayContext, item: String) throws -> PB.StatsQuery {
+        let query = QueryReader(request)
+        var stats = PB.StatsQuery()
+        stats.agentId = try context.parameters.require("id")
+        stats.id = try context.parameters.require(item)
+        stats.fromMicros = try query.time("from") ?? 0
+        stats.toMicros = try query.time("to") ?? 0
+        return stats
+    }
+
+    static func addRuleRunRoutes(to api: RouterGroup<GatewayContext>, peers: Peers, clock: any WallClock) {
         // Manual run: enters ingest as a `manual` event and follows the normal journey.
         api.post("/agents/{id}/rules/{ruleId}/run") { request, context -> Response in
             let tenant = try context.tenant
@@ -91,7 +105,7 @@ extension GatewayApp {
                 event.statusId = try kommoID(inline.statusId, field: "event.status_id")
                 event.oldStatusId = try kommoID(inline.oldStatusId, field: "event.old_status_id")
                 event.origin = "manual"
-                event.occurredAtMicros = Int64(Date().timeIntervalSince1970 * 1_000_000)
+                event.occurredAtMicros = clock.now().unixMicros
                 event.receivedAtMicros = event.occurredAtMicros
                 event.fields = (inline.fields ?? [:]).sorted { $0.key < $1.key }.map { PB.KeyValue(key: $0.key, value: $0.value) }
                 if let text = inline.text {
@@ -129,14 +143,9 @@ extension GatewayApp {
             return try jsonResponse(RuleTestDTO(results: results))
         }
         api.get("/agents/{id}/rules/{ruleId}/stats") { request, context -> Response in
-            let query = QueryReader(request)
-            var stats = PB.StatsQuery()
-            stats.agentId = try context.parameters.require("id")
-            stats.id = try context.parameters.require("ruleId")
-            stats.fromMicros = try query.time("from") ?? 0
-            stats.toMicros = try query.time("to") ?? 0
-            let report = try await peers.rules.ruleStats(stats, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
-            return try jsonResponse(JSONValue(jsonString: report.json) ?? .object([:]))
+            let stats = try statsQuery(request, context: context, item: "ruleId")
+            let report = try await peers.rules.ruleStats(stats, options: peers.options(context))
+            return try jsonResponse(JSONValue(parsing: report.json) ?? .object([:]))
         }
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Hummingbird
 import Wire
@@ -13,6 +14,7 @@ struct RenderScriptBody: RequestBody {
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         values = try container.decodeIfPresent([String: JSONValue].self, forKey: .values)
+        // The two accepted shapes, tried in turn; anything else is answered 400 below.
         if let number = try? container.decodeIfPresent(Int64.self, forKey: .leadID) {
             leadID = number
         } else if let text = try? container.decodeIfPresent(String.self, forKey: .leadID) {
@@ -66,18 +68,12 @@ extension GatewayApp {
             }
             var values: [PB.KeyValue] = []
             for (key, value) in (body.values ?? [:]).sorted(by: { $0.key < $1.key }) {
-                let text: String
-                switch value {
-                case .string(let string): text = string
-                case .number(let number): text = number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number)
-                case .bool(let flag): text = String(flag)
-                case .null: continue
-                case .array, .object: throw Problem.field("values.\(key)", "must be a string, number or boolean")
-                }
+                if value == .null { continue }
+                guard let text = value.string else { throw Problem.field("values.\(key)", "must be a string, number or boolean") }
                 values.append(PB.KeyValue(key: key, value: text))
             }
             render.values = values
-            let answer = try await peers.rules.renderScript(render, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let answer = try await peers.rules.renderScript(render, options: peers.options(context))
             return try jsonResponse(RenderDTO(text: answer.blocked ? nil : answer.text, blocked: answer.blocked, missing: answer.missing,
                                               reason: answer.reason.isEmpty ? nil : answer.reason, version: answer.version))
         }
@@ -85,10 +81,10 @@ extension GatewayApp {
             var ref = PB.DocumentRef()
             ref.parentId = try context.parameters.require("id")
             ref.id = try context.parameters.require("scriptId")
-            let list = try await peers.rules.listScriptVersions(ref, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let list = try await peers.rules.listScriptVersions(ref, options: peers.options(context))
             return try jsonResponse(ScriptVersionsDTO(scriptID: list.scriptId, currentVersion: list.currentVersion, items: list.items.map {
                 ScriptVersionDTO(version: $0.version, createdAt: RFC3339.string(micros: $0.createdAtMicros) ?? "",
-                                 script: JSONValue(jsonString: $0.json) ?? .null)
+                                 script: JSONValue(parsing: $0.json) ?? .null)
             }))
         }
         api.post("/agents/{id}/scripts/{scriptId}/rollback") { request, context -> Response in
@@ -100,17 +96,12 @@ extension GatewayApp {
             rollback.version = body.version
             rollback.ifVersion = try ifVersion(request)
             return try documentResponse(try await peers.rules.rollbackScript(
-                rollback, options: peers.options(tenant: try context.tenant, requestID: context.requestID)))
+                rollback, options: try peers.options(context)))
         }
         api.get("/agents/{id}/scripts/{scriptId}/stats") { request, context -> Response in
-            let query = QueryReader(request)
-            var stats = PB.StatsQuery()
-            stats.agentId = try context.parameters.require("id")
-            stats.id = try context.parameters.require("scriptId")
-            stats.fromMicros = try query.time("from") ?? 0
-            stats.toMicros = try query.time("to") ?? 0
-            let report = try await peers.rules.scriptStats(stats, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
-            return try jsonResponse(JSONValue(jsonString: report.json) ?? .object([:]))
+            let stats = try statsQuery(request, context: context, item: "scriptId")
+            let report = try await peers.rules.scriptStats(stats, options: peers.options(context))
+            return try jsonResponse(JSONValue(parsing: report.json) ?? .object([:]))
         }
         api.get("/agents/{id}/scripts-ranking") { request, context -> Response in
             let query = QueryReader(request)
@@ -118,8 +109,8 @@ extension GatewayApp {
             stats.agentId = try context.parameters.require("id")
             stats.fromMicros = try query.time("from") ?? 0
             stats.toMicros = try query.time("to") ?? 0
-            let report = try await peers.rules.scriptRanking(stats, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
-            return try jsonResponse(JSONValue(jsonString: report.json) ?? .object([:]))
+            let report = try await peers.rules.scriptRanking(stats, options: peers.options(context))
+            return try jsonResponse(JSONValue(parsing: report.json) ?? .object([:]))
         }
     }
 }

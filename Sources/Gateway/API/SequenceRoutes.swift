@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Hummingbird
 import Wire
@@ -11,6 +12,7 @@ struct EnrollBody: RequestBody {
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        // `lead_id` as a number or a string of digits, tried in turn; anything else is answered 400 below.
         if let number = try? container.decode(Int64.self, forKey: .leadId) {
             leadId = number
         } else if let text = try? container.decode(String.self, forKey: .leadId), let number = Int64(text) {
@@ -37,9 +39,9 @@ extension GatewayApp {
             let state = try query.string("state", maxLength: 32)
             if !state.isEmpty { list.filters.append(PB.KeyValue(key: "state", value: state)) }
             if let lead = try query.int("lead_id", range: 1...Int64.max) { list.filters.append(PB.KeyValue(key: "lead_id", value: String(lead))) }
-            let page = try await peers.sequences.listEnrollments(list, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
-            return try jsonResponse(ListDTO(items: page.items.map { JSONValue(jsonString: $0.json) ?? .null },
-                                            nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
+            let page = try await peers.sequences.listEnrollments(list, options: peers.options(context))
+            return try jsonResponse(ListDTO(items: page.items.map { JSONValue(parsing: $0.json) ?? .null },
+                                            cursor: page.nextCursor))
         }
         api.post(RouterPath(collection)) { request, context -> Response in
             let body = try await request.decodeBody(EnrollBody.self, context: context, limit: 4096)
@@ -48,7 +50,7 @@ extension GatewayApp {
             command.sequenceId = try context.parameters.require("sequenceId")
             command.leadId = body.leadId
             command.command = .enroll
-            let document = try await peers.sequences.commandEnrollment(command, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let document = try await peers.sequences.commandEnrollment(command, options: peers.options(context))
             return try documentResponse(document, status: .created)
         }
         for (verb, kind) in [("pause", PB.EnrollmentCommandKind.pause), ("resume", .resume), ("cancel", .cancel)] {
@@ -59,7 +61,7 @@ extension GatewayApp {
                 command.enrollmentId = try context.parameters.require("enrollmentId")
                 command.command = kind
                 command.reason = try await reason(request, context: context)
-                let document = try await peers.sequences.commandEnrollment(command, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+                let document = try await peers.sequences.commandEnrollment(command, options: peers.options(context))
                 return try documentResponse(document)
             }
         }
@@ -70,6 +72,7 @@ extension GatewayApp {
         let buffer = try await request.body.collect(upTo: 4096)
         guard buffer.readableBytes > 0 else { return "" }
         try request.requireJSONMediaType()
+        // A body that does not parse is the client's error: it is answered 400, not dropped.
         guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] else {
             throw Problem.field("body", "must be a JSON object")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ServiceKit
 import Wire
 
 // MARK: - Bodies and answers
@@ -64,6 +65,16 @@ struct ListDTO<Item: Codable & Sendable>: Codable, Sendable {
     var items: [Item]
     var nextCursor: String?
     enum CodingKeys: String, CodingKey { case items, nextCursor = "next_cursor" }
+
+    init(items: [Item], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+
+    /// A page from a service, whose empty cursor means "last page".
+    init(items: [Item], cursor: String) {
+        self.init(items: items, nextCursor: cursor.isEmpty ? nil : cursor)
+    }
 }
 
 // MARK: - Routes
@@ -77,10 +88,11 @@ extension GatewayApp {
     }
 
     /// Creates a tenant with a first API key and its Kommo webhook source.
-    static func createTenant(name: String, store: GatewayStore, peers: Peers, configuration: GatewayConfiguration, requestID: String)
-        async throws -> CreatedTenantDTO {
-        let tenant = try await store.createTenant(name: name, now: Date())
-        let (_, key) = try await store.createKey(tenantID: tenant.id, name: "first key", now: Date())
+    static func createTenant(name: String, store: GatewayStore, peers: Peers, configuration: GatewayConfiguration,
+                             clock: any WallClock, requestID: String) async throws -> CreatedTenantDTO {
+        let now = clock.now()
+        let tenant = try await store.createTenant(name: name, now: now)
+        let (_, key) = try await store.createKey(tenantID: tenant.id, name: "first key", now: now)
         var request = PB.TenantRequest()
         request.tenantId = tenant.id
         let source = try await peers.ingest.ensureWebhookSource(request, options: peers.options(tenant: tenant.id, requestID: requestID))
@@ -109,13 +121,13 @@ extension GatewayApp {
     }
 
     static func addTenantRoutes(to api: RouterGroup<GatewayContext>, tenantAPI: RouterGroup<GatewayContext>, store: GatewayStore,
-                                authenticator: Authenticator, peers: Peers, configuration: GatewayConfiguration) {
+                                authenticator: Authenticator, peers: Peers, configuration: GatewayConfiguration, clock: any WallClock) {
         // Operator routes (admin token).
         api.post("/tenants") { request, context -> Response in
             try authenticator.requireAdmin(request, context: context)
             let body = try await request.decodeBody(CreateTenantBody.self, context: context)
             let created = try await createTenant(name: try validateName(body.name), store: store, peers: peers,
-                                                 configuration: configuration, requestID: context.requestID)
+                                                 configuration: configuration, clock: clock, requestID: context.requestID)
             return try jsonResponse(created, status: .created)
         }
         api.get("/tenants") { request, context -> Response in
@@ -163,7 +175,7 @@ extension GatewayApp {
         tenantAPI.post("/api-keys") { request, context -> Response in
             let body = try await request.decodeBody(CreateKeyBody.self, context: context)
             let name = try validateName(body.name ?? "api key")
-            let (record, key) = try await store.createKey(tenantID: try context.tenant, name: name, now: Date(),
+            let (record, key) = try await store.createKey(tenantID: try context.tenant, name: name, now: clock.now(),
                                                            limit: configuration.maxAPIKeys)
             return try jsonResponse(APIKeyDTO(record, key: key), status: .created)
         }
@@ -172,7 +184,7 @@ extension GatewayApp {
         }
         tenantAPI.delete("/api-keys/{id}") { _, context -> Response in
             let id = try context.parameters.require("id")
-            guard let record = try await store.revokeKey(tenantID: try context.tenant, id: id, now: Date()) else {
+            guard let record = try await store.revokeKey(tenantID: try context.tenant, id: id, now: clock.now()) else {
                 throw Problem(status: .notFound, detail: "no such API key")
             }
             return try jsonResponse(APIKeyDTO(record))

@@ -32,7 +32,7 @@ extension GatewayApp {
             var list = PB.DocumentQuery()
             if let from { list.filters.append(PB.KeyValue(key: "from_micros", value: String(from))) }
             if let to { list.filters.append(PB.KeyValue(key: "to_micros", value: String(to))) }
-            let page = try await peers.sequences.usage(list, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let page = try await peers.sequences.usage(list, options: peers.options(context))
             let days = try page.items.map { try JSONDecoder().decode(UsageDTO.Day.self, from: Data($0.json.utf8)) }
             let totals = days.reduce(into: [String: Int64]()) { $0[$1.kind, default: 0] += $1.units }
             return try jsonResponse(UsageDTO(from: from.flatMap { RFC3339.string(micros: $0) }, to: to.flatMap { RFC3339.string(micros: $0) },

@@ -1,3 +1,4 @@
+import Basics
 import Domain
 import Foundation
 import HTTPTypes
@@ -102,7 +103,7 @@ struct ActionDTO: Codable, Sendable {
         do {
             let typed = try Domain.Action(message)
             type = typed.type.rawValue
-            parameters = JSONValue(jsonString: String(decoding: try RuleJSON.encoder().encode(typed), as: UTF8.self))
+            parameters = JSONValue(parsing: String(decoding: try RuleJSON.encoder().encode(typed), as: UTF8.self))
         } catch {
             type = "unknown"
         }
@@ -292,13 +293,13 @@ extension GatewayApp {
             filter.text = try query.string("text", maxLength: 200)
             filter.limit = try query.limit()
             filter.cursor = try query.string("cursor", maxLength: 64)
-            let page = try await peers.ingest.listEvents(filter, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
-            return try jsonResponse(ListDTO(items: page.items.map(EventSummaryDTO.init), nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
+            let page = try await peers.ingest.listEvents(filter, options: peers.options(context))
+            return try jsonResponse(ListDTO(items: page.items.map(EventSummaryDTO.init), cursor: page.nextCursor))
         }
         api.get("/webhooks/events/{id}") { _, context -> Response in
             var request = PB.IdRequest()
             request.id = try context.parameters.require("id")
-            let detail = try await peers.ingest.getEvent(request, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let detail = try await peers.ingest.getEvent(request, options: peers.options(context))
             return try jsonResponse(EventDetailDTO(detail))
         }
         api.post("/webhooks/events/{id}/replay") { request, context -> Response in
@@ -306,7 +307,7 @@ extension GatewayApp {
             var replay = PB.ReplayRequest()
             replay.eventId = try context.parameters.require("id")
             replay.mode = body.mode
-            let answer = try await peers.ingest.replay(replay, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let answer = try await peers.ingest.replay(replay, options: peers.options(context))
             return try jsonResponse(replayDTO(answer), status: body.mode == "live" ? .accepted : .ok)
         }
         api.post("/webhooks/replay") { request, context -> Response in
@@ -335,7 +336,7 @@ extension GatewayApp {
                 }
             }
             replay.filter = filter
-            let answer = try await peers.ingest.replay(replay, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let answer = try await peers.ingest.replay(replay, options: peers.options(context))
             return try jsonResponse(replayDTO(answer), status: replay.confirm && body.mode == "live" ? .accepted : .ok)
         }
         api.get("/webhooks/deliveries") { request, context -> Response in
@@ -344,13 +345,13 @@ extension GatewayApp {
             filter.status = try query.string("status", maxLength: 32)
             filter.limit = try query.limit()
             filter.cursor = try query.string("cursor", maxLength: 64)
-            let page = try await peers.ingest.listDeliveries(filter, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
-            return try jsonResponse(ListDTO(items: page.items.map(DeliveryDTO.init), nextCursor: page.nextCursor.isEmpty ? nil : page.nextCursor))
+            let page = try await peers.ingest.listDeliveries(filter, options: peers.options(context))
+            return try jsonResponse(ListDTO(items: page.items.map(DeliveryDTO.init), cursor: page.nextCursor))
         }
         api.post("/webhooks/deliveries/{id}/reparse") { _, context -> Response in
             var request = PB.IdRequest()
             request.id = try context.parameters.require("id")
-            let answer = try await peers.ingest.reparse(request, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let answer = try await peers.ingest.reparse(request, options: peers.options(context))
             return try jsonResponse(ReparseDTO(status: answer.status, deliveryId: answer.deliveryId, eventIds: answer.eventIds))
         }
         api.get("/webhooks/stats") { request, context -> Response in
@@ -358,7 +359,7 @@ extension GatewayApp {
             var stats = PB.StatsRequest()
             stats.fromMicros = try query.time("from") ?? 0
             stats.toMicros = try query.time("to") ?? 0
-            let answer = try await peers.ingest.stats(stats, options: peers.options(tenant: try context.tenant, requestID: context.requestID))
+            let answer = try await peers.ingest.stats(stats, options: peers.options(context))
             return try jsonResponse(answer)
         }
     }

@@ -38,6 +38,8 @@ package struct Problem: Error, Codable, Sendable, Equatable {
         problem.requestId = requestID.isEmpty ? nil : requestID
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // A problem is strings, numbers and field violations, which JSONEncoder always encodes; the
+        // fallback only keeps an error answer from becoming a crash.
         let body = (try? encoder.encode(problem)) ?? Data("{}".utf8)
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"

@@ -1,19 +1,8 @@
+import Basics
 import Foundation
-
-// MARK: - JSON literals
 
 // The document is written as Swift literals of `JSONValue`, so it is checked by the compiler, lives next
 // to the routes it describes, and is encoded once at startup.
-extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
-    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral {
-    package init(stringLiteral value: String) { self = .string(value) }
-    package init(integerLiteral value: Int) { self = .number(Double(value)) }
-    package init(booleanLiteral value: Bool) { self = .bool(value) }
-    package init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
-    package init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
-    }
-}
 
 /// Small constructors for JSON Schema (2020-12, as OpenAPI 3.1 uses it).
 enum Schema {
@@ -25,8 +14,8 @@ enum Schema {
         if let description { schema["description"] = .string(description) }
         if let format { schema["format"] = .string(format) }
         if let enumeration { schema["enum"] = .array(enumeration.map(JSONValue.string) + (nullable ? [.null] : [])) }
-        if let minLength { schema["minLength"] = .number(Double(minLength)) }
-        if let maxLength { schema["maxLength"] = .number(Double(maxLength)) }
+        if let minLength { schema["minLength"] = .int(Int64(minLength)) }
+        if let maxLength { schema["maxLength"] = .int(Int64(maxLength)) }
         if let pattern { schema["pattern"] = .string(pattern) }
         return .object(schema)
     }
@@ -34,8 +23,8 @@ enum Schema {
     static func integer(_ description: String? = nil, minimum: Int64? = nil, maximum: Int64? = nil, nullable: Bool = false) -> JSONValue {
         var schema: [String: JSONValue] = ["type": nullable ? ["integer", "null"] : "integer"]
         if let description { schema["description"] = .string(description) }
-        if let minimum { schema["minimum"] = .number(Double(minimum)) }
-        if let maximum { schema["maximum"] = .number(Double(maximum)) }
+        if let minimum { schema["minimum"] = .int(Int64(minimum)) }
+        if let maximum { schema["maximum"] = .int(Int64(maximum)) }
         return .object(schema)
     }
 
@@ -54,7 +43,7 @@ enum Schema {
     static func array(_ items: JSONValue, _ description: String? = nil, maxItems: Int? = nil, nullable: Bool = false) -> JSONValue {
         var schema: [String: JSONValue] = ["type": nullable ? ["array", "null"] : "array", "items": items]
         if let description { schema["description"] = .string(description) }
-        if let maxItems { schema["maxItems"] = .number(Double(maxItems)) }
+        if let maxItems { schema["maxItems"] = .int(Int64(maxItems)) }
         return .object(schema)
     }
 
@@ -170,7 +159,7 @@ struct APIOperation {
         var operation: [String: JSONValue] = ["operationId": .string(id), "summary": .string(summary), "tags": [.string(tag)]]
         if let description { operation["description"] = .string(description) }
         // Path parameters first, in the order of the path, unless the operation declares its own.
-        let declared = self.parameters.filter { $0.member("in") == "path" }.compactMap { $0.member("name") }
+        let declared = self.parameters.filter { $0["in"] == "path" }.compactMap { $0["name"] }
         let parameters = Self.pathParameters(path).filter { !declared.contains(.string($0)) }.map(OpenAPIDocument.pathID) + self.parameters
         if !parameters.isEmpty { operation["parameters"] = .array(parameters) }
         if let body {
@@ -200,12 +189,5 @@ struct APIOperation {
 
     static func pathParameters(_ path: String) -> [String] {
         path.split(separator: "/").filter { $0.hasPrefix("{") && $0.hasSuffix("}") }.map { String($0.dropFirst().dropLast()) }
-    }
-}
-
-extension JSONValue {
-    /// The member `key` of an object, nil otherwise.
-    func member(_ key: String) -> JSONValue? {
-        if case .object(let members) = self { members[key] } else { nil }
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 /// Every operation of the document, in the order the routes are added in ``GatewayApp``.

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Hummingbird
 
@@ -7,12 +8,20 @@ import Hummingbird
 /// served) and `make test` runs schemathesis against a live gateway with it, so it stays true.
 package enum OpenAPIDocument {
     /// The document, encoded once.
-    package static let data: Data = (try? JSONEncoder.api.encode(document)) ?? Data("{}".utf8)
+    package static let data: Data = {
+        do {
+            return try JSONEncoder.api.encode(document)
+        } catch {
+            // The document is a literal of JSON values: failing to encode it is a programming error
+            // (and `OpenAPITests` would fail first), never something to serve as an empty document.
+            preconditionFailure("the OpenAPI document does not encode: \(error)")
+        }
+    }()
 
     package static var document: JSONValue {
         var paths: [String: JSONValue] = [:]
         for operation in operations {
-            var item = paths[operation.path]?.objectMembers ?? [:]
+            var item = paths[operation.path]?.object ?? [:]
             item[operation.method] = operation.json
             paths[operation.path] = .object(item)
         }
@@ -112,12 +121,6 @@ package enum OpenAPIDocument {
             ]
         }
         return responses
-    }
-}
-
-extension JSONValue {
-    var objectMembers: [String: JSONValue]? {
-        if case .object(let members) = self { members } else { nil }
     }
 }
 

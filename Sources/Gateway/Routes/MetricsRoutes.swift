@@ -27,6 +27,8 @@ extension GatewayApp {
             let reports = await withTaskGroup(of: (String, [PB.Metric]).self) { group in
                 for peer in peers.health {
                     group.addTask {
+                        // A service that does not answer is reported, not hidden: its `service_up` is 0 (and
+                        // the client's RPC counters show the failed call by code).
                         let answer = try? await peer.client.check(PB.HealthCheckRequest(), options: CallOptions(timeout: .seconds(1)))
                         var metrics = answer?.metrics ?? []
                         metrics.append(.sample("service_up", answer?.status == "SERVING" ? 1 : 0, kind: "gauge", help: "1 when the service answers Health"))

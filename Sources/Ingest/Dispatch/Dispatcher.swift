@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Logging
 import ServiceKit
@@ -8,8 +9,8 @@ import Wire
 /// Settings of the outbox dispatcher.
 package struct DispatchSettings: Sendable {
     package var maxAttempts: Int
-    package var initialBackoff: Duration
-    package var maximumBackoff: Duration
+    /// Wait before the next attempt after a failed one; up to a fifth of it is random.
+    package var backoff: RetryBackoff
     /// Events worked on at once (each for a different lead).
     package var concurrency: Int
     package var pollInterval: Duration
@@ -18,8 +19,7 @@ package struct DispatchSettings: Sendable {
     package init(maxAttempts: Int = 12, initialBackoff: Duration = .milliseconds(500), maximumBackoff: Duration = .seconds(300),
                  concurrency: Int = 16, pollInterval: Duration = .milliseconds(250), callTimeout: Duration = .seconds(10)) {
         self.maxAttempts = maxAttempts
-        self.initialBackoff = initialBackoff
-        self.maximumBackoff = maximumBackoff
+        self.backoff = RetryBackoff(initial: initialBackoff, maximum: maximumBackoff, jitter: 0.2)
         self.concurrency = concurrency
         self.pollInterval = pollInterval
         self.callTimeout = callTimeout
@@ -37,9 +37,8 @@ package final class Dispatcher: Service, Sendable {
     private let settings: DispatchSettings
     private let clock: any WallClock
     private let logger: Logger
-    package let nudge = Nudge()
-    private let busy = Mutex<Set<String>>([])
-    private let stopping = Atomic<Bool>(false)
+    /// One lane per lead: an event waits for the one before it of the same lead.
+    private let lanes: LaneRunner<(key: String, event: DueEvent)>
     package let counters = DispatchCounters()
 
     package init(store: IngestStore, rules: RulesClient, sequences: SequencesClient, settings: DispatchSettings,
@@ -50,39 +49,25 @@ package final class Dispatcher: Service, Sendable {
         self.settings = settings
         self.clock = clock
         self.logger = logger
+        // Refill in batches: one search for due events per quarter of the lanes freed.
+        self.lanes = LaneRunner(settings: .init(concurrency: settings.concurrency, refillAt: max(1, settings.concurrency / 4),
+                                                pollInterval: settings.pollInterval), key: \.key)
     }
 
+    /// Signal it when new events are stored; the dispatcher then looks for due events at once.
+    package var nudge: Nudge { lanes.nudge }
+
     package func run() async throws {
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
-                    let inFlight = busy.withLock { $0.count }
-                    let capacity = settings.concurrency - inFlight
-                    // Refill in batches: one search for due events per quarter of the slots freed.
-                    if capacity > 0 && (inFlight == 0 || capacity >= max(1, settings.concurrency / 4)) {
-                        let keys = busy.withLock { $0 }
-                        let due: [(key: String, event: DueEvent)]
-                        do {
-                            due = try await store.dueEvents(now: clock.now().unixMicros, limit: capacity, excludingKeys: keys)
-                        } catch {
-                            logger.error("dispatch.query_failed", metadata: ["error": "\(error)"])
-                            due = []
-                        }
-                        for item in due {
-                            busy.withLock { _ = $0.insert(item.key) }
-                            group.addTask {
-                                await self.advance(item.event)
-                                self.busy.withLock { _ = $0.remove(item.key) }
-                                self.nudge.signal()
-                            }
-                        }
-                    }
-                    await nudge.wait(timeout: settings.pollInterval)
-                }
+        await lanes.run { request in
+            do {
+                // A lead with an event in flight is left out: its next event waits for that one.
+                return try await self.store.dueEvents(now: self.clock.now().unixMicros, limit: request.limit, excludingKeys: request.busyKeys)
+            } catch {
+                self.logger.error("dispatch.query_failed", metadata: ["error": "\(error)"])
+                return []
             }
-        } onGracefulShutdown: {
-            self.stopping.store(true, ordering: .relaxed)
-            self.nudge.signal()
+        } work: { item in
+            await self.advance(item.event)
         }
     }
 
@@ -102,7 +87,7 @@ package final class Dispatcher: Service, Sendable {
                     let answer = try await rules.evaluate(request, options: options)
                     decision = answer
                     try await store.recordAttempt(seq: due.seq, destination: destination, at: at,
-                                                  durationMicros: micros(ContinuousClock.now - started), code: 0, error: "", decision: answer)
+                                                  durationMicros: (ContinuousClock.now - started).micros, code: 0, error: "", decision: answer)
                 case .schedule:
                     var request = PB.ScheduleRequest()
                     request.eventId = due.event.id
@@ -110,25 +95,25 @@ package final class Dispatcher: Service, Sendable {
                     request.timers = decision?.timers ?? []
                     _ = try await sequences.schedule(request, options: options)
                     try await store.recordAttempt(seq: due.seq, destination: destination, at: at,
-                                                  durationMicros: micros(ContinuousClock.now - started), code: 0, error: "")
+                                                  durationMicros: (ContinuousClock.now - started).micros, code: 0, error: "")
                 case .onEvent:
                     var request = PB.OnEventRequest()
                     request.event = due.event
                     _ = try await sequences.onEvent(request, options: options)
                     try await store.recordAttempt(seq: due.seq, destination: destination, at: at,
-                                                  durationMicros: micros(ContinuousClock.now - started), code: 0, error: "")
+                                                  durationMicros: (ContinuousClock.now - started).micros, code: 0, error: "")
                 }
                 counters.delivered(destination)
             } catch {
                 let rpc = error as? RPCError ?? RPCError(.internal, "\(error)")
                 counters.failed(destination)
                 let attempts = due.attempts + 1
-                let delay = backoff(attempts: attempts)
+                let delay = settings.backoff.delay(afterAttempt: attempts)
                 do {
                     try await store.recordAttempt(seq: due.seq, destination: destination, at: at,
-                                                  durationMicros: micros(ContinuousClock.now - started),
+                                                  durationMicros: (ContinuousClock.now - started).micros,
                                                   code: rpc.code.rawValue, error: "\(rpc.code): \(rpc.message)")
-                    let retrying = try await store.retryLater(seq: due.seq, attempts: attempts, nextAt: clock.now().unixMicros + micros(delay),
+                    let retrying = try await store.retryLater(seq: due.seq, attempts: attempts, nextAt: clock.now().unixMicros + delay.micros,
                                                               maxAttempts: settings.maxAttempts)
                     logger.log(level: retrying ? .info : .warning, retrying ? "dispatch.retry" : "dispatch.failed", metadata: [
                         "event.id": "\(due.event.id)", "tenant.id": "\(due.event.tenantId)", "destination": "\(destination.rawValue)",
@@ -145,16 +130,6 @@ package final class Dispatcher: Service, Sendable {
         } catch {
             logger.error("dispatch.record_failed", metadata: ["event.id": "\(due.event.id)", "error": "\(error)"])
         }
-    }
-
-    private func backoff(attempts: Int) -> Duration {
-        var delay = settings.initialBackoff
-        for _ in 1..<max(1, attempts) where delay < settings.maximumBackoff { delay *= 2 }
-        return min(delay, settings.maximumBackoff) * Double.random(in: 0.8...1.2)
-    }
-
-    private func micros(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
     }
 }
 

@@ -1,3 +1,4 @@
+import Basics
 import Crypto
 import Foundation
 import GRDB
@@ -78,15 +79,9 @@ package final class IngestStore: Sendable {
 
     // MARK: - Webhook sources
 
+    /// How a webhook secret is looked up without being stored in the clear: its SHA-256 in hex.
     package static func hash(_ secret: String) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var hex: [UInt8] = []
-        hex.reserveCapacity(64)
-        for byte in SHA256.hash(data: Data(secret.utf8)) {
-            hex.append(digits[Int(byte >> 4)])
-            hex.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: hex, as: UTF8.self)
+        SHA256.hex(of: secret)
     }
 
     /// Forgets every cached source.

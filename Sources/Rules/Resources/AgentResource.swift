@@ -1,4 +1,5 @@
 import Domain
+import RuleEngine
 import Foundation
 import Wire
 

@@ -55,23 +55,8 @@ package struct ScriptResource: Codable, Sendable, Hashable {
         variables = try c.decodeIfPresent([String].self, forKey: .variables) ?? []
     }
 
-    /// Writes every member, `pipeline_id` only when set.
-    package func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(type, forKey: .type)
-        try c.encode(body, forKey: .body)
-        try c.encode(stageIDs, forKey: .stageIDs)
-        try c.encodeIfPresent(pipelineID, forKey: .pipelineID)
-        try c.encode(language, forKey: .language)
-        try c.encode(active, forKey: .active)
-        try c.encode(triggerPhrases, forKey: .triggerPhrases)
-        try c.encode(blockOnMissing, forKey: .blockOnMissing)
-        try c.encode(variables, forKey: .variables)
-    }
-
-    /// The parsed body; `nil` when it does not parse (validation reports why).
-    package var template: Template? { try? Template(parsing: body) }
+    /// The parsed body; throws why it does not parse.
+    package func template() throws(TemplateError) -> Template { try Template(parsing: body) }
 
     /// Everything wrong with the script, each with its field path.
     package func problems() -> [FieldViolation] {
@@ -86,7 +71,7 @@ package struct ScriptResource: Codable, Sendable, Hashable {
             add("body", "must be at most \(Limits.scriptLength) characters")
         } else {
             do {
-                _ = try Template(parsing: body)
+                _ = try template()
             } catch {
                 add("body", error.message)
             }
@@ -115,11 +100,15 @@ package struct ScriptResource: Codable, Sendable, Hashable {
         return problems
     }
 
-    /// Variables the vocabulary does not know, as warnings on `body`: probably typos.
+    /// Variables the vocabulary does not know, as warnings on `body`: probably typos. A body that does not
+    /// parse (validation refuses one, so only a damaged record has it) is warned about with its error.
     package func warnings() -> [FieldViolation] {
-        guard let template else { return [] }
-        return template.unknownVariables(known: Set(variables)).map {
-            FieldViolation(field: "body", message: "unknown variable {{\($0)}}: it renders as its default, or blocks the send")
+        do {
+            return try template().unknownVariables(known: Set(variables)).map {
+                FieldViolation(field: "body", message: "unknown variable {{\($0)}}: it renders as its default, or blocks the send")
+            }
+        } catch {
+            return [FieldViolation(field: "body", message: error.message)]
         }
     }
 

@@ -1,4 +1,6 @@
+import Basics
 import Domain
+import RuleEngine
 import Foundation
 
 /// The three resources rules-service stores as JSON documents with a few indexed columns.
@@ -56,18 +58,22 @@ package struct PageCursor: Codable, Sendable, Hashable {
     package init(kind: String, position: Int64, id: String) { self.kind = kind; self.position = position; self.id = id }
 
     /// The opaque form handed to clients.
-    package var token: String {
-        let data = (try? JSONEncoder().encode(self)) ?? Data()
-        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+    package func token() throws -> String {
+        try JSONEncoder().encode(self).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
 
-    /// Reads a token; `nil` when it is not one of ours.
+    /// Reads a token; `nil` when it is not one of ours, which callers answer with INVALID_ARGUMENT on
+    /// `cursor` (the client's mistake, so nothing is logged or counted here).
     package init?(token: String) {
         var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), let cursor = try? JSONDecoder().decode(PageCursor.self, from: data) else { return nil }
-        self = cursor
+        guard let data = Data(base64Encoded: base64) else { return nil }
+        do {
+            self = try JSONDecoder().decode(PageCursor.self, from: data)
+        } catch {
+            return nil
+        }
     }
 }
 
@@ -116,7 +122,7 @@ package struct OwnWriteRecord: Sendable, Hashable {
     package var ownWrite: OwnWrite? {
         guard let kind = OwnWriteKind(rawValue: kind) else { return nil }
         return OwnWrite(kind: kind, leadID: leadID, field: field.isEmpty ? nil : field, value: value, ruleID: ruleID,
-                        at: Date(timeIntervalSince1970: Double(at) / 1_000_000))
+                        at: Date(unixMicros: at))
     }
 }
 

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import ServiceKit
 import Wire
@@ -67,15 +68,11 @@ package struct Enrollments: Sendable {
         self.nudge = nudge
     }
 
-    static func newID(_ prefix: String) -> String {
-        prefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
-    }
-
     /// Enrolls a lead. `agentID` limits the lookup to that agent's sequences (REST paths name one).
     package func enroll(tenantID: String, sequenceID: String, agentID: String?, leadID: Int64, source: String,
                         eventID: String = "") async throws -> EnrollOutcome {
         let outcome = try await store.enroll(tenantID: tenantID, sequenceID: sequenceID, agentID: agentID, leadID: leadID, source: source,
-                                             eventID: eventID, enrollmentID: Self.newID("enr_"), now: clock.now().unixMicros)
+                                             eventID: eventID, enrollmentID: RandomID.make("enr_"), now: clock.now().unixMicros)
         if case .enrolled = outcome { nudge?.signal() }
         return outcome
     }
@@ -89,7 +86,7 @@ package struct Enrollments: Sendable {
     /// Exits and auto-enrollments for one event.
     package func apply(_ event: PB.Event) async throws -> (enrolled: [String], exited: [String]) {
         guard event.leadId > 0 else { return ([], []) }
-        let result = try await store.applyEvent(event, newEnrollmentID: { Self.newID("enr_") }, now: clock.now().unixMicros)
+        let result = try await store.applyEvent(event, newEnrollmentID: { RandomID.make("enr_") }, now: clock.now().unixMicros)
         if !result.enrolled.isEmpty { nudge?.signal() }
         return result
     }

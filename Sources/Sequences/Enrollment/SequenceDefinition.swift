@@ -1,3 +1,4 @@
+import Basics
 import Domain
 import Foundation
 import Wire
@@ -165,7 +166,7 @@ extension SequenceDefinition {
 
         var sendWindow: SendWindow?
         if let value = object["send_window"], value != .null {
-            let days = value["days"]?.array.compactMap { $0.string } ?? []
+            let days = value["days"]?.array?.compactMap { $0.string } ?? []
             let parsedDays = days.compactMap(SendWindow.Day.init(rawValue:))
             if parsedDays.count != days.count { problem("send_window.days", "days are mon, tue, wed, thu, fri, sat, sun") }
             let window = SendWindow(timeZone: value["time_zone"]?.string ?? "", days: parsedDays,
@@ -220,14 +221,15 @@ extension SequenceDefinition {
         let given = units.filter { step[$0.0] != nil && step[$0.0] != .null }
         if given.count > 1 { problem(path, "give one of \(units.map(\.0).joined(separator: ", "))") }
         guard let (key, factor) = given.first else { return 0 }
-        guard case .number(let number) = step[key]!, number == number.rounded() else {
+        guard case .int(let number) = step[key]! else {
             problem("\(path).\(key)", "must be a whole number")
             return 0
         }
         if number < 0 { problem("\(path).\(key)", "must not be negative") }
-        let seconds = number * Double(factor)
-        if seconds > Double(maxDelaySeconds) { problem("\(path).\(key)", "must be at most a year") }
-        return number < 0 || seconds > Double(maxDelaySeconds) ? 0 : Int(seconds)
+        let (seconds, overflow) = number.multipliedReportingOverflow(by: Int64(factor))
+        let tooLong = overflow || seconds > Int64(maxDelaySeconds)
+        if tooLong { problem("\(path).\(key)", "must be at most a year") }
+        return number < 0 || tooLong ? 0 : Int(seconds)
     }
 
     /// The action of a step is a rules' action; `start_sequence` from a step would let sequences chain
@@ -242,7 +244,7 @@ extension SequenceDefinition {
         if actionType == .startSequence { return problem("\(path).type", "a step cannot start a sequence") }
         let decoded: Action
         do {
-            decoded = try JSONDecoder().decode(Action.self, from: Data(ExecutorActionRunner.jsonText(action).utf8))
+            decoded = try JSONDecoder().decode(Action.self, from: action.data())
         } catch {
             return problem(path, "is not a valid \(type) action: \(error)")
         }
@@ -256,14 +258,14 @@ extension SequenceDefinition {
     /// The document the REST API shows (without identity and timestamps, which the record adds).
     package var json: [String: JSONValue] {
         var trigger: [String: JSONValue] = ["type": .string(self.trigger.type)]
-        if let id = self.trigger.pipelineID { trigger["pipeline_id"] = .number(Double(id)) }
-        if let id = self.trigger.stageID { trigger["stage_id"] = .number(Double(id)) }
+        if let id = self.trigger.pipelineID { trigger["pipeline_id"] = .int(Int64(id)) }
+        if let id = self.trigger.stageID { trigger["stage_id"] = .int(Int64(id)) }
         var filters: [String: JSONValue] = [:]
-        if let entryPipelineID { filters["pipeline_id"] = .number(Double(entryPipelineID)) }
-        if let entryStageID { filters["stage_id"] = .number(Double(entryStageID)) }
+        if let entryPipelineID { filters["pipeline_id"] = .int(Int64(entryPipelineID)) }
+        if let entryStageID { filters["stage_id"] = .int(Int64(entryStageID)) }
         var object: [String: JSONValue] = [
             "name": .string(name), "status": .string(status), "trigger": .object(trigger), "entry_filters": .object(filters),
-            "steps": .array(steps.map { .object(["id": .string($0.id), "delay_seconds": .number(Double($0.delaySeconds)), "action": $0.action]) }),
+            "steps": .array(steps.map { .object(["id": .string($0.id), "delay_seconds": .int(Int64($0.delaySeconds)), "action": $0.action]) }),
             "exit_conditions": .array(exitConditions.map(\.json)), "re_enrollment": .string(reEnrollment.rawValue),
         ]
         if let sendWindow {
@@ -287,7 +289,7 @@ extension SequenceDefinition.ExitCondition {
         case .stageChanged(to: .any): ["type": "stage_changed", "to": "any"]
         case .stageChanged(to: .won): ["type": "stage_changed", "to": "won"]
         case .stageChanged(to: .lost): ["type": "stage_changed", "to": "lost"]
-        case .stageChanged(to: .stage(let id)): ["type": "stage_changed", "stage_id": .number(Double(id))]
+        case .stageChanged(to: .stage(let id)): ["type": "stage_changed", "stage_id": .int(Int64(id))]
         }
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Logging
 import ServiceKit
@@ -14,10 +15,10 @@ extension SequenceServer {
     package func createSequence(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
         guard !request.parentId.isEmpty else { throw RPCError.invalid(field: "agent_id", "is required") }
-        let definition = try Self.definition(from: Self.parseObject(request.json))
+        let definition = try Self.definition(from: .object(JSONValue.parseObject(request.json, field: "body")))
         let record: SequenceRecord
         do {
-            record = try await store.createSequence(tenantID: tenantID, agentID: request.parentId, id: Enrollments.newID("seq_"),
+            record = try await store.createSequence(tenantID: tenantID, agentID: request.parentId, id: RandomID.make("seq_"),
                                                     definition: definition, now: clock.now().unixMicros, quota: quotas.sequences)
         } catch let error as SequenceQuotaExceeded {
             throw TenantQuotas.exceeded("sequences", setting: "quota_sequences", limit: error.limit)
@@ -62,7 +63,7 @@ extension SequenceServer {
     /// NOT_FOUND, FAILED_PRECONDITION (`if_version` does not match).
     package func updateSequence(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
-        guard case .object(var patch) = try Self.parseObject(request.json) else { throw RPCError.invalid(field: "body", "must be a JSON object") }
+        var patch = try JSONValue.parseObject(request.json, field: "body")
         let order = patch.removeValue(forKey: "step_order")
         let move = patch.removeValue(forKey: "move")
         let changes = JSONValue.object(patch)
@@ -170,24 +171,17 @@ extension SequenceServer {
 // MARK: - Mapping
 
 extension SequenceServer {
-    static func parseObject(_ json: String) throws -> JSONValue {
-        guard let value = JSONValue(parsing: Array(json.utf8)), case .object = value else {
-            throw RPCError.invalid(field: "body", "must be a JSON object")
-        }
-        return value
-    }
-
     static func definition(from value: JSONValue) throws -> SequenceDefinition {
-        try SequenceDefinition.parse(value, newStepID: { Enrollments.newID("step_") }).get()
+        try SequenceDefinition.parse(value, newStepID: { RandomID.make("step_") }).get()
     }
 
     /// Rewrites `steps` in the order of `order`, which must name every step once.
     static func reorder(_ document: JSONValue, order: JSONValue) throws -> JSONValue {
         guard case .object(var members) = document else { return document }
         let steps = members["steps"]?.array ?? []
-        let ids = order.array.compactMap(\.string)
+        let ids = (order.array ?? []).compactMap(\.string)
         let byID = Dictionary(steps.map { ($0["id"]?.string ?? "", $0) }, uniquingKeysWith: { first, _ in first })
-        guard ids.count == order.array.count, Set(ids).count == ids.count, Set(ids) == Set(byID.keys), ids.count == steps.count else {
+        guard ids.count == order.array?.count, Set(ids).count == ids.count, Set(ids) == Set(byID.keys), ids.count == steps.count else {
             throw RPCError.invalid(field: "step_order", "must list every step id exactly once")
         }
         members["steps"] = .array(ids.compactMap { byID[$0] })
@@ -227,38 +221,40 @@ extension SequenceServer {
         var json = record.definition.json
         json["id"] = .string(record.id)
         json["agent_id"] = .string(record.agentID)
-        json["version"] = .number(Double(record.version))
+        json["version"] = .int(record.version)
         json["created_at"] = .string(timestamp(record.createdAt))
         json["updated_at"] = .string(timestamp(record.updatedAt))
-        var document = PB.Document()
-        document.id = record.id
-        document.parentId = record.agentID
-        document.json = ExecutorActionRunner.jsonText(.object(json))
-        document.version = record.version
-        document.createdAtMicros = record.createdAt
-        document.updatedAtMicros = record.updatedAt
-        return document
+        return document(id: record.id, parentID: record.agentID, json: json, version: record.version,
+                        createdAt: record.createdAt, updatedAt: record.updatedAt)
     }
 
     static func document(_ record: EnrollmentRecord, definition: SequenceDefinition?) -> PB.Document {
         var json: [String: JSONValue] = [
             "id": .string(record.id), "sequence_id": .string(record.sequenceID), "agent_id": .string(record.agentID),
-            "lead_id": .number(Double(record.leadID)), "state": .string(record.state), "reason": .string(record.reason),
-            "steps_done": .number(Double(record.stepsDone)), "source": .string(record.source),
+            "lead_id": .int(record.leadID), "state": .string(record.state), "reason": .string(record.reason),
+            "steps_done": .int(Int64(record.stepsDone)), "source": .string(record.source),
             "enrolled_at": .string(timestamp(record.enrolledAt)), "updated_at": .string(timestamp(record.updatedAt)),
         ]
         json["current_step_id"] = record.currentStepID.map(JSONValue.string) ?? .null
         if let definition, let current = record.currentStepID, let index = definition.steps.firstIndex(where: { $0.id == current }) {
-            json["current_step_index"] = .number(Double(index))
+            json["current_step_index"] = .int(Int64(index))
         }
         json["next_due_at"] = record.nextDueAt.map { .string(timestamp($0)) } ?? .null
         json["finished_at"] = record.finishedAt.map { .string(timestamp($0)) } ?? .null
+        return document(id: record.id, parentID: record.sequenceID, json: json, version: 0,
+                        createdAt: record.enrolledAt, updatedAt: record.updatedAt)
+    }
+
+    /// A document answer: its JSON with keys sorted, and the fields the gateway reads without parsing it.
+    private static func document(id: String, parentID: String, json: [String: JSONValue], version: Int64,
+                                 createdAt: Int64, updatedAt: Int64) -> PB.Document {
         var document = PB.Document()
-        document.id = record.id
-        document.parentId = record.sequenceID
-        document.json = ExecutorActionRunner.jsonText(.object(json))
-        document.createdAtMicros = record.enrolledAt
-        document.updatedAtMicros = record.updatedAt
+        document.id = id
+        document.parentId = parentID
+        document.json = JSONValue.object(json).text()
+        document.version = version
+        document.createdAtMicros = createdAt
+        document.updatedAtMicros = updatedAt
         return document
     }
 }

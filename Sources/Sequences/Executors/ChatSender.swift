@@ -138,7 +138,7 @@ package struct ChatSender: Sendable {
     /// - Parameters:
     ///   - mode: the tenant's channel; `nil` when none is configured (the result is `skipped`).
     ///   - account: the tenant's Kommo account, needed by the Salesbot mode (`nil` gives `skipped`).
-    package func send(_ message: Message, mode: Mode?, account: KommoAccount?, logger: Logger) async -> ExecutionResult {
+    package func send(_ message: Message, mode: Mode?, account: KommoConnection?, logger: Logger) async -> ExecutionResult {
         switch mode {
         case nil:
             return .skipped("chat.send", reason: "no chat channel configured", requestSummary: summary(message))
@@ -151,7 +151,7 @@ package struct ChatSender: Sendable {
 
     // MARK: - Field + Salesbot
 
-    private func sendThroughSalesbot(_ message: Message, channel: SalesbotFieldChannel, account: KommoAccount?,
+    private func sendThroughSalesbot(_ message: Message, channel: SalesbotFieldChannel, account: KommoConnection?,
                                      logger: Logger) async -> ExecutionResult {
         let operation = "chat.salesbot_field"
         guard account != nil else {
@@ -204,9 +204,14 @@ package struct ChatSender: Sendable {
             message: .init(text: message.text)))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let bytes = try? Array(encoder.encode(body)) else {
+        let bytes: [UInt8]
+        do {
+            bytes = Array(try encoder.encode(body))
+        } catch {
+            // Nothing was sent; the run ends failed_permanent, which the executor metrics count.
+            logger.error("chat.encode_failed", metadata: ["chat.operation": "\(operation)", "error": "\(error)"])
             return ExecutionResult(operation: operation, target: "POST \(path)", requestSummary: summary(message),
-                                   outcome: .failedPermanent, detail: "could not encode the message")
+                                   outcome: .failedPermanent, detail: "could not encode the message: \(error)")
         }
         let contentType = "application/json"
         let md5 = ChatsAPISignature.contentMD5(bytes)

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Logging
 import NIOHTTP1
@@ -10,7 +11,7 @@ extension KommoClient {
     /// `idempotencyKey` travels as Kommo's `request_id` (Kommo echoes it, it does not deduplicate by it; the
     /// scheduler's own idempotency is what prevents a second task). The created id is in
     /// ``ExecutionResult/createdIDs``.
-    package func createTask(_ task: KommoTaskDraft, idempotencyKey: String, account: KommoAccount?,
+    package func createTask(_ task: KommoTaskDraft, idempotencyKey: String, account: KommoConnection?,
                             logger: Logger) async -> ExecutionResult {
         let body = [TaskBody(
             text: task.text, completeTill: task.completeTill, entityID: task.leadID,
@@ -28,7 +29,7 @@ extension KommoClient {
     }
 
     /// Marks a task done with an optional result text: `PATCH /api/v4/tasks/{id}`.
-    package func completeTask(id: Int64, resultText: String?, account: KommoAccount?, logger: Logger) async -> ExecutionResult {
+    package func completeTask(id: Int64, resultText: String?, account: KommoConnection?, logger: Logger) async -> ExecutionResult {
         let body = CompleteTaskBody(result: resultText.map { CompleteTaskBody.Result(text: $0) })
         return await call(
             operation: "kommo.complete_task", account: account, method: .PATCH, path: "/api/v4/tasks/\(id)",
@@ -41,7 +42,7 @@ extension KommoClient {
 
 extension KommoClient {
     /// Adds a note to a lead: `POST /api/v4/leads/{id}/notes` with a one-element array.
-    package func addNote(leadID: Int64, text: String, kind: KommoNoteKind = .common, account: KommoAccount?,
+    package func addNote(leadID: Int64, text: String, kind: KommoNoteKind = .common, account: KommoConnection?,
                          logger: Logger) async -> ExecutionResult {
         let note: NoteBody = switch kind {
         case .common: NoteBody(noteType: "common", params: .init(text: text))
@@ -61,7 +62,7 @@ extension KommoClient {
 
 extension KommoClient {
     /// Moves a lead to a stage, and to a pipeline when given: `PATCH /api/v4/leads/{id}`.
-    package func changeStage(leadID: Int64, statusID: Int64, pipelineID: Int64? = nil, account: KommoAccount?,
+    package func changeStage(leadID: Int64, statusID: Int64, pipelineID: Int64? = nil, account: KommoConnection?,
                              logger: Logger) async -> ExecutionResult {
         let body = LeadPatchBody(statusID: statusID, pipelineID: pipelineID)
         let summary = "status \(statusID)\(pipelineID.map { " in pipeline \($0)" } ?? "")"
@@ -70,7 +71,7 @@ extension KommoClient {
     }
 
     /// Sets lead custom fields: `PATCH /api/v4/leads/{id}` with `custom_fields_values`.
-    package func setCustomFields(leadID: Int64, _ fields: [KommoFieldUpdate], account: KommoAccount?,
+    package func setCustomFields(leadID: Int64, _ fields: [KommoFieldUpdate], account: KommoConnection?,
                                  logger: Logger) async -> ExecutionResult {
         let body = LeadPatchBody(customFieldsValues: fields)
         let summary = "fields " + fields.map { "\($0.fieldID)" }.joined(separator: ", ")
@@ -79,14 +80,14 @@ extension KommoClient {
     }
 
     /// Adds tags by name: `PATCH /api/v4/leads/{id}` with `tags_to_add`.
-    package func addTags(leadID: Int64, _ tags: [String], account: KommoAccount?, logger: Logger) async -> ExecutionResult {
+    package func addTags(leadID: Int64, _ tags: [String], account: KommoConnection?, logger: Logger) async -> ExecutionResult {
         let body = LeadPatchBody(tagsToAdd: tags.map(TagName.init))
         return await patchLead(operation: "kommo.add_tags", leadID: leadID, body: body,
                                summary: "add tags " + tags.joined(separator: ", "), account: account, logger: logger)
     }
 
     /// Removes tags by name: `PATCH /api/v4/leads/{id}` with `tags_to_delete`.
-    package func removeTags(leadID: Int64, _ tags: [String], account: KommoAccount?, logger: Logger) async -> ExecutionResult {
+    package func removeTags(leadID: Int64, _ tags: [String], account: KommoConnection?, logger: Logger) async -> ExecutionResult {
         let body = LeadPatchBody(tagsToDelete: tags.map(TagName.init))
         return await patchLead(operation: "kommo.remove_tags", leadID: leadID, body: body,
                                summary: "remove tags " + tags.joined(separator: ", "), account: account, logger: logger)
@@ -94,7 +95,7 @@ extension KommoClient {
 
     /// Changes a lead's name, price, stage, pipeline, responsible user and custom fields in one
     /// `PATCH /api/v4/leads/{id}`.
-    package func updateLead(leadID: Int64, _ changes: KommoLeadChanges, account: KommoAccount?,
+    package func updateLead(leadID: Int64, _ changes: KommoLeadChanges, account: KommoConnection?,
                             logger: Logger) async -> ExecutionResult {
         let body = LeadPatchBody(name: changes.name, price: changes.price, responsibleUserID: changes.responsibleUserID,
                                  statusID: changes.statusID, pipelineID: changes.pipelineID,
@@ -111,13 +112,13 @@ extension KommoClient {
     }
 
     /// Gives a lead to another user: `PATCH /api/v4/leads/{id}` with `responsible_user_id`.
-    package func changeResponsible(leadID: Int64, userID: Int64, account: KommoAccount?, logger: Logger) async -> ExecutionResult {
+    package func changeResponsible(leadID: Int64, userID: Int64, account: KommoConnection?, logger: Logger) async -> ExecutionResult {
         await patchLead(operation: "kommo.change_responsible", leadID: leadID, body: LeadPatchBody(responsibleUserID: userID),
                         summary: "responsible \(userID)", account: account, logger: logger)
     }
 
     private func patchLead(operation: String, leadID: Int64, body: LeadPatchBody, summary: String,
-                           account: KommoAccount?, logger: Logger) async -> ExecutionResult {
+                           account: KommoConnection?, logger: Logger) async -> ExecutionResult {
         await call(operation: operation, account: account, method: .PATCH, path: "/api/v4/leads/\(leadID)",
                    body: body, summary: "lead \(leadID): \(summary)", kind: .write, logger: logger).0
     }
@@ -128,7 +129,7 @@ extension KommoClient {
 extension KommoClient {
     /// Changes a contact's name, first and last name, responsible user and custom fields:
     /// `PATCH /api/v4/contacts/{id}`.
-    package func updateContact(contactID: Int64, _ changes: KommoContactChanges, account: KommoAccount?,
+    package func updateContact(contactID: Int64, _ changes: KommoContactChanges, account: KommoConnection?,
                                logger: Logger) async -> ExecutionResult {
         let body = ContactPatchBody(name: changes.name, firstName: changes.firstName, lastName: changes.lastName,
                                     responsibleUserID: changes.responsibleUserID,
@@ -149,7 +150,7 @@ extension KommoClient {
 extension KommoClient {
     /// Starts a Salesbot on a lead: `POST /api/v2/salesbot/run` (v2 path), which Kommo answers with 202.
     /// Only one bot runs per entity at a time; Kommo queues or drops a second start on its side.
-    package func runSalesbot(botID: Int64, leadID: Int64, account: KommoAccount?, logger: Logger) async -> ExecutionResult {
+    package func runSalesbot(botID: Int64, leadID: Int64, account: KommoConnection?, logger: Logger) async -> ExecutionResult {
         await call(operation: "kommo.run_salesbot", account: account, method: .POST, path: "/api/v2/salesbot/run",
                    body: [SalesbotRunBody(botID: botID, entityID: leadID)],
                    summary: "bot \(botID) on lead \(leadID)", kind: .write, logger: logger).0
@@ -161,7 +162,7 @@ extension KommoClient {
 extension KommoClient {
     /// Reads a lead with its contacts: `GET /api/v4/leads/{id}?with=contacts`. An unknown id (204) is a
     /// success with no entity.
-    package func getLead(id: Int64, account: KommoAccount?, logger: Logger) async -> KommoRead<KommoLead> {
+    package func getLead(id: Int64, account: KommoConnection?, logger: Logger) async -> KommoRead<KommoLead> {
         let (result, response) = await call(
             operation: "kommo.get_lead", account: account, method: .GET, path: "/api/v4/leads/\(id)",
             query: "with=contacts", body: NoBody?.none, summary: "lead \(id)", kind: .read, logger: logger)
@@ -170,7 +171,7 @@ extension KommoClient {
 
     /// Reads a contact with its leads: `GET /api/v4/contacts/{id}?with=leads`. An unknown id (204) is a
     /// success with no entity.
-    package func getContact(id: Int64, account: KommoAccount?, logger: Logger) async -> KommoRead<KommoContact> {
+    package func getContact(id: Int64, account: KommoConnection?, logger: Logger) async -> KommoRead<KommoContact> {
         let (result, response) = await call(
             operation: "kommo.get_contact", account: account, method: .GET, path: "/api/v4/contacts/\(id)",
             query: "with=leads", body: NoBody?.none, summary: "contact \(id)", kind: .read, logger: logger)
@@ -178,7 +179,7 @@ extension KommoClient {
     }
 
     /// Reads the account the credentials belong to: `GET /api/v4/account`.
-    package func getAccount(account: KommoAccount?, logger: Logger) async -> KommoRead<KommoAccountInfo> {
+    package func getAccount(account: KommoConnection?, logger: Logger) async -> KommoRead<KommoAccountInfo> {
         let (result, response) = await call(
             operation: "kommo.get_account", account: account, method: .GET, path: "/api/v4/account",
             body: NoBody?.none, summary: "account", kind: .read, logger: logger)

@@ -49,7 +49,7 @@ package struct KommoClient: Sendable {
 
     /// A client sending through `egress`, admitting requests through `rateLimiter` (share one limiter
     /// among everything in the process that calls Kommo). With a `renewer`, a call that Kommo refuses
-    /// with 401 on an account that can be renewed (``KommoAccount/renewableTenant``) is sent once more
+    /// with 401 on an account that can be renewed (``KommoConnection/renewableTenant``) is sent once more
     /// with the renewed token.
     package init(egress: EgressGate, rateLimiter: KommoRateLimiter, configuration: Configuration = Configuration(),
                  renewer: (any KommoTokenRenewer)? = nil) {
@@ -74,7 +74,7 @@ package struct KommoClient: Sendable {
     /// One Kommo call with rate limiting, retries and classification; the response is returned for
     /// operations that read ids or entities from it.
     func call(
-        operation: String, account: KommoAccount?, method: HTTPMethod, path: String, query: String? = nil,
+        operation: String, account: KommoConnection?, method: HTTPMethod, path: String, query: String? = nil,
         body: (some Encodable)?, summary: String, kind: CallKind, logger: Logger, renewed: Bool = false
     ) async -> (ExecutionResult, OutboundResponse?) {
         guard let account else {

@@ -55,9 +55,11 @@ package struct OpenAIProvider: AIProvider {
 
     private let configuration: Configuration
     private let http: OutboundHTTP
+    private let metrics: ExecutorMetrics
 
-    /// A provider calling through the process's egress gate.
-    package init(egress: EgressGate, configuration: Configuration) {
+    /// A provider calling the configured endpoint through `egress`, counting its failed steps in `metrics`.
+    package init(egress: EgressGate, configuration: Configuration, metrics: ExecutorMetrics = ExecutorMetrics()) {
+        self.metrics = metrics
         self.configuration = configuration
         self.http = OutboundHTTP(gate: egress, timeout: configuration.requestTimeout,
                                  retry: configuration.retry, maxResponseBytes: configuration.maxResponseBytes)
@@ -66,16 +68,26 @@ package struct OpenAIProvider: AIProvider {
     /// Asks the model for the next message.
     package func reply(to request: AIReplyRequest, logger: Logger) async -> AIReply {
         let path = "/v1/chat/completions"
-        let messages = Self.messages(for: request, maxTurns: configuration.maxConversationTurns)
+        let messages = Self.messages(for: request, maxTurns: configuration.maxConversationTurns) { script, error in
+            // Scripts are validated when saved; one that does not parse here goes to the model as written.
+            var logger = logger
+            logger[metadataKey: "script.id"] = "\(script.id)"
+            metrics.failed(.scriptTemplate, error: error, logger: logger, level: .warning)
+        }
         let summary = "model \(configuration.model), \(messages.count) messages, "
             + "\(Self.scriptsForStage(request).count) scripts, \(request.inboundCount) inbound"
         let body = ChatCompletionBody(model: configuration.model, messages: messages,
                                       temperature: configuration.temperature, maxTokens: configuration.maxTokens)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let bytes = try? Array(encoder.encode(body)) else {
+        let bytes: [UInt8]
+        do {
+            bytes = Array(try encoder.encode(body))
+        } catch {
+            // Nothing was sent; the run ends failed_permanent, which the executor metrics count.
+            logger.error("ai.encode_failed", metadata: ["ai.model": "\(configuration.model)", "error": "\(error)"])
             return AIReply(result: ExecutionResult(operation: "ai.openai", target: "POST \(path)", requestSummary: summary,
-                                                   outcome: .failedPermanent, detail: "could not encode the request"))
+                                                   outcome: .failedPermanent, detail: "could not encode the request: \(error)"))
         }
         let url = configuration.baseURL + path
         let key = configuration.apiKey
@@ -117,7 +129,10 @@ package struct OpenAIProvider: AIProvider {
     }
 
     /// The chat messages for `request`: one system message, then the most recent turns.
-    static func messages(for request: AIReplyRequest, maxTurns: Int) -> [ChatCompletionBody.Message] {
+    ///
+    /// - Parameter unparsable: told about each script whose body does not parse as a template.
+    static func messages(for request: AIReplyRequest, maxTurns: Int,
+                         unparsable: (SalesScript, TemplateError) -> Void = { _, _ in }) -> [ChatCompletionBody.Message] {
         var system: [String] = []
         let persona = request.persona.trimmingCharacters(in: .whitespacesAndNewlines)
         system.append(persona.isEmpty ? "You are \(request.agentName), a sales agent." : persona)
@@ -129,8 +144,12 @@ package struct OpenAIProvider: AIProvider {
         if !scripts.isEmpty {
             var section = ["Sales scripts for the current stage (follow them; adapt to the conversation):"]
             for script in scripts {
-                let body = (try? Template(parsing: script.body))?
-                    .render(values: request.renderValues, policy: .useDefaultOrEmpty).text ?? script.body
+                var body = script.body
+                do {
+                    body = try Template(parsing: script.body).render(values: request.renderValues, policy: .useDefaultOrEmpty).text ?? body
+                } catch {
+                    unparsable(script, error)
+                }
                 var header = "### \(script.type.rawValue): \(script.name.isEmpty ? script.id : script.name)"
                 if !script.triggerPhrases.isEmpty { header += " (when the lead says: \(script.triggerPhrases.joined(separator: "; ")))" }
                 section.append(header + "\n" + body)

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Wire
 
@@ -176,10 +177,10 @@ package struct IntegrationDocument: Sendable, Hashable {
             if text.trimmingCharacters(in: .whitespaces).isEmpty { return "must not be empty" }
             return text.utf8.count > 512 ? "is too long" : nil
         case .id:
-            guard case .number = value, let id = value.int64, id > 0 else { return "must be a positive integer" }
+            guard case .int(let id) = value, id > 0 else { return "must be a positive integer" }
             return nil
         case .rate:
-            guard case .number = value, let rate = value.int64, (1...1000).contains(rate) else { return "must be an integer from 1 to 1000" }
+            guard case .int(let rate) = value, (1...1000).contains(rate) else { return "must be an integer from 1 to 1000" }
             return nil
         case .oneOf(let words):
             guard case .string(let text) = value, words.contains(text) else {
@@ -207,10 +208,7 @@ package struct IntegrationDocument: Sendable, Hashable {
     }
 
     private func member(_ path: [String]) -> JSONValue? {
-        var current: JSONValue? = json
-        for key in path { current = current?[key] }
-        if case .null? = current { return nil }
-        return current
+        json.value(at: path)
     }
 
     // MARK: Secrets
@@ -247,7 +245,7 @@ package struct IntegrationDocument: Sendable, Hashable {
         if member(["messages", "mode"]) == nil { view = Self.setting(["messages", "mode"], to: "none", in: view) }
         if member(["ai", "provider"]) == nil { view = Self.setting(["ai", "provider"], to: "template", in: view) }
         if member(["kommo", "rate_limit_per_second"]) == nil {
-            view = Self.setting(["kommo", "rate_limit_per_second"], to: .number(Double(Self.defaultKommoRate)), in: view)
+            view = Self.setting(["kommo", "rate_limit_per_second"], to: .int(Int64(Self.defaultKommoRate)), in: view)
         }
         return view
     }
@@ -272,24 +270,5 @@ package struct IntegrationDocument: Sendable, Hashable {
         var object: [String: JSONValue] = if case .object(let members) = value { members } else { [:] }
         object[key] = setting(path.dropFirst(), to: newValue, in: object[key] ?? .object([:]))
         return .object(object)
-    }
-}
-
-// MARK: - Merge patch
-
-/// JSON Merge Patch (RFC 7396): objects merge member by member, `null` removes, anything else replaces.
-package enum JSONMergePatch {
-    /// `patch` applied to `target`.
-    package static func apply(_ patch: JSONValue, to target: JSONValue) -> JSONValue {
-        guard case .object(let members) = patch else { return patch }
-        var result: [String: JSONValue] = if case .object(let existing) = target { existing } else { [:] }
-        for (key, value) in members {
-            if case .null = value {
-                result[key] = nil
-            } else {
-                result[key] = apply(value, to: result[key] ?? .null)
-            }
-        }
-        return .object(result)
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Logging
 import ServiceKit
@@ -17,7 +18,7 @@ package struct TenantIntegrations: Sendable {
     }
 
     /// The Kommo account; `nil` when not connected (Kommo actions are then skipped).
-    package var kommo: KommoAccount?
+    package var kommo: KommoConnection?
     /// Requests per second allowed to the account.
     package var kommoRatePerSecond: Int
     /// How chat messages reach the lead; `nil` for mode `none`.
@@ -31,7 +32,7 @@ package struct TenantIntegrations: Sendable {
     package static let none = TenantIntegrations(kommo: nil, kommoRatePerSecond: IntegrationDocument.defaultKommoRate,
                                                   chatMode: nil, webhookSecret: nil, ai: .template)
 
-    package init(kommo: KommoAccount?, kommoRatePerSecond: Int, chatMode: ChatSender.Mode?, webhookSecret: WebhookSecret?, ai: AI) {
+    package init(kommo: KommoConnection?, kommoRatePerSecond: Int, chatMode: ChatSender.Mode?, webhookSecret: WebhookSecret?, ai: AI) {
         self.kommo = kommo
         self.kommoRatePerSecond = kommoRatePerSecond
         self.chatMode = chatMode
@@ -43,9 +44,9 @@ package struct TenantIntegrations: Sendable {
     package init(_ document: IntegrationDocument) {
         let token = document.string("kommo", "access_token") ?? ""
         if let base = document.string("kommo", "base_url") {
-            kommo = KommoAccount(baseURL: base, accessToken: token)
+            kommo = KommoConnection(baseURL: base, accessToken: token)
         } else if let subdomain = document.string("kommo", "subdomain") {
-            kommo = KommoAccount(subdomain: subdomain, accessToken: token)
+            kommo = KommoConnection(subdomain: subdomain, accessToken: token)
         } else {
             kommo = nil
         }
@@ -129,10 +130,7 @@ package final class Integrations: Sendable {
     /// - Throws: `INVALID_ARGUMENT` naming each bad member; `FAILED_PRECONDITION` when `ifVersion` is not
     ///   zero and differs from the stored version.
     package func update(tenantID: String, patchJSON: String, ifVersion: Int64, now: Int64) async throws -> IntegrationState {
-        guard let patch = JSONValue(parsing: Array(patchJSON.utf8)) else {
-            throw RPCError.invalid(field: "json", "is not a JSON document")
-        }
-        guard case .object = patch else { throw RPCError.invalid(field: "json", "a merge patch must be a JSON object") }
+        let patch = JSONValue.object(try JSONValue.parseObject(patchJSON, what: "a merge patch"))
         // An AI endpoint the patch sets must pass the egress gate now, so a tenant learns at once that it
         // can never be called (checked outside the transaction: it may wait for DNS).
         if case .string(let url)? = patch["ai"]?["base_url"], IntegrationDocument(json: patch).violations().allSatisfy({ $0.field != "ai.base_url" }) {
@@ -146,7 +144,7 @@ package final class Integrations: Sendable {
             if ifVersion != 0, ifVersion != (current?.version ?? 0) {
                 throw RPCError(.failedPrecondition, "integrations are at version \(current?.version ?? 0), not \(ifVersion)")
             }
-            var document = IntegrationDocument(json: JSONMergePatch.apply(patch, to: currentDocument.json))
+            var document = IntegrationDocument(json: currentDocument.json.merging(patch: patch))
             var violations = document.violations()
             if violations.isEmpty { violations = Self.baseURLViolations(document, policy: policy) }
             guard violations.isEmpty else { throw RPCError.invalid(violations) }
@@ -227,7 +225,7 @@ package final class Integrations: Sendable {
     }
 
     private static func open(_ record: IntegrationRecord, box: SecretBox) throws -> IntegrationDocument {
-        let settings = JSONValue(parsing: Array(record.settingsJSON.utf8)) ?? .object([:])
+        let settings = JSONValue(parsing: record.settingsJSON) ?? .object([:])
         let plaintext = try box.unseal(record.secrets, context: record.tenantID)
         let secrets = try JSONDecoder().decode([String: String].self, from: Data(plaintext))
         return IntegrationDocument(settings: settings, secrets: secrets)

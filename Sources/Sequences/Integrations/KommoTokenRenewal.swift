@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Logging
 import NIOHTTP1
@@ -7,7 +8,7 @@ import ServiceKit
 package protocol KommoTokenRenewer: Sendable {
     /// The account with a renewed token after `stale` got a 401, or `nil` when it cannot be renewed (no
     /// refresh token stored, or Kommo refused the refresh).
-    func renew(_ stale: KommoAccount, logger: Logger) async -> KommoAccount?
+    func renew(_ stale: KommoConnection, logger: Logger) async -> KommoConnection?
 }
 
 /// Renews tenants' Kommo tokens with the OAuth refresh-token grant (KOMMO.md §2): `POST
@@ -23,7 +24,7 @@ package actor KommoTokenRenewal: KommoTokenRenewer {
     private let egress: EgressGate
     private let clock: any WallClock
     private let timeout: Duration
-    private var waiting: [String: [CheckedContinuation<KommoAccount?, Never>]] = [:]
+    private var waiting: [String: [CheckedContinuation<KommoConnection?, Never>]] = [:]
 
     package init(integrations: Integrations, egress: EgressGate, clock: any WallClock, timeout: Duration = .seconds(15)) {
         self.integrations = integrations
@@ -32,7 +33,7 @@ package actor KommoTokenRenewal: KommoTokenRenewer {
         self.timeout = timeout
     }
 
-    package func renew(_ stale: KommoAccount, logger: Logger) async -> KommoAccount? {
+    package func renew(_ stale: KommoConnection, logger: Logger) async -> KommoConnection? {
         guard let tenantID = stale.renewableTenant else { return nil }
         if waiting[tenantID] != nil {
             return await withCheckedContinuation { waiting[tenantID, default: []].append($0) }
@@ -43,7 +44,7 @@ package actor KommoTokenRenewal: KommoTokenRenewer {
         return fresh
     }
 
-    private func refresh(tenantID: String, stale: KommoAccount, logger: Logger) async -> KommoAccount? {
+    private func refresh(tenantID: String, stale: KommoConnection, logger: Logger) async -> KommoConnection? {
         var logger = logger
         logger[metadataKey: "tenant.id"] = "\(tenantID)"
         let state: IntegrationState
@@ -92,7 +93,7 @@ package actor KommoTokenRenewal: KommoTokenRenewer {
         }
         var kommo: [String: JSONValue] = ["access_token": .string(access)]
         if let renewed = answer?["refresh_token"]?.string, !renewed.isEmpty { kommo["refresh_token"] = .string(renewed) }
-        let patch = ExecutorActionRunner.jsonText(.object(["kommo": .object(kommo)]))
+        let patch = JSONValue.object(["kommo": .object(kommo)]).text()
         do {
             let saved = try await integrations.update(tenantID: tenantID, patchJSON: patch, ifVersion: state.version,
                                                       now: clock.now().unixMicros)
@@ -105,7 +106,7 @@ package actor KommoTokenRenewal: KommoTokenRenewer {
         }
     }
 
-    private static func account(_ document: IntegrationDocument, tenantID: String) -> KommoAccount? {
+    private static func account(_ document: IntegrationDocument, tenantID: String) -> KommoConnection? {
         var account = TenantIntegrations(document).kommo
         if document.string("kommo", "refresh_token") != nil { account?.renewableTenant = tenantID }
         return account

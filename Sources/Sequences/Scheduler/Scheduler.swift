@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Logging
 import ServiceKit
@@ -40,14 +41,19 @@ package struct SchedulerSettings: Sendable {
     package var pollInterval: Duration
     package var concurrency: Int
     package var maxAttempts: Int
+    /// Wait before running an action again that asked to be retried without saying when: 2 s, doubling,
+    /// at most 5 min, up to a fifth of it random.
+    package var retryBackoff: RetryBackoff
 
     package init(batchSize: Int = 64, lease: Duration = .seconds(120), pollInterval: Duration = .milliseconds(100),
-                 concurrency: Int = 16, maxAttempts: Int = 8) {
+                 concurrency: Int = 16, maxAttempts: Int = 8,
+                 retryBackoff: RetryBackoff = RetryBackoff(initial: .seconds(2), maximum: .seconds(300), jitter: 0.2)) {
         self.batchSize = batchSize
         self.lease = lease
         self.pollInterval = pollInterval
         self.concurrency = concurrency
         self.maxAttempts = maxAttempts
+        self.retryBackoff = retryBackoff
     }
 }
 
@@ -64,10 +70,9 @@ package final class Scheduler: Service, Sendable {
     private let settings: SchedulerSettings
     private let clock: any WallClock
     private let logger: Logger
-    package let nudge = Nudge()
-    private let stopping = Atomic<Bool>(false)
-    /// Leads whose actions are running, each with the actions claimed for it meanwhile.
-    private let lanes = Mutex<[String: [ScheduledAction]]>([:])
+    /// One lane per lead, so a lead's actions run in order; a claimed action of a lead whose lane is
+    /// running joins that lane.
+    private let lanes: LaneRunner<ScheduledAction>
 
     package init(store: SequenceStore, runner: any ActionRunner, ingest: IngestClient, settings: SchedulerSettings,
                  clock: any WallClock, logger: Logger) {
@@ -77,43 +82,26 @@ package final class Scheduler: Service, Sendable {
         self.settings = settings
         self.clock = clock
         self.logger = logger
+        // Claims run whenever nothing claimed is left waiting, even with every lane busy: due rows of the
+        // leads already running join their lanes at once.
+        self.lanes = LaneRunner(settings: .init(concurrency: settings.concurrency, batchSize: settings.batchSize, refillAt: 0,
+                                                pollInterval: settings.pollInterval), key: Self.laneKey)
     }
 
+    /// Signal it when new work is scheduled; the scheduler then claims at once.
+    package var nudge: Nudge { lanes.nudge }
+
     package func run() async throws {
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                // Claimed rows not yet started: at most one batch, so memory does not depend on what is due.
-                var ready: [ScheduledAction] = []
-                var drained = false
-                while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
-                    if ready.isEmpty {
-                        ready = (try? await claim()) ?? []
-                        drained = ready.count < settings.batchSize
-                    }
-                    // Each lead has one lane, so its actions run in order; a lane starts while fewer than
-                    // `concurrency` run, and an action of a lead whose lane is running joins that lane.
-                    while let next = ready.first {
-                        let key = Self.laneKey(next)
-                        let start: Bool? = lanes.withLock { lanes in
-                            if lanes[key] != nil {
-                                lanes[key]!.append(next)
-                                return false
-                            }
-                            guard lanes.count < settings.concurrency else { return nil }
-                            lanes[key] = []
-                            return true
-                        }
-                        guard let start else { break }
-                        ready.removeFirst()
-                        if start { group.addTask { await self.runLane(key, first: next) } }
-                    }
-                    // Rows waiting for a lane, or nothing more due: wait for a lane to end, new work, or the poll.
-                    if !ready.isEmpty || drained { await nudge.wait(timeout: settings.pollInterval) }
-                }
+        await lanes.run { _ in
+            do {
+                return try await self.claim()
+            } catch {
+                // The store is unavailable or failing: say so, and try again at the next poll.
+                self.logger.error("scheduler.claim_failed", metadata: ["error": "\(error)"])
+                return []
             }
-        } onGracefulShutdown: {
-            self.stopping.store(true, ordering: .relaxed)
-            self.nudge.signal()
+        } work: { action in
+            await self.execute(action)
         }
     }
 
@@ -122,42 +110,15 @@ package final class Scheduler: Service, Sendable {
     @discardableResult
     package func runOnce() async throws -> Int {
         let due = try await claim()
-        guard !due.isEmpty else { return 0 }
-        let byLead = Dictionary(grouping: due, by: Self.laneKey)
-        await withTaskGroup(of: Void.self) { group in
-            var running = 0
-            for (_, actions) in byLead {
-                if running >= settings.concurrency { await group.next(); running -= 1 }
-                running += 1
-                group.addTask {
-                    for action in actions.sorted(by: { $0.dueAt < $1.dueAt || ($0.dueAt == $1.dueAt && $0.id < $1.id) }) {
-                        await self.execute(action)
-                    }
-                }
-            }
+        await lanes.drain(due.sorted { $0.dueAt < $1.dueAt || ($0.dueAt == $1.dueAt && $0.id < $1.id) }) { action in
+            await self.execute(action)
         }
         return due.count
     }
 
     /// Claims due rows, oldest due first.
     private func claim() async throws -> [ScheduledAction] {
-        try await store.claimDue(now: clock.now().unixMicros, lease: micros(settings.lease), limit: settings.batchSize)
-    }
-
-    /// Runs a lead's actions one after another until its lane is empty, then frees the lane.
-    private func runLane(_ key: String, first: ScheduledAction) async {
-        var next: ScheduledAction? = first
-        while let action = next {
-            await execute(action)
-            next = lanes.withLock { lanes in
-                guard let queued = lanes[key], !queued.isEmpty else {
-                    lanes.removeValue(forKey: key)
-                    return nil
-                }
-                return lanes[key]!.removeFirst()
-            }
-        }
-        nudge.signal()
+        try await store.claimDue(now: clock.now().unixMicros, lease: settings.lease.micros, limit: settings.batchSize)
     }
 
     /// The lane of a row: its lead, or the row itself when it has none.
@@ -190,8 +151,8 @@ package final class Scheduler: Service, Sendable {
         var status = result.status
         if status == "retry" {
             if action.attempts < settings.maxAttempts {
-                let backoff = result.retryAfter ?? .seconds(min(300, 1 << min(action.attempts, 8)))
-                retryAt = now + micros(backoff)
+                let wait = result.retryAfter ?? settings.retryBackoff.delay(afterAttempt: action.attempts)
+                retryAt = now + wait.micros
             } else {
                 status = "failed"
             }
@@ -200,7 +161,7 @@ package final class Scheduler: Service, Sendable {
         let log = ActionLogEntry(
             actionID: action.id, tenantID: action.tenantID, leadID: action.leadID, at: now, actionType: action.actionType,
             operation: result.operation, target: result.target, requestSummary: result.requestSummary, httpStatus: result.httpStatus,
-            latencyMillis: Double(micros(elapsed)) / 1000, outcome: retryAt != nil ? "retry" : status,
+            latencyMillis: Double(elapsed.micros) / 1000, outcome: retryAt != nil ? "retry" : status,
             detail: action.inDoubt ? Self.inDoubtRemark + (result.detail.isEmpty ? "" : "; " + result.detail) : result.detail)
         do {
             if action.kind == "step" {
@@ -220,7 +181,7 @@ package final class Scheduler: Service, Sendable {
     /// A timer came due: the lead is looked at again through ingest, as an internal event.
     private func fireTimer(_ action: ScheduledAction) async -> ActionRunResult {
         var event = PB.Event()
-        event.id = "ev_timer_" + String(action.idempotencyKey.utf8.reduce(into: UInt64(14_695_981_039_346_656_037)) { $0 = ($0 ^ UInt64($1)) &* 1_099_511_628_211 }, radix: 16)
+        event.id = "ev_timer_" + String(StableHash64.value(of: action.idempotencyKey.utf8), radix: 16)
         event.tenantId = action.tenantID
         event.type = "timer_fired"
         event.entityType = "lead"
@@ -237,9 +198,5 @@ package final class Scheduler: Service, Sendable {
         } catch {
             return ActionRunResult(status: "retry", operation: "timer", target: "ingest", detail: "\(error)")
         }
-    }
-
-    private func micros(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
     }
 }

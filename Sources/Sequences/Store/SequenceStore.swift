@@ -28,6 +28,22 @@ package struct ScheduledAction: Sendable {
     package var inDoubt: Bool = false
 }
 
+/// An action a rule decided on, as the schedule takes it.
+package struct PlannedActionRecord: Sendable, Hashable {
+    /// The rules' key (event id, replay scope, rule id, action index): the row is stored once per key.
+    package var idempotencyKey: String
+    package var ruleID: String
+    package var agentID: String
+    package var eventID: String
+    package var leadID: Int64?
+    package var action: Action
+
+    package init(idempotencyKey: String, ruleID: String, agentID: String, eventID: String, leadID: Int64?, action: Action) {
+        self.idempotencyKey = idempotencyKey; self.ruleID = ruleID; self.agentID = agentID
+        self.eventID = eventID; self.leadID = leadID; self.action = action
+    }
+}
+
 /// One attempt of an action, as the action log shows it.
 package struct ActionLogEntry: Sendable, Codable {
     package var actionID: Int64
@@ -249,7 +265,7 @@ package final class SequenceStore: Sendable {
 
     /// Stores a decision's actions and timers. Actions are idempotent by key; a timer replaces the
     /// pending timer with the same key (re-arming). Returns (accepted, duplicates).
-    package func schedule(tenantID: String, actions: [PlannedAction], timers: [PB.PlannedTimer], now: Int64) async throws -> (Int, Int) {
+    package func schedule(tenantID: String, actions: [PlannedActionRecord], timers: [PB.PlannedTimer], now: Int64) async throws -> (Int, Int) {
         let documents = try actions.map { try Self.document($0.action) }
         return try await batch.write { db in
             var accepted = 0
@@ -308,7 +324,7 @@ package final class SequenceStore: Sendable {
             do {
                 scheduled.action = try RuleJSON.decode(Action.self, from: Data(document.utf8))
             } catch {
-                scheduled.actionProblem = "the stored action does not decode: \(error)"
+                scheduled.actionProblem = "the action does not decode: \(error)"
             }
         } else if scheduled.kind != "timer" {
             scheduled.actionProblem = "the row has no action"

@@ -145,7 +145,7 @@ package final class RPCConnection: Sendable {
                 guard method.idempotent, error.code == .unavailable, !Task.isCancelled else { throw error }
                 let pause = min(backoff.delay(afterFailures: attempt), deadline - ContinuousClock.now)
                 guard pause > .zero else { throw RPCError(.deadlineExceeded, "deadline exceeded after \(attempt) attempts: \(error.message)") }
-                try? await Task.sleep(for: pause)
+                try await Self.pause(for: pause)
                 continue
             }
             if answer.statusCode != 0 {
@@ -153,7 +153,7 @@ package final class RPCConnection: Sendable {
                 let error = RPCError(code, answer.statusMessage,
                                      violations: answer.violations.map { FieldViolation(field: $0.field, message: $0.message) })
                 if method.idempotent, code == .unavailable, deadline - ContinuousClock.now > .zero {
-                    try? await Task.sleep(for: min(backoff.delay(afterFailures: attempt), deadline - ContinuousClock.now))
+                    try await Self.pause(for: min(backoff.delay(afterFailures: attempt), deadline - ContinuousClock.now))
                     continue
                 }
                 throw error
@@ -163,6 +163,15 @@ package final class RPCConnection: Sendable {
             } catch {
                 throw RPCError(.internal, "answer does not decode as \(Response.protoName)")
             }
+        }
+    }
+
+    /// Waits between attempts; a caller that gives up meanwhile gets CANCELLED, not another attempt.
+    private static func pause(for duration: Duration) async throws(RPCError) {
+        do {
+            try await Task.sleep(for: duration)
+        } catch {
+            throw RPCError(.cancelled, "call cancelled")
         }
     }
 
@@ -288,8 +297,18 @@ package final class RPCConnection: Sendable {
     }
 
     fileprivate func received(_ frame: ByteBuffer) {
-        guard let envelope = try? PB.Envelope(frame: frame), envelope.isResponse else {
-            logger.warning("rpc.bad_answer")
+        let envelope: PB.Envelope
+        do {
+            envelope = try PB.Envelope(frame: frame)
+        } catch {
+            // The call it answers (if any) fails at its deadline; the frame is counted and logged.
+            stats.recordUndelivered(method: "")
+            logger.warning("rpc.bad_answer", metadata: ["error": "\(error)"])
+            return
+        }
+        guard envelope.isResponse else {
+            stats.recordUndelivered(method: "")
+            logger.warning("rpc.bad_answer", metadata: ["error": "a request frame was sent to a client"])
             return
         }
         let promise = state.withLock { $0.pending.removeValue(forKey: envelope.callId) }

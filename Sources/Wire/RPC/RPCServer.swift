@@ -171,6 +171,7 @@ package final class RPCServer: Service, Sendable {
         }
         guard admitted else {
             logger.warning("rpc.connection_refused", metadata: ["reason": "connection limit \(configuration.maximumConnections) reached"])
+            // Closing a connection that is refused anyway: if the close fails, the socket is gone already.
             try? await connection.executeThenClose { _, _ in }
             return
         }
@@ -204,28 +205,8 @@ package final class RPCServer: Service, Sendable {
                         }
                         open.started()
                         group.addTask {
-                            // The deadline is enforced by a timer on the connection's event loop: at the
-                            // deadline the caller gets DEADLINE_EXCEEDED, and whichever answer comes
-                            // second is dropped. Cheaper per call than racing a sleeping task; handlers
-                            // see `context.deadline` and stop early when they can.
-                            let once = AnswerOnce()
-                            let timeout = self.timeout(of: envelope)
-                            let timer = timeout.map { timeout in
-                                channel.eventLoop.scheduleTask(in: .microseconds(timeout)) {
-                                    if once.claim() {
-                                        let late = Self.failure(envelope, RPCError(.deadlineExceeded, "deadline exceeded"))
-                                        channel.writeAndFlush(late.frame(allocator: channel.allocator), promise: nil)
-                                    }
-                                }
-                            }
-                            let started = ContinuousClock.now
-                            let answer = await self.dispatch(envelope, peer: peer, caller: identity.names, logger: logger)
-                            timer?.cancel()
-                            self.stats.record(method: envelope.method, code: StatusCode(rawValue: answer.statusCode) ?? .unknown,
-                                              duration: ContinuousClock.now - started)
-                            if once.claim() {
-                                try? await outbound.write(answer.frame(allocator: channel.allocator))
-                            }
+                            await self.serve(call: envelope, peer: peer, caller: identity.names, logger: logger,
+                                             outbound: outbound, allocator: channel.allocator)
                             self.release()
                             if open.finished() == 0 && self.draining.load(ordering: .relaxed) {
                                 channel.close(mode: .all, promise: nil)
@@ -254,7 +235,67 @@ package final class RPCServer: Service, Sendable {
 
     // MARK: - Calls
 
-    private func dispatch(_ request: PB.Envelope, peer: String, caller: [String], logger connectionLogger: Logger) async -> PB.Envelope {
+    /// Serves one call and writes its one answer through the connection's outbound writer, the only
+    /// path to the socket, so answers never interleave. At the call's deadline the caller is answered
+    /// DEADLINE_EXCEEDED at once and the handler's task is cancelled; the call keeps its concurrency slot
+    /// until the handler has returned, so a handler that ignores cancellation still counts as in flight.
+    private func serve(
+        call request: PB.Envelope, peer: String, caller: [String], logger: Logger,
+        outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, allocator: ByteBufferAllocator
+    ) async {
+        let started = ContinuousClock.now
+        guard let timeout = timeout(of: request) else {
+            let answer = Self.failure(request, RPCError(.deadlineExceeded, "deadline passed before the call arrived"))
+            await send(answer, for: request, started: started, logger: logger, outbound: outbound, allocator: allocator)
+            return
+        }
+        let deadline = started + .microseconds(timeout)
+        enum Outcome: Sendable { case answered(PB.Envelope), deadlineReached, timerCancelled }
+        await withTaskGroup(of: Outcome.self) { race in
+            race.addTask { .answered(await self.dispatch(request, deadline: deadline, peer: peer, caller: caller, logger: logger)) }
+            race.addTask {
+                do {
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                    return .deadlineReached
+                } catch {
+                    // Only cancellation ends the sleep early: the connection is closing, and the handler,
+                    // cancelled with it, answers CANCELLED.
+                    return .timerCancelled
+                }
+            }
+            while let outcome = await race.next() {
+                let answer: PB.Envelope
+                switch outcome {
+                case .answered(let envelope): answer = envelope
+                case .deadlineReached: answer = Self.failure(request, RPCError(.deadlineExceeded, "deadline exceeded"))
+                case .timerCancelled: continue
+                }
+                race.cancelAll()
+                await send(answer, for: request, started: started, logger: logger, outbound: outbound, allocator: allocator)
+                // Leaving the group waits for the handler, which sees its task cancelled.
+                return
+            }
+        }
+    }
+
+    private func send(
+        _ answer: PB.Envelope, for request: PB.Envelope, started: ContinuousClock.Instant, logger: Logger,
+        outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, allocator: ByteBufferAllocator
+    ) async {
+        let code = StatusCode(rawValue: answer.statusCode) ?? .unknown
+        stats.record(method: request.method, code: code, duration: ContinuousClock.now - started)
+        do {
+            try await outbound.write(answer.frame(allocator: allocator))
+        } catch {
+            // The caller hung up (or the connection is closing): the answer has nowhere to go.
+            stats.recordUndelivered(method: request.method)
+            logger.debug("rpc.answer_undelivered", metadata: ["rpc.method": "\(request.method)", "rpc.code": "\(code)",
+                                                              "error": "\(error)"])
+        }
+    }
+
+    private func dispatch(_ request: PB.Envelope, deadline: ContinuousClock.Instant, peer: String, caller: [String],
+                          logger connectionLogger: Logger) async -> PB.Envelope {
         var callLogger = connectionLogger
         callLogger[metadataKey: "rpc.method"] = "\(request.method)"
         if let trace = request.metadata?.traceId, !trace.isEmpty { callLogger[metadataKey: "trace.id"] = "\(trace)" }
@@ -273,10 +314,6 @@ package final class RPCServer: Service, Sendable {
                 return Self.failure(request, refusal)
             }
         }
-        guard let timeout = timeout(of: request) else {
-            return Self.failure(request, RPCError(.deadlineExceeded, "deadline passed before the call arrived"))
-        }
-        let deadline = ContinuousClock.now + .microseconds(timeout)
         let context = RPCContext(
             method: request.method, traceID: request.metadata?.traceId ?? "",
             tenantID: request.metadata?.tenantId ?? "", deadline: deadline, peer: peer, caller: caller.first ?? "", logger: logger)
@@ -335,12 +372,6 @@ package final class RPCServer: Service, Sendable {
     }
 }
 
-/// Lets exactly one of two racing answers (the handler's, the deadline's) go out.
-private final class AnswerOnce: Sendable {
-    private let answered = Atomic<Bool>(false)
-    func claim() -> Bool { !answered.exchange(true, ordering: .relaxed) }
-}
-
 /// Counts the calls open on one connection, so a draining server knows when to close it.
 private final class ConnectionCalls: Sendable {
     private let value = Atomic<Int>(0)
@@ -396,6 +427,8 @@ private final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHan
         if case .handshakeCompleted = event as? TLSUserEvent {
             timer?.cancel()
             timer = nil
+            // No readable certificate means no identity: every call on this connection is then refused as
+            // a stranger's (PERMISSION_DENIED, logged), so nothing is lost quietly.
             let certificate = (try? context.pipeline.syncOperations.nioSSL_peerCertificate()) ?? nil
             peer.set(certificate.map(RPCCredentials.names(of:)) ?? [])
         }

@@ -13,6 +13,7 @@ package final class RPCStats: Sendable {
     }
 
     private let entries = Mutex<[String: Entry]>([:])
+    private let lost = Mutex<[String: Int]>([:])
 
     package init() {}
 
@@ -27,6 +28,17 @@ package final class RPCStats: Sendable {
             entry.maximumSeconds = max(entry.maximumSeconds, seconds)
             entries[key] = entry
         }
+    }
+
+    /// Counts an answer of `method` that was computed but could not be written (the caller had hung
+    /// up); on a client, an answer frame that could not be read.
+    package func recordUndelivered(method: String) {
+        lost.withLock { $0[method, default: 0] += 1 }
+    }
+
+    /// Undelivered answers by method, sorted by method.
+    package var undelivered: [(method: String, count: Int)] {
+        lost.withLock { $0.map { (method: $0.key, count: $0.value) } }.sorted { $0.method < $1.method }
     }
 
     /// Every method and code seen so far, sorted by method, then code.

@@ -1,9 +1,11 @@
+import Basics
 import Domain
 import TestSupport
 import Foundation
 import Hummingbird
 import Crypto
 import Logging
+import Metrics
 import Sequences
 import ServiceKit
 import ServiceLifecycle
@@ -62,6 +64,7 @@ struct SequenceHarness: Sendable {
     static let fastExecutor = ExecutorSettings(kommoRetry: fastRetry, webhookRetry: fastRetry, aiRetry: fastRetry)
 
     static func run(egress: EgressPolicy = .loopbackTesting, executor: ExecutorSettings = fastExecutor,
+                    metrics: any MetricsFactory = MetricsSystem.factory,
                     _ body: @Sendable (SequenceHarness) async throws -> Void) async throws {
         let rules = StubRules()
         let rulesServer = try await RPCServer(configuration: RPCServerConfiguration(port: 0), routes: rules.routes,
@@ -75,7 +78,7 @@ struct SequenceHarness: Sendable {
                 egress: egress),
             logger: quietLogger,
             scheduler: SchedulerSettings(pollInterval: .milliseconds(20)),
-            executor: executor)
+            executor: executor, metrics: metrics)
         try await withServices([rulesServer] + process.services) {
             let connection = RPCConnection(host: "127.0.0.1", port: process.port, security: TestPKI.security("harness"), logger: quietLogger)
             defer { connection.close() }

@@ -1,0 +1,130 @@
+import Basics
+import Domain
+import ServiceKit
+import Wire
+
+/// `ai_response`: the tenant's AI provider writes the next message from the agent's persona and scripts,
+/// the conversation so far and the lead's values; the message goes to the lead's chat like any other,
+/// and the tokens it cost are recorded whether or not it goes out.
+package struct AIReplyExecutor: ActionExecutor {
+    package var actionTypes: Set<ActionType> { [.aiResponse] }
+
+    private let delivery: ChatDelivery
+    private let templates: LeadTemplates
+    private let rules: RulesFeedback
+    private let store: SequenceStore
+    private let egress: EgressGate
+    private let settings: ExecutorSettings
+    private let clock: any WallClock
+    private let metrics: ExecutorMetrics
+
+    package init(delivery: ChatDelivery, templates: LeadTemplates, rules: RulesFeedback, store: SequenceStore, egress: EgressGate,
+                 settings: ExecutorSettings, clock: any WallClock, metrics: ExecutorMetrics) {
+        self.delivery = delivery
+        self.templates = templates
+        self.rules = rules
+        self.store = store
+        self.egress = egress
+        self.settings = settings
+        self.clock = clock
+        self.metrics = metrics
+    }
+
+    package func execute(_ action: Action, in context: ExecutionContext) async -> ExecutionResult {
+        let operation = "ai_response"
+        let request: AIReplyRequest
+        let lead: Int64
+        do throws(ExecutionStop) {
+            guard let leadID = context.leadID else { throw .invalid("ai_response needs a lead", in: context) }
+            lead = leadID
+            request = try await self.request(for: action, lead: lead, in: context)
+        } catch {
+            return error.result
+        }
+        let reply = await provider(for: context.integrations.ai).reply(to: request, logger: context.logger)
+        await recordTokens(reply.result.usage, in: context)
+        guard let text = reply.text else {
+            var result = reply.result
+            result.operation = "\(operation) (\(result.operation))"
+            if let reason = reply.blockedReason {
+                result.outcome = .skipped
+                result.detail = reason
+            }
+            return result
+        }
+        var result = await delivery.send(text, to: lead, in: context)
+        if result.succeeded {
+            await delivery.recordSent(text, to: lead, aiReply: true, in: context)
+            let uses = reply.scriptID.map { [rules.scriptUse(id: $0, version: Int64(reply.scriptVersion ?? 0), in: context)] } ?? []
+            await rules.report([rules.ownWrite(kind: .message, value: text, in: context)], uses: uses, in: context)
+        }
+        let script = reply.scriptID.map { " script \($0) v\(reply.scriptVersion ?? 0) (\(reply.selection ?? "-"))" } ?? ""
+        result.requestSummary = "\(reply.result.operation)\(script); " + result.requestSummary
+        result.operation = "\(operation) (\(reply.result.operation) → \(result.operation))"
+        result.steps = [reply.result] + (result.steps.isEmpty ? [] : result.steps)
+        return result
+    }
+
+    /// What the provider is asked: the agent, its scripts, the conversation, the lead's values, and the
+    /// rule's instructions rendered with them.
+    private func request(for action: Action, lead: Int64, in context: ExecutionContext) async throws(ExecutionStop) -> AIReplyRequest {
+        let agent = try await rules.agentContext(in: context)
+        let values = try await templates.values(for: nil, in: context)
+        let conversation = await conversation(with: lead, in: context)
+        var instructions: String?
+        if let source = action.instructions, !source.isEmpty {
+            do {
+                instructions = try Template(parsing: source).render(values: values, policy: .useDefaultOrEmpty).text ?? source
+            } catch {
+                // Rules validate their templates; one that does not parse here is passed on as written.
+                metrics.failed(.instructionsTemplate, error: error, logger: context.logger, level: .warning)
+                instructions = source
+            }
+        }
+        return AIReplyRequest(
+            agentName: agent.agentName, persona: agent.persona,
+            scripts: agent.scripts.compactMap { script in
+                ScriptType(rawValue: script.type.name).map {
+                    SalesScript(id: script.id, version: Int(script.version), type: $0, name: script.name, body: script.body,
+                                triggerPhrases: script.triggerPhrases)
+                }
+            },
+            conversation: conversation,
+            inboundCount: max(Int(agent.inboundCount), conversation.filter { $0.author == .lead }.count),
+            stageID: agent.statusId == 0 ? nil : agent.statusId, values: values, instructions: instructions,
+            requestedScriptID: action.scriptID)
+    }
+
+    /// The latest turns with the lead; without them (an unreadable store) the AI answers from the rest.
+    private func conversation(with lead: Int64, in context: ExecutionContext) async -> [ConversationTurn] {
+        do {
+            return try await store.conversation(tenantID: context.tenantID, leadID: lead, limit: settings.conversationTurns)
+                .map { ConversationTurn($0.direction == "incoming" ? .lead : .agent, $0.text) }
+        } catch {
+            metrics.failed(.conversation, error: error, logger: context.logger)
+            return []
+        }
+    }
+
+    private func provider(for ai: TenantIntegrations.AI) -> any AIProvider {
+        switch ai {
+        case .template:
+            TemplateAIProvider()
+        case .openAI(let baseURL, let apiKey, let model):
+            OpenAIProvider(egress: egress, configuration: .init(baseURL: baseURL, apiKey: apiKey, model: model, retry: settings.aiRetry),
+                           metrics: metrics)
+        }
+    }
+
+    /// Tokens are spent whether or not the message goes out; each run is billed once (the usage row is
+    /// keyed by the action's key and run).
+    private func recordTokens(_ usage: TokenUsage?, in context: ExecutionContext) async {
+        guard let usage, usage.totalTokens > 0 else { return }
+        do {
+            try await store.recordUsage(tenantID: context.tenantID, kind: "ai_tokens", units: usage.totalTokens,
+                                        at: clock.now().unixMicros, ref: "ai_tokens:\(context.idempotencyKey)#\(context.attempt)")
+        } catch {
+            metrics.failed(.aiTokenUsage, error: error, logger: context.logger)
+        }
+    }
+}

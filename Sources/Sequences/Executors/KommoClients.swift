@@ -1,0 +1,30 @@
+import Synchronization
+
+/// The process's Kommo clients, one per rate limit in use: each owns a limiter with that allowance per
+/// account, and all of them renew refused OAuth tokens through one ``KommoTokenRenewal``.
+package final class KommoClients: Sendable {
+    private let egress: EgressGate
+    private let retry: RetryPolicy
+    private let renewal: KommoTokenRenewal
+    private let clients = Mutex<[Int: KommoClient]>([:])
+
+    /// Clients sending through `egress`, retrying each call by `retry`.
+    package init(egress: EgressGate, retry: RetryPolicy, renewal: KommoTokenRenewal) {
+        self.egress = egress
+        self.retry = retry
+        self.renewal = renewal
+    }
+
+    /// The client admitting `rate` requests per second to each account.
+    package func client(rate: Int) -> KommoClient {
+        clients.withLock { clients in
+            if let client = clients[rate] { return client }
+            let client = KommoClient(
+                egress: egress,
+                rateLimiter: KommoRateLimiter(configuration: .init(requestsPerWindow: rate, window: .seconds(1))),
+                configuration: .init(retry: retry), renewer: renewal)
+            clients[rate] = client
+            return client
+        }
+    }
+}
