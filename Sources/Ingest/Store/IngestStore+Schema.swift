@@ -125,6 +125,11 @@ extension IngestStore {
                 CREATE INDEX event_held ON event(tenant_id, seq) WHERE status = 'held';
                 """)
         }
+        migrator.registerMigration("v5: typed decisions") { db in
+            // Decisions carry typed actions and outcome enums on the wire now; the stored ones are
+            // rewritten once, so every read decodes one form.
+            try IngestStore.migrateDecisionsToTypedActions(db)
+        }
         return migrator
     }
 }

@@ -6579,6 +6579,295 @@ extension PB.StatsResponse: Codable {
     }
 }
 
+// MARK: - agents.v1.DecisionV1
+
+extension PB {
+    /// A decision as releases before typed actions stored it (ingest-service's event.decision).
+    package struct DecisionV1: Sendable, Hashable {
+        package var eventId: String = ""
+        package var actions: [PB.DecisionV1.PlannedActionV1] = []
+        package var timers: [PB.PlannedTimer] = []
+        package var explanations: [PB.DecisionV1.RuleExplanationV1] = []
+        package var decidedAtMicros: Int64 = 0
+        package init() {}
+    }
+}
+
+extension PB.DecisionV1 {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let eventId: Int32 = 1
+        package static let actions: Int32 = 2
+        package static let timers: Int32 = 3
+        package static let explanations: Int32 = 4
+        package static let decidedAtMicros: Int32 = 5
+    }
+}
+
+extension PB.DecisionV1: WireMessage {
+    package static var protoName: String { "agents.v1.DecisionV1" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__DecisionV1()
+            agents__v1__decision_v1__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__decision_v1__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__decision_v1__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__decision_v1__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__decision_v1__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.DecisionV1 {
+    func fill(_ c: inout Agents__V1__DecisionV1, _ arena: WireArena) throws(WireEncodingError) {
+        c.event_id = try arena.string(self.eventId, field: "event_id")
+        c.n_actions = self.actions.count
+        c.actions = try arena.messages(self.actions, as: Agents__V1__DecisionV1__PlannedActionV1.self, field: "actions") { value, pointer throws(WireEncodingError) in
+            agents__v1__decision_v1__planned_action_v1__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+        c.n_timers = self.timers.count
+        c.timers = try arena.messages(self.timers, as: Agents__V1__PlannedTimer.self, field: "timers") { value, pointer throws(WireEncodingError) in
+            agents__v1__planned_timer__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+        c.n_explanations = self.explanations.count
+        c.explanations = try arena.messages(self.explanations, as: Agents__V1__DecisionV1__RuleExplanationV1.self, field: "explanations") { value, pointer throws(WireEncodingError) in
+            agents__v1__decision_v1__rule_explanation_v1__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+        c.decided_at_micros = self.decidedAtMicros
+    }
+
+    init(c: Agents__V1__DecisionV1) {
+        self.eventId = WireArena.readString(c.event_id)
+        self.actions = WireArena.readMessages(c.actions, c.n_actions) { PB.DecisionV1.PlannedActionV1(c: $0) }
+        self.timers = WireArena.readMessages(c.timers, c.n_timers) { PB.PlannedTimer(c: $0) }
+        self.explanations = WireArena.readMessages(c.explanations, c.n_explanations) { PB.DecisionV1.RuleExplanationV1(c: $0) }
+        self.decidedAtMicros = c.decided_at_micros
+    }
+}
+
+extension PB.DecisionV1: Codable {
+    enum CodingKeys: String, CodingKey {
+        case eventId = "event_id"
+        case actions = "actions"
+        case timers = "timers"
+        case explanations = "explanations"
+        case decidedAtMicros = "decided_at_micros"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .eventId) { self.eventId = v }
+        if let v = try container.decodeIfPresent([PB.DecisionV1.PlannedActionV1].self, forKey: .actions) { self.actions = v }
+        if let v = try container.decodeIfPresent([PB.PlannedTimer].self, forKey: .timers) { self.timers = v }
+        if let v = try container.decodeIfPresent([PB.DecisionV1.RuleExplanationV1].self, forKey: .explanations) { self.explanations = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .decidedAtMicros) { self.decidedAtMicros = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.eventId, forKey: .eventId)
+        try container.encode(self.actions, forKey: .actions)
+        try container.encode(self.timers, forKey: .timers)
+        try container.encode(self.explanations, forKey: .explanations)
+        try container.encode(self.decidedAtMicros, forKey: .decidedAtMicros)
+    }
+}
+
+// MARK: - agents.v1.DecisionV1.PlannedActionV1
+
+extension PB.DecisionV1 {
+    package struct PlannedActionV1: Sendable, Hashable {
+        package var idempotencyKey: String = ""
+        package var ruleId: String = ""
+        package var agentId: String = ""
+        package var actionIndex: Int32 = 0
+        package var actionType: String = ""
+        /// The action's rule document (JSON text), its type possibly absent.
+        package var actionDocument: String = ""
+        package var leadId: Int64 = 0
+        package var eventId: String = ""
+        package var ruleName: String = ""
+        package init() {}
+    }
+}
+
+extension PB.DecisionV1.PlannedActionV1 {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let idempotencyKey: Int32 = 1
+        package static let ruleId: Int32 = 2
+        package static let agentId: Int32 = 3
+        package static let actionIndex: Int32 = 4
+        package static let actionType: Int32 = 5
+        package static let actionDocument: Int32 = 6
+        package static let leadId: Int32 = 7
+        package static let eventId: Int32 = 8
+        package static let ruleName: Int32 = 9
+    }
+}
+
+extension PB.DecisionV1.PlannedActionV1 {
+    func fill(_ c: inout Agents__V1__DecisionV1__PlannedActionV1, _ arena: WireArena) throws(WireEncodingError) {
+        c.idempotency_key = try arena.string(self.idempotencyKey, field: "idempotency_key")
+        c.rule_id = try arena.string(self.ruleId, field: "rule_id")
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.action_index = self.actionIndex
+        c.action_type = try arena.string(self.actionType, field: "action_type")
+        c.action_document = try arena.string(self.actionDocument, field: "action_document")
+        c.lead_id = self.leadId
+        c.event_id = try arena.string(self.eventId, field: "event_id")
+        c.rule_name = try arena.string(self.ruleName, field: "rule_name")
+    }
+
+    init(c: Agents__V1__DecisionV1__PlannedActionV1) {
+        self.idempotencyKey = WireArena.readString(c.idempotency_key)
+        self.ruleId = WireArena.readString(c.rule_id)
+        self.agentId = WireArena.readString(c.agent_id)
+        self.actionIndex = c.action_index
+        self.actionType = WireArena.readString(c.action_type)
+        self.actionDocument = WireArena.readString(c.action_document)
+        self.leadId = c.lead_id
+        self.eventId = WireArena.readString(c.event_id)
+        self.ruleName = WireArena.readString(c.rule_name)
+    }
+}
+
+extension PB.DecisionV1.PlannedActionV1: Codable {
+    enum CodingKeys: String, CodingKey {
+        case idempotencyKey = "idempotency_key"
+        case ruleId = "rule_id"
+        case agentId = "agent_id"
+        case actionIndex = "action_index"
+        case actionType = "action_type"
+        case actionDocument = "action_document"
+        case leadId = "lead_id"
+        case eventId = "event_id"
+        case ruleName = "rule_name"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .idempotencyKey) { self.idempotencyKey = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .ruleId) { self.ruleId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .actionIndex) { self.actionIndex = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .actionType) { self.actionType = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .actionDocument) { self.actionDocument = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .leadId) { self.leadId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .eventId) { self.eventId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .ruleName) { self.ruleName = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.idempotencyKey, forKey: .idempotencyKey)
+        try container.encode(self.ruleId, forKey: .ruleId)
+        try container.encode(self.agentId, forKey: .agentId)
+        try container.encode(self.actionIndex, forKey: .actionIndex)
+        try container.encode(self.actionType, forKey: .actionType)
+        try container.encode(self.actionDocument, forKey: .actionDocument)
+        try container.encode(self.leadId, forKey: .leadId)
+        try container.encode(self.eventId, forKey: .eventId)
+        try container.encode(self.ruleName, forKey: .ruleName)
+    }
+}
+
+// MARK: - agents.v1.DecisionV1.RuleExplanationV1
+
+extension PB.DecisionV1 {
+    package struct RuleExplanationV1: Sendable, Hashable {
+        package var ruleId: String = ""
+        package var agentId: String = ""
+        package var ruleName: String = ""
+        package var outcome: String = ""
+        package var detail: String = ""
+        package var failingLeaf: String = ""
+        package init() {}
+    }
+}
+
+extension PB.DecisionV1.RuleExplanationV1 {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let ruleId: Int32 = 1
+        package static let agentId: Int32 = 2
+        package static let ruleName: Int32 = 3
+        package static let outcome: Int32 = 4
+        package static let detail: Int32 = 5
+        package static let failingLeaf: Int32 = 6
+    }
+}
+
+extension PB.DecisionV1.RuleExplanationV1 {
+    func fill(_ c: inout Agents__V1__DecisionV1__RuleExplanationV1, _ arena: WireArena) throws(WireEncodingError) {
+        c.rule_id = try arena.string(self.ruleId, field: "rule_id")
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.rule_name = try arena.string(self.ruleName, field: "rule_name")
+        c.outcome = try arena.string(self.outcome, field: "outcome")
+        c.detail = try arena.string(self.detail, field: "detail")
+        c.failing_leaf = try arena.string(self.failingLeaf, field: "failing_leaf")
+    }
+
+    init(c: Agents__V1__DecisionV1__RuleExplanationV1) {
+        self.ruleId = WireArena.readString(c.rule_id)
+        self.agentId = WireArena.readString(c.agent_id)
+        self.ruleName = WireArena.readString(c.rule_name)
+        self.outcome = WireArena.readString(c.outcome)
+        self.detail = WireArena.readString(c.detail)
+        self.failingLeaf = WireArena.readString(c.failing_leaf)
+    }
+}
+
+extension PB.DecisionV1.RuleExplanationV1: Codable {
+    enum CodingKeys: String, CodingKey {
+        case ruleId = "rule_id"
+        case agentId = "agent_id"
+        case ruleName = "rule_name"
+        case outcome = "outcome"
+        case detail = "detail"
+        case failingLeaf = "failing_leaf"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .ruleId) { self.ruleId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .ruleName) { self.ruleName = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .outcome) { self.outcome = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .detail) { self.detail = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .failingLeaf) { self.failingLeaf = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.ruleId, forKey: .ruleId)
+        try container.encode(self.agentId, forKey: .agentId)
+        try container.encode(self.ruleName, forKey: .ruleName)
+        try container.encode(self.outcome, forKey: .outcome)
+        try container.encode(self.detail, forKey: .detail)
+        try container.encode(self.failingLeaf, forKey: .failingLeaf)
+    }
+}
+
 // MARK: - agents.v1.EvaluateRequest
 
 extension PB {
