@@ -42,8 +42,13 @@ extension PB.Decision {
             planned.ruleName = legacy.ruleName
             if case .object(var members)? = JSONValue(parsing: legacy.actionDocument) {
                 if members["type"] == nil { members["type"] = .string(legacy.actionType) }
-                if let action = try? RuleJSON.decode(Action.self, from: JSONValue.object(members).data()) {
-                    planned.action = PB.Action(action)
+                // Every action here passed validation when its rule was saved. One that no longer decodes
+                // stays in the history without a typed form (shown with no type) rather than failing the
+                // migration, which would keep ingest from starting and lose nothing but that one label.
+                do {
+                    planned.action = PB.Action(try RuleJSON.decode(Action.self, from: JSONValue.object(members).data()))
+                } catch {
+                    planned.action = nil
                 }
             }
             return planned
