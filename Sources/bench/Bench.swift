@@ -305,6 +305,8 @@ struct IngestBench: AsyncParsableCommand {
     func run() async throws {
         let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let data = NSTemporaryDirectory() + "bench-ingest-\(UUID().uuidString.prefix(8))"
+        // The gateway refuses an admin token shorter than 43 characters.
+        let adminToken = "bench-admin-" + RandomID.make("", hexDigits: 64)
         var ports: [String: Int] = [:]
         for name in ["ingest-service", "rules-service", "sequence-service", "gateway"] { ports[name] = try freePort() }
         let peers = ["--ingest-address", "127.0.0.1:\(ports["ingest-service"]!)", "--rules-address", "127.0.0.1:\(ports["rules-service"]!)",
@@ -313,7 +315,7 @@ struct IngestBench: AsyncParsableCommand {
             "ingest-service": ["--rpc-port", "\(ports["ingest-service"]!)", "--data-dir", data + "/ingest", "--durability", durability] + Array(peers[2...]),
             "rules-service": ["--rpc-port", "\(ports["rules-service"]!)", "--data-dir", data + "/rules"],
             "sequence-service": ["--rpc-port", "\(ports["sequence-service"]!)", "--data-dir", data + "/sequence"] + Array(peers[0...3]),
-            "gateway": ["--http-port", "\(ports["gateway"]!)", "--data-dir", data + "/gateway", "--admin-token", "bench-admin-token-0123456789", "--no-demo"] + peers,
+            "gateway": ["--http-port", "\(ports["gateway"]!)", "--data-dir", data + "/gateway", "--admin-token", adminToken, "--no-demo"] + peers,
         ]
         var processes: [Process] = []
         defer { for process in processes { process.terminate(); process.waitUntilExit() } }
@@ -337,7 +339,7 @@ struct IngestBench: AsyncParsableCommand {
         }
         var create = HTTPClientRequest(url: base + "/api/v1/tenants")
         create.method = .POST
-        create.headers.add(name: "Authorization", value: "Bearer bench-admin-token-0123456789")
+        create.headers.add(name: "Authorization", value: "Bearer \(adminToken)")
         create.headers.add(name: "Content-Type", value: "application/json")
         create.body = .bytes(ByteBuffer(string: #"{"name":"bench"}"#))
         let created = try await http.execute(create, timeout: .seconds(10))
