@@ -137,7 +137,7 @@ let package = Package(
 
         tests("BasicsTests", ["Basics", crypto]),
         tests("ServiceKitTests", ["ServiceKit", "Basics"]),
-        tests("WireTests", ["TestSupport", "Wire", "ServiceKit", .product(name: "NIOSSL", package: "swift-nio-ssl")] + nio),
+        tests("WireTests", ["TestSupport", "Basics", "Wire", "ServiceKit", .product(name: "NIOSSL", package: "swift-nio-ssl")] + nio),
         tests("DomainTests", ["Domain"]),
         tests("RuleEngineTests", ["RuleEngine", "Domain"]),
         tests("IngestTests", ["TestSupport", "Basics", "Ingest", "Domain", "Wire", "ServiceKit", grdb, crypto] + nio),

@@ -161,12 +161,18 @@ def c_func_prefix(package):
     return "__".join(package.split("."))
 
 def c_lower(name):
-    # protoc-c: CamelCase -> camel_case for function names
-    out = ""
-    for i, ch in enumerate(name):
-        if ch.isupper() and i > 0 and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
-            out += "_"
-        out += ch.lower()
+    # protoc-c's CamelToLower: an underscore only where a capital follows a non-capital, so a run of
+    # capitals stays one word (AIResponse -> airesponse, SendMessage -> send_message).
+    out, was_upper = "", True
+    for ch in name:
+        if ch.isupper():
+            if not was_upper:
+                out += "_"
+            out += ch.lower()
+            was_upper = True
+        else:
+            out += ch
+            was_upper = False
     return out
 
 def upper_snake(camel_name):

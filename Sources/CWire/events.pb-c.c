@@ -142,6 +142,129 @@ void   agents__v1__event__free_unpacked
   assert(message->base.descriptor == &agents__v1__event__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   agents__v1__action__send_message__init
+                     (Agents__V1__Action__SendMessage         *message)
+{
+  static const Agents__V1__Action__SendMessage init_value = AGENTS__V1__ACTION__SEND_MESSAGE__INIT;
+  *message = init_value;
+}
+void   agents__v1__action__airesponse__init
+                     (Agents__V1__Action__AIResponse         *message)
+{
+  static const Agents__V1__Action__AIResponse init_value = AGENTS__V1__ACTION__AIRESPONSE__INIT;
+  *message = init_value;
+}
+void   agents__v1__action__create_task__init
+                     (Agents__V1__Action__CreateTask         *message)
+{
+  static const Agents__V1__Action__CreateTask init_value = AGENTS__V1__ACTION__CREATE_TASK__INIT;
+  *message = init_value;
+}
+void   agents__v1__action__add_note__init
+                     (Agents__V1__Action__AddNote         *message)
+{
+  static const Agents__V1__Action__AddNote init_value = AGENTS__V1__ACTION__ADD_NOTE__INIT;
+  *message = init_value;
+}
+void   agents__v1__action__change_stage__init
+                     (Agents__V1__Action__ChangeStage         *message)
+{
+  static const Agents__V1__Action__ChangeStage init_value = AGENTS__V1__ACTION__CHANGE_STAGE__INIT;
+  *message = init_value;
+}
+void   agents__v1__action__set_field__init
+                     (Agents__V1__Action__SetField         *message)
+{
+  static const Agents__V1__Action__SetField init_value = AGENTS__V1__ACTION__SET_FIELD__INIT;
+  *message = init_value;
+}
+void   agents__v1__action__add_tags__init
+                     (Agents__V1__Action__AddTags         *message)
+{
+  static const Agents__V1__Action__AddTags init_value = AGENTS__V1__ACTION__ADD_TAGS__INIT;
+  *message = init_value;
+}
+void   agents__v1__action__remove_tags__init
+                     (Agents__V1__Action__RemoveTags         *message)
+{
+  static const Agents__V1__Action__RemoveTags init_value = AGENTS__V1__ACTION__REMOVE_TAGS__INIT;
+  *message = init_value;
+}
+void   agents__v1__action__webhook__init
+                     (Agents__V1__Action__Webhook         *message)
+{
+  static const Agents__V1__Action__Webhook init_value = AGENTS__V1__ACTION__WEBHOOK__INIT;
+  *message = init_value;
+}
+void   agents__v1__action__start_sequence__init
+                     (Agents__V1__Action__StartSequence         *message)
+{
+  static const Agents__V1__Action__StartSequence init_value = AGENTS__V1__ACTION__START_SEQUENCE__INIT;
+  *message = init_value;
+}
+void   agents__v1__action__stop_sequence__init
+                     (Agents__V1__Action__StopSequence         *message)
+{
+  static const Agents__V1__Action__StopSequence init_value = AGENTS__V1__ACTION__STOP_SEQUENCE__INIT;
+  *message = init_value;
+}
+void   agents__v1__action__kommo_action__parameters_entry__init
+                     (Agents__V1__Action__KommoAction__ParametersEntry         *message)
+{
+  static const Agents__V1__Action__KommoAction__ParametersEntry init_value = AGENTS__V1__ACTION__KOMMO_ACTION__PARAMETERS_ENTRY__INIT;
+  *message = init_value;
+}
+void   agents__v1__action__kommo_action__init
+                     (Agents__V1__Action__KommoAction         *message)
+{
+  static const Agents__V1__Action__KommoAction init_value = AGENTS__V1__ACTION__KOMMO_ACTION__INIT;
+  *message = init_value;
+}
+void   agents__v1__action__init
+                     (Agents__V1__Action         *message)
+{
+  static const Agents__V1__Action init_value = AGENTS__V1__ACTION__INIT;
+  *message = init_value;
+}
+size_t agents__v1__action__get_packed_size
+                     (const Agents__V1__Action *message)
+{
+  assert(message->base.descriptor == &agents__v1__action__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__action__pack
+                     (const Agents__V1__Action *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__action__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__action__pack_to_buffer
+                     (const Agents__V1__Action *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__action__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__Action *
+       agents__v1__action__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__Action *)
+     protobuf_c_message_unpack (&agents__v1__action__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__action__free_unpacked
+                     (Agents__V1__Action *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__action__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   agents__v1__planned_action__init
                      (Agents__V1__PlannedAction         *message)
 {
@@ -1020,7 +1143,860 @@ const ProtobufCMessageDescriptor agents__v1__event__descriptor =
   (ProtobufCMessageInit) agents__v1__event__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__planned_action__field_descriptors[9] =
+static const ProtobufCFieldDescriptor agents__v1__action__send_message__field_descriptors[2] =
+{
+  {
+    "text",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__SendMessage, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "script_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__SendMessage, script_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action__send_message__field_indices_by_name[] = {
+  1,   /* field[1] = script_id */
+  0,   /* field[0] = text */
+};
+static const ProtobufCIntRange agents__v1__action__send_message__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__action__send_message__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Action.SendMessage",
+  "SendMessage",
+  "Agents__V1__Action__SendMessage",
+  "agents.v1",
+  sizeof(Agents__V1__Action__SendMessage),
+  2,
+  agents__v1__action__send_message__field_descriptors,
+  agents__v1__action__send_message__field_indices_by_name,
+  1,  agents__v1__action__send_message__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action__send_message__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__action__airesponse__field_descriptors[2] =
+{
+  {
+    "instructions",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__AIResponse, instructions),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "script_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__AIResponse, script_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action__airesponse__field_indices_by_name[] = {
+  0,   /* field[0] = instructions */
+  1,   /* field[1] = script_id */
+};
+static const ProtobufCIntRange agents__v1__action__airesponse__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__action__airesponse__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Action.AIResponse",
+  "AIResponse",
+  "Agents__V1__Action__AIResponse",
+  "agents.v1",
+  sizeof(Agents__V1__Action__AIResponse),
+  2,
+  agents__v1__action__airesponse__field_descriptors,
+  agents__v1__action__airesponse__field_indices_by_name,
+  1,  agents__v1__action__airesponse__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action__airesponse__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__action__create_task__field_descriptors[4] =
+{
+  {
+    "text",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__CreateTask, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "due_in_seconds",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__CreateTask, due_in_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "task_type",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__CreateTask, task_type),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "responsible_user_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__CreateTask, responsible_user_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action__create_task__field_indices_by_name[] = {
+  1,   /* field[1] = due_in_seconds */
+  3,   /* field[3] = responsible_user_id */
+  2,   /* field[2] = task_type */
+  0,   /* field[0] = text */
+};
+static const ProtobufCIntRange agents__v1__action__create_task__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor agents__v1__action__create_task__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Action.CreateTask",
+  "CreateTask",
+  "Agents__V1__Action__CreateTask",
+  "agents.v1",
+  sizeof(Agents__V1__Action__CreateTask),
+  4,
+  agents__v1__action__create_task__field_descriptors,
+  agents__v1__action__create_task__field_indices_by_name,
+  1,  agents__v1__action__create_task__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action__create_task__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__action__add_note__field_descriptors[1] =
+{
+  {
+    "text",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__AddNote, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action__add_note__field_indices_by_name[] = {
+  0,   /* field[0] = text */
+};
+static const ProtobufCIntRange agents__v1__action__add_note__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor agents__v1__action__add_note__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Action.AddNote",
+  "AddNote",
+  "Agents__V1__Action__AddNote",
+  "agents.v1",
+  sizeof(Agents__V1__Action__AddNote),
+  1,
+  agents__v1__action__add_note__field_descriptors,
+  agents__v1__action__add_note__field_indices_by_name,
+  1,  agents__v1__action__add_note__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action__add_note__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__action__change_stage__field_descriptors[2] =
+{
+  {
+    "stage_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__ChangeStage, stage_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pipeline_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__ChangeStage, pipeline_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action__change_stage__field_indices_by_name[] = {
+  1,   /* field[1] = pipeline_id */
+  0,   /* field[0] = stage_id */
+};
+static const ProtobufCIntRange agents__v1__action__change_stage__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__action__change_stage__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Action.ChangeStage",
+  "ChangeStage",
+  "Agents__V1__Action__ChangeStage",
+  "agents.v1",
+  sizeof(Agents__V1__Action__ChangeStage),
+  2,
+  agents__v1__action__change_stage__field_descriptors,
+  agents__v1__action__change_stage__field_indices_by_name,
+  1,  agents__v1__action__change_stage__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action__change_stage__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__action__set_field__field_descriptors[2] =
+{
+  {
+    "field",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__SetField, field),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__SetField, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action__set_field__field_indices_by_name[] = {
+  0,   /* field[0] = field */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange agents__v1__action__set_field__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__action__set_field__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Action.SetField",
+  "SetField",
+  "Agents__V1__Action__SetField",
+  "agents.v1",
+  sizeof(Agents__V1__Action__SetField),
+  2,
+  agents__v1__action__set_field__field_descriptors,
+  agents__v1__action__set_field__field_indices_by_name,
+  1,  agents__v1__action__set_field__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action__set_field__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__action__add_tags__field_descriptors[1] =
+{
+  {
+    "tags",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Agents__V1__Action__AddTags, n_tags),
+    offsetof(Agents__V1__Action__AddTags, tags),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action__add_tags__field_indices_by_name[] = {
+  0,   /* field[0] = tags */
+};
+static const ProtobufCIntRange agents__v1__action__add_tags__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor agents__v1__action__add_tags__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Action.AddTags",
+  "AddTags",
+  "Agents__V1__Action__AddTags",
+  "agents.v1",
+  sizeof(Agents__V1__Action__AddTags),
+  1,
+  agents__v1__action__add_tags__field_descriptors,
+  agents__v1__action__add_tags__field_indices_by_name,
+  1,  agents__v1__action__add_tags__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action__add_tags__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__action__remove_tags__field_descriptors[1] =
+{
+  {
+    "tags",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Agents__V1__Action__RemoveTags, n_tags),
+    offsetof(Agents__V1__Action__RemoveTags, tags),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action__remove_tags__field_indices_by_name[] = {
+  0,   /* field[0] = tags */
+};
+static const ProtobufCIntRange agents__v1__action__remove_tags__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor agents__v1__action__remove_tags__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Action.RemoveTags",
+  "RemoveTags",
+  "Agents__V1__Action__RemoveTags",
+  "agents.v1",
+  sizeof(Agents__V1__Action__RemoveTags),
+  1,
+  agents__v1__action__remove_tags__field_descriptors,
+  agents__v1__action__remove_tags__field_indices_by_name,
+  1,  agents__v1__action__remove_tags__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action__remove_tags__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__action__webhook__field_descriptors[2] =
+{
+  {
+    "url",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__Webhook, url),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "payload_template",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__Webhook, payload_template),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action__webhook__field_indices_by_name[] = {
+  1,   /* field[1] = payload_template */
+  0,   /* field[0] = url */
+};
+static const ProtobufCIntRange agents__v1__action__webhook__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__action__webhook__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Action.Webhook",
+  "Webhook",
+  "Agents__V1__Action__Webhook",
+  "agents.v1",
+  sizeof(Agents__V1__Action__Webhook),
+  2,
+  agents__v1__action__webhook__field_descriptors,
+  agents__v1__action__webhook__field_indices_by_name,
+  1,  agents__v1__action__webhook__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action__webhook__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__action__start_sequence__field_descriptors[1] =
+{
+  {
+    "sequence_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__StartSequence, sequence_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action__start_sequence__field_indices_by_name[] = {
+  0,   /* field[0] = sequence_id */
+};
+static const ProtobufCIntRange agents__v1__action__start_sequence__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor agents__v1__action__start_sequence__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Action.StartSequence",
+  "StartSequence",
+  "Agents__V1__Action__StartSequence",
+  "agents.v1",
+  sizeof(Agents__V1__Action__StartSequence),
+  1,
+  agents__v1__action__start_sequence__field_descriptors,
+  agents__v1__action__start_sequence__field_indices_by_name,
+  1,  agents__v1__action__start_sequence__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action__start_sequence__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__action__stop_sequence__field_descriptors[1] =
+{
+  {
+    "sequence_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__StopSequence, sequence_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action__stop_sequence__field_indices_by_name[] = {
+  0,   /* field[0] = sequence_id */
+};
+static const ProtobufCIntRange agents__v1__action__stop_sequence__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor agents__v1__action__stop_sequence__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Action.StopSequence",
+  "StopSequence",
+  "Agents__V1__Action__StopSequence",
+  "agents.v1",
+  sizeof(Agents__V1__Action__StopSequence),
+  1,
+  agents__v1__action__stop_sequence__field_descriptors,
+  agents__v1__action__stop_sequence__field_indices_by_name,
+  1,  agents__v1__action__stop_sequence__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action__stop_sequence__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__action__kommo_action__parameters_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__KommoAction__ParametersEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__KommoAction__ParametersEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action__kommo_action__parameters_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange agents__v1__action__kommo_action__parameters_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__action__kommo_action__parameters_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Action.KommoAction.ParametersEntry",
+  "ParametersEntry",
+  "Agents__V1__Action__KommoAction__ParametersEntry",
+  "agents.v1",
+  sizeof(Agents__V1__Action__KommoAction__ParametersEntry),
+  2,
+  agents__v1__action__kommo_action__parameters_entry__field_descriptors,
+  agents__v1__action__kommo_action__parameters_entry__field_indices_by_name,
+  1,  agents__v1__action__kommo_action__parameters_entry__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action__kommo_action__parameters_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue agents__v1__action__kommo_action__operation__enum_values_by_number[12] =
+{
+  { "OPERATION_UNSPECIFIED", "AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_UNSPECIFIED", 0 },
+  { "OPERATION_UPDATE_LEAD", "AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_UPDATE_LEAD", 1 },
+  { "OPERATION_CHANGE_STAGE", "AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_CHANGE_STAGE", 2 },
+  { "OPERATION_CHANGE_RESPONSIBLE", "AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_CHANGE_RESPONSIBLE", 3 },
+  { "OPERATION_SET_FIELD", "AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_SET_FIELD", 4 },
+  { "OPERATION_ADD_TAGS", "AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_ADD_TAGS", 5 },
+  { "OPERATION_REMOVE_TAGS", "AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_REMOVE_TAGS", 6 },
+  { "OPERATION_CREATE_TASK", "AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_CREATE_TASK", 7 },
+  { "OPERATION_COMPLETE_TASK", "AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_COMPLETE_TASK", 8 },
+  { "OPERATION_ADD_NOTE", "AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_ADD_NOTE", 9 },
+  { "OPERATION_RUN_SALESBOT", "AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_RUN_SALESBOT", 10 },
+  { "OPERATION_UPDATE_CONTACT", "AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_UPDATE_CONTACT", 11 },
+};
+static const ProtobufCIntRange agents__v1__action__kommo_action__operation__value_ranges[] = {
+{0, 0},{0, 12}
+};
+static const ProtobufCEnumValueIndex agents__v1__action__kommo_action__operation__enum_values_by_name[12] =
+{
+  { "OPERATION_ADD_NOTE", 9 },
+  { "OPERATION_ADD_TAGS", 5 },
+  { "OPERATION_CHANGE_RESPONSIBLE", 3 },
+  { "OPERATION_CHANGE_STAGE", 2 },
+  { "OPERATION_COMPLETE_TASK", 8 },
+  { "OPERATION_CREATE_TASK", 7 },
+  { "OPERATION_REMOVE_TAGS", 6 },
+  { "OPERATION_RUN_SALESBOT", 10 },
+  { "OPERATION_SET_FIELD", 4 },
+  { "OPERATION_UNSPECIFIED", 0 },
+  { "OPERATION_UPDATE_CONTACT", 11 },
+  { "OPERATION_UPDATE_LEAD", 1 },
+};
+const ProtobufCEnumDescriptor agents__v1__action__kommo_action__operation__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.Action.KommoAction.Operation",
+  "Operation",
+  "Agents__V1__Action__KommoAction__Operation",
+  "agents.v1",
+  12,
+  agents__v1__action__kommo_action__operation__enum_values_by_number,
+  12,
+  agents__v1__action__kommo_action__operation__enum_values_by_name,
+  1,
+  agents__v1__action__kommo_action__operation__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor agents__v1__action__kommo_action__field_descriptors[2] =
+{
+  {
+    "operation",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Action__KommoAction, operation),
+    &agents__v1__action__kommo_action__operation__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "parameters",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__Action__KommoAction, n_parameters),
+    offsetof(Agents__V1__Action__KommoAction, parameters),
+    &agents__v1__action__kommo_action__parameters_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action__kommo_action__field_indices_by_name[] = {
+  0,   /* field[0] = operation */
+  1,   /* field[1] = parameters */
+};
+static const ProtobufCIntRange agents__v1__action__kommo_action__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__action__kommo_action__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Action.KommoAction",
+  "KommoAction",
+  "Agents__V1__Action__KommoAction",
+  "agents.v1",
+  sizeof(Agents__V1__Action__KommoAction),
+  2,
+  agents__v1__action__kommo_action__field_descriptors,
+  agents__v1__action__kommo_action__field_indices_by_name,
+  1,  agents__v1__action__kommo_action__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action__kommo_action__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__action__field_descriptors[12] =
+{
+  {
+    "send_message",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__Action, kind_case),
+    offsetof(Agents__V1__Action, send_message),
+    &agents__v1__action__send_message__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ai_response",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__Action, kind_case),
+    offsetof(Agents__V1__Action, ai_response),
+    &agents__v1__action__airesponse__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "create_task",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__Action, kind_case),
+    offsetof(Agents__V1__Action, create_task),
+    &agents__v1__action__create_task__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "add_note",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__Action, kind_case),
+    offsetof(Agents__V1__Action, add_note),
+    &agents__v1__action__add_note__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "change_stage",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__Action, kind_case),
+    offsetof(Agents__V1__Action, change_stage),
+    &agents__v1__action__change_stage__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "set_field",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__Action, kind_case),
+    offsetof(Agents__V1__Action, set_field),
+    &agents__v1__action__set_field__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "add_tags",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__Action, kind_case),
+    offsetof(Agents__V1__Action, add_tags),
+    &agents__v1__action__add_tags__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "remove_tags",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__Action, kind_case),
+    offsetof(Agents__V1__Action, remove_tags),
+    &agents__v1__action__remove_tags__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "webhook",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__Action, kind_case),
+    offsetof(Agents__V1__Action, webhook),
+    &agents__v1__action__webhook__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "start_sequence",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__Action, kind_case),
+    offsetof(Agents__V1__Action, start_sequence),
+    &agents__v1__action__start_sequence__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stop_sequence",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__Action, kind_case),
+    offsetof(Agents__V1__Action, stop_sequence),
+    &agents__v1__action__stop_sequence__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kommo_action",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__Action, kind_case),
+    offsetof(Agents__V1__Action, kommo_action),
+    &agents__v1__action__kommo_action__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action__field_indices_by_name[] = {
+  3,   /* field[3] = add_note */
+  6,   /* field[6] = add_tags */
+  1,   /* field[1] = ai_response */
+  4,   /* field[4] = change_stage */
+  2,   /* field[2] = create_task */
+  11,   /* field[11] = kommo_action */
+  7,   /* field[7] = remove_tags */
+  0,   /* field[0] = send_message */
+  5,   /* field[5] = set_field */
+  9,   /* field[9] = start_sequence */
+  10,   /* field[10] = stop_sequence */
+  8,   /* field[8] = webhook */
+};
+static const ProtobufCIntRange agents__v1__action__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 12 }
+};
+const ProtobufCMessageDescriptor agents__v1__action__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Action",
+  "Action",
+  "Agents__V1__Action",
+  "agents.v1",
+  sizeof(Agents__V1__Action),
+  12,
+  agents__v1__action__field_descriptors,
+  agents__v1__action__field_indices_by_name,
+  1,  agents__v1__action__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__planned_action__field_descriptors[8] =
 {
   {
     "idempotency_key",
@@ -1071,30 +2047,6 @@ static const ProtobufCFieldDescriptor agents__v1__planned_action__field_descript
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "action_type",
-    5,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Agents__V1__PlannedAction, action_type),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "action_json",
-    6,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Agents__V1__PlannedAction, action_json),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
     "lead_id",
     7,
     PROTOBUF_C_LABEL_NONE,
@@ -1130,22 +2082,34 @@ static const ProtobufCFieldDescriptor agents__v1__planned_action__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "action",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__PlannedAction, action),
+    &agents__v1__action__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__planned_action__field_indices_by_name[] = {
+  7,   /* field[7] = action */
   3,   /* field[3] = action_index */
-  5,   /* field[5] = action_json */
-  4,   /* field[4] = action_type */
   2,   /* field[2] = agent_id */
-  7,   /* field[7] = event_id */
+  5,   /* field[5] = event_id */
   0,   /* field[0] = idempotency_key */
-  6,   /* field[6] = lead_id */
+  4,   /* field[4] = lead_id */
   1,   /* field[1] = rule_id */
-  8,   /* field[8] = rule_name */
+  6,   /* field[6] = rule_name */
 };
-static const ProtobufCIntRange agents__v1__planned_action__number_ranges[1 + 1] =
+static const ProtobufCIntRange agents__v1__planned_action__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 7, 4 },
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor agents__v1__planned_action__descriptor =
 {
@@ -1155,10 +2119,10 @@ const ProtobufCMessageDescriptor agents__v1__planned_action__descriptor =
   "Agents__V1__PlannedAction",
   "agents.v1",
   sizeof(Agents__V1__PlannedAction),
-  9,
+  8,
   agents__v1__planned_action__field_descriptors,
   agents__v1__planned_action__field_indices_by_name,
-  1,  agents__v1__planned_action__number_ranges,
+  2,  agents__v1__planned_action__number_ranges,
   (ProtobufCMessageInit) agents__v1__planned_action__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1307,11 +2271,11 @@ static const ProtobufCFieldDescriptor agents__v1__rule_explanation__field_descri
     "outcome",
     4,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__RuleExplanation, outcome),
+    &agents__v1__rule_outcome__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1767,5 +2731,57 @@ const ProtobufCEnumDescriptor agents__v1__held_events__descriptor =
   agents__v1__held_events__enum_values_by_name,
   1,
   agents__v1__held_events__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue agents__v1__rule_outcome__enum_values_by_number[14] =
+{
+  { "RULE_OUTCOME_UNSPECIFIED", "AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_UNSPECIFIED", 0 },
+  { "RULE_OUTCOME_FIRED", "AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_FIRED", 1 },
+  { "RULE_OUTCOME_TRIGGER_MISMATCH", "AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_TRIGGER_MISMATCH", 2 },
+  { "RULE_OUTCOME_CONDITION_FALSE", "AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_CONDITION_FALSE", 3 },
+  { "RULE_OUTCOME_COOLDOWN", "AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_COOLDOWN", 4 },
+  { "RULE_OUTCOME_MAX_FIRES", "AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_MAX_FIRES", 5 },
+  { "RULE_OUTCOME_DISABLED", "AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_DISABLED", 6 },
+  { "RULE_OUTCOME_STOPPED_BY_PRIORITY", "AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_STOPPED_BY_PRIORITY", 7 },
+  { "RULE_OUTCOME_LOOP_GUARD", "AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_LOOP_GUARD", 8 },
+  { "RULE_OUTCOME_AGENT_PAUSED", "AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_AGENT_PAUSED", 9 },
+  { "RULE_OUTCOME_AGENT_SCOPE", "AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_AGENT_SCOPE", 10 },
+  { "RULE_OUTCOME_TIMER_NOT_DUE", "AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_TIMER_NOT_DUE", 11 },
+  { "RULE_OUTCOME_TIMER_CANCELLED", "AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_TIMER_CANCELLED", 12 },
+  { "RULE_OUTCOME_BUDGET_EXCEEDED", "AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_BUDGET_EXCEEDED", 13 },
+};
+static const ProtobufCIntRange agents__v1__rule_outcome__value_ranges[] = {
+{0, 0},{0, 14}
+};
+static const ProtobufCEnumValueIndex agents__v1__rule_outcome__enum_values_by_name[14] =
+{
+  { "RULE_OUTCOME_AGENT_PAUSED", 9 },
+  { "RULE_OUTCOME_AGENT_SCOPE", 10 },
+  { "RULE_OUTCOME_BUDGET_EXCEEDED", 13 },
+  { "RULE_OUTCOME_CONDITION_FALSE", 3 },
+  { "RULE_OUTCOME_COOLDOWN", 4 },
+  { "RULE_OUTCOME_DISABLED", 6 },
+  { "RULE_OUTCOME_FIRED", 1 },
+  { "RULE_OUTCOME_LOOP_GUARD", 8 },
+  { "RULE_OUTCOME_MAX_FIRES", 5 },
+  { "RULE_OUTCOME_STOPPED_BY_PRIORITY", 7 },
+  { "RULE_OUTCOME_TIMER_CANCELLED", 12 },
+  { "RULE_OUTCOME_TIMER_NOT_DUE", 11 },
+  { "RULE_OUTCOME_TRIGGER_MISMATCH", 2 },
+  { "RULE_OUTCOME_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__rule_outcome__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.RuleOutcome",
+  "RuleOutcome",
+  "Agents__V1__RuleOutcome",
+  "agents.v1",
+  14,
+  agents__v1__rule_outcome__enum_values_by_number,
+  14,
+  agents__v1__rule_outcome__enum_values_by_name,
+  1,
+  agents__v1__rule_outcome__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

@@ -795,11 +795,11 @@ static const ProtobufCFieldDescriptor agents__v1__script_ref__field_descriptors[
     "type",
     3,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__ScriptRef, type),
+    &agents__v1__script_type__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -948,11 +948,11 @@ static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descripto
     "status",
     5,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__AgentContext, status),
+    &agents__v1__agent_status__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1209,11 +1209,11 @@ static const ProtobufCFieldDescriptor agents__v1__own_write__field_descriptors[5
     "kind",
     2,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__OwnWrite, kind),
+    &agents__v1__own_write_kind__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -1818,6 +1818,106 @@ const ProtobufCMessageDescriptor agents__v1__stats_report__descriptor =
   1,  agents__v1__stats_report__number_ranges,
   (ProtobufCMessageInit) agents__v1__stats_report__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue agents__v1__script_type__enum_values_by_number[6] =
+{
+  { "SCRIPT_TYPE_UNSPECIFIED", "AGENTS__V1__SCRIPT_TYPE__SCRIPT_TYPE_UNSPECIFIED", 0 },
+  { "SCRIPT_TYPE_GREETING", "AGENTS__V1__SCRIPT_TYPE__SCRIPT_TYPE_GREETING", 1 },
+  { "SCRIPT_TYPE_QUALIFICATION", "AGENTS__V1__SCRIPT_TYPE__SCRIPT_TYPE_QUALIFICATION", 2 },
+  { "SCRIPT_TYPE_PRESENTATION", "AGENTS__V1__SCRIPT_TYPE__SCRIPT_TYPE_PRESENTATION", 3 },
+  { "SCRIPT_TYPE_OBJECTION_HANDLING", "AGENTS__V1__SCRIPT_TYPE__SCRIPT_TYPE_OBJECTION_HANDLING", 4 },
+  { "SCRIPT_TYPE_CLOSING", "AGENTS__V1__SCRIPT_TYPE__SCRIPT_TYPE_CLOSING", 5 },
+};
+static const ProtobufCIntRange agents__v1__script_type__value_ranges[] = {
+{0, 0},{0, 6}
+};
+static const ProtobufCEnumValueIndex agents__v1__script_type__enum_values_by_name[6] =
+{
+  { "SCRIPT_TYPE_CLOSING", 5 },
+  { "SCRIPT_TYPE_GREETING", 1 },
+  { "SCRIPT_TYPE_OBJECTION_HANDLING", 4 },
+  { "SCRIPT_TYPE_PRESENTATION", 3 },
+  { "SCRIPT_TYPE_QUALIFICATION", 2 },
+  { "SCRIPT_TYPE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__script_type__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.ScriptType",
+  "ScriptType",
+  "Agents__V1__ScriptType",
+  "agents.v1",
+  6,
+  agents__v1__script_type__enum_values_by_number,
+  6,
+  agents__v1__script_type__enum_values_by_name,
+  1,
+  agents__v1__script_type__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue agents__v1__agent_status__enum_values_by_number[3] =
+{
+  { "AGENT_STATUS_UNSPECIFIED", "AGENTS__V1__AGENT_STATUS__AGENT_STATUS_UNSPECIFIED", 0 },
+  { "AGENT_STATUS_ACTIVE", "AGENTS__V1__AGENT_STATUS__AGENT_STATUS_ACTIVE", 1 },
+  { "AGENT_STATUS_PAUSED", "AGENTS__V1__AGENT_STATUS__AGENT_STATUS_PAUSED", 2 },
+};
+static const ProtobufCIntRange agents__v1__agent_status__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex agents__v1__agent_status__enum_values_by_name[3] =
+{
+  { "AGENT_STATUS_ACTIVE", 1 },
+  { "AGENT_STATUS_PAUSED", 2 },
+  { "AGENT_STATUS_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__agent_status__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.AgentStatus",
+  "AgentStatus",
+  "Agents__V1__AgentStatus",
+  "agents.v1",
+  3,
+  agents__v1__agent_status__enum_values_by_number,
+  3,
+  agents__v1__agent_status__enum_values_by_name,
+  1,
+  agents__v1__agent_status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue agents__v1__own_write_kind__enum_values_by_number[5] =
+{
+  { "OWN_WRITE_KIND_UNSPECIFIED", "AGENTS__V1__OWN_WRITE_KIND__OWN_WRITE_KIND_UNSPECIFIED", 0 },
+  { "OWN_WRITE_KIND_STAGE_CHANGE", "AGENTS__V1__OWN_WRITE_KIND__OWN_WRITE_KIND_STAGE_CHANGE", 1 },
+  { "OWN_WRITE_KIND_NOTE", "AGENTS__V1__OWN_WRITE_KIND__OWN_WRITE_KIND_NOTE", 2 },
+  { "OWN_WRITE_KIND_FIELD", "AGENTS__V1__OWN_WRITE_KIND__OWN_WRITE_KIND_FIELD", 3 },
+  { "OWN_WRITE_KIND_MESSAGE", "AGENTS__V1__OWN_WRITE_KIND__OWN_WRITE_KIND_MESSAGE", 4 },
+};
+static const ProtobufCIntRange agents__v1__own_write_kind__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex agents__v1__own_write_kind__enum_values_by_name[5] =
+{
+  { "OWN_WRITE_KIND_FIELD", 3 },
+  { "OWN_WRITE_KIND_MESSAGE", 4 },
+  { "OWN_WRITE_KIND_NOTE", 2 },
+  { "OWN_WRITE_KIND_STAGE_CHANGE", 1 },
+  { "OWN_WRITE_KIND_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__own_write_kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.OwnWriteKind",
+  "OwnWriteKind",
+  "Agents__V1__OwnWriteKind",
+  "agents.v1",
+  5,
+  agents__v1__own_write_kind__enum_values_by_number,
+  5,
+  agents__v1__own_write_kind__enum_values_by_name,
+  1,
+  agents__v1__own_write_kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[24] =
 {

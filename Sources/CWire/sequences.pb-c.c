@@ -535,11 +535,11 @@ static const ProtobufCFieldDescriptor agents__v1__enrollment_command__field_desc
     "command",
     5,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
     offsetof(Agents__V1__EnrollmentCommand, command),
+    &agents__v1__enrollment_command_kind__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -647,6 +647,40 @@ const ProtobufCMessageDescriptor agents__v1__lead_query__descriptor =
   1,  agents__v1__lead_query__number_ranges,
   (ProtobufCMessageInit) agents__v1__lead_query__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue agents__v1__enrollment_command_kind__enum_values_by_number[5] =
+{
+  { "ENROLLMENT_COMMAND_KIND_UNSPECIFIED", "AGENTS__V1__ENROLLMENT_COMMAND_KIND__ENROLLMENT_COMMAND_KIND_UNSPECIFIED", 0 },
+  { "ENROLLMENT_COMMAND_KIND_ENROLL", "AGENTS__V1__ENROLLMENT_COMMAND_KIND__ENROLLMENT_COMMAND_KIND_ENROLL", 1 },
+  { "ENROLLMENT_COMMAND_KIND_PAUSE", "AGENTS__V1__ENROLLMENT_COMMAND_KIND__ENROLLMENT_COMMAND_KIND_PAUSE", 2 },
+  { "ENROLLMENT_COMMAND_KIND_RESUME", "AGENTS__V1__ENROLLMENT_COMMAND_KIND__ENROLLMENT_COMMAND_KIND_RESUME", 3 },
+  { "ENROLLMENT_COMMAND_KIND_CANCEL", "AGENTS__V1__ENROLLMENT_COMMAND_KIND__ENROLLMENT_COMMAND_KIND_CANCEL", 4 },
+};
+static const ProtobufCIntRange agents__v1__enrollment_command_kind__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex agents__v1__enrollment_command_kind__enum_values_by_name[5] =
+{
+  { "ENROLLMENT_COMMAND_KIND_CANCEL", 4 },
+  { "ENROLLMENT_COMMAND_KIND_ENROLL", 1 },
+  { "ENROLLMENT_COMMAND_KIND_PAUSE", 2 },
+  { "ENROLLMENT_COMMAND_KIND_RESUME", 3 },
+  { "ENROLLMENT_COMMAND_KIND_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__enrollment_command_kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.EnrollmentCommandKind",
+  "EnrollmentCommandKind",
+  "Agents__V1__EnrollmentCommandKind",
+  "agents.v1",
+  5,
+  agents__v1__enrollment_command_kind__enum_values_by_number,
+  5,
+  agents__v1__enrollment_command_kind__enum_values_by_name,
+  1,
+  agents__v1__enrollment_command_kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[16] =
 {

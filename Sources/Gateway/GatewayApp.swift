@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -75,7 +76,7 @@ package enum GatewayApp {
             // A token too short for today's rule (from an older build) is replaced, as documented above.
             if (try? GatewayConfiguration.checkToken(existing, key: "admin-token")) != nil { return existing }
         }
-        let token = "adm_" + GatewayStore.randomHex(32)
+        let token = RandomID.make("adm_", hexDigits: 64)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
         return token

@@ -6,11 +6,11 @@ import Wire
 
 /// The gateway's settings (flags and environment variables).
 package struct GatewayOptions: ParsableArguments, Sendable {
-    @Option(name: .customLong("http-host"), help: "Address the HTTP server binds (env HTTP_HOST).")
-    package var httpHost: String = Env.string("HTTP_HOST") ?? "127.0.0.1"
+    @Option(name: .customLong("http-host"), help: "Address the HTTP server binds (env HTTP_HOST; default 127.0.0.1).")
+    package var httpHost: String?
 
-    @Option(name: .customLong("http-port"), help: "Port of the HTTP server (env HTTP_PORT).")
-    package var httpPort: Int = Env.int("HTTP_PORT") ?? 8080
+    @Option(name: .customLong("http-port"), help: "Port of the HTTP server (env HTTP_PORT; default 8080).")
+    package var httpPort: Int?
 
     @OptionGroup package var ingest: PeerOption<IngestPeer>
     @OptionGroup package var rules: PeerOption<RulesPeer>
@@ -22,78 +22,99 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("admin-token"), help: "Bearer token of the operator (env ADMIN_TOKEN). Unset: generated into the data folder.")
     package var adminToken: String?
 
-    @Option(name: .customLong("max-body-bytes"), help: "Largest JSON request body (env MAX_BODY_BYTES).")
-    package var maxBodyBytes: Int = Env.int("MAX_BODY_BYTES") ?? 1024 * 1024
+    @Option(name: .customLong("max-body-bytes"), help: "Largest JSON request body (env MAX_BODY_BYTES; default 1048576).")
+    package var maxBodyBytes: Int?
 
-    @Option(name: .customLong("rpc-timeout-ms"), help: "Deadline of each call to a service (env RPC_TIMEOUT_MS).")
-    package var rpcTimeoutMilliseconds: Int = Env.int("RPC_TIMEOUT_MS") ?? 5000
+    @Option(name: .customLong("rpc-timeout-ms"), help: "Deadline of each call to a service (env RPC_TIMEOUT_MS; default 5000).")
+    package var rpcTimeoutMilliseconds: Int?
 
-    @Option(name: .customLong("webhook-timeout-ms"), help: "Deadline of storing a Kommo webhook; Kommo waits at most 2 s (env WEBHOOK_TIMEOUT_MS).")
-    package var webhookTimeoutMilliseconds: Int = Env.int("WEBHOOK_TIMEOUT_MS") ?? 1500
+    @Option(name: .customLong("webhook-timeout-ms"), help: "Deadline of storing a Kommo webhook; Kommo waits at most 2 s (env WEBHOOK_TIMEOUT_MS; default 1500).")
+    package var webhookTimeoutMilliseconds: Int?
 
-    @Option(name: .customLong("rate-limit"), help: "Requests per second per API key; bursts up to twice that (env RATE_LIMIT).")
-    package var rateLimit: Int = Env.int("RATE_LIMIT") ?? 50
+    @Option(name: .customLong("rate-limit"), help: "Requests per second per API key; bursts up to twice that (env RATE_LIMIT; default 50).")
+    package var rateLimit: Int?
 
-    @Option(name: .customLong("tenant-rate-limit"), help: "Requests per second per tenant across all its keys; bursts up to twice that (env TENANT_RATE_LIMIT).")
-    package var tenantRateLimit: Int = Env.int("TENANT_RATE_LIMIT") ?? 100
+    @Option(name: .customLong("tenant-rate-limit"), help: "Requests per second per tenant across all its keys; bursts up to twice that (env TENANT_RATE_LIMIT; default 100).")
+    package var tenantRateLimit: Int?
 
-    @Option(name: .customLong("max-api-keys"), help: "Live API keys a tenant may hold (env MAX_API_KEYS).")
-    package var maxAPIKeys: Int = Env.int("MAX_API_KEYS") ?? 20
+    @Option(name: .customLong("max-api-keys"), help: "Live API keys a tenant may hold (env MAX_API_KEYS; default 20).")
+    package var maxAPIKeys: Int?
 
-    @Option(name: .customLong("auth-failure-limit"), help: "Failed authentications per client address before it is throttled (env AUTH_FAILURE_LIMIT).")
-    package var authFailureLimit: Int = Env.int("AUTH_FAILURE_LIMIT") ?? 10
+    @Option(name: .customLong("auth-failure-limit"), help: "Failed authentications per client address before it is throttled (env AUTH_FAILURE_LIMIT; default 10).")
+    package var authFailureLimit: Int?
 
-    @Option(name: .customLong("auth-failure-window-s"), help: "Window of the failed-authentication count, and how long a throttled address waits (env AUTH_FAILURE_WINDOW_S).")
-    package var authFailureWindowSeconds: Int = Env.int("AUTH_FAILURE_WINDOW_S") ?? 60
+    @Option(name: .customLong("auth-failure-window-s"), help: "Window of the failed-authentication count, and how long a throttled address waits (env AUTH_FAILURE_WINDOW_S; default 60).")
+    package var authFailureWindowSeconds: Int?
 
     @Option(name: .customLong("trusted-proxies"), help: "Comma-separated CIDRs of proxies whose X-Forwarded-For is believed (env TRUSTED_PROXIES). Unset: none.")
-    package var trustedProxies: String = Env.string("TRUSTED_PROXIES") ?? ""
+    package var trustedProxies: String?
 
     @Option(name: .customLong("metrics-token"), help: "Bearer token for GET /metrics (env METRICS_TOKEN); the admin token is accepted too.")
     package var metricsToken: String?
 
-    @Option(name: .customLong("max-connections"), help: "Most HTTP connections open at once; more wait in the backlog (env MAX_CONNECTIONS).")
-    package var maxConnections: Int = Env.int("MAX_CONNECTIONS") ?? 4096
+    @Option(name: .customLong("max-connections"), help: "Most HTTP connections open at once; more wait in the backlog (env MAX_CONNECTIONS; default 4096).")
+    package var maxConnections: Int?
 
-    @Option(name: .customLong("idle-timeout-ms"), help: "A kept-alive connection with no request is closed after this (env IDLE_TIMEOUT_MS).")
-    package var idleTimeoutMilliseconds: Int = Env.int("IDLE_TIMEOUT_MS") ?? 60_000
+    @Option(name: .customLong("idle-timeout-ms"), help: "A kept-alive connection with no request is closed after this (env IDLE_TIMEOUT_MS; default 60000).")
+    package var idleTimeoutMilliseconds: Int?
 
-    @Option(name: .customLong("header-timeout-ms"), help: "A new connection's request head must be complete within this (env HEADER_TIMEOUT_MS).")
-    package var headerTimeoutMilliseconds: Int = Env.int("HEADER_TIMEOUT_MS") ?? 10_000
+    @Option(name: .customLong("header-timeout-ms"), help: "A new connection's request head must be complete within this (env HEADER_TIMEOUT_MS; default 10000).")
+    package var headerTimeoutMilliseconds: Int?
 
-    @Option(name: .customLong("body-timeout-ms"), help: "A request body must be complete within this of its head (env BODY_TIMEOUT_MS).")
-    package var bodyTimeoutMilliseconds: Int = Env.int("BODY_TIMEOUT_MS") ?? 30_000
+    @Option(name: .customLong("body-timeout-ms"), help: "A request body must be complete within this of its head (env BODY_TIMEOUT_MS; default 30000).")
+    package var bodyTimeoutMilliseconds: Int?
 
-    @Flag(name: .customLong("no-demo"), help: "Do not create the demo tenant on an empty store (env NO_DEMO=1).")
-    package var noDemo: Bool = Env.string("NO_DEMO") == "1"
+    @Flag(name: .customLong("no-demo"), help: "Do not create the demo tenant on an empty store (env NO_DEMO=1 or true).")
+    package var noDemo: Bool = false
 
     @OptionGroup package var process: ProcessOptions
 
     package init() {}
 
-    package func configuration() throws -> GatewayConfiguration {
-        guard (0...65535).contains(httpPort) else { throw ConfigurationError("--http-port must be 0…65535") }
-        guard maxBodyBytes >= 1024 else { throw ConfigurationError("--max-body-bytes must be at least 1024") }
-        guard rateLimit >= 1 else { throw ConfigurationError("--rate-limit must be at least 1") }
-        guard rpcTimeoutMilliseconds >= 10 else { throw ConfigurationError("--rpc-timeout-ms must be at least 10") }
-        guard webhookTimeoutMilliseconds >= 10 else { throw ConfigurationError("--webhook-timeout-ms must be at least 10") }
-        guard tenantRateLimit >= 1 else { throw ConfigurationError("--tenant-rate-limit must be at least 1") }
-        guard maxAPIKeys >= 1 else { throw ConfigurationError("--max-api-keys must be at least 1") }
-        guard authFailureLimit >= 1, authFailureWindowSeconds >= 1 else {
-            throw ConfigurationError("--auth-failure-limit and --auth-failure-window-s must be at least 1")
+    /// The resolved configuration: a flag wins, then its environment variable, then the default. A
+    /// variable that does not read as its setting's type stops startup with a message naming it.
+    package func configuration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatewayConfiguration {
+        func resolve(_ flag: Int?, _ key: String, _ fallback: Int) throws -> Int {
+            try flag ?? Env.integer(key, in: environment) ?? fallback
         }
-        guard maxConnections >= 16 else { throw ConfigurationError("--max-connections must be at least 16") }
+        let httpHost = self.httpHost ?? Env.string("HTTP_HOST", in: environment) ?? "127.0.0.1"
+        let httpPort = try resolve(self.httpPort, "HTTP_PORT", 8080)
+        let maxBodyBytes = try resolve(self.maxBodyBytes, "MAX_BODY_BYTES", 1024 * 1024)
+        let rpcTimeoutMilliseconds = try resolve(self.rpcTimeoutMilliseconds, "RPC_TIMEOUT_MS", 5000)
+        let webhookTimeoutMilliseconds = try resolve(self.webhookTimeoutMilliseconds, "WEBHOOK_TIMEOUT_MS", 1500)
+        let rateLimit = try resolve(self.rateLimit, "RATE_LIMIT", 50)
+        let tenantRateLimit = try resolve(self.tenantRateLimit, "TENANT_RATE_LIMIT", 100)
+        let maxAPIKeys = try resolve(self.maxAPIKeys, "MAX_API_KEYS", 20)
+        let authFailureLimit = try resolve(self.authFailureLimit, "AUTH_FAILURE_LIMIT", 10)
+        let authFailureWindowSeconds = try resolve(self.authFailureWindowSeconds, "AUTH_FAILURE_WINDOW_S", 60)
+        let maxConnections = try resolve(self.maxConnections, "MAX_CONNECTIONS", 4096)
+        let idleTimeoutMilliseconds = try resolve(self.idleTimeoutMilliseconds, "IDLE_TIMEOUT_MS", 60_000)
+        let headerTimeoutMilliseconds = try resolve(self.headerTimeoutMilliseconds, "HEADER_TIMEOUT_MS", 10_000)
+        let bodyTimeoutMilliseconds = try resolve(self.bodyTimeoutMilliseconds, "BODY_TIMEOUT_MS", 30_000)
+        let trustedProxies = self.trustedProxies ?? Env.string("TRUSTED_PROXIES", in: environment) ?? ""
+        let noDemo = try self.noDemo || Env.flag("NO_DEMO", in: environment) ?? false
+        guard (0...65535).contains(httpPort) else { throw ConfigurationError("--http-port (HTTP_PORT) must be 0…65535") }
+        guard maxBodyBytes >= 1024 else { throw ConfigurationError("--max-body-bytes (MAX_BODY_BYTES) must be at least 1024") }
+        guard rateLimit >= 1 else { throw ConfigurationError("--rate-limit (RATE_LIMIT) must be at least 1") }
+        guard rpcTimeoutMilliseconds >= 10 else { throw ConfigurationError("--rpc-timeout-ms (RPC_TIMEOUT_MS) must be at least 10") }
+        guard webhookTimeoutMilliseconds >= 10 else { throw ConfigurationError("--webhook-timeout-ms (WEBHOOK_TIMEOUT_MS) must be at least 10") }
+        guard tenantRateLimit >= 1 else { throw ConfigurationError("--tenant-rate-limit (TENANT_RATE_LIMIT) must be at least 1") }
+        guard maxAPIKeys >= 1 else { throw ConfigurationError("--max-api-keys (MAX_API_KEYS) must be at least 1") }
+        guard authFailureLimit >= 1, authFailureWindowSeconds >= 1 else {
+            throw ConfigurationError("--auth-failure-limit (AUTH_FAILURE_LIMIT) and --auth-failure-window-s (AUTH_FAILURE_WINDOW_S) must be at least 1")
+        }
+        guard maxConnections >= 16 else { throw ConfigurationError("--max-connections (MAX_CONNECTIONS) must be at least 16") }
         guard idleTimeoutMilliseconds >= 100, headerTimeoutMilliseconds >= 100, bodyTimeoutMilliseconds >= 100 else {
-            throw ConfigurationError("--idle-timeout-ms, --header-timeout-ms and --body-timeout-ms must be at least 100")
+            throw ConfigurationError("--idle-timeout-ms (IDLE_TIMEOUT_MS), --header-timeout-ms (HEADER_TIMEOUT_MS) and --body-timeout-ms (BODY_TIMEOUT_MS) must be at least 100")
         }
         var proxies: [CIDR] = []
         for entry in trustedProxies.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
-            guard let cidr = CIDR(entry) else { throw ConfigurationError("--trusted-proxies: \(entry) is not an address or CIDR") }
+            guard let cidr = CIDR(entry) else { throw ConfigurationError("--trusted-proxies (TRUSTED_PROXIES): \(entry) is not an address or CIDR") }
             proxies.append(cidr)
         }
-        let adminToken = self.adminToken ?? Env.string("ADMIN_TOKEN")
-        let metricsToken = self.metricsToken ?? Env.string("METRICS_TOKEN")
-        let publicBaseURL = self.publicBaseURL ?? Env.string("PUBLIC_BASE_URL")
+        let adminToken = self.adminToken ?? Env.string("ADMIN_TOKEN", in: environment)
+        let metricsToken = self.metricsToken ?? Env.string("METRICS_TOKEN", in: environment)
+        let publicBaseURL = self.publicBaseURL ?? Env.string("PUBLIC_BASE_URL", in: environment)
         if let adminToken { try GatewayConfiguration.checkToken(adminToken, key: "--admin-token / ADMIN_TOKEN") }
         if let metricsToken { try GatewayConfiguration.checkToken(metricsToken, key: "--metrics-token / METRICS_TOKEN") }
         return GatewayConfiguration(
@@ -108,7 +129,7 @@ package struct GatewayOptions: ParsableArguments, Sendable {
             trustedProxies: proxies, metricsToken: metricsToken,
             connections: ConnectionLimits(maxConnections: maxConnections, idleTimeout: .milliseconds(idleTimeoutMilliseconds),
                                           headerTimeout: .milliseconds(headerTimeoutMilliseconds), bodyTimeout: .milliseconds(bodyTimeoutMilliseconds)),
-            rpcSecurity: try process.security.security(identity: "gateway", logger: Logger(label: "gateway")))
+            rpcSecurity: try process.security.security(identity: "gateway", logger: Logger(label: "gateway"), environment: environment))
     }
 }
 

@@ -112,7 +112,7 @@ extension RulesServer {
         answer.agentName = agent.name
         answer.persona = agent.persona
         answer.language = agent.language
-        answer.status = agent.status
+        answer.status = PB.AgentStatus(agent.status)
         answer.agentJson = try PB.Document(agentRecord).json
         answer.scripts = try await store.scripts(tenantID: tenantID, agentID: agentRecord.id).compactMap { record in
             guard let script = stored(ScriptResource.self, record, logger: context.logger), script.active, script.applies(pipelineID: facts?.pipelineID, stageID: stage) else { return nil }
@@ -130,9 +130,6 @@ extension RulesServer {
     }
 
     // MARK: - Record
-
-    /// Kinds of own writes the executor reports.
-    static let ownWriteKinds: Set<String> = ["stage_change", "note", "field", "message"]
 
     /// Stores script uses and own writes (the loop guard's memory). Idempotent: a repeat changes nothing.
     /// A `field` write's value is `<field reference>=<value>` (`cf.Budget=5000`), because the wire has no
@@ -153,12 +150,14 @@ extension RulesServer {
         for (index, write) in request.ownWrites.enumerated() {
             let path = "own_writes[\(index)]"
             if write.leadId <= 0 { violations.append(FieldViolation(field: "\(path).lead_id", message: "is required")) }
-            if !Self.ownWriteKinds.contains(write.kind) {
+            switch write.kind {
+            case .stageChange, .note, .field, .message: break
+            case .unspecified, .unrecognized:
                 violations.append(FieldViolation(field: "\(path).kind", message: "must be one of: stage_change, note, field, message"))
             }
             var field = ""
             var value = write.value
-            if write.kind == "field" {
+            if write.kind == .field {
                 guard let equals = write.value.firstIndex(of: "="), equals != write.value.startIndex else {
                     violations.append(FieldViolation(field: "\(path).value", message: "must be <field>=<value> for a field write"))
                     continue
@@ -166,7 +165,7 @@ extension RulesServer {
                 field = String(write.value[..<equals])
                 value = String(write.value[write.value.index(after: equals)...])
             }
-            writes.append(OwnWriteRecord(leadID: write.leadId, kind: write.kind, field: field, value: value, ruleID: write.ruleId,
+            writes.append(OwnWriteRecord(leadID: write.leadId, kind: write.kind.name, field: field, value: value, ruleID: write.ruleId,
                                          at: write.atMicros == 0 ? now : write.atMicros))
         }
         guard violations.isEmpty else { throw RPCError.invalid(violations) }

@@ -84,15 +84,13 @@ extension PB.Decision {
         let decision = record.decision
         eventId = decision.eventID
         decidedAtMicros = decision.evaluatedAt.unixMicros
-        let encoder = RuleJSON.encoder()
-        actions = try decision.actions.map { planned in
+        actions = decision.actions.map { planned in
             var action = PB.PlannedAction()
             action.idempotencyKey = planned.idempotencyKey
             action.ruleId = planned.ruleID
             action.agentId = planned.agentID
             action.actionIndex = Int32(planned.actionIndex)
-            action.actionType = planned.action.type.rawValue
-            action.actionJson = String(decoding: try encoder.encode(planned.action), as: UTF8.self)
+            action.action = PB.Action(planned.action)
             action.leadId = planned.leadID ?? 0
             action.eventId = planned.eventID
             action.ruleName = record.ruleNames[planned.ruleID] ?? ""
@@ -113,7 +111,7 @@ extension PB.Decision {
             explanation.ruleId = why.ruleID
             explanation.agentId = why.agentID
             explanation.ruleName = record.ruleNames[why.ruleID] ?? ""
-            explanation.outcome = why.outcome.rawValue
+            explanation.outcome = PB.RuleOutcome(why.outcome)
             explanation.detail = why.detail
             explanation.failingLeaf = why.failingLeaf?.path ?? ""
             return explanation
@@ -126,11 +124,58 @@ extension PB.ScriptRef {
         self.init()
         id = record.id
         version = record.version
-        type = script.type
+        type = PB.ScriptType(script.type)
         name = script.name
         body = script.body
         triggerPhrases = script.triggerPhrases
         blockOnMissing = script.blockOnMissing
         language = script.language
+    }
+}
+
+extension PB.ScriptType {
+    /// The wire value of a script document's `type`; validation admits only `ScriptResource.types`.
+    init(_ type: String) {
+        self = switch type {
+        case "greeting": .greeting
+        case "qualification": .qualification
+        case "presentation": .presentation
+        case "objection_handling": .objectionHandling
+        case "closing": .closing
+        default: .unspecified
+        }
+    }
+}
+
+extension PB.AgentStatus {
+    /// The wire value of an agent document's `status`; validation admits only active and paused.
+    init(_ status: String) {
+        self = switch status {
+        case AgentResource.active: .active
+        case AgentResource.paused: .paused
+        default: .unspecified
+        }
+    }
+}
+
+// MARK: - Explanations
+
+extension PB.RuleOutcome {
+    init(_ outcome: RuleOutcome) {
+        self = switch outcome {
+        case .fired: .fired
+        case .triggerMismatch: .triggerMismatch
+        case .conditionFalse: .conditionFalse
+        case .cooldown: .cooldown
+        case .maxFires: .maxFires
+        case .disabled: .disabled
+        case .stoppedByPriority: .stoppedByPriority
+        case .loopGuard: .loopGuard
+        case .agentPaused: .agentPaused
+        case .agentScope: .agentScope
+        case .timerNotDue: .timerNotDue
+        case .timerCancelled: .timerCancelled
+        case .budgetExceeded: .budgetExceeded
+        }
     }
 }

@@ -116,15 +116,28 @@ package enum SequenceProcess {
                                   clock: clock, logger: logger)
         let server = SequenceServer(store: store, scheduler: scheduler, integrations: integrations, clock: clock,
                                     kommoProbe: kommoProbe, quotas: settings.quotas)
+        // A store read that fails leaves its gauge out of this scrape (a missing series, not a false zero),
+        // is logged, and is counted, so a store that cannot be read shows on the dashboard.
+        let gaugeReadFailures = Counter(label: "sequence_metrics_read_failures_total", factory: metrics)
         let health = HealthServer(service: "sequence-service", store: db) {
-            var metrics: [PB.Metric] = []
-            for (status, count) in ((try? await store.counts()) ?? [:]).sorted(by: { $0.key < $1.key }) {
-                metrics.append(.sample("sequence_actions", Double(count), kind: .gauge, help: "Scheduled rows by status", labels: ["status": status]))
+            var samples: [PB.Metric] = []
+            do {
+                for (status, count) in try await store.counts().sorted(by: { $0.key < $1.key }) {
+                    samples.append(.sample("sequence_actions", Double(count), kind: .gauge, help: "Scheduled rows by status", labels: ["status": status]))
+                }
+            } catch {
+                gaugeReadFailures.increment()
+                logger.error("metrics.read_failed", metadata: ["metric.name": "sequence_actions", "error": "\(error)"])
             }
-            let lateness = (try? await store.oldestDue(now: clock.now().unixMicros)) ?? 0
-            metrics.append(.sample("sequence_scheduler_lateness_seconds", Double(lateness) / 1e6, kind: .gauge,
-                                   help: "How late the oldest due action is"))
-            return metrics
+            do {
+                let lateness = try await store.oldestDue(now: clock.now().unixMicros)
+                samples.append(.sample("sequence_scheduler_lateness_seconds", Double(lateness) / 1e6, kind: .gauge,
+                                       help: "How late the oldest due action is"))
+            } catch {
+                gaugeReadFailures.increment()
+                logger.error("metrics.read_failed", metadata: ["metric.name": "sequence_scheduler_lateness_seconds", "error": "\(error)"])
+            }
+            return samples
         }
         let rpc = try await RPCServer(configuration: RPCServerConfiguration(settings: settings),
                                       routes: health.routes + server.routes, security: settings.security, logger: logger,

@@ -1,4 +1,5 @@
 import Basics
+import Domain
 import Foundation
 import Logging
 import ServiceKit
@@ -31,15 +32,19 @@ package struct SequenceServer: SequencesHandler {
     package func schedule(_ request: PB.ScheduleRequest, context: RPCContext) async throws -> PB.ScheduleResponse {
         let tenantID = try context.requireTenant()
         var violations: [FieldViolation] = []
+        var actions: [PlannedActionRecord] = []
         for (index, action) in request.actions.enumerated() {
-            if action.idempotencyKey.isEmpty { violations.append(FieldViolation(field: "actions[\(index)].idempotency_key", message: "is required")) }
-            if action.actionType.isEmpty { violations.append(FieldViolation(field: "actions[\(index)].action_type", message: "is required")) }
+            do {
+                actions.append(try PlannedActionRecord(action, field: "actions[\(index)]"))
+            } catch let error as RPCError {
+                violations += error.violations
+            }
         }
         for (index, timer) in request.timers.enumerated() where timer.key.isEmpty || timer.dueAtMicros == 0 {
             violations.append(FieldViolation(field: "timers[\(index)]", message: "needs a key and a due time"))
         }
         guard violations.isEmpty else { throw RPCError.invalid(violations) }
-        let (accepted, duplicates) = try await store.schedule(tenantID: tenantID, actions: request.actions, timers: request.timers,
+        let (accepted, duplicates) = try await store.schedule(tenantID: tenantID, actions: actions, timers: request.timers,
                                                               now: clock.now().unixMicros)
         if accepted > 0 { scheduler.nudge.signal() }
         var response = PB.ScheduleResponse()

@@ -36,9 +36,6 @@ package enum Env {
         default: throw ConfigurationError("\(key): expected 1, true, yes, on, 0, false, no or off, got '\(text)'")
         }
     }
-
-    @available(*, deprecated, message: "a malformed value falls back silently: read it with Env.integer where the configuration is resolved")
-    package static func int(_ key: String) -> Int? { string(key).flatMap(Int.init) }
 }
 
 /// A configuration problem found at startup; the process stops with this message.

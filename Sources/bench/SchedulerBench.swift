@@ -1,5 +1,6 @@
 import ArgumentParser
 import Basics
+import Domain
 import Foundation
 import GRDB
 import NIOCore
@@ -101,7 +102,7 @@ struct SchedulerBench: AsyncParsableCommand {
         sink.reset()
         let drainStart = ContinuousClock.now
         for first in stride(from: 0, to: drain, by: 1000) {
-            var byTenant: [String: [PB.PlannedAction]] = [:]
+            var byTenant: [String: [PlannedActionRecord]] = [:]
             for index in first..<min(drain, first + 1000) {
                 byTenant["drain-\(index % drainAccounts)", default: []].append(Self.planned("drain:\(index)", lead: Int64(index + 1)))
             }
@@ -187,16 +188,9 @@ struct SchedulerBench: AsyncParsableCommand {
     }
 
     /// A rule's `create_task` as rules-service plans it.
-    static func planned(_ key: String, lead: Int64) -> PB.PlannedAction {
-        var action = PB.PlannedAction()
-        action.idempotencyKey = key
-        action.ruleId = "rule_bench"
-        action.agentId = "agent_bench"
-        action.actionType = "create_task"
-        action.actionJson = #"{"type": "create_task", "text": "Call back", "due_in_seconds": 3600}"#
-        action.leadId = lead
-        action.eventId = "ev_bench"
-        return action
+    static func planned(_ key: String, lead: Int64) -> PlannedActionRecord {
+        PlannedActionRecord(idempotencyKey: key, ruleID: "rule_bench", agentID: "agent_bench", eventID: "ev_bench", leadID: lead,
+                            action: Action(type: .createTask, text: "Call back", dueInSeconds: 3600))
     }
 
     /// Rows due later, as a delayed step or action sits in the schedule.
@@ -204,7 +198,7 @@ struct SchedulerBench: AsyncParsableCommand {
         let now = Date().unixMicros
         try await db.write { db in
             let statement = try db.makeStatement(sql: """
-                INSERT INTO action (tenant_id, idempotency_key, kind, action_type, action_json, lead_id, rule_id, agent_id, event_id, due_at, created_at)
+                INSERT INTO action (tenant_id, idempotency_key, kind, action_type, action, lead_id, rule_id, agent_id, event_id, due_at, created_at)
                 VALUES (?, ?, 'action', 'create_task', ?, ?, ?, ?, ?, ?, ?)
                 """)
             for row in rows {

@@ -1,4 +1,5 @@
 import Basics
+import Domain
 import Foundation
 import ServiceKit
 import Testing
@@ -20,12 +21,15 @@ struct EvaluateTests {
             #expect(decision.eventId == "evt-1")
             #expect(decision.decidedAtMicros == service.clock.now().unixMicros)
             #expect(decision.actions.map(\.idempotencyKey) == ["evt-1:\(rule.id):0", "evt-1:\(rule.id):1"])
-            #expect(decision.actions.map(\.actionType) == ["create_task", "add_tags"])
+            #expect(decision.actions.map { $0.action?.actionType } == [.createTask, .addTags])
             #expect(decision.actions.allSatisfy { $0.leadId == Lead.id && $0.agentId == agent.id && $0.ruleName == "Into qualified" })
-            let task = try #require(try JSONSerialization.jsonObject(with: Data(decision.actions[0].actionJson.utf8)) as? [String: Any])
-            #expect(task["text"] as? String == "Call {{lead.name}}")
-            #expect(task["due_in_seconds"] as? Int == 3600)
-            let outcomes = Dictionary(uniqueKeysWithValues: decision.explanations.map { ($0.ruleId, $0.outcome) })
+            guard case .createTask(let task)? = decision.actions[0].action?.kind else {
+                Issue.record("the first action is not a create_task: \(decision.actions[0])")
+                return
+            }
+            #expect(task.text == "Call {{lead.name}}")
+            #expect(task.dueInSeconds == 3600)
+            let outcomes = Dictionary(uniqueKeysWithValues: decision.explanations.map { ($0.ruleId, $0.outcome.name) })
             // The rule into another stage is not reached: stage rules are indexed by their stage.
             #expect(outcomes == [rule.id: "fired"])
             _ = other
@@ -40,7 +44,7 @@ struct EvaluateTests {
             let context = try await acme.client.getAgentContext(request, options: acme.options)
             #expect(context.statusId == Lead.stageTo)
             #expect(context.pipelineId == Lead.pipeline)
-            #expect(context.persona == "Friendly" && context.language == "es" && context.status == "active")
+            #expect(context.persona == "Friendly" && context.language == "es" && context.status == .active)
             #expect(context.scripts.map(\.name) == ["Qualify"])
             #expect(context.scripts.first?.version == 1)
             let fields = Dictionary(uniqueKeysWithValues: context.leadFields.map { ($0.key, $0.value) })
@@ -64,9 +68,9 @@ struct EvaluateTests {
 
             // Had the repeat counted, this second firing would hit the limit of two.
             let second = try await acme.evaluate(Events.stageChanged("evt-2", at: service.clock.now()))
-            #expect(second.explanations.first?.outcome == "fired")
+            #expect(second.explanations.first?.outcome.name == "fired")
             let third = try await acme.evaluate(Events.stageChanged("evt-3", at: service.clock.now()))
-            #expect(third.explanations.first?.outcome == "max_fires")
+            #expect(third.explanations.first?.outcome.name == "max_fires")
 
             let stats = try await acme.stats(rule: rule.id)
             #expect(stats["fired"] as? Int == 2)
@@ -106,7 +110,7 @@ struct EvaluateTests {
 
             let only = try await acme.evaluate(event, dryRun: true, only: [disabled.id])
             #expect(only.explanations.map(\.ruleId) == [disabled.id])
-            #expect(only.explanations.first?.outcome == "disabled")
+            #expect(only.explanations.first?.outcome.name == "disabled")
             #expect(only.actions.isEmpty)
             let notDry = await rpcError { try await acme.evaluate(event, only: [rule.id]) }
             #expect(notDry?.violations.map(\.field) == ["only_rule_ids"])
@@ -114,7 +118,7 @@ struct EvaluateTests {
             let real = try await acme.evaluate(event)
             #expect(real.actions.count == 2)
             let next = try await acme.evaluate(Events.stageChanged("evt-2", at: service.clock.now()))
-            #expect(next.explanations.first?.outcome == "cooldown")
+            #expect(next.explanations.first?.outcome.name == "cooldown")
         }
     }
 
@@ -130,17 +134,17 @@ struct EvaluateTests {
 
             let decision = try await acme.evaluate(Events.stageChanged("evt-1", at: service.clock.now()))
             #expect(decision.explanations.map(\.ruleId) == [high.id, low.id, elsewhere.id])
-            #expect(decision.explanations.map(\.outcome) == ["fired", "stopped_by_priority", "fired"])
+            #expect(decision.explanations.map(\.outcome.name) == ["fired", "stopped_by_priority", "fired"])
             #expect(Set(decision.actions.map(\.ruleId)) == [high.id, elsewhere.id])
 
             // Priorities are read from the store again after an update: the cache is dropped on writes.
             _ = try await acme.client.updateRule(Tenant.write(#"{"stop_processing": false}"#, id: high.id), options: acme.options)
             let after = try await acme.evaluate(Events.stageChanged("evt-2", at: service.clock.now()))
-            #expect(after.explanations.map(\.outcome) == ["fired", "fired", "fired"])
+            #expect(after.explanations.map(\.outcome.name) == ["fired", "fired", "fired"])
 
             _ = try await acme.client.updateAgent(Tenant.write(#"{"status": "paused"}"#, id: second.id), options: acme.options)
             let paused = try await acme.evaluate(Events.stageChanged("evt-3", at: service.clock.now()))
-            #expect(paused.explanations.last?.outcome == "agent_paused")
+            #expect(paused.explanations.last?.outcome.name == "agent_paused")
         }
     }
 
@@ -150,13 +154,13 @@ struct EvaluateTests {
             let acme = service.tenant("t_acme")
             let agent = try await acme.createAgent()
             _ = try await acme.createRule(stageRule(extra: #""cooldown_seconds": 3600"#), agent: agent.id)
-            #expect(try await acme.evaluate(Events.stageChanged("evt-1", at: service.clock.now())).explanations.first?.outcome == "fired")
+            #expect(try await acme.evaluate(Events.stageChanged("evt-1", at: service.clock.now())).explanations.first?.outcome.name == "fired")
             service.clock.advance(by: 600)
             let blocked = try await acme.evaluate(Events.stageChanged("evt-2", at: service.clock.now()))
-            #expect(blocked.explanations.first?.outcome == "cooldown")
+            #expect(blocked.explanations.first?.outcome.name == "cooldown")
             #expect(blocked.actions.isEmpty)
             service.clock.advance(by: 3000)
-            #expect(try await acme.evaluate(Events.stageChanged("evt-3", at: service.clock.now())).explanations.first?.outcome == "fired")
+            #expect(try await acme.evaluate(Events.stageChanged("evt-3", at: service.clock.now())).explanations.first?.outcome.name == "fired")
         }
     }
 
@@ -187,10 +191,10 @@ struct EvaluateTests {
 
             service.clock.advance(by: 3000)
             let fired = try await acme.evaluate(Events.timer("tmr-1", rule: rule.id, lead: quietLead, at: service.clock.now()))
-            #expect(fired.explanations.map(\.outcome) == ["fired"])
+            #expect(fired.explanations.map(\.outcome.name) == ["fired"])
             #expect(fired.actions.map(\.idempotencyKey) == ["tmr-1:\(rule.id):0"])
             let cancelled = try await acme.evaluate(Events.timer("tmr-2", rule: rule.id, lead: chattyLead, at: service.clock.now()))
-            #expect(cancelled.explanations.map(\.outcome) == ["timer_cancelled"])
+            #expect(cancelled.explanations.map(\.outcome.name) == ["timer_cancelled"])
             #expect(cancelled.actions.isEmpty)
         }
     }
@@ -208,11 +212,11 @@ struct EvaluateTests {
             let unguarded: Int64 = 4_410_099
 
             let first = try await acme.evaluate(Events.stageChanged("evt-1", lead: guarded, at: service.clock.now()))
-            #expect(first.actions.map(\.actionType) == ["change_stage"])
+            #expect(first.actions.map { $0.action?.actionType } == [.changeStage])
             var record = PB.RecordRequest()
             var write = PB.OwnWrite()
             write.leadId = guarded
-            write.kind = "stage_change"
+            write.kind = .stageChange
             write.value = "61234503"
             write.ruleId = rule.id
             write.atMicros = service.clock.now().unixMicros
@@ -222,15 +226,15 @@ struct EvaluateTests {
 
             service.clock.advance(by: 5)
             let echo = try await acme.evaluate(Events.stageChanged("evt-2", lead: guarded, to: 61_234_503, from: Lead.stageTo, at: service.clock.now()))
-            #expect(echo.explanations.map(\.outcome) == ["loop_guard"])
+            #expect(echo.explanations.map(\.outcome.name) == ["loop_guard"])
             #expect(echo.actions.isEmpty)
             // The same move of a lead we did not write to is a real change and fires.
             let real = try await acme.evaluate(Events.stageChanged("evt-3", lead: unguarded, to: 61_234_503, from: Lead.stageTo, at: service.clock.now()))
-            #expect(real.explanations.map(\.outcome) == ["fired"])
+            #expect(real.explanations.map(\.outcome.name) == ["fired"])
 
             let badKind = await rpcError {
                 var bad = record
-                bad.ownWrites[0].kind = "teleport"
+                bad.ownWrites[0].kind = .unrecognized(99)
                 return try await acme.client.record(bad, options: acme.options)
             }
             #expect(badKind?.violations.map(\.field) == ["own_writes[0].kind"])
@@ -249,11 +253,11 @@ struct EvaluateTests {
             var event = Events.inbound("evt-1", lead: 0, at: service.clock.now())
             event.leadId = 0
             let decision = try await acme.evaluate(event)
-            #expect(decision.explanations.map(\.outcome) == ["fired"])
+            #expect(decision.explanations.map(\.outcome.name) == ["fired"])
             #expect(decision.actions.first?.leadId == 0)
             event.id = "evt-2"
             let again = try await acme.evaluate(event)
-            #expect(again.explanations.map(\.outcome) == ["fired"], "no lead, so no cooldown state to hold it")
+            #expect(again.explanations.map(\.outcome.name) == ["fired"], "no lead, so no cooldown state to hold it")
 
             let missing = await rpcError {
                 var request = PB.EvaluateRequest()

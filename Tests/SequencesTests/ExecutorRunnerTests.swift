@@ -1,3 +1,4 @@
+import GRDB
 import TestSupport
 import Foundation
 import MetricsTestKit
@@ -170,7 +171,7 @@ import Wire
                 let message = try #require(timeline.items.first { $0.object["kind"]?.string == "message" })
                 #expect(message.object["text"]?.string == "Hi Maria, about Order 77")
                 #expect(message.object["direction"]?.string == "outgoing")
-                try await eventually("the own write") { service.rules.ownWrites.contains { $0.kind == "message" } }
+                try await eventually("the own write") { service.rules.ownWrites.contains { $0.kind == .message } }
                 #expect(kommo.violations.isEmpty, "\(kommo.violations)")
             }
         }
@@ -212,8 +213,8 @@ import Wire
                 ])
                 try await eventually("both own writes") { service.rules.ownWrites.count == 2 }
                 let writes = service.rules.ownWrites
-                #expect(writes.contains { $0.kind == "stage_change" && $0.value == "61234502" && $0.leadId == 77 && $0.ruleId == "rule-1" })
-                #expect(writes.contains { $0.kind == "note" && $0.value == "Moved by the agent" })
+                #expect(writes.contains { $0.kind == .stageChange && $0.value == "61234502" && $0.leadId == 77 && $0.ruleId == "rule-1" })
+                #expect(writes.contains { $0.kind == .note && $0.value == "Moved by the agent" })
                 let stage = try #require(kommo.received.first { $0.method == "PATCH" })
                 #expect(stage.json?["status_id"]?.int64 == 61234502)
                 #expect(kommo.violations.isEmpty, "\(kommo.violations)")
@@ -250,7 +251,15 @@ import Wire
         let metrics = TestMetrics()
         try await SequenceHarness.run(metrics: metrics) { service in
             let acme = service.tenant("acme")
-            try await acme.schedule([planned("bad-1", #"{"type": "create_task", "due_in_seconds": "soon"}"#)])
+            // The wire carries typed actions, so only a stored document can be malformed: a row an
+            // earlier version wrote, as the migration copied it.
+            let db = try StoreFactory.open(folder: service.dataDir, migrator: SequenceStore.migrator)
+            try await db.write { db in
+                try db.execute(sql: """
+                    INSERT INTO action (tenant_id, idempotency_key, kind, action_type, action, lead_id, rule_id, agent_id, event_id, due_at, created_at)
+                    VALUES ('acme', 'bad-1', 'action', 'create_task', ?, 77, 'rule-1', 'agent-1', 'ev-bad-1', 0, 0)
+                    """, arguments: [#"{"type": "create_task", "due_in_seconds": "soon"}"#])
+            }
             try await eventually("the log entry") { try await acme.actionLog().count == 1 }
             let entry = try #require(try await acme.actionLog().first)
             #expect(entry["outcome"]?.string == "failed")
@@ -263,17 +272,23 @@ import Wire
         }
     }
 
-    @Test func theRowsActionTypeStandsInForAMissingType() async throws {
+    /// Rows written before actions were typed could lack `type` (the row's `action_type` stood in); the
+    /// migration puts it into the stored document (ActionDocumentMigrationTests). Such a row runs.
+    @Test func aRowWhoseDocumentLackedItsTypeRuns() async throws {
         let kommo = KommoEmulator()
         try await withTestServer(kommo.handle) { port in
             try await SequenceHarness.run { service in
                 let acme = service.tenant("acme")
                 try await connect(acme, kommo: kommo, port: port)
-                var note = planned("typeless-note", #"{"text": "Written without a type"}"#)
-                note.actionType = "add_note"
-                var stop = planned("typeless-stop", " { } ")
-                stop.actionType = "stop_sequence"
-                try await acme.schedule([note, stop])
+                let db = try StoreFactory.open(folder: service.dataDir, migrator: SequenceStore.migrator)
+                try await db.write { db in
+                    // What the migration leaves of a typeless row: its document with the row's type inside.
+                    try db.execute(sql: """
+                        INSERT INTO action (tenant_id, idempotency_key, kind, action_type, action, lead_id, rule_id, agent_id, event_id, due_at, created_at)
+                        VALUES ('acme', 'typeless-note', 'action', 'add_note', json_set(?, '$.type', 'add_note'), 77, 'rule-1', 'agent-1', 'ev-1', 0, 0),
+                               ('acme', 'typeless-stop', 'action', 'stop_sequence', json_set(?, '$.type', 'stop_sequence'), 77, 'rule-1', 'agent-1', 'ev-1', 0, 0)
+                        """, arguments: [#"{"text": "Written without a type"}"#, " { } "])
+                }
                 try await eventually("two log entries") { try await acme.actionLog().count == 2 }
                 let log = try await acme.actionLog()
                 #expect(log.allSatisfy { $0["outcome"]?.string == "succeeded" }, "\(log)")

@@ -61,7 +61,7 @@ import Wire
                 #expect(log.contains { $0["target"]?.string == "PATCH /api/v4/contacts/502" })
                 // Our own changes are reported so that their echoes do not fire rules.
                 try await eventually("own writes") { service.rules.ownWrites.contains { $0.value == "responsible_user_id=43" } }
-                #expect(service.rules.ownWrites.contains { $0.kind == "stage_change" && $0.value == "61234502" })
+                #expect(service.rules.ownWrites.contains { $0.kind == .stageChange && $0.value == "61234502" })
                 #expect(kommo.violations.isEmpty, "\(kommo.violations)")
             }
         }

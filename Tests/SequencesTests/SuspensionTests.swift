@@ -1,3 +1,4 @@
+import Domain
 import TestSupport
 import Foundation
 import Sequences
@@ -8,14 +9,8 @@ import Wire
 /// A suspended tenant's due actions are not claimed (they stay pending), also after a restart, and
 /// other tenants' actions are not held up.
 @Suite struct SuspensionTests {
-    private func action(_ key: String) -> PB.PlannedAction {
-        var action = PB.PlannedAction()
-        action.idempotencyKey = key
-        action.actionType = "add_note"
-        action.actionJson = #"{"type":"add_note","text":"hello"}"#
-        action.leadId = 77
-        action.ruleId = "rule-1"
-        return action
+    private func action(_ key: String) -> PlannedActionRecord {
+        PlannedActionRecord(idempotencyKey: key, ruleID: "rule-1", agentID: "", eventID: "", leadID: 77, action: Action(type: .addNote, text: "hello"))
     }
 
     @Test func aSuspendedTenantsActionsStayPendingAcrossARestartUntilResumed() async throws {

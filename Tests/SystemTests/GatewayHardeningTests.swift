@@ -2,6 +2,7 @@ import Foundation
 import Gateway
 import NIOCore
 import NIOPosix
+import ServiceKit
 import TestSupport
 import Testing
 
@@ -135,6 +136,38 @@ struct GatewayHardeningTests {
         #expect(throws: (any Error).self) { try short.configuration() }
         let long = try GatewayOptions.parse(["--admin-token", String(repeating: "a1", count: 32)])
         #expect(throws: Never.self) { try long.configuration() }
+    }
+
+    @Test("a malformed environment value stops startup with a message naming the variable; a flag wins over it")
+    func strictEnvironment() throws {
+        let options = try GatewayOptions.parse([])
+        let base = ProcessInfo.processInfo.environment
+        func environment(_ values: [String: String]) -> [String: String] {
+            base.merging(values, uniquingKeysWith: { _, override in override })
+        }
+        #expect(throws: ConfigurationError("HTTP_PORT: expected a whole number, got 'abc'")) {
+            try options.configuration(environment: environment(["HTTP_PORT": "abc"]))
+        }
+        #expect(throws: ConfigurationError("RATE_LIMIT: expected a whole number, got '50/s'")) {
+            try options.configuration(environment: environment(["RATE_LIMIT": "50/s"]))
+        }
+        #expect(throws: ConfigurationError("NO_DEMO: expected 1, true, yes, on, 0, false, no or off, got 'please'")) {
+            try options.configuration(environment: environment(["NO_DEMO": "please"]))
+        }
+        #expect(throws: ConfigurationError("--http-port (HTTP_PORT) must be 0…65535")) {
+            try options.configuration(environment: environment(["HTTP_PORT": "70000"]))
+        }
+        let read = try options.configuration(environment: environment([
+            "HTTP_PORT": "9090", "RATE_LIMIT": "7", "NO_DEMO": "true", "RPC_TIMEOUT_MS": " 250 ",
+        ]))
+        #expect(read.httpPort == 9090)
+        #expect(read.rateLimitPerSecond == 7 && read.rateLimitBurst == 14)
+        #expect(read.rpcTimeout == .milliseconds(250))
+        #expect(read.firstRunDemo == false)
+        let flagged = try GatewayOptions.parse(["--http-port", "8181"])
+        #expect(try flagged.configuration(environment: environment(["HTTP_PORT": "abc"])).httpPort == 8181)
+        let defaults = try options.configuration(environment: base.filter { !["HTTP_PORT", "RATE_LIMIT", "NO_DEMO"].contains($0.key) })
+        #expect(defaults.httpPort == 8080 && defaults.rateLimitPerSecond == 50 && defaults.firstRunDemo)
     }
 }
 

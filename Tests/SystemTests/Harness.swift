@@ -45,8 +45,10 @@ final class RecordingRules: PartialRulesHandler {
             var action = PB.PlannedAction()
             action.idempotencyKey = decision.eventId + ":rule-1:0"
             action.ruleId = "rule-1"
-            action.actionType = "create_task"
-            action.actionJson = #"{"text":"Call the lead"}"#
+            var task = PB.Action.CreateTask()
+            task.text = "Call the lead"
+            action.action = PB.Action()
+            action.action?.kind = .createTask(task)
             action.leadId = request.event?.leadId ?? 0
             decision.actions = [action]
         }

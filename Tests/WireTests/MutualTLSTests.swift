@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import NIOCore
 import NIOSSL
@@ -247,7 +248,7 @@ struct MutualTLSTests {
         try await withServer(configure: { $0.maximumConnections = 2 }) { server in
             func connect() -> RPCConnection {
                 RPCConnection(host: "127.0.0.1", port: server.port, security: TestPKI.security("gateway"),
-                              backoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(100)), logger: quietLogger)
+                              backoff: RetryBackoff(initial: .milliseconds(20), maximum: .milliseconds(100)), logger: quietLogger)
             }
             let one = connect(), two = connect(), three = connect()
             defer { one.close(); two.close(); three.close() }

@@ -1,3 +1,4 @@
+import Basics
 import TestSupport
 import Foundation
 import Logging
@@ -133,7 +134,7 @@ struct RPCRoundTripTests {
     @Test("the client reconnects after its peer restarts on the same port")
     func reconnect() async throws {
         let port = try await withServer(routes: EchoServer(id: 1).routes) { server in server.port }
-        let connection = RPCConnection(host: "127.0.0.1", port: port, security: TestPKI.security("gateway"), backoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200)), logger: logger)
+        let connection = RPCConnection(host: "127.0.0.1", port: port, security: TestPKI.security("gateway"), backoff: RetryBackoff(initial: .milliseconds(20), maximum: .milliseconds(200)), logger: logger)
         defer { connection.close() }
         let client = EchoClient(connection: connection)
         // The first server is gone: an idempotent call keeps trying until the second one is up.
@@ -178,7 +179,7 @@ struct RPCRoundTripTests {
         }
         let handler = Flaky(calls: calls)
         try await withServer(routes: handler.routes) { server in
-            let connection = RPCConnection(host: "127.0.0.1", port: server.port, security: TestPKI.security("gateway"), backoff: Backoff(initial: .milliseconds(5)), logger: logger)
+            let connection = RPCConnection(host: "127.0.0.1", port: server.port, security: TestPKI.security("gateway"), backoff: RetryBackoff(initial: .milliseconds(5), maximum: .seconds(5)), logger: logger)
             defer { connection.close() }
             let client = EchoClient(connection: connection)
             let response = try await client.echo(echoRequest("x"), options: patient)

@@ -5,6 +5,7 @@
 #include "documents.pb-c.h"
 #include "events.pb-c.h"
 #include "ingest.pb-c.h"
+#include "legacy.pb-c.h"
 #include "rules.pb-c.h"
 #include "sequences.pb-c.h"
 #include "wire.pb-c.h"

@@ -19,6 +19,20 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Agents__V1__MessageFields Agents__V1__MessageFields;
 typedef struct Agents__V1__CustomField Agents__V1__CustomField;
 typedef struct Agents__V1__Event Agents__V1__Event;
+typedef struct Agents__V1__Action Agents__V1__Action;
+typedef struct Agents__V1__Action__SendMessage Agents__V1__Action__SendMessage;
+typedef struct Agents__V1__Action__AIResponse Agents__V1__Action__AIResponse;
+typedef struct Agents__V1__Action__CreateTask Agents__V1__Action__CreateTask;
+typedef struct Agents__V1__Action__AddNote Agents__V1__Action__AddNote;
+typedef struct Agents__V1__Action__ChangeStage Agents__V1__Action__ChangeStage;
+typedef struct Agents__V1__Action__SetField Agents__V1__Action__SetField;
+typedef struct Agents__V1__Action__AddTags Agents__V1__Action__AddTags;
+typedef struct Agents__V1__Action__RemoveTags Agents__V1__Action__RemoveTags;
+typedef struct Agents__V1__Action__Webhook Agents__V1__Action__Webhook;
+typedef struct Agents__V1__Action__StartSequence Agents__V1__Action__StartSequence;
+typedef struct Agents__V1__Action__StopSequence Agents__V1__Action__StopSequence;
+typedef struct Agents__V1__Action__KommoAction Agents__V1__Action__KommoAction;
+typedef struct Agents__V1__Action__KommoAction__ParametersEntry Agents__V1__Action__KommoAction__ParametersEntry;
 typedef struct Agents__V1__PlannedAction Agents__V1__PlannedAction;
 typedef struct Agents__V1__PlannedTimer Agents__V1__PlannedTimer;
 typedef struct Agents__V1__RuleExplanation Agents__V1__RuleExplanation;
@@ -29,6 +43,21 @@ typedef struct Agents__V1__TenantStateResponse Agents__V1__TenantStateResponse;
 
 /* --- enums --- */
 
+typedef enum _Agents__V1__Action__KommoAction__Operation {
+  AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_UNSPECIFIED = 0,
+  AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_UPDATE_LEAD = 1,
+  AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_CHANGE_STAGE = 2,
+  AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_CHANGE_RESPONSIBLE = 3,
+  AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_SET_FIELD = 4,
+  AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_ADD_TAGS = 5,
+  AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_REMOVE_TAGS = 6,
+  AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_CREATE_TASK = 7,
+  AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_COMPLETE_TASK = 8,
+  AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_ADD_NOTE = 9,
+  AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_RUN_SALESBOT = 10,
+  AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_UPDATE_CONTACT = 11
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION)
+} Agents__V1__Action__KommoAction__Operation;
 /*
  * The normalized type of an event. Unknown Kommo families are kept as UNKNOWN, never dropped.
  */
@@ -118,6 +147,26 @@ typedef enum _Agents__V1__HeldEvents {
   AGENTS__V1__HELD_EVENTS__HELD_EVENTS_SKIP = 1
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__HELD_EVENTS)
 } Agents__V1__HeldEvents;
+/*
+ * Why a rule fired or did not (Domain `RuleOutcome`).
+ */
+typedef enum _Agents__V1__RuleOutcome {
+  AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_UNSPECIFIED = 0,
+  AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_FIRED = 1,
+  AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_TRIGGER_MISMATCH = 2,
+  AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_CONDITION_FALSE = 3,
+  AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_COOLDOWN = 4,
+  AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_MAX_FIRES = 5,
+  AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_DISABLED = 6,
+  AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_STOPPED_BY_PRIORITY = 7,
+  AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_LOOP_GUARD = 8,
+  AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_AGENT_PAUSED = 9,
+  AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_AGENT_SCOPE = 10,
+  AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_TIMER_NOT_DUE = 11,
+  AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_TIMER_CANCELLED = 12,
+  AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_BUDGET_EXCEEDED = 13
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__RULE_OUTCOME)
+} Agents__V1__RuleOutcome;
 
 /* --- messages --- */
 
@@ -209,6 +258,231 @@ struct  Agents__V1__Event
 
 
 /*
+ * Send a chat message: a template text or a sales script.
+ */
+struct  Agents__V1__Action__SendMessage
+{
+  ProtobufCMessage base;
+  char *text;
+  char *script_id;
+};
+#define AGENTS__V1__ACTION__SEND_MESSAGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action__send_message__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Let the AI agent answer, with optional guidance.
+ */
+struct  Agents__V1__Action__AIResponse
+{
+  ProtobufCMessage base;
+  char *instructions;
+  char *script_id;
+};
+#define AGENTS__V1__ACTION__AIRESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action__airesponse__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Create a Kommo task.
+ */
+struct  Agents__V1__Action__CreateTask
+{
+  ProtobufCMessage base;
+  char *text;
+  int64_t due_in_seconds;
+  int64_t task_type;
+  int64_t responsible_user_id;
+};
+#define AGENTS__V1__ACTION__CREATE_TASK__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action__create_task__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0 }
+
+
+/*
+ * Add a note to the lead.
+ */
+struct  Agents__V1__Action__AddNote
+{
+  ProtobufCMessage base;
+  char *text;
+};
+#define AGENTS__V1__ACTION__ADD_NOTE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action__add_note__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+/*
+ * Move the lead to a stage (of the lead's current pipeline when pipeline_id is 0).
+ */
+struct  Agents__V1__Action__ChangeStage
+{
+  ProtobufCMessage base;
+  int64_t stage_id;
+  int64_t pipeline_id;
+};
+#define AGENTS__V1__ACTION__CHANGE_STAGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action__change_stage__descriptor) \
+    , 0, 0 }
+
+
+/*
+ * Set a lead field; the value may be empty to clear it.
+ */
+struct  Agents__V1__Action__SetField
+{
+  ProtobufCMessage base;
+  char *field;
+  char *value;
+};
+#define AGENTS__V1__ACTION__SET_FIELD__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action__set_field__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Add tags to the lead.
+ */
+struct  Agents__V1__Action__AddTags
+{
+  ProtobufCMessage base;
+  size_t n_tags;
+  char **tags;
+};
+#define AGENTS__V1__ACTION__ADD_TAGS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action__add_tags__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * Remove tags from the lead.
+ */
+struct  Agents__V1__Action__RemoveTags
+{
+  ProtobufCMessage base;
+  size_t n_tags;
+  char **tags;
+};
+#define AGENTS__V1__ACTION__REMOVE_TAGS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action__remove_tags__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * Call an outside system.
+ */
+struct  Agents__V1__Action__Webhook
+{
+  ProtobufCMessage base;
+  char *url;
+  char *payload_template;
+};
+#define AGENTS__V1__ACTION__WEBHOOK__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action__webhook__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Enrol the lead in a sequence.
+ */
+struct  Agents__V1__Action__StartSequence
+{
+  ProtobufCMessage base;
+  char *sequence_id;
+};
+#define AGENTS__V1__ACTION__START_SEQUENCE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action__start_sequence__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+/*
+ * Stop a sequence for the lead, or every sequence when sequence_id is empty.
+ */
+struct  Agents__V1__Action__StopSequence
+{
+  ProtobufCMessage base;
+  char *sequence_id;
+};
+#define AGENTS__V1__ACTION__STOP_SEQUENCE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action__stop_sequence__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Agents__V1__Action__KommoAction__ParametersEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define AGENTS__V1__ACTION__KOMMO_ACTION__PARAMETERS_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action__kommo_action__parameters_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Any Kommo operation by name; parameter values are strings, as Kommo's are.
+ */
+struct  Agents__V1__Action__KommoAction
+{
+  ProtobufCMessage base;
+  Agents__V1__Action__KommoAction__Operation operation;
+  size_t n_parameters;
+  Agents__V1__Action__KommoAction__ParametersEntry **parameters;
+};
+#define AGENTS__V1__ACTION__KOMMO_ACTION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action__kommo_action__descriptor) \
+    , AGENTS__V1__ACTION__KOMMO_ACTION__OPERATION__OPERATION_UNSPECIFIED, 0,NULL }
+
+
+typedef enum {
+  AGENTS__V1__ACTION__KIND__NOT_SET = 0,
+  AGENTS__V1__ACTION__KIND_SEND_MESSAGE = 1,
+  AGENTS__V1__ACTION__KIND_AI_RESPONSE = 2,
+  AGENTS__V1__ACTION__KIND_CREATE_TASK = 3,
+  AGENTS__V1__ACTION__KIND_ADD_NOTE = 4,
+  AGENTS__V1__ACTION__KIND_CHANGE_STAGE = 5,
+  AGENTS__V1__ACTION__KIND_SET_FIELD = 6,
+  AGENTS__V1__ACTION__KIND_ADD_TAGS = 7,
+  AGENTS__V1__ACTION__KIND_REMOVE_TAGS = 8,
+  AGENTS__V1__ACTION__KIND_WEBHOOK = 9,
+  AGENTS__V1__ACTION__KIND_START_SEQUENCE = 10,
+  AGENTS__V1__ACTION__KIND_STOP_SEQUENCE = 11,
+  AGENTS__V1__ACTION__KIND_KOMMO_ACTION = 12
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__ACTION__KIND__CASE)
+} Agents__V1__Action__KindCase;
+
+/*
+ * One step of a rule's output, typed per action type. The rules API and the stores keep the users'
+ * JSON document (Sources/Domain/Rules/Action.swift); the wire carries this form. Optional fields use
+ * the proto3 zero value for "absent": Kommo ids are positive and an empty text means none.
+ */
+struct  Agents__V1__Action
+{
+  ProtobufCMessage base;
+  Agents__V1__Action__KindCase kind_case;
+  union {
+    Agents__V1__Action__SendMessage *send_message;
+    Agents__V1__Action__AIResponse *ai_response;
+    Agents__V1__Action__CreateTask *create_task;
+    Agents__V1__Action__AddNote *add_note;
+    Agents__V1__Action__ChangeStage *change_stage;
+    Agents__V1__Action__SetField *set_field;
+    Agents__V1__Action__AddTags *add_tags;
+    Agents__V1__Action__RemoveTags *remove_tags;
+    Agents__V1__Action__Webhook *webhook;
+    Agents__V1__Action__StartSequence *start_sequence;
+    Agents__V1__Action__StopSequence *stop_sequence;
+    Agents__V1__Action__KommoAction *kommo_action;
+  };
+};
+#define AGENTS__V1__ACTION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action__descriptor) \
+    , AGENTS__V1__ACTION__KIND__NOT_SET, {0} }
+
+
+/*
  * An action a rule decided on; sequence-service carries it out.
  */
 struct  Agents__V1__PlannedAction
@@ -221,22 +495,14 @@ struct  Agents__V1__PlannedAction
   char *rule_id;
   char *agent_id;
   int32_t action_index;
-  /*
-   * send_message, ai_response, create_task, add_note, change_stage, set_field, add_tags, remove_tags,
-   * webhook, start_sequence, stop_sequence, kommo_action
-   */
-  char *action_type;
-  /*
-   * The action's parameters as the rules API defines them (JSON object).
-   */
-  char *action_json;
   int64_t lead_id;
   char *event_id;
   char *rule_name;
+  Agents__V1__Action *action;
 };
 #define AGENTS__V1__PLANNED_ACTION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__planned_action__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
 
 
 /*
@@ -269,17 +535,13 @@ struct  Agents__V1__RuleExplanation
   char *rule_id;
   char *agent_id;
   char *rule_name;
-  /*
-   * fired, trigger_mismatch, condition_false, cooldown, max_fires, disabled, stopped_by_priority,
-   * loop_guard, agent_paused, agent_scope
-   */
-  char *outcome;
+  Agents__V1__RuleOutcome outcome;
   char *detail;
   char *failing_leaf;
 };
 #define AGENTS__V1__RULE_EXPLANATION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__rule_explanation__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__RULE_OUTCOME__RULE_OUTCOME_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Agents__V1__Decision
@@ -388,6 +650,64 @@ Agents__V1__Event *
                       const uint8_t       *data);
 void   agents__v1__event__free_unpacked
                      (Agents__V1__Event *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__Action__SendMessage methods */
+void   agents__v1__action__send_message__init
+                     (Agents__V1__Action__SendMessage         *message);
+/* Agents__V1__Action__AIResponse methods */
+void   agents__v1__action__airesponse__init
+                     (Agents__V1__Action__AIResponse         *message);
+/* Agents__V1__Action__CreateTask methods */
+void   agents__v1__action__create_task__init
+                     (Agents__V1__Action__CreateTask         *message);
+/* Agents__V1__Action__AddNote methods */
+void   agents__v1__action__add_note__init
+                     (Agents__V1__Action__AddNote         *message);
+/* Agents__V1__Action__ChangeStage methods */
+void   agents__v1__action__change_stage__init
+                     (Agents__V1__Action__ChangeStage         *message);
+/* Agents__V1__Action__SetField methods */
+void   agents__v1__action__set_field__init
+                     (Agents__V1__Action__SetField         *message);
+/* Agents__V1__Action__AddTags methods */
+void   agents__v1__action__add_tags__init
+                     (Agents__V1__Action__AddTags         *message);
+/* Agents__V1__Action__RemoveTags methods */
+void   agents__v1__action__remove_tags__init
+                     (Agents__V1__Action__RemoveTags         *message);
+/* Agents__V1__Action__Webhook methods */
+void   agents__v1__action__webhook__init
+                     (Agents__V1__Action__Webhook         *message);
+/* Agents__V1__Action__StartSequence methods */
+void   agents__v1__action__start_sequence__init
+                     (Agents__V1__Action__StartSequence         *message);
+/* Agents__V1__Action__StopSequence methods */
+void   agents__v1__action__stop_sequence__init
+                     (Agents__V1__Action__StopSequence         *message);
+/* Agents__V1__Action__KommoAction__ParametersEntry methods */
+void   agents__v1__action__kommo_action__parameters_entry__init
+                     (Agents__V1__Action__KommoAction__ParametersEntry         *message);
+/* Agents__V1__Action__KommoAction methods */
+void   agents__v1__action__kommo_action__init
+                     (Agents__V1__Action__KommoAction         *message);
+/* Agents__V1__Action methods */
+void   agents__v1__action__init
+                     (Agents__V1__Action         *message);
+size_t agents__v1__action__get_packed_size
+                     (const Agents__V1__Action   *message);
+size_t agents__v1__action__pack
+                     (const Agents__V1__Action   *message,
+                      uint8_t             *out);
+size_t agents__v1__action__pack_to_buffer
+                     (const Agents__V1__Action   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__Action *
+       agents__v1__action__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__action__free_unpacked
+                     (Agents__V1__Action *message,
                       ProtobufCAllocator *allocator);
 /* Agents__V1__PlannedAction methods */
 void   agents__v1__planned_action__init
@@ -514,6 +834,48 @@ typedef void (*Agents__V1__CustomField_Closure)
 typedef void (*Agents__V1__Event_Closure)
                  (const Agents__V1__Event *message,
                   void *closure_data);
+typedef void (*Agents__V1__Action__SendMessage_Closure)
+                 (const Agents__V1__Action__SendMessage *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Action__AIResponse_Closure)
+                 (const Agents__V1__Action__AIResponse *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Action__CreateTask_Closure)
+                 (const Agents__V1__Action__CreateTask *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Action__AddNote_Closure)
+                 (const Agents__V1__Action__AddNote *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Action__ChangeStage_Closure)
+                 (const Agents__V1__Action__ChangeStage *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Action__SetField_Closure)
+                 (const Agents__V1__Action__SetField *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Action__AddTags_Closure)
+                 (const Agents__V1__Action__AddTags *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Action__RemoveTags_Closure)
+                 (const Agents__V1__Action__RemoveTags *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Action__Webhook_Closure)
+                 (const Agents__V1__Action__Webhook *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Action__StartSequence_Closure)
+                 (const Agents__V1__Action__StartSequence *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Action__StopSequence_Closure)
+                 (const Agents__V1__Action__StopSequence *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Action__KommoAction__ParametersEntry_Closure)
+                 (const Agents__V1__Action__KommoAction__ParametersEntry *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Action__KommoAction_Closure)
+                 (const Agents__V1__Action__KommoAction *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Action_Closure)
+                 (const Agents__V1__Action *message,
+                  void *closure_data);
 typedef void (*Agents__V1__PlannedAction_Closure)
                  (const Agents__V1__PlannedAction *message,
                   void *closure_data);
@@ -542,9 +904,25 @@ extern const ProtobufCEnumDescriptor    agents__v1__event_type__descriptor;
 extern const ProtobufCEnumDescriptor    agents__v1__event_origin__descriptor;
 extern const ProtobufCEnumDescriptor    agents__v1__message_direction__descriptor;
 extern const ProtobufCEnumDescriptor    agents__v1__held_events__descriptor;
+extern const ProtobufCEnumDescriptor    agents__v1__rule_outcome__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__message_fields__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__custom_field__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__event__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action__send_message__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action__airesponse__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action__create_task__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action__add_note__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action__change_stage__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action__set_field__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action__add_tags__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action__remove_tags__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action__webhook__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action__start_sequence__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action__stop_sequence__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action__kommo_action__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action__kommo_action__parameters_entry__descriptor;
+extern const ProtobufCEnumDescriptor    agents__v1__action__kommo_action__operation__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__planned_action__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__planned_timer__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__rule_explanation__descriptor;

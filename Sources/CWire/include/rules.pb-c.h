@@ -36,6 +36,38 @@ typedef struct Agents__V1__StatsReport Agents__V1__StatsReport;
 
 /* --- enums --- */
 
+/*
+ * What a sales script is for (the script document's `type`).
+ */
+typedef enum _Agents__V1__ScriptType {
+  AGENTS__V1__SCRIPT_TYPE__SCRIPT_TYPE_UNSPECIFIED = 0,
+  AGENTS__V1__SCRIPT_TYPE__SCRIPT_TYPE_GREETING = 1,
+  AGENTS__V1__SCRIPT_TYPE__SCRIPT_TYPE_QUALIFICATION = 2,
+  AGENTS__V1__SCRIPT_TYPE__SCRIPT_TYPE_PRESENTATION = 3,
+  AGENTS__V1__SCRIPT_TYPE__SCRIPT_TYPE_OBJECTION_HANDLING = 4,
+  AGENTS__V1__SCRIPT_TYPE__SCRIPT_TYPE_CLOSING = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__SCRIPT_TYPE)
+} Agents__V1__ScriptType;
+/*
+ * Whether an agent's rules run (the agent document's `status`).
+ */
+typedef enum _Agents__V1__AgentStatus {
+  AGENTS__V1__AGENT_STATUS__AGENT_STATUS_UNSPECIFIED = 0,
+  AGENTS__V1__AGENT_STATUS__AGENT_STATUS_ACTIVE = 1,
+  AGENTS__V1__AGENT_STATUS__AGENT_STATUS_PAUSED = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__AGENT_STATUS)
+} Agents__V1__AgentStatus;
+/*
+ * What kind of write to Kommo the executor made.
+ */
+typedef enum _Agents__V1__OwnWriteKind {
+  AGENTS__V1__OWN_WRITE_KIND__OWN_WRITE_KIND_UNSPECIFIED = 0,
+  AGENTS__V1__OWN_WRITE_KIND__OWN_WRITE_KIND_STAGE_CHANGE = 1,
+  AGENTS__V1__OWN_WRITE_KIND__OWN_WRITE_KIND_NOTE = 2,
+  AGENTS__V1__OWN_WRITE_KIND__OWN_WRITE_KIND_FIELD = 3,
+  AGENTS__V1__OWN_WRITE_KIND__OWN_WRITE_KIND_MESSAGE = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__OWN_WRITE_KIND)
+} Agents__V1__OwnWriteKind;
 
 /* --- messages --- */
 
@@ -78,7 +110,7 @@ struct  Agents__V1__ScriptRef
   ProtobufCMessage base;
   char *id;
   int64_t version;
-  char *type;
+  Agents__V1__ScriptType type;
   char *name;
   char *body;
   size_t n_trigger_phrases;
@@ -88,7 +120,7 @@ struct  Agents__V1__ScriptRef
 };
 #define AGENTS__V1__SCRIPT_REF__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__script_ref__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, AGENTS__V1__SCRIPT_TYPE__SCRIPT_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -101,7 +133,7 @@ struct  Agents__V1__AgentContext
   char *agent_name;
   char *persona;
   char *language;
-  char *status;
+  Agents__V1__AgentStatus status;
   size_t n_scripts;
   Agents__V1__ScriptRef **scripts;
   int64_t pipeline_id;
@@ -115,7 +147,7 @@ struct  Agents__V1__AgentContext
 };
 #define AGENTS__V1__AGENT_CONTEXT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__agent_context__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__AGENT_STATUS__AGENT_STATUS_UNSPECIFIED, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Agents__V1__ScriptUse
@@ -137,17 +169,14 @@ struct  Agents__V1__OwnWrite
 {
   ProtobufCMessage base;
   int64_t lead_id;
-  /*
-   * stage_change, note, field, message
-   */
-  char *kind;
+  Agents__V1__OwnWriteKind kind;
   char *value;
   char *rule_id;
   int64_t at_micros;
 };
 #define AGENTS__V1__OWN_WRITE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__own_write__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , 0, AGENTS__V1__OWN_WRITE_KIND__OWN_WRITE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Agents__V1__RecordRequest
@@ -821,6 +850,9 @@ void agents__v1__rules__script_ranking(ProtobufCService *service,
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    agents__v1__script_type__descriptor;
+extern const ProtobufCEnumDescriptor    agents__v1__agent_status__descriptor;
+extern const ProtobufCEnumDescriptor    agents__v1__own_write_kind__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__evaluate_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__agent_context_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__script_ref__descriptor;

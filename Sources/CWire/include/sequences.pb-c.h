@@ -27,6 +27,17 @@ typedef struct Agents__V1__LeadQuery Agents__V1__LeadQuery;
 
 /* --- enums --- */
 
+/*
+ * What to do with an enrollment.
+ */
+typedef enum _Agents__V1__EnrollmentCommandKind {
+  AGENTS__V1__ENROLLMENT_COMMAND_KIND__ENROLLMENT_COMMAND_KIND_UNSPECIFIED = 0,
+  AGENTS__V1__ENROLLMENT_COMMAND_KIND__ENROLLMENT_COMMAND_KIND_ENROLL = 1,
+  AGENTS__V1__ENROLLMENT_COMMAND_KIND__ENROLLMENT_COMMAND_KIND_PAUSE = 2,
+  AGENTS__V1__ENROLLMENT_COMMAND_KIND__ENROLLMENT_COMMAND_KIND_RESUME = 3,
+  AGENTS__V1__ENROLLMENT_COMMAND_KIND__ENROLLMENT_COMMAND_KIND_CANCEL = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__ENROLLMENT_COMMAND_KIND)
+} Agents__V1__EnrollmentCommandKind;
 
 /* --- messages --- */
 
@@ -85,15 +96,12 @@ struct  Agents__V1__EnrollmentCommand
   char *sequence_id;
   char *enrollment_id;
   int64_t lead_id;
-  /*
-   * enroll, pause, resume, cancel
-   */
-  char *command;
+  Agents__V1__EnrollmentCommandKind command;
   char *reason;
 };
 #define AGENTS__V1__ENROLLMENT_COMMAND__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__enrollment_command__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, AGENTS__V1__ENROLLMENT_COMMAND_KIND__ENROLLMENT_COMMAND_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string }
 
 
 struct  Agents__V1__LeadQuery
@@ -404,6 +412,7 @@ void agents__v1__sequences__set_tenant_state(ProtobufCService *service,
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    agents__v1__enrollment_command_kind__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__schedule_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__schedule_response__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__on_event_request__descriptor;

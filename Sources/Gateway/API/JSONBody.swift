@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -83,7 +84,7 @@ package struct QueryReader {
     package func time(_ name: String) throws -> Int64? {
         guard let text = request.uri.queryParameters[name[...]], !text.isEmpty else { return nil }
         guard let date = RFC3339.parse(String(text)) else { throw Problem.field(name, "must be an RFC 3339 time, e.g. 2026-11-25T10:00:00Z") }
-        return Int64(date.timeIntervalSince1970 * 1_000_000)
+        return date.unixMicros
     }
 
     package func limit(default value: Int32 = 50, maximum: Int32 = 200) throws -> Int32 {
@@ -104,7 +105,7 @@ extension Problem {
 package enum RFC3339 {
     package static func string(micros: Int64) -> String? {
         guard micros != 0 else { return nil }
-        return string(Date(timeIntervalSince1970: Double(micros) / 1_000_000))
+        return string(Date(unixMicros: micros))
     }
 
     package static func string(_ date: Date) -> String {

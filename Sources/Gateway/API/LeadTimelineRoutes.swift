@@ -1,6 +1,8 @@
 import Basics
+import Domain
 import Foundation
 import Hummingbird
+import ServiceKit
 import Wire
 
 extension GatewayApp {
@@ -136,14 +138,14 @@ struct TimelineEntry: Comparable {
     init(decision: PB.Decision) {
         at = decision.decidedAtMicros
         rank = Self.ranks["decision"]!
-        let fired = decision.explanations.filter { $0.outcome == "fired" }
+        let fired = decision.explanations.filter { $0.outcome == .fired }
         json = .object([
             "kind": .string("decision"), "at": .string(RFC3339.millis(at)), "at_micros": .int(at),
             "event_id": .string(decision.eventId),
             "fired": .array(fired.map { .object(["rule_id": .string($0.ruleId), "rule_name": .string($0.ruleName), "detail": .string($0.detail)]) }),
             "not_fired": .int(Int64(decision.explanations.count - fired.count)),
             "actions": .array(decision.actions.map {
-                .object(["action_type": .string($0.actionType), "rule_id": .string($0.ruleId), "idempotency_key": .string($0.idempotencyKey)])
+                .object(["action_type": .string($0.action?.actionType?.rawValue ?? ""), "rule_id": .string($0.ruleId), "idempotency_key": .string($0.idempotencyKey)])
             }),
             "timers": .int(Int64(decision.timers.count)),
         ])
@@ -161,7 +163,7 @@ struct TimelineEntry: Comparable {
 extension RFC3339 {
     /// A time with milliseconds: items of one journey are milliseconds apart.
     static func millis(_ micros: Int64) -> String {
-        Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+        Date(unixMicros: micros)
             .formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 }

@@ -69,7 +69,7 @@ extension GatewayApp {
             ref.id = try context.parameters.require("ruleId")
             _ = try await peers.rules.getRule(ref, options: options)
             var event = PB.Event()
-            event.id = "ev_manual_" + GatewayStore.randomHex(12)
+            event.id = RandomID.make("ev_manual_", hexDigits: 24)
             event.tenantId = tenant
             event.type = .manual
             event.entityType = "lead"
@@ -95,7 +95,7 @@ extension GatewayApp {
             var events: [PB.Event] = []
             if let inline = body.event {
                 var event = PB.Event()
-                event.id = "ev_test_" + GatewayStore.randomHex(12)
+                event.id = RandomID.make("ev_test_", hexDigits: 24)
                 event.tenantId = tenant
                 event.type = try WireNames.eventType(inline.type, field: "event.type")
                 event.leadId = try kommoID(inline.leadId, field: "event.lead_id")

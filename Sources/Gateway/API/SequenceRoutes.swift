@@ -49,17 +49,17 @@ extension GatewayApp {
             command.agentId = try context.parameters.require("id")
             command.sequenceId = try context.parameters.require("sequenceId")
             command.leadId = body.leadId
-            command.command = "enroll"
+            command.command = .enroll
             let document = try await peers.sequences.commandEnrollment(command, options: peers.options(context))
             return try documentResponse(document, status: .created)
         }
-        for verb in ["pause", "resume", "cancel"] {
+        for (verb, kind) in [("pause", PB.EnrollmentCommandKind.pause), ("resume", .resume), ("cancel", .cancel)] {
             api.post(RouterPath(collection + "/{enrollmentId}/" + verb)) { request, context -> Response in
                 var command = PB.EnrollmentCommand()
                 command.agentId = try context.parameters.require("id")
                 command.sequenceId = try context.parameters.require("sequenceId")
                 command.enrollmentId = try context.parameters.require("enrollmentId")
-                command.command = verb
+                command.command = kind
                 command.reason = try await reason(request, context: context)
                 let document = try await peers.sequences.commandEnrollment(command, options: peers.options(context))
                 return try documentResponse(document)

@@ -1,8 +1,10 @@
 import Basics
+import Domain
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceKit
 import Synchronization
 import Wire
 
@@ -94,7 +96,17 @@ struct ActionDTO: Codable, Sendable {
     }
     init(_ action: PB.PlannedAction) {
         idempotencyKey = action.idempotencyKey; ruleId = action.ruleId; ruleName = action.ruleName
-        actionIndex = Int(action.actionIndex); type = action.actionType; parameters = JSONValue(parsing: action.actionJson)
+        actionIndex = Int(action.actionIndex); type = ""; parameters = nil
+        // The REST shape is the rule's action document, as users wrote it. A decision stored before
+        // actions were typed on the wire has no action to show.
+        guard let message = action.action else { return }
+        do {
+            let typed = try Domain.Action(message)
+            type = typed.type.rawValue
+            parameters = JSONValue(parsing: String(decoding: try RuleJSON.encoder().encode(typed), as: UTF8.self))
+        } catch {
+            type = "unknown"
+        }
     }
 }
 
@@ -127,7 +139,7 @@ struct DecisionDTO: Codable, Sendable {
         actions = decision.actions.map(ActionDTO.init)
         timers = decision.timers.map { TimerDTO(key: $0.key, ruleId: $0.ruleId, leadId: String($0.leadId), dueAt: RFC3339.string(micros: $0.dueAtMicros), anchor: $0.anchor) }
         explanations = decision.explanations.map {
-            ExplanationDTO(ruleId: $0.ruleId, ruleName: $0.ruleName, outcome: $0.outcome, detail: $0.detail,
+            ExplanationDTO(ruleId: $0.ruleId, ruleName: $0.ruleName, outcome: $0.outcome.name, detail: $0.detail,
                            failingLeaf: $0.failingLeaf.isEmpty ? nil : $0.failingLeaf)
         }
     }

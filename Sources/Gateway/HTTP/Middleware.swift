@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -54,7 +55,7 @@ package struct GatewayMiddleware: RouterMiddleware {
             "http.method": "\(request.method)",
             "http.route": "\(route)",
             "http.status": "\(response.status.code)",
-            "http.duration_ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
+            "http.duration_ms": "\(String(format: "%.2f", elapsed.millis))",
             "tenant.id": "\(context.tenantID ?? "-")",
         ])
         metrics.record(method: request.method.rawValue, route: route, status: response.status.code, duration: elapsed)
@@ -66,6 +67,6 @@ package struct GatewayMiddleware: RouterMiddleware {
     }
 
     static func newID() -> String {
-        "req_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+        RandomID.make("req_", hexDigits: 20)
     }
 }

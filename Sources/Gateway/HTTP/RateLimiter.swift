@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Synchronization
 
@@ -23,8 +24,7 @@ package final class KeyRateLimiter: Sendable {
         buckets.withLock { buckets in
             var bucket = buckets[key] ?? Bucket(tokens: burst, updated: now)
             let elapsed = now - bucket.updated
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            bucket.tokens = min(burst, bucket.tokens + seconds * rate)
+            bucket.tokens = min(burst, bucket.tokens + elapsed.fractionalSeconds * rate)
             bucket.updated = now
             defer { buckets[key] = bucket }
             if bucket.tokens >= 1 {

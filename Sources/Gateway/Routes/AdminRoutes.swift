@@ -1,3 +1,4 @@
+import Basics
 import Crypto
 import Foundation
 import HTTPTypes
@@ -55,7 +56,7 @@ package struct AdminAssets: Sendable {
                   let type = contentTypes[url.pathExtension.lowercased()] else { continue }
             let relative = String(url.standardizedFileURL.resolvingSymlinksInPath().path.dropFirst(root.path.count + 1))
             let data = try Data(contentsOf: url)
-            let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+            let digest = SHA256.hex(of: data)
             files[relative] = Asset(body: ByteBuffer(bytes: data), contentType: type, etag: "\"\(digest.prefix(32))\"")
         }
         guard files["index.html"] != nil else { throw AdminAssetsError(message: "the admin UI has no index.html") }

@@ -1,3 +1,4 @@
+import Basics
 import Crypto
 import Foundation
 import GRDB
@@ -66,35 +67,26 @@ package final class GatewayStore: Sendable {
         return migrator
     }
 
-    static func hash(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
-
-    static func randomHex(_ bytes: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-    }
-
-    private static func micros(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970 * 1_000_000) }
-    private static func date(_ micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
+    /// How a secret (API key, webhook secret) is stored: its SHA-256 as hex.
+    static func hash(_ text: String) -> String { SHA256.hex(of: text) }
 
     private static func tenant(_ row: Row) -> TenantRecord {
-        TenantRecord(id: row["id"], name: row["name"], status: row["status"], createdAt: date(row["created_at"]))
+        TenantRecord(id: row["id"], name: row["name"], status: row["status"], createdAt: Date(unixMicros: row["created_at"]))
     }
 
     private static func key(_ row: Row) -> APIKeyRecord {
         APIKeyRecord(id: row["id"], tenantID: row["tenant_id"], name: row["name"], prefix: row["prefix"],
-                     createdAt: date(row["created_at"]), lastUsedAt: (row["last_used_at"] as Int64?).map(date),
-                     revokedAt: (row["revoked_at"] as Int64?).map(date))
+                     createdAt: Date(unixMicros: row["created_at"]), lastUsedAt: (row["last_used_at"] as Int64?).map(Date.init(unixMicros:)),
+                     revokedAt: (row["revoked_at"] as Int64?).map(Date.init(unixMicros:)))
     }
 
     // MARK: - Tenants
 
     package func createTenant(name: String, now: Date) async throws -> TenantRecord {
-        let tenant = TenantRecord(id: "tn_" + Self.randomHex(8), name: name, status: "active", createdAt: now)
+        let tenant = TenantRecord(id: RandomID.make("tn_", hexDigits: 16), name: name, status: "active", createdAt: now)
         try await db.write { db in
             try db.execute(sql: "INSERT INTO tenant (id, name, status, created_at) VALUES (?, ?, 'active', ?)",
-                           arguments: [tenant.id, tenant.name, Self.micros(now)])
+                           arguments: [tenant.id, tenant.name, now.unixMicros])
         }
         return tenant
     }
@@ -131,8 +123,8 @@ package final class GatewayStore: Sendable {
     /// `limit`, a tenant already holding that many live keys gets RESOURCE_EXHAUSTED naming the quota
     /// (counted in the same transaction, so concurrent creates cannot pass it).
     package func createKey(tenantID: String, name: String, now: Date, limit: Int? = nil) async throws -> (APIKeyRecord, String) {
-        let secret = "ka_" + Self.randomHex(20)
-        let record = APIKeyRecord(id: "key_" + Self.randomHex(8), tenantID: tenantID, name: name,
+        let secret = RandomID.make("ka_", hexDigits: 40)
+        let record = APIKeyRecord(id: RandomID.make("key_", hexDigits: 16), tenantID: tenantID, name: name,
                                   prefix: String(secret.prefix(10)), createdAt: now, lastUsedAt: nil, revokedAt: nil)
         try await db.write { db in
             if let limit {
@@ -144,7 +136,7 @@ package final class GatewayStore: Sendable {
             }
             try db.execute(sql: """
                 INSERT INTO api_key (id, tenant_id, name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [record.id, tenantID, name, record.prefix, Self.hash(secret), Self.micros(now)])
+                """, arguments: [record.id, tenantID, name, record.prefix, Self.hash(secret), now.unixMicros])
         }
         return (record, secret)
     }
@@ -158,7 +150,7 @@ package final class GatewayStore: Sendable {
     package func revokeKey(tenantID: String, id: String, now: Date) async throws -> APIKeyRecord? {
         try await db.write { db in
             try db.execute(sql: "UPDATE api_key SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? AND tenant_id = ?",
-                           arguments: [Self.micros(now), id, tenantID])
+                           arguments: [now.unixMicros, id, tenantID])
             return try Row.fetchOne(db, sql: "SELECT * FROM api_key WHERE id = ? AND tenant_id = ?", arguments: [id, tenantID]).map(Self.key)
         }
     }
@@ -176,7 +168,7 @@ package final class GatewayStore: Sendable {
         guard let (tenant, key) = found, key.revokedAt == nil, tenant.status == "active" else { return nil }
         if key.lastUsedAt.map({ now.timeIntervalSince($0) > 60 }) ?? true {
             try await db.write { db in
-                try db.execute(sql: "UPDATE api_key SET last_used_at = ? WHERE id = ?", arguments: [Self.micros(now), key.id])
+                try db.execute(sql: "UPDATE api_key SET last_used_at = ? WHERE id = ?", arguments: [now.unixMicros, key.id])
             }
         }
         return (tenant, key)
@@ -204,9 +196,9 @@ extension GatewayStore {
         try await db.write { db in
             try db.execute(sql: """
                 INSERT OR IGNORE INTO idempotency (tenant_id, key, route, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [tenantID, key, route, requestHash, status, body, Int64(now.timeIntervalSince1970 * 1_000_000)])
+                """, arguments: [tenantID, key, route, requestHash, status, body, now.unixMicros])
             // Keys are kept for a day.
-            try db.execute(sql: "DELETE FROM idempotency WHERE created_at < ?", arguments: [Int64((now.timeIntervalSince1970 - 86_400) * 1_000_000)])
+            try db.execute(sql: "DELETE FROM idempotency WHERE created_at < ?", arguments: [now.addingTimeInterval(-86_400).unixMicros])
         }
     }
 }

@@ -144,6 +144,11 @@ extension IngestStore {
             }
             try db.execute(sql: "ALTER TABLE event DROP COLUMN payload")
         }
+        migrator.registerMigration("v6: typed decisions") { db in
+            // Decisions carry typed actions and outcome enums on the wire now; the stored ones are
+            // rewritten once, so every read decodes one form.
+            try IngestStore.migrateDecisionsToTypedActions(db)
+        }
         return migrator
     }
 }

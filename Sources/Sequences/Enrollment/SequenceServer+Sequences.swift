@@ -138,7 +138,7 @@ extension SequenceServer {
         guard !request.sequenceId.isEmpty else { throw RPCError.invalid(field: "sequence_id", "is required") }
         let engine = enrollments
         switch request.command {
-        case "enroll":
+        case .enroll:
             guard request.leadId > 0 else { throw RPCError.invalid(field: "lead_id", "must be a positive integer") }
             let outcome = try await Self.mapped {
                 try await engine.enroll(tenantID: tenantID, sequenceID: request.sequenceId, agentID: request.agentId, leadID: request.leadId,
@@ -153,16 +153,16 @@ extension SequenceServer {
             case .refused(let reason):
                 throw RPCError(.failedPrecondition, reason)
             }
-        case "pause", "resume", "cancel":
+        case .pause, .resume, .cancel:
             guard !request.enrollmentId.isEmpty else { throw RPCError.invalid(field: "enrollment_id", "is required") }
             let record = try await Self.mapped {
                 try await engine.command(tenantID: tenantID, agentID: request.agentId, sequenceID: request.sequenceId,
-                                         enrollmentID: request.enrollmentId, command: request.command, reason: request.reason)
+                                         enrollmentID: request.enrollmentId, command: request.command.name, reason: request.reason)
             }
             context.logger.info("sequence.enrollment_commanded", metadata: ["tenant.id": "\(tenantID)", "enrollment.id": "\(record.id)",
-                                                                            "command": "\(request.command)"])
+                                                                            "command": "\(request.command.name)"])
             return Self.document(record, definition: nil)
-        default:
+        case .unspecified, .unrecognized:
             throw RPCError.invalid(field: "command", "must be enroll, pause, resume or cancel")
         }
     }

@@ -56,7 +56,7 @@ package struct AIReplyExecutor: ActionExecutor {
         if result.succeeded {
             await delivery.recordSent(text, to: lead, aiReply: true, in: context)
             let uses = reply.scriptID.map { [rules.scriptUse(id: $0, version: Int64(reply.scriptVersion ?? 0), in: context)] } ?? []
-            await rules.report([rules.ownWrite(kind: "message", value: text, in: context)], uses: uses, in: context)
+            await rules.report([rules.ownWrite(kind: .message, value: text, in: context)], uses: uses, in: context)
         }
         let script = reply.scriptID.map { " script \($0) v\(reply.scriptVersion ?? 0) (\(reply.selection ?? "-"))" } ?? ""
         result.requestSummary = "\(reply.result.operation)\(script); " + result.requestSummary
@@ -84,7 +84,7 @@ package struct AIReplyExecutor: ActionExecutor {
         return AIReplyRequest(
             agentName: agent.agentName, persona: agent.persona,
             scripts: agent.scripts.compactMap { script in
-                ScriptType(rawValue: script.type).map {
+                ScriptType(rawValue: script.type.name).map {
                     SalesScript(id: script.id, version: Int(script.version), type: $0, name: script.name, body: script.body,
                                 triggerPhrases: script.triggerPhrases)
                 }

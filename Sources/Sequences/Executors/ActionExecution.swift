@@ -31,12 +31,10 @@ package final class ActionExecution: ActionRunner {
         logger[metadataKey: "tenant.id"] = "\(scheduled.tenantID)"
         logger[metadataKey: "action.key"] = "\(scheduled.idempotencyKey)"
         logger[metadataKey: "action.type"] = "\(scheduled.actionType)"
-        let action: Action
-        do {
-            action = try scheduled.decodedAction()
-        } catch {
-            metrics.failed(.decode, error: error, logger: logger)
-            return ActionRunResult(status: "failed", operation: scheduled.actionType, detail: "the action does not decode: \(error)")
+        guard let action = scheduled.action else {
+            let problem = scheduled.actionProblem ?? "the row has no action"
+            metrics.failed(.decode, error: ActionRowProblem(description: problem), logger: logger)
+            return ActionRunResult(status: "failed", operation: scheduled.actionType, detail: problem)
         }
         let tenant: TenantIntegrations
         do {
@@ -97,4 +95,9 @@ extension ExecutorRegistry {
             SequenceCommandExecutor(store: store, clock: clock),
         ]
     }
+}
+
+/// A claimed row whose stored action could not be read (see `ScheduledAction.actionProblem`).
+struct ActionRowProblem: Error, CustomStringConvertible {
+    var description: String
 }

@@ -37,7 +37,7 @@ package struct ChatMessageExecutor: ActionExecutor {
             if result.succeeded {
                 await delivery.recordSent(text, to: lead, aiReply: false, in: context)
                 let uses = script.map { [rules.scriptUse(id: $0.id, version: $0.version, in: context)] } ?? []
-                await rules.report([rules.ownWrite(kind: "message", value: text, in: context)], uses: uses, in: context)
+                await rules.report([rules.ownWrite(kind: .message, value: text, in: context)], uses: uses, in: context)
             }
             return result
         } catch {

@@ -168,8 +168,7 @@ package struct ExecutionResult: Sendable, Hashable, Codable {
 
     /// ``latency`` in milliseconds, as the action log stores it.
     package var latencyMilliseconds: Double {
-        let (seconds, attoseconds) = latency.components
-        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+        latency.millis
     }
 
     /// The one id created, when there is one (the task id of `kommo.create_task`).

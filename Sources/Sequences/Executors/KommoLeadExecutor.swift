@@ -47,7 +47,7 @@ package struct KommoLeadExecutor: ActionExecutor {
             let (connection, lead) = try target(operation, "add_note", in: context)
             let text = try await templates.render(source, policy: .useDefaultOrEmpty, operation: operation, in: context)
             let result = await context.kommo.addNote(leadID: lead, text: text, account: connection, logger: context.logger)
-            if result.succeeded { await rules.report(kind: "note", value: text, in: context) }
+            if result.succeeded { await rules.report(kind: .note, value: text, in: context) }
             return result
         } catch {
             return error.result
@@ -59,7 +59,7 @@ package struct KommoLeadExecutor: ActionExecutor {
             let (connection, lead) = try target("kommo.change_stage", "change_stage", in: context)
             let result = await context.kommo.changeStage(leadID: lead, statusID: stage, pipelineID: pipeline, account: connection,
                                                          logger: context.logger)
-            if result.succeeded { await rules.report(kind: "stage_change", value: String(stage), in: context) }
+            if result.succeeded { await rules.report(kind: .stageChange, value: String(stage), in: context) }
             return result
         } catch {
             return error.result
@@ -78,7 +78,7 @@ package struct KommoLeadExecutor: ActionExecutor {
             let text = try await templates.render(source, policy: .useDefaultOrEmpty, operation: operation, in: context)
             let update = KommoFieldUpdate(fieldID: fieldID, values: text.isEmpty ? [] : [.text(text)])
             let result = await context.kommo.setCustomFields(leadID: lead, [update], account: connection, logger: context.logger)
-            if result.succeeded { await rules.report(kind: "field", value: "\(field)=\(text)", in: context) }
+            if result.succeeded { await rules.report(kind: .field, value: "\(field)=\(text)", in: context) }
             return result
         } catch {
             return error.result
@@ -105,7 +105,7 @@ package struct KommoLeadExecutor: ActionExecutor {
             let (connection, lead) = try target("kommo.change_responsible", "change_responsible", in: context)
             guard let user else { throw .invalid("change_responsible needs responsible_user_id", in: context) }
             let result = await context.kommo.changeResponsible(leadID: lead, userID: user, account: connection, logger: context.logger)
-            if result.succeeded { await rules.report(kind: "field", value: "responsible_user_id=\(user)", in: context) }
+            if result.succeeded { await rules.report(kind: .field, value: "responsible_user_id=\(user)", in: context) }
             return result
         } catch {
             return error.result

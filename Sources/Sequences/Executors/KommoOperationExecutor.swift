@@ -99,10 +99,10 @@ package struct KommoOperationExecutor: ActionExecutor {
             let result = await context.kommo.updateLead(leadID: lead, changes, account: connection, logger: context.logger)
             if result.succeeded {
                 var writes: [PB.OwnWrite] = []
-                if let stage = changes.statusID { writes.append(rules.ownWrite(kind: "stage_change", value: String(stage), in: context)) }
+                if let stage = changes.statusID { writes.append(rules.ownWrite(kind: .stageChange, value: String(stage), in: context)) }
                 for name in parameters.values.keys.sorted() where name != "status_id" {
                     let value = values.text[name] ?? parameters.values[name] ?? ""
-                    writes.append(rules.ownWrite(kind: "field", value: "\(name)=\(value)", in: context))
+                    writes.append(rules.ownWrite(kind: .field, value: "\(name)=\(value)", in: context))
                 }
                 await rules.report(writes, in: context)
             }

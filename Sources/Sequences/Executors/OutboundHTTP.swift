@@ -146,7 +146,7 @@ struct OutboundHTTP: Sendable {
                 "http.target": "\(request.method.rawValue) \(Self.redactedTarget(request.url))",
                 "http.status": "\(record.response.map { String($0.status) } ?? "none")",
                 "retry.attempt": "\(record.attempts)",
-                "retry.wait_ms": "\(wait.milliseconds)",
+                "retry.wait_ms": "\(Int64(wait.millis.rounded()))",
             ])
             do {
                 try await Task.sleep(for: wait)
@@ -190,21 +190,9 @@ struct OutboundHTTP: Sendable {
 
 // MARK: - Helpers
 
-extension TimeAmount {
-    /// The same span in NIO's unit.
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}
+// `TimeAmount(Duration)` comes from NIOCore itself.
 
 extension Duration {
-    /// Whole milliseconds, for logs.
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-
     /// A duration from a number of seconds that may be fractional; negative and non-finite become zero.
     static func seconds(double value: Double) -> Duration {
         guard value.isFinite, value > 0 else { return .zero }

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 /// How an executor retries one HTTP request: how often, how long it waits between tries, and how long it
@@ -33,14 +34,16 @@ package struct RetryPolicy: Sendable, Hashable {
     /// One attempt, no retries.
     package static let once = RetryPolicy(maxAttempts: 1)
 
+    /// The waits between attempts: `initialBackoff` doubling to at most `maxBackoff`, the `jitter`
+    /// fraction of each random.
+    package var backoff: RetryBackoff {
+        RetryBackoff(initial: initialBackoff, maximum: maxBackoff, multiplier: 2, jitter: jitter)
+    }
+
     /// The wait after failed attempt number `attempt` (1-based): `initialBackoff · 2^(attempt-1)`, capped
     /// at `maxBackoff`, of which the `jitter` fraction is replaced by a random share.
     package func backoff(afterAttempt attempt: Int) -> Duration {
-        let exponent = min(max(attempt - 1, 0), 30)
-        let base = min(initialBackoff * (1 << exponent), maxBackoff)
-        guard jitter > 0 else { return base }
-        let fixed = base * (1 - jitter)
-        return fixed + base * (jitter * Double.random(in: 0...1))
+        backoff.delay(afterAttempt: attempt)
     }
 
     /// A server's requested wait, capped at ``maxRetryAfter``.

@@ -41,8 +41,8 @@ package struct RulesFeedback: Sendable {
         }
     }
 
-    /// A write of ours to the lead, of `kind` (`note`, `stage_change`, `field`, `message`).
-    func ownWrite(kind: String, value: String, in context: ExecutionContext) -> PB.OwnWrite {
+    /// A write of ours to the lead, of `kind`.
+    func ownWrite(kind: PB.OwnWriteKind, value: String, in context: ExecutionContext) -> PB.OwnWrite {
         var write = PB.OwnWrite()
         write.leadId = context.leadID ?? 0
         write.kind = kind
@@ -79,7 +79,7 @@ package struct RulesFeedback: Sendable {
     }
 
     /// Reports one own write of `kind`.
-    func report(kind: String, value: String, in context: ExecutionContext) async {
+    func report(kind: PB.OwnWriteKind, value: String, in context: ExecutionContext) async {
         await report([ownWrite(kind: kind, value: value, in: context)], in: context)
     }
 }

@@ -128,7 +128,7 @@ extension SequenceStore {
                     if enrollment.state == "active" {
                         let due = new.due(after: enrollment.lastStepAt, delaySeconds: step.delaySeconds)
                         try db.execute(sql: """
-                            UPDATE action SET action_type = ?, action_json = ?, due_at = ? WHERE idempotency_key = ? AND status = 'pending'
+                            UPDATE action SET action_type = ?, action = ?, due_at = ? WHERE idempotency_key = ? AND status = 'pending'
                             """, arguments: [step.actionType, Self.text(step.action), due, Self.stepKey(enrollment.id, step.id)])
                         try db.execute(sql: "UPDATE enrollment SET next_due_at = ? WHERE id = ?", arguments: [due, enrollment.id])
                     }
@@ -396,10 +396,10 @@ extension SequenceStore {
                        arguments: [step.id, active ? due : nil, now, enrollment.id])
         guard active else { return }
         try db.execute(sql: """
-            INSERT INTO action (tenant_id, idempotency_key, kind, action_type, action_json, lead_id, rule_id, agent_id, event_id, due_at, created_at)
+            INSERT INTO action (tenant_id, idempotency_key, kind, action_type, action, lead_id, rule_id, agent_id, event_id, due_at, created_at)
             VALUES (?, ?, 'step', ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (idempotency_key) DO UPDATE SET status = 'pending', due_at = excluded.due_at, action_type = excluded.action_type,
-                action_json = excluded.action_json, attempts = 0, lease_until = 0, finished_at = NULL
+                action = excluded.action, attempts = 0, lease_until = 0, finished_at = NULL
             WHERE action.status = 'cancelled'
             """, arguments: [enrollment.tenantID, stepKey(enrollment.id, step.id), step.actionType, text(step.action), enrollment.leadID,
                              enrollment.sequenceID, enrollment.agentID, enrollment.id, due, now])

@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 import GRDB
 import ServiceKit
@@ -10,8 +11,12 @@ package struct ScheduledAction: Sendable {
     package var idempotencyKey: String
     /// action, timer, step (a sequence step: key `step:<enrollment id>:<step id>`)
     package var kind: String
+    /// The action's type (`timer` for timers), as the action log shows it.
     package var actionType: String
-    package var actionJSON: String
+    /// What to do, as the rule or sequence step wrote it; nil for timers, and for a row whose stored
+    /// document does not decode (`actionProblem` says why; the run fails with it).
+    package var action: Action?
+    package var actionProblem: String? = nil
     package var leadID: Int64?
     package var ruleID: String
     package var agentID: String
@@ -21,6 +26,22 @@ package struct ScheduledAction: Sendable {
     /// An earlier attempt started its side effect and was interrupted before its outcome was recorded
     /// (a crash, or a lease that ran out): it may have happened, so this run repeats it under the same key.
     package var inDoubt: Bool = false
+}
+
+/// An action a rule decided on, as the schedule takes it.
+package struct PlannedActionRecord: Sendable, Hashable {
+    /// The rules' key (event id, replay scope, rule id, action index): the row is stored once per key.
+    package var idempotencyKey: String
+    package var ruleID: String
+    package var agentID: String
+    package var eventID: String
+    package var leadID: Int64?
+    package var action: Action
+
+    package init(idempotencyKey: String, ruleID: String, agentID: String, eventID: String, leadID: Int64?, action: Action) {
+        self.idempotencyKey = idempotencyKey; self.ruleID = ruleID; self.agentID = agentID
+        self.eventID = eventID; self.leadID = leadID; self.action = action
+    }
 }
 
 /// One attempt of an action, as the action log shows it.
@@ -211,6 +232,20 @@ package final class SequenceStore: Sendable {
                 ) WITHOUT ROWID
                 """)
         }
+        migrator.registerMigration("v7-action-document") { db in
+            // The action a row runs is the domain action's own JSON document (what users write in a
+            // rule or a sequence step), with its `type` inside; timers have none. It replaces the
+            // previous JSON column, whose `type` could be missing (the row's `action_type` stood in).
+            try db.execute(sql: "ALTER TABLE action ADD COLUMN action TEXT")
+            try db.execute(sql: """
+                UPDATE action SET action = CASE
+                    WHEN json_valid(action_json) AND json_type(action_json) = 'object'
+                        THEN json_set(action_json, '$.type', coalesce(json_extract(action_json, '$.type'), action_type))
+                    ELSE action_json END
+                WHERE kind != 'timer'
+                """)
+            try db.execute(sql: "ALTER TABLE action DROP COLUMN action_json")
+        }
         return migrator
     }
 
@@ -230,15 +265,16 @@ package final class SequenceStore: Sendable {
 
     /// Stores a decision's actions and timers. Actions are idempotent by key; a timer replaces the
     /// pending timer with the same key (re-arming). Returns (accepted, duplicates).
-    package func schedule(tenantID: String, actions: [PB.PlannedAction], timers: [PB.PlannedTimer], now: Int64) async throws -> (Int, Int) {
-        try await batch.write { db in
+    package func schedule(tenantID: String, actions: [PlannedActionRecord], timers: [PB.PlannedTimer], now: Int64) async throws -> (Int, Int) {
+        let documents = try actions.map { try Self.document($0.action) }
+        return try await batch.write { db in
             var accepted = 0
-            for action in actions {
+            for (action, document) in zip(actions, documents) {
                 try db.execute(sql: """
-                    INSERT OR IGNORE INTO action (tenant_id, idempotency_key, kind, action_type, action_json, lead_id, rule_id, agent_id, event_id, due_at, created_at)
+                    INSERT OR IGNORE INTO action (tenant_id, idempotency_key, kind, action_type, action, lead_id, rule_id, agent_id, event_id, due_at, created_at)
                     VALUES (?, ?, 'action', ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [tenantID, action.idempotencyKey, action.actionType, action.actionJson.isEmpty ? "{}" : action.actionJson,
-                                     action.leadId == 0 ? nil : action.leadId, action.ruleId, action.agentId, action.eventId, now, now])
+                    """, arguments: [tenantID, action.idempotencyKey, action.action.type.rawValue, document,
+                                     action.leadID, action.ruleID, action.agentID, action.eventID, now, now])
                 accepted += db.changesCount
             }
             for timer in timers {
@@ -249,9 +285,9 @@ package final class SequenceStore: Sendable {
                 try db.execute(sql: "UPDATE action SET status = 'cancelled', finished_at = ? WHERE idempotency_key >= ? AND idempotency_key < ? AND kind = 'timer' AND status = 'pending'",
                                arguments: [now, prefix, prefix + "~"])
                 try db.execute(sql: """
-                    INSERT OR IGNORE INTO action (tenant_id, idempotency_key, kind, action_type, action_json, lead_id, rule_id, agent_id, due_at, created_at)
-                    VALUES (?, ?, 'timer', 'timer', ?, ?, ?, ?, ?, ?)
-                    """, arguments: [tenantID, "timer:\(tenantID):\(timer.key)@\(timer.dueAtMicros)", #"{"anchor":"\#(timer.anchor)"}"#,
+                    INSERT OR IGNORE INTO action (tenant_id, idempotency_key, kind, action_type, lead_id, rule_id, agent_id, due_at, created_at)
+                    VALUES (?, ?, 'timer', 'timer', ?, ?, ?, ?, ?)
+                    """, arguments: [tenantID, "timer:\(tenantID):\(timer.key)@\(timer.dueAtMicros)",
                                      timer.leadId, timer.ruleId, timer.agentId, timer.dueAtMicros, now])
                 accepted += db.changesCount
             }
@@ -273,13 +309,32 @@ package final class SequenceStore: Sendable {
                     LIMIT ?)
                 RETURNING *
                 """, arguments: [now + lease, now, now, limit])
-            return rows.map { row in
-                ScheduledAction(id: row["id"], tenantID: row["tenant_id"], idempotencyKey: row["idempotency_key"], kind: row["kind"],
-                                actionType: row["action_type"], actionJSON: row["action_json"], leadID: row["lead_id"],
-                                ruleID: row["rule_id"], agentID: row["agent_id"], eventID: row["event_id"], dueAt: row["due_at"],
-                                attempts: row["attempts"], inDoubt: (row["started_at"] as Int64?) != nil)
-            }.sorted { $0.dueAt < $1.dueAt }
+            return rows.map(Self.scheduledAction).sorted { $0.dueAt < $1.dueAt }
         }
+    }
+
+    /// A claimed row. A stored action that does not decode is carried with its problem rather than
+    /// failing the whole claim: that one row fails, the others run.
+    static func scheduledAction(_ row: Row) -> ScheduledAction {
+        var scheduled = ScheduledAction(
+            id: row["id"], tenantID: row["tenant_id"], idempotencyKey: row["idempotency_key"], kind: row["kind"],
+            actionType: row["action_type"], action: nil, leadID: row["lead_id"], ruleID: row["rule_id"], agentID: row["agent_id"],
+            eventID: row["event_id"], dueAt: row["due_at"], attempts: row["attempts"], inDoubt: (row["started_at"] as Int64?) != nil)
+        if let document: String = row["action"] {
+            do {
+                scheduled.action = try RuleJSON.decode(Action.self, from: Data(document.utf8))
+            } catch {
+                scheduled.actionProblem = "the action does not decode: \(error)"
+            }
+        } else if scheduled.kind != "timer" {
+            scheduled.actionProblem = "the row has no action"
+        }
+        return scheduled
+    }
+
+    /// The document an action row stores: the action's own JSON (its rule document shape).
+    static func document(_ action: Action) throws -> String {
+        String(decoding: try RuleJSON.encoder().encode(action), as: UTF8.self)
     }
 
     /// Records that an attempt of a claimed action is about to cause its side effect. Concurrent

@@ -770,6 +770,142 @@ extension PB.HeldEvents: Codable {
     }
 }
 
+// MARK: - agents.v1.RuleOutcome
+
+extension PB {
+    /// Why a rule fired or did not (Domain `RuleOutcome`).
+    package enum RuleOutcome: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        case fired // = 1
+        case triggerMismatch // = 2
+        case conditionFalse // = 3
+        case cooldown // = 4
+        case maxFires // = 5
+        case disabled // = 6
+        case stoppedByPriority // = 7
+        case loopGuard // = 8
+        case agentPaused // = 9
+        case agentScope // = 10
+        case timerNotDue // = 11
+        case timerCancelled // = 12
+        case budgetExceeded // = 13
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .fired, .triggerMismatch, .conditionFalse, .cooldown, .maxFires, .disabled, .stoppedByPriority, .loopGuard, .agentPaused, .agentScope, .timerNotDue, .timerCancelled, .budgetExceeded]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .fired
+            case 2: self = .triggerMismatch
+            case 3: self = .conditionFalse
+            case 4: self = .cooldown
+            case 5: self = .maxFires
+            case 6: self = .disabled
+            case 7: self = .stoppedByPriority
+            case 8: self = .loopGuard
+            case 9: self = .agentPaused
+            case 10: self = .agentScope
+            case 11: self = .timerNotDue
+            case 12: self = .timerCancelled
+            case 13: self = .budgetExceeded
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .fired: 1
+            case .triggerMismatch: 2
+            case .conditionFalse: 3
+            case .cooldown: 4
+            case .maxFires: 5
+            case .disabled: 6
+            case .stoppedByPriority: 7
+            case .loopGuard: 8
+            case .agentPaused: 9
+            case .agentScope: 10
+            case .timerNotDue: 11
+            case .timerCancelled: 12
+            case .budgetExceeded: 13
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .fired: "fired"
+            case .triggerMismatch: "trigger_mismatch"
+            case .conditionFalse: "condition_false"
+            case .cooldown: "cooldown"
+            case .maxFires: "max_fires"
+            case .disabled: "disabled"
+            case .stoppedByPriority: "stopped_by_priority"
+            case .loopGuard: "loop_guard"
+            case .agentPaused: "agent_paused"
+            case .agentScope: "agent_scope"
+            case .timerNotDue: "timer_not_due"
+            case .timerCancelled: "timer_cancelled"
+            case .budgetExceeded: "budget_exceeded"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "fired": self = .fired
+            case "trigger_mismatch": self = .triggerMismatch
+            case "condition_false": self = .conditionFalse
+            case "cooldown": self = .cooldown
+            case "max_fires": self = .maxFires
+            case "disabled": self = .disabled
+            case "stopped_by_priority": self = .stoppedByPriority
+            case "loop_guard": self = .loopGuard
+            case "agent_paused": self = .agentPaused
+            case "agent_scope": self = .agentScope
+            case "timer_not_due": self = .timerNotDue
+            case "timer_cancelled": self = .timerCancelled
+            case "budget_exceeded": self = .budgetExceeded
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.RuleOutcome: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.RuleOutcome value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
 // MARK: - agents.v1.DeliveryStatus
 
 extension PB {
@@ -1121,6 +1257,365 @@ extension PB.ReplayMode: Codable {
         let name = try container.decode(String.self)
         guard let value = Self(name: name) else {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.ReplayMode value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.ScriptType
+
+extension PB {
+    /// What a sales script is for (the script document's `type`).
+    package enum ScriptType: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        case greeting // = 1
+        case qualification // = 2
+        case presentation // = 3
+        case objectionHandling // = 4
+        case closing // = 5
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .greeting, .qualification, .presentation, .objectionHandling, .closing]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .greeting
+            case 2: self = .qualification
+            case 3: self = .presentation
+            case 4: self = .objectionHandling
+            case 5: self = .closing
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .greeting: 1
+            case .qualification: 2
+            case .presentation: 3
+            case .objectionHandling: 4
+            case .closing: 5
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .greeting: "greeting"
+            case .qualification: "qualification"
+            case .presentation: "presentation"
+            case .objectionHandling: "objection_handling"
+            case .closing: "closing"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "greeting": self = .greeting
+            case "qualification": self = .qualification
+            case "presentation": self = .presentation
+            case "objection_handling": self = .objectionHandling
+            case "closing": self = .closing
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.ScriptType: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.ScriptType value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.AgentStatus
+
+extension PB {
+    /// Whether an agent's rules run (the agent document's `status`).
+    package enum AgentStatus: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        case active // = 1
+        case paused // = 2
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .active, .paused]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .active
+            case 2: self = .paused
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .active: 1
+            case .paused: 2
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .active: "active"
+            case .paused: "paused"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "active": self = .active
+            case "paused": self = .paused
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.AgentStatus: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.AgentStatus value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.OwnWriteKind
+
+extension PB {
+    /// What kind of write to Kommo the executor made.
+    package enum OwnWriteKind: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        case stageChange // = 1
+        case note // = 2
+        case field // = 3
+        case message // = 4
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .stageChange, .note, .field, .message]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .stageChange
+            case 2: self = .note
+            case 3: self = .field
+            case 4: self = .message
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .stageChange: 1
+            case .note: 2
+            case .field: 3
+            case .message: 4
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .stageChange: "stage_change"
+            case .note: "note"
+            case .field: "field"
+            case .message: "message"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "stage_change": self = .stageChange
+            case "note": self = .note
+            case "field": self = .field
+            case "message": self = .message
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.OwnWriteKind: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.OwnWriteKind value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.EnrollmentCommandKind
+
+extension PB {
+    /// What to do with an enrollment.
+    package enum EnrollmentCommandKind: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        case enroll // = 1
+        case pause // = 2
+        case resume // = 3
+        case cancel // = 4
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .enroll, .pause, .resume, .cancel]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .enroll
+            case 2: self = .pause
+            case 3: self = .resume
+            case 4: self = .cancel
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .enroll: 1
+            case .pause: 2
+            case .resume: 3
+            case .cancel: 4
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .enroll: "enroll"
+            case .pause: "pause"
+            case .resume: "resume"
+            case .cancel: "cancel"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "enroll": self = .enroll
+            case "pause": self = .pause
+            case "resume": self = .resume
+            case "cancel": self = .cancel
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.EnrollmentCommandKind: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.EnrollmentCommandKind value \(name)")
         }
         self = value
     }
@@ -3459,6 +3954,996 @@ extension PB.Event: Codable {
     }
 }
 
+// MARK: - agents.v1.Action
+
+extension PB {
+    /// One step of a rule's output, typed per action type. The rules API and the stores keep the users'
+    /// JSON document (Sources/Domain/Rules/Action.swift); the wire carries this form. Optional fields use
+    /// the proto3 zero value for "absent": Kommo ids are positive and an empty text means none.
+    package struct Action: Sendable, Hashable {
+        package var kind: Kind? = nil
+        package init() {}
+    }
+}
+
+extension PB.Action {
+    package enum Kind: Sendable, Hashable {
+        case sendMessage(PB.Action.SendMessage)
+        case aiResponse(PB.Action.AIResponse)
+        case createTask(PB.Action.CreateTask)
+        case addNote(PB.Action.AddNote)
+        case changeStage(PB.Action.ChangeStage)
+        case setField(PB.Action.SetField)
+        case addTags(PB.Action.AddTags)
+        case removeTags(PB.Action.RemoveTags)
+        case webhook(PB.Action.Webhook)
+        case startSequence(PB.Action.StartSequence)
+        case stopSequence(PB.Action.StopSequence)
+        case kommoAction(PB.Action.KommoAction)
+    }
+
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let sendMessage: Int32 = 1
+        package static let aiResponse: Int32 = 2
+        package static let createTask: Int32 = 3
+        package static let addNote: Int32 = 4
+        package static let changeStage: Int32 = 5
+        package static let setField: Int32 = 6
+        package static let addTags: Int32 = 7
+        package static let removeTags: Int32 = 8
+        package static let webhook: Int32 = 9
+        package static let startSequence: Int32 = 10
+        package static let stopSequence: Int32 = 11
+        package static let kommoAction: Int32 = 12
+    }
+}
+
+extension PB.Action: WireMessage {
+    package static var protoName: String { "agents.v1.Action" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Action()
+            agents__v1__action__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__action__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__action__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__action__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__action__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.Action {
+    func fill(_ c: inout Agents__V1__Action, _ arena: WireArena) throws(WireEncodingError) {
+        switch self.kind {
+        case .sendMessage(let value)?:
+            c.kind_case = .init(rawValue: 1)
+            c.send_message = try arena.message(value, as: Agents__V1__Action__SendMessage.self, field: "send_message") { value, pointer throws(WireEncodingError) in
+                agents__v1__action__send_message__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        case .aiResponse(let value)?:
+            c.kind_case = .init(rawValue: 2)
+            c.ai_response = try arena.message(value, as: Agents__V1__Action__AIResponse.self, field: "ai_response") { value, pointer throws(WireEncodingError) in
+                agents__v1__action__airesponse__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        case .createTask(let value)?:
+            c.kind_case = .init(rawValue: 3)
+            c.create_task = try arena.message(value, as: Agents__V1__Action__CreateTask.self, field: "create_task") { value, pointer throws(WireEncodingError) in
+                agents__v1__action__create_task__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        case .addNote(let value)?:
+            c.kind_case = .init(rawValue: 4)
+            c.add_note = try arena.message(value, as: Agents__V1__Action__AddNote.self, field: "add_note") { value, pointer throws(WireEncodingError) in
+                agents__v1__action__add_note__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        case .changeStage(let value)?:
+            c.kind_case = .init(rawValue: 5)
+            c.change_stage = try arena.message(value, as: Agents__V1__Action__ChangeStage.self, field: "change_stage") { value, pointer throws(WireEncodingError) in
+                agents__v1__action__change_stage__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        case .setField(let value)?:
+            c.kind_case = .init(rawValue: 6)
+            c.set_field = try arena.message(value, as: Agents__V1__Action__SetField.self, field: "set_field") { value, pointer throws(WireEncodingError) in
+                agents__v1__action__set_field__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        case .addTags(let value)?:
+            c.kind_case = .init(rawValue: 7)
+            c.add_tags = try arena.message(value, as: Agents__V1__Action__AddTags.self, field: "add_tags") { value, pointer throws(WireEncodingError) in
+                agents__v1__action__add_tags__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        case .removeTags(let value)?:
+            c.kind_case = .init(rawValue: 8)
+            c.remove_tags = try arena.message(value, as: Agents__V1__Action__RemoveTags.self, field: "remove_tags") { value, pointer throws(WireEncodingError) in
+                agents__v1__action__remove_tags__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        case .webhook(let value)?:
+            c.kind_case = .init(rawValue: 9)
+            c.webhook = try arena.message(value, as: Agents__V1__Action__Webhook.self, field: "webhook") { value, pointer throws(WireEncodingError) in
+                agents__v1__action__webhook__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        case .startSequence(let value)?:
+            c.kind_case = .init(rawValue: 10)
+            c.start_sequence = try arena.message(value, as: Agents__V1__Action__StartSequence.self, field: "start_sequence") { value, pointer throws(WireEncodingError) in
+                agents__v1__action__start_sequence__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        case .stopSequence(let value)?:
+            c.kind_case = .init(rawValue: 11)
+            c.stop_sequence = try arena.message(value, as: Agents__V1__Action__StopSequence.self, field: "stop_sequence") { value, pointer throws(WireEncodingError) in
+                agents__v1__action__stop_sequence__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        case .kommoAction(let value)?:
+            c.kind_case = .init(rawValue: 12)
+            c.kommo_action = try arena.message(value, as: Agents__V1__Action__KommoAction.self, field: "kommo_action") { value, pointer throws(WireEncodingError) in
+                agents__v1__action__kommo_action__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        case nil:
+            break
+        }
+    }
+
+    init(c: Agents__V1__Action) {
+        switch c.kind_case.rawValue {
+        case 1: self.kind = .sendMessage(c.send_message.map { PB.Action.SendMessage(c: $0.pointee) } ?? PB.Action.SendMessage())
+        case 2: self.kind = .aiResponse(c.ai_response.map { PB.Action.AIResponse(c: $0.pointee) } ?? PB.Action.AIResponse())
+        case 3: self.kind = .createTask(c.create_task.map { PB.Action.CreateTask(c: $0.pointee) } ?? PB.Action.CreateTask())
+        case 4: self.kind = .addNote(c.add_note.map { PB.Action.AddNote(c: $0.pointee) } ?? PB.Action.AddNote())
+        case 5: self.kind = .changeStage(c.change_stage.map { PB.Action.ChangeStage(c: $0.pointee) } ?? PB.Action.ChangeStage())
+        case 6: self.kind = .setField(c.set_field.map { PB.Action.SetField(c: $0.pointee) } ?? PB.Action.SetField())
+        case 7: self.kind = .addTags(c.add_tags.map { PB.Action.AddTags(c: $0.pointee) } ?? PB.Action.AddTags())
+        case 8: self.kind = .removeTags(c.remove_tags.map { PB.Action.RemoveTags(c: $0.pointee) } ?? PB.Action.RemoveTags())
+        case 9: self.kind = .webhook(c.webhook.map { PB.Action.Webhook(c: $0.pointee) } ?? PB.Action.Webhook())
+        case 10: self.kind = .startSequence(c.start_sequence.map { PB.Action.StartSequence(c: $0.pointee) } ?? PB.Action.StartSequence())
+        case 11: self.kind = .stopSequence(c.stop_sequence.map { PB.Action.StopSequence(c: $0.pointee) } ?? PB.Action.StopSequence())
+        case 12: self.kind = .kommoAction(c.kommo_action.map { PB.Action.KommoAction(c: $0.pointee) } ?? PB.Action.KommoAction())
+        default: self.kind = nil
+        }
+    }
+}
+
+extension PB.Action: Codable {
+    enum CodingKeys: String, CodingKey {
+        case sendMessage = "send_message"
+        case aiResponse = "ai_response"
+        case createTask = "create_task"
+        case addNote = "add_note"
+        case changeStage = "change_stage"
+        case setField = "set_field"
+        case addTags = "add_tags"
+        case removeTags = "remove_tags"
+        case webhook = "webhook"
+        case startSequence = "start_sequence"
+        case stopSequence = "stop_sequence"
+        case kommoAction = "kommo_action"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        var kindPresent: [String] = []
+        if let v = try container.decodeIfPresent(PB.Action.SendMessage.self, forKey: .sendMessage) {
+            self.kind = .sendMessage(v)
+            kindPresent.append("send_message")
+        }
+        if let v = try container.decodeIfPresent(PB.Action.AIResponse.self, forKey: .aiResponse) {
+            self.kind = .aiResponse(v)
+            kindPresent.append("ai_response")
+        }
+        if let v = try container.decodeIfPresent(PB.Action.CreateTask.self, forKey: .createTask) {
+            self.kind = .createTask(v)
+            kindPresent.append("create_task")
+        }
+        if let v = try container.decodeIfPresent(PB.Action.AddNote.self, forKey: .addNote) {
+            self.kind = .addNote(v)
+            kindPresent.append("add_note")
+        }
+        if let v = try container.decodeIfPresent(PB.Action.ChangeStage.self, forKey: .changeStage) {
+            self.kind = .changeStage(v)
+            kindPresent.append("change_stage")
+        }
+        if let v = try container.decodeIfPresent(PB.Action.SetField.self, forKey: .setField) {
+            self.kind = .setField(v)
+            kindPresent.append("set_field")
+        }
+        if let v = try container.decodeIfPresent(PB.Action.AddTags.self, forKey: .addTags) {
+            self.kind = .addTags(v)
+            kindPresent.append("add_tags")
+        }
+        if let v = try container.decodeIfPresent(PB.Action.RemoveTags.self, forKey: .removeTags) {
+            self.kind = .removeTags(v)
+            kindPresent.append("remove_tags")
+        }
+        if let v = try container.decodeIfPresent(PB.Action.Webhook.self, forKey: .webhook) {
+            self.kind = .webhook(v)
+            kindPresent.append("webhook")
+        }
+        if let v = try container.decodeIfPresent(PB.Action.StartSequence.self, forKey: .startSequence) {
+            self.kind = .startSequence(v)
+            kindPresent.append("start_sequence")
+        }
+        if let v = try container.decodeIfPresent(PB.Action.StopSequence.self, forKey: .stopSequence) {
+            self.kind = .stopSequence(v)
+            kindPresent.append("stop_sequence")
+        }
+        if let v = try container.decodeIfPresent(PB.Action.KommoAction.self, forKey: .kommoAction) {
+            self.kind = .kommoAction(v)
+            kindPresent.append("kommo_action")
+        }
+        if kindPresent.count > 1 {
+            throw DecodingError.dataCorrupted(DecodingError.Context(
+                codingPath: container.codingPath,
+                debugDescription: "at most one of send_message, ai_response, create_task, add_note, change_stage, set_field, add_tags, remove_tags, webhook, start_sequence, stop_sequence, kommo_action may be set (oneof kind); found \(kindPresent.joined(separator: ", "))"))
+        }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self.kind {
+        case .sendMessage(let value)?: try container.encode(value, forKey: .sendMessage)
+        case .aiResponse(let value)?: try container.encode(value, forKey: .aiResponse)
+        case .createTask(let value)?: try container.encode(value, forKey: .createTask)
+        case .addNote(let value)?: try container.encode(value, forKey: .addNote)
+        case .changeStage(let value)?: try container.encode(value, forKey: .changeStage)
+        case .setField(let value)?: try container.encode(value, forKey: .setField)
+        case .addTags(let value)?: try container.encode(value, forKey: .addTags)
+        case .removeTags(let value)?: try container.encode(value, forKey: .removeTags)
+        case .webhook(let value)?: try container.encode(value, forKey: .webhook)
+        case .startSequence(let value)?: try container.encode(value, forKey: .startSequence)
+        case .stopSequence(let value)?: try container.encode(value, forKey: .stopSequence)
+        case .kommoAction(let value)?: try container.encode(value, forKey: .kommoAction)
+        case nil: break
+        }
+    }
+}
+
+// MARK: - agents.v1.Action.SendMessage
+
+extension PB.Action {
+    /// Send a chat message: a template text or a sales script.
+    package struct SendMessage: Sendable, Hashable {
+        package var text: String = ""
+        package var scriptId: String = ""
+        package init() {}
+    }
+}
+
+extension PB.Action.SendMessage {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let text: Int32 = 1
+        package static let scriptId: Int32 = 2
+    }
+}
+
+extension PB.Action.SendMessage {
+    func fill(_ c: inout Agents__V1__Action__SendMessage, _ arena: WireArena) throws(WireEncodingError) {
+        c.text = try arena.string(self.text, field: "text")
+        c.script_id = try arena.string(self.scriptId, field: "script_id")
+    }
+
+    init(c: Agents__V1__Action__SendMessage) {
+        self.text = WireArena.readString(c.text)
+        self.scriptId = WireArena.readString(c.script_id)
+    }
+}
+
+extension PB.Action.SendMessage: Codable {
+    enum CodingKeys: String, CodingKey {
+        case text = "text"
+        case scriptId = "script_id"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .text) { self.text = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .scriptId) { self.scriptId = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.text, forKey: .text)
+        try container.encode(self.scriptId, forKey: .scriptId)
+    }
+}
+
+// MARK: - agents.v1.Action.AIResponse
+
+extension PB.Action {
+    /// Let the AI agent answer, with optional guidance.
+    package struct AIResponse: Sendable, Hashable {
+        package var instructions: String = ""
+        package var scriptId: String = ""
+        package init() {}
+    }
+}
+
+extension PB.Action.AIResponse {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let instructions: Int32 = 1
+        package static let scriptId: Int32 = 2
+    }
+}
+
+extension PB.Action.AIResponse {
+    func fill(_ c: inout Agents__V1__Action__AIResponse, _ arena: WireArena) throws(WireEncodingError) {
+        c.instructions = try arena.string(self.instructions, field: "instructions")
+        c.script_id = try arena.string(self.scriptId, field: "script_id")
+    }
+
+    init(c: Agents__V1__Action__AIResponse) {
+        self.instructions = WireArena.readString(c.instructions)
+        self.scriptId = WireArena.readString(c.script_id)
+    }
+}
+
+extension PB.Action.AIResponse: Codable {
+    enum CodingKeys: String, CodingKey {
+        case instructions = "instructions"
+        case scriptId = "script_id"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .instructions) { self.instructions = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .scriptId) { self.scriptId = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.instructions, forKey: .instructions)
+        try container.encode(self.scriptId, forKey: .scriptId)
+    }
+}
+
+// MARK: - agents.v1.Action.CreateTask
+
+extension PB.Action {
+    /// Create a Kommo task.
+    package struct CreateTask: Sendable, Hashable {
+        package var text: String = ""
+        package var dueInSeconds: Int64 = 0
+        package var taskType: Int64 = 0
+        package var responsibleUserId: Int64 = 0
+        package init() {}
+    }
+}
+
+extension PB.Action.CreateTask {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let text: Int32 = 1
+        package static let dueInSeconds: Int32 = 2
+        package static let taskType: Int32 = 3
+        package static let responsibleUserId: Int32 = 4
+    }
+}
+
+extension PB.Action.CreateTask {
+    func fill(_ c: inout Agents__V1__Action__CreateTask, _ arena: WireArena) throws(WireEncodingError) {
+        c.text = try arena.string(self.text, field: "text")
+        c.due_in_seconds = self.dueInSeconds
+        c.task_type = self.taskType
+        c.responsible_user_id = self.responsibleUserId
+    }
+
+    init(c: Agents__V1__Action__CreateTask) {
+        self.text = WireArena.readString(c.text)
+        self.dueInSeconds = c.due_in_seconds
+        self.taskType = c.task_type
+        self.responsibleUserId = c.responsible_user_id
+    }
+}
+
+extension PB.Action.CreateTask: Codable {
+    enum CodingKeys: String, CodingKey {
+        case text = "text"
+        case dueInSeconds = "due_in_seconds"
+        case taskType = "task_type"
+        case responsibleUserId = "responsible_user_id"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .text) { self.text = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .dueInSeconds) { self.dueInSeconds = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .taskType) { self.taskType = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .responsibleUserId) { self.responsibleUserId = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.text, forKey: .text)
+        try container.encode(self.dueInSeconds, forKey: .dueInSeconds)
+        try container.encode(self.taskType, forKey: .taskType)
+        try container.encode(self.responsibleUserId, forKey: .responsibleUserId)
+    }
+}
+
+// MARK: - agents.v1.Action.AddNote
+
+extension PB.Action {
+    /// Add a note to the lead.
+    package struct AddNote: Sendable, Hashable {
+        package var text: String = ""
+        package init() {}
+    }
+}
+
+extension PB.Action.AddNote {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let text: Int32 = 1
+    }
+}
+
+extension PB.Action.AddNote {
+    func fill(_ c: inout Agents__V1__Action__AddNote, _ arena: WireArena) throws(WireEncodingError) {
+        c.text = try arena.string(self.text, field: "text")
+    }
+
+    init(c: Agents__V1__Action__AddNote) {
+        self.text = WireArena.readString(c.text)
+    }
+}
+
+extension PB.Action.AddNote: Codable {
+    enum CodingKeys: String, CodingKey {
+        case text = "text"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .text) { self.text = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.text, forKey: .text)
+    }
+}
+
+// MARK: - agents.v1.Action.ChangeStage
+
+extension PB.Action {
+    /// Move the lead to a stage (of the lead's current pipeline when pipeline_id is 0).
+    package struct ChangeStage: Sendable, Hashable {
+        package var stageId: Int64 = 0
+        package var pipelineId: Int64 = 0
+        package init() {}
+    }
+}
+
+extension PB.Action.ChangeStage {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let stageId: Int32 = 1
+        package static let pipelineId: Int32 = 2
+    }
+}
+
+extension PB.Action.ChangeStage {
+    func fill(_ c: inout Agents__V1__Action__ChangeStage, _ arena: WireArena) throws(WireEncodingError) {
+        c.stage_id = self.stageId
+        c.pipeline_id = self.pipelineId
+    }
+
+    init(c: Agents__V1__Action__ChangeStage) {
+        self.stageId = c.stage_id
+        self.pipelineId = c.pipeline_id
+    }
+}
+
+extension PB.Action.ChangeStage: Codable {
+    enum CodingKeys: String, CodingKey {
+        case stageId = "stage_id"
+        case pipelineId = "pipeline_id"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .stageId) { self.stageId = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .pipelineId) { self.pipelineId = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.stageId, forKey: .stageId)
+        try container.encode(self.pipelineId, forKey: .pipelineId)
+    }
+}
+
+// MARK: - agents.v1.Action.SetField
+
+extension PB.Action {
+    /// Set a lead field; the value may be empty to clear it.
+    package struct SetField: Sendable, Hashable {
+        package var field: String = ""
+        package var value: String = ""
+        package init() {}
+    }
+}
+
+extension PB.Action.SetField {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let field: Int32 = 1
+        package static let value: Int32 = 2
+    }
+}
+
+extension PB.Action.SetField {
+    func fill(_ c: inout Agents__V1__Action__SetField, _ arena: WireArena) throws(WireEncodingError) {
+        c.field = try arena.string(self.field, field: "field")
+        c.value = try arena.string(self.value, field: "value")
+    }
+
+    init(c: Agents__V1__Action__SetField) {
+        self.field = WireArena.readString(c.field)
+        self.value = WireArena.readString(c.value)
+    }
+}
+
+extension PB.Action.SetField: Codable {
+    enum CodingKeys: String, CodingKey {
+        case field = "field"
+        case value = "value"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .field) { self.field = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .value) { self.value = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.field, forKey: .field)
+        try container.encode(self.value, forKey: .value)
+    }
+}
+
+// MARK: - agents.v1.Action.AddTags
+
+extension PB.Action {
+    /// Add tags to the lead.
+    package struct AddTags: Sendable, Hashable {
+        package var tags: [String] = []
+        package init() {}
+    }
+}
+
+extension PB.Action.AddTags {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let tags: Int32 = 1
+    }
+}
+
+extension PB.Action.AddTags {
+    func fill(_ c: inout Agents__V1__Action__AddTags, _ arena: WireArena) throws(WireEncodingError) {
+        c.n_tags = self.tags.count
+        c.tags = try arena.strings(self.tags, field: "tags")
+    }
+
+    init(c: Agents__V1__Action__AddTags) {
+        self.tags = WireArena.readStrings(c.tags, c.n_tags)
+    }
+}
+
+extension PB.Action.AddTags: Codable {
+    enum CodingKeys: String, CodingKey {
+        case tags = "tags"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent([String].self, forKey: .tags) { self.tags = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.tags, forKey: .tags)
+    }
+}
+
+// MARK: - agents.v1.Action.RemoveTags
+
+extension PB.Action {
+    /// Remove tags from the lead.
+    package struct RemoveTags: Sendable, Hashable {
+        package var tags: [String] = []
+        package init() {}
+    }
+}
+
+extension PB.Action.RemoveTags {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let tags: Int32 = 1
+    }
+}
+
+extension PB.Action.RemoveTags {
+    func fill(_ c: inout Agents__V1__Action__RemoveTags, _ arena: WireArena) throws(WireEncodingError) {
+        c.n_tags = self.tags.count
+        c.tags = try arena.strings(self.tags, field: "tags")
+    }
+
+    init(c: Agents__V1__Action__RemoveTags) {
+        self.tags = WireArena.readStrings(c.tags, c.n_tags)
+    }
+}
+
+extension PB.Action.RemoveTags: Codable {
+    enum CodingKeys: String, CodingKey {
+        case tags = "tags"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent([String].self, forKey: .tags) { self.tags = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.tags, forKey: .tags)
+    }
+}
+
+// MARK: - agents.v1.Action.Webhook
+
+extension PB.Action {
+    /// Call an outside system.
+    package struct Webhook: Sendable, Hashable {
+        package var url: String = ""
+        package var payloadTemplate: String = ""
+        package init() {}
+    }
+}
+
+extension PB.Action.Webhook {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let url: Int32 = 1
+        package static let payloadTemplate: Int32 = 2
+    }
+}
+
+extension PB.Action.Webhook {
+    func fill(_ c: inout Agents__V1__Action__Webhook, _ arena: WireArena) throws(WireEncodingError) {
+        c.url = try arena.string(self.url, field: "url")
+        c.payload_template = try arena.string(self.payloadTemplate, field: "payload_template")
+    }
+
+    init(c: Agents__V1__Action__Webhook) {
+        self.url = WireArena.readString(c.url)
+        self.payloadTemplate = WireArena.readString(c.payload_template)
+    }
+}
+
+extension PB.Action.Webhook: Codable {
+    enum CodingKeys: String, CodingKey {
+        case url = "url"
+        case payloadTemplate = "payload_template"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .url) { self.url = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .payloadTemplate) { self.payloadTemplate = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.url, forKey: .url)
+        try container.encode(self.payloadTemplate, forKey: .payloadTemplate)
+    }
+}
+
+// MARK: - agents.v1.Action.StartSequence
+
+extension PB.Action {
+    /// Enrol the lead in a sequence.
+    package struct StartSequence: Sendable, Hashable {
+        package var sequenceId: String = ""
+        package init() {}
+    }
+}
+
+extension PB.Action.StartSequence {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let sequenceId: Int32 = 1
+    }
+}
+
+extension PB.Action.StartSequence {
+    func fill(_ c: inout Agents__V1__Action__StartSequence, _ arena: WireArena) throws(WireEncodingError) {
+        c.sequence_id = try arena.string(self.sequenceId, field: "sequence_id")
+    }
+
+    init(c: Agents__V1__Action__StartSequence) {
+        self.sequenceId = WireArena.readString(c.sequence_id)
+    }
+}
+
+extension PB.Action.StartSequence: Codable {
+    enum CodingKeys: String, CodingKey {
+        case sequenceId = "sequence_id"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .sequenceId) { self.sequenceId = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.sequenceId, forKey: .sequenceId)
+    }
+}
+
+// MARK: - agents.v1.Action.StopSequence
+
+extension PB.Action {
+    /// Stop a sequence for the lead, or every sequence when sequence_id is empty.
+    package struct StopSequence: Sendable, Hashable {
+        package var sequenceId: String = ""
+        package init() {}
+    }
+}
+
+extension PB.Action.StopSequence {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let sequenceId: Int32 = 1
+    }
+}
+
+extension PB.Action.StopSequence {
+    func fill(_ c: inout Agents__V1__Action__StopSequence, _ arena: WireArena) throws(WireEncodingError) {
+        c.sequence_id = try arena.string(self.sequenceId, field: "sequence_id")
+    }
+
+    init(c: Agents__V1__Action__StopSequence) {
+        self.sequenceId = WireArena.readString(c.sequence_id)
+    }
+}
+
+extension PB.Action.StopSequence: Codable {
+    enum CodingKeys: String, CodingKey {
+        case sequenceId = "sequence_id"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .sequenceId) { self.sequenceId = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.sequenceId, forKey: .sequenceId)
+    }
+}
+
+// MARK: - agents.v1.Action.KommoAction
+
+extension PB.Action {
+    /// Any Kommo operation by name; parameter values are strings, as Kommo's are.
+    package struct KommoAction: Sendable, Hashable {
+        package var operation: PB.Action.KommoAction.Operation = .unspecified
+        package var parameters: [String: String] = [:]
+        package init() {}
+    }
+}
+
+// MARK: - agents.v1.Action.KommoAction.Operation
+
+extension PB.Action.KommoAction {
+    package enum Operation: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        case updateLead // = 1
+        case changeStage // = 2
+        case changeResponsible // = 3
+        case setField // = 4
+        case addTags // = 5
+        case removeTags // = 6
+        case createTask // = 7
+        case completeTask // = 8
+        case addNote // = 9
+        case runSalesbot // = 10
+        case updateContact // = 11
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .updateLead, .changeStage, .changeResponsible, .setField, .addTags, .removeTags, .createTask, .completeTask, .addNote, .runSalesbot, .updateContact]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .updateLead
+            case 2: self = .changeStage
+            case 3: self = .changeResponsible
+            case 4: self = .setField
+            case 5: self = .addTags
+            case 6: self = .removeTags
+            case 7: self = .createTask
+            case 8: self = .completeTask
+            case 9: self = .addNote
+            case 10: self = .runSalesbot
+            case 11: self = .updateContact
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .updateLead: 1
+            case .changeStage: 2
+            case .changeResponsible: 3
+            case .setField: 4
+            case .addTags: 5
+            case .removeTags: 6
+            case .createTask: 7
+            case .completeTask: 8
+            case .addNote: 9
+            case .runSalesbot: 10
+            case .updateContact: 11
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .updateLead: "update_lead"
+            case .changeStage: "change_stage"
+            case .changeResponsible: "change_responsible"
+            case .setField: "set_field"
+            case .addTags: "add_tags"
+            case .removeTags: "remove_tags"
+            case .createTask: "create_task"
+            case .completeTask: "complete_task"
+            case .addNote: "add_note"
+            case .runSalesbot: "run_salesbot"
+            case .updateContact: "update_contact"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "update_lead": self = .updateLead
+            case "change_stage": self = .changeStage
+            case "change_responsible": self = .changeResponsible
+            case "set_field": self = .setField
+            case "add_tags": self = .addTags
+            case "remove_tags": self = .removeTags
+            case "create_task": self = .createTask
+            case "complete_task": self = .completeTask
+            case "add_note": self = .addNote
+            case "run_salesbot": self = .runSalesbot
+            case "update_contact": self = .updateContact
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.Action.KommoAction.Operation: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.Action.KommoAction.Operation value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+extension PB.Action.KommoAction {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let operation: Int32 = 1
+        package static let parameters: Int32 = 2
+    }
+}
+
+extension PB.Action.KommoAction {
+    func fill(_ c: inout Agents__V1__Action__KommoAction, _ arena: WireArena) throws(WireEncodingError) {
+        c.operation = Agents__V1__Action__KommoAction__Operation(rawValue: .init(truncatingIfNeeded: self.operation.rawValue))
+        c.n_parameters = self.parameters.count
+        c.parameters = try arena.entries(self.parameters, sortedBy: { $0.key < $1.key }, as: Agents__V1__Action__KommoAction__ParametersEntry.self, field: "parameters") { entry, pointer throws(WireEncodingError) in
+            agents__v1__action__kommo_action__parameters_entry__init(pointer)
+            pointer.pointee.key = try arena.string(entry.key, field: "key")
+            pointer.pointee.value = try arena.string(entry.value, field: "")
+        }
+    }
+
+    init(c: Agents__V1__Action__KommoAction) {
+        self.operation = PB.Action.KommoAction.Operation(rawValue: Int32(truncatingIfNeeded: c.operation.rawValue))
+        self.parameters = Dictionary(WireArena.readMessages(c.parameters, c.n_parameters) { (WireArena.readString($0.key), WireArena.readString($0.value)) },
+                         uniquingKeysWith: { _, last in last })
+    }
+}
+
+extension PB.Action.KommoAction: Codable {
+    enum CodingKeys: String, CodingKey {
+        case operation = "operation"
+        case parameters = "parameters"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(PB.Action.KommoAction.Operation.self, forKey: .operation) { self.operation = v }
+        if let v = try container.decodeIfPresent([String: String].self, forKey: .parameters) { self.parameters = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.operation, forKey: .operation)
+        try container.encode(self.parameters, forKey: .parameters)
+    }
+}
+
 // MARK: - agents.v1.PlannedAction
 
 extension PB {
@@ -3469,14 +4954,10 @@ extension PB {
         package var ruleId: String = ""
         package var agentId: String = ""
         package var actionIndex: Int32 = 0
-        /// send_message, ai_response, create_task, add_note, change_stage, set_field, add_tags, remove_tags,
-        /// webhook, start_sequence, stop_sequence, kommo_action
-        package var actionType: String = ""
-        /// The action's parameters as the rules API defines them (JSON object).
-        package var actionJson: String = ""
         package var leadId: Int64 = 0
         package var eventId: String = ""
         package var ruleName: String = ""
+        package var action: PB.Action? = nil
         package init() {}
     }
 }
@@ -3488,11 +4969,10 @@ extension PB.PlannedAction {
         package static let ruleId: Int32 = 2
         package static let agentId: Int32 = 3
         package static let actionIndex: Int32 = 4
-        package static let actionType: Int32 = 5
-        package static let actionJson: Int32 = 6
         package static let leadId: Int32 = 7
         package static let eventId: Int32 = 8
         package static let ruleName: Int32 = 9
+        package static let action: Int32 = 10
     }
 }
 
@@ -3529,11 +5009,15 @@ extension PB.PlannedAction {
         c.rule_id = try arena.string(self.ruleId, field: "rule_id")
         c.agent_id = try arena.string(self.agentId, field: "agent_id")
         c.action_index = self.actionIndex
-        c.action_type = try arena.string(self.actionType, field: "action_type")
-        c.action_json = try arena.string(self.actionJson, field: "action_json")
         c.lead_id = self.leadId
         c.event_id = try arena.string(self.eventId, field: "event_id")
         c.rule_name = try arena.string(self.ruleName, field: "rule_name")
+        if let value = self.action {
+            c.action = try arena.message(value, as: Agents__V1__Action.self, field: "action") { value, pointer throws(WireEncodingError) in
+                agents__v1__action__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        }
     }
 
     init(c: Agents__V1__PlannedAction) {
@@ -3541,11 +5025,10 @@ extension PB.PlannedAction {
         self.ruleId = WireArena.readString(c.rule_id)
         self.agentId = WireArena.readString(c.agent_id)
         self.actionIndex = c.action_index
-        self.actionType = WireArena.readString(c.action_type)
-        self.actionJson = WireArena.readString(c.action_json)
         self.leadId = c.lead_id
         self.eventId = WireArena.readString(c.event_id)
         self.ruleName = WireArena.readString(c.rule_name)
+        self.action = c.action.map { PB.Action(c: $0.pointee) }
     }
 }
 
@@ -3555,11 +5038,10 @@ extension PB.PlannedAction: Codable {
         case ruleId = "rule_id"
         case agentId = "agent_id"
         case actionIndex = "action_index"
-        case actionType = "action_type"
-        case actionJson = "action_json"
         case leadId = "lead_id"
         case eventId = "event_id"
         case ruleName = "rule_name"
+        case action = "action"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -3569,11 +5051,10 @@ extension PB.PlannedAction: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .ruleId) { self.ruleId = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
         if let v = try container.decodeIfPresent(Int32.self, forKey: .actionIndex) { self.actionIndex = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .actionType) { self.actionType = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .actionJson) { self.actionJson = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .leadId) { self.leadId = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .eventId) { self.eventId = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .ruleName) { self.ruleName = v }
+        if let v = try container.decodeIfPresent(PB.Action.self, forKey: .action) { self.action = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -3582,11 +5063,10 @@ extension PB.PlannedAction: Codable {
         try container.encode(self.ruleId, forKey: .ruleId)
         try container.encode(self.agentId, forKey: .agentId)
         try container.encode(self.actionIndex, forKey: .actionIndex)
-        try container.encode(self.actionType, forKey: .actionType)
-        try container.encode(self.actionJson, forKey: .actionJson)
         try container.encode(self.leadId, forKey: .leadId)
         try container.encode(self.eventId, forKey: .eventId)
         try container.encode(self.ruleName, forKey: .ruleName)
+        try container.encodeIfPresent(self.action, forKey: .action)
     }
 }
 
@@ -3705,9 +5185,7 @@ extension PB {
         package var ruleId: String = ""
         package var agentId: String = ""
         package var ruleName: String = ""
-        /// fired, trigger_mismatch, condition_false, cooldown, max_fires, disabled, stopped_by_priority,
-        /// loop_guard, agent_paused, agent_scope
-        package var outcome: String = ""
+        package var outcome: PB.RuleOutcome = .unspecified
         package var detail: String = ""
         package var failingLeaf: String = ""
         package init() {}
@@ -3758,7 +5236,7 @@ extension PB.RuleExplanation {
         c.rule_id = try arena.string(self.ruleId, field: "rule_id")
         c.agent_id = try arena.string(self.agentId, field: "agent_id")
         c.rule_name = try arena.string(self.ruleName, field: "rule_name")
-        c.outcome = try arena.string(self.outcome, field: "outcome")
+        c.outcome = Agents__V1__RuleOutcome(rawValue: .init(truncatingIfNeeded: self.outcome.rawValue))
         c.detail = try arena.string(self.detail, field: "detail")
         c.failing_leaf = try arena.string(self.failingLeaf, field: "failing_leaf")
     }
@@ -3767,7 +5245,7 @@ extension PB.RuleExplanation {
         self.ruleId = WireArena.readString(c.rule_id)
         self.agentId = WireArena.readString(c.agent_id)
         self.ruleName = WireArena.readString(c.rule_name)
-        self.outcome = WireArena.readString(c.outcome)
+        self.outcome = PB.RuleOutcome(rawValue: Int32(truncatingIfNeeded: c.outcome.rawValue))
         self.detail = WireArena.readString(c.detail)
         self.failingLeaf = WireArena.readString(c.failing_leaf)
     }
@@ -3789,7 +5267,7 @@ extension PB.RuleExplanation: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .ruleId) { self.ruleId = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .ruleName) { self.ruleName = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .outcome) { self.outcome = v }
+        if let v = try container.decodeIfPresent(PB.RuleOutcome.self, forKey: .outcome) { self.outcome = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .detail) { self.detail = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .failingLeaf) { self.failingLeaf = v }
     }
@@ -6129,6 +7607,295 @@ extension PB.StatsResponse: Codable {
     }
 }
 
+// MARK: - agents.v1.DecisionV1
+
+extension PB {
+    /// A decision as releases before typed actions stored it (ingest-service's event.decision).
+    package struct DecisionV1: Sendable, Hashable {
+        package var eventId: String = ""
+        package var actions: [PB.DecisionV1.PlannedActionV1] = []
+        package var timers: [PB.PlannedTimer] = []
+        package var explanations: [PB.DecisionV1.RuleExplanationV1] = []
+        package var decidedAtMicros: Int64 = 0
+        package init() {}
+    }
+}
+
+extension PB.DecisionV1 {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let eventId: Int32 = 1
+        package static let actions: Int32 = 2
+        package static let timers: Int32 = 3
+        package static let explanations: Int32 = 4
+        package static let decidedAtMicros: Int32 = 5
+    }
+}
+
+extension PB.DecisionV1: WireMessage {
+    package static var protoName: String { "agents.v1.DecisionV1" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__DecisionV1()
+            agents__v1__decision_v1__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__decision_v1__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__decision_v1__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__decision_v1__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__decision_v1__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.DecisionV1 {
+    func fill(_ c: inout Agents__V1__DecisionV1, _ arena: WireArena) throws(WireEncodingError) {
+        c.event_id = try arena.string(self.eventId, field: "event_id")
+        c.n_actions = self.actions.count
+        c.actions = try arena.messages(self.actions, as: Agents__V1__DecisionV1__PlannedActionV1.self, field: "actions") { value, pointer throws(WireEncodingError) in
+            agents__v1__decision_v1__planned_action_v1__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+        c.n_timers = self.timers.count
+        c.timers = try arena.messages(self.timers, as: Agents__V1__PlannedTimer.self, field: "timers") { value, pointer throws(WireEncodingError) in
+            agents__v1__planned_timer__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+        c.n_explanations = self.explanations.count
+        c.explanations = try arena.messages(self.explanations, as: Agents__V1__DecisionV1__RuleExplanationV1.self, field: "explanations") { value, pointer throws(WireEncodingError) in
+            agents__v1__decision_v1__rule_explanation_v1__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+        c.decided_at_micros = self.decidedAtMicros
+    }
+
+    init(c: Agents__V1__DecisionV1) {
+        self.eventId = WireArena.readString(c.event_id)
+        self.actions = WireArena.readMessages(c.actions, c.n_actions) { PB.DecisionV1.PlannedActionV1(c: $0) }
+        self.timers = WireArena.readMessages(c.timers, c.n_timers) { PB.PlannedTimer(c: $0) }
+        self.explanations = WireArena.readMessages(c.explanations, c.n_explanations) { PB.DecisionV1.RuleExplanationV1(c: $0) }
+        self.decidedAtMicros = c.decided_at_micros
+    }
+}
+
+extension PB.DecisionV1: Codable {
+    enum CodingKeys: String, CodingKey {
+        case eventId = "event_id"
+        case actions = "actions"
+        case timers = "timers"
+        case explanations = "explanations"
+        case decidedAtMicros = "decided_at_micros"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .eventId) { self.eventId = v }
+        if let v = try container.decodeIfPresent([PB.DecisionV1.PlannedActionV1].self, forKey: .actions) { self.actions = v }
+        if let v = try container.decodeIfPresent([PB.PlannedTimer].self, forKey: .timers) { self.timers = v }
+        if let v = try container.decodeIfPresent([PB.DecisionV1.RuleExplanationV1].self, forKey: .explanations) { self.explanations = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .decidedAtMicros) { self.decidedAtMicros = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.eventId, forKey: .eventId)
+        try container.encode(self.actions, forKey: .actions)
+        try container.encode(self.timers, forKey: .timers)
+        try container.encode(self.explanations, forKey: .explanations)
+        try container.encode(self.decidedAtMicros, forKey: .decidedAtMicros)
+    }
+}
+
+// MARK: - agents.v1.DecisionV1.PlannedActionV1
+
+extension PB.DecisionV1 {
+    package struct PlannedActionV1: Sendable, Hashable {
+        package var idempotencyKey: String = ""
+        package var ruleId: String = ""
+        package var agentId: String = ""
+        package var actionIndex: Int32 = 0
+        package var actionType: String = ""
+        /// The action's rule document (JSON text), its type possibly absent.
+        package var actionDocument: String = ""
+        package var leadId: Int64 = 0
+        package var eventId: String = ""
+        package var ruleName: String = ""
+        package init() {}
+    }
+}
+
+extension PB.DecisionV1.PlannedActionV1 {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let idempotencyKey: Int32 = 1
+        package static let ruleId: Int32 = 2
+        package static let agentId: Int32 = 3
+        package static let actionIndex: Int32 = 4
+        package static let actionType: Int32 = 5
+        package static let actionDocument: Int32 = 6
+        package static let leadId: Int32 = 7
+        package static let eventId: Int32 = 8
+        package static let ruleName: Int32 = 9
+    }
+}
+
+extension PB.DecisionV1.PlannedActionV1 {
+    func fill(_ c: inout Agents__V1__DecisionV1__PlannedActionV1, _ arena: WireArena) throws(WireEncodingError) {
+        c.idempotency_key = try arena.string(self.idempotencyKey, field: "idempotency_key")
+        c.rule_id = try arena.string(self.ruleId, field: "rule_id")
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.action_index = self.actionIndex
+        c.action_type = try arena.string(self.actionType, field: "action_type")
+        c.action_document = try arena.string(self.actionDocument, field: "action_document")
+        c.lead_id = self.leadId
+        c.event_id = try arena.string(self.eventId, field: "event_id")
+        c.rule_name = try arena.string(self.ruleName, field: "rule_name")
+    }
+
+    init(c: Agents__V1__DecisionV1__PlannedActionV1) {
+        self.idempotencyKey = WireArena.readString(c.idempotency_key)
+        self.ruleId = WireArena.readString(c.rule_id)
+        self.agentId = WireArena.readString(c.agent_id)
+        self.actionIndex = c.action_index
+        self.actionType = WireArena.readString(c.action_type)
+        self.actionDocument = WireArena.readString(c.action_document)
+        self.leadId = c.lead_id
+        self.eventId = WireArena.readString(c.event_id)
+        self.ruleName = WireArena.readString(c.rule_name)
+    }
+}
+
+extension PB.DecisionV1.PlannedActionV1: Codable {
+    enum CodingKeys: String, CodingKey {
+        case idempotencyKey = "idempotency_key"
+        case ruleId = "rule_id"
+        case agentId = "agent_id"
+        case actionIndex = "action_index"
+        case actionType = "action_type"
+        case actionDocument = "action_document"
+        case leadId = "lead_id"
+        case eventId = "event_id"
+        case ruleName = "rule_name"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .idempotencyKey) { self.idempotencyKey = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .ruleId) { self.ruleId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .actionIndex) { self.actionIndex = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .actionType) { self.actionType = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .actionDocument) { self.actionDocument = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .leadId) { self.leadId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .eventId) { self.eventId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .ruleName) { self.ruleName = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.idempotencyKey, forKey: .idempotencyKey)
+        try container.encode(self.ruleId, forKey: .ruleId)
+        try container.encode(self.agentId, forKey: .agentId)
+        try container.encode(self.actionIndex, forKey: .actionIndex)
+        try container.encode(self.actionType, forKey: .actionType)
+        try container.encode(self.actionDocument, forKey: .actionDocument)
+        try container.encode(self.leadId, forKey: .leadId)
+        try container.encode(self.eventId, forKey: .eventId)
+        try container.encode(self.ruleName, forKey: .ruleName)
+    }
+}
+
+// MARK: - agents.v1.DecisionV1.RuleExplanationV1
+
+extension PB.DecisionV1 {
+    package struct RuleExplanationV1: Sendable, Hashable {
+        package var ruleId: String = ""
+        package var agentId: String = ""
+        package var ruleName: String = ""
+        package var outcome: String = ""
+        package var detail: String = ""
+        package var failingLeaf: String = ""
+        package init() {}
+    }
+}
+
+extension PB.DecisionV1.RuleExplanationV1 {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let ruleId: Int32 = 1
+        package static let agentId: Int32 = 2
+        package static let ruleName: Int32 = 3
+        package static let outcome: Int32 = 4
+        package static let detail: Int32 = 5
+        package static let failingLeaf: Int32 = 6
+    }
+}
+
+extension PB.DecisionV1.RuleExplanationV1 {
+    func fill(_ c: inout Agents__V1__DecisionV1__RuleExplanationV1, _ arena: WireArena) throws(WireEncodingError) {
+        c.rule_id = try arena.string(self.ruleId, field: "rule_id")
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.rule_name = try arena.string(self.ruleName, field: "rule_name")
+        c.outcome = try arena.string(self.outcome, field: "outcome")
+        c.detail = try arena.string(self.detail, field: "detail")
+        c.failing_leaf = try arena.string(self.failingLeaf, field: "failing_leaf")
+    }
+
+    init(c: Agents__V1__DecisionV1__RuleExplanationV1) {
+        self.ruleId = WireArena.readString(c.rule_id)
+        self.agentId = WireArena.readString(c.agent_id)
+        self.ruleName = WireArena.readString(c.rule_name)
+        self.outcome = WireArena.readString(c.outcome)
+        self.detail = WireArena.readString(c.detail)
+        self.failingLeaf = WireArena.readString(c.failing_leaf)
+    }
+}
+
+extension PB.DecisionV1.RuleExplanationV1: Codable {
+    enum CodingKeys: String, CodingKey {
+        case ruleId = "rule_id"
+        case agentId = "agent_id"
+        case ruleName = "rule_name"
+        case outcome = "outcome"
+        case detail = "detail"
+        case failingLeaf = "failing_leaf"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .ruleId) { self.ruleId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .ruleName) { self.ruleName = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .outcome) { self.outcome = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .detail) { self.detail = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .failingLeaf) { self.failingLeaf = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.ruleId, forKey: .ruleId)
+        try container.encode(self.agentId, forKey: .agentId)
+        try container.encode(self.ruleName, forKey: .ruleName)
+        try container.encode(self.outcome, forKey: .outcome)
+        try container.encode(self.detail, forKey: .detail)
+        try container.encode(self.failingLeaf, forKey: .failingLeaf)
+    }
+}
+
 // MARK: - agents.v1.EvaluateRequest
 
 extension PB {
@@ -6312,7 +8079,7 @@ extension PB {
     package struct ScriptRef: Sendable, Hashable {
         package var id: String = ""
         package var version: Int64 = 0
-        package var `type`: String = ""
+        package var `type`: PB.ScriptType = .unspecified
         package var name: String = ""
         package var body: String = ""
         package var triggerPhrases: [String] = []
@@ -6367,7 +8134,7 @@ extension PB.ScriptRef {
     func fill(_ c: inout Agents__V1__ScriptRef, _ arena: WireArena) throws(WireEncodingError) {
         c.id = try arena.string(self.id, field: "id")
         c.version = self.version
-        c.`type` = try arena.string(self.`type`, field: "type")
+        c.`type` = Agents__V1__ScriptType(rawValue: .init(truncatingIfNeeded: self.`type`.rawValue))
         c.name = try arena.string(self.name, field: "name")
         c.body = try arena.string(self.body, field: "body")
         c.n_trigger_phrases = self.triggerPhrases.count
@@ -6379,7 +8146,7 @@ extension PB.ScriptRef {
     init(c: Agents__V1__ScriptRef) {
         self.id = WireArena.readString(c.id)
         self.version = c.version
-        self.`type` = WireArena.readString(c.`type`)
+        self.`type` = PB.ScriptType(rawValue: Int32(truncatingIfNeeded: c.`type`.rawValue))
         self.name = WireArena.readString(c.name)
         self.body = WireArena.readString(c.body)
         self.triggerPhrases = WireArena.readStrings(c.trigger_phrases, c.n_trigger_phrases)
@@ -6405,7 +8172,7 @@ extension PB.ScriptRef: Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent(String.self, forKey: .id) { self.id = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .version) { self.version = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .`type`) { self.`type` = v }
+        if let v = try container.decodeIfPresent(PB.ScriptType.self, forKey: .`type`) { self.`type` = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .name) { self.name = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .body) { self.body = v }
         if let v = try container.decodeIfPresent([String].self, forKey: .triggerPhrases) { self.triggerPhrases = v }
@@ -6435,7 +8202,7 @@ extension PB {
         package var agentName: String = ""
         package var persona: String = ""
         package var language: String = ""
-        package var status: String = ""
+        package var status: PB.AgentStatus = .unspecified
         package var scripts: [PB.ScriptRef] = []
         package var pipelineId: Int64 = 0
         package var statusId: Int64 = 0
@@ -6500,7 +8267,7 @@ extension PB.AgentContext {
         c.agent_name = try arena.string(self.agentName, field: "agent_name")
         c.persona = try arena.string(self.persona, field: "persona")
         c.language = try arena.string(self.language, field: "language")
-        c.status = try arena.string(self.status, field: "status")
+        c.status = Agents__V1__AgentStatus(rawValue: .init(truncatingIfNeeded: self.status.rawValue))
         c.n_scripts = self.scripts.count
         c.scripts = try arena.messages(self.scripts, as: Agents__V1__ScriptRef.self, field: "scripts") { value, pointer throws(WireEncodingError) in
             agents__v1__script_ref__init(pointer)
@@ -6524,7 +8291,7 @@ extension PB.AgentContext {
         self.agentName = WireArena.readString(c.agent_name)
         self.persona = WireArena.readString(c.persona)
         self.language = WireArena.readString(c.language)
-        self.status = WireArena.readString(c.status)
+        self.status = PB.AgentStatus(rawValue: Int32(truncatingIfNeeded: c.status.rawValue))
         self.scripts = WireArena.readMessages(c.scripts, c.n_scripts) { PB.ScriptRef(c: $0) }
         self.pipelineId = c.pipeline_id
         self.statusId = c.status_id
@@ -6560,7 +8327,7 @@ extension PB.AgentContext: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .agentName) { self.agentName = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .persona) { self.persona = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .language) { self.language = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .status) { self.status = v }
+        if let v = try container.decodeIfPresent(PB.AgentStatus.self, forKey: .status) { self.status = v }
         if let v = try container.decodeIfPresent([PB.ScriptRef].self, forKey: .scripts) { self.scripts = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .pipelineId) { self.pipelineId = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .statusId) { self.statusId = v }
@@ -6699,8 +8466,7 @@ extension PB.ScriptUse: Codable {
 extension PB {
     package struct OwnWrite: Sendable, Hashable {
         package var leadId: Int64 = 0
-        /// stage_change, note, field, message
-        package var kind: String = ""
+        package var kind: PB.OwnWriteKind = .unspecified
         package var value: String = ""
         package var ruleId: String = ""
         package var atMicros: Int64 = 0
@@ -6749,7 +8515,7 @@ extension PB.OwnWrite: WireMessage {
 extension PB.OwnWrite {
     func fill(_ c: inout Agents__V1__OwnWrite, _ arena: WireArena) throws(WireEncodingError) {
         c.lead_id = self.leadId
-        c.kind = try arena.string(self.kind, field: "kind")
+        c.kind = Agents__V1__OwnWriteKind(rawValue: .init(truncatingIfNeeded: self.kind.rawValue))
         c.value = try arena.string(self.value, field: "value")
         c.rule_id = try arena.string(self.ruleId, field: "rule_id")
         c.at_micros = self.atMicros
@@ -6757,7 +8523,7 @@ extension PB.OwnWrite {
 
     init(c: Agents__V1__OwnWrite) {
         self.leadId = c.lead_id
-        self.kind = WireArena.readString(c.kind)
+        self.kind = PB.OwnWriteKind(rawValue: Int32(truncatingIfNeeded: c.kind.rawValue))
         self.value = WireArena.readString(c.value)
         self.ruleId = WireArena.readString(c.rule_id)
         self.atMicros = c.at_micros
@@ -6777,7 +8543,7 @@ extension PB.OwnWrite: Codable {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent(Int64.self, forKey: .leadId) { self.leadId = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .kind) { self.kind = v }
+        if let v = try container.decodeIfPresent(PB.OwnWriteKind.self, forKey: .kind) { self.kind = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .value) { self.value = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .ruleId) { self.ruleId = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .atMicros) { self.atMicros = v }
@@ -7835,8 +9601,7 @@ extension PB {
         package var sequenceId: String = ""
         package var enrollmentId: String = ""
         package var leadId: Int64 = 0
-        /// enroll, pause, resume, cancel
-        package var command: String = ""
+        package var command: PB.EnrollmentCommandKind = .unspecified
         package var reason: String = ""
         package init() {}
     }
@@ -7887,7 +9652,7 @@ extension PB.EnrollmentCommand {
         c.sequence_id = try arena.string(self.sequenceId, field: "sequence_id")
         c.enrollment_id = try arena.string(self.enrollmentId, field: "enrollment_id")
         c.lead_id = self.leadId
-        c.command = try arena.string(self.command, field: "command")
+        c.command = Agents__V1__EnrollmentCommandKind(rawValue: .init(truncatingIfNeeded: self.command.rawValue))
         c.reason = try arena.string(self.reason, field: "reason")
     }
 
@@ -7896,7 +9661,7 @@ extension PB.EnrollmentCommand {
         self.sequenceId = WireArena.readString(c.sequence_id)
         self.enrollmentId = WireArena.readString(c.enrollment_id)
         self.leadId = c.lead_id
-        self.command = WireArena.readString(c.command)
+        self.command = PB.EnrollmentCommandKind(rawValue: Int32(truncatingIfNeeded: c.command.rawValue))
         self.reason = WireArena.readString(c.reason)
     }
 }
@@ -7918,7 +9683,7 @@ extension PB.EnrollmentCommand: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .sequenceId) { self.sequenceId = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .enrollmentId) { self.enrollmentId = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .leadId) { self.leadId = v }
-        if let v = try container.decodeIfPresent(String.self, forKey: .command) { self.command = v }
+        if let v = try container.decodeIfPresent(PB.EnrollmentCommandKind.self, forKey: .command) { self.command = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .reason) { self.reason = v }
     }
 

@@ -1,37 +1,14 @@
+import Basics
 import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
 import Synchronization
 
-/// How a client connection reconnects after its peer went away.
-package struct Backoff: Sendable {
-    package var initial: Duration
-    package var maximum: Duration
-    package var multiplier: Double
-    /// Each delay is scaled by a random factor in `1 ± jitter`, so many clients do not retry in step.
-    package var jitter: Double
-
-    package init(initial: Duration = .milliseconds(50), maximum: Duration = .seconds(5), multiplier: Double = 2, jitter: Double = 0.2) {
-        self.initial = initial
-        self.maximum = maximum
-        self.multiplier = multiplier
-        self.jitter = jitter
-    }
-
-    /// The delay before attempt number `failures + 1`.
-    package func delay(afterFailures failures: Int) -> Duration {
-        let base = initial * pow(multiplier, Double(max(0, failures - 1)))
-        let capped = min(base, maximum)
-        return capped * Double.random(in: (1 - jitter)...(1 + jitter))
-    }
-}
-
-private func pow(_ base: Double, _ exponent: Double) -> Double {
-    var result = 1.0
-    var remaining = Int(exponent)
-    while remaining > 0 && result < 1e9 { result *= base; remaining -= 1 }
-    return result
+extension RetryBackoff {
+    /// How a client connection reconnects after its peer went away: 50 ms doubling to at most 5 s, the last
+    /// fifth of each wait random, so many clients do not reconnect in step.
+    package static let reconnect = RetryBackoff(initial: .milliseconds(50), maximum: .seconds(5), multiplier: 2, jitter: 0.2)
 }
 
 /// One connection to one peer, shared by every caller: calls are multiplexed by call id and answered
@@ -44,7 +21,7 @@ package final class RPCConnection: Sendable {
     /// Calls made, by method and status code (retries inside one call count once).
     package let stats: RPCStats
     private let maximumFrameSize: Int
-    private let backoff: Backoff
+    private let backoff: RetryBackoff
     private let connectTimeout: TimeAmount
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -66,7 +43,7 @@ package final class RPCConnection: Sendable {
     package init(
         host: String, port: Int, security: RPCSecurity, serverName: String? = nil,
         maximumFrameSize: Int = FrameDecoder.defaultMaximumFrameSize,
-        backoff: Backoff = Backoff(), connectTimeout: TimeAmount = .seconds(2),
+        backoff: RetryBackoff = .reconnect, connectTimeout: TimeAmount = .seconds(2),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, stats: RPCStats = RPCStats(), logger: Logger
     ) {
         self.stats = stats
@@ -143,7 +120,7 @@ package final class RPCConnection: Sendable {
                 answer = try await send(envelope, deadline: deadline)
             } catch {
                 guard method.idempotent, error.code == .unavailable, !Task.isCancelled else { throw error }
-                let pause = min(backoff.delay(afterFailures: attempt), deadline - ContinuousClock.now)
+                let pause = min(backoff.delay(afterAttempt: attempt), deadline - ContinuousClock.now)
                 guard pause > .zero else { throw RPCError(.deadlineExceeded, "deadline exceeded after \(attempt) attempts: \(error.message)") }
                 try await Self.pause(for: pause)
                 continue
@@ -153,7 +130,7 @@ package final class RPCConnection: Sendable {
                 let error = RPCError(code, answer.statusMessage,
                                      violations: answer.violations.map { FieldViolation(field: $0.field, message: $0.message) })
                 if method.idempotent, code == .unavailable, deadline - ContinuousClock.now > .zero {
-                    try await Self.pause(for: min(backoff.delay(afterFailures: attempt), deadline - ContinuousClock.now))
+                    try await Self.pause(for: min(backoff.delay(afterAttempt: attempt), deadline - ContinuousClock.now))
                     continue
                 }
                 throw error
@@ -193,8 +170,8 @@ package final class RPCConnection: Sendable {
             throw RPCError(.unavailable, "connection closed")
         }
         let callID = request.callId
-        request.timeoutMicros = max(1, Self.micros(deadline - ContinuousClock.now))
-        let timeout = channel.eventLoop.scheduleTask(in: .microseconds(Self.micros(deadline - ContinuousClock.now))) {
+        request.timeoutMicros = max(1, (deadline - ContinuousClock.now).micros)
+        let timeout = channel.eventLoop.scheduleTask(in: .microseconds((deadline - ContinuousClock.now).micros)) {
             self.fail(callID, RPCError(.deadlineExceeded, "deadline exceeded"))
         }
         channel.writeAndFlush(request.frame(allocator: channel.allocator)).whenFailure { error in
@@ -212,11 +189,6 @@ package final class RPCConnection: Sendable {
         } catch {
             throw RPCError(.unavailable, "\(error)")
         }
-    }
-
-    private static func micros(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
     }
 
     private func fail(_ callID: UInt64, _ error: RPCError) {
@@ -289,7 +261,7 @@ package final class RPCConnection: Sendable {
                     if state.closed { channel.close(promise: nil) } else { state.channel = channel }
                 case .failure:
                     state.failures += 1
-                    state.nextAttempt = ContinuousClock.now + self.backoff.delay(afterFailures: state.failures)
+                    state.nextAttempt = ContinuousClock.now + self.backoff.delay(afterAttempt: state.failures)
                 }
             }
         }
@@ -321,7 +293,7 @@ package final class RPCConnection: Sendable {
             state.channel = nil
             // The peer was reachable a moment ago: try again soon, but not in a tight loop.
             state.failures += 1
-            state.nextAttempt = ContinuousClock.now + self.backoff.delay(afterFailures: 1)
+            state.nextAttempt = ContinuousClock.now + self.backoff.delay(afterAttempt: 1)
             defer { state.pending.removeAll() }
             return Array(state.pending.values)
         }

@@ -1,3 +1,4 @@
+import Basics
 import Logging
 import NIOCore
 import NIOPosix
@@ -349,9 +350,7 @@ package final class RPCServer: Service, Sendable {
     private func timeout(of request: PB.Envelope) -> Int64? {
         switch request.timeoutMicros {
         case ..<0: return nil
-        case 0:
-            let (seconds, attoseconds) = configuration.defaultTimeout.components
-            return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        case 0: return configuration.defaultTimeout.micros
         default: return request.timeoutMicros
         }
     }

@@ -1,3 +1,4 @@
+import Basics
 import Synchronization
 
 /// Calls by method and status code, with their total and largest duration: what `/metrics` shows of
@@ -19,7 +20,7 @@ package final class RPCStats: Sendable {
 
     /// Counts one call of `method` that ended with `code` after `duration`.
     package func record(method: String, code: StatusCode, duration: Duration) {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let seconds = duration.fractionalSeconds
         let key = "\(method)|\(code.rawValue)"
         entries.withLock { entries in
             var entry = entries[key] ?? Entry(method: method, code: code, calls: 0, totalSeconds: 0, maximumSeconds: 0)

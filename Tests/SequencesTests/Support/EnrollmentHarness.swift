@@ -108,7 +108,7 @@ struct SequenceCalls: Sendable {
         request.sequenceId = sequence
         request.enrollmentId = enrollment
         request.leadId = lead
-        request.command = command
+        request.command = PB.EnrollmentCommandKind.allCases.first { $0.name == command } ?? .unspecified
         return try await client.commandEnrollment(request, options: options).object
     }
 

@@ -1,4 +1,5 @@
 import Basics
+import Domain
 import TestSupport
 import Foundation
 import Hummingbird
@@ -45,7 +46,7 @@ final class StubRules: PartialRulesHandler {
         var greeting = PB.ScriptRef()
         greeting.id = "greet"
         greeting.version = 3
-        greeting.type = "greeting"
+        greeting.type = .greeting
         greeting.name = "Greeting"
         greeting.body = "Hi {{contact.first_name|there}}, I'm {{agent.name}}. How can I help?"
         context.scripts = [greeting]
@@ -142,12 +143,15 @@ extension SequenceHarness {
     func tenant(_ id: String) -> TenantCalls { TenantCalls(client: client, tenant: id) }
 }
 
-/// A planned action as rules-service hands it over.
+/// A planned action as rules-service hands it over; `json` is the rule's action document.
 func planned(_ key: String, _ json: String, lead: Int64 = 77, agent: String = "agent-1", rule: String = "rule-1") -> PB.PlannedAction {
     var action = PB.PlannedAction()
     action.idempotencyKey = key
-    action.actionJson = json
-    action.actionType = JSONValue(parsing: Array(json.utf8))?["type"]?.string ?? ""
+    do {
+        action.action = PB.Action(try RuleJSON.decode(Action.self, from: Data(json.utf8)))
+    } catch {
+        Issue.record("not an action document: \(json): \(error)")
+    }
     action.leadId = lead
     action.agentId = agent
     action.ruleId = rule

@@ -1,14 +1,15 @@
 // AI agents: the list, creating one, and one agent's settings with its tabs (rules, sequences, scripts).
 
 import { h, pretty, replace, badge, table, time, link, button, field, input, textarea, select, checkbox, notice,
-  showErrors, clearErrors, errorView, splitList, parseJSON } from "../dom.js";
-import { api, url, pagedList, newIdempotencyKey } from "../api.js";
+  errorView, splitList, parseJSON } from "../dom.js";
+import { api, url, pagedList } from "../api.js";
+import { formCard, saveOnSubmit, titleRow } from "./forms.js";
 
 export async function agentsPage(page) {
   const formSlot = h("div", {});
   page.append(
-    h("div", { class: "title-row" }, h("h1", {}, "Agents"),
-      button("New agent", () => replace(formSlot, agentForm(null, "", (created) => { location.hash = `#/agents/${encodeURIComponent(created.id)}`; })), { kind: "primary" })),
+    titleRow(h("h1", {}, "Agents"), "New agent", formSlot, (done) => agentForm(null, "", done),
+      (created) => `#/agents/${encodeURIComponent(created.id)}`),
     formSlot,
     pagedList((cursor) => api.get(url`/api/v1/agents`, { cursor, limit: 50 }).then((r) => r.data), (items) => table([
       { title: "Name", cell: (a) => link(`#/agents/${encodeURIComponent(a.id)}`, a.name) },
@@ -81,9 +82,7 @@ function agentForm(agent, etag, done) {
   const pause = a.pause_on_human_reply || { enabled: true, resume_after_seconds: 86400 };
   const pauseEnabled = checkbox(pause.enabled !== false);
   const resumeAfter = input({ type: "number", min: 0, value: pause.resume_after_seconds ?? 86400 });
-  const form = h("form", { class: "card" },
-    h("h2", {}, agent ? "Settings" : "New agent"),
-    h("div", { class: "form-errors" }),
+  const form = formCard(agent ? "Settings" : "New agent",
     h("div", { class: "grid" },
       field("Name", name, { name: "name" }),
       field("Status", status, { name: "status", hint: "A paused agent's rules do not fire." }),
@@ -97,11 +96,10 @@ function agentForm(agent, etag, done) {
       field("Pause when a person replies", pauseEnabled, { name: "pause_on_human_reply" }),
       field("Resume after (seconds, 0 = by hand)", resumeAfter, { name: "pause_on_human_reply.resume_after_seconds" })),
     h("button", { type: "submit", class: "primary" }, agent ? "Save" : "Create agent"));
-  const idempotencyKey = newIdempotencyKey();
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
-    try {
+  saveOnSubmit(form, {
+    create: (value, options) => api.post(url`/api/v1/agents`, value, options),
+    update: agent && ((value, options) => api.patch(url`/api/v1/agents/${agent.id}`, value, options)), etag, done,
+    body() {
       const body = {
         name: name.value, description: description.value, status: status.value, persona: persona.value, language: language.value.trim(),
         channels: splitList(channels.value),
@@ -110,13 +108,8 @@ function agentForm(agent, etag, done) {
       };
       const workingHours = parseJSON(hours.value, "working_hours", { optional: true });
       if (workingHours !== undefined) body.working_hours = workingHours; else if (agent) body.working_hours = null;
-      const answer = agent
-        ? await api.patch(url`/api/v1/agents/${agent.id}`, body, { ifMatch: etag })
-        : await api.post(url`/api/v1/agents`, body, { idempotencyKey });
-      done(answer.data, answer.etag);
-    } catch (error) {
-      showErrors(form, error);
-    }
+      return body;
+    },
   });
   return form;
 }

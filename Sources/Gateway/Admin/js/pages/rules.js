@@ -3,7 +3,8 @@
 
 import { h, pretty, replace, badge, table, time, link, button, field, input, textarea, checkbox, notice, jsonBlock,
   showErrors, clearErrors, errorView, parseJSON, details } from "../dom.js";
-import { api, url, pagedList, newIdempotencyKey } from "../api.js";
+import { api, url, pagedList } from "../api.js";
+import { formCard, saveOnSubmit, showSaved, titleRow, deleteButton } from "./forms.js";
 import { agentHeader } from "./agents.js";
 import { picker, triggers, conditions as conditionExamples, actions as actionExamples, addCondition, addToList } from "../templates.js";
 
@@ -21,8 +22,8 @@ export async function rulesPage(page, { id }) {
   await agentHeader(page, id, "/rules");
   const formSlot = h("div", {});
   page.append(
-    h("div", { class: "title-row" }, h("h2", {}, "Rules"),
-      button("New rule", () => replace(formSlot, ruleForm(id, null, "", (rule) => { location.hash = `#/agents/${encodeURIComponent(id)}/rules/${encodeURIComponent(rule.id)}`; })), { kind: "primary" })),
+    titleRow(h("h2", {}, "Rules"), "New rule", formSlot, (done) => ruleForm(id, null, "", done),
+      (rule) => `#/agents/${encodeURIComponent(id)}/rules/${encodeURIComponent(rule.id)}`),
     formSlot,
     pagedList((cursor) => api.get(url`/api/v1/agents/${id}/rules`, { cursor, limit: 50 }).then((r) => r.data), (items) => table([
       { title: "Name", cell: (r) => link(`#/agents/${encodeURIComponent(id)}/rules/${encodeURIComponent(r.id)}`, r.name) },
@@ -63,17 +64,14 @@ export async function rulePage(page, { id, ruleId }) {
   const formSlot = h("div", {});
   const drawForm = () => replace(formSlot, ruleForm(id, rule, etag, (saved, tag) => {
     rule = saved; etag = tag; drawForm();
-    const box = formSlot.querySelector(".form-errors");
-    replace(box, notice("ok", "Saved."), (saved.warnings || []).map((w) => notice("info", `${w.field}: ${w.message}`)));
+    showSaved(formSlot.querySelector(".form-errors"), saved);
   }));
   drawForm();
   page.append(
     h("p", { class: "crumbs" }, link(`#/agents/${encodeURIComponent(id)}/rules`, "All rules")),
-    h("div", { class: "actions" }, button("Delete rule", async () => {
-      if (!confirm(`Delete the rule "${rule.name}"?`)) return;
-      try { await api.delete(url`/api/v1/agents/${id}/rules/${ruleId}`); location.hash = `#/agents/${encodeURIComponent(id)}/rules`; }
-      catch (error) { formSlot.prepend(errorView(error)); }
-    }, { kind: "danger" })),
+    h("div", { class: "actions" }, deleteButton("Delete rule", {
+      question: () => `Delete the rule "${rule.name}"?`, remove: () => api.delete(url`/api/v1/agents/${id}/rules/${ruleId}`),
+      back: `#/agents/${encodeURIComponent(id)}/rules`, onError: (view) => formSlot.prepend(view) })),
     formSlot,
     testCard(id, ruleId),
     runCard(id, ruleId),
@@ -93,9 +91,7 @@ function ruleForm(agentID, rule, etag, done) {
   const trigger = json(r.trigger, 6);
   const conditions = json(r.conditions, 8);
   const actions = json(r.actions, 8);
-  const form = h("form", { class: "card" },
-    h("h2", {}, rule ? "Edit rule" : "New rule"),
-    h("div", { class: "form-errors" }),
+  const form = formCard(rule ? "Edit rule" : "New rule",
     h("div", { class: "grid" },
       field("Name", name, { name: "name" }),
       field("Priority", priority, { name: "priority", hint: "Higher runs first." }),
@@ -111,11 +107,10 @@ function ruleForm(agentID, rule, etag, done) {
       hint: "Planned in order when the rule fires. Texts are templates: {{lead.name}}, {{contact.first_name|default}}." }),
     h("button", { type: "submit", class: "primary" }, rule ? "Save" : "Create rule"),
     rule ? details("Stored JSON", jsonBlock(rule)) : null);
-  const idempotencyKey = newIdempotencyKey();
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
-    try {
+  saveOnSubmit(form, {
+    create: (value, options) => api.post(url`/api/v1/agents/${agentID}/rules`, value, options),
+    update: rule && ((value, options) => api.patch(url`/api/v1/agents/${agentID}/rules/${rule.id}`, value, options)), etag, done,
+    body() {
       const body = {
         name: name.value, enabled: enabled.checked, priority: Number(priority.value || 0), cooldown_seconds: Number(cooldown.value || 0),
         stop_processing: stop.checked,
@@ -125,13 +120,8 @@ function ruleForm(agentID, rule, etag, done) {
       const tree = parseJSON(conditions.value, "conditions", { optional: true });
       if (tree !== undefined) body.conditions = tree; else if (rule) body.conditions = null;
       if (maxFires.value !== "") body.max_fires_per_lead = Number(maxFires.value); else if (rule) body.max_fires_per_lead = null;
-      const answer = rule
-        ? await api.patch(url`/api/v1/agents/${agentID}/rules/${rule.id}`, body, { ifMatch: etag })
-        : await api.post(url`/api/v1/agents/${agentID}/rules`, body, { idempotencyKey });
-      done(answer.data, answer.etag);
-    } catch (error) {
-      showErrors(form, error);
-    }
+      return body;
+    },
   });
   return form;
 }

@@ -3,7 +3,8 @@
 
 import { h, replace, badge, table, time, link, button, field, input, textarea, select, checkbox, notice, jsonBlock,
   showErrors, clearErrors, errorView, parseJSON, splitList, splitIntegers, details, fieldError } from "../dom.js";
-import { api, url, pagedList, newIdempotencyKey } from "../api.js";
+import { api, url, pagedList } from "../api.js";
+import { formCard, saveOnSubmit, showSaved, titleRow, deleteButton } from "./forms.js";
 import { agentHeader } from "./agents.js";
 import { statsView } from "./rules.js";
 
@@ -33,8 +34,8 @@ export async function scriptsPage(page, { id }, query) {
   const ranking = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   api.get(url`/api/v1/agents/${id}/scripts-ranking`).then((r) => replace(ranking, rankingView(r.data))).catch((e) => replace(ranking, errorView(e)));
   page.append(
-    h("div", { class: "title-row" }, h("h2", {}, "Sales scripts"),
-      button("New script", () => replace(formSlot, scriptForm(id, null, "", (s) => { location.hash = `#/agents/${encodeURIComponent(id)}/scripts/${encodeURIComponent(s.id)}`; })), { kind: "primary" })),
+    titleRow(h("h2", {}, "Sales scripts"), "New script", formSlot, (done) => scriptForm(id, null, "", done),
+      (s) => `#/agents/${encodeURIComponent(id)}/scripts/${encodeURIComponent(s.id)}`),
     formSlot, filters, list,
     h("section", { class: "card" }, h("h2", {}, "Ranking"), ranking));
 }
@@ -55,7 +56,7 @@ export async function scriptPage(page, { id, scriptId }) {
   const versionsSlot = h("div", {});
   const drawForm = () => replace(formSlot, scriptForm(id, script, etag, (saved, tag) => {
     script = saved; etag = tag; drawForm(); drawVersions();
-    replace(formSlot.querySelector(".form-errors"), notice("ok", "Saved."), (saved.warnings || []).map((w) => notice("info", `${w.field}: ${w.message}`)));
+    showSaved(formSlot.querySelector(".form-errors"), saved);
   }));
   async function drawVersions() {
     try {
@@ -80,11 +81,9 @@ export async function scriptPage(page, { id, scriptId }) {
   api.get(url`/api/v1/agents/${id}/scripts/${scriptId}/stats`).then((r) => replace(stats, statsView(r.data))).catch((e) => replace(stats, errorView(e)));
   page.append(
     h("p", { class: "crumbs" }, link(`#/agents/${encodeURIComponent(id)}/scripts`, "All scripts")),
-    h("div", { class: "actions" }, button("Delete script", async () => {
-      if (!confirm(`Delete the script "${script.name}"?`)) return;
-      try { await api.delete(url`/api/v1/agents/${id}/scripts/${scriptId}`); location.hash = `#/agents/${encodeURIComponent(id)}/scripts`; }
-      catch (error) { formSlot.prepend(errorView(error)); }
-    }, { kind: "danger" })),
+    h("div", { class: "actions" }, deleteButton("Delete script", {
+      question: () => `Delete the script "${script.name}"?`, remove: () => api.delete(url`/api/v1/agents/${id}/scripts/${scriptId}`),
+      back: `#/agents/${encodeURIComponent(id)}/scripts`, onError: (view) => formSlot.prepend(view) })),
     formSlot,
     renderCard(id, scriptId),
     h("section", { class: "card" }, h("h2", {}, "Versions"), versionsSlot),
@@ -104,9 +103,7 @@ function scriptForm(agentID, script, etag, done) {
   const block = checkbox(s.block_on_missing !== false);
   const phrases = input({ value: (s.trigger_phrases || []).join(", "), placeholder: "price, discount" });
   const variables = input({ value: (s.variables || []).join(", "), placeholder: "promo_code" });
-  const form = h("form", { class: "card" },
-    h("h2", {}, script ? "Edit script" : "New script"),
-    h("div", { class: "form-errors" }),
+  const form = formCard(script ? "Edit script" : "New script",
     h("div", { class: "grid" },
       field("Name", name, { name: "name" }),
       field("Type", type, { name: "type" }),
@@ -120,11 +117,10 @@ function scriptForm(agentID, script, etag, done) {
       field("Own variables", variables, { name: "variables" }),
       field("Block the send when a value is missing", block, { name: "block_on_missing" })),
     h("button", { type: "submit", class: "primary" }, script ? "Save (new version)" : "Create script"));
-  const idempotencyKey = newIdempotencyKey();
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
-    try {
+  saveOnSubmit(form, {
+    create: (value, options) => api.post(url`/api/v1/agents/${agentID}/scripts`, value, options),
+    update: script && ((value, options) => api.patch(url`/api/v1/agents/${agentID}/scripts/${script.id}`, value, options)), etag, done,
+    body() {
       const value = {
         name: name.value, type: type.value, body: body.value, language: language.value.trim(), active: active.checked,
         block_on_missing: block.checked, stage_ids: splitIntegers(stages.value, "stage_ids"),
@@ -134,13 +130,8 @@ function scriptForm(agentID, script, etag, done) {
         if (!/^\d+$/.test(pipeline.value.trim())) throw fieldError("pipeline_id", "must be a number");
         value.pipeline_id = Number(pipeline.value.trim());
       } else if (script) value.pipeline_id = null;
-      const answer = script
-        ? await api.patch(url`/api/v1/agents/${agentID}/scripts/${script.id}`, value, { ifMatch: etag })
-        : await api.post(url`/api/v1/agents/${agentID}/scripts`, value, { idempotencyKey });
-      done(answer.data, answer.etag);
-    } catch (error) {
-      showErrors(form, error);
-    }
+      return value;
+    },
   });
   return form;
 }

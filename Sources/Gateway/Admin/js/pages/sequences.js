@@ -3,7 +3,8 @@
 
 import { h, pretty, replace, badge, table, time, link, button, field, input, textarea, select, notice, jsonBlock,
   showErrors, clearErrors, errorView, parseJSON, details } from "../dom.js";
-import { api, url, pagedList, newIdempotencyKey } from "../api.js";
+import { api, url, pagedList } from "../api.js";
+import { formCard, saveOnSubmit, titleRow, deleteButton } from "./forms.js";
 import { agentHeader } from "./agents.js";
 import { picker, actions as actionExamples, addToList } from "../templates.js";
 
@@ -30,8 +31,8 @@ export async function sequencesPage(page, { id }) {
   await agentHeader(page, id, "/sequences");
   const formSlot = h("div", {});
   page.append(
-    h("div", { class: "title-row" }, h("h2", {}, "Sequences"),
-      button("New sequence", () => replace(formSlot, sequenceForm(id, null, "", (s) => { location.hash = `#/agents/${encodeURIComponent(id)}/sequences/${encodeURIComponent(s.id)}`; })), { kind: "primary" })),
+    titleRow(h("h2", {}, "Sequences"), "New sequence", formSlot, (done) => sequenceForm(id, null, "", done),
+      (s) => `#/agents/${encodeURIComponent(id)}/sequences/${encodeURIComponent(s.id)}`),
     formSlot,
     pagedList((cursor) => api.get(url`/api/v1/agents/${id}/sequences`, { cursor, limit: 50 }).then((r) => r.data), (items) => table([
       { title: "Name", cell: (s) => link(`#/agents/${encodeURIComponent(id)}/sequences/${encodeURIComponent(s.id)}`, s.name) },
@@ -57,11 +58,9 @@ export async function sequencePage(page, { id, sequenceId }) {
   function draw() {
     replace(statusSlot, h("span", {}, "Status: ", badge(sequence.status), " "),
       statuses.filter((s) => s !== sequence.status).map((s) => button(`Set ${s}`, () => patch({ status: s }).catch((e) => statusSlot.append(errorView(e))))),
-      button("Delete sequence", async () => {
-        if (!confirm(`Delete the sequence "${sequence.name}"?`)) return;
-        try { await api.delete(url`/api/v1/agents/${id}/sequences/${sequenceId}`); location.hash = `#/agents/${encodeURIComponent(id)}/sequences`; }
-        catch (error) { statusSlot.append(errorView(error)); }
-      }, { kind: "danger" }));
+      deleteButton("Delete sequence", {
+        question: () => `Delete the sequence "${sequence.name}"?`, remove: () => api.delete(url`/api/v1/agents/${id}/sequences/${sequenceId}`),
+        back: `#/agents/${encodeURIComponent(id)}/sequences`, onError: (view) => statusSlot.append(view) }));
     const steps = sequence.steps || [];
     replace(stepsSlot, h("section", { class: "card" }, h("h2", {}, "Steps"), table([
       { title: "#", cell: (s) => String(steps.indexOf(s) + 1) },
@@ -102,9 +101,7 @@ function sequenceForm(agentID, sequence, etag, done) {
   const steps = json(s.steps, 10);
   const window = json(s.send_window, 3);
   const exits = json(s.exit_conditions, 3);
-  const form = h("form", { class: "card" },
-    h("h2", {}, sequence ? "Edit sequence" : "New sequence"),
-    h("div", { class: "form-errors" }),
+  const form = formCard(sequence ? "Edit sequence" : "New sequence",
     h("div", { class: "grid" },
       field("Name", name, { name: "name" }),
       field("Status", status, { name: "status", hint: "Only active sequences take new leads." }),
@@ -121,24 +118,18 @@ function sequenceForm(agentID, sequence, etag, done) {
     field("Exit conditions (JSON list)", exits, { name: "exit_conditions" }),
     h("button", { type: "submit", class: "primary" }, sequence ? "Save" : "Create sequence"),
     sequence ? details("Stored JSON", jsonBlock(sequence)) : null);
-  const idempotencyKey = newIdempotencyKey();
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
-    try {
+  saveOnSubmit(form, {
+    create: (value, options) => api.post(url`/api/v1/agents/${agentID}/sequences`, value, options),
+    update: sequence && ((value, options) => api.patch(url`/api/v1/agents/${agentID}/sequences/${sequence.id}`, value, options)), etag, done,
+    body() {
       const body = { name: name.value, status: status.value, trigger: parseJSON(trigger.value, "trigger"), steps: parseJSON(steps.value, "steps") };
       body.re_enrollment = reEnrollment.value;
       for (const [key, area] of [["entry_filters", entry], ["send_window", window], ["exit_conditions", exits]]) {
         const value = parseJSON(area.value, key, { optional: true });
         if (value !== undefined) body[key] = value; else if (sequence) body[key] = null;
       }
-      const answer = sequence
-        ? await api.patch(url`/api/v1/agents/${agentID}/sequences/${sequence.id}`, body, { ifMatch: etag })
-        : await api.post(url`/api/v1/agents/${agentID}/sequences`, body, { idempotencyKey });
-      done(answer.data, answer.etag);
-    } catch (error) {
-      showErrors(form, error);
-    }
+      return body;
+    },
   });
   return form;
 }
