@@ -77,18 +77,14 @@ package enum IngestProcess {
         settings: ServiceSettings, configuration: IngestConfiguration, logger: Logger,
         clock: any WallClock = SystemClock(), dispatch: DispatchSettings? = nil
     ) async throws -> ServiceProcess {
-        let box = try SecretBox.load(
-            environmentValue: configuration.secretsKey,
-            keyFile: configuration.secretsKeyFile ?? SecretBox.defaultKeyFile(dataDir: settings.dataDir, service: "ingest-service"),
-            logger: logger)
+        let box = try settings.secretBox(service: "ingest-service", environmentValue: configuration.secretsKey,
+                                         keyFile: configuration.secretsKeyFile, logger: logger)
         let db = try StoreFactory.open(folder: settings.dataDir, migrator: IngestStore.migrator(box: box), durability: configuration.durability)
         let store = IngestStore(db: db, box: box)
-        let rules = RulesClient(connection: RPCConnection(
-            host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, security: settings.security,
-            serverName: "rules-service", logger: logger))
-        let sequences = SequencesClient(connection: RPCConnection(
-            host: configuration.sequenceAddress.host, port: configuration.sequenceAddress.port, security: settings.security,
-            serverName: "sequence-service", logger: logger))
+        let rules = RulesClient(connection: settings.connection(
+            to: configuration.rulesAddress, serverName: "rules-service", logger: logger))
+        let sequences = SequencesClient(connection: settings.connection(
+            to: configuration.sequenceAddress, serverName: "sequence-service", logger: logger))
         let dispatcher = Dispatcher(
             store: store, rules: rules, sequences: sequences,
             settings: dispatch ?? DispatchSettings(maxAttempts: configuration.dispatchMaxAttempts),

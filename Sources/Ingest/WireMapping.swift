@@ -27,31 +27,36 @@ extension StoredEvent {
 
 // MARK: - Closed sets
 
-extension PB.DeliveryStatus {
-    package init(_ status: DeliveryStatus) {
-        self = PB.DeliveryStatus(name: status.rawValue) ?? .unspecified
+/// A wire enum with value names and an `unspecified` value (generated code gives every enum both).
+protocol NamedWireEnum {
+    init?(name: String)
+    var name: String { get }
+    static var unspecified: Self { get }
+}
+
+/// A closed set of the store whose raw values are the names of `WireValue`'s values.
+protocol WireNamedSet: RawRepresentable where RawValue == String {
+    associatedtype WireValue: NamedWireEnum
+}
+
+extension NamedWireEnum {
+    /// The wire value named like `value`; `unspecified` for one the wire enum does not name.
+    init<Value: WireNamedSet>(_ value: Value) where Value.WireValue == Self {
+        self = Self(name: value.rawValue) ?? .unspecified
     }
 }
 
-extension DeliveryStatus {
+extension WireNamedSet {
     /// Nil for `unspecified` (no filter) and numbers this build does not know.
-    package init?(_ status: PB.DeliveryStatus) {
-        self.init(rawValue: status.name)
+    init?(_ value: WireValue) {
+        self.init(rawValue: value.name)
     }
 }
 
-extension PB.JourneyStatus {
-    package init(_ status: JourneyStatus) {
-        self = PB.JourneyStatus(name: status.rawValue) ?? .unspecified
-    }
-}
-
-extension JourneyStatus {
-    /// Nil for `unspecified` (no filter) and numbers this build does not know.
-    package init?(_ status: PB.JourneyStatus) {
-        self.init(rawValue: status.name)
-    }
-}
+extension PB.DeliveryStatus: NamedWireEnum {}
+extension PB.JourneyStatus: NamedWireEnum {}
+extension DeliveryStatus: WireNamedSet { typealias WireValue = PB.DeliveryStatus }
+extension JourneyStatus: WireNamedSet { typealias WireValue = PB.JourneyStatus }
 
 extension PB.Destination {
     package init(_ destination: Destination) {

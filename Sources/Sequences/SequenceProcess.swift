@@ -85,21 +85,18 @@ package enum SequenceProcess {
     ) async throws -> ServiceProcess {
         let db = try StoreFactory.open(folder: settings.dataDir, migrator: SequenceStore.migrator)
         let store = SequenceStore(db: db)
-        let box = try SecretBox.load(
-            environmentValue: configuration.secretsKey,
-            keyFile: configuration.secretsKeyFile ?? SecretBox.defaultKeyFile(dataDir: settings.dataDir, service: "sequence-service"),
+        let box = try settings.secretBox(
+            service: "sequence-service", environmentValue: configuration.secretsKey, keyFile: configuration.secretsKeyFile,
             legacyKeyFile: (settings.dataDir as NSString).appendingPathComponent("secrets.key"), logger: logger)
         let egress = EgressGate(policy: configuration.egress)
         let integrations = Integrations(store: store, box: box, egress: egress)
         // This process is the store's only writer: rows a killed predecessor left running are free now.
         let released = try await store.releaseClaimsOfPreviousRun()
         if released > 0 { logger.notice("scheduler.claims_released", metadata: ["actions.count": "\(released)"]) }
-        let ingest = IngestClient(connection: RPCConnection(
-            host: configuration.ingestAddress.host, port: configuration.ingestAddress.port, security: settings.security,
-            serverName: "ingest-service", logger: logger))
-        let rules = RulesClient(connection: RPCConnection(
-            host: configuration.rulesAddress.host, port: configuration.rulesAddress.port, security: settings.security,
-            serverName: "rules-service", logger: logger))
+        let ingest = IngestClient(connection: settings.connection(
+            to: configuration.ingestAddress, serverName: "ingest-service", logger: logger))
+        let rules = RulesClient(connection: settings.connection(
+            to: configuration.rulesAddress, serverName: "rules-service", logger: logger))
         var kommoProbe: (@Sendable (String, Logger) async throws -> JSONValue)?
         let actionRunner: any ActionRunner
         if let runner {

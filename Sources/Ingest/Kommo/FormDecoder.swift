@@ -4,30 +4,16 @@
 ///
 /// The decoder is lenient about malformed text (see ``FormDecoder``) and strict only about size, so
 /// that a hostile body costs at most linear work and bounded memory.
-package struct FormDecodingError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// Which bound was exceeded.
-    package enum Code: String, Hashable, Sendable {
-        /// More `key=value` pairs than ``FormDecoder/Limits/maxPairs``.
-        case tooManyPairs = "too_many_pairs"
-        /// A key longer than ``FormDecoder/Limits/maxKeyLength`` bytes.
-        case keyTooLong = "key_too_long"
-        /// A key with more bracket levels than ``FormDecoder/Limits/maxDepth``.
-        case tooDeep = "too_deep"
-    }
+package typealias FormDecodingError = BodyRefusal<FormDecodingBound>
 
-    /// Which bound was exceeded.
-    package var code: Code
-    /// A human-readable explanation, fit to store next to an unparsed delivery.
-    package var reason: String
-
-    /// An error with its code and explanation.
-    package init(code: Code, reason: String) {
-        self.code = code
-        self.reason = reason
-    }
-
-    /// The code and the reason, for logs.
-    package var description: String { "\(code.rawValue): \(reason)" }
+/// Which bound of ``FormDecoder/Limits`` a body exceeded (``FormDecodingError``'s code).
+package enum FormDecodingBound: String, Hashable, Sendable {
+    /// More `key=value` pairs than ``FormDecoder/Limits/maxPairs``.
+    case tooManyPairs = "too_many_pairs"
+    /// A key longer than ``FormDecoder/Limits/maxKeyLength`` bytes.
+    case keyTooLong = "key_too_long"
+    /// A key with more bracket levels than ``FormDecoder/Limits/maxDepth``.
+    case tooDeep = "too_deep"
 }
 
 // MARK: - Decoder

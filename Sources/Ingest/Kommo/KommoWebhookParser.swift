@@ -38,33 +38,19 @@ package struct ParsedDelivery: Hashable, Sendable {
 }
 
 /// Why a body could not be understood at all; the caller stores such a delivery as `unparsed` with
-/// ``reason``.
-package struct KommoWebhookError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The kind of failure.
-    package enum Code: String, Hashable, Sendable {
-        /// Nothing but whitespace.
-        case emptyBody = "empty_body"
-        /// JSON, markup or binary instead of `application/x-www-form-urlencoded`.
-        case notFormData = "not_form_data"
-        /// Form data beyond the decoder's bounds (pairs, key length, depth).
-        case limitExceeded = "limit_exceeded"
-        /// Form data without any known entity key and without an account block.
-        case unrecognized
-    }
+/// its `reason`.
+package typealias KommoWebhookError = BodyRefusal<KommoWebhookFailure>
 
-    /// The kind of failure.
-    package var code: Code
-    /// A human-readable explanation.
-    package var reason: String
-
-    /// An error with its code and explanation.
-    package init(code: Code, reason: String) {
-        self.code = code
-        self.reason = reason
-    }
-
-    /// The code and the reason, for logs.
-    package var description: String { "\(code.rawValue): \(reason)" }
+/// The kind of failure of a ``KommoWebhookError``.
+package enum KommoWebhookFailure: String, Hashable, Sendable {
+    /// Nothing but whitespace.
+    case emptyBody = "empty_body"
+    /// JSON, markup or binary instead of `application/x-www-form-urlencoded`.
+    case notFormData = "not_form_data"
+    /// Form data beyond the decoder's bounds (pairs, key length, depth).
+    case limitExceeded = "limit_exceeded"
+    /// Form data without any known entity key and without an account block.
+    case unrecognized
 }
 
 // MARK: - Parser
@@ -120,7 +106,7 @@ package enum KommoWebhookParser {
     }
 
     /// Turns an already decoded body into events.
-    /// - Throws: ``KommoWebhookError/Code/unrecognized`` when the tree has neither a known entity key
+    /// - Throws: ``KommoWebhookFailure/unrecognized`` when the tree has neither a known entity key
     ///   nor an account block.
     package static func parse(form: FormValue, tenantID: String, receivedAt: Date) throws(KommoWebhookError) -> ParsedDelivery {
         guard let root = form.map, !root.isEmpty else {

@@ -21,6 +21,47 @@ package enum Cursor {
     }
 }
 
+/// One page of a tenant's history, newest first: the checked page size, and the WHERE clause built from
+/// the tenant, the position before the cursor and the query's filters.
+struct HistoryPageQuery {
+    /// Items on the page: 50 when the query gives none.
+    let limit: Int
+    private var clauses: [String]
+    /// The values of the clauses' placeholders, in order.
+    private(set) var arguments: StatementArguments
+
+    /// Checks the page size (at most ``IngestStore/maximumPage``) and the cursor; items are ordered by
+    /// `positionColumn` descending.
+    init(limit requested: Int32, cursor: String, tenantColumn: String, tenantID: String,
+         positionColumn: String) throws(RPCError) {
+        limit = requested <= 0 ? 50 : Int(requested)
+        guard limit <= IngestStore.maximumPage else {
+            throw RPCError.invalid(field: "limit", "must be at most \(IngestStore.maximumPage)")
+        }
+        let before = try Cursor.decode(cursor)
+        clauses = ["\(tenantColumn) = ?"]
+        arguments = [tenantID]
+        if let before { filter("\(positionColumn) < ?", [before]) }
+    }
+
+    /// Adds a condition every item must meet.
+    mutating func filter(_ clause: String, _ values: StatementArguments = []) {
+        clauses.append(clause)
+        arguments += values
+    }
+
+    /// The conditions joined for a WHERE clause.
+    var whereClause: String { clauses.joined(separator: " AND ") }
+
+    /// The page's items from rows read with `LIMIT limit + 1`, and the cursor after the last one when
+    /// more rows follow (empty when none do).
+    func page<Item>(of rows: [Row], position: String, _ item: (Row) -> Item) -> (items: [Item], nextCursor: String) {
+        let shown = rows.prefix(limit)
+        guard rows.count > limit, let last = shown.last else { return (shown.map(item), "") }
+        return (shown.map(item), Cursor.encode(last[position]))
+    }
+}
+
 extension IngestStore {
     static let maximumPage = 200
 
@@ -42,46 +83,39 @@ extension IngestStore {
 
     /// A page of a tenant's events, newest first.
     package func listEvents(tenantID: String, query: PB.EventQuery) async throws -> PB.EventPage {
-        let limit = query.limit <= 0 ? 50 : Int(query.limit)
-        guard limit <= Self.maximumPage else { throw RPCError.invalid(field: "limit", "must be at most \(Self.maximumPage)") }
-        let before = try Cursor.decode(query.cursor)
-        var clauses = ["e.tenant_id = ?"]
-        var arguments: StatementArguments = [tenantID]
-        if let before { clauses.append("e.seq < ?"); arguments += [before] }
-        if query.type != .unspecified { clauses.append("e.type = ?"); arguments += [EventType(query.type).rawValue] }
-        if !query.entityType.isEmpty { clauses.append("e.entity_type = ?"); arguments += [query.entityType] }
-        if query.leadId != 0 { clauses.append("e.lead_id = ?"); arguments += [query.leadId] }
+        var pageQuery = try HistoryPageQuery(limit: query.limit, cursor: query.cursor, tenantColumn: "e.tenant_id",
+                                             tenantID: tenantID, positionColumn: "e.seq")
+        if query.type != .unspecified { pageQuery.filter("e.type = ?", [EventType(query.type).rawValue]) }
+        if !query.entityType.isEmpty { pageQuery.filter("e.entity_type = ?", [query.entityType]) }
+        if query.leadId != 0 { pageQuery.filter("e.lead_id = ?", [query.leadId]) }
         if query.status != .unspecified {
             guard let status = JourneyStatus(query.status) else {
                 throw RPCError.invalid(field: "status", "must be pending, held, delivered, failed or skipped")
             }
-            clauses.append("e.status = ?"); arguments += [status.rawValue]
+            pageQuery.filter("e.status = ?", [status.rawValue])
         }
         if query.origin != .unspecified {
             guard let origin = EventOrigin(rawValue: query.origin.name) else {
                 throw RPCError.invalid(field: "origin", "must be kommo, timer, manual or replay")
             }
-            clauses.append("e.origin = ?"); arguments += [origin.rawValue]
+            pageQuery.filter("e.origin = ?", [origin.rawValue])
         }
-        if query.fromMicros != 0 { clauses.append("e.received_at >= ?"); arguments += [query.fromMicros] }
-        if query.toMicros != 0 { clauses.append("e.received_at < ?"); arguments += [query.toMicros] }
+        if query.fromMicros != 0 { pageQuery.filter("e.received_at >= ?", [query.fromMicros]) }
+        if query.toMicros != 0 { pageQuery.filter("e.received_at < ?", [query.toMicros]) }
         if !query.text.isEmpty {
             guard query.text.utf8.count <= 256 else { throw RPCError.invalid(field: "text", "must be at most 256 bytes") }
             // Matched by the full-text index, literally: see `FullTextQuery`.
             if let match = FullTextQuery.literal(query.text) {
-                clauses.append("e.seq IN (SELECT rowid FROM event_text WHERE event_text MATCH ?)"); arguments += [match]
+                pageQuery.filter("e.seq IN (SELECT rowid FROM event_text WHERE event_text MATCH ?)", [match])
             } else {
-                clauses.append("0")
+                pageQuery.filter("0")
             }
         }
-        let sql = "SELECT e.* FROM event e WHERE \(clauses.joined(separator: " AND ")) ORDER BY e.seq DESC LIMIT \(limit + 1)"
-        return try await db.read { [arguments] db in
-            let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+        let sql = "SELECT e.* FROM event e WHERE \(pageQuery.whereClause) ORDER BY e.seq DESC LIMIT \(pageQuery.limit + 1)"
+        return try await db.read { [pageQuery] db in
+            let rows = try Row.fetchAll(db, sql: sql, arguments: pageQuery.arguments)
             var page = PB.EventPage()
-            page.items = rows.prefix(limit).map(Self.summary)
-            if rows.count > limit, let last = rows.prefix(limit).last {
-                page.nextCursor = Cursor.encode(last["seq"])
-            }
+            (page.items, page.nextCursor) = pageQuery.page(of: rows, position: "seq", Self.summary)
             return page
         }
     }
@@ -149,24 +183,19 @@ extension IngestStore {
 
     /// A page of a tenant's raw deliveries, newest first, including unparsed and rejected ones.
     package func listDeliveries(tenantID: String, query: PB.DeliveryQuery) async throws -> PB.DeliveryPage {
-        let limit = query.limit <= 0 ? 50 : Int(query.limit)
-        guard limit <= Self.maximumPage else { throw RPCError.invalid(field: "limit", "must be at most \(Self.maximumPage)") }
-        let before = try Cursor.decode(query.cursor)
-        var clauses = ["tenant_id = ?"]
-        var arguments: StatementArguments = [tenantID]
-        if let before { clauses.append("rowid < ?"); arguments += [before] }
+        var pageQuery = try HistoryPageQuery(limit: query.limit, cursor: query.cursor, tenantColumn: "tenant_id",
+                                             tenantID: tenantID, positionColumn: "rowid")
         if query.status != .unspecified {
             guard let status = DeliveryStatus(query.status) else {
                 throw RPCError.invalid(field: "status", "must be accepted, duplicate, unparsed or rejected")
             }
-            clauses.append("status = ?"); arguments += [status.rawValue]
+            pageQuery.filter("status = ?", [status.rawValue])
         }
-        let sql = "SELECT rowid AS position, * FROM delivery WHERE \(clauses.joined(separator: " AND ")) ORDER BY rowid DESC LIMIT \(limit + 1)"
-        return try await db.read { [arguments] db in
-            let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+        let sql = "SELECT rowid AS position, * FROM delivery WHERE \(pageQuery.whereClause) ORDER BY rowid DESC LIMIT \(pageQuery.limit + 1)"
+        return try await db.read { [pageQuery] db in
+            let rows = try Row.fetchAll(db, sql: sql, arguments: pageQuery.arguments)
             var page = PB.DeliveryPage()
-            page.items = rows.prefix(limit).map { Self.delivery($0, withBody: true) }
-            if rows.count > limit, let last = rows.prefix(limit).last { page.nextCursor = Cursor.encode(last["position"]) }
+            (page.items, page.nextCursor) = pageQuery.page(of: rows, position: "position") { Self.delivery($0, withBody: true) }
             return page
         }
     }

@@ -47,9 +47,7 @@ package struct ChatSender: Sendable {
 
         /// Creates the channel settings.
         package init(baseURL: String = "https://amojo.kommo.com", scopeID: String, secret: String, sender: ChatParticipant) {
-            var base = baseURL
-            while base.hasSuffix("/") { base.removeLast() }
-            self.baseURL = base
+            self.baseURL = OutboundHTTP.trimmingTrailingSlashes(baseURL)
             self.scopeID = scopeID
             self.secret = secret
             self.sender = sender
@@ -104,7 +102,7 @@ package struct ChatSender: Sendable {
     }
 
     /// Timeouts, retries and limits of Chats API calls (the Salesbot mode uses the ``KommoClient``'s).
-    package struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable, OutboundSettings {
         /// Retries of one post.
         package var retry: RetryPolicy
         /// Deadline of one attempt.
@@ -129,8 +127,7 @@ package struct ChatSender: Sendable {
     package init(kommo: KommoClient, egress: EgressGate, configuration: Configuration = Configuration()) {
         self.kommo = kommo
         self.configuration = configuration
-        self.http = OutboundHTTP(gate: egress, timeout: configuration.requestTimeout,
-                                 retry: configuration.retry, maxResponseBytes: configuration.maxResponseBytes)
+        self.http = OutboundHTTP(gate: egress, settings: configuration)
     }
 
     /// Sends `message` the tenant's way.
@@ -202,11 +199,9 @@ package struct ChatSender: Sendable {
             timestamp: Int64(now.timeIntervalSince1970), msecTimestamp: Int64(now.timeIntervalSince1970 * 1000),
             msgid: message.idempotencyKey, conversationID: conversationID, sender: channel.sender, receiver: receiver,
             message: .init(text: message.text)))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let bytes: [UInt8]
         do {
-            bytes = Array(try encoder.encode(body))
+            bytes = try OutboundHTTP.jsonBody(body)
         } catch {
             // Nothing was sent; the run ends failed_permanent, which the executor metrics count.
             logger.error("chat.encode_failed", metadata: ["chat.operation": "\(operation)", "error": "\(error)"])

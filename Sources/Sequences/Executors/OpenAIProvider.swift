@@ -12,7 +12,7 @@ import NIOHTTP1
 /// recorded in the result for the usage ledger. 429 and 5xx answers and timeouts are retried.
 package struct OpenAIProvider: AIProvider {
     /// Where and how to call the endpoint.
-    package struct Configuration: Sendable, Hashable, CustomStringConvertible {
+    package struct Configuration: Sendable, Hashable, CustomStringConvertible, OutboundSettings {
         /// Scheme and host, e.g. `https://api.openai.com` or a compatible server; `/v1/chat/completions` is appended.
         package var baseURL: String
         /// The API key, sent as `Authorization: Bearer`.
@@ -36,9 +36,7 @@ package struct OpenAIProvider: AIProvider {
         package init(baseURL: String, apiKey: String, model: String, temperature: Double? = nil, maxTokens: Int? = nil,
                      retry: RetryPolicy = RetryPolicy(maxAttempts: 3), requestTimeout: Duration = .seconds(60),
                      maxResponseBytes: Int = 1 << 20, maxConversationTurns: Int = 30) {
-            var base = baseURL
-            while base.hasSuffix("/") { base.removeLast() }
-            self.baseURL = base
+            self.baseURL = OutboundHTTP.trimmingTrailingSlashes(baseURL)
             self.apiKey = apiKey
             self.model = model
             self.temperature = temperature
@@ -61,8 +59,7 @@ package struct OpenAIProvider: AIProvider {
     package init(egress: EgressGate, configuration: Configuration, metrics: ExecutorMetrics = ExecutorMetrics()) {
         self.metrics = metrics
         self.configuration = configuration
-        self.http = OutboundHTTP(gate: egress, timeout: configuration.requestTimeout,
-                                 retry: configuration.retry, maxResponseBytes: configuration.maxResponseBytes)
+        self.http = OutboundHTTP(gate: egress, settings: configuration)
     }
 
     /// Asks the model for the next message.
@@ -78,11 +75,9 @@ package struct OpenAIProvider: AIProvider {
             + "\(Self.scriptsForStage(request).count) scripts, \(request.inboundCount) inbound"
         let body = ChatCompletionBody(model: configuration.model, messages: messages,
                                       temperature: configuration.temperature, maxTokens: configuration.maxTokens)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let bytes: [UInt8]
         do {
-            bytes = Array(try encoder.encode(body))
+            bytes = try OutboundHTTP.jsonBody(body)
         } catch {
             // Nothing was sent; the run ends failed_permanent, which the executor metrics count.
             logger.error("ai.encode_failed", metadata: ["ai.model": "\(configuration.model)", "error": "\(error)"])
