@@ -76,12 +76,13 @@ package struct IngestServer: IngestHandler {
         } catch {
             // It authenticated, so it is kept: stored as unparsed with the reason, and can be re-parsed later.
             delivery.status = .unparsed
-            delivery.reason = error.reason
+            // The reason may quote the body, and the wire refuses NUL bytes: they are written as `\0`.
+            delivery.reason = error.reason.replacingOccurrences(of: "\u{0}", with: "\\0")
             _ = try await store.intake(delivery, events: [])
             counters.count("unparsed")
             context.logger.warning("webhook.unparsed", metadata: ["tenant.id": "\(source.tenantID)", "delivery.id": "\(delivery.id)", "reason": "\(error.reason)"])
             response.status = .unparsed
-            response.reason = error.reason
+            response.reason = delivery.reason
             return response
         }
         if let known = source.accountID, let sent = parsed.account.id, known != sent {
