@@ -16,7 +16,7 @@ package enum RulesProcess {
         let counters = EvaluationCounters()
         let metrics = RulesMetrics()
         let server = RulesServer(store: store, clock: clock, counters: counters, quotas: settings.quotas, metrics: metrics)
-        let health = HealthServer(service: "rules-service", store: db) {
+        let health = HealthServer(service: "rules-service", store: db, recorded: settings.metrics) {
             let snapshot = counters.snapshot
             var samples: [PB.Metric] = [
                 .sample("rules_evaluations_total", Double(snapshot.evaluations), help: "Events evaluated (repeats and dry runs excluded)"),

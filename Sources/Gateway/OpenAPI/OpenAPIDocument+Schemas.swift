@@ -1,6 +1,7 @@
 import Basics
 import Domain
 import Foundation
+import Wire
 
 /// The schemas of the document's `components`: what the gateway answers, and the bodies it accepts.
 extension OpenAPIDocument {
@@ -163,7 +164,8 @@ extension OpenAPIDocument {
             ], required: ["key", "rule_id", "lead_id", "anchor"])),
             "explanations": Schema.array(Schema.object([
                 "rule_id": Schema.string(), "rule_name": Schema.string(),
-                "outcome": Schema.string("fired, trigger_mismatch, condition_failed, cooldown, max_fires, disabled, stopped, loop_guard, …"),
+                "outcome": Schema.string("Why the rule fired or did not.",
+                                         enumeration: PB.RuleOutcome.allCases.filter { $0 != .unspecified }.map(\.name)),
                 "detail": Schema.string(), "failing_leaf": Schema.string(),
             ], required: ["rule_id", "rule_name", "outcome", "detail"])),
         ], required: ["event_id", "actions", "timers", "explanations"], description: "What the rules decided for one event, and why.")
