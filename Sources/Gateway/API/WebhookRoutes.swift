@@ -133,8 +133,11 @@ struct DecisionDTO: Codable, Sendable {
     var actions: [ActionDTO]
     var timers: [TimerDTO]
     var explanations: [ExplanationDTO]
-    enum CodingKeys: String, CodingKey { case actions, timers, explanations, eventId = "event_id" }
+    /// Present when the event echoes a write of ours: the chain of our writes that led to it.
+    var cascade: CascadeDTO?
+    enum CodingKeys: String, CodingKey { case actions, timers, explanations, cascade, eventId = "event_id" }
     init(_ decision: PB.Decision) {
+        cascade = decision.cascade.map(CascadeDTO.init)
         eventId = decision.eventId
         actions = decision.actions.map(ActionDTO.init)
         timers = decision.timers.map { TimerDTO(key: $0.key, ruleId: $0.ruleId, leadId: String($0.leadId), dueAt: RFC3339.string(micros: $0.dueAtMicros), anchor: $0.anchor) }
