@@ -603,6 +603,9 @@ struct KommoBuildingBlockTests {
         right.combine(component: "a"); right.combine(component: "bc")
         #expect(left.hex != right.hex)
         #expect(left.hex.count == 32)
+        // Each component is its length as 8 little-endian bytes, then its UTF-8 (ids stored by earlier
+        // releases must come out the same).
+        #expect(left.hex == "b6ce7db35a06e7457857fa227a8bde4e")
     }
 
     @Test("timestamps: unix seconds, milliseconds, UTC date-times; junk and zero are nil")
