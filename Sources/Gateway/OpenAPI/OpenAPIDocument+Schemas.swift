@@ -345,7 +345,8 @@ extension OpenAPIDocument {
             ], required: ["id", "sequence_id", "lead_id", "state"]),
             "EnrollmentPage": Schema.page(Schema.ref("Enrollment")),
             "ActionLogEntry": Schema.object([
-                "id": Schema.string(), "action_type": Schema.string(), "operation": Schema.string(), "outcome": Schema.string(),
+                "id": Schema.string(), "action_type": Schema.string(), "operation": Schema.string(),
+                "outcome": Schema.string("succeeded, failed, skipped, retry, cancelled, or held (paused for the lead: a manager replied)."),
                 "detail": Schema.string(), "at": Schema.string(format: "date-time"), "latency_ms": Schema.number(nullable: true),
                 "http_status": Schema.integer(nullable: true), "idempotency_key": Schema.string(), "target": Schema.string(),
                 "request_summary": Schema.string(),
@@ -354,6 +355,7 @@ extension OpenAPIDocument {
             "TimelineEntry": Schema.object([
                 "kind": Schema.string(enumeration: ["event", "decision", "enrollment", "action", "message"]),
                 "at": Schema.string(format: "date-time"), "at_micros": Schema.integer(),
+                "author": Schema.string("A message someone other than the lead or us sent: manager, bot or integration."),
             ], required: ["kind", "at"], description: "An event, the decision on it, an enrollment, an action attempt or a message."),
             "Usage": Schema.object([
                 "from": Schema.string(format: "date-time"), "to": Schema.string(format: "date-time"),

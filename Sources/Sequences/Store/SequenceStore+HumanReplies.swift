@@ -26,7 +26,7 @@ extension SequenceStore {
     // MARK: - Outgoing messages (inside firstSight's transaction)
 
     /// Records a `message_sent` event in the conversation. An echo of a message we sent (same lead, same
-    /// text ignoring case and spacing, within ``echoWindowMicros`` of our send, not matched before) is not
+    /// text ignoring case, accents and spacing, within ``echoWindowMicros`` of our send, not matched before) is not
     /// a second message and not a human reply: our row is marked as echoed and nothing else changes.
     /// Anyone else's message is recorded with its author; a manager's also becomes the lead's latest
     /// human reply, which pauses agents that pause on a human reply.
@@ -59,13 +59,19 @@ extension SequenceStore {
               AND ref >= 'action:' AND ref < 'action;'
             ORDER BY at, id
             """, arguments: [tenantID, leadID, at - echoWindowMicros, at + echoWindowMicros])
-        let wanted = TextFold.fold(text)
+        let wanted = echoKey(text)
         // A retried delivery of the same echo finds the row it matched before.
         if rows.contains(where: { ($0["echo_event_id"] as String?) == eventID }) { return true }
-        guard let mine = rows.first(where: { ($0["echo_event_id"] as String?) == nil && TextFold.fold($0["text"] as String) == wanted })
+        guard let mine = rows.first(where: { ($0["echo_event_id"] as String?) == nil && echoKey($0["text"] as String) == wanted })
         else { return false }
         try db.execute(sql: "UPDATE conversation SET echo_event_id = ? WHERE id = ?", arguments: [eventID, mine["id"] as Int64])
         return true
+    }
+
+    /// A message's text as echoes are compared: case and accents folded, runs of whitespace (Kommo may
+    /// rewrap a message) as one space.
+    static func echoKey(_ text: String) -> String {
+        TextFold.fold(text).split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
     }
 
     // MARK: - Pauses
