@@ -445,6 +445,96 @@ void   agents__v1__decision__free_unpacked
   assert(message->base.descriptor == &agents__v1__decision__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   agents__v1__cascade_step__init
+                     (Agents__V1__CascadeStep         *message)
+{
+  static const Agents__V1__CascadeStep init_value = AGENTS__V1__CASCADE_STEP__INIT;
+  *message = init_value;
+}
+size_t agents__v1__cascade_step__get_packed_size
+                     (const Agents__V1__CascadeStep *message)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_step__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__cascade_step__pack
+                     (const Agents__V1__CascadeStep *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_step__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__cascade_step__pack_to_buffer
+                     (const Agents__V1__CascadeStep *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_step__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__CascadeStep *
+       agents__v1__cascade_step__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__CascadeStep *)
+     protobuf_c_message_unpack (&agents__v1__cascade_step__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__cascade_step__free_unpacked
+                     (Agents__V1__CascadeStep *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__cascade_step__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__cascade__init
+                     (Agents__V1__Cascade         *message)
+{
+  static const Agents__V1__Cascade init_value = AGENTS__V1__CASCADE__INIT;
+  *message = init_value;
+}
+size_t agents__v1__cascade__get_packed_size
+                     (const Agents__V1__Cascade *message)
+{
+  assert(message->base.descriptor == &agents__v1__cascade__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__cascade__pack
+                     (const Agents__V1__Cascade *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__cascade__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__cascade__pack_to_buffer
+                     (const Agents__V1__Cascade *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__cascade__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__Cascade *
+       agents__v1__cascade__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__Cascade *)
+     protobuf_c_message_unpack (&agents__v1__cascade__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__cascade__free_unpacked
+                     (Agents__V1__Cascade *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__cascade__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   agents__v1__tenant_state__init
                      (Agents__V1__TenantState         *message)
 {
@@ -2345,7 +2435,7 @@ const ProtobufCMessageDescriptor agents__v1__rule_explanation__descriptor =
   (ProtobufCMessageInit) agents__v1__rule_explanation__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__decision__field_descriptors[5] =
+static const ProtobufCFieldDescriptor agents__v1__decision__field_descriptors[6] =
 {
   {
     "event_id",
@@ -2407,9 +2497,22 @@ static const ProtobufCFieldDescriptor agents__v1__decision__field_descriptors[5]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cascade",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Decision, cascade),
+    &agents__v1__cascade__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__decision__field_indices_by_name[] = {
   1,   /* field[1] = actions */
+  5,   /* field[5] = cascade */
   4,   /* field[4] = decided_at_micros */
   0,   /* field[0] = event_id */
   3,   /* field[3] = explanations */
@@ -2418,7 +2521,7 @@ static const unsigned agents__v1__decision__field_indices_by_name[] = {
 static const ProtobufCIntRange agents__v1__decision__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor agents__v1__decision__descriptor =
 {
@@ -2428,11 +2531,178 @@ const ProtobufCMessageDescriptor agents__v1__decision__descriptor =
   "Agents__V1__Decision",
   "agents.v1",
   sizeof(Agents__V1__Decision),
-  5,
+  6,
   agents__v1__decision__field_descriptors,
   agents__v1__decision__field_indices_by_name,
   1,  agents__v1__decision__number_ranges,
   (ProtobufCMessageInit) agents__v1__decision__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__cascade_step__field_descriptors[4] =
+{
+  {
+    "rule_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__CascadeStep, rule_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rule_name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__CascadeStep, rule_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "event_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__CascadeStep, event_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "at_micros",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__CascadeStep, at_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__cascade_step__field_indices_by_name[] = {
+  3,   /* field[3] = at_micros */
+  2,   /* field[2] = event_id */
+  0,   /* field[0] = rule_id */
+  1,   /* field[1] = rule_name */
+};
+static const ProtobufCIntRange agents__v1__cascade_step__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor agents__v1__cascade_step__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.CascadeStep",
+  "CascadeStep",
+  "Agents__V1__CascadeStep",
+  "agents.v1",
+  sizeof(Agents__V1__CascadeStep),
+  4,
+  agents__v1__cascade_step__field_descriptors,
+  agents__v1__cascade_step__field_indices_by_name,
+  1,  agents__v1__cascade_step__number_ranges,
+  (ProtobufCMessageInit) agents__v1__cascade_step__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__cascade__field_descriptors[5] =
+{
+  {
+    "origin_event_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Cascade, origin_event_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "depth",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Cascade, depth),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "steps",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__Cascade, n_steps),
+    offsetof(Agents__V1__Cascade, steps),
+    &agents__v1__cascade_step__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_depth",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Cascade, max_depth),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stopped",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Cascade, stopped),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__cascade__field_indices_by_name[] = {
+  1,   /* field[1] = depth */
+  3,   /* field[3] = max_depth */
+  0,   /* field[0] = origin_event_id */
+  2,   /* field[2] = steps */
+  4,   /* field[4] = stopped */
+};
+static const ProtobufCIntRange agents__v1__cascade__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor agents__v1__cascade__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Cascade",
+  "Cascade",
+  "Agents__V1__Cascade",
+  "agents.v1",
+  sizeof(Agents__V1__Cascade),
+  5,
+  agents__v1__cascade__field_descriptors,
+  agents__v1__cascade__field_indices_by_name,
+  1,  agents__v1__cascade__number_ranges,
+  (ProtobufCMessageInit) agents__v1__cascade__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor agents__v1__tenant_state__field_descriptors[3] =

@@ -592,6 +592,186 @@ void   agents__v1__stats_query__free_unpacked
   assert(message->base.descriptor == &agents__v1__stats_query__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   agents__v1__cascade_query__init
+                     (Agents__V1__CascadeQuery         *message)
+{
+  static const Agents__V1__CascadeQuery init_value = AGENTS__V1__CASCADE_QUERY__INIT;
+  *message = init_value;
+}
+size_t agents__v1__cascade_query__get_packed_size
+                     (const Agents__V1__CascadeQuery *message)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_query__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__cascade_query__pack
+                     (const Agents__V1__CascadeQuery *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_query__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__cascade_query__pack_to_buffer
+                     (const Agents__V1__CascadeQuery *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_query__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__CascadeQuery *
+       agents__v1__cascade_query__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__CascadeQuery *)
+     protobuf_c_message_unpack (&agents__v1__cascade_query__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__cascade_query__free_unpacked
+                     (Agents__V1__CascadeQuery *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__cascade_query__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__cascade_rule__init
+                     (Agents__V1__CascadeRule         *message)
+{
+  static const Agents__V1__CascadeRule init_value = AGENTS__V1__CASCADE_RULE__INIT;
+  *message = init_value;
+}
+size_t agents__v1__cascade_rule__get_packed_size
+                     (const Agents__V1__CascadeRule *message)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_rule__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__cascade_rule__pack
+                     (const Agents__V1__CascadeRule *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_rule__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__cascade_rule__pack_to_buffer
+                     (const Agents__V1__CascadeRule *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_rule__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__CascadeRule *
+       agents__v1__cascade_rule__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__CascadeRule *)
+     protobuf_c_message_unpack (&agents__v1__cascade_rule__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__cascade_rule__free_unpacked
+                     (Agents__V1__CascadeRule *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__cascade_rule__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__cascade_stop__init
+                     (Agents__V1__CascadeStop         *message)
+{
+  static const Agents__V1__CascadeStop init_value = AGENTS__V1__CASCADE_STOP__INIT;
+  *message = init_value;
+}
+size_t agents__v1__cascade_stop__get_packed_size
+                     (const Agents__V1__CascadeStop *message)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_stop__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__cascade_stop__pack
+                     (const Agents__V1__CascadeStop *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_stop__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__cascade_stop__pack_to_buffer
+                     (const Agents__V1__CascadeStop *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_stop__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__CascadeStop *
+       agents__v1__cascade_stop__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__CascadeStop *)
+     protobuf_c_message_unpack (&agents__v1__cascade_stop__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__cascade_stop__free_unpacked
+                     (Agents__V1__CascadeStop *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__cascade_stop__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__cascade_stop_list__init
+                     (Agents__V1__CascadeStopList         *message)
+{
+  static const Agents__V1__CascadeStopList init_value = AGENTS__V1__CASCADE_STOP_LIST__INIT;
+  *message = init_value;
+}
+size_t agents__v1__cascade_stop_list__get_packed_size
+                     (const Agents__V1__CascadeStopList *message)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_stop_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__cascade_stop_list__pack
+                     (const Agents__V1__CascadeStopList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_stop_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__cascade_stop_list__pack_to_buffer
+                     (const Agents__V1__CascadeStopList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__cascade_stop_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__CascadeStopList *
+       agents__v1__cascade_stop_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__CascadeStopList *)
+     protobuf_c_message_unpack (&agents__v1__cascade_stop_list__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__cascade_stop_list__free_unpacked
+                     (Agents__V1__CascadeStopList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__cascade_stop_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   agents__v1__stats_report__init
                      (Agents__V1__StatsReport         *message)
 {
@@ -1269,7 +1449,7 @@ const ProtobufCMessageDescriptor agents__v1__script_use__descriptor =
   (ProtobufCMessageInit) agents__v1__script_use__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__own_write__field_descriptors[5] =
+static const ProtobufCFieldDescriptor agents__v1__own_write__field_descriptors[6] =
 {
   {
     "lead_id",
@@ -1331,9 +1511,22 @@ static const ProtobufCFieldDescriptor agents__v1__own_write__field_descriptors[5
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "event_id",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__OwnWrite, event_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__own_write__field_indices_by_name[] = {
   4,   /* field[4] = at_micros */
+  5,   /* field[5] = event_id */
   1,   /* field[1] = kind */
   0,   /* field[0] = lead_id */
   3,   /* field[3] = rule_id */
@@ -1342,7 +1535,7 @@ static const unsigned agents__v1__own_write__field_indices_by_name[] = {
 static const ProtobufCIntRange agents__v1__own_write__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor agents__v1__own_write__descriptor =
 {
@@ -1352,7 +1545,7 @@ const ProtobufCMessageDescriptor agents__v1__own_write__descriptor =
   "Agents__V1__OwnWrite",
   "agents.v1",
   sizeof(Agents__V1__OwnWrite),
-  5,
+  6,
   agents__v1__own_write__field_descriptors,
   agents__v1__own_write__field_indices_by_name,
   1,  agents__v1__own_write__number_ranges,
@@ -1859,6 +2052,262 @@ const ProtobufCMessageDescriptor agents__v1__stats_query__descriptor =
   (ProtobufCMessageInit) agents__v1__stats_query__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor agents__v1__cascade_query__field_descriptors[2] =
+{
+  {
+    "agent_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__CascadeQuery, agent_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__CascadeQuery, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__cascade_query__field_indices_by_name[] = {
+  0,   /* field[0] = agent_id */
+  1,   /* field[1] = limit */
+};
+static const ProtobufCIntRange agents__v1__cascade_query__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__cascade_query__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.CascadeQuery",
+  "CascadeQuery",
+  "Agents__V1__CascadeQuery",
+  "agents.v1",
+  sizeof(Agents__V1__CascadeQuery),
+  2,
+  agents__v1__cascade_query__field_descriptors,
+  agents__v1__cascade_query__field_indices_by_name,
+  1,  agents__v1__cascade_query__number_ranges,
+  (ProtobufCMessageInit) agents__v1__cascade_query__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__cascade_rule__field_descriptors[3] =
+{
+  {
+    "rule_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__CascadeRule, rule_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rule_name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__CascadeRule, rule_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "agent_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__CascadeRule, agent_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__cascade_rule__field_indices_by_name[] = {
+  2,   /* field[2] = agent_id */
+  0,   /* field[0] = rule_id */
+  1,   /* field[1] = rule_name */
+};
+static const ProtobufCIntRange agents__v1__cascade_rule__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor agents__v1__cascade_rule__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.CascadeRule",
+  "CascadeRule",
+  "Agents__V1__CascadeRule",
+  "agents.v1",
+  sizeof(Agents__V1__CascadeRule),
+  3,
+  agents__v1__cascade_rule__field_descriptors,
+  agents__v1__cascade_rule__field_indices_by_name,
+  1,  agents__v1__cascade_rule__number_ranges,
+  (ProtobufCMessageInit) agents__v1__cascade_rule__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__cascade_stop__field_descriptors[6] =
+{
+  {
+    "rules",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__CascadeStop, n_rules),
+    offsetof(Agents__V1__CascadeStop, rules),
+    &agents__v1__cascade_rule__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stops",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__CascadeStop, stops),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_stopped_at_micros",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__CascadeStop, last_stopped_at_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_event_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__CascadeStop, last_event_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_lead_id",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__CascadeStop, last_lead_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_cascade",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__CascadeStop, last_cascade),
+    &agents__v1__cascade__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__cascade_stop__field_indices_by_name[] = {
+  5,   /* field[5] = last_cascade */
+  3,   /* field[3] = last_event_id */
+  4,   /* field[4] = last_lead_id */
+  2,   /* field[2] = last_stopped_at_micros */
+  0,   /* field[0] = rules */
+  1,   /* field[1] = stops */
+};
+static const ProtobufCIntRange agents__v1__cascade_stop__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor agents__v1__cascade_stop__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.CascadeStop",
+  "CascadeStop",
+  "Agents__V1__CascadeStop",
+  "agents.v1",
+  sizeof(Agents__V1__CascadeStop),
+  6,
+  agents__v1__cascade_stop__field_descriptors,
+  agents__v1__cascade_stop__field_indices_by_name,
+  1,  agents__v1__cascade_stop__number_ranges,
+  (ProtobufCMessageInit) agents__v1__cascade_stop__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__cascade_stop_list__field_descriptors[1] =
+{
+  {
+    "items",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__CascadeStopList, n_items),
+    offsetof(Agents__V1__CascadeStopList, items),
+    &agents__v1__cascade_stop__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__cascade_stop_list__field_indices_by_name[] = {
+  0,   /* field[0] = items */
+};
+static const ProtobufCIntRange agents__v1__cascade_stop_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor agents__v1__cascade_stop_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.CascadeStopList",
+  "CascadeStopList",
+  "Agents__V1__CascadeStopList",
+  "agents.v1",
+  sizeof(Agents__V1__CascadeStopList),
+  1,
+  agents__v1__cascade_stop_list__field_descriptors,
+  agents__v1__cascade_stop_list__field_indices_by_name,
+  1,  agents__v1__cascade_stop_list__number_ranges,
+  (ProtobufCMessageInit) agents__v1__cascade_stop_list__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor agents__v1__stats_report__field_descriptors[1] =
 {
   {
@@ -1997,7 +2446,7 @@ const ProtobufCEnumDescriptor agents__v1__own_write_kind__descriptor =
   agents__v1__own_write_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[24] =
+static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[25] =
 {
   { "Evaluate", &agents__v1__evaluate_request__descriptor, &agents__v1__decision__descriptor },
   { "CreateAgent", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
@@ -2023,6 +2472,7 @@ static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[24]
   { "ListScriptVersions", &agents__v1__document_ref__descriptor, &agents__v1__script_version_list__descriptor },
   { "RollbackScript", &agents__v1__script_rollback__descriptor, &agents__v1__document__descriptor },
   { "ScriptRanking", &agents__v1__stats_query__descriptor, &agents__v1__stats_report__descriptor },
+  { "ListCascadeStops", &agents__v1__cascade_query__descriptor, &agents__v1__cascade_stop_list__descriptor },
 };
 const unsigned agents__v1__rules__method_indices_by_name[] = {
   1,        /* CreateAgent */
@@ -2037,6 +2487,7 @@ const unsigned agents__v1__rules__method_indices_by_name[] = {
   7,        /* GetRule */
   12,        /* GetScript */
   3,        /* ListAgents */
+  24,        /* ListCascadeStops */
   8,        /* ListRules */
   21,        /* ListScriptVersions */
   13,        /* ListScripts */
@@ -2057,7 +2508,7 @@ const ProtobufCServiceDescriptor agents__v1__rules__descriptor =
   "Rules",
   "Agents__V1__Rules",
   "agents.v1",
-  24,
+  25,
   agents__v1__rules__method_descriptors,
   agents__v1__rules__method_indices_by_name
 };
@@ -2252,6 +2703,14 @@ void agents__v1__rules__script_ranking(ProtobufCService *service,
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
   service->invoke(service, 23, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__rules__list_cascade_stops(ProtobufCService *service,
+                                           const Agents__V1__CascadeQuery *input,
+                                           Agents__V1__CascadeStopList_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 24, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__init (Agents__V1__Rules_Service *service,
                               Agents__V1__Rules_ServiceDestroy destroy)

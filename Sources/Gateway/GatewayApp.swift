@@ -57,6 +57,7 @@ package enum GatewayApp {
                         clock: clock)
         addWebhookHistoryRoutes(to: tenantAPI, peers: peers, configuration: configuration)
         addRuleRunRoutes(to: tenantAPI, peers: peers, clock: clock)
+        addCascadeRoutes(to: tenantAPI, peers: peers)
         addScriptRoutes(to: tenantAPI, peers: peers)
         addIntegrationRoutes(to: tenantAPI, peers: peers)
         addLeadTimelineRoutes(to: tenantAPI, peers: peers)

@@ -13,12 +13,10 @@ package struct Peers: Service, CustomStringConvertible {
     package let timeout: Duration
 
     package init(configuration: GatewayConfiguration, logger: Logger) {
-        let ingest = RPCConnection(host: configuration.ingestAddress.host, port: configuration.ingestAddress.port,
-                                   security: configuration.rpcSecurity, serverName: "ingest-service", logger: logger)
-        let rules = RPCConnection(host: configuration.rulesAddress.host, port: configuration.rulesAddress.port,
-                                   security: configuration.rpcSecurity, serverName: "rules-service", logger: logger)
-        let sequences = RPCConnection(host: configuration.sequenceAddress.host, port: configuration.sequenceAddress.port,
-                                   security: configuration.rpcSecurity, serverName: "sequence-service", logger: logger)
+        let security = configuration.rpcSecurity
+        let ingest = configuration.ingestAddress.connection(security: security, serverName: "ingest-service", logger: logger)
+        let rules = configuration.rulesAddress.connection(security: security, serverName: "rules-service", logger: logger)
+        let sequences = configuration.sequenceAddress.connection(security: security, serverName: "sequence-service", logger: logger)
         self.ingest = IngestClient(connection: ingest)
         self.rules = RulesClient(connection: rules)
         self.sequences = SequencesClient(connection: sequences)

@@ -91,7 +91,7 @@ package enum IngestProcess {
             clock: clock, logger: logger)
         let counters = IntakeCounters()
         let server = IngestServer(store: store, dispatcher: dispatcher, rules: rules, sequences: sequences, clock: clock, counters: counters)
-        let health = HealthServer(service: "ingest-service", store: db) {
+        let health = HealthServer(service: "ingest-service", store: db, recorded: settings.metrics) {
             var metrics: [PB.Metric] = []
             for (key, value) in counters.snapshot.sorted(by: { $0.key < $1.key }) {
                 let parts = key.split(separator: "|").map(String.init)

@@ -27,16 +27,19 @@ package struct Decision: Sendable, Hashable, Codable {
     package var explanations: [RuleExplanation]
     /// New cooldown/fire-count state by rule id, for this event's lead.
     package var stateUpdates: [String: RuleState]
+    /// When the event echoes a write of ours: the chain of our writes that led to it, and whether the
+    /// cascade bound stopped rules on it. `nil` for an event that starts a chain (a manager's change).
+    package var cascade: CascadeVerdict?
 
     /// Creates a decision.
     package init(
         eventID: String, leadID: Int64?, evaluatedAt: Date, dryRun: Bool, facts: LeadFacts?,
         actions: [PlannedAction] = [], timers: [PlannedTimer] = [], cancelledTimers: [TimerCancellation] = [],
-        explanations: [RuleExplanation] = [], stateUpdates: [String: RuleState] = [:]
+        explanations: [RuleExplanation] = [], stateUpdates: [String: RuleState] = [:], cascade: CascadeVerdict? = nil
     ) {
         self.eventID = eventID; self.leadID = leadID; self.evaluatedAt = evaluatedAt; self.dryRun = dryRun
         self.facts = facts; self.actions = actions; self.timers = timers; self.cancelledTimers = cancelledTimers
-        self.explanations = explanations; self.stateUpdates = stateUpdates
+        self.explanations = explanations; self.stateUpdates = stateUpdates; self.cascade = cascade
     }
 
     /// The explanation for a rule, if it was considered.
@@ -51,7 +54,7 @@ package struct Decision: Sendable, Hashable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case eventID = "event_id", leadID = "lead_id", evaluatedAt = "evaluated_at", dryRun = "dry_run", facts
-        case actions, timers, cancelledTimers = "cancelled_timers", explanations, stateUpdates = "state_updates"
+        case actions, timers, cancelledTimers = "cancelled_timers", explanations, stateUpdates = "state_updates", cascade
     }
 }
 
@@ -195,7 +198,9 @@ package enum RuleOutcome: String, RuleKeyword {
     case disabled
     /// A higher-priority rule of the same agent fired with `stop_processing`; `blockedBy` names it.
     case stoppedByPriority = "stopped_by_priority"
-    /// The event is the echo of a write this rule made; `blockedBy` is the rule id.
+    /// The event is the echo of a write this rule made (`blockedBy` is the rule id), or it echoes a chain of
+    /// our writes deeper than the cascade bound (`blockedBy` is the chain's last rule; the decision's
+    /// `cascade` holds the chain).
     case loopGuard = "loop_guard"
     /// The rule's agent is paused (or unknown).
     case agentPaused = "agent_paused"

@@ -129,13 +129,22 @@ package struct OwnWrite: Sendable, Hashable, Codable {
     package var ruleID: String
     /// When the write was made (or planned).
     package var at: Date
+    /// The chain the write's echo carries: the chain of the event whose decision planned the write, one
+    /// step longer. `nil` for writes recorded before chains were kept.
+    package var cascade: Cascade?
+    /// The event already taken as this write's echo, if any; it continues no other event's chain.
+    package var echoedBy: String?
 
     /// Creates an own write.
-    package init(kind: OwnWriteKind, leadID: Int64, field: String? = nil, value: String, ruleID: String, at: Date) {
+    package init(kind: OwnWriteKind, leadID: Int64, field: String? = nil, value: String, ruleID: String, at: Date,
+                 cascade: Cascade? = nil, echoedBy: String? = nil) {
         self.kind = kind; self.leadID = leadID; self.field = field; self.value = value; self.ruleID = ruleID; self.at = at
+        self.cascade = cascade; self.echoedBy = echoedBy
     }
 
-    private enum CodingKeys: String, CodingKey { case kind, leadID = "lead_id", field, value, ruleID = "rule_id", at }
+    private enum CodingKeys: String, CodingKey {
+        case kind, leadID = "lead_id", field, value, ruleID = "rule_id", at, cascade, echoedBy = "echoed_by"
+    }
 }
 
 // MARK: - Agent gates

@@ -10,7 +10,8 @@ import Foundation
 ///    field values), remembering which fields changed and which anchors moved;
 /// 2. evaluates the rules the event's trigger reaches, in priority order, checking in turn: enabled,
 ///    trigger details, timer freshness (for `timer_fired`), agent paused, agent scope, stop-processing of a
-///    higher-priority rule, loop guard, cooldown, fire limit, conditions; and explains each outcome;
+///    higher-priority rule, loop guard, cascade bound, cooldown, fire limit, conditions; and explains each
+///    outcome;
 /// 3. arms a timer for every enabled time-based rule whose anchor moved, and drops timers that an event
 ///    made pointless.
 package struct RuleEngine: Sendable {
@@ -26,16 +27,30 @@ package struct RuleEngine: Sendable {
         package var ruleBudget: Int
         /// Work units all rules together may spend on one event (see `Limits.eventBudget`).
         package var eventBudget: Int
+        /// The deepest chain of our own writes rules may fire on (see ``Cascade``): an event that echoes
+        /// a chain of more writes than this, made within `cascadeWindow`, fires no rule (`loop_guard`).
+        /// With 3, a manager's change can set off at most four writes of ours in a row.
+        package var cascadeMaxDepth: Int
+        /// The time window a chain's depth counts in: steps older than this no longer count.
+        package var cascadeWindow: TimeInterval
+
+        /// The default of `cascadeMaxDepth`.
+        package static let defaultCascadeMaxDepth = 3
+        /// The default of `cascadeWindow`: an hour.
+        package static let defaultCascadeWindow: TimeInterval = 60 * 60
 
         /// Creates options.
         package init(
             loopGuardWindow: TimeInterval = 20 * 60, timerTolerance: TimeInterval = 1,
-            ruleBudget: Int = Limits.ruleBudget, eventBudget: Int = Limits.eventBudget
+            ruleBudget: Int = Limits.ruleBudget, eventBudget: Int = Limits.eventBudget,
+            cascadeMaxDepth: Int = Options.defaultCascadeMaxDepth, cascadeWindow: TimeInterval = Options.defaultCascadeWindow
         ) {
             self.loopGuardWindow = loopGuardWindow
             self.timerTolerance = timerTolerance
             self.ruleBudget = ruleBudget
             self.eventBudget = eventBudget
+            self.cascadeMaxDepth = cascadeMaxDepth
+            self.cascadeWindow = cascadeWindow
         }
     }
 
@@ -52,7 +67,8 @@ package struct RuleEngine: Sendable {
     ///   - agents: the tenant's agent gates; a rule whose agent is missing is treated as paused.
     ///   - facts: the stored facts of the event's lead, `nil` when none are stored yet.
     ///   - states: the firing state of each rule for this lead, by rule id.
-    ///   - ownWrites: recent writes of ours to this lead (others are ignored).
+    ///   - ownWrites: recent writes of ours to this lead (others are ignored): the loop guard and the
+    ///     cascade bound read them.
     ///   - now: the evaluation time; cooldowns, timers, elapsed times and working hours use it.
     ///   - dryRun: also explain rules the trigger did not reach (costs a pass over all rules). The decision
     ///     is flagged so that nothing in it is executed or stored.
@@ -67,6 +83,8 @@ package struct RuleEngine: Sendable {
         )
         let gates = Dictionary(agents.map { ($0.agentID, $0) }, uniquingKeysWith: { first, _ in first })
         let echoes = echoedWrites(of: event, update: update, ownWrites: ownWrites, now: now)
+        let cascade = cascadeVerdict(for: event, update: update, ownWrites: ownWrites, now: now)
+        decision.cascade = cascade
         let candidates = rules.candidates(for: event)
         // Prepared once for all the rules that may read it, and not at all when no rule runs.
         let messageText = event.type == .messageReceived ? event.message?.text : update.facts.lastInboundText
@@ -80,9 +98,11 @@ package struct RuleEngine: Sendable {
             meter.startRule()
             let verdict = judge(
                 rule, event: event, update: update, gate: gates[rule.agentID], stopper: stoppers[rule.agentID],
-                echo: echoes[rule.id], state: states[rule.id], now: now, rules: rules, message: message, meter: meter
+                echo: echoes[rule.id], cascade: cascade, state: states[rule.id], now: now, rules: rules, message: message,
+                meter: meter
             )
             decision.explanations.append(verdict.explanation)
+            if verdict.cascadeStop { decision.cascade?.stopped = true }
             if let timer = verdict.rearm, timerKeys.insert(timer.key).inserted {
                 decision.timers.append(timer)
             }
@@ -134,12 +154,14 @@ package struct RuleEngine: Sendable {
         var explanation: RuleExplanation
         /// The timer to arm instead of one that came back too early.
         var rearm: PlannedTimer?
+        /// The cascade bound stopped the rule.
+        var cascadeStop = false
     }
 
     /// Runs the checks for one rule in order and explains the first that stops it, or explains the firing.
     func judge(
         _ rule: Rule, event: KommoEvent, update: FactsUpdate, gate: AgentGate?, stopper: Rule?,
-        echo: OwnWrite?, state: RuleState?, now: Date, rules: RuleSet, message: MessageTextView?,
+        echo: OwnWrite?, cascade: CascadeVerdict? = nil, state: RuleState?, now: Date, rules: RuleSet, message: MessageTextView?,
         meter: WorkMeter = WorkMeter(ruleLimit: Limits.ruleBudget, eventLimit: Limits.eventBudget)
     ) -> Verdict {
         func explain(_ outcome: RuleOutcome, _ detail: String, leaf: FailingLeaf? = nil, until: Date? = nil, blockedBy: String? = nil) -> Verdict {
@@ -172,6 +194,11 @@ package struct RuleEngine: Sendable {
         }
         if let echo {
             return explain(.loopGuard, "this event echoes the \(Self.describe(echo)) this rule wrote at \(RuleDate.string(echo.at))", blockedBy: echo.ruleID)
+        }
+        if let cascade, cascade.exceeded {
+            var verdict = explain(.loopGuard, Self.cascadeDetail(cascade, rules: rules), blockedBy: cascade.chain.steps.last?.ruleID)
+            verdict.cascadeStop = true
+            return verdict
         }
         if rule.cooldownSeconds > 0, let last = state?.lastFiredAt {
             let until = last.addingTimeInterval(TimeInterval(rule.cooldownSeconds))
@@ -300,25 +327,27 @@ package struct RuleEngine: Sendable {
         guard let leadID = event.leadID, !ownWrites.isEmpty else { return [:] }
         var echoes: [String: OwnWrite] = [:]
         for write in ownWrites where write.leadID == leadID && echoes[write.ruleID] == nil {
-            let age = now.timeIntervalSince(write.at)
-            guard age <= options.loopGuardWindow, age >= -options.timerTolerance else { continue }
-            let matches: Bool
-            switch write.kind {
-            case .stageChange:
-                matches = event.type == .stageChanged && event.statusID.map(String.init) == String(TextFold.trim(write.value))
-            case .note:
-                matches = event.type == .noteAdded && TextFold.fold(event.fields["text"] ?? "") == TextFold.fold(write.value)
-            case .field:
-                guard FactsUpdate.stateEvents.contains(event.type), let field = write.field.flatMap(FieldRef.init) else {
-                    matches = false
-                    break
-                }
-                let carried = field.lookupKeys.lazy.compactMap { update.changes[$0] }.first
-                matches = carried.map { TextFold.same($0.new, write.value) } ?? false
-            }
-            if matches { echoes[write.ruleID] = write }
+            if isEcho(of: write, event: event, update: update, now: now) { echoes[write.ruleID] = write }
         }
         return echoes
+    }
+
+    /// Whether `event` is what Kommo sends back for `write`: the same lead, within the window, and the
+    /// stage, note text or field value written.
+    func isEcho(of write: OwnWrite, event: KommoEvent, update: FactsUpdate, now: Date) -> Bool {
+        guard write.leadID == event.leadID else { return false }
+        let age = now.timeIntervalSince(write.at)
+        guard age <= options.loopGuardWindow, age >= -options.timerTolerance else { return false }
+        switch write.kind {
+        case .stageChange:
+            return event.type == .stageChanged && event.statusID.map(String.init) == String(TextFold.trim(write.value))
+        case .note:
+            return event.type == .noteAdded && TextFold.fold(event.fields["text"] ?? "") == TextFold.fold(write.value)
+        case .field:
+            guard FactsUpdate.stateEvents.contains(event.type), let field = write.field.flatMap(FieldRef.init) else { return false }
+            let carried = field.lookupKeys.lazy.compactMap { update.changes[$0] }.first
+            return carried.map { TextFold.same($0.new, write.value) } ?? false
+        }
     }
 
     // MARK: - Timers

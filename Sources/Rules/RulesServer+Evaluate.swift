@@ -47,6 +47,7 @@ extension RulesServer {
             }
             var names: [String: String] = [:]
             for explanation in decision.explanations { names[explanation.ruleID] = rules.ruleNames[explanation.ruleID] }
+            for step in decision.cascade?.chain.steps ?? [] { names[step.ruleID] = rules.ruleNames[step.ruleID] }
             return DecisionRecord(decision: decision, ruleNames: names, replayScope: scope)
         }
         let since = (now.addingTimeInterval(-engine.options.loopGuardWindow)).unixMicros
@@ -137,7 +138,8 @@ extension RulesServer {
 
     // MARK: - Record
 
-    /// Stores script uses and own writes (the loop guard's memory). Idempotent: a repeat changes nothing.
+    /// Stores script uses and own writes (the loop guard's memory; each write remembers the chain its echo
+    /// continues, from the decision of `event_id`). Idempotent: a repeat changes nothing.
     /// A `field` write's value is `<field reference>=<value>` (`cf.Budget=5000`), because the wire has no
     /// separate member for the field. Errors: INVALID_ARGUMENT, NOT_FOUND (a script or rule that is not
     /// the tenant's).
@@ -172,11 +174,29 @@ extension RulesServer {
                 value = String(write.value[write.value.index(after: equals)...])
             }
             writes.append(OwnWriteRecord(leadID: write.leadId, kind: write.kind.name, field: field, value: value, ruleID: write.ruleId,
-                                         at: write.atMicros == 0 ? now : write.atMicros))
+                                         at: write.atMicros == 0 ? now : write.atMicros, eventID: write.eventId))
         }
         guard violations.isEmpty else { throw RPCError.invalid(violations) }
         try await mapped { try await store.record(tenantID: tenantID, uses: uses, writes: writes) }
         return PB.Empty()
+    }
+
+    // MARK: - Cascades
+
+    /// Cycles of rules the cascade bound stopped, most recent first; with `agent_id`, those with a rule of
+    /// that agent. Errors: INVALID_ARGUMENT (limit), NOT_FOUND (agent).
+    package func listCascadeStops(_ request: PB.CascadeQuery, context: RPCContext) async throws -> PB.CascadeStopList {
+        let tenantID = try context.requireTenant()
+        guard (0...Int32(Self.maximumLimit)).contains(request.limit) else {
+            throw RPCError.invalid(field: "limit", "must be between 0 and \(Self.maximumLimit)")
+        }
+        let limit = request.limit == 0 ? Self.defaultLimit : Int(request.limit)
+        let stops = try await mapped {
+            try await store.cascadeStops(tenantID: tenantID, agentID: Self.optional(request.agentId), limit: limit)
+        }
+        var answer = PB.CascadeStopList()
+        answer.items = stops.map(PB.CascadeStop.init)
+        return answer
     }
 
     // MARK: - Statistics

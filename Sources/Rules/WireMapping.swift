@@ -116,6 +116,48 @@ extension PB.Decision {
             explanation.failingLeaf = why.failingLeaf?.path ?? ""
             return explanation
         }
+        cascade = decision.cascade.map { PB.Cascade($0, ruleNames: record.ruleNames) }
+    }
+}
+
+// MARK: - Cascades
+
+extension PB.Cascade {
+    /// The chain of a decision, with each rule's name as the decision knew it (else as the write was
+    /// recorded).
+    init(_ verdict: CascadeVerdict, ruleNames: [String: String] = [:]) {
+        self.init()
+        originEventId = verdict.chain.originEventID
+        depth = Int32(clamping: verdict.chain.depth)
+        steps = verdict.chain.steps.map { step in
+            var wire = PB.CascadeStep()
+            wire.ruleId = step.ruleID
+            wire.ruleName = ruleNames[step.ruleID] ?? step.ruleName
+            wire.eventId = step.eventID
+            wire.atMicros = step.at.unixMicros
+            return wire
+        }
+        maxDepth = Int32(clamping: verdict.maxDepth)
+        stopped = verdict.stopped
+    }
+}
+
+extension PB.CascadeStop {
+    init(_ record: CascadeStopRecord) {
+        self.init()
+        let names = Dictionary(record.rules.map { ($0.ruleID, $0.ruleName) }, uniquingKeysWith: { first, _ in first })
+        rules = record.rules.map { ref in
+            var rule = PB.CascadeRule()
+            rule.ruleId = ref.ruleID
+            rule.ruleName = ref.ruleName
+            rule.agentId = ref.agentID
+            return rule
+        }
+        stops = record.stops
+        lastStoppedAtMicros = record.lastAt
+        lastEventId = record.lastEventID
+        lastLeadId = record.lastLeadID
+        lastCascade = PB.Cascade(record.lastCascade, ruleNames: names)
     }
 }
 

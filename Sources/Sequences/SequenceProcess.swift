@@ -119,7 +119,7 @@ package enum SequenceProcess {
         // A store read that fails leaves its gauge out of this scrape (a missing series, not a false zero),
         // is logged, and is counted, so a store that cannot be read shows on the dashboard.
         let gaugeReadFailures = Counter(label: "sequence_metrics_read_failures_total", factory: metrics)
-        let health = HealthServer(service: "sequence-service", store: db) {
+        let health = HealthServer(service: "sequence-service", store: db, recorded: settings.metrics) {
             var samples: [PB.Metric] = []
             do {
                 for (status, count) in try await store.counts().sorted(by: { $0.key < $1.key }) {

@@ -8,11 +8,15 @@ package struct HealthServer: HealthHandler {
     let started: ContinuousClock.Instant
     let store: any DatabaseReader
     let metrics: @Sendable () async -> [PB.Metric]
+    /// What the process counted through swift-metrics, when it has that backend.
+    let recorded: ProcessMetrics?
     /// The calls the process's listener served, reported with its own metrics.
     package let rpcStats = RPCStats()
 
-    package init(service: String, store: any DatabaseReader, metrics: @escaping @Sendable () async -> [PB.Metric] = { [] }) {
+    package init(service: String, store: any DatabaseReader, recorded: ProcessMetrics? = nil,
+                 metrics: @escaping @Sendable () async -> [PB.Metric] = { [] }) {
         self.service = service
+        self.recorded = recorded
         self.started = .now
         self.store = store
         self.metrics = metrics
@@ -29,7 +33,7 @@ package struct HealthServer: HealthHandler {
             response.status = .notServing
             response.detail = "store: \(error)"
         }
-        response.metrics = await metrics() + PB.Metric.rpc(rpcStats, prefix: "rpc_server")
+        response.metrics = await metrics() + (recorded?.samples() ?? []) + PB.Metric.rpc(rpcStats, prefix: "rpc_server")
         return response
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Logging
 import Wire
@@ -85,7 +86,7 @@ package enum LocalPKI {
     }
 
     private static func randomSerial() -> String {
-        (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        RandomID.make("", hexDigits: 32)
     }
 
     private static func openssl(_ arguments: [String]) throws {

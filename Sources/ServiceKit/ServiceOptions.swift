@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import Wire
 
@@ -98,7 +99,10 @@ extension ServiceOptions {
     package func run(_ identity: String, defaultPort: Int, defaultDataDir: String,
                      build: (ServiceSettings, Logger) async throws -> ServiceProcess) async throws {
         let logger = process.bootstrapLogging(process: identity)
-        let settings = try settings(identity: identity, defaultPort: defaultPort, defaultDataDir: defaultDataDir, logger: logger)
+        var settings = try settings(identity: identity, defaultPort: defaultPort, defaultDataDir: defaultDataDir, logger: logger)
+        let metrics = ProcessMetrics()
+        MetricsSystem.bootstrap(metrics)
+        settings.metrics = metrics
         let built = try await build(settings, logger)
         logger.info("service.listening", metadata: ["service.name": "\(identity)", "rpc.port": "\(built.port)", "data.dir": "\(settings.dataDir)"])
         try await built.run(logger: logger)
@@ -119,6 +123,9 @@ package struct ServiceSettings: Sendable {
     package var maxPartialFrameBytes: Int
     /// What one tenant may hold of the resources this service owns.
     package var quotas: TenantQuotas
+    /// The process's swift-metrics backend, reported through `Health`; `nil` in tests that run several
+    /// services in one process (they pass their own factories).
+    package var metrics: ProcessMetrics?
 
     package init(rpcHost: String = "127.0.0.1", rpcPort: Int, dataDir: String, security: RPCSecurity,
                  maxFrameBytes: Int = 4 * 1024 * 1024, maxConcurrentCalls: Int = 1024,

@@ -19,11 +19,12 @@ struct RulesService: Sendable {
     /// A client acting for `tenant`.
     func tenant(_ id: String) -> Tenant { Tenant(client: client, id: id) }
 
-    static func run(quotas: TenantQuotas = TenantQuotas(), _ body: @Sendable (RulesService) async throws -> Void) async throws {
+    static func run(quotas: TenantQuotas = TenantQuotas(), configuration: RulesConfiguration = .standard,
+                    _ body: @Sendable (RulesService) async throws -> Void) async throws {
         let clock = ManualClock()
         let process = try await RulesProcess.build(
             settings: ServiceSettings(rpcPort: 0, dataDir: temporaryFolder("rules"), security: TestPKI.security("rules-service"),
-                                      quotas: quotas), logger: quietLogger, clock: clock)
+                                      quotas: quotas), configuration: configuration, logger: quietLogger, clock: clock)
         try await withServices(process.services) {
             let connection = RPCConnection(host: "127.0.0.1", port: process.port, security: TestPKI.security("harness"), logger: quietLogger)
             defer { connection.close() }

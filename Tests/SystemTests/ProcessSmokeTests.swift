@@ -98,6 +98,11 @@ struct ProcessSmokeTests {
         let services = first.body["services"] as? [[String: Any]] ?? []
         #expect(services.map { $0["name"] as? String ?? "" } == ["gateway", "ingest-service", "rules-service", "sequence-service"])
         #expect(services.allSatisfy { $0["state"] as? String == "ready" })
+        // What a service counts through swift-metrics reaches the gateway's scrape (a counter made at
+        // start appears at zero).
+        let scrape = try await HTTPTestClient(port: system.ports["gateway"]!).request(.GET, "/metrics", token: smokeAdminToken)
+        #expect(MetricsTests.value(scrape.text, "sequence_metrics_read_failures_total", [#"service="sequence-service""#]) == 0,
+                "\(scrape.text)")
 
         await system.kill("rules-service")
         let down = try await eventually(timeout: .seconds(60)) { (try? await system.readiness().status) == 503 }

@@ -33,6 +33,8 @@ package final class KommoEmulator: Sendable {
     package let token: String
     /// The Chats API channel secret the `amojo` route verifies signatures with.
     package let channelSecret: String
+    /// Sends each stage change it accepts back as Kommo's webhook, once pointed at a URL (see ``KommoEcho``).
+    package let echo = KommoEcho()
 
     private struct State {
         var received: [ReceivedRequest] = []
@@ -156,9 +158,9 @@ package final class KommoEmulator: Sendable {
             return Reply.bytes(200, count: bytes)
         case .stall(let duration):
             try await Task.sleep(for: duration)
-            return normalAnswer(received)
+            return answered(received)
         case nil:
-            return normalAnswer(received)
+            return answered(received)
         }
     }
 
@@ -170,6 +172,13 @@ package final class KommoEmulator: Sendable {
     }
 
     // MARK: - Normal answers
+
+    /// The normal answer, told to the echo so that Kommo's webhook about the write follows it.
+    private func answered(_ request: ReceivedRequest) -> Response {
+        let response = normalAnswer(request)
+        echo.answered(request, status: Int(response.status.code))
+        return response
+    }
 
     private func normalAnswer(_ request: ReceivedRequest) -> Response {
         let segments = request.path.split(separator: "/").map(String.init)

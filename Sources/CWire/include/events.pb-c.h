@@ -37,6 +37,8 @@ typedef struct Agents__V1__PlannedAction Agents__V1__PlannedAction;
 typedef struct Agents__V1__PlannedTimer Agents__V1__PlannedTimer;
 typedef struct Agents__V1__RuleExplanation Agents__V1__RuleExplanation;
 typedef struct Agents__V1__Decision Agents__V1__Decision;
+typedef struct Agents__V1__CascadeStep Agents__V1__CascadeStep;
+typedef struct Agents__V1__Cascade Agents__V1__Cascade;
 typedef struct Agents__V1__TenantState Agents__V1__TenantState;
 typedef struct Agents__V1__TenantStateResponse Agents__V1__TenantStateResponse;
 
@@ -595,10 +597,74 @@ struct  Agents__V1__Decision
   size_t n_explanations;
   Agents__V1__RuleExplanation **explanations;
   int64_t decided_at_micros;
+  /*
+   * Set when the event echoes a write of ours to Kommo: the chain of our writes that led to it.
+   */
+  Agents__V1__Cascade *cascade;
 };
 #define AGENTS__V1__DECISION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__decision__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0,NULL, 0, NULL }
+
+
+/*
+ * One link of a cascade: a rule fired on an event and wrote to Kommo; Kommo echoed the write back as
+ * the next event of the chain.
+ */
+struct  Agents__V1__CascadeStep
+{
+  ProtobufCMessage base;
+  /*
+   * The rule whose action made the write (empty for a write no rule planned, e.g. a sequence step).
+   */
+  char *rule_id;
+  char *rule_name;
+  /*
+   * The event the rule fired on (empty when not known).
+   */
+  char *event_id;
+  /*
+   * When the write was made.
+   */
+  int64_t at_micros;
+};
+#define AGENTS__V1__CASCADE_STEP__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__cascade_step__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * The chain of our own writes an event echoes: which event started it and the rules along it. A
+ * manager's change (an event that echoes no write of ours) starts a chain and has none.
+ */
+struct  Agents__V1__Cascade
+{
+  ProtobufCMessage base;
+  /*
+   * The event that started the chain (empty when the first write's cause is not known).
+   */
+  char *origin_event_id;
+  /*
+   * Writes of ours in the chain within the window: the number of steps.
+   */
+  int32_t depth;
+  /*
+   * Oldest first.
+   */
+  size_t n_steps;
+  Agents__V1__CascadeStep **steps;
+  /*
+   * The deepest chain rules may still fire on (rules-service's setting when it decided).
+   */
+  int32_t max_depth;
+  /*
+   * The chain was beyond max_depth, so rules that would have fired did not (outcome LOOP_GUARD).
+   */
+  protobuf_c_boolean stopped;
+};
+#define AGENTS__V1__CASCADE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__cascade__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0, 0 }
 
 
 /*
@@ -825,6 +891,44 @@ Agents__V1__Decision *
 void   agents__v1__decision__free_unpacked
                      (Agents__V1__Decision *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__CascadeStep methods */
+void   agents__v1__cascade_step__init
+                     (Agents__V1__CascadeStep         *message);
+size_t agents__v1__cascade_step__get_packed_size
+                     (const Agents__V1__CascadeStep   *message);
+size_t agents__v1__cascade_step__pack
+                     (const Agents__V1__CascadeStep   *message,
+                      uint8_t             *out);
+size_t agents__v1__cascade_step__pack_to_buffer
+                     (const Agents__V1__CascadeStep   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__CascadeStep *
+       agents__v1__cascade_step__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__cascade_step__free_unpacked
+                     (Agents__V1__CascadeStep *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__Cascade methods */
+void   agents__v1__cascade__init
+                     (Agents__V1__Cascade         *message);
+size_t agents__v1__cascade__get_packed_size
+                     (const Agents__V1__Cascade   *message);
+size_t agents__v1__cascade__pack
+                     (const Agents__V1__Cascade   *message,
+                      uint8_t             *out);
+size_t agents__v1__cascade__pack_to_buffer
+                     (const Agents__V1__Cascade   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__Cascade *
+       agents__v1__cascade__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__cascade__free_unpacked
+                     (Agents__V1__Cascade *message,
+                      ProtobufCAllocator *allocator);
 /* Agents__V1__TenantState methods */
 void   agents__v1__tenant_state__init
                      (Agents__V1__TenantState         *message);
@@ -928,6 +1032,12 @@ typedef void (*Agents__V1__RuleExplanation_Closure)
 typedef void (*Agents__V1__Decision_Closure)
                  (const Agents__V1__Decision *message,
                   void *closure_data);
+typedef void (*Agents__V1__CascadeStep_Closure)
+                 (const Agents__V1__CascadeStep *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Cascade_Closure)
+                 (const Agents__V1__Cascade *message,
+                  void *closure_data);
 typedef void (*Agents__V1__TenantState_Closure)
                  (const Agents__V1__TenantState *message,
                   void *closure_data);
@@ -968,6 +1078,8 @@ extern const ProtobufCMessageDescriptor agents__v1__planned_action__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__planned_timer__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__rule_explanation__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__decision__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__cascade_step__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__cascade__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__tenant_state__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__tenant_state_response__descriptor;
 

@@ -31,6 +31,10 @@ typedef struct Agents__V1__ScriptVersion Agents__V1__ScriptVersion;
 typedef struct Agents__V1__ScriptVersionList Agents__V1__ScriptVersionList;
 typedef struct Agents__V1__ScriptRollback Agents__V1__ScriptRollback;
 typedef struct Agents__V1__StatsQuery Agents__V1__StatsQuery;
+typedef struct Agents__V1__CascadeQuery Agents__V1__CascadeQuery;
+typedef struct Agents__V1__CascadeRule Agents__V1__CascadeRule;
+typedef struct Agents__V1__CascadeStop Agents__V1__CascadeStop;
+typedef struct Agents__V1__CascadeStopList Agents__V1__CascadeStopList;
 typedef struct Agents__V1__StatsReport Agents__V1__StatsReport;
 
 
@@ -194,10 +198,14 @@ struct  Agents__V1__OwnWrite
   char *value;
   char *rule_id;
   int64_t at_micros;
+  /*
+   * The event whose decision planned the write; its chain, one step longer, is the echo's chain.
+   */
+  char *event_id;
 };
 #define AGENTS__V1__OWN_WRITE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__own_write__descriptor) \
-    , 0, AGENTS__V1__OWN_WRITE_KIND__OWN_WRITE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , 0, AGENTS__V1__OWN_WRITE_KIND__OWN_WRITE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Agents__V1__RecordRequest
@@ -312,6 +320,83 @@ struct  Agents__V1__StatsQuery
 #define AGENTS__V1__STATS_QUERY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__stats_query__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+
+
+/*
+ * Stopped cascades of the tenant that involve a rule of `agent_id` (all agents when empty).
+ */
+struct  Agents__V1__CascadeQuery
+{
+  ProtobufCMessage base;
+  char *agent_id;
+  /*
+   * At most this many, most recently stopped first (0: 50; at most 200).
+   */
+  int32_t limit;
+};
+#define AGENTS__V1__CASCADE_QUERY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__cascade_query__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * A rule in a stopped cascade.
+ */
+struct  Agents__V1__CascadeRule
+{
+  ProtobufCMessage base;
+  char *rule_id;
+  /*
+   * The rule's name now (as it was when last stopped if it has been deleted since).
+   */
+  char *rule_name;
+  /*
+   * Empty when the rule has been deleted since.
+   */
+  char *agent_id;
+};
+#define AGENTS__V1__CASCADE_RULE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__cascade_rule__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * One cycle of rules that kept undoing each other's writes, and how often the bound stopped it.
+ */
+struct  Agents__V1__CascadeStop
+{
+  ProtobufCMessage base;
+  /*
+   * The rules of the last stopped chain, each once, in the order they wrote.
+   */
+  size_t n_rules;
+  Agents__V1__CascadeRule **rules;
+  /*
+   * Events on which the bound stopped this cycle.
+   */
+  int64_t stops;
+  int64_t last_stopped_at_micros;
+  char *last_event_id;
+  int64_t last_lead_id;
+  /*
+   * The chain of the last stop.
+   */
+  Agents__V1__Cascade *last_cascade;
+};
+#define AGENTS__V1__CASCADE_STOP__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__cascade_stop__descriptor) \
+    , 0,NULL, 0, 0, (char *)protobuf_c_empty_string, 0, NULL }
+
+
+struct  Agents__V1__CascadeStopList
+{
+  ProtobufCMessage base;
+  size_t n_items;
+  Agents__V1__CascadeStop **items;
+};
+#define AGENTS__V1__CASCADE_STOP_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__cascade_stop_list__descriptor) \
+    , 0,NULL }
 
 
 /*
@@ -574,6 +659,82 @@ Agents__V1__StatsQuery *
 void   agents__v1__stats_query__free_unpacked
                      (Agents__V1__StatsQuery *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__CascadeQuery methods */
+void   agents__v1__cascade_query__init
+                     (Agents__V1__CascadeQuery         *message);
+size_t agents__v1__cascade_query__get_packed_size
+                     (const Agents__V1__CascadeQuery   *message);
+size_t agents__v1__cascade_query__pack
+                     (const Agents__V1__CascadeQuery   *message,
+                      uint8_t             *out);
+size_t agents__v1__cascade_query__pack_to_buffer
+                     (const Agents__V1__CascadeQuery   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__CascadeQuery *
+       agents__v1__cascade_query__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__cascade_query__free_unpacked
+                     (Agents__V1__CascadeQuery *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__CascadeRule methods */
+void   agents__v1__cascade_rule__init
+                     (Agents__V1__CascadeRule         *message);
+size_t agents__v1__cascade_rule__get_packed_size
+                     (const Agents__V1__CascadeRule   *message);
+size_t agents__v1__cascade_rule__pack
+                     (const Agents__V1__CascadeRule   *message,
+                      uint8_t             *out);
+size_t agents__v1__cascade_rule__pack_to_buffer
+                     (const Agents__V1__CascadeRule   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__CascadeRule *
+       agents__v1__cascade_rule__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__cascade_rule__free_unpacked
+                     (Agents__V1__CascadeRule *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__CascadeStop methods */
+void   agents__v1__cascade_stop__init
+                     (Agents__V1__CascadeStop         *message);
+size_t agents__v1__cascade_stop__get_packed_size
+                     (const Agents__V1__CascadeStop   *message);
+size_t agents__v1__cascade_stop__pack
+                     (const Agents__V1__CascadeStop   *message,
+                      uint8_t             *out);
+size_t agents__v1__cascade_stop__pack_to_buffer
+                     (const Agents__V1__CascadeStop   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__CascadeStop *
+       agents__v1__cascade_stop__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__cascade_stop__free_unpacked
+                     (Agents__V1__CascadeStop *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__CascadeStopList methods */
+void   agents__v1__cascade_stop_list__init
+                     (Agents__V1__CascadeStopList         *message);
+size_t agents__v1__cascade_stop_list__get_packed_size
+                     (const Agents__V1__CascadeStopList   *message);
+size_t agents__v1__cascade_stop_list__pack
+                     (const Agents__V1__CascadeStopList   *message,
+                      uint8_t             *out);
+size_t agents__v1__cascade_stop_list__pack_to_buffer
+                     (const Agents__V1__CascadeStopList   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__CascadeStopList *
+       agents__v1__cascade_stop_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__cascade_stop_list__free_unpacked
+                     (Agents__V1__CascadeStopList *message,
+                      ProtobufCAllocator *allocator);
 /* Agents__V1__StatsReport methods */
 void   agents__v1__stats_report__init
                      (Agents__V1__StatsReport         *message);
@@ -633,6 +794,18 @@ typedef void (*Agents__V1__ScriptRollback_Closure)
                   void *closure_data);
 typedef void (*Agents__V1__StatsQuery_Closure)
                  (const Agents__V1__StatsQuery *message,
+                  void *closure_data);
+typedef void (*Agents__V1__CascadeQuery_Closure)
+                 (const Agents__V1__CascadeQuery *message,
+                  void *closure_data);
+typedef void (*Agents__V1__CascadeRule_Closure)
+                 (const Agents__V1__CascadeRule *message,
+                  void *closure_data);
+typedef void (*Agents__V1__CascadeStop_Closure)
+                 (const Agents__V1__CascadeStop *message,
+                  void *closure_data);
+typedef void (*Agents__V1__CascadeStopList_Closure)
+                 (const Agents__V1__CascadeStopList *message,
                   void *closure_data);
 typedef void (*Agents__V1__StatsReport_Closure)
                  (const Agents__V1__StatsReport *message,
@@ -740,6 +913,10 @@ struct Agents__V1__Rules_Service
                          const Agents__V1__StatsQuery *input,
                          Agents__V1__StatsReport_Closure closure,
                          void *closure_data);
+  void (*list_cascade_stops)(Agents__V1__Rules_Service *service,
+                             const Agents__V1__CascadeQuery *input,
+                             Agents__V1__CascadeStopList_Closure closure,
+                             void *closure_data);
 };
 typedef void (*Agents__V1__Rules_ServiceDestroy)(Agents__V1__Rules_Service *);
 void agents__v1__rules__init (Agents__V1__Rules_Service *service,
@@ -771,7 +948,8 @@ void agents__v1__rules__init (Agents__V1__Rules_Service *service,
       function_prefix__ ## script_stats,\
       function_prefix__ ## list_script_versions,\
       function_prefix__ ## rollback_script,\
-      function_prefix__ ## script_ranking  }
+      function_prefix__ ## script_ranking,\
+      function_prefix__ ## list_cascade_stops  }
 void agents__v1__rules__evaluate(ProtobufCService *service,
                                  const Agents__V1__EvaluateRequest *input,
                                  Agents__V1__Decision_Closure closure,
@@ -868,6 +1046,10 @@ void agents__v1__rules__script_ranking(ProtobufCService *service,
                                        const Agents__V1__StatsQuery *input,
                                        Agents__V1__StatsReport_Closure closure,
                                        void *closure_data);
+void agents__v1__rules__list_cascade_stops(ProtobufCService *service,
+                                           const Agents__V1__CascadeQuery *input,
+                                           Agents__V1__CascadeStopList_Closure closure,
+                                           void *closure_data);
 
 /* --- descriptors --- */
 
@@ -887,6 +1069,10 @@ extern const ProtobufCMessageDescriptor agents__v1__script_version__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__script_version_list__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__script_rollback__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__stats_query__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__cascade_query__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__cascade_rule__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__cascade_stop__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__cascade_stop_list__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__stats_report__descriptor;
 extern const ProtobufCServiceDescriptor agents__v1__rules__descriptor;
 

@@ -151,7 +151,7 @@ struct TimelineEntry: Comparable {
         at = decision.decidedAtMicros
         rank = Self.ranks["decision"]!
         let fired = decision.explanations.filter { $0.outcome == .fired }
-        json = .object([
+        var object: [String: JSONValue] = [
             "kind": .string("decision"), "at": .string(RFC3339.millis(at)), "at_micros": .int(at),
             "event_id": .string(decision.eventId),
             "fired": .array(fired.map { .object(["rule_id": .string($0.ruleId), "rule_name": .string($0.ruleName), "detail": .string($0.detail)]) }),
@@ -160,7 +160,17 @@ struct TimelineEntry: Comparable {
                 .object(["action_type": .string($0.action?.actionType?.rawValue ?? ""), "rule_id": .string($0.ruleId), "idempotency_key": .string($0.idempotencyKey)])
             }),
             "timers": .int(Int64(decision.timers.count)),
-        ])
+        ]
+        // An echo of our writes shows its chain; when the bound stopped rules, also why each one stopped.
+        if let cascade = decision.cascade {
+            object["cascade"] = CascadeDTO(cascade).json
+            if cascade.stopped {
+                object["stopped"] = .array(decision.explanations.filter { $0.outcome == .loopGuard }.map {
+                    .object(["rule_id": .string($0.ruleId), "rule_name": .string($0.ruleName), "detail": .string($0.detail)])
+                })
+            }
+        }
+        json = .object(object)
     }
 
     /// An enrollment, action attempt or message as sequence-service describes it.

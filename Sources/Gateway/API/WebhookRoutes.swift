@@ -133,8 +133,11 @@ struct DecisionDTO: Codable, Sendable {
     var actions: [ActionDTO]
     var timers: [TimerDTO]
     var explanations: [ExplanationDTO]
-    enum CodingKeys: String, CodingKey { case actions, timers, explanations, eventId = "event_id" }
+    /// Present when the event echoes a write of ours: the chain of our writes that led to it.
+    var cascade: CascadeDTO?
+    enum CodingKeys: String, CodingKey { case actions, timers, explanations, cascade, eventId = "event_id" }
     init(_ decision: PB.Decision) {
+        cascade = decision.cascade.map(CascadeDTO.init)
         eventId = decision.eventId
         actions = decision.actions.map(ActionDTO.init)
         timers = decision.timers.map { TimerDTO(key: $0.key, ruleId: $0.ruleId, leadId: String($0.leadId), dueAt: RFC3339.string(micros: $0.dueAtMicros), anchor: $0.anchor) }
@@ -199,6 +202,29 @@ struct ReplayFilter: Codable, Sendable {
     var to: String?
     var text: String?
     enum CodingKeys: String, CodingKey { case type, status, origin, from, to, text, entityType = "entity_type", leadId = "lead_id" }
+
+    /// The history query this filter selects; a bad value is a problem at `filter.<field>`.
+    func eventQuery() throws -> PB.EventQuery {
+        var query = PB.EventQuery()
+        query.type = try WireNames.eventType(type ?? "", field: "filter.type")
+        query.entityType = entityType ?? ""
+        if let leadId {
+            guard let value = Int64(leadId), value > 0 else { throw Problem.field("filter.lead_id", "must be a Kommo lead id") }
+            query.leadId = value
+        }
+        query.status = try WireNames.journeyStatus(status ?? "", field: "filter.status")
+        query.origin = try WireNames.origin(origin ?? "", field: "filter.origin")
+        query.text = text ?? ""
+        query.fromMicros = try Self.micros(from, field: "filter.from") ?? 0
+        query.toMicros = try Self.micros(to, field: "filter.to") ?? 0
+        return query
+    }
+
+    private static func micros(_ text: String?, field: String) throws -> Int64? {
+        guard let text else { return nil }
+        guard let date = RFC3339.parse(text) else { throw Problem.field(field, "must be an RFC 3339 time") }
+        return date.unixMicros
+    }
 }
 
 struct ReparseDTO: Codable, Sendable {
@@ -357,27 +383,7 @@ extension GatewayApp {
             var replay = PB.ReplayRequest()
             replay.mode = try WireNames.replayMode(body.mode, field: "mode")
             replay.confirm = body.confirm ?? false
-            var filter = PB.EventQuery()
-            if let given = body.filter {
-                filter.type = try WireNames.eventType(given.type ?? "", field: "filter.type")
-                filter.entityType = given.entityType ?? ""
-                if let lead = given.leadId {
-                    guard let value = Int64(lead), value > 0 else { throw Problem.field("filter.lead_id", "must be a Kommo lead id") }
-                    filter.leadId = value
-                }
-                filter.status = try WireNames.journeyStatus(given.status ?? "", field: "filter.status")
-                filter.origin = try WireNames.origin(given.origin ?? "", field: "filter.origin")
-                filter.text = given.text ?? ""
-                if let from = given.from {
-                    guard let date = RFC3339.parse(from) else { throw Problem.field("filter.from", "must be an RFC 3339 time") }
-                    filter.fromMicros = Int64(date.timeIntervalSince1970 * 1_000_000)
-                }
-                if let to = given.to {
-                    guard let date = RFC3339.parse(to) else { throw Problem.field("filter.to", "must be an RFC 3339 time") }
-                    filter.toMicros = Int64(date.timeIntervalSince1970 * 1_000_000)
-                }
-            }
-            replay.filter = filter
+            replay.filter = try body.filter?.eventQuery() ?? PB.EventQuery()
             let answer = try await peers.ingest.replay(replay, options: peers.options(context))
             return try jsonResponse(replayDTO(answer), status: replay.confirm && body.mode == "live" ? .accepted : .ok)
         }

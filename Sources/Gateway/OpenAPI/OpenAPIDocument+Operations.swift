@@ -194,6 +194,10 @@ extension OpenAPIDocument {
                              body: Schema.ref("TestRule"), example: ["event": ["type": "lead_created", "lead_id": "4410022"]], success: [200: ("One decision per event.", Schema.ref("RuleTestResult"))]),
                 APIOperation(method: "get", path: rule + "/stats", id: "ruleStats", summary: "Fired and not fired, by outcome and day",
                              tag: "rules", parameters: [from, to], success: [200: ("The counts.", Schema.ref("Stats"))]),
+                APIOperation(method: "get", path: "/api/v1/agents/{id}/cascades", id: "listCascadeStops",
+                             summary: "Cycles of rules the cascade bound stopped", tag: "rules",
+                             description: "Rules whose writes to Kommo kept setting each other off on a lead (one of the agent's among them), until the chain went past rules-service's `--cascade-max-depth` within `--cascade-window-seconds` and no rule fired on the next echo. Per cycle: the rules in the order they wrote, how many events were stopped, and the last stopped chain.",
+                             parameters: [limit], success: [200: ("The cycles, most recently stopped first.", Schema.ref("CascadeStopList"))]),
             ]
     }
 

@@ -1,6 +1,7 @@
 import Basics
 import Domain
 import Foundation
+import Wire
 
 /// The schemas of the document's `components`: what the gateway answers, and the bodies it accepts.
 extension OpenAPIDocument {
@@ -163,11 +164,35 @@ extension OpenAPIDocument {
             ], required: ["key", "rule_id", "lead_id", "anchor"])),
             "explanations": Schema.array(Schema.object([
                 "rule_id": Schema.string(), "rule_name": Schema.string(),
-                "outcome": Schema.string("fired, trigger_mismatch, condition_failed, cooldown, max_fires, disabled, stopped, loop_guard, …"),
+                "outcome": Schema.string("Why the rule fired or did not.",
+                                         enumeration: PB.RuleOutcome.allCases.filter { $0 != .unspecified }.map(\.name)),
                 "detail": Schema.string(), "failing_leaf": Schema.string(),
             ], required: ["rule_id", "rule_name", "outcome", "detail"])),
-        ], required: ["event_id", "actions", "timers", "explanations"], description: "What the rules decided for one event, and why.")
+            "cascade": Schema.ref("Cascade"),
+        ], required: ["event_id", "actions", "timers", "explanations"], description: "What the rules decided for one event, and why. `cascade` is present when the event echoes a write of ours.")
         return [
+            "Cascade": Schema.object([
+                "origin_event_id": Schema.string("The event that started the chain (empty when not known)."),
+                "depth": Schema.integer("Writes of ours in the chain within the window.", minimum: 0),
+                "max_depth": Schema.integer("The deepest chain rules still fire on.", minimum: 0),
+                "stopped": Schema.boolean("The chain was deeper than max_depth: rules that would have fired did not (outcome loop_guard)."),
+                "steps": Schema.array(Schema.object([
+                    "rule_id": Schema.string("Empty for a write no rule planned."), "rule_name": Schema.string(),
+                    "event_id": Schema.string("The event the rule fired on."), "at": Schema.string("When the write was made.", format: "date-time"),
+                ], required: ["rule_id", "rule_name", "event_id"]), "Oldest first."),
+            ], required: ["origin_event_id", "depth", "max_depth", "stopped", "steps"],
+               description: "The chain of our own writes to Kommo that led to an event: each step a rule that fired and wrote, whose echo was the next event."),
+            "CascadeStop": Schema.object([
+                "rules": Schema.array(Schema.object([
+                    "id": Schema.string(), "name": Schema.string(), "agent_id": Schema.string("Absent when the rule has been deleted."),
+                ], required: ["id", "name"]), "Each rule of the cycle once, in the order they wrote."),
+                "stops": Schema.integer("Events on which the bound stopped this cycle.", minimum: 1),
+                "last_stopped_at": Schema.string(format: "date-time"),
+                "last_event_id": Schema.string(),
+                "last_lead_id": kommoID,
+                "last_cascade": Schema.ref("Cascade"),
+            ], required: ["rules", "stops", "last_event_id"], description: "A cycle of rules that kept undoing each other's writes."),
+            "CascadeStopList": Schema.object(["items": Schema.array(Schema.ref("CascadeStop"))], required: ["items"]),
             "EventSummary": Schema.object([
                 "id": Schema.string(), "type": Schema.string(), "entity_type": Schema.string(), "entity_id": Schema.string(),
                 "lead_id": kommoID, "origin": Schema.string(enumeration: ["kommo", "timer", "manual", "replay"]),
@@ -356,7 +381,11 @@ extension OpenAPIDocument {
                 "kind": Schema.string(enumeration: ["event", "decision", "enrollment", "action", "message"]),
                 "at": Schema.string(format: "date-time"), "at_micros": Schema.integer(),
                 "author": Schema.string("A message someone other than the lead or us sent: manager, bot or integration."),
-            ], required: ["kind", "at"], description: "An event, the decision on it, an enrollment, an action attempt or a message."),
+                "cascade": Schema.ref("Cascade"),
+                "stopped": Schema.array(Schema.object([
+                    "rule_id": Schema.string(), "rule_name": Schema.string(), "detail": Schema.string(),
+                ], required: ["rule_id", "rule_name", "detail"]), "A decision the cascade bound stopped: the rules held back and why."),
+            ], required: ["kind", "at"], description: "An event, the decision on it, an enrollment, an action attempt or a message. A decision on an echo of our writes carries its `cascade`."),
             "Usage": Schema.object([
                 "from": Schema.string(format: "date-time"), "to": Schema.string(format: "date-time"),
                 "days": Schema.array(Schema.object([

@@ -139,7 +139,7 @@ extension IngestStore {
                 let payload: Data = row["payload"]
                 let event = try LegacyEventBlob.event(payload, type: row["type"], origin: row["origin"])
                 let seq: Int64 = row["seq"]
-                try db.execute(sql: "UPDATE event SET record = ? WHERE seq = ?", arguments: [try event.storedJSON(), seq])
+                try db.execute(sql: "UPDATE event SET record = ? WHERE seq = ?", arguments: [event.storedJSON(), seq])
                 try db.execute(sql: "INSERT INTO event_text (rowid, text) VALUES (?, ?)", arguments: [seq, event.searchText])
             }
             try db.execute(sql: "ALTER TABLE event DROP COLUMN payload")

@@ -107,9 +107,7 @@ package final class IngestStore: Sendable {
     }
 
     static func newSecret() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<24).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return "whk_" + bytes.map { String(format: "%02x", $0) }.joined()
+        RandomID.make("whk_", hexDigits: 48)
     }
 
     /// The associated data a source secret is sealed with: the tenant, and what the value is, so the
@@ -260,7 +258,7 @@ package final class IngestStore: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [event.id, event.tenantID, deliveryID, event.type.rawValue, event.entityType, event.entityID,
                                  event.leadID, event.origin.rawValue, event.occurredAt.unixMicros,
-                                 event.receivedAt.unixMicros, orderKey, try event.storedJSON(),
+                                 event.receivedAt.unixMicros, orderKey, event.storedJSON(),
                                  stored.replayScope.isEmpty ? nil : stored.replayScope])
             guard db.changesCount == 1 else { continue }
             newEvents += 1

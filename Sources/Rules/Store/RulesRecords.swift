@@ -117,13 +117,45 @@ package struct OwnWriteRecord: Sendable, Hashable {
     package var value: String
     package var ruleID: String
     package var at: Int64
+    /// The event whose decision planned the write; empty when not known.
+    package var eventID: String = ""
+    /// The chain the write's echo carries; the store sets it when it records the write.
+    package var cascade: Cascade? = nil
+    /// The event taken as the write's echo; empty until one is.
+    package var echoedBy: String = ""
 
     /// The loop guard's view; `nil` for kinds it does not match (messages).
     package var ownWrite: OwnWrite? {
         guard let kind = OwnWriteKind(rawValue: kind) else { return nil }
         return OwnWrite(kind: kind, leadID: leadID, field: field.isEmpty ? nil : field, value: value, ruleID: ruleID,
-                        at: Date(unixMicros: at))
+                        at: Date(unixMicros: at), cascade: cascade, echoedBy: echoedBy.isEmpty ? nil : echoedBy)
     }
+}
+
+/// A rule of a stopped cascade, as the rules page lists it.
+package struct CascadeRuleRef: Sendable, Hashable, Codable {
+    package var ruleID: String
+    package var ruleName: String
+    /// Empty when the rule is gone.
+    package var agentID: String
+
+    package init(ruleID: String, ruleName: String, agentID: String) {
+        self.ruleID = ruleID; self.ruleName = ruleName; self.agentID = agentID
+    }
+
+    private enum CodingKeys: String, CodingKey { case ruleID = "rule_id", ruleName = "rule_name", agentID = "agent_id" }
+}
+
+/// A cycle of rules the cascade bound stopped, with how often and when last.
+package struct CascadeStopRecord: Sendable, Hashable {
+    /// The rules of the last stopped chain, each once, in the order they wrote.
+    package var rules: [CascadeRuleRef]
+    package var stops: Int64
+    package var lastAt: Int64
+    package var lastEventID: String
+    package var lastLeadID: Int64
+    /// The chain of the last stop.
+    package var lastCascade: CascadeVerdict
 }
 
 /// One row of the daily outcome counters.

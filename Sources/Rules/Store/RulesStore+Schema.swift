@@ -138,6 +138,31 @@ extension RulesStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v5-cascades") { db in
+            try db.execute(sql: """
+                -- the event whose decision planned the write, the chain its echo carries (JSON of the
+                -- engine's Cascade; empty for writes recorded before), and the event taken as its echo
+                ALTER TABLE own_write ADD COLUMN event_id TEXT NOT NULL DEFAULT '';
+                ALTER TABLE own_write ADD COLUMN cascade TEXT NOT NULL DEFAULT '';
+                ALTER TABLE own_write ADD COLUMN echoed_by TEXT NOT NULL DEFAULT '';
+                -- cycles of rules the cascade bound stopped: one row per set of rules
+                CREATE TABLE cascade_stop (
+                    tenant_id TEXT NOT NULL,
+                    -- the rule ids of the cycle, sorted and joined by spaces
+                    cycle_key TEXT NOT NULL,
+                    -- the rules in the order of the last stopped chain: JSON [{rule_id, rule_name, agent_id}]
+                    rules TEXT NOT NULL,
+                    stops INTEGER NOT NULL,
+                    last_at INTEGER NOT NULL,
+                    last_event_id TEXT NOT NULL,
+                    last_lead_id INTEGER NOT NULL,
+                    -- the last stopped chain: JSON of the engine's CascadeVerdict
+                    last_cascade TEXT NOT NULL,
+                    PRIMARY KEY (tenant_id, cycle_key)
+                ) WITHOUT ROWID;
+                CREATE INDEX cascade_stop_by_time ON cascade_stop(tenant_id, last_at DESC);
+                """)
+        }
         return migrator
     }
 }

@@ -6,7 +6,8 @@ import GRDB
 import ServiceKit
 
 /// rules-service's store: agents, rules and scripts as JSON documents, and what evaluations remember
-/// (lead facts, rule states, decisions by event, own writes, daily outcome counts, script uses).
+/// (lead facts, rule states, decisions by event, own writes and the chains they continue, stopped
+/// cascades, daily outcome counts, script uses).
 ///
 /// Every method is one transaction. The documents are the resources' canonical JSON; identity members
 /// (`id`, `version`, timestamps) live in columns and are added to answers by the server.
@@ -195,9 +196,10 @@ package struct RulesStore: Sendable {
     }
 
     /// Decides and records in one transaction: reads the lead's facts, states and recent own writes, calls
-    /// `decide`, and stores the updated facts, the state updates, the decision (by event key) and the
-    /// daily outcome counts. When the event key already has a decision, that one is returned and nothing
-    /// is written (`repeated` is true).
+    /// `decide`, and stores the updated facts, the state updates, the decision (by event key), the daily
+    /// outcome counts, which own write the event was taken as the echo of and, when the cascade bound
+    /// stopped rules, the cycle. When the event key already has a decision, that one is returned and
+    /// nothing is written (`repeated` is true).
     package func evaluate(
         tenantID: String, eventKey: String, leadID: Int64?, ownWritesSince: Int64,
         decide: @Sendable (LeadInputs) throws -> DecisionRecord
@@ -225,6 +227,9 @@ package struct RulesStore: Sendable {
                             fire_count = excluded.fire_count
                         """, arguments: [tenantID, leadID, ruleID, state.lastFiredAt?.unixMicros, state.fireCount])
                 }
+                if let cascade = decision.cascade {
+                    try Self.recordEcho(db, tenantID: tenantID, leadID: leadID, eventID: decision.eventID, cascade: cascade, at: now)
+                }
             }
             let day = Self.day(micros: now)
             // One prepared statement for all the counters of this decision.
@@ -251,7 +256,8 @@ package struct RulesStore: Sendable {
     // MARK: - Executor reports
 
     /// Stores script uses and own writes; repeats (same action key and script, same write) change nothing.
-    /// Scripts and rules named must be the tenant's.
+    /// Scripts and rules named must be the tenant's. Each write remembers the chain its echo will carry:
+    /// the chain of the decision that planned it (by `eventID`), one step longer.
     package func record(tenantID: String, uses: [ScriptUseRecord], writes: [OwnWriteRecord]) async throws {
         try await db.write { db in
             for use in uses {
@@ -265,14 +271,81 @@ package struct RulesStore: Sendable {
                                      script.agentID, use.leadID, use.usedAt])
             }
             for write in writes {
-                if !write.ruleID.isEmpty, try !Self.exists(db, .rule, tenantID: tenantID, id: write.ruleID) {
-                    throw RulesStoreError.notFound(.rule, write.ruleID)
+                var name = ""
+                if !write.ruleID.isEmpty {
+                    guard let rule = try Self.fetch(db, .rule, tenantID: tenantID, id: write.ruleID, agentID: nil) else {
+                        throw RulesStoreError.notFound(.rule, write.ruleID)
+                    }
+                    name = Self.name(of: rule)
                 }
+                let parent = write.eventID.isEmpty
+                    ? Cascade(originEventID: "")
+                    : try Self.storedDecision(db, tenantID: tenantID, eventKey: write.eventID)?.decision.cascade?.chain
+                        ?? Cascade(originEventID: write.eventID)
+                let chain = parent.extended(by: CascadeStep(ruleID: write.ruleID, ruleName: name, eventID: write.eventID,
+                                                            at: Date(unixMicros: write.at)))
                 try db.execute(sql: """
-                    INSERT OR IGNORE INTO own_write (tenant_id, lead_id, kind, field, value, rule_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [tenantID, write.leadID, write.kind, write.field, write.value, write.ruleID, write.at])
+                    INSERT OR IGNORE INTO own_write (tenant_id, lead_id, kind, field, value, rule_id, at, event_id, cascade)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [tenantID, write.leadID, write.kind, write.field, write.value, write.ruleID, write.at,
+                                     write.eventID, try Self.json(chain)])
             }
         }
+    }
+
+    // MARK: - Cascades
+
+    /// The cycles the cascade bound stopped, most recently stopped first, with the rules' names as they
+    /// are now; with `agentID`, only cycles with a rule of that agent (which must be the tenant's).
+    package func cascadeStops(tenantID: String, agentID: String?, limit: Int) async throws -> [CascadeStopRecord] {
+        try await db.read { db in
+            if let agentID, try !Self.exists(db, .agent, tenantID: tenantID, id: agentID) {
+                throw RulesStoreError.notFound(.agent, agentID)
+            }
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT rules, stops, last_at, last_event_id, last_lead_id, last_cascade FROM cascade_stop
+                WHERE tenant_id = ? AND (? IS NULL OR EXISTS (SELECT 1 FROM json_each(cascade_stop.rules) WHERE json_extract(value, '$.agent_id') = ?))
+                ORDER BY last_at DESC, cycle_key LIMIT ?
+                """, arguments: [tenantID, agentID, agentID, limit])
+            return try rows.map { row in
+                let stored = try JSONDecoder().decode([CascadeRuleRef].self, from: Data((row["rules"] as String).utf8))
+                let rules = try stored.map { ref in
+                    guard let rule = try Self.fetch(db, .rule, tenantID: tenantID, id: ref.ruleID, agentID: nil) else {
+                        return CascadeRuleRef(ruleID: ref.ruleID, ruleName: ref.ruleName, agentID: "")
+                    }
+                    return CascadeRuleRef(ruleID: ref.ruleID, ruleName: Self.name(of: rule), agentID: rule.agentID)
+                }
+                return CascadeStopRecord(
+                    rules: rules, stops: row["stops"], lastAt: row["last_at"], lastEventID: row["last_event_id"],
+                    lastLeadID: row["last_lead_id"],
+                    lastCascade: try JSONDecoder().decode(CascadeVerdict.self, from: Data((row["last_cascade"] as String).utf8)))
+            }
+        }
+    }
+
+    /// Marks the own write `event` was taken as the echo of, so that it continues no other chain, and
+    /// counts the cycle when the cascade bound stopped rules on the event.
+    static func recordEcho(_ db: Database, tenantID: String, leadID: Int64, eventID: String, cascade: CascadeVerdict, at: Int64) throws {
+        let write = cascade.echoOf
+        try db.execute(sql: """
+            UPDATE own_write SET echoed_by = ?
+            WHERE tenant_id = ? AND lead_id = ? AND at = ? AND kind = ? AND field = ? AND value = ? AND rule_id = ? AND echoed_by = ''
+            """, arguments: [eventID, tenantID, leadID, write.at.unixMicros, write.kind.rawValue, write.field ?? "", write.value, write.ruleID])
+        guard cascade.stopped else { return }
+        let ids = cascade.chain.ruleIDs.filter { !$0.isEmpty }
+        let rules = try ids.map { id in
+            let step = cascade.chain.steps.last { $0.ruleID == id }
+            guard let rule = try fetch(db, .rule, tenantID: tenantID, id: id, agentID: nil) else {
+                return CascadeRuleRef(ruleID: id, ruleName: step?.ruleName ?? "", agentID: "")
+            }
+            return CascadeRuleRef(ruleID: id, ruleName: name(of: rule), agentID: rule.agentID)
+        }
+        try db.execute(sql: """
+            INSERT INTO cascade_stop (tenant_id, cycle_key, rules, stops, last_at, last_event_id, last_lead_id, last_cascade)
+            VALUES (?, ?, ?, 1, ?, ?, ?, ?)
+            ON CONFLICT (tenant_id, cycle_key) DO UPDATE SET rules = excluded.rules, stops = stops + 1, last_at = excluded.last_at,
+                last_event_id = excluded.last_event_id, last_lead_id = excluded.last_lead_id, last_cascade = excluded.last_cascade
+            """, arguments: [tenantID, ids.sorted().joined(separator: " "), try json(rules), at, eventID, leadID, try json(cascade)])
     }
 
     // MARK: - Statistics
@@ -313,6 +386,17 @@ package struct RulesStore: Sendable {
     /// `yyyy-MM-dd` in UTC.
     package static func day(micros: Int64) -> String {
         Date(unixMicros: micros).formatted(Date.ISO8601FormatStyle(timeZone: .gmt).year().month().day())
+    }
+
+    /// A value as the JSON text a column keeps.
+    static func json(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// A stored rule's (or other document's) `name`; empty when it has none.
+    static func name(of record: DocumentRecord) -> String {
+        guard case .object(let members)? = JSONValue(parsing: record.doc), case .string(let name)? = members["name"] else { return "" }
+        return name
     }
 
     static func exists(_ db: Database, _ kind: DocumentKind, tenantID: String, id: String) throws -> Bool {
@@ -409,9 +493,14 @@ package struct RulesStore: Sendable {
             states[row["rule_id"]] = RuleState(lastFiredAt: last.map(Date.init(unixMicros:)), fireCount: row["fire_count"])
         }
         let writes = try Row.fetchAll(db, sql: """
-            SELECT kind, field, value, rule_id, at FROM own_write WHERE tenant_id = ? AND lead_id = ? AND at >= ? ORDER BY at DESC
+            SELECT kind, field, value, rule_id, at, event_id, cascade, echoed_by FROM own_write
+            WHERE tenant_id = ? AND lead_id = ? AND at >= ? ORDER BY at DESC
             """, arguments: [tenantID, leadID, ownWritesSince]).compactMap { row in
-            OwnWriteRecord(leadID: leadID, kind: row["kind"], field: row["field"], value: row["value"], ruleID: row["rule_id"], at: row["at"]).ownWrite
+            let chain: String = row["cascade"]
+            return OwnWriteRecord(leadID: leadID, kind: row["kind"], field: row["field"], value: row["value"], ruleID: row["rule_id"],
+                                  at: row["at"], eventID: row["event_id"],
+                                  cascade: chain.isEmpty ? nil : try JSONDecoder().decode(Cascade.self, from: Data(chain.utf8)),
+                                  echoedBy: row["echoed_by"]).ownWrite
         }
         return LeadInputs(facts: try facts(db, tenantID: tenantID, leadID: leadID), states: states, ownWrites: writes)
     }

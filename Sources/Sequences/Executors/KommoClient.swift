@@ -24,7 +24,7 @@ import NIOHTTP1
 /// not connected Kommo sees its actions recorded rather than lost.
 package struct KommoClient: Sendable {
     /// Timeouts, retries and limits of Kommo calls.
-    package struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable, OutboundSettings {
         /// Retries of one call.
         package var retry: RetryPolicy
         /// Deadline of one attempt, connecting and reading the answer included.
@@ -56,8 +56,7 @@ package struct KommoClient: Sendable {
         self.configuration = configuration
         self.rateLimiter = rateLimiter
         self.renewer = renewer
-        self.http = OutboundHTTP(gate: egress, timeout: configuration.requestTimeout,
-                                 retry: configuration.retry, maxResponseBytes: configuration.maxResponseBytes)
+        self.http = OutboundHTTP(gate: egress, settings: configuration)
     }
 
     // MARK: - One call

@@ -16,8 +16,7 @@ package struct KommoConnection: Sendable, Hashable, CustomStringConvertible {
 
     /// An account at `baseURL`; `nil` when the URL is not an absolute http(s) URL or the token is empty.
     package init?(baseURL: String, accessToken: String) {
-        var trimmed = baseURL.trimmingCharacters(in: .whitespacesAndNewlines)
-        while trimmed.hasSuffix("/") { trimmed.removeLast() }
+        let trimmed = OutboundHTTP.trimmingTrailingSlashes(baseURL.trimmingCharacters(in: .whitespacesAndNewlines))
         guard let components = URLComponents(string: trimmed),
               let scheme = components.scheme?.lowercased(), scheme == "https" || scheme == "http",
               let host = components.host, !host.isEmpty,

@@ -41,13 +41,15 @@ package struct RulesFeedback: Sendable {
         }
     }
 
-    /// A write of ours to the lead, of `kind`.
+    /// A write of ours to the lead, of `kind`. The event that caused it lets rules-service carry the
+    /// event's cascade on to the write's echo.
     func ownWrite(kind: PB.OwnWriteKind, value: String, in context: ExecutionContext) -> PB.OwnWrite {
         var write = PB.OwnWrite()
         write.leadId = context.leadID ?? 0
         write.kind = kind
         write.value = value
         write.ruleId = context.ruleID
+        write.eventId = context.eventID
         write.atMicros = clock.now().unixMicros
         return write
     }

@@ -1,3 +1,4 @@
+import Basics
 import Crypto
 import Foundation
 
@@ -10,7 +11,7 @@ import Foundation
 package enum ChatsAPISignature {
     /// Lowercase hex MD5 of `body`.
     package static func contentMD5(_ body: [UInt8]) -> String {
-        Hex.lowercase(Insecure.MD5.hash(data: body))
+        Hex.string(Insecure.MD5.hash(data: body))
     }
 
     /// Lowercase hex HMAC-SHA1 over the canonical request text.
@@ -18,12 +19,12 @@ package enum ChatsAPISignature {
                                   path: String, secret: String) -> String {
         let text = [method.uppercased(), contentMD5, contentType, date, path].joined(separator: "\n")
         let code = HMAC<Insecure.SHA1>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: Array(secret.utf8)))
-        return Hex.lowercase(code)
+        return Hex.string(code)
     }
 
     /// Lowercase hex HMAC-SHA1 of a whole body: the `X-Signature` Kommo puts on a channel's webhooks.
     package static func bodySignature(_ body: [UInt8], secret: String) -> String {
-        Hex.lowercase(HMAC<Insecure.SHA1>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8))))
+        Hex.string(HMAC<Insecure.SHA1>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8))))
     }
 
     /// `date` as RFC 2822 in UTC, e.g. `Mon, 02 Jan 2006 15:04:05 +0000`, independent of the locale.
@@ -93,20 +94,5 @@ package enum StandardWebhookSignature {
             guard bytes.count == expected.count else { return false }
             return zip(bytes, expected).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
         }
-    }
-}
-
-// MARK: - Hex
-
-enum Hex {
-    private static let digits = Array("0123456789abcdef".utf8)
-
-    static func lowercase(_ bytes: some Sequence<UInt8>) -> String {
-        var out: [UInt8] = []
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -16,7 +16,7 @@ import NIOHTTP1
 /// private targets (tests, on-premises setups).
 package struct WebhookSender: Sendable {
     /// Timeouts and retries.
-    package struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable, OutboundSettings {
         /// Retries of one delivery (5xx, 429, timeouts and connection errors are retried).
         package var retry: RetryPolicy
         /// Deadline of one attempt.
@@ -43,8 +43,7 @@ package struct WebhookSender: Sendable {
     /// A sender going out through `egress`.
     package init(egress: EgressGate, configuration: Configuration = Configuration()) {
         self.configuration = configuration
-        self.http = OutboundHTTP(gate: egress, timeout: configuration.requestTimeout,
-                                 retry: configuration.retry, maxResponseBytes: configuration.maxResponseBytes)
+        self.http = OutboundHTTP(gate: egress, settings: configuration)
     }
 
     /// Delivers `payload` (a JSON document) to `url`, signed with `secret`.

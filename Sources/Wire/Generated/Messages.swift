@@ -5428,6 +5428,8 @@ extension PB {
         package var timers: [PB.PlannedTimer] = []
         package var explanations: [PB.RuleExplanation] = []
         package var decidedAtMicros: Int64 = 0
+        /// Set when the event echoes a write of ours to Kommo: the chain of our writes that led to it.
+        package var cascade: PB.Cascade? = nil
         package init() {}
     }
 }
@@ -5440,6 +5442,7 @@ extension PB.Decision {
         package static let timers: Int32 = 3
         package static let explanations: Int32 = 4
         package static let decidedAtMicros: Int32 = 5
+        package static let cascade: Int32 = 6
     }
 }
 
@@ -5489,6 +5492,12 @@ extension PB.Decision {
             try value.fill(&pointer.pointee, arena)
         }
         c.decided_at_micros = self.decidedAtMicros
+        if let value = self.cascade {
+            c.cascade = try arena.message(value, as: Agents__V1__Cascade.self, field: "cascade") { value, pointer throws(WireEncodingError) in
+                agents__v1__cascade__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        }
     }
 
     init(c: Agents__V1__Decision) {
@@ -5497,6 +5506,7 @@ extension PB.Decision {
         self.timers = WireArena.readMessages(c.timers, c.n_timers) { PB.PlannedTimer(c: $0) }
         self.explanations = WireArena.readMessages(c.explanations, c.n_explanations) { PB.RuleExplanation(c: $0) }
         self.decidedAtMicros = c.decided_at_micros
+        self.cascade = c.cascade.map { PB.Cascade(c: $0.pointee) }
     }
 }
 
@@ -5507,6 +5517,7 @@ extension PB.Decision: Codable {
         case timers = "timers"
         case explanations = "explanations"
         case decidedAtMicros = "decided_at_micros"
+        case cascade = "cascade"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -5517,6 +5528,7 @@ extension PB.Decision: Codable {
         if let v = try container.decodeIfPresent([PB.PlannedTimer].self, forKey: .timers) { self.timers = v }
         if let v = try container.decodeIfPresent([PB.RuleExplanation].self, forKey: .explanations) { self.explanations = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .decidedAtMicros) { self.decidedAtMicros = v }
+        if let v = try container.decodeIfPresent(PB.Cascade.self, forKey: .cascade) { self.cascade = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -5526,6 +5538,212 @@ extension PB.Decision: Codable {
         try container.encode(self.timers, forKey: .timers)
         try container.encode(self.explanations, forKey: .explanations)
         try container.encode(self.decidedAtMicros, forKey: .decidedAtMicros)
+        try container.encodeIfPresent(self.cascade, forKey: .cascade)
+    }
+}
+
+// MARK: - agents.v1.CascadeStep
+
+extension PB {
+    /// One link of a cascade: a rule fired on an event and wrote to Kommo; Kommo echoed the write back as
+    /// the next event of the chain.
+    package struct CascadeStep: Sendable, Hashable {
+        /// The rule whose action made the write (empty for a write no rule planned, e.g. a sequence step).
+        package var ruleId: String = ""
+        package var ruleName: String = ""
+        /// The event the rule fired on (empty when not known).
+        package var eventId: String = ""
+        /// When the write was made.
+        package var atMicros: Int64 = 0
+        package init() {}
+    }
+}
+
+extension PB.CascadeStep {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let ruleId: Int32 = 1
+        package static let ruleName: Int32 = 2
+        package static let eventId: Int32 = 3
+        package static let atMicros: Int32 = 4
+    }
+}
+
+extension PB.CascadeStep: WireMessage {
+    package static var protoName: String { "agents.v1.CascadeStep" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__CascadeStep()
+            agents__v1__cascade_step__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__cascade_step__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__cascade_step__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__cascade_step__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__cascade_step__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.CascadeStep {
+    func fill(_ c: inout Agents__V1__CascadeStep, _ arena: WireArena) throws(WireEncodingError) {
+        c.rule_id = try arena.string(self.ruleId, field: "rule_id")
+        c.rule_name = try arena.string(self.ruleName, field: "rule_name")
+        c.event_id = try arena.string(self.eventId, field: "event_id")
+        c.at_micros = self.atMicros
+    }
+
+    init(c: Agents__V1__CascadeStep) {
+        self.ruleId = WireArena.readString(c.rule_id)
+        self.ruleName = WireArena.readString(c.rule_name)
+        self.eventId = WireArena.readString(c.event_id)
+        self.atMicros = c.at_micros
+    }
+}
+
+extension PB.CascadeStep: Codable {
+    enum CodingKeys: String, CodingKey {
+        case ruleId = "rule_id"
+        case ruleName = "rule_name"
+        case eventId = "event_id"
+        case atMicros = "at_micros"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .ruleId) { self.ruleId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .ruleName) { self.ruleName = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .eventId) { self.eventId = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .atMicros) { self.atMicros = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.ruleId, forKey: .ruleId)
+        try container.encode(self.ruleName, forKey: .ruleName)
+        try container.encode(self.eventId, forKey: .eventId)
+        try container.encode(self.atMicros, forKey: .atMicros)
+    }
+}
+
+// MARK: - agents.v1.Cascade
+
+extension PB {
+    /// The chain of our own writes an event echoes: which event started it and the rules along it. A
+    /// manager's change (an event that echoes no write of ours) starts a chain and has none.
+    package struct Cascade: Sendable, Hashable {
+        /// The event that started the chain (empty when the first write's cause is not known).
+        package var originEventId: String = ""
+        /// Writes of ours in the chain within the window: the number of steps.
+        package var depth: Int32 = 0
+        /// Oldest first.
+        package var steps: [PB.CascadeStep] = []
+        /// The deepest chain rules may still fire on (rules-service's setting when it decided).
+        package var maxDepth: Int32 = 0
+        /// The chain was beyond max_depth, so rules that would have fired did not (outcome LOOP_GUARD).
+        package var stopped: Bool = false
+        package init() {}
+    }
+}
+
+extension PB.Cascade {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let originEventId: Int32 = 1
+        package static let depth: Int32 = 2
+        package static let steps: Int32 = 3
+        package static let maxDepth: Int32 = 4
+        package static let stopped: Int32 = 5
+    }
+}
+
+extension PB.Cascade: WireMessage {
+    package static var protoName: String { "agents.v1.Cascade" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Cascade()
+            agents__v1__cascade__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__cascade__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__cascade__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__cascade__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__cascade__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.Cascade {
+    func fill(_ c: inout Agents__V1__Cascade, _ arena: WireArena) throws(WireEncodingError) {
+        c.origin_event_id = try arena.string(self.originEventId, field: "origin_event_id")
+        c.depth = self.depth
+        c.n_steps = self.steps.count
+        c.steps = try arena.messages(self.steps, as: Agents__V1__CascadeStep.self, field: "steps") { value, pointer throws(WireEncodingError) in
+            agents__v1__cascade_step__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+        c.max_depth = self.maxDepth
+        c.stopped = (self.stopped ? 1 : 0)
+    }
+
+    init(c: Agents__V1__Cascade) {
+        self.originEventId = WireArena.readString(c.origin_event_id)
+        self.depth = c.depth
+        self.steps = WireArena.readMessages(c.steps, c.n_steps) { PB.CascadeStep(c: $0) }
+        self.maxDepth = c.max_depth
+        self.stopped = (c.stopped != 0)
+    }
+}
+
+extension PB.Cascade: Codable {
+    enum CodingKeys: String, CodingKey {
+        case originEventId = "origin_event_id"
+        case depth = "depth"
+        case steps = "steps"
+        case maxDepth = "max_depth"
+        case stopped = "stopped"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .originEventId) { self.originEventId = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .depth) { self.depth = v }
+        if let v = try container.decodeIfPresent([PB.CascadeStep].self, forKey: .steps) { self.steps = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .maxDepth) { self.maxDepth = v }
+        if let v = try container.decodeIfPresent(Bool.self, forKey: .stopped) { self.stopped = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.originEventId, forKey: .originEventId)
+        try container.encode(self.depth, forKey: .depth)
+        try container.encode(self.steps, forKey: .steps)
+        try container.encode(self.maxDepth, forKey: .maxDepth)
+        try container.encode(self.stopped, forKey: .stopped)
     }
 }
 
@@ -8671,6 +8889,8 @@ extension PB {
         package var value: String = ""
         package var ruleId: String = ""
         package var atMicros: Int64 = 0
+        /// The event whose decision planned the write; its chain, one step longer, is the echo's chain.
+        package var eventId: String = ""
         package init() {}
     }
 }
@@ -8683,6 +8903,7 @@ extension PB.OwnWrite {
         package static let value: Int32 = 3
         package static let ruleId: Int32 = 4
         package static let atMicros: Int32 = 5
+        package static let eventId: Int32 = 6
     }
 }
 
@@ -8720,6 +8941,7 @@ extension PB.OwnWrite {
         c.value = try arena.string(self.value, field: "value")
         c.rule_id = try arena.string(self.ruleId, field: "rule_id")
         c.at_micros = self.atMicros
+        c.event_id = try arena.string(self.eventId, field: "event_id")
     }
 
     init(c: Agents__V1__OwnWrite) {
@@ -8728,6 +8950,7 @@ extension PB.OwnWrite {
         self.value = WireArena.readString(c.value)
         self.ruleId = WireArena.readString(c.rule_id)
         self.atMicros = c.at_micros
+        self.eventId = WireArena.readString(c.event_id)
     }
 }
 
@@ -8738,6 +8961,7 @@ extension PB.OwnWrite: Codable {
         case value = "value"
         case ruleId = "rule_id"
         case atMicros = "at_micros"
+        case eventId = "event_id"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -8748,6 +8972,7 @@ extension PB.OwnWrite: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .value) { self.value = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .ruleId) { self.ruleId = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .atMicros) { self.atMicros = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .eventId) { self.eventId = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -8757,6 +8982,7 @@ extension PB.OwnWrite: Codable {
         try container.encode(self.value, forKey: .value)
         try container.encode(self.ruleId, forKey: .ruleId)
         try container.encode(self.atMicros, forKey: .atMicros)
+        try container.encode(self.eventId, forKey: .eventId)
     }
 }
 
@@ -9397,6 +9623,364 @@ extension PB.StatsQuery: Codable {
         try container.encode(self.id, forKey: .id)
         try container.encode(self.fromMicros, forKey: .fromMicros)
         try container.encode(self.toMicros, forKey: .toMicros)
+    }
+}
+
+// MARK: - agents.v1.CascadeQuery
+
+extension PB {
+    /// Stopped cascades of the tenant that involve a rule of `agent_id` (all agents when empty).
+    package struct CascadeQuery: Sendable, Hashable {
+        package var agentId: String = ""
+        /// At most this many, most recently stopped first (0: 50; at most 200).
+        package var limit: Int32 = 0
+        package init() {}
+    }
+}
+
+extension PB.CascadeQuery {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let agentId: Int32 = 1
+        package static let limit: Int32 = 2
+    }
+}
+
+extension PB.CascadeQuery: WireMessage {
+    package static var protoName: String { "agents.v1.CascadeQuery" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__CascadeQuery()
+            agents__v1__cascade_query__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__cascade_query__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__cascade_query__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__cascade_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__cascade_query__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.CascadeQuery {
+    func fill(_ c: inout Agents__V1__CascadeQuery, _ arena: WireArena) throws(WireEncodingError) {
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.limit = self.limit
+    }
+
+    init(c: Agents__V1__CascadeQuery) {
+        self.agentId = WireArena.readString(c.agent_id)
+        self.limit = c.limit
+    }
+}
+
+extension PB.CascadeQuery: Codable {
+    enum CodingKeys: String, CodingKey {
+        case agentId = "agent_id"
+        case limit = "limit"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .limit) { self.limit = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.agentId, forKey: .agentId)
+        try container.encode(self.limit, forKey: .limit)
+    }
+}
+
+// MARK: - agents.v1.CascadeRule
+
+extension PB {
+    /// A rule in a stopped cascade.
+    package struct CascadeRule: Sendable, Hashable {
+        package var ruleId: String = ""
+        /// The rule's name now (as it was when last stopped if it has been deleted since).
+        package var ruleName: String = ""
+        /// Empty when the rule has been deleted since.
+        package var agentId: String = ""
+        package init() {}
+    }
+}
+
+extension PB.CascadeRule {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let ruleId: Int32 = 1
+        package static let ruleName: Int32 = 2
+        package static let agentId: Int32 = 3
+    }
+}
+
+extension PB.CascadeRule: WireMessage {
+    package static var protoName: String { "agents.v1.CascadeRule" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__CascadeRule()
+            agents__v1__cascade_rule__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__cascade_rule__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__cascade_rule__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__cascade_rule__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__cascade_rule__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.CascadeRule {
+    func fill(_ c: inout Agents__V1__CascadeRule, _ arena: WireArena) throws(WireEncodingError) {
+        c.rule_id = try arena.string(self.ruleId, field: "rule_id")
+        c.rule_name = try arena.string(self.ruleName, field: "rule_name")
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+    }
+
+    init(c: Agents__V1__CascadeRule) {
+        self.ruleId = WireArena.readString(c.rule_id)
+        self.ruleName = WireArena.readString(c.rule_name)
+        self.agentId = WireArena.readString(c.agent_id)
+    }
+}
+
+extension PB.CascadeRule: Codable {
+    enum CodingKeys: String, CodingKey {
+        case ruleId = "rule_id"
+        case ruleName = "rule_name"
+        case agentId = "agent_id"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .ruleId) { self.ruleId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .ruleName) { self.ruleName = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.ruleId, forKey: .ruleId)
+        try container.encode(self.ruleName, forKey: .ruleName)
+        try container.encode(self.agentId, forKey: .agentId)
+    }
+}
+
+// MARK: - agents.v1.CascadeStop
+
+extension PB {
+    /// One cycle of rules that kept undoing each other's writes, and how often the bound stopped it.
+    package struct CascadeStop: Sendable, Hashable {
+        /// The rules of the last stopped chain, each once, in the order they wrote.
+        package var rules: [PB.CascadeRule] = []
+        /// Events on which the bound stopped this cycle.
+        package var stops: Int64 = 0
+        package var lastStoppedAtMicros: Int64 = 0
+        package var lastEventId: String = ""
+        package var lastLeadId: Int64 = 0
+        /// The chain of the last stop.
+        package var lastCascade: PB.Cascade? = nil
+        package init() {}
+    }
+}
+
+extension PB.CascadeStop {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let rules: Int32 = 1
+        package static let stops: Int32 = 2
+        package static let lastStoppedAtMicros: Int32 = 3
+        package static let lastEventId: Int32 = 4
+        package static let lastLeadId: Int32 = 5
+        package static let lastCascade: Int32 = 6
+    }
+}
+
+extension PB.CascadeStop: WireMessage {
+    package static var protoName: String { "agents.v1.CascadeStop" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__CascadeStop()
+            agents__v1__cascade_stop__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__cascade_stop__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__cascade_stop__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__cascade_stop__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__cascade_stop__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.CascadeStop {
+    func fill(_ c: inout Agents__V1__CascadeStop, _ arena: WireArena) throws(WireEncodingError) {
+        c.n_rules = self.rules.count
+        c.rules = try arena.messages(self.rules, as: Agents__V1__CascadeRule.self, field: "rules") { value, pointer throws(WireEncodingError) in
+            agents__v1__cascade_rule__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+        c.stops = self.stops
+        c.last_stopped_at_micros = self.lastStoppedAtMicros
+        c.last_event_id = try arena.string(self.lastEventId, field: "last_event_id")
+        c.last_lead_id = self.lastLeadId
+        if let value = self.lastCascade {
+            c.last_cascade = try arena.message(value, as: Agents__V1__Cascade.self, field: "last_cascade") { value, pointer throws(WireEncodingError) in
+                agents__v1__cascade__init(pointer)
+                try value.fill(&pointer.pointee, arena)
+            }
+        }
+    }
+
+    init(c: Agents__V1__CascadeStop) {
+        self.rules = WireArena.readMessages(c.rules, c.n_rules) { PB.CascadeRule(c: $0) }
+        self.stops = c.stops
+        self.lastStoppedAtMicros = c.last_stopped_at_micros
+        self.lastEventId = WireArena.readString(c.last_event_id)
+        self.lastLeadId = c.last_lead_id
+        self.lastCascade = c.last_cascade.map { PB.Cascade(c: $0.pointee) }
+    }
+}
+
+extension PB.CascadeStop: Codable {
+    enum CodingKeys: String, CodingKey {
+        case rules = "rules"
+        case stops = "stops"
+        case lastStoppedAtMicros = "last_stopped_at_micros"
+        case lastEventId = "last_event_id"
+        case lastLeadId = "last_lead_id"
+        case lastCascade = "last_cascade"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent([PB.CascadeRule].self, forKey: .rules) { self.rules = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .stops) { self.stops = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .lastStoppedAtMicros) { self.lastStoppedAtMicros = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .lastEventId) { self.lastEventId = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .lastLeadId) { self.lastLeadId = v }
+        if let v = try container.decodeIfPresent(PB.Cascade.self, forKey: .lastCascade) { self.lastCascade = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.rules, forKey: .rules)
+        try container.encode(self.stops, forKey: .stops)
+        try container.encode(self.lastStoppedAtMicros, forKey: .lastStoppedAtMicros)
+        try container.encode(self.lastEventId, forKey: .lastEventId)
+        try container.encode(self.lastLeadId, forKey: .lastLeadId)
+        try container.encodeIfPresent(self.lastCascade, forKey: .lastCascade)
+    }
+}
+
+// MARK: - agents.v1.CascadeStopList
+
+extension PB {
+    package struct CascadeStopList: Sendable, Hashable {
+        package var items: [PB.CascadeStop] = []
+        package init() {}
+    }
+}
+
+extension PB.CascadeStopList {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let items: Int32 = 1
+    }
+}
+
+extension PB.CascadeStopList: WireMessage {
+    package static var protoName: String { "agents.v1.CascadeStopList" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__CascadeStopList()
+            agents__v1__cascade_stop_list__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__cascade_stop_list__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__cascade_stop_list__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__cascade_stop_list__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__cascade_stop_list__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.CascadeStopList {
+    func fill(_ c: inout Agents__V1__CascadeStopList, _ arena: WireArena) throws(WireEncodingError) {
+        c.n_items = self.items.count
+        c.items = try arena.messages(self.items, as: Agents__V1__CascadeStop.self, field: "items") { value, pointer throws(WireEncodingError) in
+            agents__v1__cascade_stop__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+    }
+
+    init(c: Agents__V1__CascadeStopList) {
+        self.items = WireArena.readMessages(c.items, c.n_items) { PB.CascadeStop(c: $0) }
+    }
+}
+
+extension PB.CascadeStopList: Codable {
+    enum CodingKeys: String, CodingKey {
+        case items = "items"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent([PB.CascadeStop].self, forKey: .items) { self.items = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.items, forKey: .items)
     }
 }
 
@@ -10604,6 +11188,10 @@ extension PB {
         /// Scripts of an agent (agent_id) ranked by reply rate in a time range. Errors: INVALID_ARGUMENT, NOT_FOUND.
         package static let scriptRanking = RPCMethod<PB.StatsQuery, PB.StatsReport>(
             path: "/agents.v1.Rules/ScriptRanking", idempotent: true)
+        /// Cycles of rules the cascade bound stopped, most recent first. Errors: INVALID_ARGUMENT (limit),
+        /// NOT_FOUND (an agent that is not the tenant's).
+        package static let listCascadeStops = RPCMethod<PB.CascadeQuery, PB.CascadeStopList>(
+            path: "/agents.v1.Rules/ListCascadeStops", idempotent: true)
     }
 }
 
@@ -10646,6 +11234,9 @@ package protocol RulesHandler: Sendable {
     func rollbackScript(_ request: PB.ScriptRollback, context: RPCContext) async throws -> PB.Document
     /// Scripts of an agent (agent_id) ranked by reply rate in a time range. Errors: INVALID_ARGUMENT, NOT_FOUND.
     func scriptRanking(_ request: PB.StatsQuery, context: RPCContext) async throws -> PB.StatsReport
+    /// Cycles of rules the cascade bound stopped, most recent first. Errors: INVALID_ARGUMENT (limit),
+    /// NOT_FOUND (an agent that is not the tenant's).
+    func listCascadeStops(_ request: PB.CascadeQuery, context: RPCContext) async throws -> PB.CascadeStopList
 }
 
 extension RulesHandler {
@@ -10676,6 +11267,7 @@ extension RulesHandler {
             RPCRoute(PB.RulesService.listScriptVersions) { request, context in try await self.listScriptVersions(request, context: context) },
             RPCRoute(PB.RulesService.rollbackScript) { request, context in try await self.rollbackScript(request, context: context) },
             RPCRoute(PB.RulesService.scriptRanking) { request, context in try await self.scriptRanking(request, context: context) },
+            RPCRoute(PB.RulesService.listCascadeStops) { request, context in try await self.listCascadeStops(request, context: context) },
         ]
     }
 }
@@ -10792,6 +11384,12 @@ package struct RulesClient: Sendable {
     /// Scripts of an agent (agent_id) ranked by reply rate in a time range. Errors: INVALID_ARGUMENT, NOT_FOUND.
     package func scriptRanking(_ request: PB.StatsQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.StatsReport {
         try await connection.call(PB.RulesService.scriptRanking, request, options: options)
+    }
+
+    /// Cycles of rules the cascade bound stopped, most recent first. Errors: INVALID_ARGUMENT (limit),
+    /// NOT_FOUND (an agent that is not the tenant's).
+    package func listCascadeStops(_ request: PB.CascadeQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.CascadeStopList {
+        try await connection.call(PB.RulesService.listCascadeStops, request, options: options)
     }
 
 }
@@ -11060,6 +11658,7 @@ extension PB {
         "/agents.v1.Rules/ListScriptVersions": ["gateway"],
         "/agents.v1.Rules/RollbackScript": ["gateway"],
         "/agents.v1.Rules/ScriptRanking": ["gateway"],
+        "/agents.v1.Rules/ListCascadeStops": ["gateway"],
         "/agents.v1.Sequences/Schedule": ["ingest-service"],
         "/agents.v1.Sequences/OnEvent": ["ingest-service"],
         "/agents.v1.Sequences/CreateSequence": ["gateway"],

@@ -183,6 +183,10 @@ extension PartialRulesHandler {
     package func scriptRanking(_ request: PB.StatsQuery, context: RPCContext) async throws -> PB.StatsReport {
         throw RPCError(.unimplemented, "Rules.ScriptRanking is not implemented")
     }
+
+    package func listCascadeStops(_ request: PB.CascadeQuery, context: RPCContext) async throws -> PB.CascadeStopList {
+        throw RPCError(.unimplemented, "Rules.ListCascadeStops is not implemented")
+    }
 }
 
 // MARK: - Sequences

@@ -4,6 +4,7 @@
 import { h, badge, table, time, link, field, input, jsonBlock, details } from "../dom.js";
 import { api, url, pagedList } from "../api.js";
 import { resumeCard } from "./lead-agent.js";
+import { cascadeSummary } from "./cascades.js";
 
 export async function leadsPage(page, { leadId }) {
   const lead = input({ value: leadId || "", placeholder: "Kommo lead id", inputmode: "numeric" });
@@ -47,7 +48,8 @@ function summary(item) {
     case "decision": {
       const fired = (item.fired || []).map((f) => f.rule_name || f.rule_id);
       return h("span", {}, fired.length ? `Fired: ${fired.join(", ")}` : "No rule fired", ` · ${item.not_fired || 0} not fired`,
-        (item.actions || []).length ? ` · planned ${(item.actions || []).map((a) => a.action_type).join(", ")}` : "", " · on ", event);
+        (item.actions || []).length ? ` · planned ${(item.actions || []).map((a) => a.action_type).join(", ")}` : "",
+        cascadeSummary(item.cascade), " · on ", event);
     }
     case "enrollment":
       return h("span", {}, "Sequence ", h("code", {}, item.sequence_id || ""), item.reason ? ` · ${item.reason}` : "");

@@ -1,11 +1,13 @@
-// Rules of an agent: the list (enable/disable), create and edit with the server's field errors next to
-// the fields, a dry run on an event, a manual run for a lead, and the rule's statistics.
+// Rules of an agent: the list (enable/disable) with the cycles the cascade bound stopped, create and edit
+// with the server's field errors next to the fields, a dry run on an event, a manual run for a lead, and
+// the rule's statistics.
 
 import { h, pretty, replace, badge, table, time, link, button, field, input, textarea, checkbox, notice, jsonBlock,
   showErrors, clearErrors, errorView, parseJSON, details } from "../dom.js";
 import { api, url, pagedList } from "../api.js";
 import { formCard, saveOnSubmit, showSaved, titleRow, deleteButton } from "./forms.js";
 import { agentHeader } from "./agents.js";
+import { cascadesCard, cascadeView } from "./cascades.js";
 import { picker, triggers, conditions as conditionExamples, actions as actionExamples, addCondition, addToList } from "../templates.js";
 
 const example = {
@@ -32,7 +34,8 @@ export async function rulesPage(page, { id }) {
       { title: "Actions", cell: (r) => (r.actions || []).map((a) => a.type).join(", ") },
       { title: "Enabled", cell: (r) => enableToggle(id, r) },
       { title: "Updated", cell: (r) => time(r.updated_at) },
-    ], items, "No rules yet.")));
+    ], items, "No rules yet.")),
+    cascadesCard(id));
 }
 
 /** A switch that PATCHes `enabled`; it re-reads the rule for its ETag so a stale list cannot overwrite an edit. */
@@ -172,6 +175,7 @@ export function decisionsView(decisions) {
   if (!decisions.length) return notice("info", "No event to evaluate.");
   return decisions.map((d) => h("div", { class: "decision" },
     h("h3", {}, "Event ", d.event_id ? link(`#/webhooks/events/${encodeURIComponent(d.event_id)}`, d.event_id) : "—"),
+    cascadeView(d.cascade),
     table([
       { title: "Rule", cell: (x) => x.rule_name || x.rule_id },
       { title: "Outcome", cell: (x) => badge(x.outcome) },
