@@ -625,7 +625,7 @@ void   agents__v1__tenant_state_response__free_unpacked
   assert(message->base.descriptor == &agents__v1__tenant_state_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor agents__v1__message_fields__field_descriptors[14] =
+static const ProtobufCFieldDescriptor agents__v1__message_fields__field_descriptors[15] =
 {
   {
     "id",
@@ -795,12 +795,25 @@ static const ProtobufCFieldDescriptor agents__v1__message_fields__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "author_kind",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__MessageFields, author_kind),
+    &agents__v1__message_author_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__message_fields__field_indices_by_name[] = {
   13,   /* field[13] = attachment_file_name */
   12,   /* field[12] = attachment_link */
   11,   /* field[11] = attachment_type */
   8,   /* field[8] = author_id */
+  14,   /* field[14] = author_kind */
   10,   /* field[10] = author_name */
   9,   /* field[9] = author_type */
   2,   /* field[2] = chat_id */
@@ -815,7 +828,7 @@ static const unsigned agents__v1__message_fields__field_indices_by_name[] = {
 static const ProtobufCIntRange agents__v1__message_fields__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 14 }
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor agents__v1__message_fields__descriptor =
 {
@@ -825,7 +838,7 @@ const ProtobufCMessageDescriptor agents__v1__message_fields__descriptor =
   "Agents__V1__MessageFields",
   "agents.v1",
   sizeof(Agents__V1__MessageFields),
-  14,
+  15,
   agents__v1__message_fields__field_descriptors,
   agents__v1__message_fields__field_indices_by_name,
   1,  agents__v1__message_fields__number_ranges,
@@ -2807,7 +2820,7 @@ const ProtobufCMessageDescriptor agents__v1__tenant_state_response__descriptor =
   (ProtobufCMessageInit) agents__v1__tenant_state_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue agents__v1__event_type__enum_values_by_number[40] =
+static const ProtobufCEnumValue agents__v1__event_type__enum_values_by_number[46] =
 {
   { "EVENT_TYPE_UNSPECIFIED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED", 0 },
   { "EVENT_TYPE_UNKNOWN", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_UNKNOWN", 1 },
@@ -2849,11 +2862,17 @@ static const ProtobufCEnumValue agents__v1__event_type__enum_values_by_number[40
   { "EVENT_TYPE_CATALOG_DELETED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CATALOG_DELETED", 37 },
   { "EVENT_TYPE_TIMER_FIRED", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_TIMER_FIRED", 38 },
   { "EVENT_TYPE_MANUAL", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_MANUAL", 39 },
+  { "EVENT_TYPE_MESSAGE_SENT", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_MESSAGE_SENT", 40 },
+  { "EVENT_TYPE_LEAD_MAIL_IN", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_MAIL_IN", 41 },
+  { "EVENT_TYPE_LEAD_CALL_IN", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_CALL_IN", 42 },
+  { "EVENT_TYPE_LEAD_CHAT", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_CHAT", 43 },
+  { "EVENT_TYPE_LEAD_SITE_VISIT", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_SITE_VISIT", 44 },
+  { "EVENT_TYPE_CUSTOMER_PERIOD", "AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CUSTOMER_PERIOD", 45 },
 };
 static const ProtobufCIntRange agents__v1__event_type__value_ranges[] = {
-{0, 0},{0, 40}
+{0, 0},{0, 46}
 };
-static const ProtobufCEnumValueIndex agents__v1__event_type__enum_values_by_name[40] =
+static const ProtobufCEnumValueIndex agents__v1__event_type__enum_values_by_name[46] =
 {
   { "EVENT_TYPE_CALL_IN", 9 },
   { "EVENT_TYPE_CALL_OUT", 10 },
@@ -2870,14 +2889,20 @@ static const ProtobufCEnumValueIndex agents__v1__event_type__enum_values_by_name
   { "EVENT_TYPE_CONTACT_UPDATED", 24 },
   { "EVENT_TYPE_CUSTOMER_CREATED", 31 },
   { "EVENT_TYPE_CUSTOMER_DELETED", 33 },
+  { "EVENT_TYPE_CUSTOMER_PERIOD", 45 },
   { "EVENT_TYPE_CUSTOMER_RESTORED", 34 },
   { "EVENT_TYPE_CUSTOMER_UPDATED", 32 },
+  { "EVENT_TYPE_LEAD_CALL_IN", 42 },
+  { "EVENT_TYPE_LEAD_CHAT", 43 },
   { "EVENT_TYPE_LEAD_CREATED", 2 },
   { "EVENT_TYPE_LEAD_DELETED", 4 },
+  { "EVENT_TYPE_LEAD_MAIL_IN", 41 },
   { "EVENT_TYPE_LEAD_RESTORED", 5 },
+  { "EVENT_TYPE_LEAD_SITE_VISIT", 44 },
   { "EVENT_TYPE_LEAD_UPDATED", 3 },
   { "EVENT_TYPE_MANUAL", 39 },
   { "EVENT_TYPE_MESSAGE_RECEIVED", 11 },
+  { "EVENT_TYPE_MESSAGE_SENT", 40 },
   { "EVENT_TYPE_NOTE_ADDED", 8 },
   { "EVENT_TYPE_RESPONSIBLE_CHANGED", 7 },
   { "EVENT_TYPE_STAGE_CHANGED", 6 },
@@ -2903,9 +2928,9 @@ const ProtobufCEnumDescriptor agents__v1__event_type__descriptor =
   "EventType",
   "Agents__V1__EventType",
   "agents.v1",
-  40,
+  46,
   agents__v1__event_type__enum_values_by_number,
-  40,
+  46,
   agents__v1__event_type__enum_values_by_name,
   1,
   agents__v1__event_type__value_ranges,
@@ -2973,6 +2998,40 @@ const ProtobufCEnumDescriptor agents__v1__message_direction__descriptor =
   agents__v1__message_direction__enum_values_by_name,
   1,
   agents__v1__message_direction__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue agents__v1__message_author_kind__enum_values_by_number[5] =
+{
+  { "MESSAGE_AUTHOR_KIND_UNSPECIFIED", "AGENTS__V1__MESSAGE_AUTHOR_KIND__MESSAGE_AUTHOR_KIND_UNSPECIFIED", 0 },
+  { "MESSAGE_AUTHOR_KIND_CLIENT", "AGENTS__V1__MESSAGE_AUTHOR_KIND__MESSAGE_AUTHOR_KIND_CLIENT", 1 },
+  { "MESSAGE_AUTHOR_KIND_MANAGER", "AGENTS__V1__MESSAGE_AUTHOR_KIND__MESSAGE_AUTHOR_KIND_MANAGER", 2 },
+  { "MESSAGE_AUTHOR_KIND_BOT", "AGENTS__V1__MESSAGE_AUTHOR_KIND__MESSAGE_AUTHOR_KIND_BOT", 3 },
+  { "MESSAGE_AUTHOR_KIND_INTEGRATION", "AGENTS__V1__MESSAGE_AUTHOR_KIND__MESSAGE_AUTHOR_KIND_INTEGRATION", 4 },
+};
+static const ProtobufCIntRange agents__v1__message_author_kind__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex agents__v1__message_author_kind__enum_values_by_name[5] =
+{
+  { "MESSAGE_AUTHOR_KIND_BOT", 3 },
+  { "MESSAGE_AUTHOR_KIND_CLIENT", 1 },
+  { "MESSAGE_AUTHOR_KIND_INTEGRATION", 4 },
+  { "MESSAGE_AUTHOR_KIND_MANAGER", 2 },
+  { "MESSAGE_AUTHOR_KIND_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__message_author_kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.MessageAuthorKind",
+  "MessageAuthorKind",
+  "Agents__V1__MessageAuthorKind",
+  "agents.v1",
+  5,
+  agents__v1__message_author_kind__enum_values_by_number,
+  5,
+  agents__v1__message_author_kind__enum_values_by_name,
+  1,
+  agents__v1__message_author_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCEnumValue agents__v1__held_events__enum_values_by_number[2] =

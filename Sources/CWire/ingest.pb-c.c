@@ -907,7 +907,7 @@ void   agents__v1__stats_response__free_unpacked
   assert(message->base.descriptor == &agents__v1__stats_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor agents__v1__ingest_request__field_descriptors[8] =
+static const ProtobufCFieldDescriptor agents__v1__ingest_request__field_descriptors[10] =
 {
   {
     "source_secret",
@@ -1005,21 +1005,47 @@ static const ProtobufCFieldDescriptor agents__v1__ingest_request__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "chats_scope_id",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__IngestRequest, chats_scope_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "signature",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__IngestRequest, signature),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__ingest_request__field_indices_by_name[] = {
   1,   /* field[1] = body */
+  8,   /* field[8] = chats_scope_id */
   2,   /* field[2] = content_type */
   5,   /* field[5] = events */
   7,   /* field[7] = probe */
   6,   /* field[6] = received_at_micros */
   3,   /* field[3] = remote_address */
+  9,   /* field[9] = signature */
   0,   /* field[0] = source_secret */
   4,   /* field[4] = user_agent */
 };
 static const ProtobufCIntRange agents__v1__ingest_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor agents__v1__ingest_request__descriptor =
 {
@@ -1029,7 +1055,7 @@ const ProtobufCMessageDescriptor agents__v1__ingest_request__descriptor =
   "Agents__V1__IngestRequest",
   "agents.v1",
   sizeof(Agents__V1__IngestRequest),
-  8,
+  10,
   agents__v1__ingest_request__field_descriptors,
   agents__v1__ingest_request__field_indices_by_name,
   1,  agents__v1__ingest_request__number_ranges,

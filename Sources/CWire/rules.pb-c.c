@@ -1074,7 +1074,7 @@ const ProtobufCMessageDescriptor agents__v1__script_ref__descriptor =
   (ProtobufCMessageInit) agents__v1__script_ref__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descriptors[13] =
+static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descriptors[19] =
 {
   {
     "agent_id",
@@ -1232,26 +1232,104 @@ static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "channels",
+    14,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Agents__V1__AgentContext, n_channels),
+    offsetof(Agents__V1__AgentContext, channels),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pause_on_human_reply",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__AgentContext, pause_on_human_reply),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "resume_after_seconds",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__AgentContext, resume_after_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "resume_stage_ids",
+    17,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Agents__V1__AgentContext, n_resume_stage_ids),
+    offsetof(Agents__V1__AgentContext, resume_stage_ids),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_inbound_origin",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__AgentContext, last_inbound_origin),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stage_entered_at_micros",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__AgentContext, stage_entered_at_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__agent_context__field_indices_by_name[] = {
   0,   /* field[0] = agent_id */
   12,   /* field[12] = agent_json */
   1,   /* field[1] = agent_name */
+  13,   /* field[13] = channels */
   8,   /* field[8] = inbound_count */
   3,   /* field[3] = language */
   9,   /* field[9] = last_inbound_at_micros */
+  17,   /* field[17] = last_inbound_origin */
   10,   /* field[10] = last_outbound_at_micros */
   11,   /* field[11] = lead_fields */
+  14,   /* field[14] = pause_on_human_reply */
   2,   /* field[2] = persona */
   6,   /* field[6] = pipeline_id */
+  15,   /* field[15] = resume_after_seconds */
+  16,   /* field[16] = resume_stage_ids */
   5,   /* field[5] = scripts */
+  18,   /* field[18] = stage_entered_at_micros */
   4,   /* field[4] = status */
   7,   /* field[7] = status_id */
 };
 static const ProtobufCIntRange agents__v1__agent_context__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 0, 19 }
 };
 const ProtobufCMessageDescriptor agents__v1__agent_context__descriptor =
 {
@@ -1261,7 +1339,7 @@ const ProtobufCMessageDescriptor agents__v1__agent_context__descriptor =
   "Agents__V1__AgentContext",
   "agents.v1",
   sizeof(Agents__V1__AgentContext),
-  13,
+  19,
   agents__v1__agent_context__field_descriptors,
   agents__v1__agent_context__field_indices_by_name,
   1,  agents__v1__agent_context__number_ranges,

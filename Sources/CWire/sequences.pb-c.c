@@ -277,6 +277,186 @@ void   agents__v1__lead_query__free_unpacked
   assert(message->base.descriptor == &agents__v1__lead_query__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   agents__v1__chats_webhook_check__init
+                     (Agents__V1__ChatsWebhookCheck         *message)
+{
+  static const Agents__V1__ChatsWebhookCheck init_value = AGENTS__V1__CHATS_WEBHOOK_CHECK__INIT;
+  *message = init_value;
+}
+size_t agents__v1__chats_webhook_check__get_packed_size
+                     (const Agents__V1__ChatsWebhookCheck *message)
+{
+  assert(message->base.descriptor == &agents__v1__chats_webhook_check__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__chats_webhook_check__pack
+                     (const Agents__V1__ChatsWebhookCheck *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__chats_webhook_check__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__chats_webhook_check__pack_to_buffer
+                     (const Agents__V1__ChatsWebhookCheck *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__chats_webhook_check__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__ChatsWebhookCheck *
+       agents__v1__chats_webhook_check__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__ChatsWebhookCheck *)
+     protobuf_c_message_unpack (&agents__v1__chats_webhook_check__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__chats_webhook_check__free_unpacked
+                     (Agents__V1__ChatsWebhookCheck *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__chats_webhook_check__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__chats_webhook_verdict__init
+                     (Agents__V1__ChatsWebhookVerdict         *message)
+{
+  static const Agents__V1__ChatsWebhookVerdict init_value = AGENTS__V1__CHATS_WEBHOOK_VERDICT__INIT;
+  *message = init_value;
+}
+size_t agents__v1__chats_webhook_verdict__get_packed_size
+                     (const Agents__V1__ChatsWebhookVerdict *message)
+{
+  assert(message->base.descriptor == &agents__v1__chats_webhook_verdict__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__chats_webhook_verdict__pack
+                     (const Agents__V1__ChatsWebhookVerdict *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__chats_webhook_verdict__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__chats_webhook_verdict__pack_to_buffer
+                     (const Agents__V1__ChatsWebhookVerdict *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__chats_webhook_verdict__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__ChatsWebhookVerdict *
+       agents__v1__chats_webhook_verdict__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__ChatsWebhookVerdict *)
+     protobuf_c_message_unpack (&agents__v1__chats_webhook_verdict__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__chats_webhook_verdict__free_unpacked
+                     (Agents__V1__ChatsWebhookVerdict *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__chats_webhook_verdict__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__lead_resume__init
+                     (Agents__V1__LeadResume         *message)
+{
+  static const Agents__V1__LeadResume init_value = AGENTS__V1__LEAD_RESUME__INIT;
+  *message = init_value;
+}
+size_t agents__v1__lead_resume__get_packed_size
+                     (const Agents__V1__LeadResume *message)
+{
+  assert(message->base.descriptor == &agents__v1__lead_resume__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__lead_resume__pack
+                     (const Agents__V1__LeadResume *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__lead_resume__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__lead_resume__pack_to_buffer
+                     (const Agents__V1__LeadResume *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__lead_resume__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__LeadResume *
+       agents__v1__lead_resume__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__LeadResume *)
+     protobuf_c_message_unpack (&agents__v1__lead_resume__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__lead_resume__free_unpacked
+                     (Agents__V1__LeadResume *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__lead_resume__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__lead_resume_response__init
+                     (Agents__V1__LeadResumeResponse         *message)
+{
+  static const Agents__V1__LeadResumeResponse init_value = AGENTS__V1__LEAD_RESUME_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t agents__v1__lead_resume_response__get_packed_size
+                     (const Agents__V1__LeadResumeResponse *message)
+{
+  assert(message->base.descriptor == &agents__v1__lead_resume_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__lead_resume_response__pack
+                     (const Agents__V1__LeadResumeResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__lead_resume_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__lead_resume_response__pack_to_buffer
+                     (const Agents__V1__LeadResumeResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__lead_resume_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__LeadResumeResponse *
+       agents__v1__lead_resume_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__LeadResumeResponse *)
+     protobuf_c_message_unpack (&agents__v1__lead_resume_response__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__lead_resume_response__free_unpacked
+                     (Agents__V1__LeadResumeResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__lead_resume_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor agents__v1__schedule_request__field_descriptors[3] =
 {
   {
@@ -648,6 +828,210 @@ const ProtobufCMessageDescriptor agents__v1__lead_query__descriptor =
   (ProtobufCMessageInit) agents__v1__lead_query__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor agents__v1__chats_webhook_check__field_descriptors[3] =
+{
+  {
+    "scope_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ChatsWebhookCheck, scope_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "body",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ChatsWebhookCheck, body),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "signature",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ChatsWebhookCheck, signature),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__chats_webhook_check__field_indices_by_name[] = {
+  1,   /* field[1] = body */
+  0,   /* field[0] = scope_id */
+  2,   /* field[2] = signature */
+};
+static const ProtobufCIntRange agents__v1__chats_webhook_check__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor agents__v1__chats_webhook_check__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.ChatsWebhookCheck",
+  "ChatsWebhookCheck",
+  "Agents__V1__ChatsWebhookCheck",
+  "agents.v1",
+  sizeof(Agents__V1__ChatsWebhookCheck),
+  3,
+  agents__v1__chats_webhook_check__field_descriptors,
+  agents__v1__chats_webhook_check__field_indices_by_name,
+  1,  agents__v1__chats_webhook_check__number_ranges,
+  (ProtobufCMessageInit) agents__v1__chats_webhook_check__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__chats_webhook_verdict__field_descriptors[2] =
+{
+  {
+    "tenant_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ChatsWebhookVerdict, tenant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "valid",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ChatsWebhookVerdict, valid),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__chats_webhook_verdict__field_indices_by_name[] = {
+  0,   /* field[0] = tenant_id */
+  1,   /* field[1] = valid */
+};
+static const ProtobufCIntRange agents__v1__chats_webhook_verdict__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__chats_webhook_verdict__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.ChatsWebhookVerdict",
+  "ChatsWebhookVerdict",
+  "Agents__V1__ChatsWebhookVerdict",
+  "agents.v1",
+  sizeof(Agents__V1__ChatsWebhookVerdict),
+  2,
+  agents__v1__chats_webhook_verdict__field_descriptors,
+  agents__v1__chats_webhook_verdict__field_indices_by_name,
+  1,  agents__v1__chats_webhook_verdict__number_ranges,
+  (ProtobufCMessageInit) agents__v1__chats_webhook_verdict__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__lead_resume__field_descriptors[1] =
+{
+  {
+    "lead_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__LeadResume, lead_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__lead_resume__field_indices_by_name[] = {
+  0,   /* field[0] = lead_id */
+};
+static const ProtobufCIntRange agents__v1__lead_resume__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor agents__v1__lead_resume__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.LeadResume",
+  "LeadResume",
+  "Agents__V1__LeadResume",
+  "agents.v1",
+  sizeof(Agents__V1__LeadResume),
+  1,
+  agents__v1__lead_resume__field_descriptors,
+  agents__v1__lead_resume__field_indices_by_name,
+  1,  agents__v1__lead_resume__number_ranges,
+  (ProtobufCMessageInit) agents__v1__lead_resume__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__lead_resume_response__field_descriptors[2] =
+{
+  {
+    "released",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__LeadResumeResponse, released),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "resumed_at_micros",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__LeadResumeResponse, resumed_at_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__lead_resume_response__field_indices_by_name[] = {
+  0,   /* field[0] = released */
+  1,   /* field[1] = resumed_at_micros */
+};
+static const ProtobufCIntRange agents__v1__lead_resume_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__lead_resume_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.LeadResumeResponse",
+  "LeadResumeResponse",
+  "Agents__V1__LeadResumeResponse",
+  "agents.v1",
+  sizeof(Agents__V1__LeadResumeResponse),
+  2,
+  agents__v1__lead_resume_response__field_descriptors,
+  agents__v1__lead_resume_response__field_indices_by_name,
+  1,  agents__v1__lead_resume_response__number_ranges,
+  (ProtobufCMessageInit) agents__v1__lead_resume_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue agents__v1__enrollment_command_kind__enum_values_by_number[5] =
 {
   { "ENROLLMENT_COMMAND_KIND_UNSPECIFIED", "AGENTS__V1__ENROLLMENT_COMMAND_KIND__ENROLLMENT_COMMAND_KIND_UNSPECIFIED", 0 },
@@ -682,7 +1066,7 @@ const ProtobufCEnumDescriptor agents__v1__enrollment_command_kind__descriptor =
   agents__v1__enrollment_command_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[16] =
+static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[18] =
 {
   { "Schedule", &agents__v1__schedule_request__descriptor, &agents__v1__schedule_response__descriptor },
   { "OnEvent", &agents__v1__on_event_request__descriptor, &agents__v1__on_event_response__descriptor },
@@ -700,6 +1084,8 @@ static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors
   { "Usage", &agents__v1__document_query__descriptor, &agents__v1__document_page__descriptor },
   { "TestKommoConnection", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
   { "SetTenantState", &agents__v1__tenant_state__descriptor, &agents__v1__tenant_state_response__descriptor },
+  { "VerifyChatsWebhook", &agents__v1__chats_webhook_check__descriptor, &agents__v1__chats_webhook_verdict__descriptor },
+  { "ResumeLead", &agents__v1__lead_resume__descriptor, &agents__v1__lead_resume_response__descriptor },
 };
 const unsigned agents__v1__sequences__method_indices_by_name[] = {
   8,        /* CommandEnrollment */
@@ -712,12 +1098,14 @@ const unsigned agents__v1__sequences__method_indices_by_name[] = {
   7,        /* ListEnrollments */
   4,        /* ListSequences */
   1,        /* OnEvent */
+  17,        /* ResumeLead */
   0,        /* Schedule */
   15,        /* SetTenantState */
   14,        /* TestKommoConnection */
   12,        /* UpdateIntegrations */
   5,        /* UpdateSequence */
-  13         /* Usage */
+  13,        /* Usage */
+  16         /* VerifyChatsWebhook */
 };
 const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
 {
@@ -726,7 +1114,7 @@ const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
   "Sequences",
   "Agents__V1__Sequences",
   "agents.v1",
-  16,
+  18,
   agents__v1__sequences__method_descriptors,
   agents__v1__sequences__method_indices_by_name
 };
@@ -857,6 +1245,22 @@ void agents__v1__sequences__set_tenant_state(ProtobufCService *service,
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
   service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__sequences__verify_chats_webhook(ProtobufCService *service,
+                                                 const Agents__V1__ChatsWebhookCheck *input,
+                                                 Agents__V1__ChatsWebhookVerdict_Closure closure,
+                                                 void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__sequences__resume_lead(ProtobufCService *service,
+                                        const Agents__V1__LeadResume *input,
+                                        Agents__V1__LeadResumeResponse_Closure closure,
+                                        void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
                                   Agents__V1__Sequences_ServiceDestroy destroy)

@@ -39,7 +39,27 @@ package struct EventType: RawRepresentable, Hashable, Sendable, Codable, Express
     package static let taskDeleted: EventType = "task_deleted"
     package static let unsortedCreated: EventType = "unsorted_created"
     package static let unsortedAccepted: EventType = "unsorted_accepted"
-    package static let unsortedDeleted: EventType = "unsorted_declined"
+    package static let unsortedUpdated: EventType = "unsorted_updated"
+    /// `unsorted[delete]` with `action=decline`; the declined lead, when the body names it, is the event's lead.
+    package static let unsortedDeclined: EventType = "unsorted_declined"
+    /// `unsorted[delete]` without an `action` this parser knows.
+    package static let unsortedDeleted: EventType = "unsorted_deleted"
+    package static let catalogCreated: EventType = "catalog_created"
+    package static let catalogUpdated: EventType = "catalog_updated"
+    package static let catalogDeleted: EventType = "catalog_deleted"
+    /// A message a manager, a bot or an integration sent to the client (`outgoing_message[add]`, or a
+    /// manager's message on the tenant's own Chats API channel). `message.authorKind` says who.
+    package static let messageSent: EventType = "message_sent"
+    /// Digital Pipeline: an incoming e-mail for the lead (`leads[mail_in]`).
+    package static let leadMailIn: EventType = "lead_mail_in"
+    /// Digital Pipeline: an incoming call for the lead (`leads[call_in]`); calls as notes are `call_in`.
+    package static let leadCallIn: EventType = "lead_call_in"
+    /// Digital Pipeline: an incoming chat message for the lead (`leads[chat]`).
+    package static let leadChat: EventType = "lead_chat"
+    /// Digital Pipeline: the lead visited the site (`leads[site_visit]`).
+    package static let leadSiteVisit: EventType = "lead_site_visit"
+    /// Digital Pipeline: a customer's purchase period came (`customers[period]`).
+    package static let customerPeriod: EventType = "customer_period"
     /// A timer for a `time_based` rule came due (origin `timer`).
     package static let timerFired: EventType = "timer_fired"
     /// An operator ran a rule by hand (origin `manual`).
@@ -58,7 +78,34 @@ package struct CustomFieldValue: Hashable, Sendable, Codable {
     }
 }
 
-/// The chat fields of a `message_received` event.
+/// Who wrote a chat message, as its author block says (``MessageFields/authorKind``).
+package enum MessageAuthorKind: String, Hashable, Sendable, Codable, CaseIterable {
+    /// The client: an incoming message.
+    case client
+    /// A Kommo user, a manager of the business.
+    case manager
+    /// A Salesbot or another bot.
+    case bot
+    /// An integration; sequence-service tells our own sends apart from other integrations'.
+    case integration
+
+    /// The kind of an outgoing message's author from its `author[type]` (and `author[id]`): Kommo users
+    /// (`user`, `manager`, `amouser`, or a bare numeric user id) are managers; `bot`/`salesbot` are bots;
+    /// `integration`, `widget`, `api`, `external`, `system` (and anything else) are integrations.
+    /// Kommo documents no closed list here, so an unknown type is taken as not a human: only a known
+    /// manager pauses an agent.
+    package static func outgoing(type: String, id: String) -> MessageAuthorKind {
+        switch type.lowercased() {
+        case "user", "manager", "amouser", "employee": return .manager
+        case "bot", "salesbot", "robot": return .bot
+        case "":
+            return (Int64(id) ?? 0) > 0 ? .manager : .integration
+        default: return .integration
+        }
+    }
+}
+
+/// The chat fields of a `message_received` or `message_sent` event.
 package struct MessageFields: Hashable, Sendable, Codable {
     package var id: String = ""
     package var text: String = ""
@@ -76,6 +123,8 @@ package struct MessageFields: Hashable, Sendable, Codable {
     package var attachmentType: String = ""
     package var attachmentLink: String = ""
     package var attachmentFileName: String = ""
+    /// Who wrote it; `nil` when the body does not say (events stored before authors were typed).
+    package var authorKind: MessageAuthorKind?
     package init() {}
 }
 

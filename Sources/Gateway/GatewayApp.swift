@@ -46,6 +46,7 @@ package enum GatewayApp {
                                                  addresses: ClientAddressResolver(trustedProxies: configuration.trustedProxies)))
         addHealthRoutes(to: router, peers: peers)
         addInboundWebhookRoutes(to: router, peers: peers, timeout: configuration.webhookTimeout)
+        addChatsWebhookRoutes(to: router, peers: peers, timeout: configuration.webhookTimeout)
         addMetricsRoutes(to: router, peers: peers, registry: metrics, authenticator: authenticator, token: configuration.metricsToken)
         let api = router.group("/api/v1")
         addOpenAPIRoutes(to: api)

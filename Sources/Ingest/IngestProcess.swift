@@ -90,7 +90,7 @@ package enum IngestProcess {
             settings: dispatch ?? DispatchSettings(maxAttempts: configuration.dispatchMaxAttempts),
             clock: clock, logger: logger)
         let counters = IntakeCounters()
-        let server = IngestServer(store: store, dispatcher: dispatcher, rules: rules, clock: clock, counters: counters)
+        let server = IngestServer(store: store, dispatcher: dispatcher, rules: rules, sequences: sequences, clock: clock, counters: counters)
         let health = HealthServer(service: "ingest-service", store: db, recorded: settings.metrics) {
             var metrics: [PB.Metric] = []
             for (key, value) in counters.snapshot.sorted(by: { $0.key < $1.key }) {

@@ -11,13 +11,17 @@ package struct IngestServer: IngestHandler {
     let store: IngestStore
     let dispatcher: Dispatcher
     let rules: RulesClient
+    /// Checks Chats API channel signatures: the channel secrets are sequence-service's.
+    let sequences: SequencesClient
     let clock: any WallClock
     let counters: IntakeCounters
 
-    package init(store: IngestStore, dispatcher: Dispatcher, rules: RulesClient, clock: any WallClock, counters: IntakeCounters) {
+    package init(store: IngestStore, dispatcher: Dispatcher, rules: RulesClient, sequences: SequencesClient, clock: any WallClock,
+                 counters: IntakeCounters) {
         self.store = store
         self.dispatcher = dispatcher
         self.rules = rules
+        self.sequences = sequences
         self.clock = clock
         self.counters = counters
     }
@@ -30,6 +34,9 @@ package struct IngestServer: IngestHandler {
         if !request.sourceSecret.isEmpty {
             return try await webhook(request, now: now, context: context)
         }
+        if !request.chatsScopeId.isEmpty {
+            return try await chatsWebhook(request, now: now, context: context)
+        }
         guard !request.events.isEmpty else {
             throw RPCError.invalid([FieldViolation(field: "source_secret", message: "a webhook needs the source secret"),
                                     FieldViolation(field: "events", message: "or internal events are needed")])
@@ -41,7 +48,7 @@ package struct IngestServer: IngestHandler {
     /// sequence-service, whose schedule they belong to. An empty caller is a plaintext (development) listener.
     package static func checkOrigin(_ request: PB.IngestRequest, caller: String) throws(RPCError) {
         guard !caller.isEmpty else { return }
-        if !request.sourceSecret.isEmpty && caller != "gateway" {
+        if (!request.sourceSecret.isEmpty || !request.chatsScopeId.isEmpty) && caller != "gateway" {
             throw RPCError(.permissionDenied, "\(caller) may not deliver webhooks")
         }
         let timers = request.events.contains { $0.type == .timerFired || $0.origin == .timer }
@@ -101,6 +108,67 @@ package struct IngestServer: IngestHandler {
         counters.count(outcome.status.rawValue, events: outcome.newEvents)
         if outcome.newEvents > 0 { dispatcher.nudge.signal() }
         return Self.response(outcome, deliveryID: delivery.id, tenantID: source.tenantID)
+    }
+
+    /// A Chats API channel webhook: the signature is checked by sequence-service, which keeps the channel
+    /// secret, before anything is stored. A valid body is stored and answered like a Kommo webhook (a
+    /// body that does not parse is kept as `unparsed`). A bad signature for a known channel leaves a
+    /// `rejected` delivery with the reason and no body, and is refused UNAUTHENTICATED; an unknown scope
+    /// id is NOT_FOUND and leaves nothing.
+    private func chatsWebhook(_ request: PB.IngestRequest, now: Int64, context: RPCContext) async throws -> PB.IngestResponse {
+        var check = PB.ChatsWebhookCheck()
+        check.scopeId = request.chatsScopeId
+        check.body = request.body
+        check.signature = request.signature
+        let verdict = try await verifyChats(check, traceID: context.traceID)
+        let tenantID = verdict.tenantId
+        var delivery = NewDelivery(
+            id: RandomID.make("dlv_", hexDigits: 24), tenantID: tenantID, status: .accepted, reason: "", origin: .kommo,
+            receivedAt: now, contentType: request.contentType, remoteAddress: request.remoteAddress,
+            userAgent: request.userAgent, body: request.body)
+        guard verdict.valid else {
+            delivery.status = .rejected
+            delivery.reason = request.signature.isEmpty
+                ? "Chats API webhook without X-Signature" : "X-Signature does not match the channel secret"
+            // Unauthenticated bytes are not kept: the row says that a delivery was refused, and why.
+            delivery.body = nil
+            _ = try await store.intake(delivery, events: [])
+            counters.count("rejected")
+            context.logger.warning("webhook.chats_signature_refused", metadata: ["tenant.id": "\(tenantID)", "delivery.id": "\(delivery.id)"])
+            throw RPCError(.unauthenticated, "the Chats API webhook's signature does not match the channel secret")
+        }
+        var response = PB.IngestResponse()
+        response.deliveryId = delivery.id
+        response.tenantId = tenantID
+        let events: [KommoEvent]
+        do {
+            events = try KommoChatsWebhookParser.parse(body: request.body, tenantID: tenantID, scopeID: request.chatsScopeId,
+                                                       receivedAt: Date(unixMicros: now))
+        } catch {
+            delivery.status = .unparsed
+            delivery.reason = error.reason
+            _ = try await store.intake(delivery, events: [])
+            counters.count("unparsed")
+            response.status = .unparsed
+            response.reason = delivery.reason
+            return response
+        }
+        let outcome = try await store.intake(delivery, events: events.map { StoredEvent(event: $0, deliveryID: delivery.id) })
+        counters.count(outcome.status.rawValue, events: outcome.newEvents)
+        if outcome.newEvents > 0 { dispatcher.nudge.signal() }
+        return Self.response(outcome, deliveryID: delivery.id, tenantID: tenantID)
+    }
+
+    /// sequence-service's word on a Chats API webhook; a scope id it does not know is NOT_FOUND.
+    private func verifyChats(_ check: PB.ChatsWebhookCheck, traceID: String) async throws -> PB.ChatsWebhookVerdict {
+        do {
+            return try await sequences.verifyChatsWebhook(check, options: CallOptions(timeout: .seconds(3), traceID: traceID))
+        } catch {
+            // The client throws RPCError, typed.
+            let code = error.code
+            if code == .notFound || code == .invalidArgument { throw RPCError(.notFound, "unknown Chats API channel") }
+            throw error
+        }
     }
 
     private func internalEvents(_ events: [PB.Event], now: Int64, context: RPCContext) async throws -> PB.IngestResponse {

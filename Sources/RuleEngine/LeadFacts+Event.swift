@@ -127,8 +127,9 @@ package struct FactsUpdate: Sendable {
 
     /// Event types that mention an entity without describing its fields.
     static let nonStateTypes: Set<EventType> = [
-        .noteAdded, .callIn, .callOut, .messageReceived, .talkCreated, .talkUpdated, .taskCreated,
+        .noteAdded, .callIn, .callOut, .messageReceived, .messageSent, .talkCreated, .talkUpdated, .taskCreated,
         .taskUpdated, .taskCompleted, .taskDeleted, .timerFired, .manualRun, .leadDeleted, .unknown,
+        .leadMailIn, .leadCallIn, .leadChat, .leadSiteVisit, .customerPeriod,
     ]
 
     /// Moves the lead to the event's stage. The stage-entered time is only set when we know a move
@@ -188,6 +189,8 @@ package struct FactsUpdate: Sendable {
         if event.type == .messageReceived {
             return event.message?.direction.lowercased() == "outgoing" ? .outbound : .inbound
         }
+        // A manager's, a bot's or our own message to the lead: "a message was sent to the lead".
+        if event.type == .messageSent { return .outbound }
         if event.type == .noteAdded {
             switch event.noteType {
             case 102: return .inbound

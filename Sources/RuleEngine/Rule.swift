@@ -142,6 +142,24 @@ package enum TriggerType: String, RuleKeyword {
     case timeBased = "time_based"
     /// An operator ran the rule (a `manual` event).
     case manual
+    /// Digital Pipeline: an incoming e-mail for the lead (`lead_mail_in`).
+    case leadMailIn = "lead_mail_in"
+    /// Digital Pipeline: an incoming call for the lead (`lead_call_in`).
+    case leadCallIn = "lead_call_in"
+    /// Digital Pipeline: an incoming chat message for the lead (`lead_chat`).
+    case leadChat = "lead_chat"
+    /// Digital Pipeline: the lead visited the site (`lead_site_visit`).
+    case leadSiteVisit = "lead_site_visit"
+    /// Digital Pipeline: a customer's purchase period came (`customer_period`).
+    case customerPeriod = "customer_period"
+
+    /// The Digital Pipeline triggers, each started by the event type of its own name.
+    package static let digitalPipeline: [TriggerType] = [.leadMailIn, .leadCallIn, .leadChat, .leadSiteVisit, .customerPeriod]
+
+    /// The event type a Digital Pipeline trigger waits for; `nil` for the other triggers.
+    package var digitalPipelineEvent: EventType? {
+        Self.digitalPipeline.contains(self) ? EventType(rawValue: rawValue) : nil
+    }
 
     /// Names the word in decoding errors.
     package static var keywordKind: String { "trigger type" }
@@ -178,6 +196,8 @@ package enum TimerCancel: String, RuleKeyword {
 /// When a rule runs. One flat object whose keys depend on `type`:
 ///
 /// - `{"type": "lead_created"}`, `{"type": "lead_updated"}`, `{"type": "message_received"}`, `{"type": "manual"}`
+/// - the Digital Pipeline webhooks a stage sends: `{"type": "lead_mail_in"}`, `lead_call_in`, `lead_chat`,
+///   `lead_site_visit`, `customer_period`
 /// - `{"type": "stage_changed", "pipeline_id": 7001, "stage_id": 501}` (both optional)
 /// - `{"type": "time_based", "anchor": "last_outbound", "after_seconds": 86400, "cancel_on": ["inbound_message"]}`;
 ///   `pipeline_id`/`stage_id` are allowed with the `stage_entered` anchor and mean "after entering that stage".

@@ -268,6 +268,9 @@ package struct RuleEngine: Sendable {
             return event.type == .manualRun ? nil : "the rule runs only by hand; this event is \(event.type.rawValue)"
         case .leadCreated:
             return event.type == .leadCreated ? nil : "the rule waits for lead_created; this event is \(event.type.rawValue)"
+        case .leadMailIn, .leadCallIn, .leadChat, .leadSiteVisit, .customerPeriod:
+            return event.type.rawValue == trigger.type.rawValue ? nil
+                : "the rule waits for \(trigger.type.rawValue); this event is \(event.type.rawValue)"
         case .leadUpdated:
             guard [.leadUpdated, .responsibleChanged, .noteAdded].contains(event.type) else {
                 return "the rule waits for lead_updated; this event is \(event.type.rawValue)"

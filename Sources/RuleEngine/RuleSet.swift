@@ -117,6 +117,11 @@ package struct RuleSet: Sendable {
             // Both lists are in evaluation order; merging keeps it.
             Self.merge(event.statusID.flatMap { stageRulesByStage[$0] } ?? [], stageRulesAnyStage)
         case .messageReceived: byTrigger[.messageReceived] ?? []
+        case .leadMailIn: byTrigger[.leadMailIn] ?? []
+        case .leadCallIn: byTrigger[.leadCallIn] ?? []
+        case .leadChat: byTrigger[.leadChat] ?? []
+        case .leadSiteVisit: byTrigger[.leadSiteVisit] ?? []
+        case .customerPeriod: byTrigger[.customerPeriod] ?? []
         case .timerFired: event.ruleID.flatMap { byID[$0] }.map { [$0] } ?? []
         case .manualRun:
             if let ruleID = event.ruleID { byID[ruleID].map { [$0] } ?? [] } else { byTrigger[.manual] ?? [] }

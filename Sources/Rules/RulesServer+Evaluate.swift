@@ -115,6 +115,10 @@ extension RulesServer {
         answer.language = agent.language
         answer.status = PB.AgentStatus(agent.status)
         answer.agentJson = try PB.Document(agentRecord).json
+        answer.channels = agent.channels
+        answer.pauseOnHumanReply = agent.pauseOnHumanReply.enabled
+        answer.resumeAfterSeconds = Int64(agent.pauseOnHumanReply.resumeAfterSeconds)
+        answer.resumeStageIds = agent.pauseOnHumanReply.resumeStageIDs
         answer.scripts = try await store.scripts(tenantID: tenantID, agentID: agentRecord.id).compactMap { record in
             guard let script = stored(ScriptResource.self, record, logger: context.logger), script.active, script.applies(pipelineID: facts?.pipelineID, stageID: stage) else { return nil }
             return PB.ScriptRef(record, script)
@@ -125,6 +129,8 @@ extension RulesServer {
             answer.inboundCount = Int32(clamping: facts.inboundCount)
             answer.lastInboundAtMicros = facts.lastInboundAt?.unixMicros ?? 0
             answer.lastOutboundAtMicros = facts.lastOutboundAt?.unixMicros ?? 0
+            answer.lastInboundOrigin = facts.lastInboundOrigin ?? ""
+            answer.stageEnteredAtMicros = facts.stageEnteredAt?.unixMicros ?? 0
             answer.leadFields = facts.fieldValues.sorted { $0.key < $1.key }.map { PB.KeyValue(key: $0.key, value: $0.value) }
         }
         return answer

@@ -58,7 +58,13 @@ package struct SequenceServer: SequencesHandler {
         guard var event = request.event, !event.id.isEmpty else { throw RPCError.invalid(field: "event.id", "is required") }
         // The caller's tenant, not the payload's, decides whose enrollments the event can touch.
         event.tenantId = tenantID
-        _ = try await store.firstSight(of: event, now: clock.now().unixMicros)
+        let firstSight = try await store.firstSight(of: event, now: clock.now().unixMicros)
+        if firstSight, event.type == .stageChanged, event.leadId != 0 {
+            // Rows a manager's reply held check the pause again: the agent may resume on this stage.
+            if try await store.releaseHeld(tenantID: tenantID, leadID: event.leadId, now: clock.now().unixMicros) > 0 {
+                scheduler.nudge.signal()
+            }
+        }
         // Applied even when the event was seen before: a retry after a crash between the two writes must
         // still enroll, and applying is idempotent (one live enrollment per lead, once per event).
         let (enrolled, exited) = try await enrollments.apply(event)
@@ -227,6 +233,7 @@ extension SequenceServer {
             put("direction", item.direction)
             put("text", item.text)
             put("ref", item.key)
+            if let author = item.author, !author.isEmpty { put("author", author) }
         } else if item.kind == "enrollment" {
             put("enrollment_id", item.key)
             put("sequence_id", item.sequenceID)

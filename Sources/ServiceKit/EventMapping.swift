@@ -41,6 +41,7 @@ extension PB.Event {
             fields.attachmentType = message.attachmentType
             fields.attachmentLink = message.attachmentLink
             fields.attachmentFileName = message.attachmentFileName
+            fields.authorKind = message.authorKind.flatMap { PB.MessageAuthorKind(name: $0.rawValue) } ?? .unspecified
             self.message = fields
         }
         fields = event.fields.sorted { $0.key < $1.key }.map { PB.KeyValue(key: $0.key, value: $0.value) }
@@ -76,6 +77,7 @@ extension KommoEvent {
             value.attachmentType = fields.attachmentType
             value.attachmentLink = fields.attachmentLink
             value.attachmentFileName = fields.attachmentFileName
+            value.authorKind = MessageAuthorKind(rawValue: fields.authorKind.name)
             message = value
         }
         self.init(

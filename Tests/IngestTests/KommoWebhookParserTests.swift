@@ -57,7 +57,7 @@ private func body(_ tree: FormValue, account: Bool = true) -> String {
 struct KommoFixtureTests {
     @Test("there are fixtures to test")
     func fixturesPresent() throws {
-        #expect(try Fixtures.all().count == 8)
+        #expect(try Fixtures.all().count == 17)
     }
 
     @Test("lead_added: one lead_created")
@@ -235,7 +235,7 @@ struct KommoFixtureTests {
             }
             all += first.events.map(\.id)
         }
-        #expect(all.count == 11)
+        #expect(all.count == 20)
         #expect(Set(all).count == all.count)
     }
 }

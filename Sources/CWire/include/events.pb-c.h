@@ -112,7 +112,23 @@ typedef enum _Agents__V1__EventType {
   /*
    * An operator ran a rule by hand (origin MANUAL).
    */
-  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_MANUAL = 39
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_MANUAL = 39,
+  /*
+   * A message a manager, a bot or an integration sent to the client (outgoing_message[add], or a
+   * manager's message on the tenant's own Chats API channel).
+   */
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_MESSAGE_SENT = 40,
+  /*
+   * Digital Pipeline webhooks of a lead's stage: an incoming e-mail, call or chat, a site visit.
+   */
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_MAIL_IN = 41,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_CALL_IN = 42,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_CHAT = 43,
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_LEAD_SITE_VISIT = 44,
+  /*
+   * Digital Pipeline: a customer's purchase period came (customers[period]).
+   */
+  AGENTS__V1__EVENT_TYPE__EVENT_TYPE_CUSTOMER_PERIOD = 45
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__EVENT_TYPE)
 } Agents__V1__EventType;
 /*
@@ -135,6 +151,29 @@ typedef enum _Agents__V1__MessageDirection {
   AGENTS__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_OUTGOING = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__MESSAGE_DIRECTION)
 } Agents__V1__MessageDirection;
+/*
+ * Who wrote a chat message, as the message's author block says.
+ */
+typedef enum _Agents__V1__MessageAuthorKind {
+  AGENTS__V1__MESSAGE_AUTHOR_KIND__MESSAGE_AUTHOR_KIND_UNSPECIFIED = 0,
+  /*
+   * The client (an incoming message).
+   */
+  AGENTS__V1__MESSAGE_AUTHOR_KIND__MESSAGE_AUTHOR_KIND_CLIENT = 1,
+  /*
+   * A Kommo user: a manager of the business.
+   */
+  AGENTS__V1__MESSAGE_AUTHOR_KIND__MESSAGE_AUTHOR_KIND_MANAGER = 2,
+  /*
+   * A Salesbot or another bot.
+   */
+  AGENTS__V1__MESSAGE_AUTHOR_KIND__MESSAGE_AUTHOR_KIND_BOT = 3,
+  /*
+   * An integration (possibly ours: sequence-service tells our own sends apart).
+   */
+  AGENTS__V1__MESSAGE_AUTHOR_KIND__MESSAGE_AUTHOR_KIND_INTEGRATION = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__MESSAGE_AUTHOR_KIND)
+} Agents__V1__MessageAuthorKind;
 /*
  * What becomes of a suspended tenant's held events when it is resumed.
  */
@@ -189,10 +228,11 @@ struct  Agents__V1__MessageFields
   char *attachment_type;
   char *attachment_link;
   char *attachment_file_name;
+  Agents__V1__MessageAuthorKind author_kind;
 };
 #define AGENTS__V1__MESSAGE_FIELDS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__message_fields__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__MESSAGE_AUTHOR_KIND__MESSAGE_AUTHOR_KIND_UNSPECIFIED }
 
 
 struct  Agents__V1__CustomField
@@ -1013,6 +1053,7 @@ typedef void (*Agents__V1__TenantStateResponse_Closure)
 extern const ProtobufCEnumDescriptor    agents__v1__event_type__descriptor;
 extern const ProtobufCEnumDescriptor    agents__v1__event_origin__descriptor;
 extern const ProtobufCEnumDescriptor    agents__v1__message_direction__descriptor;
+extern const ProtobufCEnumDescriptor    agents__v1__message_author_kind__descriptor;
 extern const ProtobufCEnumDescriptor    agents__v1__held_events__descriptor;
 extern const ProtobufCEnumDescriptor    agents__v1__rule_outcome__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__message_fields__descriptor;

@@ -131,10 +131,16 @@ struct  Agents__V1__IngestRequest
    * reads a body, so an unknown secret costs no body buffering).
    */
   protobuf_c_boolean probe;
+  /*
+   * Chats API channel webhook: the channel's scope id from the URL path and the X-Signature header;
+   * sequence-service, which keeps the channel secret, checks the signature before anything is stored.
+   */
+  char *chats_scope_id;
+  char *signature;
 };
 #define AGENTS__V1__INGEST_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__ingest_request__descriptor) \
-    , (char *)protobuf_c_empty_string, {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
+    , (char *)protobuf_c_empty_string, {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Agents__V1__IngestResponse

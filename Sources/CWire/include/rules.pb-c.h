@@ -148,10 +148,31 @@ struct  Agents__V1__AgentContext
   size_t n_lead_fields;
   Agents__V1__KeyValue **lead_fields;
   char *agent_json;
+  /*
+   * Origins (waba, telegram, …) the agent answers on; empty means all.
+   */
+  size_t n_channels;
+  char **channels;
+  /*
+   * pause_on_human_reply: whether a manager's message pauses the agent for the lead, for how long
+   * (0: until resumed by hand or by stage), and the stages whose entry resumes it.
+   */
+  protobuf_c_boolean pause_on_human_reply;
+  int64_t resume_after_seconds;
+  size_t n_resume_stage_ids;
+  int64_t *resume_stage_ids;
+  /*
+   * The origin of the lead's last incoming message, when known.
+   */
+  char *last_inbound_origin;
+  /*
+   * When the lead entered its current stage, when known.
+   */
+  int64_t stage_entered_at_micros;
 };
 #define AGENTS__V1__AGENT_CONTEXT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__agent_context__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__AGENT_STATUS__AGENT_STATUS_UNSPECIFIED, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__AGENT_STATUS__AGENT_STATUS_UNSPECIFIED, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Agents__V1__ScriptUse

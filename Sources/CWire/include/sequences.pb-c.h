@@ -23,6 +23,10 @@ typedef struct Agents__V1__OnEventRequest Agents__V1__OnEventRequest;
 typedef struct Agents__V1__OnEventResponse Agents__V1__OnEventResponse;
 typedef struct Agents__V1__EnrollmentCommand Agents__V1__EnrollmentCommand;
 typedef struct Agents__V1__LeadQuery Agents__V1__LeadQuery;
+typedef struct Agents__V1__ChatsWebhookCheck Agents__V1__ChatsWebhookCheck;
+typedef struct Agents__V1__ChatsWebhookVerdict Agents__V1__ChatsWebhookVerdict;
+typedef struct Agents__V1__LeadResume Agents__V1__LeadResume;
+typedef struct Agents__V1__LeadResumeResponse Agents__V1__LeadResumeResponse;
 
 
 /* --- enums --- */
@@ -114,6 +118,65 @@ struct  Agents__V1__LeadQuery
 #define AGENTS__V1__LEAD_QUERY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__lead_query__descriptor) \
     , 0, 0, (char *)protobuf_c_empty_string }
+
+
+/*
+ * A Chats API channel webhook to check: the channel's scope id, the raw body and its X-Signature.
+ */
+struct  Agents__V1__ChatsWebhookCheck
+{
+  ProtobufCMessage base;
+  char *scope_id;
+  ProtobufCBinaryData body;
+  char *signature;
+};
+#define AGENTS__V1__CHATS_WEBHOOK_CHECK__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__chats_webhook_check__descriptor) \
+    , (char *)protobuf_c_empty_string, {0,NULL}, (char *)protobuf_c_empty_string }
+
+
+struct  Agents__V1__ChatsWebhookVerdict
+{
+  ProtobufCMessage base;
+  /*
+   * The tenant whose channel the scope id names.
+   */
+  char *tenant_id;
+  /*
+   * Whether X-Signature is the HMAC-SHA1 of the body with the channel secret.
+   */
+  protobuf_c_boolean valid;
+};
+#define AGENTS__V1__CHATS_WEBHOOK_VERDICT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__chats_webhook_verdict__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * Resume the agents for a lead that a manager's reply paused.
+ */
+struct  Agents__V1__LeadResume
+{
+  ProtobufCMessage base;
+  int64_t lead_id;
+};
+#define AGENTS__V1__LEAD_RESUME__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__lead_resume__descriptor) \
+    , 0 }
+
+
+struct  Agents__V1__LeadResumeResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Held messages released to run now.
+   */
+  int32_t released;
+  int64_t resumed_at_micros;
+};
+#define AGENTS__V1__LEAD_RESUME_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__lead_resume_response__descriptor) \
+    , 0, 0 }
 
 
 /* Agents__V1__ScheduleRequest methods */
@@ -230,6 +293,82 @@ Agents__V1__LeadQuery *
 void   agents__v1__lead_query__free_unpacked
                      (Agents__V1__LeadQuery *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__ChatsWebhookCheck methods */
+void   agents__v1__chats_webhook_check__init
+                     (Agents__V1__ChatsWebhookCheck         *message);
+size_t agents__v1__chats_webhook_check__get_packed_size
+                     (const Agents__V1__ChatsWebhookCheck   *message);
+size_t agents__v1__chats_webhook_check__pack
+                     (const Agents__V1__ChatsWebhookCheck   *message,
+                      uint8_t             *out);
+size_t agents__v1__chats_webhook_check__pack_to_buffer
+                     (const Agents__V1__ChatsWebhookCheck   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__ChatsWebhookCheck *
+       agents__v1__chats_webhook_check__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__chats_webhook_check__free_unpacked
+                     (Agents__V1__ChatsWebhookCheck *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__ChatsWebhookVerdict methods */
+void   agents__v1__chats_webhook_verdict__init
+                     (Agents__V1__ChatsWebhookVerdict         *message);
+size_t agents__v1__chats_webhook_verdict__get_packed_size
+                     (const Agents__V1__ChatsWebhookVerdict   *message);
+size_t agents__v1__chats_webhook_verdict__pack
+                     (const Agents__V1__ChatsWebhookVerdict   *message,
+                      uint8_t             *out);
+size_t agents__v1__chats_webhook_verdict__pack_to_buffer
+                     (const Agents__V1__ChatsWebhookVerdict   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__ChatsWebhookVerdict *
+       agents__v1__chats_webhook_verdict__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__chats_webhook_verdict__free_unpacked
+                     (Agents__V1__ChatsWebhookVerdict *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__LeadResume methods */
+void   agents__v1__lead_resume__init
+                     (Agents__V1__LeadResume         *message);
+size_t agents__v1__lead_resume__get_packed_size
+                     (const Agents__V1__LeadResume   *message);
+size_t agents__v1__lead_resume__pack
+                     (const Agents__V1__LeadResume   *message,
+                      uint8_t             *out);
+size_t agents__v1__lead_resume__pack_to_buffer
+                     (const Agents__V1__LeadResume   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__LeadResume *
+       agents__v1__lead_resume__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__lead_resume__free_unpacked
+                     (Agents__V1__LeadResume *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__LeadResumeResponse methods */
+void   agents__v1__lead_resume_response__init
+                     (Agents__V1__LeadResumeResponse         *message);
+size_t agents__v1__lead_resume_response__get_packed_size
+                     (const Agents__V1__LeadResumeResponse   *message);
+size_t agents__v1__lead_resume_response__pack
+                     (const Agents__V1__LeadResumeResponse   *message,
+                      uint8_t             *out);
+size_t agents__v1__lead_resume_response__pack_to_buffer
+                     (const Agents__V1__LeadResumeResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__LeadResumeResponse *
+       agents__v1__lead_resume_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__lead_resume_response__free_unpacked
+                     (Agents__V1__LeadResumeResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Agents__V1__ScheduleRequest_Closure)
@@ -249,6 +388,18 @@ typedef void (*Agents__V1__EnrollmentCommand_Closure)
                   void *closure_data);
 typedef void (*Agents__V1__LeadQuery_Closure)
                  (const Agents__V1__LeadQuery *message,
+                  void *closure_data);
+typedef void (*Agents__V1__ChatsWebhookCheck_Closure)
+                 (const Agents__V1__ChatsWebhookCheck *message,
+                  void *closure_data);
+typedef void (*Agents__V1__ChatsWebhookVerdict_Closure)
+                 (const Agents__V1__ChatsWebhookVerdict *message,
+                  void *closure_data);
+typedef void (*Agents__V1__LeadResume_Closure)
+                 (const Agents__V1__LeadResume *message,
+                  void *closure_data);
+typedef void (*Agents__V1__LeadResumeResponse_Closure)
+                 (const Agents__V1__LeadResumeResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -321,6 +472,14 @@ struct Agents__V1__Sequences_Service
                            const Agents__V1__TenantState *input,
                            Agents__V1__TenantStateResponse_Closure closure,
                            void *closure_data);
+  void (*verify_chats_webhook)(Agents__V1__Sequences_Service *service,
+                               const Agents__V1__ChatsWebhookCheck *input,
+                               Agents__V1__ChatsWebhookVerdict_Closure closure,
+                               void *closure_data);
+  void (*resume_lead)(Agents__V1__Sequences_Service *service,
+                      const Agents__V1__LeadResume *input,
+                      Agents__V1__LeadResumeResponse_Closure closure,
+                      void *closure_data);
 };
 typedef void (*Agents__V1__Sequences_ServiceDestroy)(Agents__V1__Sequences_Service *);
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
@@ -344,7 +503,9 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
       function_prefix__ ## update_integrations,\
       function_prefix__ ## usage,\
       function_prefix__ ## test_kommo_connection,\
-      function_prefix__ ## set_tenant_state  }
+      function_prefix__ ## set_tenant_state,\
+      function_prefix__ ## verify_chats_webhook,\
+      function_prefix__ ## resume_lead  }
 void agents__v1__sequences__schedule(ProtobufCService *service,
                                      const Agents__V1__ScheduleRequest *input,
                                      Agents__V1__ScheduleResponse_Closure closure,
@@ -409,6 +570,14 @@ void agents__v1__sequences__set_tenant_state(ProtobufCService *service,
                                              const Agents__V1__TenantState *input,
                                              Agents__V1__TenantStateResponse_Closure closure,
                                              void *closure_data);
+void agents__v1__sequences__verify_chats_webhook(ProtobufCService *service,
+                                                 const Agents__V1__ChatsWebhookCheck *input,
+                                                 Agents__V1__ChatsWebhookVerdict_Closure closure,
+                                                 void *closure_data);
+void agents__v1__sequences__resume_lead(ProtobufCService *service,
+                                        const Agents__V1__LeadResume *input,
+                                        Agents__V1__LeadResumeResponse_Closure closure,
+                                        void *closure_data);
 
 /* --- descriptors --- */
 
@@ -419,6 +588,10 @@ extern const ProtobufCMessageDescriptor agents__v1__on_event_request__descriptor
 extern const ProtobufCMessageDescriptor agents__v1__on_event_response__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__enrollment_command__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__lead_query__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__chats_webhook_check__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__chats_webhook_verdict__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__lead_resume__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__lead_resume_response__descriptor;
 extern const ProtobufCServiceDescriptor agents__v1__sequences__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -29,6 +29,18 @@ extension GatewayApp {
             let merged = try await timeline(leadID: leadID, limit: Int(limit), before: before, peers: peers, options: options)
             return try jsonResponse(ListDTO(items: merged.items, nextCursor: merged.nextCursor))
         }
+        // A manager's reply pauses agents that pause on a human reply; this resumes them for the lead by
+        // hand, and the messages they held go out now.
+        api.post("/leads/{leadId}/agent/resume") { _, context -> Response in
+            var resume = PB.LeadResume()
+            resume.leadId = try kommoID(try context.parameters.require("leadId"), field: "leadId")
+            let answer = try await peers.sequences.resumeLead(resume, options: try peers.options(context))
+            let body: JSONValue = [
+                "lead_id": .string(String(resume.leadId)), "released": .int(Int64(answer.released)),
+                "resumed_at": .string(RFC3339.millis(answer.resumedAtMicros)),
+            ]
+            return try jsonResponse(body)
+        }
     }
 
     /// The newest `limit` items of a lead's merged timeline before `before` (microseconds).

@@ -286,6 +286,48 @@ extension GatewayApp {
         }
     }
 
+    /// The largest Chats API channel webhook accepted; Kommo's are a few kilobytes of JSON.
+    static let maxChatsWebhookBytes = 256 * 1024
+
+    /// Webhooks of a tenant's own Chats API channel (Kommo's amojo), `POST /webhooks/kommo-chats/{scope_id}`:
+    /// JSON signed with `X-Signature`, the lowercase hex HMAC-SHA1 of the body with the channel secret.
+    /// Kommo sends each once and waits at most 5 seconds, so the body is stored through ingest before the
+    /// answer, as Kommo's account webhooks are. The signature is checked by sequence-service, which keeps
+    /// the secret: a bad one is 401 (ingest records a rejected delivery without its body), an unknown
+    /// scope id 404.
+    static func addChatsWebhookRoutes(to router: Router<GatewayContext>, peers: Peers, timeout: Duration) {
+        router.post("/webhooks/kommo-chats/{scope_id}") { request, context -> Response in
+            let scopeID = try context.parameters.require("scope_id")
+            guard !scopeID.isEmpty, scopeID.count <= 256 else { throw Problem(status: .notFound, detail: "no such channel") }
+            guard let signature = request.headers[HTTPField.Name("X-Signature")!], !signature.isEmpty, signature.count <= 128 else {
+                throw Problem(status: .unauthorized, detail: "a Chats API webhook needs its X-Signature")
+            }
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: maxChatsWebhookBytes)
+            } catch {
+                throw Problem(status: .contentTooLarge, detail: "a Chats API webhook is at most \(maxChatsWebhookBytes) bytes")
+            }
+            var ingest = PB.IngestRequest()
+            ingest.chatsScopeId = scopeID
+            ingest.signature = signature
+            ingest.body = Array(body.readableBytesView)
+            ingest.contentType = request.headers[.contentType] ?? ""
+            ingest.userAgent = request.headers[.userAgent] ?? ""
+            ingest.remoteAddress = context.clientAddress
+            // Kommo gives up after 5 s and never retries: the whole journey to the commit stays inside it.
+            let options = CallOptions(timeout: min(timeout, .milliseconds(4500)), traceID: context.requestID)
+            do {
+                let answer = try await peers.ingest.ingest(ingest, options: options)
+                return try jsonResponse(["status": answer.status.name, "delivery_id": answer.deliveryId])
+            } catch let error as RPCError where error.code == .notFound {
+                throw Problem(status: .notFound, detail: "no such channel")
+            } catch let error as RPCError where error.code == .unauthenticated {
+                throw Problem(status: .unauthorized, detail: "X-Signature does not match the channel secret")
+            }
+        }
+    }
+
     static func addWebhookHistoryRoutes(to api: RouterGroup<GatewayContext>, peers: Peers, configuration: GatewayConfiguration) {
         api.get("/integrations/kommo/webhook") { _, context -> Response in
             var request = PB.TenantRequest()

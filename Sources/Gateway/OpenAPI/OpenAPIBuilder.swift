@@ -113,6 +113,8 @@ struct APIOperation {
         case open
         /// The secret in the path authenticates (Kommo webhooks).
         case pathSecret
+        /// An HMAC of the body in a header authenticates (Chats API channel webhooks).
+        case signature
     }
 
     var method: String
@@ -150,6 +152,7 @@ struct APIOperation {
         case .tenant: statuses.formUnion([401, 429])
         case .admin: statuses.formUnion([401, 429])
         case .open, .pathSecret: break
+        case .signature: statuses.insert(401)
         }
         if callsServices { statuses.formUnion([429, 503, 504]) }
         return statuses.sorted()
@@ -170,7 +173,7 @@ struct APIOperation {
         switch access {
         case .tenant: operation["security"] = [["apiKey": []]]
         case .admin: operation["security"] = [["adminToken": []]]
-        case .open, .pathSecret: operation["security"] = []
+        case .open, .pathSecret, .signature: operation["security"] = []
         }
         var responses: [String: JSONValue] = [:]
         for (status, (description, schema)) in success {

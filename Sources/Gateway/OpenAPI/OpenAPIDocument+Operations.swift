@@ -30,6 +30,18 @@ extension OpenAPIDocument {
                          bodyRequired: false, bodyMediaType: "application/x-www-form-urlencoded",
                          success: [200: ("Stored (or recognised as a duplicate, or kept as unparsed).", Schema.ref("IngestAnswer"))],
                          problems: [403, 415]),
+            APIOperation(method: "post", path: "/webhooks/kommo-chats/{scope_id}", id: "receiveChatsWebhook",
+                         summary: "A Chats API channel's webhook", tag: "webhooks", access: .signature,
+                         description: "Kommo's webhook for the tenant's own Chats API channel (`scope_id` as Kommo issued it). "
+                             + "`X-Signature` is the lowercase hex HMAC-SHA1 of the raw body with the channel secret; a bad one is 401 "
+                             + "and leaves a rejected delivery without its body. Kommo sends each once, so the delivery and its events "
+                             + "are stored before the answer. At most 256 KiB.",
+                         parameters: [["name": "X-Signature", "in": "header", "required": true,
+                                       "description": "Lowercase hex HMAC-SHA1 of the body with the channel secret.",
+                                       "schema": ["type": "string", "minLength": 1, "maxLength": 128]]],
+                         body: Schema.object([:], description: "Kommo's JSON, e.g. `{\"message\": {\"conversation\": …, \"message\": {\"id\", \"text\"}}}`."),
+                         bodyRequired: true, bodyMediaType: "application/json",
+                         success: [200: ("Stored (or recognised as a duplicate, or kept as unparsed).", Schema.ref("IngestAnswer"))]),
             APIOperation(method: "get", path: "/api/v1/openapi.json", id: "openAPI", summary: "This document", tag: "system", access: .open,
                          success: [200: ("The OpenAPI 3.1 document.", Schema.ref("OpenAPI"))], callsServices: false),
         ]
@@ -270,6 +282,13 @@ extension OpenAPIDocument {
                          parameters: [["name": "leadId", "in": "path", "required": true, "description": "The Kommo lead id.",
                                        "schema": ["type": "string", "pattern": "^[1-9][0-9]{0,17}$"]], limit, cursor(32)],
                          success: [200: ("A page of the timeline, newest first.", Schema.ref("TimelinePage"))]),
+            APIOperation(method: "post", path: "/api/v1/leads/{leadId}/agent/resume", id: "resumeLeadAgent",
+                         summary: "Resume the agents a manager's reply paused for a lead", tag: "actions",
+                         description: "Agents with `pause_on_human_reply` hold their messages to a lead after a manager writes to it; this "
+                             + "resumes them by hand. The messages they held run now. Idempotent.",
+                         parameters: [["name": "leadId", "in": "path", "required": true, "description": "The Kommo lead id.",
+                                       "schema": ["type": "string", "pattern": "^[1-9][0-9]{0,17}$"]]],
+                         success: [200: ("Resumed.", Schema.ref("LeadResume"))]),
             APIOperation(method: "get", path: "/api/v1/usage", id: "usage", summary: "What the tenant used in a period", tag: "actions",
                          description: "AI replies, AI tokens and messages sent, per UTC day and in total; `to` is exclusive.",
                          parameters: [from, to], success: [200: ("The usage.", Schema.ref("Usage"))]),

@@ -268,17 +268,22 @@ extension OpenAPIDocument {
         ], closed: true, description: "When the agent answers; absent means always.")
         let agent = Schema.object([
             "name": Schema.string(minLength: 1, maxLength: Limits.nameLength, pattern: "\\S"), "description": Schema.string(), "status": Schema.string(enumeration: ["active", "paused"]),
-            "persona": Schema.string(maxLength: Limits.personaLength), "language": Schema.string("A language tag such as `es` or `pt-BR`; empty means the lead's."),
-            "pipelines": pipelines, "channels": Schema.array(Schema.string(), "Messaging channels (`waba`, `telegram`, …); empty means all."),
+            "persona": Schema.string(maxLength: Limits.personaLength),
+            "language": Schema.string("The reply language: a language tag such as `es` or `pt-BR`, or `auto` (or empty) for the lead's own, detected from its messages."),
+            "pipelines": pipelines,
+            "channels": Schema.array(Schema.string(), "Origins the agent answers on (`waba`, `telegram`, `instagram`, `onlinechat`, …); empty means all. A message from another origin gets no AI reply."),
             "working_hours": workingHours,
             "pause_on_human_reply": Schema.object([
-                "enabled": Schema.boolean(), "resume_after_seconds": Schema.integer(minimum: 0),
+                "enabled": Schema.boolean("A manager's message to a lead holds the agent's messages to it (default true)."),
+                "resume_after_seconds": Schema.integer("Quiet time after the manager's last message before the agent answers again (default 86400); 0 means only by hand or by stage.", minimum: 0, maximum: Int64(Limits.maxSeconds)),
+                "resume_stage_ids": Schema.array(Schema.integer(minimum: 1), "Entering one of these stages after the manager's message resumes the agent.", maxItems: Limits.idItems),
             ], closed: true),
         ], required: ["name"], closed: true, description: "An AI agent. Unknown members are refused by name.")
         let rule = Schema.object([
             "name": Schema.string(minLength: 1, maxLength: Limits.nameLength, pattern: "\\S"), "enabled": Schema.boolean(), "priority": Schema.integer("Higher runs first."),
             "trigger": Schema.object([
-                "type": Schema.string(enumeration: ["lead_created", "lead_updated", "message_received", "stage_changed", "time_based", "manual"]),
+                "type": Schema.string(enumeration: ["lead_created", "lead_updated", "message_received", "stage_changed", "time_based", "manual",
+                                                    "lead_mail_in", "lead_call_in", "lead_chat", "lead_site_visit", "customer_period"]),
                 "pipeline_id": Schema.integer(minimum: 1), "stage_id": Schema.integer(minimum: 1),
                 "anchor": Schema.string(enumeration: ["stage_entered", "lead_created", "last_inbound", "last_outbound"]),
                 "after_seconds": Schema.integer(minimum: 1),
@@ -365,7 +370,8 @@ extension OpenAPIDocument {
             ], required: ["id", "sequence_id", "lead_id", "state"]),
             "EnrollmentPage": Schema.page(Schema.ref("Enrollment")),
             "ActionLogEntry": Schema.object([
-                "id": Schema.string(), "action_type": Schema.string(), "operation": Schema.string(), "outcome": Schema.string(),
+                "id": Schema.string(), "action_type": Schema.string(), "operation": Schema.string(),
+                "outcome": Schema.string("succeeded, failed, skipped, retry, cancelled, or held (paused for the lead: a manager replied)."),
                 "detail": Schema.string(), "at": Schema.string(format: "date-time"), "latency_ms": Schema.number(nullable: true),
                 "http_status": Schema.integer(nullable: true), "idempotency_key": Schema.string(), "target": Schema.string(),
                 "request_summary": Schema.string(),
@@ -374,6 +380,7 @@ extension OpenAPIDocument {
             "TimelineEntry": Schema.object([
                 "kind": Schema.string(enumeration: ["event", "decision", "enrollment", "action", "message"]),
                 "at": Schema.string(format: "date-time"), "at_micros": Schema.integer(),
+                "author": Schema.string("A message someone other than the lead or us sent: manager, bot or integration."),
                 "cascade": Schema.ref("Cascade"),
                 "stopped": Schema.array(Schema.object([
                     "rule_id": Schema.string(), "rule_name": Schema.string(), "detail": Schema.string(),
@@ -388,6 +395,9 @@ extension OpenAPIDocument {
                 "totals": Schema.object([:], description: "Units per kind over the whole period."),
             ], required: ["days", "totals"]),
             "TimelinePage": Schema.page(Schema.ref("TimelineEntry")),
+            "LeadResume": Schema.object([
+                "lead_id": Schema.string(), "released": Schema.integer("Held messages that run now.", minimum: 0), "resumed_at": time,
+            ], required: ["lead_id", "released", "resumed_at"]),
         ]
     }
 

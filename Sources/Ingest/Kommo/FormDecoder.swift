@@ -1,12 +1,14 @@
 // MARK: - Errors
 
-/// Why a form body was refused: it exceeded one of the decoder's bounds.
+/// Why a form body was refused: it exceeded one of the decoder's bounds, or held a NUL byte.
 ///
 /// The decoder is lenient about malformed text (see ``FormDecoder``) and strict only about size, so
-/// that a hostile body costs at most linear work and bounded memory.
+/// that a hostile body costs at most linear work and bounded memory, and about NUL, which no Kommo
+/// field holds and which the wire between services cannot carry in a string.
 package typealias FormDecodingError = BodyRefusal<FormDecodingBound>
 
-/// Which bound of ``FormDecoder/Limits`` a body exceeded (``FormDecodingError``'s code).
+/// Which bound of ``FormDecoder/Limits`` a body exceeded, or that it held a NUL byte
+/// (``FormDecodingError``'s code).
 package enum FormDecodingBound: String, Hashable, Sendable {
     /// More `key=value` pairs than ``FormDecoder/Limits/maxPairs``.
     case tooManyPairs = "too_many_pairs"
@@ -14,6 +16,8 @@ package enum FormDecodingBound: String, Hashable, Sendable {
     case keyTooLong = "key_too_long"
     /// A key with more bracket levels than ``FormDecoder/Limits/maxDepth``.
     case tooDeep = "too_deep"
+    /// A key or value that decodes to a NUL byte (`%00`, or a raw one).
+    case nulByte = "nul_byte"
 }
 
 // MARK: - Decoder
@@ -32,6 +36,8 @@ package enum FormDecodingBound: String, Hashable, Sendable {
 ///   is a path; `[]` appends at the next index (one past the largest numeric key so far, as in PHP).
 ///   Any other key containing brackets (`a[b`, `a[b]c`, `[a]`) is kept whole as one flat key, where PHP
 ///   would silently mangle or truncate it.
+/// - A key or value that decodes to a NUL byte is refused (``FormDecodingBound/nulByte``): no Kommo
+///   field holds one, C strings end at it, and PHP would keep it only to surprise whoever reads it.
 /// - The last assignment to a path wins, whatever was there: `a=1&a=2` gives `a=2`; `a=1&a[b]=2` turns
 ///   `a` into a map; `a[b]=2&a=1` turns it back into the leaf `1`. A key keeps the position of its
 ///   first appearance.
@@ -94,9 +100,15 @@ package enum FormDecoder {
             if key.count > limits.maxKeyLength {
                 throw keyTooLong(key, limits: limits)
             }
+            if let offset = key.firstIndex(of: 0) {
+                throw nulByte(in: key, at: offset, pair: pairs, isKey: true)
+            }
             let path = try parsePath(key, limits: limits)
-            let value = equals.map { String(decoding: percentDecode(pair[($0 + 1)...]), as: UTF8.self) } ?? ""
-            root.assign(value, at: path)
+            let valueBytes = equals.map { percentDecode(pair[($0 + 1)...]) } ?? []
+            if let offset = valueBytes.firstIndex(of: 0) {
+                throw nulByte(in: key, at: offset, pair: pairs, isKey: false)
+            }
+            root.assign(String(decoding: valueBytes, as: UTF8.self), at: path)
         }
         return .map(root.frozen())
     }
@@ -144,6 +156,19 @@ package enum FormDecoder {
             code: .keyTooLong,
             reason: "key \(preview(key)) is longer than \(limits.maxKeyLength) bytes"
         )
+    }
+
+    /// The error for a NUL byte in the key or the value of the `pair`-th pair, naming the key (with the
+    /// NUL written as `\0`, so the message itself carries none).
+    static func nulByte(in key: [UInt8], at offset: Int, pair: Int, isKey: Bool) -> FormDecodingError {
+        var visible: [UInt8] = []
+        for byte in key {
+            if byte == 0 { visible += [UInt8(ascii: "\\"), UInt8(ascii: "0")] } else { visible.append(byte) }
+        }
+        let shown = preview(visible)
+        let place = isKey ? "the key \(shown) holds a NUL byte (%00) at byte \(offset)"
+            : "the value of key \(shown) holds a NUL byte (%00) at byte \(offset)"
+        return FormDecodingError(code: .nulByte, reason: "pair \(pair): \(place); form fields never contain NUL")
     }
 
     /// The start of a key for an error message: short, and quoted so that odd bytes are visible.

@@ -49,6 +49,8 @@ package enum KommoWebhookFailure: String, Hashable, Sendable {
     case notFormData = "not_form_data"
     /// Form data beyond the decoder's bounds (pairs, key length, depth).
     case limitExceeded = "limit_exceeded"
+    /// A key or value decodes to a NUL byte (`%00`), which no Kommo field holds and the wire cannot carry.
+    case nulByte = "nul_byte"
     /// Form data without any known entity key and without an account block.
     case unrecognized
 }
@@ -66,14 +68,17 @@ package enum KommoWebhookFailure: String, Hashable, Sendable {
 /// |---|---|---|
 /// | `leads[add|update|delete|restore]` | `lead_created|updated|deleted|restored` | `lead` |
 /// | `leads[status]`, `leads[responsible]` | `stage_changed`, `responsible_changed` | `lead` |
+/// | `leads[mail_in|call_in|chat|site_visit]` (Digital Pipeline) | `lead_mail_in|lead_call_in|lead_chat|lead_site_visit` | `lead` |
 /// | `<family>[note]` (inner `note` map) | `call_in` (type 10), `call_out` (11), else `note_added` | the family's |
+/// | `contacts[note]` with `element_type` 3 | as any note | `company` |
 /// | `contacts[...]` with `type=contact` (or none) | `contact_created|updated|deleted|restored`, `responsible_changed` | `contact` |
 /// | `contacts[...]` with `type=company`, `companies[...]` | `company_created|updated|deleted|restored`, `responsible_changed` | `company` |
-/// | `customers[...]` | `customer_created|updated|deleted|restored`, `responsible_changed` | `customer` |
+/// | `customers[...]` | `customer_created|updated|deleted|restored`, `responsible_changed`; `customer_period` for `period` (Digital Pipeline) | `customer` |
 /// | `task[add|update|delete|responsible]` | `task_created`, `task_updated` or `task_completed` (`status=1` or `action_close=1`), `task_deleted`, `responsible_changed` | `task` |
 /// | `message[add]` | `message_received` | `message` |
+/// | `outgoing_message[add]` | `message_sent`, with the author's kind (manager, bot, integration) | `message` |
 /// | `talk[add|update]` | `talk_created|updated` | `talk` |
-/// | `unsorted[add|update]`, `unsorted[delete]` | `unsorted_created|updated`; `unsorted_accepted|declined` by `action`, else `unsorted_deleted` | `unsorted` |
+/// | `unsorted[add|update]`, `unsorted[delete]` | `unsorted_created|updated`; `unsorted_accepted|declined` by `action` (the lead from `accept_result[leads]` / `decline_result[leads]`), else `unsorted_deleted` | `unsorted` |
 /// | `catalogs[add|update|delete]` | `catalog_created|updated|deleted` | `catalog` |
 /// | anything else | `unknown` | the family's, or the raw top-level key |
 ///
@@ -92,7 +97,7 @@ package enum KommoWebhookParser {
         do {
             form = try FormDecoder.decode(body, limits: limits)
         } catch {
-            throw KommoWebhookError(code: .limitExceeded, reason: error.reason)
+            throw KommoWebhookError(code: error.code == .nulByte ? .nulByte : .limitExceeded, reason: error.reason)
         }
         return try parse(form: form, tenantID: tenantID, receivedAt: receivedAt)
     }
@@ -124,8 +129,8 @@ package enum KommoWebhookParser {
             let keys = root.keys.prefix(5).map { FormDecoder.preview(Array($0.utf8)) }.joined(separator: ", ")
             throw KommoWebhookError(
                 code: .unrecognized,
-                reason: "no Kommo entity key (leads, contacts, companies, customers, task, message, talk, "
-                    + "unsorted, catalogs) and no account block; top-level keys: \(keys)"
+                reason: "no Kommo entity key (leads, contacts, companies, customers, task, message, outgoing_message, "
+                    + "talk, unsorted, catalogs) and no account block; top-level keys: \(keys)"
                     + (root.count > 5 ? ", … (\(root.count) in all)" : "")
             )
         }
@@ -171,7 +176,7 @@ package enum KommoWebhookParser {
 
     /// The top-level entity keys Kommo sends.
     enum Family: Hashable {
-        case leads, contacts, companies, customers, task, message, talk, unsorted, catalogs
+        case leads, contacts, companies, customers, task, message, outgoingMessage, talk, unsorted, catalogs
         /// Any other top-level map: kept as `unknown` events under its raw name.
         case other(String)
 
@@ -184,6 +189,7 @@ package enum KommoWebhookParser {
             case "customers": self = .customers
             case "task": self = .task
             case "message": self = .message
+            case "outgoing_message": self = .outgoingMessage
             case "talk": self = .talk
             case "unsorted": self = .unsorted
             case "catalogs": self = .catalogs
@@ -196,6 +202,9 @@ package enum KommoWebhookParser {
             if case .other = self { return false }
             return true
         }
+
+        /// Chat messages, either way.
+        var isMessage: Bool { self == .message || self == .outgoingMessage }
     }
 
     /// One item of one entity/action, with the lookups every field needs.
@@ -287,21 +296,10 @@ package enum KommoWebhookParser {
             responsibleUserID: item.int("responsible_user_id"),
             oldResponsibleUserID: item.int("old_responsible_user_id"),
             noteType: item.action == "note" ? item.int("note_type").flatMap { Int(exactly: $0) } : nil,
-            message: item.family == .message ? messageFields(of: item) : nil,
+            message: item.family.isMessage ? messageFields(of: item) : nil,
             fields: fields,
             customFields: customFields(of: item)
         )
-    }
-
-    /// Event types this parser emits that `Domain` has no constant for.
-    /// (Contacts, companies and customers are built as `<entity>_<created|updated|deleted|restored>`.)
-    private enum Types {
-        static let unsortedUpdated: EventType = "unsorted_updated"
-        static let unsortedDeleted: EventType = "unsorted_deleted"
-        static let unsortedDeclined: EventType = "unsorted_declined"
-        static let catalogCreated: EventType = "catalog_created"
-        static let catalogUpdated: EventType = "catalog_updated"
-        static let catalogDeleted: EventType = "catalog_deleted"
     }
 
     /// The event type for the item's family and action; see the type's documentation for the table.
@@ -318,8 +316,15 @@ package enum KommoWebhookParser {
             case "status": return .stageChanged
             case "responsible": return .responsibleChanged
             case "note": return noteEventType(item)
+            // Digital Pipeline webhooks set per stage.
+            case "mail_in": return .leadMailIn
+            case "call_in": return .leadCallIn
+            case "chat": return .leadChat
+            case "site_visit": return .leadSiteVisit
             default: return .unknown
             }
+        case .customers where action == "period":
+            return .customerPeriod
         case .contacts, .companies, .customers:
             let kind = entityType(for: item)
             switch action {
@@ -343,6 +348,8 @@ package enum KommoWebhookParser {
             }
         case .message:
             return action == "add" ? .messageReceived : .unknown
+        case .outgoingMessage:
+            return action == "add" ? .messageSent : .unknown
         case .talk:
             switch action {
             case "add": return .talkCreated
@@ -352,20 +359,20 @@ package enum KommoWebhookParser {
         case .unsorted:
             switch action {
             case "add": return .unsortedCreated
-            case "update": return Types.unsortedUpdated
+            case "update": return .unsortedUpdated
             case "delete":
                 switch item.field("action") {
                 case "accept": return .unsortedAccepted
-                case "decline": return Types.unsortedDeclined
-                default: return Types.unsortedDeleted
+                case "decline": return .unsortedDeclined
+                default: return .unsortedDeleted
                 }
             default: return .unknown
             }
         case .catalogs:
             switch action {
-            case "add": return Types.catalogCreated
-            case "update": return Types.catalogUpdated
-            case "delete": return Types.catalogDeleted
+            case "add": return .catalogCreated
+            case "update": return .catalogUpdated
+            case "delete": return .catalogDeleted
             default: return .unknown
             }
         case .other:
@@ -386,12 +393,14 @@ package enum KommoWebhookParser {
     static func entityType(for item: Item) -> String {
         switch item.family {
         case .leads: "lead"
-        // Kommo sends companies under `contacts` with `type=company`.
-        case .contacts: item.field("type") == "company" ? "company" : "contact"
+        // Kommo sends companies under `contacts` with `type=company`, and company notes under
+        // `contacts[note]` with `element_type` 3 and no `type`.
+        case .contacts:
+            item.field("type") == "company" || (item.action == "note" && item.field("element_type") == "3") ? "company" : "contact"
         case .companies: "company"
         case .customers: "customer"
         case .task: "task"
-        case .message: "message"
+        case .message, .outgoingMessage: "message"
         case .talk: "talk"
         case .unsorted: "unsorted"
         case .catalogs: "catalog"
@@ -430,18 +439,34 @@ package enum KommoWebhookParser {
             return positive(item.int("id"))
         case .contacts, .companies, .customers, .task:
             return isLeadElement ? positive(item.int("element_id")) : nil
-        case .message:
+        case .message, .outgoingMessage:
             if isLeadEntity, let id = positive(item.int("entity_id")) { return id }
             return isLeadElement ? positive(item.int("element_id")) : nil
         case .talk:
             return isLeadEntity ? positive(item.int("entity_id")) : nil
         case .unsorted:
             // Shape unverified: an accepted unsorted entry names the lead it became, if anywhere,
-            // in `lead_id` or `accept_result[leads]`.
+            // in `lead_id` or `accept_result[leads]`; a declined one the lead it held (and Kommo
+            // closes as lost) in `decline_result[leads]`.
             if let id = positive(item.int("lead_id")) { return id }
-            return positive(item.fields["accept_result"]?["leads"]?.entries.first?.value.int64)
+            for result in ["accept_result", "decline_result"] {
+                if let id = positive(firstID(item.fields[result]?["leads"])) { return id }
+            }
+            return nil
         case .catalogs, .other:
             return nil
+        }
+    }
+
+    /// The first id of a list Kommo writes either as `[leads][0]=id` or as `[leads][0][id]=id`.
+    static func firstID(_ value: FormValue?) -> Int64? {
+        switch value {
+        case .string(let text)?: Int64(text.trimmingASCIISpaces())
+        case .map(let list)?:
+            list.entries.lazy.compactMap { entry -> Int64? in
+                entry.value.int64 ?? entry.value["id"]?.int64
+            }.first
+        case nil: nil
         }
     }
 
@@ -507,7 +532,8 @@ package enum KommoWebhookParser {
         }
     }
 
-    /// The chat fields of a `message[add]` item; absent fields are empty strings.
+    /// The chat fields of a `message[add]` or `outgoing_message[add]` item; absent fields are empty
+    /// strings. An outgoing message without `type` is `outgoing`.
     static func messageFields(of item: Item) -> MessageFields {
         var message = MessageFields()
         message.id = item.field("id") ?? ""
@@ -522,6 +548,13 @@ package enum KommoWebhookParser {
         message.authorID = author?["id"]?.string ?? ""
         message.authorType = author?["type"]?.string ?? ""
         message.authorName = author?["name"]?.string ?? ""
+        if item.family == .outgoingMessage {
+            if message.direction.isEmpty { message.direction = "outgoing" }
+            message.authorKind = .outgoing(type: message.authorType, id: message.authorID)
+        } else {
+            message.authorKind = message.direction.lowercased() == "outgoing"
+                ? .outgoing(type: message.authorType, id: message.authorID) : .client
+        }
         let attachment = item.fields["attachment"]
         message.attachmentType = attachment?["type"]?.string ?? ""
         message.attachmentLink = attachment?["link"]?.string ?? ""
@@ -542,7 +575,7 @@ package enum KommoWebhookParser {
         var hash = StableHash128()
         hash.combine(component: "kommo-webhook/1")
         hash.combine(component: tenantID)
-        if item.family == .message, let messageID = item.nonEmpty("id") {
+        if item.family.isMessage, let messageID = item.nonEmpty("id") {
             hash.combine(component: "message")
             hash.combine(component: messageID)
             return "ev_" + hash.hex

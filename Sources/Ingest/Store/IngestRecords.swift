@@ -81,6 +81,7 @@ extension KommoEvent {
             json.member("attachmentLink", message.attachmentLink)
             json.member("attachmentType", message.attachmentType)
             json.member("authorID", message.authorID)
+            if let kind = message.authorKind { json.member("authorKind", kind.rawValue) }
             json.member("authorName", message.authorName)
             json.member("authorType", message.authorType)
             json.member("chatID", message.chatID)

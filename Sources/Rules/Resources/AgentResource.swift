@@ -11,11 +11,23 @@ import Wire
 ///  "pipelines": [{"pipeline_id": 7100001, "stage_ids": [61234501, 61234502]}],
 ///  "channels": ["waba", "telegram"],
 ///  "working_hours": {"time_zone": "America/Sao_Paulo", "days": ["mon", "fri"], "start": "09:00", "end": "18:00"},
-///  "pause_on_human_reply": {"enabled": true, "resume_after_seconds": 86400}}
+///  "pause_on_human_reply": {"enabled": true, "resume_after_seconds": 86400, "resume_stage_ids": [61234503]}}
 /// ```
 ///
-/// Absent keys take defaults (`status` active, empty lists = everywhere, no working hours = always,
-/// pausing on a human reply for a day). Answers add `id`, `version`, `created_at` and `updated_at`.
+/// Absent keys take defaults (`status` active, `language` the lead's own, empty lists = everywhere, no
+/// working hours = always, pausing on a human reply for a day). Answers add `id`, `version`,
+/// `created_at` and `updated_at`.
+///
+/// What the settings do, in sequence-service's executors:
+/// - `pause_on_human_reply`: a manager's message to a lead (`message_sent` by a Kommo user, not one of
+///   our own sends coming back) holds the agent's AI replies and chat messages to that lead, logged as
+///   `paused (a manager replied)`; tasks and field updates still run. The hold ends
+///   `resume_after_seconds` after the manager's last message (0: never by itself), when the lead enters
+///   one of `resume_stage_ids`, or by hand (`POST /api/v1/leads/{id}/agent/resume`); held messages then
+///   run.
+/// - `channels`: AI replies only to leads whose last message came from one of these origins.
+/// - `language`: the language AI replies are written in, and the one scripts are chosen by; `auto` (or
+///   empty) detects the lead's from its messages.
 package struct AgentResource: Codable, Sendable, Hashable {
     /// A pipeline the agent works in; no stages means all of its stages.
     package struct Pipeline: Codable, Sendable, Hashable {
@@ -36,19 +48,27 @@ package struct AgentResource: Codable, Sendable, Hashable {
     /// Whether the AI steps back when a person of the business writes to the lead.
     package struct PauseOnHumanReply: Codable, Sendable, Hashable {
         package var enabled: Bool
-        /// How long the AI stays quiet after a human reply; 0 means until resumed by hand.
+        /// How long the AI stays quiet after a human reply; 0 means until resumed by hand or by stage.
         package var resumeAfterSeconds: Int
+        /// Stages whose entry (after the human reply) resumes the AI.
+        package var resumeStageIDs: [Int64]
 
-        private enum CodingKeys: String, CodingKey { case enabled, resumeAfterSeconds = "resume_after_seconds" }
+        private enum CodingKeys: String, CodingKey {
+            case enabled, resumeAfterSeconds = "resume_after_seconds", resumeStageIDs = "resume_stage_ids"
+        }
 
-        package init(enabled: Bool = true, resumeAfterSeconds: Int = 86_400) {
-            self.enabled = enabled; self.resumeAfterSeconds = resumeAfterSeconds
+        /// The default quiet time: a day.
+        package static let defaultResumeAfterSeconds = 86_400
+
+        package init(enabled: Bool = true, resumeAfterSeconds: Int = PauseOnHumanReply.defaultResumeAfterSeconds, resumeStageIDs: [Int64] = []) {
+            self.enabled = enabled; self.resumeAfterSeconds = resumeAfterSeconds; self.resumeStageIDs = resumeStageIDs
         }
 
         package init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
-            resumeAfterSeconds = try c.decodeIfPresent(Int.self, forKey: .resumeAfterSeconds) ?? 86_400
+            resumeAfterSeconds = try c.decodeIfPresent(Int.self, forKey: .resumeAfterSeconds) ?? Self.defaultResumeAfterSeconds
+            resumeStageIDs = try c.decodeIfPresent([Int64].self, forKey: .resumeStageIDs) ?? []
         }
     }
 
@@ -57,7 +77,7 @@ package struct AgentResource: Codable, Sendable, Hashable {
     /// `active` or `paused`.
     package var status: String
     package var persona: String
-    /// A language tag such as `es` or `pt-BR`; empty means "the lead's".
+    /// A language tag such as `es` or `pt-BR`; `auto` or empty means "the lead's".
     package var language: String
     package var pipelines: [Pipeline]
     /// Messaging channels the agent answers on (`waba`, `telegram`, …); empty means all.
@@ -84,6 +104,9 @@ package struct AgentResource: Codable, Sendable, Hashable {
         pauseOnHumanReply = try c.decodeIfPresent(PauseOnHumanReply.self, forKey: .pauseOnHumanReply) ?? PauseOnHumanReply()
     }
 
+    /// `language` that asks for the lead's own language.
+    package static let autoLanguage = "auto"
+
     /// `status` of an agent whose rules run.
     package static let active = "active"
     /// `status` of an agent whose rules do not fire.
@@ -102,7 +125,9 @@ package struct AgentResource: Codable, Sendable, Hashable {
         if persona.count > Limits.personaLength { add("persona", "must be at most \(Limits.personaLength) characters") }
         if pipelines.count > Limits.idItems { add("pipelines", "has \(pipelines.count) pipelines; the limit is \(Limits.idItems)") }
         if channels.count > Limits.idItems { add("channels", "has \(channels.count) channels; the limit is \(Limits.idItems)") }
-        if !language.isEmpty, !Self.isLanguageTag(language) { add("language", "must be a language tag such as es or pt-BR") }
+        if !language.isEmpty, language != Self.autoLanguage, !Self.isLanguageTag(language) {
+            add("language", "must be a language tag such as es or pt-BR, or auto")
+        }
         var seenPipelines = Set<Int64>()
         for (index, pipeline) in pipelines.prefix(Limits.idItems).enumerated() {
             if pipeline.pipelineID <= 0 { add("pipelines[\(index)].pipeline_id", "must be a Kommo pipeline id") }
@@ -127,6 +152,15 @@ package struct AgentResource: Codable, Sendable, Hashable {
         }
         if !(0...Limits.maxSeconds).contains(pauseOnHumanReply.resumeAfterSeconds) {
             add("pause_on_human_reply.resume_after_seconds", "must be between 0 and \(Limits.maxSeconds)")
+        }
+        let resumeStages = pauseOnHumanReply.resumeStageIDs
+        if resumeStages.count > Limits.idItems {
+            add("pause_on_human_reply.resume_stage_ids", "has \(resumeStages.count) stages; the limit is \(Limits.idItems)")
+        }
+        var seenStages = Set<Int64>()
+        for (index, stage) in resumeStages.prefix(Limits.idItems).enumerated() {
+            if stage <= 0 { add("pause_on_human_reply.resume_stage_ids[\(index)]", "must be a Kommo stage id") }
+            else if !seenStages.insert(stage).inserted { add("pause_on_human_reply.resume_stage_ids[\(index)]", "is listed twice") }
         }
         return problems
     }

@@ -35,10 +35,12 @@ package struct SalesScript: Sendable, Hashable {
     package var triggerPhrases: [String]
     /// The pipeline stage the script belongs to; `nil` for any stage.
     package var stageID: Int64?
+    /// The language the script is written in (a tag such as `es`); `nil` when it does not say.
+    package var language: String?
 
     /// Creates a script version.
     package init(id: String, version: Int = 1, type: ScriptType, name: String = "", body: String,
-                 triggerPhrases: [String] = [], stageID: Int64? = nil) {
+                 triggerPhrases: [String] = [], stageID: Int64? = nil, language: String? = nil) {
         self.id = id
         self.version = version
         self.type = type
@@ -46,6 +48,7 @@ package struct SalesScript: Sendable, Hashable {
         self.body = body
         self.triggerPhrases = triggerPhrases
         self.stageID = stageID
+        self.language = language.flatMap { $0.isEmpty ? nil : $0 }
     }
 }
 
@@ -93,11 +96,15 @@ package struct AIReplyRequest: Sendable, Hashable {
     package var instructions: String?
     /// A script the action asked for (`script_id`); used when it exists.
     package var requestedScriptID: String?
+    /// The language to reply in (a tag such as `es` or `pt-BR`): the agent's, or the lead's as detected;
+    /// `nil` when neither is known.
+    package var language: String?
 
     /// Creates a request; the counts default to those of `conversation`.
     package init(agentName: String, persona: String = "", scripts: [SalesScript], conversation: [ConversationTurn],
                  inboundCount: Int? = nil, outboundCount: Int? = nil, stageID: Int64? = nil,
-                 values: TemplateValues = TemplateValues(), instructions: String? = nil, requestedScriptID: String? = nil) {
+                 values: TemplateValues = TemplateValues(), instructions: String? = nil, requestedScriptID: String? = nil,
+                 language: String? = nil) {
         self.agentName = agentName
         self.persona = persona
         self.scripts = scripts
@@ -108,6 +115,14 @@ package struct AIReplyRequest: Sendable, Hashable {
         self.values = values
         self.instructions = instructions
         self.requestedScriptID = requestedScriptID
+        self.language = language
+    }
+
+    /// Whether `script` may be used for a reply in ``language``: a script that declares another language
+    /// may not; one that declares none may.
+    package func speaksLanguage(_ script: SalesScript) -> Bool {
+        guard let language, let own = script.language else { return true }
+        return LanguageGuess.primaryTag(own) == LanguageGuess.primaryTag(language)
     }
 
     /// The text of the latest inbound message.

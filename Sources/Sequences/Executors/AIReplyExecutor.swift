@@ -6,6 +6,13 @@ import Wire
 /// `ai_response`: the tenant's AI provider writes the next message from the agent's persona and scripts,
 /// the conversation so far and the lead's values; the message goes to the lead's chat like any other,
 /// and the tokens it cost are recorded whether or not it goes out.
+///
+/// Before the provider is asked, the agent's settings apply (``AgentMessaging``): a manager's reply holds
+/// the reply while the agent is paused for the lead, and a lead writing on an origin outside the agent's
+/// `channels` gets none. The reply is written in the agent's `language`, or in the lead's as
+/// ``LanguageGuess`` reads it from the lead's messages when the agent's is `auto`. A reply held until
+/// the pause ended is written only if the lead has the last word: if a manager (or we) answered
+/// meanwhile, there is nothing left to reply to.
 package struct AIReplyExecutor: ActionExecutor {
     package var actionTypes: Set<ActionType> { [.aiResponse] }
 
@@ -17,9 +24,11 @@ package struct AIReplyExecutor: ActionExecutor {
     private let settings: ExecutorSettings
     private let clock: any WallClock
     private let metrics: ExecutorMetrics
+    private let messaging: AgentMessaging
 
     package init(delivery: ChatDelivery, templates: LeadTemplates, rules: RulesFeedback, store: SequenceStore, egress: EgressGate,
                  settings: ExecutorSettings, clock: any WallClock, metrics: ExecutorMetrics) {
+        self.messaging = AgentMessaging(store: store, clock: clock)
         self.delivery = delivery
         self.templates = templates
         self.rules = rules
@@ -69,8 +78,13 @@ package struct AIReplyExecutor: ActionExecutor {
     /// rule's instructions rendered with them.
     private func request(for action: Action, lead: Int64, in context: ExecutionContext) async throws(ExecutionStop) -> AIReplyRequest {
         let agent = try await rules.agentContext(in: context)
-        let values = try await templates.values(for: nil, in: context)
+        try await messaging.checkPause(agent: agent, lead: lead, operation: "ai_response", in: context)
+        try messaging.checkChannel(agent: agent, operation: "ai_response")
         let conversation = await conversation(with: lead, in: context)
+        if context.wasHeld, let last = conversation.last, last.author != .lead {
+            throw .skipped("ai_response", reason: "held while a manager had the conversation, and the lead has not written since the last reply to it")
+        }
+        let values = try await templates.values(for: nil, in: context)
         var instructions: String?
         if let source = action.instructions, !source.isEmpty {
             do {
@@ -86,13 +100,19 @@ package struct AIReplyExecutor: ActionExecutor {
             scripts: agent.scripts.compactMap { script in
                 ScriptType(rawValue: script.type.name).map {
                     SalesScript(id: script.id, version: Int(script.version), type: $0, name: script.name, body: script.body,
-                                triggerPhrases: script.triggerPhrases)
+                                triggerPhrases: script.triggerPhrases, language: script.language)
                 }
             },
             conversation: conversation,
             inboundCount: max(Int(agent.inboundCount), conversation.filter { $0.author == .lead }.count),
             stageID: agent.statusId == 0 ? nil : agent.statusId, values: values, instructions: instructions,
-            requestedScriptID: action.scriptID)
+            requestedScriptID: action.scriptID, language: Self.replyLanguage(agent: agent.language, conversation: conversation))
+    }
+
+    /// The agent's language, or for `auto` (and empty) the lead's as its messages read.
+    static func replyLanguage(agent: String, conversation: [ConversationTurn]) -> String? {
+        if !agent.isEmpty, agent != "auto" { return agent }
+        return LanguageGuess.detect(conversation.filter { $0.author == .lead }.map(\.text))
     }
 
     /// The latest turns with the lead; without them (an unreadable store) the AI answers from the rest.

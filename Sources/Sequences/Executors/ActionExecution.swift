@@ -47,7 +47,7 @@ package final class ActionExecution: ActionRunner {
         let context = ExecutionContext(
             actionType: action.type, tenantID: scheduled.tenantID, leadID: scheduled.leadID, eventID: scheduled.eventID,
             ruleID: scheduled.ruleID, agentID: scheduled.agentID, idempotencyKey: scheduled.idempotencyKey,
-            attempt: scheduled.attempts, inDoubt: scheduled.inDoubt, integrations: tenant,
+            attempt: scheduled.attempts, inDoubt: scheduled.inDoubt, wasHeld: scheduled.wasHeld, integrations: tenant,
             kommo: kommo.client(rate: tenant.kommoRatePerSecond), logger: logger)
         let executor = registry.executor(for: action.type)
         let name = ExecutorRegistry.name(of: executor)
@@ -64,11 +64,13 @@ package final class ActionExecution: ActionRunner {
         case .failedPermanent: "failed"
         case .failedRetryable: "retry"
         case .skipped: "skipped"
+        case .held: "held"
         }
         var detail = result.detail ?? result.problem?.summary ?? ""
         if result.outcome == .skipped, detail == SkipReason.noKommoCredentials { detail = "skipped (no Kommo credentials)" }
         return ActionRunResult(status: status, operation: result.operation, target: result.target, requestSummary: result.requestSummary,
-                               httpStatus: result.httpStatus, detail: detail, retryAfter: result.retryAfter)
+                               httpStatus: result.httpStatus, detail: detail, retryAfter: result.retryAfter,
+                               holdUntil: result.holdUntil?.unixMicros)
     }
 }
 
@@ -88,7 +90,7 @@ extension ExecutorRegistry {
             tasks,
             leads,
             KommoOperationExecutor(tasks: tasks, leads: leads, templates: templates, rules: feedback),
-            ChatMessageExecutor(delivery: delivery, templates: templates, rules: feedback),
+            ChatMessageExecutor(delivery: delivery, templates: templates, rules: feedback, messaging: AgentMessaging(store: store, clock: clock)),
             AIReplyExecutor(delivery: delivery, templates: templates, rules: feedback, store: store, egress: egress,
                             settings: settings, clock: clock, metrics: metrics),
             WebhookExecutor(sender: WebhookSender(egress: egress, configuration: .init(retry: settings.webhookRetry)), templates: templates),

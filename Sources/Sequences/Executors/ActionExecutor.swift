@@ -50,6 +50,8 @@ package struct ExecutionContext: Sendable {
     /// An earlier run began its side effect and was interrupted before its outcome was recorded: this
     /// run repeats it under the same key.
     package var inDoubt: Bool
+    /// A manager's reply held this action before; it runs now because the pause ended.
+    package var wasHeld: Bool = false
     /// The tenant's integrations as of this run.
     package var integrations: TenantIntegrations
     /// The Kommo client at the tenant's rate limit.

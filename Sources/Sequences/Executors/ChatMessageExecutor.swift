@@ -1,19 +1,23 @@
 import Domain
+import Wire
 
 /// `send_message`: the rule's text, or the agent's script `script_id`, rendered with the lead's values
 /// (a missing value blocks the message rather than send a hole), put into the lead's chat, then recorded
-/// in the conversation and usage and reported to rules-service.
+/// in the conversation and usage and reported to rules-service. While a manager's reply pauses the
+/// agent for the lead (``AgentMessaging``), the message is held and goes out when the pause ends.
 package struct ChatMessageExecutor: ActionExecutor {
     package var actionTypes: Set<ActionType> { [.sendMessage] }
 
     private let delivery: ChatDelivery
     private let templates: LeadTemplates
     private let rules: RulesFeedback
+    private let messaging: AgentMessaging
 
-    package init(delivery: ChatDelivery, templates: LeadTemplates, rules: RulesFeedback) {
+    package init(delivery: ChatDelivery, templates: LeadTemplates, rules: RulesFeedback, messaging: AgentMessaging) {
         self.delivery = delivery
         self.templates = templates
         self.rules = rules
+        self.messaging = messaging
     }
 
     package func execute(_ action: Action, in context: ExecutionContext) async -> ExecutionResult {
@@ -22,8 +26,21 @@ package struct ChatMessageExecutor: ActionExecutor {
             guard let lead = context.leadID else { throw .invalid("send_message needs a lead", in: context) }
             var source = action.text ?? ""
             var script: (id: String, version: Int64)?
+            var agentContext: PB.AgentContext?
+            if !context.agentID.isEmpty {
+                do throws(ExecutionStop) {
+                    agentContext = try await rules.agentContext(in: context)
+                } catch where error.result.outcome == .failedPermanent && action.scriptID == nil {
+                    // The agent is gone (or names none): a rule's plain text still goes out, with no pause to apply.
+                    agentContext = nil
+                }
+                if let agentContext {
+                    try await messaging.checkPause(agent: agentContext, lead: lead, operation: operation, in: context)
+                }
+            }
             if source.isEmpty, let scriptID = action.scriptID {
-                let agent = try await rules.agentContext(in: context)
+                let agent: PB.AgentContext
+                if let agentContext { agent = agentContext } else { agent = try await rules.agentContext(in: context) }
                 guard let found = agent.scripts.first(where: { $0.id == scriptID }) else {
                     return ExecutionResult(operation: operation, outcome: .failedPermanent,
                                            detail: "script \(scriptID) is not among the agent's scripts for this stage")

@@ -16,6 +16,9 @@ package enum ExecutionOutcome: String, Sendable, Hashable, Codable, CaseIterable
     /// Nothing was sent, on purpose: no credentials configured, a message blocked by a missing template
     /// value, and the like. ``ExecutionResult/detail`` says why.
     case skipped
+    /// Not sent yet, on purpose: the agent is paused for the lead (a manager replied). The row waits
+    /// until ``ExecutionResult/holdUntil``, or for a resume when that is `nil`, and then runs again.
+    case held
 }
 
 // MARK: - Problem details
@@ -132,6 +135,8 @@ package struct ExecutionResult: Sendable, Hashable, Codable {
     package var retryAfter: Duration?
     /// LLM token usage, for AI calls that reported it.
     package var usage: TokenUsage?
+    /// For a ``ExecutionOutcome/held`` run: when the pause ends by itself; `nil` when only a resume ends it.
+    package var holdUntil: Date?
     /// The exchanges of a multi-step action (e.g. write the field, then run the Salesbot), in order.
     package var steps: [ExecutionResult]
 
@@ -156,6 +161,13 @@ package struct ExecutionResult: Sendable, Hashable, Codable {
         self.retryAfter = retryAfter
         self.usage = usage
         self.steps = steps
+    }
+
+    /// A result for an action held by a pause until `until` (or a resume, when `nil`).
+    package static func held(_ operation: String, reason: String, until: Date?) -> ExecutionResult {
+        var result = ExecutionResult(operation: operation, outcome: .held, detail: reason)
+        result.holdUntil = until
+        return result
     }
 
     /// A result for an action that was deliberately not sent.

@@ -120,7 +120,7 @@ package struct OpenAIProvider: AIProvider {
 
     /// The scripts usable at the lead's stage: latest versions, unbound or bound to that stage.
     static func scriptsForStage(_ request: AIReplyRequest) -> [SalesScript] {
-        request.currentScripts.filter { $0.stageID == nil || $0.stageID == request.stageID }
+        request.currentScripts.filter { ($0.stageID == nil || $0.stageID == request.stageID) && request.speaksLanguage($0) }
     }
 
     /// The chat messages for `request`: one system message, then the most recent turns.
@@ -132,6 +132,9 @@ package struct OpenAIProvider: AIProvider {
         let persona = request.persona.trimmingCharacters(in: .whitespacesAndNewlines)
         system.append(persona.isEmpty ? "You are \(request.agentName), a sales agent." : persona)
         system.append("Your name is \(request.agentName). Reply with the next chat message to the lead only.")
+        if let language = request.language {
+            system.append("Write the reply in \(LanguageGuess.name(of: language)).")
+        }
         if let instructions = request.instructions, !TextFold.isBlank(instructions) {
             system.append("Instructions for this reply: \(instructions)")
         }

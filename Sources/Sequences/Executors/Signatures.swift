@@ -22,6 +22,11 @@ package enum ChatsAPISignature {
         return Hex.string(code)
     }
 
+    /// Lowercase hex HMAC-SHA1 of a whole body: the `X-Signature` Kommo puts on a channel's webhooks.
+    package static func bodySignature(_ body: [UInt8], secret: String) -> String {
+        Hex.string(HMAC<Insecure.SHA1>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8))))
+    }
+
     /// `date` as RFC 2822 in UTC, e.g. `Mon, 02 Jan 2006 15:04:05 +0000`, independent of the locale.
     package static func rfc2822(_ date: Date) -> String {
         var calendar = Calendar(identifier: .gregorian)

@@ -14,7 +14,9 @@ import Logging
 /// 6. otherwise a script bound to the lead's stage (qualification, presentation, closing first), then an
 ///    unbound qualification script.
 ///
-/// Scripts bound to another stage are never used. Phrases match ignoring case and accents, on word
+/// Scripts bound to another stage are never used, nor, when the reply language is known (the agent's
+/// `language`, or the lead's as detected), scripts that declare another language; among scripts of one
+/// type, one in the reply language comes before one that declares none. Phrases match ignoring case and accents, on word
 /// boundaries ("preço" matches "PRECO?", "plan" does not match "explain"). The script is rendered with
 /// ``MissingValuePolicy/block``, so a lead never gets "Hello , …": a missing value blocks the reply.
 package struct TemplateAIProvider: AIProvider {
@@ -73,7 +75,9 @@ package struct TemplateAIProvider: AIProvider {
         if let id = request.requestedScriptID, let script = all.first(where: { $0.id == id }) {
             return (script, "requested")
         }
-        let usable = all.filter { $0.stageID == nil || $0.stageID == request.stageID }
+        // Scripts in the reply language first (a stable order otherwise), then those that declare none.
+        let inLanguage = all.filter { $0.stageID == nil || $0.stageID == request.stageID }.filter(request.speaksLanguage)
+        let usable = inLanguage.filter { $0.language != nil } + inLanguage.filter { $0.language == nil }
         func first(_ type: ScriptType) -> SalesScript? {
             // A script bound to the lead's stage is more specific than one for any stage.
             usable.first { $0.type == type && $0.stageID != nil } ?? usable.first { $0.type == type }

@@ -13,7 +13,8 @@ package protocol ActionRunner: Sendable {
 
 /// The result of one run of an action.
 package struct ActionRunResult: Sendable {
-    /// succeeded, failed, skipped — or retry (run again at `retryAt`).
+    /// succeeded, failed, skipped — or retry (run again at `retryAt`), or held (paused for the lead: run
+    /// again at `holdUntil`, or when resumed).
     package var status: String
     package var operation: String
     package var target: String
@@ -21,9 +22,11 @@ package struct ActionRunResult: Sendable {
     package var httpStatus: Int?
     package var detail: String
     package var retryAfter: Duration?
+    /// For status `held`: when the row runs again (microseconds); `nil` to wait for a resume.
+    package var holdUntil: Int64?
 
     package init(status: String, operation: String, target: String = "", requestSummary: String = "", httpStatus: Int? = nil,
-                 detail: String = "", retryAfter: Duration? = nil) {
+                 detail: String = "", retryAfter: Duration? = nil, holdUntil: Int64? = nil) {
         self.status = status
         self.operation = operation
         self.target = target
@@ -31,6 +34,7 @@ package struct ActionRunResult: Sendable {
         self.httpStatus = httpStatus
         self.detail = detail
         self.retryAfter = retryAfter
+        self.holdUntil = holdUntil
     }
 }
 
@@ -156,12 +160,14 @@ package final class Scheduler: Service, Sendable {
             } else {
                 status = "failed"
             }
+        } else if status == "held" {
+            retryAt = result.holdUntil
         }
         let elapsed = ContinuousClock.now - started
         let log = ActionLogEntry(
             actionID: action.id, tenantID: action.tenantID, leadID: action.leadID, at: now, actionType: action.actionType,
             operation: result.operation, target: result.target, requestSummary: result.requestSummary, httpStatus: result.httpStatus,
-            latencyMillis: Double(elapsed.micros) / 1000, outcome: retryAt != nil ? "retry" : status,
+            latencyMillis: Double(elapsed.micros) / 1000, outcome: status == "held" ? "held" : retryAt != nil ? "retry" : status,
             detail: action.inDoubt ? Self.inDoubtRemark + (result.detail.isEmpty ? "" : "; " + result.detail) : result.detail)
         do {
             if action.kind == "step" {

@@ -293,7 +293,8 @@ extension SequenceStore {
     package func finishStep(_ action: ScheduledAction, status: String, log: ActionLogEntry?, retryAt: Int64?, now: Int64) async throws {
         try await db.write { db in
             try Self.finishRow(db, action, status: status, log: log, retryAt: retryAt, now: now)
-            guard retryAt == nil, status != "cancelled", let (enrollmentID, stepID) = Self.parseStepKey(action.idempotencyKey),
+            // A held step keeps its enrollment on it until the pause ends.
+            guard retryAt == nil, status != "cancelled", status != "held", let (enrollmentID, stepID) = Self.parseStepKey(action.idempotencyKey),
                   let enrollment = try Self.loadEnrollment(db, tenantID: action.tenantID, id: enrollmentID),
                   enrollment.state == "active", enrollment.currentStepID == stepID
             else { return }

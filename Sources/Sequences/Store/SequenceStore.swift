@@ -26,6 +26,8 @@ package struct ScheduledAction: Sendable {
     /// An earlier attempt started its side effect and was interrupted before its outcome was recorded
     /// (a crash, or a lease that ran out): it may have happened, so this run repeats it under the same key.
     package var inDoubt: Bool = false
+    /// A manager's reply held this row before (see `held_at`): it runs now because the pause ended.
+    package var wasHeld: Bool = false
 }
 
 /// An action a rule decided on, as the schedule takes it.
@@ -246,6 +248,29 @@ package final class SequenceStore: Sendable {
                 """)
             try db.execute(sql: "ALTER TABLE action DROP COLUMN action_json")
         }
+        migrator.registerMigration("v8-human-replies") { db in
+            // Who wrote an outgoing message (manager, bot, integration; '' for ours and for the lead's),
+            // and for one of ours the outgoing_message event that echoed it back, so an echo is matched once.
+            try db.execute(sql: "ALTER TABLE conversation ADD COLUMN author TEXT NOT NULL DEFAULT ''")
+            try db.execute(sql: "ALTER TABLE conversation ADD COLUMN echo_event_id TEXT")
+            // When a manager's reply first held the row: a held row is 'held' (until resumed) or 'pending'
+            // at the time the pause ends.
+            try db.execute(sql: "ALTER TABLE action ADD COLUMN held_at INTEGER")
+            // A manager's latest message to the lead, and the manual resume after it, if any.
+            try db.execute(sql: """
+                CREATE TABLE lead_human_reply (
+                    tenant_id TEXT NOT NULL,
+                    lead_id INTEGER NOT NULL,
+                    replied_at INTEGER NOT NULL,
+                    manager TEXT NOT NULL DEFAULT '',
+                    event_id TEXT NOT NULL,
+                    resumed_at INTEGER,
+                    PRIMARY KEY (tenant_id, lead_id)
+                ) WITHOUT ROWID
+                """)
+            // Chats API channel webhooks find their tenant by the channel's scope id.
+            try db.execute(sql: "CREATE INDEX integration_by_chats_scope ON integration(json_extract(settings_json, '$.messages.chats_api.scope_id'))")
+        }
         return migrator
     }
 
@@ -319,7 +344,8 @@ package final class SequenceStore: Sendable {
         var scheduled = ScheduledAction(
             id: row["id"], tenantID: row["tenant_id"], idempotencyKey: row["idempotency_key"], kind: row["kind"],
             actionType: row["action_type"], action: nil, leadID: row["lead_id"], ruleID: row["rule_id"], agentID: row["agent_id"],
-            eventID: row["event_id"], dueAt: row["due_at"], attempts: row["attempts"], inDoubt: (row["started_at"] as Int64?) != nil)
+            eventID: row["event_id"], dueAt: row["due_at"], attempts: row["attempts"], inDoubt: (row["started_at"] as Int64?) != nil,
+            wasHeld: (row["held_at"] as Int64?) != nil)
         if let document: String = row["action"] {
             do {
                 scheduled.action = try RuleJSON.decode(Action.self, from: Data(document.utf8))
@@ -355,7 +381,14 @@ package final class SequenceStore: Sendable {
 
     /// The body of ``finish(_:status:log:retryAt:now:)``, shared with the sequence steps' finish.
     static func finishRow(_ db: Database, _ action: ScheduledAction, status: String, log: ActionLogEntry?, retryAt: Int64?, now: Int64) throws {
-        if let retryAt {
+        if status == "held" {
+            // Held by a manager's reply: pending again when the pause ends by itself (`retryAt`), else
+            // parked until a resume releases it. Not finished either way.
+            try db.execute(sql: """
+                UPDATE action SET status = ?, due_at = coalesce(?, due_at), lease_until = 0, last_error = ?, started_at = NULL,
+                    held_at = coalesce(held_at, ?) WHERE id = ?
+                """, arguments: [retryAt == nil ? "held" : "pending", retryAt, log?.detail ?? "", now, action.id])
+        } else if let retryAt {
             try db.execute(sql: "UPDATE action SET status = 'pending', due_at = ?, lease_until = 0, last_error = ?, started_at = NULL WHERE id = ?",
                            arguments: [retryAt, log?.detail ?? "", action.id])
         } else {
@@ -386,6 +419,9 @@ package final class SequenceStore: Sendable {
                 try db.execute(sql: "INSERT OR IGNORE INTO conversation (tenant_id, lead_id, direction, text, at, ref) VALUES (?, ?, ?, ?, ?, ?)",
                                arguments: [event.tenantId, event.leadId, message.direction == .outgoing ? "outgoing" : "incoming",
                                            message.text, event.occurredAtMicros, "event:" + event.id])
+            }
+            if event.type == .messageSent, event.leadId != 0, let message = event.message {
+                try Self.recordSentMessage(db, event: event, message: message, now: now)
             }
             return true
         }
@@ -439,7 +475,8 @@ package final class SequenceStore: Sendable {
         try await db.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM conversation WHERE tenant_id = ? AND lead_id = ? ORDER BY at DESC, id DESC LIMIT ?",
                              arguments: [tenantID, leadID, limit])
-                .map { ConversationEntry(id: $0["id"], leadID: $0["lead_id"], direction: $0["direction"], text: $0["text"], at: $0["at"]) }
+                .map { ConversationEntry(id: $0["id"], leadID: $0["lead_id"], direction: $0["direction"], text: $0["text"], at: $0["at"],
+                                         author: $0["author"]) }
                 .reversed()
         }
     }
@@ -496,16 +533,16 @@ package final class SequenceStore: Sendable {
                 SELECT * FROM (
                     SELECT 'action' AS kind, l.id, l.at, l.action_type, l.operation, l.target, l.request_summary, l.http_status,
                            l.latency_ms, l.outcome, l.detail, NULL AS direction, NULL AS text, a.idempotency_key, a.rule_id,
-                           NULL AS sequence_id, NULL AS state, NULL AS finished_at
+                           NULL AS sequence_id, NULL AS state, NULL AS finished_at, NULL AS author
                     FROM action_log l LEFT JOIN action a ON a.id = l.action_id
                     WHERE l.tenant_id = ? AND l.lead_id = ?
                     UNION ALL
                     SELECT 'message' AS kind, c.id, c.at, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.direction, c.text, c.ref, NULL,
-                           NULL, NULL, NULL
+                           NULL, NULL, NULL, c.author
                     FROM conversation c WHERE c.tenant_id = ? AND c.lead_id = ?
                     UNION ALL
                     SELECT 'enrollment' AS kind, e.rowid, e.enrolled_at, NULL, NULL, e.source, NULL, NULL, NULL, NULL, e.reason, NULL, NULL,
-                           e.id, NULL, e.sequence_id, e.state, e.finished_at
+                           e.id, NULL, e.sequence_id, e.state, e.finished_at, NULL
                     FROM enrollment e WHERE e.tenant_id = ? AND e.lead_id = ?)
                 """
             var arguments: StatementArguments = [tenantID, leadID, tenantID, leadID, tenantID, leadID]
@@ -564,6 +601,8 @@ package struct ConversationEntry: Sendable, Hashable {
     package var direction: String
     package var text: String
     package var at: Int64
+    /// For an outgoing message someone else wrote: manager, bot or integration; empty for ours and the lead's.
+    package var author: String = ""
 }
 
 /// The usage of one kind on one day: `ai_reply` (replies sent), `ai_tokens` (tokens the AI provider
@@ -638,6 +677,8 @@ package struct TimelineItem: Sendable {
     package var sequenceID: String?
     package var state: String?
     package var finishedAt: Int64?
+    /// A message's author when someone other than the lead or us wrote it (manager, bot, integration).
+    package var author: String?
 
     init(row: Row) {
         kind = row["kind"]
@@ -658,6 +699,7 @@ package struct TimelineItem: Sendable {
         sequenceID = row["sequence_id"]
         state = row["state"]
         finishedAt = row["finished_at"]
+        author = row["author"]
     }
 
     package var position: TimelinePosition { TimelinePosition(at: at, kind: kind, id: id) }

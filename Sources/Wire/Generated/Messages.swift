@@ -299,12 +299,22 @@ extension PB {
         case timerFired // = 38
         /// An operator ran a rule by hand (origin MANUAL).
         case manual // = 39
+        /// A message a manager, a bot or an integration sent to the client (outgoing_message[add], or a
+        /// manager's message on the tenant's own Chats API channel).
+        case messageSent // = 40
+        /// Digital Pipeline webhooks of a lead's stage: an incoming e-mail, call or chat, a site visit.
+        case leadMailIn // = 41
+        case leadCallIn // = 42
+        case leadChat // = 43
+        case leadSiteVisit // = 44
+        /// Digital Pipeline: a customer's purchase period came (customers[period]).
+        case customerPeriod // = 45
         /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
         /// peer sends survives a round trip.
         case unrecognized(Int32)
 
         /// Every value this build knows.
-        package static let allCases: [Self] = [.unspecified, .unknown, .leadCreated, .leadUpdated, .leadDeleted, .leadRestored, .stageChanged, .responsibleChanged, .noteAdded, .callIn, .callOut, .messageReceived, .talkCreated, .talkUpdated, .taskCreated, .taskUpdated, .taskCompleted, .taskDeleted, .unsortedCreated, .unsortedUpdated, .unsortedAccepted, .unsortedDeclined, .unsortedDeleted, .contactCreated, .contactUpdated, .contactDeleted, .contactRestored, .companyCreated, .companyUpdated, .companyDeleted, .companyRestored, .customerCreated, .customerUpdated, .customerDeleted, .customerRestored, .catalogCreated, .catalogUpdated, .catalogDeleted, .timerFired, .manual]
+        package static let allCases: [Self] = [.unspecified, .unknown, .leadCreated, .leadUpdated, .leadDeleted, .leadRestored, .stageChanged, .responsibleChanged, .noteAdded, .callIn, .callOut, .messageReceived, .talkCreated, .talkUpdated, .taskCreated, .taskUpdated, .taskCompleted, .taskDeleted, .unsortedCreated, .unsortedUpdated, .unsortedAccepted, .unsortedDeclined, .unsortedDeleted, .contactCreated, .contactUpdated, .contactDeleted, .contactRestored, .companyCreated, .companyUpdated, .companyDeleted, .companyRestored, .customerCreated, .customerUpdated, .customerDeleted, .customerRestored, .catalogCreated, .catalogUpdated, .catalogDeleted, .timerFired, .manual, .messageSent, .leadMailIn, .leadCallIn, .leadChat, .leadSiteVisit, .customerPeriod]
 
         package init(rawValue: Int32) {
             switch rawValue {
@@ -348,6 +358,12 @@ extension PB {
             case 37: self = .catalogDeleted
             case 38: self = .timerFired
             case 39: self = .manual
+            case 40: self = .messageSent
+            case 41: self = .leadMailIn
+            case 42: self = .leadCallIn
+            case 43: self = .leadChat
+            case 44: self = .leadSiteVisit
+            case 45: self = .customerPeriod
             default: self = .unrecognized(rawValue)
             }
         }
@@ -394,6 +410,12 @@ extension PB {
             case .catalogDeleted: 37
             case .timerFired: 38
             case .manual: 39
+            case .messageSent: 40
+            case .leadMailIn: 41
+            case .leadCallIn: 42
+            case .leadChat: 43
+            case .leadSiteVisit: 44
+            case .customerPeriod: 45
             case .unrecognized(let number): number
             }
         }
@@ -442,6 +464,12 @@ extension PB {
             case .catalogDeleted: "catalog_deleted"
             case .timerFired: "timer_fired"
             case .manual: "manual"
+            case .messageSent: "message_sent"
+            case .leadMailIn: "lead_mail_in"
+            case .leadCallIn: "lead_call_in"
+            case .leadChat: "lead_chat"
+            case .leadSiteVisit: "lead_site_visit"
+            case .customerPeriod: "customer_period"
             case .unrecognized(let number): String(number)
             }
         }
@@ -489,6 +517,12 @@ extension PB {
             case "catalog_deleted": self = .catalogDeleted
             case "timer_fired": self = .timerFired
             case "manual": self = .manual
+            case "message_sent": self = .messageSent
+            case "lead_mail_in": self = .leadMailIn
+            case "lead_call_in": self = .leadCallIn
+            case "lead_chat": self = .leadChat
+            case "lead_site_visit": self = .leadSiteVisit
+            case "customer_period": self = .customerPeriod
             default: return nil
             }
         }
@@ -682,6 +716,101 @@ extension PB.MessageDirection: Codable {
         let name = try container.decode(String.self)
         guard let value = Self(name: name) else {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.MessageDirection value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
+// MARK: - agents.v1.MessageAuthorKind
+
+extension PB {
+    /// Who wrote a chat message, as the message's author block says.
+    package enum MessageAuthorKind: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        /// The client (an incoming message).
+        case client // = 1
+        /// A Kommo user: a manager of the business.
+        case manager // = 2
+        /// A Salesbot or another bot.
+        case bot // = 3
+        /// An integration (possibly ours: sequence-service tells our own sends apart).
+        case integration // = 4
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .client, .manager, .bot, .integration]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .client
+            case 2: self = .manager
+            case 3: self = .bot
+            case 4: self = .integration
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .client: 1
+            case .manager: 2
+            case .bot: 3
+            case .integration: 4
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .client: "client"
+            case .manager: "manager"
+            case .bot: "bot"
+            case .integration: "integration"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "client": self = .client
+            case "manager": self = .manager
+            case "bot": self = .bot
+            case "integration": self = .integration
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.MessageAuthorKind: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.MessageAuthorKind value \(name)")
         }
         self = value
     }
@@ -3476,6 +3605,7 @@ extension PB {
         package var attachmentType: String = ""
         package var attachmentLink: String = ""
         package var attachmentFileName: String = ""
+        package var authorKind: PB.MessageAuthorKind = .unspecified
         package init() {}
     }
 }
@@ -3497,6 +3627,7 @@ extension PB.MessageFields {
         package static let attachmentType: Int32 = 12
         package static let attachmentLink: Int32 = 13
         package static let attachmentFileName: Int32 = 14
+        package static let authorKind: Int32 = 15
     }
 }
 
@@ -3543,6 +3674,7 @@ extension PB.MessageFields {
         c.attachment_type = try arena.string(self.attachmentType, field: "attachment_type")
         c.attachment_link = try arena.string(self.attachmentLink, field: "attachment_link")
         c.attachment_file_name = try arena.string(self.attachmentFileName, field: "attachment_file_name")
+        c.author_kind = Agents__V1__MessageAuthorKind(rawValue: .init(truncatingIfNeeded: self.authorKind.rawValue))
     }
 
     init(c: Agents__V1__MessageFields) {
@@ -3560,6 +3692,7 @@ extension PB.MessageFields {
         self.attachmentType = WireArena.readString(c.attachment_type)
         self.attachmentLink = WireArena.readString(c.attachment_link)
         self.attachmentFileName = WireArena.readString(c.attachment_file_name)
+        self.authorKind = PB.MessageAuthorKind(rawValue: Int32(truncatingIfNeeded: c.author_kind.rawValue))
     }
 }
 
@@ -3579,6 +3712,7 @@ extension PB.MessageFields: Codable {
         case attachmentType = "attachment_type"
         case attachmentLink = "attachment_link"
         case attachmentFileName = "attachment_file_name"
+        case authorKind = "author_kind"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -3598,6 +3732,7 @@ extension PB.MessageFields: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .attachmentType) { self.attachmentType = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .attachmentLink) { self.attachmentLink = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .attachmentFileName) { self.attachmentFileName = v }
+        if let v = try container.decodeIfPresent(PB.MessageAuthorKind.self, forKey: .authorKind) { self.authorKind = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -3616,6 +3751,7 @@ extension PB.MessageFields: Codable {
         try container.encode(self.attachmentType, forKey: .attachmentType)
         try container.encode(self.attachmentLink, forKey: .attachmentLink)
         try container.encode(self.attachmentFileName, forKey: .attachmentFileName)
+        try container.encode(self.authorKind, forKey: .authorKind)
     }
 }
 
@@ -5793,6 +5929,10 @@ extension PB {
         /// Webhook: only check that the secret names a source, store nothing (the gateway asks before it
         /// reads a body, so an unknown secret costs no body buffering).
         package var probe: Bool = false
+        /// Chats API channel webhook: the channel's scope id from the URL path and the X-Signature header;
+        /// sequence-service, which keeps the channel secret, checks the signature before anything is stored.
+        package var chatsScopeId: String = ""
+        package var signature: String = ""
         package init() {}
     }
 }
@@ -5808,6 +5948,8 @@ extension PB.IngestRequest {
         package static let events: Int32 = 6
         package static let receivedAtMicros: Int32 = 7
         package static let probe: Int32 = 8
+        package static let chatsScopeId: Int32 = 9
+        package static let signature: Int32 = 10
     }
 }
 
@@ -5852,6 +5994,8 @@ extension PB.IngestRequest {
         }
         c.received_at_micros = self.receivedAtMicros
         c.probe = (self.probe ? 1 : 0)
+        c.chats_scope_id = try arena.string(self.chatsScopeId, field: "chats_scope_id")
+        c.signature = try arena.string(self.signature, field: "signature")
     }
 
     init(c: Agents__V1__IngestRequest) {
@@ -5863,6 +6007,8 @@ extension PB.IngestRequest {
         self.events = WireArena.readMessages(c.events, c.n_events) { PB.Event(c: $0) }
         self.receivedAtMicros = c.received_at_micros
         self.probe = (c.probe != 0)
+        self.chatsScopeId = WireArena.readString(c.chats_scope_id)
+        self.signature = WireArena.readString(c.signature)
     }
 }
 
@@ -5876,6 +6022,8 @@ extension PB.IngestRequest: Codable {
         case events = "events"
         case receivedAtMicros = "received_at_micros"
         case probe = "probe"
+        case chatsScopeId = "chats_scope_id"
+        case signature = "signature"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -5889,6 +6037,8 @@ extension PB.IngestRequest: Codable {
         if let v = try container.decodeIfPresent([PB.Event].self, forKey: .events) { self.events = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .receivedAtMicros) { self.receivedAtMicros = v }
         if let v = try container.decodeIfPresent(Bool.self, forKey: .probe) { self.probe = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .chatsScopeId) { self.chatsScopeId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .signature) { self.signature = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -5901,6 +6051,8 @@ extension PB.IngestRequest: Codable {
         try container.encode(self.events, forKey: .events)
         try container.encode(self.receivedAtMicros, forKey: .receivedAtMicros)
         try container.encode(self.probe, forKey: .probe)
+        try container.encode(self.chatsScopeId, forKey: .chatsScopeId)
+        try container.encode(self.signature, forKey: .signature)
     }
 }
 
@@ -8429,6 +8581,17 @@ extension PB {
         package var lastOutboundAtMicros: Int64 = 0
         package var leadFields: [PB.KeyValue] = []
         package var agentJson: String = ""
+        /// Origins (waba, telegram, …) the agent answers on; empty means all.
+        package var channels: [String] = []
+        /// pause_on_human_reply: whether a manager's message pauses the agent for the lead, for how long
+        /// (0: until resumed by hand or by stage), and the stages whose entry resumes it.
+        package var pauseOnHumanReply: Bool = false
+        package var resumeAfterSeconds: Int64 = 0
+        package var resumeStageIds: [Int64] = []
+        /// The origin of the lead's last incoming message, when known.
+        package var lastInboundOrigin: String = ""
+        /// When the lead entered its current stage, when known.
+        package var stageEnteredAtMicros: Int64 = 0
         package init() {}
     }
 }
@@ -8449,6 +8612,12 @@ extension PB.AgentContext {
         package static let lastOutboundAtMicros: Int32 = 11
         package static let leadFields: Int32 = 12
         package static let agentJson: Int32 = 13
+        package static let channels: Int32 = 14
+        package static let pauseOnHumanReply: Int32 = 15
+        package static let resumeAfterSeconds: Int32 = 16
+        package static let resumeStageIds: Int32 = 17
+        package static let lastInboundOrigin: Int32 = 18
+        package static let stageEnteredAtMicros: Int32 = 19
     }
 }
 
@@ -8502,6 +8671,14 @@ extension PB.AgentContext {
             try value.fill(&pointer.pointee, arena)
         }
         c.agent_json = try arena.string(self.agentJson, field: "agent_json")
+        c.n_channels = self.channels.count
+        c.channels = try arena.strings(self.channels, field: "channels")
+        c.pause_on_human_reply = (self.pauseOnHumanReply ? 1 : 0)
+        c.resume_after_seconds = self.resumeAfterSeconds
+        c.n_resume_stage_ids = self.resumeStageIds.count
+        c.resume_stage_ids = arena.scalars(self.resumeStageIds)
+        c.last_inbound_origin = try arena.string(self.lastInboundOrigin, field: "last_inbound_origin")
+        c.stage_entered_at_micros = self.stageEnteredAtMicros
     }
 
     init(c: Agents__V1__AgentContext) {
@@ -8518,6 +8695,12 @@ extension PB.AgentContext {
         self.lastOutboundAtMicros = c.last_outbound_at_micros
         self.leadFields = WireArena.readMessages(c.lead_fields, c.n_lead_fields) { PB.KeyValue(c: $0) }
         self.agentJson = WireArena.readString(c.agent_json)
+        self.channels = WireArena.readStrings(c.channels, c.n_channels)
+        self.pauseOnHumanReply = (c.pause_on_human_reply != 0)
+        self.resumeAfterSeconds = c.resume_after_seconds
+        self.resumeStageIds = WireArena.readScalars(c.resume_stage_ids, c.n_resume_stage_ids)
+        self.lastInboundOrigin = WireArena.readString(c.last_inbound_origin)
+        self.stageEnteredAtMicros = c.stage_entered_at_micros
     }
 }
 
@@ -8536,6 +8719,12 @@ extension PB.AgentContext: Codable {
         case lastOutboundAtMicros = "last_outbound_at_micros"
         case leadFields = "lead_fields"
         case agentJson = "agent_json"
+        case channels = "channels"
+        case pauseOnHumanReply = "pause_on_human_reply"
+        case resumeAfterSeconds = "resume_after_seconds"
+        case resumeStageIds = "resume_stage_ids"
+        case lastInboundOrigin = "last_inbound_origin"
+        case stageEnteredAtMicros = "stage_entered_at_micros"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -8554,6 +8743,12 @@ extension PB.AgentContext: Codable {
         if let v = try container.decodeIfPresent(Int64.self, forKey: .lastOutboundAtMicros) { self.lastOutboundAtMicros = v }
         if let v = try container.decodeIfPresent([PB.KeyValue].self, forKey: .leadFields) { self.leadFields = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .agentJson) { self.agentJson = v }
+        if let v = try container.decodeIfPresent([String].self, forKey: .channels) { self.channels = v }
+        if let v = try container.decodeIfPresent(Bool.self, forKey: .pauseOnHumanReply) { self.pauseOnHumanReply = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .resumeAfterSeconds) { self.resumeAfterSeconds = v }
+        if let v = try container.decodeIfPresent([Int64].self, forKey: .resumeStageIds) { self.resumeStageIds = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .lastInboundOrigin) { self.lastInboundOrigin = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .stageEnteredAtMicros) { self.stageEnteredAtMicros = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -8571,6 +8766,12 @@ extension PB.AgentContext: Codable {
         try container.encode(self.lastOutboundAtMicros, forKey: .lastOutboundAtMicros)
         try container.encode(self.leadFields, forKey: .leadFields)
         try container.encode(self.agentJson, forKey: .agentJson)
+        try container.encode(self.channels, forKey: .channels)
+        try container.encode(self.pauseOnHumanReply, forKey: .pauseOnHumanReply)
+        try container.encode(self.resumeAfterSeconds, forKey: .resumeAfterSeconds)
+        try container.encode(self.resumeStageIds, forKey: .resumeStageIds)
+        try container.encode(self.lastInboundOrigin, forKey: .lastInboundOrigin)
+        try container.encode(self.stageEnteredAtMicros, forKey: .stageEnteredAtMicros)
     }
 }
 
@@ -10366,6 +10567,319 @@ extension PB.LeadQuery: Codable {
     }
 }
 
+// MARK: - agents.v1.ChatsWebhookCheck
+
+extension PB {
+    /// A Chats API channel webhook to check: the channel's scope id, the raw body and its X-Signature.
+    package struct ChatsWebhookCheck: Sendable, Hashable {
+        package var scopeId: String = ""
+        package var body: [UInt8] = []
+        package var signature: String = ""
+        package init() {}
+    }
+}
+
+extension PB.ChatsWebhookCheck {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let scopeId: Int32 = 1
+        package static let body: Int32 = 2
+        package static let signature: Int32 = 3
+    }
+}
+
+extension PB.ChatsWebhookCheck: WireMessage {
+    package static var protoName: String { "agents.v1.ChatsWebhookCheck" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__ChatsWebhookCheck()
+            agents__v1__chats_webhook_check__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__chats_webhook_check__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__chats_webhook_check__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__chats_webhook_check__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__chats_webhook_check__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.ChatsWebhookCheck {
+    func fill(_ c: inout Agents__V1__ChatsWebhookCheck, _ arena: WireArena) throws(WireEncodingError) {
+        c.scope_id = try arena.string(self.scopeId, field: "scope_id")
+        c.body = arena.binary(self.body)
+        c.signature = try arena.string(self.signature, field: "signature")
+    }
+
+    init(c: Agents__V1__ChatsWebhookCheck) {
+        self.scopeId = WireArena.readString(c.scope_id)
+        self.body = WireArena.readBinary(c.body)
+        self.signature = WireArena.readString(c.signature)
+    }
+}
+
+extension PB.ChatsWebhookCheck: Codable {
+    enum CodingKeys: String, CodingKey {
+        case scopeId = "scope_id"
+        case body = "body"
+        case signature = "signature"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .scopeId) { self.scopeId = v }
+        if let v = try container.decodeIfPresent([UInt8].self, forKey: .body) { self.body = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .signature) { self.signature = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.scopeId, forKey: .scopeId)
+        try container.encode(self.body, forKey: .body)
+        try container.encode(self.signature, forKey: .signature)
+    }
+}
+
+// MARK: - agents.v1.ChatsWebhookVerdict
+
+extension PB {
+    package struct ChatsWebhookVerdict: Sendable, Hashable {
+        /// The tenant whose channel the scope id names.
+        package var tenantId: String = ""
+        /// Whether X-Signature is the HMAC-SHA1 of the body with the channel secret.
+        package var valid: Bool = false
+        package init() {}
+    }
+}
+
+extension PB.ChatsWebhookVerdict {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let tenantId: Int32 = 1
+        package static let valid: Int32 = 2
+    }
+}
+
+extension PB.ChatsWebhookVerdict: WireMessage {
+    package static var protoName: String { "agents.v1.ChatsWebhookVerdict" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__ChatsWebhookVerdict()
+            agents__v1__chats_webhook_verdict__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__chats_webhook_verdict__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__chats_webhook_verdict__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__chats_webhook_verdict__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__chats_webhook_verdict__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.ChatsWebhookVerdict {
+    func fill(_ c: inout Agents__V1__ChatsWebhookVerdict, _ arena: WireArena) throws(WireEncodingError) {
+        c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
+        c.valid = (self.valid ? 1 : 0)
+    }
+
+    init(c: Agents__V1__ChatsWebhookVerdict) {
+        self.tenantId = WireArena.readString(c.tenant_id)
+        self.valid = (c.valid != 0)
+    }
+}
+
+extension PB.ChatsWebhookVerdict: Codable {
+    enum CodingKeys: String, CodingKey {
+        case tenantId = "tenant_id"
+        case valid = "valid"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .tenantId) { self.tenantId = v }
+        if let v = try container.decodeIfPresent(Bool.self, forKey: .valid) { self.valid = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.tenantId, forKey: .tenantId)
+        try container.encode(self.valid, forKey: .valid)
+    }
+}
+
+// MARK: - agents.v1.LeadResume
+
+extension PB {
+    /// Resume the agents for a lead that a manager's reply paused.
+    package struct LeadResume: Sendable, Hashable {
+        package var leadId: Int64 = 0
+        package init() {}
+    }
+}
+
+extension PB.LeadResume {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let leadId: Int32 = 1
+    }
+}
+
+extension PB.LeadResume: WireMessage {
+    package static var protoName: String { "agents.v1.LeadResume" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__LeadResume()
+            agents__v1__lead_resume__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__lead_resume__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__lead_resume__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__lead_resume__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__lead_resume__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.LeadResume {
+    func fill(_ c: inout Agents__V1__LeadResume, _ arena: WireArena) throws(WireEncodingError) {
+        c.lead_id = self.leadId
+    }
+
+    init(c: Agents__V1__LeadResume) {
+        self.leadId = c.lead_id
+    }
+}
+
+extension PB.LeadResume: Codable {
+    enum CodingKeys: String, CodingKey {
+        case leadId = "lead_id"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .leadId) { self.leadId = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.leadId, forKey: .leadId)
+    }
+}
+
+// MARK: - agents.v1.LeadResumeResponse
+
+extension PB {
+    package struct LeadResumeResponse: Sendable, Hashable {
+        /// Held messages released to run now.
+        package var released: Int32 = 0
+        package var resumedAtMicros: Int64 = 0
+        package init() {}
+    }
+}
+
+extension PB.LeadResumeResponse {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let released: Int32 = 1
+        package static let resumedAtMicros: Int32 = 2
+    }
+}
+
+extension PB.LeadResumeResponse: WireMessage {
+    package static var protoName: String { "agents.v1.LeadResumeResponse" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__LeadResumeResponse()
+            agents__v1__lead_resume_response__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__lead_resume_response__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__lead_resume_response__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__lead_resume_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__lead_resume_response__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.LeadResumeResponse {
+    func fill(_ c: inout Agents__V1__LeadResumeResponse, _ arena: WireArena) throws(WireEncodingError) {
+        c.released = self.released
+        c.resumed_at_micros = self.resumedAtMicros
+    }
+
+    init(c: Agents__V1__LeadResumeResponse) {
+        self.released = c.released
+        self.resumedAtMicros = c.resumed_at_micros
+    }
+}
+
+extension PB.LeadResumeResponse: Codable {
+    enum CodingKeys: String, CodingKey {
+        case released = "released"
+        case resumedAtMicros = "resumed_at_micros"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .released) { self.released = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .resumedAtMicros) { self.resumedAtMicros = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.released, forKey: .released)
+        try container.encode(self.resumedAtMicros, forKey: .resumedAtMicros)
+    }
+}
+
 // MARK: - Service Health
 
 extension PB {
@@ -10928,6 +11442,14 @@ extension PB {
         /// Called by the gateway only. Errors: INVALID_ARGUMENT (no tenant id).
         package static let setTenantState = RPCMethod<PB.TenantState, PB.TenantStateResponse>(
             path: "/agents.v1.Sequences/SetTenantState", idempotent: true)
+        /// Checks a Chats API channel webhook's signature with the channel secret kept here (the secret never
+        /// leaves this service). Errors: INVALID_ARGUMENT (no scope id), NOT_FOUND (no tenant has that channel).
+        package static let verifyChatsWebhook = RPCMethod<PB.ChatsWebhookCheck, PB.ChatsWebhookVerdict>(
+            path: "/agents.v1.Sequences/VerifyChatsWebhook", idempotent: true)
+        /// Resumes the agents for a lead paused by a manager's reply: held messages run now. Idempotent.
+        /// Errors: INVALID_ARGUMENT (no lead id).
+        package static let resumeLead = RPCMethod<PB.LeadResume, PB.LeadResumeResponse>(
+            path: "/agents.v1.Sequences/ResumeLead", idempotent: true)
     }
 }
 
@@ -10962,6 +11484,12 @@ package protocol SequencesHandler: Sendable {
     /// Suspends or resumes a tenant: while suspended none of its due actions run (they stay pending).
     /// Called by the gateway only. Errors: INVALID_ARGUMENT (no tenant id).
     func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse
+    /// Checks a Chats API channel webhook's signature with the channel secret kept here (the secret never
+    /// leaves this service). Errors: INVALID_ARGUMENT (no scope id), NOT_FOUND (no tenant has that channel).
+    func verifyChatsWebhook(_ request: PB.ChatsWebhookCheck, context: RPCContext) async throws -> PB.ChatsWebhookVerdict
+    /// Resumes the agents for a lead paused by a manager's reply: held messages run now. Idempotent.
+    /// Errors: INVALID_ARGUMENT (no lead id).
+    func resumeLead(_ request: PB.LeadResume, context: RPCContext) async throws -> PB.LeadResumeResponse
 }
 
 extension SequencesHandler {
@@ -10984,6 +11512,8 @@ extension SequencesHandler {
             RPCRoute(PB.SequencesService.usage) { request, context in try await self.usage(request, context: context) },
             RPCRoute(PB.SequencesService.testKommoConnection) { request, context in try await self.testKommoConnection(request, context: context) },
             RPCRoute(PB.SequencesService.setTenantState) { request, context in try await self.setTenantState(request, context: context) },
+            RPCRoute(PB.SequencesService.verifyChatsWebhook) { request, context in try await self.verifyChatsWebhook(request, context: context) },
+            RPCRoute(PB.SequencesService.resumeLead) { request, context in try await self.resumeLead(request, context: context) },
         ]
     }
 }
@@ -11070,6 +11600,18 @@ package struct SequencesClient: Sendable {
         try await connection.call(PB.SequencesService.setTenantState, request, options: options)
     }
 
+    /// Checks a Chats API channel webhook's signature with the channel secret kept here (the secret never
+    /// leaves this service). Errors: INVALID_ARGUMENT (no scope id), NOT_FOUND (no tenant has that channel).
+    package func verifyChatsWebhook(_ request: PB.ChatsWebhookCheck, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.ChatsWebhookVerdict {
+        try await connection.call(PB.SequencesService.verifyChatsWebhook, request, options: options)
+    }
+
+    /// Resumes the agents for a lead paused by a manager's reply: held messages run now. Idempotent.
+    /// Errors: INVALID_ARGUMENT (no lead id).
+    package func resumeLead(_ request: PB.LeadResume, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.LeadResumeResponse {
+        try await connection.call(PB.SequencesService.resumeLead, request, options: options)
+    }
+
 }
 
 // MARK: - Access
@@ -11133,5 +11675,7 @@ extension PB {
         "/agents.v1.Sequences/Usage": ["gateway"],
         "/agents.v1.Sequences/TestKommoConnection": ["gateway"],
         "/agents.v1.Sequences/SetTenantState": ["gateway"],
+        "/agents.v1.Sequences/VerifyChatsWebhook": ["ingest-service"],
+        "/agents.v1.Sequences/ResumeLead": ["gateway"],
     ]
 }

@@ -259,4 +259,12 @@ extension PartialSequencesHandler {
     package func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse {
         throw RPCError(.unimplemented, "Sequences.SetTenantState is not implemented")
     }
+
+    package func verifyChatsWebhook(_ request: PB.ChatsWebhookCheck, context: RPCContext) async throws -> PB.ChatsWebhookVerdict {
+        throw RPCError(.unimplemented, "Sequences.VerifyChatsWebhook is not implemented")
+    }
+
+    package func resumeLead(_ request: PB.LeadResume, context: RPCContext) async throws -> PB.LeadResumeResponse {
+        throw RPCError(.unimplemented, "Sequences.ResumeLead is not implemented")
+    }
 }

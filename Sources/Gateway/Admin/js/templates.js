@@ -10,6 +10,11 @@ export const triggers = {
   stage_changed: { type: "stage_changed", pipeline_id: 7100001, stage_id: 61234502 },
   time_based: { type: "time_based", anchor: "stage_entered", after_seconds: 86400, cancel_on: ["inbound_message"] },
   manual: { type: "manual" },
+  lead_mail_in: { type: "lead_mail_in" },
+  lead_call_in: { type: "lead_call_in" },
+  lead_chat: { type: "lead_chat" },
+  lead_site_visit: { type: "lead_site_visit" },
+  customer_period: { type: "customer_period" },
 };
 
 export const conditions = {

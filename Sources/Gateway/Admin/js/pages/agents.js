@@ -1,7 +1,7 @@
 // AI agents: the list, creating one, and one agent's settings with its tabs (rules, sequences, scripts).
 
 import { h, pretty, replace, badge, table, time, link, button, field, input, textarea, select, checkbox, notice,
-  errorView, splitList, parseJSON } from "../dom.js";
+  errorView, splitList, splitIntegers, parseJSON } from "../dom.js";
 import { api, url, pagedList } from "../api.js";
 import { formCard, saveOnSubmit, titleRow } from "./forms.js";
 
@@ -82,19 +82,21 @@ function agentForm(agent, etag, done) {
   const pause = a.pause_on_human_reply || { enabled: true, resume_after_seconds: 86400 };
   const pauseEnabled = checkbox(pause.enabled !== false);
   const resumeAfter = input({ type: "number", min: 0, value: pause.resume_after_seconds ?? 86400 });
+  const resumeStages = input({ value: (pause.resume_stage_ids || []).join(", "), placeholder: "61234503" });
   const form = formCard(agent ? "Settings" : "New agent",
     h("div", { class: "grid" },
       field("Name", name, { name: "name" }),
       field("Status", status, { name: "status", hint: "A paused agent's rules do not fire." }),
-      field("Language", language, { name: "language" }),
-      field("Channels", channels, { name: "channels", hint: "Comma-separated." })),
+      field("Language", language, { name: "language", hint: "A tag such as es or pt-BR; auto or empty: the lead's own." }),
+      field("Channels", channels, { name: "channels", hint: "Comma-separated origins (waba, telegram, …); empty: all." })),
     field("Description", description, { name: "description" }),
     field("Persona", persona, { name: "persona", hint: "How the AI speaks for this agent." }),
     field("Pipelines and stages (JSON)", pipelines, { name: "pipelines", hint: "Empty: every pipeline." }),
     field("Working hours (JSON)", hours, { name: "working_hours", hint: "Empty: always." }),
     h("div", { class: "grid" },
       field("Pause when a person replies", pauseEnabled, { name: "pause_on_human_reply" }),
-      field("Resume after (seconds, 0 = by hand)", resumeAfter, { name: "pause_on_human_reply.resume_after_seconds" })),
+      field("Resume after (seconds, 0 = by hand)", resumeAfter, { name: "pause_on_human_reply.resume_after_seconds" }),
+      field("Resume on entering stages", resumeStages, { name: "pause_on_human_reply.resume_stage_ids", hint: "Comma-separated stage ids." })),
     h("button", { type: "submit", class: "primary" }, agent ? "Save" : "Create agent"));
   saveOnSubmit(form, {
     create: (value, options) => api.post(url`/api/v1/agents`, value, options),
@@ -104,7 +106,10 @@ function agentForm(agent, etag, done) {
         name: name.value, description: description.value, status: status.value, persona: persona.value, language: language.value.trim(),
         channels: splitList(channels.value),
         pipelines: parseJSON(pipelines.value, "pipelines", { optional: true }) || [],
-        pause_on_human_reply: { enabled: pauseEnabled.checked, resume_after_seconds: Number(resumeAfter.value || 0) },
+        pause_on_human_reply: {
+          enabled: pauseEnabled.checked, resume_after_seconds: Number(resumeAfter.value || 0),
+          resume_stage_ids: splitIntegers(resumeStages.value, "pause_on_human_reply.resume_stage_ids"),
+        },
       };
       const workingHours = parseJSON(hours.value, "working_hours", { optional: true });
       if (workingHours !== undefined) body.working_hours = workingHours; else if (agent) body.working_hours = null;

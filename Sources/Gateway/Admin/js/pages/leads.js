@@ -3,6 +3,7 @@
 
 import { h, badge, table, time, link, field, input, jsonBlock, details } from "../dom.js";
 import { api, url, pagedList } from "../api.js";
+import { resumeCard } from "./lead-agent.js";
 import { cascadeSummary } from "./cascades.js";
 
 export async function leadsPage(page, { leadId }) {
@@ -16,6 +17,7 @@ export async function leadsPage(page, { leadId }) {
   page.append(h("h1", {}, leadId ? `Lead ${leadId}` : "Lead timeline"), form);
   if (!leadId) return;
   page.append(
+    resumeCard(leadId),
     h("section", { class: "card" }, h("h2", {}, "Timeline"),
       pagedList((cursor) => api.get(url`/api/v1/leads/${leadId}/timeline`, { cursor, limit: 50 }).then((r) => r.data), (items) => table([
         { title: "At", cell: (i) => time(i.at) },
@@ -52,7 +54,7 @@ function summary(item) {
     case "enrollment":
       return h("span", {}, "Sequence ", h("code", {}, item.sequence_id || ""), item.reason ? ` · ${item.reason}` : "");
     case "message":
-      return h("span", { class: "clip" }, `${item.direction === "outgoing" ? "→" : "←"} ${item.text || ""}`);
+      return h("span", { class: "clip" }, `${item.direction === "outgoing" ? "→" : "←"}${item.author ? ` (${item.author})` : ""} ${item.text || ""}`);
     default:
       return h("span", { class: "clip" }, [item.action_type, item.operation, item.target, item.request_summary].filter(Boolean).join(" · "));
   }
