@@ -3,6 +3,7 @@ import Basics
 import Foundation
 import HTTPTypes
 import Hummingbird
+import ServiceLifecycle
 import Logging
 import NIOCore
 import Sequences
@@ -79,19 +80,39 @@ package func withTestServer<T: Sendable>(
             continuation.finish()
         },
         logger: quietLogger)
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await app.run() }
+    // Stopped by a graceful shutdown, not by cancelling `run()`: cancelling a server while an accepted
+    // connection is still queued traps in NIO ("Deinited NIOAsyncWriter without calling finish()").
+    // A handler still busy after two seconds (one that hangs on purpose) is cancelled then.
+    let group = ServiceGroup(services: [app], logger: quietLogger)
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        func stop() async {
+            await group.triggerGracefulShutdown()
+            tasks.addTask {
+                try await Task.sleep(for: .seconds(2))
+                throw CancellationError()
+            }
+            while true {
+                do {
+                    guard try await tasks.next() != nil else { return }
+                    // The server stopped; the timer is all that is left.
+                    tasks.cancelAll()
+                } catch {
+                    tasks.cancelAll()
+                }
+            }
+        }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next(), port > 0 else {
-            group.cancelAll()
+            await stop()
             throw TestServerError.didNotStart
         }
         do {
             let value = try await body(port)
-            group.cancelAll()
+            await stop()
             return value
         } catch {
-            group.cancelAll()
+            await stop()
             throw error
         }
     }
