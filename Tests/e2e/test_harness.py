@@ -8,7 +8,7 @@ from harness import http
 
 def test_system_ready_and_emulator_reachable(stack):
     assert http("GET", stack.base_url + "/readyz")["status"] == "ready"
-    assert stack.emulator("/_emulator/tasks")["tasks"] == []
+    assert isinstance(stack.emulator("/_emulator/tasks")["tasks"], list)
     # acme is connected to the emulator: the connection test reads its account there.
     result = stack.api("POST", "/api/v1/integrations/kommo/test")
     assert result["ok"] is True
