@@ -174,8 +174,10 @@ extension GatewayApp {
         // A tenant's own API keys.
         tenantAPI.post("/api-keys") { request, context -> Response in
             let body = try await request.decodeBody(CreateKeyBody.self, context: context)
-            let name = try validateName(body.name ?? "api key")
-            let (record, key) = try await store.createKey(tenantID: try context.tenant, name: name, now: clock.now(),
+            let now = clock.now()
+            // A key without a name is told apart from the others by when it was made.
+            let name = try validateName(body.name ?? "key created \(unnamedKeyStamp(now))")
+            let (record, key) = try await store.createKey(tenantID: try context.tenant, name: name, now: now,
                                                            limit: configuration.maxAPIKeys)
             return try jsonResponse(APIKeyDTO(record, key: key), status: .created)
         }
@@ -190,4 +192,12 @@ extension GatewayApp {
             return try jsonResponse(APIKeyDTO(record))
         }
     }
+}
+
+/// `2026-12-03 06:03:42 UTC`: the default name of a key created without one.
+func unnamedKeyStamp(_ date: Date) -> String {
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = TimeZone(identifier: "UTC")!
+    let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+    return String(format: "%04d-%02d-%02d %02d:%02d:%02d UTC", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
 }

@@ -79,7 +79,7 @@ extension OpenAPIDocument {
                 "key": Schema.string("The key itself; only in the answer that created it."),
             ], required: ["id", "name", "prefix", "created_at"]),
             "APIKeyPage": Schema.page(Schema.ref("APIKey")),
-            "CreateAPIKey": Schema.object(["name": Schema.string("1 to 200 characters after trimming; default `api key`.", maxLength: 200, pattern: "\\S")],
+            "CreateAPIKey": Schema.object(["name": Schema.string("1 to 200 characters after trimming; default `key created <date and time, UTC>`.", maxLength: 200, pattern: "\\S")],
                                           closed: true),
             "WebhookSource": Schema.object([
                 "url": Schema.string("The Kommo webhook URL with the current secret.", format: "uri"),

@@ -130,7 +130,10 @@ extension GatewayApp {
     /// build step), so every answer says `no-cache` and carries an ETag: the browser revalidates and gets
     /// 304 until the gateway ships a new file.
     static func addAdminRoutes(to router: Router<GatewayContext>) throws {
-        let assets = try AdminAssets.bundled()
+        var bundled = try AdminAssets.bundled()
+        // Chart.js and CodeMirror from the system's packages, under /admin/vendor/ (see VendorAssets).
+        bundled.files.merge(VendorAssets.load()) { own, _ in own }
+        let assets = bundled
         for method in [HTTPRequest.Method.get, .head] {
             router.on("/admin", method: method) { request, _ -> Response in
                 // Relative links in the page need the trailing slash.

@@ -4,6 +4,7 @@ import { h, pretty, replace, badge, table, time, link, button, field, input, tex
   errorView, splitList, splitIntegers, parseJSON } from "../dom.js";
 import { api, url, pagedList } from "../api.js";
 import { formCard, saveOnSubmit, titleRow } from "./forms.js";
+import { codeEditor } from "../charts.js";
 
 export async function agentsPage(page) {
   const formSlot = h("div", {});
@@ -30,7 +31,9 @@ export async function agentHeader(page, agentID, active) {
     h("a", { href: `#/agents/${encodeURIComponent(agentID)}${suffix}`, class: suffix === active ? "tab active" : "tab", "aria-current": suffix === active ? "page" : null }, text));
   page.append(h("p", { class: "crumbs" }, link("#/agents", "Agents"), " / "), title, h("nav", { class: "tabs" }, tabs));
   const answer = await api.get(url`/api/v1/agents/${agentID}`);
-  replace(title, answer.data.name || agentID, " ", badge(answer.data.status));
+  // Redraws the heading after a change of the agent (its name, a pause or a resume).
+  answer.showAgent = (agent) => replace(title, agent.name || agentID, " ", badge(agent.status));
+  answer.showAgent(answer.data);
   return answer;
 }
 
@@ -45,7 +48,7 @@ export async function agentPage(page, { id }) {
       button(agent.status === "paused" ? "Resume agent" : "Pause agent", async () => {
         try {
           const next = await api.patch(url`/api/v1/agents/${id}`, { status: agent.status === "paused" ? "active" : "paused" }, { ifMatch: etag });
-          agent = next.data; etag = next.etag; draw();
+          agent = next.data; etag = next.etag; answer.showAgent(agent); draw();
         } catch (error) { actions.append(errorView(error)); }
       }),
       button("Delete agent", async () => {
@@ -58,7 +61,7 @@ export async function agentPage(page, { id }) {
         }
         location.hash = "#/agents";
       }, { kind: "danger" }));
-    replace(formSlot, agentForm(agent, etag, (saved, newTag) => { agent = saved; etag = newTag; draw(); replace(formSlot.querySelector(".form-errors") || formSlot, notice("ok", "Saved.")); }));
+    replace(formSlot, agentForm(agent, etag, (saved, newTag) => { agent = saved; etag = newTag; answer.showAgent(agent); draw(); replace(formSlot.querySelector(".form-errors") || formSlot, notice("ok", "Saved.")); }));
   }
   draw();
   page.append(actions, formSlot);
@@ -98,6 +101,9 @@ function agentForm(agent, etag, done) {
       field("Resume after (seconds, 0 = by hand)", resumeAfter, { name: "pause_on_human_reply.resume_after_seconds" }),
       field("Resume on entering stages", resumeStages, { name: "pause_on_human_reply.resume_stage_ids", hint: "Comma-separated stage ids." })),
     h("button", { type: "submit", class: "primary" }, agent ? "Save" : "Create agent"));
+  // The JSON fields edit with CodeMirror where it is installed.
+  codeEditor(pipelines);
+  codeEditor(hours);
   saveOnSubmit(form, {
     create: (value, options) => api.post(url`/api/v1/agents`, value, options),
     update: agent && ((value, options) => api.patch(url`/api/v1/agents/${agent.id}`, value, options)), etag, done,

@@ -2,14 +2,17 @@
 
 import { h, replace, badge, table, time, link, errorView, notice } from "../dom.js";
 import { api, url, session } from "../api.js";
+import { usageView } from "../charts.js";
 
 export async function overviewPage(page) {
   const services = h("div", {}, h("p", { class: "muted" }, "Asking /readyz…"));
   const counts = h("div", { class: "stats" });
   const recent = h("div", {});
+  const usageSlot = h("div", {});
   page.append(h("h1", {}, "Overview"),
     h("section", { class: "card" }, h("h2", {}, "Services"), services),
     h("section", { class: "card" }, h("h2", {}, "This tenant"), counts),
+    usageSlot,
     h("section", { class: "card" }, h("h2", {}, "Latest events"), recent));
 
   // /readyz answers 503 with the same body when a service is down, so read it either way.
@@ -50,9 +53,7 @@ export async function overviewPage(page) {
   try {
     const since = new Date(Date.now() - 30 * 86400 * 1000).toISOString();
     const usage = await api.get(url`/api/v1/usage`, { from: since });
-    const totals = usage.data.totals || {};
-    counts.append(...[["message_sent", "messages sent (30 d)"], ["ai_reply", "AI replies (30 d)"], ["ai_tokens", "AI tokens (30 d)"]]
-      .map(([kind, label]) => h("div", { class: "stat" }, h("span", { class: "value" }, String(totals[kind] || 0)), h("span", { class: "label" }, label))));
+    usageSlot.replaceWith(h("section", { class: "card" }, h("h2", {}, "Usage"), usageView(usage.data)));
   } catch (error) {
     counts.append(errorView(error));
   }

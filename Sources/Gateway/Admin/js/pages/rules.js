@@ -8,6 +8,7 @@ import { api, url, pagedList } from "../api.js";
 import { formCard, saveOnSubmit, showSaved, titleRow, deleteButton } from "./forms.js";
 import { agentHeader } from "./agents.js";
 import { outcomeBadge } from "../labels.js";
+import { ruleStatsView } from "../charts.js";
 import { cascadesCard, cascadeView } from "./cascades.js";
 import { picker, triggers, conditions as conditionExamples, actions as actionExamples, addCondition, addToList } from "../templates.js";
 
@@ -222,7 +223,7 @@ function runCard(agentID, ruleID) {
 function statsCard(agentID, ruleID) {
   const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   api.get(url`/api/v1/agents/${agentID}/rules/${ruleID}/stats`)
-    .then((answer) => replace(body, statsView(answer.data)))
+    .then((answer) => replace(body, ruleStatsView(answer.data)))
     .catch((error) => replace(body, errorView(error)));
   return h("section", { class: "card" }, h("h2", {}, "Statistics"), body);
 }

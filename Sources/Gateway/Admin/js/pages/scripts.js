@@ -6,7 +6,7 @@ import { h, replace, badge, table, time, link, button, field, input, textarea, s
 import { api, url, pagedList } from "../api.js";
 import { formCard, saveOnSubmit, showSaved, titleRow, deleteButton } from "./forms.js";
 import { agentHeader } from "./agents.js";
-import { statsView } from "./rules.js";
+import { scriptStatsView } from "../charts.js";
 
 const types = ["greeting", "qualification", "presentation", "objection_handling", "closing"];
 
@@ -55,7 +55,7 @@ export async function scriptPage(page, { id, scriptId }) {
   const formSlot = h("div", {});
   const versionsSlot = h("div", {});
   const drawForm = () => replace(formSlot, scriptForm(id, script, etag, (saved, tag) => {
-    script = saved; etag = tag; drawForm(); drawVersions();
+    script = saved; etag = tag; drawForm(); drawVersions(); drawStats();
     showSaved(formSlot.querySelector(".form-errors"), saved);
   }));
   async function drawVersions() {
@@ -69,16 +69,20 @@ export async function scriptPage(page, { id, scriptId }) {
           if (!confirm(`Make version ${v.version} current again? (It becomes a new version.)`)) return;
           try {
             const saved = await api.post(url`/api/v1/agents/${id}/scripts/${scriptId}/rollback`, { version: v.version }, { ifMatch: etag });
-            script = saved.data; etag = saved.etag; drawForm(); drawVersions();
+            script = saved.data; etag = saved.etag; drawForm(); drawVersions(); drawStats();
           } catch (error) { versionsSlot.prepend(errorView(error)); }
         }, { kind: "small" }) },
       ], list.data.items || []));
     } catch (error) { replace(versionsSlot, errorView(error)); }
   }
+  const stats = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  // Asked again after every save and rollback, so the tiles speak of the current version.
+  function drawStats() {
+    api.get(url`/api/v1/agents/${id}/scripts/${scriptId}/stats`).then((r) => replace(stats, scriptStatsView(r.data))).catch((e) => replace(stats, errorView(e)));
+  }
   drawForm();
   drawVersions();
-  const stats = h("div", {}, h("p", { class: "muted" }, "Loading…"));
-  api.get(url`/api/v1/agents/${id}/scripts/${scriptId}/stats`).then((r) => replace(stats, statsView(r.data))).catch((e) => replace(stats, errorView(e)));
+  drawStats();
   page.append(
     h("p", { class: "crumbs" }, link(`#/agents/${encodeURIComponent(id)}/scripts`, "All scripts")),
     h("div", { class: "actions" }, deleteButton("Delete script", {

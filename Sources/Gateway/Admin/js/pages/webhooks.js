@@ -191,6 +191,45 @@ function deliveryView(delivery) {
       : delivery.body ? details("Body", h("pre", { class: "json", tabindex: "0" }, decodeForm(delivery.body))) : null);
 }
 
+/**
+ * The deliveries, one row each; a body shown, and what a reparse answered, open in a row of their own
+ * under it across the whole table, where they have room (inside a cell they were squeezed to a sliver).
+ */
+function deliveriesTable(items) {
+  if (!items.length) return h("p", { class: "muted empty" }, "No deliveries.");
+  const columns = ["Received", "Delivery", "Status", "Reason", "Events", "Body", ""];
+  const rows = items.flatMap((d) => {
+    const detail = h("td", { colspan: String(columns.length) });
+    const detailRow = h("tr", { class: "detail-row", hidden: true }, detail);
+    const bodyBox = d.body && !d.body_expired ? h("pre", { class: "json wide", tabindex: "0", hidden: true }, decodeForm(d.body)) : null;
+    const result = h("div", { class: "reparse-result", "aria-live": "polite" });
+    if (bodyBox) detail.append(bodyBox);
+    detail.append(result);
+    const showDetail = () => { detailRow.hidden = !((bodyBox && !bodyBox.hidden) || result.firstChild); };
+    const toggle = bodyBox ? h("button", { type: "button", class: "small", "aria-expanded": "false" }, "Show body") : null;
+    if (toggle) toggle.addEventListener("click", () => {
+      bodyBox.hidden = !bodyBox.hidden;
+      toggle.setAttribute("aria-expanded", String(!bodyBox.hidden));
+      toggle.textContent = bodyBox.hidden ? "Show body" : "Hide body";
+      showDetail();
+    });
+    // Only a body that did not parse can be parsed again (after a parser fix).
+    const reparse = d.status === "unparsed" && !d.body_expired ? button("Reparse", async () => {
+      try {
+        const r = await api.post(url`/api/v1/webhooks/deliveries/${d.id}/reparse`, {});
+        replace(result, notice("ok", `Reparsed: ${r.data.status}`, (r.data.event_ids || []).length ? [" — events ", r.data.event_ids.map((id) => [link(`#/webhooks/events/${encodeURIComponent(id)}`, id), " "])] : ""));
+      } catch (error) { replace(result, errorView(error)); }
+      showDetail();
+    }, { kind: "small", title: "Parse the stored body again" }) : "";
+    const cells = [time(d.received_at), h("code", {}, d.id), badge(d.status), d.reason || "",
+      (d.event_ids || []).length ? d.event_ids.map((id) => [link(`#/webhooks/events/${encodeURIComponent(id)}`, id), " "]) : "—",
+      d.body_expired ? h("span", { class: "muted" }, "expired") : toggle || "—", reparse];
+    return [h("tr", {}, cells.map((c) => h("td", {}, c))), detailRow];
+  });
+  return h("div", { class: "table-wrap", tabindex: "0" }, h("table", {},
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c)))), h("tbody", {}, rows)));
+}
+
 /** Kommo's form body, one `key = value` per line, decoded for reading. */
 function decodeForm(body) {
   try {
@@ -208,26 +247,7 @@ export async function deliveriesPage(page, params, query) {
   const list = h("div", {});
   const filters = h("form", { class: "filters" }, field("Status", status), h("button", { type: "submit" }, "Filter"));
   const load = () => replace(list, pagedList((cursor) => api.get(url`/api/v1/webhooks/deliveries`, { status: status.value, cursor, limit: 50 }).then((r) => r.data),
-    (items) => table([
-      { title: "Received", cell: (d) => time(d.received_at) },
-      { title: "Delivery", cell: (d) => h("code", {}, d.id) },
-      { title: "Status", cell: (d) => badge(d.status) },
-      { title: "Reason", cell: (d) => d.reason || "" },
-      { title: "Events", cell: (d) => (d.event_ids || []).length ? d.event_ids.map((id) => [link(`#/webhooks/events/${encodeURIComponent(id)}`, id), " "]) : "—" },
-      { title: "Body", cell: (d) => d.body_expired ? h("span", { class: "muted" }, "expired") : d.body ? details("show", h("pre", { class: "json", tabindex: "0" }, decodeForm(d.body))) : "—" },
-      // Only a body that did not parse can be parsed again (after a parser fix).
-      { title: "", cell: (d) => d.status === "unparsed" && !d.body_expired ? reparseButton(d) : "" },
-    ], items, "No deliveries.")));
-  function reparseButton(delivery) {
-    const slot = h("span", {});
-    slot.append(button("Reparse", async () => {
-      try {
-        const r = await api.post(url`/api/v1/webhooks/deliveries/${delivery.id}/reparse`, {});
-        replace(slot, notice("ok", `${r.data.status}${r.data.event_ids ? `: ${r.data.event_ids}` : ""}`));
-      } catch (error) { slot.append(errorView(error)); }
-    }, { kind: "small", title: "Parse the stored body again" }));
-    return slot;
-  }
+    (items) => deliveriesTable(items)));
   filters.addEventListener("submit", (e) => { e.preventDefault(); load(); });
   load();
   page.append(h("h1", {}, "Deliveries"), h("p", { class: "muted" }, "Every webhook body as it arrived, including the ones that did not parse (unparsed) or came from another Kommo account (rejected)."), filters, list);
