@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: run test deps build build-release check-proto proto compose-check api-test unit e2e bench bench-rpc bench-ingest bench-rules bench-scheduler clean
+.PHONY: run test deps build screenshots build-release check-proto proto compose-check api-test unit e2e bench bench-rpc bench-ingest bench-rules bench-scheduler clean
 
 ## Install what is missing, build in release mode, start the four processes, print where to go.
 run: deps build-release
@@ -38,6 +38,11 @@ api-test:
 ## Browser tests (Playwright + Debian's chromium) against the debug build and the Kommo emulator.
 e2e:
 	@scripts/e2e-test
+
+## Every admin UI page at 1280×800 into docs/screenshots/ (needs the debug build).
+screenshots: deps
+	$(SWIFT) build
+	@scripts/e2e-test --screenshots
 
 compose-check:
 	docker-compose -f compose/docker-compose.yml config -q

@@ -96,8 +96,8 @@ export function link(hash, text) {
 }
 
 /** A button; `onclick` may be async, and the button is disabled while it runs. */
-export function button(text, onclick, { kind = "", title } = {}) {
-  const element = h("button", { type: "button", class: kind, title });
+export function button(text, onclick, { kind = "", title, label } = {}) {
+  const element = h("button", { type: "button", class: kind, title, "aria-label": label });
   element.textContent = text;
   element.addEventListener("click", async (event) => {
     event.preventDefault();

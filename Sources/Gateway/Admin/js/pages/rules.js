@@ -42,8 +42,8 @@ export async function rulesPage(page, { id }) {
 
 /** A switch that PATCHes `enabled`; it re-reads the rule for its ETag so a stale list cannot overwrite an edit. */
 function enableToggle(agentID, rule) {
-  const box = checkbox(rule.enabled !== false, { title: "Enabled" });
-  const slot = h("span", {}, box, " ", badge(rule.enabled !== false ? "enabled" : "disabled"));
+  const box = checkbox(rule.enabled !== false, { "aria-label": `Enabled: ${rule.name}` });
+  const slot = h("label", { class: "toggle" }, box, " ", badge(rule.enabled !== false ? "enabled" : "disabled"));
   box.addEventListener("change", async () => {
     box.disabled = true;
     try {

@@ -68,8 +68,8 @@ export async function sequencePage(page, { id, sequenceId }) {
       { title: "Wait", cell: (s) => delayText(s) },
       { title: "Action", cell: (s) => h("span", {}, h("code", {}, (s.action && s.action.type) || ""), " ", (s.action && s.action.text) || "") },
       { title: "Move", cell: (s) => h("span", { class: "links" },
-        button("↑", () => patch({ move: { step_id: s.id, direction: "up" } }).catch((e) => stepsSlot.append(errorView(e))), { kind: "small", title: "Move up" }),
-        button("↓", () => patch({ move: { step_id: s.id, direction: "down" } }).catch((e) => stepsSlot.append(errorView(e))), { kind: "small", title: "Move down" })) },
+        button("↑", () => patch({ move: { step_id: s.id, direction: "up" } }).catch((e) => stepsSlot.append(errorView(e))), { kind: "small", title: "Move up", label: `Move step ${steps.indexOf(s) + 1} up` }),
+        button("↓", () => patch({ move: { step_id: s.id, direction: "down" } }).catch((e) => stepsSlot.append(errorView(e))), { kind: "small", title: "Move down", label: `Move step ${steps.indexOf(s) + 1} down` })) },
     ], steps, "No steps.")));
     replace(formSlot, sequenceForm(id, sequence, etag, (saved, tag) => {
       sequence = saved; etag = tag; draw();
