@@ -139,6 +139,12 @@ package struct RulesServer: RulesHandler {
         return PB.Empty()
     }
 
+    /// What stands in for a required member of a rule that did not decode, while the rest is checked.
+    static let ruleStandIns: [String: JSONValue] = [
+        "name": .string("-"), "trigger": .object(["type": .string("manual")]),
+        "actions": .array([.object(["type": .string("add_note"), "text": .string("-")])]),
+    ]
+
     /// Members of a rule body the server sets; accepted and ignored.
     static let ruleReadOnlyKeys: Set<String> = ["id", "agent_id", "version", "created_at", "updated_at"]
 
@@ -146,13 +152,14 @@ package struct RulesServer: RulesHandler {
     /// the body's. Returns the rule and its canonical JSON.
     static func validRule(_ input: JSONValue, id: String, agentID: String, scriptIDs: Set<String>) throws(RPCError) -> (Rule, String) {
         guard input.object != nil else { throw RPCError.invalid(field: "json", "the body must be a JSON object") }
-        var rule = try ResourceJSON.decode(Rule.self, from: input)
+        let context = ValidationContext(scriptExists: { scriptIDs.contains($0) })
+        // Every violation at once: a member that does not decode does not hide the others' problems.
+        var rule = try ResourceJSON.decodeReportingAll(Rule.self, from: input, placeholders: ruleStandIns) { $0.validate(in: context).map(\.violation) }
         rule.id = id
         rule.agentID = agentID
         rule.createdAt = nil
         rule.updatedAt = nil
         let canonical = try canonicalJSON(rule)
-        let context = ValidationContext(scriptExists: { scriptIDs.contains($0) })
         let violations = UnknownKeys.find(input: input, canonical: canonical, readOnly: ruleReadOnlyKeys)
             + rule.validate(in: context).map(\.violation)
         guard violations.isEmpty else { throw RPCError.invalid(violations) }
@@ -231,7 +238,8 @@ package struct RulesServer: RulesHandler {
     /// resource and its canonical JSON.
     static func valid<Resource: DocumentResource>(_ type: Resource.Type, _ input: JSONValue) throws(RPCError) -> (Resource, String) {
         guard input.object != nil else { throw RPCError.invalid(field: "json", "the body must be a JSON object") }
-        let resource = try ResourceJSON.decode(type, from: input)
+        // Every violation at once: a member that does not decode does not hide the others' problems.
+        let resource = try ResourceJSON.decodeReportingAll(type, from: input, placeholders: ["name": .string("-")]) { $0.problems() }
         let canonical = try canonicalJSON(resource)
         let violations = UnknownKeys.find(input: input, canonical: canonical, readOnly: Resource.readOnlyKeys) + resource.problems()
         guard violations.isEmpty else { throw RPCError.invalid(violations) }

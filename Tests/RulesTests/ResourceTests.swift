@@ -59,6 +59,12 @@ struct ResourceTests {
 
             let typed = await rpcError { try await acme.createAgent(#"{"name": "X", "channels": "waba"}"#) }
             #expect(typed?.violations.map(\.field) == ["channels"])
+            // Wrong types and wrong values are reported together, every one with its field.
+            let several = await rpcError {
+                try await acme.createAgent(#"{"name": 5, "channels": "waba", "status": "sleeping", "pipelines": [{"pipeline_id": "x"}], "language": "!!"}"#)
+            }
+            let severalFields = Set(several?.violations.map(\.field) ?? [])
+            #expect(severalFields == ["name", "channels", "status", "pipelines[0].pipeline_id", "language"])
 
             _ = try await acme.createAgent(#"{"name": "Second"}"#)
             let page = try await acme.client.listAgents(Tenant.query(), options: acme.options)
@@ -85,7 +91,13 @@ struct ResourceTests {
             let undecodable = await rpcError {
                 try await acme.createRule(#"{"name": "x", "trigger": {"type": "whenever"}, "actions": []}"#, agent: agent.id)
             }
-            #expect(undecodable?.violations.map(\.field) == ["trigger.type"])
+            // A member that does not decode does not hide the other members' problems.
+            #expect(Set(undecodable?.violations.map(\.field) ?? []) == ["trigger.type", "actions"])
+            let everything = await rpcError {
+                try await acme.createRule(#"{"name": "", "priority": "high", "trigger": {"type": "whenever"}, "cooldown_seconds": -1, "conditions": {"all": [{"type": "zzz"}]}, "actions": [{"type": "create_task"}]}"#, agent: agent.id)
+            }
+            let all = Set(everything?.violations.map(\.field) ?? [])
+            #expect(all == ["name", "priority", "trigger.type", "cooldown_seconds", "conditions.all[0].type", "actions[0].text", "actions[0].due_in_seconds"])
 
             let missingScript = await rpcError {
                 try await acme.createRule(stageRule(actions: #"[{"type": "send_message", "script_id": "scr_nope"}]"#), agent: agent.id)
