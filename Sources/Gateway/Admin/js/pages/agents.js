@@ -107,6 +107,7 @@ function agentForm(agent, etag, done) {
   saveOnSubmit(form, {
     create: (value, options) => api.post(url`/api/v1/agents`, value, options),
     update: agent && ((value, options) => api.patch(url`/api/v1/agents/${agent.id}`, value, options)), etag, done,
+    reread: agent && (() => api.get(url`/api/v1/agents/${agent.id}`)),
     body() {
       const body = {
         name: name.value, description: description.value, status: status.value, persona: persona.value, language: language.value.trim(),

@@ -8,7 +8,9 @@ import { newIdempotencyKey } from "../api.js";
 
 /** A form card: the title, the slot for the server's errors, then `children`. */
 export function formCard(title, ...children) {
-  return h("form", { class: "card" }, h("h2", {}, title), h("div", { class: "form-errors" }), ...children);
+  // The server checks every field and names each problem at its field, all at once; the browser's own
+  // checks would stop at the first, in a bubble of their own.
+  return h("form", { class: "card", novalidate: true }, h("h2", {}, title), h("div", { class: "form-errors" }), ...children);
 }
 
 /** Runs `submit` when the form is sent; what it throws is shown in the form. */
@@ -45,13 +47,61 @@ export function focusFirstControl(form) {
  * `create(body, { idempotencyKey })`. `done(data, etag)` gets the stored resource. The callers spell
  * their calls as `api.<method>(url`…`)`, the one form of an API call in the UI.
  */
-export function saveOnSubmit(form, { create, update, etag, body, done }) {
+export function saveOnSubmit(form, { create, update, etag, body, done, reread }) {
   const idempotencyKey = newIdempotencyKey();
+  // What the form says before any edit: a save that changes nothing sends nothing (no new version).
+  let unchanged = null;
+  if (update) { try { unchanged = JSON.stringify(body()); } catch { unchanged = null; } }
   onSubmit(form, async () => {
     const value = body();
-    const answer = update ? await update(value, { ifMatch: etag }) : await create(value, { idempotencyKey });
-    done(answer.data, answer.etag);
+    if (update && unchanged !== null && JSON.stringify(value) === unchanged) {
+      replace(form.querySelector(".form-errors"), notice("info", "Nothing changed: nothing was saved and no new version was made."));
+      return;
+    }
+    try {
+      const answer = update ? await update(value, { ifMatch: etag }) : await create(value, { idempotencyKey });
+      if (!update) flash(answer.data);
+      done(answer.data, answer.etag);
+    } catch (error) {
+      if (!update || error.status !== 412) throw error;
+      conflict(form, value, { update, reread, done });
+    }
   });
+}
+
+/**
+ * Someone saved the same resource since this form was opened (412): offers to reload it (losing the
+ * edits made here) or to overwrite it with what this form holds.
+ */
+function conflict(form, value, { update, reread, done }) {
+  const box = form.querySelector(".form-errors");
+  const reload = button("Reload (lose my edits)", () => { window.dispatchEvent(new HashChangeEvent("hashchange")); });
+  const overwrite = reread ? button("Overwrite with my version", async () => {
+    try {
+      const current = await reread();
+      const answer = await update(value, { ifMatch: current.etag });
+      done(answer.data, answer.etag);
+    } catch (error) {
+      showErrors(form, error);
+    }
+  }, { kind: "danger" }) : null;
+  replace(box, notice("error", h("strong", {}, "Changed elsewhere meanwhile. "),
+    "Someone saved this since you opened it. Reload to see their version, or overwrite it with yours.",
+    h("div", { class: "actions" }, reload, overwrite)));
+  reload.focus();
+}
+
+/** The warnings a create answered with, kept for the page the create leads to. */
+let flashed = null;
+function flash(created) {
+  flashed = created && (created.warnings || []).length ? { id: created.id, warnings: created.warnings } : null;
+}
+
+/** On the page of what was just created: "Created." with the warnings the server sent (e.g. an undeclared variable). */
+export function takeFlash(box, id) {
+  if (!box || !flashed || flashed.id !== id) return;
+  replace(box, notice("ok", "Created."), flashed.warnings.map((w) => notice("info", `Warning on ${w.field}: ${w.message}`)));
+  flashed = null;
 }
 
 /** The "Saved." notice in the form's error slot, with the warnings the server sent about `saved`. */

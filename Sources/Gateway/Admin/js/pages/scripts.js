@@ -4,7 +4,7 @@
 import { h, replace, badge, table, time, link, button, field, input, textarea, select, checkbox, notice, jsonBlock,
   showErrors, clearErrors, errorView, parseJSON, splitList, splitIntegers, details, fieldError } from "../dom.js";
 import { api, url, pagedList } from "../api.js";
-import { formCard, saveOnSubmit, showSaved, titleRow, deleteButton } from "./forms.js";
+import { formCard, saveOnSubmit, showSaved, titleRow, deleteButton, takeFlash } from "./forms.js";
 import { agentHeader } from "./agents.js";
 import { scriptStatsView } from "../charts.js";
 
@@ -81,6 +81,7 @@ export async function scriptPage(page, { id, scriptId }) {
     api.get(url`/api/v1/agents/${id}/scripts/${scriptId}/stats`).then((r) => replace(stats, scriptStatsView(r.data))).catch((e) => replace(stats, errorView(e)));
   }
   drawForm();
+  takeFlash(formSlot.querySelector(".form-errors"), script.id);
   drawVersions();
   drawStats();
   page.append(
@@ -124,6 +125,7 @@ function scriptForm(agentID, script, etag, done) {
   saveOnSubmit(form, {
     create: (value, options) => api.post(url`/api/v1/agents/${agentID}/scripts`, value, options),
     update: script && ((value, options) => api.patch(url`/api/v1/agents/${agentID}/scripts/${script.id}`, value, options)), etag, done,
+    reread: script && (() => api.get(url`/api/v1/agents/${agentID}/scripts/${script.id}`)),
     body() {
       const value = {
         name: name.value, type: type.value, body: body.value, language: language.value.trim(), active: active.checked,
