@@ -192,7 +192,7 @@ export function decisionsView(decisions) {
     (d.timers || []).length ? h("div", {}, h("h4", {}, "Timers"), table([
       { title: "Due", cell: (t) => time(t.due_at) },
       { title: "Anchor", cell: (t) => t.anchor },
-      { title: "Lead", cell: (t) => t.lead_id },
+      { title: "Lead", cell: (t) => t.lead_id ? link(`#/leads/${encodeURIComponent(t.lead_id)}`, String(t.lead_id)) : "" },
     ], d.timers)) : null));
 }
 
