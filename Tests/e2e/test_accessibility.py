@@ -105,8 +105,12 @@ def test_at_390_px_the_navigation_folds_and_row_actions_stay_reachable(page, sta
     expect(nav).to_be_hidden()
     expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
     # Row actions: the links of the agent's row, and a key's Revoke button, can be reached and used.
-    row = page.get_by_role("row").filter(has=page.get_by_role("link", name="Everywhere"))
-    row.get_by_role("link", name="Rules").click()
+    # Rows stack into "column: value" lines: the row's links are on screen without scrolling sideways.
+    row = page.locator("tbody tr").filter(has=page.get_by_role("link", name="Everywhere"))
+    rules = row.get_by_role("link", name="Rules")
+    box = rules.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    rules.click()
     expect(page.locator(".tabs [aria-current=page]")).to_have_text("Rules")
     enable = page.get_by_role("checkbox", name="Enabled: Call qualified leads")
     enable.scroll_into_view_if_needed()

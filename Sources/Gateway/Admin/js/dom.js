@@ -87,7 +87,8 @@ export function table(columns, rows, empty = "Nothing here yet.") {
   return h("div", { class: "table-wrap", tabindex: "0" },
     h("table", {},
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c.title)))),
-      h("tbody", {}, rows.map((row) => h("tr", {}, columns.map((c) => h("td", {}, c.cell(row))))))));
+      // Each cell names its column, for the stacked rows of a narrow screen.
+      h("tbody", {}, rows.map((row) => h("tr", {}, columns.map((c) => h("td", { "data-label": c.title }, c.cell(row))))))));
 }
 
 /** A link inside the app. */

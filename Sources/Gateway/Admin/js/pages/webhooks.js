@@ -7,6 +7,7 @@ import { api, url, pagedList } from "../api.js";
 import { decisionsView } from "./rules.js";
 import { liveList } from "../live.js";
 import { outcomeBadge } from "../labels.js";
+import { barChart } from "../charts.js";
 
 const eventStatuses = ["", "pending", "delivered", "failed"];
 const filterNames = ["type", "entity_type", "lead_id", "status", "origin", "from", "to", "text"];
@@ -59,7 +60,12 @@ function statsCard() {
   const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   api.get(url`/api/v1/webhooks/stats`).then((answer) => {
     const counts = (answer.data.counts || []).slice().sort((a, b) => String(b.day).localeCompare(String(a.day)) || String(a.type).localeCompare(String(b.type)));
-    replace(body, table([
+    const days = [...new Set(counts.map((c) => c.day))].sort();
+    const statuses = [...new Set(counts.map((c) => c.status))].sort();
+    const perDay = (status) => days.map((day) => counts.filter((c) => c.day === day && c.status === status).reduce((sum, c) => sum + Number(c.count || 0), 0));
+    replace(body, barChart("Events per day, by status", days, statuses.map((status) => ({ label: status, values: perDay(status),
+      color: status === "delivered" ? "#137a3a" : status === "failed" ? "#b42318" : undefined })), { stacked: true }),
+    h("h3", {}, "By type"), table([
       { title: "Day", cell: (c) => c.day },
       { title: "Type", cell: (c) => link(`#/webhooks?type=${encodeURIComponent(c.type)}`, c.type) },
       { title: "Status", cell: (c) => badge(c.status) },
@@ -224,7 +230,7 @@ function deliveriesTable(items) {
     const cells = [time(d.received_at), h("code", {}, d.id), badge(d.status), d.reason || "",
       (d.event_ids || []).length ? d.event_ids.map((id) => [link(`#/webhooks/events/${encodeURIComponent(id)}`, id), " "]) : "—",
       d.body_expired ? h("span", { class: "muted" }, "expired") : toggle || "—", reparse];
-    return [h("tr", {}, cells.map((c) => h("td", {}, c))), detailRow];
+    return [h("tr", {}, cells.map((c, i) => h("td", { "data-label": columns[i] }, c))), detailRow];
   });
   return h("div", { class: "table-wrap", tabindex: "0" }, h("table", {},
     h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c)))), h("tbody", {}, rows)));
