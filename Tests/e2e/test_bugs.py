@@ -102,3 +102,19 @@ def test_the_overview_draws_usage_and_the_agent_form_edits_json_with_codemirror(
     stored = stack.api("GET", f"/api/v1/agents/{agent['id']}")
     assert stored["working_hours"]["time_zone"] == "Europe/Madrid", stored
     assert_accessible(page, "the agent form with CodeMirror")
+
+
+def test_without_chart_js_the_page_keeps_its_numbers_and_says_what_to_install(page, stack):
+    # As on a machine without Debian's libjs-chart.js: the gateway has no such file.
+    page.trouble.allow(404, r"/admin/vendor/chart\.js/")
+    page.route("**/admin/vendor/chart.js/**", lambda route: route.fulfill(status=404, body="no such file"))
+    agent, rule = agent_with_task_rule(stack, "Chartless")
+    stage_change(stack, new_lead())
+    stack.wait_for(lambda: stack.api("GET", f"/api/v1/agents/{agent['id']}/rules/{rule['id']}/stats")["rules"][0]["fired"] >= 1,
+                   what="a firing in the statistics")
+    sign_in(page, stack, path=f"#/agents/{agent['id']}/rules/{rule['id']}")
+    card = page.locator("section", has=page.get_by_role("heading", name="Statistics"))
+    expect(card.locator(".stat", has_text="fired").first.locator(".value")).to_have_text("1")
+    expect(card).to_contain_text("install Debian's libjs-chart.js")
+    card.get_by_text("Numbers").click()
+    expect(card.get_by_role("cell", name="1", exact=True).first).to_be_visible()
