@@ -85,3 +85,18 @@ def test_the_lead_timeline_names_the_sequence(page, stack):
     expect(link).to_be_visible()
     link.click()
     expect(page).to_have_url(re.compile(re.escape(sequence["id"])))
+
+
+def test_a_refresh_keeps_the_keyboard_focus_where_it_was(page, stack):
+    lead = new_lead()
+    stage_change(stack, lead)
+    stack.wait_for(lambda: stack.api("GET", f"/api/v1/webhooks/events?lead_id={lead}")["items"], what="the event")
+    sign_in(page, stack, path="#/webhooks")
+    link = page.get_by_role("link", name=lead, exact=True).first
+    link.focus()
+    # A new event comes in and the list is redrawn around the focused link.
+    newer = new_lead()
+    stage_change(stack, newer)
+    expect(page.get_by_role("link", name=newer, exact=True)).to_be_visible(timeout=10_000)
+    focused = page.evaluate("() => document.activeElement && document.activeElement.textContent")
+    assert focused == lead, f"the focus moved to {focused!r}"

@@ -19,7 +19,15 @@ export function liveList(load, render, { intervalMs = 3000, label = "Updates" } 
   let busy = false;
   let lastAt = null;
 
-  const draw = () => replace(list, render(items));
+  // A redraw keeps the keyboard focus on the link it was on.
+  const draw = () => {
+    const focused = list.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
+    replace(list, render(items));
+    if (focused) {
+      const again = [...list.querySelectorAll("a[href]")].find((a) => a.getAttribute("href") === focused);
+      if (again) again.focus();
+    }
+  };
   const say = (text) => { status.textContent = text; };
   const stamp = () => lastAt ? ` · last checked ${lastAt.toLocaleTimeString()}` : "";
 
