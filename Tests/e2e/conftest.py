@@ -5,7 +5,7 @@
 - `page` (function): a fresh browser context at 1280×800 whose page records console errors, uncaught
   exceptions, failed requests and error answers; the test fails on any (`page.trouble.allow(400, "/rules")`
   lets a test provoke one). On failure a screenshot and the page's console log are written to
-  `.build/e2e-output/` (or E2E_OUTPUT).
+  `.build/e2e-output/` (or E2E_OUTPUT), and after a failed run the processes' logs in its `logs/`.
 - helpers for tests: `assert_accessible(page)`, `sign_in(page, stack, tenant)` from browser.py.
 """
 from __future__ import annotations
@@ -35,13 +35,19 @@ def pytest_sessionstart(session):
 
 
 @pytest.fixture(scope="session")
-def stack():
+def stack(request):
     system = start_stack()
     try:
         yield system
     finally:
         dead = system.dead()
         system.stop()
+        # A failed run keeps the five processes' logs beside the screenshots.
+        if request.session.testsfailed or dead:
+            logs = OUTPUT / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            for log in system.data.glob("*.log"):
+                shutil.copy(log, logs / log.name)
         if dead:
             for name in dead:
                 print(f"--- {name} exited early:\n{system.log_tail(name)}")
