@@ -90,7 +90,7 @@ function replayByFilterCard(values) {
             const done = await api.post(url`/api/v1/webhooks/replay`, { ...body, confirm: true });
             replace(result, notice("ok", `Replayed ${done.data.matched} events.`),
               (done.data.new_event_ids || []).length ? h("p", {}, "New events: ", done.data.new_event_ids.map((id) => [link(`#/webhooks/events/${encodeURIComponent(id)}`, id), " "])) : null,
-              (done.data.decisions || []).length ? decisionsView(done.data.decisions) : null);
+              (done.data.decisions || []).length ? decisionsView(done.data.decisions, { dryRun: body.mode === "dry_run" }) : null);
           } catch (error) { replace(result, errorView(error)); }
         }, { kind: "primary" }) : null);
     } catch (error) { replace(result, errorView(error)); }
@@ -108,7 +108,7 @@ export async function eventPage(page, { eventId }) {
     try {
       const r = await api.post(url`/api/v1/webhooks/events/${eventId}/replay`, { mode });
       replace(replayResult, notice("ok", `Replay (${r.data.mode}): `, (r.data.new_event_ids || []).map((id) => [link(`#/webhooks/events/${encodeURIComponent(id)}`, id), " "])),
-        decisionsView(r.data.decisions || []));
+        decisionsView(r.data.decisions || [], { dryRun: mode === "dry_run" }));
     } catch (error) { replace(replayResult, errorView(error)); }
   }, { kind: mode === "live" ? "danger" : "" });
   page.append(
