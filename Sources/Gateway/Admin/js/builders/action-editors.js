@@ -98,7 +98,7 @@ export function templateField(ctx, label, value, onchange, path, { rows = 3, hin
 
 /** A list of sequences or scripts of the agent (`load()` gives `[{id, name}]`) as a select keeping an unknown id. */
 function resourcePicker(load, value, onchange, { optional, emptyText, label }) {
-  const element = h("select", { "aria-label": label }, h("option", { value: "", selected: !value }, emptyText));
+  const element = h("select", {}, h("option", { value: "", selected: !value }, emptyText));
   if (value) element.append(h("option", { value, selected: true }, value));
   load().then((items) => {
     const chosen = element.value;

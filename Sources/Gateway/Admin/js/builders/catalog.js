@@ -67,7 +67,7 @@ const idList = (value) => (Array.isArray(value) ? value : value === undefined ||
 export function idPicker(catalog, kind, value, { multiple = false, pipelineID, optional = false, onchange, label: aria } = {}) {
   const current = idList(value);
   if (!catalog.connected) {
-    const box = h("input", { type: "text", inputmode: "numeric", value: current.join(", "), placeholder: multiple ? "ids, comma-separated" : "id", spellcheck: "false", "aria-label": aria });
+    const box = h("input", { type: "text", inputmode: "numeric", value: current.join(", "), placeholder: multiple ? "ids, comma-separated" : "id", spellcheck: "false" });
     box.dataset.picker = kind;
     box.addEventListener("input", () => {
       const parts = box.value.split(",").map((s) => s.trim()).filter(Boolean);
@@ -96,7 +96,7 @@ export function idPicker(catalog, kind, value, { multiple = false, pipelineID, o
     for (const t of types) options.push(option(t.id, t.name));
   }
   for (const id of current) if (!known.has(id)) options.push(option(id, `#${id} (not in the account)`));
-  const choice = h("select", { multiple, size: multiple ? Math.min(8, Math.max(3, options.length)) : undefined, "aria-label": aria }, options);
+  const choice = h("select", { multiple, size: multiple ? Math.min(8, Math.max(3, options.length)) : undefined }, options);
   choice.dataset.picker = kind;
   choice.addEventListener("change", () => {
     const picked = Array.from(choice.selectedOptions).map((o) => o.value).filter(Boolean).map(Number);
