@@ -124,7 +124,7 @@ function column(stage, pipeline, data) {
   const disabled = (r) => (r.enabled === false ? h("span", { class: "muted small" }, " · disabled") : null);
   return h("section", { class: "board-column", "data-stage": String(stage.id), "aria-label": `${pipeline.name}: ${stage.name}` },
     h("h3", {}, stage.color ? h("span", { class: "stage-color", style: `background:${/^#[0-9a-f]{3,8}$/i.test(stage.color) ? stage.color : "#ccc"}` }) : null,
-      stage.name, h("span", { class: "muted small" }, `#${stage.id}`)),
+      stage.name, " ", h("span", { class: "muted small" }, `#${stage.id}`)),
     empty ? h("p", { class: "muted small" }, "Nothing happens here.") : null,
     list("Rules on entering", c.entering, ruleLink, (r) => [trigger(r), disabled(r)]),
     list("Rules moving leads here", c.moving, ruleLink, disabled),
