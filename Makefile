@@ -13,6 +13,7 @@ test: deps check-proto compose-check
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	scripts/api-test
+	scripts/e2e-test
 	@echo "all tests passed"
 
 deps:
@@ -33,6 +34,10 @@ check-proto:
 ## Property-based test of the REST API against its OpenAPI document (needs the debug build).
 api-test:
 	@scripts/api-test
+
+## Browser tests (Playwright + Debian's chromium) against the debug build and the Kommo emulator.
+e2e:
+	@scripts/e2e-test
 
 compose-check:
 	docker-compose -f compose/docker-compose.yml config -q

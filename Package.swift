@@ -135,6 +135,11 @@ let package = Package(
                   .product(name: "Hummingbird", package: "hummingbird"),
                   .product(name: "AsyncHTTPClient", package: "async-http-client"), crypto] + nio, support: true),
 
+        // The Kommo emulator as a process of its own (the browser tests start it; `--port`, `/_emulator/*`).
+        .executableTarget(name: "kommo-emulator", dependencies: ["TestSupport", "Basics", argumentParser, log, lifecycle,
+                                                                 .product(name: "Hummingbird", package: "hummingbird")],
+                          path: "Tests/kommo-emulator", swiftSettings: swiftSettings),
+
         tests("BasicsTests", ["Basics", crypto]),
         tests("ServiceKitTests", ["ServiceKit", "Basics"]),
         tests("WireTests", ["TestSupport", "Basics", "Wire", "ServiceKit", .product(name: "NIOSSL", package: "swift-nio-ssl")] + nio),

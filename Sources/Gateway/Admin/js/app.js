@@ -75,7 +75,7 @@ function renderNav() {
   const links = nav.map(([href, text]) => {
     const target = href.slice(1);
     const active = target === "/" ? path === "/" : path === target || (path.startsWith(target + "/") && !(target === "/webhooks" && path.startsWith("/webhooks/deliveries")));
-    return h("a", { href, class: active ? "active" : "" }, text);
+    return h("a", { href, class: active ? "active" : "", "aria-current": active ? "page" : null }, text);
   });
   replace(document.getElementById("nav"), links);
   const status = document.getElementById("session");
@@ -151,6 +151,31 @@ onUnauthorized((admin) => {
   if (admin) session.admin = ""; else session.key = "";
   replace(document.getElementById("main"), keyForm({ admin, message: admin ? "The admin token was refused." : "The API key was refused (wrong, revoked, or its tenant is suspended)." }));
   renderNav();
+});
+
+// The top bar: the skip link, the lead search, and the menu button that opens the navigation on a
+// narrow screen.
+document.getElementById("skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  document.getElementById("main").focus();
+});
+document.getElementById("lead-search").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const box = document.getElementById("lead-search-box");
+  const lead = box.value.trim();
+  if (!lead) return;
+  box.value = "";
+  location.hash = `#/leads/${encodeURIComponent(lead)}`;
+});
+const menuButton = document.getElementById("menu-button");
+menuButton.addEventListener("click", () => {
+  const open = menuButton.getAttribute("aria-expanded") !== "true";
+  menuButton.setAttribute("aria-expanded", String(open));
+  document.body.classList.toggle("nav-open", open);
+});
+window.addEventListener("hashchange", () => {
+  menuButton.setAttribute("aria-expanded", "false");
+  document.body.classList.remove("nav-open");
 });
 
 window.addEventListener("hashchange", render);

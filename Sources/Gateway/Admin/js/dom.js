@@ -68,7 +68,8 @@ export function pretty(value) {
 
 /** JSON shown as text. */
 export function jsonBlock(value) {
-  return h("pre", { class: "json" }, pretty(value));
+  // Focusable: a long document scrolls inside its box, from the keyboard too.
+  return h("pre", { class: "json", tabindex: "0" }, pretty(value));
 }
 
 /** A collapsible block. */
@@ -82,7 +83,8 @@ export function details(summary, ...content) {
  */
 export function table(columns, rows, empty = "Nothing here yet.") {
   if (!rows.length) return h("p", { class: "muted empty" }, empty);
-  return h("div", { class: "table-wrap" },
+  // Focusable, so a table wider than the screen can be scrolled from the keyboard.
+  return h("div", { class: "table-wrap", tabindex: "0" },
     h("table", {},
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c.title)))),
       h("tbody", {}, rows.map((row) => h("tr", {}, columns.map((c) => h("td", {}, c.cell(row))))))));

@@ -20,8 +20,23 @@ export function onSubmit(form, submit) {
       await submit();
     } catch (error) {
       showErrors(form, error);
+      focusFirstInvalid(form);
     }
   });
+}
+
+/** Moves the focus to the first field the errors name, or to the error box when they name none. */
+export function focusFirstInvalid(form) {
+  const control = form.querySelector(".field.invalid input, .field.invalid select, .field.invalid textarea");
+  if (control) { control.focus(); return; }
+  const box = form.querySelector(".form-errors");
+  if (box && box.firstChild) { box.setAttribute("tabindex", "-1"); box.focus(); }
+}
+
+/** Puts the focus on a new form's first control, so typing starts there. */
+export function focusFirstControl(form) {
+  const control = form.querySelector("input:not([type=hidden]), select, textarea");
+  if (control) control.focus();
 }
 
 /**
@@ -51,7 +66,11 @@ export function showSaved(box, saved) {
  */
 export function titleRow(heading, label, formSlot, newForm, hashOf) {
   return h("div", { class: "title-row" }, heading,
-    button(label, () => replace(formSlot, newForm((created) => { location.hash = hashOf(created); })), { kind: "primary" }));
+    button(label, () => {
+      const form = newForm((created) => { location.hash = hashOf(created); });
+      replace(formSlot, form);
+      focusFirstControl(form);
+    }, { kind: "primary" }));
 }
 
 /** A button that calls `remove()` after `question()` is confirmed, then goes to `back`; a refusal goes to `onError`. */

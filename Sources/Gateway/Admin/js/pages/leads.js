@@ -5,6 +5,8 @@ import { h, badge, table, time, link, field, input, jsonBlock, details } from ".
 import { api, url, pagedList } from "../api.js";
 import { resumeCard } from "./lead-agent.js";
 import { cascadeSummary } from "./cascades.js";
+import { sequenceLink } from "../names.js";
+import { outcomeBadge } from "../labels.js";
 
 export async function leadsPage(page, { leadId }) {
   const lead = input({ value: leadId || "", placeholder: "Kommo lead id", inputmode: "numeric" });
@@ -32,7 +34,7 @@ export async function leadsPage(page, { leadId }) {
         { title: "Type", cell: (a) => h("code", {}, a.type || a.action_type || "") },
         { title: "Target", cell: (a) => a.target || "" },
         { title: "Request", cell: (a) => h("span", { class: "clip" }, a.request_summary || "") },
-        { title: "Outcome", cell: (a) => badge(a.outcome || a.status) },
+        { title: "Outcome", cell: (a) => a.outcome ? outcomeBadge(a.outcome, "action") : badge(a.status) },
         { title: "ms", cell: (a) => a.latency_ms == null ? "" : String(a.latency_ms) },
         { title: "Detail", cell: (a) => h("span", { class: "clip" }, a.detail || "") },
       ], items, "No actions for this lead."))),
@@ -52,7 +54,7 @@ function summary(item) {
         cascadeSummary(item.cascade), " · on ", event);
     }
     case "enrollment":
-      return h("span", {}, "Sequence ", h("code", {}, item.sequence_id || ""), item.reason ? ` · ${item.reason}` : "");
+      return h("span", {}, "Sequence ", sequenceLink(item.sequence_id), item.reason ? ` · ${item.reason}` : "");
     case "message":
       return h("span", { class: "clip" }, `${item.direction === "outgoing" ? "→" : "←"}${item.author ? ` (${item.author})` : ""} ${item.text || ""}`);
     default:

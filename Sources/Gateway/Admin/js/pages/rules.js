@@ -7,6 +7,7 @@ import { h, pretty, replace, badge, table, time, link, button, field, input, tex
 import { api, url, pagedList } from "../api.js";
 import { showSaved, titleRow, deleteButton } from "./forms.js";
 import { agentHeader } from "./agents.js";
+import { outcomeBadge } from "../labels.js";
 import { cascadesCard, cascadeView } from "./cascades.js";
 import { ruleBuilder } from "../builders/rule-builder.js";
 
@@ -133,7 +134,7 @@ export function decisionsView(decisions, { dryRun = false } = {}) {
     cascadeView(d.cascade),
     table([
       { title: "Rule", cell: (x) => x.rule_name || x.rule_id },
-      { title: "Outcome", cell: (x) => badge(x.outcome) },
+      { title: "Outcome", cell: (x) => outcomeBadge(x.outcome) },
       { title: "Why", cell: (x) => x.detail },
       { title: "Failing condition", cell: (x) => x.failing_leaf ? h("code", {}, x.failing_leaf) : "" },
     ], d.explanations || [], "No rule was reached by this event."),

@@ -5,9 +5,12 @@ import { h, replace, badge, table, time, link, button, field, input, select, not
   clearErrors, showErrors, errorView, details } from "../dom.js";
 import { api, url, pagedList } from "../api.js";
 import { decisionsView } from "./rules.js";
+import { liveList } from "../live.js";
+import { outcomeBadge } from "../labels.js";
 
 const eventStatuses = ["", "pending", "delivered", "failed"];
 const filterNames = ["type", "entity_type", "lead_id", "status", "origin", "from", "to", "text"];
+const filterLabels = { type: "Event type", entity_type: "Entity", lead_id: "Lead id", status: "Status", origin: "Origin", from: "From", to: "To", text: "Words" };
 
 export async function eventsPage(page, params, query) {
   const inputs = {
@@ -22,7 +25,7 @@ export async function eventsPage(page, params, query) {
   };
   const filters = h("form", { class: "filters" },
     h("div", { class: "form-errors" }),
-    filterNames.map((name) => field(name.replace("_", " "), inputs[name], { name })),
+    filterNames.map((name) => field(filterLabels[name], inputs[name], { name })),
     h("button", { type: "submit" }, "Filter"));
   const list = h("div", {});
   const values = () => {
@@ -36,10 +39,17 @@ export async function eventsPage(page, params, query) {
   };
   const load = () => {
     clearErrors(filters);
-    replace(list, pagedList((cursor) => api.get(url`/api/v1/webhooks/events`, { ...values(), cursor, limit: 50 }).then((r) => r.data).catch((error) => { showErrors(filters, error); throw error; }),
-      (items) => eventsTable(items)));
+    replace(list, liveList((cursor) => api.get(url`/api/v1/webhooks/events`, { ...values(), cursor, limit: 50 }).then((r) => r.data).catch((error) => { showErrors(filters, error); throw error; }),
+      (items) => eventsTable(items), { label: "New events appear by themselves: checked" }));
   };
-  filters.addEventListener("submit", (e) => { e.preventDefault(); load(); });
+  // The filters live in the address (#/webhooks?type=…&lead_id=…): a link to it shows the same list.
+  filters.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const params = new URLSearchParams();
+    for (const name of filterNames) { const value = inputs[name].value.trim(); if (value) params.set(name, value); }
+    const target = `#/webhooks${params.toString() ? `?${params}` : ""}`;
+    if (location.hash === target) load(); else location.hash = target;
+  });
   load();
   page.append(h("h1", {}, "Webhook history"), filters, list, replayByFilterCard(values), statsCard());
 }
@@ -102,13 +112,21 @@ export async function eventPage(page, { eventId }) {
   const answer = await api.get(url`/api/v1/webhooks/events/${eventId}`);
   const d = answer.data;
   const e = d.event || {};
-  const replayResult = h("div", {});
+  const replayResult = h("div", { class: "replay-result", "aria-live": "polite" });
   const replay = (mode) => button(mode === "live" ? "Replay live" : "Replay (dry run)", async () => {
     if (mode === "live" && !confirm("A live replay is a new journey: its actions are carried out again. Continue?")) return;
     try {
       const r = await api.post(url`/api/v1/webhooks/events/${eventId}/replay`, { mode });
-      replace(replayResult, notice("ok", `Replay (${r.data.mode}): `, (r.data.new_event_ids || []).map((id) => [link(`#/webhooks/events/${encodeURIComponent(id)}`, id), " "])),
-        decisionsView(r.data.decisions || [], { dryRun: mode === "dry_run" }));
+      const fresh = (r.data.new_event_ids || []).map((id) => [link(`#/webhooks/events/${encodeURIComponent(id)}`, id), " "]);
+      if (r.data.mode === "live") {
+        // A live replay is decided by the normal journey of its new event, not here.
+        replace(replayResult, notice("ok", h("strong", {}, "Replayed live: "), fresh.length
+          ? ["a new journey started as event ", fresh, ". Its decision and actions are on that event's page."]
+          : "no new journey was started."));
+      } else {
+        replace(replayResult, notice("ok", h("strong", {}, "Dry run: "), "decided now on the stored event; nothing was written or sent."),
+          decisionsView(r.data.decisions || [], { dryRun: true }));
+      }
     } catch (error) { replace(replayResult, errorView(error)); }
   }, { kind: mode === "live" ? "danger" : "" });
   page.append(
@@ -137,8 +155,28 @@ export async function eventPage(page, { eventId }) {
       { title: "Error", cell: (x) => x.error || "" },
     ], d.attempts || [], "No attempts.")),
     h("section", { class: "card" }, h("h2", {}, "Decision"), d.decision ? decisionsView([d.decision]) : h("p", { class: "muted" }, "No decision yet.")),
+    followedCard(e),
     h("section", { class: "card" }, h("h2", {}, "Parsed event"), d.parsed ? jsonBlock(d.parsed) : h("p", { class: "muted" }, "—")),
     h("section", { class: "card" }, h("h2", {}, "Raw delivery"), d.delivery ? deliveryView(d.delivery) : h("p", { class: "muted" }, "No delivery (a timer, manual or replayed event).")));
+}
+
+/** The action attempts that followed the event (its lead's attempts carrying the event's id). */
+function followedCard(event) {
+  const body = h("div", {}, h("p", { class: "muted" }, event.lead_id ? "Loading…" : "The event names no lead."));
+  if (event.lead_id) {
+    api.get(url`/api/v1/actions`, { lead_id: event.lead_id, limit: 100 }).then((answer) => {
+      const mine = (answer.data.items || []).filter((a) => a.event_id === event.id || String(a.event_id || "").startsWith(`${event.id}@`));
+      replace(body, table([
+        { title: "At", cell: (a) => time(a.at) },
+        { title: "Type", cell: (a) => h("code", {}, a.action_type || a.type || "") },
+        { title: "Target", cell: (a) => a.target || "" },
+        { title: "Request", cell: (a) => a.request_summary || "" },
+        { title: "Outcome", cell: (a) => outcomeBadge(a.outcome, "action") },
+        { title: "Detail", cell: (a) => a.detail || "" },
+      ], mine, "No action has run for this event (yet)."));
+    }).catch((error) => replace(body, errorView(error)));
+  }
+  return h("section", { class: "card" }, h("h2", {}, "Actions that followed"), body);
 }
 
 function fact(name, value) {
@@ -150,7 +188,7 @@ function deliveryView(delivery) {
     h("dl", { class: "facts" }, fact("Delivery", h("code", {}, delivery.id)), fact("Status", badge(delivery.status)), fact("Received", time(delivery.received_at)),
       fact("Content type", delivery.content_type), delivery.reason ? fact("Reason", delivery.reason) : null),
     delivery.body_expired ? notice("info", "The raw body is past its retention period.")
-      : delivery.body ? details("Body", h("pre", { class: "json" }, decodeForm(delivery.body))) : null);
+      : delivery.body ? details("Body", h("pre", { class: "json", tabindex: "0" }, decodeForm(delivery.body))) : null);
 }
 
 /** Kommo's form body, one `key = value` per line, decoded for reading. */
@@ -176,7 +214,7 @@ export async function deliveriesPage(page, params, query) {
       { title: "Status", cell: (d) => badge(d.status) },
       { title: "Reason", cell: (d) => d.reason || "" },
       { title: "Events", cell: (d) => (d.event_ids || []).length ? d.event_ids.map((id) => [link(`#/webhooks/events/${encodeURIComponent(id)}`, id), " "]) : "—" },
-      { title: "Body", cell: (d) => d.body_expired ? h("span", { class: "muted" }, "expired") : d.body ? details("show", h("pre", { class: "json" }, decodeForm(d.body))) : "—" },
+      { title: "Body", cell: (d) => d.body_expired ? h("span", { class: "muted" }, "expired") : d.body ? details("show", h("pre", { class: "json", tabindex: "0" }, decodeForm(d.body))) : "—" },
       // Only a body that did not parse can be parsed again (after a parser fix).
       { title: "", cell: (d) => d.status === "unparsed" && !d.body_expired ? reparseButton(d) : "" },
     ], items, "No deliveries.")));
