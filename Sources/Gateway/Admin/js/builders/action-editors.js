@@ -72,11 +72,26 @@ export function templateField(ctx, label, value, onchange, path, { rows = 3, hin
   const variables = [...templateVariables, ...customs];
   const pick = h("select", { "aria-label": `${label}: variable to insert` }, variables.map((v) => h("option", { value: v }, v)));
   const insert = h("button", { type: "button", class: "small" }, "Insert variable");
+  let pending = 0;
   const showPreview = () => {
     const text = area.value;
     if (!/\{\{/.test(text)) { preview.hidden = true; return; }
     preview.hidden = false;
-    replace(preview, renderTemplate(text, ctx.sample.values));
+    const lead = ctx.sample.leadID;
+    // For a chosen lead the server renders it with what it knows of the lead (and the values typed
+    // on top); a placeholder still being typed is not sent.
+    if (!lead || !ctx.renderTemplate || /\{\{(?![^{}\n]*\}\})/.test(text)) {
+      replace(preview, renderTemplate(text, ctx.sample.values));
+      return;
+    }
+    const mine = ++pending;
+    setTimeout(() => {
+      if (mine !== pending) return;
+      ctx.renderTemplate(text, lead, ctx.sample.edited).then((answer) => {
+        if (mine !== pending) return;
+        replace(preview, answer.text, (answer.missing || []).length ? h("span", { class: "muted small" }, ` (no value for ${answer.missing.join(", ")})`) : null);
+      }).catch((error) => { if (mine === pending) replace(preview, h("span", { class: "muted small" }, `No preview: ${error.message}`)); });
+    }, 250);
   };
   const emit = () => { onchange(area.value); showPreview(); };
   area.addEventListener("input", emit);
@@ -252,9 +267,17 @@ export function actionList(ctx, doc) {
   return container;
 }
 
-/** Sample values for the template previews, shared by every template field of one editor. */
+/** Sample values (and a lead) for the template previews, shared by every template field of one editor. */
 export function sampleValues() {
-  const sample = { values: { "lead.name": "Ana's order", "contact.first_name": "Ana", "contact.name": "Ana Silva", "agent.name": "Agent" }, listeners: new Set() };
-  sample.set = (name, value) => { sample.values[name.toLowerCase()] = value; for (const l of sample.listeners) l(); };
+  const sample = { values: { "lead.name": "Ana's order", "contact.first_name": "Ana", "contact.name": "Ana Silva", "agent.name": "Agent" },
+    edited: {}, leadID: undefined, listeners: new Set() };
+  const notify = () => { for (const l of sample.listeners) l(); };
+  sample.set = (name, value) => {
+    sample.values[name.toLowerCase()] = value;
+    if (value === "") delete sample.edited[name]; else sample.edited[name] = value;
+    notify();
+  };
+  /** A lead to preview for (its stored facts, rendered by the server), or `undefined` for the sample values. */
+  sample.setLead = (id) => { sample.leadID = id; notify(); };
   return sample;
 }

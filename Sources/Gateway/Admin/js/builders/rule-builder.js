@@ -120,6 +120,12 @@ function settingsEditor(ctx, doc) {
 
 /** Inputs for the sample values the template previews use, one per variable the actions mention. */
 function samplesEditor(ctx, doc) {
+  const lead = h("input", { type: "text", inputmode: "numeric", placeholder: "a Kommo lead id", spellcheck: "false" });
+  lead.addEventListener("input", () => {
+    const id = lead.value.trim();
+    ctx.sample.setLead(/^\d+$/.test(id) && Number(id) > 0 ? Number(id) : undefined);
+  });
+  const leadField = pathField("Preview for lead", lead, "", "With a lead, the previews use what is known of it; the values below go on top.");
   const container = h("div", { class: "grid samples" });
   let shown = "";
   const draw = () => {
@@ -134,8 +140,9 @@ function samplesEditor(ctx, doc) {
     }) : h("p", { class: "muted small" }, "The actions use no variables."));
   };
   draw();
-  container.redraw = draw;
-  return container;
+  const wrapper = h("div", {}, leadField, container);
+  wrapper.redraw = draw;
+  return wrapper;
 }
 
 /**
@@ -153,6 +160,7 @@ export function ruleBuilder(agentID, rule, etag, done) {
     changed: () => { json.value = pretty(doc); for (const l of listeners) l(); },
     scripts: () => api.get(url`/api/v1/agents/${agentID}/scripts`, { limit: 100 }).then((r) => (r.data.items || []).map((s) => ({ id: s.id, name: s.name }))),
     sequences: () => api.get(url`/api/v1/agents/${agentID}/sequences`, { limit: 100 }).then((r) => (r.data.items || []).map((s) => ({ id: s.id, name: s.name }))),
+    renderTemplate: (template, lead, values) => api.post(url`/api/v1/agents/${agentID}/templates/render`, { template, lead_id: lead, values }).then((r) => r.data),
   };
   const settings = settingsEditor(ctx, doc);
   const trigger = triggerEditor(ctx, doc);
@@ -176,7 +184,7 @@ export function ruleBuilder(agentID, rule, etag, done) {
     h("section", { class: "builder-section" }, h("h3", {}, "Trigger"), trigger),
     h("section", { class: "builder-section" }, h("h3", {}, "Conditions"), tree),
     h("section", { class: "builder-section" }, h("h3", {}, "Actions"), actions,
-      details("Preview values", h("p", { class: "muted small" }, "The previews under the texts fill the variables with these values."), samples)));
+      details("Preview values", h("p", { class: "muted small" }, "The previews under the texts fill the variables with a lead's values or these."), samples)));
   const jsonError = h("div", { class: "field-error", role: "alert" });
   const jsonPanel = h("div", { class: "tab-panel", role: "tabpanel", hidden: true },
     h("div", { class: "field", "data-field": "json" }, h("label", {}, "The rule as JSON (the REST body)"), json, jsonError));

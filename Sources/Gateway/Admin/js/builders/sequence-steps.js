@@ -247,6 +247,16 @@ function exitsEditor(ctx, doc) {
   return container;
 }
 
+/** The lead the step texts' previews are rendered for (by the server, from what it knows of the lead). */
+function previewLead(ctx) {
+  const lead = h("input", { type: "text", inputmode: "numeric", placeholder: "a Kommo lead id", spellcheck: "false" });
+  lead.addEventListener("input", () => {
+    const id = lead.value.trim();
+    ctx.sample.setLead(/^\d+$/.test(id) && Number(id) > 0 ? Number(id) : undefined);
+  });
+  return details("Preview for a lead", pathField("Preview for lead", lead, "", "Without a lead, the previews use sample values."));
+}
+
 /**
  * Create (`sequence` null) or edit form of a sequence; `done(saved, etag)` gets the stored one.
  * `form.rebase(saved, etag)` takes a change made elsewhere on the page (the status buttons) without
@@ -263,6 +273,7 @@ export function sequenceBuilder(agentID, sequence, etag, done) {
     changed: () => { json.value = pretty(doc); },
     scripts: () => api.get(url`/api/v1/agents/${agentID}/scripts`, { limit: 100 }).then((r) => (r.data.items || []).map((s) => ({ id: s.id, name: s.name }))),
     sequences: () => api.get(url`/api/v1/agents/${agentID}/sequences`, { limit: 100 }).then((r) => (r.data.items || []).map((s) => ({ id: s.id, name: s.name }))),
+    renderTemplate: (template, lead, values) => api.post(url`/api/v1/agents/${agentID}/templates/render`, { template, lead_id: lead, values }).then((r) => r.data),
   };
   const settings = settingsEditor(ctx, doc);
   const steps = stepsEditor(ctx, doc);
@@ -272,7 +283,7 @@ export function sequenceBuilder(agentID, sequence, etag, done) {
   loadCatalog().then((catalog) => { ctx.catalog = catalog; redrawAll(); });
   const builderPanel = h("div", { class: "tab-panel", role: "tabpanel" },
     h("section", { class: "builder-section" }, h("h3", {}, "Settings"), settings),
-    h("section", { class: "builder-section" }, h("h3", {}, "Steps"), steps),
+    h("section", { class: "builder-section" }, h("h3", {}, "Steps"), steps, previewLead(ctx)),
     h("section", { class: "builder-section" }, h("h3", {}, "Send window"), windowBox),
     h("section", { class: "builder-section" }, h("h3", {}, "Exit conditions"), exits));
   const jsonError = h("div", { class: "field-error", role: "alert" });
