@@ -195,3 +195,20 @@ def test_real_event_decision_says_what_was_planned(page, stack):
     card = page.locator("section.card", has=page.get_by_role("heading", name="Decision"))
     expect(card.get_by_role("heading", name="Actions it planned")).to_be_visible()
     expect(card.get_by_role("heading", name="Actions it would plan")).to_have_count(0)
+
+
+def test_template_preview_for_a_chosen_lead(page, stack):
+    agent = new_agent(stack)
+    stack.post_fixture("lead_status_changed.form")  # lead 4410021, "Website order #812"
+    stack.wait_for(lambda: stack.api("POST", f"/api/v1/agents/{agent['id']}/templates/render",
+                                     body={"template": "{{lead.name}}", "lead_id": 4410021})["text"] == "Website order #812",
+                   what="the lead's facts reach the rules service")
+    open_rules(page, stack, agent)
+    page.get_by_role("button", name="New rule").click()
+    form = page.locator("form.rule-builder")
+    task = form.locator("[data-field='actions[0]'].action-card")
+    task.get_by_label("Task text", exact=True).fill("Call about {{lead.name}} ({{contact.phone|no phone}})")
+    expect(task.locator(".template-preview")).to_have_text("Call about Ana's order (no phone)")
+    form.get_by_text("Preview values").click()
+    form.get_by_label("Preview for lead", exact=True).fill("4410021")
+    expect(task.locator(".template-preview")).to_contain_text("Call about Website order #812")
