@@ -117,13 +117,20 @@ function list(title, items, view, extra) {
   return [h("h4", {}, title), h("ul", {}, items.map((item) => h("li", {}, view(item), extra ? extra(item) : null)))];
 }
 
+/** Kommo's colour of a stage as a dot; set through the CSSOM, which the CSP allows (a style attribute it does not). */
+function stageColor(color) {
+  const dot = h("span", { class: "stage-color", "aria-hidden": "true" });
+  dot.style.backgroundColor = /^#[0-9a-f]{3,8}$/i.test(color) ? color : "#ccc";
+  return dot;
+}
+
 function column(stage, pipeline, data) {
   const c = stageContents(stage, pipeline, data);
   const empty = !c.entering.length && !c.moving.length && !c.starts.length && !c.ends.length && !c.scripts.length;
   const trigger = (r) => (r.trigger.type === "time_based" ? h("span", { class: "muted small" }, ` · after ${Math.round(r.trigger.after_seconds / 3600 * 10) / 10} h`) : null);
   const disabled = (r) => (r.enabled === false ? h("span", { class: "muted small" }, " · disabled") : null);
   return h("section", { class: "board-column", "data-stage": String(stage.id), "aria-label": `${pipeline.name}: ${stage.name}` },
-    h("h3", {}, stage.color ? h("span", { class: "stage-color", style: `background:${/^#[0-9a-f]{3,8}$/i.test(stage.color) ? stage.color : "#ccc"}` }) : null,
+    h("h3", {}, stage.color ? stageColor(stage.color) : null,
       stage.name, " ", h("span", { class: "muted small" }, `#${stage.id}`)),
     empty ? h("p", { class: "muted small" }, "Nothing happens here.") : null,
     list("Rules on entering", c.entering, ruleLink, (r) => [trigger(r), disabled(r)]),
