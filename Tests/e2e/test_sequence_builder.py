@@ -1,5 +1,6 @@
 """The sequence builder: a three-step sequence made with the builder, reordered by keyboard and by drag
 without losing unsaved edits (each step keeps its own wait), with the send window and exits as controls."""
+import json
 import re
 
 from playwright.sync_api import expect
@@ -96,3 +97,26 @@ def test_drag_reorders_and_status_change_keeps_edits(page, stack):
     assert [s["id"] for s in saved["steps"]] == ["c", "a", "b"]
     assert saved["steps"][2]["action"]["text"] == "B, edited"
     assert saved["status"] == "active"
+
+
+def test_json_tab_edits_show_in_the_rows(page, stack):
+    agent = new_agent(stack)
+    allow_missing_catalog(page)
+    sign_in(page, stack, path=f"#/agents/{agent['id']}/sequences")
+    page.get_by_role("button", name="New sequence").click()
+    form = page.locator("form.sequence-builder")
+    form.get_by_role("tab", name="JSON (advanced)").click()
+    box = form.get_by_label("Sequence JSON")
+    document = json.loads(box.input_value())
+    document["steps"].append({"id": "later", "delay_hours": 5, "action": {"type": "add_tags", "tags": ["warm"]}})
+    box.fill(json.dumps(document))
+    form.get_by_role("tab", name="Builder").click()
+    expect(rows(page)).to_have_count(2)
+    later = rows(page).nth(1)
+    expect(later.get_by_label("Step id", exact=True)).to_have_value("later")
+    expect(later.get_by_label("Wait after the previous step", exact=True)).to_have_value("5")
+    expect(later.get_by_label("Wait after the previous step: unit").locator("option:checked")).to_have_text("hours")
+    expect(later.get_by_label("Tags", exact=True)).to_have_value("warm")
+    form.get_by_role("tab", name="JSON (advanced)").click()
+    steps = json.loads(box.input_value())["steps"]
+    assert steps[1] == {"id": "later", "delay_seconds": 5 * 3600, "action": {"type": "add_tags", "tags": ["warm"]}}
