@@ -81,11 +81,11 @@ function boardPipelines(catalog, data) {
   const closing = [{ id: WON, name: "Won", kind: "won" }, { id: LOST, name: "Lost", kind: "lost" }];
   const pipelines = [...byPipeline.entries()].sort((a, b) => a[0] - b[0]).map(([id, stages]) => ({
     id, name: `Pipeline #${id}`, known: false,
-    stages: [...[...stages].sort((a, b) => a - b).map((s) => ({ id: s, name: `Stage #${s}` })), ...closing],
+    stages: [...[...stages].sort((a, b) => a - b).map((s) => ({ id: s, name: "Stage" })), ...closing],
   }));
   if (loose.size || !pipelines.length) {
     pipelines.push({ id: null, name: "Stages without a pipeline", known: false,
-      stages: [...[...loose].sort((a, b) => a - b).map((s) => ({ id: s, name: `Stage #${s}` })), ...closing] });
+      stages: [...[...loose].sort((a, b) => a - b).map((s) => ({ id: s, name: "Stage" })), ...closing] });
   }
   return pipelines;
 }
@@ -129,7 +129,7 @@ function column(stage, pipeline, data) {
   const empty = !c.entering.length && !c.moving.length && !c.starts.length && !c.ends.length && !c.scripts.length;
   const trigger = (r) => (r.trigger.type === "time_based" ? h("span", { class: "muted small" }, ` · after ${Math.round(r.trigger.after_seconds / 3600 * 10) / 10} h`) : null);
   const disabled = (r) => (r.enabled === false ? h("span", { class: "muted small" }, " · disabled") : null);
-  return h("section", { class: "board-column", "data-stage": String(stage.id), "aria-label": `${pipeline.name}: ${stage.name}` },
+  return h("section", { class: "board-column", "data-stage": String(stage.id), "aria-label": `${pipeline.name}: ${stage.name} (#${stage.id})` },
     h("h3", {}, stage.color ? stageColor(stage.color) : null,
       stage.name, " ", h("span", { class: "muted small" }, `#${stage.id}`)),
     empty ? h("p", { class: "muted small" }, "Nothing happens here.") : null,
