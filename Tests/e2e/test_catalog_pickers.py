@@ -69,9 +69,15 @@ def test_pickers_by_name_store_ids_and_show_names_again(page, stack, account):
     task = actions.locator("[data-field='actions[0]'].action-card")
     task.get_by_label("Task type (optional)", exact=True).select_option(label="Meeting")
     task.get_by_label("Assign to (optional)", exact=True).select_option(label="Tom Berg")
+    actions.get_by_label("Type of the new action").select_option("set_field")
+    actions.get_by_role("button", name="Add action").click()
+    set_field = actions.locator("[data-field='actions[1]'].action-card")
+    set_field.get_by_label("Field", exact=True).fill("cf.Budget")
+    set_field.get_by_label("Field", exact=True).press("Tab")
+    set_field.get_by_label("Value", exact=True).select_option("5000+")
     actions.get_by_label("Type of the new action").select_option("change_stage")
     actions.get_by_role("button", name="Add action").click()
-    actions.locator("[data-field='actions[1]'].action-card").get_by_label("Stage", exact=True).select_option(label="Proposal")
+    actions.locator("[data-field='actions[2]'].action-card").get_by_label("Stage", exact=True).select_option(label="Proposal")
     assert_accessible(page, "the rule builder with the catalog")
     form.get_by_role("button", name="Create rule").click()
     expect(page).to_have_url(re.compile(r"/rules/[^/]+$"))
@@ -83,7 +89,8 @@ def test_pickers_by_name_store_ids_and_show_names_again(page, stack, account):
         {"type": "field_value", "field": "cf.Budget", "operator": "in", "values": ["2500-5000", "5000+"]},
         {"type": "responsible_user_is", "user_ids": [42]}]}
     assert stored["actions"][0]["task_type"] == 2 and stored["actions"][0]["responsible_user_id"] == 43
-    assert stored["actions"][1] == {"type": "change_stage", "stage_id": 61234503}
+    assert stored["actions"][1] == {"type": "set_field", "field": "cf.Budget", "value": "5000+"}
+    assert stored["actions"][2] == {"type": "change_stage", "stage_id": 61234503}
 
     form = page.locator("form.rule-builder")
     expect(form.get_by_label("Stage (optional)", exact=True).locator("option:checked")).to_have_text("Qualified")

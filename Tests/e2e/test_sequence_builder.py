@@ -120,3 +120,21 @@ def test_json_tab_edits_show_in_the_rows(page, stack):
     form.get_by_role("tab", name="JSON (advanced)").click()
     steps = json.loads(box.input_value())["steps"]
     assert steps[1] == {"id": "later", "delay_seconds": 5 * 3600, "action": {"type": "add_tags", "tags": ["warm"]}}
+
+
+def test_server_error_is_shown_at_the_step_control(page, stack):
+    agent = new_agent(stack)
+    sequence = stack.api("POST", f"/api/v1/agents/{agent['id']}/sequences", body={
+        "name": "Errors", "trigger": {"type": "manual"},
+        "steps": [{"id": "a", "action": {"type": "add_note", "text": "A"}},
+                  {"id": "b", "delay_days": 1, "action": {"type": "create_task", "text": "Call", "due_in_seconds": 3600}}]})
+    allow_missing_catalog(page)
+    page.trouble.allow(400, r"/sequences/")
+    sign_in(page, stack, path=f"#/agents/{agent['id']}/sequences/{sequence['id']}")
+    second = rows(page).nth(1)
+    second.get_by_label("Task text", exact=True).fill("")
+    rows(page).nth(0).get_by_label("Step id", exact=True).fill("b")
+    page.locator("form.sequence-builder").get_by_role("button", name="Save").click()
+    expect(second.locator(".field[data-field='steps[1].action.text'] > .field-error")).not_to_be_empty()
+    expect(second.locator(".field[data-field='steps[1].id'] > .field-error")).to_contain_text("used by another step")
+    assert stack.api("GET", f"/api/v1/agents/{agent['id']}/sequences/{sequence['id']}")["steps"] == sequence["steps"]

@@ -3,7 +3,7 @@
 // picker and a live preview. Rules and sequence steps use the same editors.
 
 import { h, replace } from "../dom.js";
-import { idPicker, fieldSuggestions, datalist } from "./catalog.js";
+import { idPicker, fieldSuggestions, customField, datalist } from "./catalog.js";
 import { pathField, choose, text, words, duration } from "./controls.js";
 
 export const actionTypes = [
@@ -162,8 +162,14 @@ export function actionFields(ctx, action, path, body) {
     case "set_field": {
       const { plain, custom } = fieldSuggestions(catalog);
       const list = datalist([...custom.filter((c) => c.ref.startsWith("cf.")).map((c) => c.ref), ...plain.filter((p) => !p.startsWith("contact."))]);
-      add(pathField("Field", text(action.field, set("field"), { list: list.id, spellcheck: "false", placeholder: "cf.Budget" }), `${path}.field`), list.element,
-        pathField("Value", text(action.value, (v) => { action.value = v; ctx.changed(); }), `${path}.value`, "Empty clears the field."));
+      const fieldBox = text(action.field, set("field"), { list: list.id, spellcheck: "false", placeholder: "cf.Budget" });
+      fieldBox.addEventListener("change", redraw);
+      const known = customField(catalog, action.field);
+      const enums = known && Array.isArray(known.enums) && known.enums.length ? known.enums.map((e) => e.value) : null;
+      const setValue = (v) => { action.value = v; ctx.changed(); };
+      add(pathField("Field", fieldBox, `${path}.field`), list.element,
+        enums ? pathField("Value", choose([["", "(clear the field)"], ...enums.map((v) => [v, v])], action.value, setValue), `${path}.value`)
+          : pathField("Value", text(action.value, setValue), `${path}.value`, "Empty clears the field."));
       break;
     }
     case "add_tags": case "remove_tags": {
