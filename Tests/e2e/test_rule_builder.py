@@ -212,3 +212,32 @@ def test_template_preview_for_a_chosen_lead(page, stack):
     form.get_by_text("Preview values").click()
     form.get_by_label("Preview for lead", exact=True).fill("4410021")
     expect(task.locator(".template-preview")).to_contain_text("Call about Website order #812")
+
+
+def test_conditions_move_by_keyboard_into_and_out_of_groups(page, stack):
+    agent = new_agent(stack)
+    rule = stack.api("POST", f"/api/v1/agents/{agent['id']}/rules", body={
+        "name": "Moves", "trigger": {"type": "lead_updated"},
+        "conditions": {"all": [{"type": "within_working_hours"}, {"any": [{"type": "pipeline_is", "pipeline_ids": [7100001]}]},
+                               {"type": "message_origin", "origins": ["waba"]}]},
+        "actions": [{"type": "add_note", "text": "x"}]})
+    allow_missing_catalog(page)
+    sign_in(page, stack, path=f"#/agents/{agent['id']}/rules/{rule['id']}")
+    form = page.locator("form.rule-builder")
+    form.get_by_role("button", name="Move up (Message channel conditions.all[2])").focus()
+    page.keyboard.press("Enter")
+    expect(form.get_by_role("button", name="Move up (Message channel conditions.all[1])")).to_be_focused()
+    expect(form.get_by_role("button", name="Move into the group above (Message channel conditions.all[1])")).to_be_disabled()
+    page.keyboard.press("Tab")  # to "Move down"
+    expect(form.get_by_role("button", name="Move down (Message channel conditions.all[1])")).to_be_focused()
+    page.keyboard.press("Enter")
+    into = form.get_by_role("button", name="Move into the group above (Message channel conditions.all[2])")
+    expect(into).to_be_enabled()
+    into.press("Enter")
+    expect(form.locator("[data-field='conditions.all[1].any[1]'][data-node=leaf]")).to_be_visible()
+    expect(form.get_by_role("button", name="Move out of this group (Message channel conditions.all[1].any[1])")).to_be_focused()
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator("form.rule-builder .notice.ok")).to_contain_text("Saved")
+    stored = stack.api("GET", f"/api/v1/agents/{agent['id']}/rules/{rule['id']}")
+    assert stored["conditions"] == {"all": [{"type": "within_working_hours"}, {"any": [
+        {"type": "pipeline_is", "pipeline_ids": [7100001]}, {"type": "message_origin", "origins": ["waba"]}]}]}

@@ -247,18 +247,18 @@ export function actionCard(ctx, action, path, { types = actionTypes, tools = nul
 /** The editor of `doc.actions`: one card per action, move up / down, delete, and "Add action". */
 export function actionList(ctx, doc) {
   const container = h("div", { class: "action-list", "data-field": "actions" });
-  const draw = () => {
+  const draw = (focus) => {
     const list = doc.actions || (doc.actions = []);
     const cards = list.map((action, index) => {
       const tools = h("div", { class: "tree-tools" });
-      const tool = (label, textValue, enabled, act) => {
-        const b = h("button", { type: "button", class: "small", "aria-label": `${label} (action ${index + 1})`, title: label, disabled: !enabled }, textValue);
-        b.addEventListener("click", () => { act(); ctx.changed(); draw(); });
+      const tool = (label, textValue, enabled, act, to) => {
+        const b = h("button", { type: "button", class: "small", "aria-label": `${label} (action ${index + 1})`, title: label, disabled: !enabled, "data-tool": label }, textValue);
+        b.addEventListener("click", () => { act(); ctx.changed(); draw({ index: to, tool: label }); });
         tools.append(b);
       };
-      tool("Move up", "↑", index > 0, () => { [list[index - 1], list[index]] = [list[index], list[index - 1]]; });
-      tool("Move down", "↓", index < list.length - 1, () => { [list[index + 1], list[index]] = [list[index], list[index + 1]]; });
-      tool("Delete", "Delete", true, () => { list.splice(index, 1); });
+      tool("Move up", "↑", index > 0, () => { [list[index - 1], list[index]] = [list[index], list[index - 1]]; }, index - 1);
+      tool("Move down", "↓", index < list.length - 1, () => { [list[index + 1], list[index]] = [list[index], list[index + 1]]; }, index + 1);
+      tool("Delete", "Delete", true, () => { list.splice(index, 1); }, Math.min(index, list.length - 2));
       return actionCard(ctx, action, `actions[${index}]`, { tools, title: `${index + 1}.` });
     });
     const type = choose(actionTypes, "send_message", () => {}, { "aria-label": "Type of the new action" });
@@ -267,6 +267,13 @@ export function actionList(ctx, doc) {
     replace(container, cards.length ? cards : h("p", { class: "muted" }, "No actions yet: a rule needs at least one."),
       h("div", { class: "field", "data-field": "actions" }, h("div", { class: "field-error", role: "alert" })),
       h("div", { class: "picker" }, type, addButton));
+    if (focus) {
+      // The focus follows the moved action (or goes to the one after a deleted one).
+      const card = cards[focus.index];
+      const buttons = card ? Array.from(card.querySelectorAll(".tree-tools button")) : [];
+      const target = buttons.find((b) => b.dataset.tool === focus.tool && !b.disabled) || buttons.find((b) => !b.disabled) || addButton;
+      target.focus();
+    }
   };
   draw();
   container.redraw = draw;

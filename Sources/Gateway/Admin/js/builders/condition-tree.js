@@ -43,6 +43,11 @@ export function newLeaf(type) {
   }
 }
 
+const inverseTool = {
+  "Move up": "Move down", "Move down": "Move up",
+  "Move into the group above": "Move out of this group", "Move out of this group": "Move into the group above",
+};
+
 const groupOf = (node) => (node && typeof node === "object" ? (Array.isArray(node.all) ? "all" : Array.isArray(node.any) ? "any" : "not" in node ? "not" : null) : null);
 
 /** Replaces the members of `target` with those of `source`, keeping the object (its parents hold it). */
@@ -57,9 +62,24 @@ function become(target, source) {
  */
 export function conditionTree(ctx, doc) {
   const container = h("div", { class: "tree", "data-field": "conditions" });
-  const structural = () => { ctx.changed(); draw(); };
+  // The box drawn for each node, so that after a move the focus can follow the node it moved.
+  let drawn = new WeakMap();
+  let focusAfter = null;
+  const structural = () => {
+    ctx.changed(); draw();
+    if (!focusAfter) return;
+    const { node, tool } = focusAfter;
+    focusAfter = null;
+    const box = drawn.get(node);
+    const buttons = box ? Array.from(box.querySelectorAll(":scope > .tree-head > .tree-tools > button")) : [];
+    // The same tool if it still applies, else its inverse (the way back), else the node's first tool.
+    const pick = (name) => buttons.find((b) => b.dataset.tool === name && !b.disabled);
+    const target = pick(tool) || pick(inverseTool[tool]) || buttons.find((b) => !b.disabled) || container.querySelector("button:not([disabled])");
+    if (target) target.focus();
+  };
 
   function draw() {
+    drawn = new WeakMap();
     const root = doc.conditions;
     if (root === undefined || root === null) {
       replace(container,
@@ -92,8 +112,8 @@ export function conditionTree(ctx, doc) {
   function nodeTools(node, place, what) {
     const tools = h("div", { class: "tree-tools" });
     const tool = (label, text, enabled, act) => {
-      const b = h("button", { type: "button", class: "small", "aria-label": `${label} (${what})`, title: label, disabled: !enabled }, text);
-      b.addEventListener("click", act);
+      const b = h("button", { type: "button", class: "small", "aria-label": `${label} (${what})`, title: label, disabled: !enabled, "data-tool": label }, text);
+      b.addEventListener("click", () => { focusAfter = { node, tool: label }; act(); });
       tools.append(b);
     };
     const list = place.list;
@@ -128,9 +148,9 @@ export function conditionTree(ctx, doc) {
 
   function nodeView(node, place) {
     const kind = groupOf(node);
-    if (kind === "all" || kind === "any") return groupView(node, kind, place);
-    if (kind === "not") return notView(node, place);
-    return leafView(node, place);
+    const box = kind === "all" || kind === "any" ? groupView(node, kind, place) : kind === "not" ? notView(node, place) : leafView(node, place);
+    drawn.set(node, box);
+    return box;
   }
 
   function groupView(node, kind, place) {
