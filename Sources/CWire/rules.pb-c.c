@@ -1603,7 +1603,7 @@ const ProtobufCMessageDescriptor agents__v1__record_request__descriptor =
   (ProtobufCMessageInit) agents__v1__record_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__render_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor agents__v1__render_request__field_descriptors[5] =
 {
   {
     "agent_id",
@@ -1653,17 +1653,30 @@ static const ProtobufCFieldDescriptor agents__v1__render_request__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "template",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__RenderRequest, template_),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__render_request__field_indices_by_name[] = {
   0,   /* field[0] = agent_id */
   2,   /* field[2] = lead_id */
   1,   /* field[1] = script_id */
+  4,   /* field[4] = template */
   3,   /* field[3] = values */
 };
 static const ProtobufCIntRange agents__v1__render_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor agents__v1__render_request__descriptor =
 {
@@ -1673,7 +1686,7 @@ const ProtobufCMessageDescriptor agents__v1__render_request__descriptor =
   "Agents__V1__RenderRequest",
   "agents.v1",
   sizeof(Agents__V1__RenderRequest),
-  4,
+  5,
   agents__v1__render_request__field_descriptors,
   agents__v1__render_request__field_indices_by_name,
   1,  agents__v1__render_request__number_ranges,

@@ -112,10 +112,17 @@ extension RulesServer {
     /// caller's values on top. A value still missing uses its default; without one the script either
     /// renders empty there or, with `block_on_missing`, is blocked with the reason. Errors: NOT_FOUND,
     /// FAILED_PRECONDITION (a stored body that no longer parses).
+    ///
+    /// With `script_id` empty and `template` set, renders that text instead (an action being edited),
+    /// for the agent `agent_id`; a missing value without a default renders empty and is listed in
+    /// `missing`. Errors then: INVALID_ARGUMENT (`template` does not parse), NOT_FOUND (no such agent).
     package func renderScript(_ request: PB.RenderRequest, context: RPCContext) async throws -> PB.RenderResponse {
         let tenantID = try context.requireTenant()
-        guard !request.scriptId.isEmpty else { throw RPCError.invalid(field: "script_id", "is required") }
         guard request.leadId >= 0 else { throw RPCError.invalid(field: "lead_id", "must be a Kommo lead id") }
+        if request.scriptId.isEmpty, !request.template.isEmpty {
+            return try await renderTemplate(request, tenantID: tenantID, logger: context.logger)
+        }
+        guard !request.scriptId.isEmpty else { throw RPCError.invalid(field: "script_id", "is required") }
         let record = try await required(.script, tenantID: tenantID, id: request.scriptId, agentID: Self.optional(request.agentId))
         guard let script = stored(ScriptResource.self, record, logger: context.logger) else {
             throw RPCError(.failedPrecondition, "the stored script does not decode")
@@ -155,6 +162,34 @@ extension RulesServer {
 
     /// Template values known from a lead's facts: ids, name, price, stage, the contact's names, custom
     /// fields by id and name, and custom variables of `template` stored as lead fields of that name.
+    /// An inline template for the agent: the same values as a script gets (agent name, the lead's facts,
+    /// the caller's values); the names still missing are reported, and render empty or as their default.
+    private func renderTemplate(_ request: PB.RenderRequest, tenantID: String, logger: Logger) async throws -> PB.RenderResponse {
+        let template: Template
+        do {
+            template = try Template(parsing: request.template)
+        } catch {
+            throw RPCError.invalid(field: "template", error.message)
+        }
+        guard let agent = try await store.document(.agent, tenantID: tenantID, id: request.agentId) else {
+            throw RPCError(.notFound, "no agent \(request.agentId)")
+        }
+        var values = TemplateValues()
+        if let resource = stored(AgentResource.self, agent, logger: logger) { values[TemplateVocabulary.agentName] = resource.name }
+        if request.leadId > 0 {
+            if let facts = try await store.facts(tenantID: tenantID, leadID: request.leadId) {
+                values = values.merging(Self.values(of: facts, template: template))
+            } else {
+                values[TemplateVocabulary.leadID] = String(request.leadId)
+            }
+        }
+        values = values.merging(TemplateValues(Dictionary(request.values.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })))
+        var answer = PB.RenderResponse()
+        if case .rendered(let text) = template.render(values: values, policy: .useDefaultOrEmpty) { answer.text = text }
+        if case .blocked(let missing) = template.render(values: values, policy: .block) { answer.missing = missing }
+        return answer
+    }
+
     static func values(of facts: LeadFacts, template: Template? = nil) -> TemplateValues {
         var values = TemplateValues()
         values[TemplateVocabulary.leadID] = String(facts.leadID)

@@ -68,6 +68,9 @@ struct RulesJourneyTests {
             #expect(test.status == 200, "\(test.text)")
             let explanation = ((test.json["results"] as? [[String: Any]])?.first?["explanations"] as? [[String: Any]])?.first
             #expect(explanation?["outcome"] as? String == "condition_false")
+            let blankID = try await client.json(.POST, "/api/v1/agents/\(agentID)/rules/\(ruleID)/test", ["event_id": " "], token: tenant.key)
+            #expect(blankID.status == 400)
+            #expect((blankID.json["errors"] as? [[String: Any]])?.first?["field"] as? String == "event_id")
             let run = try await client.json(.POST, "/api/v1/agents/\(agentID)/rules/\(ruleID)/run", ["lead_id": "4410021"], token: tenant.key)
             #expect(run.status == 202, "\(run.text)")
             let manual = try await eventually {

@@ -225,14 +225,21 @@ struct  Agents__V1__RenderRequest
 {
   ProtobufCMessage base;
   char *agent_id;
+  /*
+   * The stored script to render; empty with `template` set renders that text instead.
+   */
   char *script_id;
   int64_t lead_id;
   size_t n_values;
   Agents__V1__KeyValue **values;
+  /*
+   * A template that is not stored (an action's text being edited); a missing value uses its default.
+   */
+  char *template_;
 };
 #define AGENTS__V1__RENDER_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__render_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Agents__V1__RenderResponse

@@ -117,6 +117,9 @@ extension GatewayApp {
                 }
                 events.append(event)
             } else if let eventID = body.eventId {
+                guard !eventID.trimmingCharacters(in: .whitespaces).isEmpty else {
+                    throw Problem.field("event_id", "must not be empty: the id of a stored event (ev_…)")
+                }
                 var id = PB.IdRequest()
                 id.id = eventID
                 if let event = try await peers.ingest.getEvent(id, options: options).event { events.append(event) }

@@ -1,4 +1,5 @@
 import Basics
+import Domain
 import Foundation
 import Hummingbird
 import Wire
@@ -14,16 +15,45 @@ struct RenderScriptBody: RequestBody {
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         values = try container.decodeIfPresent([String: JSONValue].self, forKey: .values)
-        // The two accepted shapes, tried in turn; anything else is answered 400 below.
-        if let number = try? container.decodeIfPresent(Int64.self, forKey: .leadID) {
-            leadID = number
-        } else if let text = try? container.decodeIfPresent(String.self, forKey: .leadID) {
+        leadID = try Self.leadID(in: container, key: .leadID)
+    }
+
+    /// A lead id given as a number or a string of digits; anything else is answered 400.
+    static func leadID<Key: CodingKey>(in container: KeyedDecodingContainer<Key>, key: Key) throws -> Int64? {
+        // The two accepted shapes, tried in turn.
+        if let number = try? container.decodeIfPresent(Int64.self, forKey: key) { return number }
+        if let text = try? container.decodeIfPresent(String.self, forKey: key) {
             guard let number = Int64(text) else { throw Problem.field("lead_id", "must be a Kommo id (a positive integer)") }
-            leadID = number
-        } else if container.contains(.leadID), try !container.decodeNil(forKey: .leadID) {
+            return number
+        }
+        if container.contains(key), try !container.decodeNil(forKey: key) {
             throw Problem.field("lead_id", "must be a Kommo id (a positive integer)")
         }
+        return nil
     }
+}
+
+/// A preview of a template that is not stored (an action's text in the editor), for a lead, with
+/// sample values on top, or both.
+struct RenderTemplateBody: RequestBody {
+    static let fields: Set<String> = ["template", "lead_id", "values"]
+    var template: String
+    var leadID: Int64?
+    var values: [String: JSONValue]?
+    enum CodingKeys: String, CodingKey { case template, leadID = "lead_id", values }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        template = try container.decode(String.self, forKey: .template)
+        values = try container.decodeIfPresent([String: JSONValue].self, forKey: .values)
+        leadID = try RenderScriptBody.leadID(in: container, key: .leadID)
+    }
+}
+
+/// A rendered template: the text, and the variables that had no value (rendered empty, or as their default).
+struct TemplateRenderDTO: Codable, Sendable {
+    var text: String
+    var missing: [String]
 }
 
 struct RollbackScriptBody: RequestBody {
@@ -56,6 +86,17 @@ struct ScriptVersionsDTO: Codable, Sendable {
 extension GatewayApp {
     /// Preview, versions, rollback and effectiveness of sales scripts; the CRUD and search are the
     /// document routes. Every call names the agent, so another agent's or tenant's script answers 404.
+    /// Sample values of a preview: strings, numbers or booleans by variable name; `null` leaves one out.
+    static func renderValues(_ values: [String: JSONValue]?) throws -> [PB.KeyValue] {
+        var list: [PB.KeyValue] = []
+        for (key, value) in (values ?? [:]).sorted(by: { $0.key < $1.key }) {
+            if value == .null { continue }
+            guard let text = value.string else { throw Problem.field("values.\(key)", "must be a string, number or boolean") }
+            list.append(PB.KeyValue(key: key, value: text))
+        }
+        return list
+    }
+
     static func addScriptRoutes(to api: RouterGroup<GatewayContext>, peers: Peers) {
         api.post("/agents/{id}/scripts/{scriptId}/render") { request, context -> Response in
             let body = try await request.decodeBody(RenderScriptBody.self, context: context)
@@ -66,16 +107,27 @@ extension GatewayApp {
                 guard lead > 0 else { throw Problem.field("lead_id", "must be a Kommo id (a positive integer)") }
                 render.leadId = lead
             }
-            var values: [PB.KeyValue] = []
-            for (key, value) in (body.values ?? [:]).sorted(by: { $0.key < $1.key }) {
-                if value == .null { continue }
-                guard let text = value.string else { throw Problem.field("values.\(key)", "must be a string, number or boolean") }
-                values.append(PB.KeyValue(key: key, value: text))
-            }
-            render.values = values
+            render.values = try Self.renderValues(body.values)
             let answer = try await peers.rules.renderScript(render, options: peers.options(context))
             return try jsonResponse(RenderDTO(text: answer.blocked ? nil : answer.text, blocked: answer.blocked, missing: answer.missing,
                                               reason: answer.reason.isEmpty ? nil : answer.reason, version: answer.version))
+        }
+        api.post("/agents/{id}/templates/render") { request, context -> Response in
+            let body = try await request.decodeBody(RenderTemplateBody.self, context: context)
+            guard !body.template.isEmpty else { throw Problem.field("template", "must not be empty") }
+            guard body.template.count <= Limits.templateLength else {
+                throw Problem.field("template", "must be at most \(Limits.templateLength) characters")
+            }
+            var render = PB.RenderRequest()
+            render.agentId = try context.parameters.require("id")
+            render.template = body.template
+            if let lead = body.leadID {
+                guard lead > 0 else { throw Problem.field("lead_id", "must be a Kommo id (a positive integer)") }
+                render.leadId = lead
+            }
+            render.values = try Self.renderValues(body.values)
+            let answer = try await peers.rules.renderScript(render, options: peers.options(context))
+            return try jsonResponse(TemplateRenderDTO(text: answer.text, missing: answer.missing))
         }
         api.get("/agents/{id}/scripts/{scriptId}/versions") { _, context -> Response in
             var ref = PB.DocumentRef()

@@ -428,6 +428,15 @@ extension OpenAPIDocument {
                 "lead_id": ["oneOf": [Schema.integer(minimum: 1), kommoID]],
                 "values": Schema.object([:], description: "Sample values by variable name (strings, numbers or booleans)."),
             ], closed: true),
+            "RenderTemplate": Schema.object([
+                "template": Schema.string(minLength: 1, maxLength: Limits.templateLength),
+                "lead_id": ["oneOf": [Schema.integer(minimum: 1), kommoID]],
+                "values": Schema.object([:], description: "Sample values by variable name (strings, numbers or booleans)."),
+            ], required: ["template"], closed: true),
+            "RenderedTemplate": Schema.object([
+                "text": Schema.string("The text; a missing value renders as its default or empty."),
+                "missing": Schema.array(Schema.string(), "Variables without a value or a default."),
+            ], required: ["text", "missing"]),
             "Rendered": Schema.object([
                 "text": Schema.string("The message; absent when blocked."), "blocked": Schema.boolean(),
                 "missing": Schema.array(Schema.string(), "Variables without a value."), "reason": Schema.string(),

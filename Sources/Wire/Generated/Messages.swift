@@ -9076,9 +9076,12 @@ extension PB.RecordRequest: Codable {
 extension PB {
     package struct RenderRequest: Sendable, Hashable {
         package var agentId: String = ""
+        /// The stored script to render; empty with `template` set renders that text instead.
         package var scriptId: String = ""
         package var leadId: Int64 = 0
         package var values: [PB.KeyValue] = []
+        /// A template that is not stored (an action's text being edited); a missing value uses its default.
+        package var template: String = ""
         package init() {}
     }
 }
@@ -9090,6 +9093,7 @@ extension PB.RenderRequest {
         package static let scriptId: Int32 = 2
         package static let leadId: Int32 = 3
         package static let values: Int32 = 4
+        package static let template: Int32 = 5
     }
 }
 
@@ -9130,6 +9134,7 @@ extension PB.RenderRequest {
             agents__v1__key_value__init(pointer)
             try value.fill(&pointer.pointee, arena)
         }
+        c.template_ = try arena.string(self.template, field: "template")
     }
 
     init(c: Agents__V1__RenderRequest) {
@@ -9137,6 +9142,7 @@ extension PB.RenderRequest {
         self.scriptId = WireArena.readString(c.script_id)
         self.leadId = c.lead_id
         self.values = WireArena.readMessages(c.values, c.n_values) { PB.KeyValue(c: $0) }
+        self.template = WireArena.readString(c.template_)
     }
 }
 
@@ -9146,6 +9152,7 @@ extension PB.RenderRequest: Codable {
         case scriptId = "script_id"
         case leadId = "lead_id"
         case values = "values"
+        case template = "template"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -9155,6 +9162,7 @@ extension PB.RenderRequest: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .scriptId) { self.scriptId = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .leadId) { self.leadId = v }
         if let v = try container.decodeIfPresent([PB.KeyValue].self, forKey: .values) { self.values = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .template) { self.template = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -9163,6 +9171,7 @@ extension PB.RenderRequest: Codable {
         try container.encode(self.scriptId, forKey: .scriptId)
         try container.encode(self.leadId, forKey: .leadId)
         try container.encode(self.values, forKey: .values)
+        try container.encode(self.template, forKey: .template)
     }
 }
 

@@ -12,6 +12,7 @@ import { leadsPage } from "./pages/leads.js";
 import { integrationsPage } from "./pages/integrations.js";
 import { keysPage } from "./pages/keys.js";
 import { tenantsPage } from "./pages/tenants.js";
+import { boardPage } from "./pages/board.js";
 
 /** `#/agents/:id/rules/:ruleId` patterns → pages. `admin` pages use the admin token, not the API key. */
 const routes = [
@@ -24,6 +25,7 @@ const routes = [
   ["/agents/:id/sequences/:sequenceId", sequencePage],
   ["/agents/:id/scripts", scriptsPage],
   ["/agents/:id/scripts/:scriptId", scriptPage],
+  ["/board", boardPage],
   ["/webhooks", eventsPage],
   ["/webhooks/events/:eventId", eventPage],
   ["/webhooks/deliveries", deliveriesPage],
@@ -37,6 +39,7 @@ const routes = [
 const nav = [
   ["#/", "Overview"],
   ["#/agents", "Agents"],
+  ["#/board", "Pipeline board"],
   ["#/webhooks", "Webhook history"],
   ["#/webhooks/deliveries", "Deliveries"],
   ["#/leads", "Lead timeline"],

@@ -148,12 +148,22 @@ export function showErrors(form, error) {
   const leftover = [];
   for (const violation of problem.errors || []) {
     const path = String(violation.field || "");
-    const root = path.split(/[.[]/)[0];
-    const exact = form.querySelector(`[data-field="${cssEscape(path)}"] .field-error`);
-    const slot = exact || form.querySelector(`[data-field="${cssEscape(root)}"] .field-error`);
-    if (slot) {
+    // The control of the exact path, else of the nearest enclosing one (`conditions.all[1].stage_ids[0]`
+    // goes to `conditions.all[1].stage_ids`, then `conditions.all[1]`, … `conditions`).
+    let slot = null;
+    let at = path;
+    while (at) {
+      slot = form.querySelector(`[data-field="${cssEscape(at)}"] > .field-error`);
+      if (slot) break;
+      const shorter = at.replace(/(\[\d+\]|\.[^.[\]]*)$/, "");
+      if (shorter === at) break;
+      at = shorter;
+    }
+    const exact = at === path;
+    if (slot && !slot.closest("[hidden]")) {
       slot.append(h("div", {}, exact ? violation.message : `${path}: ${violation.message}`));
-      slot.closest(".field").classList.add("invalid");
+      const owner = slot.closest(".field");
+      if (owner) owner.classList.add("invalid");
     } else {
       leftover.push(violation);
     }

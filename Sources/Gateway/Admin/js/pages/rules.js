@@ -3,30 +3,20 @@
 // the rule's statistics.
 
 import { h, pretty, replace, badge, table, time, link, button, field, input, textarea, checkbox, notice, jsonBlock,
-  showErrors, clearErrors, errorView, parseJSON, details } from "../dom.js";
+  showErrors, clearErrors, errorView, parseJSON, details, fieldError } from "../dom.js";
 import { api, url, pagedList } from "../api.js";
-import { formCard, saveOnSubmit, showSaved, titleRow, deleteButton } from "./forms.js";
+import { showSaved, titleRow, deleteButton } from "./forms.js";
 import { agentHeader } from "./agents.js";
 import { outcomeBadge } from "../labels.js";
 import { ruleStatsView } from "../charts.js";
 import { cascadesCard, cascadeView } from "./cascades.js";
-import { picker, triggers, conditions as conditionExamples, actions as actionExamples, addCondition, addToList } from "../templates.js";
-
-const example = {
-  name: "Qualified lead: call within the hour",
-  enabled: true,
-  priority: 10,
-  trigger: { type: "stage_changed", pipeline_id: 7100001, stage_id: 61234502 },
-  conditions: { all: [{ type: "field_value", field: "cf.Budget", operator: "in", values: ["2500-5000", "5000+"] }] },
-  actions: [{ type: "create_task", text: "Call {{lead.name}}", due_in_seconds: 3600, task_type: 1 }],
-  cooldown_seconds: 3600,
-};
+import { ruleBuilder } from "../builders/rule-builder.js";
 
 export async function rulesPage(page, { id }) {
   await agentHeader(page, id, "/rules");
   const formSlot = h("div", {});
   page.append(
-    titleRow(h("h2", {}, "Rules"), "New rule", formSlot, (done) => ruleForm(id, null, "", done),
+    titleRow(h("h2", {}, "Rules"), "New rule", formSlot, (done) => ruleBuilder(id, null, "", done),
       (rule) => `#/agents/${encodeURIComponent(id)}/rules/${encodeURIComponent(rule.id)}`),
     formSlot,
     pagedList((cursor) => api.get(url`/api/v1/agents/${id}/rules`, { cursor, limit: 50 }).then((r) => r.data), (items) => table([
@@ -67,7 +57,7 @@ export async function rulePage(page, { id, ruleId }) {
   let rule = answer.data;
   let etag = answer.etag;
   const formSlot = h("div", {});
-  const drawForm = () => replace(formSlot, ruleForm(id, rule, etag, (saved, tag) => {
+  const drawForm = () => replace(formSlot, ruleBuilder(id, rule, etag, (saved, tag) => {
     rule = saved; etag = tag; drawForm();
     showSaved(formSlot.querySelector(".form-errors"), saved);
   }));
@@ -81,54 +71,6 @@ export async function rulePage(page, { id, ruleId }) {
     testCard(id, ruleId),
     runCard(id, ruleId),
     statsCard(id, ruleId));
-}
-
-/** Create (`rule` null) or edit form: one input per top-level member, JSON for the nested ones. */
-function ruleForm(agentID, rule, etag, done) {
-  const r = rule || example;
-  const name = input({ value: r.name || "" });
-  const enabled = checkbox(r.enabled !== false);
-  const priority = input({ type: "number", value: r.priority ?? 0 });
-  const cooldown = input({ type: "number", min: 0, value: r.cooldown_seconds ?? 0 });
-  const maxFires = input({ type: "number", min: 0, value: r.max_fires_per_lead ?? "", placeholder: "no limit" });
-  const stop = checkbox(Boolean(r.stop_processing));
-  const json = (value, rows) => { const t = textarea({ rows, class: "code", spellcheck: "false" }); t.value = value === undefined || value === null ? "" : pretty(value); return t; };
-  const trigger = json(r.trigger, 6);
-  const conditions = json(r.conditions, 8);
-  const actions = json(r.actions, 8);
-  const form = formCard(rule ? "Edit rule" : "New rule",
-    h("div", { class: "grid" },
-      field("Name", name, { name: "name" }),
-      field("Priority", priority, { name: "priority", hint: "Higher runs first." }),
-      field("Cooldown per lead (s)", cooldown, { name: "cooldown_seconds" }),
-      field("Max fires per lead", maxFires, { name: "max_fires_per_lead" }),
-      field("Enabled", enabled, { name: "enabled" }),
-      field("Stop processing lower rules", stop, { name: "stop_processing" })),
-    field("Trigger (JSON)", trigger, { name: "trigger", extra: picker("Use this trigger", triggers, trigger, "trigger", (_, example) => example) }),
-    field("Conditions (JSON, empty = always)", conditions, { name: "conditions",
-      extra: picker("Add condition", conditionExamples, conditions, "conditions", addCondition),
-      hint: "A tree: {\"all\": […]}, {\"any\": […]}, {\"not\": {…}} over leaves; each leaf's keys depend on its type." }),
-    field("Actions (JSON list)", actions, { name: "actions", extra: picker("Add action", actionExamples, actions, "actions", addToList),
-      hint: "Planned in order when the rule fires. Texts are templates: {{lead.name}}, {{contact.first_name|default}}." }),
-    h("button", { type: "submit", class: "primary" }, rule ? "Save" : "Create rule"),
-    rule ? details("Stored JSON", jsonBlock(rule)) : null);
-  saveOnSubmit(form, {
-    create: (value, options) => api.post(url`/api/v1/agents/${agentID}/rules`, value, options),
-    update: rule && ((value, options) => api.patch(url`/api/v1/agents/${agentID}/rules/${rule.id}`, value, options)), etag, done,
-    body() {
-      const body = {
-        name: name.value, enabled: enabled.checked, priority: Number(priority.value || 0), cooldown_seconds: Number(cooldown.value || 0),
-        stop_processing: stop.checked,
-        trigger: parseJSON(trigger.value, "trigger"),
-        actions: parseJSON(actions.value, "actions"),
-      };
-      const tree = parseJSON(conditions.value, "conditions", { optional: true });
-      if (tree !== undefined) body.conditions = tree; else if (rule) body.conditions = null;
-      if (maxFires.value !== "") body.max_fires_per_lead = Number(maxFires.value); else if (rule) body.max_fires_per_lead = null;
-      return body;
-    },
-  });
-  return form;
 }
 
 /** Dry run: the rule on an inline event, a stored event, or the last N events; nothing is written. */
@@ -162,9 +104,9 @@ function testCard(agentID, ruleID) {
     replace(result);
     try {
       const body = mode.value === "event" ? { event: parseJSON(event.value, "event") }
-        : mode.value === "event_id" ? { event_id: eventID.value.trim() } : { last: Number(last.value) };
+        : mode.value === "event_id" ? { event_id: requiredText(eventID.value, "event_id") } : { last: Number(last.value) };
       const answer = await api.post(url`/api/v1/agents/${agentID}/rules/${ruleID}/test`, body);
-      replace(result, decisionsView(answer.data.results || []));
+      replace(result, decisionsView(answer.data.results || [], { dryRun: true }));
     } catch (error) {
       showErrors(form, error);
     }
@@ -172,11 +114,24 @@ function testCard(agentID, ruleID) {
   return form;
 }
 
-/** Decisions as the rule engine explains them. */
-export function decisionsView(decisions) {
+/** A trimmed text field's value, or a field error when it is empty. */
+function requiredText(value, name) {
+  const text = String(value || "").trim();
+  if (!text) throw fieldError(name, "is required: paste the id of an event from the webhook history");
+  return text;
+}
+
+/**
+ * Decisions as the rule engine explains them. `dryRun`: nothing was carried out, so the actions are the
+ * ones it would plan; otherwise they are the ones it planned. An event described inline for a test
+ * (`ev_test_…`) is not stored, so its id is shown without a link.
+ */
+export function decisionsView(decisions, { dryRun = false } = {}) {
   if (!decisions.length) return notice("info", "No event to evaluate.");
+  const eventRef = (id) => !id ? "—" : id.startsWith("ev_test_") ? h("span", {}, h("code", {}, id), h("span", { class: "muted small" }, " (the test event; not stored)"))
+    : link(`#/webhooks/events/${encodeURIComponent(id)}`, id);
   return decisions.map((d) => h("div", { class: "decision" },
-    h("h3", {}, "Event ", d.event_id ? link(`#/webhooks/events/${encodeURIComponent(d.event_id)}`, d.event_id) : "—"),
+    h("h3", {}, "Event ", eventRef(d.event_id)),
     cascadeView(d.cascade),
     table([
       { title: "Rule", cell: (x) => x.rule_name || x.rule_id },
@@ -184,7 +139,7 @@ export function decisionsView(decisions) {
       { title: "Why", cell: (x) => x.detail },
       { title: "Failing condition", cell: (x) => x.failing_leaf ? h("code", {}, x.failing_leaf) : "" },
     ], d.explanations || [], "No rule was reached by this event."),
-    (d.actions || []).length ? h("div", {}, h("h4", {}, "Actions it would plan"), table([
+    (d.actions || []).length ? h("div", {}, h("h4", {}, dryRun || d.dry_run ? "Actions it would plan" : "Actions it planned"), table([
       { title: "#", cell: (a) => String(a.action_index) },
       { title: "Type", cell: (a) => h("code", {}, a.type) },
       { title: "Parameters", cell: (a) => jsonBlock(a.parameters) },

@@ -1,37 +1,18 @@
-// Sequences of an agent: the list, create and edit (steps with their delays and actions, reordering),
+// Sequences of an agent: the list, create and edit with the sequence builder (js/builders/sequence-steps.js),
 // the status, and the enrollments with pause / resume / cancel and manual enroll.
 
-import { h, pretty, replace, badge, table, time, link, button, field, input, textarea, select, notice, jsonBlock,
-  showErrors, clearErrors, errorView, parseJSON, details } from "../dom.js";
+import { h, replace, badge, table, time, link, button, field, input, select, showErrors, clearErrors, errorView } from "../dom.js";
 import { api, url, pagedList } from "../api.js";
-import { formCard, saveOnSubmit, titleRow, deleteButton } from "./forms.js";
+import { titleRow, deleteButton, showSaved } from "./forms.js";
 import { agentHeader } from "./agents.js";
-import { picker, actions as actionExamples, addToList } from "../templates.js";
+import { sequenceBuilder } from "../builders/sequence-steps.js";
 
 const statuses = ["draft", "active", "paused", "archived"];
-const sequenceTriggers = {
-  stage_changed: { type: "stage_changed", pipeline_id: 7100001, stage_id: 61234502 },
-  lead_created: { type: "lead_created" },
-  manual: { type: "manual" },
-  rule: { type: "rule" },
-};
-const example = {
-  name: "Welcome",
-  status: "draft",
-  trigger: { type: "stage_changed", pipeline_id: 7100001, stage_id: 61234502 },
-  steps: [
-    { id: "hello", delay_seconds: 0, action: { type: "send_message", text: "Hi {{contact.first_name|there}}!" } },
-    { id: "call", delay_days: 2, action: { type: "create_task", text: "Call {{lead.name}}", due_in_seconds: 3600 } },
-  ],
-  exit_conditions: [{ type: "lead_replied" }],
-  re_enrollment: "never_while_active",
-};
-
 export async function sequencesPage(page, { id }) {
   await agentHeader(page, id, "/sequences");
   const formSlot = h("div", {});
   page.append(
-    titleRow(h("h2", {}, "Sequences"), "New sequence", formSlot, (done) => sequenceForm(id, null, "", done),
+    titleRow(h("h2", {}, "Sequences"), "New sequence", formSlot, (done) => sequenceBuilder(id, null, "", done),
       (s) => `#/agents/${encodeURIComponent(id)}/sequences/${encodeURIComponent(s.id)}`),
     formSlot,
     pagedList((cursor) => api.get(url`/api/v1/agents/${id}/sequences`, { cursor, limit: 50 }).then((r) => r.data), (items) => table([
@@ -48,90 +29,34 @@ export async function sequencePage(page, { id, sequenceId }) {
   const answer = await api.get(url`/api/v1/agents/${id}/sequences/${sequenceId}`);
   let sequence = answer.data;
   let etag = answer.etag;
-  const stepsSlot = h("div", {});
   const formSlot = h("div", {});
   const statusSlot = h("div", { class: "actions" });
-  const patch = async (body) => {
-    const saved = await api.patch(url`/api/v1/agents/${id}/sequences/${sequenceId}`, body, { ifMatch: etag });
-    sequence = saved.data; etag = saved.etag; draw();
+  let form = null;
+  // A status change is its own PATCH; the form takes the new version without losing its unsaved edits.
+  const setStatus = async (status) => {
+    const saved = await api.patch(url`/api/v1/agents/${id}/sequences/${sequenceId}`, { status }, { ifMatch: etag });
+    sequence = saved.data; etag = saved.etag;
+    drawStatus();
+    form.rebase(sequence, etag);
   };
-  function draw() {
+  function drawStatus() {
     replace(statusSlot, h("span", {}, "Status: ", badge(sequence.status), " "),
-      statuses.filter((s) => s !== sequence.status).map((s) => button(`Set ${s}`, () => patch({ status: s }).catch((e) => statusSlot.append(errorView(e))))),
+      statuses.filter((s) => s !== sequence.status).map((s) => button(`Set ${s}`, () => setStatus(s).catch((e) => statusSlot.append(errorView(e))))),
       deleteButton("Delete sequence", {
         question: () => `Delete the sequence "${sequence.name}"?`, remove: () => api.delete(url`/api/v1/agents/${id}/sequences/${sequenceId}`),
         back: `#/agents/${encodeURIComponent(id)}/sequences`, onError: (view) => statusSlot.append(view) }));
-    const steps = sequence.steps || [];
-    replace(stepsSlot, h("section", { class: "card" }, h("h2", {}, "Steps"), table([
-      { title: "#", cell: (s) => String(steps.indexOf(s) + 1) },
-      { title: "Step", cell: (s) => h("code", {}, s.id) },
-      { title: "Wait", cell: (s) => delayText(s) },
-      { title: "Action", cell: (s) => h("span", {}, h("code", {}, (s.action && s.action.type) || ""), " ", (s.action && s.action.text) || "") },
-      { title: "Move", cell: (s) => h("span", { class: "links" },
-        button("↑", () => patch({ move: { step_id: s.id, direction: "up" } }).catch((e) => stepsSlot.append(errorView(e))), { kind: "small", title: "Move up", label: `Move step ${steps.indexOf(s) + 1} up` }),
-        button("↓", () => patch({ move: { step_id: s.id, direction: "down" } }).catch((e) => stepsSlot.append(errorView(e))), { kind: "small", title: "Move down", label: `Move step ${steps.indexOf(s) + 1} down` })) },
-    ], steps, "No steps.")));
-    replace(formSlot, sequenceForm(id, sequence, etag, (saved, tag) => {
-      sequence = saved; etag = tag; draw();
-      replace(formSlot.querySelector(".form-errors"), notice("ok", "Saved."));
-    }));
   }
-  draw();
+  function drawForm() {
+    form = sequenceBuilder(id, sequence, etag, (saved, tag) => {
+      sequence = saved; etag = tag; drawStatus(); drawForm();
+      showSaved(formSlot.querySelector(".form-errors"), saved);
+    });
+    replace(formSlot, form);
+  }
+  drawStatus();
+  drawForm();
   page.append(h("p", { class: "crumbs" }, link(`#/agents/${encodeURIComponent(id)}/sequences`, "All sequences")),
-    statusSlot, stepsSlot, enrollmentsCard(id, sequenceId), formSlot);
-}
-
-function delayText(step) {
-  const seconds = Number(step.delay_seconds || 0) + Number(step.delay_minutes || 0) * 60 + Number(step.delay_hours || 0) * 3600 + Number(step.delay_days || 0) * 86400;
-  if (!seconds) return "at once";
-  if (seconds % 86400 === 0) return `${seconds / 86400} d`;
-  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
-  if (seconds % 60 === 0) return `${seconds / 60} min`;
-  return `${seconds} s`;
-}
-
-function sequenceForm(agentID, sequence, etag, done) {
-  const s = sequence || example;
-  const name = input({ value: s.name || "" });
-  const status = select(statuses, s.status || "draft");
-  const reEnrollment = select(["never_while_active", "after_finished", "never_again"], s.re_enrollment || "never_while_active");
-  const json = (value, rows) => { const t = textarea({ rows, class: "code", spellcheck: "false" }); t.value = value === undefined || value === null ? "" : pretty(value); return t; };
-  const trigger = json(s.trigger, 3);
-  const entry = json(s.entry_filters, 2);
-  const steps = json(s.steps, 10);
-  const window = json(s.send_window, 3);
-  const exits = json(s.exit_conditions, 3);
-  const form = formCard(sequence ? "Edit sequence" : "New sequence",
-    h("div", { class: "grid" },
-      field("Name", name, { name: "name" }),
-      field("Status", status, { name: "status", hint: "Only active sequences take new leads." }),
-      field("Re-enrollment", reEnrollment, { name: "re_enrollment", hint: "When a lead may enter again." })),
-    field("Trigger (JSON)", trigger, { name: "trigger", extra: picker("Use this trigger", sequenceTriggers, trigger, "trigger", (_, example) => example) }),
-    field("Entry filters (JSON)", entry, { name: "entry_filters" }),
-    field("Steps (JSON list)", steps, { name: "steps",
-      extra: picker("Add step", actionExamples, steps, "steps", (current, action) => {
-        const list = Array.isArray(current) ? current : [];
-        return addToList(list, { id: `step-${list.length + 1}`, delay_days: list.length ? 1 : 0, action });
-      }),
-      hint: "Each: id, a wait after the previous step (delay_seconds / delay_minutes / delay_hours / delay_days) and an action." }),
-    field("Send window (JSON)", window, { name: "send_window" }),
-    field("Exit conditions (JSON list)", exits, { name: "exit_conditions" }),
-    h("button", { type: "submit", class: "primary" }, sequence ? "Save" : "Create sequence"),
-    sequence ? details("Stored JSON", jsonBlock(sequence)) : null);
-  saveOnSubmit(form, {
-    create: (value, options) => api.post(url`/api/v1/agents/${agentID}/sequences`, value, options),
-    update: sequence && ((value, options) => api.patch(url`/api/v1/agents/${agentID}/sequences/${sequence.id}`, value, options)), etag, done,
-    body() {
-      const body = { name: name.value, status: status.value, trigger: parseJSON(trigger.value, "trigger"), steps: parseJSON(steps.value, "steps") };
-      body.re_enrollment = reEnrollment.value;
-      for (const [key, area] of [["entry_filters", entry], ["send_window", window], ["exit_conditions", exits]]) {
-        const value = parseJSON(area.value, key, { optional: true });
-        if (value !== undefined) body[key] = value; else if (sequence) body[key] = null;
-      }
-      return body;
-    },
-  });
-  return form;
+    statusSlot, formSlot, enrollmentsCard(id, sequenceId));
 }
 
 function enrollmentsCard(agentID, sequenceID) {

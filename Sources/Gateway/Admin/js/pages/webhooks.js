@@ -106,7 +106,7 @@ function replayByFilterCard(values) {
             const done = await api.post(url`/api/v1/webhooks/replay`, { ...body, confirm: true });
             replace(result, notice("ok", `Replayed ${done.data.matched} events.`),
               (done.data.new_event_ids || []).length ? h("p", {}, "New events: ", done.data.new_event_ids.map((id) => [link(`#/webhooks/events/${encodeURIComponent(id)}`, id), " "])) : null,
-              (done.data.decisions || []).length ? decisionsView(done.data.decisions) : null);
+              (done.data.decisions || []).length ? decisionsView(done.data.decisions, { dryRun: body.mode === "dry_run" }) : null);
           } catch (error) { replace(result, errorView(error)); }
         }, { kind: "primary" }) : null);
     } catch (error) { replace(result, errorView(error)); }
@@ -131,7 +131,7 @@ export async function eventPage(page, { eventId }) {
           : "no new journey was started."));
       } else {
         replace(replayResult, notice("ok", h("strong", {}, "Dry run: "), "decided now on the stored event; nothing was written or sent."),
-          decisionsView(r.data.decisions || []));
+          decisionsView(r.data.decisions || [], { dryRun: true }));
       }
     } catch (error) { replace(replayResult, errorView(error)); }
   }, { kind: mode === "live" ? "danger" : "" });

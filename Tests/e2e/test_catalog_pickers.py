@@ -1,0 +1,106 @@
+"""Pickers by name: with a connected Kommo account the builders offer pipelines, stages, users, task types
+and a custom field's values by name and store their ids; the board names the pipelines and stages.
+
+The catalog is the gateway's `GET /api/v1/kommo/catalog` (the shared contract). Where this build of the
+gateway does not serve it yet (404), the page is given a catalog in that contract's shape instead, so the
+pickers are tested either way; with a real catalog the names of test_rule_builder's test are the account's.
+"""
+import json
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from browser import assert_accessible, sign_in
+from builders import catalog, new_agent
+
+CATALOG = {
+    "connected": True, "account": {"id": 31000001, "subdomain": "acmesales", "name": "Acme Sales"},
+    "refreshed_at": "2026-12-03T06:00:00Z",
+    "pipelines": [{"id": 7100001, "name": "Sales", "is_main": True, "sort": 1, "stages": [
+        {"id": 61234501, "name": "Incoming", "sort": 10, "color": "#99ccff", "kind": "unsorted"},
+        {"id": 61234502, "name": "Qualified", "sort": 20, "color": "#ffcc66", "kind": "open"},
+        {"id": 61234503, "name": "Proposal", "sort": 30, "color": None, "kind": "open"},
+        {"id": 142, "name": "Won", "sort": 10000, "color": None, "kind": "won"},
+        {"id": 143, "name": "Lost", "sort": 11000, "color": None, "kind": "lost"}]}],
+    "users": [{"id": 42, "name": "Maria Lopez", "email": "maria@example.com"}, {"id": 43, "name": "Tom Berg", "email": None}],
+    "custom_fields": {"leads": [{"id": 512345, "name": "Budget", "type": "select", "code": None,
+                                 "enums": [{"id": 1, "value": "2500-5000"}, {"id": 2, "value": "5000+"}]}],
+                      "contacts": [], "companies": []},
+    "tags": {"leads": [{"id": 1, "name": "hot"}], "contacts": [], "companies": []},
+    "task_types": [{"id": 1, "name": "Follow-up call"}, {"id": 2, "name": "Meeting"}],
+}
+
+
+@pytest.fixture
+def account(page, stack):
+    real = catalog(stack)
+    if real.get("connected"):
+        pytest.skip("the gateway serves the account's own catalog: test_rule_builder picks its stages by name")
+    page.route(re.compile(r"/api/v1/kommo/catalog$"), lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(CATALOG)))
+    return CATALOG
+
+
+def test_pickers_by_name_store_ids_and_show_names_again(page, stack, account):
+    agent = new_agent(stack)
+    sign_in(page, stack, path=f"#/agents/{agent['id']}/rules")
+    page.get_by_role("button", name="New rule").click()
+    form = page.locator("form.rule-builder")
+    expect(form.get_by_text("by name from the Kommo account Acme Sales")).to_be_visible()
+    form.get_by_label("Name", exact=True).fill("Picked by name")
+    form.get_by_label("Pipeline (optional)", exact=True).select_option(label="Sales")
+    form.get_by_label("Stage (optional)", exact=True).select_option(label="Qualified")
+
+    tree = form.locator(".tree")
+    tree.get_by_label("Type of the new condition").select_option("field_value")
+    tree.get_by_role("button", name="Add condition").click()
+    leaf = tree.locator("[data-field='conditions.all[0]'][data-node=leaf]")
+    leaf.get_by_label("Field", exact=True).fill("cf.Budget")
+    leaf.get_by_label("Field", exact=True).press("Tab")
+    leaf.get_by_label("Operator", exact=True).select_option("in")
+    leaf.get_by_label("Values", exact=True).select_option(["2500-5000", "5000+"])
+    add = tree.locator("[data-field='conditions'][data-node=all] > .tree-add")
+    add.get_by_label("Type of the new condition").select_option("responsible_user_is")
+    add.get_by_role("button", name="Add condition").click()
+    tree.locator("[data-field='conditions.all[1]']").get_by_label("Users", exact=True).select_option(label=["Maria Lopez"])
+
+    actions = form.locator(".action-list")
+    task = actions.locator("[data-field='actions[0]'].action-card")
+    task.get_by_label("Task type (optional)", exact=True).select_option(label="Meeting")
+    task.get_by_label("Assign to (optional)", exact=True).select_option(label="Tom Berg")
+    actions.get_by_label("Type of the new action").select_option("set_field")
+    actions.get_by_role("button", name="Add action").click()
+    set_field = actions.locator("[data-field='actions[1]'].action-card")
+    set_field.get_by_label("Field", exact=True).fill("cf.Budget")
+    set_field.get_by_label("Field", exact=True).press("Tab")
+    set_field.get_by_label("Value", exact=True).select_option("5000+")
+    actions.get_by_label("Type of the new action").select_option("change_stage")
+    actions.get_by_role("button", name="Add action").click()
+    actions.locator("[data-field='actions[2]'].action-card").get_by_label("Stage", exact=True).select_option(label="Proposal")
+    assert_accessible(page, "the rule builder with the catalog")
+    form.get_by_role("button", name="Create rule").click()
+    expect(page).to_have_url(re.compile(r"/rules/[^/]+$"))
+    rule_id = page.url.rsplit("/", 1)[1]
+
+    stored = stack.api("GET", f"/api/v1/agents/{agent['id']}/rules/{rule_id}")
+    assert stored["trigger"] == {"type": "stage_changed", "pipeline_id": 7100001, "stage_id": 61234502}
+    assert stored["conditions"] == {"all": [
+        {"type": "field_value", "field": "cf.Budget", "operator": "in", "values": ["2500-5000", "5000+"]},
+        {"type": "responsible_user_is", "user_ids": [42]}]}
+    assert stored["actions"][0]["task_type"] == 2 and stored["actions"][0]["responsible_user_id"] == 43
+    assert stored["actions"][1] == {"type": "set_field", "field": "cf.Budget", "value": "5000+"}
+    assert stored["actions"][2] == {"type": "change_stage", "stage_id": 61234503}
+
+    form = page.locator("form.rule-builder")
+    expect(form.get_by_label("Stage (optional)", exact=True).locator("option:checked")).to_have_text("Qualified")
+    expect(form.locator("[data-field='conditions.all[1]']").get_by_label("Users", exact=True).locator("option:checked")).to_have_text("Maria Lopez")
+
+    page.goto(f"{stack.base_url}/admin/#/board")
+    board = page.locator("section.card[data-pipeline='7100001']")
+    expect(board.get_by_role("heading", name="Sales")).to_be_visible()
+    qualified = board.locator(".board-column[data-stage='61234502']")
+    expect(qualified.get_by_role("heading", name="Qualified")).to_be_visible()
+    expect(qualified.get_by_role("link", name="Picked by name")).to_be_visible()
+    expect(board.locator(".board-column[data-stage='61234503']").get_by_role("link", name="Picked by name")).to_be_visible()
+    assert_accessible(page, "the board with the catalog")
