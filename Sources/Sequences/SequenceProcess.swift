@@ -81,6 +81,7 @@ package enum SequenceProcess {
         settings: ServiceSettings, configuration: SequenceConfiguration, logger: Logger,
         clock: any WallClock = SystemClock(), scheduler schedulerSettings: SchedulerSettings = SchedulerSettings(),
         runner: (any ActionRunner)? = nil, executor: ExecutorSettings = ExecutorSettings(),
+        budget budgetSettings: KommoBudgetSettings = KommoBudgetSettings(), probeTick: Duration = .seconds(1),
         metrics: any MetricsFactory = MetricsSystem.factory
     ) async throws -> ServiceProcess {
         let db = try StoreFactory.open(folder: settings.dataDir, migrator: SequenceStore.migrator)
@@ -98,6 +99,8 @@ package enum SequenceProcess {
         let rules = RulesClient(connection: settings.connection(
             to: configuration.rulesAddress, serverName: "rules-service", logger: logger))
         var kommoProbe: (@Sendable (String, Logger) async throws -> JSONValue)?
+        let budget = KommoBudget(settings: budgetSettings, store: store, clock: clock)
+        var kommoClients: KommoClients?
         let actionRunner: any ActionRunner
         if let runner {
             actionRunner = runner
@@ -107,7 +110,9 @@ package enum SequenceProcess {
             let registry = try ExecutorRegistry(ExecutorRegistry.executors(
                 store: store, egress: egress, rules: rules, settings: executor, clock: clock, metrics: executorMetrics))
             let kommo = KommoClients(egress: egress, retry: executor.kommoRetry,
-                                     renewal: KommoTokenRenewal(integrations: integrations, egress: egress, clock: clock))
+                                     renewal: KommoTokenRenewal(integrations: integrations, egress: egress, clock: clock),
+                                     budget: budget)
+            kommoClients = kommo
             actionRunner = ActionExecution(registry: registry, integrations: integrations, kommo: kommo, metrics: executorMetrics)
             let check = KommoConnectionCheck(integrations: integrations, clients: kommo)
             kommoProbe = { tenantID, logger in try await check.run(tenantID: tenantID, logger: logger) }
@@ -115,7 +120,7 @@ package enum SequenceProcess {
         let scheduler = Scheduler(store: store, runner: actionRunner, ingest: ingest, settings: schedulerSettings,
                                   clock: clock, logger: logger)
         let server = SequenceServer(store: store, scheduler: scheduler, integrations: integrations, clock: clock,
-                                    kommoProbe: kommoProbe, quotas: settings.quotas)
+                                    kommoProbe: kommoProbe, quotas: settings.quotas, budget: budget)
         // A store read that fails leaves its gauge out of this scrape (a missing series, not a false zero),
         // is logged, and is counted, so a store that cannot be read shows on the dashboard.
         let gaugeReadFailures = Counter(label: "sequence_metrics_read_failures_total", factory: metrics)
@@ -143,6 +148,11 @@ package enum SequenceProcess {
                                       routes: health.routes + server.routes, security: settings.security, logger: logger,
                                       stats: health.rpcStats)
         // The egress gate holds no connections between requests: nothing to stop after the scheduler.
-        return ServiceProcess(name: "sequence-service", store: db, server: rpc, workers: [scheduler])
+        var workers: [any Service] = [scheduler]
+        if let kommoClients {
+            workers.append(KommoAccountProbe(budget: budget, clients: kommoClients, integrations: integrations, store: store,
+                                             nudge: scheduler.nudge, clock: clock, tick: probeTick, logger: logger))
+        }
+        return ServiceProcess(name: "sequence-service", store: db, server: rpc, workers: workers)
     }
 }

@@ -64,8 +64,7 @@ private final class Child {
             // The port is picked free and then bound by the child: on a busy machine another test may take
             // it in between, and the child then exits at once. Such a start is retried on a new port.
             @Sendable func tasks() -> [String] {
-                kommo.received.filter { $0.method == "POST" && $0.path == "/api/v4/tasks" }
-                    .compactMap { $0.json?[0]?["request_id"]?.string }
+                kommo.taskRequestIDs
             }
             var started: (port: Int, child: Child, connection: RPCConnection)?
             attempts: for _ in 0..<5 {

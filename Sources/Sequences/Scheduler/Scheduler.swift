@@ -162,12 +162,15 @@ package final class Scheduler: Service, Sendable {
             }
         } else if status == "held" {
             retryAt = result.holdUntil
+        } else if status == "deferred" {
+            // The Kommo account is paused: the row waits for the account, not counted as a failed try.
+            retryAt = max(now + Self.minimumDeferral.micros, result.holdUntil ?? now + Self.defaultDeferral.micros)
         }
         let elapsed = ContinuousClock.now - started
         let log = ActionLogEntry(
             actionID: action.id, tenantID: action.tenantID, leadID: action.leadID, at: now, actionType: action.actionType,
             operation: result.operation, target: result.target, requestSummary: result.requestSummary, httpStatus: result.httpStatus,
-            latencyMillis: Double(elapsed.micros) / 1000, outcome: status == "held" ? "held" : retryAt != nil ? "retry" : status,
+            latencyMillis: Double(elapsed.micros) / 1000, outcome: status == "held" || status == "deferred" ? status : retryAt != nil ? "retry" : status,
             detail: action.inDoubt ? Self.inDoubtRemark + (result.detail.isEmpty ? "" : "; " + result.detail) : result.detail)
         do {
             if action.kind == "step" {
@@ -180,6 +183,11 @@ package final class Scheduler: Service, Sendable {
             logger.error("scheduler.finish_failed", metadata: ["action.key": "\(action.idempotencyKey)", "error": "\(error)"])
         }
     }
+
+    /// Shortest and usual wait of a row deferred by a paused Kommo account (the account's resume releases
+    /// such rows at once).
+    static let minimumDeferral: Duration = .seconds(1)
+    static let defaultDeferral: Duration = .seconds(60)
 
     /// Heads the logged detail of an attempt that repeats one interrupted after its side effect began.
     package static let inDoubtRemark = "repeated under the same key: an earlier attempt was interrupted after it started"
