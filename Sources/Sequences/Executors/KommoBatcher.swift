@@ -84,9 +84,9 @@ package struct KommoBatchOutcome: Sendable {
 
 /// Groups the Kommo writes (and lead reads) of one account into batch requests.
 ///
-/// Callers submit one item and wait for its own outcome. Items of one account and kind collect for
-/// ``KommoBudgetSettings/collectWindow`` (or until ``KommoBudgetSettings/maxBatch`` are waiting) and
-/// while the account's allowance has no room; then up to `maxBatch` of them go in one request inside
+/// Callers submit one item and wait for its own outcome. Items of one account and kind collect while
+/// they keep coming (until none joined for ``KommoBudgetSettings/collectWindow``, ``KommoBudgetSettings/maxBatch``
+/// are waiting, or ``KommoBudgetSettings/maxCollect`` is up) and while the account's allowance has no room; then up to `maxBatch` of them go in one request inside
 /// the account's 7 requests/s. The answer is mapped back per item by `request_id` (reads by lead id):
 ///
 /// - a 2xx succeeds every item, each with its own created id;
@@ -198,10 +198,15 @@ package final class KommoBatcher: Sendable {
 
     /// Sends one batch of the queue and hands each of its items its outcome.
     private func flush(_ key: Key, client: KommoClient, logger: Logger) async {
-        let waiting = state.withLock { state in state.queues[key].map { ($0.pending.count, $0.size) } ?? (0, 1) }
-        if waiting.0 < waiting.1 {
-            // Let the actions claimed together join; the sleep ends early only when the task is cancelled.
-            do { try await Task.sleep(for: settings.collectWindow) } catch {}
+        // Gather while items keep joining: until none joined for a collect window, the batch is full, or
+        // the longest wait is up. (The sleep ends early only when the task is cancelled.)
+        let started = ContinuousClock.now
+        var seen = -1
+        while true {
+            let (count, size) = state.withLock { state in state.queues[key].map { ($0.pending.count, $0.size) } ?? (0, 1) }
+            if count >= size || count == seen || ContinuousClock.now - started >= settings.maxCollect { break }
+            seen = count
+            do { try await Task.sleep(for: settings.collectWindow) } catch { break }
         }
         // While the allowance has no room, more items join this batch.
         await client.waitForRoom(key.account)

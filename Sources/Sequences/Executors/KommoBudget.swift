@@ -9,8 +9,11 @@ package struct KommoBudgetSettings: Sendable, Hashable {
     /// Items of one kind per batch request (tasks, notes, lead updates, lead reads); Kommo takes up to
     /// 250 and recommends 50.
     package var maxBatch: Int
-    /// How long the first item of a batch waits for others to join before the batch is sent.
+    /// How long a batch waits for more items after the latest one joined: a burst (40 webhooks, each
+    /// causing a task) becomes one request, a lone action waits only this long.
     package var collectWindow: Duration
+    /// The longest a batch waits for items while they keep coming.
+    package var maxCollect: Duration
     /// A 403 within this long of a 429 from the same account is Kommo's block, and pauses the account.
     package var blockAfterRateLimit: Duration
     /// First wait before probing a paused account; doubles per probe that fails.
@@ -24,11 +27,13 @@ package struct KommoBudgetSettings: Sendable, Hashable {
     /// Leads cached per tenant; the least recently stored go first.
     package var leadCachePerTenant: Int
 
-    package init(maxBatch: Int = 50, collectWindow: Duration = .milliseconds(5), blockAfterRateLimit: Duration = .seconds(3600),
+    package init(maxBatch: Int = 50, collectWindow: Duration = .milliseconds(50), maxCollect: Duration = .seconds(1),
+                 blockAfterRateLimit: Duration = .seconds(3600),
                  probeInitial: Duration = .seconds(30), probeMaximum: Duration = .seconds(1800), probeJitter: Double = 0.2,
                  leadCacheTTL: Duration = .seconds(900), leadCachePerTenant: Int = 10_000) {
         self.maxBatch = min(max(1, maxBatch), 250)
         self.collectWindow = collectWindow
+        self.maxCollect = max(maxCollect, collectWindow)
         self.blockAfterRateLimit = blockAfterRateLimit
         self.probeInitial = probeInitial
         self.probeMaximum = probeMaximum
