@@ -51,8 +51,8 @@ package struct SchedulerSettings: Sendable {
 
     /// `concurrency` is high because most running actions wait: for their Kommo account's next batch (up
     /// to 50 of them share one request), a slow endpoint, a rate limit.
-    package init(batchSize: Int = 128, lease: Duration = .seconds(120), pollInterval: Duration = .milliseconds(100),
-                 concurrency: Int = 128, maxAttempts: Int = 8,
+    package init(batchSize: Int = 512, lease: Duration = .seconds(120), pollInterval: Duration = .milliseconds(100),
+                 concurrency: Int = 512, maxAttempts: Int = 8,
                  retryBackoff: RetryBackoff = RetryBackoff(initial: .seconds(2), maximum: .seconds(300), jitter: 0.2)) {
         self.batchSize = batchSize
         self.lease = lease

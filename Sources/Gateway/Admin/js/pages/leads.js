@@ -5,6 +5,7 @@ import { h, badge, table, time, link, field, input, jsonBlock, details } from ".
 import { api, url, pagedList } from "../api.js";
 import { resumeCard } from "./lead-agent.js";
 import { cascadeSummary } from "./cascades.js";
+import { inDoubtButtons } from "./in-doubt.js";
 
 export async function leadsPage(page, { leadId }) {
   const lead = input({ value: leadId || "", placeholder: "Kommo lead id", inputmode: "numeric" });
@@ -35,6 +36,7 @@ export async function leadsPage(page, { leadId }) {
         { title: "Outcome", cell: (a) => badge(a.outcome || a.status) },
         { title: "ms", cell: (a) => a.latency_ms == null ? "" : String(a.latency_ms) },
         { title: "Detail", cell: (a) => h("span", { class: "clip" }, a.detail || "") },
+        { title: "", cell: (a) => inDoubtButtons(a) },
       ], items, "No actions for this lead."))),
     h("p", {}, link(`#/webhooks?lead_id=${encodeURIComponent(leadId)}`, "Filter the webhook history by this lead")));
 }
