@@ -64,10 +64,15 @@ struct KommoBench: AsyncParsableCommand {
                     secretsKey: Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()),
                 logger: benchLogger)
             return try await withServices(process.services) {
+                // The gateway sets integrations; ingest-service passes events and decisions' actions on.
                 let connection = RPCConnection(host: "127.0.0.1", port: process.port, security: try benchSecurity("gateway"),
                                                serverName: "sequence-service", logger: benchLogger)
                 defer { connection.close() }
                 let client = SequencesClient(connection: connection)
+                let ingestConnection = RPCConnection(host: "127.0.0.1", port: process.port, security: try benchSecurity("ingest-service"),
+                                                     serverName: "sequence-service", logger: benchLogger)
+                defer { ingestConnection.close() }
+                let ingest = SequencesClient(connection: ingestConnection)
                 let options = CallOptions(timeout: .seconds(30), tenantID: "bench")
                 var write = PB.DocumentWrite()
                 write.json = #"{"kommo": {"base_url": "http://127.0.0.1:\#(kommoPort)", "access_token": "bench-kommo-token"}}"#
@@ -86,7 +91,7 @@ struct KommoBench: AsyncParsableCommand {
                         event.fields = [PB.KeyValue(key: "name", value: "Lead \(lead)")]
                         var request = PB.OnEventRequest()
                         request.event = event
-                        _ = try await client.onEvent(request, options: options)
+                        _ = try await ingest.onEvent(request, options: options)
                     }
                 }
                 let template = try RuleJSON.decode(Action.self, from: Data(#"{"type": "create_task", "text": "Call {{lead.name}}", "due_in_seconds": 3600}"#.utf8))
@@ -103,7 +108,7 @@ struct KommoBench: AsyncParsableCommand {
                 let start = ContinuousClock.now
                 var request = PB.ScheduleRequest()
                 request.actions = planned
-                _ = try await client.schedule(request, options: options)
+                _ = try await ingest.schedule(request, options: options)
                 let deadline = start + .seconds(600)
                 while kommo.tasksCreated < actions, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
                 let received = Array(kommo.received.dropFirst(before))
