@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: run test deps build screenshots build-release check-proto proto compose-check api-test unit e2e bench bench-rpc bench-ingest bench-rules bench-scheduler clean
+.PHONY: run test deps build screenshots build-release check-proto proto compose-check api-test unit e2e bench bench-rpc bench-ingest bench-rules bench-scheduler bench-kommo clean
 
 ## Install what is missing, build in release mode, start the four processes, print where to go.
 run: deps build-release
@@ -61,6 +61,9 @@ bench-rules: deps build-release
 
 bench-scheduler: deps build-release
 	.build/release/bench scheduler
+
+bench-kommo: deps build-release
+	.build/release/bench kommo
 
 clean:
 	rm -rf .build

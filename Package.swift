@@ -125,7 +125,8 @@ let package = Package(
         executable("gateway", ["Gateway", "ServiceKit", argumentParser, log, lifecycle,
                   .product(name: "Prometheus", package: "swift-prometheus"),
                   .product(name: "Hummingbird", package: "hummingbird")]),
-        executable("bench", ["Basics", "Wire", "ServiceKit", "Domain", "RuleEngine", "Sequences", argumentParser, log, grdb,
+        // TestSupport for the Kommo emulator `bench kommo` measures against.
+        executable("bench", ["Basics", "Wire", "ServiceKit", "Domain", "RuleEngine", "Sequences", "TestSupport", argumentParser, log, grdb,
                   .product(name: "NIOHTTP1", package: "swift-nio"),
                   .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio),
 

@@ -412,6 +412,96 @@ void   agents__v1__lead_resume__free_unpacked
   assert(message->base.descriptor == &agents__v1__lead_resume__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   agents__v1__action_command__init
+                     (Agents__V1__ActionCommand         *message)
+{
+  static const Agents__V1__ActionCommand init_value = AGENTS__V1__ACTION_COMMAND__INIT;
+  *message = init_value;
+}
+size_t agents__v1__action_command__get_packed_size
+                     (const Agents__V1__ActionCommand *message)
+{
+  assert(message->base.descriptor == &agents__v1__action_command__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__action_command__pack
+                     (const Agents__V1__ActionCommand *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__action_command__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__action_command__pack_to_buffer
+                     (const Agents__V1__ActionCommand *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__action_command__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__ActionCommand *
+       agents__v1__action_command__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__ActionCommand *)
+     protobuf_c_message_unpack (&agents__v1__action_command__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__action_command__free_unpacked
+                     (Agents__V1__ActionCommand *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__action_command__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__action_command_response__init
+                     (Agents__V1__ActionCommandResponse         *message)
+{
+  static const Agents__V1__ActionCommandResponse init_value = AGENTS__V1__ACTION_COMMAND_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t agents__v1__action_command_response__get_packed_size
+                     (const Agents__V1__ActionCommandResponse *message)
+{
+  assert(message->base.descriptor == &agents__v1__action_command_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__action_command_response__pack
+                     (const Agents__V1__ActionCommandResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__action_command_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__action_command_response__pack_to_buffer
+                     (const Agents__V1__ActionCommandResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__action_command_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__ActionCommandResponse *
+       agents__v1__action_command_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__ActionCommandResponse *)
+     protobuf_c_message_unpack (&agents__v1__action_command_response__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__action_command_response__free_unpacked
+                     (Agents__V1__ActionCommandResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__action_command_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   agents__v1__lead_resume_response__init
                      (Agents__V1__LeadResumeResponse         *message)
 {
@@ -981,6 +1071,108 @@ const ProtobufCMessageDescriptor agents__v1__lead_resume__descriptor =
   (ProtobufCMessageInit) agents__v1__lead_resume__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor agents__v1__action_command__field_descriptors[2] =
+{
+  {
+    "action_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ActionCommand, action_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "command",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ActionCommand, command),
+    &agents__v1__action_command_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action_command__field_indices_by_name[] = {
+  0,   /* field[0] = action_id */
+  1,   /* field[1] = command */
+};
+static const ProtobufCIntRange agents__v1__action_command__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__action_command__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.ActionCommand",
+  "ActionCommand",
+  "Agents__V1__ActionCommand",
+  "agents.v1",
+  sizeof(Agents__V1__ActionCommand),
+  2,
+  agents__v1__action_command__field_descriptors,
+  agents__v1__action_command__field_indices_by_name,
+  1,  agents__v1__action_command__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action_command__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__action_command_response__field_descriptors[2] =
+{
+  {
+    "action_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ActionCommandResponse, action_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__ActionCommandResponse, status),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__action_command_response__field_indices_by_name[] = {
+  0,   /* field[0] = action_id */
+  1,   /* field[1] = status */
+};
+static const ProtobufCIntRange agents__v1__action_command_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__action_command_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.ActionCommandResponse",
+  "ActionCommandResponse",
+  "Agents__V1__ActionCommandResponse",
+  "agents.v1",
+  sizeof(Agents__V1__ActionCommandResponse),
+  2,
+  agents__v1__action_command_response__field_descriptors,
+  agents__v1__action_command_response__field_indices_by_name,
+  1,  agents__v1__action_command_response__number_ranges,
+  (ProtobufCMessageInit) agents__v1__action_command_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor agents__v1__lead_resume_response__field_descriptors[2] =
 {
   {
@@ -1066,7 +1258,37 @@ const ProtobufCEnumDescriptor agents__v1__enrollment_command_kind__descriptor =
   agents__v1__enrollment_command_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[18] =
+static const ProtobufCEnumValue agents__v1__action_command_kind__enum_values_by_number[3] =
+{
+  { "ACTION_COMMAND_KIND_UNSPECIFIED", "AGENTS__V1__ACTION_COMMAND_KIND__ACTION_COMMAND_KIND_UNSPECIFIED", 0 },
+  { "ACTION_COMMAND_KIND_RETRY", "AGENTS__V1__ACTION_COMMAND_KIND__ACTION_COMMAND_KIND_RETRY", 1 },
+  { "ACTION_COMMAND_KIND_DISMISS", "AGENTS__V1__ACTION_COMMAND_KIND__ACTION_COMMAND_KIND_DISMISS", 2 },
+};
+static const ProtobufCIntRange agents__v1__action_command_kind__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex agents__v1__action_command_kind__enum_values_by_name[3] =
+{
+  { "ACTION_COMMAND_KIND_DISMISS", 2 },
+  { "ACTION_COMMAND_KIND_RETRY", 1 },
+  { "ACTION_COMMAND_KIND_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor agents__v1__action_command_kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.ActionCommandKind",
+  "ActionCommandKind",
+  "Agents__V1__ActionCommandKind",
+  "agents.v1",
+  3,
+  agents__v1__action_command_kind__enum_values_by_number,
+  3,
+  agents__v1__action_command_kind__enum_values_by_name,
+  1,
+  agents__v1__action_command_kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[19] =
 {
   { "Schedule", &agents__v1__schedule_request__descriptor, &agents__v1__schedule_response__descriptor },
   { "OnEvent", &agents__v1__on_event_request__descriptor, &agents__v1__on_event_response__descriptor },
@@ -1086,8 +1308,10 @@ static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors
   { "SetTenantState", &agents__v1__tenant_state__descriptor, &agents__v1__tenant_state_response__descriptor },
   { "VerifyChatsWebhook", &agents__v1__chats_webhook_check__descriptor, &agents__v1__chats_webhook_verdict__descriptor },
   { "ResumeLead", &agents__v1__lead_resume__descriptor, &agents__v1__lead_resume_response__descriptor },
+  { "CommandAction", &agents__v1__action_command__descriptor, &agents__v1__action_command_response__descriptor },
 };
 const unsigned agents__v1__sequences__method_indices_by_name[] = {
+  18,        /* CommandAction */
   8,        /* CommandEnrollment */
   2,        /* CreateSequence */
   6,        /* DeleteSequence */
@@ -1114,7 +1338,7 @@ const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
   "Sequences",
   "Agents__V1__Sequences",
   "agents.v1",
-  18,
+  19,
   agents__v1__sequences__method_descriptors,
   agents__v1__sequences__method_indices_by_name
 };
@@ -1261,6 +1485,14 @@ void agents__v1__sequences__resume_lead(ProtobufCService *service,
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
   service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__sequences__command_action(ProtobufCService *service,
+                                           const Agents__V1__ActionCommand *input,
+                                           Agents__V1__ActionCommandResponse_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
                                   Agents__V1__Sequences_ServiceDestroy destroy)

@@ -61,6 +61,7 @@ package enum GatewayApp {
         addScriptRoutes(to: tenantAPI, peers: peers)
         addIntegrationRoutes(to: tenantAPI, peers: peers)
         addLeadTimelineRoutes(to: tenantAPI, peers: peers)
+        addActionRoutes(to: tenantAPI, peers: peers)
         addUsageRoutes(to: tenantAPI, peers: peers)
         addResourceRoutes(to: tenantAPI, peers: peers, store: store, clock: clock)
         addSequenceRoutes(to: tenantAPI, peers: peers)

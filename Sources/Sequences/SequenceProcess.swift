@@ -33,7 +33,39 @@ package struct SequenceOptions: ParsableArguments, Sendable {
             help: "File holding the key that seals secrets at rest when SECRETS_KEY is unset (env SECRETS_KEY_FILE; default <data-dir>/../keys/sequence-service.key).")
     package var secretsKeyFile: String? = Env.string("SECRETS_KEY_FILE")
 
+    @Option(name: .customLong("kommo-max-batch"),
+            help: "Items per Kommo batch request: tasks, notes, lead updates, lead reads (env KOMMO_MAX_BATCH; 1…250, default 50).")
+    package var kommoMaxBatch: Int?
+
+    @Option(name: .customLong("kommo-collect-ms"),
+            help: "A batch waits this long after the latest item joined before it is sent (env KOMMO_COLLECT_MS; 0…1000, default 150).")
+    package var kommoCollectMillis: Int?
+
+    @Option(name: .customLong("kommo-lead-cache-seconds"),
+            help: "How long a lead read from Kommo serves templates unless a webhook about the lead comes first (env KOMMO_LEAD_CACHE_SECONDS; 0…86400, default 900).")
+    package var kommoLeadCacheSeconds: Int?
+
     package init() {}
+
+    /// The Kommo budget settings, each checked against its range.
+    func budget(environment: [String: String]) throws(ConfigurationError) -> KommoBudgetSettings {
+        func setting(_ value: Int?, _ flag: String, _ key: String, _ range: ClosedRange<Int>, _ fallback: Int) throws(ConfigurationError) -> Int {
+            let configured: Int?
+            if let value { configured = value } else { configured = try Env.integer(key, in: environment) }
+            let chosen = configured ?? fallback
+            guard range.contains(chosen) else {
+                throw ConfigurationError("--\(flag) (\(key)) must be \(range.lowerBound)…\(range.upperBound), got \(chosen)")
+            }
+            return chosen
+        }
+        let defaults = KommoBudgetSettings()
+        return KommoBudgetSettings(
+            maxBatch: try setting(kommoMaxBatch, "kommo-max-batch", "KOMMO_MAX_BATCH", 1...250, defaults.maxBatch),
+            collectWindow: .milliseconds(try setting(kommoCollectMillis, "kommo-collect-ms", "KOMMO_COLLECT_MS", 0...1000,
+                                                     Int(defaults.collectWindow.millis))),
+            leadCacheTTL: .seconds(try setting(kommoLeadCacheSeconds, "kommo-lead-cache-seconds", "KOMMO_LEAD_CACHE_SECONDS", 0...86_400,
+                                               Int(defaults.leadCacheTTL.millis / 1000))))
+    }
 
     /// The configuration: a flag wins, then its environment variable, then the default. A variable that
     /// does not read as its setting's type stops startup.
@@ -43,7 +75,8 @@ package struct SequenceOptions: ParsableArguments, Sendable {
             ingestAddress: try PeerAddress(parsing: ingestAddress, key: "--ingest-address"),
             rulesAddress: try PeerAddress(parsing: rulesAddress, key: "--rules-address"),
             egress: EgressPolicy(allowPrivateTargets: egressAllowPrivate, allowedHosts: EgressPolicy.hosts(parsing: egressAllowedHosts)),
-            secretsKey: Env.string("SECRETS_KEY", in: environment), secretsKeyFile: secretsKeyFile)
+            secretsKey: Env.string("SECRETS_KEY", in: environment), secretsKeyFile: secretsKeyFile,
+            budget: try budget(environment: environment))
     }
 }
 
@@ -57,10 +90,14 @@ package struct SequenceConfiguration: Sendable {
     package var secretsKey: String?
     /// The key file used when `secretsKey` is `nil`; `nil`: `<data-dir>/../keys/sequence-service.key`.
     package var secretsKeyFile: String?
+    /// Batches, the lead cache and paused accounts of Kommo calls.
+    package var budget: KommoBudgetSettings
 
     package init(ingestAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7101),
                  rulesAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7102),
-                 egress: EgressPolicy = EgressPolicy(), secretsKey: String? = nil, secretsKeyFile: String? = nil) {
+                 egress: EgressPolicy = EgressPolicy(), secretsKey: String? = nil, secretsKeyFile: String? = nil,
+                 budget: KommoBudgetSettings = KommoBudgetSettings()) {
+        self.budget = budget
         self.ingestAddress = ingestAddress
         self.rulesAddress = rulesAddress
         self.egress = egress
@@ -81,6 +118,7 @@ package enum SequenceProcess {
         settings: ServiceSettings, configuration: SequenceConfiguration, logger: Logger,
         clock: any WallClock = SystemClock(), scheduler schedulerSettings: SchedulerSettings = SchedulerSettings(),
         runner: (any ActionRunner)? = nil, executor: ExecutorSettings = ExecutorSettings(),
+        budget budgetOverride: KommoBudgetSettings? = nil, probeTick: Duration = .seconds(1),
         metrics: any MetricsFactory = MetricsSystem.factory
     ) async throws -> ServiceProcess {
         let db = try StoreFactory.open(folder: settings.dataDir, migrator: SequenceStore.migrator)
@@ -98,6 +136,8 @@ package enum SequenceProcess {
         let rules = RulesClient(connection: settings.connection(
             to: configuration.rulesAddress, serverName: "rules-service", logger: logger))
         var kommoProbe: (@Sendable (String, Logger) async throws -> JSONValue)?
+        let budget = KommoBudget(settings: budgetOverride ?? configuration.budget, store: store, clock: clock)
+        var kommoClients: KommoClients?
         let actionRunner: any ActionRunner
         if let runner {
             actionRunner = runner
@@ -107,7 +147,9 @@ package enum SequenceProcess {
             let registry = try ExecutorRegistry(ExecutorRegistry.executors(
                 store: store, egress: egress, rules: rules, settings: executor, clock: clock, metrics: executorMetrics))
             let kommo = KommoClients(egress: egress, retry: executor.kommoRetry,
-                                     renewal: KommoTokenRenewal(integrations: integrations, egress: egress, clock: clock))
+                                     renewal: KommoTokenRenewal(integrations: integrations, egress: egress, clock: clock),
+                                     budget: budget)
+            kommoClients = kommo
             actionRunner = ActionExecution(registry: registry, integrations: integrations, kommo: kommo, metrics: executorMetrics)
             let check = KommoConnectionCheck(integrations: integrations, clients: kommo)
             kommoProbe = { tenantID, logger in try await check.run(tenantID: tenantID, logger: logger) }
@@ -115,7 +157,7 @@ package enum SequenceProcess {
         let scheduler = Scheduler(store: store, runner: actionRunner, ingest: ingest, settings: schedulerSettings,
                                   clock: clock, logger: logger)
         let server = SequenceServer(store: store, scheduler: scheduler, integrations: integrations, clock: clock,
-                                    kommoProbe: kommoProbe, quotas: settings.quotas)
+                                    kommoProbe: kommoProbe, quotas: settings.quotas, budget: budget)
         // A store read that fails leaves its gauge out of this scrape (a missing series, not a false zero),
         // is logged, and is counted, so a store that cannot be read shows on the dashboard.
         let gaugeReadFailures = Counter(label: "sequence_metrics_read_failures_total", factory: metrics)
@@ -143,6 +185,11 @@ package enum SequenceProcess {
                                       routes: health.routes + server.routes, security: settings.security, logger: logger,
                                       stats: health.rpcStats)
         // The egress gate holds no connections between requests: nothing to stop after the scheduler.
-        return ServiceProcess(name: "sequence-service", store: db, server: rpc, workers: [scheduler])
+        var workers: [any Service] = [scheduler]
+        if let kommoClients {
+            workers.append(KommoAccountProbe(budget: budget, clients: kommoClients, integrations: integrations, store: store,
+                                             nudge: scheduler.nudge, clock: clock, tick: probeTick, logger: logger))
+        }
+        return ServiceProcess(name: "sequence-service", store: db, server: rpc, workers: workers)
     }
 }

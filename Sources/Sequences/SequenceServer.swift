@@ -17,11 +17,14 @@ package struct SequenceServer: SequencesHandler {
 
     /// What one tenant may hold of the sequences this service owns.
     let quotas: TenantQuotas
+    /// The Kommo budget: events keep its lead cache fresh; its paused accounts are alerts.
+    let budget: KommoBudget?
 
     package init(store: SequenceStore, scheduler: Scheduler, integrations: Integrations, clock: any WallClock,
                  kommoProbe: (@Sendable (_ tenantID: String, _ logger: Logger) async throws -> JSONValue)? = nil,
-                 quotas: TenantQuotas = TenantQuotas()) {
+                 quotas: TenantQuotas = TenantQuotas(), budget: KommoBudget? = nil) {
         self.quotas = quotas
+        self.budget = budget
         self.store = store
         self.scheduler = scheduler
         self.integrations = integrations
@@ -58,6 +61,8 @@ package struct SequenceServer: SequencesHandler {
         guard var event = request.event, !event.id.isEmpty else { throw RPCError.invalid(field: "event.id", "is required") }
         // The caller's tenant, not the payload's, decides whose enrollments the event can touch.
         event.tenantId = tenantID
+        // Something about the lead changed: its cached Kommo read no longer serves templates.
+        if event.leadId != 0 { budget?.leads.invalidate(tenantID: tenantID, leadID: event.leadId) }
         let firstSight = try await store.firstSight(of: event, now: clock.now().unixMicros)
         if firstSight, event.type == .stageChanged, event.leadId != 0 {
             // Rows a manager's reply held check the pause again: the agent may resume on this stage.
@@ -87,7 +92,8 @@ extension SequenceServer {
     /// beyond a missing tenant.
     package func getIntegrations(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
-        return Self.document(try await integrations.state(tenantID: tenantID))
+        let state = try await integrations.state(tenantID: tenantID)
+        return Self.document(state, alerts: try await kommoAlerts(tenantID: tenantID))
     }
 
     /// Applies a JSON merge patch to the tenant's integrations. A webhook secret is generated when none
@@ -98,7 +104,7 @@ extension SequenceServer {
         let state = try await integrations.update(tenantID: tenantID, patchJSON: request.json, ifVersion: request.ifVersion,
                                                   now: clock.now().unixMicros)
         context.logger.info("integrations.updated", metadata: ["tenant.id": "\(tenantID)", "version": "\(state.version)"])
-        return Self.document(state)
+        return Self.document(state, alerts: try await kommoAlerts(tenantID: tenantID))
     }
 
     /// "Test connection": reads the connected Kommo account. A refused token or an unreachable account is

@@ -13,7 +13,7 @@ import Wire
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks of the wire, ingest, rules and the scheduler.",
-        subcommands: [RPCBench.self, RPCBenchServer.self, RulesBench.self, IngestBench.self, SchedulerBench.self])
+        subcommands: [RPCBench.self, RPCBenchServer.self, RulesBench.self, IngestBench.self, SchedulerBench.self, KommoBench.self])
 }
 
 // MARK: - Helpers

@@ -39,9 +39,10 @@ struct ChatSenderTests {
             #expect(result.httpStatus == 202)
             #expect(emulator.violations.isEmpty)
             let requests = emulator.received
-            #expect(requests.map { "\($0.method) \($0.path)" } == ["PATCH /api/v4/leads/901", "POST /api/v2/salesbot/run"])
-            #expect(requests[0].json?["custom_fields_values"]?[0]?["field_id"] == .int(777))
-            #expect(requests[0].json?["custom_fields_values"]?[0]?["values"]?[0]?["value"]?.string == "Olá Maria, tudo bem?")
+            #expect(requests.map { "\($0.method) \($0.path)" } == ["PATCH /api/v4/leads", "POST /api/v2/salesbot/run"])
+            #expect(requests[0].json?[0]?["id"] == .int(901))
+            #expect(requests[0].json?[0]?["custom_fields_values"]?[0]?["field_id"] == .int(777))
+            #expect(requests[0].json?[0]?["custom_fields_values"]?[0]?["values"]?[0]?["value"]?.string == "Olá Maria, tudo bem?")
             #expect(requests[1].json?[0]?["bot_id"] == .int(55))
             #expect(requests[1].json?[0]?["entity_id"] == .int(901))
         }

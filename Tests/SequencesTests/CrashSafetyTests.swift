@@ -50,7 +50,8 @@ private final class Child {
 }
 
 @Suite(.serialized) struct CrashSafetyTests {
-    /// 1,000 due tasks; the service is SIGKILLed while sending them and started again. Each action is
+    /// 1,000 due tasks, sent in batches (each answered after a short stall, so one is in flight when the
+    /// kill comes); the service is SIGKILLed while sending them and started again. Each action is
     /// carried out exactly once: the action log shows each succeeded once, and Kommo (the emulator, which
     /// dedupes by `request_id` as a receiver can) holds exactly 1,000 tasks. Requests in flight at the kill
     /// are in doubt and sent again under the same `request_id`; how many is printed.
@@ -64,8 +65,7 @@ private final class Child {
             // The port is picked free and then bound by the child: on a busy machine another test may take
             // it in between, and the child then exits at once. Such a start is retried on a new port.
             @Sendable func tasks() -> [String] {
-                kommo.received.filter { $0.method == "POST" && $0.path == "/api/v4/tasks" }
-                    .compactMap { $0.json?[0]?["request_id"]?.string }
+                kommo.taskRequestIDs
             }
             var started: (port: Int, child: Child, connection: RPCConnection)?
             attempts: for _ in 0..<5 {
@@ -92,6 +92,8 @@ private final class Child {
                     (try? await acme.integrations()) != nil
                 }
             }
+            // Every batch is answered 200 ms after it arrives: the kill finds one in flight.
+            kommo.enqueue(.stall(.milliseconds(200)), times: 200)
             try await acme.updateIntegrations("""
                 {"kommo": {"base_url": "http://127.0.0.1:\(kommoPort)", "access_token": "\(kommo.token)", "rate_limit_per_second": 300}}
                 """)
@@ -134,6 +136,11 @@ private final class Child {
             let repeated = Set(Dictionary(grouping: sent, by: { $0 }).filter { $0.value.count > 1 }.keys)
             print("kill -9: \(inDoubt.count) actions in doubt after the restart, \(repeated.count) of them had reached Kommo before the kill")
             #expect(repeated.isSubset(of: inDoubt))
+            // The tasks went out in batches, and a batch cut short by the kill was repeated item by item.
+            let requests = kommo.requests("POST", "/api/v4/tasks").count
+            print("kill -9: \(requests) batch requests for \(sent.count) task elements")
+            #expect(requests * 10 < sent.count)
+            #expect(!repeated.isEmpty, "no batch was in flight at the kill")
             #expect(inDoubt.count <= SchedulerSettings().concurrency)
             #expect(kommo.violations.isEmpty)
         }

@@ -160,8 +160,8 @@ import Wire
                 let log = try await acme.actionLog()
                 let entry = try #require(log.first)
                 #expect(entry["outcome"]?.string == "succeeded", "\(entry)")
-                let patch = try #require(kommo.received.first { $0.method == "PATCH" && $0.path == "/api/v4/leads/77" })
-                #expect(patch.json?["custom_fields_values"]?[0]?["values"]?[0]?["value"]?.string == "Hi Maria, about Order 77")
+                let patch = try #require(kommo.leadChanges(77).first)
+                #expect(patch["custom_fields_values"]?[0]?["values"]?[0]?["value"]?.string == "Hi Maria, about Order 77")
                 let run = try #require(kommo.received.first { $0.path == "/api/v2/salesbot/run" })
                 #expect(run.json?[0]?["bot_id"]?.int64 == 42)
 
@@ -191,8 +191,8 @@ import Wire
                 let log = try await acme.actionLog()
                 let entry = try #require(log.first)
                 #expect(entry["outcome"]?.string == "succeeded", "\(entry)")
-                let patch = try #require(kommo.received.first { $0.method == "PATCH" && $0.path == "/api/v4/leads/77" })
-                #expect(patch.json?["custom_fields_values"]?[0]?["values"]?[0]?["value"]?.string
+                let patch = try #require(kommo.leadChanges(77).first)
+                #expect(patch["custom_fields_values"]?[0]?["values"]?[0]?["value"]?.string
                         == "Hi Maria, I'm Sofia. How can I help?")
                 try await eventually("the script use") { !service.rules.scriptUses.isEmpty }
                 let use = try #require(service.rules.scriptUses.first)
@@ -215,8 +215,8 @@ import Wire
                 let writes = service.rules.ownWrites
                 #expect(writes.contains { $0.kind == .stageChange && $0.value == "61234502" && $0.leadId == 77 && $0.ruleId == "rule-1" })
                 #expect(writes.contains { $0.kind == .note && $0.value == "Moved by the agent" })
-                let stage = try #require(kommo.received.first { $0.method == "PATCH" })
-                #expect(stage.json?["status_id"]?.int64 == 61234502)
+                let stage = try #require(kommo.leadChanges(77).first)
+                #expect(stage["status_id"]?.int64 == 61234502)
                 #expect(kommo.violations.isEmpty, "\(kommo.violations)")
             }
         }
@@ -293,8 +293,8 @@ import Wire
                 let log = try await acme.actionLog()
                 #expect(log.allSatisfy { $0["outcome"]?.string == "succeeded" }, "\(log)")
                 #expect(Set(log.compactMap { $0["operation"]?.string }) == ["kommo.add_note", "sequence.stop"])
-                let sent = try #require(kommo.received.first { $0.method == "POST" && $0.path == "/api/v4/leads/77/notes" })
-                #expect(sent.json?[0]?["params"]?["text"]?.string == "Written without a type")
+                let sent = try #require(kommo.notes(on: 77).first)
+                #expect(sent["params"]?["text"]?.string == "Written without a type")
             }
         }
     }

@@ -77,7 +77,8 @@ struct KommoClientTests {
             #expect(common.createdIDs.count == 1)
             #expect(emulator.violations.isEmpty)
             let requests = emulator.received
-            #expect(requests.map(\.path) == ["/api/v4/leads/31/notes", "/api/v4/leads/31/notes"])
+            #expect(requests.map(\.path) == ["/api/v4/leads/notes", "/api/v4/leads/notes"])
+            #expect(requests[0].json?[0]?["entity_id"] == .int(31))
             #expect(requests[0].json?[0]?["note_type"]?.string == "common")
             #expect(requests[0].json?[0]?["params"]?["text"]?.string == "Lead asked for a discount")
             #expect(requests[1].json?[0]?["note_type"]?.string == "service_message")
@@ -96,10 +97,11 @@ struct KommoClientTests {
             let removed = await client.removeTags(leadID: 8, ["cold"], account: account, logger: quietLogger)
             for result in [stage, fields, added, removed] {
                 #expect(result.outcome == .succeeded, "\(result.operation): \(result.detail ?? "")")
-                #expect(result.target == "PATCH /api/v4/leads/8")
+                #expect(result.target == "PATCH /api/v4/leads")
             }
             #expect(emulator.violations.isEmpty)
-            let bodies = emulator.received.compactMap(\.json)
+            let bodies = emulator.leadChanges(8)
+            #expect(bodies.count == 4)
             #expect(bodies.allSatisfy { $0["updated_by"] == .int(0) })
             #expect(bodies[0]["status_id"] == .int(142))
             #expect(bodies[0]["pipeline_id"] == .int(7001))
@@ -243,7 +245,7 @@ struct KommoClientTests {
     func serverErrorsExhausted() async throws {
         try await withKommo { emulator, client, account in
             emulator.enqueue(.status(502), times: 10)
-            let result = await client.runSalesbot(botID: 1, leadID: 2, account: account, logger: quietLogger)
+            let result = await client.completeTask(id: 2, resultText: nil, account: account, logger: quietLogger)
             #expect(result.outcome == .failedRetryable)
             #expect(result.attempts == fastRetry.maxAttempts)
             #expect(emulator.received.count == fastRetry.maxAttempts)
@@ -282,7 +284,7 @@ struct KommoClientTests {
         }
     }
 
-    @Test("401 is a permanent bad token, 402 a permanent unpaid account")
+    @Test("401 is a permanent bad token; 402 (unpaid) pauses the account and defers the call")
     func authAndPayment() async throws {
         try await withKommo { emulator, client, account in
             let wrong = try #require(KommoConnection(baseURL: account.baseURL, accessToken: "not-the-token"))
@@ -294,9 +296,15 @@ struct KommoClientTests {
 
             emulator.enqueue(.problem(status: 402, title: "Payment Required", detail: "Account is not paid"))
             let unpaid = await client.addTags(leadID: 1, ["a"], account: account, logger: quietLogger)
-            #expect(unpaid.outcome == .failedPermanent)
-            #expect(unpaid.detail?.hasPrefix("account unpaid") == true)
+            #expect(unpaid.outcome == .deferred)
+            #expect(unpaid.httpStatus == 402)
+            #expect(unpaid.detail?.contains("account unpaid") == true)
             #expect(unpaid.problem?.detail == "Account is not paid")
+            // Paused: the next call is not sent at all.
+            let before = emulator.received.count
+            let next = await client.addTags(leadID: 2, ["b"], account: account, logger: quietLogger)
+            #expect(next.outcome == .deferred)
+            #expect(emulator.received.count == before)
         }
     }
 

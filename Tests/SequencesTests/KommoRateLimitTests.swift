@@ -36,7 +36,7 @@ struct KommoRateLimitTests {
                 let outcomes = await withTaskGroup(of: ExecutionOutcome.self, returning: [ExecutionOutcome].self) { group in
                     for index in 0..<100 {
                         group.addTask {
-                            await client.addTags(leadID: Int64(index), ["burst"], account: account, logger: quietLogger).outcome
+                            await client.completeTask(id: Int64(index + 1), resultText: nil, account: account, logger: quietLogger).outcome
                         }
                     }
                     return await group.reduce(into: []) { $0.append($1) }
@@ -64,7 +64,7 @@ struct KommoRateLimitTests {
                 await withTaskGroup(of: Void.self) { group in
                     for index in 0..<22 {
                         group.addTask {
-                            _ = await client.addNote(leadID: Int64(index), text: "n", account: account, logger: quietLogger)
+                            _ = await client.completeTask(id: Int64(index + 1), resultText: nil, account: account, logger: quietLogger)
                         }
                     }
                 }
@@ -96,7 +96,7 @@ struct KommoRateLimitTests {
                         for account in accounts {
                             for index in 0..<7 {
                                 group.addTask {
-                                    _ = await client.addTags(leadID: Int64(index), ["t"], account: account, logger: quietLogger)
+                                    _ = await client.completeTask(id: Int64(index + 1), resultText: nil, account: account, logger: quietLogger)
                                 }
                             }
                         }

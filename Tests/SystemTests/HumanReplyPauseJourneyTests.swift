@@ -50,8 +50,7 @@ struct HumanReplyPauseJourneyTests {
     /// The replies the emulator was asked to send: the text written into the lead's reply field before each
     /// Salesbot run.
     static func repliesSent(_ kommo: KommoEmulator) -> [String] {
-        kommo.received.filter { $0.method == "PATCH" && $0.path == "/api/v4/leads/\(lead)" }
-            .compactMap { $0.json?["custom_fields_values"]?[0]?["values"]?[0]?["value"]?.string }
+        kommo.leadChanges(lead).compactMap { $0["custom_fields_values"]?[0]?["values"]?[0]?["value"]?.string }
     }
 
     static func salesbotRuns(_ kommo: KommoEmulator) -> Int {

@@ -121,6 +121,14 @@ struct OpenAPITests {
                 let items = try await client.request(.GET, "/api/v1/leads/\(lead)/timeline", token: owner.key).json["items"] as? [Any]
                 return items?.isEmpty == false
             })
+            // The action the owner's rule planned, as its action-log entries name it.
+            let actionFound = Locked("")
+            #expect(try await eventually {
+                let items = try await client.request(.GET, "/api/v1/actions", token: owner.key).json["items"] as? [[String: Any]]
+                actionFound.withLock { $0 = items?.first?["action_id"] as? String ?? "" }
+                return !actionFound.value.isEmpty
+            })
+            let action = actionFound.value
             let ownerIDs = [agent, rule, script, sequence, enrollment, key, event, unparsed].filter { !$0.isEmpty }
             #expect(ownerIDs.count == 8)
 
@@ -138,6 +146,7 @@ struct OpenAPITests {
                 case "sequenceId": return sequence
                 case "enrollmentId": return enrollment
                 case "leadId": return lead
+                case "actionId": return action
                 default: return nil
                 }
             }

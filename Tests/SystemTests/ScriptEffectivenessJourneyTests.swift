@@ -74,9 +74,9 @@ struct ScriptEffectivenessJourneyTests {
                 // Kommo receives the greeting in the lead's message field, and the Salesbot that sends it runs.
                 let written = try await eventually { kommo.received.contains { $0.method == "POST" && $0.path == "/api/v2/salesbot/run" } }
                 #expect(written, "\(kommo.received.map { "\($0.method) \($0.path)" })")
-                let patch = try #require(kommo.received.first { $0.method == "PATCH" && $0.path == "/api/v4/leads/4410077" })
-                #expect(patch.json?["custom_fields_values"]?[0]?["field_id"]?.int64 == 880011)
-                #expect(patch.json?["custom_fields_values"]?[0]?["values"]?[0]?["value"]?.string
+                let patch = try #require(kommo.leadChanges(4410077).first)
+                #expect(patch["custom_fields_values"]?[0]?["field_id"]?.int64 == 880011)
+                #expect(patch["custom_fields_values"]?[0]?["values"]?[0]?["value"]?.string
                         == "Hi Maria! I'm Sofia; about Apartment 3B: when can we talk?")
                 #expect(kommo.violations.isEmpty, "\(kommo.violations)")
 

@@ -35,6 +35,8 @@ package final class KommoEmulator: Sendable {
     package let channelSecret: String
     /// Sends each stage change it accepts back as Kommo's webhook, once pointed at a URL (see ``KommoEcho``).
     package let echo = KommoEcho()
+    /// The account as a whole: rate limit and block, unpaid, 504s, per-item refusals (`KommoEmulator+Batch`).
+    package let behaviour = KommoAccountBehaviour()
 
     private struct State {
         var received: [ReceivedRequest] = []
@@ -134,13 +136,16 @@ package final class KommoEmulator: Sendable {
             return Reply.json(401, #"{"title":"Unauthorized","status":401,"detail":"Invalid token"}"#,
                               contentType: "application/problem+json")
         }
-        let problems = validate(received)
+        if let refusal = behaviour.gate(received) { return refusal }
+        let problems = !Self.isBatchRoute(received) ? validate(received)
+            : Self.batchProblems(received) + (received.path == "/api/v4/tasks" ? validate(received) : [])
         if !problems.isEmpty {
             state.withLock { $0.violations.append(contentsOf: problems.map { "\(received.method) \(received.path): \($0)" }) }
             return Self.validationFailure(problems)
         }
         switch misbehaviour {
         case .tooManyRequests(let seconds):
+            behaviour.countTooManyRequests()
             return Reply.json(429, #"{"title":"Too Many Requests","status":429,"detail":"Rate limit exceeded","retry_after":\#(seconds)}"#,
                               contentType: "application/problem+json")
         case .tooManyRequestsHeader(let seconds):
@@ -164,6 +169,10 @@ package final class KommoEmulator: Sendable {
         }
     }
 
+    func nextEntityID() -> Int64 { nextID() }
+
+    func leadsStored() -> [Int64: JSONValue] { state.withLock { $0.leads } }
+
     private func nextID() -> Int64 {
         state.withLock { state in
             state.nextID += 1
@@ -181,6 +190,11 @@ package final class KommoEmulator: Sendable {
     }
 
     private func normalAnswer(_ request: ReceivedRequest) -> Response {
+        if Self.isBatchRoute(request) {
+            if let timeout = gatewayTimeout(request) { return timeout }
+            if let refusal = refusedItems(request) { return refusal }
+            if let answer = batchAnswer(request) { return answer }
+        }
         let segments = request.path.split(separator: "/").map(String.init)
         switch (request.method, segments.count) {
         case ("POST", 3) where request.path == "/api/v4/tasks":
@@ -327,6 +341,8 @@ package final class KommoEmulator: Sendable {
         }
         return found + checkCustomFields(members["custom_fields_values"])
     }
+
+    static func checkLeadPatchMembers(_ json: JSONValue?) -> [String] { checkLeadPatch(json) }
 
     private static func checkLeadPatch(_ json: JSONValue?) -> [String] {
         guard case .object(let members)? = json else { return ["body must be an object"] }

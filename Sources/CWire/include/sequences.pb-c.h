@@ -26,6 +26,8 @@ typedef struct Agents__V1__LeadQuery Agents__V1__LeadQuery;
 typedef struct Agents__V1__ChatsWebhookCheck Agents__V1__ChatsWebhookCheck;
 typedef struct Agents__V1__ChatsWebhookVerdict Agents__V1__ChatsWebhookVerdict;
 typedef struct Agents__V1__LeadResume Agents__V1__LeadResume;
+typedef struct Agents__V1__ActionCommand Agents__V1__ActionCommand;
+typedef struct Agents__V1__ActionCommandResponse Agents__V1__ActionCommandResponse;
 typedef struct Agents__V1__LeadResumeResponse Agents__V1__LeadResumeResponse;
 
 
@@ -42,6 +44,21 @@ typedef enum _Agents__V1__EnrollmentCommandKind {
   AGENTS__V1__ENROLLMENT_COMMAND_KIND__ENROLLMENT_COMMAND_KIND_CANCEL = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__ENROLLMENT_COMMAND_KIND)
 } Agents__V1__EnrollmentCommandKind;
+/*
+ * What an operator does with an action left in doubt (a Salesbot run that answered 5xx or timed out).
+ */
+typedef enum _Agents__V1__ActionCommandKind {
+  AGENTS__V1__ACTION_COMMAND_KIND__ACTION_COMMAND_KIND_UNSPECIFIED = 0,
+  /*
+   * Send it again now, under the same key.
+   */
+  AGENTS__V1__ACTION_COMMAND_KIND__ACTION_COMMAND_KIND_RETRY = 1,
+  /*
+   * Leave it as it is: it is not sent again.
+   */
+  AGENTS__V1__ACTION_COMMAND_KIND__ACTION_COMMAND_KIND_DISMISS = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__ACTION_COMMAND_KIND)
+} Agents__V1__ActionCommandKind;
 
 /* --- messages --- */
 
@@ -163,6 +180,34 @@ struct  Agents__V1__LeadResume
 #define AGENTS__V1__LEAD_RESUME__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__lead_resume__descriptor) \
     , 0 }
+
+
+struct  Agents__V1__ActionCommand
+{
+  ProtobufCMessage base;
+  /*
+   * The scheduled action's id (`action_id` of its action-log entries).
+   */
+  int64_t action_id;
+  Agents__V1__ActionCommandKind command;
+};
+#define AGENTS__V1__ACTION_COMMAND__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action_command__descriptor) \
+    , 0, AGENTS__V1__ACTION_COMMAND_KIND__ACTION_COMMAND_KIND_UNSPECIFIED }
+
+
+struct  Agents__V1__ActionCommandResponse
+{
+  ProtobufCMessage base;
+  int64_t action_id;
+  /*
+   * The action's status now: pending (retried) or dismissed.
+   */
+  char *status;
+};
+#define AGENTS__V1__ACTION_COMMAND_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__action_command_response__descriptor) \
+    , 0, (char *)protobuf_c_empty_string }
 
 
 struct  Agents__V1__LeadResumeResponse
@@ -350,6 +395,44 @@ Agents__V1__LeadResume *
 void   agents__v1__lead_resume__free_unpacked
                      (Agents__V1__LeadResume *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__ActionCommand methods */
+void   agents__v1__action_command__init
+                     (Agents__V1__ActionCommand         *message);
+size_t agents__v1__action_command__get_packed_size
+                     (const Agents__V1__ActionCommand   *message);
+size_t agents__v1__action_command__pack
+                     (const Agents__V1__ActionCommand   *message,
+                      uint8_t             *out);
+size_t agents__v1__action_command__pack_to_buffer
+                     (const Agents__V1__ActionCommand   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__ActionCommand *
+       agents__v1__action_command__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__action_command__free_unpacked
+                     (Agents__V1__ActionCommand *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__ActionCommandResponse methods */
+void   agents__v1__action_command_response__init
+                     (Agents__V1__ActionCommandResponse         *message);
+size_t agents__v1__action_command_response__get_packed_size
+                     (const Agents__V1__ActionCommandResponse   *message);
+size_t agents__v1__action_command_response__pack
+                     (const Agents__V1__ActionCommandResponse   *message,
+                      uint8_t             *out);
+size_t agents__v1__action_command_response__pack_to_buffer
+                     (const Agents__V1__ActionCommandResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__ActionCommandResponse *
+       agents__v1__action_command_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__action_command_response__free_unpacked
+                     (Agents__V1__ActionCommandResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Agents__V1__LeadResumeResponse methods */
 void   agents__v1__lead_resume_response__init
                      (Agents__V1__LeadResumeResponse         *message);
@@ -397,6 +480,12 @@ typedef void (*Agents__V1__ChatsWebhookVerdict_Closure)
                   void *closure_data);
 typedef void (*Agents__V1__LeadResume_Closure)
                  (const Agents__V1__LeadResume *message,
+                  void *closure_data);
+typedef void (*Agents__V1__ActionCommand_Closure)
+                 (const Agents__V1__ActionCommand *message,
+                  void *closure_data);
+typedef void (*Agents__V1__ActionCommandResponse_Closure)
+                 (const Agents__V1__ActionCommandResponse *message,
                   void *closure_data);
 typedef void (*Agents__V1__LeadResumeResponse_Closure)
                  (const Agents__V1__LeadResumeResponse *message,
@@ -480,6 +569,10 @@ struct Agents__V1__Sequences_Service
                       const Agents__V1__LeadResume *input,
                       Agents__V1__LeadResumeResponse_Closure closure,
                       void *closure_data);
+  void (*command_action)(Agents__V1__Sequences_Service *service,
+                         const Agents__V1__ActionCommand *input,
+                         Agents__V1__ActionCommandResponse_Closure closure,
+                         void *closure_data);
 };
 typedef void (*Agents__V1__Sequences_ServiceDestroy)(Agents__V1__Sequences_Service *);
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
@@ -505,7 +598,8 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
       function_prefix__ ## test_kommo_connection,\
       function_prefix__ ## set_tenant_state,\
       function_prefix__ ## verify_chats_webhook,\
-      function_prefix__ ## resume_lead  }
+      function_prefix__ ## resume_lead,\
+      function_prefix__ ## command_action  }
 void agents__v1__sequences__schedule(ProtobufCService *service,
                                      const Agents__V1__ScheduleRequest *input,
                                      Agents__V1__ScheduleResponse_Closure closure,
@@ -578,10 +672,15 @@ void agents__v1__sequences__resume_lead(ProtobufCService *service,
                                         const Agents__V1__LeadResume *input,
                                         Agents__V1__LeadResumeResponse_Closure closure,
                                         void *closure_data);
+void agents__v1__sequences__command_action(ProtobufCService *service,
+                                           const Agents__V1__ActionCommand *input,
+                                           Agents__V1__ActionCommandResponse_Closure closure,
+                                           void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    agents__v1__enrollment_command_kind__descriptor;
+extern const ProtobufCEnumDescriptor    agents__v1__action_command_kind__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__schedule_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__schedule_response__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__on_event_request__descriptor;
@@ -591,6 +690,8 @@ extern const ProtobufCMessageDescriptor agents__v1__lead_query__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__chats_webhook_check__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__chats_webhook_verdict__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__lead_resume__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action_command__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__action_command_response__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__lead_resume_response__descriptor;
 extern const ProtobufCServiceDescriptor agents__v1__sequences__descriptor;
 

@@ -281,6 +281,16 @@ extension OpenAPIDocument {
                          success: [200: ("The new secret.", Schema.ref("RotatedSecret"))]),
             APIOperation(method: "get", path: "/api/v1/actions", id: "listActions", summary: "Every attempt of every action", tag: "actions",
                          parameters: [leadID, limit, cursor(128)], success: [200: ("A page of attempts, newest first.", Schema.ref("ActionPage"))]),
+            APIOperation(method: "post", path: "/api/v1/actions/{actionId}/retry", id: "retryInDoubtAction",
+                         summary: "Send an in-doubt action again", tag: "actions",
+                         description: "An action whose request may or may not have taken effect (a Salesbot run that answered 5xx or timed "
+                             + "out: the bot may have messaged the client) is `in_doubt` and not sent again by itself. This sends it again "
+                             + "now, under the same key; 412 when the action is not in doubt.",
+                         parameters: [actionID], success: [200: ("The action's status now.", Schema.ref("ActionCommand"))], problems: [404, 412]),
+            APIOperation(method: "post", path: "/api/v1/actions/{actionId}/dismiss", id: "dismissInDoubtAction",
+                         summary: "Leave an in-doubt action unsent", tag: "actions",
+                         description: "Marks an `in_doubt` action `dismissed`: it is not sent again. 412 when the action is not in doubt.",
+                         parameters: [actionID], success: [200: ("The action's status now.", Schema.ref("ActionCommand"))], problems: [404, 412]),
             APIOperation(method: "get", path: "/api/v1/leads/{leadId}/timeline", id: "leadTimeline", summary: "A lead's actions and conversation",
                          tag: "actions",
                          description: "Events, the decision on each, enrollments, action attempts and messages, merged from every service.",

@@ -121,6 +121,13 @@ extension OpenAPIDocument {
                     "model": Schema.string(), "api_key_set": Schema.boolean(),
                 ]),
                 "warnings": Schema.array(Schema.ref("FieldViolation")),
+                "alerts": Schema.array(Schema.object([
+                    "kind": Schema.string("kommo_account_paused: Kommo blocked the integration after repeated 429s (403), or the account is unpaid (402).",
+                                          enumeration: ["kommo_account_paused"]),
+                    "http_status": Schema.integer(), "reason": Schema.string(), "since": Schema.string(format: "date-time"),
+                    "next_probe_at": Schema.string(format: "date-time"), "probes": Schema.integer(minimum: 0),
+                ], required: ["kind", "http_status", "reason", "since", "next_probe_at", "probes"]),
+                    "Conditions that need the tenant's attention. While the Kommo account is paused no call is made for it and its due actions wait (deferred); a probe at growing intervals resumes it."),
             ], description: "A tenant's outbound integrations. Secrets are write-only: reads show `…_set` flags."),
             "IntegrationsPatch": Schema.object([
                 "kommo": Schema.nullable(Schema.object([
@@ -395,6 +402,9 @@ extension OpenAPIDocument {
                 "totals": Schema.object([:], description: "Units per kind over the whole period."),
             ], required: ["days", "totals"]),
             "TimelinePage": Schema.page(Schema.ref("TimelineEntry")),
+            "ActionCommand": Schema.object([
+                "action_id": Schema.string(), "status": Schema.string("pending (sent again now) or dismissed.", enumeration: ["pending", "dismissed"]),
+            ], required: ["action_id", "status"]),
             "LeadResume": Schema.object([
                 "lead_id": Schema.string(), "released": Schema.integer("Held messages that run now.", minimum: 0), "resumed_at": time,
             ], required: ["lead_id", "released", "resumed_at"]),

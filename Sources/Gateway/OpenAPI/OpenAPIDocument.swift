@@ -81,6 +81,8 @@ package enum OpenAPIDocument {
     static let from = query("from", Schema.string(format: "date-time"), "Start of the period (RFC 3339).")
     static let to = query("to", Schema.string(format: "date-time"), "End of the period (RFC 3339).")
     static let leadID = query("lead_id", Schema.integer(minimum: 1), "Only this Kommo lead.")
+    static let actionID: JSONValue = ["name": "actionId", "in": "path", "required": true, "description": "The scheduled action (`action_id` of its action-log entries).",
+                                      "schema": ["type": "string", "pattern": "^[1-9][0-9]{0,17}$"]]
 
     static let idempotencyKey: JSONValue = [
         "name": "Idempotency-Key", "in": "header", "required": false,

@@ -65,6 +65,8 @@ package final class ActionExecution: ActionRunner {
         case .failedRetryable: "retry"
         case .skipped: "skipped"
         case .held: "held"
+        case .deferred: "deferred"
+        case .inDoubt: "in_doubt"
         }
         var detail = result.detail ?? result.problem?.summary ?? ""
         if result.outcome == .skipped, detail == SkipReason.noKommoCredentials { detail = "skipped (no Kommo credentials)" }

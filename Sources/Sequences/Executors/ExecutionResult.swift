@@ -19,6 +19,12 @@ package enum ExecutionOutcome: String, Sendable, Hashable, Codable, CaseIterable
     /// Not sent yet, on purpose: the agent is paused for the lead (a manager replied). The row waits
     /// until ``ExecutionResult/holdUntil``, or for a resume when that is `nil`, and then runs again.
     case held
+    /// Not sent, because the Kommo account is paused (blocked after repeated 429s, or unpaid): the row
+    /// waits, not failed, until ``ExecutionResult/holdUntil`` or until the account's probe resumes it.
+    case deferred
+    /// The request may or may not have taken effect (a 5xx or timeout on a Salesbot run, which may
+    /// already have messaged the client): not sent again by itself; an operator retries or dismisses it.
+    case inDoubt = "in_doubt"
 }
 
 // MARK: - Problem details
@@ -166,6 +172,13 @@ package struct ExecutionResult: Sendable, Hashable, Codable {
     /// A result for an action held by a pause until `until` (or a resume, when `nil`).
     package static func held(_ operation: String, reason: String, until: Date?) -> ExecutionResult {
         var result = ExecutionResult(operation: operation, outcome: .held, detail: reason)
+        result.holdUntil = until
+        return result
+    }
+
+    /// A result for an action not sent because its Kommo account is paused, to run again at `until`.
+    package static func deferred(_ operation: String, reason: String, until: Date?) -> ExecutionResult {
+        var result = ExecutionResult(operation: operation, outcome: .deferred, detail: reason)
         result.holdUntil = until
         return result
     }

@@ -6,26 +6,22 @@ import NIOHTTP1
 // MARK: - Tasks
 
 extension KommoClient {
-    /// Creates a task on a lead: `POST /api/v4/tasks` with a one-element array.
+    /// Creates a task on a lead: one element of a `POST /api/v4/tasks` batch (``KommoBatcher``), alone
+    /// or with the account's other due tasks.
     ///
     /// `idempotencyKey` travels as Kommo's `request_id` (Kommo echoes it, it does not deduplicate by it; the
-    /// scheduler's own idempotency is what prevents a second task). The created id is in
-    /// ``ExecutionResult/createdIDs``.
+    /// scheduler's own idempotency is what prevents a second task), and maps the answer back to this
+    /// task. The created id is in ``ExecutionResult/createdIDs``.
     package func createTask(_ task: KommoTaskDraft, idempotencyKey: String, account: KommoConnection?,
                             logger: Logger) async -> ExecutionResult {
-        let body = [TaskBody(
+        let body = TaskBody(
             text: task.text, completeTill: task.completeTill, entityID: task.leadID,
             entityType: task.leadID == nil ? nil : "leads", taskTypeID: task.taskTypeID,
-            responsibleUserID: task.responsibleUserID, requestID: idempotencyKey)]
+            responsibleUserID: task.responsibleUserID, requestID: idempotencyKey)
         let summary = "task on lead \(task.leadID.map(String.init) ?? "-") due \(task.completeTill), "
             + "type \(task.taskTypeID.map(String.init) ?? "default"): \(Self.excerpt(task.text))"
-        var (result, response) = await call(
-            operation: "kommo.create_task", account: account, method: .POST, path: "/api/v4/tasks",
-            body: body, summary: summary, kind: .write, logger: logger)
-        if result.outcome == .succeeded, let json = response?.json {
-            result.createdIDs = (json["_embedded"]?["tasks"]?.array ?? []).compactMap { $0["id"]?.int64 }
-        }
-        return result
+        return await batched(.tasks, requestID: idempotencyKey, element: body, entityID: task.leadID, operation: "kommo.create_task",
+                             summary: summary, account: account, logger: logger).result
     }
 
     /// Marks a task done with an optional result text: `PATCH /api/v4/tasks/{id}`.
@@ -41,20 +37,18 @@ extension KommoClient {
 // MARK: - Notes
 
 extension KommoClient {
-    /// Adds a note to a lead: `POST /api/v4/leads/{id}/notes` with a one-element array.
-    package func addNote(leadID: Int64, text: String, kind: KommoNoteKind = .common, account: KommoConnection?,
-                         logger: Logger) async -> ExecutionResult {
+    /// Adds a note to a lead: one element (with its `entity_id`) of a `POST /api/v4/leads/notes` batch.
+    /// `requestID` maps the answer back; without one, a random id is used.
+    package func addNote(leadID: Int64, text: String, kind: KommoNoteKind = .common, requestID: String? = nil,
+                         account: KommoConnection?, logger: Logger) async -> ExecutionResult {
+        let requestID = requestID ?? "note-\(UUID().uuidString)"
         let note: NoteBody = switch kind {
-        case .common: NoteBody(noteType: "common", params: .init(text: text))
-        case .serviceMessage(let service): NoteBody(noteType: "service_message", params: .init(text: text, service: service))
+        case .common: NoteBody(entityID: leadID, noteType: "common", params: .init(text: text), requestID: requestID)
+        case .serviceMessage(let service):
+            NoteBody(entityID: leadID, noteType: "service_message", params: .init(text: text, service: service), requestID: requestID)
         }
-        var (result, response) = await call(
-            operation: "kommo.add_note", account: account, method: .POST, path: "/api/v4/leads/\(leadID)/notes",
-            body: [note], summary: "\(note.noteType) note: \(Self.excerpt(text))", kind: .write, logger: logger)
-        if result.outcome == .succeeded, let json = response?.json {
-            result.createdIDs = (json["_embedded"]?["notes"]?.array ?? []).compactMap { $0["id"]?.int64 }
-        }
-        return result
+        return await batched(.notes(entity: "leads"), requestID: requestID, element: note, entityID: leadID, operation: "kommo.add_note",
+                             summary: "lead \(leadID): \(note.noteType) note: \(Self.excerpt(text))", account: account, logger: logger).result
     }
 }
 
@@ -117,10 +111,13 @@ extension KommoClient {
                         summary: "responsible \(userID)", account: account, logger: logger)
     }
 
+    /// One element (with its `id`) of a `PATCH /api/v4/leads` batch; a batch changes each lead once.
     private func patchLead(operation: String, leadID: Int64, body: LeadPatchBody, summary: String,
                            account: KommoConnection?, logger: Logger) async -> ExecutionResult {
-        await call(operation: operation, account: account, method: .PATCH, path: "/api/v4/leads/\(leadID)",
-                   body: body, summary: "lead \(leadID): \(summary)", kind: .write, logger: logger).0
+        var body = body
+        body.id = leadID
+        return await batched(.leadUpdates, requestID: "lead:\(leadID):\(UUID().uuidString)", element: body, entityID: leadID,
+                             operation: operation, summary: "lead \(leadID): \(summary)", account: account, logger: logger).result
     }
 }
 
@@ -150,10 +147,24 @@ extension KommoClient {
 extension KommoClient {
     /// Starts a Salesbot on a lead: `POST /api/v2/salesbot/run` (v2 path), which Kommo answers with 202.
     /// Only one bot runs per entity at a time; Kommo queues or drops a second start on its side.
+    ///
+    /// Sent once: a 5xx or a timeout may come after the bot already ran (and messaged the client), so
+    /// such an answer is `in_doubt` and not sent again by itself; an operator retries or dismisses it.
+    /// A 429 (not run) is retried as usual.
     package func runSalesbot(botID: Int64, leadID: Int64, account: KommoConnection?, logger: Logger) async -> ExecutionResult {
-        await call(operation: "kommo.run_salesbot", account: account, method: .POST, path: "/api/v2/salesbot/run",
-                   body: [SalesbotRunBody(botID: botID, entityID: leadID)],
-                   summary: "bot \(botID) on lead \(leadID)", kind: .write, logger: logger).0
+        var result = await call(operation: "kommo.run_salesbot", account: account, method: .POST, path: "/api/v2/salesbot/run",
+                                body: [SalesbotRunBody(botID: botID, entityID: leadID)],
+                                summary: "bot \(botID) on lead \(leadID)", kind: .write, logger: logger, retry: .once).0
+        let status = result.httpStatus
+        let unanswered = status == nil && result.attempts > 0
+        if result.outcome == .failedRetryable, unanswered || (status.map { $0 >= 500 } ?? false) {
+            result.outcome = .inDoubt
+            result.retryAfter = nil
+            let what = status.map { "Kommo answered \($0)" } ?? "no answer (\(result.detail ?? "transport error"))"
+            result.detail = "in doubt: \(what) to the Salesbot run, which may have run and messaged the client; "
+                + "not sent again by itself (retry or dismiss it)"
+        }
+        return result
     }
 }
 
@@ -179,10 +190,11 @@ extension KommoClient {
     }
 
     /// Reads the account the credentials belong to: `GET /api/v4/account`.
-    package func getAccount(account: KommoConnection?, logger: Logger) async -> KommoRead<KommoAccountInfo> {
+    /// `probe`: the one call a paused account still receives (see ``KommoAccountProbe``).
+    package func getAccount(account: KommoConnection?, logger: Logger, probe: Bool = false) async -> KommoRead<KommoAccountInfo> {
         let (result, response) = await call(
             operation: "kommo.get_account", account: account, method: .GET, path: "/api/v4/account",
-            body: NoBody?.none, summary: "account", kind: .read, logger: logger)
+            body: NoBody?.none, summary: "account", kind: .read, logger: logger, probe: probe, retry: probe ? .once : nil)
         return Self.read(result, response, KommoAccountInfo.init(json:))
     }
 

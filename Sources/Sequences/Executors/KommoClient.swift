@@ -46,14 +46,17 @@ package struct KommoClient: Sendable {
     private let http: OutboundHTTP
     private let rateLimiter: KommoRateLimiter
     private let renewer: (any KommoTokenRenewer)?
+    /// Batches, the lead cache and paused accounts, shared by every client of the process.
+    package let budget: KommoBudget
 
     /// A client sending through `egress`, admitting requests through `rateLimiter` (share one limiter
     /// among everything in the process that calls Kommo). With a `renewer`, a call that Kommo refuses
     /// with 401 on an account that can be renewed (``KommoConnection/renewableTenant``) is sent once more
     /// with the renewed token.
     package init(egress: EgressGate, rateLimiter: KommoRateLimiter, configuration: Configuration = Configuration(),
-                 renewer: (any KommoTokenRenewer)? = nil) {
+                 renewer: (any KommoTokenRenewer)? = nil, budget: KommoBudget = KommoBudget()) {
         self.configuration = configuration
+        self.budget = budget
         self.rateLimiter = rateLimiter
         self.renewer = renewer
         self.http = OutboundHTTP(gate: egress, settings: configuration)
@@ -72,14 +75,24 @@ package struct KommoClient: Sendable {
 
     /// One Kommo call with rate limiting, retries and classification; the response is returned for
     /// operations that read ids or entities from it.
+    ///
+    /// A paused account (``KommoAccountPauses``) sends nothing: the call ends `deferred` until its probe
+    /// (`probe: true`, the one call that still goes out) finds it answering. A 402, or a 403 soon after a
+    /// 429, pauses the account. `batch` calls end at a 504 at once, so the batcher can resend in halves.
     func call(
         operation: String, account: KommoConnection?, method: HTTPMethod, path: String, query: String? = nil,
-        body: (some Encodable)?, summary: String, kind: CallKind, logger: Logger, renewed: Bool = false
+        body: (some Encodable)?, summary: String, kind: CallKind, logger: Logger, renewed: Bool = false,
+        batch: Bool = false, probe: Bool = false, retry: RetryPolicy? = nil
     ) async -> (ExecutionResult, OutboundResponse?) {
         guard let account else {
             return (.skipped(operation, reason: SkipReason.noKommoCredentials, requestSummary: summary), nil)
         }
         let target = "\(method.rawValue) \(path)\(query.map { "?\($0)" } ?? "")"
+        let pauses = budget.pauses
+        if !probe, let pause = pauses.pause(for: account.rateLimitKey) {
+            if let tenant = account.tenantID { pauses.deferred(tenantID: tenant, accountKey: account.rateLimitKey) }
+            return (Self.deferred(operation: operation, target: target, summary: summary, pause: pause), nil)
+        }
         if let problem = http.gate.policy.kommoBaseURLProblem(account.baseURL) {
             // A base URL stored before this rule existed: the token is not sent off Kommo's domains.
             return (ExecutionResult(operation: operation, target: target, requestSummary: summary, outcome: .failedPermanent,
@@ -98,6 +111,8 @@ package struct KommoClient: Sendable {
         }
         let url = account.baseURL + path + (query.map { "?\($0)" } ?? "")
         let key = account.rateLimitKey
+        let http = retry.map { OutboundHTTP(gate: self.http.gate, timeout: self.http.timeout, retry: $0,
+                                            maxResponseBytes: self.http.maxResponseBytes) } ?? self.http
         let record = await http.exchange(
             logger: logger,
             makeRequest: {
@@ -108,19 +123,32 @@ package struct KommoClient: Sendable {
                 return OutboundRequest(method: method, url: url, headers: headers, body: encoded)
             },
             limiter: (rateLimiter, key),
-            classify: Self.classify,
-            onRetryAfter: { rateLimiter.pause(key, for: $0) })
+            classify: batch ? Self.classifyBatch : Self.classify,
+            onRetryAfter: { wait in
+                rateLimiter.pause(key, for: wait)
+                pauses.rateLimited(key)
+            })
         if record.response?.status == 401, !renewed, let renewer, account.renewableTenant != nil,
            let fresh = await renewer.renew(account, logger: logger) {
             // An expired access token: renewed once, and the call made again with the new one.
             var (result, response) = await call(operation: operation, account: fresh, method: method, path: path, query: query, body: body,
-                                                summary: summary, kind: kind, logger: logger, renewed: true)
+                                                summary: summary, kind: kind, logger: logger, renewed: true, batch: batch, probe: probe,
+                                                retry: retry)
             result.attempts += record.attempts
             result.detail = "access token renewed after a 401" + (result.detail.map { "; \($0)" } ?? "")
             return (result, response)
         }
-        let result = Self.result(operation: operation, target: target, summary: summary, record: record,
+        var result = Self.result(operation: operation, target: target, summary: summary, record: record,
                                  kind: kind, limit: configuration.maxResponseBytes)
+        if let status = record.response?.status, status == 402 || status == 403, !probe,
+           let pause = await pauses.refused(status: status, accountKey: key, tenantID: account.tenantID, logger: logger) {
+            // The whole account refuses us: this action waits with the others rather than fail.
+            var deferred = Self.deferred(operation: operation, target: target, summary: summary, pause: pause)
+            deferred.httpStatus = status
+            deferred.attempts = result.attempts
+            deferred.problem = result.problem
+            result = deferred
+        }
         if result.outcome != .succeeded {
             logger.warning("kommo call did not succeed", metadata: [
                 "kommo.operation": "\(operation)", "http.target": "\(target)",
@@ -138,6 +166,28 @@ package struct KommoClient: Sendable {
         case 429: .retry(after: retryAfter(of: response))
         case 408, 500..<600: .retry(after: nil)
         default: .permanent
+        }
+    }
+
+    /// ``classify(_:)`` for batch requests: a 504 is not retried as it is, but resent in smaller batches.
+    static func classifyBatch(_ response: OutboundResponse) -> AttemptVerdict {
+        response.status == 504 ? .permanent : classify(response)
+    }
+
+    /// The result of a call a paused account did not receive.
+    static func deferred(operation: String, target: String, summary: String, pause: KommoAccountPause) -> ExecutionResult {
+        var result = ExecutionResult.deferred(
+            operation, reason: "deferred: the Kommo account is paused since \(Date(unixMicros: pause.since).formatted(.iso8601)) (\(pause.reason)); nothing was sent",
+            until: Date(unixMicros: pause.nextProbeAt).addingTimeInterval(1))
+        result.target = target
+        result.requestSummary = summary
+        return result
+    }
+
+    /// Waits until the account's allowance has room for a request, without taking it.
+    func waitForRoom(_ account: KommoConnection) async {
+        do { try await rateLimiter.waitForRoom(account.rateLimitKey) } catch {
+            // Cancelled: the request that follows finds out and records it.
         }
     }
 

@@ -13,6 +13,9 @@ package struct KommoConnection: Sendable, Hashable, CustomStringConvertible {
     /// The tenant whose stored OAuth refresh token can renew ``accessToken`` when Kommo refuses it;
     /// `nil` when none is stored (a long-lived token, or no OAuth credentials).
     package var renewableTenant: String?
+    /// The tenant the connection belongs to, when known: a paused account defers that tenant's actions
+    /// and releases them when it answers again.
+    package var tenantID: String?
 
     /// An account at `baseURL`; `nil` when the URL is not an absolute http(s) URL or the token is empty.
     package init?(baseURL: String, accessToken: String) {

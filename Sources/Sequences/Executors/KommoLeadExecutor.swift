@@ -46,7 +46,8 @@ package struct KommoLeadExecutor: ActionExecutor {
         do throws(ExecutionStop) {
             let (connection, lead) = try target(operation, "add_note", in: context)
             let text = try await templates.render(source, policy: .useDefaultOrEmpty, operation: operation, in: context)
-            let result = await context.kommo.addNote(leadID: lead, text: text, account: connection, logger: context.logger)
+            let result = await context.kommo.addNote(leadID: lead, text: text, requestID: context.idempotencyKey, account: connection,
+                                                    logger: context.logger)
             if result.succeeded { await rules.report(kind: .note, value: text, in: context) }
             return result
         } catch {

@@ -55,6 +55,15 @@ package struct RequestWindow: Sendable, Hashable {
         return .retry(at: completions.first.map { $0 + window } ?? now + window / 20)
     }
 
+    /// Whether ``admit(at:)`` would admit a request at `now`, without taking a token: a batch waits for
+    /// room before it chooses its items, so that items arriving during the wait still join it.
+    package func room(at now: Duration) -> Admission {
+        if now < pausedUntil { return .retry(at: pausedUntil) }
+        let live = completions.filter { $0 > now - window }
+        if inFlight + live.count < limit { return .admitted }
+        return .retry(at: live.first.map { $0 + window } ?? now + window / 20)
+    }
+
     /// Records that an admitted request completed at `now` (successfully or not).
     package mutating func release(at now: Duration) {
         inFlight = max(0, inFlight - 1)
@@ -129,6 +138,19 @@ package final class KommoRateLimiter: Sendable {
             var window = windows[key] ?? makeWindow()
             window.pause(until: until)
             windows[key] = window
+        }
+    }
+
+    /// Waits until a request to `key` would be admitted now, without taking its token.
+    ///
+    /// - Throws: `CancellationError` when the task is cancelled while waiting.
+    package func waitForRoom(_ key: String) async throws {
+        while true {
+            let room = windows.withLock { windows in
+                (windows[key] ?? makeWindow()).room(at: clock.now - origin)
+            }
+            guard case .retry(let instant) = room else { return }
+            try await Task.sleep(until: origin + instant, clock: clock)
         }
     }
 

@@ -120,11 +120,14 @@ struct NoteBody: Encodable {
         var text: String
         var service: String?
     }
+    /// The lead (or other entity) the note is on, as a batch element names it.
+    var entityID: Int64
     var noteType: String
     var params: Params
+    var requestID: String
 
     enum CodingKeys: String, CodingKey {
-        case noteType = "note_type", params
+        case entityID = "entity_id", noteType = "note_type", params, requestID = "request_id"
     }
 }
 
@@ -190,6 +193,8 @@ struct ContactPatchBody: Encodable {
 
 /// The body of `PATCH /api/v4/leads/{id}`; absent members are left out, so only what is set changes.
 struct LeadPatchBody: Encodable {
+    /// The lead, as an element of a `PATCH /api/v4/leads` batch names it.
+    var id: Int64?
     var name: String?
     var price: Int64?
     var responsibleUserID: Int64?
@@ -202,7 +207,7 @@ struct LeadPatchBody: Encodable {
     var updatedBy: Int64 = 0
 
     enum CodingKeys: String, CodingKey {
-        case name, price, responsibleUserID = "responsible_user_id"
+        case id, name, price, responsibleUserID = "responsible_user_id"
         case statusID = "status_id", pipelineID = "pipeline_id", customFieldsValues = "custom_fields_values"
         case tagsToAdd = "tags_to_add", tagsToDelete = "tags_to_delete", updatedBy = "updated_by"
     }

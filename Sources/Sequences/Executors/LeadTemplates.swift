@@ -52,7 +52,12 @@ package struct LeadTemplates: Sendable {
             metrics.failed(.leadValues, error: error, logger: context.logger)
         }
         guard let connection = context.kommoConnection else { return values }
-        let read = await context.kommo.getLead(id: lead, account: connection, logger: context.logger)
+        if let variables, !variables.isEmpty, variables.allSatisfy({ !(values[$0] ?? "").isEmpty }) {
+            // Every value the templates name came with the lead's webhooks, which Kommo sends on each
+            // change: no read needed.
+            return values
+        }
+        let read = await context.kommo.readLead(id: lead, tenantID: context.tenantID, account: connection, logger: context.logger)
         if read.result.outcome == .failedRetryable { throw ExecutionStop(read.result) }
         guard let entity = read.entity else {
             // The stored values are the best we have; the failed read is in the process log.

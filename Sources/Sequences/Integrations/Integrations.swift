@@ -175,6 +175,7 @@ package final class Integrations: Sendable {
             let document = try open(record)
             var runtime = TenantIntegrations(document)
             if document.string("kommo", "refresh_token") != nil { runtime.kommo?.renewableTenant = tenantID }
+            runtime.kommo?.tenantID = tenantID
             return runtime
         } ?? .none
         cache.withLock { $0[tenantID] = (runtime, now + cacheTTL) }

@@ -109,6 +109,7 @@ package actor KommoTokenRenewal: KommoTokenRenewer {
     private static func account(_ document: IntegrationDocument, tenantID: String) -> KommoConnection? {
         var account = TenantIntegrations(document).kommo
         if document.string("kommo", "refresh_token") != nil { account?.renewableTenant = tenantID }
+        account?.tenantID = tenantID
         return account
     }
 }

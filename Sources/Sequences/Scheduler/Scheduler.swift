@@ -49,8 +49,10 @@ package struct SchedulerSettings: Sendable {
     /// at most 5 min, up to a fifth of it random.
     package var retryBackoff: RetryBackoff
 
-    package init(batchSize: Int = 64, lease: Duration = .seconds(120), pollInterval: Duration = .milliseconds(100),
-                 concurrency: Int = 16, maxAttempts: Int = 8,
+    /// `concurrency` is high because most running actions wait: for their Kommo account's next batch (up
+    /// to 50 of them share one request), a slow endpoint, a rate limit.
+    package init(batchSize: Int = 512, lease: Duration = .seconds(120), pollInterval: Duration = .milliseconds(100),
+                 concurrency: Int = 512, maxAttempts: Int = 8,
                  retryBackoff: RetryBackoff = RetryBackoff(initial: .seconds(2), maximum: .seconds(300), jitter: 0.2)) {
         self.batchSize = batchSize
         self.lease = lease
@@ -162,12 +164,15 @@ package final class Scheduler: Service, Sendable {
             }
         } else if status == "held" {
             retryAt = result.holdUntil
+        } else if status == "deferred" {
+            // The Kommo account is paused: the row waits for the account, not counted as a failed try.
+            retryAt = max(now + Self.minimumDeferral.micros, result.holdUntil ?? now + Self.defaultDeferral.micros)
         }
         let elapsed = ContinuousClock.now - started
         let log = ActionLogEntry(
             actionID: action.id, tenantID: action.tenantID, leadID: action.leadID, at: now, actionType: action.actionType,
             operation: result.operation, target: result.target, requestSummary: result.requestSummary, httpStatus: result.httpStatus,
-            latencyMillis: Double(elapsed.micros) / 1000, outcome: status == "held" ? "held" : retryAt != nil ? "retry" : status,
+            latencyMillis: Double(elapsed.micros) / 1000, outcome: status == "held" || status == "deferred" ? status : retryAt != nil ? "retry" : status,
             detail: action.inDoubt ? Self.inDoubtRemark + (result.detail.isEmpty ? "" : "; " + result.detail) : result.detail)
         do {
             if action.kind == "step" {
@@ -180,6 +185,11 @@ package final class Scheduler: Service, Sendable {
             logger.error("scheduler.finish_failed", metadata: ["action.key": "\(action.idempotencyKey)", "error": "\(error)"])
         }
     }
+
+    /// Shortest and usual wait of a row deferred by a paused Kommo account (the account's resume releases
+    /// such rows at once).
+    static let minimumDeferral: Duration = .seconds(1)
+    static let defaultDeferral: Duration = .seconds(60)
 
     /// Heads the logged detail of an attempt that repeats one interrupted after its side effect began.
     package static let inDoubtRemark = "repeated under the same key: an earlier attempt was interrupted after it started"

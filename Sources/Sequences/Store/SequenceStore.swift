@@ -271,6 +271,7 @@ package final class SequenceStore: Sendable {
             // Chats API channel webhooks find their tenant by the channel's scope id.
             try db.execute(sql: "CREATE INDEX integration_by_chats_scope ON integration(json_extract(settings_json, '$.messages.chats_api.scope_id'))")
         }
+        registerKommoBudgetMigration(&migrator)
         return migrator
     }
 
@@ -381,7 +382,9 @@ package final class SequenceStore: Sendable {
 
     /// The body of ``finish(_:status:log:retryAt:now:)``, shared with the sequence steps' finish.
     static func finishRow(_ db: Database, _ action: ScheduledAction, status: String, log: ActionLogEntry?, retryAt: Int64?, now: Int64) throws {
-        if status == "held" {
+        if status == "deferred" {
+            try deferRow(db, action, retryAt: retryAt ?? now, detail: log?.detail ?? "", now: now)
+        } else if status == "held" {
             // Held by a manager's reply: pending again when the pause ends by itself (`retryAt`), else
             // parked until a resume releases it. Not finished either way.
             try db.execute(sql: """

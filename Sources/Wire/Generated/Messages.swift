@@ -1755,6 +1755,89 @@ extension PB.EnrollmentCommandKind: Codable {
     }
 }
 
+// MARK: - agents.v1.ActionCommandKind
+
+extension PB {
+    /// What an operator does with an action left in doubt (a Salesbot run that answered 5xx or timed out).
+    package enum ActionCommandKind: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        /// Send it again now, under the same key.
+        case retry // = 1
+        /// Leave it as it is: it is not sent again.
+        case dismiss // = 2
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .retry, .dismiss]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .retry
+            case 2: self = .dismiss
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .retry: 1
+            case .dismiss: 2
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .retry: "retry"
+            case .dismiss: "dismiss"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "retry": self = .retry
+            case "dismiss": self = .dismiss
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.ActionCommandKind: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.ActionCommandKind value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
 // MARK: - agents.v1.Conformance
 
 extension PB {
@@ -10811,6 +10894,162 @@ extension PB.LeadResume: Codable {
     }
 }
 
+// MARK: - agents.v1.ActionCommand
+
+extension PB {
+    package struct ActionCommand: Sendable, Hashable {
+        /// The scheduled action's id (`action_id` of its action-log entries).
+        package var actionId: Int64 = 0
+        package var command: PB.ActionCommandKind = .unspecified
+        package init() {}
+    }
+}
+
+extension PB.ActionCommand {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let actionId: Int32 = 1
+        package static let command: Int32 = 2
+    }
+}
+
+extension PB.ActionCommand: WireMessage {
+    package static var protoName: String { "agents.v1.ActionCommand" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__ActionCommand()
+            agents__v1__action_command__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__action_command__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__action_command__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__action_command__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__action_command__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.ActionCommand {
+    func fill(_ c: inout Agents__V1__ActionCommand, _ arena: WireArena) throws(WireEncodingError) {
+        c.action_id = self.actionId
+        c.command = Agents__V1__ActionCommandKind(rawValue: .init(truncatingIfNeeded: self.command.rawValue))
+    }
+
+    init(c: Agents__V1__ActionCommand) {
+        self.actionId = c.action_id
+        self.command = PB.ActionCommandKind(rawValue: Int32(truncatingIfNeeded: c.command.rawValue))
+    }
+}
+
+extension PB.ActionCommand: Codable {
+    enum CodingKeys: String, CodingKey {
+        case actionId = "action_id"
+        case command = "command"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .actionId) { self.actionId = v }
+        if let v = try container.decodeIfPresent(PB.ActionCommandKind.self, forKey: .command) { self.command = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.actionId, forKey: .actionId)
+        try container.encode(self.command, forKey: .command)
+    }
+}
+
+// MARK: - agents.v1.ActionCommandResponse
+
+extension PB {
+    package struct ActionCommandResponse: Sendable, Hashable {
+        package var actionId: Int64 = 0
+        /// The action's status now: pending (retried) or dismissed.
+        package var status: String = ""
+        package init() {}
+    }
+}
+
+extension PB.ActionCommandResponse {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let actionId: Int32 = 1
+        package static let status: Int32 = 2
+    }
+}
+
+extension PB.ActionCommandResponse: WireMessage {
+    package static var protoName: String { "agents.v1.ActionCommandResponse" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__ActionCommandResponse()
+            agents__v1__action_command_response__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__action_command_response__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__action_command_response__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__action_command_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__action_command_response__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.ActionCommandResponse {
+    func fill(_ c: inout Agents__V1__ActionCommandResponse, _ arena: WireArena) throws(WireEncodingError) {
+        c.action_id = self.actionId
+        c.status = try arena.string(self.status, field: "status")
+    }
+
+    init(c: Agents__V1__ActionCommandResponse) {
+        self.actionId = c.action_id
+        self.status = WireArena.readString(c.status)
+    }
+}
+
+extension PB.ActionCommandResponse: Codable {
+    enum CodingKeys: String, CodingKey {
+        case actionId = "action_id"
+        case status = "status"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .actionId) { self.actionId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .status) { self.status = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.actionId, forKey: .actionId)
+        try container.encode(self.status, forKey: .status)
+    }
+}
+
 // MARK: - agents.v1.LeadResumeResponse
 
 extension PB {
@@ -11459,6 +11698,11 @@ extension PB {
         /// Errors: INVALID_ARGUMENT (no lead id).
         package static let resumeLead = RPCMethod<PB.LeadResume, PB.LeadResumeResponse>(
             path: "/agents.v1.Sequences/ResumeLead", idempotent: true)
+        /// Retries or dismisses an action left `in_doubt`; the decision is in the action log.
+        /// Errors: INVALID_ARGUMENT (no action id or command), NOT_FOUND (no such action of the tenant),
+        /// FAILED_PRECONDITION (the action is not in doubt).
+        package static let commandAction = RPCMethod<PB.ActionCommand, PB.ActionCommandResponse>(
+            path: "/agents.v1.Sequences/CommandAction", idempotent: false)
     }
 }
 
@@ -11499,6 +11743,10 @@ package protocol SequencesHandler: Sendable {
     /// Resumes the agents for a lead paused by a manager's reply: held messages run now. Idempotent.
     /// Errors: INVALID_ARGUMENT (no lead id).
     func resumeLead(_ request: PB.LeadResume, context: RPCContext) async throws -> PB.LeadResumeResponse
+    /// Retries or dismisses an action left `in_doubt`; the decision is in the action log.
+    /// Errors: INVALID_ARGUMENT (no action id or command), NOT_FOUND (no such action of the tenant),
+    /// FAILED_PRECONDITION (the action is not in doubt).
+    func commandAction(_ request: PB.ActionCommand, context: RPCContext) async throws -> PB.ActionCommandResponse
 }
 
 extension SequencesHandler {
@@ -11523,6 +11771,7 @@ extension SequencesHandler {
             RPCRoute(PB.SequencesService.setTenantState) { request, context in try await self.setTenantState(request, context: context) },
             RPCRoute(PB.SequencesService.verifyChatsWebhook) { request, context in try await self.verifyChatsWebhook(request, context: context) },
             RPCRoute(PB.SequencesService.resumeLead) { request, context in try await self.resumeLead(request, context: context) },
+            RPCRoute(PB.SequencesService.commandAction) { request, context in try await self.commandAction(request, context: context) },
         ]
     }
 }
@@ -11621,6 +11870,13 @@ package struct SequencesClient: Sendable {
         try await connection.call(PB.SequencesService.resumeLead, request, options: options)
     }
 
+    /// Retries or dismisses an action left `in_doubt`; the decision is in the action log.
+    /// Errors: INVALID_ARGUMENT (no action id or command), NOT_FOUND (no such action of the tenant),
+    /// FAILED_PRECONDITION (the action is not in doubt).
+    package func commandAction(_ request: PB.ActionCommand, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.ActionCommandResponse {
+        try await connection.call(PB.SequencesService.commandAction, request, options: options)
+    }
+
 }
 
 // MARK: - Access
@@ -11686,5 +11942,6 @@ extension PB {
         "/agents.v1.Sequences/SetTenantState": ["gateway"],
         "/agents.v1.Sequences/VerifyChatsWebhook": ["ingest-service"],
         "/agents.v1.Sequences/ResumeLead": ["gateway"],
+        "/agents.v1.Sequences/CommandAction": ["gateway"],
     ]
 }

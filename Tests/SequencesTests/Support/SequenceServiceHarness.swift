@@ -64,6 +64,7 @@ struct SequenceHarness: Sendable {
     static let fastExecutor = ExecutorSettings(kommoRetry: fastRetry, webhookRetry: fastRetry, aiRetry: fastRetry)
 
     static func run(egress: EgressPolicy = .loopbackTesting, executor: ExecutorSettings = fastExecutor,
+                    budget: KommoBudgetSettings = KommoBudgetSettings(),
                     metrics: any MetricsFactory = MetricsSystem.factory,
                     _ body: @Sendable (SequenceHarness) async throws -> Void) async throws {
         let rules = StubRules()
@@ -78,7 +79,7 @@ struct SequenceHarness: Sendable {
                 egress: egress),
             logger: quietLogger,
             scheduler: SchedulerSettings(pollInterval: .milliseconds(20)),
-            executor: executor, metrics: metrics)
+            executor: executor, budget: budget, probeTick: .milliseconds(50), metrics: metrics)
         try await withServices([rulesServer] + process.services) {
             let connection = RPCConnection(host: "127.0.0.1", port: process.port, security: TestPKI.security("harness"), logger: quietLogger)
             defer { connection.close() }

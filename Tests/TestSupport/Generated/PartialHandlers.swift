@@ -267,4 +267,8 @@ extension PartialSequencesHandler {
     package func resumeLead(_ request: PB.LeadResume, context: RPCContext) async throws -> PB.LeadResumeResponse {
         throw RPCError(.unimplemented, "Sequences.ResumeLead is not implemented")
     }
+
+    package func commandAction(_ request: PB.ActionCommand, context: RPCContext) async throws -> PB.ActionCommandResponse {
+        throw RPCError(.unimplemented, "Sequences.CommandAction is not implemented")
+    }
 }

@@ -4,6 +4,7 @@
 
 import { h, replace, badge, field, input, select, notice, showErrors, clearErrors, errorView, copyButton, jsonBlock, details, fieldError } from "../dom.js";
 import { api, url } from "../api.js";
+import { kommoAlerts } from "./kommo-alerts.js";
 
 export async function integrationsPage(page) {
   const webhook = h("section", { class: "card" }, h("h2", {}, "Kommo webhook URL"), h("p", { class: "muted" }, "Loading…"));
@@ -11,6 +12,7 @@ export async function integrationsPage(page) {
   page.append(h("h1", {}, "Integrations"), webhook, settings);
   drawWebhook(webhook);
   const answer = await api.get(url`/api/v1/integrations`);
+  page.insertBefore(h("div", {}, kommoAlerts(answer.data)), webhook);
   replace(settings, integrationsForm(answer.data, answer.etag, settings));
 }
 

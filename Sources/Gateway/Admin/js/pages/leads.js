@@ -7,6 +7,7 @@ import { resumeCard } from "./lead-agent.js";
 import { cascadeSummary } from "./cascades.js";
 import { sequenceLink } from "../names.js";
 import { outcomeBadge } from "../labels.js";
+import { inDoubtButtons } from "./in-doubt.js";
 
 export async function leadsPage(page, { leadId }) {
   const lead = input({ value: leadId || "", placeholder: "Kommo lead id", inputmode: "numeric" });
@@ -37,6 +38,7 @@ export async function leadsPage(page, { leadId }) {
         { title: "Outcome", cell: (a) => a.outcome ? outcomeBadge(a.outcome, "action") : badge(a.status) },
         { title: "ms", cell: (a) => a.latency_ms == null ? "" : String(a.latency_ms) },
         { title: "Detail", cell: (a) => h("span", { class: "clip" }, a.detail || "") },
+        { title: "", cell: (a) => inDoubtButtons(a) },
       ], items, "No actions for this lead."))),
     h("p", {}, link(`#/webhooks?lead_id=${encodeURIComponent(leadId)}`, "Filter the webhook history by this lead")));
 }
