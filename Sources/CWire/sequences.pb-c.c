@@ -1066,7 +1066,7 @@ const ProtobufCEnumDescriptor agents__v1__enrollment_command_kind__descriptor =
   agents__v1__enrollment_command_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[18] =
+static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[19] =
 {
   { "Schedule", &agents__v1__schedule_request__descriptor, &agents__v1__schedule_response__descriptor },
   { "OnEvent", &agents__v1__on_event_request__descriptor, &agents__v1__on_event_response__descriptor },
@@ -1084,6 +1084,7 @@ static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors
   { "Usage", &agents__v1__document_query__descriptor, &agents__v1__document_page__descriptor },
   { "TestKommoConnection", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
   { "SetTenantState", &agents__v1__tenant_state__descriptor, &agents__v1__tenant_state_response__descriptor },
+  { "SetTenantPlan", &agents__v1__tenant_plan__descriptor, &agents__v1__empty__descriptor },
   { "VerifyChatsWebhook", &agents__v1__chats_webhook_check__descriptor, &agents__v1__chats_webhook_verdict__descriptor },
   { "ResumeLead", &agents__v1__lead_resume__descriptor, &agents__v1__lead_resume_response__descriptor },
 };
@@ -1098,14 +1099,15 @@ const unsigned agents__v1__sequences__method_indices_by_name[] = {
   7,        /* ListEnrollments */
   4,        /* ListSequences */
   1,        /* OnEvent */
-  17,        /* ResumeLead */
+  18,        /* ResumeLead */
   0,        /* Schedule */
+  16,        /* SetTenantPlan */
   15,        /* SetTenantState */
   14,        /* TestKommoConnection */
   12,        /* UpdateIntegrations */
   5,        /* UpdateSequence */
   13,        /* Usage */
-  16         /* VerifyChatsWebhook */
+  17         /* VerifyChatsWebhook */
 };
 const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
 {
@@ -1114,7 +1116,7 @@ const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
   "Sequences",
   "Agents__V1__Sequences",
   "agents.v1",
-  18,
+  19,
   agents__v1__sequences__method_descriptors,
   agents__v1__sequences__method_indices_by_name
 };
@@ -1246,13 +1248,21 @@ void agents__v1__sequences__set_tenant_state(ProtobufCService *service,
   assert(service->descriptor == &agents__v1__sequences__descriptor);
   service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void agents__v1__sequences__set_tenant_plan(ProtobufCService *service,
+                                            const Agents__V1__TenantPlan *input,
+                                            Agents__V1__Empty_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void agents__v1__sequences__verify_chats_webhook(ProtobufCService *service,
                                                  const Agents__V1__ChatsWebhookCheck *input,
                                                  Agents__V1__ChatsWebhookVerdict_Closure closure,
                                                  void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__resume_lead(ProtobufCService *service,
                                         const Agents__V1__LeadResume *input,
@@ -1260,7 +1270,7 @@ void agents__v1__sequences__resume_lead(ProtobufCService *service,
                                         void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
                                   Agents__V1__Sequences_ServiceDestroy destroy)

@@ -113,6 +113,14 @@ extension SequenceServer {
         return response
     }
 
+    package func setTenantPlan(_ request: PB.TenantPlan, context: RPCContext) async throws -> PB.Empty {
+        guard !request.tenantId.isEmpty else { throw RPCError.invalid(field: "tenant_id", "is required") }
+        let plan = TenantPlanRecord(planID: request.planId, sendsBlocked: request.sendsBlocked, blockReason: request.blockReason,
+                                    aiRepliesPerMonth: request.aiRepliesPerMonth, messagesPerMonth: request.messagesPerMonth)
+        try await store.setTenantPlan(tenantID: request.tenantId, plan: plan, now: clock.now().unixMicros)
+        return PB.Empty()
+    }
+
     package func testKommoConnection(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
         guard let kommoProbe else { throw RPCError(.unimplemented, "this process carries out no Kommo actions") }

@@ -472,6 +472,10 @@ struct Agents__V1__Sequences_Service
                            const Agents__V1__TenantState *input,
                            Agents__V1__TenantStateResponse_Closure closure,
                            void *closure_data);
+  void (*set_tenant_plan)(Agents__V1__Sequences_Service *service,
+                          const Agents__V1__TenantPlan *input,
+                          Agents__V1__Empty_Closure closure,
+                          void *closure_data);
   void (*verify_chats_webhook)(Agents__V1__Sequences_Service *service,
                                const Agents__V1__ChatsWebhookCheck *input,
                                Agents__V1__ChatsWebhookVerdict_Closure closure,
@@ -504,6 +508,7 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
       function_prefix__ ## usage,\
       function_prefix__ ## test_kommo_connection,\
       function_prefix__ ## set_tenant_state,\
+      function_prefix__ ## set_tenant_plan,\
       function_prefix__ ## verify_chats_webhook,\
       function_prefix__ ## resume_lead  }
 void agents__v1__sequences__schedule(ProtobufCService *service,
@@ -570,6 +575,10 @@ void agents__v1__sequences__set_tenant_state(ProtobufCService *service,
                                              const Agents__V1__TenantState *input,
                                              Agents__V1__TenantStateResponse_Closure closure,
                                              void *closure_data);
+void agents__v1__sequences__set_tenant_plan(ProtobufCService *service,
+                                            const Agents__V1__TenantPlan *input,
+                                            Agents__V1__Empty_Closure closure,
+                                            void *closure_data);
 void agents__v1__sequences__verify_chats_webhook(ProtobufCService *service,
                                                  const Agents__V1__ChatsWebhookCheck *input,
                                                  Agents__V1__ChatsWebhookVerdict_Closure closure,

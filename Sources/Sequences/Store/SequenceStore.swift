@@ -271,6 +271,7 @@ package final class SequenceStore: Sendable {
             // Chats API channel webhooks find their tenant by the channel's scope id.
             try db.execute(sql: "CREATE INDEX integration_by_chats_scope ON integration(json_extract(settings_json, '$.messages.chats_api.scope_id'))")
         }
+        registerTenantPlanMigration(&migrator)
         return migrator
     }
 

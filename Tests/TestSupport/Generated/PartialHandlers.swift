@@ -260,6 +260,10 @@ extension PartialSequencesHandler {
         throw RPCError(.unimplemented, "Sequences.SetTenantState is not implemented")
     }
 
+    package func setTenantPlan(_ request: PB.TenantPlan, context: RPCContext) async throws -> PB.Empty {
+        throw RPCError(.unimplemented, "Sequences.SetTenantPlan is not implemented")
+    }
+
     package func verifyChatsWebhook(_ request: PB.ChatsWebhookCheck, context: RPCContext) async throws -> PB.ChatsWebhookVerdict {
         throw RPCError(.unimplemented, "Sequences.VerifyChatsWebhook is not implemented")
     }
