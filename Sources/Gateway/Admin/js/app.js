@@ -12,6 +12,7 @@ import { leadsPage } from "./pages/leads.js";
 import { integrationsPage } from "./pages/integrations.js";
 import { keysPage } from "./pages/keys.js";
 import { tenantsPage } from "./pages/tenants.js";
+import { billingPage } from "./pages/billing.js";
 
 /** `#/agents/:id/rules/:ruleId` patterns → pages. `admin` pages use the admin token, not the API key. */
 const routes = [
@@ -31,6 +32,7 @@ const routes = [
   ["/leads/:leadId", leadsPage],
   ["/integrations", integrationsPage],
   ["/keys", keysPage],
+  ["/billing", billingPage],
   ["/tenants", tenantsPage, { admin: true }],
 ];
 
@@ -42,6 +44,7 @@ const nav = [
   ["#/leads", "Lead timeline"],
   ["#/integrations", "Integrations"],
   ["#/keys", "API keys"],
+  ["#/billing", "Billing"],
   ["#/tenants", "Tenants (admin)"],
 ];
 
