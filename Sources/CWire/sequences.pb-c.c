@@ -1066,7 +1066,7 @@ const ProtobufCEnumDescriptor agents__v1__enrollment_command_kind__descriptor =
   agents__v1__enrollment_command_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[19] =
+static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[20] =
 {
   { "Schedule", &agents__v1__schedule_request__descriptor, &agents__v1__schedule_response__descriptor },
   { "OnEvent", &agents__v1__on_event_request__descriptor, &agents__v1__on_event_response__descriptor },
@@ -1082,6 +1082,7 @@ static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors
   { "GetIntegrations", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
   { "UpdateIntegrations", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
   { "Usage", &agents__v1__document_query__descriptor, &agents__v1__document_page__descriptor },
+  { "UsageEntries", &agents__v1__document_query__descriptor, &agents__v1__document_page__descriptor },
   { "TestKommoConnection", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
   { "SetTenantState", &agents__v1__tenant_state__descriptor, &agents__v1__tenant_state_response__descriptor },
   { "SetTenantPlan", &agents__v1__tenant_plan__descriptor, &agents__v1__empty__descriptor },
@@ -1099,15 +1100,16 @@ const unsigned agents__v1__sequences__method_indices_by_name[] = {
   7,        /* ListEnrollments */
   4,        /* ListSequences */
   1,        /* OnEvent */
-  18,        /* ResumeLead */
+  19,        /* ResumeLead */
   0,        /* Schedule */
-  16,        /* SetTenantPlan */
-  15,        /* SetTenantState */
-  14,        /* TestKommoConnection */
+  17,        /* SetTenantPlan */
+  16,        /* SetTenantState */
+  15,        /* TestKommoConnection */
   12,        /* UpdateIntegrations */
   5,        /* UpdateSequence */
   13,        /* Usage */
-  17         /* VerifyChatsWebhook */
+  14,        /* UsageEntries */
+  18         /* VerifyChatsWebhook */
 };
 const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
 {
@@ -1116,7 +1118,7 @@ const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
   "Sequences",
   "Agents__V1__Sequences",
   "agents.v1",
-  19,
+  20,
   agents__v1__sequences__method_descriptors,
   agents__v1__sequences__method_indices_by_name
 };
@@ -1232,13 +1234,21 @@ void agents__v1__sequences__usage(ProtobufCService *service,
   assert(service->descriptor == &agents__v1__sequences__descriptor);
   service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void agents__v1__sequences__usage_entries(ProtobufCService *service,
+                                          const Agents__V1__DocumentQuery *input,
+                                          Agents__V1__DocumentPage_Closure closure,
+                                          void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void agents__v1__sequences__test_kommo_connection(ProtobufCService *service,
                                                   const Agents__V1__DocumentRef *input,
                                                   Agents__V1__Document_Closure closure,
                                                   void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__set_tenant_state(ProtobufCService *service,
                                              const Agents__V1__TenantState *input,
@@ -1246,7 +1256,7 @@ void agents__v1__sequences__set_tenant_state(ProtobufCService *service,
                                              void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__set_tenant_plan(ProtobufCService *service,
                                             const Agents__V1__TenantPlan *input,
@@ -1254,7 +1264,7 @@ void agents__v1__sequences__set_tenant_plan(ProtobufCService *service,
                                             void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__verify_chats_webhook(ProtobufCService *service,
                                                  const Agents__V1__ChatsWebhookCheck *input,
@@ -1262,7 +1272,7 @@ void agents__v1__sequences__verify_chats_webhook(ProtobufCService *service,
                                                  void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__resume_lead(ProtobufCService *service,
                                         const Agents__V1__LeadResume *input,
@@ -1270,7 +1280,7 @@ void agents__v1__sequences__resume_lead(ProtobufCService *service,
                                         void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 19, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
                                   Agents__V1__Sequences_ServiceDestroy destroy)

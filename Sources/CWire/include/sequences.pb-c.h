@@ -464,6 +464,10 @@ struct Agents__V1__Sequences_Service
                 const Agents__V1__DocumentQuery *input,
                 Agents__V1__DocumentPage_Closure closure,
                 void *closure_data);
+  void (*usage_entries)(Agents__V1__Sequences_Service *service,
+                        const Agents__V1__DocumentQuery *input,
+                        Agents__V1__DocumentPage_Closure closure,
+                        void *closure_data);
   void (*test_kommo_connection)(Agents__V1__Sequences_Service *service,
                                 const Agents__V1__DocumentRef *input,
                                 Agents__V1__Document_Closure closure,
@@ -506,6 +510,7 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
       function_prefix__ ## get_integrations,\
       function_prefix__ ## update_integrations,\
       function_prefix__ ## usage,\
+      function_prefix__ ## usage_entries,\
       function_prefix__ ## test_kommo_connection,\
       function_prefix__ ## set_tenant_state,\
       function_prefix__ ## set_tenant_plan,\
@@ -567,6 +572,10 @@ void agents__v1__sequences__usage(ProtobufCService *service,
                                   const Agents__V1__DocumentQuery *input,
                                   Agents__V1__DocumentPage_Closure closure,
                                   void *closure_data);
+void agents__v1__sequences__usage_entries(ProtobufCService *service,
+                                          const Agents__V1__DocumentQuery *input,
+                                          Agents__V1__DocumentPage_Closure closure,
+                                          void *closure_data);
 void agents__v1__sequences__test_kommo_connection(ProtobufCService *service,
                                                   const Agents__V1__DocumentRef *input,
                                                   Agents__V1__Document_Closure closure,

@@ -86,9 +86,22 @@ struct BillingDTO: Codable, Sendable {
     var invoices: [InvoiceDTO]
     var events: [EventDTO]
     var plans: [PlanDTO]
+    var reconciliation: [ReconciliationDTO]
+
+    struct ReconciliationDTO: Codable, Sendable {
+        var month: String
+        var kind: String
+        var meter: String
+        var ledger: Int64
+        var pushed: Int64
+        var refused: Int64
+        var difference: Int64
+        /// The ledger and Stripe disagree (units not pushed yet, or refused).
+        var flagged: Bool
+    }
 
     enum CodingKeys: String, CodingKey {
-        case plan, status, blocked, subscription, month, usage, alerts, invoices, events, plans
+        case plan, status, blocked, subscription, month, usage, alerts, invoices, events, plans, reconciliation
         case billingEnabled = "billing_enabled", blockReason = "block_reason", currentPeriodEnd = "current_period_end"
         case cancelAtPeriodEnd = "cancel_at_period_end"
     }
@@ -174,7 +187,11 @@ extension GatewayApp {
                 events: try await store.stripeEvents(tenantID: tenant, limit: 20).map {
                     .init(id: $0.id, type: $0.type, created: RFC3339.string(Date(timeIntervalSince1970: TimeInterval($0.created))), outcome: $0.outcome)
                 },
-                plans: billing.catalog.plans.map(BillingDTO.PlanDTO.init))
+                plans: billing.catalog.plans.map(BillingDTO.PlanDTO.init),
+                reconciliation: try await billing.reconciliation(tenantID: tenant, requestID: context.requestID).map {
+                    .init(month: $0.month, kind: $0.kind, meter: $0.meter, ledger: $0.ledger, pushed: $0.pushed, refused: $0.refused,
+                          difference: $0.difference, flagged: $0.difference != 0)
+                })
             return try jsonResponse(dto)
         }
         api.post("/billing/checkout") { request, context -> Response in

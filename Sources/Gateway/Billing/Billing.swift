@@ -77,6 +77,47 @@ package struct Billing: Sendable {
         return try await store.alerts(tenantID: tenantID, month: month)
     }
 
+    // MARK: - Reconciliation
+
+    /// Units in the ledger against units pushed to Stripe, per UTC month (this one and the last) and metered kind.
+    package struct Reconciliation: Sendable, Equatable {
+        package var month: String
+        package var kind: String
+        package var meter: String
+        package var ledger: Int64
+        package var pushed: Int64
+        package var refused: Int64
+        /// ledger − pushed: units Stripe has not counted (yet, or refused).
+        package var difference: Int64 { ledger - pushed }
+    }
+
+    package func reconciliation(tenantID: String, requestID: String) async throws -> [Reconciliation] {
+        guard configuration.enabled, !catalog.meters.isEmpty else { return [] }
+        let now = clock.now()
+        let thisMonth = BillingPolicy.monthStart(now)
+        let lastMonth = BillingPolicy.monthStart(thisMonth.addingTimeInterval(-86_400))
+        var list = PB.DocumentQuery()
+        list.filters = [PB.KeyValue(key: "from_micros", value: String(lastMonth.unixMicros))]
+        let ledger = try await peers.sequences.usage(list, options: peers.options(tenant: tenantID, requestID: requestID))
+        var units: [String: Int64] = [:]
+        for item in ledger.items {
+            guard let day = JSONValue(parsing: item.json), let date = day["day"]?.string, let kind = day["kind"]?.string,
+                  let count = day["units"]?.int64 else { continue }
+            units["\(date.prefix(7))|\(kind)", default: 0] += count
+        }
+        let pushed = try await store.meterTotals(tenantID: tenantID)
+        var rows: [Reconciliation] = []
+        for month in [BillingPolicy.month(lastMonth), BillingPolicy.month(now)] {
+            for (kind, meter) in catalog.meters.sorted(by: { $0.key < $1.key }) {
+                let total = pushed.first { $0.month == month && $0.kind == kind }
+                let row = Reconciliation(month: month, kind: kind, meter: meter, ledger: units["\(month)|\(kind)"] ?? 0,
+                                         pushed: total?.pushed ?? 0, refused: total?.refused ?? 0)
+                if row.ledger > 0 || row.pushed > 0 || row.refused > 0 { rows.append(row) }
+            }
+        }
+        return rows
+    }
+
     // MARK: - Creating beyond the plan
 
     /// Refuses a create that would take the tenant past its plan: 402 naming the limit.

@@ -20,6 +20,9 @@ package struct BillingOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("billing-return-url"), help: "Where Checkout and the Billing Portal send the user back (env BILLING_RETURN_URL; default <public base URL>/admin/#/billing).")
     package var returnURL: String?
 
+    @Option(name: .customLong("billing-push-interval-ms"), help: "How often usage is pushed to Stripe's Billing Meters (env BILLING_PUSH_INTERVAL_MS; default 30000).")
+    package var pushIntervalMilliseconds: Int?
+
     package init() {}
 
     package func configuration(publicBaseURL: String, environment: [String: String]) throws -> BillingConfiguration {
@@ -39,8 +42,12 @@ package struct BillingOptions: ParsableArguments, Sendable {
             throw ConfigurationError("billing needs all three Stripe settings; \(missing.0) is missing")
         }
         guard let plans else { throw ConfigurationError("billing is on: --billing-plans (BILLING_PLANS) must name the plans file") }
-        return try BillingConfiguration(stripeBaseURL: base!, secretKey: key!, webhookSecrets: secret!, catalog: PlanCatalog.load(path: plans),
-                                        returnURL: returnURL)
+        let interval = try pushIntervalMilliseconds ?? Env.integer("BILLING_PUSH_INTERVAL_MS", in: environment) ?? 30_000
+        guard (50...3_600_000).contains(interval) else { throw ConfigurationError("--billing-push-interval-ms (BILLING_PUSH_INTERVAL_MS) must be 50…3600000") }
+        var configuration = try BillingConfiguration(stripeBaseURL: base!, secretKey: key!, webhookSecrets: secret!,
+                                                     catalog: PlanCatalog.load(path: plans), returnURL: returnURL)
+        configuration.meterPushInterval = .milliseconds(interval)
+        return configuration
     }
 }
 
@@ -59,6 +66,8 @@ package struct BillingConfiguration: Sendable {
     package var returnURL: String
     /// How far a Stripe-Signature timestamp may be from now.
     package var signatureTolerance: Duration = .seconds(300)
+    /// How often the usage ledger is pushed to Stripe's Billing Meters.
+    package var meterPushInterval: Duration = .seconds(30)
 
     package var enabled: Bool { stripe != nil }
 

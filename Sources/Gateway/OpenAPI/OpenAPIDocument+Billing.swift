@@ -93,8 +93,16 @@ extension OpenAPIDocument {
                     "id": Schema.string(), "type": Schema.string(), "created": time, "outcome": Schema.string(),
                 ], required: ["id", "type", "created", "outcome"]), "The latest Stripe events about the tenant, newest first."),
                 "plans": Schema.array(Schema.ref("Plan")),
+                "reconciliation": Schema.array(Schema.object([
+                    "month": Schema.string(), "kind": Schema.string(), "meter": Schema.string("The Stripe meter's event name."),
+                    "ledger": Schema.integer("Units in our usage ledger.", minimum: 0),
+                    "pushed": Schema.integer("Units Stripe accepted.", minimum: 0),
+                    "refused": Schema.integer("Units Stripe refused.", minimum: 0),
+                    "difference": Schema.integer("ledger − pushed."), "flagged": Schema.boolean("The two disagree."),
+                ], required: ["month", "kind", "meter", "ledger", "pushed", "refused", "difference", "flagged"]),
+                "Units in the ledger against units pushed to Stripe's Billing Meters, per UTC month (the last and this) and kind."),
             ], required: ["billing_enabled", "plan", "status", "blocked", "cancel_at_period_end", "month", "usage", "alerts", "invoices",
-                          "events", "plans"]),
+                          "events", "plans", "reconciliation"]),
         ]
     }
 }

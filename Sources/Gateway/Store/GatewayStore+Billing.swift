@@ -128,14 +128,18 @@ extension GatewayStore {
                     PRIMARY KEY (tenant_id, limit_name, month, threshold)
                 );
                 CREATE TABLE meter_push (
-                    ledger_id TEXT PRIMARY KEY NOT NULL,
                     tenant_id TEXT NOT NULL,
+                    ledger_id INTEGER NOT NULL,
                     month TEXT NOT NULL,
+                    kind TEXT NOT NULL,
                     meter TEXT NOT NULL,
                     units INTEGER NOT NULL,
-                    pushed_at INTEGER NOT NULL
-                );
-                CREATE INDEX meter_push_by_tenant ON meter_push(tenant_id, month);
+                    status TEXT NOT NULL,
+                    detail TEXT NOT NULL DEFAULT '',
+                    pushed_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, ledger_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX meter_push_by_month ON meter_push(tenant_id, month, kind);
                 """)
         }
     }
@@ -360,6 +364,46 @@ extension GatewayStore {
                 BillingAlertRecord(limit: $0["limit_name"], month: $0["month"], threshold: $0["threshold"], used: $0["used"],
                                    allowed: $0["allowed"], at: Date(unixMicros: $0["at"]))
             }
+        }
+    }
+}
+
+// MARK: - Usage pushed to Stripe's Billing Meters
+
+/// Units pushed (or refused) per month and ledger kind, for the reconciliation.
+package struct MeterPushTotal: Sendable, Equatable {
+    package var month: String
+    package var kind: String
+    package var pushed: Int64
+    package var refused: Int64
+}
+
+extension GatewayStore {
+    /// The last ledger entry of the tenant that was pushed or refused: the pusher goes on after it.
+    package func meterCursor(tenantID: String) async throws -> Int64 {
+        try await db.read { db in
+            try Int64.fetchOne(db, sql: "SELECT max(ledger_id) FROM meter_push WHERE tenant_id = ?", arguments: [tenantID]) ?? 0
+        }
+    }
+
+    /// Records one ledger entry as pushed (`pushed`) or refused by Stripe (`refused`, with why).
+    package func recordMeterPush(tenantID: String, ledgerID: Int64, month: String, kind: String, meter: String, units: Int64,
+                                 status: String, detail: String = "", now: Date) async throws {
+        try await db.write { db in
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO meter_push (tenant_id, ledger_id, month, kind, meter, units, status, detail, pushed_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [tenantID, ledgerID, month, kind, meter, units, status, detail, now.unixMicros])
+        }
+    }
+
+    package func meterTotals(tenantID: String) async throws -> [MeterPushTotal] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT month, kind, coalesce(sum(CASE WHEN status = 'pushed' THEN units END), 0) AS pushed,
+                       coalesce(sum(CASE WHEN status = 'refused' THEN units END), 0) AS refused
+                FROM meter_push WHERE tenant_id = ? GROUP BY month, kind ORDER BY month, kind
+                """, arguments: [tenantID]).map { MeterPushTotal(month: $0["month"], kind: $0["kind"], pushed: $0["pushed"], refused: $0["refused"]) }
         }
     }
 }

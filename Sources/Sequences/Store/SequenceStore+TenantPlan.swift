@@ -63,3 +63,13 @@ extension SequenceStore {
         }
     }
 }
+
+extension SequenceStore {
+    /// Ledger entries of a tenant after entry `after`, oldest first.
+    package func usageEntries(tenantID: String, after: Int64, limit: Int) async throws -> [(id: Int64, kind: String, units: Int64, at: Int64)] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, kind, units, at FROM usage WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?",
+                             arguments: [tenantID, after, limit]).map { ($0["id"], $0["kind"], $0["units"], $0["at"]) }
+        }
+    }
+}

@@ -11542,6 +11542,11 @@ extension PB {
             path: "/agents.v1.Sequences/UpdateIntegrations", idempotent: false)
         package static let usage = RPCMethod<PB.DocumentQuery, PB.DocumentPage>(
             path: "/agents.v1.Sequences/Usage", idempotent: true)
+        /// The tenant's usage ledger entries one by one, oldest first after `cursor` (an entry id; empty: from the
+        /// start), at most `limit` (≤ 500): items {"id", "kind", "units", "at_micros"}, for pushing usage to
+        /// Stripe's Billing Meters with each entry's id as the identifier.
+        package static let usageEntries = RPCMethod<PB.DocumentQuery, PB.DocumentPage>(
+            path: "/agents.v1.Sequences/UsageEntries", idempotent: true)
         /// Reads the connected Kommo account (`GET /api/v4/account`) with the stored credentials, through the
         /// same per-account limiter as every action: {"ok", "account": {"id", "name", "subdomain"}, "status",
         /// "detail", "latency_ms"}. FAILED_PRECONDITION when Kommo is not connected.
@@ -11591,6 +11596,10 @@ package protocol SequencesHandler: Sendable {
     func getIntegrations(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document
     func updateIntegrations(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document
     func usage(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage
+    /// The tenant's usage ledger entries one by one, oldest first after `cursor` (an entry id; empty: from the
+    /// start), at most `limit` (≤ 500): items {"id", "kind", "units", "at_micros"}, for pushing usage to
+    /// Stripe's Billing Meters with each entry's id as the identifier.
+    func usageEntries(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage
     /// Reads the connected Kommo account (`GET /api/v4/account`) with the stored credentials, through the
     /// same per-account limiter as every action: {"ok", "account": {"id", "name", "subdomain"}, "status",
     /// "detail", "latency_ms"}. FAILED_PRECONDITION when Kommo is not connected.
@@ -11628,6 +11637,7 @@ extension SequencesHandler {
             RPCRoute(PB.SequencesService.getIntegrations) { request, context in try await self.getIntegrations(request, context: context) },
             RPCRoute(PB.SequencesService.updateIntegrations) { request, context in try await self.updateIntegrations(request, context: context) },
             RPCRoute(PB.SequencesService.usage) { request, context in try await self.usage(request, context: context) },
+            RPCRoute(PB.SequencesService.usageEntries) { request, context in try await self.usageEntries(request, context: context) },
             RPCRoute(PB.SequencesService.testKommoConnection) { request, context in try await self.testKommoConnection(request, context: context) },
             RPCRoute(PB.SequencesService.setTenantState) { request, context in try await self.setTenantState(request, context: context) },
             RPCRoute(PB.SequencesService.setTenantPlan) { request, context in try await self.setTenantPlan(request, context: context) },
@@ -11704,6 +11714,13 @@ package struct SequencesClient: Sendable {
 
     package func usage(_ request: PB.DocumentQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.DocumentPage {
         try await connection.call(PB.SequencesService.usage, request, options: options)
+    }
+
+    /// The tenant's usage ledger entries one by one, oldest first after `cursor` (an entry id; empty: from the
+    /// start), at most `limit` (≤ 500): items {"id", "kind", "units", "at_micros"}, for pushing usage to
+    /// Stripe's Billing Meters with each entry's id as the identifier.
+    package func usageEntries(_ request: PB.DocumentQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.DocumentPage {
+        try await connection.call(PB.SequencesService.usageEntries, request, options: options)
     }
 
     /// Reads the connected Kommo account (`GET /api/v4/account`) with the stored credentials, through the
@@ -11799,6 +11816,7 @@ extension PB {
         "/agents.v1.Sequences/GetIntegrations": ["gateway"],
         "/agents.v1.Sequences/UpdateIntegrations": ["gateway"],
         "/agents.v1.Sequences/Usage": ["gateway"],
+        "/agents.v1.Sequences/UsageEntries": ["gateway"],
         "/agents.v1.Sequences/TestKommoConnection": ["gateway"],
         "/agents.v1.Sequences/SetTenantState": ["gateway"],
         "/agents.v1.Sequences/SetTenantPlan": ["gateway"],

@@ -252,6 +252,10 @@ extension PartialSequencesHandler {
         throw RPCError(.unimplemented, "Sequences.Usage is not implemented")
     }
 
+    package func usageEntries(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
+        throw RPCError(.unimplemented, "Sequences.UsageEntries is not implemented")
+    }
+
     package func testKommoConnection(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
         throw RPCError(.unimplemented, "Sequences.TestKommoConnection is not implemented")
     }
