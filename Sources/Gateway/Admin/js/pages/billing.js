@@ -79,6 +79,14 @@ export async function billingPage(page) {
       { title: "Amount", cell: (i) => `${(i.amount_paid || i.amount_due) / 100} ${i.currency.toUpperCase()}` },
       { title: "Date", cell: (i) => time(i.created) },
     ], b.invoices || [], "No invoices yet.")),
+    b.billing_enabled ? h("section", { class: "card" }, h("h2", {}, "Usage sent to Stripe"), table([
+      { title: "Month", cell: (r) => r.month },
+      { title: "Meter", cell: (r) => h("code", {}, r.meter) },
+      { title: "Ledger", cell: (r) => String(r.ledger) },
+      { title: "Pushed", cell: (r) => String(r.pushed) },
+      { title: "Refused", cell: (r) => String(r.refused) },
+      { title: "", cell: (r) => r.flagged ? badge(`${r.difference} not counted`) : badge("in step") },
+    ], b.reconciliation || [], "Nothing metered yet.")) : null,
     h("section", { class: "card" }, h("h2", {}, "Stripe events"), table([
       { title: "Event", cell: (e) => h("code", {}, e.id) },
       { title: "Type", cell: (e) => e.type },
