@@ -114,7 +114,8 @@ let package = Package(
         library("Sequences", serviceBase + [.product(name: "Metrics", package: "swift-metrics"),
                                             .product(name: "AsyncHTTPClient", package: "async-http-client"), crypto]),
         library("Gateway", serviceBase + [.product(name: "Hummingbird", package: "hummingbird"), crypto,
-                                          .product(name: "Prometheus", package: "swift-prometheus")],
+                                          .product(name: "Prometheus", package: "swift-prometheus"),
+                                          .product(name: "AsyncHTTPClient", package: "async-http-client")],
                 resources: [.copy("Admin")]),
 
         // MARK: - Executables

@@ -580,6 +580,51 @@ void   agents__v1__tenant_state__free_unpacked
   assert(message->base.descriptor == &agents__v1__tenant_state__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   agents__v1__tenant_plan__init
+                     (Agents__V1__TenantPlan         *message)
+{
+  static const Agents__V1__TenantPlan init_value = AGENTS__V1__TENANT_PLAN__INIT;
+  *message = init_value;
+}
+size_t agents__v1__tenant_plan__get_packed_size
+                     (const Agents__V1__TenantPlan *message)
+{
+  assert(message->base.descriptor == &agents__v1__tenant_plan__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__tenant_plan__pack
+                     (const Agents__V1__TenantPlan *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__tenant_plan__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__tenant_plan__pack_to_buffer
+                     (const Agents__V1__TenantPlan *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__tenant_plan__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__TenantPlan *
+       agents__v1__tenant_plan__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__TenantPlan *)
+     protobuf_c_message_unpack (&agents__v1__tenant_plan__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__tenant_plan__free_unpacked
+                     (Agents__V1__TenantPlan *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__tenant_plan__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   agents__v1__tenant_state_response__init
                      (Agents__V1__TenantStateResponse         *message)
 {
@@ -2767,6 +2812,109 @@ const ProtobufCMessageDescriptor agents__v1__tenant_state__descriptor =
   agents__v1__tenant_state__field_indices_by_name,
   1,  agents__v1__tenant_state__number_ranges,
   (ProtobufCMessageInit) agents__v1__tenant_state__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__tenant_plan__field_descriptors[6] =
+{
+  {
+    "tenant_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__TenantPlan, tenant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "plan_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__TenantPlan, plan_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sends_blocked",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__TenantPlan, sends_blocked),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "block_reason",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__TenantPlan, block_reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ai_replies_per_month",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__TenantPlan, ai_replies_per_month),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "messages_per_month",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__TenantPlan, messages_per_month),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__tenant_plan__field_indices_by_name[] = {
+  4,   /* field[4] = ai_replies_per_month */
+  3,   /* field[3] = block_reason */
+  5,   /* field[5] = messages_per_month */
+  1,   /* field[1] = plan_id */
+  2,   /* field[2] = sends_blocked */
+  0,   /* field[0] = tenant_id */
+};
+static const ProtobufCIntRange agents__v1__tenant_plan__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor agents__v1__tenant_plan__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.TenantPlan",
+  "TenantPlan",
+  "Agents__V1__TenantPlan",
+  "agents.v1",
+  sizeof(Agents__V1__TenantPlan),
+  6,
+  agents__v1__tenant_plan__field_descriptors,
+  agents__v1__tenant_plan__field_indices_by_name,
+  1,  agents__v1__tenant_plan__number_ranges,
+  (ProtobufCMessageInit) agents__v1__tenant_plan__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor agents__v1__tenant_state_response__field_descriptors[2] =

@@ -1288,7 +1288,7 @@ const ProtobufCEnumDescriptor agents__v1__action_command_kind__descriptor =
   agents__v1__action_command_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[19] =
+static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[21] =
 {
   { "Schedule", &agents__v1__schedule_request__descriptor, &agents__v1__schedule_response__descriptor },
   { "OnEvent", &agents__v1__on_event_request__descriptor, &agents__v1__on_event_response__descriptor },
@@ -1304,14 +1304,16 @@ static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors
   { "GetIntegrations", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
   { "UpdateIntegrations", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
   { "Usage", &agents__v1__document_query__descriptor, &agents__v1__document_page__descriptor },
+  { "UsageEntries", &agents__v1__document_query__descriptor, &agents__v1__document_page__descriptor },
   { "TestKommoConnection", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
   { "SetTenantState", &agents__v1__tenant_state__descriptor, &agents__v1__tenant_state_response__descriptor },
+  { "SetTenantPlan", &agents__v1__tenant_plan__descriptor, &agents__v1__empty__descriptor },
   { "VerifyChatsWebhook", &agents__v1__chats_webhook_check__descriptor, &agents__v1__chats_webhook_verdict__descriptor },
   { "ResumeLead", &agents__v1__lead_resume__descriptor, &agents__v1__lead_resume_response__descriptor },
   { "CommandAction", &agents__v1__action_command__descriptor, &agents__v1__action_command_response__descriptor },
 };
 const unsigned agents__v1__sequences__method_indices_by_name[] = {
-  18,        /* CommandAction */
+  20,        /* CommandAction */
   8,        /* CommandEnrollment */
   2,        /* CreateSequence */
   6,        /* DeleteSequence */
@@ -1322,14 +1324,16 @@ const unsigned agents__v1__sequences__method_indices_by_name[] = {
   7,        /* ListEnrollments */
   4,        /* ListSequences */
   1,        /* OnEvent */
-  17,        /* ResumeLead */
+  19,        /* ResumeLead */
   0,        /* Schedule */
-  15,        /* SetTenantState */
-  14,        /* TestKommoConnection */
+  17,        /* SetTenantPlan */
+  16,        /* SetTenantState */
+  15,        /* TestKommoConnection */
   12,        /* UpdateIntegrations */
   5,        /* UpdateSequence */
   13,        /* Usage */
-  16         /* VerifyChatsWebhook */
+  14,        /* UsageEntries */
+  18         /* VerifyChatsWebhook */
 };
 const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
 {
@@ -1338,7 +1342,7 @@ const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
   "Sequences",
   "Agents__V1__Sequences",
   "agents.v1",
-  19,
+  21,
   agents__v1__sequences__method_descriptors,
   agents__v1__sequences__method_indices_by_name
 };
@@ -1454,13 +1458,21 @@ void agents__v1__sequences__usage(ProtobufCService *service,
   assert(service->descriptor == &agents__v1__sequences__descriptor);
   service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void agents__v1__sequences__usage_entries(ProtobufCService *service,
+                                          const Agents__V1__DocumentQuery *input,
+                                          Agents__V1__DocumentPage_Closure closure,
+                                          void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void agents__v1__sequences__test_kommo_connection(ProtobufCService *service,
                                                   const Agents__V1__DocumentRef *input,
                                                   Agents__V1__Document_Closure closure,
                                                   void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__set_tenant_state(ProtobufCService *service,
                                              const Agents__V1__TenantState *input,
@@ -1468,7 +1480,15 @@ void agents__v1__sequences__set_tenant_state(ProtobufCService *service,
                                              void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__sequences__set_tenant_plan(ProtobufCService *service,
+                                            const Agents__V1__TenantPlan *input,
+                                            Agents__V1__Empty_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__verify_chats_webhook(ProtobufCService *service,
                                                  const Agents__V1__ChatsWebhookCheck *input,
@@ -1476,7 +1496,7 @@ void agents__v1__sequences__verify_chats_webhook(ProtobufCService *service,
                                                  void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__resume_lead(ProtobufCService *service,
                                         const Agents__V1__LeadResume *input,
@@ -1484,7 +1504,7 @@ void agents__v1__sequences__resume_lead(ProtobufCService *service,
                                         void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 19, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__command_action(ProtobufCService *service,
                                            const Agents__V1__ActionCommand *input,
@@ -1492,7 +1512,7 @@ void agents__v1__sequences__command_action(ProtobufCService *service,
                                            void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 20, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
                                   Agents__V1__Sequences_ServiceDestroy destroy)

@@ -18,8 +18,12 @@ package enum GatewayApp {
         let store = GatewayStore(db: db)
         let adminToken = try configuration.adminToken ?? loadOrCreateAdminToken(folder: configuration.dataDir)
         let peers = Peers(configuration: configuration, logger: logger)
+        let stripeHTTP = configuration.billing.enabled ? StripeHTTPClient() : nil
+        let billing = Billing(configuration: configuration.billing, store: store, peers: peers,
+                              client: configuration.billing.stripe.flatMap { stripe in stripeHTTP.map { StripeClient(stripe: stripe, http: $0.client) } },
+                              clock: clock)
         let router = try router(configuration: configuration, store: store, peers: peers, adminToken: adminToken, metrics: metrics,
-                                clock: clock)
+                                clock: clock, billing: billing, logger: logger)
         ConnectionLimits.raiseFileLimit(for: configuration.connections.maxConnections)
 
         var app = Application(
@@ -32,12 +36,19 @@ package enum GatewayApp {
             logger: logger)
         // Services stop in reverse order: the HTTP server first, the peer connections last.
         app.addServices(peers, FirstRun(store: store, peers: peers, configuration: configuration, clock: clock, logger: logger))
+        app.addServices(BillingPush(store: store, billing: configuration.billing, peers: peers, clock: clock, logger: logger))
+        if let stripeHTTP { app.addServices(stripeHTTP) }
+        if let client = billing.client {
+            app.addServices(MeterPusher(store: store, billing: configuration.billing, client: client, peers: peers, clock: clock, logger: logger))
+        }
         return app
     }
 
     /// Every route of the gateway, with its middleware. `OpenAPITests` compares it with the OpenAPI document.
     package static func router(configuration: GatewayConfiguration, store: GatewayStore, peers: Peers, adminToken: String,
-                               metrics: PrometheusCollectorRegistry, clock: any WallClock = SystemClock()) throws -> Router<GatewayContext> {
+                               metrics: PrometheusCollectorRegistry, clock: any WallClock = SystemClock(),
+                               billing: Billing? = nil, logger: Logger = Logger(label: "gateway")) throws -> Router<GatewayContext> {
+        let billing = billing ?? Billing(configuration: configuration.billing, store: store, peers: peers, client: nil, clock: clock)
         let authenticator = Authenticator(
             store: store, adminToken: adminToken,
             throttle: AuthFailureThrottle(limit: configuration.authFailureLimit, window: configuration.authFailureWindow), clock: clock)
@@ -47,6 +58,15 @@ package enum GatewayApp {
         addHealthRoutes(to: router, peers: peers)
         addInboundWebhookRoutes(to: router, peers: peers, timeout: configuration.webhookTimeout)
         addChatsWebhookRoutes(to: router, peers: peers, timeout: configuration.webhookTimeout)
+        addStripeWebhookRoute(to: router, billing: billing, store: store, clock: clock, changed: { tenant in
+            // Pushed again by BillingPush within a minute if this fails.
+            do {
+                try await pushTenantPlan(tenantID: tenant, store: store, billing: configuration.billing, peers: peers, clock: clock,
+                                         requestID: "stripe")
+            } catch {
+                logger.warning("gateway.tenant_plan_push_failed", metadata: ["tenant.id": "\(tenant)", "error": "\(error)"])
+            }
+        })
         addMetricsRoutes(to: router, peers: peers, registry: metrics, authenticator: authenticator, token: configuration.metricsToken)
         let api = router.group("/api/v1")
         addOpenAPIRoutes(to: api)
@@ -63,8 +83,9 @@ package enum GatewayApp {
         addLeadTimelineRoutes(to: tenantAPI, peers: peers)
         addActionRoutes(to: tenantAPI, peers: peers)
         addUsageRoutes(to: tenantAPI, peers: peers)
-        addResourceRoutes(to: tenantAPI, peers: peers, store: store, clock: clock)
+        addResourceRoutes(to: tenantAPI, peers: peers, store: store, clock: clock, billing: billing)
         addSequenceRoutes(to: tenantAPI, peers: peers)
+        addBillingRoutes(to: tenantAPI, billing: billing, store: store)
         try addAdminRoutes(to: router)
         return router
     }

@@ -67,6 +67,8 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     @Flag(name: .customLong("no-demo"), help: "Do not create the demo tenant on an empty store (env NO_DEMO=1 or true).")
     package var noDemo: Bool = false
 
+    @OptionGroup package var billing: BillingOptions
+
     @OptionGroup package var process: ProcessOptions
 
     package init() {}
@@ -117,10 +119,11 @@ package struct GatewayOptions: ParsableArguments, Sendable {
         let publicBaseURL = self.publicBaseURL ?? Env.string("PUBLIC_BASE_URL", in: environment)
         if let adminToken { try GatewayConfiguration.checkToken(adminToken, key: "--admin-token / ADMIN_TOKEN") }
         if let metricsToken { try GatewayConfiguration.checkToken(metricsToken, key: "--metrics-token / METRICS_TOKEN") }
-        return GatewayConfiguration(
+        let resolvedPublicBaseURL = publicBaseURL ?? "http://\(httpHost == "0.0.0.0" ? "localhost" : httpHost):\(httpPort)"
+        var configuration = GatewayConfiguration(
             httpHost: httpHost, httpPort: httpPort, dataDir: process.dataDir(default: ".data/gateway"),
             ingestAddress: try ingest.resolved(), rulesAddress: try rules.resolved(), sequenceAddress: try sequence.resolved(),
-            publicBaseURL: publicBaseURL ?? "http://\(httpHost == "0.0.0.0" ? "localhost" : httpHost):\(httpPort)",
+            publicBaseURL: resolvedPublicBaseURL,
             adminToken: adminToken, maxBodyBytes: maxBodyBytes,
             rpcTimeout: .milliseconds(rpcTimeoutMilliseconds), webhookTimeout: .milliseconds(webhookTimeoutMilliseconds), firstRunDemo: !noDemo,
             rateLimitPerSecond: Double(rateLimit), rateLimitBurst: Double(rateLimit * 2),
@@ -130,6 +133,8 @@ package struct GatewayOptions: ParsableArguments, Sendable {
             connections: ConnectionLimits(maxConnections: maxConnections, idleTimeout: .milliseconds(idleTimeoutMilliseconds),
                                           headerTimeout: .milliseconds(headerTimeoutMilliseconds), bodyTimeout: .milliseconds(bodyTimeoutMilliseconds)),
             rpcSecurity: try process.security.security(identity: "gateway", logger: Logger(label: "gateway"), environment: environment))
+        configuration.billing = try billing.configuration(publicBaseURL: resolvedPublicBaseURL, environment: environment)
+        return configuration
     }
 }
 
@@ -168,6 +173,8 @@ package struct GatewayConfiguration: Sendable {
     /// Bearer token for `/metrics` besides the admin token.
     package var metricsToken: String?
     package var connections: ConnectionLimits
+    /// Plans and Stripe; off by default (every tenant unlimited).
+    package var billing: BillingConfiguration = .off
 
     /// A configured token must be long enough to be 32 random bytes (base64url or hex encoded).
     package static func checkToken(_ token: String, key: String) throws {
@@ -221,6 +228,6 @@ extension GatewayConfiguration: CustomStringConvertible {
     package var description: String {
         "GatewayConfiguration(http: \(httpHost):\(httpPort), data: \(dataDir), ingest: \(ingestAddress), rules: \(rulesAddress), "
             + "sequences: \(sequenceAddress), public: \(publicBaseURL), admin token: \(adminToken == nil ? "generated" : "set"), "
-            + "trusted proxies: \(trustedProxies.count), connections: \(connections.maxConnections))"
+            + "trusted proxies: \(trustedProxies.count), connections: \(connections.maxConnections), \(billing))"
     }
 }

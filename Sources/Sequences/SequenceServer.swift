@@ -119,6 +119,14 @@ extension SequenceServer {
         return response
     }
 
+    package func setTenantPlan(_ request: PB.TenantPlan, context: RPCContext) async throws -> PB.Empty {
+        guard !request.tenantId.isEmpty else { throw RPCError.invalid(field: "tenant_id", "is required") }
+        let plan = TenantPlanRecord(planID: request.planId, sendsBlocked: request.sendsBlocked, blockReason: request.blockReason,
+                                    aiRepliesPerMonth: request.aiRepliesPerMonth, messagesPerMonth: request.messagesPerMonth)
+        try await store.setTenantPlan(tenantID: request.tenantId, plan: plan, now: clock.now().unixMicros)
+        return PB.Empty()
+    }
+
     package func testKommoConnection(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
         guard let kommoProbe else { throw RPCError(.unimplemented, "this process carries out no Kommo actions") }
@@ -279,6 +287,28 @@ extension SequenceServer {
     /// The tenant's usage ledger summed per UTC day and kind (`ai_reply`, `ai_tokens`, `message_sent`),
     /// oldest day first. `filters`: `from_micros` (inclusive) and `to_micros` (exclusive), both optional.
     /// Errors: INVALID_ARGUMENT (unknown filter, a bound that is not a number, `from` after `to`).
+    package func usageEntries(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
+        let tenantID = try context.requireTenant()
+        var after: Int64 = 0
+        if !request.cursor.isEmpty {
+            guard let value = Int64(request.cursor), value >= 0 else { throw RPCError.invalid(field: "cursor", "must be a ledger entry id") }
+            after = value
+        }
+        let limit = request.limit == 0 ? 100 : Int(request.limit)
+        guard (1...500).contains(limit) else { throw RPCError.invalid(field: "limit", "must be 1…500") }
+        let entries = try await store.usageEntries(tenantID: tenantID, after: after, limit: limit)
+        var page = PB.DocumentPage()
+        page.items = entries.map { entry in
+            var document = PB.Document()
+            document.id = String(entry.id)
+            document.json = JSONValue.object(["id": .int(entry.id), "kind": .string(entry.kind), "units": .int(entry.units),
+                                              "at_micros": .int(entry.at)]).text()
+            return document
+        }
+        page.nextCursor = entries.count == limit ? String(entries.last?.id ?? after) : ""
+        return page
+    }
+
     package func usage(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
         let tenantID = try context.requireTenant()
         var from: Int64 = 0

@@ -15,6 +15,8 @@ final class RunningSystem: @unchecked Sendable {
     let data = temporaryFolder("system")
     let ports: [String: Int]
     var processes: [String: Process] = [:]
+    /// Extra environment per process (the gateway's Stripe settings, …).
+    var environment: [String: [String: String]] = [:]
 
     init() throws {
         var ports: [String: Int] = [:]
@@ -52,6 +54,7 @@ final class RunningSystem: @unchecked Sendable {
         environment["PKI_DIR"] = data + "/pki"
         // The admin token by environment: a command line is visible to every user in `ps`.
         if name == "gateway" { environment["ADMIN_TOKEN"] = smokeAdminToken }
+        environment.merge(self.environment[name] ?? [:]) { _, new in new }
         process.environment = environment
         let log = FileHandle(forWritingAtPath: data + "/\(name).log") ?? {
             FileManager.default.createFile(atPath: data + "/\(name).log", contents: nil)

@@ -40,6 +40,7 @@ typedef struct Agents__V1__Decision Agents__V1__Decision;
 typedef struct Agents__V1__CascadeStep Agents__V1__CascadeStep;
 typedef struct Agents__V1__Cascade Agents__V1__Cascade;
 typedef struct Agents__V1__TenantState Agents__V1__TenantState;
+typedef struct Agents__V1__TenantPlan Agents__V1__TenantPlan;
 typedef struct Agents__V1__TenantStateResponse Agents__V1__TenantStateResponse;
 
 
@@ -686,6 +687,29 @@ struct  Agents__V1__TenantState
     , (char *)protobuf_c_empty_string, 0, AGENTS__V1__HELD_EVENTS__HELD_EVENTS_DISPATCH }
 
 
+/*
+ * The allowances a tenant's sends are held to, as the gateway (which owns billing) tells sequence-service.
+ * Stored durably, so enforcement survives a restart; the same plan again changes nothing. A negative
+ * allowance is unlimited; a tenant never told is unlimited.
+ */
+struct  Agents__V1__TenantPlan
+{
+  ProtobufCMessage base;
+  char *tenant_id;
+  char *plan_id;
+  /*
+   * Sends stop whatever the allowances (past due beyond the grace period, unpaid, canceled, …).
+   */
+  protobuf_c_boolean sends_blocked;
+  char *block_reason;
+  int64_t ai_replies_per_month;
+  int64_t messages_per_month;
+};
+#define AGENTS__V1__TENANT_PLAN__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__tenant_plan__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0 }
+
+
 struct  Agents__V1__TenantStateResponse
 {
   ProtobufCMessage base;
@@ -948,6 +972,25 @@ Agents__V1__TenantState *
 void   agents__v1__tenant_state__free_unpacked
                      (Agents__V1__TenantState *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__TenantPlan methods */
+void   agents__v1__tenant_plan__init
+                     (Agents__V1__TenantPlan         *message);
+size_t agents__v1__tenant_plan__get_packed_size
+                     (const Agents__V1__TenantPlan   *message);
+size_t agents__v1__tenant_plan__pack
+                     (const Agents__V1__TenantPlan   *message,
+                      uint8_t             *out);
+size_t agents__v1__tenant_plan__pack_to_buffer
+                     (const Agents__V1__TenantPlan   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__TenantPlan *
+       agents__v1__tenant_plan__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__tenant_plan__free_unpacked
+                     (Agents__V1__TenantPlan *message,
+                      ProtobufCAllocator *allocator);
 /* Agents__V1__TenantStateResponse methods */
 void   agents__v1__tenant_state_response__init
                      (Agents__V1__TenantStateResponse         *message);
@@ -1041,6 +1084,9 @@ typedef void (*Agents__V1__Cascade_Closure)
 typedef void (*Agents__V1__TenantState_Closure)
                  (const Agents__V1__TenantState *message,
                   void *closure_data);
+typedef void (*Agents__V1__TenantPlan_Closure)
+                 (const Agents__V1__TenantPlan *message,
+                  void *closure_data);
 typedef void (*Agents__V1__TenantStateResponse_Closure)
                  (const Agents__V1__TenantStateResponse *message,
                   void *closure_data);
@@ -1081,6 +1127,7 @@ extern const ProtobufCMessageDescriptor agents__v1__decision__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__cascade_step__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__cascade__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__tenant_state__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__tenant_plan__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__tenant_state_response__descriptor;
 
 PROTOBUF_C__END_DECLS

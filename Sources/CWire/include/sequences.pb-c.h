@@ -553,6 +553,10 @@ struct Agents__V1__Sequences_Service
                 const Agents__V1__DocumentQuery *input,
                 Agents__V1__DocumentPage_Closure closure,
                 void *closure_data);
+  void (*usage_entries)(Agents__V1__Sequences_Service *service,
+                        const Agents__V1__DocumentQuery *input,
+                        Agents__V1__DocumentPage_Closure closure,
+                        void *closure_data);
   void (*test_kommo_connection)(Agents__V1__Sequences_Service *service,
                                 const Agents__V1__DocumentRef *input,
                                 Agents__V1__Document_Closure closure,
@@ -561,6 +565,10 @@ struct Agents__V1__Sequences_Service
                            const Agents__V1__TenantState *input,
                            Agents__V1__TenantStateResponse_Closure closure,
                            void *closure_data);
+  void (*set_tenant_plan)(Agents__V1__Sequences_Service *service,
+                          const Agents__V1__TenantPlan *input,
+                          Agents__V1__Empty_Closure closure,
+                          void *closure_data);
   void (*verify_chats_webhook)(Agents__V1__Sequences_Service *service,
                                const Agents__V1__ChatsWebhookCheck *input,
                                Agents__V1__ChatsWebhookVerdict_Closure closure,
@@ -595,8 +603,10 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
       function_prefix__ ## get_integrations,\
       function_prefix__ ## update_integrations,\
       function_prefix__ ## usage,\
+      function_prefix__ ## usage_entries,\
       function_prefix__ ## test_kommo_connection,\
       function_prefix__ ## set_tenant_state,\
+      function_prefix__ ## set_tenant_plan,\
       function_prefix__ ## verify_chats_webhook,\
       function_prefix__ ## resume_lead,\
       function_prefix__ ## command_action  }
@@ -656,6 +666,10 @@ void agents__v1__sequences__usage(ProtobufCService *service,
                                   const Agents__V1__DocumentQuery *input,
                                   Agents__V1__DocumentPage_Closure closure,
                                   void *closure_data);
+void agents__v1__sequences__usage_entries(ProtobufCService *service,
+                                          const Agents__V1__DocumentQuery *input,
+                                          Agents__V1__DocumentPage_Closure closure,
+                                          void *closure_data);
 void agents__v1__sequences__test_kommo_connection(ProtobufCService *service,
                                                   const Agents__V1__DocumentRef *input,
                                                   Agents__V1__Document_Closure closure,
@@ -664,6 +678,10 @@ void agents__v1__sequences__set_tenant_state(ProtobufCService *service,
                                              const Agents__V1__TenantState *input,
                                              Agents__V1__TenantStateResponse_Closure closure,
                                              void *closure_data);
+void agents__v1__sequences__set_tenant_plan(ProtobufCService *service,
+                                            const Agents__V1__TenantPlan *input,
+                                            Agents__V1__Empty_Closure closure,
+                                            void *closure_data);
 void agents__v1__sequences__verify_chats_webhook(ProtobufCService *service,
                                                  const Agents__V1__ChatsWebhookCheck *input,
                                                  Agents__V1__ChatsWebhookVerdict_Closure closure,

@@ -16,6 +16,8 @@ struct DocumentOperations: Sendable {
     /// Confirms the tenant owns the parent, for a service that does not keep the parent itself
     /// (sequences belong to agents, which rules-service keeps); throws NOT_FOUND otherwise.
     var requireParent: (@Sendable (PB.DocumentRef, CallOptions) async throws -> Void)?
+    /// The plan limit a create of this body uses up (`agents`, `active_rules`…), if any.
+    var planLimit: (@Sendable (JSONValue) -> String?)?
 }
 
 extension HTTPField.Name {
@@ -59,7 +61,7 @@ extension GatewayApp {
     /// `If-Match` on update and delete. `parent` names the path parameter of the owning agent, if any.
     static func addDocumentRoutes(
         to api: RouterGroup<GatewayContext>, collection: String, item: String, parent: String?, operations: DocumentOperations,
-        peers: Peers, store: GatewayStore, clock: any WallClock
+        peers: Peers, store: GatewayStore, clock: any WallClock, billing: Billing? = nil
     ) {
         api.get(RouterPath(collection)) { request, context -> Response in
             let query = QueryReader(request)
@@ -101,6 +103,9 @@ extension GatewayApp {
             write.json = json
             let options = peers.options(tenant: tenant, requestID: context.requestID)
             try await requireParent(write.parentId, operations: operations, options: options)
+            if let billing, let limit = operations.planLimit?(JSONValue(parsing: json) ?? .null) {
+                try await billing.requireRoom(for: limit, tenantID: tenant, options: options)
+            }
             let document = try await operations.create(write, options)
             let response = try documentResponse(document, status: .created)
             if let key {
@@ -147,17 +152,20 @@ extension GatewayApp {
         String(item.split(separator: "/").last?.dropFirst().dropLast() ?? "id")
     }
 
-    static func addResourceRoutes(to api: RouterGroup<GatewayContext>, peers: Peers, store: GatewayStore, clock: any WallClock) {
+    static func addResourceRoutes(to api: RouterGroup<GatewayContext>, peers: Peers, store: GatewayStore, clock: any WallClock,
+                                  billing: Billing? = nil) {
         let rules = peers.rules
         let sequences = peers.sequences
         addDocumentRoutes(to: api, collection: "/agents", item: "/agents/{id}", parent: nil, operations: DocumentOperations(
             create: { try await rules.createAgent($0, options: $1) }, get: { try await rules.getAgent($0, options: $1) },
             list: { try await rules.listAgents($0, options: $1) }, update: { try await rules.updateAgent($0, options: $1) },
-            delete: { try await rules.deleteAgent($0, options: $1) }), peers: peers, store: store, clock: clock)
+            delete: { try await rules.deleteAgent($0, options: $1) }, planLimit: { _ in "agents" }),
+            peers: peers, store: store, clock: clock, billing: billing)
         addDocumentRoutes(to: api, collection: "/agents/{id}/rules", item: "/agents/{id}/rules/{ruleId}", parent: "id", operations: DocumentOperations(
             create: { try await rules.createRule($0, options: $1) }, get: { try await rules.getRule($0, options: $1) },
             list: { try await rules.listRules($0, options: $1) }, update: { try await rules.updateRule($0, options: $1) },
-            delete: { try await rules.deleteRule($0, options: $1) }), peers: peers, store: store, clock: clock)
+            delete: { try await rules.deleteRule($0, options: $1) }, planLimit: { $0["enabled"]?.bool == false ? nil : "active_rules" }),
+            peers: peers, store: store, clock: clock, billing: billing)
         addDocumentRoutes(to: api, collection: "/agents/{id}/scripts", item: "/agents/{id}/scripts/{scriptId}", parent: "id", operations: DocumentOperations(
             create: { try await rules.createScript($0, options: $1) }, get: { try await rules.getScript($0, options: $1) },
             list: { try await rules.listScripts($0, options: $1) }, update: { try await rules.updateScript($0, options: $1) },
@@ -166,6 +174,7 @@ extension GatewayApp {
             create: { try await sequences.createSequence($0, options: $1) }, get: { try await sequences.getSequence($0, options: $1) },
             list: { try await sequences.listSequences($0, options: $1) }, update: { try await sequences.updateSequence($0, options: $1) },
             delete: { try await sequences.deleteSequence($0, options: $1) },
-            requireParent: { _ = try await rules.getAgent($0, options: $1) }), peers: peers, store: store, clock: clock)
+            requireParent: { _ = try await rules.getAgent($0, options: $1) },
+            planLimit: { $0["status"]?.string == "active" ? "active_sequences" : nil }), peers: peers, store: store, clock: clock, billing: billing)
     }
 }

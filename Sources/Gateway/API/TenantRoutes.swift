@@ -96,6 +96,10 @@ extension GatewayApp {
         var request = PB.TenantRequest()
         request.tenantId = tenant.id
         let source = try await peers.ingest.ensureWebhookSource(request, options: peers.options(tenant: tenant.id, requestID: requestID))
+        // Its plan's allowances hold from its first send. With billing off a tenant never told is unlimited.
+        if configuration.billing.enabled {
+            try await pushTenantPlan(tenantID: tenant.id, store: store, billing: configuration.billing, peers: peers, clock: clock, requestID: requestID)
+        }
         return CreatedTenantDTO(tenant: TenantDTO(tenant), apiKey: key, webhookUrl: webhookURL(configuration, secret: source.secret))
     }
 

@@ -15,13 +15,16 @@ package struct Problem: Error, Codable, Sendable, Equatable {
     package var requestId: String?
     /// Extra members for some problems (the failing dependency of a 503, …).
     package var service: String?
+    /// The plan limit a 402 names (`agents`, `active_rules`, …).
+    package var limit: String?
 
     enum CodingKeys: String, CodingKey {
-        case type, title, status, detail, instance, errors, service
+        case type, title, status, detail, instance, errors, service, limit
         case requestId = "request_id"
     }
 
-    package init(status: HTTPResponse.Status, detail: String, errors: [FieldViolation]? = nil, service: String? = nil) {
+    package init(status: HTTPResponse.Status, detail: String, errors: [FieldViolation]? = nil, service: String? = nil, limit: String? = nil) {
+        self.limit = limit
         self.type = "about:blank"
         self.title = status.reasonPhrase
         self.status = status.code

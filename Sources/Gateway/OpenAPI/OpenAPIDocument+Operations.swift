@@ -5,7 +5,7 @@ import Foundation
 extension OpenAPIDocument {
     static var operations: [APIOperation] {
         systemOperations + tenantOperations + webhookOperations + agentOperations + scriptOperations + sequenceOperations
-            + integrationOperations
+            + integrationOperations + billingOperations
     }
 
     // MARK: - System, inbound webhooks, the document itself
@@ -158,7 +158,8 @@ extension OpenAPIDocument {
                          parameters: filters + [limit, cursor(128)], success: [200: ("A page of \(plural).", Schema.ref("\(name)Page"))]),
             APIOperation(method: "post", path: collection, id: "create\(name)", summary: "Create \(noun)", tag: tag,
                          parameters: [idempotencyKey], body: Schema.ref("\(name)Write"), example: write,
-                         success: [201: ("Created.", Schema.ref(name))], problems: [422], successHeaders: ["ETag": etagHeader]),
+                         success: [201: ("Created.", Schema.ref(name))], problems: name == "Script" ? [422] : [402, 422],
+                         successHeaders: ["ETag": etagHeader]),
             APIOperation(method: "get", path: item, id: "get\(name)", summary: "Get \(noun)", tag: tag,
                          success: [200: ("The \(name.lowercased()).", Schema.ref(name))], successHeaders: ["ETag": etagHeader]),
             APIOperation(method: "patch", path: item, id: "update\(name)", summary: "Change \(noun)", tag: tag,

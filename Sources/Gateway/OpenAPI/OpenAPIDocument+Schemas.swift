@@ -17,6 +17,7 @@ extension OpenAPIDocument {
         schemas.merge(documentSchemas) { _, new in new }
         schemas.merge(sequenceSchemas) { _, new in new }
         schemas.merge(scriptSchemas) { _, new in new }
+        schemas.merge(billingSchemas) { _, new in new }
         return schemas
     }
 
@@ -37,6 +38,7 @@ extension OpenAPIDocument {
                 "errors": Schema.array(Schema.ref("FieldViolation"), "Field-level problems."),
                 "request_id": Schema.string("The answer's `X-Request-Id`."),
                 "service": Schema.string("The dependency that failed, on 503 and 504."),
+                "limit": Schema.string("The plan limit reached, on 402."),
             ], required: ["type", "title", "status", "detail"], description: "An RFC 9457 problem document."),
             "Health": Schema.object(["status": Schema.string(enumeration: ["alive"])], required: ["status"]),
             "Readiness": Schema.object([

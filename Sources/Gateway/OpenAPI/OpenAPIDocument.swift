@@ -39,7 +39,7 @@ package enum OpenAPIDocument {
                     """,
             ],
             "servers": [["url": "/"]],
-            "tags": .array(["system", "tenants", "api-keys", "webhooks", "agents", "rules", "scripts", "sequences", "integrations", "actions"]
+            "tags": .array(["system", "tenants", "api-keys", "webhooks", "agents", "rules", "scripts", "sequences", "integrations", "actions", "billing"]
                 .map { ["name": .string($0)] }),
             "security": [["apiKey": []]],
             "paths": .object(paths),
@@ -98,6 +98,7 @@ package enum OpenAPIDocument {
     static let problemDescriptions: [Int: String] = [
         400: "The request is invalid: malformed JSON, a wrong type, an unknown member, a bad parameter. `errors` names the fields.",
         401: "No valid `Authorization: Bearer` token (missing, unknown, revoked, or the tenant is suspended).",
+        402: "The plan's limit is reached (`limit` names it: `agents`, `active_rules`, `active_sequences`…); upgrade through checkout.",
         403: "Refused: the webhook comes from another Kommo account than the source's.",
         404: "No such resource for this tenant (another tenant's ids answer the same).",
         409: "Conflicts with the stored state (for example the lead is already enrolled).",
@@ -106,6 +107,7 @@ package enum OpenAPIDocument {
         415: "The body's media type is not the one the route accepts.",
         422: "The `Idempotency-Key` was used with a different request.",
         429: "Too many requests: the API key's or the tenant's rate limit, too many failed authentications from this address (both with `Retry-After`), a tenant quota (the detail names it: `max_api_keys`, `quota_agents`, `quota_rules`, `quota_scripts`, `quota_sequences`) or a busy service.",
+        502: "Stripe refused or could not be reached; the detail says why.",
         503: "A service the answer needs is unavailable; `service` names it.",
         504: "A service the answer needs did not answer in time.",
     ]

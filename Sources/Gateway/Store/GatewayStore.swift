@@ -25,7 +25,7 @@ package struct APIKeyRecord: Sendable, Codable, Equatable {
     package var revokedAt: Date?
 }
 
-/// The gateway's store: tenants and API keys (billing state joins it later).
+/// The gateway's store: tenants, API keys and billing state (`GatewayStore+Billing`).
 package final class GatewayStore: Sendable {
     package let db: DatabasePool
 
@@ -64,6 +64,7 @@ package final class GatewayStore: Sendable {
                 );
                 """)
         }
+        registerBillingMigration(&migrator)
         return migrator
     }
 

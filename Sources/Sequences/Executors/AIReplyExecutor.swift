@@ -47,6 +47,8 @@ package struct AIReplyExecutor: ActionExecutor {
             guard let leadID = context.leadID else { throw .invalid("ai_response needs a lead", in: context) }
             lead = leadID
             request = try await self.request(for: action, lead: lead, in: context)
+            // Before the provider is asked: a reply the plan does not allow costs no tokens.
+            try await delivery.checkPlan(aiReply: true, operation: operation, in: context)
         } catch {
             return error.result
         }

@@ -1,4 +1,5 @@
 import Basics
+import Foundation
 import Logging
 import ServiceKit
 
@@ -19,6 +20,39 @@ package struct ChatDelivery: Sendable {
         self.store = store
         self.clock = clock
         self.metrics = metrics
+    }
+
+    /// The tenant's plan, as the gateway set it: a send beyond this UTC month's allowance of messages (and,
+    /// for an AI reply, of AI replies), or while its sends are blocked, stops here, recorded
+    /// `blocked (plan limit)`. Two sends racing for the last unit may both pass: the overshoot is at most
+    /// the actions running at once.
+    func checkPlan(aiReply: Bool, operation: String, in context: ExecutionContext) async throws(ExecutionStop) {
+        let found: (plan: TenantPlanRecord, aiReplies: Int64, messages: Int64)?
+        do {
+            found = try await store.tenantPlan(tenantID: context.tenantID, usageSince: Self.monthStart(clock.now()).unixMicros)
+        } catch {
+            throw ExecutionStop(ExecutionResult(operation: operation, outcome: .failedRetryable, detail: "the tenant's plan could not be read"))
+        }
+        guard let found else { return }
+        let plan = found.plan
+        var reason: String?
+        if plan.sendsBlocked {
+            reason = plan.blockReason.isEmpty ? "sends are blocked" : plan.blockReason
+        } else if plan.messagesPerMonth >= 0, found.messages >= plan.messagesPerMonth {
+            reason = "messages_per_month: \(found.messages) of \(plan.messagesPerMonth) used this month on plan \(plan.planID)"
+        } else if aiReply, plan.aiRepliesPerMonth >= 0, found.aiReplies >= plan.aiRepliesPerMonth {
+            reason = "ai_replies_per_month: \(found.aiReplies) of \(plan.aiRepliesPerMonth) used this month on plan \(plan.planID)"
+        }
+        if let reason { throw .skipped(operation, reason: "\(Self.planLimitBlocked): \(reason)") }
+    }
+
+    /// How an action stopped by the plan reads in the action log.
+    package static let planLimitBlocked = "blocked (plan limit)"
+
+    static func monthStart(_ date: Date) -> Date {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar.date(from: calendar.dateComponents([.year, .month], from: date)) ?? date
     }
 
     /// Sends `text` to `lead`'s chat under the action's key.

@@ -50,6 +50,7 @@ package struct ChatMessageExecutor: ActionExecutor {
             }
             guard !source.isEmpty else { throw .invalid("send_message needs text or script_id", in: context) }
             let text = try await templates.render(source, policy: .block, operation: operation, in: context)
+            try await delivery.checkPlan(aiReply: false, operation: operation, in: context)
             let result = await delivery.send(text, to: lead, in: context)
             if result.succeeded {
                 await delivery.recordSent(text, to: lead, aiReply: false, in: context)

@@ -272,6 +272,7 @@ package final class SequenceStore: Sendable {
             try db.execute(sql: "CREATE INDEX integration_by_chats_scope ON integration(json_extract(settings_json, '$.messages.chats_api.scope_id'))")
         }
         registerKommoBudgetMigration(&migrator)
+        registerTenantPlanMigration(&migrator)
         return migrator
     }
 

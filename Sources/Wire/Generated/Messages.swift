@@ -5917,6 +5917,115 @@ extension PB.TenantState: Codable {
     }
 }
 
+// MARK: - agents.v1.TenantPlan
+
+extension PB {
+    /// The allowances a tenant's sends are held to, as the gateway (which owns billing) tells sequence-service.
+    /// Stored durably, so enforcement survives a restart; the same plan again changes nothing. A negative
+    /// allowance is unlimited; a tenant never told is unlimited.
+    package struct TenantPlan: Sendable, Hashable {
+        package var tenantId: String = ""
+        package var planId: String = ""
+        /// Sends stop whatever the allowances (past due beyond the grace period, unpaid, canceled, …).
+        package var sendsBlocked: Bool = false
+        package var blockReason: String = ""
+        package var aiRepliesPerMonth: Int64 = 0
+        package var messagesPerMonth: Int64 = 0
+        package init() {}
+    }
+}
+
+extension PB.TenantPlan {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let tenantId: Int32 = 1
+        package static let planId: Int32 = 2
+        package static let sendsBlocked: Int32 = 3
+        package static let blockReason: Int32 = 4
+        package static let aiRepliesPerMonth: Int32 = 5
+        package static let messagesPerMonth: Int32 = 6
+    }
+}
+
+extension PB.TenantPlan: WireMessage {
+    package static var protoName: String { "agents.v1.TenantPlan" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__TenantPlan()
+            agents__v1__tenant_plan__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__tenant_plan__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__tenant_plan__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__tenant_plan__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__tenant_plan__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.TenantPlan {
+    func fill(_ c: inout Agents__V1__TenantPlan, _ arena: WireArena) throws(WireEncodingError) {
+        c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
+        c.plan_id = try arena.string(self.planId, field: "plan_id")
+        c.sends_blocked = (self.sendsBlocked ? 1 : 0)
+        c.block_reason = try arena.string(self.blockReason, field: "block_reason")
+        c.ai_replies_per_month = self.aiRepliesPerMonth
+        c.messages_per_month = self.messagesPerMonth
+    }
+
+    init(c: Agents__V1__TenantPlan) {
+        self.tenantId = WireArena.readString(c.tenant_id)
+        self.planId = WireArena.readString(c.plan_id)
+        self.sendsBlocked = (c.sends_blocked != 0)
+        self.blockReason = WireArena.readString(c.block_reason)
+        self.aiRepliesPerMonth = c.ai_replies_per_month
+        self.messagesPerMonth = c.messages_per_month
+    }
+}
+
+extension PB.TenantPlan: Codable {
+    enum CodingKeys: String, CodingKey {
+        case tenantId = "tenant_id"
+        case planId = "plan_id"
+        case sendsBlocked = "sends_blocked"
+        case blockReason = "block_reason"
+        case aiRepliesPerMonth = "ai_replies_per_month"
+        case messagesPerMonth = "messages_per_month"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .tenantId) { self.tenantId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .planId) { self.planId = v }
+        if let v = try container.decodeIfPresent(Bool.self, forKey: .sendsBlocked) { self.sendsBlocked = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .blockReason) { self.blockReason = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .aiRepliesPerMonth) { self.aiRepliesPerMonth = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .messagesPerMonth) { self.messagesPerMonth = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.tenantId, forKey: .tenantId)
+        try container.encode(self.planId, forKey: .planId)
+        try container.encode(self.sendsBlocked, forKey: .sendsBlocked)
+        try container.encode(self.blockReason, forKey: .blockReason)
+        try container.encode(self.aiRepliesPerMonth, forKey: .aiRepliesPerMonth)
+        try container.encode(self.messagesPerMonth, forKey: .messagesPerMonth)
+    }
+}
+
 // MARK: - agents.v1.TenantStateResponse
 
 extension PB {
@@ -11681,6 +11790,11 @@ extension PB {
             path: "/agents.v1.Sequences/UpdateIntegrations", idempotent: false)
         package static let usage = RPCMethod<PB.DocumentQuery, PB.DocumentPage>(
             path: "/agents.v1.Sequences/Usage", idempotent: true)
+        /// The tenant's usage ledger entries one by one, oldest first after `cursor` (an entry id; empty: from the
+        /// start), at most `limit` (≤ 500): items {"id", "kind", "units", "at_micros"}, for pushing usage to
+        /// Stripe's Billing Meters with each entry's id as the identifier.
+        package static let usageEntries = RPCMethod<PB.DocumentQuery, PB.DocumentPage>(
+            path: "/agents.v1.Sequences/UsageEntries", idempotent: true)
         /// Reads the connected Kommo account (`GET /api/v4/account`) with the stored credentials, through the
         /// same per-account limiter as every action: {"ok", "account": {"id", "name", "subdomain"}, "status",
         /// "detail", "latency_ms"}. FAILED_PRECONDITION when Kommo is not connected.
@@ -11690,6 +11804,11 @@ extension PB {
         /// Called by the gateway only. Errors: INVALID_ARGUMENT (no tenant id).
         package static let setTenantState = RPCMethod<PB.TenantState, PB.TenantStateResponse>(
             path: "/agents.v1.Sequences/SetTenantState", idempotent: true)
+        /// Sets the plan allowances of a tenant's sends (AI replies and messages per UTC month, or blocked):
+        /// beyond them an action is recorded `blocked (plan limit)` and not sent. Called by the gateway only.
+        /// Errors: INVALID_ARGUMENT (no tenant id).
+        package static let setTenantPlan = RPCMethod<PB.TenantPlan, PB.Empty>(
+            path: "/agents.v1.Sequences/SetTenantPlan", idempotent: true)
         /// Checks a Chats API channel webhook's signature with the channel secret kept here (the secret never
         /// leaves this service). Errors: INVALID_ARGUMENT (no scope id), NOT_FOUND (no tenant has that channel).
         package static let verifyChatsWebhook = RPCMethod<PB.ChatsWebhookCheck, PB.ChatsWebhookVerdict>(
@@ -11730,6 +11849,10 @@ package protocol SequencesHandler: Sendable {
     func getIntegrations(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document
     func updateIntegrations(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document
     func usage(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage
+    /// The tenant's usage ledger entries one by one, oldest first after `cursor` (an entry id; empty: from the
+    /// start), at most `limit` (≤ 500): items {"id", "kind", "units", "at_micros"}, for pushing usage to
+    /// Stripe's Billing Meters with each entry's id as the identifier.
+    func usageEntries(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage
     /// Reads the connected Kommo account (`GET /api/v4/account`) with the stored credentials, through the
     /// same per-account limiter as every action: {"ok", "account": {"id", "name", "subdomain"}, "status",
     /// "detail", "latency_ms"}. FAILED_PRECONDITION when Kommo is not connected.
@@ -11737,6 +11860,10 @@ package protocol SequencesHandler: Sendable {
     /// Suspends or resumes a tenant: while suspended none of its due actions run (they stay pending).
     /// Called by the gateway only. Errors: INVALID_ARGUMENT (no tenant id).
     func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse
+    /// Sets the plan allowances of a tenant's sends (AI replies and messages per UTC month, or blocked):
+    /// beyond them an action is recorded `blocked (plan limit)` and not sent. Called by the gateway only.
+    /// Errors: INVALID_ARGUMENT (no tenant id).
+    func setTenantPlan(_ request: PB.TenantPlan, context: RPCContext) async throws -> PB.Empty
     /// Checks a Chats API channel webhook's signature with the channel secret kept here (the secret never
     /// leaves this service). Errors: INVALID_ARGUMENT (no scope id), NOT_FOUND (no tenant has that channel).
     func verifyChatsWebhook(_ request: PB.ChatsWebhookCheck, context: RPCContext) async throws -> PB.ChatsWebhookVerdict
@@ -11767,8 +11894,10 @@ extension SequencesHandler {
             RPCRoute(PB.SequencesService.getIntegrations) { request, context in try await self.getIntegrations(request, context: context) },
             RPCRoute(PB.SequencesService.updateIntegrations) { request, context in try await self.updateIntegrations(request, context: context) },
             RPCRoute(PB.SequencesService.usage) { request, context in try await self.usage(request, context: context) },
+            RPCRoute(PB.SequencesService.usageEntries) { request, context in try await self.usageEntries(request, context: context) },
             RPCRoute(PB.SequencesService.testKommoConnection) { request, context in try await self.testKommoConnection(request, context: context) },
             RPCRoute(PB.SequencesService.setTenantState) { request, context in try await self.setTenantState(request, context: context) },
+            RPCRoute(PB.SequencesService.setTenantPlan) { request, context in try await self.setTenantPlan(request, context: context) },
             RPCRoute(PB.SequencesService.verifyChatsWebhook) { request, context in try await self.verifyChatsWebhook(request, context: context) },
             RPCRoute(PB.SequencesService.resumeLead) { request, context in try await self.resumeLead(request, context: context) },
             RPCRoute(PB.SequencesService.commandAction) { request, context in try await self.commandAction(request, context: context) },
@@ -11845,6 +11974,13 @@ package struct SequencesClient: Sendable {
         try await connection.call(PB.SequencesService.usage, request, options: options)
     }
 
+    /// The tenant's usage ledger entries one by one, oldest first after `cursor` (an entry id; empty: from the
+    /// start), at most `limit` (≤ 500): items {"id", "kind", "units", "at_micros"}, for pushing usage to
+    /// Stripe's Billing Meters with each entry's id as the identifier.
+    package func usageEntries(_ request: PB.DocumentQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.DocumentPage {
+        try await connection.call(PB.SequencesService.usageEntries, request, options: options)
+    }
+
     /// Reads the connected Kommo account (`GET /api/v4/account`) with the stored credentials, through the
     /// same per-account limiter as every action: {"ok", "account": {"id", "name", "subdomain"}, "status",
     /// "detail", "latency_ms"}. FAILED_PRECONDITION when Kommo is not connected.
@@ -11856,6 +11992,13 @@ package struct SequencesClient: Sendable {
     /// Called by the gateway only. Errors: INVALID_ARGUMENT (no tenant id).
     package func setTenantState(_ request: PB.TenantState, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.TenantStateResponse {
         try await connection.call(PB.SequencesService.setTenantState, request, options: options)
+    }
+
+    /// Sets the plan allowances of a tenant's sends (AI replies and messages per UTC month, or blocked):
+    /// beyond them an action is recorded `blocked (plan limit)` and not sent. Called by the gateway only.
+    /// Errors: INVALID_ARGUMENT (no tenant id).
+    package func setTenantPlan(_ request: PB.TenantPlan, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Empty {
+        try await connection.call(PB.SequencesService.setTenantPlan, request, options: options)
     }
 
     /// Checks a Chats API channel webhook's signature with the channel secret kept here (the secret never
@@ -11938,8 +12081,10 @@ extension PB {
         "/agents.v1.Sequences/GetIntegrations": ["gateway"],
         "/agents.v1.Sequences/UpdateIntegrations": ["gateway"],
         "/agents.v1.Sequences/Usage": ["gateway"],
+        "/agents.v1.Sequences/UsageEntries": ["gateway"],
         "/agents.v1.Sequences/TestKommoConnection": ["gateway"],
         "/agents.v1.Sequences/SetTenantState": ["gateway"],
+        "/agents.v1.Sequences/SetTenantPlan": ["gateway"],
         "/agents.v1.Sequences/VerifyChatsWebhook": ["ingest-service"],
         "/agents.v1.Sequences/ResumeLead": ["gateway"],
         "/agents.v1.Sequences/CommandAction": ["gateway"],

@@ -252,12 +252,20 @@ extension PartialSequencesHandler {
         throw RPCError(.unimplemented, "Sequences.Usage is not implemented")
     }
 
+    package func usageEntries(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
+        throw RPCError(.unimplemented, "Sequences.UsageEntries is not implemented")
+    }
+
     package func testKommoConnection(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
         throw RPCError(.unimplemented, "Sequences.TestKommoConnection is not implemented")
     }
 
     package func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse {
         throw RPCError(.unimplemented, "Sequences.SetTenantState is not implemented")
+    }
+
+    package func setTenantPlan(_ request: PB.TenantPlan, context: RPCContext) async throws -> PB.Empty {
+        throw RPCError(.unimplemented, "Sequences.SetTenantPlan is not implemented")
     }
 
     package func verifyChatsWebhook(_ request: PB.ChatsWebhookCheck, context: RPCContext) async throws -> PB.ChatsWebhookVerdict {

@@ -13,6 +13,7 @@ import { integrationsPage } from "./pages/integrations.js";
 import { keysPage } from "./pages/keys.js";
 import { tenantsPage } from "./pages/tenants.js";
 import { boardPage } from "./pages/board.js";
+import { billingPage } from "./pages/billing.js";
 
 /** `#/agents/:id/rules/:ruleId` patterns → pages. `admin` pages use the admin token, not the API key. */
 const routes = [
@@ -33,6 +34,7 @@ const routes = [
   ["/leads/:leadId", leadsPage],
   ["/integrations", integrationsPage],
   ["/keys", keysPage],
+  ["/billing", billingPage],
   ["/tenants", tenantsPage, { admin: true }],
 ];
 
@@ -45,6 +47,7 @@ const nav = [
   ["#/leads", "Lead timeline"],
   ["#/integrations", "Integrations"],
   ["#/keys", "API keys"],
+  ["#/billing", "Billing"],
   ["#/tenants", "Tenants (admin)"],
 ];
 
