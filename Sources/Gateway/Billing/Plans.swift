@@ -41,6 +41,18 @@ package struct PlanLimits: Sendable, Equatable, Codable {
         }
     }
 
+    /// Every limit is written, `null` when unlimited: a client never has to guess what an absent one means.
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(agents, forKey: .agents)
+        try container.encode(activeRules, forKey: .activeRules)
+        try container.encode(activeSequences, forKey: .activeSequences)
+        try container.encode(activeEnrollments, forKey: .activeEnrollments)
+        try container.encode(aiRepliesPerMonth, forKey: .aiRepliesPerMonth)
+        try container.encode(messagesPerMonth, forKey: .messagesPerMonth)
+        try container.encode(webhookEventsPerMonth, forKey: .webhookEventsPerMonth)
+    }
+
     enum CodingKeys: String, CodingKey {
         case agents, activeRules = "active_rules", activeSequences = "active_sequences", activeEnrollments = "active_enrollments"
         case aiRepliesPerMonth = "ai_replies_per_month", messagesPerMonth = "messages_per_month"

@@ -16,6 +16,8 @@ package struct StripeEvent: Sendable, Equatable {
         "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
         "customer.subscription.paused", "customer.subscription.resumed", "customer.subscription.trial_will_end",
         "invoice.paid", "invoice.payment_failed",
+        // Sent beside `invoice.paid` when a payment succeeds; some clients of the API only send this one.
+        "invoice.payment_succeeded",
     ]
 
     package static let statuses: Set<String> = ["trialing", "active", "past_due", "canceled", "unpaid", "incomplete", "incomplete_expired", "paused"]

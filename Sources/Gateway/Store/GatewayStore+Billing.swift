@@ -206,9 +206,9 @@ extension GatewayStore {
             let tenant = try snapshot.tenantID ?? tenant(customer: snapshot.customerID, db: db)
             let applied = try applySubscription(snapshot, at: event.created, db: db)
             return (applied ? (tenant == nil ? .unmatched : .applied) : .stale, tenant)
-        case "invoice.paid", "invoice.payment_failed":
+        case "invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed":
             guard let invoice = InvoiceSnapshot(event.object) else { return (.ignored, nil) }
-            let paid = event.type == "invoice.paid"
+            let paid = event.type != "invoice.payment_failed"
             try db.execute(sql: """
                 INSERT INTO billing_invoice (id, customer_id, subscription_id, status, amount_due, amount_paid, currency, created, hosted_url)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
