@@ -38,7 +38,7 @@ package struct SequenceOptions: ParsableArguments, Sendable {
     package var kommoMaxBatch: Int?
 
     @Option(name: .customLong("kommo-collect-ms"),
-            help: "A batch waits this long after the latest item joined before it is sent (env KOMMO_COLLECT_MS; 0…1000, default 150).")
+            help: "A batch waits this long after the latest item joined before it is sent (env KOMMO_COLLECT_MS; 0…1000, default 250).")
     package var kommoCollectMillis: Int?
 
     @Option(name: .customLong("kommo-lead-cache-seconds"),

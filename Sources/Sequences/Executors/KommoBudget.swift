@@ -27,7 +27,7 @@ package struct KommoBudgetSettings: Sendable, Hashable {
     /// Leads cached per tenant; the least recently stored go first.
     package var leadCachePerTenant: Int
 
-    package init(maxBatch: Int = 50, collectWindow: Duration = .milliseconds(150), maxCollect: Duration = .seconds(2),
+    package init(maxBatch: Int = 50, collectWindow: Duration = .milliseconds(250), maxCollect: Duration = .seconds(5),
                  blockAfterRateLimit: Duration = .seconds(3600),
                  probeInitial: Duration = .seconds(30), probeMaximum: Duration = .seconds(1800), probeJitter: Double = 0.2,
                  leadCacheTTL: Duration = .seconds(900), leadCachePerTenant: Int = 10_000) {
