@@ -4,7 +4,7 @@ stay reachable."""
 import pytest
 from playwright.sync_api import expect
 
-from browser import assert_accessible, sign_in
+from browser import allow_missing_catalog, assert_accessible, sign_in
 from test_flows import agent_with_task_rule, new_lead, stage_change
 
 
@@ -35,6 +35,7 @@ def seeded(stack):
 @pytest.mark.parametrize("viewport", [{"width": 1280, "height": 800}, {"width": 390, "height": 844}],
                          ids=["1280x800", "390x844"])
 def test_every_page_is_accessible(page, stack, seeded, viewport):
+    allow_missing_catalog(page)
     sign_in(page, stack)
     for name, path in seeded.items():
         page.goto(f"{stack.base_url}/admin/{path}")
@@ -75,6 +76,7 @@ def test_the_skip_link_and_the_focus_ring_on_the_top_bar(page, stack):
 
 
 def test_every_control_has_a_label(page, stack, seeded):
+    allow_missing_catalog(page)
     sign_in(page, stack)
     for name in ("Rules", "Sequence", "Agent", "Webhook history", "Deliveries", "API keys", "Script"):
         page.goto(f"{stack.base_url}/admin/{seeded[name]}")

@@ -3,7 +3,7 @@ import re
 
 from playwright.sync_api import expect
 
-from browser import assert_accessible, sign_in
+from browser import allow_missing_catalog, assert_accessible, sign_in
 from harness import http
 from test_flows import agent_with_task_rule, new_lead, stage_change
 
@@ -47,6 +47,7 @@ def test_an_opened_delivery_body_is_readable_and_the_reparse_error_shows_whole(p
 
 
 def test_the_rule_statistics_show_numbers_and_a_chart(page, stack):
+    allow_missing_catalog(page)
     agent, rule = agent_with_task_rule(stack, "Counted")
     for _ in range(2):
         stage_change(stack, new_lead())
@@ -105,6 +106,7 @@ def test_the_overview_draws_usage_and_the_agent_form_edits_json_with_codemirror(
 
 
 def test_without_chart_js_the_page_keeps_its_numbers_and_says_what_to_install(page, stack):
+    allow_missing_catalog(page)
     # As on a machine without Debian's libjs-chart.js: the gateway has no such file.
     page.trouble.allow(404, r"/admin/vendor/chart\.js/")
     page.route("**/admin/vendor/chart.js/**", lambda route: route.fulfill(status=404, body="no such file"))

@@ -100,3 +100,20 @@ def test_a_refresh_keeps_the_keyboard_focus_where_it_was(page, stack):
     expect(page.get_by_role("link", name=newer, exact=True)).to_be_visible(timeout=10_000)
     focused = page.evaluate("() => document.activeElement && document.activeElement.textContent")
     assert focused == lead, f"the focus moved to {focused!r}"
+
+
+def test_the_event_page_shows_actions_as_they_run(page, stack):
+    from harness import http
+    from test_flows import agent_with_task_rule
+    # A stage of its own, so that only this test's rule fires (and only its task is late).
+    agent_with_task_rule(stack, "Late actions", stage=61239001)
+    # The Kommo account answers the task 6 s late: the page is open before the attempt is recorded.
+    http("POST", stack.emulator_url + "/_emulator/stall", body={"ms": 6000, "times": 1})
+    lead = new_lead()
+    stage_change(stack, lead, stage=61239001)
+    event = stack.wait_for(lambda: stack.api("GET", f"/api/v1/webhooks/events?lead_id={lead}")["items"], what="the event")[0]
+    sign_in(page, stack, path=f"#/webhooks/events/{event['id']}")
+    followed = page.locator("section", has=page.get_by_role("heading", name="Actions that followed"))
+    expect(followed).to_contain_text("No action has run for this event (yet).")
+    expect(followed).to_contain_text("create_task", timeout=15_000)
+    expect(followed).to_contain_text("done · succeeded")

@@ -12,7 +12,8 @@ import TestSupport
 /// Besides Kommo's routes it answers, without authentication, what it received:
 /// `GET /_emulator/requests` (every request, in order), `GET /_emulator/tasks` (the tasks created),
 /// `GET /_emulator/violations` (every departure from the documented API), and takes leads and contacts
-/// for `GET /api/v4/leads/{id}` with `POST /_emulator/leads` / `POST /_emulator/contacts`.
+/// for `GET /api/v4/leads/{id}` with `POST /_emulator/leads` / `POST /_emulator/contacts`; and
+/// `POST /_emulator/stall` `{"ms": 4000, "times": 1}` makes the next requests answer late.
 @main
 struct KommoEmulatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -74,6 +75,16 @@ struct EmulatorControl: Sendable {
                 }
             }
             return Reply.json(200, .object(["tasks": .array(tasks), "created": .int(Int64(emulator.tasksCreated))]))
+        case (.post, "/_emulator/stall"):
+            // {"ms": 4000, "times": 1}: the next requests wait that long before their normal answer.
+            let body = try await request.body.collect(upTo: 1 << 16)
+            let json = JSONValue(parsing: Array(body.readableBytesView))
+            guard let ms = json?["ms"]?.int64, (0...60_000).contains(ms) else {
+                return Reply.json(400, #"{"detail":"ms between 0 and 60000 is expected"}"#)
+            }
+            let times = Int(json?["times"]?.int64 ?? 1)
+            emulator.enqueue(.stall(.milliseconds(ms)), times: max(1, min(times, 100)))
+            return Reply.empty(204)
         case (.get, "/_emulator/violations"):
             return Reply.json(200, .object(["violations": .array(emulator.violations.map { .string($0) })]))
         case (.post, "/_emulator/leads"), (.post, "/_emulator/contacts"):

@@ -166,22 +166,20 @@ export async function eventPage(page, { eventId }) {
     h("section", { class: "card" }, h("h2", {}, "Raw delivery"), d.delivery ? deliveryView(d.delivery) : h("p", { class: "muted" }, "No delivery (a timer, manual or replayed event).")));
 }
 
-/** The action attempts that followed the event (its lead's attempts carrying the event's id). */
+/** The action attempts that followed the event (its lead's attempts carrying the event's id), kept up to date. */
 function followedCard(event) {
-  const body = h("div", {}, h("p", { class: "muted" }, event.lead_id ? "Loading…" : "The event names no lead."));
-  if (event.lead_id) {
-    api.get(url`/api/v1/actions`, { lead_id: event.lead_id, limit: 100 }).then((answer) => {
-      const mine = (answer.data.items || []).filter((a) => a.event_id === event.id || String(a.event_id || "").startsWith(`${event.id}@`));
-      replace(body, table([
+  const mine = (a) => a.event_id === event.id || String(a.event_id || "").startsWith(`${event.id}@`);
+  const body = event.lead_id
+    ? liveList(() => api.get(url`/api/v1/actions`, { lead_id: event.lead_id, limit: 100 }).then((answer) => ({ items: (answer.data.items || []).filter(mine) })),
+      (items) => table([
         { title: "At", cell: (a) => time(a.at) },
         { title: "Type", cell: (a) => h("code", {}, a.action_type || a.type || "") },
         { title: "Target", cell: (a) => a.target || "" },
         { title: "Request", cell: (a) => a.request_summary || "" },
         { title: "Outcome", cell: (a) => outcomeBadge(a.outcome, "action") },
         { title: "Detail", cell: (a) => a.detail || "" },
-      ], mine, "No action has run for this event (yet)."));
-    }).catch((error) => replace(body, errorView(error)));
-  }
+      ], items, "No action has run for this event (yet)."), { label: "Checked" })
+    : h("p", { class: "muted" }, "The event names no lead.");
   return h("section", { class: "card" }, h("h2", {}, "Actions that followed"), body);
 }
 
