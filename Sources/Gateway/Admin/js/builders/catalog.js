@@ -22,7 +22,7 @@ let served = null;
 function catalogServed() {
   if (!served) {
     served = api.get(url`/api/v1/openapi.json`)
-      .then((r) => { const paths = (r.data && r.data.paths) || {}; return Boolean(paths["/api/v1/kommo/catalog"] || paths["/kommo/catalog"]); })
+      .then((r) => Object.keys((r.data && r.data.paths) || {}).some((path) => path.endsWith("/kommo/catalog")))
       .catch(() => false);
   }
   return served;
