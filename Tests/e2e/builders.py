@@ -49,6 +49,21 @@ def stage_to_pick(stack, tenant: str = "acme") -> Stage:
 
 
 def allow_missing_catalog(page):
-    """Until the gateway serves /api/v1/kommo/catalog, the builders' read of it answers 404 and they fall
-    back to ids; that answer is expected, any other error is not."""
-    page.trouble.allow(404, r"/api/v1/kommo/catalog$")
+    """The builders read /api/v1/kommo/catalog only where the gateway's API document lists it, so no
+    answer is allowed here: a 404 on it fails the test like any other error answer."""
+
+
+def json_text(form) -> str:
+    """The text of a builder's JSON tab (the textarea CodeMirror keeps in step, or the plain one)."""
+    return form.locator("[data-field=json] textarea.code").input_value()
+
+
+def set_json(form, text: str):
+    """Replaces the text of a builder's JSON tab, through CodeMirror where it is installed."""
+    form.locator("[data-field=json]").evaluate("""(field, text) => {
+        const mirror = field.querySelector('.CodeMirror');
+        if (mirror) { mirror.CodeMirror.setValue(text); return; }
+        const area = field.querySelector('textarea.code');
+        area.value = text;
+        area.dispatchEvent(new Event('input', { bubbles: true }));
+    }""", text)

@@ -42,7 +42,7 @@ def seed(stack):
         "sequence": f"#/agents/{a}/sequences/{sequence['id']}", "scripts": f"#/agents/{a}/scripts",
         "script": f"#/agents/{a}/scripts/{script['id']}", "webhook-history": "#/webhooks",
         "event": f"#/webhooks/events/{event['id']}", "deliveries": "#/webhooks/deliveries",
-        "lead-timeline": "#/leads/4410021", "integrations": "#/integrations", "api-keys": "#/keys",
+        "lead-timeline": "#/leads/4410021", "integrations": "#/integrations", "api-keys": "#/keys", "board": "#/board",
     }
 
 

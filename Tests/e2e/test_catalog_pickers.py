@@ -1,9 +1,10 @@
 """Pickers by name: with a connected Kommo account the builders offer pipelines, stages, users, task types
 and a custom field's values by name and store their ids; the board names the pipelines and stages.
 
-The catalog is the gateway's `GET /api/v1/kommo/catalog` (the shared contract). Where this build of the
-gateway does not serve it yet (404), the page is given a catalog in that contract's shape instead, so the
-pickers are tested either way; with a real catalog the names of test_rule_builder's test are the account's.
+The catalog is the gateway's `GET /api/v1/kommo/catalog` (the shared contract), which the UI reads where
+the gateway's API document lists it. Where this build of the gateway does not serve it yet, the page is
+given a catalog in that contract's shape (and a document listing it) instead, so the pickers are tested
+either way; with a real catalog the names of test_rule_builder's test are the account's.
 """
 import json
 import re
@@ -39,6 +40,14 @@ def account(page, stack):
         pytest.skip("the gateway serves the account's own catalog: test_rule_builder picks its stages by name")
     page.route(re.compile(r"/api/v1/kommo/catalog$"), lambda route: route.fulfill(
         status=200, content_type="application/json", body=json.dumps(CATALOG)))
+
+    def document_with_catalog(route):
+        # The UI asks for the catalog only where the gateway's API document lists it.
+        answer = route.fetch()
+        document = answer.json()
+        document["paths"]["/api/v1/kommo/catalog"] = {"get": {"operationId": "kommoCatalog", "responses": {"200": {"description": "the catalog"}}}}
+        route.fulfill(response=answer, body=json.dumps(document), content_type="application/json")
+    page.route(re.compile(r"/api/v1/openapi\.json$"), document_with_catalog)
     return CATALOG
 
 

@@ -7,7 +7,7 @@ import re
 from playwright.sync_api import expect
 
 from browser import assert_accessible, sign_in
-from builders import allow_missing_catalog, new_agent, stage_to_pick
+from builders import allow_missing_catalog, json_text, new_agent, set_json, stage_to_pick
 
 
 def pick(control, stage):
@@ -70,7 +70,7 @@ def test_nested_rule_built_without_json_is_stored_as_built(page, stack):
     assert_accessible(page, "the rule builder")
 
     form.get_by_role("tab", name="JSON (advanced)").click()
-    built = json.loads(form.get_by_label("Rule JSON").input_value())
+    built = json.loads(json_text(form))
     form.get_by_role("tab", name="Builder").click()
     form.get_by_role("button", name="Create rule").click()
     expect(page).to_have_url(re.compile(r"/rules/[^/]+$"))
@@ -90,11 +90,10 @@ def test_json_tab_and_builder_stay_in_sync(page, stack):
     page.get_by_role("button", name="New rule").click()
     form = page.locator("form.rule-builder")
     form.get_by_role("tab", name="JSON (advanced)").click()
-    box = form.get_by_label("Rule JSON")
-    document = json.loads(box.input_value())
+    document = json.loads(json_text(form))
     document["name"] = "From the JSON tab"
     document["trigger"] = {"type": "time_based", "anchor": "last_outbound", "after_seconds": 7200, "cancel_on": ["inbound_message"]}
-    box.fill(json.dumps(document))
+    set_json(form, json.dumps(document))
     form.get_by_role("tab", name="Builder").click()
     expect(form.get_by_label("Name", exact=True)).to_have_value("From the JSON tab")
     expect(form.get_by_label("When", exact=True)).to_have_value("time_based")
@@ -102,11 +101,12 @@ def test_json_tab_and_builder_stay_in_sync(page, stack):
     expect(form.get_by_label("Wait", exact=True)).to_have_value("2")
     form.get_by_label("Wait: unit").select_option(label="days")
     form.get_by_role("tab", name="JSON (advanced)").click()
-    assert json.loads(box.input_value())["trigger"]["after_seconds"] == 2 * 86400
-    box.fill("{ not json")
+    assert json.loads(json_text(form))["trigger"]["after_seconds"] == 2 * 86400
+    set_json(form, "{ not json")
     form.get_by_role("tab", name="Builder").click()
     expect(form.locator("[data-field=json] > .field-error")).to_contain_text("Not valid JSON")
-    expect(box).to_be_visible()
+    expect(form.locator("[data-field=json]")).to_be_visible()
+    assert_accessible(page, "the rule's JSON tab")
 
 
 def test_trigger_picker_shows_the_stored_trigger(page, stack):

@@ -6,7 +6,7 @@ import re
 from playwright.sync_api import expect
 
 from browser import assert_accessible, sign_in
-from builders import allow_missing_catalog, new_agent
+from builders import allow_missing_catalog, json_text, new_agent, set_json
 
 
 def rows(page):
@@ -106,10 +106,9 @@ def test_json_tab_edits_show_in_the_rows(page, stack):
     page.get_by_role("button", name="New sequence").click()
     form = page.locator("form.sequence-builder")
     form.get_by_role("tab", name="JSON (advanced)").click()
-    box = form.get_by_label("Sequence JSON")
-    document = json.loads(box.input_value())
+    document = json.loads(json_text(form))
     document["steps"].append({"id": "later", "delay_hours": 5, "action": {"type": "add_tags", "tags": ["warm"]}})
-    box.fill(json.dumps(document))
+    set_json(form, json.dumps(document))
     form.get_by_role("tab", name="Builder").click()
     expect(rows(page)).to_have_count(2)
     later = rows(page).nth(1)
@@ -118,7 +117,7 @@ def test_json_tab_edits_show_in_the_rows(page, stack):
     expect(later.get_by_label("Wait after the previous step: unit").locator("option:checked")).to_have_text("hours")
     expect(later.get_by_label("Tags", exact=True)).to_have_value("warm")
     form.get_by_role("tab", name="JSON (advanced)").click()
-    steps = json.loads(box.input_value())["steps"]
+    steps = json.loads(json_text(form))["steps"]
     assert steps[1] == {"id": "later", "delay_seconds": 5 * 3600, "action": {"type": "add_tags", "tags": ["warm"]}}
 
 

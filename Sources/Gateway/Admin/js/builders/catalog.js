@@ -13,14 +13,28 @@ const empty = () => ({
 let cached = null;
 let cachedFor = "";
 let cachedAt = 0;
+let served = null;
 
-/** The catalog, read once a minute per API key; an error or a 404 gives the empty, disconnected one. */
+/**
+ * Whether this gateway serves the catalog, from its API document (read once): a gateway of an older
+ * version answers the catalog's path with a 404, which the page need not provoke.
+ */
+function catalogServed() {
+  if (!served) {
+    served = api.get(url`/api/v1/openapi.json`)
+      .then((r) => Object.keys((r.data && r.data.paths) || {}).some((path) => path.endsWith("/kommo/catalog")))
+      .catch(() => false);
+  }
+  return served;
+}
+
+/** The catalog, read once a minute per API key; without one (or on an error) the empty, disconnected one. */
 export function loadCatalog() {
   const fresh = cached && cachedFor === session.key && Date.now() - cachedAt < 60_000;
   if (!fresh) {
     cachedFor = session.key;
     cachedAt = Date.now();
-    cached = api.get(url`/api/v1/kommo/catalog`).then((r) => normalize(r.data)).catch(() => empty());
+    cached = catalogServed().then((yes) => (yes ? api.get(url`/api/v1/kommo/catalog`).then((r) => normalize(r.data)) : empty())).catch(() => empty());
   }
   return cached;
 }

@@ -8,6 +8,7 @@ import { loadCatalog, idPicker } from "./catalog.js";
 import { conditionTree, anchors } from "./condition-tree.js";
 import { actionList, sampleValues, placeholders } from "./action-editors.js";
 import { pathField, choose, text, number, duration } from "./controls.js";
+import { jsonTab } from "./json-tab.js";
 
 export const triggerTypes = [
   ["stage_changed", "The lead enters a stage (stage_changed)"], ["lead_created", "A lead is created (lead_created)"],
@@ -152,12 +153,12 @@ function samplesEditor(ctx, doc) {
 export function ruleBuilder(agentID, rule, etag, done) {
   const stored = rule ? editableRule(rule) : {};
   const doc = rule ? editableRule(rule) : clone(starter);
-  const json = h("textarea", { rows: 22, class: "code", spellcheck: "false", "aria-label": "Rule JSON" });
+  const jsonPanel = jsonTab("Rule JSON");
   const listeners = [];
   const ctx = {
     catalog: { connected: false, pipelines: [], users: [], custom_fields: { leads: [], contacts: [], companies: [] }, tags: { leads: [], contacts: [], companies: [] }, task_types: [] },
     sample: sampleValues(),
-    changed: () => { json.value = pretty(doc); for (const l of listeners) l(); },
+    changed: () => { for (const l of listeners) l(); },
     scripts: () => api.get(url`/api/v1/agents/${agentID}/scripts`, { limit: 100 }).then((r) => (r.data.items || []).map((s) => ({ id: s.id, name: s.name }))),
     sequences: () => api.get(url`/api/v1/agents/${agentID}/sequences`, { limit: 100 }).then((r) => (r.data.items || []).map((s) => ({ id: s.id, name: s.name }))),
     renderTemplate: (template, lead, values) => api.post(url`/api/v1/agents/${agentID}/templates/render`, { template, lead_id: lead, values }).then((r) => r.data),
@@ -185,30 +186,23 @@ export function ruleBuilder(agentID, rule, etag, done) {
     h("section", { class: "builder-section" }, h("h3", {}, "Conditions"), tree),
     h("section", { class: "builder-section" }, h("h3", {}, "Actions"), actions,
       details("Preview values", h("p", { class: "muted small" }, "The previews under the texts fill the variables with a lead's values or these."), samples)));
-  const jsonError = h("div", { class: "field-error", role: "alert" });
-  const jsonPanel = h("div", { class: "tab-panel", role: "tabpanel", hidden: true },
-    h("div", { class: "field", "data-field": "json" }, h("label", {}, "The rule as JSON (the REST body)"), json, jsonError));
-  json.value = pretty(doc);
   const tabs = tabBar([["Builder", builderPanel], ["JSON (advanced)", jsonPanel]], (panel) => {
     if (panel === builderPanel) return takeJSON();
-    json.value = pretty(doc);
+    jsonPanel.set(pretty(doc));
     return true;
   });
 
   /** Puts the JSON tab's document into the builder; false (with the error shown) when it is not a rule object. */
   function takeJSON() {
-    replace(jsonError);
+    jsonPanel.showError("");
     let value;
-    try { value = JSON.parse(json.value); } catch (e) { replace(jsonError, `Not valid JSON: ${e.message}`); return false; }
-    if (!isObject(value)) { replace(jsonError, "The rule is a JSON object."); return false; }
+    try { value = JSON.parse(jsonPanel.get()); } catch (e) { jsonPanel.showError(`Not valid JSON: ${e.message}`); return false; }
+    if (!isObject(value)) { jsonPanel.showError("The rule is a JSON object."); return false; }
     for (const key of Object.keys(doc)) delete doc[key];
     Object.assign(doc, value);
     redrawAll();
     return true;
   }
-  json.addEventListener("input", () => {
-    try { const value = JSON.parse(json.value); if (isObject(value)) { replace(jsonError); } } catch (e) { replace(jsonError, `Not valid JSON: ${e.message}`); }
-  });
 
   const form = h("form", { class: "card rule-builder", novalidate: true },
     h("h2", {}, rule ? "Edit rule" : "New rule"),
@@ -220,7 +214,7 @@ export function ruleBuilder(agentID, rule, etag, done) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
-    if (!jsonPanel.hidden && !takeJSON()) { showErrors(form, fieldError("json", "is not valid JSON")); return; }
+    if (!jsonPanel.hidden && !takeJSON()) return;  // the JSON tab says why
     try {
       const answer = rule
         ? await api.patch(url`/api/v1/agents/${agentID}/rules/${rule.id}`, mergePatch(stored, doc), { ifMatch: etag })
@@ -254,6 +248,7 @@ export function tabBar(panels, canSwitch) {
       buttons[i].classList.toggle("active", i === index);
       buttons[i].setAttribute("aria-selected", i === index ? "true" : "false");
     });
+    if (panel.onShown) panel.onShown();
   }
   bar.append(...buttons);
   bar.select = select;

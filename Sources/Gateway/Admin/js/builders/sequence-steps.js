@@ -10,6 +10,7 @@ import { loadCatalog, idPicker } from "./catalog.js";
 import { actionCard, actionTypes, newAction, sampleValues } from "./action-editors.js";
 import { pathField, choose, text, duration } from "./controls.js";
 import { mergePatch, tabBar } from "./rule-builder.js";
+import { jsonTab } from "./json-tab.js";
 
 const editable = ["name", "status", "trigger", "entry_filters", "steps", "send_window", "exit_conditions", "re_enrollment"];
 const stepActions = actionTypes.filter(([type]) => type !== "start_sequence");
@@ -266,11 +267,11 @@ export function sequenceBuilder(agentID, sequence, etag, done) {
   let stored = sequence ? editableSequence(sequence) : {};
   let currentTag = etag;
   const doc = sequence ? editableSequence(sequence) : clone(starter);
-  const json = h("textarea", { rows: 22, class: "code", spellcheck: "false", "aria-label": "Sequence JSON" });
+  const jsonPanel = jsonTab("Sequence JSON");
   const ctx = {
     catalog: { connected: false, pipelines: [], users: [], custom_fields: { leads: [], contacts: [], companies: [] }, tags: { leads: [], contacts: [], companies: [] }, task_types: [] },
     sample: sampleValues(),
-    changed: () => { json.value = pretty(doc); },
+    changed: () => {},
     scripts: () => api.get(url`/api/v1/agents/${agentID}/scripts`, { limit: 100 }).then((r) => (r.data.items || []).map((s) => ({ id: s.id, name: s.name }))),
     sequences: () => api.get(url`/api/v1/agents/${agentID}/sequences`, { limit: 100 }).then((r) => (r.data.items || []).map((s) => ({ id: s.id, name: s.name }))),
     renderTemplate: (template, lead, values) => api.post(url`/api/v1/agents/${agentID}/templates/render`, { template, lead_id: lead, values }).then((r) => r.data),
@@ -286,15 +287,11 @@ export function sequenceBuilder(agentID, sequence, etag, done) {
     h("section", { class: "builder-section" }, h("h3", {}, "Steps"), steps, previewLead(ctx)),
     h("section", { class: "builder-section" }, h("h3", {}, "Send window"), windowBox),
     h("section", { class: "builder-section" }, h("h3", {}, "Exit conditions"), exits));
-  const jsonError = h("div", { class: "field-error", role: "alert" });
-  const jsonPanel = h("div", { class: "tab-panel", role: "tabpanel", hidden: true },
-    h("div", { class: "field", "data-field": "json" }, h("label", {}, "The sequence as JSON (the REST body)"), json, jsonError));
-  json.value = pretty(doc);
   function takeJSON() {
-    replace(jsonError);
+    jsonPanel.showError("");
     let value;
-    try { value = JSON.parse(json.value); } catch (e) { replace(jsonError, `Not valid JSON: ${e.message}`); return false; }
-    if (!value || typeof value !== "object" || Array.isArray(value)) { replace(jsonError, "The sequence is a JSON object."); return false; }
+    try { value = JSON.parse(jsonPanel.get()); } catch (e) { jsonPanel.showError(`Not valid JSON: ${e.message}`); return false; }
+    if (!value || typeof value !== "object" || Array.isArray(value)) { jsonPanel.showError("The sequence is a JSON object."); return false; }
     for (const key of Object.keys(doc)) delete doc[key];
     Object.assign(doc, value);
     for (const step of doc.steps || []) if (step && typeof step === "object") normalizeDelay(step);
@@ -303,7 +300,7 @@ export function sequenceBuilder(agentID, sequence, etag, done) {
   }
   const tabs = tabBar([["Builder", builderPanel], ["JSON (advanced)", jsonPanel]], (panel) => {
     if (panel === builderPanel) return takeJSON();
-    json.value = pretty(doc);
+    jsonPanel.set(pretty(doc));
     return true;
   });
   const form = h("form", { class: "card sequence-builder", novalidate: true },
@@ -316,7 +313,7 @@ export function sequenceBuilder(agentID, sequence, etag, done) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
-    if (!jsonPanel.hidden && !takeJSON()) { showErrors(form, fieldError("json", "is not valid JSON")); return; }
+    if (!jsonPanel.hidden && !takeJSON()) return;  // the JSON tab says why
     try {
       const answer = sequence
         ? await api.patch(url`/api/v1/agents/${agentID}/sequences/${sequence.id}`, mergePatch(stored, doc), { ifMatch: currentTag })
