@@ -17,11 +17,14 @@ package struct SequenceServer: SequencesHandler {
 
     /// What one tenant may hold of the sequences this service owns.
     let quotas: TenantQuotas
+    /// OAuth connections and account catalogs; `nil` in a process that carries out no Kommo actions.
+    let kommo: KommoConnector?
 
     package init(store: SequenceStore, scheduler: Scheduler, integrations: Integrations, clock: any WallClock,
                  kommoProbe: (@Sendable (_ tenantID: String, _ logger: Logger) async throws -> JSONValue)? = nil,
-                 quotas: TenantQuotas = TenantQuotas()) {
+                 quotas: TenantQuotas = TenantQuotas(), kommo: KommoConnector? = nil) {
         self.quotas = quotas
+        self.kommo = kommo
         self.store = store
         self.scheduler = scheduler
         self.integrations = integrations
@@ -87,7 +90,13 @@ extension SequenceServer {
     /// beyond a missing tenant.
     package func getIntegrations(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
-        return Self.document(try await integrations.state(tenantID: tenantID))
+        var document = Self.document(try await integrations.state(tenantID: tenantID))
+        if let view = try await kommo?.connectionView(tenantID: tenantID), case .object(var root)? = JSONValue(parsing: document.json) {
+            // How the account was connected, when its tokens expire, its catalog, and a renewal alert.
+            root["kommo_connection"] = view
+            document.json = JSONValue.object(root).text()
+        }
+        return document
     }
 
     /// Applies a JSON merge patch to the tenant's integrations. A webhook secret is generated when none

@@ -17,6 +17,7 @@ extension OpenAPIDocument {
         schemas.merge(documentSchemas) { _, new in new }
         schemas.merge(sequenceSchemas) { _, new in new }
         schemas.merge(scriptSchemas) { _, new in new }
+        schemas.merge(kommoConnectSchemas) { _, new in new }
         return schemas
     }
 
