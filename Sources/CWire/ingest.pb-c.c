@@ -187,6 +187,51 @@ void   agents__v1__webhook_source__free_unpacked
   assert(message->base.descriptor == &agents__v1__webhook_source__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   agents__v1__kommo_account_binding__init
+                     (Agents__V1__KommoAccountBinding         *message)
+{
+  static const Agents__V1__KommoAccountBinding init_value = AGENTS__V1__KOMMO_ACCOUNT_BINDING__INIT;
+  *message = init_value;
+}
+size_t agents__v1__kommo_account_binding__get_packed_size
+                     (const Agents__V1__KommoAccountBinding *message)
+{
+  assert(message->base.descriptor == &agents__v1__kommo_account_binding__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__kommo_account_binding__pack
+                     (const Agents__V1__KommoAccountBinding *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__kommo_account_binding__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__kommo_account_binding__pack_to_buffer
+                     (const Agents__V1__KommoAccountBinding *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__kommo_account_binding__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__KommoAccountBinding *
+       agents__v1__kommo_account_binding__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__KommoAccountBinding *)
+     protobuf_c_message_unpack (&agents__v1__kommo_account_binding__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__kommo_account_binding__free_unpacked
+                     (Agents__V1__KommoAccountBinding *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__kommo_account_binding__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   agents__v1__rotate_request__init
                      (Agents__V1__RotateRequest         *message)
 {
@@ -1330,6 +1375,83 @@ const ProtobufCMessageDescriptor agents__v1__webhook_source__descriptor =
   agents__v1__webhook_source__field_indices_by_name,
   1,  agents__v1__webhook_source__number_ranges,
   (ProtobufCMessageInit) agents__v1__webhook_source__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__kommo_account_binding__field_descriptors[4] =
+{
+  {
+    "tenant_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KommoAccountBinding, tenant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "account_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KommoAccountBinding, account_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "subdomain",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KommoAccountBinding, subdomain),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "base_url",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KommoAccountBinding, base_url),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__kommo_account_binding__field_indices_by_name[] = {
+  1,   /* field[1] = account_id */
+  3,   /* field[3] = base_url */
+  2,   /* field[2] = subdomain */
+  0,   /* field[0] = tenant_id */
+};
+static const ProtobufCIntRange agents__v1__kommo_account_binding__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor agents__v1__kommo_account_binding__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.KommoAccountBinding",
+  "KommoAccountBinding",
+  "Agents__V1__KommoAccountBinding",
+  "agents.v1",
+  sizeof(Agents__V1__KommoAccountBinding),
+  4,
+  agents__v1__kommo_account_binding__field_descriptors,
+  agents__v1__kommo_account_binding__field_indices_by_name,
+  1,  agents__v1__kommo_account_binding__number_ranges,
+  (ProtobufCMessageInit) agents__v1__kommo_account_binding__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor agents__v1__rotate_request__field_descriptors[2] =
@@ -2904,10 +3026,11 @@ const ProtobufCEnumDescriptor agents__v1__replay_mode__descriptor =
   agents__v1__replay_mode__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__ingest__method_descriptors[11] =
+static const ProtobufCMethodDescriptor agents__v1__ingest__method_descriptors[12] =
 {
   { "Ingest", &agents__v1__ingest_request__descriptor, &agents__v1__ingest_response__descriptor },
   { "EnsureWebhookSource", &agents__v1__tenant_request__descriptor, &agents__v1__webhook_source__descriptor },
+  { "BindKommoAccount", &agents__v1__kommo_account_binding__descriptor, &agents__v1__webhook_source__descriptor },
   { "GetWebhookSource", &agents__v1__tenant_request__descriptor, &agents__v1__webhook_source__descriptor },
   { "RotateWebhookSource", &agents__v1__rotate_request__descriptor, &agents__v1__webhook_source__descriptor },
   { "ListEvents", &agents__v1__event_query__descriptor, &agents__v1__event_page__descriptor },
@@ -2919,17 +3042,18 @@ static const ProtobufCMethodDescriptor agents__v1__ingest__method_descriptors[11
   { "SetTenantState", &agents__v1__tenant_state__descriptor, &agents__v1__tenant_state_response__descriptor },
 };
 const unsigned agents__v1__ingest__method_indices_by_name[] = {
+  2,        /* BindKommoAccount */
   1,        /* EnsureWebhookSource */
-  5,        /* GetEvent */
-  2,        /* GetWebhookSource */
+  6,        /* GetEvent */
+  3,        /* GetWebhookSource */
   0,        /* Ingest */
-  6,        /* ListDeliveries */
-  4,        /* ListEvents */
-  7,        /* Reparse */
-  8,        /* Replay */
-  3,        /* RotateWebhookSource */
-  10,        /* SetTenantState */
-  9         /* Stats */
+  7,        /* ListDeliveries */
+  5,        /* ListEvents */
+  8,        /* Reparse */
+  9,        /* Replay */
+  4,        /* RotateWebhookSource */
+  11,        /* SetTenantState */
+  10         /* Stats */
 };
 const ProtobufCServiceDescriptor agents__v1__ingest__descriptor =
 {
@@ -2938,7 +3062,7 @@ const ProtobufCServiceDescriptor agents__v1__ingest__descriptor =
   "Ingest",
   "Agents__V1__Ingest",
   "agents.v1",
-  11,
+  12,
   agents__v1__ingest__method_descriptors,
   agents__v1__ingest__method_indices_by_name
 };
@@ -2958,13 +3082,21 @@ void agents__v1__ingest__ensure_webhook_source(ProtobufCService *service,
   assert(service->descriptor == &agents__v1__ingest__descriptor);
   service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void agents__v1__ingest__bind_kommo_account(ProtobufCService *service,
+                                            const Agents__V1__KommoAccountBinding *input,
+                                            Agents__V1__WebhookSource_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__ingest__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void agents__v1__ingest__get_webhook_source(ProtobufCService *service,
                                             const Agents__V1__TenantRequest *input,
                                             Agents__V1__WebhookSource_Closure closure,
                                             void *closure_data)
 {
   assert(service->descriptor == &agents__v1__ingest__descriptor);
-  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__ingest__rotate_webhook_source(ProtobufCService *service,
                                                const Agents__V1__RotateRequest *input,
@@ -2972,7 +3104,7 @@ void agents__v1__ingest__rotate_webhook_source(ProtobufCService *service,
                                                void *closure_data)
 {
   assert(service->descriptor == &agents__v1__ingest__descriptor);
-  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__ingest__list_events(ProtobufCService *service,
                                      const Agents__V1__EventQuery *input,
@@ -2980,7 +3112,7 @@ void agents__v1__ingest__list_events(ProtobufCService *service,
                                      void *closure_data)
 {
   assert(service->descriptor == &agents__v1__ingest__descriptor);
-  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__ingest__get_event(ProtobufCService *service,
                                    const Agents__V1__IdRequest *input,
@@ -2988,7 +3120,7 @@ void agents__v1__ingest__get_event(ProtobufCService *service,
                                    void *closure_data)
 {
   assert(service->descriptor == &agents__v1__ingest__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__ingest__list_deliveries(ProtobufCService *service,
                                          const Agents__V1__DeliveryQuery *input,
@@ -2996,7 +3128,7 @@ void agents__v1__ingest__list_deliveries(ProtobufCService *service,
                                          void *closure_data)
 {
   assert(service->descriptor == &agents__v1__ingest__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__ingest__reparse(ProtobufCService *service,
                                  const Agents__V1__IdRequest *input,
@@ -3004,7 +3136,7 @@ void agents__v1__ingest__reparse(ProtobufCService *service,
                                  void *closure_data)
 {
   assert(service->descriptor == &agents__v1__ingest__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__ingest__replay(ProtobufCService *service,
                                 const Agents__V1__ReplayRequest *input,
@@ -3012,7 +3144,7 @@ void agents__v1__ingest__replay(ProtobufCService *service,
                                 void *closure_data)
 {
   assert(service->descriptor == &agents__v1__ingest__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__ingest__stats(ProtobufCService *service,
                                const Agents__V1__StatsRequest *input,
@@ -3020,7 +3152,7 @@ void agents__v1__ingest__stats(ProtobufCService *service,
                                void *closure_data)
 {
   assert(service->descriptor == &agents__v1__ingest__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__ingest__set_tenant_state(ProtobufCService *service,
                                           const Agents__V1__TenantState *input,
@@ -3028,7 +3160,7 @@ void agents__v1__ingest__set_tenant_state(ProtobufCService *service,
                                           void *closure_data)
 {
   assert(service->descriptor == &agents__v1__ingest__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__ingest__init (Agents__V1__Ingest_Service *service,
                                Agents__V1__Ingest_ServiceDestroy destroy)

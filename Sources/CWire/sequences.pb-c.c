@@ -547,6 +547,96 @@ void   agents__v1__lead_resume_response__free_unpacked
   assert(message->base.descriptor == &agents__v1__lead_resume_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   agents__v1__kommo_connect_request__init
+                     (Agents__V1__KommoConnectRequest         *message)
+{
+  static const Agents__V1__KommoConnectRequest init_value = AGENTS__V1__KOMMO_CONNECT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t agents__v1__kommo_connect_request__get_packed_size
+                     (const Agents__V1__KommoConnectRequest *message)
+{
+  assert(message->base.descriptor == &agents__v1__kommo_connect_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__kommo_connect_request__pack
+                     (const Agents__V1__KommoConnectRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__kommo_connect_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__kommo_connect_request__pack_to_buffer
+                     (const Agents__V1__KommoConnectRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__kommo_connect_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__KommoConnectRequest *
+       agents__v1__kommo_connect_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__KommoConnectRequest *)
+     protobuf_c_message_unpack (&agents__v1__kommo_connect_request__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__kommo_connect_request__free_unpacked
+                     (Agents__V1__KommoConnectRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__kommo_connect_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__kommo_disconnect_request__init
+                     (Agents__V1__KommoDisconnectRequest         *message)
+{
+  static const Agents__V1__KommoDisconnectRequest init_value = AGENTS__V1__KOMMO_DISCONNECT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t agents__v1__kommo_disconnect_request__get_packed_size
+                     (const Agents__V1__KommoDisconnectRequest *message)
+{
+  assert(message->base.descriptor == &agents__v1__kommo_disconnect_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__kommo_disconnect_request__pack
+                     (const Agents__V1__KommoDisconnectRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__kommo_disconnect_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__kommo_disconnect_request__pack_to_buffer
+                     (const Agents__V1__KommoDisconnectRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__kommo_disconnect_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__KommoDisconnectRequest *
+       agents__v1__kommo_disconnect_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__KommoDisconnectRequest *)
+     protobuf_c_message_unpack (&agents__v1__kommo_disconnect_request__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__kommo_disconnect_request__free_unpacked
+                     (Agents__V1__KommoDisconnectRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__kommo_disconnect_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor agents__v1__schedule_request__field_descriptors[3] =
 {
   {
@@ -1224,6 +1314,160 @@ const ProtobufCMessageDescriptor agents__v1__lead_resume_response__descriptor =
   (ProtobufCMessageInit) agents__v1__lead_resume_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor agents__v1__kommo_connect_request__field_descriptors[4] =
+{
+  {
+    "tenant_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KommoConnectRequest, tenant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "code",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KommoConnectRequest, code),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "referer",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KommoConnectRequest, referer),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "webhook_url",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KommoConnectRequest, webhook_url),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__kommo_connect_request__field_indices_by_name[] = {
+  1,   /* field[1] = code */
+  2,   /* field[2] = referer */
+  0,   /* field[0] = tenant_id */
+  3,   /* field[3] = webhook_url */
+};
+static const ProtobufCIntRange agents__v1__kommo_connect_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor agents__v1__kommo_connect_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.KommoConnectRequest",
+  "KommoConnectRequest",
+  "Agents__V1__KommoConnectRequest",
+  "agents.v1",
+  sizeof(Agents__V1__KommoConnectRequest),
+  4,
+  agents__v1__kommo_connect_request__field_descriptors,
+  agents__v1__kommo_connect_request__field_indices_by_name,
+  1,  agents__v1__kommo_connect_request__number_ranges,
+  (ProtobufCMessageInit) agents__v1__kommo_connect_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__kommo_disconnect_request__field_descriptors[4] =
+{
+  {
+    "tenant_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KommoDisconnectRequest, tenant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "account_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KommoDisconnectRequest, account_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "client_uuid",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KommoDisconnectRequest, client_uuid),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "signature",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KommoDisconnectRequest, signature),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__kommo_disconnect_request__field_indices_by_name[] = {
+  1,   /* field[1] = account_id */
+  2,   /* field[2] = client_uuid */
+  3,   /* field[3] = signature */
+  0,   /* field[0] = tenant_id */
+};
+static const ProtobufCIntRange agents__v1__kommo_disconnect_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor agents__v1__kommo_disconnect_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.KommoDisconnectRequest",
+  "KommoDisconnectRequest",
+  "Agents__V1__KommoDisconnectRequest",
+  "agents.v1",
+  sizeof(Agents__V1__KommoDisconnectRequest),
+  4,
+  agents__v1__kommo_disconnect_request__field_descriptors,
+  agents__v1__kommo_disconnect_request__field_indices_by_name,
+  1,  agents__v1__kommo_disconnect_request__number_ranges,
+  (ProtobufCMessageInit) agents__v1__kommo_disconnect_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue agents__v1__enrollment_command_kind__enum_values_by_number[5] =
 {
   { "ENROLLMENT_COMMAND_KIND_UNSPECIFIED", "AGENTS__V1__ENROLLMENT_COMMAND_KIND__ENROLLMENT_COMMAND_KIND_UNSPECIFIED", 0 },
@@ -1288,7 +1532,7 @@ const ProtobufCEnumDescriptor agents__v1__action_command_kind__descriptor =
   agents__v1__action_command_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[21] =
+static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[25] =
 {
   { "Schedule", &agents__v1__schedule_request__descriptor, &agents__v1__schedule_response__descriptor },
   { "OnEvent", &agents__v1__on_event_request__descriptor, &agents__v1__on_event_response__descriptor },
@@ -1311,19 +1555,27 @@ static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors
   { "VerifyChatsWebhook", &agents__v1__chats_webhook_check__descriptor, &agents__v1__chats_webhook_verdict__descriptor },
   { "ResumeLead", &agents__v1__lead_resume__descriptor, &agents__v1__lead_resume_response__descriptor },
   { "CommandAction", &agents__v1__action_command__descriptor, &agents__v1__action_command_response__descriptor },
+  { "ConnectKommo", &agents__v1__kommo_connect_request__descriptor, &agents__v1__document__descriptor },
+  { "DisconnectKommo", &agents__v1__kommo_disconnect_request__descriptor, &agents__v1__document__descriptor },
+  { "KommoCatalog", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
+  { "RefreshKommoCatalog", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
 };
 const unsigned agents__v1__sequences__method_indices_by_name[] = {
   20,        /* CommandAction */
   8,        /* CommandEnrollment */
+  21,        /* ConnectKommo */
   2,        /* CreateSequence */
   6,        /* DeleteSequence */
+  22,        /* DisconnectKommo */
   11,        /* GetIntegrations */
   3,        /* GetSequence */
+  23,        /* KommoCatalog */
   9,        /* LeadTimeline */
   10,        /* ListActions */
   7,        /* ListEnrollments */
   4,        /* ListSequences */
   1,        /* OnEvent */
+  24,        /* RefreshKommoCatalog */
   19,        /* ResumeLead */
   0,        /* Schedule */
   17,        /* SetTenantPlan */
@@ -1342,7 +1594,7 @@ const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
   "Sequences",
   "Agents__V1__Sequences",
   "agents.v1",
-  21,
+  25,
   agents__v1__sequences__method_descriptors,
   agents__v1__sequences__method_indices_by_name
 };
@@ -1513,6 +1765,38 @@ void agents__v1__sequences__command_action(ProtobufCService *service,
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
   service->invoke(service, 20, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__sequences__connect_kommo(ProtobufCService *service,
+                                          const Agents__V1__KommoConnectRequest *input,
+                                          Agents__V1__Document_Closure closure,
+                                          void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 21, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__sequences__disconnect_kommo(ProtobufCService *service,
+                                             const Agents__V1__KommoDisconnectRequest *input,
+                                             Agents__V1__Document_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 22, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__sequences__kommo_catalog(ProtobufCService *service,
+                                          const Agents__V1__DocumentRef *input,
+                                          Agents__V1__Document_Closure closure,
+                                          void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 23, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__sequences__refresh_kommo_catalog(ProtobufCService *service,
+                                                  const Agents__V1__DocumentRef *input,
+                                                  Agents__V1__Document_Closure closure,
+                                                  void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 24, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
                                   Agents__V1__Sequences_ServiceDestroy destroy)

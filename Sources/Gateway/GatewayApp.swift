@@ -80,6 +80,7 @@ package enum GatewayApp {
         addCascadeRoutes(to: tenantAPI, peers: peers)
         addScriptRoutes(to: tenantAPI, peers: peers)
         addIntegrationRoutes(to: tenantAPI, peers: peers)
+        addKommoConnectRoutes(to: router, tenantAPI: tenantAPI, store: store, peers: peers, configuration: configuration, clock: clock)
         addLeadTimelineRoutes(to: tenantAPI, peers: peers)
         addActionRoutes(to: tenantAPI, peers: peers)
         addUsageRoutes(to: tenantAPI, peers: peers)

@@ -68,6 +68,11 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     package var noDemo: Bool = false
 
     @OptionGroup package var billing: BillingOptions
+    @Option(name: .customLong("kommo-client-id"), help: "The Kommo public integration's id, for the install button (env KOMMO_CLIENT_ID).")
+    package var kommoClientID: String?
+
+    @Option(name: .customLong("kommo-authorize-url"), help: "Kommo's authorize page (env KOMMO_AUTHORIZE_URL; default https://www.kommo.com/oauth; amoCRM: https://www.amocrm.ru/oauth).")
+    package var kommoAuthorizeURL: String?
 
     @OptionGroup package var process: ProcessOptions
 
@@ -118,6 +123,12 @@ package struct GatewayOptions: ParsableArguments, Sendable {
         let metricsToken = self.metricsToken ?? Env.string("METRICS_TOKEN", in: environment)
         let publicBaseURL = self.publicBaseURL ?? Env.string("PUBLIC_BASE_URL", in: environment)
         if let adminToken { try GatewayConfiguration.checkToken(adminToken, key: "--admin-token / ADMIN_TOKEN") }
+        let kommoAuthorizeURL = self.kommoAuthorizeURL ?? Env.string("KOMMO_AUTHORIZE_URL", in: environment) ?? KommoInstallSettings.kommoAuthorizeURL
+        guard let authorize = URLComponents(string: kommoAuthorizeURL), let scheme = authorize.scheme, scheme == "https" || scheme == "http",
+              authorize.host?.isEmpty == false, authorize.query == nil
+        else { throw ConfigurationError("--kommo-authorize-url (KOMMO_AUTHORIZE_URL) must be an absolute URL without a query") }
+        let kommoInstall = KommoInstallSettings(clientID: kommoClientID ?? Env.string("KOMMO_CLIENT_ID", in: environment),
+                                                authorizeURL: kommoAuthorizeURL)
         if let metricsToken { try GatewayConfiguration.checkToken(metricsToken, key: "--metrics-token / METRICS_TOKEN") }
         let resolvedPublicBaseURL = publicBaseURL ?? "http://\(httpHost == "0.0.0.0" ? "localhost" : httpHost):\(httpPort)"
         var configuration = GatewayConfiguration(
@@ -132,7 +143,8 @@ package struct GatewayOptions: ParsableArguments, Sendable {
             trustedProxies: proxies, metricsToken: metricsToken,
             connections: ConnectionLimits(maxConnections: maxConnections, idleTimeout: .milliseconds(idleTimeoutMilliseconds),
                                           headerTimeout: .milliseconds(headerTimeoutMilliseconds), bodyTimeout: .milliseconds(bodyTimeoutMilliseconds)),
-            rpcSecurity: try process.security.security(identity: "gateway", logger: Logger(label: "gateway"), environment: environment))
+            rpcSecurity: try process.security.security(identity: "gateway", logger: Logger(label: "gateway"), environment: environment),
+            kommoInstall: kommoInstall)
         configuration.billing = try billing.configuration(publicBaseURL: resolvedPublicBaseURL, environment: environment)
         return configuration
     }
@@ -175,6 +187,8 @@ package struct GatewayConfiguration: Sendable {
     package var connections: ConnectionLimits
     /// Plans and Stripe; off by default (every tenant unlimited).
     package var billing: BillingConfiguration = .off
+    /// The Kommo install button: the integration's id and Kommo's authorize page.
+    package var kommoInstall: KommoInstallSettings
 
     /// A configured token must be long enough to be 32 random bytes (base64url or hex encoded).
     package static func checkToken(_ token: String, key: String) throws {
@@ -195,9 +209,10 @@ package struct GatewayConfiguration: Sendable {
         tenantRateLimitPerSecond: Double = 100, tenantRateLimitBurst: Double = 200,
         maxAPIKeys: Int = 20, authFailureLimit: Int = 10, authFailureWindow: Duration = .seconds(60),
         trustedProxies: [CIDR] = [], metricsToken: String? = nil, connections: ConnectionLimits = ConnectionLimits(),
-        rpcSecurity: RPCSecurity
+        rpcSecurity: RPCSecurity, kommoInstall: KommoInstallSettings = KommoInstallSettings()
     ) {
         self.rpcSecurity = rpcSecurity
+        self.kommoInstall = kommoInstall
         self.tenantRateLimitPerSecond = tenantRateLimitPerSecond
         self.tenantRateLimitBurst = tenantRateLimitBurst
         self.maxAPIKeys = maxAPIKeys
@@ -229,5 +244,23 @@ extension GatewayConfiguration: CustomStringConvertible {
         "GatewayConfiguration(http: \(httpHost):\(httpPort), data: \(dataDir), ingest: \(ingestAddress), rules: \(rulesAddress), "
             + "sequences: \(sequenceAddress), public: \(publicBaseURL), admin token: \(adminToken == nil ? "generated" : "set"), "
             + "trusted proxies: \(trustedProxies.count), connections: \(connections.maxConnections), \(billing))"
+    }
+}
+
+/// What the gateway needs to send a user to Kommo's consent page.
+package struct KommoInstallSettings: Sendable, Hashable {
+    /// Kommo's own authorize page.
+    package static let kommoAuthorizeURL = "https://www.kommo.com/oauth"
+    /// The integration's id; `nil`: installing through OAuth is not offered (412).
+    package var clientID: String?
+    /// Where the user is sent (a Kommo emulator in tests).
+    package var authorizeURL: String
+    /// How long an issued state may come back.
+    package var stateTTL: Duration
+
+    package init(clientID: String? = nil, authorizeURL: String = KommoInstallSettings.kommoAuthorizeURL, stateTTL: Duration = .seconds(900)) {
+        self.clientID = clientID.flatMap { $0.isEmpty ? nil : $0 }
+        self.authorizeURL = authorizeURL
+        self.stateTTL = stateTTL
     }
 }

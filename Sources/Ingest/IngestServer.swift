@@ -245,6 +245,15 @@ package struct IngestServer: IngestHandler {
         return Self.wire(source)
     }
 
+    package func bindKommoAccount(_ request: PB.KommoAccountBinding, context: RPCContext) async throws -> PB.WebhookSource {
+        guard !request.tenantId.isEmpty else { throw RPCError.invalid(field: "tenant_id", "is required") }
+        guard request.accountId >= 0 else { throw RPCError.invalid(field: "account_id", "must not be negative") }
+        guard let source = try await store.bindAccount(tenantID: request.tenantId, accountID: request.accountId > 0 ? request.accountId : nil,
+                                                       subdomain: request.subdomain, baseURL: request.baseUrl)
+        else { throw RPCError(.notFound, "no webhook source") }
+        return Self.wire(source)
+    }
+
     package func rotateWebhookSource(_ request: PB.RotateRequest, context: RPCContext) async throws -> PB.WebhookSource {
         guard (0...(30 * 86_400)).contains(request.graceSeconds) else {
             throw RPCError.invalid(field: "grace_seconds", "must be between 0 and 2592000")

@@ -45,6 +45,15 @@ package struct SequenceOptions: ParsableArguments, Sendable {
             help: "How long a lead read from Kommo serves templates unless a webhook about the lead comes first (env KOMMO_LEAD_CACHE_SECONDS; 0…86400, default 900).")
     package var kommoLeadCacheSeconds: Int?
 
+    @Option(name: .customLong("kommo-client-id"), help: "The Kommo public integration's id, for connecting accounts through OAuth (env KOMMO_CLIENT_ID; its secret: env KOMMO_CLIENT_SECRET only).")
+    package var kommoClientID: String = Env.string("KOMMO_CLIENT_ID") ?? ""
+
+    @Option(name: .customLong("kommo-redirect-uri"), help: "The redirect URI registered with the Kommo integration: the gateway's /oauth/kommo/callback (env KOMMO_REDIRECT_URI).")
+    package var kommoRedirectURI: String = Env.string("KOMMO_REDIRECT_URI") ?? ""
+
+    @Option(name: .customLong("kommo-catalog-refresh-s"), help: "How often each connected account's catalog is read again, in seconds (env KOMMO_CATALOG_REFRESH_S; default 3600).")
+    package var kommoCatalogRefreshSeconds: Int?
+
     package init() {}
 
     /// The Kommo budget settings, each checked against its range.
@@ -71,12 +80,21 @@ package struct SequenceOptions: ParsableArguments, Sendable {
     /// does not read as its setting's type stops startup.
     package func configuration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> SequenceConfiguration {
         let egressAllowPrivate = try self.egressAllowPrivate ?? Env.flag("EGRESS_ALLOW_PRIVATE", in: environment) ?? false
+        let catalogRefresh = try kommoCatalogRefreshSeconds ?? Env.integer("KOMMO_CATALOG_REFRESH_S", in: environment) ?? 3600
+        guard (60...(7 * 86_400)).contains(catalogRefresh) else {
+            throw ValidationError("--kommo-catalog-refresh-s must be between 60 and 604800")
+        }
+        let oauth = KommoOAuthSettings(clientID: kommoClientID.isEmpty ? nil : kommoClientID,
+                                       clientSecret: Env.string("KOMMO_CLIENT_SECRET", in: environment),
+                                       redirectURI: kommoRedirectURI.isEmpty ? nil : kommoRedirectURI,
+                                       catalogRefreshInterval: TimeInterval(catalogRefresh))
         return SequenceConfiguration(
             ingestAddress: try PeerAddress(parsing: ingestAddress, key: "--ingest-address"),
             rulesAddress: try PeerAddress(parsing: rulesAddress, key: "--rules-address"),
             egress: EgressPolicy(allowPrivateTargets: egressAllowPrivate, allowedHosts: EgressPolicy.hosts(parsing: egressAllowedHosts)),
             secretsKey: Env.string("SECRETS_KEY", in: environment), secretsKeyFile: secretsKeyFile,
-            budget: try budget(environment: environment))
+            budget: try budget(environment: environment),
+            kommoOAuth: oauth)
     }
 }
 
@@ -92,17 +110,21 @@ package struct SequenceConfiguration: Sendable {
     package var secretsKeyFile: String?
     /// Batches, the lead cache and paused accounts of Kommo calls.
     package var budget: KommoBudgetSettings
+    /// The Kommo public integration connecting accounts through OAuth, and how connections are kept up.
+    package var kommoOAuth: KommoOAuthSettings
 
     package init(ingestAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7101),
                  rulesAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 7102),
                  egress: EgressPolicy = EgressPolicy(), secretsKey: String? = nil, secretsKeyFile: String? = nil,
-                 budget: KommoBudgetSettings = KommoBudgetSettings()) {
+                 budget: KommoBudgetSettings = KommoBudgetSettings(),
+                 kommoOAuth: KommoOAuthSettings = KommoOAuthSettings()) {
         self.budget = budget
         self.ingestAddress = ingestAddress
         self.rulesAddress = rulesAddress
         self.egress = egress
         self.secretsKey = secretsKey
         self.secretsKeyFile = secretsKeyFile
+        self.kommoOAuth = kommoOAuth
     }
 }
 
@@ -138,6 +160,7 @@ package enum SequenceProcess {
         var kommoProbe: (@Sendable (String, Logger) async throws -> JSONValue)?
         let budget = KommoBudget(settings: budgetOverride ?? configuration.budget, store: store, clock: clock)
         var kommoClients: KommoClients?
+        var connector: KommoConnector?
         let actionRunner: any ActionRunner
         if let runner {
             actionRunner = runner
@@ -146,10 +169,11 @@ package enum SequenceProcess {
             let executorMetrics = ExecutorMetrics(factory: metrics)
             let registry = try ExecutorRegistry(ExecutorRegistry.executors(
                 store: store, egress: egress, rules: rules, settings: executor, clock: clock, metrics: executorMetrics))
-            let kommo = KommoClients(egress: egress, retry: executor.kommoRetry,
-                                     renewal: KommoTokenRenewal(integrations: integrations, egress: egress, clock: clock),
-                                     budget: budget)
+            let renewal = KommoTokenRenewal(integrations: integrations, egress: egress, clock: clock, store: store)
+            let kommo = KommoClients(egress: egress, retry: executor.kommoRetry, renewal: renewal, budget: budget)
             kommoClients = kommo
+            connector = KommoConnector(store: store, integrations: integrations, box: box, egress: egress, clients: kommo,
+                                       renewal: renewal, clock: clock, settings: configuration.kommoOAuth)
             actionRunner = ActionExecution(registry: registry, integrations: integrations, kommo: kommo, metrics: executorMetrics)
             let check = KommoConnectionCheck(integrations: integrations, clients: kommo)
             kommoProbe = { tenantID, logger in try await check.run(tenantID: tenantID, logger: logger) }
@@ -157,7 +181,7 @@ package enum SequenceProcess {
         let scheduler = Scheduler(store: store, runner: actionRunner, ingest: ingest, settings: schedulerSettings,
                                   clock: clock, logger: logger)
         let server = SequenceServer(store: store, scheduler: scheduler, integrations: integrations, clock: clock,
-                                    kommoProbe: kommoProbe, quotas: settings.quotas, budget: budget)
+                                    kommoProbe: kommoProbe, quotas: settings.quotas, budget: budget, kommo: connector)
         // A store read that fails leaves its gauge out of this scrape (a missing series, not a false zero),
         // is logged, and is counted, so a store that cannot be read shows on the dashboard.
         let gaugeReadFailures = Counter(label: "sequence_metrics_read_failures_total", factory: metrics)
@@ -190,6 +214,7 @@ package enum SequenceProcess {
             workers.append(KommoAccountProbe(budget: budget, clients: kommoClients, integrations: integrations, store: store,
                                              nudge: scheduler.nudge, clock: clock, tick: probeTick, logger: logger))
         }
+        workers += connector.map { [KommoMaintenance(connector: $0, logger: logger)] } ?? []
         return ServiceProcess(name: "sequence-service", store: db, server: rpc, workers: workers)
     }
 }

@@ -19,12 +19,15 @@ package struct SequenceServer: SequencesHandler {
     let quotas: TenantQuotas
     /// The Kommo budget: events keep its lead cache fresh; its paused accounts are alerts.
     let budget: KommoBudget?
+    /// OAuth connections and account catalogs; `nil` in a process that carries out no Kommo actions.
+    let kommo: KommoConnector?
 
     package init(store: SequenceStore, scheduler: Scheduler, integrations: Integrations, clock: any WallClock,
                  kommoProbe: (@Sendable (_ tenantID: String, _ logger: Logger) async throws -> JSONValue)? = nil,
-                 quotas: TenantQuotas = TenantQuotas(), budget: KommoBudget? = nil) {
+                 quotas: TenantQuotas = TenantQuotas(), budget: KommoBudget? = nil, kommo: KommoConnector? = nil) {
         self.quotas = quotas
         self.budget = budget
+        self.kommo = kommo
         self.store = store
         self.scheduler = scheduler
         self.integrations = integrations
@@ -93,7 +96,13 @@ extension SequenceServer {
     package func getIntegrations(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
         let state = try await integrations.state(tenantID: tenantID)
-        return Self.document(state, alerts: try await kommoAlerts(tenantID: tenantID))
+        var document = Self.document(state, alerts: try await kommoAlerts(tenantID: tenantID))
+        if let view = try await kommo?.connectionView(tenantID: tenantID), case .object(var root)? = JSONValue(parsing: document.json) {
+            // How the account was connected, when its tokens expire, its catalog, and a renewal alert.
+            root["kommo_connection"] = view
+            document.json = JSONValue.object(root).text()
+        }
+        return document
     }
 
     /// Applies a JSON merge patch to the tenant's integrations. A webhook secret is generated when none

@@ -221,14 +221,15 @@ struct FullSystem {
     /// gets a fresh temporary folder.
     static func make(clock: any WallClock = SystemClock(), firstRunDemo: Bool = false, rateLimit: Double = 50,
                      gatewayLogger: Logger = quietLogger, dataRoot: String? = nil,
-                     tune: @Sendable (inout GatewayConfiguration) -> Void = { _ in }) async throws -> FullSystem {
+                     tune: @Sendable (inout GatewayConfiguration) -> Void = { _ in },
+                     tuneSequences: @Sendable (inout SequenceConfiguration) -> Void = { _ in }) async throws -> FullSystem {
         // The port chosen for ingest can be taken by another test before ingest binds it: try again.
         var attempt = 0
         while true {
             attempt += 1
             do {
                 return try await makeOnce(clock: clock, firstRunDemo: firstRunDemo, rateLimit: rateLimit, gatewayLogger: gatewayLogger,
-                                          folders: DataFolders(root: dataRoot), tune: tune)
+                                          folders: DataFolders(root: dataRoot), tune: tune, tuneSequences: tuneSequences)
             } catch where attempt < 5 {
                 continue
             }
@@ -237,15 +238,17 @@ struct FullSystem {
 
     private static func makeOnce(clock: any WallClock, firstRunDemo: Bool, rateLimit: Double,
                                  gatewayLogger: Logger, folders: DataFolders,
-                                 tune: @Sendable (inout GatewayConfiguration) -> Void) async throws -> FullSystem {
+                                 tune: @Sendable (inout GatewayConfiguration) -> Void,
+                                 tuneSequences: @Sendable (inout SequenceConfiguration) -> Void) async throws -> FullSystem {
         let rules = try await RulesProcess.build(settings: ServiceSettings(rpcPort: 0, dataDir: folders.path("rules"), security: TestPKI.security("rules-service")), logger: quietLogger, clock: clock)
         // Ports first: ingest and sequences need each other's address.
         let ingestPort = try freePort()
+        var sequenceConfiguration = SequenceConfiguration(ingestAddress: PeerAddress(host: "127.0.0.1", port: ingestPort),
+                                                          rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port), egress: .loopbackTesting)
+        tuneSequences(&sequenceConfiguration)
         let sequences = try await SequenceProcess.build(
             settings: ServiceSettings(rpcPort: 0, dataDir: folders.path("sequence"), security: TestPKI.security("sequence-service")),
-            configuration: SequenceConfiguration(ingestAddress: PeerAddress(host: "127.0.0.1", port: ingestPort),
-                                                 rulesAddress: PeerAddress(host: "127.0.0.1", port: rules.port), egress: .loopbackTesting),
-            logger: quietLogger, clock: clock)
+            configuration: sequenceConfiguration, logger: quietLogger, clock: clock)
         let ingest: ServiceProcess
         do {
             ingest = try await buildIngest(port: ingestPort, rules: rules, sequences: sequences, clock: clock,

@@ -35,6 +35,8 @@ package final class KommoEmulator: Sendable {
     package let channelSecret: String
     /// Sends each stage change it accepts back as Kommo's webhook, once pointed at a URL (see ``KommoEcho``).
     package let echo = KommoEcho()
+    /// OAuth install, webhook subscriptions and the account's catalog (`KommoEmulator+OAuth.swift`).
+    package let oauthServer = KommoOAuthServer()
     /// The account as a whole: rate limit and block, unpaid, 504s, per-item refusals (`KommoEmulator+Batch`).
     package let behaviour = KommoAccountBehaviour()
 
@@ -80,6 +82,11 @@ package final class KommoEmulator: Sendable {
     /// Lets the current access token expire: from now on it is refused with 401 until a refresh.
     package func expireAccessToken() {
         state.withLock { $0.accessToken = "expired-\(UUID().uuidString)" }
+    }
+
+    /// Revokes the refresh token: the next refresh-token grant is refused (401), as after an uninstall.
+    package func revokeRefreshToken() {
+        state.withLock { $0.oauth?.refreshToken = "revoked-\(UUID().uuidString)" }
     }
 
     /// The access token accepted now, and the refresh token that renews it.
@@ -128,8 +135,10 @@ package final class KommoEmulator: Sendable {
             if case .status(let status) = misbehaviour { return Reply.empty(status) }
             return chatsAPI(received)
         }
+        if received.path == "/oauth" { return oauthServer.authorize(received) }
         if received.path == "/oauth2/access_token" {
             if case .status(let status) = misbehaviour { return Reply.empty(status) }
+            if received.json?["grant_type"]?.string == "authorization_code" { return exchangeCode(received) }
             return refresh(received)
         }
         guard received.headers["authorization"] == "Bearer \(state.withLock { $0.accessToken })" else {
@@ -190,6 +199,7 @@ package final class KommoEmulator: Sendable {
     }
 
     private func normalAnswer(_ request: ReceivedRequest) -> Response {
+        if let answer = oauthServer.answer(request) { return answer }
         if Self.isBatchRoute(request) {
             if let timeout = gatewayTimeout(request) { return timeout }
             if let refusal = refusedItems(request) { return refusal }
@@ -221,7 +231,7 @@ package final class KommoEmulator: Sendable {
             return Reply.json(200, .object(["_embedded": .object(["notes": .array(notes)])]), contentType: "application/hal+json")
         case ("POST", _) where request.path == "/api/v2/salesbot/run":
             return Reply.json(202, #"{"success":true}"#)
-        case ("GET", 3) where request.path == "/api/v4/account":
+        case ("GET", 3) where request.path == "/api/v4/account" && request.query == nil:
             return Reply.json(200, .object(["id": .int(29_012_345), "name": .string("Acme Sales"), "subdomain": .string("acmesales"),
                                             "currency": .string("USD"), "_links": .object(["self": .object(["href": .string("https://acmesales.kommo.com/api/v4/account")])])]),
                               contentType: "application/hal+json")
@@ -232,6 +242,7 @@ package final class KommoEmulator: Sendable {
             guard let contact = state.withLock({ $0.contacts[Int64(segments[3]) ?? -1] }) else { return Reply.empty(204) }
             return Reply.json(200, contact, contentType: "application/hal+json")
         default:
+            if let answer = oauthServer.answer(request) { return answer }
             return Reply.json(404, #"{"title":"Not Found","status":404,"detail":"No such route"}"#, contentType: "application/problem+json")
         }
     }
@@ -256,6 +267,7 @@ package final class KommoEmulator: Sendable {
         let json = request.json
         if hasBody, json == nil { problems.append("body is not JSON") }
 
+        if oauthServer.handles(request) { return problems }
         switch (request.method, request.path) {
         case ("POST", "/api/v4/tasks"):
             problems += Self.checkArray(json) { task in
@@ -305,7 +317,7 @@ package final class KommoEmulator: Sendable {
                 if request.query != "with=leads" { problems.append("expected ?with=leads") }
             } else if request.method == "GET", request.path == "/api/v4/account" {
                 if hasBody { problems.append("a GET has no body") }
-            } else {
+            } else if !oauthServer.handles(request) {
                 problems.append("unknown route")
             }
         }
@@ -410,6 +422,24 @@ package final class KommoEmulator: Sendable {
             state.refreshes += 1
             state.accessToken = "access-\(state.refreshes)-\(UUID().uuidString)"
             state.oauth?.refreshToken = "refresh-\(state.refreshes)-\(UUID().uuidString)"
+            return Reply.json(200, .object([
+                "token_type": "Bearer", "expires_in": .int(86_400),
+                "access_token": .string(state.accessToken), "refresh_token": .string(state.oauth!.refreshToken),
+            ]))
+        }
+    }
+
+    /// `POST /oauth2/access_token` with the authorization-code grant: a good code (once) gets an access
+    /// token this account accepts from now on and a refresh token that renews it.
+    private func exchangeCode(_ request: ReceivedRequest) -> Response {
+        guard let client = oauthServer.redeem(request.json) else {
+            return Reply.json(400, #"{"title":"Bad Request","status":400,"detail":"Authorization code has been revoked"}"#,
+                              contentType: "application/problem+json")
+        }
+        return state.withLock { state in
+            state.accessToken = "access-0-\(UUID().uuidString)"
+            state.oauth = OAuthClient(clientID: client.id, clientSecret: client.secret, redirectURI: client.redirectURI,
+                                      refreshToken: "refresh-0-\(UUID().uuidString)")
             return Reply.json(200, .object([
                 "token_type": "Bearer", "expires_in": .int(86_400),
                 "access_token": .string(state.accessToken), "refresh_token": .string(state.oauth!.refreshToken),

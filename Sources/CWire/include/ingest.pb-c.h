@@ -20,6 +20,7 @@ typedef struct Agents__V1__IngestRequest Agents__V1__IngestRequest;
 typedef struct Agents__V1__IngestResponse Agents__V1__IngestResponse;
 typedef struct Agents__V1__TenantRequest Agents__V1__TenantRequest;
 typedef struct Agents__V1__WebhookSource Agents__V1__WebhookSource;
+typedef struct Agents__V1__KommoAccountBinding Agents__V1__KommoAccountBinding;
 typedef struct Agents__V1__RotateRequest Agents__V1__RotateRequest;
 typedef struct Agents__V1__EventQuery Agents__V1__EventQuery;
 typedef struct Agents__V1__Dispatch Agents__V1__Dispatch;
@@ -187,6 +188,22 @@ struct  Agents__V1__WebhookSource
 #define AGENTS__V1__WEBHOOK_SOURCE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__webhook_source__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * Binds (account_id > 0) or unbinds (0) the Kommo account a tenant's webhooks must come from.
+ */
+struct  Agents__V1__KommoAccountBinding
+{
+  ProtobufCMessage base;
+  char *tenant_id;
+  int64_t account_id;
+  char *subdomain;
+  char *base_url;
+};
+#define AGENTS__V1__KOMMO_ACCOUNT_BINDING__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__kommo_account_binding__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Agents__V1__RotateRequest
@@ -515,6 +532,25 @@ Agents__V1__WebhookSource *
 void   agents__v1__webhook_source__free_unpacked
                      (Agents__V1__WebhookSource *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__KommoAccountBinding methods */
+void   agents__v1__kommo_account_binding__init
+                     (Agents__V1__KommoAccountBinding         *message);
+size_t agents__v1__kommo_account_binding__get_packed_size
+                     (const Agents__V1__KommoAccountBinding   *message);
+size_t agents__v1__kommo_account_binding__pack
+                     (const Agents__V1__KommoAccountBinding   *message,
+                      uint8_t             *out);
+size_t agents__v1__kommo_account_binding__pack_to_buffer
+                     (const Agents__V1__KommoAccountBinding   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__KommoAccountBinding *
+       agents__v1__kommo_account_binding__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__kommo_account_binding__free_unpacked
+                     (Agents__V1__KommoAccountBinding *message,
+                      ProtobufCAllocator *allocator);
 /* Agents__V1__RotateRequest methods */
 void   agents__v1__rotate_request__init
                      (Agents__V1__RotateRequest         *message);
@@ -833,6 +869,9 @@ typedef void (*Agents__V1__TenantRequest_Closure)
 typedef void (*Agents__V1__WebhookSource_Closure)
                  (const Agents__V1__WebhookSource *message,
                   void *closure_data);
+typedef void (*Agents__V1__KommoAccountBinding_Closure)
+                 (const Agents__V1__KommoAccountBinding *message,
+                  void *closure_data);
 typedef void (*Agents__V1__RotateRequest_Closure)
                  (const Agents__V1__RotateRequest *message,
                   void *closure_data);
@@ -896,6 +935,10 @@ struct Agents__V1__Ingest_Service
                                 const Agents__V1__TenantRequest *input,
                                 Agents__V1__WebhookSource_Closure closure,
                                 void *closure_data);
+  void (*bind_kommo_account)(Agents__V1__Ingest_Service *service,
+                             const Agents__V1__KommoAccountBinding *input,
+                             Agents__V1__WebhookSource_Closure closure,
+                             void *closure_data);
   void (*get_webhook_source)(Agents__V1__Ingest_Service *service,
                              const Agents__V1__TenantRequest *input,
                              Agents__V1__WebhookSource_Closure closure,
@@ -942,6 +985,7 @@ void agents__v1__ingest__init (Agents__V1__Ingest_Service *service,
     { AGENTS__V1__INGEST__BASE_INIT,\
       function_prefix__ ## ingest,\
       function_prefix__ ## ensure_webhook_source,\
+      function_prefix__ ## bind_kommo_account,\
       function_prefix__ ## get_webhook_source,\
       function_prefix__ ## rotate_webhook_source,\
       function_prefix__ ## list_events,\
@@ -959,6 +1003,10 @@ void agents__v1__ingest__ensure_webhook_source(ProtobufCService *service,
                                                const Agents__V1__TenantRequest *input,
                                                Agents__V1__WebhookSource_Closure closure,
                                                void *closure_data);
+void agents__v1__ingest__bind_kommo_account(ProtobufCService *service,
+                                            const Agents__V1__KommoAccountBinding *input,
+                                            Agents__V1__WebhookSource_Closure closure,
+                                            void *closure_data);
 void agents__v1__ingest__get_webhook_source(ProtobufCService *service,
                                             const Agents__V1__TenantRequest *input,
                                             Agents__V1__WebhookSource_Closure closure,
@@ -1006,6 +1054,7 @@ extern const ProtobufCMessageDescriptor agents__v1__ingest_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__ingest_response__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__tenant_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__webhook_source__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__kommo_account_binding__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__rotate_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__event_query__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__dispatch__descriptor;

@@ -29,6 +29,8 @@ typedef struct Agents__V1__LeadResume Agents__V1__LeadResume;
 typedef struct Agents__V1__ActionCommand Agents__V1__ActionCommand;
 typedef struct Agents__V1__ActionCommandResponse Agents__V1__ActionCommandResponse;
 typedef struct Agents__V1__LeadResumeResponse Agents__V1__LeadResumeResponse;
+typedef struct Agents__V1__KommoConnectRequest Agents__V1__KommoConnectRequest;
+typedef struct Agents__V1__KommoDisconnectRequest Agents__V1__KommoDisconnectRequest;
 
 
 /* --- enums --- */
@@ -222,6 +224,46 @@ struct  Agents__V1__LeadResumeResponse
 #define AGENTS__V1__LEAD_RESUME_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__lead_resume_response__descriptor) \
     , 0, 0 }
+
+
+/*
+ * The end of Kommo's OAuth install: the code Kommo's redirect carried, for the tenant the gateway's
+ * signed state named.
+ */
+struct  Agents__V1__KommoConnectRequest
+{
+  ProtobufCMessage base;
+  char *tenant_id;
+  char *code;
+  /*
+   * The account host Kommo named (`acme.kommo.com`); the code is exchanged there.
+   */
+  char *referer;
+  /*
+   * Our webhook URL for the tenant (with its secret), registered at Kommo.
+   */
+  char *webhook_url;
+};
+#define AGENTS__V1__KOMMO_CONNECT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__kommo_connect_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Forgets a tenant's Kommo connection: by tenant (the tenant's own request), or by Kommo's uninstall
+ * notice (account id, client uuid and its signature; the tenant is the one bound to the account).
+ */
+struct  Agents__V1__KommoDisconnectRequest
+{
+  ProtobufCMessage base;
+  char *tenant_id;
+  int64_t account_id;
+  char *client_uuid;
+  char *signature;
+};
+#define AGENTS__V1__KOMMO_DISCONNECT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__kommo_disconnect_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /* Agents__V1__ScheduleRequest methods */
@@ -452,6 +494,44 @@ Agents__V1__LeadResumeResponse *
 void   agents__v1__lead_resume_response__free_unpacked
                      (Agents__V1__LeadResumeResponse *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__KommoConnectRequest methods */
+void   agents__v1__kommo_connect_request__init
+                     (Agents__V1__KommoConnectRequest         *message);
+size_t agents__v1__kommo_connect_request__get_packed_size
+                     (const Agents__V1__KommoConnectRequest   *message);
+size_t agents__v1__kommo_connect_request__pack
+                     (const Agents__V1__KommoConnectRequest   *message,
+                      uint8_t             *out);
+size_t agents__v1__kommo_connect_request__pack_to_buffer
+                     (const Agents__V1__KommoConnectRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__KommoConnectRequest *
+       agents__v1__kommo_connect_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__kommo_connect_request__free_unpacked
+                     (Agents__V1__KommoConnectRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__KommoDisconnectRequest methods */
+void   agents__v1__kommo_disconnect_request__init
+                     (Agents__V1__KommoDisconnectRequest         *message);
+size_t agents__v1__kommo_disconnect_request__get_packed_size
+                     (const Agents__V1__KommoDisconnectRequest   *message);
+size_t agents__v1__kommo_disconnect_request__pack
+                     (const Agents__V1__KommoDisconnectRequest   *message,
+                      uint8_t             *out);
+size_t agents__v1__kommo_disconnect_request__pack_to_buffer
+                     (const Agents__V1__KommoDisconnectRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__KommoDisconnectRequest *
+       agents__v1__kommo_disconnect_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__kommo_disconnect_request__free_unpacked
+                     (Agents__V1__KommoDisconnectRequest *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Agents__V1__ScheduleRequest_Closure)
@@ -489,6 +569,12 @@ typedef void (*Agents__V1__ActionCommandResponse_Closure)
                   void *closure_data);
 typedef void (*Agents__V1__LeadResumeResponse_Closure)
                  (const Agents__V1__LeadResumeResponse *message,
+                  void *closure_data);
+typedef void (*Agents__V1__KommoConnectRequest_Closure)
+                 (const Agents__V1__KommoConnectRequest *message,
+                  void *closure_data);
+typedef void (*Agents__V1__KommoDisconnectRequest_Closure)
+                 (const Agents__V1__KommoDisconnectRequest *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -581,6 +667,22 @@ struct Agents__V1__Sequences_Service
                          const Agents__V1__ActionCommand *input,
                          Agents__V1__ActionCommandResponse_Closure closure,
                          void *closure_data);
+  void (*connect_kommo)(Agents__V1__Sequences_Service *service,
+                        const Agents__V1__KommoConnectRequest *input,
+                        Agents__V1__Document_Closure closure,
+                        void *closure_data);
+  void (*disconnect_kommo)(Agents__V1__Sequences_Service *service,
+                           const Agents__V1__KommoDisconnectRequest *input,
+                           Agents__V1__Document_Closure closure,
+                           void *closure_data);
+  void (*kommo_catalog)(Agents__V1__Sequences_Service *service,
+                        const Agents__V1__DocumentRef *input,
+                        Agents__V1__Document_Closure closure,
+                        void *closure_data);
+  void (*refresh_kommo_catalog)(Agents__V1__Sequences_Service *service,
+                                const Agents__V1__DocumentRef *input,
+                                Agents__V1__Document_Closure closure,
+                                void *closure_data);
 };
 typedef void (*Agents__V1__Sequences_ServiceDestroy)(Agents__V1__Sequences_Service *);
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
@@ -609,7 +711,11 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
       function_prefix__ ## set_tenant_plan,\
       function_prefix__ ## verify_chats_webhook,\
       function_prefix__ ## resume_lead,\
-      function_prefix__ ## command_action  }
+      function_prefix__ ## command_action,\
+      function_prefix__ ## connect_kommo,\
+      function_prefix__ ## disconnect_kommo,\
+      function_prefix__ ## kommo_catalog,\
+      function_prefix__ ## refresh_kommo_catalog  }
 void agents__v1__sequences__schedule(ProtobufCService *service,
                                      const Agents__V1__ScheduleRequest *input,
                                      Agents__V1__ScheduleResponse_Closure closure,
@@ -694,6 +800,22 @@ void agents__v1__sequences__command_action(ProtobufCService *service,
                                            const Agents__V1__ActionCommand *input,
                                            Agents__V1__ActionCommandResponse_Closure closure,
                                            void *closure_data);
+void agents__v1__sequences__connect_kommo(ProtobufCService *service,
+                                          const Agents__V1__KommoConnectRequest *input,
+                                          Agents__V1__Document_Closure closure,
+                                          void *closure_data);
+void agents__v1__sequences__disconnect_kommo(ProtobufCService *service,
+                                             const Agents__V1__KommoDisconnectRequest *input,
+                                             Agents__V1__Document_Closure closure,
+                                             void *closure_data);
+void agents__v1__sequences__kommo_catalog(ProtobufCService *service,
+                                          const Agents__V1__DocumentRef *input,
+                                          Agents__V1__Document_Closure closure,
+                                          void *closure_data);
+void agents__v1__sequences__refresh_kommo_catalog(ProtobufCService *service,
+                                                  const Agents__V1__DocumentRef *input,
+                                                  Agents__V1__Document_Closure closure,
+                                                  void *closure_data);
 
 /* --- descriptors --- */
 
@@ -711,6 +833,8 @@ extern const ProtobufCMessageDescriptor agents__v1__lead_resume__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__action_command__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__action_command_response__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__lead_resume_response__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__kommo_connect_request__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__kommo_disconnect_request__descriptor;
 extern const ProtobufCServiceDescriptor agents__v1__sequences__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -5,7 +5,7 @@ import Foundation
 extension OpenAPIDocument {
     static var operations: [APIOperation] {
         systemOperations + tenantOperations + webhookOperations + agentOperations + scriptOperations + sequenceOperations
-            + integrationOperations + billingOperations
+            + integrationOperations + billingOperations + kommoConnectOperations
     }
 
     // MARK: - System, inbound webhooks, the document itself

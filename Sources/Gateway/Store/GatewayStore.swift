@@ -64,6 +64,22 @@ package final class GatewayStore: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2-kommo-oauth-state") { db in
+            // Kommo OAuth install states: each is used once (the row is deleted when the callback
+            // presents it) and expires; the key that signs them never leaves this store.
+            try db.execute(sql: """
+                CREATE TABLE kommo_oauth_state (
+                    nonce TEXT PRIMARY KEY NOT NULL,
+                    tenant_id TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TABLE gateway_key (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    value BLOB NOT NULL
+                );
+                """)
+        }
         registerBillingMigration(&migrator)
         return migrator
     }

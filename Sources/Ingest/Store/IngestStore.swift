@@ -212,6 +212,18 @@ package final class IngestStore: Sendable {
         }
     }
 
+    /// Binds the source to the Kommo account connected through OAuth (replacing what was learnt from
+    /// webhooks), or forgets the account (`nil`) so the next webhook's account is learnt again.
+    package func bindAccount(tenantID: String, accountID: Int64?, subdomain: String, baseURL: String) async throws -> SourceRecord? {
+        let box = box
+        return try await writeSources { db in
+            try db.cachedStatement(sql: "UPDATE webhook_source SET account_id = ?, subdomain = ?, base_url = ? WHERE tenant_id = ?")
+                .execute(arguments: [accountID, accountID == nil ? "" : subdomain, accountID == nil ? "" : baseURL, tenantID])
+            return try Row.fetchOne(db, sql: "SELECT * FROM webhook_source WHERE tenant_id = ?", arguments: [tenantID])
+                .map { try Self.source($0, box: box) }
+        }
+    }
+
     // MARK: - Intake
 
     /// Commits a delivery and its new events in one transaction. Events already stored are counted as

@@ -271,6 +271,30 @@ package final class SequenceStore: Sendable {
             // Chats API channel webhooks find their tenant by the channel's scope id.
             try db.execute(sql: "CREATE INDEX integration_by_chats_scope ON integration(json_extract(settings_json, '$.messages.chats_api.scope_id'))")
         }
+        migrator.registerMigration("v9-kommo-connection") { db in
+            // A Kommo account connected through OAuth: which account, when its tokens expire (the tokens
+            // themselves are sealed in the integration row), our webhook registered there (sealed: its URL
+            // carries the tenant's webhook secret), the last renewal failure, and the account's catalog.
+            try db.execute(sql: """
+                CREATE TABLE kommo_connection (
+                    tenant_id TEXT PRIMARY KEY NOT NULL,
+                    account_id INTEGER NOT NULL,
+                    subdomain TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    base_url TEXT NOT NULL,
+                    connected_at INTEGER NOT NULL,
+                    access_expires_at INTEGER NOT NULL,
+                    refresh_issued_at INTEGER NOT NULL,
+                    webhook_sealed BLOB,
+                    renewal_failed_at INTEGER,
+                    renewal_error TEXT,
+                    catalog_json TEXT,
+                    catalog_refreshed_at INTEGER,
+                    catalog_error TEXT
+                ) WITHOUT ROWID;
+                CREATE INDEX kommo_connection_by_account ON kommo_connection(account_id);
+                """)
+        }
         registerKommoBudgetMigration(&migrator)
         registerTenantPlanMigration(&migrator)
         return migrator

@@ -6544,6 +6544,98 @@ extension PB.WebhookSource: Codable {
     }
 }
 
+// MARK: - agents.v1.KommoAccountBinding
+
+extension PB {
+    /// Binds (account_id > 0) or unbinds (0) the Kommo account a tenant's webhooks must come from.
+    package struct KommoAccountBinding: Sendable, Hashable {
+        package var tenantId: String = ""
+        package var accountId: Int64 = 0
+        package var subdomain: String = ""
+        package var baseUrl: String = ""
+        package init() {}
+    }
+}
+
+extension PB.KommoAccountBinding {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let tenantId: Int32 = 1
+        package static let accountId: Int32 = 2
+        package static let subdomain: Int32 = 3
+        package static let baseUrl: Int32 = 4
+    }
+}
+
+extension PB.KommoAccountBinding: WireMessage {
+    package static var protoName: String { "agents.v1.KommoAccountBinding" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KommoAccountBinding()
+            agents__v1__kommo_account_binding__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__kommo_account_binding__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__kommo_account_binding__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__kommo_account_binding__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__kommo_account_binding__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.KommoAccountBinding {
+    func fill(_ c: inout Agents__V1__KommoAccountBinding, _ arena: WireArena) throws(WireEncodingError) {
+        c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
+        c.account_id = self.accountId
+        c.subdomain = try arena.string(self.subdomain, field: "subdomain")
+        c.base_url = try arena.string(self.baseUrl, field: "base_url")
+    }
+
+    init(c: Agents__V1__KommoAccountBinding) {
+        self.tenantId = WireArena.readString(c.tenant_id)
+        self.accountId = c.account_id
+        self.subdomain = WireArena.readString(c.subdomain)
+        self.baseUrl = WireArena.readString(c.base_url)
+    }
+}
+
+extension PB.KommoAccountBinding: Codable {
+    enum CodingKeys: String, CodingKey {
+        case tenantId = "tenant_id"
+        case accountId = "account_id"
+        case subdomain = "subdomain"
+        case baseUrl = "base_url"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .tenantId) { self.tenantId = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .accountId) { self.accountId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .subdomain) { self.subdomain = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .baseUrl) { self.baseUrl = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.tenantId, forKey: .tenantId)
+        try container.encode(self.accountId, forKey: .accountId)
+        try container.encode(self.subdomain, forKey: .subdomain)
+        try container.encode(self.baseUrl, forKey: .baseUrl)
+    }
+}
+
 // MARK: - agents.v1.RotateRequest
 
 extension PB {
@@ -11237,6 +11329,194 @@ extension PB.LeadResumeResponse: Codable {
     }
 }
 
+// MARK: - agents.v1.KommoConnectRequest
+
+extension PB {
+    /// The end of Kommo's OAuth install: the code Kommo's redirect carried, for the tenant the gateway's
+    /// signed state named.
+    package struct KommoConnectRequest: Sendable, Hashable {
+        package var tenantId: String = ""
+        package var code: String = ""
+        /// The account host Kommo named (`acme.kommo.com`); the code is exchanged there.
+        package var referer: String = ""
+        /// Our webhook URL for the tenant (with its secret), registered at Kommo.
+        package var webhookUrl: String = ""
+        package init() {}
+    }
+}
+
+extension PB.KommoConnectRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let tenantId: Int32 = 1
+        package static let code: Int32 = 2
+        package static let referer: Int32 = 3
+        package static let webhookUrl: Int32 = 4
+    }
+}
+
+extension PB.KommoConnectRequest: WireMessage {
+    package static var protoName: String { "agents.v1.KommoConnectRequest" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KommoConnectRequest()
+            agents__v1__kommo_connect_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__kommo_connect_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__kommo_connect_request__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__kommo_connect_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__kommo_connect_request__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.KommoConnectRequest {
+    func fill(_ c: inout Agents__V1__KommoConnectRequest, _ arena: WireArena) throws(WireEncodingError) {
+        c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
+        c.code = try arena.string(self.code, field: "code")
+        c.referer = try arena.string(self.referer, field: "referer")
+        c.webhook_url = try arena.string(self.webhookUrl, field: "webhook_url")
+    }
+
+    init(c: Agents__V1__KommoConnectRequest) {
+        self.tenantId = WireArena.readString(c.tenant_id)
+        self.code = WireArena.readString(c.code)
+        self.referer = WireArena.readString(c.referer)
+        self.webhookUrl = WireArena.readString(c.webhook_url)
+    }
+}
+
+extension PB.KommoConnectRequest: Codable {
+    enum CodingKeys: String, CodingKey {
+        case tenantId = "tenant_id"
+        case code = "code"
+        case referer = "referer"
+        case webhookUrl = "webhook_url"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .tenantId) { self.tenantId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .code) { self.code = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .referer) { self.referer = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .webhookUrl) { self.webhookUrl = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.tenantId, forKey: .tenantId)
+        try container.encode(self.code, forKey: .code)
+        try container.encode(self.referer, forKey: .referer)
+        try container.encode(self.webhookUrl, forKey: .webhookUrl)
+    }
+}
+
+// MARK: - agents.v1.KommoDisconnectRequest
+
+extension PB {
+    /// Forgets a tenant's Kommo connection: by tenant (the tenant's own request), or by Kommo's uninstall
+    /// notice (account id, client uuid and its signature; the tenant is the one bound to the account).
+    package struct KommoDisconnectRequest: Sendable, Hashable {
+        package var tenantId: String = ""
+        package var accountId: Int64 = 0
+        package var clientUuid: String = ""
+        package var signature: String = ""
+        package init() {}
+    }
+}
+
+extension PB.KommoDisconnectRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let tenantId: Int32 = 1
+        package static let accountId: Int32 = 2
+        package static let clientUuid: Int32 = 3
+        package static let signature: Int32 = 4
+    }
+}
+
+extension PB.KommoDisconnectRequest: WireMessage {
+    package static var protoName: String { "agents.v1.KommoDisconnectRequest" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KommoDisconnectRequest()
+            agents__v1__kommo_disconnect_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__kommo_disconnect_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__kommo_disconnect_request__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__kommo_disconnect_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__kommo_disconnect_request__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.KommoDisconnectRequest {
+    func fill(_ c: inout Agents__V1__KommoDisconnectRequest, _ arena: WireArena) throws(WireEncodingError) {
+        c.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
+        c.account_id = self.accountId
+        c.client_uuid = try arena.string(self.clientUuid, field: "client_uuid")
+        c.signature = try arena.string(self.signature, field: "signature")
+    }
+
+    init(c: Agents__V1__KommoDisconnectRequest) {
+        self.tenantId = WireArena.readString(c.tenant_id)
+        self.accountId = c.account_id
+        self.clientUuid = WireArena.readString(c.client_uuid)
+        self.signature = WireArena.readString(c.signature)
+    }
+}
+
+extension PB.KommoDisconnectRequest: Codable {
+    enum CodingKeys: String, CodingKey {
+        case tenantId = "tenant_id"
+        case accountId = "account_id"
+        case clientUuid = "client_uuid"
+        case signature = "signature"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .tenantId) { self.tenantId = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .accountId) { self.accountId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .clientUuid) { self.clientUuid = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .signature) { self.signature = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.tenantId, forKey: .tenantId)
+        try container.encode(self.accountId, forKey: .accountId)
+        try container.encode(self.clientUuid, forKey: .clientUuid)
+        try container.encode(self.signature, forKey: .signature)
+    }
+}
+
 // MARK: - Service Health
 
 extension PB {
@@ -11335,6 +11615,10 @@ extension PB {
         /// Errors: INVALID_ARGUMENT (no tenant id).
         package static let ensureWebhookSource = RPCMethod<PB.TenantRequest, PB.WebhookSource>(
             path: "/agents.v1.Ingest/EnsureWebhookSource", idempotent: true)
+        /// Sets the account a tenant's webhooks must come from (connected through OAuth), or forgets it.
+        /// Errors: INVALID_ARGUMENT (no tenant id), NOT_FOUND (no source).
+        package static let bindKommoAccount = RPCMethod<PB.KommoAccountBinding, PB.WebhookSource>(
+            path: "/agents.v1.Ingest/BindKommoAccount", idempotent: true)
         /// Errors: NOT_FOUND.
         package static let getWebhookSource = RPCMethod<PB.TenantRequest, PB.WebhookSource>(
             path: "/agents.v1.Ingest/GetWebhookSource", idempotent: true)
@@ -11375,6 +11659,9 @@ package protocol IngestHandler: Sendable {
     func ingest(_ request: PB.IngestRequest, context: RPCContext) async throws -> PB.IngestResponse
     /// Errors: INVALID_ARGUMENT (no tenant id).
     func ensureWebhookSource(_ request: PB.TenantRequest, context: RPCContext) async throws -> PB.WebhookSource
+    /// Sets the account a tenant's webhooks must come from (connected through OAuth), or forgets it.
+    /// Errors: INVALID_ARGUMENT (no tenant id), NOT_FOUND (no source).
+    func bindKommoAccount(_ request: PB.KommoAccountBinding, context: RPCContext) async throws -> PB.WebhookSource
     /// Errors: NOT_FOUND.
     func getWebhookSource(_ request: PB.TenantRequest, context: RPCContext) async throws -> PB.WebhookSource
     /// Errors: NOT_FOUND.
@@ -11402,6 +11689,7 @@ extension IngestHandler {
         [
             RPCRoute(PB.IngestService.ingest) { request, context in try await self.ingest(request, context: context) },
             RPCRoute(PB.IngestService.ensureWebhookSource) { request, context in try await self.ensureWebhookSource(request, context: context) },
+            RPCRoute(PB.IngestService.bindKommoAccount) { request, context in try await self.bindKommoAccount(request, context: context) },
             RPCRoute(PB.IngestService.getWebhookSource) { request, context in try await self.getWebhookSource(request, context: context) },
             RPCRoute(PB.IngestService.rotateWebhookSource) { request, context in try await self.rotateWebhookSource(request, context: context) },
             RPCRoute(PB.IngestService.listEvents) { request, context in try await self.listEvents(request, context: context) },
@@ -11431,6 +11719,12 @@ package struct IngestClient: Sendable {
     /// Errors: INVALID_ARGUMENT (no tenant id).
     package func ensureWebhookSource(_ request: PB.TenantRequest, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.WebhookSource {
         try await connection.call(PB.IngestService.ensureWebhookSource, request, options: options)
+    }
+
+    /// Sets the account a tenant's webhooks must come from (connected through OAuth), or forgets it.
+    /// Errors: INVALID_ARGUMENT (no tenant id), NOT_FOUND (no source).
+    package func bindKommoAccount(_ request: PB.KommoAccountBinding, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.WebhookSource {
+        try await connection.call(PB.IngestService.bindKommoAccount, request, options: options)
     }
 
     /// Errors: NOT_FOUND.
@@ -11822,6 +12116,23 @@ extension PB {
         /// FAILED_PRECONDITION (the action is not in doubt).
         package static let commandAction = RPCMethod<PB.ActionCommand, PB.ActionCommandResponse>(
             path: "/agents.v1.Sequences/CommandAction", idempotent: false)
+        /// Exchanges an OAuth code at the account's host, stores the tokens sealed, reads the account and its
+        /// catalog, and registers our webhook: {"account": {"id", "subdomain", "name"}, "webhook_registered",
+        /// "catalog_read", "warnings"}. Errors: INVALID_ARGUMENT (referer not a Kommo host), FAILED_PRECONDITION
+        /// (no OAuth client configured), UNAVAILABLE (Kommo refused or could not be reached; nothing stored).
+        package static let connectKommo = RPCMethod<PB.KommoConnectRequest, PB.Document>(
+            path: "/agents.v1.Sequences/ConnectKommo", idempotent: false)
+        /// Removes our webhook at Kommo and forgets tokens, connection and catalog. Answers the tenant id (the
+        /// one bound to the account for an uninstall notice) and {"webhook_removed", "detail"}.
+        /// Errors: PERMISSION_DENIED (bad uninstall signature), NOT_FOUND (no tenant bound to the account).
+        package static let disconnectKommo = RPCMethod<PB.KommoDisconnectRequest, PB.Document>(
+            path: "/agents.v1.Sequences/DisconnectKommo", idempotent: false)
+        /// The connected account's catalog in the REST shape of GET /api/v1/kommo/catalog.
+        package static let kommoCatalog = RPCMethod<PB.DocumentRef, PB.Document>(
+            path: "/agents.v1.Sequences/KommoCatalog", idempotent: true)
+        /// Reads the catalog from Kommo now. Errors: FAILED_PRECONDITION (not connected), UNAVAILABLE.
+        package static let refreshKommoCatalog = RPCMethod<PB.DocumentRef, PB.Document>(
+            path: "/agents.v1.Sequences/RefreshKommoCatalog", idempotent: false)
     }
 }
 
@@ -11874,6 +12185,19 @@ package protocol SequencesHandler: Sendable {
     /// Errors: INVALID_ARGUMENT (no action id or command), NOT_FOUND (no such action of the tenant),
     /// FAILED_PRECONDITION (the action is not in doubt).
     func commandAction(_ request: PB.ActionCommand, context: RPCContext) async throws -> PB.ActionCommandResponse
+    /// Exchanges an OAuth code at the account's host, stores the tokens sealed, reads the account and its
+    /// catalog, and registers our webhook: {"account": {"id", "subdomain", "name"}, "webhook_registered",
+    /// "catalog_read", "warnings"}. Errors: INVALID_ARGUMENT (referer not a Kommo host), FAILED_PRECONDITION
+    /// (no OAuth client configured), UNAVAILABLE (Kommo refused or could not be reached; nothing stored).
+    func connectKommo(_ request: PB.KommoConnectRequest, context: RPCContext) async throws -> PB.Document
+    /// Removes our webhook at Kommo and forgets tokens, connection and catalog. Answers the tenant id (the
+    /// one bound to the account for an uninstall notice) and {"webhook_removed", "detail"}.
+    /// Errors: PERMISSION_DENIED (bad uninstall signature), NOT_FOUND (no tenant bound to the account).
+    func disconnectKommo(_ request: PB.KommoDisconnectRequest, context: RPCContext) async throws -> PB.Document
+    /// The connected account's catalog in the REST shape of GET /api/v1/kommo/catalog.
+    func kommoCatalog(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document
+    /// Reads the catalog from Kommo now. Errors: FAILED_PRECONDITION (not connected), UNAVAILABLE.
+    func refreshKommoCatalog(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document
 }
 
 extension SequencesHandler {
@@ -11901,6 +12225,10 @@ extension SequencesHandler {
             RPCRoute(PB.SequencesService.verifyChatsWebhook) { request, context in try await self.verifyChatsWebhook(request, context: context) },
             RPCRoute(PB.SequencesService.resumeLead) { request, context in try await self.resumeLead(request, context: context) },
             RPCRoute(PB.SequencesService.commandAction) { request, context in try await self.commandAction(request, context: context) },
+            RPCRoute(PB.SequencesService.connectKommo) { request, context in try await self.connectKommo(request, context: context) },
+            RPCRoute(PB.SequencesService.disconnectKommo) { request, context in try await self.disconnectKommo(request, context: context) },
+            RPCRoute(PB.SequencesService.kommoCatalog) { request, context in try await self.kommoCatalog(request, context: context) },
+            RPCRoute(PB.SequencesService.refreshKommoCatalog) { request, context in try await self.refreshKommoCatalog(request, context: context) },
         ]
     }
 }
@@ -12020,6 +12348,31 @@ package struct SequencesClient: Sendable {
         try await connection.call(PB.SequencesService.commandAction, request, options: options)
     }
 
+    /// Exchanges an OAuth code at the account's host, stores the tokens sealed, reads the account and its
+    /// catalog, and registers our webhook: {"account": {"id", "subdomain", "name"}, "webhook_registered",
+    /// "catalog_read", "warnings"}. Errors: INVALID_ARGUMENT (referer not a Kommo host), FAILED_PRECONDITION
+    /// (no OAuth client configured), UNAVAILABLE (Kommo refused or could not be reached; nothing stored).
+    package func connectKommo(_ request: PB.KommoConnectRequest, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Document {
+        try await connection.call(PB.SequencesService.connectKommo, request, options: options)
+    }
+
+    /// Removes our webhook at Kommo and forgets tokens, connection and catalog. Answers the tenant id (the
+    /// one bound to the account for an uninstall notice) and {"webhook_removed", "detail"}.
+    /// Errors: PERMISSION_DENIED (bad uninstall signature), NOT_FOUND (no tenant bound to the account).
+    package func disconnectKommo(_ request: PB.KommoDisconnectRequest, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Document {
+        try await connection.call(PB.SequencesService.disconnectKommo, request, options: options)
+    }
+
+    /// The connected account's catalog in the REST shape of GET /api/v1/kommo/catalog.
+    package func kommoCatalog(_ request: PB.DocumentRef, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Document {
+        try await connection.call(PB.SequencesService.kommoCatalog, request, options: options)
+    }
+
+    /// Reads the catalog from Kommo now. Errors: FAILED_PRECONDITION (not connected), UNAVAILABLE.
+    package func refreshKommoCatalog(_ request: PB.DocumentRef, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Document {
+        try await connection.call(PB.SequencesService.refreshKommoCatalog, request, options: options)
+    }
+
 }
 
 // MARK: - Access
@@ -12033,6 +12386,7 @@ extension PB {
         "/agents.v1.Echo/EchoOnce": ["*"],
         "/agents.v1.Ingest/Ingest": ["gateway", "sequence-service"],
         "/agents.v1.Ingest/EnsureWebhookSource": ["gateway"],
+        "/agents.v1.Ingest/BindKommoAccount": ["gateway"],
         "/agents.v1.Ingest/GetWebhookSource": ["gateway"],
         "/agents.v1.Ingest/RotateWebhookSource": ["gateway"],
         "/agents.v1.Ingest/ListEvents": ["gateway"],
@@ -12088,5 +12442,9 @@ extension PB {
         "/agents.v1.Sequences/VerifyChatsWebhook": ["ingest-service"],
         "/agents.v1.Sequences/ResumeLead": ["gateway"],
         "/agents.v1.Sequences/CommandAction": ["gateway"],
+        "/agents.v1.Sequences/ConnectKommo": ["gateway"],
+        "/agents.v1.Sequences/DisconnectKommo": ["gateway"],
+        "/agents.v1.Sequences/KommoCatalog": ["gateway"],
+        "/agents.v1.Sequences/RefreshKommoCatalog": ["gateway"],
     ]
 }

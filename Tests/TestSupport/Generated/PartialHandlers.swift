@@ -44,6 +44,10 @@ extension PartialIngestHandler {
         throw RPCError(.unimplemented, "Ingest.EnsureWebhookSource is not implemented")
     }
 
+    package func bindKommoAccount(_ request: PB.KommoAccountBinding, context: RPCContext) async throws -> PB.WebhookSource {
+        throw RPCError(.unimplemented, "Ingest.BindKommoAccount is not implemented")
+    }
+
     package func getWebhookSource(_ request: PB.TenantRequest, context: RPCContext) async throws -> PB.WebhookSource {
         throw RPCError(.unimplemented, "Ingest.GetWebhookSource is not implemented")
     }
@@ -278,5 +282,21 @@ extension PartialSequencesHandler {
 
     package func commandAction(_ request: PB.ActionCommand, context: RPCContext) async throws -> PB.ActionCommandResponse {
         throw RPCError(.unimplemented, "Sequences.CommandAction is not implemented")
+    }
+
+    package func connectKommo(_ request: PB.KommoConnectRequest, context: RPCContext) async throws -> PB.Document {
+        throw RPCError(.unimplemented, "Sequences.ConnectKommo is not implemented")
+    }
+
+    package func disconnectKommo(_ request: PB.KommoDisconnectRequest, context: RPCContext) async throws -> PB.Document {
+        throw RPCError(.unimplemented, "Sequences.DisconnectKommo is not implemented")
+    }
+
+    package func kommoCatalog(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
+        throw RPCError(.unimplemented, "Sequences.KommoCatalog is not implemented")
+    }
+
+    package func refreshKommoCatalog(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
+        throw RPCError(.unimplemented, "Sequences.RefreshKommoCatalog is not implemented")
     }
 }

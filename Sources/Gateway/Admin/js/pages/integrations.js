@@ -5,15 +5,23 @@
 import { h, replace, badge, field, input, select, notice, showErrors, clearErrors, errorView, copyButton, jsonBlock, details, fieldError } from "../dom.js";
 import { api, url } from "../api.js";
 import { kommoAlerts } from "./kommo-alerts.js";
+import { kommoConnectCard } from "./kommo-connect.js";
 
-export async function integrationsPage(page) {
+export async function integrationsPage(page, params, query) {
+  const account = h("div", {});
   const webhook = h("section", { class: "card" }, h("h2", {}, "Kommo webhook URL"), h("p", { class: "muted" }, "Loading…"));
   const settings = h("div", {});
-  page.append(h("h1", {}, "Integrations"), webhook, settings);
+  page.append(h("h1", {}, "Integrations"), account, webhook, settings);
   drawWebhook(webhook);
-  const answer = await api.get(url`/api/v1/integrations`);
-  page.insertBefore(h("div", {}, kommoAlerts(answer.data)), webhook);
-  replace(settings, integrationsForm(answer.data, answer.etag, settings));
+  const alerts = h("div", {});
+  page.insertBefore(alerts, webhook);
+  const load = async (outcome) => {
+    const answer = await api.get(url`/api/v1/integrations`);
+    replace(alerts, kommoAlerts(answer.data));
+    replace(account, kommoConnectCard(outcome, answer.data.kommo_connection, () => load(null)));
+    replace(settings, integrationsForm(answer.data, answer.etag, settings));
+  };
+  await load(query);
 }
 
 async function drawWebhook(card) {
