@@ -37,13 +37,16 @@ extension GatewayStore {
         base64URL(Data(HMAC<SHA256>.authenticationCode(for: Data(payload.utf8), using: key)))
     }
 
+    /// How long after its expiry a state is remembered (a used one answers "used" until then).
+    private static let tombstoneMicros: Int64 = 86_400 * 1_000_000
+
     /// A new state naming `tenantID`, valid until `expiresAt` (unix microseconds) and for one callback:
     /// `<tenant>.<nonce>.<expiry>.<HMAC-SHA256 of the rest>`. Expired states are swept.
     package func issueOAuthState(tenantID: String, now: Int64, expiresAt: Int64) async throws -> String {
         let key = try await stateKey()
         let nonce = RandomID.make("", hexDigits: 32)
         try await db.write { db in
-            try db.execute(sql: "DELETE FROM kommo_oauth_state WHERE expires_at < ?", arguments: [now])
+            try db.execute(sql: "DELETE FROM kommo_oauth_state WHERE expires_at < ?", arguments: [now - Self.tombstoneMicros])
             try db.execute(sql: "INSERT INTO kommo_oauth_state (nonce, tenant_id, expires_at, created_at) VALUES (?, ?, ?, ?)",
                            arguments: [nonce, tenantID, expiresAt, now])
         }
@@ -52,7 +55,8 @@ extension GatewayStore {
     }
 
     /// The tenant a state names, once: its signature must verify, its time must not be up, and it must
-    /// not have been used. Using it (or finding it expired) removes it.
+    /// not have been used. A used state stays as a tombstone until a day after its expiry, so a replayed
+    /// callback reads "used" whenever it comes; an expired one is removed.
     package func consumeOAuthState(_ state: String, now: Int64) async throws -> Result<String, OAuthStateRefusal> {
         let parts = state.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard state.utf8.count <= 512, parts.count == 4, let expiry = Int64(parts[2]) else { return .failure(.invalid) }
@@ -60,15 +64,19 @@ extension GatewayStore {
         guard constantTimeEquals(Self.signature(payload, key: try await stateKey()), parts[3]) else { return .failure(.invalid) }
         let (tenantID, nonce) = (parts[0], parts[1])
         return try await db.write { db -> Result<String, OAuthStateRefusal> in
-            let row = try Row.fetchOne(db, sql: "SELECT expires_at FROM kommo_oauth_state WHERE nonce = ? AND tenant_id = ?",
+            let row = try Row.fetchOne(db, sql: "SELECT expires_at, used_at FROM kommo_oauth_state WHERE nonce = ? AND tenant_id = ?",
                                        arguments: [nonce, tenantID])
-            try db.execute(sql: "DELETE FROM kommo_oauth_state WHERE nonce = ?", arguments: [nonce])
             guard let row else {
-                if expiry * 1_000_000 < now { return .failure(.expired) }
-                return .failure(.used)
+                // Signed by us but not on record: swept after its expiry (or a tombstone swept a day later).
+                return .failure(expiry * 1_000_000 < now ? .expired : .used)
             }
+            if (row["used_at"] as Int64?) != nil { return .failure(.used) }
             let expiresAt: Int64 = row["expires_at"]
-            if expiresAt < now { return .failure(.expired) }
+            if expiresAt < now {
+                try db.execute(sql: "DELETE FROM kommo_oauth_state WHERE nonce = ?", arguments: [nonce])
+                return .failure(.expired)
+            }
+            try db.execute(sql: "UPDATE kommo_oauth_state SET used_at = ? WHERE nonce = ?", arguments: [now, nonce])
             return .success(tenantID)
         }
     }

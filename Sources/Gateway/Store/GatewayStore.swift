@@ -65,14 +65,15 @@ package final class GatewayStore: Sendable {
                 """)
         }
         migrator.registerMigration("v2-kommo-oauth-state") { db in
-            // Kommo OAuth install states: each is used once (the row is deleted when the callback
-            // presents it) and expires; the key that signs them never leaves this store.
+            // Kommo OAuth install states: each is used once (the callback that presents it marks it used,
+            // so a replay is told so) and expires; the key that signs them never leaves this store.
             try db.execute(sql: """
                 CREATE TABLE kommo_oauth_state (
                     nonce TEXT PRIMARY KEY NOT NULL,
                     tenant_id TEXT NOT NULL,
                     expires_at INTEGER NOT NULL,
-                    created_at INTEGER NOT NULL
+                    created_at INTEGER NOT NULL,
+                    used_at INTEGER
                 );
                 CREATE TABLE gateway_key (
                     name TEXT PRIMARY KEY NOT NULL,
