@@ -47,6 +47,29 @@ struct BillingJourneyTests {
                 #expect(second.json["limit"] as? String == "agents")
                 #expect(second.headers.first(name: "Content-Type") == "application/problem+json")
 
+                // Free allows one active sequence: a draft may be created, but making it active needs room,
+                // and a patch that leaves the plan's count as it was does not.
+                let agentID = agent.json["id"] as? String ?? ""
+                var active = SequencesJourneyTests.sequence
+                active["name"] = "Active one"
+                let activeOne = try await client.json(.POST, "/api/v1/agents/\(agentID)/sequences", active, token: tenant.key)
+                #expect(activeOne.status == 201, "\(activeOne.text)")
+                var draft = SequencesJourneyTests.sequence
+                draft["status"] = "draft"
+                let drafted = try await client.json(.POST, "/api/v1/agents/\(agentID)/sequences", draft, token: tenant.key)
+                #expect(drafted.status == 201, "\(drafted.text)")
+                let draftID = drafted.json["id"] as? String ?? ""
+                let draftPath = "/api/v1/agents/\(agentID)/sequences/\(draftID)"
+                let activate = try await client.json(.PATCH, draftPath, ["status": "active"], token: tenant.key)
+                #expect(activate.status == 402, "\(activate.text)")
+                #expect(activate.json["limit"] as? String == "active_sequences")
+                let rename = try await client.json(.PATCH, draftPath, ["name": "Renamed draft"], token: tenant.key)
+                #expect(rename.status == 200, "\(rename.text)")
+                let activeID = activeOne.json["id"] as? String ?? ""
+                let firstPath = "/api/v1/agents/\(agentID)/sequences/\(activeID)"
+                let stillActive = try await client.json(.PATCH, firstPath, ["status": "active", "name": "Active, renamed"], token: tenant.key)
+                #expect(stillActive.status == 200, "already active: \(stillActive.text)")
+
                 // Checkout: the form Stripe needs, with an Idempotency-Key; the same key answers the same session.
                 let noPortal = try await client.request(.POST, "/api/v1/billing/portal", token: tenant.key)
                 #expect(noPortal.status == 409, "no customer yet: \(noPortal.text)")

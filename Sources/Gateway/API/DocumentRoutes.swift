@@ -126,7 +126,22 @@ extension GatewayApp {
             if let parent { write.parentId = try context.parameters.require(parent) }
             write.json = try await documentBody(request, context: context)
             write.ifVersion = try ifVersion(request)
-            return try documentResponse(try await operations.update(write, try peers.options(context)))
+            let options = try peers.options(context)
+            if let billing, let planLimit = operations.planLimit,
+               case .object(let patch)? = JSONValue(parsing: write.json) {
+                // A patch that makes the resource count against the plan (a rule enabled, a sequence made
+                // active) needs room as a create does; one that leaves it as it was does not.
+                var ref = PB.DocumentRef()
+                ref.id = write.id
+                ref.parentId = write.parentId
+                let current = JSONValue(parsing: try await operations.get(ref, options).json) ?? .object([:])
+                var after = current.object ?? [:]
+                for (key, value) in patch { after[key] = value }
+                if planLimit(current) == nil, let limit = planLimit(.object(after)) {
+                    try await billing.requireRoom(for: limit, tenantID: try context.tenant, options: options)
+                }
+            }
+            return try documentResponse(try await operations.update(write, options))
         }
         api.delete(RouterPath(item)) { request, context -> Response in
             var ref = PB.DocumentRef()
