@@ -377,7 +377,8 @@ package struct KommoMaintenance: Service {
     package func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             await connector.maintain(logger: logger)
-            try? await Task.sleep(for: connector.settings.checkInterval)
+            // Shutdown cuts the wait short; the loop condition then ends the service.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: connector.settings.checkInterval) }
         }
     }
 }
