@@ -8,6 +8,11 @@ extension OpenAPIDocument {
             ["name": .string(name), "in": "query", "required": false, "description": .string(description),
              "schema": ["type": "string", "maxLength": .int(Int64(maxLength))]]
         }
+        // The callback refuses nothing (every outcome is a 303 to the admin UI, an over-long value being
+        // `state_invalid` or `bad_referer`), so its parameters carry no limits a client must keep.
+        let redirectQuery: (String, String) -> JSONValue = { name, description in
+            ["name": .string(name), "in": "query", "required": false, "description": .string(description), "schema": ["type": "string"]]
+        }
         let kind: JSONValue = ["name": "kind", "in": "path", "required": true, "description": "Which part of the catalog.",
                                "schema": ["type": "string", "enum": ["pipelines", "users", "custom_fields", "tags", "task_types"]]]
         return [
@@ -21,10 +26,10 @@ extension OpenAPIDocument {
             APIOperation(method: "get", path: "/oauth/kommo/callback", id: "kommoOAuthCallback", summary: "Kommo's redirect after consent",
                          tag: "integrations", access: .open,
                          description: "The `state` authenticates. The code is exchanged at the account's host (`referer`, which must be a Kommo host), the tokens stored encrypted, the account bound to the tenant, our webhook registered and the catalog read. Always answers 303 to the admin integrations page: `#/integrations?kommo=connected`, or `?kommo=error&reason=` one of `state_invalid`, `state_expired`, `state_used`, `denied`, `missing_code`, `bad_referer`, `not_configured`, `exchange_failed`; nothing is stored on an error.",
-                         parameters: [query("code", "The authorization code.", 4096), query("referer", "The account's host, e.g. acme.kommo.com.", 253),
-                                      query("state", "The state the install answered.", 512),
-                                      query("from_widget", "Set when installed from the widget settings.", 16),
-                                      query("client_id", "The integration's id.", 128), query("error", "Set when the user declined.", 200)],
+                         parameters: [redirectQuery("code", "The authorization code."), redirectQuery("referer", "The account's host, e.g. acme.kommo.com."),
+                                      redirectQuery("state", "The state the install answered."),
+                                      redirectQuery("from_widget", "Set when installed from the widget settings."),
+                                      redirectQuery("client_id", "The integration's id."), redirectQuery("error", "Set when the user declined.")],
                          success: [303: ("To the admin UI's integrations page, with the outcome.", nil)]),
             APIOperation(method: "get", path: "/oauth/kommo/uninstall", id: "kommoUninstall", summary: "Kommo's uninstall notice", tag: "integrations",
                          access: .open,
