@@ -146,3 +146,17 @@ export function datalist(values) {
   const id = `dl-${++listCounter}`;
   return { id, element: h("datalist", { id }, values.map((v) => h("option", { value: v }))) };
 }
+
+/**
+ * Runs a redraw that replaces controls, then puts the keyboard focus back on the control with the same
+ * label (a catalog that arrives late must not pull the focus away from what the user is on).
+ */
+export function keepingFocus(redraw) {
+  const active = document.activeElement;
+  const key = active && active !== document.body ? (active.getAttribute("aria-label") || active.id || "") : "";
+  redraw();
+  if (!key || document.activeElement === active && active.isConnected) return;
+  const again = [...document.querySelectorAll("[aria-label], [id]")]
+    .find((element) => (element.getAttribute("aria-label") || element.id) === key);
+  if (again) again.focus();
+}

@@ -4,7 +4,7 @@
 
 import { h, replace, pretty, notice, showErrors, clearErrors, fieldError, details, jsonBlock } from "../dom.js";
 import { api, url, newIdempotencyKey } from "../api.js";
-import { loadCatalog, idPicker } from "./catalog.js";
+import { loadCatalog, idPicker, keepingFocus } from "./catalog.js";
 import { conditionTree, anchors } from "./condition-tree.js";
 import { actionList, sampleValues, placeholders } from "./action-editors.js";
 import { pathField, choose, text, number, duration } from "./controls.js";
@@ -176,7 +176,7 @@ export function ruleBuilder(agentID, rule, etag, done) {
     replace(catalogNote, catalog.connected
       ? `Pipelines, stages, users and fields by name from the Kommo account ${catalog.account ? catalog.account.name || catalog.account.subdomain : ""}.`
       : "No Kommo account is connected: pipelines, stages and users are entered by id.");
-    redrawAll();
+    keepingFocus(redrawAll);
   });
 
   const builderPanel = h("div", { class: "tab-panel", id: `rule-builder-${agentID}`, role: "tabpanel" },
@@ -254,3 +254,4 @@ export function tabBar(panels, canSwitch) {
   bar.select = select;
   return bar;
 }
+

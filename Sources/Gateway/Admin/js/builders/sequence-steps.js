@@ -6,7 +6,7 @@
 
 import { h, replace, pretty, showErrors, clearErrors, fieldError, details, jsonBlock } from "../dom.js";
 import { api, url, newIdempotencyKey } from "../api.js";
-import { loadCatalog, idPicker } from "./catalog.js";
+import { loadCatalog, idPicker, keepingFocus } from "./catalog.js";
 import { actionCard, actionTypes, newAction, sampleValues } from "./action-editors.js";
 import { pathField, choose, text, duration } from "./controls.js";
 import { mergePatch, tabBar } from "./rule-builder.js";
@@ -281,7 +281,7 @@ export function sequenceBuilder(agentID, sequence, etag, done) {
   const windowBox = windowEditor(ctx, doc);
   const exits = exitsEditor(ctx, doc);
   const redrawAll = () => { settings.redraw(); steps.redraw(); windowBox.redraw(); exits.redraw(); };
-  loadCatalog().then((catalog) => { ctx.catalog = catalog; redrawAll(); });
+  loadCatalog().then((catalog) => { ctx.catalog = catalog; keepingFocus(redrawAll); });
   const builderPanel = h("div", { class: "tab-panel", role: "tabpanel" },
     h("section", { class: "builder-section" }, h("h3", {}, "Settings"), settings),
     h("section", { class: "builder-section" }, h("h3", {}, "Steps"), steps, previewLead(ctx)),
