@@ -113,3 +113,40 @@ def test_pickers_by_name_store_ids_and_show_names_again(page, stack, account):
     expect(qualified.get_by_role("link", name="Picked by name")).to_be_visible()
     expect(board.locator(".board-column[data-stage='61234503']").get_by_role("link", name="Picked by name")).to_be_visible()
     assert_accessible(page, "the board with the catalog")
+
+
+def test_a_late_catalog_keeps_what_is_being_typed(page, stack):
+    """The catalog arrives while the user is typing in a step: the builder redraws with names, and the
+    text typed before and after, the caret and the focus all stay where they were."""
+    if catalog(stack).get("connected"):
+        pytest.skip("the gateway serves the account's own catalog")
+    held = []
+    page.route(re.compile(r"/api/v1/kommo/catalog$"), lambda route: held.append(route))
+
+    def document_with_catalog(route):
+        answer = route.fetch()
+        document = answer.json()
+        document["paths"]["/api/v1/kommo/catalog"] = {"get": {"operationId": "kommoCatalog", "responses": {"200": {"description": "the catalog"}}}}
+        route.fulfill(response=answer, body=json.dumps(document), content_type="application/json")
+    page.route(re.compile(r"/api/v1/openapi\.json$"), document_with_catalog)
+    agent = new_agent(stack)
+    sequence = stack.api("POST", f"/api/v1/agents/{agent['id']}/sequences", body={
+        "name": "Typing", "trigger": {"type": "manual"},
+        "steps": [{"id": "a", "action": {"type": "create_task", "text": "Call", "due_in_seconds": 3600}}]})
+    sign_in(page, stack, path=f"#/agents/{agent['id']}/sequences/{sequence['id']}")
+    task = page.locator("form.sequence-builder li.step-row").nth(0).get_by_label("Task text", exact=True)
+    task.click()
+    page.keyboard.press("End")
+    page.keyboard.type(" the lead")
+    for _ in range(50):  # the held request reaches the route while the test waits
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the builder asked for the catalog"
+    held[0].fulfill(status=200, content_type="application/json", body=json.dumps(CATALOG))
+    # The redraw offers the account's users by name …
+    expect(page.locator("form.sequence-builder li.step-row").nth(0).locator("option", has_text="Maria Lopez")).to_have_count(1)
+    # … and the typing goes on in the same field, at the same place.
+    page.keyboard.type(" today")
+    expect(task).to_have_value("Call the lead today")
+    expect(task).to_be_focused()

@@ -149,14 +149,20 @@ export function datalist(values) {
 
 /**
  * Runs a redraw that replaces controls, then puts the keyboard focus back on the control with the same
- * label (a catalog that arrives late must not pull the focus away from what the user is on).
+ * label or form path, with its caret and selection (a catalog that arrives late must not pull the focus
+ * away from what the user is on, nor swallow what they type next).
  */
 export function keepingFocus(redraw) {
   const active = document.activeElement;
-  const key = active && active !== document.body ? (active.getAttribute("aria-label") || active.id || "") : "";
+  const keyOf = (element) => element.getAttribute("aria-label") || element.getAttribute("name") || element.id || "";
+  const key = active && active !== document.body ? keyOf(active) : "";
+  const selection = active && typeof active.selectionStart === "number" ? [active.selectionStart, active.selectionEnd, active.selectionDirection] : null;
   redraw();
   if (!key || document.activeElement === active && active.isConnected) return;
-  const again = [...document.querySelectorAll("[aria-label], [id]")]
-    .find((element) => (element.getAttribute("aria-label") || element.id) === key);
-  if (again) again.focus();
+  const again = [...document.querySelectorAll("[aria-label], [name], [id]")].find((element) => keyOf(element) === key);
+  if (!again) return;
+  again.focus();
+  if (selection && typeof again.setSelectionRange === "function") {
+    try { again.setSelectionRange(...selection); } catch { /* not a text control */ }
+  }
 }

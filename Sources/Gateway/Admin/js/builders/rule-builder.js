@@ -176,7 +176,7 @@ export function ruleBuilder(agentID, rule, etag, done) {
     replace(catalogNote, catalog.connected
       ? `Pipelines, stages, users and fields by name from the Kommo account ${catalog.account ? catalog.account.name || catalog.account.subdomain : ""}.`
       : "No Kommo account is connected: pipelines, stages and users are entered by id.");
-    keepingFocus(redrawAll);
+    if (catalog.connected) keepingFocus(redrawAll);
   });
 
   const builderPanel = h("div", { class: "tab-panel", id: `rule-builder-${agentID}`, role: "tabpanel" },

@@ -281,7 +281,8 @@ export function sequenceBuilder(agentID, sequence, etag, done) {
   const windowBox = windowEditor(ctx, doc);
   const exits = exitsEditor(ctx, doc);
   const redrawAll = () => { settings.redraw(); steps.redraw(); windowBox.redraw(); exits.redraw(); };
-  loadCatalog().then((catalog) => { ctx.catalog = catalog; keepingFocus(redrawAll); });
+  // A disconnected account's catalog changes no control: the form is then left as it is.
+  loadCatalog().then((catalog) => { if (!catalog.connected) return; ctx.catalog = catalog; keepingFocus(redrawAll); });
   const builderPanel = h("div", { class: "tab-panel", role: "tabpanel" },
     h("section", { class: "builder-section" }, h("h3", {}, "Settings"), settings),
     h("section", { class: "builder-section" }, h("h3", {}, "Steps"), steps, previewLead(ctx)),
