@@ -192,28 +192,48 @@ struct RPCRoundTripTests {
 
     @Test("calls beyond the concurrency limit answer RESOURCE_EXHAUSTED")
     func concurrencyLimit() async throws {
-        try await withServer(configure: { $0.maximumConcurrentCalls = 2 }) { server in
+        // Two calls hold both slots until the test lets them go, so the three calls sent while they are
+        // held meet a full server however slow the machine is.
+        let released = Locked(false)
+        struct Held: EchoHandler {
+            let released: Locked<Bool>
+            func echo(_ request: PB.EchoRequest, context: RPCContext) async throws -> PB.EchoResponse { try await echoOnce(request, context: context) }
+            func echoOnce(_ request: PB.EchoRequest, context: RPCContext) async throws -> PB.EchoResponse {
+                while !released.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+                var response = PB.EchoResponse()
+                response.payload = request.payload
+                return response
+            }
+        }
+        let handler = Held(released: released)
+        try await withServer(routes: handler.routes, configure: { $0.maximumConcurrentCalls = 2 }) { server in
             let connection = RPCConnection(host: "127.0.0.1", port: server.port, security: TestPKI.security("gateway"), logger: logger)
             defer { connection.close() }
             let client = EchoClient(connection: connection)
-            let codes = Locked<[StatusCode]>([])
-            await withTaskGroup(of: Void.self) { group in
-                for _ in 0..<5 {
-                    group.addTask {
-                        do {
-                            _ = try await client.echoOnce(echoRequest("x", delayMicros: 2_000_000))
-                            codes.withLock { $0.append(.ok) }
-                        } catch let error as RPCError {
-                            codes.withLock { $0.append(error.code) }
-                        } catch {
-                            codes.withLock { $0.append(.unknown) }
-                        }
+            let options = patient
+            try await withThrowingTaskGroup(of: StatusCode.self) { held in
+                for index in 0..<2 {
+                    held.addTask {
+                        let response = try await client.echoOnce(echoRequest("held-\(index)"), options: options)
+                        return response.payload == Array("held-\(index)".utf8) ? .ok : .unknown
                     }
                 }
+                while server.callsInFlight < 2 { try await Task.sleep(for: .milliseconds(5)) }
+                var refused: [StatusCode] = []
+                for index in 0..<3 {
+                    do {
+                        _ = try await client.echoOnce(echoRequest("extra-\(index)"), options: options)
+                        refused.append(.ok)
+                    } catch let error as RPCError {
+                        refused.append(error.code)
+                    }
+                }
+                #expect(refused == [.resourceExhausted, .resourceExhausted, .resourceExhausted])
+                released.withLock { $0 = true }
+                var answered: [StatusCode] = []
+                for try await code in held { answered.append(code) }
+                #expect(answered == [.ok, .ok])
             }
-            let result = codes.withLock { $0 }
-            #expect(result.filter { $0 == .ok }.count == 2)
-            #expect(result.filter { $0 == .resourceExhausted }.count == 3)
         }
     }
 
