@@ -84,7 +84,8 @@ package enum GatewayApp {
         addLeadTimelineRoutes(to: tenantAPI, peers: peers)
         addActionRoutes(to: tenantAPI, peers: peers)
         addUsageRoutes(to: tenantAPI, peers: peers)
-        addResourceRoutes(to: tenantAPI, peers: peers, store: store, clock: clock, billing: billing)
+        addResourceRoutes(to: tenantAPI, peers: peers, store: store, clock: clock, billing: billing,
+                          kommoIDs: configuration.unknownKommoIDs, kommoCatalogRecheck: configuration.kommoCatalogRecheck)
         addSequenceRoutes(to: tenantAPI, peers: peers)
         addBillingRoutes(to: tenantAPI, billing: billing, store: store)
         try addAdminRoutes(to: router)

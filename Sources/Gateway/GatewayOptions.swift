@@ -74,6 +74,9 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("kommo-authorize-url"), help: "Kommo's authorize page (env KOMMO_AUTHORIZE_URL; default https://www.kommo.com/oauth; amoCRM: https://www.amocrm.ru/oauth).")
     package var kommoAuthorizeURL: String?
 
+    @Option(name: .customLong("kommo-unknown-ids"), help: "What a rule, sequence, agent or script naming an id the connected Kommo account does not have gets: warn (saved, with warnings) or refuse (422) (env KOMMO_UNKNOWN_IDS; default warn).")
+    package var kommoUnknownIDs: String?
+
     @OptionGroup package var process: ProcessOptions
 
     package init() {}
@@ -129,6 +132,10 @@ package struct GatewayOptions: ParsableArguments, Sendable {
         else { throw ConfigurationError("--kommo-authorize-url (KOMMO_AUTHORIZE_URL) must be an absolute URL without a query") }
         let kommoInstall = KommoInstallSettings(clientID: kommoClientID ?? Env.string("KOMMO_CLIENT_ID", in: environment),
                                                 authorizeURL: kommoAuthorizeURL)
+        let unknownIDsText = kommoUnknownIDs ?? Env.string("KOMMO_UNKNOWN_IDS", in: environment) ?? UnknownKommoIDs.warn.rawValue
+        guard let unknownKommoIDs = UnknownKommoIDs(rawValue: unknownIDsText) else {
+            throw ConfigurationError("--kommo-unknown-ids (KOMMO_UNKNOWN_IDS) must be warn or refuse")
+        }
         if let metricsToken { try GatewayConfiguration.checkToken(metricsToken, key: "--metrics-token / METRICS_TOKEN") }
         let resolvedPublicBaseURL = publicBaseURL ?? "http://\(httpHost == "0.0.0.0" ? "localhost" : httpHost):\(httpPort)"
         var configuration = GatewayConfiguration(
@@ -145,6 +152,7 @@ package struct GatewayOptions: ParsableArguments, Sendable {
                                           headerTimeout: .milliseconds(headerTimeoutMilliseconds), bodyTimeout: .milliseconds(bodyTimeoutMilliseconds)),
             rpcSecurity: try process.security.security(identity: "gateway", logger: Logger(label: "gateway"), environment: environment),
             kommoInstall: kommoInstall)
+        configuration.unknownKommoIDs = unknownKommoIDs
         configuration.billing = try billing.configuration(publicBaseURL: resolvedPublicBaseURL, environment: environment)
         return configuration
     }
@@ -189,6 +197,11 @@ package struct GatewayConfiguration: Sendable {
     package var billing: BillingConfiguration = .off
     /// The Kommo install button: the integration's id and Kommo's authorize page.
     package var kommoInstall: KommoInstallSettings
+    /// What a document naming ids the connected Kommo account does not have gets.
+    package var unknownKommoIDs: UnknownKommoIDs = .warn
+    /// In `refuse` mode, a catalog older than this is read again from Kommo before an id is refused (the
+    /// id may have been added in Kommo since); younger, it is trusted, so refusals do not spend the budget.
+    package var kommoCatalogRecheck: Duration = .seconds(30)
 
     /// A configured token must be long enough to be 32 random bytes (base64url or hex encoded).
     package static func checkToken(_ token: String, key: String) throws {

@@ -67,13 +67,6 @@ extension PB.Document {
     }
 }
 
-extension PB.FieldViolation {
-    init(field: String, message: String) {
-        self.init()
-        self.field = field
-        self.message = message
-    }
-}
 
 extension PB.Decision {
     /// A stored decision as the answer to Evaluate. Cancelled timers have no field on the wire: a timer

@@ -110,8 +110,14 @@ extension SequenceServer {
     /// the path of each bad member; FAILED_PRECONDITION when `if_version` does not match.
     package func updateIntegrations(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
+        let before = try await integrations.runtime(tenantID: tenantID).kommo
         let state = try await integrations.update(tenantID: tenantID, patchJSON: request.json, ifVersion: request.ifVersion,
                                                   now: clock.now().unixMicros)
+        if try await integrations.runtime(tenantID: tenantID).kommo?.baseURL != before?.baseURL,
+           try await store.kommoConnection(tenantID: tenantID) == nil {
+            // Another account (or none): its catalog is read afresh by the next maintenance pass.
+            try await store.deleteKommoCatalog(tenantID: tenantID)
+        }
         context.logger.info("integrations.updated", metadata: ["tenant.id": "\(tenantID)", "version": "\(state.version)"])
         return Self.document(state, alerts: try await kommoAlerts(tenantID: tenantID))
     }

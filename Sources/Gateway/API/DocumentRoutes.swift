@@ -61,7 +61,7 @@ extension GatewayApp {
     /// `If-Match` on update and delete. `parent` names the path parameter of the owning agent, if any.
     static func addDocumentRoutes(
         to api: RouterGroup<GatewayContext>, collection: String, item: String, parent: String?, operations: DocumentOperations,
-        peers: Peers, store: GatewayStore, clock: any WallClock, billing: Billing? = nil
+        peers: Peers, store: GatewayStore, clock: any WallClock, billing: Billing? = nil, kommoIDs: KommoIDCheck? = nil
     ) {
         api.get(RouterPath(collection)) { request, context -> Response in
             let query = QueryReader(request)
@@ -106,7 +106,9 @@ extension GatewayApp {
             if let billing, let limit = operations.planLimit?(JSONValue(parsing: json) ?? .null) {
                 try await billing.requireRoom(for: limit, tenantID: tenant, options: options)
             }
-            let document = try await operations.create(write, options)
+            let unknownIDs = try await kommoIDs?.check(json, options: options) ?? []
+            var document = try await operations.create(write, options)
+            document.warnings += unknownIDs.map { PB.FieldViolation(field: $0.field, message: $0.message) }
             let response = try documentResponse(document, status: .created)
             if let key {
                 let body = try JSONEncoder.api.encode(JSONValue(parsing: document.json) ?? .null)
@@ -141,7 +143,10 @@ extension GatewayApp {
                     try await billing.requireRoom(for: limit, tenantID: try context.tenant, options: options)
                 }
             }
-            return try documentResponse(try await operations.update(write, options))
+            let unknownIDs = try await kommoIDs?.check(write.json, options: options) ?? []
+            var document = try await operations.update(write, options)
+            document.warnings += unknownIDs.map { PB.FieldViolation(field: $0.field, message: $0.message) }
+            return try documentResponse(document)
         }
         api.delete(RouterPath(item)) { request, context -> Response in
             var ref = PB.DocumentRef()
@@ -168,28 +173,30 @@ extension GatewayApp {
     }
 
     static func addResourceRoutes(to api: RouterGroup<GatewayContext>, peers: Peers, store: GatewayStore, clock: any WallClock,
-                                  billing: Billing? = nil) {
+                                  billing: Billing? = nil, kommoIDs mode: UnknownKommoIDs = .warn,
+                                  kommoCatalogRecheck: Duration = .seconds(30)) {
+        let kommoIDs = KommoIDCheck(mode: mode, sequences: peers.sequences, clock: clock, refreshAfter: kommoCatalogRecheck)
         let rules = peers.rules
         let sequences = peers.sequences
         addDocumentRoutes(to: api, collection: "/agents", item: "/agents/{id}", parent: nil, operations: DocumentOperations(
             create: { try await rules.createAgent($0, options: $1) }, get: { try await rules.getAgent($0, options: $1) },
             list: { try await rules.listAgents($0, options: $1) }, update: { try await rules.updateAgent($0, options: $1) },
             delete: { try await rules.deleteAgent($0, options: $1) }, planLimit: { _ in "agents" }),
-            peers: peers, store: store, clock: clock, billing: billing)
+            peers: peers, store: store, clock: clock, billing: billing, kommoIDs: kommoIDs)
         addDocumentRoutes(to: api, collection: "/agents/{id}/rules", item: "/agents/{id}/rules/{ruleId}", parent: "id", operations: DocumentOperations(
             create: { try await rules.createRule($0, options: $1) }, get: { try await rules.getRule($0, options: $1) },
             list: { try await rules.listRules($0, options: $1) }, update: { try await rules.updateRule($0, options: $1) },
             delete: { try await rules.deleteRule($0, options: $1) }, planLimit: { $0["enabled"]?.bool == false ? nil : "active_rules" }),
-            peers: peers, store: store, clock: clock, billing: billing)
+            peers: peers, store: store, clock: clock, billing: billing, kommoIDs: kommoIDs)
         addDocumentRoutes(to: api, collection: "/agents/{id}/scripts", item: "/agents/{id}/scripts/{scriptId}", parent: "id", operations: DocumentOperations(
             create: { try await rules.createScript($0, options: $1) }, get: { try await rules.getScript($0, options: $1) },
             list: { try await rules.listScripts($0, options: $1) }, update: { try await rules.updateScript($0, options: $1) },
-            delete: { try await rules.deleteScript($0, options: $1) }), peers: peers, store: store, clock: clock)
+            delete: { try await rules.deleteScript($0, options: $1) }), peers: peers, store: store, clock: clock, kommoIDs: kommoIDs)
         addDocumentRoutes(to: api, collection: "/agents/{id}/sequences", item: "/agents/{id}/sequences/{sequenceId}", parent: "id", operations: DocumentOperations(
             create: { try await sequences.createSequence($0, options: $1) }, get: { try await sequences.getSequence($0, options: $1) },
             list: { try await sequences.listSequences($0, options: $1) }, update: { try await sequences.updateSequence($0, options: $1) },
             delete: { try await sequences.deleteSequence($0, options: $1) },
             requireParent: { _ = try await rules.getAgent($0, options: $1) },
-            planLimit: { $0["status"]?.string == "active" ? "active_sequences" : nil }), peers: peers, store: store, clock: clock, billing: billing)
+            planLimit: { $0["status"]?.string == "active" ? "active_sequences" : nil }), peers: peers, store: store, clock: clock, billing: billing, kommoIDs: kommoIDs)
     }
 }

@@ -153,19 +153,21 @@ extension OpenAPIDocument {
     static func documentOperations(collection: String, item: String, noun: String, plural: String, schema: String, tag: String,
                                    filters: [JSONValue], write: JSONValue, patch: JSONValue, deleteParameters: [JSONValue] = [], deleteProblems: Set<Int> = []) -> [APIOperation] {
         let name = schema
+        let kommoIDs = "Pipeline, stage, user, task type and custom field ids are checked against the connected Kommo account's catalog: "
+            + "an id it lacks is a `warnings` entry at its field, or a 422 when the gateway runs with `KOMMO_UNKNOWN_IDS=refuse`."
         return [
             APIOperation(method: "get", path: collection, id: "list\(name)s", summary: "List \(plural)", tag: tag,
                          parameters: filters + [limit, cursor(128)], success: [200: ("A page of \(plural).", Schema.ref("\(name)Page"))]),
             APIOperation(method: "post", path: collection, id: "create\(name)", summary: "Create \(noun)", tag: tag,
-                         parameters: [idempotencyKey], body: Schema.ref("\(name)Write"), example: write,
+                         description: kommoIDs, parameters: [idempotencyKey], body: Schema.ref("\(name)Write"), example: write,
                          success: [201: ("Created.", Schema.ref(name))], problems: name == "Script" ? [422] : [402, 422],
                          successHeaders: ["ETag": etagHeader]),
             APIOperation(method: "get", path: item, id: "get\(name)", summary: "Get \(noun)", tag: tag,
                          success: [200: ("The \(name.lowercased()).", Schema.ref(name))], successHeaders: ["ETag": etagHeader]),
             APIOperation(method: "patch", path: item, id: "update\(name)", summary: "Change \(noun)", tag: tag,
-                         description: "A JSON Merge Patch (RFC 7396): only the members that change; `null` removes one.",
+                         description: "A JSON Merge Patch (RFC 7396): only the members that change; `null` removes one. " + kommoIDs,
                          parameters: [ifMatch], body: Schema.ref("\(name)Patch"), example: patch,
-                         success: [200: ("The changed \(name.lowercased()).", Schema.ref(name))], problems: [412],
+                         success: [200: ("The changed \(name.lowercased()).", Schema.ref(name))], problems: [412, 422],
                          successHeaders: ["ETag": etagHeader]),
             APIOperation(method: "delete", path: item, id: "delete\(name)", summary: "Delete \(noun)", tag: tag, parameters: deleteParameters,
                          success: [204: ("Deleted.", nil)], problems: deleteProblems),

@@ -30,56 +30,6 @@ package struct KommoCatalog: Sendable, Hashable {
     /// Entities that carry custom fields and tags.
     package static let entities = ["leads", "contacts", "companies"]
 
-    // MARK: Known ids
-
-    /// The ids the catalog knows, by what they name, for checking rules and sequences.
-    package struct KnownIDs: Sendable, Hashable {
-        package var pipelines: [Int64: String] = [:]
-        package var stages: [Int64: String] = [:]
-        package var users: [Int64: String] = [:]
-        package var fields: [Int64: String] = [:]
-        package var enums: [Int64: String] = [:]
-        package var taskTypes: [Int64: String] = [:]
-
-        /// Every id with its name (pipelines, stages, users, fields, enum values, task types); where two
-        /// kinds share an id the first named wins.
-        package var names: [Int64: String] {
-            var all: [Int64: String] = [:]
-            for part in [stages, pipelines, users, fields, enums, taskTypes] {
-                all.merge(part) { first, _ in first }
-            }
-            return all
-        }
-    }
-
-    /// The ids named in the catalog.
-    package var known: KnownIDs {
-        var known = KnownIDs()
-        for pipeline in json["pipelines"]?.array ?? [] {
-            guard let id = pipeline["id"]?.int64 else { continue }
-            known.pipelines[id] = pipeline["name"]?.string ?? ""
-            for stage in pipeline["stages"]?.array ?? [] {
-                if let stageID = stage["id"]?.int64 { known.stages[stageID] = stage["name"]?.string ?? "" }
-            }
-        }
-        for user in json["users"]?.array ?? [] {
-            if let id = user["id"]?.int64 { known.users[id] = user["name"]?.string ?? "" }
-        }
-        for entity in Self.entities {
-            for field in json["custom_fields"]?[entity]?.array ?? [] {
-                guard let id = field["id"]?.int64 else { continue }
-                known.fields[id] = field["name"]?.string ?? ""
-                for value in field["enums"]?.array ?? [] {
-                    if let enumID = value["id"]?.int64 { known.enums[enumID] = value["value"]?.string ?? "" }
-                }
-            }
-        }
-        for type in json["task_types"]?.array ?? [] {
-            if let id = type["id"]?.int64 { known.taskTypes[id] = type["name"]?.string ?? "" }
-        }
-        return known
-    }
-
     /// How many of each part the catalog holds (the integrations page shows them).
     package var counts: JSONValue {
         func count(_ value: JSONValue?) -> Int64 { Int64(value?.array?.count ?? 0) }

@@ -150,24 +150,24 @@ package final class KommoConnector: Sendable {
                 warnings.append(.string("the webhook could not be registered (\(KommoClient.reason(result))); paste the webhook URL into Kommo instead"))
             }
         }
-        var record = KommoConnectionRecord(
+        let record = KommoConnectionRecord(
             tenantID: tenantID, accountID: account.id, subdomain: account.subdomain, name: account.name, baseURL: base,
             connectedAt: now.unixMicros, accessExpiresAt: now.addingTimeInterval(tokens.expiresIn).unixMicros,
             refreshIssuedAt: now.unixMicros,
             webhookSealed: registered ? try box.seal(Array(webhookURL.utf8), context: Self.webhookContext(tenantID)) : nil)
+        var catalog: String?
+        var catalogError: String?
         do {
-            let catalog = try await kommo.readCatalog(account: connection, logger: logger)
-            record.catalogJSON = catalog.json.text()
-            record.catalogRefreshedAt = clock.now().unixMicros
+            catalog = try await kommo.readCatalog(account: connection, logger: logger).json.text()
         } catch {
-            record.catalogError = error.description
+            catalogError = error.description
             warnings.append(.string("the account's catalog could not be read: \(error.description)"))
         }
-        try await store.saveKommoConnection(record)
+        try await store.saveKommoConnection(record, catalog: catalog, catalogError: catalogError)
         logger.notice("kommo.connected", metadata: ["kommo.account_id": "\(account.id)", "kommo.webhook_registered": "\(registered)"])
         return .object([
             "account": .object(["id": .int(account.id), "subdomain": .string(account.subdomain), "name": .string(account.name)]),
-            "base_url": .string(base), "webhook_registered": .bool(registered), "catalog_read": .bool(record.catalogJSON != nil),
+            "base_url": .string(base), "webhook_registered": .bool(registered), "catalog_read": .bool(catalog != nil),
             "warnings": .array(warnings),
         ])
     }
@@ -261,37 +261,29 @@ package final class KommoConnector: Sendable {
 
     // MARK: - Catalog
 
-    /// The catalog in the REST contract's shape; `connected: false` and empty lists when not connected.
+    /// The catalog in the REST contract's shape: `connected` when the tenant works with a Kommo account
+    /// (through OAuth, with its `account`, or by a pasted token); empty lists when not, or not read yet.
     package func catalog(tenantID: String) async throws -> JSONValue {
-        guard let record = try await store.kommoConnection(tenantID: tenantID) else {
-            return Self.catalogAnswer(record: nil, catalog: .empty)
-        }
-        let catalog = record.catalogJSON.flatMap { JSONValue(parsing: $0) }.map(KommoCatalog.init(json:)) ?? .empty
-        return Self.catalogAnswer(record: record, catalog: catalog)
+        let record = try await store.kommoConnection(tenantID: tenantID)
+        var connected = record != nil
+        if !connected { connected = try await integrations.runtime(tenantID: tenantID).kommo != nil }
+        guard connected else { return Self.catalogAnswer(connected: false, record: nil, stored: nil) }
+        return Self.catalogAnswer(connected: true, record: record, stored: try await store.kommoCatalog(tenantID: tenantID))
     }
 
-    static func catalogAnswer(record: KommoConnectionRecord?, catalog: KommoCatalog) -> JSONValue {
+    static func catalogAnswer(connected: Bool, record: KommoConnectionRecord?, stored: KommoCatalogRecord?) -> JSONValue {
+        let catalog = stored?.json.flatMap { JSONValue(parsing: $0) }.map(KommoCatalog.init(json:)) ?? .empty
         var answer: [String: JSONValue] = [
-            "connected": .bool(record != nil),
+            "connected": .bool(connected),
             "account": record.map { .object(["id": .int($0.accountID), "subdomain": .string($0.subdomain), "name": .string($0.name)]) } ?? .null,
-            "refreshed_at": record?.catalogRefreshedAt.map { .string(Date(unixMicros: $0).iso8601) } ?? .null,
+            "refreshed_at": stored?.refreshedAt.map { .string(Date(unixMicros: $0).iso8601) } ?? .null,
         ]
         if case .object(let parts) = catalog.json { answer.merge(parts) { current, _ in current } }
         return .object(answer)
     }
 
-    /// The ids the tenant's catalog knows, or `nil` when the tenant is not connected (nothing to check).
-    package func knownIDs(tenantID: String) async throws -> KommoCatalog.KnownIDs? {
-        guard let record = try await store.kommoConnection(tenantID: tenantID), let json = record.catalogJSON,
-              let parsed = JSONValue(parsing: json) else { return nil }
-        return KommoCatalog(json: parsed).known
-    }
-
-    /// Reads the catalog from Kommo now and stores it.
+    /// Reads the catalog from Kommo now and stores it, for an OAuth connection or pasted credentials alike.
     package func refreshCatalog(tenantID: String, logger: Logger) async throws -> JSONValue {
-        guard try await store.kommoConnection(tenantID: tenantID) != nil else {
-            throw RPCError(.failedPrecondition, "Kommo is not connected through OAuth")
-        }
         let runtime = try await integrations.runtime(tenantID: tenantID)
         guard let connection = runtime.kommo else { throw RPCError(.failedPrecondition, "Kommo is not connected") }
         do {
@@ -310,7 +302,8 @@ package final class KommoConnector: Sendable {
     /// expire, the catalog's counts and time, and an alert when renewal failed.
     package func connectionView(tenantID: String) async throws -> JSONValue? {
         guard let record = try await store.kommoConnection(tenantID: tenantID) else { return nil }
-        let catalog = record.catalogJSON.flatMap { JSONValue(parsing: $0) }.map(KommoCatalog.init(json:)) ?? .empty
+        let stored = try await store.kommoCatalog(tenantID: tenantID)
+        let catalog = stored?.json.flatMap { JSONValue(parsing: $0) }.map(KommoCatalog.init(json:)) ?? .empty
         var view: [String: JSONValue] = [
             "method": "oauth",
             "account": .object(["id": .int(record.accountID), "subdomain": .string(record.subdomain), "name": .string(record.name)]),
@@ -319,8 +312,8 @@ package final class KommoConnector: Sendable {
             "refresh_token_issued_at": .string(Date(unixMicros: record.refreshIssuedAt).iso8601),
             "webhook_registered": .bool(record.webhookSealed != nil),
             "catalog": .object(["counts": catalog.counts,
-                                "refreshed_at": record.catalogRefreshedAt.map { .string(Date(unixMicros: $0).iso8601) } ?? .null,
-                                "error": record.catalogError.map(JSONValue.string) ?? .null]),
+                                "refreshed_at": stored?.refreshedAt.map { .string(Date(unixMicros: $0).iso8601) } ?? .null,
+                                "error": stored?.error.map(JSONValue.string) ?? .null]),
         ]
         if let failed = record.renewalFailedAt {
             view["alert"] = .object([
@@ -335,8 +328,32 @@ package final class KommoConnector: Sendable {
     // MARK: - Maintenance
 
     /// One look at every connection: tokens near expiry (or a refresh token getting old) are renewed,
-    /// catalogs older than the interval are read again.
+    /// catalogs older than the interval are read again — also those of tenants with a pasted token.
     package func maintain(logger: Logger) async {
+        await maintainConnections(logger: logger)
+        await maintainPastedCatalogs(logger: logger)
+    }
+
+    private func maintainPastedCatalogs(logger: Logger) async {
+        let tenants: [(tenantID: String, lastTried: Int64?)]
+        do {
+            tenants = try await store.pastedKommoTenants()
+        } catch {
+            logger.error("kommo.maintenance_unreadable", metadata: ["error": "\(error)"])
+            return
+        }
+        for tenant in tenants {
+            let age = tenant.lastTried.map { clock.now().timeIntervalSince(Date(unixMicros: $0)) } ?? .infinity
+            guard age > settings.catalogRefreshInterval else { continue }
+            do {
+                _ = try await refreshCatalog(tenantID: tenant.tenantID, logger: logger)
+            } catch {
+                logger.warning("kommo.catalog_refresh_failed", metadata: ["tenant.id": "\(tenant.tenantID)", "error": "\(error)"])
+            }
+        }
+    }
+
+    private func maintainConnections(logger: Logger) async {
         let connections: [KommoConnectionRecord]
         do {
             connections = try await store.kommoConnections()
@@ -352,7 +369,9 @@ package final class KommoConnector: Sendable {
             if accessDue || refreshDue, retryFrom.map({ now >= $0 }) ?? true {
                 _ = await renewal.renewAhead(tenantID: record.tenantID, logger: logger)
             }
-            let catalogAge = record.catalogRefreshedAt.map { now.timeIntervalSince(Date(unixMicros: $0)) } ?? .infinity
+            let stored = try? await store.kommoCatalog(tenantID: record.tenantID)
+            let lastTried = max(stored?.refreshedAt ?? 0, stored?.errorAt ?? 0)
+            let catalogAge = lastTried == 0 ? .infinity : now.timeIntervalSince(Date(unixMicros: lastTried))
             if catalogAge > settings.catalogRefreshInterval {
                 do {
                     _ = try await refreshCatalog(tenantID: record.tenantID, logger: logger)

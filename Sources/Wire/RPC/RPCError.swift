@@ -89,3 +89,11 @@ extension PB.KeyValue {
         self.value = value
     }
 }
+
+extension PB.FieldViolation {
+    package init(field: String, message: String) {
+        self.init()
+        self.field = field
+        self.message = message
+    }
+}
