@@ -107,7 +107,7 @@ struct EgressTLSTests {
             // the handshake succeeds only if the certificate is checked against the name.
             let gate = EgressGate(policy: .loopbackTesting, resolver: ScriptedResolver([["127.0.0.1"]]), tlsConfiguration: tls)
             let response = try await gate.send(OutboundRequest(method: .GET, url: "https://\(name):\(port)/api/v4/account"),
-                                               timeout: .seconds(10), maxResponseBytes: 1024, logger: quietLogger)
+                                               timeout: .seconds(30), maxResponseBytes: 1024, logger: quietLogger)
             #expect(response.status == 200)
             #expect(response.json?["host"]?.string == "\(name):\(port)")
 
@@ -115,7 +115,7 @@ struct EgressTLSTests {
             // client refuses it — verification really uses the host, not whatever address was dialled.
             do {
                 _ = try await gate.send(OutboundRequest(method: .GET, url: "https://127.0.0.1:\(port)/"),
-                                        timeout: .seconds(3), maxResponseBytes: 1024, logger: quietLogger)
+                                        timeout: .seconds(20), maxResponseBytes: 1024, logger: quietLogger)
                 Issue.record("a certificate for \(name) was accepted for 127.0.0.1")
             } catch let error as EgressError {
                 guard case .transport(let address, let detail) = error else { Issue.record("unexpected \(error)"); return }
