@@ -4,8 +4,9 @@
 // stays in the form until Save, which sends one merge patch (Sources/Sequences/Enrollment/SequenceDefinition.swift
 // is what the server accepts).
 
-import { h, replace, pretty, showErrors, clearErrors, fieldError, details, jsonBlock } from "../dom.js";
-import { api, url, newIdempotencyKey } from "../api.js";
+import { h, replace, pretty, fieldError, details, jsonBlock } from "../dom.js";
+import { api, url } from "../api.js";
+import { saveOnSubmit } from "../pages/forms.js";
 import { loadCatalog, idPicker, keepingFocus } from "./catalog.js";
 import { actionCard, actionTypes, newAction, sampleValues } from "./action-editors.js";
 import { pathField, choose, text, duration } from "./controls.js";
@@ -310,22 +311,16 @@ export function sequenceBuilder(agentID, sequence, etag, done) {
     tabs, builderPanel, jsonPanel,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, sequence ? "Save" : "Create sequence")),
     sequence ? details("Stored JSON", jsonBlock(sequence)) : null);
-  const idempotencyKey = newIdempotencyKey();
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
-    if (!jsonPanel.hidden && !takeJSON()) return;  // the JSON tab says why
-    try {
-      const answer = sequence
-        ? await api.patch(url`/api/v1/agents/${agentID}/sequences/${sequence.id}`, mergePatch(stored, doc), { ifMatch: currentTag })
-        : await api.post(url`/api/v1/agents/${agentID}/sequences`, doc, { idempotencyKey });
-      done(answer.data, answer.etag);
-    } catch (error) {
-      if (!jsonPanel.hidden && error.problem && (error.problem.errors || []).length) tabs.select(0);
-      showErrors(form, error);
-      const first = form.querySelector(".field.invalid input, .field.invalid select, .field.invalid textarea");
-      if (first) first.focus();
-    }
+  saveOnSubmit(form, {
+    prepare: () => jsonPanel.hidden || takeJSON(),  // the JSON tab says why it cannot be taken
+    // An edit is sent as a merge patch against the stored sequence (the one read again when overwriting).
+    body: (current) => (sequence ? mergePatch(current ? editableSequence(current) : stored, doc) : doc),
+    unchanged: (patch) => Object.keys(patch).length === 0,
+    create: (value, options) => api.post(url`/api/v1/agents/${agentID}/sequences`, value, options),
+    update: sequence && ((value, options) => api.patch(url`/api/v1/agents/${agentID}/sequences/${sequence.id}`, value, options)),
+    etag: () => currentTag, reread: sequence && (() => api.get(url`/api/v1/agents/${agentID}/sequences/${sequence.id}`)), done,
+    // Field errors are shown at the builder's controls, so the builder is shown for them.
+    onError: (error) => { if (!jsonPanel.hidden && error.problem && (error.problem.errors || []).length) tabs.select(0); },
   });
   form.rebase = (saved, tag) => {
     const fresh = editableSequence(saved);
