@@ -97,6 +97,18 @@ class Stack:
         token = self.admin_token if tenant == "admin" else (self.tenants[tenant].key if tenant else None)
         return http(method, self.base_url + path, token, body, **kwargs)
 
+    def connect_kommo(self, tenant: str) -> dict:
+        """Connects the tenant's Kommo account (the emulator) through the install flow without a browser:
+        the install URL, the emulator's consent page, its redirect to our callback. The connection after."""
+        authorize = self.api("POST", "/api/v1/integrations/kommo/install", tenant, {"mode": "popup"})["authorize_url"]
+        # urllib follows the consent page's redirect to the callback and the callback's to the admin page.
+        with urllib.request.urlopen(authorize, timeout=60) as response:
+            response.read()
+        connection = self.api("GET", "/api/v1/integrations", tenant).get("kommo_connection")
+        if not connection:
+            raise AssertionError(f"{tenant} is not connected after the install flow")
+        return connection
+
     def post_fixture(self, name: str, tenant: str = "acme", replace: dict[str, str] | None = None) -> dict:
         """Posts a Kommo webhook fixture (`Tests/Fixtures/kommo/NAME`) to the tenant's webhook URL, as Kommo does.
         `replace` substitutes text in the body first (another lead id, say)."""
