@@ -1,7 +1,7 @@
 // Names for the ids other answers carry: a sequence's name and its agent, read once from the agents'
 // sequence lists and kept for half a minute, so a timeline says "Follow-up (3 steps)" rather than seq_…;
 // and the Kommo account's pipelines, stages, users, custom fields and task types by id from its catalog
-// (`GET /api/v1/kommo/catalog`), so an explanation says "Qualified (61234502)" where it said 61234502.
+// (the catalog the gateway serves, read once a minute), so an explanation says "Qualified (61234502)" where it said 61234502.
 // Until the catalog has arrived, and for an id it does not know or without a connected account, the
 // bare id stays.
 
