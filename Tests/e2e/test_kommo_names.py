@@ -33,6 +33,8 @@ def umbrella(stack):
     sequence = stack.api("POST", base + "/sequences", "umbrella", {
         "name": "Nurture qualified", "trigger": {"type": "stage_changed", "stage_id": QUALIFIED},
         "steps": [{"delay_days": 1, "action": {"type": "add_note", "text": "One"}}]})
+    stack.api("POST", base + "/scripts", "umbrella", {"name": "Qualifying", "type": "qualification", "body": "Hi!",
+                                                      "stage_ids": [NEW, QUALIFIED]})
     return {"agent": agent, "mover": mover, "waiting": waiting, "sequence": sequence}
 
 
@@ -46,6 +48,9 @@ def test_lists_and_a_dry_run_name_the_accounts_stages(page, stack, umbrella):
 
     page.goto(f"{stack.base_url}/admin/#/agents/{agent}/sequences")
     expect(page.get_by_role("row").filter(has_text="Nurture qualified").get_by_text("Qualified (61234502)")).to_be_visible()
+
+    page.goto(f"{stack.base_url}/admin/#/agents/{agent}/scripts")
+    expect(page.get_by_role("row").filter(has_text="Qualifying").get_by_role("cell").nth(3)).to_have_text("New (61234501), Qualified (61234502)")
 
     page.goto(f"{stack.base_url}/admin/#/agents/{agent}/rules/{umbrella['waiting']['id']}")
     card = page.locator("form.card", has=page.get_by_role("heading", name="Test (dry run)"))
