@@ -51,6 +51,9 @@ package struct SequenceOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("kommo-redirect-uri"), help: "The redirect URI registered with the Kommo integration: the gateway's /oauth/kommo/callback (env KOMMO_REDIRECT_URI).")
     package var kommoRedirectURI: String = Env.string("KOMMO_REDIRECT_URI") ?? ""
 
+    @Option(name: .customLong("kommo-referer-scheme"), help: "How the account host Kommo's redirect names is reached: https, or http only for a local Kommo emulator (env KOMMO_REFERER_SCHEME; default https).")
+    package var kommoRefererScheme: String?
+
     @Option(name: .customLong("kommo-catalog-refresh-s"), help: "How often each connected account's catalog is read again, in seconds (env KOMMO_CATALOG_REFRESH_S; default 3600).")
     package var kommoCatalogRefreshSeconds: Int?
 
@@ -84,9 +87,14 @@ package struct SequenceOptions: ParsableArguments, Sendable {
         guard (60...(7 * 86_400)).contains(catalogRefresh) else {
             throw ValidationError("--kommo-catalog-refresh-s must be between 60 and 604800")
         }
+        let refererScheme = kommoRefererScheme ?? Env.string("KOMMO_REFERER_SCHEME", in: environment) ?? "https"
+        guard ["https", "http"].contains(refererScheme) else {
+            throw ValidationError("--kommo-referer-scheme (KOMMO_REFERER_SCHEME) must be https or http, got \(refererScheme)")
+        }
         let oauth = KommoOAuthSettings(clientID: kommoClientID.isEmpty ? nil : kommoClientID,
                                        clientSecret: Env.string("KOMMO_CLIENT_SECRET", in: environment),
                                        redirectURI: kommoRedirectURI.isEmpty ? nil : kommoRedirectURI,
+                                       refererScheme: refererScheme,
                                        catalogRefreshInterval: TimeInterval(catalogRefresh))
         return SequenceConfiguration(
             ingestAddress: try PeerAddress(parsing: ingestAddress, key: "--ingest-address"),

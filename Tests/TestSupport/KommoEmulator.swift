@@ -54,6 +54,8 @@ package final class KommoEmulator: Sendable {
         var accessToken: String
         var oauth: OAuthClient?
         var refreshes = 0
+        /// Tokens accepted besides the current one, whatever OAuth does (see ``keepAccepting(_:)``).
+        var standing: Set<String> = []
     }
 
     /// An OAuth integration as Kommo knows it.
@@ -82,6 +84,12 @@ package final class KommoEmulator: Sendable {
     /// Lets the current access token expire: from now on it is refused with 401 until a refresh.
     package func expireAccessToken() {
         state.withLock { $0.accessToken = "expired-\(UUID().uuidString)" }
+    }
+
+    /// Keeps accepting `token` after an OAuth exchange or refresh issues new ones: one account serving a
+    /// tenant with a pasted long-lived token and another connected through the install flow.
+    package func keepAccepting(_ token: String) {
+        state.withLock { _ = $0.standing.insert(token) }
     }
 
     /// Revokes the refresh token: the next refresh-token grant is refused (401), as after an uninstall.
@@ -141,7 +149,11 @@ package final class KommoEmulator: Sendable {
             if received.json?["grant_type"]?.string == "authorization_code" { return exchangeCode(received) }
             return refresh(received)
         }
-        guard received.headers["authorization"] == "Bearer \(state.withLock { $0.accessToken })" else {
+        let authorized = state.withLock { state in
+            let presented = received.headers["authorization"] ?? ""
+            return presented == "Bearer \(state.accessToken)" || state.standing.contains { presented == "Bearer \($0)" }
+        }
+        guard authorized else {
             return Reply.json(401, #"{"title":"Unauthorized","status":401,"detail":"Invalid token"}"#,
                               contentType: "application/problem+json")
         }

@@ -2,8 +2,9 @@
 
 `Stack` starts the four debug binaries and the Kommo emulator on loopback, each on a free port with a fresh
 data folder and its own certificate authority, waits until the gateway is ready, creates two tenants
-through the admin API (`acme`, connected to the emulator, and `globex`, not connected) and stops all of it
-at the end. Everything a test needs to reach it — the gateway URL, the admin token, each tenant's API key
+through the admin API (`acme`, connected to the emulator with a pasted token, and `globex`, not connected)
+and stops all of it at the end. The emulator is also the consent page of a Kommo OAuth integration the
+gateway and sequence-service are configured with, so a tenant can connect through the install flow. Everything a test needs to reach it — the gateway URL, the admin token, each tenant's API key
 and webhook URL, the emulator's URL — is on the object.
 """
 from __future__ import annotations
@@ -77,15 +78,36 @@ class Stack:
     emulator_url: str
     emulator_token: str
     data: Path
+    oauth_client_id: str = ""
+    oauth_redirect_uri: str = ""
     tenants: dict[str, Tenant] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     # MARK: - calls
 
+    def add_tenant(self, name: str) -> Tenant:
+        """Creates another tenant through the admin API (not connected to Kommo) and returns it."""
+        created = http("POST", self.base_url + "/api/v1/tenants", self.admin_token, {"name": name})
+        tenant = Tenant(name=name, id=created["tenant"]["id"], key=created["api_key"], webhook_url=created["webhook_url"])
+        self.tenants[name] = tenant
+        return tenant
+
     def api(self, method: str, path: str, tenant: str | None = "acme", body=None, **kwargs):
         """A REST call as a tenant (by name), or with the admin token when `tenant` is "admin"."""
         token = self.admin_token if tenant == "admin" else (self.tenants[tenant].key if tenant else None)
         return http(method, self.base_url + path, token, body, **kwargs)
+
+    def connect_kommo(self, tenant: str) -> dict:
+        """Connects the tenant's Kommo account (the emulator) through the install flow without a browser:
+        the install URL, the emulator's consent page, its redirect to our callback. The connection after."""
+        authorize = self.api("POST", "/api/v1/integrations/kommo/install", tenant, {"mode": "popup"})["authorize_url"]
+        # urllib follows the consent page's redirect to the callback and the callback's to the admin page.
+        with urllib.request.urlopen(authorize, timeout=60) as response:
+            response.read()
+        connection = self.api("GET", "/api/v1/integrations", tenant).get("kommo_connection")
+        if not connection:
+            raise AssertionError(f"{tenant} is not connected after the install flow")
+        return connection
 
     def post_fixture(self, name: str, tenant: str = "acme", replace: dict[str, str] | None = None) -> dict:
         """Posts a Kommo webhook fixture (`Tests/Fixtures/kommo/NAME`) to the tenant's webhook URL, as Kommo does.
@@ -147,6 +169,11 @@ def start_stack(bin_dir: Path | None = None) -> Stack:
     ingest, rules, sequence, port = free_port(), free_port(), free_port(), free_port()
     admin = "e2e-admin-" + secrets.token_hex(24)
     emulator_token = "e2e-kommo-" + secrets.token_hex(8)
+    base = f"http://127.0.0.1:{port}"
+    # The Kommo integration registered at the emulator: connecting through OAuth goes gateway → emulator's
+    # consent page → the gateway's callback, which has sequence-service exchange the code at the emulator.
+    client_id, client_secret = "e2e-client-" + secrets.token_hex(8), "e2e-secret-" + secrets.token_hex(16)
+    redirect_uri = base + "/oauth/kommo/callback"
     processes: dict[str, subprocess.Popen] = {}
 
     def start(name, *args, extra_env=None):
@@ -157,7 +184,9 @@ def start_stack(bin_dir: Path | None = None) -> Stack:
     stack = None
     try:
         # The emulator picks its own port and says which on its first line.
-        emulator = subprocess.Popen([str(bin_dir / "kommo-emulator"), "--port", "0", "--token", emulator_token],
+        emulator = subprocess.Popen([str(bin_dir / "kommo-emulator"), "--port", "0", "--token", emulator_token,
+                                     "--oauth-client-id", client_id, "--oauth-client-secret", client_secret,
+                                     "--oauth-redirect-uri", redirect_uri],
                                     stdout=subprocess.PIPE, stderr=open(data / "kommo-emulator.log", "wb"), cwd=ROOT)
         processes["kommo-emulator"] = emulator
         line = emulator.stdout.readline().decode()
@@ -172,16 +201,18 @@ def start_stack(bin_dir: Path | None = None) -> Stack:
         # Outbound calls may reach loopback here: the Kommo account is the emulator on 127.0.0.1.
         start("sequence-service", "--rpc-port", str(sequence), "--data-dir", str(data / "sequence"),
               "--ingest-address", f"127.0.0.1:{ingest}", "--rules-address", f"127.0.0.1:{rules}",
-              "--egress-allow-private", "--egress-allowed-hosts", "127.0.0.1")
-        base = f"http://127.0.0.1:{port}"
+              "--egress-allow-private", "--egress-allowed-hosts", "127.0.0.1",
+              "--kommo-client-id", client_id, "--kommo-redirect-uri", redirect_uri, "--kommo-referer-scheme", "http",
+              extra_env={"KOMMO_CLIENT_SECRET": client_secret})
         # The admin token goes by environment, never on a command line.
         start("gateway", "--http-port", str(port), "--data-dir", str(data / "gateway"), "--no-demo",
               "--public-base-url", base, "--rate-limit", "100000", "--tenant-rate-limit", "100000",
               "--auth-failure-limit", "100000",
               "--ingest-address", f"127.0.0.1:{ingest}", "--rules-address", f"127.0.0.1:{rules}",
-              "--sequence-address", f"127.0.0.1:{sequence}", extra_env={"ADMIN_TOKEN": admin})
+              "--sequence-address", f"127.0.0.1:{sequence}",
+              "--kommo-client-id", client_id, "--kommo-authorize-url", emulator_url + "/oauth", extra_env={"ADMIN_TOKEN": admin})
         stack = Stack(base_url=base, admin_token=admin, emulator_url=emulator_url, emulator_token=emulator_token,
-                      data=data, processes=processes)
+                      data=data, oauth_client_id=client_id, oauth_redirect_uri=redirect_uri, processes=processes)
 
         deadline = time.monotonic() + 60
         while True:

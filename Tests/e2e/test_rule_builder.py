@@ -241,3 +241,62 @@ def test_conditions_move_by_keyboard_into_and_out_of_groups(page, stack):
     stored = stack.api("GET", f"/api/v1/agents/{agent['id']}/rules/{rule['id']}")
     assert stored["conditions"] == {"all": [{"type": "within_working_hours"}, {"any": [
         {"type": "pipeline_is", "pipeline_ids": [7100001]}, {"type": "message_origin", "origins": ["waba"]}]}]}
+
+
+def test_working_hours_condition_has_its_own_controls_and_round_trips_with_the_json_tab(page, stack):
+    page.trouble.allow(400, r"/rules$")
+    agent = new_agent(stack)
+    open_rules(page, stack, agent)
+    page.get_by_role("button", name="New rule").click()
+    form = page.locator("form.rule-builder")
+    form.get_by_label("Name", exact=True).fill("Only in office hours")
+    tree = form.locator(".tree")
+    tree.get_by_label("Type of the new condition").select_option("within_working_hours")
+    tree.get_by_role("button", name="Add condition").click()
+    leaf = tree.locator("[data-field='conditions.all[0]'][data-node=leaf]")
+    own = leaf.get_by_label("Its own hours", exact=True)
+    expect(own).not_to_be_checked()
+    expect(leaf.get_by_label("Time zone", exact=True)).to_have_count(0)  # the agent's hours: nothing to set
+    own.check()
+    expect(own).to_be_focused()
+    leaf.get_by_label("Time zone", exact=True).fill("America/Sao_Paulo")
+    leaf.get_by_label("From", exact=True).fill("08:30")
+    leaf.get_by_label("Until", exact=True).fill("17:00")
+    leaf.get_by_label("Fri", exact=True).uncheck()
+    leaf.get_by_label("Sat", exact=True).check()
+    assert_accessible(page, "the working-hours condition")
+
+    # The JSON tab holds what the controls say; an edit there comes back to the controls.
+    form.get_by_role("tab", name="JSON (advanced)").click()
+    document = json.loads(json_text(form))
+    assert document["conditions"]["all"][0] == {"type": "within_working_hours", "hours": {
+        "time_zone": "America/Sao_Paulo", "days": ["mon", "tue", "wed", "thu", "sat"], "start": "08:30", "end": "17:00"}}
+    document["conditions"]["all"][0]["hours"].update(days=["mon", "wed"], start="10:00", time_zone="Mars/Olympus")
+    set_json(form, json.dumps(document))
+    form.get_by_role("tab", name="Builder").click()
+    leaf = form.locator(".tree [data-field='conditions.all[0]'][data-node=leaf]")
+    expect(leaf.get_by_label("From", exact=True)).to_have_value("10:00")
+    expect(leaf.get_by_label("Mon", exact=True)).to_be_checked()
+    expect(leaf.get_by_label("Tue", exact=True)).not_to_be_checked()
+    expect(leaf.get_by_label("Sat", exact=True)).not_to_be_checked()
+
+    # The server's refusal of the zone lands at its control; fixed, the rule stores what was built.
+    form.get_by_role("button", name="Create rule").click()
+    zone = leaf.get_by_label("Time zone", exact=True)
+    expect(leaf.locator("[data-field='conditions.all[0].hours.time_zone'] > .field-error")).to_contain_text("unknown time zone")
+    expect(zone).to_be_focused()
+    zone.fill("Europe/Madrid")
+    form.get_by_role("button", name="Create rule").click()
+    expect(page).to_have_url(re.compile(r"/rules/[^/]+$"))
+    stored = stack.api("GET", f"/api/v1/agents/{agent['id']}/rules/{page.url.rsplit('/', 1)[1]}")
+    assert stored["conditions"] == {"all": [{"type": "within_working_hours", "hours": {
+        "time_zone": "Europe/Madrid", "days": ["mon", "wed"], "start": "10:00", "end": "17:00"}}]}
+    # Opened again, the controls show the stored hours; unticking goes back to the agent's.
+    leaf = page.locator("form.rule-builder .tree [data-field='conditions.all[0]'][data-node=leaf]")
+    expect(leaf.get_by_label("Time zone", exact=True)).to_have_value("Europe/Madrid")
+    expect(leaf.get_by_label("Until", exact=True)).to_have_value("17:00")
+    leaf.get_by_label("Its own hours", exact=True).uncheck()
+    page.locator("form.rule-builder").get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("form.rule-builder").get_by_text("Saved.")).to_be_visible()
+    stored = stack.api("GET", f"/api/v1/agents/{agent['id']}/rules/{stored['id']}")
+    assert stored["conditions"] == {"all": [{"type": "within_working_hours"}]}

@@ -13,7 +13,12 @@ import TestSupport
 /// `GET /_emulator/requests` (every request, in order), `GET /_emulator/tasks` (the tasks created),
 /// `GET /_emulator/violations` (every departure from the documented API), and takes leads and contacts
 /// for `GET /api/v4/leads/{id}` with `POST /_emulator/leads` / `POST /_emulator/contacts`; and
-/// `POST /_emulator/stall` `{"ms": 4000, "times": 1}` makes the next requests answer late.
+/// `POST /_emulator/stall` `{"ms": 4000, "times": 1}` makes the next requests answer late, and
+/// `GET /_emulator/webhooks` lists the webhook subscriptions the account holds.
+///
+/// With `--oauth-client-id`, `--oauth-client-secret` and `--oauth-redirect-uri` it is also the consent page
+/// of that integration (`GET /oauth`, which redirects back at once with a code naming this emulator as the
+/// account host) and exchanges the code; the `--token` stays accepted besides the tokens OAuth issues.
 @main
 struct KommoEmulatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,8 +37,23 @@ struct KommoEmulatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("channel-secret"), help: "The Chats API channel secret (default: channel-secret).")
     var channelSecret = "channel-secret"
 
+    @Option(name: .customLong("oauth-client-id"), help: "The OAuth integration's id the consent page knows (default: none, no consent page).")
+    var oauthClientID: String?
+
+    @Option(name: .customLong("oauth-client-secret"), help: "That integration's secret, checked when a code is exchanged.")
+    var oauthClientSecret: String?
+
+    @Option(name: .customLong("oauth-redirect-uri"), help: "Where the consent page sends the user back (the gateway's /oauth/kommo/callback).")
+    var oauthRedirectURI: String?
+
     func run() async throws {
         let emulator = KommoEmulator(token: token, channelSecret: channelSecret)
+        emulator.keepAccepting(token)
+        if let oauthClientID, let oauthClientSecret, let oauthRedirectURI {
+            emulator.oauthServer.register(.init(id: oauthClientID, secret: oauthClientSecret, redirectURI: oauthRedirectURI))
+        } else if oauthClientID != nil || oauthClientSecret != nil || oauthRedirectURI != nil {
+            throw ValidationError("--oauth-client-id, --oauth-client-secret and --oauth-redirect-uri go together")
+        }
         let control = EmulatorControl(emulator: emulator)
         var logger = Logger(label: "kommo-emulator")
         logger.logLevel = .warning
@@ -41,8 +61,11 @@ struct KommoEmulatorCommand: AsyncParsableCommand {
             responder: CallbackResponder(callback: control.handle),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "kommo-emulator"),
             onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                // The consent redirect names this emulator as the account's host (Kommo's `referer`).
+                emulator.oauthServer.serve(host: "\(host):\(port)")
                 // One line the starter waits for: where the emulator listens.
-                let line = "kommo-emulator listening on http://\(host):\(channel.localAddress?.port ?? 0)\n"
+                let line = "kommo-emulator listening on http://\(host):\(port)\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             },
             logger: logger)
@@ -85,6 +108,11 @@ struct EmulatorControl: Sendable {
             let times = Int(json?["times"]?.int64 ?? 1)
             emulator.enqueue(.stall(.milliseconds(ms)), times: max(1, min(times, 100)))
             return Reply.empty(204)
+        case (.get, "/_emulator/webhooks"):
+            let list: [JSONValue] = emulator.oauthServer.webhooks.map {
+                .object(["destination": .string($0.destination), "settings": .array($0.settings.map(JSONValue.string))])
+            }
+            return Reply.json(200, .object(["webhooks": .array(list)]))
         case (.get, "/_emulator/violations"):
             return Reply.json(200, .object(["violations": .array(emulator.violations.map { .string($0) })]))
         case (.post, "/_emulator/leads"), (.post, "/_emulator/contacts"):

@@ -5,7 +5,7 @@
 
 import { h, replace } from "../dom.js";
 import { idPicker, fieldSuggestions, customField, datalist } from "./catalog.js";
-import { pathField, choose, text, number, words, duration } from "./controls.js";
+import { pathField, choose, text, number, words, duration, hoursControls, defaultHours } from "./controls.js";
 
 export const leafTypes = [
   ["field_value", "Field value"], ["stage_is", "Stage is"], ["pipeline_is", "Pipeline is"], ["time_elapsed", "Time elapsed"],
@@ -281,9 +281,19 @@ export function conditionTree(ctx, doc) {
         add(pathField("Channels", words(leaf.origins, set("origins"), { list: list.id }), `${path}.origins`, `comma-separated: ${origins.slice(0, 5).join(", ")}, …`), list.element);
         break;
       }
-      case "within_working_hours":
-        add(h("p", { class: "muted small" }, leaf.hours ? "Uses its own hours (edit them in the JSON tab)." : "Uses the agent's working hours. Wrap it in “not” for outside working hours."));
+      case "within_working_hours": {
+        // Its own hours, or (unticked) the agent's. Only the hours below are redrawn, so the box keeps the focus.
+        const own = h("input", { type: "checkbox", checked: Boolean(leaf.hours) });
+        const hours = h("div", { class: "hours" });
+        const drawHours = () => replace(hours, leaf.hours ? hoursControls(leaf.hours, `${path}.hours`, ctx.changed) : null);
+        own.addEventListener("change", () => {
+          if (own.checked) leaf.hours = defaultHours(); else delete leaf.hours;
+          drawHours(); ctx.changed();
+        });
+        add(pathField("Its own hours", own, `${path}.hours`, "Unticked: the agent's working hours. Wrap it in “not” for outside working hours."), hours);
+        drawHours();
         break;
+      }
       case "responsible_user_is":
         add(pathField("Users", idPicker(catalog, "user", leaf.user_ids, { multiple: true, label: "Users", onchange: set("user_ids") }), `${path}.user_ids`));
         break;

@@ -1,5 +1,6 @@
 // Small controls the builders share: a labelled field tied to a document path (so the server's error on
-// that path lands under it), a duration as number + unit, a comma-separated list, and a select of words.
+// that path lands under it), a duration as number + unit, a comma-separated list, a select of words, and
+// working hours (days of the week, from/until and a time zone) as the send window and conditions hold them.
 
 import { h, field } from "../dom.js";
 
@@ -64,4 +65,43 @@ export function duration(label, seconds, onchange, path, { hint } = {}) {
   amountBox.replaceWith(row);
   row.append(amountBox, unit);
   return wrapper;
+}
+
+/** The days of the week as working hours name them in JSON, Monday first, with their labels. */
+export const weekdays = [["mon", "Mon"], ["tue", "Tue"], ["wed", "Wed"], ["thu", "Thu"], ["fri", "Fri"], ["sat", "Sat"], ["sun", "Sun"]];
+
+/** Working hours a new window or condition starts with: weekdays 09:00–18:00 in the browser's zone. */
+export function defaultHours() {
+  return { time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC", days: ["mon", "tue", "wed", "thu", "fri"], start: "09:00", end: "18:00" };
+}
+
+/**
+ * The controls of working hours `{time_zone, days, start, end}` at `path` (e.g. `send_window` or
+ * `conditions.all[0].hours`): a time zone with the browser's zones to pick from, from and until, and a
+ * checkbox per day. Edits change `hours` in place and call `changed()`. Days stored as numbers (1 =
+ * Monday) are shown too, and written back as names once a day is ticked or unticked.
+ */
+export function hoursControls(hours, path, changed) {
+  const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
+  const listID = `zones-${Math.random().toString(36).slice(2, 8)}`;
+  const chosen = () => new Set((hours.days || []).map((d) => (typeof d === "number" ? (weekdays[d - 1] || [])[0] : String(d).toLowerCase().slice(0, 3))));
+  const dayBoxes = weekdays.map(([value, label]) => {
+    const box = h("input", { type: "checkbox", checked: chosen().has(value), value });
+    box.addEventListener("change", () => {
+      const now = chosen();
+      if (box.checked) now.add(value); else now.delete(value);
+      hours.days = weekdays.map(([d]) => d).filter((d) => now.has(d));
+      changed();
+    });
+    return h("label", { class: "check" }, box, " ", label);
+  });
+  return [
+    h("div", { class: "grid" },
+      pathField("Time zone", text(hours.time_zone, (v) => { hours.time_zone = v; changed(); }, { list: listID, spellcheck: "false" }), `${path}.time_zone`, "e.g. Europe/Madrid"),
+      h("datalist", { id: listID }, zones.map((z) => h("option", { value: z }))),
+      pathField("From", text(hours.start, (v) => { hours.start = v; changed(); }, { type: "time" }), `${path}.start`),
+      pathField("Until", text(hours.end, (v) => { hours.end = v; changed(); }, { type: "time" }), `${path}.end`, "Earlier than From: across midnight.")),
+    h("div", { class: "field", "data-field": `${path}.days` }, h("span", { class: "label" }, "Days"), h("div", { class: "checks" }, dayBoxes),
+      h("div", { class: "field-error", role: "alert" })),
+  ];
 }

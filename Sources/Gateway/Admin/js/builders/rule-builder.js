@@ -2,8 +2,9 @@
 // the actions, and an "Advanced" JSON tab kept in sync with the builder both ways. The document the
 // builder edits is the REST body itself; a save sends it (create) or a merge patch of what changed (edit).
 
-import { h, replace, pretty, notice, showErrors, clearErrors, fieldError, details, jsonBlock } from "../dom.js";
-import { api, url, newIdempotencyKey } from "../api.js";
+import { h, replace, pretty, notice, fieldError, details, jsonBlock } from "../dom.js";
+import { api, url } from "../api.js";
+import { saveOnSubmit } from "../pages/forms.js";
 import { loadCatalog, idPicker, keepingFocus } from "./catalog.js";
 import { conditionTree, anchors } from "./condition-tree.js";
 import { actionList, sampleValues, placeholders } from "./action-editors.js";
@@ -38,13 +39,24 @@ export function editableRule(rule) {
   return doc;
 }
 
-/** RFC 7396 merge patch turning `before` into `after`: removed members become null, objects recurse. */
+/** The JSON text of `value` with every object's keys sorted: equal for equal documents in any key order. */
+function canonical(value) {
+  const sorted = (v) => {
+    if (Array.isArray(v)) return v.map(sorted);
+    if (!isObject(v)) return v;
+    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])]));
+  };
+  return JSON.stringify(sorted(value));
+}
+
+/** RFC 7396 merge patch turning `before` into `after`: removed members become null, objects recurse.
+ * Members equal in any key order are left out, so the JSON tab's reordering is no change. */
 export function mergePatch(before, after) {
   const patch = {};
   for (const key of Object.keys(before)) if (after[key] === undefined || after[key] === null) patch[key] = null;
   for (const [key, value] of Object.entries(after)) {
     if (value === undefined || value === null) continue;
-    if (JSON.stringify(before[key]) === JSON.stringify(value)) continue;
+    if (canonical(before[key]) === canonical(value)) continue;
     patch[key] = isObject(before[key]) && isObject(value) ? mergePatch(before[key], value) : value;
   }
   return patch;
@@ -210,22 +222,16 @@ export function ruleBuilder(agentID, rule, etag, done) {
     tabs, builderPanel, jsonPanel,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, rule ? "Save" : "Create rule")),
     rule ? details("Stored JSON", jsonBlock(rule)) : null);
-  const idempotencyKey = newIdempotencyKey();
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
-    if (!jsonPanel.hidden && !takeJSON()) return;  // the JSON tab says why
-    try {
-      const answer = rule
-        ? await api.patch(url`/api/v1/agents/${agentID}/rules/${rule.id}`, mergePatch(stored, doc), { ifMatch: etag })
-        : await api.post(url`/api/v1/agents/${agentID}/rules`, doc, { idempotencyKey });
-      done(answer.data, answer.etag);
-    } catch (error) {
-      if (jsonPanel.hidden === false && error.problem && (error.problem.errors || []).length) tabs.select(0);
-      showErrors(form, error);
-      const first = form.querySelector(".field.invalid input, .field.invalid select, .field.invalid textarea");
-      if (first) first.focus();
-    }
+  saveOnSubmit(form, {
+    prepare: () => jsonPanel.hidden || takeJSON(),  // the JSON tab says why it cannot be taken
+    // An edit is sent as a merge patch against the stored rule (the one read again when overwriting).
+    body: (current) => (rule ? mergePatch(current ? editableRule(current) : stored, doc) : doc),
+    unchanged: (patch) => Object.keys(patch).length === 0,
+    create: (value, options) => api.post(url`/api/v1/agents/${agentID}/rules`, value, options),
+    update: rule && ((value, options) => api.patch(url`/api/v1/agents/${agentID}/rules/${rule.id}`, value, options)),
+    etag, reread: rule && (() => api.get(url`/api/v1/agents/${agentID}/rules/${rule.id}`)), done,
+    // Field errors are shown at the builder's controls, so the builder is shown for them.
+    onError: (error) => { if (!jsonPanel.hidden && error.problem && (error.problem.errors || []).length) tabs.select(0); },
   });
   form.builderDocument = doc;
   return form;

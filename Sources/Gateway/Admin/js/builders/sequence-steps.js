@@ -4,17 +4,17 @@
 // stays in the form until Save, which sends one merge patch (Sources/Sequences/Enrollment/SequenceDefinition.swift
 // is what the server accepts).
 
-import { h, replace, pretty, showErrors, clearErrors, fieldError, details, jsonBlock } from "../dom.js";
-import { api, url, newIdempotencyKey } from "../api.js";
+import { h, replace, pretty, fieldError, details, jsonBlock } from "../dom.js";
+import { api, url } from "../api.js";
+import { saveOnSubmit } from "../pages/forms.js";
 import { loadCatalog, idPicker, keepingFocus } from "./catalog.js";
 import { actionCard, actionTypes, newAction, sampleValues } from "./action-editors.js";
-import { pathField, choose, text, duration } from "./controls.js";
+import { pathField, choose, text, duration, hoursControls, defaultHours } from "./controls.js";
 import { mergePatch, tabBar } from "./rule-builder.js";
 import { jsonTab } from "./json-tab.js";
 
 const editable = ["name", "status", "trigger", "entry_filters", "steps", "send_window", "exit_conditions", "re_enrollment"];
 const stepActions = actionTypes.filter(([type]) => type !== "start_sequence");
-const days = [["mon", "Mon"], ["tue", "Tue"], ["wed", "Wed"], ["thu", "Thu"], ["fri", "Fri"], ["sat", "Sat"], ["sun", "Sun"]];
 const exitTypes = [["lead_replied", "the lead replies"], ["stage_changed", "the lead changes stage"], ["lead_deleted", "the lead is deleted"], ["manual", "someone cancels it (always possible)"]];
 const triggerTypes = [["stage_changed", "The lead enters a stage"], ["lead_created", "A lead is created"], ["manual", "Enrolled by hand"], ["rule", "A rule's start_sequence action"]];
 const delayKeys = ["delay_seconds", "delay_minutes", "delay_hours", "delay_days"];
@@ -174,36 +174,16 @@ function settingsEditor(ctx, doc) {
 /** The send window: on or off, time zone, days, start and end. */
 function windowEditor(ctx, doc) {
   const container = h("div", { "data-field": "send_window" });
-  const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
   const draw = () => {
     const on = h("input", { type: "checkbox", checked: Boolean(doc.send_window) });
     on.addEventListener("change", () => {
-      if (on.checked) doc.send_window = { time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC", days: ["mon", "tue", "wed", "thu", "fri"], start: "09:00", end: "18:00" };
+      if (on.checked) doc.send_window = defaultHours();
       else delete doc.send_window;
       ctx.changed(); draw();
+      container.querySelector("input[type=checkbox]").focus();  // the redrawn box keeps the keyboard's place
     });
     const parts = [pathField("Send only within a window", on, "send_window", "Steps due outside it wait for the next opening.")];
-    const w = doc.send_window;
-    if (w) {
-      const listID = `zones-${Math.random().toString(36).slice(2, 8)}`;
-      const dayBoxes = days.map(([value, label]) => {
-        const box = h("input", { type: "checkbox", checked: (w.days || []).includes(value), value });
-        box.addEventListener("change", () => {
-          const chosen = new Set(w.days || []);
-          if (box.checked) chosen.add(value); else chosen.delete(value);
-          w.days = days.map(([d]) => d).filter((d) => chosen.has(d));
-          ctx.changed();
-        });
-        return h("label", { class: "check" }, box, " ", label);
-      });
-      parts.push(h("div", { class: "grid" },
-        pathField("Time zone", text(w.time_zone, (v) => { w.time_zone = v; ctx.changed(); }, { list: listID, spellcheck: "false" }), "send_window.time_zone"),
-        h("datalist", { id: listID }, zones.map((z) => h("option", { value: z }))),
-        pathField("From", text(w.start, (v) => { w.start = v; ctx.changed(); }, { type: "time" }), "send_window.start"),
-        pathField("Until", text(w.end, (v) => { w.end = v; ctx.changed(); }, { type: "time" }), "send_window.end")),
-      h("div", { class: "field", "data-field": "send_window.days" }, h("span", { class: "label" }, "Days"), h("div", { class: "checks" }, dayBoxes),
-        h("div", { class: "field-error", role: "alert" })));
-    }
+    if (doc.send_window) parts.push(...hoursControls(doc.send_window, "send_window", ctx.changed));
     replace(container, parts);
   };
   draw();
@@ -310,22 +290,16 @@ export function sequenceBuilder(agentID, sequence, etag, done) {
     tabs, builderPanel, jsonPanel,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, sequence ? "Save" : "Create sequence")),
     sequence ? details("Stored JSON", jsonBlock(sequence)) : null);
-  const idempotencyKey = newIdempotencyKey();
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
-    if (!jsonPanel.hidden && !takeJSON()) return;  // the JSON tab says why
-    try {
-      const answer = sequence
-        ? await api.patch(url`/api/v1/agents/${agentID}/sequences/${sequence.id}`, mergePatch(stored, doc), { ifMatch: currentTag })
-        : await api.post(url`/api/v1/agents/${agentID}/sequences`, doc, { idempotencyKey });
-      done(answer.data, answer.etag);
-    } catch (error) {
-      if (!jsonPanel.hidden && error.problem && (error.problem.errors || []).length) tabs.select(0);
-      showErrors(form, error);
-      const first = form.querySelector(".field.invalid input, .field.invalid select, .field.invalid textarea");
-      if (first) first.focus();
-    }
+  saveOnSubmit(form, {
+    prepare: () => jsonPanel.hidden || takeJSON(),  // the JSON tab says why it cannot be taken
+    // An edit is sent as a merge patch against the stored sequence (the one read again when overwriting).
+    body: (current) => (sequence ? mergePatch(current ? editableSequence(current) : stored, doc) : doc),
+    unchanged: (patch) => Object.keys(patch).length === 0,
+    create: (value, options) => api.post(url`/api/v1/agents/${agentID}/sequences`, value, options),
+    update: sequence && ((value, options) => api.patch(url`/api/v1/agents/${agentID}/sequences/${sequence.id}`, value, options)),
+    etag: () => currentTag, reread: sequence && (() => api.get(url`/api/v1/agents/${agentID}/sequences/${sequence.id}`)), done,
+    // Field errors are shown at the builder's controls, so the builder is shown for them.
+    onError: (error) => { if (!jsonPanel.hidden && error.problem && (error.problem.errors || []).length) tabs.select(0); },
   });
   form.rebase = (saved, tag) => {
     const fresh = editableSequence(saved);

@@ -42,29 +42,44 @@ export function focusFirstControl(form) {
 }
 
 /**
- * Saves on submit: `body()` builds the request (throwing a field error if the input is wrong); with
- * `update` (an existing resource) it is sent as `update(body, { ifMatch: etag })`, else as
- * `create(body, { idempotencyKey })`. `done(data, etag)` gets the stored resource. The callers spell
- * their calls as `api.<method>(url`…`)`, the one form of an API call in the UI.
+ * Saves on submit — the one save of every form, the rule and sequence builders included:
+ * - `body(current)` builds the request (throwing a field error if the input is wrong); `current` is the
+ *   stored resource when overwriting after a conflict, so a patch can be taken against what is stored now.
+ * - with `update` (an existing resource) it is sent as `update(body, { ifMatch })`, else as
+ *   `create(body, { idempotencyKey })` (one key per form, so a double submit creates one).
+ *   `etag` is the version the form edits: a string, or a function when the page moves it on (a status
+ *   change made beside the form).
+ * - `prepare()` runs first; false stops the save (it said why itself, e.g. a JSON tab that does not parse).
+ * - a save that changes nothing sends nothing and says so: `unchanged(body)` decides, by default the
+ *   body equals the one the form started with.
+ * - an edit conflict (412) offers reload or overwrite; `reread()` reads the stored resource for that.
+ * - `onError(error)` sees a refusal before it is shown (a builder shows its controls for field errors).
+ * `done(data, etag)` gets the stored resource. Errors are cleared on every attempt and the focus goes to
+ * the first invalid field. The callers spell their calls as `api.<method>(url`…`)`, the one form of an API
+ * call in the UI.
  */
-export function saveOnSubmit(form, { create, update, etag, body, done, reread }) {
+export function saveOnSubmit(form, { create, update, etag, body, done, reread, prepare, unchanged, onError }) {
   const idempotencyKey = newIdempotencyKey();
+  const currentTag = () => (typeof etag === "function" ? etag() : etag);
   // What the form says before any edit: a save that changes nothing sends nothing (no new version).
-  let unchanged = null;
-  if (update) { try { unchanged = JSON.stringify(body()); } catch { unchanged = null; } }
+  let initial = null;
+  if (update && !unchanged) { try { initial = JSON.stringify(body()); } catch { initial = null; } }
+  const isUnchanged = (value) => (unchanged ? unchanged(value) : initial !== null && JSON.stringify(value) === initial);
   onSubmit(form, async () => {
+    if (prepare && prepare() === false) return;
     const value = body();
-    if (update && unchanged !== null && JSON.stringify(value) === unchanged) {
+    if (update && isUnchanged(value)) {
       replace(form.querySelector(".form-errors"), notice("info", "Nothing changed: nothing was saved and no new version was made."));
       return;
     }
     try {
-      const answer = update ? await update(value, { ifMatch: etag }) : await create(value, { idempotencyKey });
+      const answer = update ? await update(value, { ifMatch: currentTag() }) : await create(value, { idempotencyKey });
       if (!update) flash(answer.data);
       done(answer.data, answer.etag);
     } catch (error) {
-      if (!update || error.status !== 412) throw error;
-      conflict(form, value, { update, reread, done });
+      if (update && error.status === 412) { conflict(form, { update, reread, done, body }); return; }
+      if (onError) onError(error);
+      throw error;
     }
   });
 }
@@ -73,16 +88,18 @@ export function saveOnSubmit(form, { create, update, etag, body, done, reread })
  * Someone saved the same resource since this form was opened (412): offers to reload it (losing the
  * edits made here) or to overwrite it with what this form holds.
  */
-function conflict(form, value, { update, reread, done }) {
+function conflict(form, { update, reread, done, body }) {
   const box = form.querySelector(".form-errors");
   const reload = button("Reload (lose my edits)", () => { window.dispatchEvent(new HashChangeEvent("hashchange")); });
   const overwrite = reread ? button("Overwrite with my version", async () => {
+    clearErrors(form);
     try {
       const current = await reread();
-      const answer = await update(value, { ifMatch: current.etag });
+      const answer = await update(body(current.data), { ifMatch: current.etag });
       done(answer.data, answer.etag);
     } catch (error) {
       showErrors(form, error);
+      focusFirstInvalid(form);
     }
   }, { kind: "danger" }) : null;
   replace(box, notice("error", h("strong", {}, "Changed elsewhere meanwhile. "),

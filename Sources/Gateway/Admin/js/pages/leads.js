@@ -5,7 +5,7 @@ import { h, badge, table, time, link, field, input, jsonBlock, details } from ".
 import { api, url, pagedList } from "../api.js";
 import { resumeCard } from "./lead-agent.js";
 import { cascadeSummary } from "./cascades.js";
-import { sequenceLink } from "../names.js";
+import { sequenceLink, withKommoNames } from "../names.js";
 import { outcomeBadge } from "../labels.js";
 import { inDoubtButtons } from "./in-doubt.js";
 
@@ -34,10 +34,10 @@ export async function leadsPage(page, { leadId }) {
         { title: "At", cell: (a) => time(a.at) },
         { title: "Type", cell: (a) => h("code", {}, a.type || a.action_type || "") },
         { title: "Target", cell: (a) => a.target || "" },
-        { title: "Request", cell: (a) => h("span", { class: "clip" }, a.request_summary || "") },
+        { title: "Request", cell: (a) => h("span", { class: "clip" }, withKommoNames(a.request_summary)) },
         { title: "Outcome", cell: (a) => a.outcome ? outcomeBadge(a.outcome, "action") : badge(a.status) },
         { title: "ms", cell: (a) => a.latency_ms == null ? "" : String(a.latency_ms) },
-        { title: "Detail", cell: (a) => h("span", { class: "clip" }, a.detail || "") },
+        { title: "Detail", cell: (a) => h("span", { class: "clip" }, withKommoNames(a.detail)) },
         { title: "", cell: (a) => inDoubtButtons(a) },
       ], items, "No actions for this lead."))),
     h("p", {}, link(`#/webhooks?lead_id=${encodeURIComponent(leadId)}`, "Filter the webhook history by this lead")));
@@ -60,6 +60,6 @@ function summary(item) {
     case "message":
       return h("span", { class: "clip" }, `${item.direction === "outgoing" ? "→" : "←"}${item.author ? ` (${item.author})` : ""} ${item.text || ""}`);
     default:
-      return h("span", { class: "clip" }, [item.action_type, item.operation, item.target, item.request_summary].filter(Boolean).join(" · "));
+      return h("span", { class: "clip" }, withKommoNames([item.action_type, item.operation, item.target, item.request_summary].filter(Boolean).join(" · ")));
   }
 }

@@ -11,6 +11,7 @@ import { outcomeBadge } from "../labels.js";
 import { ruleStatsView } from "../charts.js";
 import { cascadesCard, cascadeView } from "./cascades.js";
 import { ruleBuilder } from "../builders/rule-builder.js";
+import { withKommoNames, parameterNames, triggerView } from "../names.js";
 
 export async function rulesPage(page, { id }) {
   await agentHeader(page, id, "/rules");
@@ -21,7 +22,7 @@ export async function rulesPage(page, { id }) {
     formSlot,
     pagedList((cursor) => api.get(url`/api/v1/agents/${id}/rules`, { cursor, limit: 50 }).then((r) => r.data), (items) => table([
       { title: "Name", cell: (r) => link(`#/agents/${encodeURIComponent(id)}/rules/${encodeURIComponent(r.id)}`, r.name) },
-      { title: "Trigger", cell: (r) => h("code", {}, (r.trigger && r.trigger.type) || "") },
+      { title: "Trigger", cell: (r) => triggerView(r.trigger) },
       { title: "Priority", cell: (r) => String(r.priority ?? 0) },
       { title: "Actions", cell: (r) => (r.actions || []).map((a) => a.type).join(", ") },
       { title: "Enabled", cell: (r) => enableToggle(id, r) },
@@ -136,13 +137,13 @@ export function decisionsView(decisions, { dryRun = false } = {}) {
     table([
       { title: "Rule", cell: (x) => x.rule_name || x.rule_id },
       { title: "Outcome", cell: (x) => outcomeBadge(x.outcome) },
-      { title: "Why", cell: (x) => x.detail },
+      { title: "Why", cell: (x) => withKommoNames(x.detail) },
       { title: "Failing condition", cell: (x) => x.failing_leaf ? h("code", {}, x.failing_leaf) : "" },
     ], d.explanations || [], "No rule was reached by this event."),
     (d.actions || []).length ? h("div", {}, h("h4", {}, dryRun || d.dry_run ? "Actions it would plan" : "Actions it planned"), table([
       { title: "#", cell: (a) => String(a.action_index) },
       { title: "Type", cell: (a) => h("code", {}, a.type) },
-      { title: "Parameters", cell: (a) => jsonBlock(a.parameters) },
+      { title: "Parameters", cell: (a) => [parameterNames(a.parameters), jsonBlock(a.parameters)] },
     ], d.actions)) : null,
     (d.timers || []).length ? h("div", {}, h("h4", {}, "Timers"), table([
       { title: "Due", cell: (t) => time(t.due_at) },

@@ -7,6 +7,7 @@ import { api, url, pagedList } from "../api.js";
 import { formCard, saveOnSubmit, showSaved, titleRow, deleteButton, takeFlash } from "./forms.js";
 import { agentHeader } from "./agents.js";
 import { scriptStatsView } from "../charts.js";
+import { kommoName } from "../names.js";
 
 const types = ["greeting", "qualification", "presentation", "objection_handling", "closing"];
 
@@ -24,7 +25,7 @@ export async function scriptsPage(page, { id }, query) {
     { title: "Name", cell: (s) => link(`#/agents/${encodeURIComponent(id)}/scripts/${encodeURIComponent(s.id)}`, s.name) },
     { title: "Type", cell: (s) => h("code", {}, s.type) },
     { title: "Active", cell: (s) => badge(s.active === false ? "disabled" : "active") },
-    { title: "Stages", cell: (s) => (s.stage_ids || []).join(", ") || "any" },
+    { title: "Stages", cell: (s) => (s.stage_ids || []).length ? s.stage_ids.flatMap((stage, i) => [i ? ", " : "", kommoName("stage", stage)]) : "any" },
     { title: "Text", cell: (s) => h("span", { class: "clip" }, s.body || "") },
     { title: "Version", cell: (s) => String(s.version ?? "") },
     { title: "Updated", cell: (s) => time(s.updated_at) },

@@ -6,6 +6,7 @@ import { api, url, pagedList } from "../api.js";
 import { titleRow, deleteButton, showSaved } from "./forms.js";
 import { agentHeader } from "./agents.js";
 import { sequenceBuilder } from "../builders/sequence-steps.js";
+import { triggerView } from "../names.js";
 
 const statuses = ["draft", "active", "paused", "archived"];
 export async function sequencesPage(page, { id }) {
@@ -18,7 +19,7 @@ export async function sequencesPage(page, { id }) {
     pagedList((cursor) => api.get(url`/api/v1/agents/${id}/sequences`, { cursor, limit: 50 }).then((r) => r.data), (items) => table([
       { title: "Name", cell: (s) => link(`#/agents/${encodeURIComponent(id)}/sequences/${encodeURIComponent(s.id)}`, s.name) },
       { title: "Status", cell: (s) => badge(s.status) },
-      { title: "Trigger", cell: (s) => h("code", {}, (s.trigger && s.trigger.type) || "") },
+      { title: "Trigger", cell: (s) => triggerView(s.trigger) },
       { title: "Steps", cell: (s) => String((s.steps || []).length) },
       { title: "Updated", cell: (s) => time(s.updated_at) },
     ], items, "No sequences yet.")));

@@ -8,6 +8,7 @@ import { decisionsView } from "./rules.js";
 import { liveList } from "../live.js";
 import { outcomeBadge } from "../labels.js";
 import { barChart } from "../charts.js";
+import { withKommoNames, parameterNames } from "../names.js";
 
 const eventStatuses = ["", "pending", "delivered", "failed"];
 const filterNames = ["type", "entity_type", "lead_id", "status", "origin", "from", "to", "text"];
@@ -162,7 +163,7 @@ export async function eventPage(page, { eventId }) {
     ], d.attempts || [], "No attempts.")),
     h("section", { class: "card" }, h("h2", {}, "Decision"), d.decision ? decisionsView([d.decision]) : h("p", { class: "muted" }, "No decision yet.")),
     followedCard(e),
-    h("section", { class: "card" }, h("h2", {}, "Parsed event"), d.parsed ? jsonBlock(d.parsed) : h("p", { class: "muted" }, "—")),
+    h("section", { class: "card" }, h("h2", {}, "Parsed event"), d.parsed ? [parameterNames(d.parsed), jsonBlock(d.parsed)] : h("p", { class: "muted" }, "—")),
     h("section", { class: "card" }, h("h2", {}, "Raw delivery"), d.delivery ? deliveryView(d.delivery) : h("p", { class: "muted" }, "No delivery (a timer, manual or replayed event).")));
 }
 
@@ -175,9 +176,9 @@ function followedCard(event) {
         { title: "At", cell: (a) => time(a.at) },
         { title: "Type", cell: (a) => h("code", {}, a.action_type || a.type || "") },
         { title: "Target", cell: (a) => a.target || "" },
-        { title: "Request", cell: (a) => a.request_summary || "" },
+        { title: "Request", cell: (a) => withKommoNames(a.request_summary) },
         { title: "Outcome", cell: (a) => outcomeBadge(a.outcome, "action") },
-        { title: "Detail", cell: (a) => a.detail || "" },
+        { title: "Detail", cell: (a) => withKommoNames(a.detail) },
       ], items, "No action has run for this event (yet)."), { label: "Checked" })
     : h("p", { class: "muted" }, "The event names no lead.");
   return h("section", { class: "card" }, h("h2", {}, "Actions that followed"), body);
