@@ -256,9 +256,9 @@ struct KommoClientTests {
     @Test("a timeout is retried")
     func timeoutRetried() async throws {
         // Generous enough that the healthy second attempt never times out on a loaded machine.
-        let configuration = KommoClient.Configuration(retry: fastRetry, requestTimeout: .seconds(1))
+        let configuration = KommoClient.Configuration(retry: fastRetry, requestTimeout: .seconds(3))
         try await withKommo(configuration: configuration) { emulator, client, account in
-            emulator.enqueue(.stall(.seconds(4)))
+            emulator.enqueue(.stall(.seconds(12)))
             let result = await client.addTags(leadID: 3, ["t"], account: account, logger: quietLogger)
             #expect(result.outcome == .succeeded)
             #expect(result.attempts == 2)
