@@ -103,10 +103,13 @@ extension GatewayApp {
             write.json = json
             let options = peers.options(tenant: tenant, requestID: context.requestID)
             try await requireParent(write.parentId, operations: operations, options: options)
+            let document: PB.Document
             if let billing, let limit = operations.planLimit?(JSONValue(parsing: json) ?? .null) {
-                try await billing.requireRoom(for: limit, tenantID: tenant, options: options)
+                let write = write
+                document = try await billing.withRoom(for: limit, tenantID: tenant, options: options) { try await operations.create(write, options) }
+            } else {
+                document = try await operations.create(write, options)
             }
-            let document = try await operations.create(write, options)
             let response = try documentResponse(document, status: .created)
             if let key {
                 let body = try JSONEncoder.api.encode(JSONValue(parsing: document.json) ?? .null)
@@ -138,7 +141,10 @@ extension GatewayApp {
                 var after = current.object ?? [:]
                 for (key, value) in patch { after[key] = value }
                 if planLimit(current) == nil, let limit = planLimit(.object(after)) {
-                    try await billing.requireRoom(for: limit, tenantID: try context.tenant, options: options)
+                    let write = write
+                    return try documentResponse(try await billing.withRoom(for: limit, tenantID: try context.tenant, options: options) {
+                        try await operations.update(write, options)
+                    })
                 }
             }
             return try documentResponse(try await operations.update(write, options))

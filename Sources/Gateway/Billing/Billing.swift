@@ -13,6 +13,8 @@ package struct Billing: Sendable {
     let peers: Peers
     let client: StripeClient?
     let clock: any WallClock
+    /// One check-and-create at a time per tenant and limit (see ``withRoom(for:tenantID:options:_:)``).
+    let slots = PlanSlots()
 
     package init(configuration: BillingConfiguration, store: GatewayStore, peers: Peers, client: StripeClient?, clock: any WallClock) {
         self.configuration = configuration
@@ -119,6 +121,18 @@ package struct Billing: Sendable {
     }
 
     // MARK: - Creating beyond the plan
+
+    /// Runs `create` (a create, or a patch that makes a resource count) only if the plan has room for one
+    /// more of `limit`, with the count and the create serialised per tenant and limit: of two requests
+    /// racing for the last free slot exactly one gets it, the other is refused with 402.
+    package func withRoom<T: Sendable>(for limit: String, tenantID: String, options: CallOptions,
+                                       _ create: @Sendable () async throws -> T) async throws -> T {
+        guard configuration.enabled else { return try await create() }
+        return try await slots.serialized("\(tenantID)|\(limit)") {
+            try await requireRoom(for: limit, tenantID: tenantID, options: options)
+            return try await create()
+        }
+    }
 
     /// Refuses a create that would take the tenant past its plan: 402 naming the limit.
     package func requireRoom(for limit: String, tenantID: String, options: CallOptions) async throws {

@@ -1,0 +1,109 @@
+import Basics
+import Foundation
+import Gateway
+import NIOHTTP1
+import ServiceKit
+import TestSupport
+import Testing
+
+/// Plan limits where the work happens, through the real processes over HTTP, Stripe emulated: creates
+/// racing for the last slot, enrollments beyond the plan, webhooks beyond the month's allowance.
+@Suite("Plan enforcement", .serialized)
+struct PlanEnforcementTests {
+    /// A plans file: `free` with the given limits (the others from `base`), `starter` with everything unlimited.
+    static func plans(_ free: [String: Int]) throws -> String {
+        var limits: [String: Int] = ["agents": 20, "active_rules": 50, "active_sequences": 20, "active_enrollments": 100,
+                                     "ai_replies_per_month": 100, "messages_per_month": 100, "webhook_events_per_month": 1000]
+        limits.merge(free) { _, new in new }
+        let freeLimits = limits.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
+        let unlimited = PlanLimits.names.map { "\"\($0)\":null" }.joined(separator: ",")
+        let text = """
+            {"default_plan":"free","plans":[
+             {"id":"free","name":"Free","stripe_price_id":null,"limits":{\(freeLimits)}},
+             {"id":"starter","name":"Starter","stripe_price_id":"price_starter_monthly","limits":{\(unlimited)}}]}
+            """
+        let folder = temporaryFolder("plan-enforcement-plans")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = (folder as NSString).appendingPathComponent("plans.json")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    static func billing(port: Int, stripe: StripeEmulator, plans: String) throws -> BillingConfiguration {
+        try BillingConfiguration(stripeBaseURL: "http://127.0.0.1:\(port)", secretKey: stripe.secretKey,
+                                 webhookSecrets: BillingJourneyTests.webhookSecret, catalog: PlanCatalog.load(path: plans),
+                                 returnURL: "http://kommo-agents.test/admin/")
+    }
+
+    /// Sends `count` requests at once; answers their statuses.
+    static func race(_ count: Int, _ send: @escaping @Sendable (Int) async throws -> HTTPTestClient.Answer) async throws -> [Int] {
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<count { group.addTask { try await send(index).status } }
+            var statuses: [Int] = []
+            for try await status in group { statuses.append(status) }
+            return statuses.sorted()
+        }
+    }
+
+    @Test("creates racing for the last free slot: exactly one is created, the others are refused with 402")
+    func lastSlotRace() async throws {
+        let stripe = StripeEmulator()
+        let plans = try Self.plans(["agents": 2, "active_rules": 2, "active_sequences": 2])
+        try await withTestServer(stripe.handle) { stripePort in
+            let billing = try Self.billing(port: stripePort, stripe: stripe, plans: plans)
+            let system = try await FullSystem.make(tune: { $0.billing = billing })
+            try await system.run { client in
+                let tenant = try await client.createTenant(admin: system.adminToken)
+                let key = tenant.key
+                let agent = try await client.json(.POST, "/api/v1/agents", ["name": "First"], token: key)
+                #expect(agent.status == 201, "\(agent.text)")
+                let agentID = agent.json["id"] as? String ?? ""
+
+                let agents = try await Self.race(6) { index in
+                    try await client.json(.POST, "/api/v1/agents", ["name": "Racer \(index)"], token: key)
+                }
+                #expect(agents == [201, 402, 402, 402, 402, 402], "\(agents)")
+
+                let rule: [String: Any] = ["name": "Answer", "trigger": ["type": "message_received"], "actions": [["type": "ai_response"]]]
+                let firstRule = try await client.json(.POST, "/api/v1/agents/\(agentID)/rules", rule, token: key)
+                #expect(firstRule.status == 201, "\(firstRule.text)")
+                let ruleBody = try JSONSerialization.data(withJSONObject: rule)
+                let rules = try await Self.race(6) { _ in
+                    try await client.request(.POST, "/api/v1/agents/\(agentID)/rules", body: ruleBody, token: key)
+                }
+                #expect(rules == [201, 402, 402, 402, 402, 402], "\(rules)")
+
+                var sequence = SequencesJourneyTests.sequence
+                let firstSequence = try await client.json(.POST, "/api/v1/agents/\(agentID)/sequences", sequence, token: key)
+                #expect(firstSequence.status == 201, "\(firstSequence.text)")
+                // Drafts do not count; making them active at once races for the last slot as creates do.
+                sequence["status"] = "draft"
+                var drafts: [String] = []
+                for index in 0..<3 {
+                    sequence["name"] = "Draft \(index)"
+                    let draft = try await client.json(.POST, "/api/v1/agents/\(agentID)/sequences", sequence, token: key)
+                    #expect(draft.status == 201, "\(draft.text)")
+                    drafts.append(draft.json["id"] as? String ?? "")
+                }
+                sequence["status"] = "active"
+                sequence["name"] = "Racer"
+                let draftIDs = drafts
+                let sequenceBody = try JSONSerialization.data(withJSONObject: sequence)
+                let sequences = try await Self.race(7) { index in
+                    if index < 3 {
+                        return try await client.json(.PATCH, "/api/v1/agents/\(agentID)/sequences/\(draftIDs[index])", ["status": "active"], token: key)
+                    }
+                    return try await client.request(.POST, "/api/v1/agents/\(agentID)/sequences", body: sequenceBody, token: key)
+                }
+                #expect(sequences.filter { $0 == 200 || $0 == 201 }.count == 1, "\(sequences)")
+                #expect(sequences.filter { $0 == 402 }.count == 6, "\(sequences)")
+
+                // What the tenant holds is what the plan allows, no more.
+                let billingView = try await client.request(.GET, "/api/v1/billing", token: key)
+                let usage = billingView.json["usage"] as? [[String: Any]] ?? []
+                let used = Dictionary(uniqueKeysWithValues: usage.map { ($0["limit"] as? String ?? "", $0["used"] as? Int ?? -1) })
+                #expect(used["agents"] == 2 && used["active_rules"] == 2 && used["active_sequences"] == 2, "\(used)")
+            }
+        }
+    }
+}
