@@ -106,4 +106,57 @@ struct PlanEnforcementTests {
             }
         }
     }
+
+    @Test("enrollments beyond active_enrollments: 402 over REST, not made from a webhook, and explained in the lead's timeline")
+    func enrollmentLimit() async throws {
+        let stripe = StripeEmulator()
+        let plans = try Self.plans(["active_enrollments": 1])
+        try await withTestServer(stripe.handle) { stripePort in
+            let billing = try Self.billing(port: stripePort, stripe: stripe, plans: plans)
+            let system = try await FullSystem.make(tune: { $0.billing = billing })
+            try await system.run { client in
+                let tenant = try await client.createTenant(admin: system.adminToken)
+                let key = tenant.key
+                let agent = try await client.json(.POST, "/api/v1/agents", ["name": "Sales bot"], token: key)
+                let agentID = agent.json["id"] as? String ?? ""
+                let sequence = try await client.json(.POST, "/api/v1/agents/\(agentID)/sequences", SequencesJourneyTests.sequence, token: key)
+                #expect(sequence.status == 201, "\(sequence.text)")
+                let enrollments = "/api/v1/agents/\(agentID)/sequences/\(sequence.json["id"] as? String ?? "")/enrollments"
+
+                let first = try await client.json(.POST, enrollments, ["lead_id": 101], token: key)
+                #expect(first.status == 201, "\(first.text)")
+                let second = try await client.json(.POST, enrollments, ["lead_id": 102], token: key)
+                #expect(second.status == 402, "\(second.text)")
+                #expect(second.json["limit"] as? String == "active_enrollments")
+                #expect((second.json["detail"] as? String)?.hasPrefix("blocked (plan limit): active_enrollments: 1 of 1") == true, "\(second.text)")
+
+                @Sendable func blocked(_ lead: Int) async throws -> [[String: Any]] {
+                    let timeline = try await client.request(.GET, "/api/v1/leads/\(lead)/timeline", token: key)
+                    return (timeline.json["items"] as? [[String: Any]] ?? []).filter {
+                        $0["kind"] as? String == "action" && ($0["detail"] as? String)?.hasPrefix("blocked (plan limit)") == true
+                    }
+                }
+                #expect(try await blocked(102).count == 1)
+                let listed = try await client.request(.GET, enrollments + "?lead_id=102", token: key)
+                #expect((listed.json["items"] as? [[String: Any]])?.isEmpty == true, "\(listed.text)")
+
+                // The stage webhook would enroll its lead: at the limit it is kept out, and the timeline says why.
+                let webhook = try await client.postWebhook(secret: tenant.secret, body: try Fixtures.body("lead_status_changed"))
+                #expect(webhook.json["status"] as? String == "accepted", "\(webhook.text)")
+                #expect(try await eventually { try await blocked(4410021).count == 1 })
+                let none = try await client.request(.GET, enrollments + "?lead_id=4410021", token: key)
+                #expect((none.json["items"] as? [[String: Any]])?.isEmpty == true, "\(none.text)")
+
+                let view = try await client.request(.GET, "/api/v1/billing", token: key)
+                let use = (view.json["usage"] as? [[String: Any]] ?? []).first { $0["limit"] as? String == "active_enrollments" }
+                #expect(use?["used"] as? Int == 1 && use?["allowed"] as? Int == 1, "\(use ?? [:])")
+
+                // Ending the live enrollment frees the slot.
+                let cancel = try await client.json(.POST, enrollments + "/\(first.json["id"] as? String ?? "")/cancel", ["reason": "done"], token: key)
+                #expect(cancel.status == 200, "\(cancel.text)")
+                let again = try await client.json(.POST, enrollments, ["lead_id": 102], token: key)
+                #expect(again.status == 201, "\(again.text)")
+            }
+        }
+    }
 }

@@ -259,14 +259,17 @@ package struct ResourceCounts: Sendable {
                 } while !cursor.isEmpty
                 counts.activeSequences += Int64(sequenceIDs.count)
                 if only == nil || only == "active_enrollments" {
+                    // Live enrollments, active or paused, as sequence-service counts them against the plan.
                     for sequence in sequenceIDs {
-                        counts.activeEnrollments += try await countPages { cursor in
-                            var query = PB.DocumentQuery()
-                            query.parentId = sequence
-                            query.limit = 200
-                            query.cursor = cursor
-                            query.filters = [PB.KeyValue(key: "agent_id", value: agent), PB.KeyValue(key: "state", value: "active")]
-                            return try await peers.sequences.listEnrollments(query, options: options)
+                        for state in ["active", "paused"] {
+                            counts.activeEnrollments += try await countPages { cursor in
+                                var query = PB.DocumentQuery()
+                                query.parentId = sequence
+                                query.limit = 200
+                                query.cursor = cursor
+                                query.filters = [PB.KeyValue(key: "agent_id", value: agent), PB.KeyValue(key: "state", value: state)]
+                                return try await peers.sequences.listEnrollments(query, options: options)
+                            }
                         }
                     }
                 }

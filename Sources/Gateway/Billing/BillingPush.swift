@@ -18,6 +18,8 @@ extension GatewayApp {
         plan.blockReason = state.blockReason ?? ""
         plan.aiRepliesPerMonth = state.plan.limits.aiRepliesPerMonth ?? -1
         plan.messagesPerMonth = state.plan.limits.messagesPerMonth ?? -1
+        plan.activeEnrollments = state.plan.limits.activeEnrollments ?? -1
+        plan.webhookEventsPerMonth = state.plan.limits.webhookEventsPerMonth ?? -1
         _ = try await peers.sequences.setTenantPlan(plan, options: peers.options(tenant: tenantID, requestID: requestID))
     }
 }

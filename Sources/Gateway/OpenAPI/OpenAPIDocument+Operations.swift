@@ -250,7 +250,7 @@ extension OpenAPIDocument {
                                       leadID, limit, cursor(128)],
                          success: [200: ("A page of enrollments.", Schema.ref("EnrollmentPage"))]),
             APIOperation(method: "post", path: enrollments, id: "enroll", summary: "Enroll a lead by hand", tag: "sequences",
-                         body: Schema.ref("Enroll"), example: ["lead_id": 4410023], success: [201: ("Enrolled.", Schema.ref("Enrollment"))], problems: [409, 412],
+                         body: Schema.ref("Enroll"), example: ["lead_id": 4410023], success: [201: ("Enrolled.", Schema.ref("Enrollment"))], problems: [402, 409, 412],
                          successHeaders: ["ETag": etagHeader]),
         ]
         for verb in ["pause", "resume", "cancel"] {

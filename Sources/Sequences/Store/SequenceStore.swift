@@ -297,6 +297,7 @@ package final class SequenceStore: Sendable {
         }
         registerKommoBudgetMigration(&migrator)
         registerTenantPlanMigration(&migrator)
+        registerEnrollmentLimitMigration(&migrator)
         return migrator
     }
 

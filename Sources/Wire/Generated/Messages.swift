@@ -5931,6 +5931,13 @@ extension PB {
         package var blockReason: String = ""
         package var aiRepliesPerMonth: Int64 = 0
         package var messagesPerMonth: Int64 = 0
+        /// Enrollments (active or paused) the tenant may hold at once, enforced by sequence-service inside the
+        /// enrollment's transaction: beyond it a lead is not enrolled and the refusal is recorded
+        /// `blocked (plan limit)`. Always sent by the gateway (0 would allow none).
+        package var activeEnrollments: Int64 = 0
+        /// Kommo webhook events a UTC month may dispatch, enforced by ingest-service: beyond it events are
+        /// stored (in history) and held from dispatch, and released in order when the plan allows again.
+        package var webhookEventsPerMonth: Int64 = 0
         package init() {}
     }
 }
@@ -5944,6 +5951,8 @@ extension PB.TenantPlan {
         package static let blockReason: Int32 = 4
         package static let aiRepliesPerMonth: Int32 = 5
         package static let messagesPerMonth: Int32 = 6
+        package static let activeEnrollments: Int32 = 7
+        package static let webhookEventsPerMonth: Int32 = 8
     }
 }
 
@@ -5982,6 +5991,8 @@ extension PB.TenantPlan {
         c.block_reason = try arena.string(self.blockReason, field: "block_reason")
         c.ai_replies_per_month = self.aiRepliesPerMonth
         c.messages_per_month = self.messagesPerMonth
+        c.active_enrollments = self.activeEnrollments
+        c.webhook_events_per_month = self.webhookEventsPerMonth
     }
 
     init(c: Agents__V1__TenantPlan) {
@@ -5991,6 +6002,8 @@ extension PB.TenantPlan {
         self.blockReason = WireArena.readString(c.block_reason)
         self.aiRepliesPerMonth = c.ai_replies_per_month
         self.messagesPerMonth = c.messages_per_month
+        self.activeEnrollments = c.active_enrollments
+        self.webhookEventsPerMonth = c.webhook_events_per_month
     }
 }
 
@@ -6002,6 +6015,8 @@ extension PB.TenantPlan: Codable {
         case blockReason = "block_reason"
         case aiRepliesPerMonth = "ai_replies_per_month"
         case messagesPerMonth = "messages_per_month"
+        case activeEnrollments = "active_enrollments"
+        case webhookEventsPerMonth = "webhook_events_per_month"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -6013,6 +6028,8 @@ extension PB.TenantPlan: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .blockReason) { self.blockReason = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .aiRepliesPerMonth) { self.aiRepliesPerMonth = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .messagesPerMonth) { self.messagesPerMonth = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .activeEnrollments) { self.activeEnrollments = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .webhookEventsPerMonth) { self.webhookEventsPerMonth = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -6023,6 +6040,8 @@ extension PB.TenantPlan: Codable {
         try container.encode(self.blockReason, forKey: .blockReason)
         try container.encode(self.aiRepliesPerMonth, forKey: .aiRepliesPerMonth)
         try container.encode(self.messagesPerMonth, forKey: .messagesPerMonth)
+        try container.encode(self.activeEnrollments, forKey: .activeEnrollments)
+        try container.encode(self.webhookEventsPerMonth, forKey: .webhookEventsPerMonth)
     }
 }
 
