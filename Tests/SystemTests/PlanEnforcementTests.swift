@@ -159,4 +159,61 @@ struct PlanEnforcementTests {
             }
         }
     }
+
+    @Test("webhooks beyond webhook_events_per_month are kept in history and held; after the upgrade each is dispatched once")
+    func webhookAllowance() async throws {
+        let kommo = KommoEmulator()
+        let stripe = StripeEmulator()
+        let plans = try Self.plans(["webhook_events_per_month": 2])
+        try await withTestServer(kommo.handle) { kommoPort in
+            try await withTestServer(stripe.handle) { stripePort in
+                let billing = try Self.billing(port: stripePort, stripe: stripe, plans: plans)
+                let system = try await FullSystem.make(tune: { $0.billing = billing })
+                try await system.run { client in
+                    let tenant = try await SuspensionJourneyTests.prepare(client, admin: system.adminToken, kommoPort: kommoPort, token: kommo.token)
+                    let stages = ScriptEffectivenessJourneyTests.self
+                    for lead in Int64(1)...4 {
+                        let body = stages.stageChange(lead: 5_100_000 + lead, to: stages.qualified, from: stages.newStage, at: Date())
+                        let posted = try await client.postWebhook(secret: tenant.secret, body: body)
+                        #expect(posted.status == 200 && posted.json["status"] as? String == "accepted", "\(posted.text)")
+                    }
+                    // Two dispatched (a task each), two kept in history but held.
+                    #expect(try await eventually { kommo.tasksCreated >= 2 })
+                    try await Task.sleep(for: .seconds(2))
+                    #expect(kommo.tasksCreated == 2)
+                    let history = try await SuspensionJourneyTests.history(client, key: tenant.key)
+                    #expect(history.count == 4, "\(history)")
+                    let held = history.filter { $0["status"] as? String == "held" }
+                    #expect(held.count == 2, "\(history.map { $0["status"] ?? "" })")
+                    let heldID = held.first?["id"] as? String ?? ""
+                    let detail = try await SuspensionJourneyTests.ingestEvent(system, tenantID: tenant.id, eventID: heldID)
+                    #expect(!detail.dispatches.isEmpty && detail.dispatches.allSatisfy {
+                        $0.lastError.hasPrefix("held: plan limit: webhook_events_per_month: 2 of 2")
+                    }, "\(detail.dispatches)")
+                    let view = try await client.request(.GET, "/api/v1/billing", token: tenant.key)
+                    let use = (view.json["usage"] as? [[String: Any]] ?? []).first { $0["limit"] as? String == "webhook_events_per_month" }
+                    #expect(use?["used"] as? Int == 4 && use?["allowed"] as? Int == 2 && use?["exceeded"] as? Bool == true, "\(use ?? [:])")
+
+                    // Stripe says the unlimited plan is bought: the held webhooks go on, each once.
+                    let now = Int64(Date().timeIntervalSince1970)
+                    let subscription = StripeEmulator.subscription(id: "sub_w1", customer: "cus_w1", status: "active", price: "price_starter_monthly",
+                                                                   created: now - 5, periodEnd: now + 30 * 86_400)
+                    _ = try await BillingJourneyTests.postEvent(client, id: "evt_w1", type: "customer.subscription.created", created: now - 5,
+                                                                object: subscription)
+                    let session: JSONValue = ["id": "cs_w1", "object": "checkout.session", "client_reference_id": .string(tenant.id),
+                                              "customer": "cus_w1", "subscription": "sub_w1", "mode": "subscription"]
+                    let completed = try await BillingJourneyTests.postEvent(client, id: "evt_w2", type: "checkout.session.completed",
+                                                                            created: now - 4, object: session)
+                    #expect(completed.json["outcome"] as? String == "applied", "\(completed.text)")
+                    #expect(try await eventually { kommo.tasksCreated >= 4 })
+                    let delivered = try await eventually {
+                        try await SuspensionJourneyTests.history(client, key: tenant.key).allSatisfy { $0["status"] as? String == "delivered" }
+                    }
+                    #expect(delivered)
+                    try await Task.sleep(for: .seconds(1))
+                    #expect(kommo.tasksCreated == 4)
+                }
+            }
+        }
+    }
 }

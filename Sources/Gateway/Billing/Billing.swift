@@ -59,7 +59,7 @@ package struct Billing: Sendable {
         }
         var stats = PB.StatsRequest()
         stats.fromMicros = monthStart.unixMicros
-        let events = try await peers.ingest.stats(stats, options: options).counts.reduce(0) { $0 + $1.count }
+        let events = try await peers.ingest.stats(stats, options: options).webhookEvents
         let used: [String: Int64] = [
             "agents": counts.agents, "active_rules": counts.activeRules, "active_sequences": counts.activeSequences,
             "active_enrollments": counts.activeEnrollments, "ai_replies_per_month": totals["ai_reply"] ?? 0,

@@ -120,7 +120,7 @@ extension OpenAPIDocument {
                          parameters: [text("type", 64, "Event type (lead_created, stage_changed, message_received, …)."),
                                       text("entity_type", 64, "lead, contact, company, task, message, …."), leadID,
                                       query("status", Schema.string(enumeration: ["pending", "held", "delivered", "failed", "skipped"]),
-                                            "Dispatch status (`held`: the tenant is suspended)."),
+                                            "Dispatch status (`held`: the tenant is suspended, or the plan's `webhook_events_per_month` is used up)."),
                                       text("origin", 32, "kommo, timer, manual or replay."), from, to,
                                       text("text", 200, "Words of a message."), limit, cursor(64)],
                          success: [200: ("A page of events, newest first.", Schema.ref("EventPage"))]),
