@@ -216,4 +216,45 @@ struct PlanEnforcementTests {
             }
         }
     }
+
+    @Test("the 80 % and 100 % alerts are raised as the use crosses them, before anyone opens the billing page")
+    func alertsAsUseCrosses() async throws {
+        let stripe = StripeEmulator()
+        let plans = try Self.plans(["webhook_events_per_month": 5])
+        try await withTestServer(stripe.handle) { stripePort in
+            var billing = try Self.billing(port: stripePort, stripe: stripe, plans: plans)
+            billing.alertInterval = .milliseconds(100)
+            let system = try await FullSystem.make(tune: { [billing] in $0.billing = billing })
+            try await system.run { client in
+                let tenant = try await client.createTenant(admin: system.adminToken)
+                let store = GatewayStore(db: try StoreFactory.open(folder: system.gatewayData, migrator: GatewayStore.migrator))
+                let month = BillingPolicy.month(Date())
+                let stages = ScriptEffectivenessJourneyTests.self
+                @Sendable func post(_ lead: Int64) async throws {
+                    let body = stages.stageChange(lead: 5_200_000 + lead, to: stages.qualified, from: stages.newStage, at: Date())
+                    let posted = try await client.postWebhook(secret: tenant.secret, body: body)
+                    #expect(posted.status == 200, "\(posted.text)")
+                }
+                for lead in Int64(1)...3 { try await post(lead) }
+                try await Task.sleep(for: .milliseconds(500))
+                #expect(try await store.alerts(tenantID: tenant.id, month: month).isEmpty, "60 %: no alert yet")
+
+                try await post(4)
+                #expect(try await eventually(timeout: .seconds(10)) { try await store.alerts(tenantID: tenant.id, month: month).map(\.threshold) == [80] })
+                try await post(5)
+                #expect(try await eventually(timeout: .seconds(10)) { try await store.alerts(tenantID: tenant.id, month: month).map(\.threshold) == [80, 100] })
+                let raised = try await store.alerts(tenantID: tenant.id, month: month)
+                #expect(raised.map(\.limit) == ["webhook_events_per_month", "webhook_events_per_month"])
+                #expect(raised.map(\.used) == [4, 5] && raised.allSatisfy { $0.allowed == 5 }, "\(raised)")
+
+                // The billing page lists them as raised, each once, and looking again adds nothing.
+                for _ in 0..<2 {
+                    let view = try await client.request(.GET, "/api/v1/billing", token: tenant.key)
+                    let alerts = view.json["alerts"] as? [[String: Any]] ?? []
+                    #expect(alerts.map { $0["threshold"] as? Int ?? 0 } == [80, 100], "\(alerts)")
+                    #expect(alerts.map { $0["used"] as? Int ?? 0 } == [4, 5], "\(alerts)")
+                }
+            }
+        }
+    }
 }

@@ -48,6 +48,17 @@ package struct Billing: Sendable {
         let state = try await state(tenantID: tenantID)
         let options = peers.options(tenant: tenantID, requestID: requestID)
         let counts = try await ResourceCounts.count(peers: peers, options: options)
+        let monthly = try await monthlyUse(tenantID: tenantID, options: options)
+        let used: [String: Int64] = monthly.merging([
+            "agents": counts.agents, "active_rules": counts.activeRules, "active_sequences": counts.activeSequences,
+            "active_enrollments": counts.activeEnrollments,
+        ]) { _, new in new }
+        return PlanLimits.names.map { Use(limit: $0, used: used[$0] ?? 0, allowed: state.plan.limits[name: $0]) }
+    }
+
+    /// This UTC month's use of the monthly allowances: AI replies and messages from sequence-service's
+    /// usage ledger, events from Kommo's webhooks from ingest-service.
+    func monthlyUse(tenantID: String, options: CallOptions) async throws -> [String: Int64] {
         let monthStart = BillingPolicy.monthStart(clock.now())
         var list = PB.DocumentQuery()
         list.filters = [PB.KeyValue(key: "from_micros", value: String(monthStart.unixMicros))]
@@ -60,12 +71,38 @@ package struct Billing: Sendable {
         var stats = PB.StatsRequest()
         stats.fromMicros = monthStart.unixMicros
         let events = try await peers.ingest.stats(stats, options: options).webhookEvents
-        let used: [String: Int64] = [
-            "agents": counts.agents, "active_rules": counts.activeRules, "active_sequences": counts.activeSequences,
-            "active_enrollments": counts.activeEnrollments, "ai_replies_per_month": totals["ai_reply"] ?? 0,
-            "messages_per_month": totals["message_sent"] ?? 0, "webhook_events_per_month": events,
-        ]
-        return PlanLimits.names.map { Use(limit: $0, used: used[$0] ?? 0, allowed: state.plan.limits[name: $0]) }
+        return ["ai_replies_per_month": totals["ai_reply"] ?? 0, "messages_per_month": totals["message_sent"] ?? 0,
+                "webhook_events_per_month": events]
+    }
+
+    /// An alert recorded by ``raiseAlerts(tenantID:requestID:)`` just now.
+    package struct RaisedAlert: Sendable, Equatable {
+        package var limit: String
+        package var threshold: Int
+        package var used: Int64
+        package var allowed: Int64
+    }
+
+    /// Looks at the tenant's monthly use now and records the 80 % and 100 % alerts it has crossed (each
+    /// once per month); answers the ones new with this look. ``AllowanceWatch`` calls it for every tenant,
+    /// so an alert is raised when the use crosses it, whether or not anyone opens the billing page.
+    package func raiseAlerts(tenantID: String, requestID: String) async throws -> [RaisedAlert] {
+        guard configuration.enabled else { return [] }
+        let plan = try await state(tenantID: tenantID).plan
+        let monthly = PlanLimits.names.filter { $0.hasSuffix("_per_month") && plan.limits[name: $0] != nil }
+        guard !monthly.isEmpty else { return [] }
+        let used = try await monthlyUse(tenantID: tenantID, options: peers.options(tenant: tenantID, requestID: requestID))
+        let now = clock.now()
+        var raised: [RaisedAlert] = []
+        for limit in monthly {
+            guard let allowed = plan.limits[name: limit] else { continue }
+            let use = used[limit] ?? 0
+            for threshold in try await store.recordAlerts(tenantID: tenantID, limit: limit, month: BillingPolicy.month(now), used: use,
+                                                          allowed: allowed, now: now) {
+                raised.append(RaisedAlert(limit: limit, threshold: threshold, used: use, allowed: allowed))
+            }
+        }
+        return raised
     }
 
     /// Records the 80 % and 100 % alerts the tenant's monthly use has crossed; answers the month's alerts.
