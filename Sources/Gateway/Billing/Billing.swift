@@ -282,6 +282,7 @@ package struct ResourceCounts: Sendable {
                 }
             }
             if only == nil || only == "active_sequences" || only == "active_enrollments" {
+                // Every sequence: a paused or draft one can still hold live enrollments.
                 var sequenceIDs: [String] = []
                 var cursor = ""
                 repeat {
@@ -289,14 +290,13 @@ package struct ResourceCounts: Sendable {
                     query.parentId = agent
                     query.limit = 200
                     query.cursor = cursor
-                    query.filters = [PB.KeyValue(key: "status", value: "active")]
                     let page = try await peers.sequences.listSequences(query, options: options)
                     sequenceIDs += page.items.map(\.id)
+                    counts.activeSequences += Int64(page.items.filter { JSONValue(parsing: $0.json)?["status"]?.string == "active" }.count)
                     cursor = page.nextCursor
                 } while !cursor.isEmpty
-                counts.activeSequences += Int64(sequenceIDs.count)
                 if only == nil || only == "active_enrollments" {
-                    // Live enrollments, active or paused, as sequence-service counts them against the plan.
+                    // Live enrollments, active or paused, in any sequence: what sequence-service counts against the plan.
                     for sequence in sequenceIDs {
                         for state in ["active", "paused"] {
                             counts.activeEnrollments += try await countPages { cursor in
