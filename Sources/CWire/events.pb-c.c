@@ -2814,7 +2814,7 @@ const ProtobufCMessageDescriptor agents__v1__tenant_state__descriptor =
   (ProtobufCMessageInit) agents__v1__tenant_state__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__tenant_plan__field_descriptors[6] =
+static const ProtobufCFieldDescriptor agents__v1__tenant_plan__field_descriptors[8] =
 {
   {
     "tenant_id",
@@ -2888,19 +2888,45 @@ static const ProtobufCFieldDescriptor agents__v1__tenant_plan__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "active_enrollments",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__TenantPlan, active_enrollments),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "webhook_events_per_month",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__TenantPlan, webhook_events_per_month),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__tenant_plan__field_indices_by_name[] = {
+  6,   /* field[6] = active_enrollments */
   4,   /* field[4] = ai_replies_per_month */
   3,   /* field[3] = block_reason */
   5,   /* field[5] = messages_per_month */
   1,   /* field[1] = plan_id */
   2,   /* field[2] = sends_blocked */
   0,   /* field[0] = tenant_id */
+  7,   /* field[7] = webhook_events_per_month */
 };
 static const ProtobufCIntRange agents__v1__tenant_plan__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor agents__v1__tenant_plan__descriptor =
 {
@@ -2910,7 +2936,7 @@ const ProtobufCMessageDescriptor agents__v1__tenant_plan__descriptor =
   "Agents__V1__TenantPlan",
   "agents.v1",
   sizeof(Agents__V1__TenantPlan),
-  6,
+  8,
   agents__v1__tenant_plan__field_descriptors,
   agents__v1__tenant_plan__field_indices_by_name,
   1,  agents__v1__tenant_plan__number_ranges,

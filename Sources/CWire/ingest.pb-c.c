@@ -2778,7 +2778,7 @@ const ProtobufCMessageDescriptor agents__v1__stat_count__descriptor =
   (ProtobufCMessageInit) agents__v1__stat_count__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__stats_response__field_descriptors[7] =
+static const ProtobufCFieldDescriptor agents__v1__stats_response__field_descriptors[9] =
 {
   {
     "counts",
@@ -2864,6 +2864,30 @@ static const ProtobufCFieldDescriptor agents__v1__stats_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "webhook_events",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__StatsResponse, webhook_events),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "plan_held",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__StatsResponse, plan_held),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__stats_response__field_indices_by_name[] = {
   0,   /* field[0] = counts */
@@ -2871,13 +2895,15 @@ static const unsigned agents__v1__stats_response__field_indices_by_name[] = {
   2,   /* field[2] = duplicates */
   6,   /* field[6] = failed_dispatches */
   5,   /* field[5] = pending_dispatches */
+  8,   /* field[8] = plan_held */
   4,   /* field[4] = rejected */
   3,   /* field[3] = unparsed */
+  7,   /* field[7] = webhook_events */
 };
 static const ProtobufCIntRange agents__v1__stats_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor agents__v1__stats_response__descriptor =
 {
@@ -2887,7 +2913,7 @@ const ProtobufCMessageDescriptor agents__v1__stats_response__descriptor =
   "Agents__V1__StatsResponse",
   "agents.v1",
   sizeof(Agents__V1__StatsResponse),
-  7,
+  9,
   agents__v1__stats_response__field_descriptors,
   agents__v1__stats_response__field_indices_by_name,
   1,  agents__v1__stats_response__number_ranges,
@@ -3026,7 +3052,7 @@ const ProtobufCEnumDescriptor agents__v1__replay_mode__descriptor =
   agents__v1__replay_mode__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__ingest__method_descriptors[12] =
+static const ProtobufCMethodDescriptor agents__v1__ingest__method_descriptors[13] =
 {
   { "Ingest", &agents__v1__ingest_request__descriptor, &agents__v1__ingest_response__descriptor },
   { "EnsureWebhookSource", &agents__v1__tenant_request__descriptor, &agents__v1__webhook_source__descriptor },
@@ -3040,6 +3066,7 @@ static const ProtobufCMethodDescriptor agents__v1__ingest__method_descriptors[12
   { "Replay", &agents__v1__replay_request__descriptor, &agents__v1__replay_response__descriptor },
   { "Stats", &agents__v1__stats_request__descriptor, &agents__v1__stats_response__descriptor },
   { "SetTenantState", &agents__v1__tenant_state__descriptor, &agents__v1__tenant_state_response__descriptor },
+  { "SetTenantPlan", &agents__v1__tenant_plan__descriptor, &agents__v1__tenant_state_response__descriptor },
 };
 const unsigned agents__v1__ingest__method_indices_by_name[] = {
   2,        /* BindKommoAccount */
@@ -3052,6 +3079,7 @@ const unsigned agents__v1__ingest__method_indices_by_name[] = {
   8,        /* Reparse */
   9,        /* Replay */
   4,        /* RotateWebhookSource */
+  12,        /* SetTenantPlan */
   11,        /* SetTenantState */
   10         /* Stats */
 };
@@ -3062,7 +3090,7 @@ const ProtobufCServiceDescriptor agents__v1__ingest__descriptor =
   "Ingest",
   "Agents__V1__Ingest",
   "agents.v1",
-  12,
+  13,
   agents__v1__ingest__method_descriptors,
   agents__v1__ingest__method_indices_by_name
 };
@@ -3161,6 +3189,14 @@ void agents__v1__ingest__set_tenant_state(ProtobufCService *service,
 {
   assert(service->descriptor == &agents__v1__ingest__descriptor);
   service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__ingest__set_tenant_plan(ProtobufCService *service,
+                                         const Agents__V1__TenantPlan *input,
+                                         Agents__V1__TenantStateResponse_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__ingest__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__ingest__init (Agents__V1__Ingest_Service *service,
                                Agents__V1__Ingest_ServiceDestroy destroy)

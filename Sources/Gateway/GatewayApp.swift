@@ -38,6 +38,9 @@ package enum GatewayApp {
         app.addServices(peers, FirstRun(store: store, peers: peers, configuration: configuration, clock: clock, logger: logger))
         app.addServices(BillingPush(store: store, billing: configuration.billing, peers: peers, clock: clock, logger: logger))
         if let stripeHTTP { app.addServices(stripeHTTP) }
+        if configuration.billing.enabled {
+            app.addServices(AllowanceWatch(billing: billing, store: store, interval: configuration.billing.alertInterval, logger: logger))
+        }
         if let client = billing.client {
             app.addServices(MeterPusher(store: store, billing: configuration.billing, client: client, peers: peers, clock: clock, logger: logger))
         }

@@ -233,6 +233,21 @@ package struct IngestServer: IngestHandler {
         return response
     }
 
+    /// The plan's webhook allowance (the gateway's call); see ``IngestStore/setTenantAllowance``. Released
+    /// events are dispatched at once.
+    package func setTenantPlan(_ request: PB.TenantPlan, context: RPCContext) async throws -> PB.TenantStateResponse {
+        guard !request.tenantId.isEmpty else { throw RPCError.invalid(field: "tenant_id", "is required") }
+        let released = try await store.setTenantAllowance(tenantID: request.tenantId, planID: request.planId,
+                                                          webhookEventsPerMonth: request.webhookEventsPerMonth, now: clock.now().unixMicros)
+        if released > 0 {
+            dispatcher.nudge.signal()
+            context.logger.info("ingest.plan_held_released", metadata: ["tenant.id": "\(request.tenantId)", "events.count": "\(released)"])
+        }
+        var response = PB.TenantStateResponse()
+        response.events = Int32(released)
+        return response
+    }
+
     // MARK: - Sources
 
     package func ensureWebhookSource(_ request: PB.TenantRequest, context: RPCContext) async throws -> PB.WebhookSource {

@@ -137,7 +137,8 @@ extension SequenceServer {
     package func setTenantPlan(_ request: PB.TenantPlan, context: RPCContext) async throws -> PB.Empty {
         guard !request.tenantId.isEmpty else { throw RPCError.invalid(field: "tenant_id", "is required") }
         let plan = TenantPlanRecord(planID: request.planId, sendsBlocked: request.sendsBlocked, blockReason: request.blockReason,
-                                    aiRepliesPerMonth: request.aiRepliesPerMonth, messagesPerMonth: request.messagesPerMonth)
+                                    aiRepliesPerMonth: request.aiRepliesPerMonth, messagesPerMonth: request.messagesPerMonth,
+                                    activeEnrollments: request.activeEnrollments)
         try await store.setTenantPlan(tenantID: request.tenantId, plan: plan, now: clock.now().unixMicros)
         return PB.Empty()
     }

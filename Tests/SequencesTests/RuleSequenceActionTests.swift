@@ -28,4 +28,32 @@ import Wire
             #expect(Set(log.compactMap { $0["operation"]?.string }) == ["sequence.start", "sequence.stop"])
         }
     }
+
+    @Test func startSequenceBeyondThePlansEnrollmentsIsSkippedWithTheReasonOnce() async throws {
+        try await SequenceHarness.run { service in
+            let acme = SequenceCalls(client: service.client, tenant: "acme", agent: "agent-1")
+            var plan = PB.TenantPlan()
+            plan.tenantId = "acme"
+            plan.planId = "free"
+            plan.aiRepliesPerMonth = -1
+            plan.messagesPerMonth = -1
+            plan.activeEnrollments = 1
+            plan.webhookEventsPerMonth = -1
+            _ = try await acme.client.setTenantPlan(plan, options: acme.options)
+            let sequence = try await acme.create(sequenceJSON(trigger: #"{"type": "rule"}"#, steps: """
+                [{"id": "later", "delay_days": 1, "action": {"type": "add_note", "text": "A day on"}}]
+                """)).id
+            try await service.tenant("acme").schedule([planned("ev-1:rule-1:0", #"{"type": "start_sequence", "sequence_id": "\#(sequence)"}"#, lead: 77)])
+            try await eventually("the enrollment") { try await acme.enrollments(sequence).first?["state"]?.string == "active" }
+            try await service.tenant("acme").schedule([planned("ev-2:rule-1:0", #"{"type": "start_sequence", "sequence_id": "\#(sequence)"}"#, lead: 78)])
+            try await eventually("the refusal") { try await !service.tenant("acme").actionLog(lead: 78).isEmpty }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await service.tenant("acme").actionLog(lead: 78).count == 1, "the action's own entry, no second one")
+            #expect(try await acme.enrollments(sequence).map { $0["lead_id"]?.int64 } == [77])
+            let refused = try await service.tenant("acme").actionLog(lead: 78)
+            #expect(refused.first?["outcome"]?.string == "skipped")
+            #expect(refused.first?["detail"]?.string == "blocked (plan limit): active_enrollments: 1 of 1 live enrollments held on plan free",
+                    "\(refused)")
+        }
+    }
 }

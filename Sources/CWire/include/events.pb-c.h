@@ -704,10 +704,21 @@ struct  Agents__V1__TenantPlan
   char *block_reason;
   int64_t ai_replies_per_month;
   int64_t messages_per_month;
+  /*
+   * Enrollments (active or paused) the tenant may hold at once, enforced by sequence-service inside the
+   * enrollment's transaction: beyond it a lead is not enrolled and the refusal is recorded
+   * `blocked (plan limit)`. Always sent by the gateway (0 would allow none).
+   */
+  int64_t active_enrollments;
+  /*
+   * Kommo webhook events a UTC month may dispatch, enforced by ingest-service: beyond it events are
+   * stored (in history) and held from dispatch, and released in order when the plan allows again.
+   */
+  int64_t webhook_events_per_month;
 };
 #define AGENTS__V1__TENANT_PLAN__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__tenant_plan__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
 
 
 struct  Agents__V1__TenantStateResponse

@@ -450,10 +450,18 @@ struct  Agents__V1__StatsResponse
   int64_t rejected;
   int64_t pending_dispatches;
   int64_t failed_dispatches;
+  /*
+   * Events from Kommo webhooks received in the range (what webhook_events_per_month counts).
+   */
+  int64_t webhook_events;
+  /*
+   * The tenant's events held now because the plan's webhook_events_per_month is used up.
+   */
+  int64_t plan_held;
 };
 #define AGENTS__V1__STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__stats_response__descriptor) \
-    , 0,NULL, 0, 0, 0, 0, 0, 0 }
+    , 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /* Agents__V1__IngestRequest methods */
@@ -975,6 +983,10 @@ struct Agents__V1__Ingest_Service
                            const Agents__V1__TenantState *input,
                            Agents__V1__TenantStateResponse_Closure closure,
                            void *closure_data);
+  void (*set_tenant_plan)(Agents__V1__Ingest_Service *service,
+                          const Agents__V1__TenantPlan *input,
+                          Agents__V1__TenantStateResponse_Closure closure,
+                          void *closure_data);
 };
 typedef void (*Agents__V1__Ingest_ServiceDestroy)(Agents__V1__Ingest_Service *);
 void agents__v1__ingest__init (Agents__V1__Ingest_Service *service,
@@ -994,7 +1006,8 @@ void agents__v1__ingest__init (Agents__V1__Ingest_Service *service,
       function_prefix__ ## reparse,\
       function_prefix__ ## replay,\
       function_prefix__ ## stats,\
-      function_prefix__ ## set_tenant_state  }
+      function_prefix__ ## set_tenant_state,\
+      function_prefix__ ## set_tenant_plan  }
 void agents__v1__ingest__ingest(ProtobufCService *service,
                                 const Agents__V1__IngestRequest *input,
                                 Agents__V1__IngestResponse_Closure closure,
@@ -1043,6 +1056,10 @@ void agents__v1__ingest__set_tenant_state(ProtobufCService *service,
                                           const Agents__V1__TenantState *input,
                                           Agents__V1__TenantStateResponse_Closure closure,
                                           void *closure_data);
+void agents__v1__ingest__set_tenant_plan(ProtobufCService *service,
+                                         const Agents__V1__TenantPlan *input,
+                                         Agents__V1__TenantStateResponse_Closure closure,
+                                         void *closure_data);
 
 /* --- descriptors --- */
 

@@ -103,11 +103,14 @@ extension GatewayApp {
             write.json = json
             let options = peers.options(tenant: tenant, requestID: context.requestID)
             try await requireParent(write.parentId, operations: operations, options: options)
-            if let billing, let limit = operations.planLimit?(JSONValue(parsing: json) ?? .null) {
-                try await billing.requireRoom(for: limit, tenantID: tenant, options: options)
-            }
             let unknownIDs = try await kommoIDs?.check(json, options: options) ?? []
-            var document = try await operations.create(write, options)
+            var document: PB.Document
+            if let billing, let limit = operations.planLimit?(JSONValue(parsing: json) ?? .null) {
+                let write = write
+                document = try await billing.withRoom(for: limit, tenantID: tenant, options: options) { try await operations.create(write, options) }
+            } else {
+                document = try await operations.create(write, options)
+            }
             document.warnings += unknownIDs.map { PB.FieldViolation(field: $0.field, message: $0.message) }
             let response = try documentResponse(document, status: .created)
             if let key {
@@ -129,6 +132,12 @@ extension GatewayApp {
             write.json = try await documentBody(request, context: context)
             write.ifVersion = try ifVersion(request)
             let options = try peers.options(context)
+            let unknownIDs = try await kommoIDs?.check(write.json, options: options) ?? []
+            func answer(_ changed: PB.Document) throws -> Response {
+                var document = changed
+                document.warnings += unknownIDs.map { PB.FieldViolation(field: $0.field, message: $0.message) }
+                return try documentResponse(document)
+            }
             if let billing, let planLimit = operations.planLimit,
                case .object(let patch)? = JSONValue(parsing: write.json) {
                 // A patch that makes the resource count against the plan (a rule enabled, a sequence made
@@ -140,13 +149,13 @@ extension GatewayApp {
                 var after = current.object ?? [:]
                 for (key, value) in patch { after[key] = value }
                 if planLimit(current) == nil, let limit = planLimit(.object(after)) {
-                    try await billing.requireRoom(for: limit, tenantID: try context.tenant, options: options)
+                    let write = write
+                    return try answer(try await billing.withRoom(for: limit, tenantID: try context.tenant, options: options) {
+                        try await operations.update(write, options)
+                    })
                 }
             }
-            let unknownIDs = try await kommoIDs?.check(write.json, options: options) ?? []
-            var document = try await operations.update(write, options)
-            document.warnings += unknownIDs.map { PB.FieldViolation(field: $0.field, message: $0.message) }
-            return try documentResponse(document)
+            return try answer(try await operations.update(write, options))
         }
         api.delete(RouterPath(item)) { request, context -> Response in
             var ref = PB.DocumentRef()

@@ -13,6 +13,8 @@ package struct Billing: Sendable {
     let peers: Peers
     let client: StripeClient?
     let clock: any WallClock
+    /// One check-and-create at a time per tenant and limit (see ``withRoom(for:tenantID:options:_:)``).
+    let slots = PlanSlots()
 
     package init(configuration: BillingConfiguration, store: GatewayStore, peers: Peers, client: StripeClient?, clock: any WallClock) {
         self.configuration = configuration
@@ -46,6 +48,17 @@ package struct Billing: Sendable {
         let state = try await state(tenantID: tenantID)
         let options = peers.options(tenant: tenantID, requestID: requestID)
         let counts = try await ResourceCounts.count(peers: peers, options: options)
+        let monthly = try await monthlyUse(tenantID: tenantID, options: options)
+        let used: [String: Int64] = monthly.merging([
+            "agents": counts.agents, "active_rules": counts.activeRules, "active_sequences": counts.activeSequences,
+            "active_enrollments": counts.activeEnrollments,
+        ]) { _, new in new }
+        return PlanLimits.names.map { Use(limit: $0, used: used[$0] ?? 0, allowed: state.plan.limits[name: $0]) }
+    }
+
+    /// This UTC month's use of the monthly allowances: AI replies and messages from sequence-service's
+    /// usage ledger, events from Kommo's webhooks from ingest-service.
+    func monthlyUse(tenantID: String, options: CallOptions) async throws -> [String: Int64] {
         let monthStart = BillingPolicy.monthStart(clock.now())
         var list = PB.DocumentQuery()
         list.filters = [PB.KeyValue(key: "from_micros", value: String(monthStart.unixMicros))]
@@ -57,13 +70,39 @@ package struct Billing: Sendable {
         }
         var stats = PB.StatsRequest()
         stats.fromMicros = monthStart.unixMicros
-        let events = try await peers.ingest.stats(stats, options: options).counts.reduce(0) { $0 + $1.count }
-        let used: [String: Int64] = [
-            "agents": counts.agents, "active_rules": counts.activeRules, "active_sequences": counts.activeSequences,
-            "active_enrollments": counts.activeEnrollments, "ai_replies_per_month": totals["ai_reply"] ?? 0,
-            "messages_per_month": totals["message_sent"] ?? 0, "webhook_events_per_month": events,
-        ]
-        return PlanLimits.names.map { Use(limit: $0, used: used[$0] ?? 0, allowed: state.plan.limits[name: $0]) }
+        let events = try await peers.ingest.stats(stats, options: options).webhookEvents
+        return ["ai_replies_per_month": totals["ai_reply"] ?? 0, "messages_per_month": totals["message_sent"] ?? 0,
+                "webhook_events_per_month": events]
+    }
+
+    /// An alert recorded by ``raiseAlerts(tenantID:requestID:)`` just now.
+    package struct RaisedAlert: Sendable, Equatable {
+        package var limit: String
+        package var threshold: Int
+        package var used: Int64
+        package var allowed: Int64
+    }
+
+    /// Looks at the tenant's monthly use now and records the 80 % and 100 % alerts it has crossed (each
+    /// once per month); answers the ones new with this look. ``AllowanceWatch`` calls it for every tenant,
+    /// so an alert is raised when the use crosses it, whether or not anyone opens the billing page.
+    package func raiseAlerts(tenantID: String, requestID: String) async throws -> [RaisedAlert] {
+        guard configuration.enabled else { return [] }
+        let plan = try await state(tenantID: tenantID).plan
+        let monthly = PlanLimits.names.filter { $0.hasSuffix("_per_month") && plan.limits[name: $0] != nil }
+        guard !monthly.isEmpty else { return [] }
+        let used = try await monthlyUse(tenantID: tenantID, options: peers.options(tenant: tenantID, requestID: requestID))
+        let now = clock.now()
+        var raised: [RaisedAlert] = []
+        for limit in monthly {
+            guard let allowed = plan.limits[name: limit] else { continue }
+            let use = used[limit] ?? 0
+            for threshold in try await store.recordAlerts(tenantID: tenantID, limit: limit, month: BillingPolicy.month(now), used: use,
+                                                          allowed: allowed, now: now) {
+                raised.append(RaisedAlert(limit: limit, threshold: threshold, used: use, allowed: allowed))
+            }
+        }
+        return raised
     }
 
     /// Records the 80 % and 100 % alerts the tenant's monthly use has crossed; answers the month's alerts.
@@ -119,6 +158,18 @@ package struct Billing: Sendable {
     }
 
     // MARK: - Creating beyond the plan
+
+    /// Runs `create` (a create, or a patch that makes a resource count) only if the plan has room for one
+    /// more of `limit`, with the count and the create serialised per tenant and limit: of two requests
+    /// racing for the last free slot exactly one gets it, the other is refused with 402.
+    package func withRoom<T: Sendable>(for limit: String, tenantID: String, options: CallOptions,
+                                       _ create: @Sendable () async throws -> T) async throws -> T {
+        guard configuration.enabled else { return try await create() }
+        return try await slots.serialized("\(tenantID)|\(limit)") {
+            try await requireRoom(for: limit, tenantID: tenantID, options: options)
+            return try await create()
+        }
+    }
 
     /// Refuses a create that would take the tenant past its plan: 402 naming the limit.
     package func requireRoom(for limit: String, tenantID: String, options: CallOptions) async throws {
@@ -231,6 +282,7 @@ package struct ResourceCounts: Sendable {
                 }
             }
             if only == nil || only == "active_sequences" || only == "active_enrollments" {
+                // Every sequence: a paused or draft one can still hold live enrollments.
                 var sequenceIDs: [String] = []
                 var cursor = ""
                 repeat {
@@ -238,21 +290,23 @@ package struct ResourceCounts: Sendable {
                     query.parentId = agent
                     query.limit = 200
                     query.cursor = cursor
-                    query.filters = [PB.KeyValue(key: "status", value: "active")]
                     let page = try await peers.sequences.listSequences(query, options: options)
                     sequenceIDs += page.items.map(\.id)
+                    counts.activeSequences += Int64(page.items.filter { JSONValue(parsing: $0.json)?["status"]?.string == "active" }.count)
                     cursor = page.nextCursor
                 } while !cursor.isEmpty
-                counts.activeSequences += Int64(sequenceIDs.count)
                 if only == nil || only == "active_enrollments" {
+                    // Live enrollments, active or paused, in any sequence: what sequence-service counts against the plan.
                     for sequence in sequenceIDs {
-                        counts.activeEnrollments += try await countPages { cursor in
-                            var query = PB.DocumentQuery()
-                            query.parentId = sequence
-                            query.limit = 200
-                            query.cursor = cursor
-                            query.filters = [PB.KeyValue(key: "agent_id", value: agent), PB.KeyValue(key: "state", value: "active")]
-                            return try await peers.sequences.listEnrollments(query, options: options)
+                        for state in ["active", "paused"] {
+                            counts.activeEnrollments += try await countPages { cursor in
+                                var query = PB.DocumentQuery()
+                                query.parentId = sequence
+                                query.limit = 200
+                                query.cursor = cursor
+                                query.filters = [PB.KeyValue(key: "agent_id", value: agent), PB.KeyValue(key: "state", value: state)]
+                                return try await peers.sequences.listEnrollments(query, options: options)
+                            }
                         }
                     }
                 }

@@ -23,6 +23,9 @@ package struct BillingOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("billing-push-interval-ms"), help: "How often usage is pushed to Stripe's Billing Meters (env BILLING_PUSH_INTERVAL_MS; default 30000).")
     package var pushIntervalMilliseconds: Int?
 
+    @Option(name: .customLong("billing-alert-interval-ms"), help: "How often every tenant's monthly use is checked for the 80 % and 100 % alerts (env BILLING_ALERT_INTERVAL_MS; default 60000).")
+    package var alertIntervalMilliseconds: Int?
+
     package init() {}
 
     package func configuration(publicBaseURL: String, environment: [String: String]) throws -> BillingConfiguration {
@@ -47,6 +50,9 @@ package struct BillingOptions: ParsableArguments, Sendable {
         var configuration = try BillingConfiguration(stripeBaseURL: base!, secretKey: key!, webhookSecrets: secret!,
                                                      catalog: PlanCatalog.load(path: plans), returnURL: returnURL)
         configuration.meterPushInterval = .milliseconds(interval)
+        let alerts = try alertIntervalMilliseconds ?? Env.integer("BILLING_ALERT_INTERVAL_MS", in: environment) ?? 60_000
+        guard (50...3_600_000).contains(alerts) else { throw ConfigurationError("--billing-alert-interval-ms (BILLING_ALERT_INTERVAL_MS) must be 50…3600000") }
+        configuration.alertInterval = .milliseconds(alerts)
         return configuration
     }
 }
@@ -68,6 +74,8 @@ package struct BillingConfiguration: Sendable {
     package var signatureTolerance: Duration = .seconds(300)
     /// How often the usage ledger is pushed to Stripe's Billing Meters.
     package var meterPushInterval: Duration = .seconds(30)
+    /// How often every tenant's monthly use is checked for alerts (``AllowanceWatch``).
+    package var alertInterval: Duration = .seconds(60)
 
     package var enabled: Bool { stripe != nil }
 

@@ -5,8 +5,9 @@ import ServiceLifecycle
 import Wire
 
 extension GatewayApp {
-    /// Tells sequence-service what a tenant's sends are held to, from its billing state now: the
-    /// plan's monthly allowances, or blocked. Billing off: unlimited.
+    /// Tells sequence-service what a tenant's sends and enrollments are held to, and ingest-service its
+    /// webhook allowance, from its billing state now: the plan's allowances, or blocked. Billing off:
+    /// unlimited.
     static func pushTenantPlan(tenantID: String, store: GatewayStore, billing: BillingConfiguration, peers: Peers, clock: any WallClock,
                                requestID: String) async throws {
         let subscription = billing.enabled ? try await store.subscription(tenantID: tenantID) : nil
@@ -18,7 +19,11 @@ extension GatewayApp {
         plan.blockReason = state.blockReason ?? ""
         plan.aiRepliesPerMonth = state.plan.limits.aiRepliesPerMonth ?? -1
         plan.messagesPerMonth = state.plan.limits.messagesPerMonth ?? -1
-        _ = try await peers.sequences.setTenantPlan(plan, options: peers.options(tenant: tenantID, requestID: requestID))
+        plan.activeEnrollments = state.plan.limits.activeEnrollments ?? -1
+        plan.webhookEventsPerMonth = state.plan.limits.webhookEventsPerMonth ?? -1
+        let options = peers.options(tenant: tenantID, requestID: requestID)
+        _ = try await peers.sequences.setTenantPlan(plan, options: options)
+        _ = try await peers.ingest.setTenantPlan(plan, options: options)
     }
 }
 
@@ -41,15 +46,7 @@ struct BillingPush: Service, CustomStringConvertible {
         var pending = true
         while pending && !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
-                var after: String?
-                repeat {
-                    let page = try await store.tenants(limit: 200, after: after)
-                    for tenant in page {
-                        try await GatewayApp.pushTenantPlan(tenantID: tenant.id, store: store, billing: billing, peers: peers, clock: clock,
-                                                            requestID: "startup")
-                    }
-                    after = page.count == 200 ? page.last?.id : nil
-                } while after != nil
+                try await pushAll(requestID: "startup")
                 pending = false
             } catch {
                 logger.info("gateway.tenant_plan_push_retry", metadata: ["error": "\(error)"])
@@ -62,11 +59,35 @@ struct BillingPush: Service, CustomStringConvertible {
             try? await gracefulShutdown()
             return
         }
+        var month = BillingPolicy.month(clock.now())
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             // Shutdown cuts the sleep short; the loop condition then ends the service.
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            let now = BillingPolicy.month(clock.now())
+            if now != month {
+                // A new month renews every tenant's allowances: ingest releases the webhooks it held.
+                do {
+                    try await pushAll(requestID: "new-month")
+                    month = now
+                } catch {
+                    logger.warning("gateway.tenant_plan_push_failed", metadata: ["error": "\(error)"])
+                }
+            }
             await pushBilled()
         }
+    }
+
+    /// Pushes every tenant's plan, a page of tenants at a time.
+    func pushAll(requestID: String) async throws {
+        var after: String?
+        repeat {
+            let page = try await store.tenants(limit: 200, after: after)
+            for tenant in page {
+                try await GatewayApp.pushTenantPlan(tenantID: tenant.id, store: store, billing: billing, peers: peers, clock: clock,
+                                                    requestID: requestID)
+            }
+            after = page.count == 200 ? page.last?.id : nil
+        } while after != nil
     }
 
     /// Pushes every billed tenant's plan; one failing tenant does not stop the others.

@@ -77,6 +77,11 @@ package enum ErrorMapping {
         case let problem as Problem:
             return (problem, false)
         case let rpc as RPCError:
+            if let limit = rpc.planLimit {
+                // The service that enforces the plan refused: 402, as the gateway's own plan checks answer.
+                return (Problem(status: HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required"), detail: rpc.message, service: service,
+                                limit: limit), false)
+            }
             let status = status(for: rpc.code)
             if status == .internalServerError {
                 return (Problem(status: status, detail: "internal error"), true)

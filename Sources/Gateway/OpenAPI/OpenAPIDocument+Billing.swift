@@ -21,7 +21,9 @@ extension OpenAPIDocument {
                          problems: [400, 404], callsServices: false),
             APIOperation(method: "get", path: "/api/v1/billing", id: "getBilling", summary: "Where the tenant stands", tag: "billing",
                          description: "Plan, subscription status, period end and `cancel_at_period_end`, usage against every limit of the "
-                             + "plan (this UTC month for the monthly allowances), the alerts at 80 % and 100 %, invoices, the Stripe "
+                             + "plan (this UTC month for the monthly allowances; `active_enrollments` counts live ones, active or paused; "
+                             + "`webhook_events_per_month` events from Kommo's webhooks), the month's alerts at 80 % and 100 % (raised "
+                             + "as the use crosses them, within the gateway's alert interval), invoices, the Stripe "
                              + "events about the tenant and the plans on offer. With billing off every limit is unlimited.",
                          success: [200: ("The tenant's billing.", Schema.ref("Billing"))]),
             APIOperation(method: "post", path: "/api/v1/billing/checkout", id: "createCheckout", summary: "Subscribe or change plan through Stripe Checkout",
@@ -82,7 +84,7 @@ extension OpenAPIDocument {
                 ], required: ["limit", "used", "exceeded"])),
                 "alerts": Schema.array(Schema.object([
                     "limit": Schema.string(), "month": Schema.string(), "threshold": Schema.integer(minimum: 80, maximum: 100),
-                    "used": Schema.integer(), "allowed": Schema.integer(), "at": time,
+                    "used": Schema.integer("The use when the alert was raised."), "allowed": Schema.integer(), "at": time,
                 ], required: ["limit", "month", "threshold", "used", "allowed", "at"])),
                 "invoices": Schema.array(Schema.object([
                     "id": Schema.string(), "status": Schema.string(enumeration: ["paid", "payment_failed"]),

@@ -120,7 +120,7 @@ extension OpenAPIDocument {
                          parameters: [text("type", 64, "Event type (lead_created, stage_changed, message_received, …)."),
                                       text("entity_type", 64, "lead, contact, company, task, message, …."), leadID,
                                       query("status", Schema.string(enumeration: ["pending", "held", "delivered", "failed", "skipped"]),
-                                            "Dispatch status (`held`: the tenant is suspended)."),
+                                            "Dispatch status (`held`: the tenant is suspended, or the plan's `webhook_events_per_month` is used up)."),
                                       text("origin", 32, "kommo, timer, manual or replay."), from, to,
                                       text("text", 200, "Words of a message."), limit, cursor(64)],
                          success: [200: ("A page of events, newest first.", Schema.ref("EventPage"))]),
@@ -252,7 +252,7 @@ extension OpenAPIDocument {
                                       leadID, limit, cursor(128)],
                          success: [200: ("A page of enrollments.", Schema.ref("EnrollmentPage"))]),
             APIOperation(method: "post", path: enrollments, id: "enroll", summary: "Enroll a lead by hand", tag: "sequences",
-                         body: Schema.ref("Enroll"), example: ["lead_id": 4410023], success: [201: ("Enrolled.", Schema.ref("Enrollment"))], problems: [409, 412],
+                         body: Schema.ref("Enroll"), example: ["lead_id": 4410023], success: [201: ("Enrolled.", Schema.ref("Enrollment"))], problems: [402, 409, 412],
                          successHeaders: ["ETag": etagHeader]),
         ]
         for verb in ["pause", "resume", "cancel"] {

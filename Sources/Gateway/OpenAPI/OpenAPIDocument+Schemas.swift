@@ -207,7 +207,7 @@ extension OpenAPIDocument {
                 "id": Schema.string(), "type": Schema.string(), "entity_type": Schema.string(), "entity_id": Schema.string(),
                 "lead_id": kommoID, "origin": Schema.string(enumeration: ["kommo", "timer", "manual", "replay"]),
                 "occurred_at": Schema.string(format: "date-time"), "received_at": Schema.string(format: "date-time"),
-                "status": Schema.string("The journey: `held` while the tenant is suspended, `skipped` if it was resumed skipping them.",
+                "status": Schema.string("The journey: `held` while the tenant is suspended or its plan's `webhook_events_per_month` is used up (its pending dispatches say which), `skipped` if it was resumed skipping them.",
                                         enumeration: ["pending", "held", "delivered", "failed", "skipped"]),
                 "delivery_id": Schema.string(), "actions": Schema.integer(minimum: 0),
             ], required: ["id", "type", "entity_type", "entity_id", "origin", "status", "delivery_id", "actions"]),

@@ -98,7 +98,7 @@ package enum OpenAPIDocument {
     static let problemDescriptions: [Int: String] = [
         400: "The request is invalid: malformed JSON, a wrong type, an unknown member, a bad parameter. `errors` names the fields.",
         401: "No valid `Authorization: Bearer` token (missing, unknown, revoked, or the tenant is suspended).",
-        402: "The plan's limit is reached (`limit` names it: `agents`, `active_rules`, `active_sequences`…); upgrade through checkout.",
+        402: "The plan's limit is reached (`limit` names it: `agents`, `active_rules`, `active_sequences`, `active_enrollments`); upgrade through checkout.",
         403: "Refused: the webhook comes from another Kommo account than the source's.",
         404: "No such resource for this tenant (another tenant's ids answer the same).",
         409: "Conflicts with the stored state (for example the lead is already enrolled).",

@@ -246,6 +246,11 @@ extension IngestStore {
             }
             response.pendingDispatches = try Int64.fetchOne(db, sql: "SELECT count(*) FROM event WHERE tenant_id = ? AND status = 'pending'", arguments: [tenantID]) ?? 0
             response.failedDispatches = try Int64.fetchOne(db, sql: "SELECT count(*) FROM event WHERE tenant_id = ? AND status = 'failed'", arguments: [tenantID]) ?? 0
+            response.webhookEvents = try Int64.fetchOne(db, sql: """
+                SELECT count(*) FROM event WHERE tenant_id = ? AND origin = 'kommo' AND received_at >= ? AND received_at < ?
+                """, arguments: [tenantID, from, upper]) ?? 0
+            response.planHeld = try Int64.fetchOne(db, sql: "SELECT count(*) FROM event WHERE tenant_id = ? AND held_for_plan = 1",
+                                                   arguments: [tenantID]) ?? 0
             return response
         }
     }

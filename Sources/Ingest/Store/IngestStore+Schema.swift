@@ -149,6 +149,7 @@ extension IngestStore {
             // rewritten once, so every read decodes one form.
             try IngestStore.migrateDecisionsToTypedActions(db)
         }
+        registerAllowanceMigration(&migrator)
         return migrator
     }
 }

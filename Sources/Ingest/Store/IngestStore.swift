@@ -72,7 +72,8 @@ package struct DueEvent: Sendable {
 /// Each method is one transaction; intake goes through group commit.
 package final class IngestStore: Sendable {
     package let db: DatabasePool
-    private let batch: BatchWriter
+    /// Every write of intake and dispatch goes through it (extensions in other files too).
+    let batch: BatchWriter
     /// Seals the copies of source secrets kept to show the webhook URL again.
     private let box: SecretBox
     /// Sources by secret hash, so a webhook authenticates without a read transaction. Cleared by every
@@ -279,6 +280,12 @@ package final class IngestStore: Sendable {
             for destination in Destination.allCases {
                 try db.cachedStatement(sql: "INSERT INTO dispatch (event_seq, destination) VALUES (?, ?)").execute(arguments: [seq, destination.rawValue])
             }
+            // Beyond the plan's webhook allowance, or behind events it holds, a webhook event waits.
+            if event.origin == .kommo, let reason = try planHold(db, tenantID: event.tenantID, now: event.receivedAt.unixMicros) {
+                try db.cachedStatement(sql: "UPDATE event SET status = 'held', held_for_plan = 1 WHERE seq = ?").execute(arguments: [seq])
+                try db.cachedStatement(sql: "UPDATE dispatch SET last_error = ? WHERE event_seq = ?").execute(arguments: [reason, seq])
+                continue
+            }
             // A suspended tenant's events are kept but not dispatched.
             if try Bool.fetchOne(db.cachedStatement(sql: "SELECT suspended FROM tenant_state WHERE tenant_id = ?"),
                                  arguments: [event.tenantID]) == true {
@@ -404,7 +411,8 @@ package final class IngestStore: Sendable {
     /// Records whether a tenant is suspended. Suspending holds its pending events (they stay stored
     /// and are not dispatched); resuming releases the held ones to the dispatcher, which sends them
     /// in their order, or with `skipHeld` marks them skipped. Returns how many events changed.
-    /// Setting the state a tenant already has changes nothing but the held events it finds.
+    /// Setting the state a tenant already has changes nothing but the held events it finds. Events the
+    /// plan holds (`held_for_plan`) are the plan's to release, not the suspension's.
     package func setTenantState(tenantID: String, suspended: Bool, skipHeld: Bool, now: Int64) async throws -> Int {
         try await batch.write { db in
             try db.execute(sql: """
@@ -416,26 +424,26 @@ package final class IngestStore: Sendable {
                 let changed = db.changesCount
                 try db.execute(sql: """
                     UPDATE dispatch SET last_error = ? WHERE status = 'pending'
-                      AND event_seq IN (SELECT seq FROM event WHERE tenant_id = ? AND status = 'held')
+                      AND event_seq IN (SELECT seq FROM event WHERE tenant_id = ? AND status = 'held' AND held_for_plan = 0)
                     """, arguments: [Self.heldReason, tenantID])
                 return changed
             }
             if skipHeld {
                 try db.execute(sql: """
                     UPDATE dispatch SET status = 'skipped', last_error = 'skipped: held while the tenant was suspended'
-                    WHERE status = 'pending' AND event_seq IN (SELECT seq FROM event WHERE tenant_id = ? AND status = 'held')
+                    WHERE status = 'pending' AND event_seq IN (SELECT seq FROM event WHERE tenant_id = ? AND status = 'held' AND held_for_plan = 0)
                     """, arguments: [tenantID])
-                try db.execute(sql: "UPDATE event SET status = 'skipped' WHERE tenant_id = ? AND status = 'held'", arguments: [tenantID])
+                try db.execute(sql: "UPDATE event SET status = 'skipped' WHERE tenant_id = ? AND status = 'held' AND held_for_plan = 0", arguments: [tenantID])
                 return db.changesCount
             }
             try db.execute(sql: """
                 UPDATE dispatch SET last_error = '' WHERE status = 'pending' AND last_error = ?
-                  AND event_seq IN (SELECT seq FROM event WHERE tenant_id = ? AND status = 'held')
+                  AND event_seq IN (SELECT seq FROM event WHERE tenant_id = ? AND status = 'held' AND held_for_plan = 0)
                 """, arguments: [Self.heldReason, tenantID])
             // Released due now; seq order gives each lead's order back.
-            try db.execute(sql: "UPDATE event SET status = 'pending', next_attempt_at = 0 WHERE tenant_id = ? AND status = 'held'",
+            try db.execute(sql: "UPDATE event SET status = 'pending', next_attempt_at = 0 WHERE tenant_id = ? AND status = 'held' AND held_for_plan = 0",
                            arguments: [tenantID])
-            return db.changesCount
+            return db.changesCount + (try Self.releasePlanHeld(db, tenantID: tenantID, now: now))
         }
     }
 

@@ -69,10 +69,12 @@ package struct Enrollments: Sendable {
     }
 
     /// Enrolls a lead. `agentID` limits the lookup to that agent's sequences (REST paths name one).
+    /// `logBlocked`: see ``SequenceStore/enroll(tenantID:sequenceID:agentID:leadID:source:eventID:enrollmentID:logBlocked:now:)``.
     package func enroll(tenantID: String, sequenceID: String, agentID: String?, leadID: Int64, source: String,
-                        eventID: String = "") async throws -> EnrollOutcome {
+                        eventID: String = "", logBlocked: Bool = true) async throws -> EnrollOutcome {
         let outcome = try await store.enroll(tenantID: tenantID, sequenceID: sequenceID, agentID: agentID, leadID: leadID, source: source,
-                                             eventID: eventID, enrollmentID: RandomID.make("enr_"), now: clock.now().unixMicros)
+                                             eventID: eventID, enrollmentID: RandomID.make("enr_"), logBlocked: logBlocked,
+                                             now: clock.now().unixMicros)
         if case .enrolled = outcome { nudge?.signal() }
         return outcome
     }

@@ -131,7 +131,8 @@ extension SequenceServer {
 
     /// `enroll` (sequence_id, lead_id), `pause`, `resume`, `cancel` (enrollment_id). Errors:
     /// INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS (the lead is enrolled now), FAILED_PRECONDITION (the
-    /// sequence is not active, the re-enrollment policy refuses, the enrollment is over).
+    /// sequence is not active, the re-enrollment policy refuses, the enrollment is over), RESOURCE_EXHAUSTED
+    /// naming `active_enrollments` (the plan allows no more live enrollments; recorded in the action log).
     package func commandEnrollment(_ request: PB.EnrollmentCommand, context: RPCContext) async throws -> PB.Document {
         let tenantID = try context.requireTenant()
         guard !request.agentId.isEmpty else { throw RPCError.invalid(field: "agent_id", "is required") }
@@ -152,6 +153,8 @@ extension SequenceServer {
                 throw RPCError(.alreadyExists, "lead \(request.leadId) is already enrolled (\(record.id), \(record.state))")
             case .refused(let reason):
                 throw RPCError(.failedPrecondition, reason)
+            case .blocked(let reason):
+                throw RPCError.planLimit("active_enrollments", reason)
             }
         case .pause, .resume, .cancel:
             guard !request.enrollmentId.isEmpty else { throw RPCError.invalid(field: "enrollment_id", "is required") }

@@ -47,7 +47,7 @@ package struct ChatDelivery: Sendable {
     }
 
     /// How an action stopped by the plan reads in the action log.
-    package static let planLimitBlocked = "blocked (plan limit)"
+    package static let planLimitBlocked = SequenceStore.planLimitBlocked
 
     static func monthStart(_ date: Date) -> Date {
         var calendar = Calendar(identifier: .gregorian)

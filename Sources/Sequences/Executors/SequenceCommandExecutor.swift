@@ -25,12 +25,12 @@ package struct SequenceCommandExecutor: ActionExecutor {
                 }
                 // The action's key makes a repeated run find the enrollment it made instead of refusing.
                 switch try await enrollments.enroll(tenantID: context.tenantID, sequenceID: sequenceID, agentID: nil, leadID: lead,
-                                                    source: "rule", eventID: context.idempotencyKey) {
+                                                    source: "rule", eventID: context.idempotencyKey, logBlocked: false) {
                 case .enrolled(let record):
                     return ExecutionResult(operation: operation, outcome: .succeeded, detail: "enrolled \(record.id)")
                 case .alreadyEnrolled(let record):
                     return ExecutionResult(operation: operation, outcome: .succeeded, detail: "already enrolled (\(record.id))")
-                case .refused(let reason):
+                case .refused(let reason), .blocked(let reason):
                     return .skipped(operation, reason: reason)
                 }
             } else {

@@ -54,6 +54,9 @@ package enum EnrollOutcome: Sendable {
     case alreadyEnrolled(EnrollmentRecord)
     /// The re-enrollment policy keeps the lead out.
     case refused(String)
+    /// The tenant holds as many live enrollments as its plan allows: the lead is not enrolled. The reason
+    /// reads `blocked (plan limit): active_enrollments: …`.
+    case blocked(String)
 }
 
 /// Errors of the sequence methods; the server maps them to RPC codes.
@@ -165,10 +168,12 @@ extension SequenceStore {
 
     // MARK: - Enrollments
 
-    /// Enrolls a lead, honouring the sequence's status and re-enrollment policy, and schedules the first
-    /// step. `eventID` makes a retried event a no-op even after its enrollment finished.
+    /// Enrolls a lead, honouring the sequence's status, re-enrollment policy and the tenant's plan, and
+    /// schedules the first step. `eventID` makes a retried event a no-op even after its enrollment
+    /// finished. With `logBlocked`, an enrollment the plan refuses is recorded in the action log (a
+    /// rule's `start_sequence` records it as its own outcome instead).
     package func enroll(tenantID: String, sequenceID: String, agentID: String?, leadID: Int64, source: String, eventID: String,
-                        enrollmentID: String, now: Int64) async throws -> EnrollOutcome {
+                        enrollmentID: String, logBlocked: Bool = true, now: Int64) async throws -> EnrollOutcome {
         try await db.write { db in
             guard let record = try Self.loadSequence(db, tenantID: tenantID, id: sequenceID), agentID == nil || record.agentID == agentID else {
                 throw SequenceStoreError.notFound("sequence \(sequenceID)")
@@ -176,7 +181,8 @@ extension SequenceStore {
             guard record.definition.status == "active" else {
                 throw SequenceStoreError.precondition("sequence \(sequenceID) is \(record.definition.status); only active sequences take leads")
             }
-            return try Self.enroll(db, sequence: record, leadID: leadID, source: source, eventID: eventID, enrollmentID: enrollmentID, now: now)
+            return try Self.enroll(db, sequence: record, leadID: leadID, source: source, eventID: eventID, enrollmentID: enrollmentID,
+                                   logBlocked: logBlocked, now: now)
         }
     }
 
@@ -267,7 +273,8 @@ extension SequenceStore {
                 """, arguments: [tenantID]).compactMap(Self.sequenceRecord(row:))
             for sequence in candidates where EnrollmentRules.triggers(sequence.definition, event: event) {
                 if case .enrolled(let enrollment) = try Self.enroll(db, sequence: sequence, leadID: event.leadId, source: event.type.name,
-                                                                    eventID: event.id, enrollmentID: newEnrollmentID(), now: now) {
+                                                                    eventID: event.id, enrollmentID: newEnrollmentID(), logBlocked: true,
+                                                                    now: now) {
                     enrolled.append(enrollment.id)
                 }
             }
@@ -354,7 +361,7 @@ extension SequenceStore {
     }
 
     static func enroll(_ db: Database, sequence: SequenceRecord, leadID: Int64, source: String, eventID: String, enrollmentID: String,
-                       now: Int64) throws -> EnrollOutcome {
+                       logBlocked: Bool, now: Int64) throws -> EnrollOutcome {
         let tenantID = sequence.tenantID
         let previous = try Row.fetchAll(db, sql: """
             SELECT * FROM enrollment WHERE tenant_id = ? AND sequence_id = ? AND lead_id = ? ORDER BY enrolled_at DESC, id DESC
@@ -373,6 +380,10 @@ extension SequenceStore {
             break
         }
         guard let first = sequence.definition.steps.first else { return .refused("the sequence has no steps") }
+        if let reason = try enrollmentLimitReason(db, tenantID: tenantID) {
+            if logBlocked { try logBlockedEnrollment(db, sequence: sequence, leadID: leadID, source: source, eventID: eventID, reason: reason, now: now) }
+            return .blocked(reason)
+        }
         try db.execute(sql: """
             INSERT INTO enrollment (id, tenant_id, sequence_id, agent_id, lead_id, state, current_step_id, last_step_at, source, event_id, enrolled_at, updated_at)
             VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)
@@ -380,6 +391,24 @@ extension SequenceStore {
         let enrollment = try loadEnrollment(db, tenantID: tenantID, id: enrollmentID)!
         try moveTo(db, enrollment: enrollment, step: first, definition: sequence.definition, earliest: nil, now: now)
         return .enrolled(try loadEnrollment(db, tenantID: tenantID, id: enrollmentID)!)
+    }
+
+    /// Records in the action log (so the lead's timeline shows it) that the plan kept the lead out of
+    /// `sequence`. Once per event: a retried event finds the row it wrote.
+    static func logBlockedEnrollment(_ db: Database, sequence: SequenceRecord, leadID: Int64, source: String, eventID: String, reason: String,
+                                     now: Int64) throws {
+        let summary = eventID.isEmpty ? "enroll lead \(leadID) (\(source))" : "enroll lead \(leadID) (\(source), event \(eventID))"
+        if !eventID.isEmpty, try Bool.fetchOne(db, sql: """
+            SELECT 1 FROM action_log WHERE tenant_id = ? AND lead_id = ? AND operation = 'sequence.enroll' AND target = ? AND request_summary = ?
+            """, arguments: [sequence.tenantID, leadID, sequence.id, summary]) == true {
+            return
+        }
+        // action_id 0: no action was scheduled; the entry explains what did not happen.
+        try db.execute(sql: """
+            INSERT INTO action_log (action_id, tenant_id, lead_id, at, action_type, operation, target, request_summary, http_status, latency_ms, outcome, detail)
+            VALUES (0, ?, ?, ?, 'start_sequence', 'sequence.enroll', ?, ?, NULL, 0, 'skipped', ?)
+            """, arguments: [sequence.tenantID, leadID, now, sequence.id, summary,
+                             "\(reason); not enrolled in \(sequence.definition.name) (\(sequence.id))"])
     }
 
     /// Points the enrollment at `step` and, when it is active, schedules the step's row: due its delay

@@ -298,6 +298,7 @@ package final class SequenceStore: Sendable {
         registerKommoBudgetMigration(&migrator)
         registerTenantPlanMigration(&migrator)
         registerKommoCatalogMigration(&migrator)
+        registerEnrollmentLimitMigration(&migrator)
         return migrator
     }
 

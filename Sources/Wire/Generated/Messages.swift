@@ -5931,6 +5931,13 @@ extension PB {
         package var blockReason: String = ""
         package var aiRepliesPerMonth: Int64 = 0
         package var messagesPerMonth: Int64 = 0
+        /// Enrollments (active or paused) the tenant may hold at once, enforced by sequence-service inside the
+        /// enrollment's transaction: beyond it a lead is not enrolled and the refusal is recorded
+        /// `blocked (plan limit)`. Always sent by the gateway (0 would allow none).
+        package var activeEnrollments: Int64 = 0
+        /// Kommo webhook events a UTC month may dispatch, enforced by ingest-service: beyond it events are
+        /// stored (in history) and held from dispatch, and released in order when the plan allows again.
+        package var webhookEventsPerMonth: Int64 = 0
         package init() {}
     }
 }
@@ -5944,6 +5951,8 @@ extension PB.TenantPlan {
         package static let blockReason: Int32 = 4
         package static let aiRepliesPerMonth: Int32 = 5
         package static let messagesPerMonth: Int32 = 6
+        package static let activeEnrollments: Int32 = 7
+        package static let webhookEventsPerMonth: Int32 = 8
     }
 }
 
@@ -5982,6 +5991,8 @@ extension PB.TenantPlan {
         c.block_reason = try arena.string(self.blockReason, field: "block_reason")
         c.ai_replies_per_month = self.aiRepliesPerMonth
         c.messages_per_month = self.messagesPerMonth
+        c.active_enrollments = self.activeEnrollments
+        c.webhook_events_per_month = self.webhookEventsPerMonth
     }
 
     init(c: Agents__V1__TenantPlan) {
@@ -5991,6 +6002,8 @@ extension PB.TenantPlan {
         self.blockReason = WireArena.readString(c.block_reason)
         self.aiRepliesPerMonth = c.ai_replies_per_month
         self.messagesPerMonth = c.messages_per_month
+        self.activeEnrollments = c.active_enrollments
+        self.webhookEventsPerMonth = c.webhook_events_per_month
     }
 }
 
@@ -6002,6 +6015,8 @@ extension PB.TenantPlan: Codable {
         case blockReason = "block_reason"
         case aiRepliesPerMonth = "ai_replies_per_month"
         case messagesPerMonth = "messages_per_month"
+        case activeEnrollments = "active_enrollments"
+        case webhookEventsPerMonth = "webhook_events_per_month"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -6013,6 +6028,8 @@ extension PB.TenantPlan: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .blockReason) { self.blockReason = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .aiRepliesPerMonth) { self.aiRepliesPerMonth = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .messagesPerMonth) { self.messagesPerMonth = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .activeEnrollments) { self.activeEnrollments = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .webhookEventsPerMonth) { self.webhookEventsPerMonth = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -6023,6 +6040,8 @@ extension PB.TenantPlan: Codable {
         try container.encode(self.blockReason, forKey: .blockReason)
         try container.encode(self.aiRepliesPerMonth, forKey: .aiRepliesPerMonth)
         try container.encode(self.messagesPerMonth, forKey: .messagesPerMonth)
+        try container.encode(self.activeEnrollments, forKey: .activeEnrollments)
+        try container.encode(self.webhookEventsPerMonth, forKey: .webhookEventsPerMonth)
     }
 }
 
@@ -8156,6 +8175,10 @@ extension PB {
         package var rejected: Int64 = 0
         package var pendingDispatches: Int64 = 0
         package var failedDispatches: Int64 = 0
+        /// Events from Kommo webhooks received in the range (what webhook_events_per_month counts).
+        package var webhookEvents: Int64 = 0
+        /// The tenant's events held now because the plan's webhook_events_per_month is used up.
+        package var planHeld: Int64 = 0
         package init() {}
     }
 }
@@ -8170,6 +8193,8 @@ extension PB.StatsResponse {
         package static let rejected: Int32 = 5
         package static let pendingDispatches: Int32 = 6
         package static let failedDispatches: Int32 = 7
+        package static let webhookEvents: Int32 = 8
+        package static let planHeld: Int32 = 9
     }
 }
 
@@ -8213,6 +8238,8 @@ extension PB.StatsResponse {
         c.rejected = self.rejected
         c.pending_dispatches = self.pendingDispatches
         c.failed_dispatches = self.failedDispatches
+        c.webhook_events = self.webhookEvents
+        c.plan_held = self.planHeld
     }
 
     init(c: Agents__V1__StatsResponse) {
@@ -8223,6 +8250,8 @@ extension PB.StatsResponse {
         self.rejected = c.rejected
         self.pendingDispatches = c.pending_dispatches
         self.failedDispatches = c.failed_dispatches
+        self.webhookEvents = c.webhook_events
+        self.planHeld = c.plan_held
     }
 }
 
@@ -8235,6 +8264,8 @@ extension PB.StatsResponse: Codable {
         case rejected = "rejected"
         case pendingDispatches = "pending_dispatches"
         case failedDispatches = "failed_dispatches"
+        case webhookEvents = "webhook_events"
+        case planHeld = "plan_held"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -8247,6 +8278,8 @@ extension PB.StatsResponse: Codable {
         if let v = try container.decodeIfPresent(Int64.self, forKey: .rejected) { self.rejected = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .pendingDispatches) { self.pendingDispatches = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .failedDispatches) { self.failedDispatches = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .webhookEvents) { self.webhookEvents = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .planHeld) { self.planHeld = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -8258,6 +8291,8 @@ extension PB.StatsResponse: Codable {
         try container.encode(self.rejected, forKey: .rejected)
         try container.encode(self.pendingDispatches, forKey: .pendingDispatches)
         try container.encode(self.failedDispatches, forKey: .failedDispatches)
+        try container.encode(self.webhookEvents, forKey: .webhookEvents)
+        try container.encode(self.planHeld, forKey: .planHeld)
     }
 }
 
@@ -11647,6 +11682,13 @@ extension PB {
         /// Errors: INVALID_ARGUMENT (no tenant id, bad held_events).
         package static let setTenantState = RPCMethod<PB.TenantState, PB.TenantStateResponse>(
             path: "/agents.v1.Ingest/SetTenantState", idempotent: true)
+        /// Sets the tenant's webhook_events_per_month (negative: unlimited; the other allowances are
+        /// sequence-service's). Beyond it, events from Kommo webhooks are stored (history shows them) but held
+        /// from dispatch; those held are released in order as far as the allowance lets, by this call and at the
+        /// first webhook of a new month. Stored durably; the same plan again changes nothing.
+        /// Answers how many events this call released. Errors: INVALID_ARGUMENT (no tenant id).
+        package static let setTenantPlan = RPCMethod<PB.TenantPlan, PB.TenantStateResponse>(
+            path: "/agents.v1.Ingest/SetTenantPlan", idempotent: true)
     }
 }
 
@@ -11681,6 +11723,12 @@ package protocol IngestHandler: Sendable {
     /// resume they are dispatched in order or skipped (held_events). Called by the gateway only.
     /// Errors: INVALID_ARGUMENT (no tenant id, bad held_events).
     func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse
+    /// Sets the tenant's webhook_events_per_month (negative: unlimited; the other allowances are
+    /// sequence-service's). Beyond it, events from Kommo webhooks are stored (history shows them) but held
+    /// from dispatch; those held are released in order as far as the allowance lets, by this call and at the
+    /// first webhook of a new month. Stored durably; the same plan again changes nothing.
+    /// Answers how many events this call released. Errors: INVALID_ARGUMENT (no tenant id).
+    func setTenantPlan(_ request: PB.TenantPlan, context: RPCContext) async throws -> PB.TenantStateResponse
 }
 
 extension IngestHandler {
@@ -11699,6 +11747,7 @@ extension IngestHandler {
             RPCRoute(PB.IngestService.replay) { request, context in try await self.replay(request, context: context) },
             RPCRoute(PB.IngestService.stats) { request, context in try await self.stats(request, context: context) },
             RPCRoute(PB.IngestService.setTenantState) { request, context in try await self.setTenantState(request, context: context) },
+            RPCRoute(PB.IngestService.setTenantPlan) { request, context in try await self.setTenantPlan(request, context: context) },
         ]
     }
 }
@@ -11771,6 +11820,15 @@ package struct IngestClient: Sendable {
     /// Errors: INVALID_ARGUMENT (no tenant id, bad held_events).
     package func setTenantState(_ request: PB.TenantState, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.TenantStateResponse {
         try await connection.call(PB.IngestService.setTenantState, request, options: options)
+    }
+
+    /// Sets the tenant's webhook_events_per_month (negative: unlimited; the other allowances are
+    /// sequence-service's). Beyond it, events from Kommo webhooks are stored (history shows them) but held
+    /// from dispatch; those held are released in order as far as the allowance lets, by this call and at the
+    /// first webhook of a new month. Stored durably; the same plan again changes nothing.
+    /// Answers how many events this call released. Errors: INVALID_ARGUMENT (no tenant id).
+    package func setTenantPlan(_ request: PB.TenantPlan, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.TenantStateResponse {
+        try await connection.call(PB.IngestService.setTenantPlan, request, options: options)
     }
 
 }
@@ -12396,6 +12454,7 @@ extension PB {
         "/agents.v1.Ingest/Replay": ["gateway"],
         "/agents.v1.Ingest/Stats": ["gateway"],
         "/agents.v1.Ingest/SetTenantState": ["gateway"],
+        "/agents.v1.Ingest/SetTenantPlan": ["gateway"],
         "/agents.v1.Rules/Evaluate": ["gateway", "ingest-service", "sequence-service"],
         "/agents.v1.Rules/CreateAgent": ["gateway"],
         "/agents.v1.Rules/GetAgent": ["gateway"],

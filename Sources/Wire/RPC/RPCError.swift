@@ -79,6 +79,21 @@ package struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     package static func invalid(field: String, _ message: String) -> RPCError {
         invalid([FieldViolation(field: field, message: message)])
     }
+
+    /// `RESOURCE_EXHAUSTED` because the tenant's plan allows no more of `limit` (`active_enrollments`,
+    /// …). The limit travels as the one violation of the `plan_limit` field, so the gateway can answer
+    /// 402 naming it without reading the message.
+    package static func planLimit(_ limit: String, _ message: String) -> RPCError {
+        RPCError(.resourceExhausted, message, violations: [FieldViolation(field: planLimitField, message: limit)])
+    }
+
+    /// The plan limit a ``planLimit(_:_:)`` error names, else `nil`.
+    package var planLimit: String? {
+        guard code == .resourceExhausted else { return nil }
+        return violations.first { $0.field == Self.planLimitField }?.message
+    }
+
+    static let planLimitField = "plan_limit"
 }
 
 extension PB.KeyValue {

@@ -83,6 +83,10 @@ extension PartialIngestHandler {
     package func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse {
         throw RPCError(.unimplemented, "Ingest.SetTenantState is not implemented")
     }
+
+    package func setTenantPlan(_ request: PB.TenantPlan, context: RPCContext) async throws -> PB.TenantStateResponse {
+        throw RPCError(.unimplemented, "Ingest.SetTenantPlan is not implemented")
+    }
 }
 
 // MARK: - Rules
