@@ -189,6 +189,7 @@ struct PlanEnforcementTests {
                 let view = try await client.request(.GET, "/api/v1/billing", token: tenant.key)
                 let use = (view.json["usage"] as? [[String: Any]] ?? []).first { $0["limit"] as? String == "webhook_events_per_month" }
                 #expect(use?["used"] as? Int == 4 && use?["allowed"] as? Int == 2 && use?["exceeded"] as? Bool == true, "\(use ?? [:])")
+                #expect(view.json["held_webhook_events"] as? Int == 2, "\(view.text)")
 
                 // Stripe says the unlimited plan is bought: the held webhooks go on, each once.
                 let now = Int64(Date().timeIntervalSince1970)
@@ -208,6 +209,8 @@ struct PlanEnforcementTests {
                 #expect(delivered)
                 try await Task.sleep(for: .seconds(1))
                 #expect(kommo.tasksCreated == 4)
+                let after = try await client.request(.GET, "/api/v1/billing", token: tenant.key)
+                #expect(after.json["held_webhook_events"] as? Int == 0, "\(after.text)")
             }
         }
     }

@@ -82,6 +82,8 @@ struct BillingDTO: Codable, Sendable {
     var subscription: SubscriptionDTO?
     var month: String
     var usage: [UseDTO]
+    /// Webhook events kept but held from dispatch until the plan allows more.
+    var heldWebhookEvents: Int64
     var alerts: [AlertDTO]
     var invoices: [InvoiceDTO]
     var events: [EventDTO]
@@ -103,7 +105,7 @@ struct BillingDTO: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case plan, status, blocked, subscription, month, usage, alerts, invoices, events, plans, reconciliation
         case billingEnabled = "billing_enabled", blockReason = "block_reason", currentPeriodEnd = "current_period_end"
-        case cancelAtPeriodEnd = "cancel_at_period_end"
+        case cancelAtPeriodEnd = "cancel_at_period_end", heldWebhookEvents = "held_webhook_events"
     }
 }
 
@@ -179,6 +181,7 @@ extension GatewayApp {
                     .init(limit: use.limit, used: use.used, allowed: use.allowed, percent: use.allowed.map { $0 == 0 ? (use.used > 0 ? 100 : 0) : use.used * 100 / $0 },
                           exceeded: use.allowed.map { use.used >= $0 && use.limit.hasSuffix("_per_month") || use.used > $0 } ?? false)
                 },
+                heldWebhookEvents: try await billing.heldWebhookEvents(tenantID: tenant, requestID: context.requestID),
                 alerts: alerts.map { .init(limit: $0.limit, month: $0.month, threshold: $0.threshold, used: $0.used, allowed: $0.allowed, at: RFC3339.string($0.at)) },
                 invoices: try await store.invoices(tenantID: tenant, limit: 12).map {
                     .init(id: $0.id, status: $0.status, amountDue: $0.amountDue, amountPaid: $0.amountPaid, currency: $0.currency,

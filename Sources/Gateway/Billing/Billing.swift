@@ -75,6 +75,15 @@ package struct Billing: Sendable {
                 "webhook_events_per_month": events]
     }
 
+    /// The tenant's webhook events held now because the plan's `webhook_events_per_month` is used up.
+    package func heldWebhookEvents(tenantID: String, requestID: String) async throws -> Int64 {
+        var stats = PB.StatsRequest()
+        // Only the held count is wanted: a range that holds no event keeps the rest of the answer empty.
+        stats.fromMicros = clock.now().unixMicros
+        stats.toMicros = stats.fromMicros
+        return try await peers.ingest.stats(stats, options: peers.options(tenant: tenantID, requestID: requestID)).planHeld
+    }
+
     /// An alert recorded by ``raiseAlerts(tenantID:requestID:)`` just now.
     package struct RaisedAlert: Sendable, Equatable {
         package var limit: String

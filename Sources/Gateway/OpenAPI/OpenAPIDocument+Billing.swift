@@ -82,6 +82,8 @@ extension OpenAPIDocument {
                     "allowed": limit, "percent": Schema.integer("Of the allowance; absent when unlimited.", minimum: 0),
                     "exceeded": Schema.boolean(),
                 ], required: ["limit", "used", "exceeded"])),
+                "held_webhook_events": Schema.integer("Webhook events kept in history but held from dispatch because "
+                    + "`webhook_events_per_month` is used up; dispatched in order when the plan allows.", minimum: 0),
                 "alerts": Schema.array(Schema.object([
                     "limit": Schema.string(), "month": Schema.string(), "threshold": Schema.integer(minimum: 80, maximum: 100),
                     "used": Schema.integer("The use when the alert was raised."), "allowed": Schema.integer(), "at": time,
@@ -103,7 +105,7 @@ extension OpenAPIDocument {
                     "difference": Schema.integer("ledger − pushed."), "flagged": Schema.boolean("The two disagree."),
                 ], required: ["month", "kind", "meter", "ledger", "pushed", "refused", "difference", "flagged"]),
                 "Units in the ledger against units pushed to Stripe's Billing Meters, per UTC month (the last and this) and kind."),
-            ], required: ["billing_enabled", "plan", "status", "blocked", "cancel_at_period_end", "month", "usage", "alerts", "invoices",
+            ], required: ["billing_enabled", "plan", "status", "blocked", "cancel_at_period_end", "month", "usage", "held_webhook_events", "alerts", "invoices",
                           "events", "plans", "reconciliation"]),
         ]
     }

@@ -66,7 +66,11 @@ export async function billingPage(page) {
   }
   replace(body,
     status,
-    h("section", { class: "card" }, h("h2", {}, `Usage (${b.month})`), ...(b.usage || []).map(usageRow)),
+    h("section", { class: "card" }, h("h2", {}, `Usage (${b.month})`), ...(b.usage || []).map(usageRow),
+      b.held_webhook_events > 0
+        ? h("p", {}, `${b.held_webhook_events} webhook event${b.held_webhook_events === 1 ? " is" : "s are"} kept in the history and held: `
+            + "they are dispatched in order once the plan allows more (upgrade, or the next month).")
+        : null),
     h("section", { class: "card" }, h("h2", {}, "Alerts"), table([
       { title: "Limit", cell: (a) => limitNames[a.limit] || a.limit },
       { title: "Reached", cell: (a) => badge(`${a.threshold} %`) },
