@@ -1,4 +1,5 @@
 import Basics
+import Domain
 import Foundation
 import Rules
 import Testing

@@ -4,7 +4,8 @@ import ServiceKit
 import Wire
 
 /// `ai_response`: the tenant's AI provider writes the next message from the agent's persona and scripts,
-/// the conversation so far and the lead's values; the message goes to the lead's chat like any other,
+/// the chunks of its knowledge base that the lead's latest messages find (at most six, fetched from
+/// rules-service), the conversation so far and the lead's values; the message goes to the lead's chat like any other,
 /// and the tokens it cost are recorded whether or not it goes out.
 ///
 /// Before the provider is asked, the agent's settings apply (``AgentMessaging``): a manager's reply holds
@@ -70,7 +71,8 @@ package struct AIReplyExecutor: ActionExecutor {
             await rules.report([rules.ownWrite(kind: .message, value: text, in: context)], uses: uses, in: context)
         }
         let script = reply.scriptID.map { " script \($0) v\(reply.scriptVersion ?? 0) (\(reply.selection ?? "-"))" } ?? ""
-        result.requestSummary = "\(reply.result.operation)\(script); " + result.requestSummary
+        let knowledge = reply.knowledgeUsed.isEmpty ? "" : " knowledge \(reply.knowledgeUsed.map(\.reference).joined(separator: ", "))"
+        result.requestSummary = "\(reply.result.operation)\(script)\(knowledge); " + result.requestSummary
         result.operation = "\(operation) (\(reply.result.operation) → \(result.operation))"
         result.steps = [reply.result] + (result.steps.isEmpty ? [] : result.steps)
         return result
@@ -97,6 +99,8 @@ package struct AIReplyExecutor: ActionExecutor {
                 instructions = source
             }
         }
+        let asked = conversation.reversed().prefix { $0.author == .lead }.reversed().map(\.text)
+        let (knowledge, terms) = await rules.knowledge(for: asked.joined(separator: "\n"), in: context)
         return AIReplyRequest(
             agentName: agent.agentName, persona: agent.persona,
             scripts: agent.scripts.compactMap { script in
@@ -108,7 +112,8 @@ package struct AIReplyExecutor: ActionExecutor {
             conversation: conversation,
             inboundCount: max(Int(agent.inboundCount), conversation.filter { $0.author == .lead }.count),
             stageID: agent.statusId == 0 ? nil : agent.statusId, values: values, instructions: instructions,
-            requestedScriptID: action.scriptID, language: Self.replyLanguage(agent: agent.language, conversation: conversation))
+            requestedScriptID: action.scriptID, language: Self.replyLanguage(agent: agent.language, conversation: conversation),
+            knowledge: knowledge, knowledgeTerms: terms)
     }
 
     /// The agent's language, or for `auto` (and empty) the lead's as its messages read.

@@ -2,9 +2,12 @@ import Domain
 import Foundation
 import Logging
 
-/// The built-in, offline AI provider: answers with the tenant's own sales scripts.
+/// The built-in, offline AI provider: answers from the agent's knowledge base when it holds the answer,
+/// and otherwise with the tenant's own sales scripts.
 ///
-/// It picks one script for where the conversation stands, in this order:
+/// Unless the action asked for a script, a question whose best knowledge chunk holds at least
+/// ``knowledgeCoverage`` of its significant words is answered with that chunk's sentences that hold
+/// them (the chunk is named in the action log). Otherwise it picks one script for where the conversation stands, in this order:
 /// 1. the script the action asked for (`script_id`), when it exists;
 /// 2. first contact (no message from us yet and at most one from the lead) → a greeting;
 /// 3. the last inbound message contains a trigger phrase of an objection-handling script → that script;
@@ -33,12 +36,33 @@ package struct TemplateAIProvider: AIProvider {
         "necesito", "busco", "quiero", "interesado", "interesada",
     ]
 
+    /// The share of a message's significant words a chunk must hold to be the answer.
+    package static let knowledgeCoverage = 0.5
+
     /// Creates the provider.
     package init() {}
 
-    /// Picks and renders a script; see the type's documentation for the order.
+    /// The chunk that answers the request, if one matches it well enough.
+    package static func answeringChunk(for request: AIReplyRequest) -> KnowledgeSource? {
+        guard request.requestedScriptID == nil || !request.currentScripts.contains(where: { $0.id == request.requestedScriptID }),
+              let best = request.knowledge.first, best.coverage >= knowledgeCoverage else { return nil }
+        return best
+    }
+
+    /// Answers from the knowledge base or picks and renders a script; see the type's documentation for the order.
     package func reply(to request: AIReplyRequest, logger: Logger) async -> AIReply {
         let started = ContinuousClock.now
+        if let chunk = Self.answeringChunk(for: request) {
+            let text = KnowledgeQuery.answeringSentences(of: chunk.text, terms: request.knowledgeTerms)
+            var result = ExecutionResult(operation: "ai.template", target: "template",
+                                         requestSummary: "knowledge \(chunk.reference) (coverage \(chunk.coverage)); \(request.inboundCount) inbound",
+                                         outcome: .succeeded)
+            result.latency = ContinuousClock.now - started
+            result.elapsed = result.latency
+            var reply = AIReply(text: text, selection: "knowledge", result: result)
+            reply.knowledgeUsed = [chunk]
+            return reply
+        }
         guard let (script, selection) = Self.select(for: request) else {
             let reason = "no sales script fits this conversation"
             return AIReply(blockedReason: reason, result: ExecutionResult(

@@ -1,4 +1,3 @@
-import Domain
 import Foundation
 
 /// How a client's question becomes a full-text query, and how well a chunk covers it.
@@ -55,6 +54,30 @@ package enum KnowledgeQuery {
             return present.contains { $0.hasPrefix(stem) }
         }
         return Double(matched.count) / Double(terms.count)
+    }
+
+    /// The sentences of `text` that hold any of `terms`, in order, at most `limit` characters together
+    /// (at least the first of them); the whole text when none does. What a reply quotes from a chunk.
+    package static func answeringSentences(of text: String, terms: [String], limit: Int = 600) -> String {
+        var sentences: [String] = []
+        var current = ""
+        for character in text {
+            current.append(character)
+            if ".!?\n".contains(character) {
+                sentences.append(current)
+                current = ""
+            }
+        }
+        sentences.append(current)
+        let trimmed = sentences.map { String(TextFold.trim($0)) }.filter { !$0.isEmpty }
+        var chosen: [String] = []
+        var length = 0
+        for sentence in trimmed where coverage(of: terms, in: sentence) > 0 {
+            if !chosen.isEmpty, length + 1 + sentence.count > limit { break }
+            chosen.append(sentence)
+            length += sentence.count + 1
+        }
+        return chosen.isEmpty ? String(TextFold.trim(text)) : chosen.joined(separator: " ")
     }
 
     /// Words that carry no subject in English, Spanish or Portuguese questions and greetings.
