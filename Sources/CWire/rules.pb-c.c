@@ -1209,7 +1209,7 @@ const ProtobufCMessageDescriptor agents__v1__script_ref__descriptor =
   (ProtobufCMessageInit) agents__v1__script_ref__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descriptors[19] =
+static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descriptors[21] =
 {
   {
     "agent_id",
@@ -1439,6 +1439,30 @@ static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "quiet_seconds",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__AgentContext, quiet_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_replies_per_lead_per_day",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__AgentContext, max_replies_per_lead_per_day),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__agent_context__field_indices_by_name[] = {
   0,   /* field[0] = agent_id */
@@ -1451,9 +1475,11 @@ static const unsigned agents__v1__agent_context__field_indices_by_name[] = {
   17,   /* field[17] = last_inbound_origin */
   10,   /* field[10] = last_outbound_at_micros */
   11,   /* field[11] = lead_fields */
+  20,   /* field[20] = max_replies_per_lead_per_day */
   14,   /* field[14] = pause_on_human_reply */
   2,   /* field[2] = persona */
   6,   /* field[6] = pipeline_id */
+  19,   /* field[19] = quiet_seconds */
   15,   /* field[15] = resume_after_seconds */
   16,   /* field[16] = resume_stage_ids */
   5,   /* field[5] = scripts */
@@ -1464,7 +1490,7 @@ static const unsigned agents__v1__agent_context__field_indices_by_name[] = {
 static const ProtobufCIntRange agents__v1__agent_context__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 19 }
+  { 0, 21 }
 };
 const ProtobufCMessageDescriptor agents__v1__agent_context__descriptor =
 {
@@ -1474,7 +1500,7 @@ const ProtobufCMessageDescriptor agents__v1__agent_context__descriptor =
   "Agents__V1__AgentContext",
   "agents.v1",
   sizeof(Agents__V1__AgentContext),
-  19,
+  21,
   agents__v1__agent_context__field_descriptors,
   agents__v1__agent_context__field_indices_by_name,
   1,  agents__v1__agent_context__number_ranges,

@@ -29,14 +29,24 @@ struct GroundedReplyTests {
 
     @Test("a weak match, no chunk, or a script the action asked for falls back to the scripts")
     func templateFallsBack() async {
-        var weak = Self.delivery
-        weak.coverage = 0.34
-        for request in [Self.ask("Do you deliver to Valencia?", knowledge: [weak]), Self.ask("Nice!", knowledge: []),
+        for request in [Self.ask("Do you deliver pianos to Madrid?", knowledge: [Self.delivery]), Self.ask("Nice!", knowledge: []),
                         Self.ask("Do you deliver to Valencia?", knowledge: [Self.delivery], requested: "qualify")] {
             let reply = await TemplateAIProvider().reply(to: request, logger: quietLogger)
             #expect(reply.text == "Which size do you need, Maria?")
             #expect(reply.knowledgeUsed.isEmpty)
         }
+    }
+
+    @Test("several quick messages are answered in one reply, each from its own chunk")
+    func severalMessages() async {
+        let warranty = KnowledgeSource(documentID: "kno_faq", title: "FAQ", version: 3, chunk: 2, heading: "Warranty",
+                                       text: "Every oven has a two-year warranty.", coverage: 0.5)
+        var request = Self.ask("And the warranty?", knowledge: [Self.delivery, warranty])
+        request.conversation = [ConversationTurn(.agent, "Hi!"), ConversationTurn(.lead, "Hello"),
+                                ConversationTurn(.lead, "Do you deliver to Valencia?"), ConversationTurn(.lead, "And the warranty?")]
+        let reply = await TemplateAIProvider().reply(to: request, logger: quietLogger)
+        #expect(reply.text == "We deliver to Valencia on Tuesdays.\n\nEvery oven has a two-year warranty.")
+        #expect(reply.knowledgeUsed.map(\.reference) == ["kno_faq v3 #1", "kno_faq v3 #2"])
     }
 
     @Test("the OpenAI-compatible prompt carries the chunks with their sources")

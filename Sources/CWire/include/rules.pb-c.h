@@ -172,10 +172,19 @@ struct  Agents__V1__AgentContext
    * When the lead entered its current stage, when known.
    */
   int64_t stage_entered_at_micros;
+  /*
+   * replies.quiet_seconds: an AI reply waits until the lead has written nothing for this long, and
+   * answers every message since our last one (0: at once).
+   */
+  int32_t quiet_seconds;
+  /*
+   * replies.max_per_lead_per_day: AI replies to one lead per UTC day at most (0: no cap).
+   */
+  int32_t max_replies_per_lead_per_day;
 };
 #define AGENTS__V1__AGENT_CONTEXT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__agent_context__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__AGENT_STATUS__AGENT_STATUS_UNSPECIFIED, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__AGENT_STATUS__AGENT_STATUS_UNSPECIFIED, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 struct  Agents__V1__ScriptUse

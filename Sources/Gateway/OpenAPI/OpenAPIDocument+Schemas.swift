@@ -289,6 +289,10 @@ extension OpenAPIDocument {
                 "resume_after_seconds": Schema.integer("Quiet time after the manager's last message before the agent answers again (default 86400); 0 means only by hand or by stage.", minimum: 0, maximum: Int64(Limits.maxSeconds)),
                 "resume_stage_ids": Schema.array(Schema.integer(minimum: 1), "Entering one of these stages after the manager's message resumes the agent.", maxItems: Limits.idItems),
             ], closed: true),
+            "replies": Schema.object([
+                "quiet_seconds": Schema.integer("An AI reply waits until the lead has written nothing for this long, then answers every message since our last one (default 0: at once).", minimum: 0, maximum: 3_600),
+                "max_per_lead_per_day": Schema.integer("AI replies one lead gets per UTC day at most; the rest are skipped (default 0: no cap).", minimum: 0, maximum: 1_000),
+            ], closed: true),
         ], required: ["name"], closed: true, description: "An AI agent. Unknown members are refused by name.")
         let rule = Schema.object([
             "name": Schema.string(minLength: 1, maxLength: Limits.nameLength, pattern: "\\S"), "enabled": Schema.boolean(), "priority": Schema.integer("Higher runs first."),

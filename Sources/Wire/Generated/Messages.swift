@@ -8876,6 +8876,11 @@ extension PB {
         package var lastInboundOrigin: String = ""
         /// When the lead entered its current stage, when known.
         package var stageEnteredAtMicros: Int64 = 0
+        /// replies.quiet_seconds: an AI reply waits until the lead has written nothing for this long, and
+        /// answers every message since our last one (0: at once).
+        package var quietSeconds: Int32 = 0
+        /// replies.max_per_lead_per_day: AI replies to one lead per UTC day at most (0: no cap).
+        package var maxRepliesPerLeadPerDay: Int32 = 0
         package init() {}
     }
 }
@@ -8902,6 +8907,8 @@ extension PB.AgentContext {
         package static let resumeStageIds: Int32 = 17
         package static let lastInboundOrigin: Int32 = 18
         package static let stageEnteredAtMicros: Int32 = 19
+        package static let quietSeconds: Int32 = 20
+        package static let maxRepliesPerLeadPerDay: Int32 = 21
     }
 }
 
@@ -8963,6 +8970,8 @@ extension PB.AgentContext {
         c.resume_stage_ids = arena.scalars(self.resumeStageIds)
         c.last_inbound_origin = try arena.string(self.lastInboundOrigin, field: "last_inbound_origin")
         c.stage_entered_at_micros = self.stageEnteredAtMicros
+        c.quiet_seconds = self.quietSeconds
+        c.max_replies_per_lead_per_day = self.maxRepliesPerLeadPerDay
     }
 
     init(c: Agents__V1__AgentContext) {
@@ -8985,6 +8994,8 @@ extension PB.AgentContext {
         self.resumeStageIds = WireArena.readScalars(c.resume_stage_ids, c.n_resume_stage_ids)
         self.lastInboundOrigin = WireArena.readString(c.last_inbound_origin)
         self.stageEnteredAtMicros = c.stage_entered_at_micros
+        self.quietSeconds = c.quiet_seconds
+        self.maxRepliesPerLeadPerDay = c.max_replies_per_lead_per_day
     }
 }
 
@@ -9009,6 +9020,8 @@ extension PB.AgentContext: Codable {
         case resumeStageIds = "resume_stage_ids"
         case lastInboundOrigin = "last_inbound_origin"
         case stageEnteredAtMicros = "stage_entered_at_micros"
+        case quietSeconds = "quiet_seconds"
+        case maxRepliesPerLeadPerDay = "max_replies_per_lead_per_day"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -9033,6 +9046,8 @@ extension PB.AgentContext: Codable {
         if let v = try container.decodeIfPresent([Int64].self, forKey: .resumeStageIds) { self.resumeStageIds = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .lastInboundOrigin) { self.lastInboundOrigin = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .stageEnteredAtMicros) { self.stageEnteredAtMicros = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .quietSeconds) { self.quietSeconds = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .maxRepliesPerLeadPerDay) { self.maxRepliesPerLeadPerDay = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -9056,6 +9071,8 @@ extension PB.AgentContext: Codable {
         try container.encode(self.resumeStageIds, forKey: .resumeStageIds)
         try container.encode(self.lastInboundOrigin, forKey: .lastInboundOrigin)
         try container.encode(self.stageEnteredAtMicros, forKey: .stageEnteredAtMicros)
+        try container.encode(self.quietSeconds, forKey: .quietSeconds)
+        try container.encode(self.maxRepliesPerLeadPerDay, forKey: .maxRepliesPerLeadPerDay)
     }
 }
 
