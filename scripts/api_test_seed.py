@@ -44,6 +44,8 @@ rule = call("POST", f"/api/v1/agents/{agent}/rules", key, {
 script = call("POST", f"/api/v1/agents/{agent}/scripts", key, {
     "name": "Greeting", "type": "greeting", "body": "Hi {{lead.name|there}}!"})["id"]
 call("PATCH", f"/api/v1/agents/{agent}/scripts/{script}", key, {"body": "Hello {{lead.name|there}}!"})
+document = call("POST", f"/api/v1/agents/{agent}/knowledge", key, {
+    "title": "Delivery", "format": "markdown", "content": "# Delivery\nWe deliver to Valencia within 48 hours."})["id"]
 sequence = call("POST", f"/api/v1/agents/{agent}/sequences", key, {
     "name": "Follow up", "status": "active", "trigger": {"type": "manual"},
     "steps": [{"delay_days": 1, "action": {"type": "add_note", "text": "Follow up"}}]})["id"]
@@ -70,7 +72,7 @@ def operations(path_regex, parameters):
 
 
 # One entry per operation family; an operation takes the first entry that matches its path.
-ids = {"path.ruleId": rule, "path.scriptId": script, "path.sequenceId": sequence, "path.enrollmentId": enrollment}
+ids = {"path.ruleId": rule, "path.scriptId": script, "path.docId": document, "path.sequenceId": sequence, "path.enrollmentId": enrollment}
 with open(config_out, "w") as config:
     # No state left behind in the working tree between runs.
     config.write("[cache]\nenabled = false\n\n")

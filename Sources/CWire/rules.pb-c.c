@@ -772,6 +772,141 @@ void   agents__v1__cascade_stop_list__free_unpacked
   assert(message->base.descriptor == &agents__v1__cascade_stop_list__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   agents__v1__knowledge_query__init
+                     (Agents__V1__KnowledgeQuery         *message)
+{
+  static const Agents__V1__KnowledgeQuery init_value = AGENTS__V1__KNOWLEDGE_QUERY__INIT;
+  *message = init_value;
+}
+size_t agents__v1__knowledge_query__get_packed_size
+                     (const Agents__V1__KnowledgeQuery *message)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_query__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__knowledge_query__pack
+                     (const Agents__V1__KnowledgeQuery *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_query__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__knowledge_query__pack_to_buffer
+                     (const Agents__V1__KnowledgeQuery *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_query__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__KnowledgeQuery *
+       agents__v1__knowledge_query__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__KnowledgeQuery *)
+     protobuf_c_message_unpack (&agents__v1__knowledge_query__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__knowledge_query__free_unpacked
+                     (Agents__V1__KnowledgeQuery *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__knowledge_query__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__knowledge_hit__init
+                     (Agents__V1__KnowledgeHit         *message)
+{
+  static const Agents__V1__KnowledgeHit init_value = AGENTS__V1__KNOWLEDGE_HIT__INIT;
+  *message = init_value;
+}
+size_t agents__v1__knowledge_hit__get_packed_size
+                     (const Agents__V1__KnowledgeHit *message)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_hit__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__knowledge_hit__pack
+                     (const Agents__V1__KnowledgeHit *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_hit__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__knowledge_hit__pack_to_buffer
+                     (const Agents__V1__KnowledgeHit *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_hit__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__KnowledgeHit *
+       agents__v1__knowledge_hit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__KnowledgeHit *)
+     protobuf_c_message_unpack (&agents__v1__knowledge_hit__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__knowledge_hit__free_unpacked
+                     (Agents__V1__KnowledgeHit *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__knowledge_hit__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__knowledge_hits__init
+                     (Agents__V1__KnowledgeHits         *message)
+{
+  static const Agents__V1__KnowledgeHits init_value = AGENTS__V1__KNOWLEDGE_HITS__INIT;
+  *message = init_value;
+}
+size_t agents__v1__knowledge_hits__get_packed_size
+                     (const Agents__V1__KnowledgeHits *message)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_hits__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__knowledge_hits__pack
+                     (const Agents__V1__KnowledgeHits *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_hits__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__knowledge_hits__pack_to_buffer
+                     (const Agents__V1__KnowledgeHits *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_hits__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__KnowledgeHits *
+       agents__v1__knowledge_hits__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__KnowledgeHits *)
+     protobuf_c_message_unpack (&agents__v1__knowledge_hits__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__knowledge_hits__free_unpacked
+                     (Agents__V1__KnowledgeHits *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__knowledge_hits__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   agents__v1__stats_report__init
                      (Agents__V1__StatsReport         *message)
 {
@@ -1074,7 +1209,7 @@ const ProtobufCMessageDescriptor agents__v1__script_ref__descriptor =
   (ProtobufCMessageInit) agents__v1__script_ref__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descriptors[19] =
+static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descriptors[21] =
 {
   {
     "agent_id",
@@ -1304,6 +1439,30 @@ static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "quiet_seconds",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__AgentContext, quiet_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_replies_per_lead_per_day",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__AgentContext, max_replies_per_lead_per_day),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__agent_context__field_indices_by_name[] = {
   0,   /* field[0] = agent_id */
@@ -1316,9 +1475,11 @@ static const unsigned agents__v1__agent_context__field_indices_by_name[] = {
   17,   /* field[17] = last_inbound_origin */
   10,   /* field[10] = last_outbound_at_micros */
   11,   /* field[11] = lead_fields */
+  20,   /* field[20] = max_replies_per_lead_per_day */
   14,   /* field[14] = pause_on_human_reply */
   2,   /* field[2] = persona */
   6,   /* field[6] = pipeline_id */
+  19,   /* field[19] = quiet_seconds */
   15,   /* field[15] = resume_after_seconds */
   16,   /* field[16] = resume_stage_ids */
   5,   /* field[5] = scripts */
@@ -1329,7 +1490,7 @@ static const unsigned agents__v1__agent_context__field_indices_by_name[] = {
 static const ProtobufCIntRange agents__v1__agent_context__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 19 }
+  { 0, 21 }
 };
 const ProtobufCMessageDescriptor agents__v1__agent_context__descriptor =
 {
@@ -1339,7 +1500,7 @@ const ProtobufCMessageDescriptor agents__v1__agent_context__descriptor =
   "Agents__V1__AgentContext",
   "agents.v1",
   sizeof(Agents__V1__AgentContext),
-  19,
+  21,
   agents__v1__agent_context__field_descriptors,
   agents__v1__agent_context__field_indices_by_name,
   1,  agents__v1__agent_context__number_ranges,
@@ -2321,6 +2482,250 @@ const ProtobufCMessageDescriptor agents__v1__cascade_stop_list__descriptor =
   (ProtobufCMessageInit) agents__v1__cascade_stop_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor agents__v1__knowledge_query__field_descriptors[3] =
+{
+  {
+    "agent_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeQuery, agent_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeQuery, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeQuery, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__knowledge_query__field_indices_by_name[] = {
+  0,   /* field[0] = agent_id */
+  2,   /* field[2] = limit */
+  1,   /* field[1] = text */
+};
+static const ProtobufCIntRange agents__v1__knowledge_query__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor agents__v1__knowledge_query__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.KnowledgeQuery",
+  "KnowledgeQuery",
+  "Agents__V1__KnowledgeQuery",
+  "agents.v1",
+  sizeof(Agents__V1__KnowledgeQuery),
+  3,
+  agents__v1__knowledge_query__field_descriptors,
+  agents__v1__knowledge_query__field_indices_by_name,
+  1,  agents__v1__knowledge_query__number_ranges,
+  (ProtobufCMessageInit) agents__v1__knowledge_query__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__knowledge_hit__field_descriptors[8] =
+{
+  {
+    "document_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeHit, document_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "title",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeHit, title),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeHit, version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "chunk",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeHit, chunk),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "heading",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeHit, heading),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeHit, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "score",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeHit, score),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "coverage",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeHit, coverage),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__knowledge_hit__field_indices_by_name[] = {
+  3,   /* field[3] = chunk */
+  7,   /* field[7] = coverage */
+  0,   /* field[0] = document_id */
+  4,   /* field[4] = heading */
+  6,   /* field[6] = score */
+  5,   /* field[5] = text */
+  1,   /* field[1] = title */
+  2,   /* field[2] = version */
+};
+static const ProtobufCIntRange agents__v1__knowledge_hit__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor agents__v1__knowledge_hit__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.KnowledgeHit",
+  "KnowledgeHit",
+  "Agents__V1__KnowledgeHit",
+  "agents.v1",
+  sizeof(Agents__V1__KnowledgeHit),
+  8,
+  agents__v1__knowledge_hit__field_descriptors,
+  agents__v1__knowledge_hit__field_indices_by_name,
+  1,  agents__v1__knowledge_hit__number_ranges,
+  (ProtobufCMessageInit) agents__v1__knowledge_hit__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__knowledge_hits__field_descriptors[2] =
+{
+  {
+    "items",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__KnowledgeHits, n_items),
+    offsetof(Agents__V1__KnowledgeHits, items),
+    &agents__v1__knowledge_hit__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "terms",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Agents__V1__KnowledgeHits, n_terms),
+    offsetof(Agents__V1__KnowledgeHits, terms),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__knowledge_hits__field_indices_by_name[] = {
+  0,   /* field[0] = items */
+  1,   /* field[1] = terms */
+};
+static const ProtobufCIntRange agents__v1__knowledge_hits__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__knowledge_hits__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.KnowledgeHits",
+  "KnowledgeHits",
+  "Agents__V1__KnowledgeHits",
+  "agents.v1",
+  sizeof(Agents__V1__KnowledgeHits),
+  2,
+  agents__v1__knowledge_hits__field_descriptors,
+  agents__v1__knowledge_hits__field_indices_by_name,
+  1,  agents__v1__knowledge_hits__number_ranges,
+  (ProtobufCMessageInit) agents__v1__knowledge_hits__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor agents__v1__stats_report__field_descriptors[1] =
 {
   {
@@ -2459,7 +2864,7 @@ const ProtobufCEnumDescriptor agents__v1__own_write_kind__descriptor =
   agents__v1__own_write_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[25] =
+static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[32] =
 {
   { "Evaluate", &agents__v1__evaluate_request__descriptor, &agents__v1__decision__descriptor },
   { "CreateAgent", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
@@ -2478,6 +2883,13 @@ static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[25]
   { "UpdateScript", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
   { "DeleteScript", &agents__v1__document_ref__descriptor, &agents__v1__empty__descriptor },
   { "RenderScript", &agents__v1__render_request__descriptor, &agents__v1__render_response__descriptor },
+  { "CreateKnowledge", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
+  { "GetKnowledge", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
+  { "ListKnowledge", &agents__v1__document_query__descriptor, &agents__v1__document_page__descriptor },
+  { "UpdateKnowledge", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
+  { "DeleteKnowledge", &agents__v1__document_ref__descriptor, &agents__v1__empty__descriptor },
+  { "ReindexKnowledge", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
+  { "SearchKnowledge", &agents__v1__knowledge_query__descriptor, &agents__v1__knowledge_hits__descriptor },
   { "GetAgentContext", &agents__v1__agent_context_request__descriptor, &agents__v1__agent_context__descriptor },
   { "Record", &agents__v1__record_request__descriptor, &agents__v1__empty__descriptor },
   { "RuleStats", &agents__v1__stats_query__descriptor, &agents__v1__stats_report__descriptor },
@@ -2489,28 +2901,35 @@ static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[25]
 };
 const unsigned agents__v1__rules__method_indices_by_name[] = {
   1,        /* CreateAgent */
+  17,        /* CreateKnowledge */
   6,        /* CreateRule */
   11,        /* CreateScript */
   5,        /* DeleteAgent */
+  21,        /* DeleteKnowledge */
   10,        /* DeleteRule */
   15,        /* DeleteScript */
   0,        /* Evaluate */
   2,        /* GetAgent */
-  17,        /* GetAgentContext */
+  24,        /* GetAgentContext */
+  18,        /* GetKnowledge */
   7,        /* GetRule */
   12,        /* GetScript */
   3,        /* ListAgents */
-  24,        /* ListCascadeStops */
+  31,        /* ListCascadeStops */
+  19,        /* ListKnowledge */
   8,        /* ListRules */
-  21,        /* ListScriptVersions */
+  28,        /* ListScriptVersions */
   13,        /* ListScripts */
-  18,        /* Record */
+  25,        /* Record */
+  22,        /* ReindexKnowledge */
   16,        /* RenderScript */
-  22,        /* RollbackScript */
-  19,        /* RuleStats */
-  23,        /* ScriptRanking */
-  20,        /* ScriptStats */
+  29,        /* RollbackScript */
+  26,        /* RuleStats */
+  30,        /* ScriptRanking */
+  27,        /* ScriptStats */
+  23,        /* SearchKnowledge */
   4,        /* UpdateAgent */
+  20,        /* UpdateKnowledge */
   9,        /* UpdateRule */
   14         /* UpdateScript */
 };
@@ -2521,7 +2940,7 @@ const ProtobufCServiceDescriptor agents__v1__rules__descriptor =
   "Rules",
   "Agents__V1__Rules",
   "agents.v1",
-  25,
+  32,
   agents__v1__rules__method_descriptors,
   agents__v1__rules__method_indices_by_name
 };
@@ -2661,13 +3080,69 @@ void agents__v1__rules__render_script(ProtobufCService *service,
   assert(service->descriptor == &agents__v1__rules__descriptor);
   service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void agents__v1__rules__create_knowledge(ProtobufCService *service,
+                                         const Agents__V1__DocumentWrite *input,
+                                         Agents__V1__Document_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__rules__get_knowledge(ProtobufCService *service,
+                                      const Agents__V1__DocumentRef *input,
+                                      Agents__V1__Document_Closure closure,
+                                      void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__rules__list_knowledge(ProtobufCService *service,
+                                       const Agents__V1__DocumentQuery *input,
+                                       Agents__V1__DocumentPage_Closure closure,
+                                       void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 19, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__rules__update_knowledge(ProtobufCService *service,
+                                         const Agents__V1__DocumentWrite *input,
+                                         Agents__V1__Document_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 20, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__rules__delete_knowledge(ProtobufCService *service,
+                                         const Agents__V1__DocumentRef *input,
+                                         Agents__V1__Empty_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 21, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__rules__reindex_knowledge(ProtobufCService *service,
+                                          const Agents__V1__DocumentRef *input,
+                                          Agents__V1__Document_Closure closure,
+                                          void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 22, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__rules__search_knowledge(ProtobufCService *service,
+                                         const Agents__V1__KnowledgeQuery *input,
+                                         Agents__V1__KnowledgeHits_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 23, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void agents__v1__rules__get_agent_context(ProtobufCService *service,
                                           const Agents__V1__AgentContextRequest *input,
                                           Agents__V1__AgentContext_Closure closure,
                                           void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 24, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__record(ProtobufCService *service,
                                const Agents__V1__RecordRequest *input,
@@ -2675,7 +3150,7 @@ void agents__v1__rules__record(ProtobufCService *service,
                                void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 25, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__rule_stats(ProtobufCService *service,
                                    const Agents__V1__StatsQuery *input,
@@ -2683,7 +3158,7 @@ void agents__v1__rules__rule_stats(ProtobufCService *service,
                                    void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 19, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 26, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__script_stats(ProtobufCService *service,
                                      const Agents__V1__StatsQuery *input,
@@ -2691,7 +3166,7 @@ void agents__v1__rules__script_stats(ProtobufCService *service,
                                      void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 20, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 27, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__list_script_versions(ProtobufCService *service,
                                              const Agents__V1__DocumentRef *input,
@@ -2699,7 +3174,7 @@ void agents__v1__rules__list_script_versions(ProtobufCService *service,
                                              void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 21, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 28, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__rollback_script(ProtobufCService *service,
                                         const Agents__V1__ScriptRollback *input,
@@ -2707,7 +3182,7 @@ void agents__v1__rules__rollback_script(ProtobufCService *service,
                                         void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 22, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 29, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__script_ranking(ProtobufCService *service,
                                        const Agents__V1__StatsQuery *input,
@@ -2715,7 +3190,7 @@ void agents__v1__rules__script_ranking(ProtobufCService *service,
                                        void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 23, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 30, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__list_cascade_stops(ProtobufCService *service,
                                            const Agents__V1__CascadeQuery *input,
@@ -2723,7 +3198,7 @@ void agents__v1__rules__list_cascade_stops(ProtobufCService *service,
                                            void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 24, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 31, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__init (Agents__V1__Rules_Service *service,
                               Agents__V1__Rules_ServiceDestroy destroy)

@@ -68,6 +68,17 @@ package enum Limits {
     /// Characters of an agent's persona.
     package static let personaLength = 10_000
 
+    // MARK: Knowledge base
+
+    /// Characters of one knowledge document's content.
+    package static let knowledgeDocumentLength = 200_000
+    /// Knowledge documents of one agent.
+    package static let knowledgeDocuments = 200
+    /// Characters of a knowledge search query.
+    package static let knowledgeQueryLength = 500
+    /// Chunks one knowledge search answers.
+    package static let knowledgeResults = 20
+
     // MARK: Evaluation budget
 
     /// Work units one rule may spend on one event: one per condition node evaluated plus one per byte a

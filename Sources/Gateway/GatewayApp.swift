@@ -82,6 +82,7 @@ package enum GatewayApp {
         addRuleRunRoutes(to: tenantAPI, peers: peers, clock: clock)
         addCascadeRoutes(to: tenantAPI, peers: peers)
         addScriptRoutes(to: tenantAPI, peers: peers)
+        addKnowledgeRoutes(to: tenantAPI, peers: peers)
         addIntegrationRoutes(to: tenantAPI, peers: peers)
         addKommoConnectRoutes(to: router, tenantAPI: tenantAPI, store: store, peers: peers, configuration: configuration, clock: clock)
         addLeadTimelineRoutes(to: tenantAPI, peers: peers)

@@ -119,6 +119,8 @@ extension RulesServer {
         answer.pauseOnHumanReply = agent.pauseOnHumanReply.enabled
         answer.resumeAfterSeconds = Int64(agent.pauseOnHumanReply.resumeAfterSeconds)
         answer.resumeStageIds = agent.pauseOnHumanReply.resumeStageIDs
+        answer.quietSeconds = Int32(agent.replies?.quietSeconds ?? 0)
+        answer.maxRepliesPerLeadPerDay = Int32(agent.replies?.maxPerLeadPerDay ?? 0)
         answer.scripts = try await store.scripts(tenantID: tenantID, agentID: agentRecord.id).compactMap { record in
             guard let script = stored(ScriptResource.self, record, logger: context.logger), script.active, script.applies(pipelineID: facts?.pipelineID, stageID: stage) else { return nil }
             return PB.ScriptRef(record, script)

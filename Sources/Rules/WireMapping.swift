@@ -20,6 +20,8 @@ extension RulesStoreError {
             RPCError(.failedPrecondition, "the agent still has \(Self.dependents(rules: rules, scripts: scripts)); delete them first or delete with cascade")
         case .quotaExceeded(let kind, let limit):
             TenantQuotas.exceeded(kind.noun + "s", setting: "quota_\(kind.rawValue)s", limit: limit)
+        case .agentFull(let kind, let limit):
+            RPCError(.resourceExhausted, "an agent may hold at most \(limit) \(kind.noun)s; delete some first")
         }
     }
 

@@ -101,6 +101,7 @@ struct OpenAPITests {
             let rule = try await create("/api/v1/agents/\(agent)/rules", [
                 "name": "Note new leads", "trigger": ["type": "lead_created"], "actions": [["type": "add_note", "text": "New lead"]]])
             let script = try await create("/api/v1/agents/\(agent)/scripts", ["name": "Greeting", "type": "greeting", "body": "Hi!"])
+            let knowledge = try await create("/api/v1/agents/\(agent)/knowledge", ["title": "Delivery", "content": "We deliver to Valencia."])
             let sequence = try await create("/api/v1/agents/\(agent)/sequences", [
                 "name": "Follow up", "status": "active", "trigger": ["type": "manual"],
                 "steps": [["delay_days": 1, "action": ["type": "add_note", "text": "Follow up"]]]])
@@ -129,8 +130,8 @@ struct OpenAPITests {
                 return !actionFound.value.isEmpty
             })
             let action = actionFound.value
-            let ownerIDs = [agent, rule, script, sequence, enrollment, key, event, unparsed].filter { !$0.isEmpty }
-            #expect(ownerIDs.count == 8)
+            let ownerIDs = [agent, rule, script, knowledge, sequence, enrollment, key, event, unparsed].filter { !$0.isEmpty }
+            #expect(ownerIDs.count == 9)
 
             /// The owner's id for a path parameter; `id` depends on the collection it follows.
             func value(_ name: String, in path: String) -> String? {
@@ -143,6 +144,7 @@ struct OpenAPITests {
                     return nil
                 case "ruleId": return rule
                 case "scriptId": return script
+                case "docId": return knowledge
                 case "sequenceId": return sequence
                 case "enrollmentId": return enrollment
                 case "leadId": return lead

@@ -35,6 +35,9 @@ typedef struct Agents__V1__CascadeQuery Agents__V1__CascadeQuery;
 typedef struct Agents__V1__CascadeRule Agents__V1__CascadeRule;
 typedef struct Agents__V1__CascadeStop Agents__V1__CascadeStop;
 typedef struct Agents__V1__CascadeStopList Agents__V1__CascadeStopList;
+typedef struct Agents__V1__KnowledgeQuery Agents__V1__KnowledgeQuery;
+typedef struct Agents__V1__KnowledgeHit Agents__V1__KnowledgeHit;
+typedef struct Agents__V1__KnowledgeHits Agents__V1__KnowledgeHits;
 typedef struct Agents__V1__StatsReport Agents__V1__StatsReport;
 
 
@@ -169,10 +172,19 @@ struct  Agents__V1__AgentContext
    * When the lead entered its current stage, when known.
    */
   int64_t stage_entered_at_micros;
+  /*
+   * replies.quiet_seconds: an AI reply waits until the lead has written nothing for this long, and
+   * answers every message since our last one (0: at once).
+   */
+  int32_t quiet_seconds;
+  /*
+   * replies.max_per_lead_per_day: AI replies to one lead per UTC day at most (0: no cap).
+   */
+  int32_t max_replies_per_lead_per_day;
 };
 #define AGENTS__V1__AGENT_CONTEXT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__agent_context__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__AGENT_STATUS__AGENT_STATUS_UNSPECIFIED, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__AGENT_STATUS__AGENT_STATUS_UNSPECIFIED, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 struct  Agents__V1__ScriptUse
@@ -404,6 +416,75 @@ struct  Agents__V1__CascadeStopList
 #define AGENTS__V1__CASCADE_STOP_LIST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__cascade_stop_list__descriptor) \
     , 0,NULL }
+
+
+/*
+ * A search of an agent's knowledge base: the client's words, as asked.
+ */
+struct  Agents__V1__KnowledgeQuery
+{
+  ProtobufCMessage base;
+  char *agent_id;
+  char *text;
+  /*
+   * At most this many chunks (0: 5; at most 20).
+   */
+  int32_t limit;
+};
+#define AGENTS__V1__KNOWLEDGE_QUERY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__knowledge_query__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * A chunk of a knowledge document that a search found.
+ */
+struct  Agents__V1__KnowledgeHit
+{
+  ProtobufCMessage base;
+  char *document_id;
+  char *title;
+  /*
+   * The document version the chunk was cut from.
+   */
+  int64_t version;
+  /*
+   * The chunk's position in its document, from 0.
+   */
+  int32_t chunk;
+  char *heading;
+  char *text;
+  /*
+   * bm25 relevance: higher is better.
+   */
+  double score;
+  /*
+   * The share (0..1) of the query's significant words the chunk holds.
+   */
+  double coverage;
+};
+#define AGENTS__V1__KNOWLEDGE_HIT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__knowledge_hit__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Agents__V1__KnowledgeHits
+{
+  ProtobufCMessage base;
+  /*
+   * Best first.
+   */
+  size_t n_items;
+  Agents__V1__KnowledgeHit **items;
+  /*
+   * The significant words the query was reduced to.
+   */
+  size_t n_terms;
+  char **terms;
+};
+#define AGENTS__V1__KNOWLEDGE_HITS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__knowledge_hits__descriptor) \
+    , 0,NULL, 0,NULL }
 
 
 /*
@@ -742,6 +823,63 @@ Agents__V1__CascadeStopList *
 void   agents__v1__cascade_stop_list__free_unpacked
                      (Agents__V1__CascadeStopList *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__KnowledgeQuery methods */
+void   agents__v1__knowledge_query__init
+                     (Agents__V1__KnowledgeQuery         *message);
+size_t agents__v1__knowledge_query__get_packed_size
+                     (const Agents__V1__KnowledgeQuery   *message);
+size_t agents__v1__knowledge_query__pack
+                     (const Agents__V1__KnowledgeQuery   *message,
+                      uint8_t             *out);
+size_t agents__v1__knowledge_query__pack_to_buffer
+                     (const Agents__V1__KnowledgeQuery   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__KnowledgeQuery *
+       agents__v1__knowledge_query__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__knowledge_query__free_unpacked
+                     (Agents__V1__KnowledgeQuery *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__KnowledgeHit methods */
+void   agents__v1__knowledge_hit__init
+                     (Agents__V1__KnowledgeHit         *message);
+size_t agents__v1__knowledge_hit__get_packed_size
+                     (const Agents__V1__KnowledgeHit   *message);
+size_t agents__v1__knowledge_hit__pack
+                     (const Agents__V1__KnowledgeHit   *message,
+                      uint8_t             *out);
+size_t agents__v1__knowledge_hit__pack_to_buffer
+                     (const Agents__V1__KnowledgeHit   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__KnowledgeHit *
+       agents__v1__knowledge_hit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__knowledge_hit__free_unpacked
+                     (Agents__V1__KnowledgeHit *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__KnowledgeHits methods */
+void   agents__v1__knowledge_hits__init
+                     (Agents__V1__KnowledgeHits         *message);
+size_t agents__v1__knowledge_hits__get_packed_size
+                     (const Agents__V1__KnowledgeHits   *message);
+size_t agents__v1__knowledge_hits__pack
+                     (const Agents__V1__KnowledgeHits   *message,
+                      uint8_t             *out);
+size_t agents__v1__knowledge_hits__pack_to_buffer
+                     (const Agents__V1__KnowledgeHits   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__KnowledgeHits *
+       agents__v1__knowledge_hits__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__knowledge_hits__free_unpacked
+                     (Agents__V1__KnowledgeHits *message,
+                      ProtobufCAllocator *allocator);
 /* Agents__V1__StatsReport methods */
 void   agents__v1__stats_report__init
                      (Agents__V1__StatsReport         *message);
@@ -813,6 +951,15 @@ typedef void (*Agents__V1__CascadeStop_Closure)
                   void *closure_data);
 typedef void (*Agents__V1__CascadeStopList_Closure)
                  (const Agents__V1__CascadeStopList *message,
+                  void *closure_data);
+typedef void (*Agents__V1__KnowledgeQuery_Closure)
+                 (const Agents__V1__KnowledgeQuery *message,
+                  void *closure_data);
+typedef void (*Agents__V1__KnowledgeHit_Closure)
+                 (const Agents__V1__KnowledgeHit *message,
+                  void *closure_data);
+typedef void (*Agents__V1__KnowledgeHits_Closure)
+                 (const Agents__V1__KnowledgeHits *message,
                   void *closure_data);
 typedef void (*Agents__V1__StatsReport_Closure)
                  (const Agents__V1__StatsReport *message,
@@ -892,6 +1039,34 @@ struct Agents__V1__Rules_Service
                         const Agents__V1__RenderRequest *input,
                         Agents__V1__RenderResponse_Closure closure,
                         void *closure_data);
+  void (*create_knowledge)(Agents__V1__Rules_Service *service,
+                           const Agents__V1__DocumentWrite *input,
+                           Agents__V1__Document_Closure closure,
+                           void *closure_data);
+  void (*get_knowledge)(Agents__V1__Rules_Service *service,
+                        const Agents__V1__DocumentRef *input,
+                        Agents__V1__Document_Closure closure,
+                        void *closure_data);
+  void (*list_knowledge)(Agents__V1__Rules_Service *service,
+                         const Agents__V1__DocumentQuery *input,
+                         Agents__V1__DocumentPage_Closure closure,
+                         void *closure_data);
+  void (*update_knowledge)(Agents__V1__Rules_Service *service,
+                           const Agents__V1__DocumentWrite *input,
+                           Agents__V1__Document_Closure closure,
+                           void *closure_data);
+  void (*delete_knowledge)(Agents__V1__Rules_Service *service,
+                           const Agents__V1__DocumentRef *input,
+                           Agents__V1__Empty_Closure closure,
+                           void *closure_data);
+  void (*reindex_knowledge)(Agents__V1__Rules_Service *service,
+                            const Agents__V1__DocumentRef *input,
+                            Agents__V1__Document_Closure closure,
+                            void *closure_data);
+  void (*search_knowledge)(Agents__V1__Rules_Service *service,
+                           const Agents__V1__KnowledgeQuery *input,
+                           Agents__V1__KnowledgeHits_Closure closure,
+                           void *closure_data);
   void (*get_agent_context)(Agents__V1__Rules_Service *service,
                             const Agents__V1__AgentContextRequest *input,
                             Agents__V1__AgentContext_Closure closure,
@@ -949,6 +1124,13 @@ void agents__v1__rules__init (Agents__V1__Rules_Service *service,
       function_prefix__ ## update_script,\
       function_prefix__ ## delete_script,\
       function_prefix__ ## render_script,\
+      function_prefix__ ## create_knowledge,\
+      function_prefix__ ## get_knowledge,\
+      function_prefix__ ## list_knowledge,\
+      function_prefix__ ## update_knowledge,\
+      function_prefix__ ## delete_knowledge,\
+      function_prefix__ ## reindex_knowledge,\
+      function_prefix__ ## search_knowledge,\
       function_prefix__ ## get_agent_context,\
       function_prefix__ ## record,\
       function_prefix__ ## rule_stats,\
@@ -1025,6 +1207,34 @@ void agents__v1__rules__render_script(ProtobufCService *service,
                                       const Agents__V1__RenderRequest *input,
                                       Agents__V1__RenderResponse_Closure closure,
                                       void *closure_data);
+void agents__v1__rules__create_knowledge(ProtobufCService *service,
+                                         const Agents__V1__DocumentWrite *input,
+                                         Agents__V1__Document_Closure closure,
+                                         void *closure_data);
+void agents__v1__rules__get_knowledge(ProtobufCService *service,
+                                      const Agents__V1__DocumentRef *input,
+                                      Agents__V1__Document_Closure closure,
+                                      void *closure_data);
+void agents__v1__rules__list_knowledge(ProtobufCService *service,
+                                       const Agents__V1__DocumentQuery *input,
+                                       Agents__V1__DocumentPage_Closure closure,
+                                       void *closure_data);
+void agents__v1__rules__update_knowledge(ProtobufCService *service,
+                                         const Agents__V1__DocumentWrite *input,
+                                         Agents__V1__Document_Closure closure,
+                                         void *closure_data);
+void agents__v1__rules__delete_knowledge(ProtobufCService *service,
+                                         const Agents__V1__DocumentRef *input,
+                                         Agents__V1__Empty_Closure closure,
+                                         void *closure_data);
+void agents__v1__rules__reindex_knowledge(ProtobufCService *service,
+                                          const Agents__V1__DocumentRef *input,
+                                          Agents__V1__Document_Closure closure,
+                                          void *closure_data);
+void agents__v1__rules__search_knowledge(ProtobufCService *service,
+                                         const Agents__V1__KnowledgeQuery *input,
+                                         Agents__V1__KnowledgeHits_Closure closure,
+                                         void *closure_data);
 void agents__v1__rules__get_agent_context(ProtobufCService *service,
                                           const Agents__V1__AgentContextRequest *input,
                                           Agents__V1__AgentContext_Closure closure,
@@ -1080,6 +1290,9 @@ extern const ProtobufCMessageDescriptor agents__v1__cascade_query__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__cascade_rule__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__cascade_stop__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__cascade_stop_list__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__knowledge_query__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__knowledge_hit__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__knowledge_hits__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__stats_report__descriptor;
 extern const ProtobufCServiceDescriptor agents__v1__rules__descriptor;
 

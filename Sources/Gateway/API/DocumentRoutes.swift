@@ -201,6 +201,10 @@ extension GatewayApp {
             create: { try await rules.createScript($0, options: $1) }, get: { try await rules.getScript($0, options: $1) },
             list: { try await rules.listScripts($0, options: $1) }, update: { try await rules.updateScript($0, options: $1) },
             delete: { try await rules.deleteScript($0, options: $1) }), peers: peers, store: store, clock: clock, kommoIDs: kommoIDs)
+        addDocumentRoutes(to: api, collection: "/agents/{id}/knowledge", item: "/agents/{id}/knowledge/{docId}", parent: "id", operations: DocumentOperations(
+            create: { try await rules.createKnowledge($0, options: $1) }, get: { try await rules.getKnowledge($0, options: $1) },
+            list: { try await rules.listKnowledge($0, options: $1) }, update: { try await rules.updateKnowledge($0, options: $1) },
+            delete: { try await rules.deleteKnowledge($0, options: $1) }), peers: peers, store: store, clock: clock)
         addDocumentRoutes(to: api, collection: "/agents/{id}/sequences", item: "/agents/{id}/sequences/{sequenceId}", parent: "id", operations: DocumentOperations(
             create: { try await sequences.createSequence($0, options: $1) }, get: { try await sequences.getSequence($0, options: $1) },
             list: { try await sequences.listSequences($0, options: $1) }, update: { try await sequences.updateSequence($0, options: $1) },

@@ -1,10 +1,11 @@
 import Basics
+import Domain
 import Foundation
 
 /// Every operation of the document, in the order the routes are added in ``GatewayApp``.
 extension OpenAPIDocument {
     static var operations: [APIOperation] {
-        systemOperations + tenantOperations + webhookOperations + agentOperations + scriptOperations + sequenceOperations
+        systemOperations + tenantOperations + webhookOperations + agentOperations + scriptOperations + knowledgeOperations + sequenceOperations
             + integrationOperations + billingOperations + kommoConnectOperations
     }
 
@@ -160,7 +161,7 @@ extension OpenAPIDocument {
                          parameters: filters + [limit, cursor(128)], success: [200: ("A page of \(plural).", Schema.ref("\(name)Page"))]),
             APIOperation(method: "post", path: collection, id: "create\(name)", summary: "Create \(noun)", tag: tag,
                          description: kommoIDs, parameters: [idempotencyKey], body: Schema.ref("\(name)Write"), example: write,
-                         success: [201: ("Created.", Schema.ref(name))], problems: name == "Script" ? [422] : [402, 422],
+                         success: [201: ("Created.", Schema.ref(name))], problems: ["Script", "Knowledge"].contains(name) ? [422] : [402, 422],
                          successHeaders: ["ETag": etagHeader]),
             APIOperation(method: "get", path: item, id: "get\(name)", summary: "Get \(noun)", tag: tag,
                          success: [200: ("The \(name.lowercased()).", Schema.ref(name))], successHeaders: ["ETag": etagHeader]),
@@ -234,6 +235,28 @@ extension OpenAPIDocument {
                 APIOperation(method: "get", path: "/api/v1/agents/{id}/scripts-ranking", id: "rankScripts",
                              summary: "The agent's scripts ranked by effectiveness", tag: "scripts", parameters: [from, to],
                              success: [200: ("The ranking.", Schema.ref("Stats"))]),
+            ]
+    }
+
+    static var knowledgeOperations: [APIOperation] {
+        let document = "/api/v1/agents/{id}/knowledge/{docId}"
+        return documentOperations(
+            collection: "/api/v1/agents/{id}/knowledge", item: document, noun: "a knowledge document", plural: "knowledge documents",
+            schema: "Knowledge", tag: "knowledge",
+            filters: [query("q", Schema.string(maxLength: 200), "Words of the title."),
+                      query("active", Schema.string(maxLength: 64), "true or false.")],
+            write: ["title": "Delivery", "format": "markdown", "content": "# Delivery\nWe deliver to Valencia within 48 hours."],
+            patch: ["content": "# Delivery\nWe deliver to Valencia within 24 hours."])
+            + [
+                APIOperation(method: "get", path: "/api/v1/agents/{id}/knowledge/search", id: "searchKnowledge",
+                             summary: "Preview what the agent finds for a question", tag: "knowledge",
+                             description: "The chunks of the agent's active documents an AI reply would be grounded in, best first: bm25 over an accent-insensitive full-text index (a match in the heading counts twice), each with the share of the question's significant words it holds (`coverage`; the offline `template` provider answers from a chunk covering at least half).",
+                             parameters: [query("q", Schema.string(minLength: 1, maxLength: Limits.knowledgeQueryLength), "The question, as a client would write it."),
+                                          query("limit", Schema.integer(minimum: 1, maximum: Int64(Limits.knowledgeResults)), "Chunks, 1 to \(Limits.knowledgeResults); default 5.")],
+                             success: [200: ("The ranked chunks.", Schema.ref("KnowledgeSearch"))]),
+                APIOperation(method: "post", path: document + "/reindex", id: "reindexKnowledge", summary: "Cut a document into chunks again",
+                             tag: "knowledge", description: "Re-chunks and re-indexes the current version; no new version is made.",
+                             success: [200: ("The document.", Schema.ref("Knowledge"))], successHeaders: ["ETag": etagHeader]),
             ]
     }
 

@@ -17,6 +17,7 @@ extension OpenAPIDocument {
         schemas.merge(documentSchemas) { _, new in new }
         schemas.merge(sequenceSchemas) { _, new in new }
         schemas.merge(scriptSchemas) { _, new in new }
+        schemas.merge(knowledgeSchemas) { _, new in new }
         schemas.merge(billingSchemas) { _, new in new }
         schemas.merge(kommoConnectSchemas) { _, new in new }
         return schemas
@@ -288,6 +289,10 @@ extension OpenAPIDocument {
                 "resume_after_seconds": Schema.integer("Quiet time after the manager's last message before the agent answers again (default 86400); 0 means only by hand or by stage.", minimum: 0, maximum: Int64(Limits.maxSeconds)),
                 "resume_stage_ids": Schema.array(Schema.integer(minimum: 1), "Entering one of these stages after the manager's message resumes the agent.", maxItems: Limits.idItems),
             ], closed: true),
+            "replies": Schema.object([
+                "quiet_seconds": Schema.integer("An AI reply waits until the lead has written nothing for this long, then answers every message since our last one (default 0: at once).", minimum: 0, maximum: 3_600),
+                "max_per_lead_per_day": Schema.integer("AI replies one lead gets per UTC day at most; the rest are skipped (default 0: no cap).", minimum: 0, maximum: 1_000),
+            ], closed: true),
         ], required: ["name"], closed: true, description: "An AI agent. Unknown members are refused by name.")
         let rule = Schema.object([
             "name": Schema.string(minLength: 1, maxLength: Limits.nameLength, pattern: "\\S"), "enabled": Schema.boolean(), "priority": Schema.integer("Higher runs first."),
@@ -411,6 +416,41 @@ extension OpenAPIDocument {
             "LeadResume": Schema.object([
                 "lead_id": Schema.string(), "released": Schema.integer("Held messages that run now.", minimum: 0), "resumed_at": time,
             ], required: ["lead_id", "released", "resumed_at"]),
+        ]
+    }
+
+    // MARK: - Knowledge base
+
+    static var knowledgeSchemas: [String: JSONValue] {
+        let document = Schema.object([
+            "title": Schema.string(minLength: 1, maxLength: Limits.nameLength, pattern: "\\S"),
+            "format": Schema.string("How `content` is read: plain text, Markdown (headings kept), HTML (tags dropped, headings kept) or a CSV product list (one chunk per row, with the header's names).",
+                                    enumeration: ["text", "markdown", "html", "csv"]),
+            "content": Schema.string("The document's text.", minLength: 1, maxLength: Limits.knowledgeDocumentLength),
+            "source": Schema.string("Where the text came from (a URL, a file name), for the operator.", maxLength: Limits.urlLength),
+            "active": Schema.boolean("False keeps the document out of search and replies."),
+        ], required: ["title", "content"], closed: true,
+           description: "A document of an agent's knowledge base (at most \(Limits.knowledgeDocuments) per agent). Every change is a new version and is indexed again. Unknown members are refused by name.")
+        return [
+            "KnowledgeWrite": document,
+            "KnowledgePatch": Schema.mergePatch(of: document),
+            "Knowledge": Schema.object([
+                "id": Schema.string(), "agent_id": Schema.string(), "version": Schema.integer(minimum: 1), "title": Schema.string(),
+                "format": Schema.string(), "content": Schema.string("Absent in listings."), "source": Schema.string(), "active": Schema.boolean(),
+                "chunk_count": Schema.integer("Chunks the current version was cut into.", minimum: 0),
+                "created_at": time, "updated_at": time, "warnings": Schema.array(Schema.ref("FieldViolation")),
+            ], required: ["id", "agent_id", "version", "title", "format", "chunk_count"]),
+            "KnowledgePage": Schema.page(Schema.ref("Knowledge")),
+            "KnowledgeSearch": Schema.object([
+                "query": Schema.string(),
+                "terms": Schema.array(Schema.string(), "The significant words the question was reduced to (folded)."),
+                "items": Schema.array(Schema.object([
+                    "document_id": Schema.string(), "title": Schema.string(), "version": Schema.integer("The document version the chunk was cut from.", minimum: 1),
+                    "chunk": Schema.integer("The chunk's position in its document, from 0.", minimum: 0), "heading": Schema.string(),
+                    "text": Schema.string(), "score": Schema.number("bm25 relevance; higher is better."),
+                    "coverage": Schema.number("The share (0 to 1) of the question's significant words the chunk holds."),
+                ], required: ["document_id", "title", "version", "chunk", "heading", "text", "score", "coverage"]), "Best first."),
+            ], required: ["query", "terms", "items"]),
         ]
     }
 

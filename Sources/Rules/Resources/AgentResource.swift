@@ -25,6 +25,10 @@ import Wire
 ///   `resume_after_seconds` after the manager's last message (0: never by itself), when the lead enters
 ///   one of `resume_stage_ids`, or by hand (`POST /api/v1/leads/{id}/agent/resume`); held messages then
 ///   run.
+/// - `replies`: `quiet_seconds` makes an AI reply wait until the lead has stopped writing for that long
+///   (logged as held), so several quick messages get one reply that answers them all; the replies due
+///   meanwhile find the lead answered and are skipped. `max_per_lead_per_day` caps the AI replies one
+///   lead gets per UTC day; the ones past it are skipped with the reason.
 /// - `channels`: AI replies only to leads whose last message came from one of these origins.
 /// - `language`: the language AI replies are written in, and the one scripts are chosen by; `auto` (or
 ///   empty) detects the lead's from its messages.
@@ -84,10 +88,34 @@ package struct AgentResource: Codable, Sendable, Hashable {
     package var channels: [String]
     package var workingHours: WorkingHours?
     package var pauseOnHumanReply: PauseOnHumanReply
+    /// How the agent's AI replies converse; absent means at once and without a cap.
+    package var replies: Replies?
+
+    /// `replies`: `quiet_seconds` (an AI reply waits until the lead has written nothing for this long,
+    /// then answers every message since our last one; 0: at once) and `max_per_lead_per_day` (AI
+    /// replies to one lead per UTC day; 0: no cap).
+    package struct Replies: Codable, Sendable, Hashable {
+        package static let maximumQuietSeconds = 3_600
+        package static let maximumPerDay = 1_000
+        package var quietSeconds: Int
+        package var maxPerLeadPerDay: Int
+
+        private enum CodingKeys: String, CodingKey { case quietSeconds = "quiet_seconds", maxPerLeadPerDay = "max_per_lead_per_day" }
+
+        package init(quietSeconds: Int = 0, maxPerLeadPerDay: Int = 0) {
+            self.quietSeconds = quietSeconds; self.maxPerLeadPerDay = maxPerLeadPerDay
+        }
+
+        package init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            quietSeconds = try c.decodeIfPresent(Int.self, forKey: .quietSeconds) ?? 0
+            maxPerLeadPerDay = try c.decodeIfPresent(Int.self, forKey: .maxPerLeadPerDay) ?? 0
+        }
+    }
 
     private enum CodingKeys: String, CodingKey {
         case name, description, status, persona, language, pipelines, channels
-        case workingHours = "working_hours", pauseOnHumanReply = "pause_on_human_reply"
+        case workingHours = "working_hours", pauseOnHumanReply = "pause_on_human_reply", replies
     }
 
     /// Decodes the body with the documented defaults.
@@ -102,6 +130,7 @@ package struct AgentResource: Codable, Sendable, Hashable {
         channels = try c.decodeIfPresent([String].self, forKey: .channels) ?? []
         workingHours = try c.decodeIfPresent(WorkingHours.self, forKey: .workingHours)
         pauseOnHumanReply = try c.decodeIfPresent(PauseOnHumanReply.self, forKey: .pauseOnHumanReply) ?? PauseOnHumanReply()
+        replies = try c.decodeIfPresent(Replies.self, forKey: .replies)
     }
 
     /// `language` that asks for the lead's own language.
@@ -149,6 +178,14 @@ package struct AgentResource: Codable, Sendable, Hashable {
         }
         if let workingHours {
             problems += workingHours.problems(at: "working_hours").map(\.violation)
+        }
+        if let replies {
+            if !(0...Replies.maximumQuietSeconds).contains(replies.quietSeconds) {
+                add("replies.quiet_seconds", "must be between 0 and \(Replies.maximumQuietSeconds)")
+            }
+            if !(0...Replies.maximumPerDay).contains(replies.maxPerLeadPerDay) {
+                add("replies.max_per_lead_per_day", "must be between 0 and \(Replies.maximumPerDay)")
+            }
         }
         if !(0...Limits.maxSeconds).contains(pauseOnHumanReply.resumeAfterSeconds) {
             add("pause_on_human_reply.resume_after_seconds", "must be between 0 and \(Limits.maxSeconds)")

@@ -3,9 +3,9 @@ import Domain
 import RuleEngine
 import Foundation
 
-/// The three resources rules-service stores as JSON documents with a few indexed columns.
+/// The resources rules-service stores as JSON documents with a few indexed columns.
 package enum DocumentKind: String, Sendable, CaseIterable {
-    case agent, rule, script
+    case agent, rule, script, knowledge
 
     /// The table holding this kind (a constant, never user input).
     var table: String { rawValue }
@@ -16,6 +16,7 @@ package enum DocumentKind: String, Sendable, CaseIterable {
         case .agent: "agent"
         case .rule: "rule"
         case .script: "sales script"
+        case .knowledge: "knowledge document"
         }
     }
 }
@@ -25,14 +26,14 @@ package struct DocumentRecord: Sendable, Hashable {
     package var kind: DocumentKind
     package var id: String
     package var tenantID: String
-    /// The owning agent of a rule or script; empty for agents.
+    /// The owning agent of a rule, script or knowledge document; empty for agents.
     package var agentID: String
     /// The resource JSON without the identity members answers add.
     package var doc: String
     package var version: Int64
     package var createdAt: Int64
     package var updatedAt: Int64
-    /// Rules: `enabled`; scripts: `active`; agents: status is `active`.
+    /// Rules: `enabled`; scripts and knowledge documents: `active`; agents: status is `active`.
     package var enabled: Bool
     /// Rules only.
     package var priority: Int
@@ -183,4 +184,6 @@ package enum RulesStoreError: Error, Sendable, Hashable {
     case hasDependents(rules: Int, scripts: Int)
     /// The tenant already holds `limit` resources of this kind.
     case quotaExceeded(DocumentKind, limit: Int)
+    /// The agent already holds `limit` resources of this kind.
+    case agentFull(DocumentKind, limit: Int)
 }

@@ -163,6 +163,45 @@ extension RulesStore {
                 CREATE INDEX cascade_stop_by_time ON cascade_stop(tenant_id, last_at DESC);
                 """)
         }
+        migrator.registerMigration("knowledge-base") { db in
+            try db.execute(sql: """
+                -- documents of an agent's knowledge base; doc is the resource JSON with its content
+                CREATE TABLE knowledge (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    tenant_id TEXT NOT NULL,
+                    agent_id TEXT NOT NULL REFERENCES agent(id),
+                    doc TEXT NOT NULL,
+                    active INTEGER NOT NULL,
+                    version INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX knowledge_by_agent ON knowledge(tenant_id, agent_id, created_at, id);
+                -- every saved version of a document
+                CREATE TABLE knowledge_version (
+                    document_id TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    tenant_id TEXT NOT NULL,
+                    doc TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (document_id, version)
+                ) WITHOUT ROWID;
+                -- the chunks of each document's current version, in order (seq from 0)
+                CREATE TABLE knowledge_chunk (
+                    id INTEGER PRIMARY KEY,
+                    tenant_id TEXT NOT NULL,
+                    agent_id TEXT NOT NULL,
+                    document_id TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    heading TEXT NOT NULL,
+                    text TEXT NOT NULL
+                );
+                CREATE INDEX knowledge_chunk_by_document ON knowledge_chunk(document_id, seq);
+                -- full-text index of the chunks; its rowid is the chunk's id. The tokenizer is the scripts' one.
+                CREATE VIRTUAL TABLE knowledge_fts USING fts5(heading, text, tokenize = 'unicode61 remove_diacritics 2');
+                """)
+        }
         return migrator
     }
 }

@@ -40,10 +40,19 @@ package struct RulesStore: Sendable {
                     throw RulesStoreError.notFound(.agent, record.agentID)
                 }
             }
+            if record.kind == .knowledge {
+                let held = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM knowledge WHERE tenant_id = ? AND agent_id = ?",
+                                            arguments: [record.tenantID, record.agentID]) ?? 0
+                guard held < Limits.knowledgeDocuments else { throw RulesStoreError.agentFull(.knowledge, limit: Limits.knowledgeDocuments) }
+            }
             try Self.insertRow(db, record)
             if record.kind == .script {
                 try Self.keepVersion(db, record)
                 try Self.indexScript(db, record)
+            }
+            if record.kind == .knowledge {
+                try Self.keepKnowledgeVersion(db, record)
+                try Self.indexKnowledge(db, record)
             }
         }
     }
@@ -67,11 +76,11 @@ package struct RulesStore: Sendable {
                 switch kind {
                 case .agent: sql += " AND status = ?"; arguments += [enabled ? "active" : "paused"]
                 case .rule: sql += " AND enabled = ?"; arguments += [enabled]
-                case .script: sql += " AND active = ?"; arguments += [enabled]
+                case .script, .knowledge: sql += " AND active = ?"; arguments += [enabled]
                 }
             }
             if !text.isEmpty {
-                sql += " AND instr(lower(json_extract(doc, '$.name')), lower(?)) > 0"
+                sql += " AND instr(lower(json_extract(doc, '\(kind == .knowledge ? "$.title" : "$.name")')), lower(?)) > 0"
                 arguments += [text]
             }
             if kind == .rule {
@@ -109,6 +118,10 @@ package struct RulesStore: Sendable {
                 try Self.keepVersion(db, next)
                 try Self.indexScript(db, next)
             }
+            if kind == .knowledge {
+                try Self.keepKnowledgeVersion(db, next)
+                try Self.indexKnowledge(db, next)
+            }
             return next
         }
     }
@@ -125,6 +138,8 @@ package struct RulesStore: Sendable {
                 let rules = try Int.fetchOne(db, sql: "SELECT count(*) FROM rule WHERE agent_id = ?", arguments: [id]) ?? 0
                 let scripts = try Int.fetchOne(db, sql: "SELECT count(*) FROM script WHERE agent_id = ?", arguments: [id]) ?? 0
                 if rules + scripts > 0 && !cascade { throw RulesStoreError.hasDependents(rules: rules, scripts: scripts) }
+                // The knowledge base is the agent's own material, not something else bound to it: it goes with the agent.
+                try Self.deleteKnowledge(db, agentID: id)
                 try db.execute(sql: "DELETE FROM rule_state WHERE tenant_id = ? AND rule_id IN (SELECT id FROM rule WHERE agent_id = ?)",
                                arguments: [tenantID, id])
                 try db.execute(sql: "DELETE FROM script_version WHERE script_id IN (SELECT id FROM script WHERE agent_id = ?)", arguments: [id])
@@ -139,6 +154,8 @@ package struct RulesStore: Sendable {
                 try db.execute(sql: "DELETE FROM script_version WHERE script_id = ?", arguments: [id])
                 try db.execute(sql: "DELETE FROM script_fts WHERE rowid = (SELECT rowid FROM script WHERE id = ?)", arguments: [id])
                 try db.execute(sql: "DELETE FROM script WHERE id = ?", arguments: [id])
+            case .knowledge:
+                try Self.deleteKnowledge(db, documentID: id)
             }
         }
     }
@@ -422,7 +439,7 @@ package struct RulesStore: Sendable {
             record.agentID = row["agent_id"]
             record.enabled = row["enabled"]
             record.priority = row["priority"]
-        case .script:
+        case .script, .knowledge:
             record.agentID = row["agent_id"]
             record.enabled = row["active"]
         }
@@ -441,9 +458,9 @@ package struct RulesStore: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [record.id, record.tenantID, record.agentID, record.doc, record.enabled, record.priority, record.version,
                                  record.createdAt, record.updatedAt])
-        case .script:
+        case .script, .knowledge:
             try db.execute(sql: """
-                INSERT INTO script (id, tenant_id, agent_id, doc, active, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO \(record.kind.table) (id, tenant_id, agent_id, doc, active, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [record.id, record.tenantID, record.agentID, record.doc, record.enabled, record.version,
                                  record.createdAt, record.updatedAt])
         }
@@ -457,8 +474,8 @@ package struct RulesStore: Sendable {
         case .rule:
             try db.execute(sql: "UPDATE rule SET doc = ?, enabled = ?, priority = ?, version = ?, updated_at = ? WHERE id = ?",
                            arguments: [record.doc, record.enabled, record.priority, record.version, record.updatedAt, record.id])
-        case .script:
-            try db.execute(sql: "UPDATE script SET doc = ?, active = ?, version = ?, updated_at = ? WHERE id = ?",
+        case .script, .knowledge:
+            try db.execute(sql: "UPDATE \(record.kind.table) SET doc = ?, active = ?, version = ?, updated_at = ? WHERE id = ?",
                            arguments: [record.doc, record.enabled, record.version, record.updatedAt, record.id])
         }
     }

@@ -74,6 +74,28 @@ package struct ConversationTurn: Sendable, Hashable {
     }
 }
 
+/// A chunk of the agent's knowledge base found for the client's message, with where it comes from.
+package struct KnowledgeSource: Sendable, Hashable {
+    package var documentID: String
+    package var title: String
+    /// The document version the chunk was cut from.
+    package var version: Int64
+    /// The chunk's position in its document, from 0.
+    package var chunk: Int
+    package var heading: String
+    package var text: String
+    /// The share (0…1) of the message's significant words the chunk holds.
+    package var coverage: Double
+
+    package init(documentID: String, title: String, version: Int64, chunk: Int, heading: String, text: String, coverage: Double) {
+        self.documentID = documentID; self.title = title; self.version = version; self.chunk = chunk
+        self.heading = heading; self.text = text; self.coverage = coverage
+    }
+
+    /// How the action log names it: `kno_… v2 #0`.
+    package var reference: String { "\(documentID) v\(version) #\(chunk)" }
+}
+
 /// What an AI provider is asked: who the agent is, its scripts, where the lead stands.
 package struct AIReplyRequest: Sendable, Hashable {
     /// The agent's display name (also `{{agent.name}}` in scripts).
@@ -99,12 +121,18 @@ package struct AIReplyRequest: Sendable, Hashable {
     /// The language to reply in (a tag such as `es` or `pt-BR`): the agent's, or the lead's as detected;
     /// `nil` when neither is known.
     package var language: String?
+    /// The chunks of the agent's knowledge base found for the client's latest messages, best first.
+    package var knowledge: [KnowledgeSource]
+    /// The significant words those messages were reduced to for the search.
+    package var knowledgeTerms: [String]
 
     /// Creates a request; the counts default to those of `conversation`.
     package init(agentName: String, persona: String = "", scripts: [SalesScript], conversation: [ConversationTurn],
                  inboundCount: Int? = nil, outboundCount: Int? = nil, stageID: Int64? = nil,
                  values: TemplateValues = TemplateValues(), instructions: String? = nil, requestedScriptID: String? = nil,
-                 language: String? = nil) {
+                 language: String? = nil, knowledge: [KnowledgeSource] = [], knowledgeTerms: [String] = []) {
+        self.knowledge = knowledge
+        self.knowledgeTerms = knowledgeTerms
         self.agentName = agentName
         self.persona = persona
         self.scripts = scripts
@@ -129,6 +157,7 @@ package struct AIReplyRequest: Sendable, Hashable {
     package var lastInboundText: String? {
         conversation.last { $0.author == .lead }?.text
     }
+
 
     /// The latest version of each script id, in the order ids first appear.
     package var currentScripts: [SalesScript] {
@@ -170,6 +199,8 @@ package struct AIReply: Sendable, Hashable {
     package var selection: String?
     /// The attempt for the action log (`ai.template` or `ai.openai`), with token usage for LLM calls.
     package var result: ExecutionResult
+    /// The knowledge chunks the reply was written from: the one quoted (template) or those in the prompt.
+    package var knowledgeUsed: [KnowledgeSource] = []
 
     /// Creates a reply.
     package init(text: String? = nil, blockedReason: String? = nil, scriptID: String? = nil, scriptVersion: Int? = nil,

@@ -1,10 +1,12 @@
 import Basics
 import Domain
+import Foundation
 import ServiceKit
 import Wire
 
 /// `ai_response`: the tenant's AI provider writes the next message from the agent's persona and scripts,
-/// the conversation so far and the lead's values; the message goes to the lead's chat like any other,
+/// the chunks of its knowledge base that the lead's latest messages find (at most six, fetched from
+/// rules-service), the conversation so far and the lead's values; the message goes to the lead's chat like any other,
 /// and the tokens it cost are recorded whether or not it goes out.
 ///
 /// Before the provider is asked, the agent's settings apply (``AgentMessaging``): a manager's reply holds
@@ -70,7 +72,8 @@ package struct AIReplyExecutor: ActionExecutor {
             await rules.report([rules.ownWrite(kind: .message, value: text, in: context)], uses: uses, in: context)
         }
         let script = reply.scriptID.map { " script \($0) v\(reply.scriptVersion ?? 0) (\(reply.selection ?? "-"))" } ?? ""
-        result.requestSummary = "\(reply.result.operation)\(script); " + result.requestSummary
+        let knowledge = reply.knowledgeUsed.isEmpty ? "" : " knowledge \(reply.knowledgeUsed.map(\.reference).joined(separator: ", "))"
+        result.requestSummary = "\(reply.result.operation)\(script)\(knowledge); " + result.requestSummary
         result.operation = "\(operation) (\(reply.result.operation) → \(result.operation))"
         result.steps = [reply.result] + (result.steps.isEmpty ? [] : result.steps)
         return result
@@ -82,10 +85,15 @@ package struct AIReplyExecutor: ActionExecutor {
         let agent = try await rules.agentContext(in: context)
         try await messaging.checkPause(agent: agent, lead: lead, operation: "ai_response", in: context)
         try messaging.checkChannel(agent: agent, operation: "ai_response")
-        let conversation = await conversation(with: lead, in: context)
+        let entries = await conversation(with: lead, in: context)
+        let conversation = entries.map { ConversationTurn($0.direction == "incoming" ? .lead : .agent, $0.text) }
+        try checkQuiet(agent: agent, lastInbound: entries.last { $0.direction == "incoming" }?.at)
         if context.wasHeld, let last = conversation.last, last.author != .lead {
-            throw .skipped("ai_response", reason: "held while a manager had the conversation, and the lead has not written since the last reply to it")
+            throw .skipped("ai_response", reason: agent.quietSeconds > 0
+                ? "answered together with the lead's other messages: the lead has not written since the last reply"
+                : "held while a manager had the conversation, and the lead has not written since the last reply to it")
         }
+        try await checkDailyCap(agent: agent, lead: lead, in: context)
         let values = try await templates.values(for: nil, in: context)
         var instructions: String?
         if let source = action.instructions, !source.isEmpty {
@@ -97,6 +105,8 @@ package struct AIReplyExecutor: ActionExecutor {
                 instructions = source
             }
         }
+        let asked = conversation.reversed().prefix { $0.author == .lead }.reversed().map(\.text)
+        let (knowledge, terms) = await rules.knowledge(for: asked.joined(separator: "\n"), in: context)
         return AIReplyRequest(
             agentName: agent.agentName, persona: agent.persona,
             scripts: agent.scripts.compactMap { script in
@@ -108,7 +118,8 @@ package struct AIReplyExecutor: ActionExecutor {
             conversation: conversation,
             inboundCount: max(Int(agent.inboundCount), conversation.filter { $0.author == .lead }.count),
             stageID: agent.statusId == 0 ? nil : agent.statusId, values: values, instructions: instructions,
-            requestedScriptID: action.scriptID, language: Self.replyLanguage(agent: agent.language, conversation: conversation))
+            requestedScriptID: action.scriptID, language: Self.replyLanguage(agent: agent.language, conversation: conversation),
+            knowledge: knowledge, knowledgeTerms: terms)
     }
 
     /// The agent's language, or for `auto` (and empty) the lead's as its messages read.
@@ -117,11 +128,41 @@ package struct AIReplyExecutor: ActionExecutor {
         return LanguageGuess.detect(conversation.filter { $0.author == .lead }.map(\.text))
     }
 
+    /// Holds the reply while the lead may still be writing: until `quiet_seconds` after the lead's latest
+    /// message (as the conversation log or rules-service knows it). The replies held meanwhile all come
+    /// due then; the first answers everything and the others find the lead answered.
+    private func checkQuiet(agent: PB.AgentContext, lastInbound: Int64?) throws(ExecutionStop) {
+        guard agent.quietSeconds > 0 else { return }
+        let last = max(lastInbound ?? 0, agent.lastInboundAtMicros)
+        guard last > 0 else { return }
+        let until = Date(unixMicros: last).addingTimeInterval(TimeInterval(agent.quietSeconds))
+        guard until > clock.now() else { return }
+        throw ExecutionStop(.held("ai_response", reason: "waiting for the lead to finish writing: quiet until \(RuleTime.string(until))",
+                                  until: until))
+    }
+
+    /// Skips the reply when the lead has had the agent's `max_per_lead_per_day` AI replies this UTC day.
+    private func checkDailyCap(agent: PB.AgentContext, lead: Int64, in context: ExecutionContext) async throws(ExecutionStop) {
+        guard agent.maxRepliesPerLeadPerDay > 0 else { return }
+        let now = clock.now()
+        let day: Int64 = 86_400_000_000
+        let midnight = now.unixMicros - now.unixMicros % day
+        let sent: Int
+        do {
+            sent = try await store.aiReplies(tenantID: context.tenantID, leadID: lead, since: midnight)
+        } catch {
+            // Without the count the cap cannot be kept: try again later rather than overshoot it.
+            throw ExecutionStop(ExecutionResult(operation: "ai_response", outcome: .failedRetryable,
+                                                detail: "could not count today's AI replies to the lead: \(error)"))
+        }
+        guard sent >= Int(agent.maxRepliesPerLeadPerDay) else { return }
+        throw .skipped("ai_response", reason: "daily cap: the lead had \(sent) AI replies today (UTC); the agent's limit is \(agent.maxRepliesPerLeadPerDay)")
+    }
+
     /// The latest turns with the lead; without them (an unreadable store) the AI answers from the rest.
-    private func conversation(with lead: Int64, in context: ExecutionContext) async -> [ConversationTurn] {
+    private func conversation(with lead: Int64, in context: ExecutionContext) async -> [ConversationEntry] {
         do {
             return try await store.conversation(tenantID: context.tenantID, leadID: lead, limit: settings.conversationTurns)
-                .map { ConversationTurn($0.direction == "incoming" ? .lead : .agent, $0.text) }
         } catch {
             metrics.failed(.conversation, error: error, logger: context.logger)
             return []

@@ -34,6 +34,8 @@ package struct ExecutorMetrics: Sendable {
         case messageLedger = "message_ledger"
         /// rules-service was not told about our own writes (its loop guard misses them).
         case ownWriteReport = "own_write_report"
+        /// The agent's knowledge base could not be searched (the AI answers from its scripts alone).
+        case knowledgeSearch = "knowledge_search"
     }
 
     private let factory: any MetricsFactory

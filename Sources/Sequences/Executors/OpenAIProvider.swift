@@ -73,6 +73,7 @@ package struct OpenAIProvider: AIProvider {
         }
         let summary = "model \(configuration.model), \(messages.count) messages, "
             + "\(Self.scriptsForStage(request).count) scripts, \(request.inboundCount) inbound"
+            + (request.knowledge.isEmpty ? "" : ", knowledge \(request.knowledge.map(\.reference).joined(separator: ", "))")
         let body = ChatCompletionBody(model: configuration.model, messages: messages,
                                       temperature: configuration.temperature, maxTokens: configuration.maxTokens)
         let bytes: [UInt8]
@@ -113,7 +114,9 @@ package struct OpenAIProvider: AIProvider {
             result.detail = "the model's answer has no message text"
             return AIReply(result: result)
         }
-        return AIReply(text: text, result: result)
+        var reply = AIReply(text: text, result: result)
+        reply.knowledgeUsed = request.knowledge
+        return reply
     }
 
     // MARK: - Prompt
@@ -151,6 +154,14 @@ package struct OpenAIProvider: AIProvider {
                 var header = "### \(script.type.rawValue): \(script.name.isEmpty ? script.id : script.name)"
                 if !script.triggerPhrases.isEmpty { header += " (when the lead says: \(script.triggerPhrases.joined(separator: "; ")))" }
                 section.append(header + "\n" + body)
+            }
+            system.append(section.joined(separator: "\n\n"))
+        }
+        if !request.knowledge.isEmpty {
+            var section = ["Knowledge base: facts about the business found for the lead's message. Answer questions from them; "
+                + "when they do not hold the answer, say you will check rather than invent one."]
+            for (index, source) in request.knowledge.enumerated() {
+                section.append("[\(index + 1)] \(source.title) — \(source.heading) (source: document \(source.reference))\n\(source.text)")
             }
             system.append(section.joined(separator: "\n\n"))
         }

@@ -1,4 +1,5 @@
 import Basics
+import Domain
 import Logging
 import ServiceKit
 import Wire
@@ -38,6 +39,31 @@ package struct RulesFeedback: Sendable {
             throw ExecutionStop(ExecutionResult(operation: operation, target: "rules-service GetAgentContext",
                                                 outcome: Self.retryable.contains(error.code) ? .failedRetryable : .failedPermanent,
                                                 detail: "agent context: \(error)"))
+        }
+    }
+
+    /// Chunks of the agent's knowledge base a reply is grounded in, at most.
+    static let knowledgeChunks: Int32 = 6
+
+    /// The best chunks of the agent's knowledge base for the lead's words, with the significant words
+    /// they were found by. Best effort: without them (rules-service unreachable) the reply is written
+    /// from the scripts, so the failure is logged and counted rather than stopping the reply.
+    func knowledge(for text: String, in context: ExecutionContext) async -> (sources: [KnowledgeSource], terms: [String]) {
+        guard !context.agentID.isEmpty, !TextFold.isBlank(text) else { return ([], []) }
+        var query = PB.KnowledgeQuery()
+        query.agentId = context.agentID
+        // The latest words count most: a long history is cut from the front to the query's bound.
+        query.text = String(text.suffix(Limits.knowledgeQueryLength))
+        query.limit = Self.knowledgeChunks
+        do {
+            let hits = try await rules.searchKnowledge(query, options: CallOptions(timeout: timeout, tenantID: context.tenantID))
+            return (hits.items.map {
+                KnowledgeSource(documentID: $0.documentId, title: $0.title, version: $0.version, chunk: Int($0.chunk),
+                                heading: $0.heading, text: $0.text, coverage: $0.coverage)
+            }, hits.terms)
+        } catch {
+            metrics.failed(.knowledgeSearch, error: error, logger: context.logger, level: .warning)
+            return ([], [])
         }
     }
 

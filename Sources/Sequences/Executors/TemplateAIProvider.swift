@@ -2,9 +2,12 @@ import Domain
 import Foundation
 import Logging
 
-/// The built-in, offline AI provider: answers with the tenant's own sales scripts.
+/// The built-in, offline AI provider: answers from the agent's knowledge base when it holds the answer,
+/// and otherwise with the tenant's own sales scripts.
 ///
-/// It picks one script for where the conversation stands, in this order:
+/// Unless the action asked for a script, each of the lead's messages since our last one whose best
+/// knowledge chunk holds at least ``knowledgeCoverage`` of its significant words is answered with that
+/// chunk's sentences that hold them, in one reply (the chunks are named in the action log). Otherwise it picks one script for where the conversation stands, in this order:
 /// 1. the script the action asked for (`script_id`), when it exists;
 /// 2. first contact (no message from us yet and at most one from the lead) → a greeting;
 /// 3. the last inbound message contains a trigger phrase of an objection-handling script → that script;
@@ -33,12 +36,49 @@ package struct TemplateAIProvider: AIProvider {
         "necesito", "busco", "quiero", "interesado", "interesada",
     ]
 
+    /// The share of a message's significant words a chunk must hold to be the answer.
+    package static let knowledgeCoverage = 0.5
+
     /// Creates the provider.
     package init() {}
 
-    /// Picks and renders a script; see the type's documentation for the order.
+    /// The answers the knowledge base holds for the lead's messages since our last one: for each message,
+    /// the best found chunk holding at least ``knowledgeCoverage`` of its words, and that chunk's
+    /// sentences that hold them; each chunk once. Empty when the action asked for a script.
+    package static func knowledgeAnswers(for request: AIReplyRequest) -> [(source: KnowledgeSource, text: String)] {
+        if let requested = request.requestedScriptID, request.currentScripts.contains(where: { $0.id == requested }) { return [] }
+        guard !request.knowledge.isEmpty else { return [] }
+        let unanswered = request.conversation.reversed().prefix { $0.author == .lead }.reversed().map(\.text)
+        var answers: [(source: KnowledgeSource, text: String)] = []
+        for message in unanswered {
+            let terms = KnowledgeQuery.terms(message)
+            guard !terms.isEmpty else { continue }
+            // The chunks come best first, so the first of the best coverage wins a tie.
+            var best: (source: KnowledgeSource, coverage: Double)?
+            for source in request.knowledge {
+                let coverage = KnowledgeQuery.coverage(of: terms, in: source.heading + "\n" + source.text)
+                if coverage >= knowledgeCoverage, coverage > (best?.coverage ?? 0) { best = (source, coverage) }
+            }
+            guard let best, !answers.contains(where: { $0.source == best.source }) else { continue }
+            answers.append((best.source, KnowledgeQuery.answeringSentences(of: best.source.text, terms: terms)))
+        }
+        return answers
+    }
+
+    /// Answers from the knowledge base or picks and renders a script; see the type's documentation for the order.
     package func reply(to request: AIReplyRequest, logger: Logger) async -> AIReply {
         let started = ContinuousClock.now
+        let answers = Self.knowledgeAnswers(for: request)
+        if !answers.isEmpty {
+            var result = ExecutionResult(operation: "ai.template", target: "template",
+                                         requestSummary: "knowledge \(answers.map(\.source.reference).joined(separator: ", ")); \(request.inboundCount) inbound",
+                                         outcome: .succeeded)
+            result.latency = ContinuousClock.now - started
+            result.elapsed = result.latency
+            var reply = AIReply(text: answers.map(\.text).joined(separator: "\n\n"), selection: "knowledge", result: result)
+            reply.knowledgeUsed = answers.map(\.source)
+            return reply
+        }
         guard let (script, selection) = Self.select(for: request) else {
             let reason = "no sales script fits this conversation"
             return AIReply(blockedReason: reason, result: ExecutionResult(

@@ -480,6 +480,16 @@ package final class SequenceStore: Sendable {
         }
     }
 
+    /// How many AI replies (`ai_response` actions' messages) the lead was sent at or after `since`.
+    package func aiReplies(tenantID: String, leadID: Int64, since: Int64) async throws -> Int {
+        try await db.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM conversation c JOIN action a ON c.ref = 'action:' || a.idempotency_key
+                WHERE c.tenant_id = ? AND c.lead_id = ? AND c.direction = 'outgoing' AND c.at >= ? AND a.action_type = 'ai_response'
+                """, arguments: [tenantID, leadID, since]) ?? 0
+        }
+    }
+
     /// Adds a usage row once per `ref`: a retried action is not billed twice.
     package func recordUsage(tenantID: String, kind: String, units: Int, at: Int64, ref: String) async throws {
         try await db.write { db in

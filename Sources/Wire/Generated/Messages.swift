@@ -8911,6 +8911,11 @@ extension PB {
         package var lastInboundOrigin: String = ""
         /// When the lead entered its current stage, when known.
         package var stageEnteredAtMicros: Int64 = 0
+        /// replies.quiet_seconds: an AI reply waits until the lead has written nothing for this long, and
+        /// answers every message since our last one (0: at once).
+        package var quietSeconds: Int32 = 0
+        /// replies.max_per_lead_per_day: AI replies to one lead per UTC day at most (0: no cap).
+        package var maxRepliesPerLeadPerDay: Int32 = 0
         package init() {}
     }
 }
@@ -8937,6 +8942,8 @@ extension PB.AgentContext {
         package static let resumeStageIds: Int32 = 17
         package static let lastInboundOrigin: Int32 = 18
         package static let stageEnteredAtMicros: Int32 = 19
+        package static let quietSeconds: Int32 = 20
+        package static let maxRepliesPerLeadPerDay: Int32 = 21
     }
 }
 
@@ -8998,6 +9005,8 @@ extension PB.AgentContext {
         c.resume_stage_ids = arena.scalars(self.resumeStageIds)
         c.last_inbound_origin = try arena.string(self.lastInboundOrigin, field: "last_inbound_origin")
         c.stage_entered_at_micros = self.stageEnteredAtMicros
+        c.quiet_seconds = self.quietSeconds
+        c.max_replies_per_lead_per_day = self.maxRepliesPerLeadPerDay
     }
 
     init(c: Agents__V1__AgentContext) {
@@ -9020,6 +9029,8 @@ extension PB.AgentContext {
         self.resumeStageIds = WireArena.readScalars(c.resume_stage_ids, c.n_resume_stage_ids)
         self.lastInboundOrigin = WireArena.readString(c.last_inbound_origin)
         self.stageEnteredAtMicros = c.stage_entered_at_micros
+        self.quietSeconds = c.quiet_seconds
+        self.maxRepliesPerLeadPerDay = c.max_replies_per_lead_per_day
     }
 }
 
@@ -9044,6 +9055,8 @@ extension PB.AgentContext: Codable {
         case resumeStageIds = "resume_stage_ids"
         case lastInboundOrigin = "last_inbound_origin"
         case stageEnteredAtMicros = "stage_entered_at_micros"
+        case quietSeconds = "quiet_seconds"
+        case maxRepliesPerLeadPerDay = "max_replies_per_lead_per_day"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -9068,6 +9081,8 @@ extension PB.AgentContext: Codable {
         if let v = try container.decodeIfPresent([Int64].self, forKey: .resumeStageIds) { self.resumeStageIds = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .lastInboundOrigin) { self.lastInboundOrigin = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .stageEnteredAtMicros) { self.stageEnteredAtMicros = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .quietSeconds) { self.quietSeconds = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .maxRepliesPerLeadPerDay) { self.maxRepliesPerLeadPerDay = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -9091,6 +9106,8 @@ extension PB.AgentContext: Codable {
         try container.encode(self.resumeStageIds, forKey: .resumeStageIds)
         try container.encode(self.lastInboundOrigin, forKey: .lastInboundOrigin)
         try container.encode(self.stageEnteredAtMicros, forKey: .stageEnteredAtMicros)
+        try container.encode(self.quietSeconds, forKey: .quietSeconds)
+        try container.encode(self.maxRepliesPerLeadPerDay, forKey: .maxRepliesPerLeadPerDay)
     }
 }
 
@@ -10309,6 +10326,300 @@ extension PB.CascadeStopList: Codable {
     package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.items, forKey: .items)
+    }
+}
+
+// MARK: - agents.v1.KnowledgeQuery
+
+extension PB {
+    /// A search of an agent's knowledge base: the client's words, as asked.
+    package struct KnowledgeQuery: Sendable, Hashable {
+        package var agentId: String = ""
+        package var text: String = ""
+        /// At most this many chunks (0: 5; at most 20).
+        package var limit: Int32 = 0
+        package init() {}
+    }
+}
+
+extension PB.KnowledgeQuery {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let agentId: Int32 = 1
+        package static let text: Int32 = 2
+        package static let limit: Int32 = 3
+    }
+}
+
+extension PB.KnowledgeQuery: WireMessage {
+    package static var protoName: String { "agents.v1.KnowledgeQuery" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KnowledgeQuery()
+            agents__v1__knowledge_query__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__knowledge_query__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__knowledge_query__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__knowledge_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__knowledge_query__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.KnowledgeQuery {
+    func fill(_ c: inout Agents__V1__KnowledgeQuery, _ arena: WireArena) throws(WireEncodingError) {
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.text = try arena.string(self.text, field: "text")
+        c.limit = self.limit
+    }
+
+    init(c: Agents__V1__KnowledgeQuery) {
+        self.agentId = WireArena.readString(c.agent_id)
+        self.text = WireArena.readString(c.text)
+        self.limit = c.limit
+    }
+}
+
+extension PB.KnowledgeQuery: Codable {
+    enum CodingKeys: String, CodingKey {
+        case agentId = "agent_id"
+        case text = "text"
+        case limit = "limit"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .text) { self.text = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .limit) { self.limit = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.agentId, forKey: .agentId)
+        try container.encode(self.text, forKey: .text)
+        try container.encode(self.limit, forKey: .limit)
+    }
+}
+
+// MARK: - agents.v1.KnowledgeHit
+
+extension PB {
+    /// A chunk of a knowledge document that a search found.
+    package struct KnowledgeHit: Sendable, Hashable {
+        package var documentId: String = ""
+        package var title: String = ""
+        /// The document version the chunk was cut from.
+        package var version: Int64 = 0
+        /// The chunk's position in its document, from 0.
+        package var chunk: Int32 = 0
+        package var heading: String = ""
+        package var text: String = ""
+        /// bm25 relevance: higher is better.
+        package var score: Double = 0
+        /// The share (0..1) of the query's significant words the chunk holds.
+        package var coverage: Double = 0
+        package init() {}
+    }
+}
+
+extension PB.KnowledgeHit {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let documentId: Int32 = 1
+        package static let title: Int32 = 2
+        package static let version: Int32 = 3
+        package static let chunk: Int32 = 4
+        package static let heading: Int32 = 5
+        package static let text: Int32 = 6
+        package static let score: Int32 = 7
+        package static let coverage: Int32 = 8
+    }
+}
+
+extension PB.KnowledgeHit: WireMessage {
+    package static var protoName: String { "agents.v1.KnowledgeHit" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KnowledgeHit()
+            agents__v1__knowledge_hit__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__knowledge_hit__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__knowledge_hit__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__knowledge_hit__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__knowledge_hit__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.KnowledgeHit {
+    func fill(_ c: inout Agents__V1__KnowledgeHit, _ arena: WireArena) throws(WireEncodingError) {
+        c.document_id = try arena.string(self.documentId, field: "document_id")
+        c.title = try arena.string(self.title, field: "title")
+        c.version = self.version
+        c.chunk = self.chunk
+        c.heading = try arena.string(self.heading, field: "heading")
+        c.text = try arena.string(self.text, field: "text")
+        c.score = self.score
+        c.coverage = self.coverage
+    }
+
+    init(c: Agents__V1__KnowledgeHit) {
+        self.documentId = WireArena.readString(c.document_id)
+        self.title = WireArena.readString(c.title)
+        self.version = c.version
+        self.chunk = c.chunk
+        self.heading = WireArena.readString(c.heading)
+        self.text = WireArena.readString(c.text)
+        self.score = c.score
+        self.coverage = c.coverage
+    }
+}
+
+extension PB.KnowledgeHit: Codable {
+    enum CodingKeys: String, CodingKey {
+        case documentId = "document_id"
+        case title = "title"
+        case version = "version"
+        case chunk = "chunk"
+        case heading = "heading"
+        case text = "text"
+        case score = "score"
+        case coverage = "coverage"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .documentId) { self.documentId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .title) { self.title = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .version) { self.version = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .chunk) { self.chunk = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .heading) { self.heading = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .text) { self.text = v }
+        if let v = try container.decodeIfPresent(Double.self, forKey: .score) { self.score = v }
+        if let v = try container.decodeIfPresent(Double.self, forKey: .coverage) { self.coverage = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.documentId, forKey: .documentId)
+        try container.encode(self.title, forKey: .title)
+        try container.encode(self.version, forKey: .version)
+        try container.encode(self.chunk, forKey: .chunk)
+        try container.encode(self.heading, forKey: .heading)
+        try container.encode(self.text, forKey: .text)
+        try container.encode(self.score, forKey: .score)
+        try container.encode(self.coverage, forKey: .coverage)
+    }
+}
+
+// MARK: - agents.v1.KnowledgeHits
+
+extension PB {
+    package struct KnowledgeHits: Sendable, Hashable {
+        /// Best first.
+        package var items: [PB.KnowledgeHit] = []
+        /// The significant words the query was reduced to.
+        package var terms: [String] = []
+        package init() {}
+    }
+}
+
+extension PB.KnowledgeHits {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let items: Int32 = 1
+        package static let terms: Int32 = 2
+    }
+}
+
+extension PB.KnowledgeHits: WireMessage {
+    package static var protoName: String { "agents.v1.KnowledgeHits" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KnowledgeHits()
+            agents__v1__knowledge_hits__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__knowledge_hits__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__knowledge_hits__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__knowledge_hits__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__knowledge_hits__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.KnowledgeHits {
+    func fill(_ c: inout Agents__V1__KnowledgeHits, _ arena: WireArena) throws(WireEncodingError) {
+        c.n_items = self.items.count
+        c.items = try arena.messages(self.items, as: Agents__V1__KnowledgeHit.self, field: "items") { value, pointer throws(WireEncodingError) in
+            agents__v1__knowledge_hit__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+        c.n_terms = self.terms.count
+        c.terms = try arena.strings(self.terms, field: "terms")
+    }
+
+    init(c: Agents__V1__KnowledgeHits) {
+        self.items = WireArena.readMessages(c.items, c.n_items) { PB.KnowledgeHit(c: $0) }
+        self.terms = WireArena.readStrings(c.terms, c.n_terms)
+    }
+}
+
+extension PB.KnowledgeHits: Codable {
+    enum CodingKeys: String, CodingKey {
+        case items = "items"
+        case terms = "terms"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent([PB.KnowledgeHit].self, forKey: .items) { self.items = v }
+        if let v = try container.decodeIfPresent([String].self, forKey: .terms) { self.terms = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.items, forKey: .items)
+        try container.encode(self.terms, forKey: .terms)
     }
 }
 
@@ -11877,6 +12188,26 @@ extension PB {
             path: "/agents.v1.Rules/DeleteScript", idempotent: false)
         package static let renderScript = RPCMethod<PB.RenderRequest, PB.RenderResponse>(
             path: "/agents.v1.Rules/RenderScript", idempotent: true)
+        /// Documents of an agent's knowledge base (parent_id). Same errors as scripts; a create beyond the
+        /// agent's document limit is RESOURCE_EXHAUSTED.
+        package static let createKnowledge = RPCMethod<PB.DocumentWrite, PB.Document>(
+            path: "/agents.v1.Rules/CreateKnowledge", idempotent: false)
+        package static let getKnowledge = RPCMethod<PB.DocumentRef, PB.Document>(
+            path: "/agents.v1.Rules/GetKnowledge", idempotent: true)
+        /// Listed without their content.
+        package static let listKnowledge = RPCMethod<PB.DocumentQuery, PB.DocumentPage>(
+            path: "/agents.v1.Rules/ListKnowledge", idempotent: true)
+        package static let updateKnowledge = RPCMethod<PB.DocumentWrite, PB.Document>(
+            path: "/agents.v1.Rules/UpdateKnowledge", idempotent: false)
+        package static let deleteKnowledge = RPCMethod<PB.DocumentRef, PB.Empty>(
+            path: "/agents.v1.Rules/DeleteKnowledge", idempotent: false)
+        /// Cuts the current version into chunks and indexes them again (no new version). Errors: NOT_FOUND.
+        package static let reindexKnowledge = RPCMethod<PB.DocumentRef, PB.Document>(
+            path: "/agents.v1.Rules/ReindexKnowledge", idempotent: true)
+        /// The best chunks of the agent's active documents for a text. Errors: INVALID_ARGUMENT (text, limit),
+        /// NOT_FOUND (agent).
+        package static let searchKnowledge = RPCMethod<PB.KnowledgeQuery, PB.KnowledgeHits>(
+            path: "/agents.v1.Rules/SearchKnowledge", idempotent: true)
         /// Errors: NOT_FOUND.
         package static let getAgentContext = RPCMethod<PB.AgentContextRequest, PB.AgentContext>(
             path: "/agents.v1.Rules/GetAgentContext", idempotent: true)
@@ -11930,6 +12261,19 @@ package protocol RulesHandler: Sendable {
     func updateScript(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document
     func deleteScript(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty
     func renderScript(_ request: PB.RenderRequest, context: RPCContext) async throws -> PB.RenderResponse
+    /// Documents of an agent's knowledge base (parent_id). Same errors as scripts; a create beyond the
+    /// agent's document limit is RESOURCE_EXHAUSTED.
+    func createKnowledge(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document
+    func getKnowledge(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document
+    /// Listed without their content.
+    func listKnowledge(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage
+    func updateKnowledge(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document
+    func deleteKnowledge(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty
+    /// Cuts the current version into chunks and indexes them again (no new version). Errors: NOT_FOUND.
+    func reindexKnowledge(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document
+    /// The best chunks of the agent's active documents for a text. Errors: INVALID_ARGUMENT (text, limit),
+    /// NOT_FOUND (agent).
+    func searchKnowledge(_ request: PB.KnowledgeQuery, context: RPCContext) async throws -> PB.KnowledgeHits
     /// Errors: NOT_FOUND.
     func getAgentContext(_ request: PB.AgentContextRequest, context: RPCContext) async throws -> PB.AgentContext
     /// Script uses and our own writes (loop guard), reported by the executor. Idempotent by keys.
@@ -11969,6 +12313,13 @@ extension RulesHandler {
             RPCRoute(PB.RulesService.updateScript) { request, context in try await self.updateScript(request, context: context) },
             RPCRoute(PB.RulesService.deleteScript) { request, context in try await self.deleteScript(request, context: context) },
             RPCRoute(PB.RulesService.renderScript) { request, context in try await self.renderScript(request, context: context) },
+            RPCRoute(PB.RulesService.createKnowledge) { request, context in try await self.createKnowledge(request, context: context) },
+            RPCRoute(PB.RulesService.getKnowledge) { request, context in try await self.getKnowledge(request, context: context) },
+            RPCRoute(PB.RulesService.listKnowledge) { request, context in try await self.listKnowledge(request, context: context) },
+            RPCRoute(PB.RulesService.updateKnowledge) { request, context in try await self.updateKnowledge(request, context: context) },
+            RPCRoute(PB.RulesService.deleteKnowledge) { request, context in try await self.deleteKnowledge(request, context: context) },
+            RPCRoute(PB.RulesService.reindexKnowledge) { request, context in try await self.reindexKnowledge(request, context: context) },
+            RPCRoute(PB.RulesService.searchKnowledge) { request, context in try await self.searchKnowledge(request, context: context) },
             RPCRoute(PB.RulesService.getAgentContext) { request, context in try await self.getAgentContext(request, context: context) },
             RPCRoute(PB.RulesService.record) { request, context in try await self.record(request, context: context) },
             RPCRoute(PB.RulesService.ruleStats) { request, context in try await self.ruleStats(request, context: context) },
@@ -12059,6 +12410,40 @@ package struct RulesClient: Sendable {
 
     package func renderScript(_ request: PB.RenderRequest, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.RenderResponse {
         try await connection.call(PB.RulesService.renderScript, request, options: options)
+    }
+
+    /// Documents of an agent's knowledge base (parent_id). Same errors as scripts; a create beyond the
+    /// agent's document limit is RESOURCE_EXHAUSTED.
+    package func createKnowledge(_ request: PB.DocumentWrite, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Document {
+        try await connection.call(PB.RulesService.createKnowledge, request, options: options)
+    }
+
+    package func getKnowledge(_ request: PB.DocumentRef, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Document {
+        try await connection.call(PB.RulesService.getKnowledge, request, options: options)
+    }
+
+    /// Listed without their content.
+    package func listKnowledge(_ request: PB.DocumentQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.DocumentPage {
+        try await connection.call(PB.RulesService.listKnowledge, request, options: options)
+    }
+
+    package func updateKnowledge(_ request: PB.DocumentWrite, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Document {
+        try await connection.call(PB.RulesService.updateKnowledge, request, options: options)
+    }
+
+    package func deleteKnowledge(_ request: PB.DocumentRef, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Empty {
+        try await connection.call(PB.RulesService.deleteKnowledge, request, options: options)
+    }
+
+    /// Cuts the current version into chunks and indexes them again (no new version). Errors: NOT_FOUND.
+    package func reindexKnowledge(_ request: PB.DocumentRef, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Document {
+        try await connection.call(PB.RulesService.reindexKnowledge, request, options: options)
+    }
+
+    /// The best chunks of the agent's active documents for a text. Errors: INVALID_ARGUMENT (text, limit),
+    /// NOT_FOUND (agent).
+    package func searchKnowledge(_ request: PB.KnowledgeQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.KnowledgeHits {
+        try await connection.call(PB.RulesService.searchKnowledge, request, options: options)
     }
 
     /// Errors: NOT_FOUND.
@@ -12472,6 +12857,13 @@ extension PB {
         "/agents.v1.Rules/UpdateScript": ["gateway"],
         "/agents.v1.Rules/DeleteScript": ["gateway"],
         "/agents.v1.Rules/RenderScript": ["gateway"],
+        "/agents.v1.Rules/CreateKnowledge": ["gateway"],
+        "/agents.v1.Rules/GetKnowledge": ["gateway"],
+        "/agents.v1.Rules/ListKnowledge": ["gateway"],
+        "/agents.v1.Rules/UpdateKnowledge": ["gateway"],
+        "/agents.v1.Rules/DeleteKnowledge": ["gateway"],
+        "/agents.v1.Rules/ReindexKnowledge": ["gateway"],
+        "/agents.v1.Rules/SearchKnowledge": ["gateway", "sequence-service"],
         "/agents.v1.Rules/GetAgentContext": ["sequence-service"],
         "/agents.v1.Rules/Record": ["sequence-service"],
         "/agents.v1.Rules/RuleStats": ["gateway"],

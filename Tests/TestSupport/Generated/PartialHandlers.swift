@@ -164,6 +164,34 @@ extension PartialRulesHandler {
         throw RPCError(.unimplemented, "Rules.RenderScript is not implemented")
     }
 
+    package func createKnowledge(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
+        throw RPCError(.unimplemented, "Rules.CreateKnowledge is not implemented")
+    }
+
+    package func getKnowledge(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
+        throw RPCError(.unimplemented, "Rules.GetKnowledge is not implemented")
+    }
+
+    package func listKnowledge(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
+        throw RPCError(.unimplemented, "Rules.ListKnowledge is not implemented")
+    }
+
+    package func updateKnowledge(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
+        throw RPCError(.unimplemented, "Rules.UpdateKnowledge is not implemented")
+    }
+
+    package func deleteKnowledge(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty {
+        throw RPCError(.unimplemented, "Rules.DeleteKnowledge is not implemented")
+    }
+
+    package func reindexKnowledge(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
+        throw RPCError(.unimplemented, "Rules.ReindexKnowledge is not implemented")
+    }
+
+    package func searchKnowledge(_ request: PB.KnowledgeQuery, context: RPCContext) async throws -> PB.KnowledgeHits {
+        throw RPCError(.unimplemented, "Rules.SearchKnowledge is not implemented")
+    }
+
     package func getAgentContext(_ request: PB.AgentContextRequest, context: RPCContext) async throws -> PB.AgentContext {
         throw RPCError(.unimplemented, "Rules.GetAgentContext is not implemented")
     }

@@ -7,6 +7,7 @@ import { agentsPage, agentPage } from "./pages/agents.js";
 import { rulesPage, rulePage } from "./pages/rules.js";
 import { sequencesPage, sequencePage } from "./pages/sequences.js";
 import { scriptsPage, scriptPage } from "./pages/scripts.js";
+import { knowledgePage, knowledgeDocumentPage } from "./pages/knowledge.js";
 import { eventsPage, eventPage, deliveriesPage } from "./pages/webhooks.js";
 import { leadsPage } from "./pages/leads.js";
 import { integrationsPage } from "./pages/integrations.js";
@@ -26,6 +27,8 @@ const routes = [
   ["/agents/:id/sequences/:sequenceId", sequencePage],
   ["/agents/:id/scripts", scriptsPage],
   ["/agents/:id/scripts/:scriptId", scriptPage],
+  ["/agents/:id/knowledge", knowledgePage],
+  ["/agents/:id/knowledge/:docId", knowledgeDocumentPage],
   ["/board", boardPage],
   ["/webhooks", eventsPage],
   ["/webhooks/events/:eventId", eventPage],

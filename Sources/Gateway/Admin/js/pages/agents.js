@@ -27,7 +27,7 @@ export async function agentsPage(page) {
 /** The header of every agent page: its name, status and the tabs. */
 export async function agentHeader(page, agentID, active) {
   const title = h("h1", {}, "Agent");
-  const tabs = [["", "Settings"], ["/rules", "Rules"], ["/sequences", "Sequences"], ["/scripts", "Scripts"]].map(([suffix, text]) =>
+  const tabs = [["", "Settings"], ["/rules", "Rules"], ["/sequences", "Sequences"], ["/scripts", "Scripts"], ["/knowledge", "Knowledge"]].map(([suffix, text]) =>
     h("a", { href: `#/agents/${encodeURIComponent(agentID)}${suffix}`, class: suffix === active ? "tab active" : "tab", "aria-current": suffix === active ? "page" : null }, text));
   page.append(h("p", { class: "crumbs" }, link("#/agents", "Agents"), " / "), title, h("nav", { class: "tabs" }, tabs));
   const answer = await api.get(url`/api/v1/agents/${agentID}`);

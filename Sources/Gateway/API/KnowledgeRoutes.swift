@@ -1,0 +1,49 @@
+import Basics
+import Domain
+import Foundation
+import Hummingbird
+import Wire
+
+/// A chunk a knowledge search found, as the preview shows it.
+struct KnowledgeHitDTO: Codable, Sendable {
+    var documentID: String
+    var title: String
+    var version: Int64
+    var chunk: Int32
+    var heading: String
+    var text: String
+    var score: Double
+    var coverage: Double
+    enum CodingKeys: String, CodingKey { case documentID = "document_id", title, version, chunk, heading, text, score, coverage }
+}
+
+struct KnowledgeSearchDTO: Codable, Sendable {
+    var query: String
+    var terms: [String]
+    var items: [KnowledgeHitDTO]
+}
+
+extension GatewayApp {
+    /// Re-index and the search preview of an agent's knowledge base; the CRUD is the document routes.
+    /// Every call names the agent, so another agent's or tenant's document answers 404.
+    static func addKnowledgeRoutes(to api: RouterGroup<GatewayContext>, peers: Peers) {
+        api.get("/agents/{id}/knowledge/search") { request, context -> Response in
+            let reader = QueryReader(request)
+            var query = PB.KnowledgeQuery()
+            query.agentId = try context.parameters.require("id")
+            query.text = try reader.string("q", maxLength: Limits.knowledgeQueryLength)
+            query.limit = try reader.limit(default: 5, maximum: Int32(Limits.knowledgeResults))
+            let hits = try await peers.rules.searchKnowledge(query, options: peers.options(context))
+            return try jsonResponse(KnowledgeSearchDTO(query: query.text, terms: hits.terms, items: hits.items.map {
+                KnowledgeHitDTO(documentID: $0.documentId, title: $0.title, version: $0.version, chunk: $0.chunk, heading: $0.heading,
+                                text: $0.text, score: $0.score, coverage: $0.coverage)
+            }))
+        }
+        api.post("/agents/{id}/knowledge/{docId}/reindex") { _, context -> Response in
+            var ref = PB.DocumentRef()
+            ref.parentId = try context.parameters.require("id")
+            ref.id = try context.parameters.require("docId")
+            return try documentResponse(try await peers.rules.reindexKnowledge(ref, options: peers.options(context)))
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import NIOHTTP1
+import Testing
+
+/// An agent's knowledge base through the REST API with every service real and in process.
+@Suite("Knowledge journey", .serialized)
+struct KnowledgeJourneyTests {
+    @Test("upload, search preview finds the answering chunk, a re-upload is a new version, bounds are field errors, another tenant gets 404")
+    func knowledge() async throws {
+        let system = try await FullSystem.make()
+        try await system.run { client in
+            let acme = try await client.createTenant(admin: system.adminToken, name: "acme")
+            let agent = try await client.json(.POST, "/api/v1/agents", ["name": "Sofia"], token: acme.key)
+            let agentID = agent.json["id"] as? String ?? ""
+            let base = "/api/v1/agents/\(agentID)/knowledge"
+            let faq = try await client.json(.POST, base, [
+                "title": "Delivery and returns", "format": "markdown", "source": "https://shop.example/faq",
+                "content": "# Delivery\nWe deliver to Valencia and Madrid within 48 hours.\n\n# Returns\nYou may return any oven within 30 days.",
+            ], token: acme.key)
+            #expect(faq.status == 201, "\(faq.text)")
+            #expect(faq.json["chunk_count"] as? Int == 2)
+            #expect(faq.json["version"] as? Int == 1)
+            let faqID = faq.json["id"] as? String ?? ""
+            let page = try await client.json(.POST, base, [
+                "title": "About us", "format": "html",
+                "content": "<h1>Who we are</h1><p>A family shop selling ovens since 1998.</p><script>x()</script>",
+            ], token: acme.key)
+            #expect(page.status == 201, "\(page.text)")
+
+            let search = try await client.request(.GET, "\(base)/search?q=Do%20you%20deliver%20to%20Val%C3%A9ncia%3F", token: acme.key)
+            #expect(search.status == 200, "\(search.text)")
+            let items = search.json["items"] as? [[String: Any]] ?? []
+            #expect(items.first?["document_id"] as? String == faqID, "\(search.text)")
+            #expect(items.first?["heading"] as? String == "Delivery")
+            #expect((items.first?["text"] as? String)?.contains("48 hours") == true)
+            #expect((items.first?["score"] as? Double ?? 0) > 0)
+            #expect(search.json["terms"] as? [String] == ["deliver", "valencia"])
+
+            let listed = try await client.request(.GET, base, token: acme.key)
+            #expect((listed.json["items"] as? [[String: Any]])?.count == 2)
+            #expect((listed.json["items"] as? [[String: Any]])?.allSatisfy { $0["content"] == nil } == true)
+            let one = try await client.request(.GET, "\(base)/\(faqID)", token: acme.key)
+            #expect((one.json["content"] as? String)?.hasPrefix("# Delivery") == true)
+
+            let patched = try await client.json(.PATCH, "\(base)/\(faqID)", [
+                "content": "# Delivery\nWe deliver to Valencia, Madrid and Sevilla within 24 hours.",
+            ], token: acme.key)
+            #expect(patched.json["version"] as? Int == 2, "\(patched.text)")
+            let again = try await client.request(.GET, "\(base)/search?q=deliver%20valencia", token: acme.key)
+            let first = (again.json["items"] as? [[String: Any]])?.first
+            #expect(first?["version"] as? Int == 2)
+            #expect((first?["text"] as? String)?.contains("24 hours") == true)
+            let reindexed = try await client.json(.POST, "\(base)/\(faqID)/reindex", [:], token: acme.key)
+            #expect(reindexed.status == 200, "\(reindexed.text)")
+            #expect(reindexed.json["version"] as? Int == 2)
+
+            let empty = try await client.request(.GET, "\(base)/search?q=", token: acme.key)
+            #expect(empty.status == 400)
+            let tooLong = try await client.request(.GET, "\(base)/search?q=\(String(repeating: "a", count: 501))", token: acme.key)
+            #expect(tooLong.status == 400)
+            #expect((tooLong.json["errors"] as? [[String: Any]])?.first?["field"] as? String == "q")
+            let badFormat = try await client.json(.POST, base, ["title": "X", "format": "pdf", "content": "x"], token: acme.key)
+            #expect(badFormat.status == 400)
+            #expect((badFormat.json["errors"] as? [[String: Any]])?.first?["field"] as? String == "format")
+
+            // Another tenant sees none of it, not even through its own agent.
+            let other = try await client.createTenant(admin: system.adminToken, name: "other")
+            let otherAgent = try await client.json(.POST, "/api/v1/agents", ["name": "Max"], token: other.key)
+            let otherAgentID = otherAgent.json["id"] as? String ?? ""
+            _ = try await client.json(.POST, "/api/v1/agents/\(otherAgentID)/knowledge",
+                                      ["title": "Theirs", "content": "We deliver to Valencia on Mondays."], token: other.key)
+            var statuses: [String: Int] = [:]
+            statuses["get"] = try await client.request(.GET, "\(base)/\(faqID)", token: other.key).status
+            statuses["list"] = try await client.request(.GET, base, token: other.key).status
+            statuses["search"] = try await client.request(.GET, "\(base)/search?q=valencia", token: other.key).status
+            statuses["patch"] = try await client.json(.PATCH, "\(base)/\(faqID)", ["title": "Mine"], token: other.key).status
+            statuses["reindex"] = try await client.json(.POST, "\(base)/\(faqID)/reindex", [:], token: other.key).status
+            statuses["delete"] = try await client.request(.DELETE, "\(base)/\(faqID)", token: other.key).status
+            statuses["get via own agent"] = try await client.request(.GET, "/api/v1/agents/\(otherAgentID)/knowledge/\(faqID)", token: other.key).status
+            for (name, status) in statuses.sorted(by: { $0.key < $1.key }) {
+                #expect(status == 404, "\(name) answered \(status)")
+            }
+            let theirs = try await client.request(.GET, "/api/v1/agents/\(otherAgentID)/knowledge/search?q=valencia", token: other.key)
+            #expect((theirs.json["items"] as? [[String: Any]])?.map { $0["title"] as? String ?? "" } == ["Theirs"])
+            let mine = try await client.request(.GET, "\(base)/search?q=valencia", token: acme.key)
+            #expect((mine.json["items"] as? [[String: Any]])?.contains { $0["title"] as? String == "Theirs" } == false)
+
+            let deleted = try await client.request(.DELETE, "\(base)/\(faqID)", token: acme.key)
+            #expect(deleted.status == 204)
+            let after = try await client.request(.GET, "\(base)/search?q=deliver%20valencia", token: acme.key)
+            #expect((after.json["items"] as? [[String: Any]])?.isEmpty == true, "\(after.text)")
+        }
+    }
+}
