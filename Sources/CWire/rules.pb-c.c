@@ -2459,7 +2459,7 @@ const ProtobufCEnumDescriptor agents__v1__own_write_kind__descriptor =
   agents__v1__own_write_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[25] =
+static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[26] =
 {
   { "Evaluate", &agents__v1__evaluate_request__descriptor, &agents__v1__decision__descriptor },
   { "CreateAgent", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
@@ -2486,8 +2486,10 @@ static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[25]
   { "RollbackScript", &agents__v1__script_rollback__descriptor, &agents__v1__document__descriptor },
   { "ScriptRanking", &agents__v1__stats_query__descriptor, &agents__v1__stats_report__descriptor },
   { "ListCascadeStops", &agents__v1__cascade_query__descriptor, &agents__v1__cascade_stop_list__descriptor },
+  { "AnalyticsCounters", &agents__v1__analytics_query__descriptor, &agents__v1__analytics_counts__descriptor },
 };
 const unsigned agents__v1__rules__method_indices_by_name[] = {
+  25,        /* AnalyticsCounters */
   1,        /* CreateAgent */
   6,        /* CreateRule */
   11,        /* CreateScript */
@@ -2521,7 +2523,7 @@ const ProtobufCServiceDescriptor agents__v1__rules__descriptor =
   "Rules",
   "Agents__V1__Rules",
   "agents.v1",
-  25,
+  26,
   agents__v1__rules__method_descriptors,
   agents__v1__rules__method_indices_by_name
 };
@@ -2724,6 +2726,14 @@ void agents__v1__rules__list_cascade_stops(ProtobufCService *service,
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
   service->invoke(service, 24, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__rules__analytics_counters(ProtobufCService *service,
+                                           const Agents__V1__AnalyticsQuery *input,
+                                           Agents__V1__AnalyticsCounts_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 25, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__init (Agents__V1__Rules_Service *service,
                               Agents__V1__Rules_ServiceDestroy destroy)

@@ -149,6 +149,9 @@ extension IngestStore {
             // rewritten once, so every read decodes one form.
             try IngestStore.migrateDecisionsToTypedActions(db)
         }
+        migrator.registerMigration("analytics-counters") { db in
+            try db.execute(sql: AnalyticsCounters.schema)
+        }
         return migrator
     }
 }

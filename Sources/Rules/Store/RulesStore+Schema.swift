@@ -1,3 +1,4 @@
+import ServiceKit
 import GRDB
 
 extension RulesStore {
@@ -162,6 +163,9 @@ extension RulesStore {
                 ) WITHOUT ROWID;
                 CREATE INDEX cascade_stop_by_time ON cascade_stop(tenant_id, last_at DESC);
                 """)
+        }
+        migrator.registerMigration("analytics-counters") { db in
+            try db.execute(sql: AnalyticsCounters.schema)
         }
         return migrator
     }
