@@ -142,7 +142,7 @@ void   agents__v1__analytics_counts__free_unpacked
   assert(message->base.descriptor == &agents__v1__analytics_counts__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor agents__v1__analytics_query__field_descriptors[3] =
+static const ProtobufCFieldDescriptor agents__v1__analytics_query__field_descriptors[4] =
 {
   {
     "from_hour",
@@ -180,16 +180,29 @@ static const ProtobufCFieldDescriptor agents__v1__analytics_query__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "bucket_starts",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Agents__V1__AnalyticsQuery, n_bucket_starts),
+    offsetof(Agents__V1__AnalyticsQuery, bucket_starts),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__analytics_query__field_indices_by_name[] = {
   2,   /* field[2] = agent_id */
+  3,   /* field[3] = bucket_starts */
   0,   /* field[0] = from_hour */
   1,   /* field[1] = to_hour */
 };
 static const ProtobufCIntRange agents__v1__analytics_query__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor agents__v1__analytics_query__descriptor =
 {
@@ -199,7 +212,7 @@ const ProtobufCMessageDescriptor agents__v1__analytics_query__descriptor =
   "Agents__V1__AnalyticsQuery",
   "agents.v1",
   sizeof(Agents__V1__AnalyticsQuery),
-  3,
+  4,
   agents__v1__analytics_query__field_descriptors,
   agents__v1__analytics_query__field_indices_by_name,
   1,  agents__v1__analytics_query__number_ranges,

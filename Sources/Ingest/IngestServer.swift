@@ -376,7 +376,8 @@ package struct IngestServer: IngestHandler {
         let tenantID = try context.requireTenant()
         // Ingest counts nothing per agent: an agent filter leaves only what is attributed to agents, none of it here.
         guard request.agentId.isEmpty else { return PB.AnalyticsCounts() }
-        return PB.AnalyticsCounts(try await store.analyticsCounts(tenantID: tenantID, fromHour: request.fromHour, toHour: request.toHour))
+        return PB.AnalyticsCounts(try await store.analyticsCounts(tenantID: tenantID, fromHour: request.fromHour, toHour: request.toHour,
+                                                                   buckets: request.bucketStarts))
     }
 }
 

@@ -208,7 +208,7 @@ extension RulesServer {
         let tenantID = try context.requireTenant()
         try AnalyticsCounters.validate(request)
         return PB.AnalyticsCounts(try await store.analyticsCounts(tenantID: tenantID, fromHour: request.fromHour, toHour: request.toHour,
-                                                                   agentID: Self.optional(request.agentId)))
+                                                                   agentID: Self.optional(request.agentId), buckets: request.bucketStarts))
     }
 
     package func ruleStats(_ request: PB.StatsQuery, context: RPCContext) async throws -> PB.StatsReport {

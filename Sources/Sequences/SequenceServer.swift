@@ -328,7 +328,8 @@ extension SequenceServer {
         let tenantID = try context.requireTenant()
         try AnalyticsCounters.validate(request)
         return PB.AnalyticsCounts(try await store.analyticsCounts(tenantID: tenantID, fromHour: request.fromHour, toHour: request.toHour,
-                                                                   agentID: request.agentId.isEmpty ? nil : request.agentId))
+                                                                   agentID: request.agentId.isEmpty ? nil : request.agentId,
+                                                                   buckets: request.bucketStarts))
     }
 
     package func usage(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {

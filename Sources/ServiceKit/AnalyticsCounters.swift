@@ -41,24 +41,48 @@ package enum AnalyticsCounters {
             """).execute(arguments: [tenantID, hour(micros: micros), key, agentID, value])
     }
 
-    /// The counters of a tenant in `[fromHour, toHour)`, optionally of one agent, ordered by hour, key and agent.
-    package static func counts(_ db: Database, tenantID: String, fromHour: Int64, toHour: Int64, agentID: String?) throws -> [CounterSum] {
+    /// The counters of a tenant in `[fromHour, toHour)`, optionally of one agent, ordered by hour, key and
+    /// agent; with `buckets` (see ``validate(_:)``), summed per bucket and dated by its start.
+    package static func counts(_ db: Database, tenantID: String, fromHour: Int64, toHour: Int64, agentID: String?,
+                               buckets: [Int64] = []) throws -> [CounterSum] {
         var sql = "SELECT hour, key, agent_id, value FROM analytics_counter WHERE tenant_id = ? AND hour >= ? AND hour < ?"
         var arguments: StatementArguments = [tenantID, fromHour, toHour]
         if let agentID, !agentID.isEmpty { sql += " AND agent_id = ?"; arguments += [agentID] }
         sql += " AND value != 0 ORDER BY hour, key, agent_id"
-        return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
-            CounterSum(hour: row["hour"], key: row["key"], agentID: row["agent_id"], value: row["value"])
+        guard !buckets.isEmpty else {
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                CounterSum(hour: row["hour"], key: row["key"], agentID: row["agent_id"], value: row["value"])
+            }
         }
+        struct Slot: Hashable { var bucket: Int64; var key: String; var agentID: String }
+        var sums: [Slot: Int64] = [:]
+        var index = 0
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+        while let row = try rows.next() {
+            let hour: Int64 = row["hour"]
+            // Rows come in hour order, so the bucket only moves forward.
+            while index + 1 < buckets.count && buckets[index + 1] <= hour { index += 1 }
+            sums[Slot(bucket: buckets[index], key: row["key"], agentID: row["agent_id"]), default: 0] += row["value"] as Int64
+        }
+        return sums.filter { $0.value != 0 }
+            .map { CounterSum(hour: $0.key.bucket, key: $0.key.key, agentID: $0.key.agentID, value: $0.value) }
+            .sorted { ($0.hour, $0.key, $0.agentID) < ($1.hour, $1.key, $1.agentID) }
     }
 
-    /// Checks a query's range: `INVALID_ARGUMENT` naming the field at fault.
+    /// Checks a query's range and buckets: `INVALID_ARGUMENT` naming what is at fault.
     package static func validate(_ query: PB.AnalyticsQuery) throws(RPCError) {
         guard query.toHour >= query.fromHour else {
             throw RPCError(.invalidArgument, "to_hour (\(query.toHour)) is before from_hour (\(query.fromHour))")
         }
         guard query.toHour - query.fromHour <= maximumHours else {
             throw RPCError(.invalidArgument, "the range is longer than \(maximumHours) hours")
+        }
+        let starts = query.bucketStarts
+        guard !starts.isEmpty else { return }
+        guard starts.count <= 400, starts[0] == query.fromHour, starts.last! < max(query.toHour, query.fromHour + 1),
+              zip(starts, starts.dropFirst()).allSatisfy({ $0 < $1 })
+        else {
+            throw RPCError(.invalidArgument, "bucket_starts must ascend from from_hour, stay before to_hour and number at most 400")
         }
     }
 }

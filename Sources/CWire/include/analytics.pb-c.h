@@ -41,10 +41,17 @@ struct  Agents__V1__AnalyticsQuery
    * Only the counters attributed to this agent; empty: every counter, with or without an agent.
    */
   char *agent_id;
+  /*
+   * Buckets to sum the hours into (days of a time zone): ascending, the first equal to from_hour, all
+   * before to_hour; each count then covers one bucket (to the next start, the last to to_hour) and carries
+   * its start as `hour`. Empty: one count per hour. At most 400.
+   */
+  size_t n_bucket_starts;
+  int64_t *bucket_starts;
 };
 #define AGENTS__V1__ANALYTICS_QUERY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__analytics_query__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string }
+    , 0, 0, (char *)protobuf_c_empty_string, 0,NULL }
 
 
 /*

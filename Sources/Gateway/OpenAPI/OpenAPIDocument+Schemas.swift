@@ -18,6 +18,7 @@ extension OpenAPIDocument {
         schemas.merge(sequenceSchemas) { _, new in new }
         schemas.merge(scriptSchemas) { _, new in new }
         schemas.merge(billingSchemas) { _, new in new }
+        schemas.merge(analyticsSchemas) { _, new in new }
         schemas.merge(kommoConnectSchemas) { _, new in new }
         return schemas
     }

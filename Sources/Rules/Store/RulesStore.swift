@@ -387,9 +387,9 @@ package struct RulesStore: Sendable {
     }
 
     /// The tenant's analytics counters in `[fromHour, toHour)`, optionally of one agent.
-    package func analyticsCounts(tenantID: String, fromHour: Int64, toHour: Int64, agentID: String?) async throws -> [CounterSum] {
+    package func analyticsCounts(tenantID: String, fromHour: Int64, toHour: Int64, agentID: String?, buckets: [Int64] = []) async throws -> [CounterSum] {
         try await db.read { db in
-            try AnalyticsCounters.counts(db, tenantID: tenantID, fromHour: fromHour, toHour: toHour, agentID: agentID)
+            try AnalyticsCounters.counts(db, tenantID: tenantID, fromHour: fromHour, toHour: toHour, agentID: agentID, buckets: buckets)
         }
     }
 

@@ -50,9 +50,9 @@ extension SequenceStore {
     package static let latencyBounds: [Int] = [50, 100, 250, 500, 1000, 2500, 5000]
 
     /// The tenant's counters in `[fromHour, toHour)`, optionally of one agent.
-    package func analyticsCounts(tenantID: String, fromHour: Int64, toHour: Int64, agentID: String?) async throws -> [CounterSum] {
+    package func analyticsCounts(tenantID: String, fromHour: Int64, toHour: Int64, agentID: String?, buckets: [Int64] = []) async throws -> [CounterSum] {
         try await db.read { db in
-            try AnalyticsCounters.counts(db, tenantID: tenantID, fromHour: fromHour, toHour: toHour, agentID: agentID)
+            try AnalyticsCounters.counts(db, tenantID: tenantID, fromHour: fromHour, toHour: toHour, agentID: agentID, buckets: buckets)
         }
     }
 

@@ -1849,6 +1849,10 @@ extension PB {
         package var toHour: Int64 = 0
         /// Only the counters attributed to this agent; empty: every counter, with or without an agent.
         package var agentId: String = ""
+        /// Buckets to sum the hours into (days of a time zone): ascending, the first equal to from_hour, all
+        /// before to_hour; each count then covers one bucket (to the next start, the last to to_hour) and carries
+        /// its start as `hour`. Empty: one count per hour. At most 400.
+        package var bucketStarts: [Int64] = []
         package init() {}
     }
 }
@@ -1859,6 +1863,7 @@ extension PB.AnalyticsQuery {
         package static let fromHour: Int32 = 1
         package static let toHour: Int32 = 2
         package static let agentId: Int32 = 3
+        package static let bucketStarts: Int32 = 4
     }
 }
 
@@ -1894,12 +1899,15 @@ extension PB.AnalyticsQuery {
         c.from_hour = self.fromHour
         c.to_hour = self.toHour
         c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.n_bucket_starts = self.bucketStarts.count
+        c.bucket_starts = arena.scalars(self.bucketStarts)
     }
 
     init(c: Agents__V1__AnalyticsQuery) {
         self.fromHour = c.from_hour
         self.toHour = c.to_hour
         self.agentId = WireArena.readString(c.agent_id)
+        self.bucketStarts = WireArena.readScalars(c.bucket_starts, c.n_bucket_starts)
     }
 }
 
@@ -1908,6 +1916,7 @@ extension PB.AnalyticsQuery: Codable {
         case fromHour = "from_hour"
         case toHour = "to_hour"
         case agentId = "agent_id"
+        case bucketStarts = "bucket_starts"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -1916,6 +1925,7 @@ extension PB.AnalyticsQuery: Codable {
         if let v = try container.decodeIfPresent(Int64.self, forKey: .fromHour) { self.fromHour = v }
         if let v = try container.decodeIfPresent(Int64.self, forKey: .toHour) { self.toHour = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
+        if let v = try container.decodeIfPresent([Int64].self, forKey: .bucketStarts) { self.bucketStarts = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -1923,6 +1933,7 @@ extension PB.AnalyticsQuery: Codable {
         try container.encode(self.fromHour, forKey: .fromHour)
         try container.encode(self.toHour, forKey: .toHour)
         try container.encode(self.agentId, forKey: .agentId)
+        try container.encode(self.bucketStarts, forKey: .bucketStarts)
     }
 }
 
@@ -11903,7 +11914,7 @@ extension PB {
         package static let setTenantState = RPCMethod<PB.TenantState, PB.TenantStateResponse>(
             path: "/agents.v1.Ingest/SetTenantState", idempotent: true)
         /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
-        /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days).
+        /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
         package static let analyticsCounters = RPCMethod<PB.AnalyticsQuery, PB.AnalyticsCounts>(
             path: "/agents.v1.Ingest/AnalyticsCounters", idempotent: true)
     }
@@ -11941,7 +11952,7 @@ package protocol IngestHandler: Sendable {
     /// Errors: INVALID_ARGUMENT (no tenant id, bad held_events).
     func setTenantState(_ request: PB.TenantState, context: RPCContext) async throws -> PB.TenantStateResponse
     /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
-    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days).
+    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
     func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts
 }
 
@@ -12037,7 +12048,7 @@ package struct IngestClient: Sendable {
     }
 
     /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
-    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days).
+    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
     package func analyticsCounters(_ request: PB.AnalyticsQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.AnalyticsCounts {
         try await connection.call(PB.IngestService.analyticsCounters, request, options: options)
     }
@@ -12113,7 +12124,7 @@ extension PB {
         package static let listCascadeStops = RPCMethod<PB.CascadeQuery, PB.CascadeStopList>(
             path: "/agents.v1.Rules/ListCascadeStops", idempotent: true)
         /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
-        /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days).
+        /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
         package static let analyticsCounters = RPCMethod<PB.AnalyticsQuery, PB.AnalyticsCounts>(
             path: "/agents.v1.Rules/AnalyticsCounters", idempotent: true)
     }
@@ -12162,7 +12173,7 @@ package protocol RulesHandler: Sendable {
     /// NOT_FOUND (an agent that is not the tenant's).
     func listCascadeStops(_ request: PB.CascadeQuery, context: RPCContext) async throws -> PB.CascadeStopList
     /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
-    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days).
+    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
     func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts
 }
 
@@ -12321,7 +12332,7 @@ package struct RulesClient: Sendable {
     }
 
     /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
-    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days).
+    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
     package func analyticsCounters(_ request: PB.AnalyticsQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.AnalyticsCounts {
         try await connection.call(PB.RulesService.analyticsCounters, request, options: options)
     }
@@ -12417,7 +12428,7 @@ extension PB {
         package static let refreshKommoCatalog = RPCMethod<PB.DocumentRef, PB.Document>(
             path: "/agents.v1.Sequences/RefreshKommoCatalog", idempotent: false)
         /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
-        /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days).
+        /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
         package static let analyticsCounters = RPCMethod<PB.AnalyticsQuery, PB.AnalyticsCounts>(
             path: "/agents.v1.Sequences/AnalyticsCounters", idempotent: true)
     }
@@ -12486,7 +12497,7 @@ package protocol SequencesHandler: Sendable {
     /// Reads the catalog from Kommo now. Errors: FAILED_PRECONDITION (not connected), UNAVAILABLE.
     func refreshKommoCatalog(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document
     /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
-    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days).
+    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
     func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts
 }
 
@@ -12665,7 +12676,7 @@ package struct SequencesClient: Sendable {
     }
 
     /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
-    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days).
+    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
     package func analyticsCounters(_ request: PB.AnalyticsQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.AnalyticsCounts {
         try await connection.call(PB.SequencesService.analyticsCounters, request, options: options)
     }
