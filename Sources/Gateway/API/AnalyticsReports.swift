@@ -148,8 +148,9 @@ struct AnalyticsOverviewDTO: Codable, Sendable {
     struct TopRule: Codable, Sendable {
         var ruleId: String
         var name: String?
+        var agentId: String?
         var fires: Int64
-        enum CodingKeys: String, CodingKey { case ruleId = "rule_id", name, fires }
+        enum CodingKeys: String, CodingKey { case ruleId = "rule_id", name, agentId = "agent_id", fires }
     }
 
     var from: String
@@ -203,7 +204,7 @@ struct AnalyticsOverviewDTO: Codable, Sendable {
         actionsByOutcome = outcomes
         kommo = KommoFigures(counts.totals)
         topRules = fires.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.prefix(10)
-            .map { TopRule(ruleId: $0.key, name: ruleNames[$0.key], fires: $0.value) }
+            .map { TopRule(ruleId: $0.key, name: ruleNames[$0.key], agentId: counts.agents["rule.\($0.key)"], fires: $0.value) }
     }
 
     static var csvHeader: [String] { ["day"] + OverviewFigures.CodingKeys.allCases.map(\.rawValue) }

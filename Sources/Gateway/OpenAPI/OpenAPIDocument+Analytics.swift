@@ -72,7 +72,7 @@ extension OpenAPIDocument {
                     "latency_p99_ms": Schema.integer("Upper bound of the latency bucket of the 99th percentile.", minimum: 0, nullable: true),
                     "latency_buckets": counts,
                 ], required: ["calls", "rate_limited", "latency_buckets"]),
-                "top_rules": Schema.array(Schema.object(["rule_id": Schema.string(), "name": Schema.string(), "fires": count],
+                "top_rules": Schema.array(Schema.object(["rule_id": Schema.string(), "name": Schema.string(), "agent_id": Schema.string(), "fires": count],
                                                         required: ["rule_id", "fires"])),
             ]) { $1 }, required: ["from", "to", "tz", "totals", "days", "events_by_type", "events_by_origin", "not_fired_by_reason",
                                   "actions_by_type", "actions_by_outcome", "kommo", "top_rules"]),
