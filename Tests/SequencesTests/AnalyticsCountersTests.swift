@@ -106,4 +106,61 @@ struct SequenceAnalyticsCountersTests {
         #expect(try await Self.counters(store, agent: "agt_2").isEmpty)
         #expect(try await Self.counters(store, tenant: "t_other").isEmpty)
     }
+
+    @Test("an action left in doubt and retried by an operator counts once, with the retry's outcome")
+    func inDoubtRetriedCountsOnce() async throws {
+        let store = SequenceStore(db: try StoreFactory.temporary(migrator: SequenceStore.migrator))
+        let planned = PlannedActionRecord(idempotencyKey: "evt-2:rule_1:0", ruleID: "rule_1", agentID: "agt_1", eventID: "evt-2", leadID: Self.lead,
+                                          action: Action(type: .sendMessage, text: "Hi!"))
+        _ = try await store.schedule(tenantID: "t_acme", actions: [planned], timers: [], now: Self.t0)
+        let first = try #require(try await store.claimDue(now: Self.t0, lease: 60_000_000, limit: 10).first)
+        try await store.finish(first, status: "in_doubt", log: nil, retryAt: nil, now: Self.t0)
+        #expect(try await Self.counters(store) == ["actions.send_message.in_doubt": 1])
+
+        let retried = try await store.commandInDoubt(tenantID: "t_acme", actionID: first.id, command: .retry, now: Self.t0 + 60_000_000)
+        #expect(retried?.changed == true)
+        let second = try #require(try await store.claimDue(now: Self.t0 + 60_000_000, lease: 60_000_000, limit: 10).first)
+        try await store.finish(second, status: "succeeded", log: nil, retryAt: nil, now: Self.t0 + 60_000_000)
+        #expect(try await Self.counters(store) == ["actions.send_message.succeeded": 1, "leads.touched": 1])
+    }
+
+    @Test("a sequence counts enrollments, steps reached once (a pause and resume do not reach a step again), their outcomes and exits")
+    func enrollmentsAndSteps() async throws {
+        try await EnrollmentHarness.run { service in
+            let acme = service.tenant("acme")
+            let sequence = try await acme.create(sequenceJSON(steps: """
+                [{"id": "hello", "delay_seconds": 0, "action": {"type": "send_message", "text": "Hi!"}},
+                 {"id": "call", "delay_days": 2, "action": {"type": "create_task", "text": "Call the lead", "due_in_seconds": 3600}},
+                 {"id": "nudge", "delay_days": 3, "action": {"type": "add_note", "text": "Nudge"}}]
+                """)).id
+            let enrollment = try await acme.enroll(77, in: sequence)
+            #expect(try await service.drain() == 1)
+            _ = try await acme.command("pause", sequence: sequence, enrollment: enrollment)
+            service.clock.advance(by: 5 * 86_400)
+            _ = try await acme.command("resume", sequence: sequence, enrollment: enrollment)
+            #expect(try await service.drain() == 1)
+            _ = try await acme.command("cancel", sequence: sequence, enrollment: enrollment)
+            _ = try await acme.enroll(77, in: sequence)
+
+            var query = PB.AnalyticsQuery()
+            query.fromHour = AnalyticsCounters.hour(micros: EnrollmentHarness.tuesdayNoon.unixMicros)
+            query.toHour = query.fromHour + 24 * 7
+            let answer = try await service.client.analyticsCounters(query, options: acme.options)
+            let counts = answer.counts.reduce(into: [String: Int64]()) { $0[$1.key, default: 0] += $1.value }
+            let s = "sequence.\(sequence)"
+            #expect(counts == [
+                "\(s).enrolled": 2, "\(s).exited": 1, "\(s).exit.cancelled": 1,
+                "\(s).step.hello.reached": 2, "\(s).step.hello.succeeded": 1,
+                "\(s).step.call.reached": 1, "\(s).step.call.succeeded": 1, "\(s).step.nudge.reached": 1,
+                "actions.send_message.succeeded": 1, "actions.create_task.succeeded": 1, "leads.touched": 1,
+            ])
+            // Bucketed into two days from the first hour: everything falls in the buckets that hold it.
+            query.bucketStarts = [query.fromHour, query.fromHour + 24]
+            let days = try await service.client.analyticsCounters(query, options: acme.options)
+            #expect(Set(days.counts.map(\.hour)).isSubset(of: [query.fromHour, query.fromHour + 24]))
+            #expect(days.counts.reduce(0) { $0 + $1.value } == counts.values.reduce(0, +))
+            query.bucketStarts = [query.fromHour + 1]
+            #expect(await rpcFailure { try await service.client.analyticsCounters(query, options: acme.options) }?.code == .invalidArgument)
+        }
+    }
 }

@@ -7,7 +7,8 @@ import Wire
 /// records what it counts:
 ///
 /// - `actions.<type>.<outcome>` (agent): an action's or step's final outcome, once — a row that already
-///   has one is not counted again.
+///   has one is not counted again; an `in_doubt` one an operator retries or dismisses stops counting as
+///   in doubt (and counts as `dismissed`, or with the retry's outcome).
 /// - `kommo.calls`, `kommo.latency_ms.le_<bound>` / `.gt_5000`, `kommo.429`: every logged attempt that
 ///   reached an HTTP answer, except outgoing webhooks.
 /// - `usage.<kind>` (agent): the usage ledger (`message_sent`, `ai_reply`, `ai_tokens`), once per entry.
@@ -86,6 +87,22 @@ extension SequenceStore {
                 rule_id = excluded.rule_id, sequence_id = excluded.sequence_id, step_id = excluded.step_id, script_id = excluded.script_id
             """, arguments: [tenantID, leadID, now, now, action.agentID, ruleID, sequenceID, stepID, action.action?.scriptID ?? ""])
         if !touched { try AnalyticsCounters.add(db, tenantID: tenantID, at: now, key: "leads.touched", agentID: action.agentID) }
+    }
+
+    /// An operator's decision on an `in_doubt` action (inside its transaction): the action no longer
+    /// counts as in doubt (in the hour it was counted); dismissed, it counts as `dismissed` now; retried,
+    /// its next final outcome counts.
+    static func recountInDoubt(_ db: Database, tenantID: String, row: Row, dismissed: Bool, now: Int64) throws {
+        let type: String = row["action_type"], agentID: String = row["agent_id"]
+        let at: Int64 = row["finished_at"] ?? now
+        var keys = ["actions.\(type)."]
+        if row["kind"] as String == "step", let (_, step) = parseStepKey(row["idempotency_key"]) {
+            keys.append("sequence.\(row["rule_id"] as String).step.\(step).")
+        }
+        for key in keys {
+            try AnalyticsCounters.add(db, tenantID: tenantID, at: at, key: key + "in_doubt", agentID: agentID, value: -1)
+            if dismissed { try AnalyticsCounters.add(db, tenantID: tenantID, at: now, key: key + "dismissed", agentID: agentID) }
+        }
     }
 
     /// Counts one logged attempt's Kommo call: its latency bucket and a 429.
