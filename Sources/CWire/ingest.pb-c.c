@@ -3052,7 +3052,7 @@ const ProtobufCEnumDescriptor agents__v1__replay_mode__descriptor =
   agents__v1__replay_mode__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__ingest__method_descriptors[13] =
+static const ProtobufCMethodDescriptor agents__v1__ingest__method_descriptors[14] =
 {
   { "Ingest", &agents__v1__ingest_request__descriptor, &agents__v1__ingest_response__descriptor },
   { "EnsureWebhookSource", &agents__v1__tenant_request__descriptor, &agents__v1__webhook_source__descriptor },
@@ -3067,8 +3067,10 @@ static const ProtobufCMethodDescriptor agents__v1__ingest__method_descriptors[13
   { "Stats", &agents__v1__stats_request__descriptor, &agents__v1__stats_response__descriptor },
   { "SetTenantState", &agents__v1__tenant_state__descriptor, &agents__v1__tenant_state_response__descriptor },
   { "SetTenantPlan", &agents__v1__tenant_plan__descriptor, &agents__v1__tenant_state_response__descriptor },
+  { "AnalyticsCounters", &agents__v1__analytics_query__descriptor, &agents__v1__analytics_counts__descriptor },
 };
 const unsigned agents__v1__ingest__method_indices_by_name[] = {
+  13,        /* AnalyticsCounters */
   2,        /* BindKommoAccount */
   1,        /* EnsureWebhookSource */
   6,        /* GetEvent */
@@ -3090,7 +3092,7 @@ const ProtobufCServiceDescriptor agents__v1__ingest__descriptor =
   "Ingest",
   "Agents__V1__Ingest",
   "agents.v1",
-  13,
+  14,
   agents__v1__ingest__method_descriptors,
   agents__v1__ingest__method_indices_by_name
 };
@@ -3197,6 +3199,14 @@ void agents__v1__ingest__set_tenant_plan(ProtobufCService *service,
 {
   assert(service->descriptor == &agents__v1__ingest__descriptor);
   service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__ingest__analytics_counters(ProtobufCService *service,
+                                            const Agents__V1__AnalyticsQuery *input,
+                                            Agents__V1__AnalyticsCounts_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__ingest__descriptor);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__ingest__init (Agents__V1__Ingest_Service *service,
                                Agents__V1__Ingest_ServiceDestroy destroy)

@@ -2864,7 +2864,7 @@ const ProtobufCEnumDescriptor agents__v1__own_write_kind__descriptor =
   agents__v1__own_write_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[32] =
+static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[33] =
 {
   { "Evaluate", &agents__v1__evaluate_request__descriptor, &agents__v1__decision__descriptor },
   { "CreateAgent", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
@@ -2898,8 +2898,10 @@ static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[32]
   { "RollbackScript", &agents__v1__script_rollback__descriptor, &agents__v1__document__descriptor },
   { "ScriptRanking", &agents__v1__stats_query__descriptor, &agents__v1__stats_report__descriptor },
   { "ListCascadeStops", &agents__v1__cascade_query__descriptor, &agents__v1__cascade_stop_list__descriptor },
+  { "AnalyticsCounters", &agents__v1__analytics_query__descriptor, &agents__v1__analytics_counts__descriptor },
 };
 const unsigned agents__v1__rules__method_indices_by_name[] = {
+  32,        /* AnalyticsCounters */
   1,        /* CreateAgent */
   17,        /* CreateKnowledge */
   6,        /* CreateRule */
@@ -2940,7 +2942,7 @@ const ProtobufCServiceDescriptor agents__v1__rules__descriptor =
   "Rules",
   "Agents__V1__Rules",
   "agents.v1",
-  32,
+  33,
   agents__v1__rules__method_descriptors,
   agents__v1__rules__method_indices_by_name
 };
@@ -3199,6 +3201,14 @@ void agents__v1__rules__list_cascade_stops(ProtobufCService *service,
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
   service->invoke(service, 31, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__rules__analytics_counters(ProtobufCService *service,
+                                           const Agents__V1__AnalyticsQuery *input,
+                                           Agents__V1__AnalyticsCounts_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 32, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__init (Agents__V1__Rules_Service *service,
                               Agents__V1__Rules_ServiceDestroy destroy)

@@ -1532,7 +1532,7 @@ const ProtobufCEnumDescriptor agents__v1__action_command_kind__descriptor =
   agents__v1__action_command_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[25] =
+static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[26] =
 {
   { "Schedule", &agents__v1__schedule_request__descriptor, &agents__v1__schedule_response__descriptor },
   { "OnEvent", &agents__v1__on_event_request__descriptor, &agents__v1__on_event_response__descriptor },
@@ -1559,8 +1559,10 @@ static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors
   { "DisconnectKommo", &agents__v1__kommo_disconnect_request__descriptor, &agents__v1__document__descriptor },
   { "KommoCatalog", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
   { "RefreshKommoCatalog", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
+  { "AnalyticsCounters", &agents__v1__analytics_query__descriptor, &agents__v1__analytics_counts__descriptor },
 };
 const unsigned agents__v1__sequences__method_indices_by_name[] = {
+  25,        /* AnalyticsCounters */
   20,        /* CommandAction */
   8,        /* CommandEnrollment */
   21,        /* ConnectKommo */
@@ -1594,7 +1596,7 @@ const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
   "Sequences",
   "Agents__V1__Sequences",
   "agents.v1",
-  25,
+  26,
   agents__v1__sequences__method_descriptors,
   agents__v1__sequences__method_indices_by_name
 };
@@ -1797,6 +1799,14 @@ void agents__v1__sequences__refresh_kommo_catalog(ProtobufCService *service,
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
   service->invoke(service, 24, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__sequences__analytics_counters(ProtobufCService *service,
+                                               const Agents__V1__AnalyticsQuery *input,
+                                               Agents__V1__AnalyticsCounts_Closure closure,
+                                               void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 25, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
                                   Agents__V1__Sequences_ServiceDestroy destroy)

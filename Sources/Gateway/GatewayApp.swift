@@ -88,6 +88,7 @@ package enum GatewayApp {
         addLeadTimelineRoutes(to: tenantAPI, peers: peers)
         addActionRoutes(to: tenantAPI, peers: peers)
         addUsageRoutes(to: tenantAPI, peers: peers)
+        addAnalyticsRoutes(to: tenantAPI, peers: peers, clock: clock)
         addResourceRoutes(to: tenantAPI, peers: peers, store: store, clock: clock, billing: billing,
                           kommoIDs: configuration.unknownKommoIDs, kommoCatalogRecheck: configuration.kommoCatalogRecheck)
         addSequenceRoutes(to: tenantAPI, peers: peers)

@@ -385,6 +385,15 @@ package struct IngestServer: IngestHandler {
     package func stats(_ request: PB.StatsRequest, context: RPCContext) async throws -> PB.StatsResponse {
         try await store.stats(tenantID: try context.requireTenant(), from: request.fromMicros, to: request.toMicros)
     }
+
+    package func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts {
+        try AnalyticsCounters.validate(request)
+        let tenantID = try context.requireTenant()
+        // Ingest counts nothing per agent: an agent filter leaves only what is attributed to agents, none of it here.
+        guard request.agentId.isEmpty else { return PB.AnalyticsCounts() }
+        return PB.AnalyticsCounts(try await store.analyticsCounts(tenantID: tenantID, fromHour: request.fromHour, toHour: request.toHour,
+                                                                   buckets: request.bucketStarts))
+    }
 }
 
 /// In-memory counters of deliveries by outcome, for metrics.

@@ -206,6 +206,13 @@ extension RulesServer {
     /// Fired and non-fired counts per outcome per day of one rule (`id`) or of all rules of an agent
     /// (`agent_id`), between `from_micros` and `to_micros` (default: the last 30 days). Errors:
     /// INVALID_ARGUMENT, NOT_FOUND.
+    package func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts {
+        let tenantID = try context.requireTenant()
+        try AnalyticsCounters.validate(request)
+        return PB.AnalyticsCounts(try await store.analyticsCounts(tenantID: tenantID, fromHour: request.fromHour, toHour: request.toHour,
+                                                                   agentID: Self.optional(request.agentId), buckets: request.bucketStarts))
+    }
+
     package func ruleStats(_ request: PB.StatsQuery, context: RPCContext) async throws -> PB.StatsReport {
         let tenantID = try context.requireTenant()
         let (from, to) = try range(request)

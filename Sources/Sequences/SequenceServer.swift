@@ -325,6 +325,14 @@ extension SequenceServer {
         return page
     }
 
+    package func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts {
+        let tenantID = try context.requireTenant()
+        try AnalyticsCounters.validate(request)
+        return PB.AnalyticsCounts(try await store.analyticsCounts(tenantID: tenantID, fromHour: request.fromHour, toHour: request.toHour,
+                                                                   agentID: request.agentId.isEmpty ? nil : request.agentId,
+                                                                   buckets: request.bucketStarts))
+    }
+
     package func usage(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
         let tenantID = try context.requireTenant()
         var from: Int64 = 0

@@ -143,6 +143,16 @@ private final class Child {
             #expect(!repeated.isEmpty, "no batch was in flight at the kill")
             #expect(inDoubt.count <= SchedulerSettings().concurrency)
             #expect(kommo.violations.isEmpty)
+
+            // The analytics counters, kept in the same transactions, agree across the kill: every action
+            // counted once as succeeded, every lead touched once, and nothing else counted as an outcome.
+            var query = PB.AnalyticsQuery()
+            query.fromHour = AnalyticsCounters.hour(micros: Date().addingTimeInterval(-86_400).unixMicros)
+            query.toHour = query.fromHour + 72
+            let counted = try await SequencesClient(connection: connection).analyticsCounters(query, options: CallOptions(timeout: .seconds(30), tenantID: "acme"))
+            let counts = counted.counts.reduce(into: [String: Int64]()) { $0[$1.key, default: 0] += $1.value }
+            #expect(counts.filter { $0.key.hasPrefix("actions.") } == ["actions.create_task.succeeded": Int64(total)], "\(counts)")
+            #expect(counts["leads.touched"] == Int64(total))
         }
     }
 }

@@ -142,6 +142,7 @@ struct OpenAPITests {
                     if path.hasPrefix("/api/v1/webhooks/deliveries/") { return unparsed }
                     if path.hasPrefix("/api/v1/api-keys/") { return key }
                     return nil
+                case "agentId": return agent
                 case "ruleId": return rule
                 case "scriptId": return script
                 case "docId": return knowledge

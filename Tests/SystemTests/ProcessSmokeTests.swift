@@ -190,6 +190,14 @@ struct CrashSafetyTests {
             return delivered == 500
         }
         #expect(allDelivered)
+
+        // The analytics counters, kept in the same transactions as the events and decisions, agree across the
+        // kill: 500 events, each evaluated once, however often its dispatch was tried.
+        let overview = try await client.request(.GET, "/api/v1/analytics/overview", token: tenant.key)
+        let totals = overview.json["totals"] as? [String: Any] ?? [:]
+        #expect(totals["events"] as? Int == 500, "\(overview.text)")
+        #expect(totals["rules_evaluated"] as? Int == 500, "\(overview.text)")
+        #expect(overview.json["events_by_type"] as? [String: Int] == ["lead_created": 500])
     }
 }
 

@@ -15,6 +15,7 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "events.pb-c.h"
+#include "analytics.pb-c.h"
 
 typedef struct Agents__V1__IngestRequest Agents__V1__IngestRequest;
 typedef struct Agents__V1__IngestResponse Agents__V1__IngestResponse;
@@ -987,6 +988,10 @@ struct Agents__V1__Ingest_Service
                           const Agents__V1__TenantPlan *input,
                           Agents__V1__TenantStateResponse_Closure closure,
                           void *closure_data);
+  void (*analytics_counters)(Agents__V1__Ingest_Service *service,
+                             const Agents__V1__AnalyticsQuery *input,
+                             Agents__V1__AnalyticsCounts_Closure closure,
+                             void *closure_data);
 };
 typedef void (*Agents__V1__Ingest_ServiceDestroy)(Agents__V1__Ingest_Service *);
 void agents__v1__ingest__init (Agents__V1__Ingest_Service *service,
@@ -1007,7 +1012,8 @@ void agents__v1__ingest__init (Agents__V1__Ingest_Service *service,
       function_prefix__ ## replay,\
       function_prefix__ ## stats,\
       function_prefix__ ## set_tenant_state,\
-      function_prefix__ ## set_tenant_plan  }
+      function_prefix__ ## set_tenant_plan,\
+      function_prefix__ ## analytics_counters  }
 void agents__v1__ingest__ingest(ProtobufCService *service,
                                 const Agents__V1__IngestRequest *input,
                                 Agents__V1__IngestResponse_Closure closure,
@@ -1060,6 +1066,10 @@ void agents__v1__ingest__set_tenant_plan(ProtobufCService *service,
                                          const Agents__V1__TenantPlan *input,
                                          Agents__V1__TenantStateResponse_Closure closure,
                                          void *closure_data);
+void agents__v1__ingest__analytics_counters(ProtobufCService *service,
+                                            const Agents__V1__AnalyticsQuery *input,
+                                            Agents__V1__AnalyticsCounts_Closure closure,
+                                            void *closure_data);
 
 /* --- descriptors --- */
 

@@ -15,6 +15,7 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "wire.pb-c.h"
+#include "analytics.pb-c.h"
 #include "events.pb-c.h"
 #include "documents.pb-c.h"
 
@@ -1099,6 +1100,10 @@ struct Agents__V1__Rules_Service
                              const Agents__V1__CascadeQuery *input,
                              Agents__V1__CascadeStopList_Closure closure,
                              void *closure_data);
+  void (*analytics_counters)(Agents__V1__Rules_Service *service,
+                             const Agents__V1__AnalyticsQuery *input,
+                             Agents__V1__AnalyticsCounts_Closure closure,
+                             void *closure_data);
 };
 typedef void (*Agents__V1__Rules_ServiceDestroy)(Agents__V1__Rules_Service *);
 void agents__v1__rules__init (Agents__V1__Rules_Service *service,
@@ -1138,7 +1143,8 @@ void agents__v1__rules__init (Agents__V1__Rules_Service *service,
       function_prefix__ ## list_script_versions,\
       function_prefix__ ## rollback_script,\
       function_prefix__ ## script_ranking,\
-      function_prefix__ ## list_cascade_stops  }
+      function_prefix__ ## list_cascade_stops,\
+      function_prefix__ ## analytics_counters  }
 void agents__v1__rules__evaluate(ProtobufCService *service,
                                  const Agents__V1__EvaluateRequest *input,
                                  Agents__V1__Decision_Closure closure,
@@ -1266,6 +1272,10 @@ void agents__v1__rules__script_ranking(ProtobufCService *service,
 void agents__v1__rules__list_cascade_stops(ProtobufCService *service,
                                            const Agents__V1__CascadeQuery *input,
                                            Agents__V1__CascadeStopList_Closure closure,
+                                           void *closure_data);
+void agents__v1__rules__analytics_counters(ProtobufCService *service,
+                                           const Agents__V1__AnalyticsQuery *input,
+                                           Agents__V1__AnalyticsCounts_Closure closure,
                                            void *closure_data);
 
 /* --- descriptors --- */

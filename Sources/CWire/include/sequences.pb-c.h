@@ -15,6 +15,7 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "events.pb-c.h"
+#include "analytics.pb-c.h"
 #include "documents.pb-c.h"
 
 typedef struct Agents__V1__ScheduleRequest Agents__V1__ScheduleRequest;
@@ -683,6 +684,10 @@ struct Agents__V1__Sequences_Service
                                 const Agents__V1__DocumentRef *input,
                                 Agents__V1__Document_Closure closure,
                                 void *closure_data);
+  void (*analytics_counters)(Agents__V1__Sequences_Service *service,
+                             const Agents__V1__AnalyticsQuery *input,
+                             Agents__V1__AnalyticsCounts_Closure closure,
+                             void *closure_data);
 };
 typedef void (*Agents__V1__Sequences_ServiceDestroy)(Agents__V1__Sequences_Service *);
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
@@ -715,7 +720,8 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
       function_prefix__ ## connect_kommo,\
       function_prefix__ ## disconnect_kommo,\
       function_prefix__ ## kommo_catalog,\
-      function_prefix__ ## refresh_kommo_catalog  }
+      function_prefix__ ## refresh_kommo_catalog,\
+      function_prefix__ ## analytics_counters  }
 void agents__v1__sequences__schedule(ProtobufCService *service,
                                      const Agents__V1__ScheduleRequest *input,
                                      Agents__V1__ScheduleResponse_Closure closure,
@@ -816,6 +822,10 @@ void agents__v1__sequences__refresh_kommo_catalog(ProtobufCService *service,
                                                   const Agents__V1__DocumentRef *input,
                                                   Agents__V1__Document_Closure closure,
                                                   void *closure_data);
+void agents__v1__sequences__analytics_counters(ProtobufCService *service,
+                                               const Agents__V1__AnalyticsQuery *input,
+                                               Agents__V1__AnalyticsCounts_Closure closure,
+                                               void *closure_data);
 
 /* --- descriptors --- */
 

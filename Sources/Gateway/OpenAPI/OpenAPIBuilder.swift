@@ -138,6 +138,8 @@ struct APIOperation {
     /// Headers of the success answers beyond `X-Request-Id`.
     var successHeaders: [String: JSONValue] = [:]
     var successMediaType = "application/json"
+    /// The 200 answer is also given as CSV (`Accept: text/csv`).
+    var csv = false
 
     /// Calls a service: may find it busy (429), down (503) or too slow (504).
     var callsServices = true
@@ -180,7 +182,13 @@ struct APIOperation {
             var headers: [String: JSONValue] = ["X-Request-Id": OpenAPIDocument.requestIDHeader]
             headers.merge(successHeaders) { _, new in new }
             var response: [String: JSONValue] = ["description": .string(description), "headers": .object(headers)]
-            if let schema { response["content"] = .object([successMediaType: ["schema": schema]]) }
+            if let schema {
+                var content: [String: JSONValue] = [successMediaType: ["schema": schema]]
+                if csv && status == 200 {
+                    content["text/csv"] = ["schema": Schema.string("One row per day (or per item), the first row the column names.")]
+                }
+                response["content"] = .object(content)
+            }
             responses[String(status)] = .object(response)
         }
         for status in problemStatuses where responses[String(status)] == nil {

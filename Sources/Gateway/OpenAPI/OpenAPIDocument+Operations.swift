@@ -6,7 +6,7 @@ import Foundation
 extension OpenAPIDocument {
     static var operations: [APIOperation] {
         systemOperations + tenantOperations + webhookOperations + agentOperations + scriptOperations + knowledgeOperations + sequenceOperations
-            + integrationOperations + billingOperations + kommoConnectOperations
+            + integrationOperations + billingOperations + kommoConnectOperations + analyticsOperations
     }
 
     // MARK: - System, inbound webhooks, the document itself

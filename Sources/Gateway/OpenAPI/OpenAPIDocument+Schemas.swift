@@ -19,6 +19,7 @@ extension OpenAPIDocument {
         schemas.merge(scriptSchemas) { _, new in new }
         schemas.merge(knowledgeSchemas) { _, new in new }
         schemas.merge(billingSchemas) { _, new in new }
+        schemas.merge(analyticsSchemas) { _, new in new }
         schemas.merge(kommoConnectSchemas) { _, new in new }
         return schemas
     }

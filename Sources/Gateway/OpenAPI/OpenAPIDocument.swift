@@ -39,7 +39,7 @@ package enum OpenAPIDocument {
                     """,
             ],
             "servers": [["url": "/"]],
-            "tags": .array(["system", "tenants", "api-keys", "webhooks", "agents", "rules", "scripts", "knowledge", "sequences", "integrations", "actions", "billing"]
+            "tags": .array(["system", "tenants", "api-keys", "webhooks", "agents", "rules", "scripts", "knowledge", "sequences", "integrations", "actions", "billing", "analytics"]
                 .map { ["name": .string($0)] }),
             "security": [["apiKey": []]],
             "paths": .object(paths),

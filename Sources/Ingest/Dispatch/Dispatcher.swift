@@ -114,8 +114,9 @@ package final class Dispatcher: Service, Sendable {
                     try await store.recordAttempt(seq: due.seq, destination: destination, at: at,
                                                   durationMicros: (ContinuousClock.now - started).micros,
                                                   code: rpc.code.rawValue, error: "\(rpc.code): \(rpc.message)")
-                    let retrying = try await store.retryLater(seq: due.seq, attempts: attempts, nextAt: clock.now().unixMicros + delay.micros,
-                                                              maxAttempts: settings.maxAttempts)
+                    let now = clock.now().unixMicros
+                    let retrying = try await store.retryLater(seq: due.seq, attempts: attempts, nextAt: now + delay.micros,
+                                                              maxAttempts: settings.maxAttempts, now: now)
                     logger.log(level: retrying ? .info : .warning, retrying ? "dispatch.retry" : "dispatch.failed", metadata: [
                         "event.id": "\(event.id)", "tenant.id": "\(event.tenantId)", "destination": "\(destination.rawValue)",
                         "attempt": "\(attempts)", "error": "\(rpc)",

@@ -255,3 +255,14 @@ extension IngestStore {
         }
     }
 }
+
+// MARK: - Analytics
+
+extension IngestStore {
+    /// The tenant's analytics counters in `[fromHour, toHour)`.
+    package func analyticsCounts(tenantID: String, fromHour: Int64, toHour: Int64, buckets: [Int64] = []) async throws -> [CounterSum] {
+        try await db.read { db in
+            try AnalyticsCounters.counts(db, tenantID: tenantID, fromHour: fromHour, toHour: toHour, agentID: nil, buckets: buckets)
+        }
+    }
+}

@@ -150,6 +150,9 @@ extension IngestStore {
             try IngestStore.migrateDecisionsToTypedActions(db)
         }
         registerAllowanceMigration(&migrator)
+        migrator.registerMigration("analytics-counters") { db in
+            try db.execute(sql: AnalyticsCounters.schema)
+        }
         return migrator
     }
 }

@@ -241,6 +241,7 @@ package final class IngestStore: Sendable {
                 """).execute(arguments: [delivery.id, delivery.tenantID, delivery.status.rawValue, delivery.reason, delivery.origin.rawValue,
                                  delivery.receivedAt, delivery.contentType, delivery.remoteAddress, delivery.userAgent,
                                  delivery.body.map { Data($0) }, ids.joined(separator: ",")])
+            try AnalyticsCounters.add(db, tenantID: delivery.tenantID, at: delivery.receivedAt, key: "deliveries.\(delivery.status.rawValue)")
             return IntakeOutcome(status: delivery.status, eventIDs: ids, newEvents: newEvents, duplicates: events.count - newEvents)
         }
     }
@@ -275,6 +276,10 @@ package final class IngestStore: Sendable {
                                  stored.replayScope.isEmpty ? nil : stored.replayScope])
             guard db.changesCount == 1 else { continue }
             newEvents += 1
+            // Counted with the row: a repeated delivery inserts nothing and counts nothing.
+            let at = event.receivedAt.unixMicros
+            try AnalyticsCounters.add(db, tenantID: event.tenantID, at: at, key: "events.type.\(event.type.rawValue)")
+            try AnalyticsCounters.add(db, tenantID: event.tenantID, at: at, key: "events.origin.\(event.origin.rawValue)")
             let seq = db.lastInsertedRowID
             try db.cachedStatement(sql: "INSERT INTO event_text (rowid, text) VALUES (?, ?)").execute(arguments: [seq, event.searchText])
             for destination in Destination.allCases {
@@ -385,10 +390,14 @@ package final class IngestStore: Sendable {
     }
 
     /// Schedules the next try of a failed step, or fails the event once the attempts are used up.
-    package func retryLater(seq: Int64, attempts: Int, nextAt: Int64, maxAttempts: Int) async throws -> Bool {
+    package func retryLater(seq: Int64, attempts: Int, nextAt: Int64, maxAttempts: Int, now: Int64) async throws -> Bool {
         try await batch.write { db in
             if attempts >= maxAttempts {
-                try db.cachedStatement(sql: "UPDATE event SET status = 'failed', attempts = ? WHERE seq = ?").execute(arguments: [attempts, seq])
+                try db.cachedStatement(sql: "UPDATE event SET status = 'failed', attempts = ? WHERE seq = ? AND status != 'failed'")
+                    .execute(arguments: [attempts, seq])
+                if db.changesCount == 1, let tenantID = try String.fetchOne(db, sql: "SELECT tenant_id FROM event WHERE seq = ?", arguments: [seq]) {
+                    try AnalyticsCounters.add(db, tenantID: tenantID, at: now, key: "dispatch.failed")
+                }
                 try db.cachedStatement(sql: "UPDATE dispatch SET status = 'failed' WHERE event_seq = ? AND status = 'pending'").execute(arguments: [seq])
                 return false
             }

@@ -1,3 +1,4 @@
+import ServiceKit
 import GRDB
 
 extension RulesStore {
@@ -201,6 +202,9 @@ extension RulesStore {
                 -- full-text index of the chunks; its rowid is the chunk's id. The tokenizer is the scripts' one.
                 CREATE VIRTUAL TABLE knowledge_fts USING fts5(heading, text, tokenize = 'unicode61 remove_diacritics 2');
                 """)
+        }
+        migrator.registerMigration("analytics-counters") { db in
+            try db.execute(sql: AnalyticsCounters.schema)
         }
         return migrator
     }

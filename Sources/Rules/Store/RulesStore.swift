@@ -256,7 +256,12 @@ package struct RulesStore: Sendable {
                 """)
             for explanation in decision.explanations {
                 try count.execute(arguments: [tenantID, explanation.ruleID, explanation.agentID, day, explanation.outcome.rawValue])
+                // Per rule and outcome, by hour, for analytics: stored with the decision, so an event
+                // evaluated again (a retried Evaluate) returns the stored decision and counts nothing.
+                try AnalyticsCounters.add(db, tenantID: tenantID, at: now, key: "rule.\(explanation.ruleID).\(explanation.outcome.rawValue)",
+                                          agentID: explanation.agentID)
             }
+            try AnalyticsCounters.add(db, tenantID: tenantID, at: now, key: "rules.evaluated")
             // The facts are stored on their own; the decision keeps what the answer needs.
             record.decision.facts = nil
             try db.execute(sql: "INSERT INTO decision (tenant_id, event_key, lead_id, doc, decided_at) VALUES (?, ?, ?, ?, ?)",
@@ -395,6 +400,13 @@ package struct RulesStore: Sendable {
                     counts.append(ScriptDayCount(version: version, day: day, count: 1))
                 }
             }.sorted { ($0.day, $0.version) < ($1.day, $1.version) }
+        }
+    }
+
+    /// The tenant's analytics counters in `[fromHour, toHour)`, optionally of one agent.
+    package func analyticsCounts(tenantID: String, fromHour: Int64, toHour: Int64, agentID: String?, buckets: [Int64] = []) async throws -> [CounterSum] {
+        try await db.read { db in
+            try AnalyticsCounters.counts(db, tenantID: tenantID, fromHour: fromHour, toHour: toHour, agentID: agentID, buckets: buckets)
         }
     }
 

@@ -77,8 +77,8 @@ package struct ChatDelivery: Sendable {
         let key = context.idempotencyKey
         do {
             try await store.recordOutbound(tenantID: tenant, leadID: lead, text: text, at: now, ref: "action:\(key)")
-            try await store.recordUsage(tenantID: tenant, kind: "message_sent", units: 1, at: now, ref: "message:\(key)")
-            if aiReply { try await store.recordUsage(tenantID: tenant, kind: "ai_reply", units: 1, at: now, ref: "ai_reply:\(key)") }
+            try await store.recordUsage(tenantID: tenant, kind: "message_sent", units: 1, at: now, ref: "message:\(key)", agentID: context.agentID)
+            if aiReply { try await store.recordUsage(tenantID: tenant, kind: "ai_reply", units: 1, at: now, ref: "ai_reply:\(key)", agentID: context.agentID) }
         } catch {
             metrics.failed(.messageLedger, error: error, logger: context.logger)
         }

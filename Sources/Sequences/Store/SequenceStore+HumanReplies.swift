@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import GRDB
+import ServiceKit
 import Wire
 
 /// A manager's latest message to a lead, and whether the agents were resumed by hand since.
@@ -40,6 +41,7 @@ extension SequenceStore {
             INSERT OR IGNORE INTO conversation (tenant_id, lead_id, direction, text, at, ref, author) VALUES (?, ?, 'outgoing', ?, ?, ?, ?)
             """, arguments: [event.tenantId, event.leadId, message.text, at, "event:" + event.id, author])
         guard message.authorKind == .manager else { return }
+        if db.changesCount == 1 { try AnalyticsCounters.add(db, tenantID: event.tenantId, at: at, key: "messages.manager") }
         let manager = message.authorName.isEmpty ? message.authorId : message.authorName
         try db.execute(sql: """
             INSERT INTO lead_human_reply (tenant_id, lead_id, replied_at, manager, event_id) VALUES (?, ?, ?, ?, ?)

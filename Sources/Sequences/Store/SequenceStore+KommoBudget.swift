@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import ServiceKit
 
 // MARK: - Paused Kommo accounts, deferred and in-doubt rows
 
@@ -120,7 +121,10 @@ extension SequenceStore {
     package func commandInDoubt(tenantID: String, actionID: Int64, command: InDoubtCommand,
                                 now: Int64) async throws -> (changed: Bool, status: String)? {
         try await db.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT status, lead_id, action_type FROM action WHERE id = ? AND tenant_id = ? AND kind != 'timer'",
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT status, lead_id, action_type, kind, rule_id, agent_id, idempotency_key, finished_at FROM action
+                WHERE id = ? AND tenant_id = ? AND kind != 'timer'
+                """,
                                              arguments: [actionID, tenantID])
             else { return nil }
             let status: String = row["status"]
@@ -135,6 +139,7 @@ extension SequenceStore {
                 next = "dismissed"
                 try db.execute(sql: "UPDATE action SET status = 'dismissed', finished_at = ? WHERE id = ?", arguments: [now, actionID])
             }
+            try Self.recountInDoubt(db, tenantID: tenantID, row: row, dismissed: command == .dismiss, now: now)
             try db.execute(sql: """
                 INSERT INTO action_log (action_id, tenant_id, lead_id, at, action_type, operation, target, request_summary, http_status, latency_ms, outcome, detail)
                 VALUES (?, ?, ?, ?, ?, 'operator', '', '', NULL, 0, ?, ?)

@@ -389,6 +389,7 @@ extension SequenceStore {
             VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)
             """, arguments: [enrollmentID, tenantID, sequence.id, sequence.agentID, leadID, first.id, now, source, eventID, now, now])
         let enrollment = try loadEnrollment(db, tenantID: tenantID, id: enrollmentID)!
+        try AnalyticsCounters.add(db, tenantID: tenantID, at: now, key: "sequence.\(sequence.id).enrolled", agentID: sequence.agentID)
         try moveTo(db, enrollment: enrollment, step: first, definition: sequence.definition, earliest: nil, now: now)
         return .enrolled(try loadEnrollment(db, tenantID: tenantID, id: enrollmentID)!)
     }
@@ -425,6 +426,12 @@ extension SequenceStore {
         try db.execute(sql: "UPDATE enrollment SET current_step_id = ?, next_due_at = ?, updated_at = ? WHERE id = ?",
                        arguments: [step.id, active ? due : nil, now, enrollment.id])
         guard active else { return }
+        // A step is reached once per enrollment: a row revived after a pause was reached before.
+        let key = stepKey(enrollment.id, step.id)
+        if try !(Bool.fetchOne(db, sql: "SELECT 1 FROM action WHERE idempotency_key = ?", arguments: [key]) ?? false) {
+            try AnalyticsCounters.add(db, tenantID: enrollment.tenantID, at: now, key: "sequence.\(enrollment.sequenceID).step.\(step.id).reached",
+                                      agentID: enrollment.agentID)
+        }
         try db.execute(sql: """
             INSERT INTO action (tenant_id, idempotency_key, kind, action_type, action, lead_id, rule_id, agent_id, event_id, due_at, created_at)
             VALUES (?, ?, 'step', ?, ?, ?, ?, ?, ?, ?, ?)
@@ -441,6 +448,9 @@ extension SequenceStore {
     }
 
     static func end(_ db: Database, enrollmentID: String, state: String, reason: String, now: Int64) throws {
+        if let enrollment = try Row.fetchOne(db, sql: "SELECT * FROM enrollment WHERE id = ?", arguments: [enrollmentID]).map(EnrollmentRecord.init(row:)) {
+            try countEnd(db, enrollment: enrollment, state: state, reason: reason, now: now)
+        }
         try db.execute(sql: """
             UPDATE enrollment SET state = ?, reason = ?, current_step_id = NULL, next_due_at = NULL, updated_at = ?, finished_at = ? WHERE id = ?
             """, arguments: [state, reason, now, now, enrollmentID])

@@ -60,6 +60,13 @@ package struct ActionLogEntry: Sendable, Codable {
     package var latencyMillis: Double
     package var outcome: String
     package var detail: String
+
+    package init(actionID: Int64, tenantID: String, leadID: Int64?, at: Int64, actionType: String, operation: String, target: String,
+                 requestSummary: String, httpStatus: Int?, latencyMillis: Double, outcome: String, detail: String) {
+        self.actionID = actionID; self.tenantID = tenantID; self.leadID = leadID; self.at = at; self.actionType = actionType
+        self.operation = operation; self.target = target; self.requestSummary = requestSummary; self.httpStatus = httpStatus
+        self.latencyMillis = latencyMillis; self.outcome = outcome; self.detail = detail
+    }
 }
 
 /// sequence-service's store: the durable schedule, the action log, the conversation log, and the
@@ -299,6 +306,7 @@ package final class SequenceStore: Sendable {
         registerTenantPlanMigration(&migrator)
         registerKommoCatalogMigration(&migrator)
         registerEnrollmentLimitMigration(&migrator)
+        registerAnalyticsMigration(&migrator)
         return migrator
     }
 
@@ -409,6 +417,7 @@ package final class SequenceStore: Sendable {
 
     /// The body of ``finish(_:status:log:retryAt:now:)``, shared with the sequence steps' finish.
     static func finishRow(_ db: Database, _ action: ScheduledAction, status: String, log: ActionLogEntry?, retryAt: Int64?, now: Int64) throws {
+        let previous = try String.fetchOne(db, sql: "SELECT status FROM action WHERE id = ?", arguments: [action.id])
         if status == "deferred" {
             try deferRow(db, action, retryAt: retryAt ?? now, detail: log?.detail ?? "", now: now)
         } else if status == "held" {
@@ -424,6 +433,7 @@ package final class SequenceStore: Sendable {
         } else {
             try db.execute(sql: "UPDATE action SET status = ?, finished_at = ?, last_error = ?, started_at = NULL WHERE id = ?",
                            arguments: [status, now, status == "succeeded" ? "" : (log?.detail ?? ""), action.id])
+            try countOutcome(db, action, status: status, previous: previous, now: now)
         }
         if let log {
             try db.execute(sql: """
@@ -431,6 +441,7 @@ package final class SequenceStore: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [log.actionID, log.tenantID, log.leadID, log.at, log.actionType, log.operation, log.target,
                                  log.requestSummary, log.httpStatus, log.latencyMillis, log.outcome, log.detail])
+            try countAttempt(db, log)
         }
     }
 
@@ -449,9 +460,15 @@ package final class SequenceStore: Sendable {
                 try db.execute(sql: "INSERT OR IGNORE INTO conversation (tenant_id, lead_id, direction, text, at, ref) VALUES (?, ?, ?, ?, ?, ?)",
                                arguments: [event.tenantId, event.leadId, message.direction == .outgoing ? "outgoing" : "incoming",
                                            message.text, event.occurredAtMicros, "event:" + event.id])
+                if db.changesCount == 1, message.direction != .outgoing {
+                    try Self.countInbound(db, tenantID: event.tenantId, leadID: event.leadId, at: event.occurredAtMicros)
+                }
             }
             if event.type == .messageSent, event.leadId != 0, let message = event.message {
                 try Self.recordSentMessage(db, event: event, message: message, now: now)
+            }
+            if event.type == .stageChanged {
+                try Self.countStageChange(db, event: event, at: event.occurredAtMicros != 0 ? event.occurredAtMicros : now)
             }
             return true
         }
@@ -491,10 +508,13 @@ package final class SequenceStore: Sendable {
     }
 
     /// Adds a usage row once per `ref`: a retried action is not billed twice.
-    package func recordUsage(tenantID: String, kind: String, units: Int, at: Int64, ref: String) async throws {
+    package func recordUsage(tenantID: String, kind: String, units: Int, at: Int64, ref: String, agentID: String = "") async throws {
         try await db.write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO usage (tenant_id, kind, units, at, ref) VALUES (?, ?, ?, ?, ?)",
                            arguments: [tenantID, kind, units, at, ref])
+            if db.changesCount == 1 {
+                try AnalyticsCounters.add(db, tenantID: tenantID, at: at, key: "usage.\(kind)", agentID: agentID, value: Int64(units))
+            }
         }
     }
 

@@ -1838,6 +1838,272 @@ extension PB.ActionCommandKind: Codable {
     }
 }
 
+// MARK: - agents.v1.AnalyticsQuery
+
+extension PB {
+    /// A tenant's counters (the tenant from the call's metadata) in a range of hours.
+    package struct AnalyticsQuery: Sendable, Hashable {
+        /// Hours since the Unix epoch (UTC): from inclusive, to exclusive. to_hour must not be before from_hour,
+        /// and the range is at most 24 * 400 hours.
+        package var fromHour: Int64 = 0
+        package var toHour: Int64 = 0
+        /// Only the counters attributed to this agent; empty: every counter, with or without an agent.
+        package var agentId: String = ""
+        /// Buckets to sum the hours into (days of a time zone): ascending, the first equal to from_hour, all
+        /// before to_hour; each count then covers one bucket (to the next start, the last to to_hour) and carries
+        /// its start as `hour`. Empty: one count per hour. At most 400.
+        package var bucketStarts: [Int64] = []
+        package init() {}
+    }
+}
+
+extension PB.AnalyticsQuery {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let fromHour: Int32 = 1
+        package static let toHour: Int32 = 2
+        package static let agentId: Int32 = 3
+        package static let bucketStarts: Int32 = 4
+    }
+}
+
+extension PB.AnalyticsQuery: WireMessage {
+    package static var protoName: String { "agents.v1.AnalyticsQuery" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__AnalyticsQuery()
+            agents__v1__analytics_query__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__analytics_query__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__analytics_query__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__analytics_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__analytics_query__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.AnalyticsQuery {
+    func fill(_ c: inout Agents__V1__AnalyticsQuery, _ arena: WireArena) throws(WireEncodingError) {
+        c.from_hour = self.fromHour
+        c.to_hour = self.toHour
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.n_bucket_starts = self.bucketStarts.count
+        c.bucket_starts = arena.scalars(self.bucketStarts)
+    }
+
+    init(c: Agents__V1__AnalyticsQuery) {
+        self.fromHour = c.from_hour
+        self.toHour = c.to_hour
+        self.agentId = WireArena.readString(c.agent_id)
+        self.bucketStarts = WireArena.readScalars(c.bucket_starts, c.n_bucket_starts)
+    }
+}
+
+extension PB.AnalyticsQuery: Codable {
+    enum CodingKeys: String, CodingKey {
+        case fromHour = "from_hour"
+        case toHour = "to_hour"
+        case agentId = "agent_id"
+        case bucketStarts = "bucket_starts"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .fromHour) { self.fromHour = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .toHour) { self.toHour = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
+        if let v = try container.decodeIfPresent([Int64].self, forKey: .bucketStarts) { self.bucketStarts = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.fromHour, forKey: .fromHour)
+        try container.encode(self.toHour, forKey: .toHour)
+        try container.encode(self.agentId, forKey: .agentId)
+        try container.encode(self.bucketStarts, forKey: .bucketStarts)
+    }
+}
+
+// MARK: - agents.v1.AnalyticsCount
+
+extension PB {
+    /// The sum of one counter in one hour for one agent (empty: counted without an agent).
+    package struct AnalyticsCount: Sendable, Hashable {
+        package var hour: Int64 = 0
+        package var key: String = ""
+        package var agentId: String = ""
+        package var value: Int64 = 0
+        package init() {}
+    }
+}
+
+extension PB.AnalyticsCount {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let hour: Int32 = 1
+        package static let key: Int32 = 2
+        package static let agentId: Int32 = 3
+        package static let value: Int32 = 4
+    }
+}
+
+extension PB.AnalyticsCount: WireMessage {
+    package static var protoName: String { "agents.v1.AnalyticsCount" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__AnalyticsCount()
+            agents__v1__analytics_count__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__analytics_count__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__analytics_count__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__analytics_count__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__analytics_count__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.AnalyticsCount {
+    func fill(_ c: inout Agents__V1__AnalyticsCount, _ arena: WireArena) throws(WireEncodingError) {
+        c.hour = self.hour
+        c.key = try arena.string(self.key, field: "key")
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.value = self.value
+    }
+
+    init(c: Agents__V1__AnalyticsCount) {
+        self.hour = c.hour
+        self.key = WireArena.readString(c.key)
+        self.agentId = WireArena.readString(c.agent_id)
+        self.value = c.value
+    }
+}
+
+extension PB.AnalyticsCount: Codable {
+    enum CodingKeys: String, CodingKey {
+        case hour = "hour"
+        case key = "key"
+        case agentId = "agent_id"
+        case value = "value"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .hour) { self.hour = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .key) { self.key = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .value) { self.value = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.hour, forKey: .hour)
+        try container.encode(self.key, forKey: .key)
+        try container.encode(self.agentId, forKey: .agentId)
+        try container.encode(self.value, forKey: .value)
+    }
+}
+
+// MARK: - agents.v1.AnalyticsCounts
+
+extension PB {
+    package struct AnalyticsCounts: Sendable, Hashable {
+        /// Ordered by hour, key and agent; only counters that are not zero.
+        package var counts: [PB.AnalyticsCount] = []
+        package init() {}
+    }
+}
+
+extension PB.AnalyticsCounts {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let counts: Int32 = 1
+    }
+}
+
+extension PB.AnalyticsCounts: WireMessage {
+    package static var protoName: String { "agents.v1.AnalyticsCounts" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__AnalyticsCounts()
+            agents__v1__analytics_counts__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__analytics_counts__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__analytics_counts__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__analytics_counts__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__analytics_counts__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.AnalyticsCounts {
+    func fill(_ c: inout Agents__V1__AnalyticsCounts, _ arena: WireArena) throws(WireEncodingError) {
+        c.n_counts = self.counts.count
+        c.counts = try arena.messages(self.counts, as: Agents__V1__AnalyticsCount.self, field: "counts") { value, pointer throws(WireEncodingError) in
+            agents__v1__analytics_count__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+    }
+
+    init(c: Agents__V1__AnalyticsCounts) {
+        self.counts = WireArena.readMessages(c.counts, c.n_counts) { PB.AnalyticsCount(c: $0) }
+    }
+}
+
+extension PB.AnalyticsCounts: Codable {
+    enum CodingKeys: String, CodingKey {
+        case counts = "counts"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent([PB.AnalyticsCount].self, forKey: .counts) { self.counts = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.counts, forKey: .counts)
+    }
+}
+
 // MARK: - agents.v1.Conformance
 
 extension PB {
@@ -12000,6 +12266,10 @@ extension PB {
         /// Answers how many events this call released. Errors: INVALID_ARGUMENT (no tenant id).
         package static let setTenantPlan = RPCMethod<PB.TenantPlan, PB.TenantStateResponse>(
             path: "/agents.v1.Ingest/SetTenantPlan", idempotent: true)
+        /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
+        /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
+        package static let analyticsCounters = RPCMethod<PB.AnalyticsQuery, PB.AnalyticsCounts>(
+            path: "/agents.v1.Ingest/AnalyticsCounters", idempotent: true)
     }
 }
 
@@ -12040,6 +12310,9 @@ package protocol IngestHandler: Sendable {
     /// first webhook of a new month. Stored durably; the same plan again changes nothing.
     /// Answers how many events this call released. Errors: INVALID_ARGUMENT (no tenant id).
     func setTenantPlan(_ request: PB.TenantPlan, context: RPCContext) async throws -> PB.TenantStateResponse
+    /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
+    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
+    func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts
 }
 
 extension IngestHandler {
@@ -12059,6 +12332,7 @@ extension IngestHandler {
             RPCRoute(PB.IngestService.stats) { request, context in try await self.stats(request, context: context) },
             RPCRoute(PB.IngestService.setTenantState) { request, context in try await self.setTenantState(request, context: context) },
             RPCRoute(PB.IngestService.setTenantPlan) { request, context in try await self.setTenantPlan(request, context: context) },
+            RPCRoute(PB.IngestService.analyticsCounters) { request, context in try await self.analyticsCounters(request, context: context) },
         ]
     }
 }
@@ -12140,6 +12414,12 @@ package struct IngestClient: Sendable {
     /// Answers how many events this call released. Errors: INVALID_ARGUMENT (no tenant id).
     package func setTenantPlan(_ request: PB.TenantPlan, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.TenantStateResponse {
         try await connection.call(PB.IngestService.setTenantPlan, request, options: options)
+    }
+
+    /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
+    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
+    package func analyticsCounters(_ request: PB.AnalyticsQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.AnalyticsCounts {
+        try await connection.call(PB.IngestService.analyticsCounters, request, options: options)
     }
 
 }
@@ -12232,6 +12512,10 @@ extension PB {
         /// NOT_FOUND (an agent that is not the tenant's).
         package static let listCascadeStops = RPCMethod<PB.CascadeQuery, PB.CascadeStopList>(
             path: "/agents.v1.Rules/ListCascadeStops", idempotent: true)
+        /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
+        /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
+        package static let analyticsCounters = RPCMethod<PB.AnalyticsQuery, PB.AnalyticsCounts>(
+            path: "/agents.v1.Rules/AnalyticsCounters", idempotent: true)
     }
 }
 
@@ -12290,6 +12574,9 @@ package protocol RulesHandler: Sendable {
     /// Cycles of rules the cascade bound stopped, most recent first. Errors: INVALID_ARGUMENT (limit),
     /// NOT_FOUND (an agent that is not the tenant's).
     func listCascadeStops(_ request: PB.CascadeQuery, context: RPCContext) async throws -> PB.CascadeStopList
+    /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
+    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
+    func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts
 }
 
 extension RulesHandler {
@@ -12328,6 +12615,7 @@ extension RulesHandler {
             RPCRoute(PB.RulesService.rollbackScript) { request, context in try await self.rollbackScript(request, context: context) },
             RPCRoute(PB.RulesService.scriptRanking) { request, context in try await self.scriptRanking(request, context: context) },
             RPCRoute(PB.RulesService.listCascadeStops) { request, context in try await self.listCascadeStops(request, context: context) },
+            RPCRoute(PB.RulesService.analyticsCounters) { request, context in try await self.analyticsCounters(request, context: context) },
         ]
     }
 }
@@ -12486,6 +12774,12 @@ package struct RulesClient: Sendable {
         try await connection.call(PB.RulesService.listCascadeStops, request, options: options)
     }
 
+    /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
+    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
+    package func analyticsCounters(_ request: PB.AnalyticsQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.AnalyticsCounts {
+        try await connection.call(PB.RulesService.analyticsCounters, request, options: options)
+    }
+
 }
 
 // MARK: - Service Sequences
@@ -12576,6 +12870,10 @@ extension PB {
         /// Reads the catalog from Kommo now. Errors: FAILED_PRECONDITION (not connected), UNAVAILABLE.
         package static let refreshKommoCatalog = RPCMethod<PB.DocumentRef, PB.Document>(
             path: "/agents.v1.Sequences/RefreshKommoCatalog", idempotent: false)
+        /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
+        /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
+        package static let analyticsCounters = RPCMethod<PB.AnalyticsQuery, PB.AnalyticsCounts>(
+            path: "/agents.v1.Sequences/AnalyticsCounters", idempotent: true)
     }
 }
 
@@ -12641,6 +12939,9 @@ package protocol SequencesHandler: Sendable {
     func kommoCatalog(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document
     /// Reads the catalog from Kommo now. Errors: FAILED_PRECONDITION (not connected), UNAVAILABLE.
     func refreshKommoCatalog(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document
+    /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
+    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
+    func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts
 }
 
 extension SequencesHandler {
@@ -12672,6 +12973,7 @@ extension SequencesHandler {
             RPCRoute(PB.SequencesService.disconnectKommo) { request, context in try await self.disconnectKommo(request, context: context) },
             RPCRoute(PB.SequencesService.kommoCatalog) { request, context in try await self.kommoCatalog(request, context: context) },
             RPCRoute(PB.SequencesService.refreshKommoCatalog) { request, context in try await self.refreshKommoCatalog(request, context: context) },
+            RPCRoute(PB.SequencesService.analyticsCounters) { request, context in try await self.analyticsCounters(request, context: context) },
         ]
     }
 }
@@ -12816,6 +13118,12 @@ package struct SequencesClient: Sendable {
         try await connection.call(PB.SequencesService.refreshKommoCatalog, request, options: options)
     }
 
+    /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
+    /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
+    package func analyticsCounters(_ request: PB.AnalyticsQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.AnalyticsCounts {
+        try await connection.call(PB.SequencesService.analyticsCounters, request, options: options)
+    }
+
 }
 
 // MARK: - Access
@@ -12840,6 +13148,7 @@ extension PB {
         "/agents.v1.Ingest/Stats": ["gateway"],
         "/agents.v1.Ingest/SetTenantState": ["gateway"],
         "/agents.v1.Ingest/SetTenantPlan": ["gateway"],
+        "/agents.v1.Ingest/AnalyticsCounters": ["gateway"],
         "/agents.v1.Rules/Evaluate": ["gateway", "ingest-service", "sequence-service"],
         "/agents.v1.Rules/CreateAgent": ["gateway"],
         "/agents.v1.Rules/GetAgent": ["gateway"],
@@ -12872,6 +13181,7 @@ extension PB {
         "/agents.v1.Rules/RollbackScript": ["gateway"],
         "/agents.v1.Rules/ScriptRanking": ["gateway"],
         "/agents.v1.Rules/ListCascadeStops": ["gateway"],
+        "/agents.v1.Rules/AnalyticsCounters": ["gateway"],
         "/agents.v1.Sequences/Schedule": ["ingest-service"],
         "/agents.v1.Sequences/OnEvent": ["ingest-service"],
         "/agents.v1.Sequences/CreateSequence": ["gateway"],
@@ -12897,5 +13207,6 @@ extension PB {
         "/agents.v1.Sequences/DisconnectKommo": ["gateway"],
         "/agents.v1.Sequences/KommoCatalog": ["gateway"],
         "/agents.v1.Sequences/RefreshKommoCatalog": ["gateway"],
+        "/agents.v1.Sequences/AnalyticsCounters": ["gateway"],
     ]
 }

@@ -87,6 +87,10 @@ extension PartialIngestHandler {
     package func setTenantPlan(_ request: PB.TenantPlan, context: RPCContext) async throws -> PB.TenantStateResponse {
         throw RPCError(.unimplemented, "Ingest.SetTenantPlan is not implemented")
     }
+
+    package func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts {
+        throw RPCError(.unimplemented, "Ingest.AnalyticsCounters is not implemented")
+    }
 }
 
 // MARK: - Rules
@@ -223,6 +227,10 @@ extension PartialRulesHandler {
     package func listCascadeStops(_ request: PB.CascadeQuery, context: RPCContext) async throws -> PB.CascadeStopList {
         throw RPCError(.unimplemented, "Rules.ListCascadeStops is not implemented")
     }
+
+    package func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts {
+        throw RPCError(.unimplemented, "Rules.AnalyticsCounters is not implemented")
+    }
 }
 
 // MARK: - Sequences
@@ -330,5 +338,9 @@ extension PartialSequencesHandler {
 
     package func refreshKommoCatalog(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document {
         throw RPCError(.unimplemented, "Sequences.RefreshKommoCatalog is not implemented")
+    }
+
+    package func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts {
+        throw RPCError(.unimplemented, "Sequences.AnalyticsCounters is not implemented")
     }
 }

@@ -3,6 +3,7 @@
 import { h, replace, notice, field, input, errorView } from "./dom.js";
 import { api, url, session, onUnauthorized } from "./api.js";
 import { overviewPage } from "./pages/overview.js";
+import { dashboardPage } from "./pages/dashboard.js";
 import { agentsPage, agentPage } from "./pages/agents.js";
 import { rulesPage, rulePage } from "./pages/rules.js";
 import { sequencesPage, sequencePage } from "./pages/sequences.js";
@@ -19,6 +20,7 @@ import { billingPage } from "./pages/billing.js";
 /** `#/agents/:id/rules/:ruleId` patterns → pages. `admin` pages use the admin token, not the API key. */
 const routes = [
   ["/", overviewPage],
+  ["/dashboard", dashboardPage],
   ["/agents", agentsPage],
   ["/agents/:id", agentPage],
   ["/agents/:id/rules", rulesPage],
@@ -43,6 +45,7 @@ const routes = [
 
 const nav = [
   ["#/", "Overview"],
+  ["#/dashboard", "Dashboard"],
   ["#/agents", "Agents"],
   ["#/board", "Pipeline board"],
   ["#/webhooks", "Webhook history"],
