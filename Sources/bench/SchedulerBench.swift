@@ -318,6 +318,11 @@ final class KommoSink: Sendable {
     func reset() { state.withLock { $0 = Snapshot() } }
     func snapshot() -> Snapshot { state.withLock { $0 } }
 
+    /// A lead as Kommo returns it, named after its id.
+    static func lead(_ id: Int64) -> String {
+        #"{"id":\#(id),"name":"Lead \#(id)","status_id":61234501,"pipeline_id":7100001,"price":0,"_embedded":{"tags":[],"contacts":[]}}"#
+    }
+
     /// The answer to one request.
     func answer(_ head: HTTPRequestHead, body: ByteBuffer) -> (HTTPResponseStatus, String) {
         guard head.headers.first(name: "Authorization") == "Bearer \(token)" else {
@@ -328,7 +333,15 @@ final class KommoSink: Sendable {
         if head.method == .GET, let range = head.uri.range(of: "/api/v4/leads/") {
             let id = head.uri[range.upperBound...].prefix { $0.isNumber }
             state.withLock { $0.requests += 1 }
-            return (.ok, #"{"id":\#(id),"name":"Lead \#(id)","status_id":61234501,"pipeline_id":7100001,"price":0,"_embedded":{"tags":[],"contacts":[]}}"#)
+            return (.ok, Self.lead(Int64(id) ?? 0))
+        }
+        // Reads batched by the executor: `GET …/api/v4/leads?filter[id][]=…&with=contacts`, brackets percent-encoded.
+        if head.method == .GET, let range = head.uri.range(of: "/api/v4/leads?") {
+            let query = head.uri[range.upperBound...].replacingOccurrences(of: "%5B", with: "[").replacingOccurrences(of: "%5D", with: "]")
+            let ids = query.split(separator: "&").compactMap { $0.hasPrefix("filter[id][]=") ? Int64($0.dropFirst("filter[id][]=".count)) : nil }
+            state.withLock { $0.requests += 1 }
+            let leads = ids.map { Self.lead($0) }.joined(separator: ",")
+            return (.ok, #"{"_page":1,"_links":{},"_embedded":{"leads":[\#(leads)]}}"#)
         }
         guard head.method == .POST, head.uri.hasSuffix("/api/v4/tasks") else {
             state.withLock { $0.refused += 1 }
