@@ -269,10 +269,11 @@ struct RulesBench: Benchmark {
         }
         let calls = quick ? min(evaluations, 50) : evaluations
         let port = try freePort()
+        let data = NSTemporaryDirectory() + "bench-rules-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: data) }
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["--rpc-port", "\(port)", "--data-dir", NSTemporaryDirectory() + "bench-rules-\(UUID().uuidString.prefix(8))", "--log-level", "error",
-                             "--pki-dir", benchPKI]
+        process.arguments = ["--rpc-port", "\(port)", "--data-dir", data, "--log-level", "error", "--pki-dir", benchPKI]
         try process.run()
         defer { process.terminate(); process.waitUntilExit() }
         let rules = RulesClient(connection: RPCConnection(host: "127.0.0.1", port: port, security: try benchSecurity("gateway"),
@@ -361,6 +362,8 @@ struct IngestBench: Benchmark {
         let rates = quick ? "250,500" : self.rates
         let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let data = NSTemporaryDirectory() + "bench-ingest-\(UUID().uuidString.prefix(8))"
+        // Removed after the processes have stopped (defers run last first), so repeated runs do not fill the disk.
+        defer { try? FileManager.default.removeItem(atPath: data) }
         // The gateway refuses an admin token shorter than 43 characters.
         let adminToken = "bench-admin-" + RandomID.make("", hexDigits: 64)
         var ports: [String: Int] = [:]
