@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: run test deps build screenshots build-release check-proto proto compose-check api-test unit e2e bench bench-rpc bench-ingest bench-rules bench-scheduler bench-kommo clean
+.PHONY: run test deps build screenshots build-release check-proto proto compose-check api-test unit e2e bench bench-quick bench-rpc bench-ingest bench-rules bench-scheduler bench-kommo clean
 
 ## Install what is missing, build in release mode, start the four processes, print where to go.
 run: deps build-release
@@ -48,7 +48,13 @@ compose-check:
 	docker-compose -f compose/docker-compose.yml config -q
 	@echo "compose file is valid"
 
-bench: bench-rpc bench-ingest bench-rules bench-scheduler
+## Every benchmark, three runs each, into bench-results/results.json and bench-results/results.md.
+bench: deps build-release
+	.build/release/bench suite --runs $(or $(RUNS),3)
+
+## The same with one run and shortened durations: a couple of minutes.
+bench-quick: deps build-release
+	.build/release/bench suite --quick --runs 1
 
 bench-rpc: deps build-release
 	.build/release/bench rpc

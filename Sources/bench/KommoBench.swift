@@ -15,10 +15,11 @@ import Wire
 ///
 /// Two runs on fresh stores: the lead names unknown (every template needs a lead read: batched with
 /// `filter[id][]`), and the names known from the leads' webhooks (no read).
-struct KommoBench: AsyncParsableCommand {
+struct KommoBench: Benchmark {
     static let configuration = CommandConfiguration(commandName: "kommo", abstract: "Kommo API budget: batching, lead reads, the 7 requests/s limit.")
 
     @Option(help: "Due create_task actions per run.") var actions = 1000
+    @Flag(help: "200 actions per run.") var quick = false
 
     struct Figures {
         var requests: Int
@@ -30,20 +31,29 @@ struct KommoBench: AsyncParsableCommand {
         var created: Int
     }
 
-    func run() async throws {
+    func measure() async throws -> BenchReport {
+        var report = BenchReport()
+        let actions = quick ? min(self.actions, 200) : self.actions
         var rows: [[String]] = []
         for known in [false, true] {
             let figures = try await Self.measure(actions: actions, namesKnown: known)
+            let run = known ? "names from webhooks" : "names unknown (lead reads)"
+            report.add("\(run), Kommo requests/action", "requests/action", Double(figures.requests) / Double(actions))
+            report.add("\(run), actions/s", "actions/s", Double(actions) / figures.seconds)
+            report.add("\(run), tasks created", "tasks", Double(figures.created))
+            report.add("\(run), one-second windows above 7 requests", "windows", Double(figures.violations))
+            report.add("\(run), 429 answers", "answers", Double(figures.tooManyRequests))
             rows.append([
-                known ? "names from webhooks" : "names unknown (lead reads)",
+                run,
                 "\(figures.created)", "\(figures.requests) (\(figures.reads) reads, \(figures.taskRequests) task batches)",
                 String(format: "%.3f", Double(figures.requests) / Double(actions)),
                 String(format: "%.1f", Double(actions) / figures.seconds),
                 "\(figures.violations)", "\(figures.tooManyRequests)",
             ])
         }
-        table("Kommo budget: \(actions) due create_task actions (\"Call {{lead.name}}\") on one account at 7 requests/s — \(machine())",
-              ["run", "tasks", "Kommo requests", "requests/action", "actions/s", "windows > 7/s", "429s"], rows)
+        report.table("Kommo budget: \(actions) due create_task actions (\"Call {{lead.name}}\") on one account at 7 requests/s — \(machine())",
+                     ["run", "tasks", "Kommo requests", "requests/action", "actions/s", "windows > 7/s", "429s"], rows)
+        return report
     }
 
     static func measure(actions: Int, namesKnown: Bool) async throws -> Figures {

@@ -18,7 +18,7 @@ import Wire
 ///
 /// The pending rows are written by this process into the service's store (SQLite, WAL) while the service
 /// runs, so the service's memory is measured with and without them: it must not grow with what is pending.
-struct SchedulerBench: AsyncParsableCommand {
+struct SchedulerBench: Benchmark {
     static let configuration = CommandConfiguration(commandName: "scheduler", abstract: "The durable scheduler: pending rows, fire rate, lateness.")
 
     @Option(help: "Pending actions seeded (due tomorrow and later).") var pending = 1_000_000
@@ -29,8 +29,20 @@ struct SchedulerBench: AsyncParsableCommand {
     @Option(help: "Actions per account in the many-accounts run.") var perAccount = 40
     @Option(help: "Actions coming due per second during the lateness run (spread over the default accounts).") var dueRate = 100
     @Option(help: "Seconds of the lateness run.") var dueSeconds = 20
+    @Flag(help: "10,000 pending, 2,000 drained, 20 accounts of 10 actions, 5 s of lateness at 20/s.") var quick = false
 
-    func run() async throws {
+    func measure() async throws -> BenchReport {
+        var report = BenchReport()
+        let pending = quick ? min(self.pending, 10_000) : self.pending
+        let seedBatch = min(self.seedBatch, pending)
+        let drain = quick ? min(self.drain, 2_000) : self.drain
+        let defaultAccounts = quick ? min(self.defaultAccounts, 20) : self.defaultAccounts
+        let perAccount = quick ? min(self.perAccount, 10) : self.perAccount
+        let dueRate = quick ? min(self.dueRate, 20) : self.dueRate
+        let dueSeconds = quick ? min(self.dueSeconds, 5) : self.dueSeconds
+        // Time for the service's memory to settle before it is read.
+        let settle: Duration = quick ? .seconds(1) : .seconds(3)
+        let settleSeeded: Duration = quick ? .seconds(2) : .seconds(5)
         let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let dataDir = NSTemporaryDirectory() + "bench-scheduler-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: dataDir) }
@@ -72,7 +84,7 @@ struct SchedulerBench: AsyncParsableCommand {
         }
         guard ready else { throw ValidationError("sequence-service did not answer") }
         let pid = service.processIdentifier
-        try await Task.sleep(for: .seconds(3))
+        try await Task.sleep(for: settle)
         let idle = Memory(pid: pid)
 
         // Seeding: the store's own schema and indexes, written in batches from this process.
@@ -93,7 +105,7 @@ struct SchedulerBench: AsyncParsableCommand {
         let seedTime = ContinuousClock.now - seedStart
         _ = try? await db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         let usedAfter = try await Self.usedBytes(db)
-        try await Task.sleep(for: .seconds(5))
+        try await Task.sleep(for: settleSeeded)
         let seeded = Memory(pid: pid)
 
         // Drain: due actions across accounts whose limit is raised to 1,000/s, so Kommo's allowance is not
@@ -146,7 +158,26 @@ struct SchedulerBench: AsyncParsableCommand {
         let final = Memory(pid: pid)
 
         let perRow = Double(usedAfter - usedBefore) / Double(pending)
-        table("Scheduler: \(pending.formatted()) pending actions in a sequence-service store (\(machine()))",
+        let seedSeconds = Self.seconds(seedTime)
+        let drainSeconds = Self.seconds(drained.last! - drainStart)
+        let manySeconds = Self.seconds(many.last! - manyStart)
+        var late = Latencies()
+        late.samples = lateness
+        report.add("seed, rows/s", "rows/s", Double(pending) / seedSeconds)
+        report.add("store size per pending action", "bytes", perRow)
+        report.add("service RSS, empty store", "MiB", idle.mebibytes)
+        report.add("service RSS, \(pending) pending", "MiB", seeded.mebibytes)
+        report.add("RSS growth per pending action", "bytes", Double(seeded.rss - idle.rss) / Double(pending))
+        report.add("service RSS after the drain", "MiB", afterDrain.mebibytes)
+        report.add("service RSS at the end", "MiB", final.mebibytes)
+        report.add("drain, \(drainAccounts) accounts × 1,000/s, actions/s", "actions/s", drainRate)
+        report.add("drain, Kommo requests/s", "requests/s", Double(drained.requests) / drainSeconds)
+        report.add("\(defaultAccounts) accounts at 7/s, actions/s", "actions/s", manyRate)
+        report.add("\(defaultAccounts) accounts at 7/s, Kommo requests/s", "requests/s", Double(many.requests) / manySeconds)
+        report.add("lateness at \(dueRate)/s, p50", "ms", late.percentile(0.5) / 1000)
+        report.add("lateness at \(dueRate)/s, p99", "ms", late.percentile(0.99) / 1000)
+        report.add("lateness at \(dueRate)/s, max", "ms", (lateness.max() ?? 0) / 1000)
+        report.table("Scheduler: \(pending.formatted()) pending actions in a sequence-service store (\(machine()))",
               ["measure", "value"], [
                   ["seed (\(seedBatch.formatted()) rows per transaction)", String(format: "%.1f s, %.0f rows/s", Self.seconds(seedTime), Double(pending) / Self.seconds(seedTime))],
                   ["store size per pending action (rows and indexes)", String(format: "%.0f bytes", perRow)],
@@ -156,7 +187,7 @@ struct SchedulerBench: AsyncParsableCommand {
                   ["service RSS after the drain", afterDrain.text],
                   ["service RSS at the end", final.text],
               ])
-        table("Firing against the Kommo emulator (\(pending.formatted()) rows still pending throughout)",
+        report.table("Firing against the Kommo emulator (\(pending.formatted()) rows still pending throughout)",
               ["run", "actions", "Kommo requests", "accounts × allowance", "seconds", "actions/s", "requests/s"], [
                   ["drain (task text without placeholders)", drain.formatted(), drained.requests.formatted(), "\(drainAccounts) × 1,000/s",
                    String(format: "%.1f", Self.seconds(drained.last! - drainStart)), String(format: "%.0f", drainRate),
@@ -166,16 +197,16 @@ struct SchedulerBench: AsyncParsableCommand {
                    String(format: "%.0f", Double(many.requests) / Self.seconds(many.last! - manyStart))],
               ])
         let refused = sink.snapshot().refused + drained.refused + many.refused
-        if refused > 0 { print("the emulator refused \(refused) requests") }
-        print(String(format: "(the drain's rows were all stored after %.1f s)", Self.seconds(drainInserted)))
-        var late = Latencies()
-        late.samples = lateness
-        table("Lateness of actions coming due at \(dueRate)/s over \(dueSeconds) s (due time → request at Kommo), \(defaultAccounts) accounts at 7/s",
+        report.add("requests the emulator refused", "requests", Double(refused))
+        if refused > 0 { report.line("the emulator refused \(refused) requests") }
+        report.line(String(format: "(the drain's rows were all stored after %.1f s)", Self.seconds(drainInserted)))
+        report.table("Lateness of actions coming due at \(dueRate)/s over \(dueSeconds) s (due time → request at Kommo), \(defaultAccounts) accounts at 7/s",
               ["actions", "p50 ms", "p99 ms", "max ms"], [
                   [lateTotal.formatted(), String(format: "%.0f", late.percentile(0.5) / 1000), String(format: "%.0f", late.percentile(0.99) / 1000),
                    String(format: "%.0f", (lateness.max() ?? 0) / 1000)],
               ])
-        print("goals: RSS does not grow with pending count; lateness p99 ≤ 1 s below the Kommo rate limit")
+        report.line("goals: RSS does not grow with pending count; lateness p99 ≤ 1 s below the Kommo rate limit")
+        return report
     }
 
     // MARK: - Helpers
@@ -253,6 +284,8 @@ struct Memory {
         }
     }
 
+    var mebibytes: Double { Double(rss) / 1_048_576 }
+
     var text: String {
         String(format: "%.1f MiB (anonymous %.1f, file %.1f)", Double(rss) / 1_048_576, Double(anonymous) / 1_048_576, Double(file) / 1_048_576)
     }
@@ -285,6 +318,11 @@ final class KommoSink: Sendable {
     func reset() { state.withLock { $0 = Snapshot() } }
     func snapshot() -> Snapshot { state.withLock { $0 } }
 
+    /// A lead as Kommo returns it, named after its id.
+    static func lead(_ id: Int64) -> String {
+        #"{"id":\#(id),"name":"Lead \#(id)","status_id":61234501,"pipeline_id":7100001,"price":0,"_embedded":{"tags":[],"contacts":[]}}"#
+    }
+
     /// The answer to one request.
     func answer(_ head: HTTPRequestHead, body: ByteBuffer) -> (HTTPResponseStatus, String) {
         guard head.headers.first(name: "Authorization") == "Bearer \(token)" else {
@@ -295,7 +333,15 @@ final class KommoSink: Sendable {
         if head.method == .GET, let range = head.uri.range(of: "/api/v4/leads/") {
             let id = head.uri[range.upperBound...].prefix { $0.isNumber }
             state.withLock { $0.requests += 1 }
-            return (.ok, #"{"id":\#(id),"name":"Lead \#(id)","status_id":61234501,"pipeline_id":7100001,"price":0,"_embedded":{"tags":[],"contacts":[]}}"#)
+            return (.ok, Self.lead(Int64(id) ?? 0))
+        }
+        // Reads batched by the executor: `GET …/api/v4/leads?filter[id][]=…&with=contacts`, brackets percent-encoded.
+        if head.method == .GET, let range = head.uri.range(of: "/api/v4/leads?") {
+            let query = head.uri[range.upperBound...].replacingOccurrences(of: "%5B", with: "[").replacingOccurrences(of: "%5D", with: "]")
+            let ids = query.split(separator: "&").compactMap { $0.hasPrefix("filter[id][]=") ? Int64($0.dropFirst("filter[id][]=".count)) : nil }
+            state.withLock { $0.requests += 1 }
+            let leads = ids.map { Self.lead($0) }.joined(separator: ",")
+            return (.ok, #"{"_page":1,"_links":{},"_embedded":{"leads":[\#(leads)]}}"#)
         }
         guard head.method == .POST, head.uri.hasSuffix("/api/v4/tasks") else {
             state.withLock { $0.refused += 1 }
