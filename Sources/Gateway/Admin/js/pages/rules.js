@@ -5,7 +5,7 @@
 import { h, pretty, replace, badge, table, time, link, button, field, input, textarea, checkbox, notice, jsonBlock,
   showErrors, clearErrors, errorView, parseJSON, details, fieldError } from "../dom.js";
 import { api, url, pagedList } from "../api.js";
-import { showSaved, titleRow, deleteButton } from "./forms.js";
+import { showSaved, takeFlash, titleRow, deleteButton } from "./forms.js";
 import { agentHeader } from "./agents.js";
 import { outcomeBadge } from "../labels.js";
 import { ruleStatsView } from "../charts.js";
@@ -63,6 +63,7 @@ export async function rulePage(page, { id, ruleId }) {
     showSaved(formSlot.querySelector(".form-errors"), saved);
   }));
   drawForm();
+  takeFlash(formSlot.querySelector(".form-errors"), rule.id);
   page.append(
     h("p", { class: "crumbs" }, link(`#/agents/${encodeURIComponent(id)}/rules`, "All rules")),
     h("div", { class: "actions" }, deleteButton("Delete rule", {
