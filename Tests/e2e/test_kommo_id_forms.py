@@ -158,6 +158,10 @@ def test_custom_fields_are_named_beside_their_ids(page, stack, hooli):
     planned = card.get_by_role("row").filter(has_text="set_field")
     expect(planned).to_contain_text(f"Field: Source ({SOURCE})")
 
+    page.goto(f"{stack.base_url}/admin/#/agents/{agent['id']}/rules")
+    expect(page.get_by_role("row").filter(has_text="Mark the source")).to_contain_text(f"set_field cf.Source ({SOURCE})")
+    assert_accessible(page, "the rule list naming a custom field")
+
 
 def test_warnings_about_unknown_ids_are_shown_at_their_fields(page, stack, hooli):
     agent = new_agent(stack, hooli)
@@ -201,3 +205,20 @@ def test_warnings_about_unknown_ids_are_shown_at_their_fields(page, stack, hooli
     expect(form.get_by_text("Saved.")).to_be_visible()
     expect(form.locator("[data-field='stage_ids'] .field-warning")).to_contain_text("no stage 99999996")
     assert stack.api("GET", f"/api/v1/agents/{agent['id']}/scripts/{script['id']}", hooli)["name"] == "Stale stage, renamed"
+
+    # A sequence created through the JSON tab with a trigger stage the account does not have: created, warned at
+    # the trigger's stage. (An edit is sent as a merge patch: only the members it changes are checked.)
+    page.goto(f"{stack.base_url}/admin/#/agents/{agent['id']}/sequences")
+    page.get_by_role("button", name="New sequence").click()
+    form = page.locator("form.sequence-builder")
+    form.get_by_role("tab", name="JSON (advanced)").click()
+    set_json(form, json.dumps({"name": "Stale trigger", "trigger": {"type": "stage_changed", "stage_id": 99999995},
+                               "steps": [{"delay_seconds": 86400, "action": {"type": "add_note", "text": "One"}}]}))
+    form.get_by_role("button", name="Create sequence").click()
+    expect(page).to_have_url(re.compile(r"/sequences/[^/]+$"))
+    form = page.locator("form.sequence-builder")
+    expect(form.get_by_text("Created.")).to_be_visible()
+    expect(form.locator("[data-field='trigger.stage_id'] .field-warning")).to_contain_text("no stage 99999995")
+    assert_accessible(page, "a sequence with a warning")
+    stored = stack.api("GET", f"/api/v1/agents/{agent['id']}/sequences/{page.url.rsplit('/', 1)[1]}", hooli)
+    assert stored["trigger"]["stage_id"] == 99999995

@@ -24,7 +24,8 @@ export async function rulesPage(page, { id }) {
       { title: "Name", cell: (r) => link(`#/agents/${encodeURIComponent(id)}/rules/${encodeURIComponent(r.id)}`, r.name) },
       { title: "Trigger", cell: (r) => triggerView(r.trigger) },
       { title: "Priority", cell: (r) => String(r.priority ?? 0) },
-      { title: "Actions", cell: (r) => (r.actions || []).map((a) => a.type).join(", ") },
+      // An action that sets a field says which, by name: "set_field cf.Source (512302)".
+      { title: "Actions", cell: (r) => (r.actions || []).flatMap((a, i) => [i ? ", " : "", a.type, a.field ? [" ", withKommoNames(a.field)] : ""]) },
       { title: "Enabled", cell: (r) => enableToggle(id, r) },
       { title: "Updated", cell: (r) => time(r.updated_at) },
     ], items, "No rules yet.")),
