@@ -174,7 +174,7 @@ function slotFor(form, path) {
     if (shorter === at) break;
     at = shorter;
   }
-  return { slot: slot && !slot.closest("[hidden]") ? slot : null, exact: at === path };
+  return { slot: slot && !slot.closest("[hidden]") ? slot : null, exact: at === path, at };
 }
 
 /**
@@ -186,9 +186,11 @@ export function showWarnings(form, warnings) {
   const leftover = [];
   for (const warning of warnings || []) {
     const path = String(warning.field || "");
-    const { slot, exact } = slotFor(form, path);
+    const { slot, exact, at } = slotFor(form, path);
     if (!slot) { leftover.push(warning); continue; }
-    slot.append(h("div", { class: "field-warning" }, "Warning: ", exact ? warning.message : `${path}: ${warning.message}`));
+    // One id of a list (`stage_ids[1]`) at the list's control: the message names the id itself.
+    const plain = exact || path.replace(/\[\d+\]$/, "") === at;
+    slot.append(h("div", { class: "field-warning" }, "Warning: ", plain ? warning.message : `${path}: ${warning.message}`));
     const owner = slot.closest(".field");
     if (owner) owner.classList.add("warned");
   }
