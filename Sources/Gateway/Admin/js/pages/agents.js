@@ -113,8 +113,12 @@ function agentForm(agent, etag, done) {
       resumeStages),
     h("button", { type: "submit", class: "primary" }, agent ? "Save" : "Create agent"));
   // The JSON fields edit with CodeMirror where it is installed.
-  codeEditor(hours);
-  loadCatalog().then((catalog) => keepingFocus(() => { pipelines.redraw(catalog); drawResumeStages(catalog); }));
+  const hoursEditor = codeEditor(hours);
+  // The pickers drawn once the catalog is read move the editor below them: it measures itself again.
+  loadCatalog().then((catalog) => {
+    keepingFocus(() => { pipelines.redraw(catalog); drawResumeStages(catalog); });
+    hoursEditor.then((editor) => editor && editor.refresh());
+  });
   saveOnSubmit(form, {
     create: (value, options) => api.post(url`/api/v1/agents`, value, options),
     update: agent && ((value, options) => api.patch(url`/api/v1/agents/${agent.id}`, value, options)), etag, done,
