@@ -29,13 +29,16 @@ def new_agent(stack, tenant: str = "acme") -> dict:
 
 
 def catalog(stack, tenant: str = "acme") -> dict:
-    """The Kommo catalog the UI reads, or the disconnected one when the gateway has none to give."""
+    """The Kommo catalog the UI reads, or the disconnected one when the gateway has none to give. An account
+    connected by a pasted token whose catalog was not read yet counts as not connected, as in the UI: it has
+    no names to offer."""
     try:
-        return stack.api("GET", "/api/v1/kommo/catalog", tenant)
+        found = stack.api("GET", "/api/v1/kommo/catalog", tenant)
     except HTTPError as error:
         if error.status == 404:
             return {"connected": False, "pipelines": []}
         raise
+    return found if found.get("refreshed_at") else {**found, "connected": False}
 
 
 def stage_to_pick(stack, tenant: str = "acme") -> Stage:

@@ -45,7 +45,8 @@ def test_a_create_shows_the_servers_warnings(page, stack):
     page.get_by_role("button", name="Create script").click()
     expect(page.get_by_role("heading", name="Edit script")).to_be_visible()
     expect(page.get_by_text("Created.")).to_be_visible()
-    expect(page.get_by_text("Warning on body: unknown variable {{promo}}")).to_be_visible()
+    # The warning is shown at the field it names.
+    expect(page.locator(".field[data-field=body] .field-warning")).to_contain_text("Warning: unknown variable {{promo}}")
 
 
 def test_an_edit_conflict_offers_reload_or_overwrite(page, stack):

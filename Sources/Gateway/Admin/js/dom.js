@@ -148,19 +148,8 @@ export function showErrors(form, error) {
   const leftover = [];
   for (const violation of problem.errors || []) {
     const path = String(violation.field || "");
-    // The control of the exact path, else of the nearest enclosing one (`conditions.all[1].stage_ids[0]`
-    // goes to `conditions.all[1].stage_ids`, then `conditions.all[1]`, … `conditions`).
-    let slot = null;
-    let at = path;
-    while (at) {
-      slot = form.querySelector(`[data-field="${cssEscape(at)}"] > .field-error`);
-      if (slot) break;
-      const shorter = at.replace(/(\[\d+\]|\.[^.[\]]*)$/, "");
-      if (shorter === at) break;
-      at = shorter;
-    }
-    const exact = at === path;
-    if (slot && !slot.closest("[hidden]")) {
+    const { slot, exact } = slotFor(form, path);
+    if (slot) {
       slot.append(h("div", {}, exact ? violation.message : `${path}: ${violation.message}`));
       const owner = slot.closest(".field");
       if (owner) owner.classList.add("invalid");
@@ -171,9 +160,46 @@ export function showErrors(form, error) {
   if (box) replace(box, problemView(problem, leftover));
 }
 
+/**
+ * The error slot of the control of `path`, else of the nearest enclosing one (`conditions.all[1].stage_ids[0]`
+ * goes to `conditions.all[1].stage_ids`, then `conditions.all[1]`, … `conditions`); none when it is hidden.
+ */
+function slotFor(form, path) {
+  let slot = null;
+  let at = path;
+  while (at) {
+    slot = form.querySelector(`[data-field="${cssEscape(at)}"] > .field-error`);
+    if (slot) break;
+    const shorter = at.replace(/(\[\d+\]|\.[^.[\]]*)$/, "");
+    if (shorter === at) break;
+    at = shorter;
+  }
+  return { slot: slot && !slot.closest("[hidden]") ? slot : null, exact: at === path, at };
+}
+
+/**
+ * Shows the server's warnings (`[{field, message}]`: saved, but e.g. an id the Kommo account does not
+ * have) at the fields they name, as showErrors does for errors but without marking the field invalid.
+ * Returns the warnings no visible field took.
+ */
+export function showWarnings(form, warnings) {
+  const leftover = [];
+  for (const warning of warnings || []) {
+    const path = String(warning.field || "");
+    const { slot, exact, at } = slotFor(form, path);
+    if (!slot) { leftover.push(warning); continue; }
+    // One id of a list (`stage_ids[1]`) at the list's control: the message names the id itself.
+    const plain = exact || path.replace(/\[\d+\]$/, "") === at;
+    slot.append(h("div", { class: "field-warning" }, "Warning: ", plain ? warning.message : `${path}: ${warning.message}`));
+    const owner = slot.closest(".field");
+    if (owner) owner.classList.add("warned");
+  }
+  return leftover;
+}
+
 export function clearErrors(form) {
   for (const slot of form.querySelectorAll(".field-error")) slot.replaceChildren();
-  for (const invalid of form.querySelectorAll(".field.invalid")) invalid.classList.remove("invalid");
+  for (const invalid of form.querySelectorAll(".field.invalid, .field.warned")) invalid.classList.remove("invalid", "warned");
   const box = form.querySelector(".form-errors");
   if (box) box.replaceChildren();
 }

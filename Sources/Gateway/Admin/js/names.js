@@ -91,6 +91,8 @@ export function kommoName(kind, id) {
 // "the lead is in stage 61234501 of pipeline 7100001; expected stage 61234502, 61234503",
 // "status 61234502 in pipeline 7100001", "responsible 8812001", "fields 512301, 512302", a task's "type 2".
 const idWords = /\b(stages?|status|pipelines?|responsible(?: user)?|users?|managers?|fields?|(?:task )?type)(\s+)(\d+(?:(?:,\s*|\s+or\s+)\d+)*)/gi;
+// A custom field referenced by id, as conditions and explanations write it: "cf.512301 is 3000", "contact.cf.512401".
+const fieldReference = /\b((?:lead\.|contact\.|company\.)?cf\.)(\d+)\b/gi;
 const kindOfWord = (word) => {
   const w = word.toLowerCase();
   if (w.startsWith("stage") || w === "status") return "stage";
@@ -113,8 +115,17 @@ export function withKommoNames(text) {
     const parts = [];
     let last = 0;
     let changed = false;
-    for (const match of value.matchAll(idWords)) {
+    const matches = [...value.matchAll(idWords), ...value.matchAll(fieldReference)].sort((a, b) => a.index - b.index);
+    for (const match of matches) {
+      if (match.index < last) continue;
       const [whole, word, space, list] = match;
+      if (match.length === 3) { // cf.<id>: the field's name after the prefix, "cf.Budget (512301)"
+        const found = maps.field.get(space);
+        parts.push(value.slice(last, match.index), word);
+        if (found) { parts.push(named("field", space, found)); changed = true; } else parts.push(space);
+        last = match.index + whole.length;
+        continue;
+      }
       const kind = kindOfWord(word);
       parts.push(value.slice(last, match.index), word, space);
       for (const piece of list.split(/(,\s*|\s+or\s+)/)) {
@@ -129,12 +140,19 @@ export function withKommoNames(text) {
   return slot;
 }
 
-/** The ids an action's parameters name (stage, pipeline, responsible user, task type), each as "Name (id)". */
+/**
+ * The ids an action's parameters name (stage, pipeline, responsible user, task type, and the custom fields
+ * it sets: `"field": "cf.512301"` or keys such as `"cf.512301"`, also under `fields`), each as "Name (id)".
+ */
 export function parameterNames(parameters) {
   const p = parameters || {};
+  const customID = (reference) => { const m = /^(?:(?:lead|contact|company)\.)?cf\.(\d+)$/i.exec(String(reference ?? "").trim()); return m ? m[1] : undefined; };
+  const fieldIDs = [p.field, ...Object.keys(p), ...(p.fields && typeof p.fields === "object" && !Array.isArray(p.fields) ? Object.keys(p.fields) : [])]
+    .map(customID).filter((id, i, all) => id !== undefined && all.indexOf(id) === i);
   const rows = [
     ["Pipeline", "pipeline", p.pipeline_id], ["Stage", "stage", p.stage_id ?? p.status_id],
     ["Responsible user", "user", p.responsible_user_id ?? p.user_id], ["Task type", "task_type", p.task_type ?? p.task_type_id],
+    ...fieldIDs.map((id) => ["Field", "field", id]),
   ].filter(([, , id]) => id !== undefined && id !== null && id !== "");
   if (!rows.length) return null;
   return h("p", { class: "small" }, rows.flatMap(([title, kind, id], i) => [i ? " · " : "", `${title}: `, kommoName(kind, id)]));

@@ -44,8 +44,10 @@ function normalize(data) {
   if (!data || typeof data !== "object") return base;
   const list = (v) => (Array.isArray(v) ? v : []);
   const byEntity = (v) => ({ leads: list(v && v.leads), contacts: list(v && v.contacts), companies: list(v && v.companies) });
+  // An account connected (a pasted token, say) whose catalog was never read has no names to offer: its ids
+  // are typed in, as without an account, until the catalog is read.
   return {
-    connected: Boolean(data.connected), account: data.account || null, refreshed_at: data.refreshed_at || null,
+    connected: Boolean(data.connected) && Boolean(data.refreshed_at), account: data.account || null, refreshed_at: data.refreshed_at || null,
     pipelines: list(data.pipelines).map((p) => ({ ...p, stages: list(p.stages) })),
     users: list(data.users), custom_fields: byEntity(data.custom_fields), tags: byEntity(data.tags), task_types: list(data.task_types),
   };
@@ -110,7 +112,9 @@ export function idPicker(catalog, kind, value, { multiple = false, pipelineID, o
     for (const t of types) options.push(option(t.id, t.name));
   }
   for (const id of current) if (!known.has(id)) options.push(option(id, `#${id} (not in the account)`));
-  const choice = h("select", { multiple, size: multiple ? Math.min(8, Math.max(3, options.length)) : undefined }, options);
+  // A list tall enough for its rows: every option and every pipeline's heading.
+  const rows = options.reduce((n, o) => n + (o.tagName === "OPTGROUP" ? 1 + o.children.length : 1), 0);
+  const choice = h("select", { multiple, size: multiple ? Math.min(8, Math.max(3, rows)) : undefined }, options);
   choice.dataset.picker = kind;
   choice.addEventListener("change", () => {
     const picked = Array.from(choice.selectedOptions).map((o) => o.value).filter(Boolean).map(Number);

@@ -3,8 +3,9 @@
 // errors go to, a submit that shows those errors next to the fields, and saving as a create (POST with
 // one idempotency key per form, so a double submit creates one) or an update (PATCH with If-Match).
 
-import { h, replace, button, notice, errorView, showErrors, clearErrors } from "../dom.js";
+import { h, replace, button, notice, errorView, showErrors, showWarnings, clearErrors } from "../dom.js";
 import { newIdempotencyKey } from "../api.js";
+import { loadCatalog } from "../builders/catalog.js";
 
 /** A form card: the title, the slot for the server's errors, then `children`. */
 export function formCard(title, ...children) {
@@ -114,18 +115,36 @@ function flash(created) {
   flashed = created && (created.warnings || []).length ? { id: created.id, warnings: created.warnings } : null;
 }
 
-/** On the page of what was just created: "Created." with the warnings the server sent (e.g. an undeclared variable). */
+/**
+ * On the page of what was just created: "Created." in the form's error slot `box`, with the warnings the
+ * server sent (an undeclared variable, an id the Kommo account does not have) at their fields.
+ */
 export function takeFlash(box, id) {
   if (!box || !flashed || flashed.id !== id) return;
-  replace(box, notice("ok", "Created."), flashed.warnings.map((w) => notice("info", `Warning on ${w.field}: ${w.message}`)));
+  const { warnings } = flashed;
   flashed = null;
+  announce(box, "Created.", warnings);
 }
 
-/** The "Saved." notice in the form's error slot, with the warnings the server sent about `saved`. */
+/** The "Saved." notice in the form's error slot `box`, with the warnings the server sent about `saved` at their fields. */
 export function showSaved(box, saved) {
-  replace(box, notice("ok", "Saved."), (saved.warnings || []).map((w) => notice("info", `${w.field}: ${w.message}`)));
+  if (box) announce(box, "Saved.", saved.warnings || []);
 }
 
+/**
+ * `done` in `box`, and each warning at the field it names (the rest under `done`). The builders and forms
+ * redraw their controls once the Kommo catalog is read, so the warnings are placed after that redraw.
+ */
+function announce(box, done, warnings) {
+  const count = warnings.length;
+  replace(box, notice("ok", done, count ? ` ${count === 1 ? "One warning" : `${count} warnings`} (nothing was refused): see the marked ${count === 1 ? "field" : "fields"}.` : ""));
+  if (!count) return;
+  loadCatalog().then(() => {
+    const form = box.closest("form");
+    const leftover = form ? showWarnings(form, warnings) : warnings;
+    box.append(...leftover.map((w) => notice("info", `Warning on ${w.field}: ${w.message}`)));
+  });
+}
 
 /**
  * A list's title row: `heading` and a "New …" button that opens `newForm(done)` in `formSlot`; once the

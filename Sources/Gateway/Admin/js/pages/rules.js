@@ -5,7 +5,7 @@
 import { h, pretty, replace, badge, table, time, link, button, field, input, textarea, checkbox, notice, jsonBlock,
   showErrors, clearErrors, errorView, parseJSON, details, fieldError } from "../dom.js";
 import { api, url, pagedList } from "../api.js";
-import { showSaved, titleRow, deleteButton } from "./forms.js";
+import { showSaved, takeFlash, titleRow, deleteButton } from "./forms.js";
 import { agentHeader } from "./agents.js";
 import { outcomeBadge } from "../labels.js";
 import { ruleStatsView } from "../charts.js";
@@ -24,7 +24,8 @@ export async function rulesPage(page, { id }) {
       { title: "Name", cell: (r) => link(`#/agents/${encodeURIComponent(id)}/rules/${encodeURIComponent(r.id)}`, r.name) },
       { title: "Trigger", cell: (r) => triggerView(r.trigger) },
       { title: "Priority", cell: (r) => String(r.priority ?? 0) },
-      { title: "Actions", cell: (r) => (r.actions || []).map((a) => a.type).join(", ") },
+      // An action that sets a field says which, by name: "set_field cf.Source (512302)".
+      { title: "Actions", cell: (r) => (r.actions || []).flatMap((a, i) => [i ? ", " : "", a.type, a.field ? [" ", withKommoNames(a.field)] : ""]) },
       { title: "Enabled", cell: (r) => enableToggle(id, r) },
       { title: "Updated", cell: (r) => time(r.updated_at) },
     ], items, "No rules yet.")),
@@ -63,6 +64,7 @@ export async function rulePage(page, { id, ruleId }) {
     showSaved(formSlot.querySelector(".form-errors"), saved);
   }));
   drawForm();
+  takeFlash(formSlot.querySelector(".form-errors"), rule.id);
   page.append(
     h("p", { class: "crumbs" }, link(`#/agents/${encodeURIComponent(id)}/rules`, "All rules")),
     h("div", { class: "actions" }, deleteButton("Delete rule", {

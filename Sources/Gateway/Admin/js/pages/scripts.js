@@ -8,6 +8,7 @@ import { formCard, saveOnSubmit, showSaved, titleRow, deleteButton, takeFlash } 
 import { agentHeader } from "./agents.js";
 import { scriptStatsView } from "../charts.js";
 import { kommoName } from "../names.js";
+import { loadCatalog, idPicker, keepingFocus } from "../builders/catalog.js";
 
 const types = ["greeting", "qualification", "presentation", "objection_handling", "closing"];
 
@@ -102,8 +103,27 @@ function scriptForm(agentID, script, etag, done) {
   const type = select(types, s.type || "greeting");
   const body = textarea({ rows: 6 });
   body.value = s.body || "";
-  const stages = input({ value: (s.stage_ids || []).join(", "), placeholder: "61234501, 61234502" });
-  const pipeline = input({ value: s.pipeline_id ?? "", placeholder: "pipeline id" });
+  // The stages and the pipeline are ids, picked by name once the Kommo catalog is read (typed in when no
+  // account is connected); the stages offered are the chosen pipeline's.
+  let stageIDs = [...(s.stage_ids || [])];
+  let pipelineID = s.pipeline_id ?? undefined;
+  const placement = h("div", { class: "grid" });
+  let catalog = { connected: false };
+  const drawPlacement = () => {
+    const stages = idPicker(catalog, "stage", stageIDs, { multiple: true, pipelineID, onchange: (ids) => { stageIDs = ids; } });
+    const pipeline = idPicker(catalog, "pipeline", pipelineID, { optional: true, onchange: (id) => {
+      pipelineID = id;
+      const offered = catalog.connected && id !== undefined ? new Set(((catalog.pipelines.find((p) => Number(p.id) === Number(id)) || {}).stages || []).map((x) => Number(x.id))) : null;
+      if (offered) stageIDs = stageIDs.filter((x) => offered.has(Number(x)));
+      keepingFocus(drawPlacement);
+    } });
+    replace(placement,
+      field("Pipeline", pipeline, { name: "pipeline_id", hint: catalog.connected ? "Any: the stages of every pipeline." : "A Kommo pipeline id; empty: any." }),
+      field("Stages", stages, { name: "stage_ids", hint: catalog.connected ? "Ctrl- or ⌘-click picks several; none: any." : "Comma-separated Kommo stage ids; empty: any." }));
+  };
+  // Drawn once the catalog is read, so a control does not change from an id field to a picker under the user.
+  replace(placement, h("p", { class: "muted small" }, "Loading the Kommo account's pipelines and stages…"));
+  loadCatalog().then((loaded) => { catalog = loaded; keepingFocus(drawPlacement); });
   const language = input({ value: s.language || "" });
   const active = checkbox(s.active !== false);
   const block = checkbox(s.block_on_missing !== false);
@@ -116,9 +136,8 @@ function scriptForm(agentID, script, etag, done) {
       field("Language", language, { name: "language" }),
       field("Active", active, { name: "active" })),
     field("Text", body, { name: "body", hint: "Variables: {{lead.name}}, {{contact.first_name|default}}, {{agent.name}}, and the ones declared below." }),
+    placement,
     h("div", { class: "grid" },
-      field("Stages", stages, { name: "stage_ids", hint: "Comma-separated Kommo stage ids; empty: any." }),
-      field("Pipeline", pipeline, { name: "pipeline_id" }),
       field("Trigger phrases", phrases, { name: "trigger_phrases" }),
       field("Own variables", variables, { name: "variables" }),
       field("Block the send when a value is missing", block, { name: "block_on_missing" })),
@@ -130,13 +149,16 @@ function scriptForm(agentID, script, etag, done) {
     body() {
       const value = {
         name: name.value, type: type.value, body: body.value, language: language.value.trim(), active: active.checked,
-        block_on_missing: block.checked, stage_ids: splitIntegers(stages.value, "stage_ids"),
+        block_on_missing: block.checked, stage_ids: [...stageIDs],
         trigger_phrases: splitList(phrases.value), variables: splitList(variables.value),
       };
-      if (pipeline.value.trim()) {
-        if (!/^\d+$/.test(pipeline.value.trim())) throw fieldError("pipeline_id", "must be a number");
-        value.pipeline_id = Number(pipeline.value.trim());
-      } else if (script) value.pipeline_id = null;
+      // A typed id list that is not one is refused here, at its field.
+      for (const [path, message] of [["stage_ids", "is not a list of ids (whole numbers, comma-separated)"], ["pipeline_id", "must be a number"]]) {
+        const control = placement.querySelector(`[data-field="${path}"] input[data-picker]`);
+        if (control && !control.checkValidity()) throw fieldError(path, message);
+      }
+      if (pipelineID !== undefined) value.pipeline_id = pipelineID;
+      else if (script) value.pipeline_id = null;
       return value;
     },
   });

@@ -3,7 +3,7 @@
 
 import { h, replace, badge, table, time, link, button, field, input, select, showErrors, clearErrors, errorView } from "../dom.js";
 import { api, url, pagedList } from "../api.js";
-import { titleRow, deleteButton, showSaved } from "./forms.js";
+import { titleRow, deleteButton, showSaved, takeFlash } from "./forms.js";
 import { agentHeader } from "./agents.js";
 import { sequenceBuilder } from "../builders/sequence-steps.js";
 import { triggerView } from "../names.js";
@@ -56,6 +56,7 @@ export async function sequencePage(page, { id, sequenceId }) {
   }
   drawStatus();
   drawForm();
+  takeFlash(formSlot.querySelector(".form-errors"), sequence.id);
   page.append(h("p", { class: "crumbs" }, link(`#/agents/${encodeURIComponent(id)}/sequences`, "All sequences")),
     statusSlot, formSlot, enrollmentsCard(id, sequenceId));
 }
