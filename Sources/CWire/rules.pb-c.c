@@ -862,6 +862,51 @@ void   agents__v1__knowledge_hit__free_unpacked
   assert(message->base.descriptor == &agents__v1__knowledge_hit__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   agents__v1__knowledge_version_list__init
+                     (Agents__V1__KnowledgeVersionList         *message)
+{
+  static const Agents__V1__KnowledgeVersionList init_value = AGENTS__V1__KNOWLEDGE_VERSION_LIST__INIT;
+  *message = init_value;
+}
+size_t agents__v1__knowledge_version_list__get_packed_size
+                     (const Agents__V1__KnowledgeVersionList *message)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_version_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__knowledge_version_list__pack
+                     (const Agents__V1__KnowledgeVersionList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_version_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__knowledge_version_list__pack_to_buffer
+                     (const Agents__V1__KnowledgeVersionList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_version_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__KnowledgeVersionList *
+       agents__v1__knowledge_version_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__KnowledgeVersionList *)
+     protobuf_c_message_unpack (&agents__v1__knowledge_version_list__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__knowledge_version_list__free_unpacked
+                     (Agents__V1__KnowledgeVersionList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__knowledge_version_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   agents__v1__knowledge_hits__init
                      (Agents__V1__KnowledgeHits         *message)
 {
@@ -2675,6 +2720,70 @@ const ProtobufCMessageDescriptor agents__v1__knowledge_hit__descriptor =
   (ProtobufCMessageInit) agents__v1__knowledge_hit__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor agents__v1__knowledge_version_list__field_descriptors[3] =
+{
+  {
+    "document_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeVersionList, document_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "current_version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeVersionList, current_version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "items",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__KnowledgeVersionList, n_items),
+    offsetof(Agents__V1__KnowledgeVersionList, items),
+    &agents__v1__script_version__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__knowledge_version_list__field_indices_by_name[] = {
+  1,   /* field[1] = current_version */
+  0,   /* field[0] = document_id */
+  2,   /* field[2] = items */
+};
+static const ProtobufCIntRange agents__v1__knowledge_version_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor agents__v1__knowledge_version_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.KnowledgeVersionList",
+  "KnowledgeVersionList",
+  "Agents__V1__KnowledgeVersionList",
+  "agents.v1",
+  sizeof(Agents__V1__KnowledgeVersionList),
+  3,
+  agents__v1__knowledge_version_list__field_descriptors,
+  agents__v1__knowledge_version_list__field_indices_by_name,
+  1,  agents__v1__knowledge_version_list__number_ranges,
+  (ProtobufCMessageInit) agents__v1__knowledge_version_list__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor agents__v1__knowledge_hits__field_descriptors[2] =
 {
   {
@@ -2889,6 +2998,7 @@ static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[33]
   { "UpdateKnowledge", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
   { "DeleteKnowledge", &agents__v1__document_ref__descriptor, &agents__v1__empty__descriptor },
   { "ReindexKnowledge", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
+  { "ListKnowledgeVersions", &agents__v1__document_ref__descriptor, &agents__v1__knowledge_version_list__descriptor },
   { "SearchKnowledge", &agents__v1__knowledge_query__descriptor, &agents__v1__knowledge_hits__descriptor },
   { "GetAgentContext", &agents__v1__agent_context_request__descriptor, &agents__v1__agent_context__descriptor },
   { "Record", &agents__v1__record_request__descriptor, &agents__v1__empty__descriptor },
@@ -2912,24 +3022,25 @@ const unsigned agents__v1__rules__method_indices_by_name[] = {
   15,        /* DeleteScript */
   0,        /* Evaluate */
   2,        /* GetAgent */
-  24,        /* GetAgentContext */
+  25,        /* GetAgentContext */
   18,        /* GetKnowledge */
   7,        /* GetRule */
   12,        /* GetScript */
   3,        /* ListAgents */
-  31,        /* ListCascadeStops */
+  32,        /* ListCascadeStops */
   19,        /* ListKnowledge */
+  23,        /* ListKnowledgeVersions */
   8,        /* ListRules */
-  28,        /* ListScriptVersions */
+  29,        /* ListScriptVersions */
   13,        /* ListScripts */
-  25,        /* Record */
+  26,        /* Record */
   22,        /* ReindexKnowledge */
   16,        /* RenderScript */
-  29,        /* RollbackScript */
-  26,        /* RuleStats */
-  30,        /* ScriptRanking */
-  27,        /* ScriptStats */
-  23,        /* SearchKnowledge */
+  30,        /* RollbackScript */
+  27,        /* RuleStats */
+  31,        /* ScriptRanking */
+  28,        /* ScriptStats */
+  24,        /* SearchKnowledge */
   4,        /* UpdateAgent */
   20,        /* UpdateKnowledge */
   9,        /* UpdateRule */
@@ -3130,13 +3241,21 @@ void agents__v1__rules__reindex_knowledge(ProtobufCService *service,
   assert(service->descriptor == &agents__v1__rules__descriptor);
   service->invoke(service, 22, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void agents__v1__rules__list_knowledge_versions(ProtobufCService *service,
+                                                const Agents__V1__DocumentRef *input,
+                                                Agents__V1__KnowledgeVersionList_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 23, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void agents__v1__rules__search_knowledge(ProtobufCService *service,
                                          const Agents__V1__KnowledgeQuery *input,
                                          Agents__V1__KnowledgeHits_Closure closure,
                                          void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 23, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 24, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__get_agent_context(ProtobufCService *service,
                                           const Agents__V1__AgentContextRequest *input,
@@ -3144,7 +3263,7 @@ void agents__v1__rules__get_agent_context(ProtobufCService *service,
                                           void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 24, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 25, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__record(ProtobufCService *service,
                                const Agents__V1__RecordRequest *input,
@@ -3152,7 +3271,7 @@ void agents__v1__rules__record(ProtobufCService *service,
                                void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 25, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 26, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__rule_stats(ProtobufCService *service,
                                    const Agents__V1__StatsQuery *input,
@@ -3160,7 +3279,7 @@ void agents__v1__rules__rule_stats(ProtobufCService *service,
                                    void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 26, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 27, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__script_stats(ProtobufCService *service,
                                      const Agents__V1__StatsQuery *input,
@@ -3168,7 +3287,7 @@ void agents__v1__rules__script_stats(ProtobufCService *service,
                                      void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 27, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 28, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__list_script_versions(ProtobufCService *service,
                                              const Agents__V1__DocumentRef *input,
@@ -3176,7 +3295,7 @@ void agents__v1__rules__list_script_versions(ProtobufCService *service,
                                              void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 28, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 29, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__rollback_script(ProtobufCService *service,
                                         const Agents__V1__ScriptRollback *input,
@@ -3184,7 +3303,7 @@ void agents__v1__rules__rollback_script(ProtobufCService *service,
                                         void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 29, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 30, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__script_ranking(ProtobufCService *service,
                                        const Agents__V1__StatsQuery *input,
@@ -3192,7 +3311,7 @@ void agents__v1__rules__script_ranking(ProtobufCService *service,
                                        void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 30, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 31, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__list_cascade_stops(ProtobufCService *service,
                                            const Agents__V1__CascadeQuery *input,
@@ -3200,7 +3319,7 @@ void agents__v1__rules__list_cascade_stops(ProtobufCService *service,
                                            void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 31, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 32, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__analytics_counters(ProtobufCService *service,
                                            const Agents__V1__AnalyticsQuery *input,

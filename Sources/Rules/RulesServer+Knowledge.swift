@@ -75,6 +75,30 @@ extension RulesServer {
         return try await knowledgeAnswer(record)
     }
 
+    /// The latest saved versions of a document, newest first, without their content (a version can be
+    /// 200,000 characters) but with its length. Errors: NOT_FOUND.
+    package func listKnowledgeVersions(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.KnowledgeVersionList {
+        let tenantID = try context.requireTenant()
+        guard !request.id.isEmpty else { throw RPCError.invalid(field: "id", "is required") }
+        let (document, versions) = try await mapped {
+            try await store.knowledgeVersions(tenantID: tenantID, id: request.id, agentID: Self.optional(request.parentId), limit: 100)
+        }
+        var answer = PB.KnowledgeVersionList()
+        answer.documentId = document.id
+        answer.currentVersion = document.version
+        answer.items = versions.map { stored in
+            var version = PB.ScriptVersion()
+            version.version = stored.version
+            version.createdAtMicros = stored.createdAt
+            var members = (try? JSONValue.parseObject(stored.doc)) ?? [:]
+            members["characters"] = .int(Int64(members["content"]?.string?.count ?? 0))
+            members["content"] = nil
+            version.json = String(decoding: JSONValue.object(members).data(), as: UTF8.self)
+            return version
+        }
+        return answer
+    }
+
     /// Chunks shown by default and at most.
     static let defaultKnowledgeResults = 5
 

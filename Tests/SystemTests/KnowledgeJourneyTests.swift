@@ -50,6 +50,12 @@ struct KnowledgeJourneyTests {
             let first = (again.json["items"] as? [[String: Any]])?.first
             #expect(first?["version"] as? Int == 2)
             #expect((first?["text"] as? String)?.contains("24 hours") == true)
+            let versions = try await client.request(.GET, "\(base)/\(faqID)/versions", token: acme.key)
+            #expect(versions.status == 200, "\(versions.text)")
+            let history = versions.json["items"] as? [[String: Any]] ?? []
+            #expect(history.map { $0["version"] as? Int ?? 0 } == [2, 1])
+            #expect((history.last?["document"] as? [String: Any])?["characters"] as? Int == 112)
+            #expect((history.last?["document"] as? [String: Any])?["content"] == nil)
             let reindexed = try await client.json(.POST, "\(base)/\(faqID)/reindex", [:], token: acme.key)
             #expect(reindexed.status == 200, "\(reindexed.text)")
             #expect(reindexed.json["version"] as? Int == 2)
@@ -74,6 +80,7 @@ struct KnowledgeJourneyTests {
             statuses["list"] = try await client.request(.GET, base, token: other.key).status
             statuses["search"] = try await client.request(.GET, "\(base)/search?q=valencia", token: other.key).status
             statuses["patch"] = try await client.json(.PATCH, "\(base)/\(faqID)", ["title": "Mine"], token: other.key).status
+            statuses["versions"] = try await client.request(.GET, "\(base)/\(faqID)/versions", token: other.key).status
             statuses["reindex"] = try await client.json(.POST, "\(base)/\(faqID)/reindex", [:], token: other.key).status
             statuses["delete"] = try await client.request(.DELETE, "\(base)/\(faqID)", token: other.key).status
             statuses["get via own agent"] = try await client.request(.GET, "/api/v1/agents/\(otherAgentID)/knowledge/\(faqID)", token: other.key).status

@@ -38,6 +38,7 @@ typedef struct Agents__V1__CascadeStop Agents__V1__CascadeStop;
 typedef struct Agents__V1__CascadeStopList Agents__V1__CascadeStopList;
 typedef struct Agents__V1__KnowledgeQuery Agents__V1__KnowledgeQuery;
 typedef struct Agents__V1__KnowledgeHit Agents__V1__KnowledgeHit;
+typedef struct Agents__V1__KnowledgeVersionList Agents__V1__KnowledgeVersionList;
 typedef struct Agents__V1__KnowledgeHits Agents__V1__KnowledgeHits;
 typedef struct Agents__V1__StatsReport Agents__V1__StatsReport;
 
@@ -469,6 +470,25 @@ struct  Agents__V1__KnowledgeHit
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
 
 
+/*
+ * Saved versions of a knowledge document, newest first, without their content.
+ */
+struct  Agents__V1__KnowledgeVersionList
+{
+  ProtobufCMessage base;
+  char *document_id;
+  int64_t current_version;
+  /*
+   * json: the document at that version without `content`, with `characters` (its content's length).
+   */
+  size_t n_items;
+  Agents__V1__ScriptVersion **items;
+};
+#define AGENTS__V1__KNOWLEDGE_VERSION_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__knowledge_version_list__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0,NULL }
+
+
 struct  Agents__V1__KnowledgeHits
 {
   ProtobufCMessage base;
@@ -862,6 +882,25 @@ Agents__V1__KnowledgeHit *
 void   agents__v1__knowledge_hit__free_unpacked
                      (Agents__V1__KnowledgeHit *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__KnowledgeVersionList methods */
+void   agents__v1__knowledge_version_list__init
+                     (Agents__V1__KnowledgeVersionList         *message);
+size_t agents__v1__knowledge_version_list__get_packed_size
+                     (const Agents__V1__KnowledgeVersionList   *message);
+size_t agents__v1__knowledge_version_list__pack
+                     (const Agents__V1__KnowledgeVersionList   *message,
+                      uint8_t             *out);
+size_t agents__v1__knowledge_version_list__pack_to_buffer
+                     (const Agents__V1__KnowledgeVersionList   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__KnowledgeVersionList *
+       agents__v1__knowledge_version_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__knowledge_version_list__free_unpacked
+                     (Agents__V1__KnowledgeVersionList *message,
+                      ProtobufCAllocator *allocator);
 /* Agents__V1__KnowledgeHits methods */
 void   agents__v1__knowledge_hits__init
                      (Agents__V1__KnowledgeHits         *message);
@@ -958,6 +997,9 @@ typedef void (*Agents__V1__KnowledgeQuery_Closure)
                   void *closure_data);
 typedef void (*Agents__V1__KnowledgeHit_Closure)
                  (const Agents__V1__KnowledgeHit *message,
+                  void *closure_data);
+typedef void (*Agents__V1__KnowledgeVersionList_Closure)
+                 (const Agents__V1__KnowledgeVersionList *message,
                   void *closure_data);
 typedef void (*Agents__V1__KnowledgeHits_Closure)
                  (const Agents__V1__KnowledgeHits *message,
@@ -1064,6 +1106,10 @@ struct Agents__V1__Rules_Service
                             const Agents__V1__DocumentRef *input,
                             Agents__V1__Document_Closure closure,
                             void *closure_data);
+  void (*list_knowledge_versions)(Agents__V1__Rules_Service *service,
+                                  const Agents__V1__DocumentRef *input,
+                                  Agents__V1__KnowledgeVersionList_Closure closure,
+                                  void *closure_data);
   void (*search_knowledge)(Agents__V1__Rules_Service *service,
                            const Agents__V1__KnowledgeQuery *input,
                            Agents__V1__KnowledgeHits_Closure closure,
@@ -1135,6 +1181,7 @@ void agents__v1__rules__init (Agents__V1__Rules_Service *service,
       function_prefix__ ## update_knowledge,\
       function_prefix__ ## delete_knowledge,\
       function_prefix__ ## reindex_knowledge,\
+      function_prefix__ ## list_knowledge_versions,\
       function_prefix__ ## search_knowledge,\
       function_prefix__ ## get_agent_context,\
       function_prefix__ ## record,\
@@ -1237,6 +1284,10 @@ void agents__v1__rules__reindex_knowledge(ProtobufCService *service,
                                           const Agents__V1__DocumentRef *input,
                                           Agents__V1__Document_Closure closure,
                                           void *closure_data);
+void agents__v1__rules__list_knowledge_versions(ProtobufCService *service,
+                                                const Agents__V1__DocumentRef *input,
+                                                Agents__V1__KnowledgeVersionList_Closure closure,
+                                                void *closure_data);
 void agents__v1__rules__search_knowledge(ProtobufCService *service,
                                          const Agents__V1__KnowledgeQuery *input,
                                          Agents__V1__KnowledgeHits_Closure closure,
@@ -1302,6 +1353,7 @@ extern const ProtobufCMessageDescriptor agents__v1__cascade_stop__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__cascade_stop_list__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__knowledge_query__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__knowledge_hit__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__knowledge_version_list__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__knowledge_hits__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__stats_report__descriptor;
 extern const ProtobufCServiceDescriptor agents__v1__rules__descriptor;

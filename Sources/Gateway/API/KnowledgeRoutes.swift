@@ -23,6 +23,20 @@ struct KnowledgeSearchDTO: Codable, Sendable {
     var items: [KnowledgeHitDTO]
 }
 
+struct KnowledgeVersionDTO: Codable, Sendable {
+    var version: Int64
+    var createdAt: String
+    var document: JSONValue
+    enum CodingKeys: String, CodingKey { case version, document, createdAt = "created_at" }
+}
+
+struct KnowledgeVersionsDTO: Codable, Sendable {
+    var documentID: String
+    var currentVersion: Int64
+    var items: [KnowledgeVersionDTO]
+    enum CodingKeys: String, CodingKey { case items, documentID = "document_id", currentVersion = "current_version" }
+}
+
 extension GatewayApp {
     /// Re-index and the search preview of an agent's knowledge base; the CRUD is the document routes.
     /// Every call names the agent, so another agent's or tenant's document answers 404.
@@ -37,6 +51,16 @@ extension GatewayApp {
             return try jsonResponse(KnowledgeSearchDTO(query: query.text, terms: hits.terms, items: hits.items.map {
                 KnowledgeHitDTO(documentID: $0.documentId, title: $0.title, version: $0.version, chunk: $0.chunk, heading: $0.heading,
                                 text: $0.text, score: $0.score, coverage: $0.coverage)
+            }))
+        }
+        api.get("/agents/{id}/knowledge/{docId}/versions") { _, context -> Response in
+            var ref = PB.DocumentRef()
+            ref.parentId = try context.parameters.require("id")
+            ref.id = try context.parameters.require("docId")
+            let list = try await peers.rules.listKnowledgeVersions(ref, options: peers.options(context))
+            return try jsonResponse(KnowledgeVersionsDTO(documentID: list.documentId, currentVersion: list.currentVersion, items: list.items.map {
+                KnowledgeVersionDTO(version: $0.version, createdAt: RFC3339.string(micros: $0.createdAtMicros) ?? "",
+                                    document: JSONValue(parsing: $0.json) ?? .null)
             }))
         }
         api.post("/agents/{id}/knowledge/{docId}/reindex") { _, context -> Response in

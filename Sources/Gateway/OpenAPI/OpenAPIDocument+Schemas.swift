@@ -442,6 +442,13 @@ extension OpenAPIDocument {
                 "created_at": time, "updated_at": time, "warnings": Schema.array(Schema.ref("FieldViolation")),
             ], required: ["id", "agent_id", "version", "title", "format", "chunk_count"]),
             "KnowledgePage": Schema.page(Schema.ref("Knowledge")),
+            "KnowledgeVersions": Schema.object([
+                "document_id": Schema.string(), "current_version": Schema.integer(minimum: 1),
+                "items": Schema.array(Schema.object([
+                    "version": Schema.integer(minimum: 1), "created_at": Schema.string(),
+                    "document": Schema.anyObject("The document at that version, without `content`, with `characters`."),
+                ], required: ["version", "created_at", "document"])),
+            ], required: ["document_id", "current_version", "items"]),
             "KnowledgeSearch": Schema.object([
                 "query": Schema.string(),
                 "terms": Schema.array(Schema.string(), "The significant words the question was reduced to (folded)."),

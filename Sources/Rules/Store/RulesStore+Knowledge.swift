@@ -64,12 +64,16 @@ extension RulesStore {
         }
     }
 
-    /// The saved versions of a document, newest first: (version, resource JSON, saved at).
-    package func knowledgeVersions(tenantID: String, id: String) async throws -> [ScriptVersionRecord] {
+    /// A document of the tenant (and agent) with its latest `limit` saved versions, newest first.
+    package func knowledgeVersions(tenantID: String, id: String, agentID: String?, limit: Int) async throws -> (DocumentRecord, [ScriptVersionRecord]) {
         try await db.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT version, doc, created_at FROM knowledge_version WHERE tenant_id = ? AND document_id = ? ORDER BY version DESC
-                """, arguments: [tenantID, id]).map { ScriptVersionRecord(version: $0["version"], doc: $0["doc"], createdAt: $0["created_at"]) }
+            guard let document = try Self.fetch(db, .knowledge, tenantID: tenantID, id: id, agentID: agentID) else {
+                throw RulesStoreError.notFound(.knowledge, id)
+            }
+            let versions = try Row.fetchAll(db, sql: """
+                SELECT version, doc, created_at FROM knowledge_version WHERE tenant_id = ? AND document_id = ? ORDER BY version DESC LIMIT ?
+                """, arguments: [tenantID, id, limit]).map { ScriptVersionRecord(version: $0["version"], doc: $0["doc"], createdAt: $0["created_at"]) }
+            return (document, versions)
         }
     }
 

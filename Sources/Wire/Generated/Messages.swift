@@ -10805,6 +10805,96 @@ extension PB.KnowledgeHit: Codable {
     }
 }
 
+// MARK: - agents.v1.KnowledgeVersionList
+
+extension PB {
+    /// Saved versions of a knowledge document, newest first, without their content.
+    package struct KnowledgeVersionList: Sendable, Hashable {
+        package var documentId: String = ""
+        package var currentVersion: Int64 = 0
+        /// json: the document at that version without `content`, with `characters` (its content's length).
+        package var items: [PB.ScriptVersion] = []
+        package init() {}
+    }
+}
+
+extension PB.KnowledgeVersionList {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let documentId: Int32 = 1
+        package static let currentVersion: Int32 = 2
+        package static let items: Int32 = 3
+    }
+}
+
+extension PB.KnowledgeVersionList: WireMessage {
+    package static var protoName: String { "agents.v1.KnowledgeVersionList" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KnowledgeVersionList()
+            agents__v1__knowledge_version_list__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__knowledge_version_list__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__knowledge_version_list__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__knowledge_version_list__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__knowledge_version_list__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.KnowledgeVersionList {
+    func fill(_ c: inout Agents__V1__KnowledgeVersionList, _ arena: WireArena) throws(WireEncodingError) {
+        c.document_id = try arena.string(self.documentId, field: "document_id")
+        c.current_version = self.currentVersion
+        c.n_items = self.items.count
+        c.items = try arena.messages(self.items, as: Agents__V1__ScriptVersion.self, field: "items") { value, pointer throws(WireEncodingError) in
+            agents__v1__script_version__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+    }
+
+    init(c: Agents__V1__KnowledgeVersionList) {
+        self.documentId = WireArena.readString(c.document_id)
+        self.currentVersion = c.current_version
+        self.items = WireArena.readMessages(c.items, c.n_items) { PB.ScriptVersion(c: $0) }
+    }
+}
+
+extension PB.KnowledgeVersionList: Codable {
+    enum CodingKeys: String, CodingKey {
+        case documentId = "document_id"
+        case currentVersion = "current_version"
+        case items = "items"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .documentId) { self.documentId = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .currentVersion) { self.currentVersion = v }
+        if let v = try container.decodeIfPresent([PB.ScriptVersion].self, forKey: .items) { self.items = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.documentId, forKey: .documentId)
+        try container.encode(self.currentVersion, forKey: .currentVersion)
+        try container.encode(self.items, forKey: .items)
+    }
+}
+
 // MARK: - agents.v1.KnowledgeHits
 
 extension PB {
@@ -12484,6 +12574,9 @@ extension PB {
         /// Cuts the current version into chunks and indexes them again (no new version). Errors: NOT_FOUND.
         package static let reindexKnowledge = RPCMethod<PB.DocumentRef, PB.Document>(
             path: "/agents.v1.Rules/ReindexKnowledge", idempotent: true)
+        /// Saved versions of a document (DocumentRef: id, parent_id), newest first, at most 100. Errors: NOT_FOUND.
+        package static let listKnowledgeVersions = RPCMethod<PB.DocumentRef, PB.KnowledgeVersionList>(
+            path: "/agents.v1.Rules/ListKnowledgeVersions", idempotent: true)
         /// The best chunks of the agent's active documents for a text. Errors: INVALID_ARGUMENT (text, limit),
         /// NOT_FOUND (agent).
         package static let searchKnowledge = RPCMethod<PB.KnowledgeQuery, PB.KnowledgeHits>(
@@ -12555,6 +12648,8 @@ package protocol RulesHandler: Sendable {
     func deleteKnowledge(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Empty
     /// Cuts the current version into chunks and indexes them again (no new version). Errors: NOT_FOUND.
     func reindexKnowledge(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document
+    /// Saved versions of a document (DocumentRef: id, parent_id), newest first, at most 100. Errors: NOT_FOUND.
+    func listKnowledgeVersions(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.KnowledgeVersionList
     /// The best chunks of the agent's active documents for a text. Errors: INVALID_ARGUMENT (text, limit),
     /// NOT_FOUND (agent).
     func searchKnowledge(_ request: PB.KnowledgeQuery, context: RPCContext) async throws -> PB.KnowledgeHits
@@ -12606,6 +12701,7 @@ extension RulesHandler {
             RPCRoute(PB.RulesService.updateKnowledge) { request, context in try await self.updateKnowledge(request, context: context) },
             RPCRoute(PB.RulesService.deleteKnowledge) { request, context in try await self.deleteKnowledge(request, context: context) },
             RPCRoute(PB.RulesService.reindexKnowledge) { request, context in try await self.reindexKnowledge(request, context: context) },
+            RPCRoute(PB.RulesService.listKnowledgeVersions) { request, context in try await self.listKnowledgeVersions(request, context: context) },
             RPCRoute(PB.RulesService.searchKnowledge) { request, context in try await self.searchKnowledge(request, context: context) },
             RPCRoute(PB.RulesService.getAgentContext) { request, context in try await self.getAgentContext(request, context: context) },
             RPCRoute(PB.RulesService.record) { request, context in try await self.record(request, context: context) },
@@ -12726,6 +12822,11 @@ package struct RulesClient: Sendable {
     /// Cuts the current version into chunks and indexes them again (no new version). Errors: NOT_FOUND.
     package func reindexKnowledge(_ request: PB.DocumentRef, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Document {
         try await connection.call(PB.RulesService.reindexKnowledge, request, options: options)
+    }
+
+    /// Saved versions of a document (DocumentRef: id, parent_id), newest first, at most 100. Errors: NOT_FOUND.
+    package func listKnowledgeVersions(_ request: PB.DocumentRef, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.KnowledgeVersionList {
+        try await connection.call(PB.RulesService.listKnowledgeVersions, request, options: options)
     }
 
     /// The best chunks of the agent's active documents for a text. Errors: INVALID_ARGUMENT (text, limit),
@@ -13172,6 +13273,7 @@ extension PB {
         "/agents.v1.Rules/UpdateKnowledge": ["gateway"],
         "/agents.v1.Rules/DeleteKnowledge": ["gateway"],
         "/agents.v1.Rules/ReindexKnowledge": ["gateway"],
+        "/agents.v1.Rules/ListKnowledgeVersions": ["gateway"],
         "/agents.v1.Rules/SearchKnowledge": ["gateway", "sequence-service"],
         "/agents.v1.Rules/GetAgentContext": ["sequence-service"],
         "/agents.v1.Rules/Record": ["sequence-service"],

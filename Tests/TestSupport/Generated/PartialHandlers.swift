@@ -192,6 +192,10 @@ extension PartialRulesHandler {
         throw RPCError(.unimplemented, "Rules.ReindexKnowledge is not implemented")
     }
 
+    package func listKnowledgeVersions(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.KnowledgeVersionList {
+        throw RPCError(.unimplemented, "Rules.ListKnowledgeVersions is not implemented")
+    }
+
     package func searchKnowledge(_ request: PB.KnowledgeQuery, context: RPCContext) async throws -> PB.KnowledgeHits {
         throw RPCError(.unimplemented, "Rules.SearchKnowledge is not implemented")
     }
