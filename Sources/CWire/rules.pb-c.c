@@ -2973,7 +2973,7 @@ const ProtobufCEnumDescriptor agents__v1__own_write_kind__descriptor =
   agents__v1__own_write_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[33] =
+static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[34] =
 {
   { "Evaluate", &agents__v1__evaluate_request__descriptor, &agents__v1__decision__descriptor },
   { "CreateAgent", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
@@ -3011,7 +3011,7 @@ static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[33]
   { "AnalyticsCounters", &agents__v1__analytics_query__descriptor, &agents__v1__analytics_counts__descriptor },
 };
 const unsigned agents__v1__rules__method_indices_by_name[] = {
-  32,        /* AnalyticsCounters */
+  33,        /* AnalyticsCounters */
   1,        /* CreateAgent */
   17,        /* CreateKnowledge */
   6,        /* CreateRule */
@@ -3053,7 +3053,7 @@ const ProtobufCServiceDescriptor agents__v1__rules__descriptor =
   "Rules",
   "Agents__V1__Rules",
   "agents.v1",
-  33,
+  34,
   agents__v1__rules__method_descriptors,
   agents__v1__rules__method_indices_by_name
 };
@@ -3327,7 +3327,7 @@ void agents__v1__rules__analytics_counters(ProtobufCService *service,
                                            void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 32, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 33, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__init (Agents__V1__Rules_Service *service,
                               Agents__V1__Rules_ServiceDestroy destroy)

@@ -1,4 +1,4 @@
-// Dashboard: is the AI agent helping? Tiles and charts over /api/v1/analytics for a period, a time zone
+// Dashboard: is the AI agent helping? Tiles and charts over the analytics routes for a period, a time zone
 // and optionally one agent; every number links to the list behind it.
 
 import { h, replace, table, link, errorView, field, input, select, clearErrors, showErrors } from "../dom.js";
