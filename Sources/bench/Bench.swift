@@ -13,7 +13,8 @@ import Wire
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks of the wire, ingest, rules and the scheduler.",
-        subcommands: [RPCBench.self, RPCBenchServer.self, RulesBench.self, IngestBench.self, SchedulerBench.self, KommoBench.self])
+        subcommands: [RPCBench.self, RPCBenchServer.self, RulesBench.self, IngestBench.self, SchedulerBench.self, KommoBench.self,
+                      AnalyticsBench.self])
 }
 
 // MARK: - Helpers
