@@ -54,19 +54,24 @@ package enum AnalyticsCounters {
                 CounterSum(hour: row["hour"], key: row["key"], agentID: row["agent_id"], value: row["value"])
             }
         }
-        struct Slot: Hashable { var bucket: Int64; var key: String; var agentID: String }
-        var sums: [Slot: Int64] = [:]
-        var index = 0
-        let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
-        while let row = try rows.next() {
-            let hour: Int64 = row["hour"]
-            // Rows come in hour order, so the bucket only moves forward.
-            while index + 1 < buckets.count && buckets[index + 1] <= hour { index += 1 }
-            sums[Slot(bucket: buckets[index], key: row["key"], agentID: row["agent_id"]), default: 0] += row["value"] as Int64
+        // One grouped query per bucket: SQLite sums each bucket's hours in C over the primary key's range,
+        // so a 90-day report reads 90 small answers instead of every hour row.
+        var filter = "tenant_id = ? AND hour >= ? AND hour < ?"
+        if let agentID, !agentID.isEmpty { filter += " AND agent_id = ?" }
+        let statement = try db.cachedStatement(sql: """
+            SELECT key, agent_id, sum(value) AS value FROM analytics_counter WHERE \(filter)
+            GROUP BY key, agent_id HAVING sum(value) != 0 ORDER BY key, agent_id
+            """)
+        var sums: [CounterSum] = []
+        for (index, start) in buckets.enumerated() {
+            let end = index + 1 < buckets.count ? buckets[index + 1] : toHour
+            var arguments: StatementArguments = [tenantID, start, end]
+            if let agentID, !agentID.isEmpty { arguments += [agentID] }
+            for row in try Row.fetchAll(statement, arguments: arguments) {
+                sums.append(CounterSum(hour: start, key: row["key"], agentID: row["agent_id"], value: row["value"]))
+            }
         }
-        return sums.filter { $0.value != 0 }
-            .map { CounterSum(hour: $0.key.bucket, key: $0.key.key, agentID: $0.key.agentID, value: $0.value) }
-            .sorted { ($0.hour, $0.key, $0.agentID) < ($1.hour, $1.key, $1.agentID) }
+        return sums
     }
 
     /// Checks a query's range and buckets: `INVALID_ARGUMENT` naming what is at fault.

@@ -12,8 +12,9 @@ import Wire
 @main
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks of the wire, ingest, rules, the scheduler and the Kommo budget.",
-        subcommands: [BenchSuite.self, RPCBench.self, RPCBenchServer.self, EchoFloorServer.self, RulesBench.self, IngestBench.self, SchedulerBench.self, KommoBench.self])
+        commandName: "bench", abstract: "Benchmarks of the wire, ingest, rules, the scheduler, the Kommo budget and analytics.",
+        subcommands: [BenchSuite.self, RPCBench.self, RPCBenchServer.self, EchoFloorServer.self, RulesBench.self, IngestBench.self, SchedulerBench.self, KommoBench.self,
+                      AnalyticsBench.self])
 }
 
 // MARK: - Helpers

@@ -23,7 +23,7 @@ def seeded(stack):
     event = stack.wait_for(lambda: stack.api("GET", f"/api/v1/webhooks/events?lead_id={lead}")["items"], what="the event")[0]
     a = agent["id"]
     return {
-        "Overview": "#/", "Agents": "#/agents", "Agent": f"#/agents/{a}", "Rules": f"#/agents/{a}/rules",
+        "Overview": "#/", "Dashboard": "#/dashboard", "Agents": "#/agents", "Agent": f"#/agents/{a}", "Rules": f"#/agents/{a}/rules",
         "Rule": f"#/agents/{a}/rules/{rule['id']}", "Sequences": f"#/agents/{a}/sequences",
         "Sequence": f"#/agents/{a}/sequences/{sequence['id']}", "Scripts": f"#/agents/{a}/scripts",
         "Script": f"#/agents/{a}/scripts/{script['id']}", "Webhook history": "#/webhooks",

@@ -261,24 +261,29 @@ struct AnalyticsRulesDTO: Codable, Sendable {
         to = range.to
         tz = range.timeZone.identifier
         agentId = range.agentID
-        rules = Self.ruleIDs(counts).map { id in
-            var outcomes: [String: Int64] = [:]
-            for (key, value) in counts.totals {
+        // One pass over the keys: outcomes per rule in total, fired and not fired per rule and day.
+        var outcomes: [String: [String: Int64]] = [:]
+        for (key, value) in counts.totals {
+            let p = parts(key)
+            if p.count == 3, p[0] == "rule" { outcomes[String(p[1]), default: [:]][String(p[2])] = value }
+        }
+        var perDay: [String: [(fired: Int64, notFired: Int64)]] = [:]
+        for (index, values) in counts.days.enumerated() {
+            for (key, value) in values where key.hasPrefix("rule.") {
                 let p = parts(key)
-                if p.count == 3, p[0] == "rule", p[1] == id { outcomes[String(p[2])] = value }
+                guard p.count == 3 else { continue }
+                let id = String(p[1])
+                if perDay[id] == nil { perDay[id] = Array(repeating: (0, 0), count: counts.days.count) }
+                if p[2] == "fired" { perDay[id]![index].fired += value } else if !notEvaluated.contains(String(p[2])) { perDay[id]![index].notFired += value }
             }
+        }
+        let t = counts.totals
+        rules = outcomes.keys.sorted().map { id in
+            let outcomes = outcomes[id] ?? [:]
             let fired = outcomes["fired"] ?? 0
             let evaluated = outcomes.filter { !notEvaluated.contains($0.key) }.values.reduce(0, +)
-            let days = zip(range.days, counts.days).map { day, values -> Day in
-                var dayFired: Int64 = 0, dayNot: Int64 = 0
-                for (key, value) in values {
-                    let p = parts(key)
-                    guard p.count == 3, p[0] == "rule", p[1] == id else { continue }
-                    if p[2] == "fired" { dayFired += value } else if !notEvaluated.contains(String(p[2])) { dayNot += value }
-                }
-                return Day(day: day, fired: dayFired, notFired: dayNot)
-            }
-            let t = counts.totals
+            let daily = perDay[id] ?? Array(repeating: (0, 0), count: counts.days.count)
+            let days = zip(range.days, daily).map { Day(day: $0, fired: $1.fired, notFired: $1.notFired) }
             return Rule(ruleId: id, name: names[id], agentId: counts.agents["rule.\(id)"], evaluated: evaluated, fired: fired,
                         notFired: evaluated - fired, outcomes: outcomes, leadsAdvanced: t["outcomes.advanced.rule.\(id)"] ?? 0,
                         leadsWon: t["outcomes.won.rule.\(id)"] ?? 0, leadsLost: t["outcomes.lost.rule.\(id)"] ?? 0,
