@@ -168,7 +168,7 @@ struct AnalyticsBench: AsyncParsableCommand {
             }
             results.append([name, String(format: "%.1f", latencies.percentile(0.5) / 1000), String(format: "%.1f", latencies.percentile(0.99) / 1000)])
         }
-        table("Analytics endpoints over \(days) days (\(counted) events counted, \(rows) counter rows seeded in \(seeded); \(machine()))",
+        printTable("Analytics endpoints over \(days) days (\(counted) events counted, \(rows) counter rows seeded in \(seeded); \(machine()))",
               ["endpoint", "p50 ms", "p99 ms"], results)
         print("goal: p99 ≤ 100 ms per endpoint")
     }
