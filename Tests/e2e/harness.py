@@ -232,6 +232,9 @@ def start_stack(bin_dir: Path | None = None) -> Stack:
         # acme's Kommo account is the emulator.
         stack.api("PATCH", "/api/v1/integrations", "acme",
                   {"kommo": {"base_url": emulator_url, "access_token": emulator_token}})
+        # Its catalog is read now, not by sequence-service's next scheduled pass in the middle of a test:
+        # every test sees acme with its account's names.
+        stack.api("POST", "/api/v1/kommo/catalog/refresh", "acme")
         return stack
     except BaseException:
         if stack is not None:
