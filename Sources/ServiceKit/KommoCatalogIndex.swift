@@ -18,7 +18,6 @@ package struct KommoCatalogIndex: Sendable, Hashable {
     package var users: [Int64: String] = [:]
     /// Custom fields by entity (`leads`, `contacts`, `companies`) and id.
     package var fields: [String: [Int64: String]] = [:]
-    package var enums: [Int64: String] = [:]
     package var taskTypes: [Int64: String] = [:]
 
     /// Kommo's own task types, in every account whether or not an answer lists them.
@@ -42,9 +41,6 @@ package struct KommoCatalogIndex: Sendable, Hashable {
             for field in json["custom_fields"]?[entity]?.array ?? [] {
                 guard let id = field["id"]?.int64 else { continue }
                 known[id] = field["name"]?.string ?? ""
-                for value in field["enums"]?.array ?? [] {
-                    if let enumID = value["id"]?.int64 { enums[enumID] = value["value"]?.string ?? "" }
-                }
             }
             fields[entity] = known
         }
@@ -77,19 +73,6 @@ package struct KommoCatalogIndex: Sendable, Hashable {
     package func label(_ kind: KommoIDKind, _ id: Int64, pipelineID: Int64? = nil) -> String {
         guard let name = name(kind, id, pipelineID: pipelineID), !name.isEmpty else { return String(id) }
         return "\(name) (\(id))"
-    }
-
-    /// Every id the catalog names with its label, whatever its kind (stages first: explanations name
-    /// stages most); for answers that carry ids without saying what they are.
-    package var labels: [Int64: String] {
-        var all: [Int64: String] = [:]
-        func add(_ id: Int64, _ name: String) { if all[id] == nil, !name.isEmpty { all[id] = name } }
-        for (id, candidates) in stages { add(id, candidates.count > 1 ? candidates[0].name : "\(candidates[0].pipelineName) › \(candidates[0].name)") }
-        for (id, name) in pipelines { add(id, name) }
-        for (id, name) in users { add(id, name) }
-        for entity in ["leads", "contacts", "companies"] { for (id, name) in fields[entity] ?? [:] { add(id, name) } }
-        for (id, name) in enums { add(id, name) }
-        return all
     }
 
     // MARK: Checking a document

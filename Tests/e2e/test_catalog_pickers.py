@@ -150,3 +150,62 @@ def test_a_late_catalog_keeps_what_is_being_typed(page, stack):
     page.keyboard.type(" today")
     expect(task).to_have_value("Call the lead today")
     expect(task).to_be_focused()
+
+
+def _hold_catalog(page):
+    """Holds the builders' catalog read until the test lets it through with `CATALOG`."""
+    held = []
+    page.route(re.compile(r"/api/v1/kommo/catalog$"), lambda route: held.append(route))
+
+    def document_with_catalog(route):
+        answer = route.fetch()
+        document = answer.json()
+        document["paths"]["/api/v1/kommo/catalog"] = {"get": {"operationId": "kommoCatalog", "responses": {"200": {"description": "the catalog"}}}}
+        route.fulfill(response=answer, body=json.dumps(document), content_type="application/json")
+    page.route(re.compile(r"/api/v1/openapi\.json$"), document_with_catalog)
+
+    def release():
+        for _ in range(50):  # the held request reaches the route while the test waits
+            if held:
+                break
+            page.wait_for_timeout(100)
+        assert held, "the builder asked for the catalog"
+        for route in held:
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(CATALOG))
+    return release
+
+
+def test_a_late_catalog_keeps_the_picked_type_of_the_next_step(page, stack):
+    """The type picked for the next step, action or condition is still the one picked after the catalog
+    arrives and redraws the builder, so "Add" adds what the user chose."""
+    release = _hold_catalog(page)
+    agent = new_agent(stack)
+    sequence = stack.api("POST", f"/api/v1/agents/{agent['id']}/sequences", body={
+        "name": "Late catalog", "trigger": {"type": "manual"},
+        "steps": [{"id": "a", "action": {"type": "create_task", "text": "Call", "due_in_seconds": 3600}}]})
+    sign_in(page, stack, path=f"#/agents/{agent['id']}/sequences/{sequence['id']}")
+    form = page.locator("form.sequence-builder")
+    form.get_by_label("Action of the new step").select_option("add_note")
+    release()
+    steps = form.locator("li.step-row")
+    expect(steps.nth(0).locator("option", has_text="Maria Lopez")).to_have_count(1)  # redrawn with the account's users
+    expect(form.get_by_label("Action of the new step")).to_have_value("add_note")
+    form.get_by_role("button", name="Add step").click()
+    expect(steps.nth(1).get_by_label("Note", exact=True)).to_be_visible()
+
+
+def test_a_late_catalog_keeps_the_picked_type_of_the_next_rule_action(page, stack):
+    release = _hold_catalog(page)
+    agent = new_agent(stack)
+    sign_in(page, stack, path=f"#/agents/{agent['id']}/rules")
+    page.get_by_role("button", name="New rule").click()
+    form = page.locator("form.rule-builder")
+    form.get_by_label("Type of the new action").select_option("add_note")
+    form.get_by_label("Type of the new condition").first.select_option("stage_is")
+    release()
+    expect(form.get_by_text("by name from the Kommo account Acme Sales")).to_be_visible()
+    expect(form.get_by_label("Type of the new action")).to_have_value("add_note")
+    expect(form.get_by_label("Type of the new condition").first).to_have_value("stage_is")
+    before = form.get_by_label("Note", exact=True).count()
+    form.get_by_role("button", name="Add action").click()
+    expect(form.get_by_label("Note", exact=True)).to_have_count(before + 1)

@@ -247,6 +247,8 @@ export function actionCard(ctx, action, path, { types = actionTypes, tools = nul
 /** The editor of `doc.actions`: one card per action, move up / down, delete, and "Add action". */
 export function actionList(ctx, doc) {
   const container = h("div", { class: "action-list", "data-field": "actions" });
+  // The type picked for the next action outlives a redraw (the catalog arriving redraws the cards).
+  let nextType = "send_message";
   const draw = (focus) => {
     const list = doc.actions || (doc.actions = []);
     const cards = list.map((action, index) => {
@@ -261,7 +263,7 @@ export function actionList(ctx, doc) {
       tool("Delete", "Delete", true, () => { list.splice(index, 1); }, Math.min(index, list.length - 2));
       return actionCard(ctx, action, `actions[${index}]`, { tools, title: `${index + 1}.` });
     });
-    const type = choose(actionTypes, "send_message", () => {}, { "aria-label": "Type of the new action" });
+    const type = choose(actionTypes, nextType, (value) => { nextType = value; }, { "aria-label": "Type of the new action" });
     const addButton = h("button", { type: "button", class: "small" }, "Add action");
     addButton.addEventListener("click", () => { list.push(newAction(type.value)); ctx.changed(); draw(); });
     replace(container, cards.length ? cards : h("p", { class: "muted" }, "No actions yet: a rule needs at least one."),

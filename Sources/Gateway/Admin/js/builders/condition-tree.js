@@ -78,6 +78,9 @@ export function conditionTree(ctx, doc) {
     if (target) target.focus();
   };
 
+  // The type picked for a group's next condition outlives a redraw (the catalog arriving redraws the tree).
+  const nextLeaf = new Map();
+
   function draw() {
     drawn = new WeakMap();
     const root = doc.conditions;
@@ -98,7 +101,7 @@ export function conditionTree(ctx, doc) {
 
   /** "Add: [type] [Add condition] [Add group]" under a group (or for the empty tree). */
   function addControls(path, add) {
-    const type = choose(leafTypes, "field_value", () => {}, { "aria-label": "Type of the new condition" });
+    const type = choose(leafTypes, nextLeaf.get(path) ?? "field_value", (value) => { nextLeaf.set(path, value); }, { "aria-label": "Type of the new condition" });
     const addLeaf = h("button", { type: "button", class: "small" }, "Add condition");
     addLeaf.addEventListener("click", () => add(newLeaf(type.value)));
     const addAll = h("button", { type: "button", class: "small" }, "Add “all” group");

@@ -66,6 +66,8 @@ export function delayWords(seconds) {
 function stepsEditor(ctx, doc) {
   const container = h("div", { class: "steps", "data-field": "steps" });
   let dragged = null;
+  // The action picked for the next step outlives a redraw (the catalog arriving redraws the steps).
+  let nextAction = "send_message";
   const draw = (focus) => {
     const steps = doc.steps || (doc.steps = []);
     const rows = steps.map((step, index) => {
@@ -107,7 +109,7 @@ function stepsEditor(ctx, doc) {
       });
       return row;
     });
-    const type = choose(stepActions, "send_message", () => {}, { "aria-label": "Action of the new step" });
+    const type = choose(stepActions, nextAction, (value) => { nextAction = value; }, { "aria-label": "Action of the new step" });
     const addButton = h("button", { type: "button", class: "small" }, "Add step");
     addButton.addEventListener("click", () => {
       let n = steps.length + 1;
