@@ -123,14 +123,15 @@ struct RPCBadInputTests {
 
     @Test("a client that connects and sends nothing is closed after the idle timeout; others are served")
     func silentClient() async throws {
-        try await withServer(configure: { $0.idleTimeout = .milliseconds(300) }) { server in
+        // Long enough that the served client's TLS handshake fits inside it on a loaded machine.
+        try await withServer(configure: { $0.idleTimeout = .seconds(2) }) { server in
             let raw = try await RawClient(port: server.port)
             try await assertServing(server)
             let started = ContinuousClock.now
             let (received, closed) = try await raw.exchange([])
             #expect(received.isEmpty)
             #expect(closed)
-            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(ContinuousClock.now - started < .seconds(8))
         }
     }
 
