@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: run test deps build screenshots build-release check-proto proto compose-check api-test unit e2e bench bench-quick bench-rpc bench-ingest bench-rules bench-scheduler bench-kommo bench-analytics bench-fairness bench-journey clean
+.PHONY: run test deps build screenshots build-release check-proto proto compose-check api-test unit e2e bench bench-quick bench-rpc bench-ingest bench-rules bench-scheduler bench-kommo bench-analytics bench-fairness bench-journey bench-codec clean
 
 ## Install what is missing, build in release mode, start the four processes, print where to go.
 run: deps build-release
@@ -79,6 +79,9 @@ bench-fairness: deps build-release
 
 bench-journey: deps build-release
 	.build/release/bench journey
+
+bench-codec: deps build-release
+	.build/release/bench codec
 
 clean:
 	rm -rf .build
