@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: run test deps build screenshots build-release check-proto proto compose-check api-test unit e2e bench bench-quick bench-rpc bench-ingest bench-rules bench-scheduler bench-kommo bench-analytics clean
+.PHONY: run test deps build screenshots build-release check-proto proto compose-check api-test unit e2e bench bench-quick bench-rpc bench-ingest bench-rules bench-scheduler bench-kommo bench-analytics bench-fairness bench-journey bench-codec clean
 
 ## Install what is missing, build in release mode, start the four processes, print where to go.
 run: deps build-release
@@ -73,6 +73,15 @@ bench-kommo: deps build-release
 
 bench-analytics: deps build-release
 	.build/release/bench analytics
+
+bench-fairness: deps build-release
+	.build/release/bench fairness
+
+bench-journey: deps build-release
+	.build/release/bench journey
+
+bench-codec: deps build-release
+	.build/release/bench codec
 
 clean:
 	rm -rf .build

@@ -126,8 +126,10 @@ let package = Package(
         executable("gateway", ["Gateway", "ServiceKit", argumentParser, log, lifecycle,
                   .product(name: "Prometheus", package: "swift-prometheus"),
                   .product(name: "Hummingbird", package: "hummingbird")]),
+        // Counts each thread's heap allocations inside the bench process (`bench codec`).
+        .target(name: "CAllocCount", path: "Sources/CAllocCount"),
         // TestSupport for the Kommo emulator `bench kommo` measures against.
-        executable("bench", ["Basics", "Wire", "ServiceKit", "Domain", "RuleEngine", "Sequences", "TestSupport", argumentParser, log, grdb,
+        executable("bench", ["Basics", "Wire", "ServiceKit", "Domain", "RuleEngine", "Sequences", "TestSupport", "CAllocCount", argumentParser, log, grdb,
                   .product(name: "NIOHTTP1", package: "swift-nio"),
                   .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio),
 

@@ -305,14 +305,20 @@ final class KommoSink: Sendable {
         var last: ContinuousClock.Instant?
         var lateness: [Double] = []
         var refused = 0
+        /// With `recordArrivals`: when each task's request arrived (wall clock, µs), by its `request_id`,
+        /// and when each account's task requests arrived.
+        var arrivals: [String: Int64] = [:]
+        var accountRequests: [String: [Int64]] = [:]
     }
 
     let token: String
+    let recordArrivals: Bool
     private let state = Mutex(Snapshot())
     private let nextID = Atomic<Int64>(1)
 
-    init(token: String) {
+    init(token: String, recordArrivals: Bool = false) {
         self.token = token
+        self.recordArrivals = recordArrivals
     }
 
     func reset() { state.withLock { $0 = Snapshot() } }
@@ -358,11 +364,15 @@ final class KommoSink: Sendable {
             let parts = requestID.split(separator: ":")
             if parts.count == 3, parts[0] == "late", let due = Int64(parts[1]) { lateness.append(Double(now - due)) }
         }
+        let account = head.uri.range(of: "/api/v4/").map { String(head.uri[..<$0.lowerBound]) } ?? ""
+        let requestIDs = recordArrivals ? tasks.map { $0["request_id"] as? String ?? "" } : []
         state.withLock {
             $0.count += tasks.count
             $0.requests += 1
             $0.last = ContinuousClock.now
             $0.lateness += lateness
+            for requestID in requestIDs { $0.arrivals[requestID] = now }
+            if recordArrivals { $0.accountRequests[account, default: []].append(now) }
         }
         return (.ok, #"{"_links":{},"_embedded":{"tasks":[\#(answered.joined(separator: ","))]}}"#)
     }

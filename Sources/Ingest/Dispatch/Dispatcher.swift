@@ -28,8 +28,9 @@ package struct DispatchSettings: Sendable {
 
 /// The durable outbox: carries each stored event to rules-service (`Evaluate`), the decision's actions
 /// and timers to sequence-service (`Schedule`), and the event itself to sequence-service (`OnEvent`).
-/// Events of one lead go in order; other leads are not held up. Every attempt is recorded; failures
-/// retry with capped exponential backoff and jitter until the attempts run out.
+/// Events of one lead go in order; other leads are not held up, and tenants take turns, so one tenant's
+/// backlog does not hold up another's. Every attempt is recorded; failures retry with capped exponential
+/// backoff and jitter until the attempts run out.
 package final class Dispatcher: Service, Sendable {
     private let store: IngestStore
     private let rules: RulesClient
@@ -40,6 +41,8 @@ package final class Dispatcher: Service, Sendable {
     /// One lane per lead: an event waits for the one before it of the same lead.
     private let lanes: LaneRunner<(key: String, event: DueEvent)>
     package let counters = DispatchCounters()
+    /// The tenant the last search for due events ended with; the next one starts after it.
+    private let cursor = Mutex<String>("")
 
     package init(store: IngestStore, rules: RulesClient, sequences: SequencesClient, settings: DispatchSettings,
                  clock: any WallClock, logger: Logger) {
@@ -60,8 +63,12 @@ package final class Dispatcher: Service, Sendable {
     package func run() async throws {
         await lanes.run { request in
             do {
-                // A lead with an event in flight is left out: its next event waits for that one.
-                return try await self.store.dueEvents(now: self.clock.now().unixMicros, limit: request.limit, excludingKeys: request.busyKeys)
+                // A lead with an event in flight is left out: its next event waits for that one. Tenants
+                // take turns, so one tenant's backlog does not hold up another's events.
+                let batch = try await self.store.dueEvents(now: self.clock.now().unixMicros, limit: request.limit,
+                                                           excludingKeys: request.busyKeys, after: self.cursor.withLock { $0 })
+                self.cursor.withLock { $0 = batch.lastTenant }
+                return batch.events
             } catch {
                 self.logger.error("dispatch.query_failed", metadata: ["error": "\(error)"])
                 return []

@@ -153,6 +153,10 @@ extension IngestStore {
         migrator.registerMigration("analytics-counters") { db in
             try db.execute(sql: AnalyticsCounters.schema)
         }
+        migrator.registerMigration("perf-pending-by-tenant") { db in
+            // Pending events per tenant, for dispatch that takes tenants in turn.
+            try db.execute(sql: "CREATE INDEX event_pending_by_tenant ON event(tenant_id, seq) WHERE status = 'pending'")
+        }
         return migrator
     }
 }

@@ -306,37 +306,89 @@ package final class IngestStore: Sendable {
     /// Events whose next step is due, oldest first, at most one per order key (lead), skipping keys
     /// with an earlier event still pending and keys already being worked on.
     package func dueEvents(now: Int64, limit: Int, excludingKeys busy: Set<String>) async throws -> [(key: String, event: DueEvent)] {
+        try await dueEvents(now: now, limit: limit, excludingKeys: busy, after: "").events
+    }
+
+    /// Due events of tenants in turn, and the tenant the next search starts after.
+    package struct DueBatch: Sendable {
+        package var events: [(key: String, event: DueEvent)]
+        package var lastTenant: String
+    }
+
+    /// Due events, fairly across tenants: tenants with pending events are visited in turn starting
+    /// after `cursor`, and the batch takes one event of every tenant before a second of any, so one
+    /// tenant's backlog does not hold up another's next event. Within a tenant: oldest first, at most one
+    /// per order key (lead), skipping keys with an earlier event still pending and keys being worked on.
+    package func dueEvents(now: Int64, limit: Int, excludingKeys busy: Set<String>, after cursor: String) async throws -> DueBatch {
         try await db.read { db in
-            let wanted = limit + busy.count
-            // Usually the oldest pending events are the due ones: walk the pending index in order and
-            // stop at the limit. Only when that head is full of events waiting for a retry is the
-            // (sorting) search over every due event needed.
-            var rows = try Row.fetchAll(db, sql: Self.dueSQL(source: """
-                (SELECT seq FROM event INDEXED BY event_pending_seq WHERE status = 'pending' ORDER BY seq LIMIT \(Self.dueHead)) AS head
-                JOIN event e ON e.seq = head.seq
-                """), arguments: [now, wanted])
-            if rows.count < wanted {
-                let head = try Int.fetchOne(db, sql: """
-                    SELECT count(*) FROM (SELECT 1 FROM event INDEXED BY event_pending_seq WHERE status = 'pending' LIMIT \(Self.dueHead))
-                    """) ?? 0
-                if head == Self.dueHead { rows = try Row.fetchAll(db, sql: Self.dueSQL(source: "event e"), arguments: [now, wanted]) }
+            var queues: [[(key: String, event: DueEvent)]] = []
+            var lastTenant = cursor
+            var current = cursor
+            var wrapped = cursor.isEmpty
+            // Each tenant with a due event gives at least one, so `limit` of them are enough.
+            while queues.count < limit {
+                guard let tenant = try String.fetchOne(db, sql: """
+                    SELECT tenant_id FROM event INDEXED BY event_pending_by_tenant WHERE status = 'pending' AND tenant_id > ?
+                    ORDER BY tenant_id LIMIT 1
+                    """, arguments: [current]) else {
+                    if wrapped { break }
+                    wrapped = true
+                    current = ""
+                    continue
+                }
+                // After wrapping around, the tenants past the cursor were visited already.
+                if wrapped && !cursor.isEmpty && tenant > cursor { break }
+                current = tenant
+                let due = try Self.dueEvents(db, tenant: tenant, now: now, limit: limit, busy: busy)
+                if !due.isEmpty {
+                    queues.append(due)
+                    lastTenant = tenant
+                }
             }
             var result: [(key: String, event: DueEvent)] = []
-            for row in rows {
-                let key: String = row["order_key"]
-                guard !busy.contains(key) else { continue }
-                let seq: Int64 = row["seq"]
-                let pending = ((row["pending"] as String?) ?? "").split(separator: ",").map(String.init)
-                let decision: Data? = row["decision"]
-                let event = DueEvent(
-                    seq: seq, event: try Self.storedEvent(row),
-                    decision: try decision.map { try PB.Decision(serializedBytes: Array($0)) },
-                    attempts: row["attempts"], pending: Set(pending.compactMap(Destination.init(rawValue:))))
-                result.append((key, event))
-                if result.count >= limit { break }
+            var round = 0
+            while result.count < limit, queues.contains(where: { $0.count > round }) {
+                for queue in queues where queue.count > round && result.count < limit { result.append(queue[round]) }
+                round += 1
             }
-            return result
+            return DueBatch(events: result, lastTenant: lastTenant)
         }
+    }
+
+    /// One tenant's due events, oldest first.
+    private static func dueEvents(_ db: Database, tenant: String, now: Int64, limit: Int, busy: Set<String>) throws -> [(key: String, event: DueEvent)] {
+        let wanted = limit + busy.count
+        // Usually the tenant's oldest pending events are the due ones: walk its pending index in order
+        // and stop at the limit. Only when that head is full of events waiting for a retry is the
+        // (sorting) search over every due event of the tenant needed.
+        var rows = try Row.fetchAll(db, sql: dueSQL(source: """
+            (SELECT seq FROM event INDEXED BY event_pending_by_tenant WHERE status = 'pending' AND tenant_id = ? ORDER BY seq LIMIT \(dueHead)) AS head
+            JOIN event e ON e.seq = head.seq
+            """), arguments: [tenant, now, wanted])
+        if rows.count < wanted {
+            let head = try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM (SELECT 1 FROM event INDEXED BY event_pending_by_tenant WHERE status = 'pending' AND tenant_id = ? LIMIT \(dueHead))
+                """, arguments: [tenant]) ?? 0
+            if head == dueHead {
+                rows = try Row.fetchAll(db, sql: dueSQL(source: "(SELECT seq FROM event INDEXED BY event_pending_by_tenant WHERE status = 'pending' AND tenant_id = ?) AS head JOIN event e ON e.seq = head.seq"),
+                                        arguments: [tenant, now, wanted])
+            }
+        }
+        var result: [(key: String, event: DueEvent)] = []
+        for row in rows {
+            let key: String = row["order_key"]
+            guard !busy.contains(key) else { continue }
+            let seq: Int64 = row["seq"]
+            let pending = ((row["pending"] as String?) ?? "").split(separator: ",").map(String.init)
+            let decision: Data? = row["decision"]
+            let event = DueEvent(
+                seq: seq, event: try storedEvent(row),
+                decision: try decision.map { try PB.Decision(serializedBytes: Array($0)) },
+                attempts: row["attempts"], pending: Set(pending.compactMap(Destination.init(rawValue:))))
+            result.append((key, event))
+            if result.count >= limit { break }
+        }
+        return result
     }
 
     /// The stored event of an `event` row (its `record`, `delivery_id` and `replay_of` columns).

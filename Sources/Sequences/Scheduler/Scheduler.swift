@@ -44,6 +44,9 @@ package struct SchedulerSettings: Sendable {
     package var lease: Duration
     package var pollInterval: Duration
     package var concurrency: Int
+    /// Most rows one tenant holds claimed at once, so another tenant's due action always finds a lane
+    /// while one tenant's burst runs.
+    package var tenantConcurrency: Int
     package var maxAttempts: Int
     /// Wait before running an action again that asked to be retried without saying when: 2 s, doubling,
     /// at most 5 min, up to a fifth of it random.
@@ -52,12 +55,14 @@ package struct SchedulerSettings: Sendable {
     /// `concurrency` is high because most running actions wait: for their Kommo account's next batch (up
     /// to 50 of them share one request), a slow endpoint, a rate limit.
     package init(batchSize: Int = 512, lease: Duration = .seconds(120), pollInterval: Duration = .milliseconds(100),
-                 concurrency: Int = 512, maxAttempts: Int = 8,
+                 concurrency: Int = 512, tenantConcurrency: Int? = nil, maxAttempts: Int = 8,
                  retryBackoff: RetryBackoff = RetryBackoff(initial: .seconds(2), maximum: .seconds(300), jitter: 0.2)) {
         self.batchSize = batchSize
         self.lease = lease
         self.pollInterval = pollInterval
         self.concurrency = concurrency
+        // Half the lanes by default: one tenant alone still fills several Kommo batches at once.
+        self.tenantConcurrency = max(1, tenantConcurrency ?? concurrency / 2)
         self.maxAttempts = maxAttempts
         self.retryBackoff = retryBackoff
     }
@@ -69,6 +74,10 @@ package struct SchedulerSettings: Sendable {
 ///
 /// Claimed rows start as soon as a lane is free rather than batch by batch: an action that waits (for its
 /// Kommo account's allowance, a slow endpoint) holds up only its own lane, not the next claim.
+///
+/// Tenants share the lanes fairly: a claim takes due rows of every tenant in turn, and no tenant holds
+/// more than `tenantConcurrency` rows claimed at once, so one tenant's burst of thousands of due actions
+/// leaves lanes free for the others.
 package final class Scheduler: Service, Sendable {
     private let store: SequenceStore
     private let runner: any ActionRunner
@@ -79,6 +88,8 @@ package final class Scheduler: Service, Sendable {
     /// One lane per lead, so a lead's actions run in order; a claimed action of a lead whose lane is
     /// running joins that lane.
     private let lanes: LaneRunner<ScheduledAction>
+    /// Rows claimed and not yet finished, per tenant, and the tenant the last claim ended with.
+    private let claimed = Mutex<(inFlight: [String: Int], cursor: String)>(([:], ""))
 
     package init(store: SequenceStore, runner: any ActionRunner, ingest: IngestClient, settings: SchedulerSettings,
                  clock: any WallClock, logger: Logger) {
@@ -122,9 +133,24 @@ package final class Scheduler: Service, Sendable {
         return due.count
     }
 
-    /// Claims due rows, oldest due first.
+    /// Claims due rows: tenants in turn, each one's oldest due first.
     private func claim() async throws -> [ScheduledAction] {
-        try await store.claimDue(now: clock.now().unixMicros, lease: settings.lease.micros, limit: settings.batchSize)
+        let (inFlight, cursor) = claimed.withLock { ($0.inFlight, $0.cursor) }
+        let claim = try await store.claimDue(now: clock.now().unixMicros, lease: settings.lease.micros, limit: settings.batchSize,
+                                             tenantCap: settings.tenantConcurrency, inFlight: inFlight, after: cursor)
+        claimed.withLock { state in
+            for action in claim.actions { state.inFlight[action.tenantID, default: 0] += 1 }
+            state.cursor = claim.lastTenant
+        }
+        return claim.actions
+    }
+
+    /// A claimed row is done with (finished, or left for its lease to expire): its tenant's slot is free.
+    private func release(_ action: ScheduledAction) {
+        claimed.withLock { state in
+            let left = state.inFlight[action.tenantID, default: 1] - 1
+            state.inFlight[action.tenantID] = left > 0 ? left : nil
+        }
     }
 
     /// The lane of a row: its lead, or the row itself when it has none.
@@ -133,6 +159,7 @@ package final class Scheduler: Service, Sendable {
     }
 
     private func execute(_ action: ScheduledAction) async {
+        defer { release(action) }
         let started = ContinuousClock.now
         let result: ActionRunResult
         if action.kind == "timer" {

@@ -307,6 +307,10 @@ package final class SequenceStore: Sendable {
         registerKommoCatalogMigration(&migrator)
         registerEnrollmentLimitMigration(&migrator)
         registerAnalyticsMigration(&migrator)
+        migrator.registerMigration("perf-action-due-by-tenant") { db in
+            // Due rows per tenant, for claims that take tenants in turn.
+            try db.execute(sql: "CREATE INDEX action_due_by_tenant ON action(tenant_id, due_at, id) WHERE status = 'pending'")
+        }
         return migrator
     }
 
@@ -358,19 +362,69 @@ package final class SequenceStore: Sendable {
 
     /// Claims due work with a lease. Rows whose lease expired (their worker died) are claimed again.
     package func claimDue(now: Int64, lease: Int64, limit: Int) async throws -> [ScheduledAction] {
+        try await claimDue(now: now, lease: lease, limit: limit, tenantCap: .max, inFlight: [:], after: "").actions
+    }
+
+    /// What one claim took: the rows, tenants in turn, and the tenant the next claim starts after.
+    package struct Claim: Sendable {
+        package var actions: [ScheduledAction]
+        package var lastTenant: String
+    }
+
+    /// Claims due work with a lease, fairly across tenants: tenants are visited in turn starting after
+    /// `cursor`, each one's due rows oldest first, and the claim takes one row of every tenant before a
+    /// second of any, so one tenant's burst does not stand in front of another's single action. A tenant
+    /// never holds more than `tenantCap` claimed rows (counting `inFlight`, its rows claimed and not yet
+    /// finished). Rows whose lease expired (their worker died) are claimed again first.
+    package func claimDue(now: Int64, lease: Int64, limit: Int, tenantCap: Int, inFlight: [String: Int], after cursor: String) async throws -> Claim {
         try await db.write { db in
+            let suspended = Set(try String.fetchAll(db, sql: "SELECT tenant_id FROM tenant_state WHERE suspended = 1"))
+            var chosen = try Row.fetchAll(db, sql: "SELECT id, tenant_id FROM action WHERE status = 'running' AND lease_until < ? LIMIT ?",
+                                          arguments: [now, limit])
+                .filter { !suspended.contains($0["tenant_id"]) }.map { $0["id"] as Int64 }
+            var queues: [[Int64]] = []
+            var lastTenant = cursor
+            var current = cursor
+            var wrapped = cursor.isEmpty
+            // Each non-empty tenant gives at least one row, so `limit` of them are enough for one claim.
+            while chosen.count + queues.count < limit {
+                guard let tenant = try String.fetchOne(db, sql: """
+                    SELECT tenant_id FROM action INDEXED BY action_due_by_tenant WHERE status = 'pending' AND tenant_id > ?
+                    ORDER BY tenant_id LIMIT 1
+                    """, arguments: [current]) else {
+                    if wrapped { break }
+                    wrapped = true
+                    current = ""
+                    continue
+                }
+                // After wrapping around, the tenants past the cursor were visited already.
+                if wrapped && !cursor.isEmpty && tenant > cursor { break }
+                current = tenant
+                let room = min(limit - chosen.count, tenantCap - inFlight[tenant, default: 0])
+                guard room > 0, !suspended.contains(tenant) else { continue }
+                let ids = try Int64.fetchAll(db, sql: """
+                    SELECT id FROM action INDEXED BY action_due_by_tenant WHERE status = 'pending' AND tenant_id = ? AND due_at <= ?
+                    ORDER BY due_at, id LIMIT ?
+                    """, arguments: [tenant, now, room])
+                if !ids.isEmpty {
+                    queues.append(ids)
+                    lastTenant = tenant
+                }
+            }
+            // Round robin over the tenants' queues; each queue keeps its tenant's rows in due order.
+            var round = 0
+            while chosen.count < limit, queues.contains(where: { $0.count > round }) {
+                for queue in queues where queue.count > round && chosen.count < limit { chosen.append(queue[round]) }
+                round += 1
+            }
+            guard !chosen.isEmpty else { return Claim(actions: [], lastTenant: lastTenant) }
             let rows = try Row.fetchAll(db, sql: """
                 UPDATE action SET status = 'running', lease_until = ?, attempts = attempts + 1
-                WHERE id IN (
-                    SELECT id FROM action WHERE status = 'pending' AND due_at <= ?
-                      AND tenant_id NOT IN (SELECT tenant_id FROM tenant_state WHERE suspended = 1)
-                    UNION ALL
-                    SELECT id FROM action WHERE status = 'running' AND lease_until < ?
-                      AND tenant_id NOT IN (SELECT tenant_id FROM tenant_state WHERE suspended = 1)
-                    LIMIT ?)
+                WHERE id IN (\(chosen.map { _ in "?" }.joined(separator: ",")))
                 RETURNING *
-                """, arguments: [now + lease, now, now, limit])
-            return rows.map(Self.scheduledAction).sorted { $0.dueAt < $1.dueAt }
+                """, arguments: StatementArguments([now + lease] + chosen))
+            let byID = Dictionary(uniqueKeysWithValues: rows.map { ($0["id"] as Int64, Self.scheduledAction($0)) })
+            return Claim(actions: chosen.compactMap { byID[$0] }, lastTenant: lastTenant)
         }
     }
 

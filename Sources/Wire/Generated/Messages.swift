@@ -1886,11 +1886,13 @@ extension PB.AnalyticsQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__analytics_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__analytics_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__analytics_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -1979,11 +1981,13 @@ extension PB.AnalyticsCount: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__analytics_count__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__analytics_count__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__analytics_count__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2065,11 +2069,13 @@ extension PB.AnalyticsCounts: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__analytics_counts__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__analytics_counts__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__analytics_counts__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2175,11 +2181,13 @@ extension PB.Conformance: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__conformance__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__conformance__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__conformance__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2539,11 +2547,13 @@ extension PB.ConformanceNested: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__conformance_nested__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__conformance_nested__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__conformance_nested__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2628,11 +2638,13 @@ extension PB.Metadata: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__metadata__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__metadata__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__metadata__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2727,11 +2739,13 @@ extension PB.Envelope: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__envelope__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__envelope__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__envelope__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2849,11 +2863,13 @@ extension PB.FieldViolation: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__field_violation__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__field_violation__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__field_violation__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2922,11 +2938,13 @@ extension PB.HealthCheckRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__health_check_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__health_check_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__health_check_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2992,11 +3010,13 @@ extension PB.HealthCheckResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__health_check_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__health_check_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__health_check_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3095,11 +3115,13 @@ extension PB.Metric: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__metric__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__metric__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__metric__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3191,11 +3213,13 @@ extension PB.KeyValue: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__key_value__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__key_value__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__key_value__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3273,11 +3297,13 @@ extension PB.EchoRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__echo_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__echo_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__echo_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3355,11 +3381,13 @@ extension PB.EchoResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__echo_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__echo_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__echo_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3446,11 +3474,13 @@ extension PB.Document: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__document__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__document__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__document__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3559,11 +3589,13 @@ extension PB.DocumentWrite: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__document_write__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__document_write__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__document_write__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3649,11 +3681,13 @@ extension PB.DocumentRef: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__document_ref__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__document_ref__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__document_ref__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3738,11 +3772,13 @@ extension PB.DocumentQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__document_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__document_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__document_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3834,11 +3870,13 @@ extension PB.DocumentPage: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__document_page__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__document_page__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__document_page__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3911,11 +3949,13 @@ extension PB.Empty: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__empty__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__empty__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__empty__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3999,11 +4039,13 @@ extension PB.MessageFields: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__message_fields__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__message_fields__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__message_fields__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -4145,11 +4187,13 @@ extension PB.CustomField: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__custom_field__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__custom_field__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__custom_field__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -4281,11 +4325,13 @@ extension PB.Event: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__event__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__event__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__event__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -4503,11 +4549,13 @@ extension PB.Action: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__action__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__action__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__action__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -5480,11 +5528,13 @@ extension PB.PlannedAction: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__planned_action__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__planned_action__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__planned_action__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -5602,11 +5652,13 @@ extension PB.PlannedTimer: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__planned_timer__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__planned_timer__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__planned_timer__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -5708,11 +5760,13 @@ extension PB.RuleExplanation: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__rule_explanation__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__rule_explanation__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__rule_explanation__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -5814,11 +5868,13 @@ extension PB.Decision: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__decision__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__decision__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__decision__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -5937,11 +5993,13 @@ extension PB.CascadeStep: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__cascade_step__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__cascade_step__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__cascade_step__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6037,11 +6095,13 @@ extension PB.Cascade: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__cascade__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__cascade__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__cascade__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6138,11 +6198,13 @@ extension PB.TenantState: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__tenant_state__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__tenant_state__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__tenant_state__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6241,11 +6303,13 @@ extension PB.TenantPlan: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__tenant_plan__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__tenant_plan__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__tenant_plan__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6349,11 +6413,13 @@ extension PB.TenantStateResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__tenant_state_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__tenant_state_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__tenant_state_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6449,11 +6515,13 @@ extension PB.IngestRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__ingest_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__ingest_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__ingest_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6580,11 +6648,13 @@ extension PB.IngestResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__ingest_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__ingest_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__ingest_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6681,11 +6751,13 @@ extension PB.TenantRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__tenant_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__tenant_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__tenant_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6764,11 +6836,13 @@ extension PB.WebhookSource: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__webhook_source__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__webhook_source__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__webhook_source__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6871,11 +6945,13 @@ extension PB.KommoAccountBinding: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__kommo_account_binding__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__kommo_account_binding__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__kommo_account_binding__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6958,11 +7034,13 @@ extension PB.RotateRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__rotate_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__rotate_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__rotate_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7052,11 +7130,13 @@ extension PB.EventQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__event_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__event_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__event_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7179,11 +7259,13 @@ extension PB.Dispatch: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__dispatch__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__dispatch__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__dispatch__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7282,11 +7364,13 @@ extension PB.Attempt: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__attempt__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__attempt__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__attempt__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7392,11 +7476,13 @@ extension PB.EventSummary: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__event_summary__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__event_summary__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__event_summary__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7514,11 +7600,13 @@ extension PB.EventPage: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__event_page__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__event_page__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__event_page__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7593,11 +7681,13 @@ extension PB.IdRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__id_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__id_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__id_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7684,11 +7774,13 @@ extension PB.Delivery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__delivery__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__delivery__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__delivery__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7809,11 +7901,13 @@ extension PB.DeliveryQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__delivery_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__delivery_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__delivery_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7891,11 +7985,13 @@ extension PB.DeliveryPage: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__delivery_page__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__delivery_page__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__delivery_page__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7980,11 +8076,13 @@ extension PB.EventDetail: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__event_detail__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__event_detail__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__event_detail__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8111,11 +8209,13 @@ extension PB.ReplayRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__replay_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__replay_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__replay_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8207,11 +8307,13 @@ extension PB.ReplayResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__replay_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__replay_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__replay_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8299,11 +8401,13 @@ extension PB.StatsRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__stats_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__stats_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__stats_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8380,11 +8484,13 @@ extension PB.StatCount: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__stat_count__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__stat_count__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__stat_count__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8483,11 +8589,13 @@ extension PB.StatsResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__stats_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__stats_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__stats_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8606,11 +8714,13 @@ extension PB.DecisionV1: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__decision_v1__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__decision_v1__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__decision_v1__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8892,11 +9002,13 @@ extension PB.EvaluateRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__evaluate_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__evaluate_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__evaluate_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8983,11 +9095,13 @@ extension PB.AgentContextRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__agent_context_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__agent_context_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__agent_context_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9077,11 +9191,13 @@ extension PB.ScriptRef: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__script_ref__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__script_ref__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__script_ref__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9232,11 +9348,13 @@ extension PB.AgentContext: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__agent_context__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__agent_context__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__agent_context__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9422,11 +9540,13 @@ extension PB.ScriptUse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__script_use__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__script_use__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__script_use__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9528,11 +9648,13 @@ extension PB.OwnWrite: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__own_write__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__own_write__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__own_write__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9625,11 +9747,13 @@ extension PB.RecordRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__record_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__record_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__record_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9718,11 +9842,13 @@ extension PB.RenderRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__render_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__render_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__render_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9821,11 +9947,13 @@ extension PB.RenderResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__render_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__render_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__render_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9918,11 +10046,13 @@ extension PB.ScriptVersion: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__script_version__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__script_version__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__script_version__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10004,11 +10134,13 @@ extension PB.ScriptVersionList: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__script_version_list__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__script_version_list__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__script_version_list__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10096,11 +10228,13 @@ extension PB.ScriptRollback: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__script_rollback__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__script_rollback__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__script_rollback__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10187,11 +10321,13 @@ extension PB.StatsQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__stats_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__stats_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__stats_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10276,11 +10412,13 @@ extension PB.CascadeQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__cascade_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__cascade_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__cascade_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10358,11 +10496,13 @@ extension PB.CascadeRule: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__cascade_rule__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__cascade_rule__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__cascade_rule__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10452,11 +10592,13 @@ extension PB.CascadeStop: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__cascade_stop__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__cascade_stop__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__cascade_stop__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10556,11 +10698,13 @@ extension PB.CascadeStopList: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__cascade_stop_list__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__cascade_stop_list__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__cascade_stop_list__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10636,11 +10780,13 @@ extension PB.KnowledgeQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__knowledge_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__knowledge_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10735,11 +10881,13 @@ extension PB.KnowledgeHit: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__knowledge_hit__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_hit__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__knowledge_hit__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10846,11 +10994,13 @@ extension PB.KnowledgeVersionList: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__knowledge_version_list__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_version_list__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__knowledge_version_list__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10934,11 +11084,13 @@ extension PB.KnowledgeHits: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__knowledge_hits__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_hits__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__knowledge_hits__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11015,11 +11167,13 @@ extension PB.StatsReport: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__stats_report__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__stats_report__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__stats_report__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11089,11 +11243,13 @@ extension PB.ScheduleRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__schedule_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__schedule_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__schedule_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11179,11 +11335,13 @@ extension PB.ScheduleResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__schedule_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__schedule_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__schedule_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11254,11 +11412,13 @@ extension PB.OnEventRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__on_event_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__on_event_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__on_event_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11331,11 +11491,13 @@ extension PB.OnEventResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__on_event_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__on_event_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__on_event_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11418,11 +11580,13 @@ extension PB.EnrollmentCommand: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__enrollment_command__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__enrollment_command__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__enrollment_command__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11517,11 +11681,13 @@ extension PB.LeadQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__lead_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__lead_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__lead_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11602,11 +11768,13 @@ extension PB.ChatsWebhookCheck: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__chats_webhook_check__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__chats_webhook_check__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__chats_webhook_check__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11686,11 +11854,13 @@ extension PB.ChatsWebhookVerdict: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__chats_webhook_verdict__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__chats_webhook_verdict__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__chats_webhook_verdict__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11762,11 +11932,13 @@ extension PB.LeadResume: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__lead_resume__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__lead_resume__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__lead_resume__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11835,11 +12007,13 @@ extension PB.ActionCommand: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__action_command__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__action_command__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__action_command__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11913,11 +12087,13 @@ extension PB.ActionCommandResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__action_command_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__action_command_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__action_command_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11991,11 +12167,13 @@ extension PB.LeadResumeResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__lead_resume_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__lead_resume_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__lead_resume_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -12076,11 +12254,13 @@ extension PB.KommoConnectRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__kommo_connect_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__kommo_connect_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__kommo_connect_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -12169,11 +12349,13 @@ extension PB.KommoDisconnectRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__kommo_disconnect_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__kommo_disconnect_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__kommo_disconnect_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 

@@ -65,46 +65,77 @@ package struct WireEncodingError: Error, Sendable, Hashable, CustomStringConvert
 
 /// Owns every C allocation made while filling a protobuf-c struct for encoding, and frees all of them
 /// when it goes away. Used only inside one `serializedBytes()` call, so no C pointer outlives it.
+///
+/// Allocations are carved from slabs (the first one 2 KiB, enough for a typical event or decision), so
+/// filling a message costs one or two heap allocations rather than one per string, array and
+/// sub-message; empty strings all point at one static empty C string.
 package final class WireArena {
-    private var blocks: [UnsafeMutableRawPointer] = []
+    private var slab: UnsafeMutableRawPointer?
+    private var used = 0
+    private var capacity = 0
+    /// Slabs filled before the current one.
+    private var full: [UnsafeMutableRawPointer] = []
 
     package init() {}
 
     deinit {
-        for block in blocks { block.deallocate() }
+        slab?.deallocate()
+        for block in full { block.deallocate() }
     }
 
-    private func track<T>(_ pointer: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
-        blocks.append(UnsafeMutableRawPointer(pointer))
-        return pointer
+    /// Uninitialized room for `count` values of `T`, aligned for `T`. Everything stored here is a C value
+    /// (structs, pointers, scalars, bytes), so nothing needs deinitializing before the slab goes.
+    private func room<T>(_ type: T.Type, count: Int, alignment: Int = 8) -> UnsafeMutablePointer<T> {
+        let alignment = max(MemoryLayout<T>.alignment, alignment)
+        let size = MemoryLayout<T>.stride * max(1, count)
+        var start = (used + alignment - 1) & ~(alignment - 1)
+        if slab == nil || start + size > capacity {
+            if let slab { full.append(slab) }
+            capacity = max(Self.slabSize, size)
+            slab = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+            start = 0
+        }
+        used = start + size
+        return (slab! + start).bindMemory(to: T.self, capacity: max(1, count))
     }
+
+    static let slabSize = 2048
+
+    /// The one empty C string every empty string field points at (protobuf-c packs it as absent). Written
+    /// once, never changed, only read by protobuf-c: safe to share across threads.
+    nonisolated(unsafe) private static let empty: UnsafeMutablePointer<CChar> = {
+        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
+        pointer.initialize(to: 0)
+        return pointer
+    }()
 
     /// Uninitialized memory for one C struct; the caller runs the message's `__init` on it.
     package func allocate<T>(_ type: T.Type) -> UnsafeMutablePointer<T> {
-        track(UnsafeMutablePointer<T>.allocate(capacity: 1))
+        room(T.self, count: 1)
     }
 
     /// A NUL-terminated copy of the string; throws when the string itself holds a NUL byte, because
-    /// protobuf-c would end the string there. `field` names it in the error.
-    package func string(_ value: String, field: String) throws(WireEncodingError) -> UnsafeMutablePointer<CChar> {
+    /// protobuf-c would end the string there. `field` names it in the error (worked out only then).
+    package func string(_ value: String, field: @autoclosure () -> String) throws(WireEncodingError) -> UnsafeMutablePointer<CChar> {
+        if value.isEmpty { return Self.empty }
         var value = value
         let pointer: UnsafeMutablePointer<CChar>? = value.withUTF8 { utf8 in
             guard !utf8.contains(0) else { return nil }
-            let pointer = track(UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count + 1))
+            let pointer = room(CChar.self, count: utf8.count + 1)
             if let base = utf8.baseAddress {
                 UnsafeMutableRawPointer(pointer).copyMemory(from: base, byteCount: utf8.count)
             }
             pointer[utf8.count] = 0
             return pointer
         }
-        guard let pointer else { throw WireEncodingError(field: field) }
+        guard let pointer else { throw WireEncodingError(field: field()) }
         return pointer
     }
 
     /// A copy of the bytes as protobuf-c binary data.
     package func binary(_ value: [UInt8]) -> ProtobufCBinaryData {
         guard !value.isEmpty else { return ProtobufCBinaryData(len: 0, data: nil) }
-        let pointer = track(UnsafeMutablePointer<UInt8>.allocate(capacity: value.count))
+        let pointer = room(UInt8.self, count: value.count)
         pointer.initialize(from: value, count: value.count)
         return ProtobufCBinaryData(len: value.count, data: pointer)
     }
@@ -112,7 +143,7 @@ package final class WireArena {
     /// An array of scalars, or nil when empty.
     package func scalars<T>(_ values: [T]) -> UnsafeMutablePointer<T>? {
         guard !values.isEmpty else { return nil }
-        let pointer = track(UnsafeMutablePointer<T>.allocate(capacity: values.count))
+        let pointer = room(T.self, count: values.count)
         pointer.initialize(from: values, count: values.count)
         return pointer
     }
@@ -120,7 +151,7 @@ package final class WireArena {
     /// An array of C strings, or nil when empty.
     package func strings(_ values: [String], field: String) throws(WireEncodingError) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
         guard !values.isEmpty else { return nil }
-        let pointer = track(UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: values.count))
+        let pointer = room(UnsafeMutablePointer<CChar>?.self, count: values.count)
         pointer.initialize(repeating: nil, count: values.count)
         for (index, value) in values.enumerated() { pointer[index] = try string(value, field: "\(field)[\(index)]") }
         return pointer
@@ -129,18 +160,18 @@ package final class WireArena {
     /// An array of binary data, or nil when empty.
     package func binaries(_ values: [[UInt8]]) -> UnsafeMutablePointer<ProtobufCBinaryData>? {
         guard !values.isEmpty else { return nil }
-        let pointer = track(UnsafeMutablePointer<ProtobufCBinaryData>.allocate(capacity: values.count))
+        let pointer = room(ProtobufCBinaryData.self, count: values.count)
         for (index, value) in values.enumerated() { (pointer + index).initialize(to: binary(value)) }
         return pointer
     }
 
     /// One C message struct, allocated here and filled by `fill` (which runs the message's `__init`).
     package func message<Value, C>(
-        _ value: Value, as type: C.Type, field: String,
+        _ value: Value, as type: C.Type, field: @autoclosure () -> String,
         fill: (Value, UnsafeMutablePointer<C>) throws(WireEncodingError) -> Void
     ) throws(WireEncodingError) -> UnsafeMutablePointer<C> {
         let element = allocate(C.self)
-        do { try fill(value, element) } catch { throw error.inside(field) }
+        do { try fill(value, element) } catch { throw error.inside(field()) }
         return element
     }
 
@@ -150,7 +181,7 @@ package final class WireArena {
         fill: (Value, UnsafeMutablePointer<C>) throws(WireEncodingError) -> Void
     ) throws(WireEncodingError) -> UnsafeMutablePointer<UnsafeMutablePointer<C>?>? {
         guard !values.isEmpty else { return nil }
-        let pointer = track(UnsafeMutablePointer<UnsafeMutablePointer<C>?>.allocate(capacity: values.count))
+        let pointer = room(UnsafeMutablePointer<C>?.self, count: values.count)
         pointer.initialize(repeating: nil, count: values.count)
         for (index, value) in values.enumerated() {
             pointer[index] = try message(value, as: C.self, field: "\(field)[\(index)]", fill: fill)
@@ -167,12 +198,32 @@ package final class WireArena {
     ) throws(WireEncodingError) -> UnsafeMutablePointer<UnsafeMutablePointer<C>?>? {
         guard !map.isEmpty else { return nil }
         let sorted = map.sorted(by: areInIncreasingOrder)
-        let pointer = track(UnsafeMutablePointer<UnsafeMutablePointer<C>?>.allocate(capacity: sorted.count))
+        let pointer = room(UnsafeMutablePointer<C>?.self, count: sorted.count)
         pointer.initialize(repeating: nil, count: sorted.count)
         for (index, entry) in sorted.enumerated() {
             pointer[index] = try message(entry, as: C.self, field: "\(field)[\(String(reflecting: entry.key))]", fill: fill)
         }
         return pointer
+    }
+
+    // MARK: Unpacking
+
+    /// protobuf-c's allocator over a fresh arena, for one `unpack`: every allocation of the unpacked
+    /// message is carved from the arena's slabs and `free` does nothing, so the whole message goes at
+    /// once when the arena does (after `body` returns), in one or two heap frees instead of one per field.
+    package static func unpacking<T>(_ body: (UnsafeMutablePointer<ProtobufCAllocator>) throws(WireDecodingError) -> T) throws(WireDecodingError) -> T {
+        let arena = WireArena()
+        return try withExtendedLifetime(arena) { () throws(WireDecodingError) -> T in
+            var allocator = ProtobufCAllocator(
+                alloc: { data, size in
+                    guard let data else { return nil }
+                    let arena = Unmanaged<WireArena>.fromOpaque(data).takeUnretainedValue()
+                    return UnsafeMutableRawPointer(arena.room(UInt8.self, count: size, alignment: 16))
+                },
+                free: { _, _ in },
+                allocator_data: Unmanaged.passUnretained(arena).toOpaque())
+            return try body(&allocator)
+        }
     }
 
     // MARK: Reading unpacked messages (the unpacked struct is freed by the caller afterwards)
