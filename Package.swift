@@ -127,7 +127,7 @@ let package = Package(
                   .product(name: "Prometheus", package: "swift-prometheus"),
                   .product(name: "Hummingbird", package: "hummingbird")]),
         // TestSupport for the Kommo emulator `bench kommo` measures against.
-        executable("bench", ["Basics", "Wire", "ServiceKit", "Domain", "RuleEngine", "Sequences", "TestSupport", argumentParser, log, grdb,
+        executable("bench", ["Basics", "Wire", "ServiceKit", "Domain", "RuleEngine", "Rules", "Sequences", "TestSupport", argumentParser, log, grdb,
                   .product(name: "NIOHTTP1", package: "swift-nio"),
                   .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio),
 

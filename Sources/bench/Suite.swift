@@ -65,7 +65,7 @@ struct BenchSuite: AsyncParsableCommand {
     @Option(help: "Runs of each benchmark.") var runs = 3
     @Flag(help: "Shortened durations and smaller sizes, for a run of a couple of minutes.") var quick = false
     @Option(help: "Folder the results are written to.") var output = "bench-results"
-    @Option(help: "Benchmarks to run, comma-separated.") var only = "rpc,rules,ingest,scheduler,kommo"
+    @Option(help: "Benchmarks to run, comma-separated.") var only = "rpc,rules,ingest,scheduler,kommo,kb"
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
@@ -79,6 +79,7 @@ struct BenchSuite: AsyncParsableCommand {
             ("ingest", try IngestBench.parse(arguments)),
             ("scheduler", try SchedulerBench.parse(arguments)),
             ("kommo", try KommoBench.parse(arguments)),
+            ("kb", try KnowledgeBench.parse(arguments)),
         ]
         let wanted = Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         let started = Date()
