@@ -148,7 +148,7 @@ let package = Package(
         tests("DomainTests", ["Domain"]),
         tests("RuleEngineTests", ["RuleEngine", "Domain"]),
         tests("IngestTests", ["TestSupport", "Basics", "Ingest", "Domain", "Wire", "ServiceKit", grdb, crypto] + nio),
-        tests("RulesTests", ["TestSupport", "Basics", "Rules", "RuleEngine", "Domain", "Wire", "ServiceKit"] + nio),
+        tests("RulesTests", ["TestSupport", "Basics", "Rules", "RuleEngine", "Domain", "Wire", "ServiceKit", grdb] + nio),
         tests("SequencesTests", ["TestSupport", "Basics", "Sequences", "Domain", "Wire", "ServiceKit",
                   .product(name: "Metrics", package: "swift-metrics"),
                   .product(name: "MetricsTestKit", package: "swift-metrics"),
