@@ -90,7 +90,8 @@ package enum GatewayApp {
         addUsageRoutes(to: tenantAPI, peers: peers)
         addAnalyticsRoutes(to: tenantAPI, peers: peers, clock: clock)
         addResourceRoutes(to: tenantAPI, peers: peers, store: store, clock: clock, billing: billing,
-                          kommoIDs: configuration.unknownKommoIDs, kommoCatalogRecheck: configuration.kommoCatalogRecheck)
+                          kommoIDs: configuration.unknownKommoIDs, kommoCatalogRecheck: configuration.kommoCatalogRecheck,
+                          pdf: PDFText(program: configuration.pdftotext))
         addSequenceRoutes(to: tenantAPI, peers: peers)
         addBillingRoutes(to: tenantAPI, billing: billing, store: store)
         try addAdminRoutes(to: router)

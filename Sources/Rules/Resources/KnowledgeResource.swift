@@ -15,7 +15,7 @@ import Wire
 /// is a new version and is indexed again. Answers add `id`, `agent_id`, `version`, `chunk_count`,
 /// `created_at` and `updated_at` (listings leave `content` out).
 package struct KnowledgeResource: Codable, Sendable, Hashable {
-    package static let formats = ["text", "markdown", "html", "csv"]
+    package static let formats = ["text", "markdown", "html", "csv", "pdf"]
     /// Members the server sets; accepted in a body and ignored.
     package static let readOnlyKeys: Set<String> = ["id", "agent_id", "version", "created_at", "updated_at", "chunk_count"]
 
