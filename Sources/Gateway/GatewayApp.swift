@@ -82,7 +82,7 @@ package enum GatewayApp {
         addRuleRunRoutes(to: tenantAPI, peers: peers, clock: clock)
         addCascadeRoutes(to: tenantAPI, peers: peers)
         addScriptRoutes(to: tenantAPI, peers: peers)
-        addKnowledgeRoutes(to: tenantAPI, peers: peers)
+        addKnowledgeRoutes(to: tenantAPI, peers: peers, pdf: PDFText(program: configuration.pdftotext))
         addIntegrationRoutes(to: tenantAPI, peers: peers)
         addKommoConnectRoutes(to: router, tenantAPI: tenantAPI, store: store, peers: peers, configuration: configuration, clock: clock)
         addLeadTimelineRoutes(to: tenantAPI, peers: peers)

@@ -1,5 +1,9 @@
 import Foundation
+import Hummingbird
 import NIOHTTP1
+import Sequences
+import Synchronization
+import TestSupport
 import Testing
 
 /// An agent's knowledge base through the REST API with every service real and in process.
@@ -166,4 +170,72 @@ struct KnowledgeJourneyTests {
             #expect((refused.json["detail"] as? String)?.contains("poppler-utils") == true)
         }
     }
+
+    @Test("a document fetched from a URL through the egress gate: redirects followed, the title from the page, re-index fetches again; a bad page and a private address are field errors")
+    func fetchedFromURL() async throws {
+        let edition = Edition()
+        try await withTestServer({ request, _ in
+            switch request.uri.path {
+            case "/moved": return Reply.json(302, "", contentType: "text/plain", headers: [("Location", "/faq")])
+            case "/faq":
+                let days = edition.value.withLock { $0 } == 1 ? "48 hours" : "24 hours"
+                return Reply.json(200, "<html><head><title>Shop FAQ</title></head><body><h1>Delivery</h1><p>We deliver to Valencia in \(days).</p></body></html>",
+                                  contentType: "text/html; charset=utf-8")
+            case "/image": return Reply.json(200, "GIF89a", contentType: "image/gif")
+            default: return Reply.json(404, "not here", contentType: "text/plain")
+            }
+        }) { port in
+            let system = try await FullSystem.make()
+            try await system.run { client in
+                let acme = try await client.createTenant(admin: system.adminToken, name: "acme")
+                let agent = try await client.json(.POST, "/api/v1/agents", ["name": "Sofia"], token: acme.key)
+                let base = "/api/v1/agents/\(agent.json["id"] as? String ?? "")/knowledge"
+                let created = try await client.json(.POST, base, ["url": "http://127.0.0.1:\(port)/moved"], token: acme.key)
+                #expect(created.status == 201, "\(created.text)")
+                #expect(created.json["title"] as? String == "Shop FAQ")
+                #expect(created.json["format"] as? String == "html")
+                #expect(created.json["url"] as? String == "http://127.0.0.1:\(port)/moved")
+                let search = try await client.request(.GET, "\(base)/search?q=deliver%20valencia", token: acme.key)
+                let first = (search.json["items"] as? [[String: Any]])?.first
+                #expect(first?["heading"] as? String == "Delivery", "\(search.text)")
+                #expect((first?["text"] as? String)?.contains("48 hours") == true)
+
+                edition.value.withLock { $0 = 2 }
+                let id = created.json["id"] as? String ?? ""
+                let reindexed = try await client.json(.POST, "\(base)/\(id)/reindex", [:], token: acme.key)
+                #expect(reindexed.status == 200, "\(reindexed.text)")
+                #expect(reindexed.json["version"] as? Int == 2)
+                #expect((reindexed.json["content"] as? String)?.contains("24 hours") == true, "\(reindexed.text)")
+
+                for (path, words) in [("/missing", "answered 404"), ("/image", "image/gif")] {
+                    let refused = try await client.json(.POST, base, ["url": "http://127.0.0.1:\(port)\(path)"], token: acme.key)
+                    #expect(refused.status == 400, "\(refused.text)")
+                    let error = (refused.json["errors"] as? [[String: Any]])?.first
+                    #expect(error?["field"] as? String == "url")
+                    #expect((error?["message"] as? String)?.contains(words) == true, "\(refused.text)")
+                }
+                let both = try await client.json(.POST, base, ["url": "http://127.0.0.1:\(port)/faq", "content": "x", "title": "X"], token: acme.key)
+                #expect(both.status == 400, "\(both.text)")
+            }
+
+            // Production's policy: loopback is a private address, refused before anything is sent.
+            let strict = try await FullSystem.make(tuneSequences: { $0.egress = EgressPolicy() })
+            try await strict.run { client in
+                let acme = try await client.createTenant(admin: strict.adminToken, name: "acme")
+                let agent = try await client.json(.POST, "/api/v1/agents", ["name": "Sofia"], token: acme.key)
+                let refused = try await client.json(.POST, "/api/v1/agents/\(agent.json["id"] as? String ?? "")/knowledge",
+                                                    ["url": "http://127.0.0.1:\(port)/faq"], token: acme.key)
+                #expect(refused.status == 400, "\(refused.text)")
+                let error = (refused.json["errors"] as? [[String: Any]])?.first
+                #expect(error?["field"] as? String == "url")
+                #expect((error?["message"] as? String)?.contains("private targets are not allowed") == true, "\(refused.text)")
+            }
+            #expect(edition.value.withLock { $0 } == 2)
+        }
+    }
+}
+
+/// Which text the test page serves, changed while the server runs.
+private final class Edition: Sendable {
+    let value = Mutex(1)
 }

@@ -77,3 +77,32 @@ def test_upload_a_pdf(page, stack, tmp_path):
     first = page.locator("table tbody tr").first
     expect(first).to_contain_text("Oven handbook v1 #1")
     expect(first).to_contain_text("three years")
+
+
+def test_fetch_a_page_from_a_url(page, stack, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "faq.html").write_text("<html><head><title>Shop FAQ</title></head><body><h1>Delivery</h1>"
+                                       "<p>We deliver to Valencia in 48 hours.</p></body></html>")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        agent = stack.api("POST", "/api/v1/agents", "acme", {"name": "Reads pages"})
+        sign_in(page, stack, path=f"#/agents/{agent['id']}/knowledge")
+        page.get_by_role("button", name="New document").click()
+        page.get_by_label("Fetch from a URL").fill(f"http://127.0.0.1:{server.server_port}/faq.html")
+        page.get_by_role("button", name="Add document").click()
+        expect(page.get_by_text("Version 1, cut into 1 chunk.")).to_be_visible()
+        expect(page.get_by_label("Title")).to_have_value("Shop FAQ")
+        expect(page.get_by_label("Format")).to_have_value("html")
+        assert_accessible(page, "a document fetched from a URL")
+
+        page.get_by_label("Question").fill("Do you deliver to Valencia?")
+        page.get_by_role("button", name="Search").click()
+        expect(page.locator("table tbody tr").first).to_contain_text("We deliver to Valencia in 48 hours.")
+    finally:
+        server.shutdown()

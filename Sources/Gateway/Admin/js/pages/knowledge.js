@@ -79,6 +79,7 @@ function documentForm(agentID, document, etag, done) {
   const title = input({ value: d.title || "" });
   const format = select(formats, d.format || "text");
   const source = input({ value: d.source || "", placeholder: "https://… or a file name" });
+  const page = input({ type: "url", value: d.url || "", placeholder: "https://shop.example/faq" });
   const active = checkbox(d.active !== false);
   const content = textarea({ rows: 12 });
   content.value = d.content || "";
@@ -106,6 +107,7 @@ function documentForm(agentID, document, etag, done) {
       field("Format", format, { name: "format" }),
       field("Source", source, { name: "source" }),
       field("Active", active, { name: "active", hint: "Inactive documents are not searched." })),
+    field("Fetch from a URL", page, { name: "url", hint: "The page (HTML, Markdown, text, CSV or PDF) becomes the text when you save; Re-index fetches it again." }),
     field("Upload a file", file, { name: "content_base64", hint: "Plain text, Markdown, HTML or a CSV product list fills the text below; a PDF is read into text when you save, each page under its own heading." }),
     field("Text", content, { name: "content", hint: "Markdown and HTML headings become the chunks' headings; a CSV is one chunk per row; a PDF's pages are headed \"Page N\"." }),
     h("button", { type: "submit", class: "primary" }, document ? "Save (new version)" : "Add document"));
@@ -115,8 +117,13 @@ function documentForm(agentID, document, etag, done) {
     reread: document && (() => api.get(url`/api/v1/agents/${agentID}/knowledge/${document.id}`)),
     body() {
       const value = { title: title.value, format: format.value, active: active.checked };
-      if (pdf && format.value === "pdf") value.content_base64 = pdf;
+      const fetchedURL = page.value.trim();
+      const refetch = fetchedURL && (!document || fetchedURL !== document.url || !content.value.trim());
+      if (refetch) value.url = fetchedURL;
+      else if (pdf && format.value === "pdf") value.content_base64 = pdf;
       else value.content = content.value;
+      if (refetch) delete value.format;
+      if (!fetchedURL && document && document.url) value.url = null;
       if (source.value.trim()) value.source = source.value.trim();
       else if (document && document.source) value.source = null;
       return value;
