@@ -75,7 +75,7 @@ struct KnowledgeBench: Benchmark {
 
         // Quality again: other tenants' chunks must neither appear in the demo agent's results nor move them.
         let crowded = try await Self.quality(store, questions: questions, fileOfDocument: fileOfDocument)
-        report.add("bm25 recall@3 among \(stored) chunks", "ratio", crowded.recall3)
+        report.add("bm25 recall@3 among other tenants' chunks", "ratio", crowded.recall3)
 
         var rows: [[String]] = []
         for (label, tenantID, agentID, held) in [("demo agent", "ten_demo", "agt_demo", demoChunks), ("large agent", "ten_large", "agt_large", largeChunks)] {
