@@ -129,7 +129,7 @@ let package = Package(
         // Counts each thread's heap allocations inside the bench process (`bench codec`).
         .target(name: "CAllocCount", path: "Sources/CAllocCount"),
         // TestSupport for the Kommo emulator `bench kommo` measures against.
-        executable("bench", ["Basics", "Wire", "ServiceKit", "Domain", "RuleEngine", "Sequences", "TestSupport", "CAllocCount", argumentParser, log, grdb,
+        executable("bench", ["Basics", "Wire", "ServiceKit", "Domain", "RuleEngine", "Rules", "Sequences", "TestSupport", "CAllocCount", argumentParser, log, grdb,
                   .product(name: "NIOHTTP1", package: "swift-nio"),
                   .product(name: "AsyncHTTPClient", package: "async-http-client")] + nio),
 
@@ -150,7 +150,7 @@ let package = Package(
         tests("DomainTests", ["Domain"]),
         tests("RuleEngineTests", ["RuleEngine", "Domain"]),
         tests("IngestTests", ["TestSupport", "Basics", "Ingest", "Domain", "Wire", "ServiceKit", grdb, crypto] + nio),
-        tests("RulesTests", ["TestSupport", "Basics", "Rules", "RuleEngine", "Domain", "Wire", "ServiceKit"] + nio),
+        tests("RulesTests", ["TestSupport", "Basics", "Rules", "RuleEngine", "Domain", "Wire", "ServiceKit", grdb] + nio),
         tests("SequencesTests", ["TestSupport", "Basics", "Sequences", "Domain", "Wire", "ServiceKit",
                   .product(name: "Metrics", package: "swift-metrics"),
                   .product(name: "MetricsTestKit", package: "swift-metrics"),

@@ -82,7 +82,7 @@ package enum GatewayApp {
         addRuleRunRoutes(to: tenantAPI, peers: peers, clock: clock)
         addCascadeRoutes(to: tenantAPI, peers: peers)
         addScriptRoutes(to: tenantAPI, peers: peers)
-        addKnowledgeRoutes(to: tenantAPI, peers: peers)
+        addKnowledgeRoutes(to: tenantAPI, peers: peers, pdf: PDFText(program: configuration.pdftotext))
         addIntegrationRoutes(to: tenantAPI, peers: peers)
         addKommoConnectRoutes(to: router, tenantAPI: tenantAPI, store: store, peers: peers, configuration: configuration, clock: clock)
         addLeadTimelineRoutes(to: tenantAPI, peers: peers)
@@ -90,7 +90,8 @@ package enum GatewayApp {
         addUsageRoutes(to: tenantAPI, peers: peers)
         addAnalyticsRoutes(to: tenantAPI, peers: peers, clock: clock)
         addResourceRoutes(to: tenantAPI, peers: peers, store: store, clock: clock, billing: billing,
-                          kommoIDs: configuration.unknownKommoIDs, kommoCatalogRecheck: configuration.kommoCatalogRecheck)
+                          kommoIDs: configuration.unknownKommoIDs, kommoCatalogRecheck: configuration.kommoCatalogRecheck,
+                          pdf: PDFText(program: configuration.pdftotext))
         addSequenceRoutes(to: tenantAPI, peers: peers)
         addBillingRoutes(to: tenantAPI, billing: billing, store: store)
         try addAdminRoutes(to: router)

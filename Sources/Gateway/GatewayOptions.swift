@@ -67,6 +67,9 @@ package struct GatewayOptions: ParsableArguments, Sendable {
     @Flag(name: .customLong("no-demo"), help: "Do not create the demo tenant on an empty store (env NO_DEMO=1 or true).")
     package var noDemo: Bool = false
 
+    @Option(name: .customLong("pdftotext"), help: "poppler-utils' pdftotext, a path or a name on PATH, that reads uploaded PDF documents (env PDFTOTEXT; default pdftotext).")
+    package var pdftotext: String?
+
     @OptionGroup package var billing: BillingOptions
     @Option(name: .customLong("kommo-client-id"), help: "The Kommo public integration's id, for the install button (env KOMMO_CLIENT_ID).")
     package var kommoClientID: String?
@@ -153,6 +156,7 @@ package struct GatewayOptions: ParsableArguments, Sendable {
             rpcSecurity: try process.security.security(identity: "gateway", logger: Logger(label: "gateway"), environment: environment),
             kommoInstall: kommoInstall)
         configuration.unknownKommoIDs = unknownKommoIDs
+        configuration.pdftotext = pdftotext ?? Env.string("PDFTOTEXT", in: environment) ?? "pdftotext"
         configuration.billing = try billing.configuration(publicBaseURL: resolvedPublicBaseURL, environment: environment)
         return configuration
     }
@@ -202,6 +206,8 @@ package struct GatewayConfiguration: Sendable {
     /// In `refuse` mode, a catalog older than this is read again from Kommo before an id is refused (the
     /// id may have been added in Kommo since); younger, it is trusted, so refusals do not spend the budget.
     package var kommoCatalogRecheck: Duration = .seconds(30)
+    /// The program that turns an uploaded PDF into text (``PDFText``).
+    package var pdftotext = "pdftotext"
 
     /// A configured token must be long enough to be 32 random bytes (base64url or hex encoded).
     package static func checkToken(_ token: String, key: String) throws {

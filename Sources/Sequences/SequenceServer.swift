@@ -17,6 +17,8 @@ package struct SequenceServer: SequencesHandler {
 
     /// What one tenant may hold of the sequences this service owns.
     let quotas: TenantQuotas
+    /// Web pages for knowledge documents, through the process's egress gate.
+    let pages: PageFetcher
     /// The Kommo budget: events keep its lead cache fresh; its paused accounts are alerts.
     let budget: KommoBudget?
     /// OAuth connections and account catalogs; `nil` in a process that carries out no Kommo actions.
@@ -24,7 +26,9 @@ package struct SequenceServer: SequencesHandler {
 
     package init(store: SequenceStore, scheduler: Scheduler, integrations: Integrations, clock: any WallClock,
                  kommoProbe: (@Sendable (_ tenantID: String, _ logger: Logger) async throws -> JSONValue)? = nil,
-                 quotas: TenantQuotas = TenantQuotas(), budget: KommoBudget? = nil, kommo: KommoConnector? = nil) {
+                 quotas: TenantQuotas = TenantQuotas(), budget: KommoBudget? = nil, kommo: KommoConnector? = nil,
+                 pages: PageFetcher = PageFetcher(gate: EgressGate())) {
+        self.pages = pages
         self.quotas = quotas
         self.budget = budget
         self.kommo = kommo

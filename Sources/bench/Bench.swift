@@ -12,9 +12,9 @@ import Wire
 @main
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks of the wire, ingest, rules, the scheduler, the Kommo budget and analytics.",
+        commandName: "bench", abstract: "Benchmarks of the wire, ingest, rules, the scheduler, the Kommo budget, analytics and the knowledge base.",
         subcommands: [BenchSuite.self, RPCBench.self, RPCBenchServer.self, EchoFloorServer.self, RulesBench.self, IngestBench.self, SchedulerBench.self, KommoBench.self,
-                      AnalyticsBench.self, FairnessBench.self, JourneyBench.self, CodecBench.self])
+                      AnalyticsBench.self, FairnessBench.self, JourneyBench.self, CodecBench.self, KnowledgeBench.self])
 }
 
 // MARK: - Helpers

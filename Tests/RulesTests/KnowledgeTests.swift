@@ -146,7 +146,7 @@ struct KnowledgeTests {
             #expect(long?.violations.first?.field == "q")
             let big = await rpcError { try await Self.create(acme, agent: agent.id, ["title": "Big", "content": String(repeating: "word ", count: 40_001)]) }
             #expect(big?.violations.first?.field == "content")
-            let badFormat = await rpcError { try await Self.create(acme, agent: agent.id, ["title": "X", "format": "pdf", "content": "x"]) }
+            let badFormat = await rpcError { try await Self.create(acme, agent: agent.id, ["title": "X", "format": "docx", "content": "x"]) }
             #expect(badFormat?.violations.first?.field == "format")
             let foreign = await rpcError { try await Self.search(service.tenant("t_other"), agent: agent.id, "entregas") }
             #expect(foreign?.code == .notFound)

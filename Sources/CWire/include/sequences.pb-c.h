@@ -32,6 +32,8 @@ typedef struct Agents__V1__ActionCommandResponse Agents__V1__ActionCommandRespon
 typedef struct Agents__V1__LeadResumeResponse Agents__V1__LeadResumeResponse;
 typedef struct Agents__V1__KommoConnectRequest Agents__V1__KommoConnectRequest;
 typedef struct Agents__V1__KommoDisconnectRequest Agents__V1__KommoDisconnectRequest;
+typedef struct Agents__V1__PageFetch Agents__V1__PageFetch;
+typedef struct Agents__V1__FetchedPage Agents__V1__FetchedPage;
 
 
 /* --- enums --- */
@@ -265,6 +267,32 @@ struct  Agents__V1__KommoDisconnectRequest
 #define AGENTS__V1__KOMMO_DISCONNECT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__kommo_disconnect_request__descriptor) \
     , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Agents__V1__PageFetch
+{
+  ProtobufCMessage base;
+  char *url;
+  int64_t max_bytes;
+};
+#define AGENTS__V1__PAGE_FETCH__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__page_fetch__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Agents__V1__FetchedPage
+{
+  ProtobufCMessage base;
+  /*
+   * The URL the page was read from, after redirects.
+   */
+  char *url;
+  char *content_type;
+  ProtobufCBinaryData body;
+};
+#define AGENTS__V1__FETCHED_PAGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__fetched_page__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL} }
 
 
 /* Agents__V1__ScheduleRequest methods */
@@ -533,6 +561,44 @@ Agents__V1__KommoDisconnectRequest *
 void   agents__v1__kommo_disconnect_request__free_unpacked
                      (Agents__V1__KommoDisconnectRequest *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__PageFetch methods */
+void   agents__v1__page_fetch__init
+                     (Agents__V1__PageFetch         *message);
+size_t agents__v1__page_fetch__get_packed_size
+                     (const Agents__V1__PageFetch   *message);
+size_t agents__v1__page_fetch__pack
+                     (const Agents__V1__PageFetch   *message,
+                      uint8_t             *out);
+size_t agents__v1__page_fetch__pack_to_buffer
+                     (const Agents__V1__PageFetch   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__PageFetch *
+       agents__v1__page_fetch__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__page_fetch__free_unpacked
+                     (Agents__V1__PageFetch *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__FetchedPage methods */
+void   agents__v1__fetched_page__init
+                     (Agents__V1__FetchedPage         *message);
+size_t agents__v1__fetched_page__get_packed_size
+                     (const Agents__V1__FetchedPage   *message);
+size_t agents__v1__fetched_page__pack
+                     (const Agents__V1__FetchedPage   *message,
+                      uint8_t             *out);
+size_t agents__v1__fetched_page__pack_to_buffer
+                     (const Agents__V1__FetchedPage   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__FetchedPage *
+       agents__v1__fetched_page__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__fetched_page__free_unpacked
+                     (Agents__V1__FetchedPage *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Agents__V1__ScheduleRequest_Closure)
@@ -576,6 +642,12 @@ typedef void (*Agents__V1__KommoConnectRequest_Closure)
                   void *closure_data);
 typedef void (*Agents__V1__KommoDisconnectRequest_Closure)
                  (const Agents__V1__KommoDisconnectRequest *message,
+                  void *closure_data);
+typedef void (*Agents__V1__PageFetch_Closure)
+                 (const Agents__V1__PageFetch *message,
+                  void *closure_data);
+typedef void (*Agents__V1__FetchedPage_Closure)
+                 (const Agents__V1__FetchedPage *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -688,6 +760,10 @@ struct Agents__V1__Sequences_Service
                              const Agents__V1__AnalyticsQuery *input,
                              Agents__V1__AnalyticsCounts_Closure closure,
                              void *closure_data);
+  void (*fetch_page)(Agents__V1__Sequences_Service *service,
+                     const Agents__V1__PageFetch *input,
+                     Agents__V1__FetchedPage_Closure closure,
+                     void *closure_data);
 };
 typedef void (*Agents__V1__Sequences_ServiceDestroy)(Agents__V1__Sequences_Service *);
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
@@ -721,7 +797,8 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
       function_prefix__ ## disconnect_kommo,\
       function_prefix__ ## kommo_catalog,\
       function_prefix__ ## refresh_kommo_catalog,\
-      function_prefix__ ## analytics_counters  }
+      function_prefix__ ## analytics_counters,\
+      function_prefix__ ## fetch_page  }
 void agents__v1__sequences__schedule(ProtobufCService *service,
                                      const Agents__V1__ScheduleRequest *input,
                                      Agents__V1__ScheduleResponse_Closure closure,
@@ -826,6 +903,10 @@ void agents__v1__sequences__analytics_counters(ProtobufCService *service,
                                                const Agents__V1__AnalyticsQuery *input,
                                                Agents__V1__AnalyticsCounts_Closure closure,
                                                void *closure_data);
+void agents__v1__sequences__fetch_page(ProtobufCService *service,
+                                       const Agents__V1__PageFetch *input,
+                                       Agents__V1__FetchedPage_Closure closure,
+                                       void *closure_data);
 
 /* --- descriptors --- */
 
@@ -845,6 +926,8 @@ extern const ProtobufCMessageDescriptor agents__v1__action_command_response__des
 extern const ProtobufCMessageDescriptor agents__v1__lead_resume_response__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__kommo_connect_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__kommo_disconnect_request__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__page_fetch__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__fetched_page__descriptor;
 extern const ProtobufCServiceDescriptor agents__v1__sequences__descriptor;
 
 PROTOBUF_C__END_DECLS

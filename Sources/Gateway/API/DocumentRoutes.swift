@@ -183,10 +183,11 @@ extension GatewayApp {
 
     static func addResourceRoutes(to api: RouterGroup<GatewayContext>, peers: Peers, store: GatewayStore, clock: any WallClock,
                                   billing: Billing? = nil, kommoIDs mode: UnknownKommoIDs = .warn,
-                                  kommoCatalogRecheck: Duration = .seconds(30)) {
+                                  kommoCatalogRecheck: Duration = .seconds(30), pdf: PDFText = PDFText()) {
         let kommoIDs = KommoIDCheck(mode: mode, sequences: peers.sequences, clock: clock, refreshAfter: kommoCatalogRecheck)
         let rules = peers.rules
         let sequences = peers.sequences
+        let intake = KnowledgeIntake(sequences: sequences, pdf: pdf)
         addDocumentRoutes(to: api, collection: "/agents", item: "/agents/{id}", parent: nil, operations: DocumentOperations(
             create: { try await rules.createAgent($0, options: $1) }, get: { try await rules.getAgent($0, options: $1) },
             list: { try await rules.listAgents($0, options: $1) }, update: { try await rules.updateAgent($0, options: $1) },
@@ -202,8 +203,8 @@ extension GatewayApp {
             list: { try await rules.listScripts($0, options: $1) }, update: { try await rules.updateScript($0, options: $1) },
             delete: { try await rules.deleteScript($0, options: $1) }), peers: peers, store: store, clock: clock, kommoIDs: kommoIDs)
         addDocumentRoutes(to: api, collection: "/agents/{id}/knowledge", item: "/agents/{id}/knowledge/{docId}", parent: "id", operations: DocumentOperations(
-            create: { try await rules.createKnowledge($0, options: $1) }, get: { try await rules.getKnowledge($0, options: $1) },
-            list: { try await rules.listKnowledge($0, options: $1) }, update: { try await rules.updateKnowledge($0, options: $1) },
+            create: { try await rules.createKnowledge(try await intake.prepared($0, options: $1), options: $1) }, get: { try await rules.getKnowledge($0, options: $1) },
+            list: { try await rules.listKnowledge($0, options: $1) }, update: { try await rules.updateKnowledge(try await intake.prepared($0, options: $1), options: $1) },
             delete: { try await rules.deleteKnowledge($0, options: $1) }), peers: peers, store: store, clock: clock)
         addDocumentRoutes(to: api, collection: "/agents/{id}/sequences", item: "/agents/{id}/sequences/{sequenceId}", parent: "id", operations: DocumentOperations(
             create: { try await sequences.createSequence($0, options: $1) }, get: { try await sequences.getSequence($0, options: $1) },

@@ -40,7 +40,8 @@ struct KnowledgeVersionsDTO: Codable, Sendable {
 extension GatewayApp {
     /// Re-index and the search preview of an agent's knowledge base; the CRUD is the document routes.
     /// Every call names the agent, so another agent's or tenant's document answers 404.
-    static func addKnowledgeRoutes(to api: RouterGroup<GatewayContext>, peers: Peers) {
+    static func addKnowledgeRoutes(to api: RouterGroup<GatewayContext>, peers: Peers, pdf: PDFText = PDFText()) {
+        let intake = KnowledgeIntake(sequences: peers.sequences, pdf: pdf)
         api.get("/agents/{id}/knowledge/search") { request, context -> Response in
             let reader = QueryReader(request)
             var query = PB.KnowledgeQuery()
@@ -67,7 +68,17 @@ extension GatewayApp {
             var ref = PB.DocumentRef()
             ref.parentId = try context.parameters.require("id")
             ref.id = try context.parameters.require("docId")
-            return try documentResponse(try await peers.rules.reindexKnowledge(ref, options: peers.options(context)))
+            let options = try peers.options(context)
+            // A document fetched from a URL is fetched again: a new version when the page changed.
+            let current = try await peers.rules.getKnowledge(ref, options: options)
+            if case .object(let members)? = JSONValue(parsing: current.json), let url = members["url"]?.string {
+                var write = PB.DocumentWrite()
+                write.id = ref.id
+                write.parentId = ref.parentId
+                write.json = String(decoding: JSONValue.object(["url": .string(url)]).data(), as: UTF8.self)
+                return try documentResponse(try await peers.rules.updateKnowledge(try await intake.prepared(write, options: options), options: options))
+            }
+            return try documentResponse(try await peers.rules.reindexKnowledge(ref, options: options))
         }
     }
 }

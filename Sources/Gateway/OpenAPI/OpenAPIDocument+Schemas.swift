@@ -425,19 +425,22 @@ extension OpenAPIDocument {
     static var knowledgeSchemas: [String: JSONValue] {
         let document = Schema.object([
             "title": Schema.string(minLength: 1, maxLength: Limits.nameLength, pattern: "\\S"),
-            "format": Schema.string("How `content` is read: plain text, Markdown (headings kept), HTML (tags dropped, headings kept) or a CSV product list (one chunk per row, with the header's names).",
-                                    enumeration: ["text", "markdown", "html", "csv"]),
-            "content": Schema.string("The document's text.", minLength: 1, maxLength: Limits.knowledgeDocumentLength),
+            "format": Schema.string("How `content` is read: plain text, Markdown (headings kept), HTML (tags dropped, headings kept), a CSV product list (one chunk per row, with the header's names) or the text of a PDF (one section per page, headed \"Page N\").",
+                                    enumeration: ["text", "markdown", "html", "csv", "pdf"]),
+            "content": Schema.string("The document's text. Give either this or `content_base64`.", minLength: 1, maxLength: Limits.knowledgeDocumentLength),
+            "content_base64": Schema.string("A PDF file in base64 (format `pdf`, which it implies), read by poppler-utils' `pdftotext -layout` into `content`, pages ended by form feeds; the file itself is not kept. At most the request body limit (`MAX_BODY_BYTES`, 1 MiB by default) and 500 pages. A file that is not a readable PDF is a field error; a gateway without `pdftotext` answers 503.", minLength: 1),
             "source": Schema.string("Where the text came from (a URL, a file name), for the operator.", maxLength: Limits.urlLength),
+            "url": Schema.string("An http(s) page to fetch as the content, instead of `content`: read through sequence-service's egress gate (the outgoing webhooks' policy: no private addresses unless the operator allows them; redirects followed, at most 5, each checked again; at most 4 MiB within 15 s). HTML, Markdown, plain text, CSV or PDF by the page's Content-Type; the title defaults to the page's `<title>`. Kept with the document: re-indexing fetches it again (a new version). A refused address or a page that cannot be used is a field error on `url`.", maxLength: Limits.urlLength),
             "active": Schema.boolean("False keeps the document out of search and replies."),
-        ], required: ["title", "content"], closed: true,
+        ], required: [], closed: true,
            description: "A document of an agent's knowledge base (at most \(Limits.knowledgeDocuments) per agent). Every change is a new version and is indexed again. Unknown members are refused by name.")
         return [
             "KnowledgeWrite": document,
             "KnowledgePatch": Schema.mergePatch(of: document),
             "Knowledge": Schema.object([
                 "id": Schema.string(), "agent_id": Schema.string(), "version": Schema.integer(minimum: 1), "title": Schema.string(),
-                "format": Schema.string(), "content": Schema.string("Absent in listings."), "source": Schema.string(), "active": Schema.boolean(),
+                "format": Schema.string(), "content": Schema.string("Absent in listings."), "source": Schema.string(),
+                "url": Schema.string("The page the content is fetched from, when it is."), "active": Schema.boolean(),
                 "chunk_count": Schema.integer("Chunks the current version was cut into.", minimum: 0),
                 "created_at": time, "updated_at": time, "warnings": Schema.array(Schema.ref("FieldViolation")),
             ], required: ["id", "agent_id", "version", "title", "format", "chunk_count"]),

@@ -32,11 +32,20 @@ package enum KnowledgeChunker {
         case "csv": return csvChunks(content, title: title)
         case "html": return sectionChunks(markdownSections(htmlText(content)), title: title)
         case "markdown": return sectionChunks(markdownSections(content), title: title)
+        case "pdf": return sectionChunks(pageSections(content), title: title)
         default: return sectionChunks([(heading: "", body: content)], title: title)
         }
     }
 
     // MARK: - Sections
+
+    /// A PDF's text as `pdftotext` writes it, pages ended by form feeds, as one section per page headed
+    /// "Page N" (blank pages skipped, their numbers kept), so a quoted chunk says where to look.
+    static func pageSections(_ text: String) -> [(heading: String, body: String)] {
+        text.split(separator: "\u{0C}", omittingEmptySubsequences: false).enumerated().compactMap { index, page in
+            TextFold.isBlank(page) ? nil : (heading: "Page \(index + 1)", body: String(page))
+        }
+    }
 
     /// A Markdown text as (heading, body) sections: ATX headings (`#` to `######`) and setext headings
     /// (a line underlined with `===` or `---`).

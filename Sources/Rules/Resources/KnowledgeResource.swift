@@ -15,7 +15,7 @@ import Wire
 /// is a new version and is indexed again. Answers add `id`, `agent_id`, `version`, `chunk_count`,
 /// `created_at` and `updated_at` (listings leave `content` out).
 package struct KnowledgeResource: Codable, Sendable, Hashable {
-    package static let formats = ["text", "markdown", "html", "csv"]
+    package static let formats = ["text", "markdown", "html", "csv", "pdf"]
     /// Members the server sets; accepted in a body and ignored.
     package static let readOnlyKeys: Set<String> = ["id", "agent_id", "version", "created_at", "updated_at", "chunk_count"]
 
@@ -23,9 +23,11 @@ package struct KnowledgeResource: Codable, Sendable, Hashable {
     package var format: String
     package var content: String
     package var source: String?
+    /// The page `content` was fetched from (by the gateway, through the egress gate); re-indexing fetches it again.
+    package var url: String?
     package var active: Bool
 
-    private enum CodingKeys: String, CodingKey { case title, format, content, source, active }
+    private enum CodingKeys: String, CodingKey { case title, format, content, source, url, active }
 
     package init(title: String, format: String = "text", content: String, source: String? = nil, active: Bool = true) {
         self.title = title; self.format = format; self.content = content; self.source = source; self.active = active
@@ -38,6 +40,7 @@ package struct KnowledgeResource: Codable, Sendable, Hashable {
         format = try c.decodeIfPresent(String.self, forKey: .format) ?? "text"
         content = try c.decodeIfPresent(String.self, forKey: .content) ?? ""
         source = try c.decodeIfPresent(String.self, forKey: .source)
+        url = try c.decodeIfPresent(String.self, forKey: .url)
         active = try c.decodeIfPresent(Bool.self, forKey: .active) ?? true
     }
 
@@ -56,6 +59,10 @@ package struct KnowledgeResource: Codable, Sendable, Hashable {
             add("content", format == "csv" ? "has no rows after the header" : "has no text")
         }
         if let source, source.count > Limits.urlLength { add("source", "must be at most \(Limits.urlLength) characters") }
+        if let url {
+            if url.count > Limits.urlLength { add("url", "must be at most \(Limits.urlLength) characters") }
+            else if !(url.lowercased().hasPrefix("http://") || url.lowercased().hasPrefix("https://")) { add("url", "must be an http(s) URL") }
+        }
         return problems
     }
 

@@ -18,25 +18,55 @@ package struct KnowledgeHit: Sendable, Hashable {
 extension RulesStore {
     // MARK: - Knowledge base
 
-    /// The best chunks of an agent's active documents for an FTS5 `match` expression, by bm25 (a match in
-    /// the heading weighs twice one in the text). Errors: the agent is not the tenant's.
+    /// Weights of the index's columns in bm25: a word of the document's title or of the chunk's heading
+    /// says more about what the chunk answers than one of its text.
+    static let knowledgeColumnWeights = (title: 1.5, heading: 2.0, text: 1.0)
+
+    /// The best chunks of an agent's active documents for an FTS5 `match` expression, by bm25 over the
+    /// title, heading and text columns (``knowledgeColumnWeights``). The index is read only in the agent's
+    /// rowid stretch (``knowledgePartitionBits``), so what other agents hold costs a search nothing.
+    /// Errors: the agent is not the tenant's.
     package func searchKnowledge(tenantID: String, agentID: String, match: String, limit: Int) async throws -> [KnowledgeHit] {
         try await db.read { db in
             guard try Self.exists(db, .agent, tenantID: tenantID, id: agentID) else { throw RulesStoreError.notFound(.agent, agentID) }
+            guard let number = try Int64.fetchOne(db, sql: "SELECT number FROM knowledge_partition WHERE agent_id = ?", arguments: [agentID]) else {
+                return []
+            }
+            let weights = Self.knowledgeColumnWeights
             return try Row.fetchAll(db, sql: """
-                SELECT c.document_id, c.version, c.seq, c.heading, c.text, json_extract(k.doc, '$.title') AS title,
-                       bm25(knowledge_fts, 2.0, 1.0) AS rank
-                FROM knowledge_fts
-                JOIN knowledge_chunk c ON c.id = knowledge_fts.rowid
+                SELECT c.document_id, c.version, c.seq, c.heading, c.text, json_extract(k.doc, '$.title') AS title, f.rank
+                FROM (SELECT rowid, bm25(knowledge_fts, ?, ?, ?) AS rank FROM knowledge_fts
+                      WHERE knowledge_fts MATCH ? AND rowid BETWEEN ? AND ?) f
+                JOIN knowledge_chunk c ON c.id = f.rowid
                 JOIN knowledge k ON k.id = c.document_id
-                WHERE knowledge_fts MATCH ? AND c.tenant_id = ? AND c.agent_id = ? AND k.active = 1
-                ORDER BY rank, c.document_id, c.seq LIMIT ?
-                """, arguments: [match, tenantID, agentID, limit]).map { row in
+                WHERE c.tenant_id = ? AND c.agent_id = ? AND k.active = 1
+                ORDER BY f.rank, c.document_id, c.seq LIMIT ?
+                """, arguments: [weights.title, weights.heading, weights.text, match, Self.firstChunkID(number), Self.lastChunkID(number),
+                                 tenantID, agentID, limit]).map { row in
                 let rank: Double = row["rank"]
                 return KnowledgeHit(documentID: row["document_id"], title: row["title"] ?? "", version: row["version"], chunk: row["seq"],
                                     heading: row["heading"], text: row["text"], score: -rank)
             }
         }
+    }
+
+    // MARK: - Partitions
+
+    /// An agent's chunks have ids `number << knowledgePartitionBits` and up: 4 billion ids per agent
+    /// (a full agent holds some 60,000 chunks; ids are taken after the highest in use), 2 billion agents.
+    static let knowledgePartitionBits: Int64 = 32
+
+    static func firstChunkID(_ number: Int64) -> Int64 { number << knowledgePartitionBits }
+    static func lastChunkID(_ number: Int64) -> Int64 { ((number + 1) << knowledgePartitionBits) - 1 }
+
+    /// The agent's partition number, given on its first indexed chunk.
+    static func knowledgePartition(_ db: Database, agentID: String) throws -> Int64 {
+        if let number = try Int64.fetchOne(db, sql: "SELECT number FROM knowledge_partition WHERE agent_id = ?", arguments: [agentID]) {
+            return number
+        }
+        try db.execute(sql: "INSERT INTO knowledge_partition (agent_id, number) SELECT ?, coalesce(max(number), 0) + 1 FROM knowledge_partition",
+                       arguments: [agentID])
+        return try Int64.fetchOne(db, sql: "SELECT number FROM knowledge_partition WHERE agent_id = ?", arguments: [agentID]) ?? 0
     }
 
     /// How many chunks each of the documents has.
@@ -86,12 +116,20 @@ extension RulesStore {
     static func indexKnowledge(_ db: Database, _ record: DocumentRecord) throws {
         try dropChunks(db, sql: "document_id = ?", record.id)
         let resource = try JSONDecoder().decode(KnowledgeResource.self, from: Data(record.doc.utf8))
-        for (seq, chunk) in resource.chunks().enumerated() {
+        let number = try knowledgePartition(db, agentID: record.agentID)
+        let highest = try Int64.fetchOne(db, sql: "SELECT max(id) FROM knowledge_chunk WHERE id BETWEEN ? AND ?",
+                                         arguments: [firstChunkID(number), lastChunkID(number)]) ?? firstChunkID(number)
+        let chunks = resource.chunks()
+        guard highest + Int64(chunks.count) <= lastChunkID(number) else {
+            throw DatabaseError(resultCode: .SQLITE_FULL, message: "knowledge partition \(number) has no ids left")
+        }
+        for (seq, chunk) in chunks.enumerated() {
+            let id = highest + 1 + Int64(seq)
             try db.execute(sql: """
-                INSERT INTO knowledge_chunk (tenant_id, agent_id, document_id, version, seq, heading, text) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [record.tenantID, record.agentID, record.id, record.version, seq, chunk.heading, chunk.text])
-            try db.execute(sql: "INSERT INTO knowledge_fts (rowid, heading, text) VALUES (?, ?, ?)",
-                           arguments: [db.lastInsertedRowID, chunk.heading, chunk.text])
+                INSERT INTO knowledge_chunk (id, tenant_id, agent_id, document_id, version, seq, heading, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, record.tenantID, record.agentID, record.id, record.version, seq, chunk.heading, chunk.text])
+            try db.execute(sql: "INSERT INTO knowledge_fts (rowid, title, heading, text) VALUES (?, ?, ?, ?)",
+                           arguments: [id, resource.title, chunk.heading, chunk.text])
         }
     }
 
@@ -105,6 +143,7 @@ extension RulesStore {
         try dropChunks(db, sql: "agent_id = ?", agentID)
         try db.execute(sql: "DELETE FROM knowledge_version WHERE document_id IN (SELECT id FROM knowledge WHERE agent_id = ?)", arguments: [agentID])
         try db.execute(sql: "DELETE FROM knowledge WHERE agent_id = ?", arguments: [agentID])
+        try db.execute(sql: "DELETE FROM knowledge_partition WHERE agent_id = ?", arguments: [agentID])
     }
 
     /// Deletes the chunks matching `condition` (a constant) and their index entries.

@@ -206,6 +206,25 @@ extension RulesStore {
         migrator.registerMigration("analytics-counters") { db in
             try db.execute(sql: AnalyticsCounters.schema)
         }
+        migrator.registerMigration("kb-knowledge-partition") { db in
+            try db.execute(sql: """
+                -- each agent's chunks hold the rowids number << 32 and up, so a search reads only its agent's
+                -- stretch of the index, however many chunks other agents and tenants hold
+                CREATE TABLE knowledge_partition (
+                    agent_id TEXT PRIMARY KEY NOT NULL,
+                    number INTEGER NOT NULL UNIQUE
+                );
+                INSERT INTO knowledge_partition (agent_id, number)
+                    SELECT agent_id, ROW_NUMBER() OVER (ORDER BY agent_id) FROM (SELECT DISTINCT agent_id FROM knowledge_chunk);
+                -- old ids are below 2^32, new ones above: no id is taken twice while they move
+                UPDATE knowledge_chunk SET id = (SELECT number FROM knowledge_partition p WHERE p.agent_id = knowledge_chunk.agent_id) * 4294967296 + id;
+                -- the index again, with the document's title as a column of its own
+                DROP TABLE knowledge_fts;
+                CREATE VIRTUAL TABLE knowledge_fts USING fts5(title, heading, text, tokenize = 'unicode61 remove_diacritics 2');
+                INSERT INTO knowledge_fts (rowid, title, heading, text)
+                    SELECT c.id, json_extract(k.doc, '$.title'), c.heading, c.text FROM knowledge_chunk c JOIN knowledge k ON k.id = c.document_id;
+                """)
+        }
         return migrator
     }
 }

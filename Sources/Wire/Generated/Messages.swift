@@ -12401,6 +12401,168 @@ extension PB.KommoDisconnectRequest: Codable {
     }
 }
 
+// MARK: - agents.v1.PageFetch
+
+extension PB {
+    package struct PageFetch: Sendable, Hashable {
+        package var url: String = ""
+        package var maxBytes: Int64 = 0
+        package init() {}
+    }
+}
+
+extension PB.PageFetch {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let url: Int32 = 1
+        package static let maxBytes: Int32 = 2
+    }
+}
+
+extension PB.PageFetch: WireMessage {
+    package static var protoName: String { "agents.v1.PageFetch" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__PageFetch()
+            agents__v1__page_fetch__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__page_fetch__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__page_fetch__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__page_fetch__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__page_fetch__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.PageFetch {
+    func fill(_ c: inout Agents__V1__PageFetch, _ arena: WireArena) throws(WireEncodingError) {
+        c.url = try arena.string(self.url, field: "url")
+        c.max_bytes = self.maxBytes
+    }
+
+    init(c: Agents__V1__PageFetch) {
+        self.url = WireArena.readString(c.url)
+        self.maxBytes = c.max_bytes
+    }
+}
+
+extension PB.PageFetch: Codable {
+    enum CodingKeys: String, CodingKey {
+        case url = "url"
+        case maxBytes = "max_bytes"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .url) { self.url = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .maxBytes) { self.maxBytes = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.url, forKey: .url)
+        try container.encode(self.maxBytes, forKey: .maxBytes)
+    }
+}
+
+// MARK: - agents.v1.FetchedPage
+
+extension PB {
+    package struct FetchedPage: Sendable, Hashable {
+        /// The URL the page was read from, after redirects.
+        package var url: String = ""
+        package var contentType: String = ""
+        package var body: [UInt8] = []
+        package init() {}
+    }
+}
+
+extension PB.FetchedPage {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let url: Int32 = 1
+        package static let contentType: Int32 = 2
+        package static let body: Int32 = 3
+    }
+}
+
+extension PB.FetchedPage: WireMessage {
+    package static var protoName: String { "agents.v1.FetchedPage" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__FetchedPage()
+            agents__v1__fetched_page__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__fetched_page__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__fetched_page__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__fetched_page__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__fetched_page__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.FetchedPage {
+    func fill(_ c: inout Agents__V1__FetchedPage, _ arena: WireArena) throws(WireEncodingError) {
+        c.url = try arena.string(self.url, field: "url")
+        c.content_type = try arena.string(self.contentType, field: "content_type")
+        c.body = arena.binary(self.body)
+    }
+
+    init(c: Agents__V1__FetchedPage) {
+        self.url = WireArena.readString(c.url)
+        self.contentType = WireArena.readString(c.content_type)
+        self.body = WireArena.readBinary(c.body)
+    }
+}
+
+extension PB.FetchedPage: Codable {
+    enum CodingKeys: String, CodingKey {
+        case url = "url"
+        case contentType = "content_type"
+        case body = "body"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .url) { self.url = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .contentType) { self.contentType = v }
+        if let v = try container.decodeIfPresent([UInt8].self, forKey: .body) { self.body = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.url, forKey: .url)
+        try container.encode(self.contentType, forKey: .contentType)
+        try container.encode(self.body, forKey: .body)
+    }
+}
+
 // MARK: - Service Health
 
 extension PB {
@@ -13157,6 +13319,13 @@ extension PB {
         /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
         package static let analyticsCounters = RPCMethod<PB.AnalyticsQuery, PB.AnalyticsCounts>(
             path: "/agents.v1.Sequences/AnalyticsCounters", idempotent: true)
+        /// Fetches a web page for a knowledge document through the egress gate, under the policy of every
+        /// outbound request (no private addresses unless the operator allows them); redirects are followed
+        /// (at most 5), each target checked again; at most max_bytes (capped at 4 MiB) within 15 s.
+        /// Errors: INVALID_ARGUMENT (field url: not http(s), a refused target, too many redirects, an answer
+        /// other than 2xx, a body over max_bytes), UNAVAILABLE (unresolved, timed out, transport).
+        package static let fetchPage = RPCMethod<PB.PageFetch, PB.FetchedPage>(
+            path: "/agents.v1.Sequences/FetchPage", idempotent: true)
     }
 }
 
@@ -13225,6 +13394,12 @@ package protocol SequencesHandler: Sendable {
     /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
     /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
     func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts
+    /// Fetches a web page for a knowledge document through the egress gate, under the policy of every
+    /// outbound request (no private addresses unless the operator allows them); redirects are followed
+    /// (at most 5), each target checked again; at most max_bytes (capped at 4 MiB) within 15 s.
+    /// Errors: INVALID_ARGUMENT (field url: not http(s), a refused target, too many redirects, an answer
+    /// other than 2xx, a body over max_bytes), UNAVAILABLE (unresolved, timed out, transport).
+    func fetchPage(_ request: PB.PageFetch, context: RPCContext) async throws -> PB.FetchedPage
 }
 
 extension SequencesHandler {
@@ -13257,6 +13432,7 @@ extension SequencesHandler {
             RPCRoute(PB.SequencesService.kommoCatalog) { request, context in try await self.kommoCatalog(request, context: context) },
             RPCRoute(PB.SequencesService.refreshKommoCatalog) { request, context in try await self.refreshKommoCatalog(request, context: context) },
             RPCRoute(PB.SequencesService.analyticsCounters) { request, context in try await self.analyticsCounters(request, context: context) },
+            RPCRoute(PB.SequencesService.fetchPage) { request, context in try await self.fetchPage(request, context: context) },
         ]
     }
 }
@@ -13407,6 +13583,15 @@ package struct SequencesClient: Sendable {
         try await connection.call(PB.SequencesService.analyticsCounters, request, options: options)
     }
 
+    /// Fetches a web page for a knowledge document through the egress gate, under the policy of every
+    /// outbound request (no private addresses unless the operator allows them); redirects are followed
+    /// (at most 5), each target checked again; at most max_bytes (capped at 4 MiB) within 15 s.
+    /// Errors: INVALID_ARGUMENT (field url: not http(s), a refused target, too many redirects, an answer
+    /// other than 2xx, a body over max_bytes), UNAVAILABLE (unresolved, timed out, transport).
+    package func fetchPage(_ request: PB.PageFetch, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.FetchedPage {
+        try await connection.call(PB.SequencesService.fetchPage, request, options: options)
+    }
+
 }
 
 // MARK: - Access
@@ -13492,5 +13677,6 @@ extension PB {
         "/agents.v1.Sequences/KommoCatalog": ["gateway"],
         "/agents.v1.Sequences/RefreshKommoCatalog": ["gateway"],
         "/agents.v1.Sequences/AnalyticsCounters": ["gateway"],
+        "/agents.v1.Sequences/FetchPage": ["gateway"],
     ]
 }

@@ -347,4 +347,8 @@ extension PartialSequencesHandler {
     package func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts {
         throw RPCError(.unimplemented, "Sequences.AnalyticsCounters is not implemented")
     }
+
+    package func fetchPage(_ request: PB.PageFetch, context: RPCContext) async throws -> PB.FetchedPage {
+        throw RPCError(.unimplemented, "Sequences.FetchPage is not implemented")
+    }
 }

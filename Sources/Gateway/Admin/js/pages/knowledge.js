@@ -7,12 +7,20 @@ import { api, url, pagedList } from "../api.js";
 import { formCard, saveOnSubmit, showSaved, titleRow, deleteButton, takeFlash } from "./forms.js";
 import { agentHeader } from "./agents.js";
 
-const formats = ["text", "markdown", "html", "csv"];
+const formats = ["text", "markdown", "html", "csv", "pdf"];
 
 /** The format a file's name suggests. */
 function formatOf(name) {
   const extension = (name.split(".").pop() || "").toLowerCase();
-  return { md: "markdown", markdown: "markdown", html: "html", htm: "html", csv: "csv" }[extension] || "text";
+  return { md: "markdown", markdown: "markdown", html: "html", htm: "html", csv: "csv", pdf: "pdf" }[extension] || "text";
+}
+
+/** A file's bytes in base64, for a PDF the gateway reads into text. */
+async function base64Of(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
 }
 
 export async function knowledgePage(page, { id }) {
@@ -71,15 +79,25 @@ function documentForm(agentID, document, etag, done) {
   const title = input({ value: d.title || "" });
   const format = select(formats, d.format || "text");
   const source = input({ value: d.source || "", placeholder: "https://… or a file name" });
+  const page = input({ type: "url", value: d.url || "", placeholder: "https://shop.example/faq" });
   const active = checkbox(d.active !== false);
   const content = textarea({ rows: 12 });
   content.value = d.content || "";
-  const file = h("input", { type: "file", accept: ".txt,.md,.markdown,.html,.htm,.csv,text/*" });
+  const file = h("input", { type: "file", accept: ".txt,.md,.markdown,.html,.htm,.csv,.pdf,text/*,application/pdf" });
+  // A chosen PDF is sent as it is (content_base64) and read into text by the gateway on save.
+  let pdf = null;
   file.addEventListener("change", async () => {
     const chosen = file.files && file.files[0];
     if (!chosen) return;
-    content.value = await chosen.text();
     format.value = formatOf(chosen.name);
+    if (format.value === "pdf") {
+      pdf = await base64Of(chosen);
+      content.value = "";
+      content.placeholder = `${chosen.name}: its text is read when you save`;
+    } else {
+      pdf = null;
+      content.value = await chosen.text();
+    }
     if (!title.value.trim()) title.value = chosen.name.replace(/\.[^.]+$/, "");
     if (!source.value.trim()) source.value = chosen.name;
   });
@@ -89,15 +107,23 @@ function documentForm(agentID, document, etag, done) {
       field("Format", format, { name: "format" }),
       field("Source", source, { name: "source" }),
       field("Active", active, { name: "active", hint: "Inactive documents are not searched." })),
-    field("Upload a file", file, { hint: "Plain text, Markdown, HTML or a CSV product list; it fills the text below." }),
-    field("Text", content, { name: "content", hint: "Markdown and HTML headings become the chunks' headings; a CSV is one chunk per row." }),
+    field("Fetch from a URL", page, { name: "url", hint: "The page (HTML, Markdown, text, CSV or PDF) becomes the text when you save; Re-index fetches it again." }),
+    field("Upload a file", file, { name: "content_base64", hint: "Plain text, Markdown, HTML or a CSV product list fills the text below; a PDF is read into text when you save, each page under its own heading." }),
+    field("Text", content, { name: "content", hint: "Markdown and HTML headings become the chunks' headings; a CSV is one chunk per row; a PDF's pages are headed \"Page N\"." }),
     h("button", { type: "submit", class: "primary" }, document ? "Save (new version)" : "Add document"));
   saveOnSubmit(form, {
     create: (value, options) => api.post(url`/api/v1/agents/${agentID}/knowledge`, value, options),
     update: document && ((value, options) => api.patch(url`/api/v1/agents/${agentID}/knowledge/${document.id}`, value, options)), etag, done,
     reread: document && (() => api.get(url`/api/v1/agents/${agentID}/knowledge/${document.id}`)),
     body() {
-      const value = { title: title.value, format: format.value, content: content.value, active: active.checked };
+      const value = { title: title.value, format: format.value, active: active.checked };
+      const fetchedURL = page.value.trim();
+      const refetch = fetchedURL && (!document || fetchedURL !== document.url || !content.value.trim());
+      if (refetch) value.url = fetchedURL;
+      else if (pdf && format.value === "pdf") value.content_base64 = pdf;
+      else value.content = content.value;
+      if (refetch) delete value.format;
+      if (!fetchedURL && document && document.url) value.url = null;
       if (source.value.trim()) value.source = source.value.trim();
       else if (document && document.source) value.source = null;
       return value;
