@@ -99,16 +99,19 @@ struct AnalyticsCounts: Sendable {
         var totals: [String: Int64] = [:]
         var agents: [String: String] = [:]
         let index = Dictionary(uniqueKeysWithValues: range.bounds.dropLast().enumerated().map { ($1, $0) })
+        var agentOfKey: [String: String] = [:]
         for answer in answers {
             for count in answer.counts {
                 guard let day = index[count.hour] else { continue }
                 days[day][count.key, default: 0] += count.value
                 totals[count.key, default: 0] += count.value
-                if !count.agentId.isEmpty {
-                    let parts = count.key.split(separator: ".", maxSplits: 2)
-                    if parts.count >= 2, parts[0] == "rule" || parts[0] == "sequence" { agents["\(parts[0]).\(parts[1])"] = count.agentId }
-                }
+                if !count.agentId.isEmpty { agentOfKey[count.key] = count.agentId }
             }
+        }
+        // Once per key, not per day: a 90-day answer repeats each key up to 90 times.
+        for (key, agent) in agentOfKey {
+            let parts = key.split(separator: ".", maxSplits: 2)
+            if parts.count >= 2, parts[0] == "rule" || parts[0] == "sequence" { agents["\(parts[0]).\(parts[1])"] = agent }
         }
         self.days = days
         self.totals = totals

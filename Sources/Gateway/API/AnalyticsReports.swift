@@ -49,46 +49,66 @@ struct OverviewFigures: Codable, Sendable, Equatable {
     }
 
     init(_ counts: [String: Int64]) {
+        var slots: [String: WritableKeyPath<OverviewFigures, Int64>?] = [:]
+        self.init(counts, slots: &slots)
+    }
+
+    /// The figures of one day or the range; `slots` remembers which figure each key adds to, so the days
+    /// of a report classify each key once rather than once per day.
+    init(_ counts: [String: Int64], slots: inout [String: WritableKeyPath<OverviewFigures, Int64>?]) {
         for (key, value) in counts {
-            let p = parts(key)
-            switch (p.first, p.count) {
-            case ("events", 3) where p[1] == "type": events += value
-            case ("rule", 3):
-                if p[2] == "fired" { ruleFires += value } else if !notEvaluated.contains(String(p[2])) { rulesNotFired += value }
-            case ("actions", 3):
-                switch p[2] {
-                case "succeeded": actionsSucceeded += value
-                case "failed": actionsFailed += value
-                default: actionsOther += value
-                }
-            case ("sequence", 3):
-                switch p[2] {
-                case "enrolled": enrolled += value
-                case "completed": completed += value
-                case "exited": exited += value
-                default: break
-                }
-            default:
-                switch key {
-                case "deliveries.unparsed": deliveriesUnparsed = value
-                case "deliveries.rejected": deliveriesRejected = value
-                case "dispatch.failed": dispatchFailed = value
-                case "rules.evaluated": rulesEvaluated = value
-                case "usage.message_sent": messagesSent = value
-                case "usage.ai_reply": aiReplies = value
-                case "messages.inbound": inboundMessages = value
-                case "messages.manager": managerMessages = value
-                case "messages.replied_24h": replies24h = value
-                case "leads.touched": leadsTouched = value
-                case "outcomes.advanced": leadsAdvanced = value
-                case "outcomes.won": leadsWon = value
-                case "outcomes.lost": leadsLost = value
-                case "outcomes.won_value": wonValue = value
-                default: break
-                }
+            let slot: WritableKeyPath<OverviewFigures, Int64>?
+            if let known = slots[key] {
+                slot = known
+            } else {
+                slot = Self.slot(key)
+                slots[key] = slot
             }
+            if let slot { self[keyPath: slot] += value }
         }
         replyRate = messagesSent == 0 ? nil : Double(replies24h) / Double(messagesSent)
+    }
+
+    /// The figure a counter key adds to, if any.
+    private static func slot(_ key: String) -> WritableKeyPath<OverviewFigures, Int64>? {
+        let p = parts(key)
+        switch (p.first, p.count) {
+        case ("events", 3) where p[1] == "type": return \.events
+        case ("rule", 3):
+            if p[2] == "fired" { return \.ruleFires }
+            return notEvaluated.contains(String(p[2])) ? nil : \.rulesNotFired
+        case ("actions", 3):
+            switch p[2] {
+            case "succeeded": return \.actionsSucceeded
+            case "failed": return \.actionsFailed
+            default: return \.actionsOther
+            }
+        case ("sequence", 3):
+            switch p[2] {
+            case "enrolled": return \.enrolled
+            case "completed": return \.completed
+            case "exited": return \.exited
+            default: return nil
+            }
+        default:
+            switch key {
+            case "deliveries.unparsed": return \.deliveriesUnparsed
+            case "deliveries.rejected": return \.deliveriesRejected
+            case "dispatch.failed": return \.dispatchFailed
+            case "rules.evaluated": return \.rulesEvaluated
+            case "usage.message_sent": return \.messagesSent
+            case "usage.ai_reply": return \.aiReplies
+            case "messages.inbound": return \.inboundMessages
+            case "messages.manager": return \.managerMessages
+            case "messages.replied_24h": return \.replies24h
+            case "leads.touched": return \.leadsTouched
+            case "outcomes.advanced": return \.leadsAdvanced
+            case "outcomes.won": return \.leadsWon
+            case "outcomes.lost": return \.leadsLost
+            case "outcomes.won_value": return \.wonValue
+            default: return nil
+            }
+        }
     }
 
     /// The figures as CSV cells, in `CodingKeys` order.
@@ -179,8 +199,9 @@ struct AnalyticsOverviewDTO: Codable, Sendable {
         to = range.to
         tz = range.timeZone.identifier
         agentId = range.agentID
-        totals = OverviewFigures(counts.totals)
-        days = zip(range.days, counts.days).map { Day(day: $0, figures: OverviewFigures($1)) }
+        var slots: [String: WritableKeyPath<OverviewFigures, Int64>?] = [:]
+        totals = OverviewFigures(counts.totals, slots: &slots)
+        days = zip(range.days, counts.days).map { Day(day: $0, figures: OverviewFigures($1, slots: &slots)) }
         var byType: [String: Int64] = [:], byOrigin: [String: Int64] = [:], reasons: [String: Int64] = [:]
         var actions: [String: [String: Int64]] = [:], outcomes: [String: Int64] = [:], fires: [String: Int64] = [:]
         for (key, value) in counts.totals {
@@ -267,14 +288,19 @@ struct AnalyticsRulesDTO: Codable, Sendable {
             let p = parts(key)
             if p.count == 3, p[0] == "rule" { outcomes[String(p[1]), default: [:]][String(p[2])] = value }
         }
+        // Each key's rule and kind of outcome, worked out once rather than once per day.
+        var kinds: [String: (id: String, fired: Bool)?] = [:]
+        for key in counts.totals.keys {
+            let p = parts(key)
+            guard p.count == 3, p[0] == "rule", p[2] == "fired" || !notEvaluated.contains(String(p[2])) else { kinds[key] = .some(nil); continue }
+            kinds[key] = (String(p[1]), p[2] == "fired")
+        }
         var perDay: [String: [(fired: Int64, notFired: Int64)]] = [:]
         for (index, values) in counts.days.enumerated() {
-            for (key, value) in values where key.hasPrefix("rule.") {
-                let p = parts(key)
-                guard p.count == 3 else { continue }
-                let id = String(p[1])
-                if perDay[id] == nil { perDay[id] = Array(repeating: (0, 0), count: counts.days.count) }
-                if p[2] == "fired" { perDay[id]![index].fired += value } else if !notEvaluated.contains(String(p[2])) { perDay[id]![index].notFired += value }
+            for (key, value) in values {
+                guard let kind = kinds[key] ?? nil else { continue }
+                if perDay[kind.id] == nil { perDay[kind.id] = Array(repeating: (0, 0), count: counts.days.count) }
+                if kind.fired { perDay[kind.id]![index].fired += value } else { perDay[kind.id]![index].notFired += value }
             }
         }
         let t = counts.totals

@@ -153,6 +153,9 @@ extension IngestStore {
         migrator.registerMigration("analytics-counters") { db in
             try db.execute(sql: AnalyticsCounters.schema)
         }
+        migrator.registerMigration("analytics-running-totals") { db in
+            try db.execute(sql: AnalyticsCounters.runningTotalsSchema)
+        }
         return migrator
     }
 }

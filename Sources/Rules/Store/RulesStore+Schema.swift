@@ -206,6 +206,9 @@ extension RulesStore {
         migrator.registerMigration("analytics-counters") { db in
             try db.execute(sql: AnalyticsCounters.schema)
         }
+        migrator.registerMigration("analytics-running-totals") { db in
+            try db.execute(sql: AnalyticsCounters.runningTotalsSchema)
+        }
         return migrator
     }
 }

@@ -41,6 +41,9 @@ extension SequenceStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("analytics-running-totals") { db in
+            try db.execute(sql: AnalyticsCounters.runningTotalsSchema)
+        }
     }
 
     /// Won and lost are Kommo's fixed stages in every pipeline.
