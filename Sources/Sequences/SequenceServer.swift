@@ -328,9 +328,10 @@ extension SequenceServer {
     package func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts {
         let tenantID = try context.requireTenant()
         try AnalyticsCounters.validate(request)
-        return PB.AnalyticsCounts(try await store.analyticsCounts(tenantID: tenantID, fromHour: request.fromHour, toHour: request.toHour,
-                                                                   agentID: request.agentId.isEmpty ? nil : request.agentId,
-                                                                   buckets: request.bucketStarts))
+        let (counts, levels) = try await store.analyticsCountsAndLevels(tenantID: tenantID, fromHour: request.fromHour, toHour: request.toHour,
+                                                                        agentID: request.agentId.isEmpty ? nil : request.agentId,
+                                                                        buckets: request.bucketStarts)
+        return PB.AnalyticsCounts(counts, levels: levels)
     }
 
     package func usage(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {

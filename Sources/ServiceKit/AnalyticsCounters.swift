@@ -124,6 +124,25 @@ package enum AnalyticsCounters {
         }
     }
 
+    /// Levels (keys ending in `.live`, +1 when a thing starts and -1 when it ends): each one's sum over
+    /// every hour before `toHour` — how many were live at the end of a range — from the running totals.
+    package static func levels(_ db: Database, tenantID: String, toHour: Int64, agentID: String?) throws -> [CounterSum] {
+        var sql = """
+            SELECT key, agent_id, total FROM (
+                SELECT k.key AS key, k.agent_id AS agent_id,
+                       coalesce((SELECT r.total FROM analytics_counter_running r
+                           WHERE r.tenant_id = k.tenant_id AND r.key = k.key AND r.agent_id = k.agent_id AND r.hour < ?2
+                           ORDER BY r.hour DESC LIMIT 1), 0) AS total
+                FROM analytics_counter_key k WHERE k.tenant_id = ?1 AND k.key LIKE '%.live'
+            """
+        var arguments: StatementArguments = [tenantID, toHour]
+        if let agentID, !agentID.isEmpty { sql += " AND k.agent_id = ?3"; arguments += [agentID] }
+        sql += ") WHERE total != 0 ORDER BY key, agent_id"
+        return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+            CounterSum(hour: toHour, key: row[0], agentID: row[1], value: row[2])
+        }
+    }
+
     /// Checks a query's range and buckets: `INVALID_ARGUMENT` naming what is at fault.
     package static func validate(_ query: PB.AnalyticsQuery) throws(RPCError) {
         guard query.toHour >= query.fromHour else {
@@ -155,10 +174,10 @@ package struct CounterSum: Sendable, Hashable {
 }
 
 extension PB.AnalyticsCounts {
-    /// The wire form of counters a store read.
-    package init(_ sums: [CounterSum]) {
+    /// The wire form of counters (and levels) a store read.
+    package init(_ sums: [CounterSum], levels: [CounterSum] = []) {
         self.init()
-        counts = sums.map { sum in
+        func wire(_ sum: CounterSum) -> PB.AnalyticsCount {
             var count = PB.AnalyticsCount()
             count.hour = sum.hour
             count.key = sum.key
@@ -166,5 +185,7 @@ extension PB.AnalyticsCounts {
             count.value = sum.value
             return count
         }
+        counts = sums.map(wire)
+        self.levels = levels.map(wire)
     }
 }

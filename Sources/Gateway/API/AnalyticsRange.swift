@@ -93,6 +93,8 @@ struct AnalyticsCounts: Sendable {
     var totals: [String: Int64]
     /// The agent each rule's or sequence's counters were attributed to (`rule.<id>` / `sequence.<id>`).
     var agents: [String: String]
+    /// Levels at the end of the range (`sequence.<id>.live`: live enrollments), summed over agents.
+    var levels: [String: Int64]
 
     init(range: AnalyticsRange, answers: [PB.AnalyticsCounts]) {
         var days = Array(repeating: [String: Int64](), count: range.days.count)
@@ -100,7 +102,9 @@ struct AnalyticsCounts: Sendable {
         var agents: [String: String] = [:]
         let index = Dictionary(uniqueKeysWithValues: range.bounds.dropLast().enumerated().map { ($1, $0) })
         var agentOfKey: [String: String] = [:]
+        var levels: [String: Int64] = [:]
         for answer in answers {
+            for level in answer.levels { levels[level.key, default: 0] += level.value }
             for count in answer.counts {
                 guard let day = index[count.hour] else { continue }
                 days[day][count.key, default: 0] += count.value
@@ -116,5 +120,6 @@ struct AnalyticsCounts: Sendable {
         self.days = days
         self.totals = totals
         self.agents = agents
+        self.levels = levels
     }
 }

@@ -53,6 +53,22 @@ extension GatewayApp {
             let report = AnalyticsFunnelDTO(range: range, counts: counts, sequenceID: id, name: sequence.name, steps: sequence.steps)
             return try answer(report, request: request, header: AnalyticsFunnelDTO.csvHeader, rows: report.csvRows)
         }
+        api.get("/analytics/scripts") { request, context -> Response in
+            let range = try AnalyticsRange.read(QueryReader(request), now: clock.now())
+            let options = try peers.options(context)
+            async let agentChecked: Void = checkAgent(range, peers: peers, options: options)
+            let agentIDs: [String]
+            if let agentID = range.agentID { agentIDs = [agentID] } else { agentIDs = try await allAgentIDs(peers: peers, options: options) }
+            try await agentChecked
+            let report = try await AnalyticsScriptsDTO(range: range, agentIDs: agentIDs) { agentID in
+                var query = PB.StatsQuery()
+                query.agentId = agentID
+                query.fromMicros = range.fromHour * 3_600_000_000
+                query.toMicros = range.toHour * 3_600_000_000
+                return try await peers.rules.scriptRanking(query, options: options).json
+            }
+            return try answer(report, request: request, header: AnalyticsScriptsDTO.csvHeader, rows: report.csvRows)
+        }
         api.get("/analytics/outcomes") { request, context -> Response in
             let range = try AnalyticsRange.read(QueryReader(request), now: clock.now())
             let options = try peers.options(context)
@@ -106,6 +122,21 @@ extension GatewayApp {
         let answers = try await [ingest, rules, sequences]
         try await agentChecked
         return AnalyticsCounts(range: range, answers: answers)
+    }
+
+    /// The tenant's agents (at most 100, the quota), in pages.
+    private static func allAgentIDs(peers: Peers, options: CallOptions) async throws -> [String] {
+        var ids: [String] = []
+        var cursor = ""
+        repeat {
+            var query = PB.DocumentQuery()
+            query.limit = 200
+            query.cursor = cursor
+            let page = try await peers.rules.listAgents(query, options: options)
+            ids += page.items.map(\.id)
+            cursor = page.nextCursor
+        } while !cursor.isEmpty
+        return ids
     }
 
     /// Rule names by id; a rule deleted since it was counted has none.

@@ -494,6 +494,7 @@ package final class SequenceStore: Sendable {
         try await db.write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO conversation (tenant_id, lead_id, direction, text, at, ref) VALUES (?, ?, 'outgoing', ?, ?, ?)",
                            arguments: [tenantID, leadID, text, at, ref])
+            if db.changesCount == 1 { try Self.countFirstResponse(db, tenantID: tenantID, leadID: leadID, at: at, ref: ref) }
         }
     }
 
