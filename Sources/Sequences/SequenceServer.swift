@@ -181,6 +181,7 @@ extension SequenceServer {
     package func listActions(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
         let tenantID = try context.requireTenant()
         var leadID: Int64?
+        var outcome: String?, actionType: String?
         for (index, filter) in request.filters.enumerated() {
             switch filter.key {
             case "lead_id":
@@ -188,8 +189,10 @@ extension SequenceServer {
                     throw RPCError.invalid(field: "filters[\(index)].value", "lead_id must be a positive integer")
                 }
                 leadID = id
+            case "outcome" where !filter.value.isEmpty && filter.value.count <= 64: outcome = filter.value
+            case "type" where !filter.value.isEmpty && filter.value.count <= 64: actionType = filter.value
             default:
-                throw RPCError.invalid(field: "filters[\(index)].key", "unknown filter \(filter.key) (known: lead_id)")
+                throw RPCError.invalid(field: "filters[\(index)].key", "unknown filter \(filter.key) (known: lead_id, outcome, type)")
             }
         }
         var before: Int64?
@@ -198,7 +201,7 @@ extension SequenceServer {
             before = id
         }
         let limit = Self.pageSize(request.limit)
-        let items = try await store.actionPage(tenantID: tenantID, leadID: leadID, limit: limit, before: before)
+        let items = try await store.actionPage(tenantID: tenantID, leadID: leadID, outcome: outcome, actionType: actionType, limit: limit, before: before)
         var page = PB.DocumentPage()
         page.items = items.map(Self.document(_:))
         if items.count == limit, let last = items.last { page.nextCursor = String(last.id) }
