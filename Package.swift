@@ -145,7 +145,7 @@ let package = Package(
                           path: "Tests/kommo-emulator", swiftSettings: swiftSettings),
 
         tests("BasicsTests", ["Basics", crypto]),
-        tests("ServiceKitTests", ["ServiceKit", "Basics"]),
+        tests("ServiceKitTests", ["ServiceKit", "Basics", grdb]),
         tests("WireTests", ["TestSupport", "Basics", "Wire", "ServiceKit", .product(name: "NIOSSL", package: "swift-nio-ssl")] + nio),
         tests("DomainTests", ["Domain"]),
         tests("RuleEngineTests", ["RuleEngine", "Domain"]),

@@ -296,7 +296,7 @@ const ProtobufCMessageDescriptor agents__v1__analytics_count__descriptor =
   (ProtobufCMessageInit) agents__v1__analytics_count__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__analytics_counts__field_descriptors[1] =
+static const ProtobufCFieldDescriptor agents__v1__analytics_counts__field_descriptors[2] =
 {
   {
     "counts",
@@ -310,14 +310,27 @@ static const ProtobufCFieldDescriptor agents__v1__analytics_counts__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "levels",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__AnalyticsCounts, n_levels),
+    offsetof(Agents__V1__AnalyticsCounts, levels),
+    &agents__v1__analytics_count__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__analytics_counts__field_indices_by_name[] = {
   0,   /* field[0] = counts */
+  1,   /* field[1] = levels */
 };
 static const ProtobufCIntRange agents__v1__analytics_counts__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor agents__v1__analytics_counts__descriptor =
 {
@@ -327,7 +340,7 @@ const ProtobufCMessageDescriptor agents__v1__analytics_counts__descriptor =
   "Agents__V1__AnalyticsCounts",
   "agents.v1",
   sizeof(Agents__V1__AnalyticsCounts),
-  1,
+  2,
   agents__v1__analytics_counts__field_descriptors,
   agents__v1__analytics_counts__field_indices_by_name,
   1,  agents__v1__analytics_counts__number_ranges,

@@ -275,6 +275,12 @@ extension RulesServer {
             summary["type"] = .string(resource?.type ?? "")
             summary["active"] = .bool(record.enabled)
             summary["version"] = .int(record.version)
+            summary["agent_id"] = .string(record.agentID)
+            summary["versions"] = .array(Array(Set(uses.map(\.version))).sorted().map { version in
+                var figures = Self.effectiveness(uses.filter { $0.version == version })
+                figures["version"] = .int(version)
+                return .object(figures)
+            })
             let replies = uses.filter { $0.replyAfter != nil }.count
             return (uses.isEmpty ? -1 : Double(replies) / Double(uses.count), uses.count, .object(summary))
         }.sorted { ($0.rate, $0.uses) > ($1.rate, $1.uses) }

@@ -185,6 +185,7 @@ extension SequenceServer {
     package func listActions(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {
         let tenantID = try context.requireTenant()
         var leadID: Int64?
+        var outcome: String?, actionType: String?
         for (index, filter) in request.filters.enumerated() {
             switch filter.key {
             case "lead_id":
@@ -192,8 +193,10 @@ extension SequenceServer {
                     throw RPCError.invalid(field: "filters[\(index)].value", "lead_id must be a positive integer")
                 }
                 leadID = id
+            case "outcome" where !filter.value.isEmpty && filter.value.count <= 64: outcome = filter.value
+            case "type" where !filter.value.isEmpty && filter.value.count <= 64: actionType = filter.value
             default:
-                throw RPCError.invalid(field: "filters[\(index)].key", "unknown filter \(filter.key) (known: lead_id)")
+                throw RPCError.invalid(field: "filters[\(index)].key", "unknown filter \(filter.key) (known: lead_id, outcome, type)")
             }
         }
         var before: Int64?
@@ -202,7 +205,7 @@ extension SequenceServer {
             before = id
         }
         let limit = Self.pageSize(request.limit)
-        let items = try await store.actionPage(tenantID: tenantID, leadID: leadID, limit: limit, before: before)
+        let items = try await store.actionPage(tenantID: tenantID, leadID: leadID, outcome: outcome, actionType: actionType, limit: limit, before: before)
         var page = PB.DocumentPage()
         page.items = items.map(Self.document(_:))
         if items.count == limit, let last = items.last { page.nextCursor = String(last.id) }
@@ -332,9 +335,10 @@ extension SequenceServer {
     package func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts {
         let tenantID = try context.requireTenant()
         try AnalyticsCounters.validate(request)
-        return PB.AnalyticsCounts(try await store.analyticsCounts(tenantID: tenantID, fromHour: request.fromHour, toHour: request.toHour,
-                                                                   agentID: request.agentId.isEmpty ? nil : request.agentId,
-                                                                   buckets: request.bucketStarts))
+        let (counts, levels) = try await store.analyticsCountsAndLevels(tenantID: tenantID, fromHour: request.fromHour, toHour: request.toHour,
+                                                                        agentID: request.agentId.isEmpty ? nil : request.agentId,
+                                                                        buckets: request.bucketStarts)
+        return PB.AnalyticsCounts(counts, levels: levels)
     }
 
     package func usage(_ request: PB.DocumentQuery, context: RPCContext) async throws -> PB.DocumentPage {

@@ -107,6 +107,16 @@ struct AnalyticsBench: AsyncParsableCommand {
                         rows += 1
                     }
                 }
+                // The running totals the services keep beside the hour rows, as their migration builds them.
+                try db.execute(sql: """
+                    INSERT INTO analytics_counter_key (tenant_id, key, agent_id)
+                        SELECT DISTINCT tenant_id, key, agent_id FROM analytics_counter WHERE tenant_id = ?1 ON CONFLICT DO NOTHING
+                    """, arguments: [tenantID])
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO analytics_counter_running (tenant_id, key, agent_id, hour, total)
+                        SELECT tenant_id, key, agent_id, hour, sum(value) OVER (PARTITION BY key, agent_id ORDER BY hour)
+                        FROM analytics_counter WHERE tenant_id = ?1
+                    """, arguments: [tenantID])
             }
         }
         try seed(data + "/ingest") { _, add in

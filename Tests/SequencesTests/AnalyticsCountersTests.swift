@@ -153,7 +153,10 @@ struct SequenceAnalyticsCountersTests {
                 "\(s).step.hello.reached": 2, "\(s).step.hello.succeeded": 1,
                 "\(s).step.call.reached": 1, "\(s).step.call.succeeded": 1, "\(s).step.nudge.reached": 1,
                 "actions.send_message.succeeded": 1, "actions.create_task.succeeded": 1, "leads.touched": 1,
+                // Two enrolled, one cancelled: one live, also as the level at the end of the range.
+                "\(s).live": 1,
             ])
+            #expect(answer.levels.map { "\($0.key)=\($0.value)@\($0.hour)" } == ["\(s).live=1@\(query.toHour)"])
             // Bucketed into two days from the first hour: everything falls in the buckets that hold it.
             query.bucketStarts = [query.fromHour, query.fromHour + 24]
             let days = try await service.client.analyticsCounters(query, options: acme.options)

@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import ServiceKit
 import TestSupport
 import Testing
 
@@ -206,6 +207,117 @@ struct AnalyticsJourneyTests {
                     #expect(bad.status == 400, "\(query): \(bad.text)")
                     #expect((bad.json["errors"] as? [[String: Any]])?.first?["field"] as? String == field, "\(query): \(bad.text)")
                 }
+            }
+        }
+    }
+
+    @Test("time to first response, hand-offs to managers, live enrollments and ranked scripts, exactly, through the real services")
+    func conversationFigures() async throws {
+        typealias Pause = HumanReplyPauseJourneyTests
+        let kommo = KommoEmulator()
+        kommo.addLead(["id": .int(Pause.lead), "name": "Apartment 7C", "status_id": .int(Self.qualified), "pipeline_id": 7100001,
+                       "_embedded": ["contacts": [["id": 501, "is_main": true]]]])
+        kommo.addLead(["id": .int(Self.joao), "name": "House 7", "status_id": .int(Self.newStage), "pipeline_id": 7100001,
+                       "_embedded": ["contacts": [["id": 501, "is_main": true]]]])
+        kommo.addContact(["id": 501, "name": "Maria Silva", "first_name": "Maria"])
+        let clock = ManualClock(Date())
+        try await withTestServer(kommo.handle) { kommoPort in
+            let system = try await FullSystem.make(clock: clock)
+            try await system.run { client in
+                let acme = try await client.createTenant(admin: system.adminToken)
+                let integrations = try await client.json(.PATCH, "/api/v1/integrations", [
+                    "kommo": ["base_url": "http://127.0.0.1:\(kommoPort)", "access_token": kommo.token],
+                    "messages": ["mode": "salesbot_field", "field_id": 880011, "bot_id": 42],
+                ], token: acme.key)
+                #expect(integrations.status == 200, "\(integrations.text)")
+                func create(_ path: String, _ body: [String: Any]) async throws -> String {
+                    let answer = try await client.json(.POST, path, body, token: acme.key)
+                    #expect(answer.status == 201, "\(path): \(answer.text)")
+                    return answer.json["id"] as? String ?? ""
+                }
+                let agent = try await create("/api/v1/agents", [
+                    "name": "Sofia", "channels": ["waba"], "language": "auto",
+                    "pause_on_human_reply": ["enabled": true, "resume_after_seconds": 600],
+                ])
+                let base = "/api/v1/agents/\(agent)"
+                let script = try await create("\(base)/scripts", [
+                    "name": "Qualify", "type": "qualification", "body": "Thanks {{contact.first_name|there}}! What budget do you have in mind?",
+                ])
+                _ = try await create("\(base)/rules", [
+                    "name": "Answer every message", "trigger": ["type": "message_received"], "actions": [["type": "ai_response", "script_id": script]],
+                ])
+                let sequence = try await create("\(base)/sequences", [
+                    "name": "New lead follow-up", "status": "active",
+                    "trigger": ["type": "stage_changed", "pipeline_id": Self.pipeline, "stage_id": Self.newStage],
+                    "steps": [["id": "hello", "delay_seconds": 0, "action": ["type": "add_note", "text": "Say hello"]],
+                              ["id": "call", "delay_days": 1, "action": ["type": "create_task", "text": "Call", "due_in_seconds": 3600]]],
+                ])
+
+                // João enters the new stage: enrolled, first step done, the second a day away — live at the end.
+                let post = { (body: Data) async throws -> Void in
+                    let answer = try await client.postWebhook(secret: acme.secret, body: body)
+                    #expect(answer.status == 200, "\(answer.text)")
+                }
+                try await post(Self.stageChange(lead: Self.joao, to: Self.newStage, from: 0, at: clock.now()))
+                #expect(try await eventually { !kommo.notes(on: Self.joao).isEmpty })
+                // Maria wrote 200 s ago (Kommo's time of the message); our reply goes out now: 200 s to first response.
+                try await post(Pause.inbound("Hi, is it still available?", at: clock.now().addingTimeInterval(-200)))
+                #expect(try await eventually { Pause.salesbotRuns(kommo) == 1 })
+                // A manager takes over (one hand-off), and writes again (still one).
+                clock.advance(by: 30)
+                try await post(Pause.outgoing("Maria, I'm Ana, I'll take it from here.", at: clock.now(), authorType: "user", authorID: "77", name: "Ana"))
+                clock.advance(by: 30)
+                try await post(Pause.outgoing("Can I call you?", at: clock.now(), authorType: "user", authorID: "77", name: "Ana"))
+
+                let zone = TimeZone(identifier: "UTC")!
+                let range = "from=\(Self.day(clock.now().addingTimeInterval(-86_400), in: zone))&to=\(Self.day(clock.now(), in: zone))"
+                let overview = "/api/v1/analytics/overview?\(range)"
+                let settled = try await eventually {
+                    let totals = try await client.request(.GET, overview, token: acme.key).json["totals"] as? [String: Any]
+                    return totals?["manager_messages"] as? Int == 2 && totals?["first_responses"] as? Int == 1
+                }
+                let answer = try await client.request(.GET, overview, token: acme.key)
+                #expect(settled, "\(answer.text)")
+                let totals = answer.json["totals"] as? [String: Any] ?? [:]
+                #expect(totals["handoffs"] as? Int == 1 && totals["first_responses"] as? Int == 1 && totals["manager_messages"] as? Int == 2,
+                        "\(answer.text)")
+                let first = answer.json["first_response"] as? [String: Any] ?? [:]
+                #expect(first["responses"] as? Int == 1 && first["median_seconds"] as? Int == 300 && first["buckets"] as? [String: Int] == ["le_300": 1],
+                        "\(answer.text)")
+                #expect(answer.json["live_enrollments"] as? Int == 1)
+                #expect(answer.json["tenant_wide"] as? [String] == [])
+                // By agent: the answer names the figures that are the tenant's, not the agent's.
+                let mine = try await client.request(.GET, "/api/v1/analytics/agents/\(agent)?\(range)", token: acme.key)
+                let tenantWide = mine.json["tenant_wide"] as? [String] ?? []
+                #expect(tenantWide.contains("events") && tenantWide.contains("handoffs") && tenantWide.contains("first_response"), "\(mine.text)")
+                #expect(mine.json["live_enrollments"] as? Int == 1)
+
+                let sequences = try await client.request(.GET, "/api/v1/analytics/sequences?\(range)", token: acme.key)
+                let row = (sequences.json["sequences"] as? [[String: Any]])?.first
+                #expect(row?["sequence_id"] as? String == sequence)
+                #expect((row?["figures"] as? [String: Any])?["active"] as? Int == 1, "\(sequences.text)")
+                let sequencesCSV = try await client.request(.GET, "/api/v1/analytics/sequences?\(range)", token: acme.key, headers: [("Accept", "text/csv")])
+                #expect(sequencesCSV.text.split(separator: "\r\n").last?.hasSuffix(",1") == true, "\(sequencesCSV.text)")
+
+                // Scripts: the one script, used once (no reply to it yet), ranked first, per version.
+                let scripts = try await client.request(.GET, "/api/v1/analytics/scripts?\(range)&agent_id=\(agent)", token: acme.key)
+                #expect(scripts.status == 200, "\(scripts.text)")
+                let ranked = scripts.json["scripts"] as? [[String: Any]] ?? []
+                #expect(ranked.count == 1)
+                #expect(ranked.first?["script_id"] as? String == script && ranked.first?["rank"] as? Int == 1 && ranked.first?["uses"] as? Int == 1
+                        && ranked.first?["replies"] as? Int == 0 && ranked.first?["agent_id"] as? String == agent && ranked.first?["name"] as? String == "Qualify",
+                        "\(scripts.text)")
+                let versions = ranked.first?["versions"] as? [[String: Any]] ?? []
+                #expect(versions.count == 1 && versions.first?["version"] as? Int == 1 && versions.first?["uses"] as? Int == 1, "\(scripts.text)")
+                let all = try await client.request(.GET, "/api/v1/analytics/scripts?\(range)", token: acme.key, headers: [("Accept", "text/csv")])
+                let lines = all.text.split(separator: "\r\n").map(String.init)
+                #expect(lines == [
+                    "rank,script_id,name,agent_id,version,uses,replies,reply_rate,advances,advance_rate,wins,win_rate,median_reply_seconds",
+                    "1,\(script),Qualify,\(agent),all,1,0,0.0000,0,0.0000,0,0.0000,",
+                    "1,\(script),Qualify,\(agent),1,1,0,0.0000,0,0.0000,0,0.0000,",
+                ], "\(all.text)")
+                let bad = try await client.request(.GET, "/api/v1/analytics/scripts?agent_id=agt_nobody", token: acme.key)
+                #expect(bad.status == 400 && (bad.json["errors"] as? [[String: Any]])?.first?["field"] as? String == "agent_id", "\(bad.text)")
             }
         }
     }

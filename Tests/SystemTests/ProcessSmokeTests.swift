@@ -199,6 +199,74 @@ struct CrashSafetyTests {
         #expect(totals["rules_evaluated"] as? Int == 500, "\(overview.text)")
         #expect(overview.json["events_by_type"] as? [String: Int] == ["lead_created": 500])
     }
+
+    @Test("300 concurrent webhooks while rules-service is killed with SIGKILL: each rule's outcome and each action is counted exactly once")
+    func killRulesUnderLoad() async throws {
+        let system = try RunningSystem()
+        try system.startAll()
+        defer { system.stopAll() }
+        #expect(try await eventually(timeout: .seconds(30)) { (try? await system.readiness().status) == 200 })
+        let client = HTTPTestClient(port: system.ports["gateway"]!)
+        let tenant = try await client.createTenant(admin: smokeAdminToken)
+        let agent = try await client.json(.POST, "/api/v1/agents", ["name": "Sofia"], token: tenant.key).json["id"] as? String ?? ""
+        let note = try await client.json(.POST, "/api/v1/agents/\(agent)/rules", [
+            "name": "Note new leads", "trigger": ["type": "lead_created"], "actions": [["type": "add_note", "text": "New lead"]],
+        ], token: tenant.key)
+        #expect(note.status == 201, "\(note.text)")
+        let never = try await client.json(.POST, "/api/v1/agents/\(agent)/rules", [
+            "name": "Big budgets only", "trigger": ["type": "lead_created"],
+            "conditions": ["all": [["type": "field_value", "field": "cf.Budget", "operator": "equals", "value": "over 9000"]]],
+            "actions": [["type": "add_note", "text": "Big one"]],
+        ], token: tenant.key)
+        #expect(never.status == 201, "\(never.text)")
+        let leads = 300
+        let killed = Locked(false)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let next = Locked(0)
+            for _ in 0..<16 {
+                group.addTask {
+                    while true {
+                        let index = next.withLock { value -> Int in value += 1; return value }
+                        guard index <= leads else { return }
+                        if index == 100 {
+                            // Mid-scenario: decisions are being evaluated and stored while the process dies.
+                            await system.kill("rules-service")
+                            killed.withLock { $0 = true }
+                            try system.start("rules-service")
+                        }
+                        let lead = 7_100_000 + index
+                        let body = "leads[add][0][id]=\(lead)&leads[add][0][name]=Lead+\(index)&leads[add][0][status_id]=61234501&leads[add][0][pipeline_id]=7100001&leads[add][0][updated_at]=1764072100&account[id]=29012345&account[subdomain]=acmesales"
+                        for _ in 0..<200 {
+                            if let answer = try? await client.postWebhook(secret: tenant.secret, body: Data(body.utf8)), answer.status == 200 { break }
+                            try await Task.sleep(for: .milliseconds(50))
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(killed.value)
+
+        // Every event reaches the end of its journey: ingest retries Evaluate until the restarted rules-service
+        // answers, which gives the stored decision for an event it had decided before the kill.
+        let overviewPath = "/api/v1/analytics/overview"
+        let settled = try await eventually(timeout: .seconds(90)) {
+            let totals = try await client.request(.GET, overviewPath, token: tenant.key).json["totals"] as? [String: Any]
+            return totals?["rules_evaluated"] as? Int == leads && (totals?["actions_other"] as? Int ?? 0) + (totals?["actions_succeeded"] as? Int ?? 0) == leads
+        }
+        let overview = try await client.request(.GET, overviewPath, token: tenant.key)
+        #expect(settled, "\(overview.text)")
+        let totals = overview.json["totals"] as? [String: Any] ?? [:]
+        #expect(totals["events"] as? Int == leads && totals["rule_fires"] as? Int == leads && totals["rules_not_fired"] as? Int == leads,
+                "\(overview.text)")
+        #expect(overview.json["not_fired_by_reason"] as? [String: Int] == ["condition_false": leads])
+        #expect((overview.json["actions_by_type"] as? [String: [String: Int]])?["add_note"]?.values.reduce(0, +) == leads, "\(overview.text)")
+        let rules = try await client.request(.GET, "/api/v1/analytics/rules", token: tenant.key)
+        let rows = Dictionary(uniqueKeysWithValues: (rules.json["rules"] as? [[String: Any]] ?? []).map { ($0["rule_id"] as? String ?? "", $0) })
+        let noteID = note.json["id"] as? String ?? "", neverID = never.json["id"] as? String ?? ""
+        #expect(rows[noteID]?["fired"] as? Int == leads && rows[noteID]?["evaluated"] as? Int == leads, "\(rules.text)")
+        #expect(rows[neverID]?["not_fired"] as? Int == leads && rows[neverID]?["fired"] as? Int == 0, "\(rules.text)")
+    }
 }
 
 /// The smoke system's admin token (32 random-looking bytes, hex).

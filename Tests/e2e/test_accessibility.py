@@ -29,6 +29,7 @@ def seeded(stack):
         "Script": f"#/agents/{a}/scripts/{script['id']}", "Webhook history": "#/webhooks",
         "Event": f"#/webhooks/events/{event['id']}", "Deliveries": "#/webhooks/deliveries",
         "Lead timeline": f"#/leads/{lead}", "Integrations": "#/integrations", "API keys": "#/keys",
+        "Action log": "#/actions?outcome=succeeded",
     }
 
 

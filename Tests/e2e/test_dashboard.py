@@ -26,15 +26,35 @@ def test_dashboard_shows_an_agents_figures_and_follows_the_range_picker(page, st
     expect(tile("rule fires")).to_have_text("1")
     expect(tile("actions succeeded")).to_have_text(str(totals["actions_succeeded"]))
     expect(tile("won")).to_have_text(str(totals["leads_won"]))
-    # The agent is chosen in the picker; the charts are drawn; the top rule links to the rule.
+    # The agent is chosen in the picker; the charts are SVG drawn by the page, named by their title and
+    # description; the day's fire is a bar; the top rule links to the rule.
     expect(page.locator("form.filters").get_by_label("Agent")).to_have_value(agent["id"])
-    expect(page.get_by_text("Rule fires per day")).to_be_visible()
-    expect(page.locator("figure.chart canvas").first).to_be_visible()
+    fires = page.get_by_role("img", name=re.compile("^Rule fires per day"))
+    expect(fires).to_be_visible()
+    assert fires.evaluate("e => e.tagName.toLowerCase()") == "svg"
+    expect(fires.locator("desc")).to_contain_text("fired 1 in total")
+    expect(fires.locator('rect[data-series="fired"][data-value="1"]')).to_have_count(1)
+    expect(page.locator("figure.chart canvas")).to_have_count(0)
     expect(page.get_by_role("link", name="Call qualified leads")).to_have_attribute(
         "href", f"#/agents/{agent['id']}/rules/{rule['id']}")
-    # Events are the tenant's, and their tile leads to the history behind them.
-    expect(page.locator("a.stat", has_text="events").first).to_have_attribute("href", "#/webhooks")
+    # Events are the tenant's: with an agent chosen the tile says so instead of a 0.
+    events = page.locator(".stat").filter(has=page.locator(".label", has_text=re.compile("^events$")))
+    expect(events).to_contain_text("per tenant, not per agent")
+    expect(events.locator(".value")).to_have_text("—")
     assert_accessible(page, "the dashboard")
+
+    # Every number leads to the list behind it: the action figures to the action log filtered by outcome.
+    succeeded = page.locator("a.stat").filter(has=page.locator(".label", has_text=re.compile("^actions succeeded$")))
+    expect(succeeded).to_have_attribute("href", "#/actions?outcome=succeeded")
+    expect(page.locator("a.stat").filter(has=page.locator(".label", has_text=re.compile("^rule fires$")))).to_have_attribute(
+        "href", f"#/agents/{agent['id']}/rules")
+    if totals["actions_succeeded"]:
+        succeeded.click()
+        expect(page.get_by_role("heading", name="Action log", level=1)).to_be_visible()
+        expect(page.get_by_label("Outcome")).to_have_value("succeeded")
+        expect(page.locator("table tbody tr")).not_to_have_count(0)
+        page.go_back()
+        expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
 
     # A period with nothing in it: the address keeps the range, and the figures are zero.
     form = page.locator("form.filters")

@@ -78,10 +78,17 @@ struct  Agents__V1__AnalyticsCounts
    */
   size_t n_counts;
   Agents__V1__AnalyticsCount **counts;
+  /*
+   * Levels: counters whose key ends in `.live` (+1 when a thing starts, -1 when it ends) summed over
+   * every hour before to_hour, so each is how many were live at the end of the range (sequence-service:
+   * `sequence.<id>.live`, enrollments active or paused). `hour` is to_hour; only levels that are not zero.
+   */
+  size_t n_levels;
+  Agents__V1__AnalyticsCount **levels;
 };
 #define AGENTS__V1__ANALYTICS_COUNTS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__analytics_counts__descriptor) \
-    , 0,NULL }
+    , 0,NULL, 0,NULL }
 
 
 /* Agents__V1__AnalyticsQuery methods */

@@ -93,25 +93,33 @@ struct AnalyticsCounts: Sendable {
     var totals: [String: Int64]
     /// The agent each rule's or sequence's counters were attributed to (`rule.<id>` / `sequence.<id>`).
     var agents: [String: String]
+    /// Levels at the end of the range (`sequence.<id>.live`: live enrollments), summed over agents.
+    var levels: [String: Int64]
 
     init(range: AnalyticsRange, answers: [PB.AnalyticsCounts]) {
         var days = Array(repeating: [String: Int64](), count: range.days.count)
         var totals: [String: Int64] = [:]
         var agents: [String: String] = [:]
         let index = Dictionary(uniqueKeysWithValues: range.bounds.dropLast().enumerated().map { ($1, $0) })
+        var agentOfKey: [String: String] = [:]
+        var levels: [String: Int64] = [:]
         for answer in answers {
+            for level in answer.levels { levels[level.key, default: 0] += level.value }
             for count in answer.counts {
                 guard let day = index[count.hour] else { continue }
                 days[day][count.key, default: 0] += count.value
                 totals[count.key, default: 0] += count.value
-                if !count.agentId.isEmpty {
-                    let parts = count.key.split(separator: ".", maxSplits: 2)
-                    if parts.count >= 2, parts[0] == "rule" || parts[0] == "sequence" { agents["\(parts[0]).\(parts[1])"] = count.agentId }
-                }
+                if !count.agentId.isEmpty { agentOfKey[count.key] = count.agentId }
             }
+        }
+        // Once per key, not per day: a 90-day answer repeats each key up to 90 times.
+        for (key, agent) in agentOfKey {
+            let parts = key.split(separator: ".", maxSplits: 2)
+            if parts.count >= 2, parts[0] == "rule" || parts[0] == "sequence" { agents["\(parts[0]).\(parts[1])"] = agent }
         }
         self.days = days
         self.totals = totals
         self.agents = agents
+        self.levels = levels
     }
 }

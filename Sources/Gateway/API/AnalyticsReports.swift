@@ -37,6 +37,10 @@ struct OverviewFigures: Codable, Sendable, Equatable {
     var leadsWon: Int64 = 0
     var leadsLost: Int64 = 0
     var wonValue: Int64 = 0
+    /// Our first messages after a lead wrote (their times are in `first_response`).
+    var firstResponses: Int64 = 0
+    /// Managers taking over a lead: a manager's message to a lead no manager had taken over.
+    var handoffs: Int64 = 0
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case events, deliveriesUnparsed = "deliveries_unparsed", deliveriesRejected = "deliveries_rejected"
@@ -46,49 +50,78 @@ struct OverviewFigures: Codable, Sendable, Equatable {
         case inboundMessages = "inbound_messages", managerMessages = "manager_messages", replies24h = "replies_24h"
         case replyRate = "reply_rate", enrolled, completed, exited, leadsTouched = "leads_touched"
         case leadsAdvanced = "leads_advanced", leadsWon = "leads_won", leadsLost = "leads_lost", wonValue = "won_value"
+        case firstResponses = "first_responses", handoffs
     }
 
+    /// The figures counted without an agent (events, deliveries and dispatches in ingest-service, events
+    /// evaluated in rules-service, the conversation in sequence-service).
+    static let tenantWide = ["events", "deliveries_unparsed", "deliveries_rejected", "dispatch_failed", "rules_evaluated",
+                             "inbound_messages", "manager_messages", "replies_24h", "reply_rate", "first_responses", "handoffs",
+                             "events_by_type", "events_by_origin", "kommo", "first_response"]
+
     init(_ counts: [String: Int64]) {
+        var slots: [String: WritableKeyPath<OverviewFigures, Int64>?] = [:]
+        self.init(counts, slots: &slots)
+    }
+
+    /// The figures of one day or the range; `slots` remembers which figure each key adds to, so the days
+    /// of a report classify each key once rather than once per day.
+    init(_ counts: [String: Int64], slots: inout [String: WritableKeyPath<OverviewFigures, Int64>?]) {
         for (key, value) in counts {
-            let p = parts(key)
-            switch (p.first, p.count) {
-            case ("events", 3) where p[1] == "type": events += value
-            case ("rule", 3):
-                if p[2] == "fired" { ruleFires += value } else if !notEvaluated.contains(String(p[2])) { rulesNotFired += value }
-            case ("actions", 3):
-                switch p[2] {
-                case "succeeded": actionsSucceeded += value
-                case "failed": actionsFailed += value
-                default: actionsOther += value
-                }
-            case ("sequence", 3):
-                switch p[2] {
-                case "enrolled": enrolled += value
-                case "completed": completed += value
-                case "exited": exited += value
-                default: break
-                }
-            default:
-                switch key {
-                case "deliveries.unparsed": deliveriesUnparsed = value
-                case "deliveries.rejected": deliveriesRejected = value
-                case "dispatch.failed": dispatchFailed = value
-                case "rules.evaluated": rulesEvaluated = value
-                case "usage.message_sent": messagesSent = value
-                case "usage.ai_reply": aiReplies = value
-                case "messages.inbound": inboundMessages = value
-                case "messages.manager": managerMessages = value
-                case "messages.replied_24h": replies24h = value
-                case "leads.touched": leadsTouched = value
-                case "outcomes.advanced": leadsAdvanced = value
-                case "outcomes.won": leadsWon = value
-                case "outcomes.lost": leadsLost = value
-                case "outcomes.won_value": wonValue = value
-                default: break
-                }
+            let slot: WritableKeyPath<OverviewFigures, Int64>?
+            if let known = slots[key] {
+                slot = known
+            } else {
+                slot = Self.slot(key)
+                slots[key] = slot
             }
+            if let slot { self[keyPath: slot] += value }
         }
         replyRate = messagesSent == 0 ? nil : Double(replies24h) / Double(messagesSent)
+    }
+
+    /// The figure a counter key adds to, if any.
+    private static func slot(_ key: String) -> WritableKeyPath<OverviewFigures, Int64>? {
+        let p = parts(key)
+        switch (p.first, p.count) {
+        case ("events", 3) where p[1] == "type": return \.events
+        case ("rule", 3):
+            if p[2] == "fired" { return \.ruleFires }
+            return notEvaluated.contains(String(p[2])) ? nil : \.rulesNotFired
+        case ("actions", 3):
+            switch p[2] {
+            case "succeeded": return \.actionsSucceeded
+            case "failed": return \.actionsFailed
+            default: return \.actionsOther
+            }
+        case ("response", 3) where p[1] == "first_seconds": return \.firstResponses
+        case ("sequence", 3):
+            switch p[2] {
+            case "enrolled": return \.enrolled
+            case "completed": return \.completed
+            case "exited": return \.exited
+            default: return nil
+            }
+        default:
+            switch key {
+            case "deliveries.unparsed": return \.deliveriesUnparsed
+            case "deliveries.rejected": return \.deliveriesRejected
+            case "dispatch.failed": return \.dispatchFailed
+            case "rules.evaluated": return \.rulesEvaluated
+            case "usage.message_sent": return \.messagesSent
+            case "usage.ai_reply": return \.aiReplies
+            case "messages.inbound": return \.inboundMessages
+            case "messages.manager": return \.managerMessages
+            case "messages.replied_24h": return \.replies24h
+            case "leads.touched": return \.leadsTouched
+            case "outcomes.advanced": return \.leadsAdvanced
+            case "outcomes.won": return \.leadsWon
+            case "outcomes.lost": return \.leadsLost
+            case "outcomes.won_value": return \.wonValue
+            case "handoffs.manager": return \.handoffs
+            default: return nil
+            }
+        }
     }
 
     /// The figures as CSV cells, in `CodingKeys` order.
@@ -96,7 +129,7 @@ struct OverviewFigures: Codable, Sendable, Equatable {
         [events, deliveriesUnparsed, deliveriesRejected, dispatchFailed, rulesEvaluated, ruleFires, rulesNotFired, actionsSucceeded,
          actionsFailed, actionsOther, messagesSent, aiReplies, inboundMessages, managerMessages, replies24h].map(String.init)
             + [replyRate.map { String(format: "%.4f", $0) } ?? ""]
-            + [enrolled, completed, exited, leadsTouched, leadsAdvanced, leadsWon, leadsLost, wonValue].map(String.init)
+            + [enrolled, completed, exited, leadsTouched, leadsAdvanced, leadsWon, leadsLost, wonValue, firstResponses, handoffs].map(String.init)
     }
 }
 
@@ -139,6 +172,36 @@ struct KommoFigures: Codable, Sendable, Equatable {
     }
 }
 
+/// Time to first response: from a lead's message (the earliest since our previous one) to our next
+/// message. Kept per hour as counts in buckets (`le_10` … `le_86400`, `gt_86400`, seconds), so the median
+/// of any range is read from the summed buckets: the upper bound of the bucket the median falls in (null
+/// without responses, or when it falls above a day).
+struct FirstResponseFigures: Codable, Sendable, Equatable {
+    var responses: Int64
+    var medianSeconds: Int64?
+    var buckets: [String: Int64]
+
+    enum CodingKeys: String, CodingKey { case responses, medianSeconds = "median_seconds", buckets }
+
+    static let bounds: [Int64] = [10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400]
+
+    init(_ counts: [String: Int64]) {
+        let prefix = "response.first_seconds."
+        var buckets: [String: Int64] = [:]
+        for (key, value) in counts where key.hasPrefix(prefix) { buckets[String(key.dropFirst(prefix.count))] = value }
+        self.buckets = buckets
+        responses = buckets.values.reduce(0, +)
+        let rank = (responses + 1) / 2
+        var seen: Int64 = 0
+        medianSeconds = nil
+        guard responses > 0 else { return }
+        for bound in Self.bounds {
+            seen += buckets["le_\(bound)"] ?? 0
+            if seen >= rank { medianSeconds = bound; return }
+        }
+    }
+}
+
 /// `GET /api/v1/analytics/overview` (and `/analytics/agents/{id}`).
 struct AnalyticsOverviewDTO: Codable, Sendable {
     struct Day: Codable, Sendable {
@@ -166,12 +229,20 @@ struct AnalyticsOverviewDTO: Codable, Sendable {
     var actionsByType: [String: [String: Int64]]
     var actionsByOutcome: [String: Int64]
     var kommo: KommoFigures
+    var firstResponse: FirstResponseFigures
+    /// Enrollments active or paused at the end of the range, over every sequence.
+    var liveEnrollments: Int64
     var topRules: [TopRule]
+    /// With `agent_id`: the figures (in `totals` and `days`; also `events_by_type`, `events_by_origin`,
+    /// `kommo` and `first_response`) that are counted for the whole tenant, not per agent, so they read 0
+    /// here without meaning the agent had none. Empty without `agent_id`.
+    var tenantWide: [String]
 
     enum CodingKeys: String, CodingKey {
         case from, to, tz, agentId = "agent_id", totals, days, eventsByType = "events_by_type", eventsByOrigin = "events_by_origin"
         case notFiredByReason = "not_fired_by_reason", actionsByType = "actions_by_type", actionsByOutcome = "actions_by_outcome"
-        case kommo, topRules = "top_rules"
+        case kommo, firstResponse = "first_response", liveEnrollments = "live_enrollments", topRules = "top_rules"
+        case tenantWide = "tenant_wide"
     }
 
     init(range: AnalyticsRange, counts: AnalyticsCounts, ruleNames: [String: String]) {
@@ -179,8 +250,9 @@ struct AnalyticsOverviewDTO: Codable, Sendable {
         to = range.to
         tz = range.timeZone.identifier
         agentId = range.agentID
-        totals = OverviewFigures(counts.totals)
-        days = zip(range.days, counts.days).map { Day(day: $0, figures: OverviewFigures($1)) }
+        var slots: [String: WritableKeyPath<OverviewFigures, Int64>?] = [:]
+        totals = OverviewFigures(counts.totals, slots: &slots)
+        days = zip(range.days, counts.days).map { Day(day: $0, figures: OverviewFigures($1, slots: &slots)) }
         var byType: [String: Int64] = [:], byOrigin: [String: Int64] = [:], reasons: [String: Int64] = [:]
         var actions: [String: [String: Int64]] = [:], outcomes: [String: Int64] = [:], fires: [String: Int64] = [:]
         for (key, value) in counts.totals {
@@ -203,6 +275,9 @@ struct AnalyticsOverviewDTO: Codable, Sendable {
         actionsByType = actions
         actionsByOutcome = outcomes
         kommo = KommoFigures(counts.totals)
+        firstResponse = FirstResponseFigures(counts.totals)
+        liveEnrollments = counts.levels.filter { $0.key.hasPrefix("sequence.") && $0.key.hasSuffix(".live") }.values.reduce(0, +)
+        tenantWide = range.agentID == nil ? [] : OverviewFigures.tenantWide
         topRules = fires.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.prefix(10)
             .map { TopRule(ruleId: $0.key, name: ruleNames[$0.key], agentId: counts.agents["rule.\($0.key)"], fires: $0.value) }
     }
@@ -267,14 +342,19 @@ struct AnalyticsRulesDTO: Codable, Sendable {
             let p = parts(key)
             if p.count == 3, p[0] == "rule" { outcomes[String(p[1]), default: [:]][String(p[2])] = value }
         }
+        // Each key's rule and kind of outcome, worked out once rather than once per day.
+        var kinds: [String: (id: String, fired: Bool)?] = [:]
+        for key in counts.totals.keys {
+            let p = parts(key)
+            guard p.count == 3, p[0] == "rule", p[2] == "fired" || !notEvaluated.contains(String(p[2])) else { kinds[key] = .some(nil); continue }
+            kinds[key] = (String(p[1]), p[2] == "fired")
+        }
         var perDay: [String: [(fired: Int64, notFired: Int64)]] = [:]
         for (index, values) in counts.days.enumerated() {
-            for (key, value) in values where key.hasPrefix("rule.") {
-                let p = parts(key)
-                guard p.count == 3 else { continue }
-                let id = String(p[1])
-                if perDay[id] == nil { perDay[id] = Array(repeating: (0, 0), count: counts.days.count) }
-                if p[2] == "fired" { perDay[id]![index].fired += value } else if !notEvaluated.contains(String(p[2])) { perDay[id]![index].notFired += value }
+            for (key, value) in values {
+                guard let kind = kinds[key] ?? nil else { continue }
+                if perDay[kind.id] == nil { perDay[kind.id] = Array(repeating: (0, 0), count: counts.days.count) }
+                if kind.fired { perDay[kind.id]![index].fired += value } else { perDay[kind.id]![index].notFired += value }
             }
         }
         let t = counts.totals
@@ -309,12 +389,14 @@ struct SequenceFigures: Codable, Sendable {
     var exitsByReason: [String: Int64]
     var leadsWon: Int64
     var wonValue: Int64
+    /// Enrollments active or paused at the end of the range (not only those enrolled in it).
+    var active: Int64
 
     enum CodingKeys: String, CodingKey {
-        case enrolled, completed, exited, failed, exitsByReason = "exits_by_reason", leadsWon = "leads_won", wonValue = "won_value"
+        case enrolled, completed, exited, failed, exitsByReason = "exits_by_reason", leadsWon = "leads_won", wonValue = "won_value", active
     }
 
-    init(id: String, counts: [String: Int64]) {
+    init(id: String, counts: [String: Int64], levels: [String: Int64]) {
         let prefix = "sequence.\(id)."
         enrolled = counts[prefix + "enrolled"] ?? 0
         completed = counts[prefix + "completed"] ?? 0
@@ -330,6 +412,7 @@ struct SequenceFigures: Codable, Sendable {
         exitsByReason = reasons
         leadsWon = won
         wonValue = value
+        active = levels["sequence.\(id).live"] ?? 0
     }
 }
 
@@ -352,7 +435,7 @@ struct AnalyticsSequencesDTO: Codable, Sendable {
     enum CodingKeys: String, CodingKey { case from, to, tz, agentId = "agent_id", sequences }
 
     static func sequenceIDs(_ counts: AnalyticsCounts) -> [String] {
-        Set(counts.totals.keys.compactMap { key -> String? in
+        Set((Array(counts.totals.keys) + Array(counts.levels.keys)).compactMap { key -> String? in
             let p = parts(key)
             return p.count >= 3 && p[0] == "sequence" ? String(p[1]) : nil
         }).sorted()
@@ -364,15 +447,16 @@ struct AnalyticsSequencesDTO: Codable, Sendable {
         tz = range.timeZone.identifier
         agentId = range.agentID
         sequences = Self.sequenceIDs(counts).map {
-            Sequence(sequenceId: $0, name: names[$0], agentId: counts.agents["sequence.\($0)"], figures: SequenceFigures(id: $0, counts: counts.totals))
+            Sequence(sequenceId: $0, name: names[$0], agentId: counts.agents["sequence.\($0)"], figures: SequenceFigures(id: $0, counts: counts.totals, levels: counts.levels))
         }.sorted { ($1.figures.enrolled, $0.sequenceId) < ($0.figures.enrolled, $1.sequenceId) }
     }
 
-    static let csvHeader = ["sequence_id", "name", "agent_id", "enrolled", "completed", "exited", "failed", "leads_won", "won_value"]
+    static let csvHeader = ["sequence_id", "name", "agent_id", "enrolled", "completed", "exited", "failed", "leads_won", "won_value", "active"]
     var csvRows: [[String]] {
         sequences.map { s in
             [s.sequenceId, s.name ?? "", s.agentId ?? ""]
-                + [s.figures.enrolled, s.figures.completed, s.figures.exited, s.figures.failed, s.figures.leadsWon, s.figures.wonValue].map(String.init)
+                + [s.figures.enrolled, s.figures.completed, s.figures.exited, s.figures.failed, s.figures.leadsWon, s.figures.wonValue,
+                   s.figures.active].map(String.init)
         }
     }
 }
@@ -413,7 +497,7 @@ struct AnalyticsFunnelDTO: Codable, Sendable {
         tz = range.timeZone.identifier
         sequenceId = sequenceID
         self.name = name
-        figures = SequenceFigures(id: sequenceID, counts: counts.totals)
+        figures = SequenceFigures(id: sequenceID, counts: counts.totals, levels: counts.levels)
         let t = counts.totals
         self.steps = steps.enumerated().map { index, step in
             let prefix = "sequence.\(sequenceID).step.\(step.id)."
@@ -509,5 +593,126 @@ struct AnalyticsOutcomesDTO: Codable, Sendable {
     static let csvHeader = ["day", "leads_touched", "leads_advanced", "leads_won", "leads_lost", "won_value"]
     var csvRows: [[String]] {
         days.map { [$0.day] + [$0.leadsTouched, $0.figures.leadsAdvanced, $0.figures.leadsWon, $0.figures.leadsLost, $0.figures.wonValue].map(String.init) }
+    }
+}
+
+/// `GET /api/v1/analytics/scripts`: the scripts' effectiveness in the range, ranked by reply rate, then
+/// uses — rules-service's figures from each use of a script and what the lead did afterwards (a reply
+/// within 24 h, another stage of the same pipeline within 7 days, won within 30 days), in total and per
+/// version. Not counters: the uses in the range are read, at most one agent's scripts per call.
+struct AnalyticsScriptsDTO: Codable, Sendable {
+    struct Figures: Codable, Sendable {
+        var version: Int64?
+        var uses: Int64
+        var replies: Int64
+        var replyRate: Double
+        var advances: Int64
+        var advanceRate: Double
+        var wins: Int64
+        var winRate: Double
+        var medianReplySeconds: Double?
+        enum CodingKeys: String, CodingKey {
+            case version, uses, replies, replyRate = "reply_rate", advances, advanceRate = "advance_rate", wins, winRate = "win_rate"
+            case medianReplySeconds = "median_reply_seconds"
+        }
+    }
+    struct Script: Codable, Sendable {
+        var rank: Int
+        var scriptId: String
+        var agentId: String
+        var name: String
+        var type: String
+        var active: Bool
+        /// The script's current version.
+        var version: Int64
+        var uses: Int64
+        var replies: Int64
+        var replyRate: Double
+        var advances: Int64
+        var advanceRate: Double
+        var wins: Int64
+        var winRate: Double
+        var medianReplySeconds: Double?
+        /// The same figures per version that was used in the range, oldest first.
+        var versions: [Figures]
+        enum CodingKeys: String, CodingKey {
+            case rank, scriptId = "script_id", agentId = "agent_id", name, type, active, version, uses, replies, replyRate = "reply_rate"
+            case advances, advanceRate = "advance_rate", wins, winRate = "win_rate", medianReplySeconds = "median_reply_seconds", versions
+        }
+    }
+    private struct Ranking: Decodable {
+        struct Entry: Decodable {
+            var scriptId: String
+            var agentId: String
+            var name: String
+            var type: String
+            var active: Bool
+            var version: Int64
+            var figures: Figures
+            var versions: [Figures]
+            enum CodingKeys: String, CodingKey { case scriptId = "script_id", agentId = "agent_id", name, type, active, version, versions }
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                scriptId = try container.decode(String.self, forKey: .scriptId)
+                agentId = try container.decode(String.self, forKey: .agentId)
+                name = try container.decode(String.self, forKey: .name)
+                type = try container.decode(String.self, forKey: .type)
+                active = try container.decode(Bool.self, forKey: .active)
+                version = try container.decode(Int64.self, forKey: .version)
+                versions = try container.decode([Figures].self, forKey: .versions)
+                figures = try Figures(from: decoder)
+                figures.version = nil
+            }
+        }
+        var scripts: [Entry]
+    }
+
+    var from: String
+    var to: String
+    var tz: String
+    var agentId: String?
+    var scripts: [Script]
+
+    enum CodingKeys: String, CodingKey { case from, to, tz, agentId = "agent_id", scripts }
+
+    /// `ranking` answers rules-service's ranking (JSON) of one agent's scripts; the agents are asked side by side.
+    init(range: AnalyticsRange, agentIDs: [String], ranking: @escaping @Sendable (String) async throws -> String) async throws {
+        from = range.from
+        to = range.to
+        tz = range.timeZone.identifier
+        agentId = range.agentID
+        let entries = try await withThrowingTaskGroup(of: [Ranking.Entry].self) { group in
+            for agentID in agentIDs { group.addTask { try JSONDecoder().decode(Ranking.self, from: Data(try await ranking(agentID).utf8)).scripts } }
+            var all: [Ranking.Entry] = []
+            for try await some in group { all += some }
+            return all
+        }
+        let ranked = entries.sorted {
+            ($1.figures.uses == 0 ? -1 : $1.figures.replyRate, $1.figures.uses, $0.scriptId)
+                < ($0.figures.uses == 0 ? -1 : $0.figures.replyRate, $0.figures.uses, $1.scriptId)
+        }
+        scripts = ranked.enumerated().map { index, entry in
+            let f = entry.figures
+            return Script(rank: index + 1, scriptId: entry.scriptId, agentId: entry.agentId, name: entry.name, type: entry.type,
+                          active: entry.active, version: entry.version, uses: f.uses, replies: f.replies, replyRate: f.replyRate,
+                          advances: f.advances, advanceRate: f.advanceRate, wins: f.wins, winRate: f.winRate,
+                          medianReplySeconds: f.medianReplySeconds, versions: entry.versions)
+        }
+    }
+
+    static let csvHeader = ["rank", "script_id", "name", "agent_id", "version", "uses", "replies", "reply_rate", "advances", "advance_rate",
+                            "wins", "win_rate", "median_reply_seconds"]
+    /// A row per script (version `all`), then one per version used.
+    var csvRows: [[String]] {
+        scripts.flatMap { script -> [[String]] in
+            func row(_ version: String, _ f: Figures) -> [String] {
+                [String(script.rank), script.scriptId, script.name, script.agentId, version, String(f.uses), String(f.replies),
+                 String(format: "%.4f", f.replyRate), String(f.advances), String(format: "%.4f", f.advanceRate), String(f.wins),
+                 String(format: "%.4f", f.winRate), f.medianReplySeconds.map { String(format: "%.0f", $0) } ?? ""]
+            }
+            let total = Figures(uses: script.uses, replies: script.replies, replyRate: script.replyRate, advances: script.advances,
+                                advanceRate: script.advanceRate, wins: script.wins, winRate: script.winRate, medianReplySeconds: script.medianReplySeconds)
+            return [row("all", total)] + script.versions.map { row(String($0.version ?? 0), $0) }
+        }
     }
 }

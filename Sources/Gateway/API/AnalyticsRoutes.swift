@@ -26,7 +26,6 @@ extension GatewayApp {
         api.get("/analytics/rules") { request, context -> Response in
             let range = try AnalyticsRange.read(QueryReader(request), now: clock.now())
             let options = try peers.options(context)
-            try await checkAgent(range, peers: peers, options: options)
             let counts = try await counters(range, peers: peers, options: options, services: [.rules, .sequences])
             let names = try await ruleNames(AnalyticsRulesDTO.ruleIDs(counts), peers: peers, options: options)
             let report = AnalyticsRulesDTO(range: range, counts: counts, names: names)
@@ -35,7 +34,6 @@ extension GatewayApp {
         api.get("/analytics/sequences") { request, context -> Response in
             let range = try AnalyticsRange.read(QueryReader(request), now: clock.now())
             let options = try peers.options(context)
-            try await checkAgent(range, peers: peers, options: options)
             let counts = try await counters(range, peers: peers, options: options, services: [.sequences])
             var names: [String: String] = [:]
             for id in AnalyticsSequencesDTO.sequenceIDs(counts) {
@@ -47,7 +45,6 @@ extension GatewayApp {
         api.get("/analytics/sequences/{sequenceId}/funnel") { request, context -> Response in
             let range = try AnalyticsRange.read(QueryReader(request), now: clock.now())
             let options = try peers.options(context)
-            try await checkAgent(range, peers: peers, options: options)
             let id = try context.parameters.require("sequenceId")
             guard let sequence = try await sequence(id, peers: peers, options: options) else {
                 throw Problem(status: .notFound, detail: "no sequence \(id)")
@@ -56,10 +53,25 @@ extension GatewayApp {
             let report = AnalyticsFunnelDTO(range: range, counts: counts, sequenceID: id, name: sequence.name, steps: sequence.steps)
             return try answer(report, request: request, header: AnalyticsFunnelDTO.csvHeader, rows: report.csvRows)
         }
+        api.get("/analytics/scripts") { request, context -> Response in
+            let range = try AnalyticsRange.read(QueryReader(request), now: clock.now())
+            let options = try peers.options(context)
+            async let agentChecked: Void = checkAgent(range, peers: peers, options: options)
+            let agentIDs: [String]
+            if let agentID = range.agentID { agentIDs = [agentID] } else { agentIDs = try await allAgentIDs(peers: peers, options: options) }
+            try await agentChecked
+            let report = try await AnalyticsScriptsDTO(range: range, agentIDs: agentIDs) { agentID in
+                var query = PB.StatsQuery()
+                query.agentId = agentID
+                query.fromMicros = range.fromHour * 3_600_000_000
+                query.toMicros = range.toHour * 3_600_000_000
+                return try await peers.rules.scriptRanking(query, options: options).json
+            }
+            return try answer(report, request: request, header: AnalyticsScriptsDTO.csvHeader, rows: report.csvRows)
+        }
         api.get("/analytics/outcomes") { request, context -> Response in
             let range = try AnalyticsRange.read(QueryReader(request), now: clock.now())
             let options = try peers.options(context)
-            try await checkAgent(range, peers: peers, options: options)
             let counts = try await counters(range, peers: peers, options: options, services: [.sequences])
             let ruleIDs = counts.totals.keys.compactMap { key -> String? in
                 let p = key.split(separator: ".")
@@ -77,7 +89,6 @@ extension GatewayApp {
 
     private static func overview(range: AnalyticsRange, request: Request, context: GatewayContext, peers: Peers) async throws -> Response {
         let options = try peers.options(context)
-        try await checkAgent(range, peers: peers, options: options)
         let counts = try await counters(range, peers: peers, options: options, services: [.ingest, .rules, .sequences])
         let fires = AnalyticsRulesDTO.ruleIDs(counts).map { ($0, counts.totals["rule.\($0).fired"] ?? 0) }
             .filter { $0.1 > 0 }.sorted { ($1.1, $0.0) < ($0.1, $1.0) }.prefix(10).map(\.0)
@@ -99,14 +110,33 @@ extension GatewayApp {
         }
     }
 
-    /// The services' counters for the range, fetched side by side.
+    /// The services' counters for the range, fetched side by side, and beside them the check that the
+    /// range's agent is the tenant's (one round trip of waiting, not two).
     private static func counters(_ range: AnalyticsRange, peers: Peers, options: CallOptions,
                                  services: Set<AnalyticsService>) async throws -> AnalyticsCounts {
+        async let agentChecked: Void = checkAgent(range, peers: peers, options: options)
         let query = range.query
         async let ingest = services.contains(.ingest) ? peers.ingest.analyticsCounters(query, options: options) : PB.AnalyticsCounts()
         async let rules = services.contains(.rules) ? peers.rules.analyticsCounters(query, options: options) : PB.AnalyticsCounts()
         async let sequences = services.contains(.sequences) ? peers.sequences.analyticsCounters(query, options: options) : PB.AnalyticsCounts()
-        return AnalyticsCounts(range: range, answers: try await [ingest, rules, sequences])
+        let answers = try await [ingest, rules, sequences]
+        try await agentChecked
+        return AnalyticsCounts(range: range, answers: answers)
+    }
+
+    /// The tenant's agents (at most 100, the quota), in pages.
+    private static func allAgentIDs(peers: Peers, options: CallOptions) async throws -> [String] {
+        var ids: [String] = []
+        var cursor = ""
+        repeat {
+            var query = PB.DocumentQuery()
+            query.limit = 200
+            query.cursor = cursor
+            let page = try await peers.rules.listAgents(query, options: options)
+            ids += page.items.map(\.id)
+            cursor = page.nextCursor
+        } while !cursor.isEmpty
+        return ids
     }
 
     /// Rule names by id; a rule deleted since it was counted has none.

@@ -44,6 +44,11 @@ extension GatewayApp {
             list.limit = try query.limit()
             list.cursor = try query.string("cursor", maxLength: 128)
             if let lead = try query.int("lead_id", range: 1...Int64.max) { list.filters = [PB.KeyValue(key: "lead_id", value: String(lead))] }
+            // The attempts with one outcome or of one action type: the list behind the Dashboard's action figures.
+            for name in ["outcome", "type"] {
+                let value = try query.string(name, maxLength: 64)
+                if !value.isEmpty { list.filters.append(PB.KeyValue(key: name, value: value)) }
+            }
             let page = try await peers.sequences.listActions(list, options: peers.options(context))
             return try jsonResponse(ListDTO(items: page.items.map { JSONValue(parsing: $0.json) ?? .null }, cursor: page.nextCursor))
         }

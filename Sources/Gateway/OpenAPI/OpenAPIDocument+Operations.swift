@@ -309,7 +309,9 @@ extension OpenAPIDocument {
                          description: "Generates a new `whsec_` secret, shown in this answer only; webhooks sent from now on are signed with it.",
                          success: [200: ("The new secret.", Schema.ref("RotatedSecret"))]),
             APIOperation(method: "get", path: "/api/v1/actions", id: "listActions", summary: "Every attempt of every action", tag: "actions",
-                         parameters: [leadID, limit, cursor(128)], success: [200: ("A page of attempts, newest first.", Schema.ref("ActionPage"))]),
+                         parameters: [leadID, query("outcome", Schema.string(maxLength: 64), "Only attempts with this outcome, e.g. `succeeded`, `failed`, `skipped`."),
+                                      query("type", Schema.string(maxLength: 64), "Only attempts of this action type, e.g. `add_note`."), limit, cursor(128)],
+                         success: [200: ("A page of attempts, newest first.", Schema.ref("ActionPage"))]),
             APIOperation(method: "post", path: "/api/v1/actions/{actionId}/retry", id: "retryInDoubtAction",
                          summary: "Send an in-doubt action again", tag: "actions",
                          description: "An action whose request may or may not have taken effect (a Salesbot run that answered 5xx or timed "

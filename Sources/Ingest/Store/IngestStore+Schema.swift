@@ -157,6 +157,9 @@ extension IngestStore {
             // Pending events per tenant, for dispatch that takes tenants in turn.
             try db.execute(sql: "CREATE INDEX event_pending_by_tenant ON event(tenant_id, seq) WHERE status = 'pending'")
         }
+        migrator.registerMigration("analytics-running-totals") { db in
+            try db.execute(sql: AnalyticsCounters.runningTotalsSchema)
+        }
         return migrator
     }
 }

@@ -225,6 +225,9 @@ extension RulesStore {
                     SELECT c.id, json_extract(k.doc, '$.title'), c.heading, c.text FROM knowledge_chunk c JOIN knowledge k ON k.id = c.document_id;
                 """)
         }
+        migrator.registerMigration("analytics-running-totals") { db in
+            try db.execute(sql: AnalyticsCounters.runningTotalsSchema)
+        }
         return migrator
     }
 }

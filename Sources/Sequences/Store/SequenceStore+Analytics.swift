@@ -14,6 +14,12 @@ import Wire
 /// - `usage.<kind>` (agent): the usage ledger (`message_sent`, `ai_reply`, `ai_tokens`), once per entry.
 /// - `messages.inbound`, `messages.manager`, `messages.replied_24h`: a lead's message, a manager's, and
 ///   a lead's first message within 24 h after one of ours.
+/// - `response.first_seconds.le_<bound>` / `.gt_86400`: our first message after a lead wrote, bucketed by
+///   the seconds since the earliest of the lead's messages it answers (bounds in `firstResponseBounds`).
+/// - `handoffs.manager`: a manager's message to a lead no manager had taken over (none before, or the
+///   agents resumed by hand since) — what pauses agents that pause on a human reply.
+/// - `sequence.<id>.live` (agent): +1 on enrolling, -1 when the enrollment ends — a level, answered as
+///   the live enrollments at the end of a range.
 /// - `sequence.<id>.enrolled|completed|exited|failed`, `sequence.<id>.exit.<reason>`,
 ///   `sequence.<id>.step.<step>.reached|<outcome>` (agent).
 /// - `leads.touched` (agent): the first action that succeeded on a lead.
@@ -41,6 +47,23 @@ extension SequenceStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("analytics-running-totals") { db in
+            try db.execute(sql: AnalyticsCounters.runningTotalsSchema)
+        }
+        migrator.registerMigration("analytics-live-enrollments") { db in
+            // The level of live enrollments per sequence starts from the ones live now, each counted in
+            // the hour it enrolled; their running totals are rebuilt for those keys.
+            try db.execute(sql: """
+                INSERT INTO analytics_counter (tenant_id, hour, key, agent_id, value)
+                    SELECT tenant_id, enrolled_at / 3600000000, 'sequence.' || sequence_id || '.live', agent_id, count(*)
+                    FROM enrollment WHERE state IN ('active', 'paused') GROUP BY 1, 2, 3, 4;
+                INSERT OR IGNORE INTO analytics_counter_key (tenant_id, key, agent_id)
+                    SELECT DISTINCT tenant_id, key, agent_id FROM analytics_counter WHERE key LIKE 'sequence.%.live';
+                INSERT INTO analytics_counter_running (tenant_id, key, agent_id, hour, total)
+                    SELECT tenant_id, key, agent_id, hour, sum(value) OVER (PARTITION BY tenant_id, key, agent_id ORDER BY hour)
+                    FROM analytics_counter WHERE key LIKE 'sequence.%.live';
+                """)
+        }
     }
 
     /// Won and lost are Kommo's fixed stages in every pipeline.
@@ -52,8 +75,15 @@ extension SequenceStore {
 
     /// The tenant's counters in `[fromHour, toHour)`, optionally of one agent.
     package func analyticsCounts(tenantID: String, fromHour: Int64, toHour: Int64, agentID: String?, buckets: [Int64] = []) async throws -> [CounterSum] {
+        try await analyticsCountsAndLevels(tenantID: tenantID, fromHour: fromHour, toHour: toHour, agentID: agentID, buckets: buckets).counts
+    }
+
+    /// The counters, and the levels at the end of the range (live enrollments per sequence), from one snapshot.
+    package func analyticsCountsAndLevels(tenantID: String, fromHour: Int64, toHour: Int64, agentID: String?, buckets: [Int64] = []) async throws
+        -> (counts: [CounterSum], levels: [CounterSum]) {
         try await db.read { db in
-            try AnalyticsCounters.counts(db, tenantID: tenantID, fromHour: fromHour, toHour: toHour, agentID: agentID, buckets: buckets)
+            (try AnalyticsCounters.counts(db, tenantID: tenantID, fromHour: fromHour, toHour: toHour, agentID: agentID, buckets: buckets),
+             try AnalyticsCounters.levels(db, tenantID: tenantID, toHour: toHour, agentID: agentID))
         }
     }
 
@@ -133,6 +163,26 @@ extension SequenceStore {
         if earlier == 1 { try AnalyticsCounters.add(db, tenantID: tenantID, at: at, key: "messages.replied_24h") }
     }
 
+    /// The upper bounds (seconds) of the first-response buckets; above the last, `gt_86400`.
+    package static let firstResponseBounds: [Int64] = [10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400]
+
+    /// Counts our first message after a lead wrote (inside recordOutbound): the seconds from the earliest
+    /// of the lead's messages since our previous one, in a bucket per hour, so a median over any range is
+    /// read from summed buckets without going back to the messages.
+    static func countFirstResponse(_ db: Database, tenantID: String, leadID: Int64, at: Int64, ref: String) throws {
+        let previous = try Int64.fetchOne(db, sql: """
+            SELECT max(at) FROM conversation WHERE tenant_id = ? AND lead_id = ? AND direction = 'outgoing'
+              AND ref >= 'action:' AND ref < 'action;' AND ref != ? AND at <= ?
+            """, arguments: [tenantID, leadID, ref, at])
+        guard let inbound = try Int64.fetchOne(db, sql: """
+            SELECT min(at) FROM conversation WHERE tenant_id = ? AND lead_id = ? AND direction = 'incoming' AND at > ? AND at <= ?
+            """, arguments: [tenantID, leadID, previous ?? Int64.min, at])
+        else { return }
+        let seconds = (at - inbound) / 1_000_000
+        let bucket = firstResponseBounds.first { seconds <= $0 }.map { "le_\($0)" } ?? "gt_\(firstResponseBounds.last!)"
+        try AnalyticsCounters.add(db, tenantID: tenantID, at: at, key: "response.first_seconds.\(bucket)")
+    }
+
     /// Counts a stage change of a lead our actions touched (inside firstSight): advanced, won, lost, the
     /// won lead's price and time since the first touch, attributed to the last touch.
     static func countStageChange(_ db: Database, event: PB.Event, at: Int64) throws {
@@ -171,6 +221,7 @@ extension SequenceStore {
     static func countEnd(_ db: Database, enrollment: EnrollmentRecord, state: String, reason: String, now: Int64) throws {
         guard enrollment.isLive else { return }
         let key = "sequence.\(enrollment.sequenceID)"
+        try AnalyticsCounters.add(db, tenantID: enrollment.tenantID, at: now, key: "\(key).live", agentID: enrollment.agentID, value: -1)
         try AnalyticsCounters.add(db, tenantID: enrollment.tenantID, at: now, key: "\(key).\(state)", agentID: enrollment.agentID)
         if state == "exited" {
             // The reason's kind: "cancelled: by hand" is `cancelled`, an exit condition's name stays whole.

@@ -43,6 +43,14 @@ extension SequenceStore {
         guard message.authorKind == .manager else { return }
         if db.changesCount == 1 { try AnalyticsCounters.add(db, tenantID: event.tenantId, at: at, key: "messages.manager") }
         let manager = message.authorName.isEmpty ? message.authorId : message.authorName
+        // A hand-off: a manager writes to a lead no manager had taken over (none wrote before, or the
+        // agents were resumed by hand since), which pauses the agents that pause on a human reply.
+        if db.changesCount == 1 {
+            let previous = try Row.fetchOne(db, sql: "SELECT replied_at, resumed_at FROM lead_human_reply WHERE tenant_id = ? AND lead_id = ?",
+                                            arguments: [event.tenantId, event.leadId])
+            let resumed = previous.map { row in (row["resumed_at"] as Int64?).map { $0 >= row["replied_at"] as Int64 && $0 <= at } ?? false } ?? true
+            if resumed { try AnalyticsCounters.add(db, tenantID: event.tenantId, at: at, key: "handoffs.manager") }
+        }
         try db.execute(sql: """
             INSERT INTO lead_human_reply (tenant_id, lead_id, replied_at, manager, event_id) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (tenant_id, lead_id) DO UPDATE SET replied_at = excluded.replied_at, manager = excluded.manager,

@@ -390,6 +390,7 @@ extension SequenceStore {
             """, arguments: [enrollmentID, tenantID, sequence.id, sequence.agentID, leadID, first.id, now, source, eventID, now, now])
         let enrollment = try loadEnrollment(db, tenantID: tenantID, id: enrollmentID)!
         try AnalyticsCounters.add(db, tenantID: tenantID, at: now, key: "sequence.\(sequence.id).enrolled", agentID: sequence.agentID)
+        try AnalyticsCounters.add(db, tenantID: tenantID, at: now, key: "sequence.\(sequence.id).live", agentID: sequence.agentID)
         try moveTo(db, enrollment: enrollment, step: first, definition: sequence.definition, earliest: nil, now: now)
         return .enrolled(try loadEnrollment(db, tenantID: tenantID, id: enrollmentID)!)
     }

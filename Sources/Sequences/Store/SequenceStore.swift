@@ -548,6 +548,7 @@ package final class SequenceStore: Sendable {
         try await db.write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO conversation (tenant_id, lead_id, direction, text, at, ref) VALUES (?, ?, 'outgoing', ?, ?, ?)",
                            arguments: [tenantID, leadID, text, at, ref])
+            if db.changesCount == 1 { try Self.countFirstResponse(db, tenantID: tenantID, leadID: leadID, at: at, ref: ref) }
         }
     }
 
@@ -623,7 +624,8 @@ package final class SequenceStore: Sendable {
     // MARK: - Reading
 
     /// One page of the action log, newest first, with the scheduled action's key, rule and event.
-    package func actionPage(tenantID: String, leadID: Int64?, limit: Int, before: Int64?) async throws -> [ActionLogItem] {
+    package func actionPage(tenantID: String, leadID: Int64?, outcome: String? = nil, actionType: String? = nil, limit: Int,
+                            before: Int64?) async throws -> [ActionLogItem] {
         try await db.read { db in
             var sql = """
                 SELECT l.*, a.idempotency_key, a.rule_id, a.event_id, a.agent_id, a.attempts
@@ -632,6 +634,8 @@ package final class SequenceStore: Sendable {
                 """
             var arguments: StatementArguments = [tenantID]
             if let leadID { sql += " AND l.lead_id = ?"; arguments += [leadID] }
+            if let outcome { sql += " AND l.outcome = ?"; arguments += [outcome] }
+            if let actionType { sql += " AND l.action_type = ?"; arguments += [actionType] }
             if let before { sql += " AND l.id < ?"; arguments += [before] }
             sql += " ORDER BY l.id DESC LIMIT ?"
             arguments += [limit]

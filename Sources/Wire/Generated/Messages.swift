@@ -2039,6 +2039,10 @@ extension PB {
     package struct AnalyticsCounts: Sendable, Hashable {
         /// Ordered by hour, key and agent; only counters that are not zero.
         package var counts: [PB.AnalyticsCount] = []
+        /// Levels: counters whose key ends in `.live` (+1 when a thing starts, -1 when it ends) summed over
+        /// every hour before to_hour, so each is how many were live at the end of the range (sequence-service:
+        /// `sequence.<id>.live`, enrollments active or paused). `hour` is to_hour; only levels that are not zero.
+        package var levels: [PB.AnalyticsCount] = []
         package init() {}
     }
 }
@@ -2047,6 +2051,7 @@ extension PB.AnalyticsCounts {
     /// The proto field numbers.
     package enum FieldNumber {
         package static let counts: Int32 = 1
+        package static let levels: Int32 = 2
     }
 }
 
@@ -2086,27 +2091,36 @@ extension PB.AnalyticsCounts {
             agents__v1__analytics_count__init(pointer)
             try value.fill(&pointer.pointee, arena)
         }
+        c.n_levels = self.levels.count
+        c.levels = try arena.messages(self.levels, as: Agents__V1__AnalyticsCount.self, field: "levels") { value, pointer throws(WireEncodingError) in
+            agents__v1__analytics_count__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
     }
 
     init(c: Agents__V1__AnalyticsCounts) {
         self.counts = WireArena.readMessages(c.counts, c.n_counts) { PB.AnalyticsCount(c: $0) }
+        self.levels = WireArena.readMessages(c.levels, c.n_levels) { PB.AnalyticsCount(c: $0) }
     }
 }
 
 extension PB.AnalyticsCounts: Codable {
     enum CodingKeys: String, CodingKey {
         case counts = "counts"
+        case levels = "levels"
     }
 
     package init(from decoder: any Decoder) throws {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent([PB.AnalyticsCount].self, forKey: .counts) { self.counts = v }
+        if let v = try container.decodeIfPresent([PB.AnalyticsCount].self, forKey: .levels) { self.levels = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.counts, forKey: .counts)
+        try container.encode(self.levels, forKey: .levels)
     }
 }
 

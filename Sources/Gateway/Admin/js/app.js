@@ -16,6 +16,7 @@ import { keysPage } from "./pages/keys.js";
 import { tenantsPage } from "./pages/tenants.js";
 import { boardPage } from "./pages/board.js";
 import { billingPage } from "./pages/billing.js";
+import { actionsPage } from "./pages/actions.js";
 
 /** `#/agents/:id/rules/:ruleId` patterns → pages. `admin` pages use the admin token, not the API key. */
 const routes = [
@@ -40,6 +41,7 @@ const routes = [
   ["/integrations", integrationsPage],
   ["/keys", keysPage],
   ["/billing", billingPage],
+  ["/actions", actionsPage],
   ["/tenants", tenantsPage, { admin: true }],
 ];
 
