@@ -12452,11 +12452,13 @@ extension PB.PageFetch: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__page_fetch__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__page_fetch__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__page_fetch__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -12532,11 +12534,13 @@ extension PB.FetchedPage: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__fetched_page__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__fetched_page__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__fetched_page__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
