@@ -95,7 +95,7 @@ let package = Package(
 
         // MARK: - Shared domain vocabulary
 
-        library("Domain", []),
+        library("Domain", ["Basics"]),
 
         // MARK: - The rule engine: rules, conditions, lead facts and decisions (rules-service and bench)
 
@@ -135,7 +135,7 @@ let package = Package(
 
         // MARK: - Tests
 
-        tests("TestSupport", ["Basics", "Sequences", log, lifecycle,
+        tests("TestSupport", ["Basics", "Domain", "Sequences", log, lifecycle,
                   .product(name: "Hummingbird", package: "hummingbird"),
                   .product(name: "AsyncHTTPClient", package: "async-http-client"), crypto] + nio, support: true),
 
@@ -147,7 +147,7 @@ let package = Package(
         tests("BasicsTests", ["Basics", crypto]),
         tests("ServiceKitTests", ["ServiceKit", "Basics", grdb]),
         tests("WireTests", ["TestSupport", "Basics", "Wire", "ServiceKit", .product(name: "NIOSSL", package: "swift-nio-ssl")] + nio),
-        tests("DomainTests", ["Domain"]),
+        tests("DomainTests", ["Domain", "Basics"]),
         tests("RuleEngineTests", ["RuleEngine", "Domain"]),
         tests("IngestTests", ["TestSupport", "Basics", "Ingest", "Domain", "Wire", "ServiceKit", grdb, crypto] + nio),
         tests("RulesTests", ["TestSupport", "Basics", "Rules", "RuleEngine", "Domain", "Wire", "ServiceKit", grdb] + nio),

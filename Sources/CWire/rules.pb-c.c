@@ -1254,7 +1254,7 @@ const ProtobufCMessageDescriptor agents__v1__script_ref__descriptor =
   (ProtobufCMessageInit) agents__v1__script_ref__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descriptors[21] =
+static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descriptors[24] =
 {
   {
     "agent_id",
@@ -1508,11 +1508,50 @@ static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "ai_tools",
+    22,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Agents__V1__AgentContext, n_ai_tools),
+    offsetof(Agents__V1__AgentContext, ai_tools),
+    &agents__v1__agent_tool__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ai_field_ids",
+    23,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Agents__V1__AgentContext, n_ai_field_ids),
+    offsetof(Agents__V1__AgentContext, ai_field_ids),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ai_stage_ids",
+    24,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Agents__V1__AgentContext, n_ai_stage_ids),
+    offsetof(Agents__V1__AgentContext, ai_stage_ids),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__agent_context__field_indices_by_name[] = {
   0,   /* field[0] = agent_id */
   12,   /* field[12] = agent_json */
   1,   /* field[1] = agent_name */
+  22,   /* field[22] = ai_field_ids */
+  23,   /* field[23] = ai_stage_ids */
+  21,   /* field[21] = ai_tools */
   13,   /* field[13] = channels */
   8,   /* field[8] = inbound_count */
   3,   /* field[3] = language */
@@ -1535,7 +1574,7 @@ static const unsigned agents__v1__agent_context__field_indices_by_name[] = {
 static const ProtobufCIntRange agents__v1__agent_context__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 21 }
+  { 0, 24 }
 };
 const ProtobufCMessageDescriptor agents__v1__agent_context__descriptor =
 {
@@ -1545,7 +1584,7 @@ const ProtobufCMessageDescriptor agents__v1__agent_context__descriptor =
   "Agents__V1__AgentContext",
   "agents.v1",
   sizeof(Agents__V1__AgentContext),
-  21,
+  24,
   agents__v1__agent_context__field_descriptors,
   agents__v1__agent_context__field_indices_by_name,
   1,  agents__v1__agent_context__number_ranges,
@@ -2937,6 +2976,42 @@ const ProtobufCEnumDescriptor agents__v1__agent_status__descriptor =
   agents__v1__agent_status__enum_values_by_name,
   1,
   agents__v1__agent_status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue agents__v1__agent_tool__enum_values_by_number[6] =
+{
+  { "AGENT_TOOL_UNSPECIFIED", "AGENTS__V1__AGENT_TOOL__AGENT_TOOL_UNSPECIFIED", 0 },
+  { "AGENT_TOOL_UPDATE_LEAD_FIELDS", "AGENTS__V1__AGENT_TOOL__AGENT_TOOL_UPDATE_LEAD_FIELDS", 1 },
+  { "AGENT_TOOL_MOVE_TO_STAGE", "AGENTS__V1__AGENT_TOOL__AGENT_TOOL_MOVE_TO_STAGE", 2 },
+  { "AGENT_TOOL_CREATE_TASK", "AGENTS__V1__AGENT_TOOL__AGENT_TOOL_CREATE_TASK", 3 },
+  { "AGENT_TOOL_ADD_TAGS", "AGENTS__V1__AGENT_TOOL__AGENT_TOOL_ADD_TAGS", 4 },
+  { "AGENT_TOOL_HAND_OFF", "AGENTS__V1__AGENT_TOOL__AGENT_TOOL_HAND_OFF", 5 },
+};
+static const ProtobufCIntRange agents__v1__agent_tool__value_ranges[] = {
+{0, 0},{0, 6}
+};
+static const ProtobufCEnumValueIndex agents__v1__agent_tool__enum_values_by_name[6] =
+{
+  { "AGENT_TOOL_ADD_TAGS", 4 },
+  { "AGENT_TOOL_CREATE_TASK", 3 },
+  { "AGENT_TOOL_HAND_OFF", 5 },
+  { "AGENT_TOOL_MOVE_TO_STAGE", 2 },
+  { "AGENT_TOOL_UNSPECIFIED", 0 },
+  { "AGENT_TOOL_UPDATE_LEAD_FIELDS", 1 },
+};
+const ProtobufCEnumDescriptor agents__v1__agent_tool__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "agents.v1.AgentTool",
+  "AgentTool",
+  "Agents__V1__AgentTool",
+  "agents.v1",
+  6,
+  agents__v1__agent_tool__enum_values_by_number,
+  6,
+  agents__v1__agent_tool__enum_values_by_name,
+  1,
+  agents__v1__agent_tool__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCEnumValue agents__v1__own_write_kind__enum_values_by_number[5] =

@@ -121,6 +121,9 @@ extension RulesServer {
         answer.resumeStageIds = agent.pauseOnHumanReply.resumeStageIDs
         answer.quietSeconds = Int32(agent.replies?.quietSeconds ?? 0)
         answer.maxRepliesPerLeadPerDay = Int32(agent.replies?.maxPerLeadPerDay ?? 0)
+        answer.aiTools = agent.aiActions?.agentTools.compactMap { PB.AgentTool(name: $0.rawValue) } ?? []
+        answer.aiFieldIds = agent.aiActions?.fieldIDs ?? []
+        answer.aiStageIds = agent.aiActions?.stageIDs ?? []
         answer.scripts = try await store.scripts(tenantID: tenantID, agentID: agentRecord.id).compactMap { record in
             guard let script = stored(ScriptResource.self, record, logger: context.logger), script.active, script.applies(pipelineID: facts?.pipelineID, stageID: stage) else { return nil }
             return PB.ScriptRef(record, script)

@@ -139,6 +139,8 @@ package struct KommoIDReference: Sendable, Hashable {
         "stage_id": .stage, "stage_ids": .stage, "status_id": .stage, "resume_stage_ids": .stage,
         "responsible_user_id": .user, "user_ids": .user,
         "task_type": .taskType,
+        // An agent's `ai_actions.field_ids`: the lead's custom fields its AI replies may set.
+        "field_ids": .leadField,
     ]
     /// Members whose value is a field reference (`cf.123`, `contact.cf.456`).
     static let fieldMembers: Set<String> = ["field"]

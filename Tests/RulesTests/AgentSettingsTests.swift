@@ -58,6 +58,37 @@ struct AgentSettingsTests {
         }
     }
 
+    @Test("ai_actions are validated with their field paths and reach the executor's agent context")
+    func aiActions() async throws {
+        try await RulesService.run { service in
+            let acme = service.tenant("t_acme")
+            let invalid = await rpcError {
+                try await acme.createAgent(#"""
+                    {"name": "Sofia", "ai_actions": {"tools": ["update_lead_fields", "move_to_stage", "send_money", "move_to_stage"],
+                                                     "field_ids": [0]}}
+                    """#)
+            }
+            let fields = Set(invalid?.violations.map(\.field) ?? [])
+            #expect(fields == ["ai_actions.tools[2]", "ai_actions.tools[3]", "ai_actions.field_ids[0]", "ai_actions.stage_ids"])
+            let message = invalid?.violations.first { $0.field == "ai_actions.tools[2]" }?.message ?? ""
+            #expect(message.contains("update_lead_fields, move_to_stage, create_task, add_tags, hand_off"), "\(message)")
+
+            let agent = try await acme.createAgent(#"""
+                {"name": "Sofia", "ai_actions": {"tools": ["update_lead_fields", "hand_off"], "field_ids": [512301], "stage_ids": [61234502]}}
+                """#)
+            var request = PB.AgentContextRequest()
+            request.agentId = agent.id
+            let context = try await acme.client.getAgentContext(request, options: acme.options)
+            #expect(context.aiTools == [.updateLeadFields, .handOff])
+            #expect(context.aiFieldIds == [512_301])
+            #expect(context.aiStageIds == [61_234_502])
+            let plain = try await acme.createAgent(#"{"name": "Plain"}"#)
+            request.agentId = plain.id
+            let none = try await acme.client.getAgentContext(request, options: acme.options)
+            #expect(none.aiTools.isEmpty)
+        }
+    }
+
     @Test("a lead_site_visit rule fires on the Digital Pipeline event and on nothing else")
     func digitalPipelineTrigger() async throws {
         try await RulesService.run { service in

@@ -111,45 +111,11 @@ struct TemplateAIProviderTests {
 
 // MARK: - OpenAI-compatible endpoint
 
-/// An LLM endpoint on loopback: checks the key and the request shape, records it, answers with usage.
-private final class LLMEmulator: Sendable {
-    let key = "sk-test-\(UUID().uuidString)"
-    private let state = Mutex<(received: [ReceivedRequest], script: [Int])>(([], []))
-
-    func enqueue(_ statuses: Int...) { state.withLock { $0.script += statuses } }
-    var received: [ReceivedRequest] { state.withLock { $0.received } }
-
-    @Sendable func handle(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let received = ReceivedRequest(request, body: try await request.body.collect(upTo: 1 << 20))
-        let status: Int? = state.withLock { state in
-            state.received.append(received)
-            return state.script.isEmpty ? nil : state.script.removeFirst()
-        }
-        guard received.method == "POST", received.path == "/v1/chat/completions" else { return Reply.empty(404) }
-        guard received.headers["authorization"] == "Bearer \(key)" else {
-            return Reply.json(401, #"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#)
-        }
-        if let status {
-            return status == 429
-                ? Reply.json(429, #"{"error":{"message":"Rate limit reached","type":"requests"}}"#, headers: [("Retry-After", "0")])
-                : Reply.json(status, #"{"error":{"message":"overloaded","type":"server_error"}}"#)
-        }
-        guard let json = received.json, json["model"]?.string != nil, !(json["messages"]?.array?.isEmpty ?? true) else {
-            return Reply.json(400, #"{"error":{"message":"model and messages are required","type":"invalid_request_error"}}"#)
-        }
-        return Reply.json(200, """
-        {"id":"chatcmpl-1","object":"chat.completion","model":"\(json["model"]?.string ?? "")",
-         "choices":[{"index":0,"message":{"role":"assistant","content":"  Claro, Maria! Posso te mostrar o plano.  "},"finish_reason":"stop"}],
-         "usage":{"prompt_tokens":321,"completion_tokens":12,"total_tokens":333}}
-        """)
-    }
-}
-
 @Suite("OpenAIProvider against an LLM emulator")
 struct OpenAIProviderTests {
     private func withLLM(metrics: ExecutorMetrics = ExecutorMetrics(),
-                         _ body: (LLMEmulator, OpenAIProvider, (String) -> OpenAIProvider) async throws -> Void) async throws {
-        let llm = LLMEmulator()
+                         _ body: (OpenAIEmulator, OpenAIProvider, (String) -> OpenAIProvider) async throws -> Void) async throws {
+        let llm = OpenAIEmulator(defaultReply: "  Claro, Maria! Posso te mostrar o plano.  ")
         try await withTestServer(llm.handle) { port in
             try await withHTTPClient { http in
                 func provider(key: String) -> OpenAIProvider {
@@ -157,7 +123,7 @@ struct OpenAIProviderTests {
                         baseURL: "http://127.0.0.1:\(port)/", apiKey: key, model: "gpt-test", temperature: 0.3,
                         retry: fastRetry, requestTimeout: .seconds(5)), metrics: metrics)
                 }
-                try await body(llm, provider(key: llm.key), provider(key:))
+                try await body(llm, provider(key: llm.apiKey), provider(key:))
             }
         }
     }
@@ -174,9 +140,10 @@ struct OpenAIProviderTests {
             #expect(reply.result.outcome == .succeeded)
             #expect(reply.result.usage == TokenUsage(promptTokens: 321, completionTokens: 12, totalTokens: 333))
             #expect(reply.result.target == "POST /v1/chat/completions")
-            #expect(!"\(reply.result)".contains(llm.key))
+            #expect(!"\(reply.result)".contains(llm.apiKey))
 
-            let body = try #require(llm.received.first?.json)
+            #expect(llm.violations.isEmpty)
+            let body = try #require(llm.chats.first?.body)
             #expect(body["model"]?.string == "gpt-test")
             #expect(body["temperature"] == .double(0.3))
             let messages = body["messages"]?.array ?? []
@@ -199,8 +166,7 @@ struct OpenAIProviderTests {
             let broken = SalesScript(id: "broken", type: .greeting, body: "Hi {{contact.first_name")
             let reply = await provider.reply(to: request([ConversationTurn(.lead, "hi")], scripts: [broken]), logger: quietLogger)
             #expect(reply.result.outcome == .succeeded)
-            let body = try #require(llm.received.first?.json)
-            let system = body["messages"]?[0]?["content"]?.string ?? ""
+            let system = try #require(llm.chats.first).system
             #expect(system.contains("Hi {{contact.first_name"), "\(system)")
             #expect(try metrics.expectCounter(ExecutorMetrics.stepFailures, [("step", "script_template")]).totalValue == 1)
         }
@@ -209,7 +175,7 @@ struct OpenAIProviderTests {
     @Test("5xx and 429 are retried")
     func retries() async throws {
         try await withLLM { llm, provider, _ in
-            llm.enqueue(503, 429)
+            llm.enqueue(statuses: 503, 429)
             let reply = await provider.reply(to: request([ConversationTurn(.lead, "hi")]), logger: quietLogger)
             #expect(reply.text != nil)
             #expect(reply.result.attempts == 3)
@@ -226,6 +192,7 @@ struct OpenAIProviderTests {
             #expect(reply.result.attempts == 1)
             #expect(reply.result.problem?.detail == "Incorrect API key provided")
             #expect(llm.received.count == 1)
+            #expect(llm.violations == ["Incorrect API key provided"])
         }
     }
 }

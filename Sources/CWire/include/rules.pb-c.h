@@ -67,6 +67,18 @@ typedef enum _Agents__V1__AgentStatus {
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__AGENT_STATUS)
 } Agents__V1__AgentStatus;
 /*
+ * A tool an AI reply may call (the agent document's `ai_actions.tools`).
+ */
+typedef enum _Agents__V1__AgentTool {
+  AGENTS__V1__AGENT_TOOL__AGENT_TOOL_UNSPECIFIED = 0,
+  AGENTS__V1__AGENT_TOOL__AGENT_TOOL_UPDATE_LEAD_FIELDS = 1,
+  AGENTS__V1__AGENT_TOOL__AGENT_TOOL_MOVE_TO_STAGE = 2,
+  AGENTS__V1__AGENT_TOOL__AGENT_TOOL_CREATE_TASK = 3,
+  AGENTS__V1__AGENT_TOOL__AGENT_TOOL_ADD_TAGS = 4,
+  AGENTS__V1__AGENT_TOOL__AGENT_TOOL_HAND_OFF = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(AGENTS__V1__AGENT_TOOL)
+} Agents__V1__AgentTool;
+/*
  * What kind of write to Kommo the executor made.
  */
 typedef enum _Agents__V1__OwnWriteKind {
@@ -183,10 +195,20 @@ struct  Agents__V1__AgentContext
    * replies.max_per_lead_per_day: AI replies to one lead per UTC day at most (0: no cap).
    */
   int32_t max_replies_per_lead_per_day;
+  /*
+   * ai_actions: the tools the model may call in an AI reply, and the custom fields and stages those
+   * calls may touch (empty lists: none). Every call is checked against them before it becomes an action.
+   */
+  size_t n_ai_tools;
+  Agents__V1__AgentTool *ai_tools;
+  size_t n_ai_field_ids;
+  int64_t *ai_field_ids;
+  size_t n_ai_stage_ids;
+  int64_t *ai_stage_ids;
 };
 #define AGENTS__V1__AGENT_CONTEXT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__agent_context__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__AGENT_STATUS__AGENT_STATUS_UNSPECIFIED, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__AGENT_STATUS__AGENT_STATUS_UNSPECIFIED, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL, 0,NULL, 0,NULL }
 
 
 struct  Agents__V1__ScriptUse
@@ -1333,6 +1355,7 @@ void agents__v1__rules__analytics_counters(ProtobufCService *service,
 
 extern const ProtobufCEnumDescriptor    agents__v1__script_type__descriptor;
 extern const ProtobufCEnumDescriptor    agents__v1__agent_status__descriptor;
+extern const ProtobufCEnumDescriptor    agents__v1__agent_tool__descriptor;
 extern const ProtobufCEnumDescriptor    agents__v1__own_write_kind__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__evaluate_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__agent_context_request__descriptor;

@@ -294,6 +294,11 @@ extension OpenAPIDocument {
                 "quiet_seconds": Schema.integer("An AI reply waits until the lead has written nothing for this long, then answers every message since our last one (default 0: at once).", minimum: 0, maximum: 3_600),
                 "max_per_lead_per_day": Schema.integer("AI replies one lead gets per UTC day at most; the rest are skipped (default 0: no cap).", minimum: 0, maximum: 1_000),
             ], closed: true),
+            "ai_actions": Schema.object([
+                "tools": Schema.array(Schema.string(enumeration: AgentTool.allCases.map(\.rawValue)), "The tools an AI reply offers the model (OpenAI-compatible providers). Each call is checked against this policy and the Kommo catalog, then runs as an ordinary action (`update_lead_fields` as `kommo_action` `update_lead`, `move_to_stage` as `change_stage`, `create_task`, `add_tags`; `hand_off` as a task for the lead's responsible user, pausing the agent for the lead until resumed by hand). A refused call is logged with the reason and runs nothing.", maxItems: Limits.idItems),
+                "field_ids": Schema.array(Schema.integer(minimum: 1), "Lead custom fields `update_lead_fields` may set (required with that tool).", maxItems: Limits.idItems),
+                "stage_ids": Schema.array(Schema.integer(minimum: 1), "Stages `move_to_stage` may move the lead to (required with that tool).", maxItems: Limits.idItems),
+            ], closed: true, description: "What the model may do besides writing; absent means no tools."),
         ], required: ["name"], closed: true, description: "An AI agent. Unknown members are refused by name.")
         let rule = Schema.object([
             "name": Schema.string(minLength: 1, maxLength: Limits.nameLength, pattern: "\\S"), "enabled": Schema.boolean(), "priority": Schema.integer("Higher runs first."),

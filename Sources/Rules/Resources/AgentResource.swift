@@ -30,6 +30,8 @@ import Wire
 ///   meanwhile find the lead answered and are skipped. `max_per_lead_per_day` caps the AI replies one
 ///   lead gets per UTC day; the ones past it are skipped with the reason.
 /// - `channels`: AI replies only to leads whose last message came from one of these origins.
+/// - `ai_actions`: the tools an AI reply offers the model (`update_lead_fields`, `move_to_stage`,
+///   `create_task`, `add_tags`, `hand_off`) and the field and stage ids they may touch.
 /// - `language`: the language AI replies are written in, and the one scripts are chosen by; `auto` (or
 ///   empty) detects the lead's from its messages.
 package struct AgentResource: Codable, Sendable, Hashable {
@@ -113,9 +115,64 @@ package struct AgentResource: Codable, Sendable, Hashable {
         }
     }
 
+    /// What the model may do besides writing: absent means nothing (no tools are offered).
+    package var aiActions: AIActions?
+
+    /// `ai_actions`: the tools (``AgentTool``) an AI reply offers the model, the custom field ids
+    /// `update_lead_fields` may set and the stage ids `move_to_stage` may move to. A call naming
+    /// anything else is refused and logged, not executed.
+    package struct AIActions: Codable, Sendable, Hashable {
+        package var tools: [String]
+        package var fieldIDs: [Int64]
+        package var stageIDs: [Int64]
+
+        private enum CodingKeys: String, CodingKey { case tools, fieldIDs = "field_ids", stageIDs = "stage_ids" }
+
+        package init(tools: [String] = [], fieldIDs: [Int64] = [], stageIDs: [Int64] = []) {
+            self.tools = tools; self.fieldIDs = fieldIDs; self.stageIDs = stageIDs
+        }
+
+        package init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            tools = try c.decodeIfPresent([String].self, forKey: .tools) ?? []
+            fieldIDs = try c.decodeIfPresent([Int64].self, forKey: .fieldIDs) ?? []
+            stageIDs = try c.decodeIfPresent([Int64].self, forKey: .stageIDs) ?? []
+        }
+
+        /// The tools as the wire names them (unknown names are refused when saved).
+        package var agentTools: [AgentTool] { tools.compactMap(AgentTool.init(rawValue:)) }
+
+        func problems(at path: String) -> [FieldViolation] {
+            var problems: [FieldViolation] = []
+            func add(_ field: String, _ message: String) { problems.append(FieldViolation(field: "\(path).\(field)", message: message)) }
+            for (name, count) in [("tools", tools.count), ("field_ids", fieldIDs.count), ("stage_ids", stageIDs.count)] where count > Limits.idItems {
+                add(name, "has \(count) items; the limit is \(Limits.idItems)")
+            }
+            var seenTools = Set<String>()
+            for (index, tool) in tools.prefix(Limits.idItems).enumerated() {
+                if AgentTool(rawValue: tool) == nil { add("tools[\(index)]", "must be one of \(AgentTool.list)") }
+                else if !seenTools.insert(tool).inserted { add("tools[\(index)]", "is listed twice") }
+            }
+            for (name, ids, what) in [("field_ids", fieldIDs, "custom field"), ("stage_ids", stageIDs, "stage")] {
+                var seen = Set<Int64>()
+                for (index, id) in ids.prefix(Limits.idItems).enumerated() {
+                    if id <= 0 { add("\(name)[\(index)]", "must be a Kommo \(what) id") }
+                    else if !seen.insert(id).inserted { add("\(name)[\(index)]", "is listed twice") }
+                }
+            }
+            if seenTools.contains(AgentTool.updateLeadFields.rawValue), fieldIDs.isEmpty {
+                add("field_ids", "must name the custom fields update_lead_fields may set")
+            }
+            if seenTools.contains(AgentTool.moveToStage.rawValue), stageIDs.isEmpty {
+                add("stage_ids", "must name the stages move_to_stage may move to")
+            }
+            return problems
+        }
+    }
+
     private enum CodingKeys: String, CodingKey {
         case name, description, status, persona, language, pipelines, channels
-        case workingHours = "working_hours", pauseOnHumanReply = "pause_on_human_reply", replies
+        case workingHours = "working_hours", pauseOnHumanReply = "pause_on_human_reply", replies, aiActions = "ai_actions"
     }
 
     /// Decodes the body with the documented defaults.
@@ -131,6 +188,7 @@ package struct AgentResource: Codable, Sendable, Hashable {
         workingHours = try c.decodeIfPresent(WorkingHours.self, forKey: .workingHours)
         pauseOnHumanReply = try c.decodeIfPresent(PauseOnHumanReply.self, forKey: .pauseOnHumanReply) ?? PauseOnHumanReply()
         replies = try c.decodeIfPresent(Replies.self, forKey: .replies)
+        aiActions = try c.decodeIfPresent(AIActions.self, forKey: .aiActions)
     }
 
     /// `language` that asks for the lead's own language.
@@ -187,6 +245,7 @@ package struct AgentResource: Codable, Sendable, Hashable {
                 add("replies.max_per_lead_per_day", "must be between 0 and \(Replies.maximumPerDay)")
             }
         }
+        if let aiActions { problems += aiActions.problems(at: "ai_actions") }
         if !(0...Limits.maxSeconds).contains(pauseOnHumanReply.resumeAfterSeconds) {
             add("pause_on_human_reply.resume_after_seconds", "must be between 0 and \(Limits.maxSeconds)")
         }

@@ -1,3 +1,4 @@
+import Basics
 import Domain
 import Foundation
 import Logging
@@ -125,12 +126,16 @@ package struct AIReplyRequest: Sendable, Hashable {
     package var knowledge: [KnowledgeSource]
     /// The significant words those messages were reduced to for the search.
     package var knowledgeTerms: [String]
+    /// The OpenAI-compatible `tools` the model may call (the agent's `ai_actions`); empty for none.
+    /// Providers that cannot call tools ignore them.
+    package var tools: [JSONValue]
 
     /// Creates a request; the counts default to those of `conversation`.
     package init(agentName: String, persona: String = "", scripts: [SalesScript], conversation: [ConversationTurn],
                  inboundCount: Int? = nil, outboundCount: Int? = nil, stageID: Int64? = nil,
                  values: TemplateValues = TemplateValues(), instructions: String? = nil, requestedScriptID: String? = nil,
-                 language: String? = nil, knowledge: [KnowledgeSource] = [], knowledgeTerms: [String] = []) {
+                 language: String? = nil, knowledge: [KnowledgeSource] = [], knowledgeTerms: [String] = [], tools: [JSONValue] = []) {
+        self.tools = tools
         self.knowledge = knowledge
         self.knowledgeTerms = knowledgeTerms
         self.agentName = agentName
@@ -201,6 +206,8 @@ package struct AIReply: Sendable, Hashable {
     package var result: ExecutionResult
     /// The knowledge chunks the reply was written from: the one quoted (template) or those in the prompt.
     package var knowledgeUsed: [KnowledgeSource] = []
+    /// The tools the model called, in order, as it wrote them (checked by the executor, not here).
+    package var toolCalls: [AIToolCall] = []
 
     /// Creates a reply.
     package init(text: String? = nil, blockedReason: String? = nil, scriptID: String? = nil, scriptVersion: Int? = nil,

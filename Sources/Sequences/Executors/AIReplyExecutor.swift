@@ -56,7 +56,20 @@ package struct AIReplyExecutor: ActionExecutor {
         }
         let reply = await provider(for: context.integrations.ai).reply(to: request, logger: context.logger)
         await recordTokens(reply.result.usage, in: context)
+        let decisions: String
+        do throws(ExecutionStop) {
+            decisions = try await runTools(reply.toolCalls, request: request, lead: lead, in: context)
+        } catch {
+            return error.result
+        }
         guard let text = reply.text else {
+            if !reply.toolCalls.isEmpty, reply.result.outcome == .succeeded {
+                var result = reply.result
+                result.operation = "\(operation) (\(result.operation) → tools)"
+                result.requestSummary = "\(reply.result.operation); " + result.requestSummary + "; " + decisions
+                result.detail = "no message; " + decisions
+                return result
+            }
             var result = reply.result
             result.operation = "\(operation) (\(result.operation))"
             if let reason = reply.blockedReason {
@@ -74,6 +87,7 @@ package struct AIReplyExecutor: ActionExecutor {
         let script = reply.scriptID.map { " script \($0) v\(reply.scriptVersion ?? 0) (\(reply.selection ?? "-"))" } ?? ""
         let knowledge = reply.knowledgeUsed.isEmpty ? "" : " knowledge \(reply.knowledgeUsed.map(\.reference).joined(separator: ", "))"
         result.requestSummary = "\(reply.result.operation)\(script)\(knowledge); " + result.requestSummary
+            + (decisions.isEmpty ? "" : "; " + decisions)
         result.operation = "\(operation) (\(reply.result.operation) → \(result.operation))"
         result.steps = [reply.result] + (result.steps.isEmpty ? [] : result.steps)
         return result
@@ -119,7 +133,74 @@ package struct AIReplyExecutor: ActionExecutor {
             inboundCount: max(Int(agent.inboundCount), conversation.filter { $0.author == .lead }.count),
             stageID: agent.statusId == 0 ? nil : agent.statusId, values: values, instructions: instructions,
             requestedScriptID: action.scriptID, language: Self.replyLanguage(agent: agent.language, conversation: conversation),
-            knowledge: knowledge, knowledgeTerms: terms)
+            knowledge: knowledge, knowledgeTerms: terms, tools: await toolSchemas(agent: agent, in: context))
+    }
+
+    // MARK: - Tools
+
+    /// The tools the agent's `ai_actions` offer, described with the catalog's names.
+    private func toolSchemas(agent: PB.AgentContext, in context: ExecutionContext) async -> [JSONValue] {
+        let policy = AIToolPolicy(agent)
+        guard !policy.tools.isEmpty else { return [] }
+        return policy.schemas(catalog: await catalog(in: context))
+    }
+
+    /// The tenant's Kommo catalog, when one was read; calls are then checked against it too.
+    private func catalog(in context: ExecutionContext) async -> KommoCatalogIndex? {
+        do {
+            guard let json = try await store.kommoCatalog(tenantID: context.tenantID)?.json, let value = JSONValue(parsing: json) else { return nil }
+            return KommoCatalogIndex(catalog: value)
+        } catch {
+            metrics.failed(.toolCatalog, error: error, logger: context.logger)
+            return nil
+        }
+    }
+
+    /// Checks each tool call against the agent's policy and the catalog, schedules the allowed ones as
+    /// actions keyed by this reply's key and the call's position (so a retried reply schedules nothing
+    /// twice), pauses the agent for the lead on a hand-off, and says what became of each call for the
+    /// action log: `AI decided: update_lead_fields {…} → action …:tool:0; refused move_to_stage {…}: …`.
+    private func runTools(_ calls: [AIToolCall], request: AIReplyRequest, lead: Int64,
+                          in context: ExecutionContext) async throws(ExecutionStop) -> String {
+        guard !calls.isEmpty else { return "" }
+        let agent = try await rules.agentContext(in: context)
+        let policy = AIToolPolicy(agent)
+        let catalog = await catalog(in: context)
+        let responsible = request.values[TemplateVocabulary.leadResponsible].flatMap { Int64($0) }
+        var planned: [PlannedActionRecord] = []
+        var handOff: String?
+        var lines: [String] = []
+        for (index, call) in calls.enumerated() {
+            let key = "\(context.idempotencyKey):tool:\(index)"
+            let shown = "\(call.name) \(call.arguments.prefix(300))"
+            func plan(_ action: Action) {
+                planned.append(PlannedActionRecord(idempotencyKey: key, ruleID: context.ruleID, agentID: context.agentID,
+                                                   eventID: context.eventID, leadID: lead, action: action))
+                lines.append("\(shown) → \(action.type.rawValue) \(key)")
+            }
+            switch policy.decide(call, catalog: catalog, responsibleUserID: responsible) {
+            case .action(let action):
+                plan(action)
+            case .handOff(let action, let reason):
+                plan(action)
+                handOff = reason
+            case .refused(let reason):
+                context.logger.notice("ai.tool_refused", metadata: ["ai.tool": "\(call.name)", "reason": "\(reason)"])
+                lines.append("refused \(shown): \(reason)")
+            }
+        }
+        let now = clock.now().unixMicros
+        do {
+            if !planned.isEmpty { _ = try await store.schedule(tenantID: context.tenantID, actions: planned, timers: [], now: now) }
+            if let handOff {
+                try await store.recordHandOff(tenantID: context.tenantID, leadID: lead, at: now, reason: handOff, ref: context.idempotencyKey)
+            }
+        } catch {
+            // Nothing was half done: the keys make a retry schedule each action once.
+            throw ExecutionStop(ExecutionResult(operation: "ai_response", outcome: .failedRetryable,
+                                                detail: "could not schedule the AI's actions: \(error)"))
+        }
+        return "AI decided: " + lines.joined(separator: "; ") + (handOff.map { "; handed off (the agent is paused for the lead): \($0)" } ?? "")
     }
 
     /// The agent's language, or for `auto` (and empty) the lead's as its messages read.

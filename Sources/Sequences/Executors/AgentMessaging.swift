@@ -26,7 +26,7 @@ package struct AgentMessaging: Sendable {
 
     /// Stops the run as held when a manager's reply pauses `agent` for `lead`.
     func checkPause(agent: PB.AgentContext, lead: Int64, operation: String, in context: ExecutionContext) async throws(ExecutionStop) {
-        guard agent.pauseOnHumanReply else { return }
+        // A hand-off by the AI pauses the agent even when a manager's reply would not.
         let reply: HumanReply?
         do {
             reply = try await store.humanReply(tenantID: context.tenantID, leadID: lead)
@@ -41,12 +41,15 @@ package struct AgentMessaging: Sendable {
 
     /// The hold a reply puts on an agent's messages at `now`, or `nil` when it does not (any more).
     static func hold(agent: PB.AgentContext, reply: HumanReply?, now: Date) -> (detail: String, until: Date?)? {
-        guard agent.pauseOnHumanReply, let reply, !reply.isResumed else { return nil }
+        guard let reply, !reply.isResumed, agent.pauseOnHumanReply || reply.isHandOff else { return nil }
         if agent.stageEnteredAtMicros > reply.repliedAt, agent.resumeStageIds.contains(agent.statusId) {
             return nil
         }
         let by = reply.manager.isEmpty ? "" : " by \(reply.manager)"
         let at = Date(unixMicros: reply.repliedAt)
+        if reply.isHandOff {
+            return ("\(pausedDetail): handed over\(by) at \(RuleTime.string(at)); resume by hand", nil)
+        }
         guard agent.resumeAfterSeconds > 0 else {
             return ("\(pausedDetail): a manager wrote\(by) at \(RuleTime.string(at)); resume by hand"
                     + (agent.resumeStageIds.isEmpty ? "" : " or on stage \(agent.resumeStageIds.map(String.init).joined(separator: ", "))"), nil)

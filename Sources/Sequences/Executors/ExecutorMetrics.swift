@@ -36,6 +36,9 @@ package struct ExecutorMetrics: Sendable {
         case ownWriteReport = "own_write_report"
         /// The agent's knowledge base could not be searched (the AI answers from its scripts alone).
         case knowledgeSearch = "knowledge_search"
+        /// The Kommo catalog could not be read for checking the AI's tool calls (they are checked against the
+        /// agent's policy alone).
+        case toolCatalog = "tool_catalog"
     }
 
     private let factory: any MetricsFactory

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Basics
 import Domain
 import Foundation
 import Logging
@@ -75,7 +76,8 @@ package struct OpenAIProvider: AIProvider {
             + "\(Self.scriptsForStage(request).count) scripts, \(request.inboundCount) inbound"
             + (request.knowledge.isEmpty ? "" : ", knowledge \(request.knowledge.map(\.reference).joined(separator: ", "))")
         let body = ChatCompletionBody(model: configuration.model, messages: messages,
-                                      temperature: configuration.temperature, maxTokens: configuration.maxTokens)
+                                      temperature: configuration.temperature, maxTokens: configuration.maxTokens,
+                                      tools: request.tools.isEmpty ? nil : request.tools)
         let bytes: [UInt8]
         do {
             bytes = try OutboundHTTP.jsonBody(body)
@@ -107,7 +109,19 @@ package struct OpenAIProvider: AIProvider {
                 completionTokens: Int(usage["completion_tokens"]?.int64 ?? 0),
                 totalTokens: Int(usage["total_tokens"]?.int64 ?? 0))
         }
-        let text = json["choices"]?[0]?["message"]?["content"]?.string?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let message = json["choices"]?[0]?["message"]
+        let text = message?["content"]?.string?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let calls = (message?["tool_calls"]?.array ?? []).prefix(Self.maximumToolCalls).compactMap { call -> AIToolCall? in
+            guard let name = call["function"]?["name"]?.string else { return nil }
+            return AIToolCall(id: call["id"]?.string ?? "", name: name, arguments: call["function"]?["arguments"]?.string ?? "")
+        }
+        if !calls.isEmpty, text?.isEmpty ?? true {
+            // Only actions: they run, and no message goes to the lead this time.
+            var reply = AIReply(result: result)
+            reply.toolCalls = Array(calls)
+            reply.knowledgeUsed = request.knowledge
+            return reply
+        }
         guard let text, !text.isEmpty else {
             // Tokens were spent all the same: usage stays on the result for the ledger.
             result.outcome = .failedPermanent
@@ -116,8 +130,12 @@ package struct OpenAIProvider: AIProvider {
         }
         var reply = AIReply(text: text, result: result)
         reply.knowledgeUsed = request.knowledge
+        reply.toolCalls = Array(calls)
         return reply
     }
+
+    /// Most tool calls of one answer that are looked at; the rest are dropped.
+    static let maximumToolCalls = 10
 
     // MARK: - Prompt
 
@@ -183,8 +201,9 @@ struct ChatCompletionBody: Encodable {
     var messages: [Message]
     var temperature: Double?
     var maxTokens: Int?
+    var tools: [JSONValue]?
 
     enum CodingKeys: String, CodingKey {
-        case model, messages, temperature, maxTokens = "max_tokens"
+        case model, messages, temperature, maxTokens = "max_tokens", tools
     }
 }

@@ -17,6 +17,12 @@ package struct HumanReply: Sendable, Hashable {
 
     /// Whether a resume by hand came after the reply.
     package var isResumed: Bool { resumedAt.map { $0 >= repliedAt } ?? false }
+
+    /// Whether this is the AI handing the conversation over rather than a manager writing.
+    package var isHandOff: Bool { eventID.hasPrefix(HumanReply.handOffPrefix) }
+
+    /// How a hand-off's row names its origin (`handoff:` and the AI reply's action key).
+    package static let handOffPrefix = "handoff:"
 }
 
 extension SequenceStore {
@@ -85,6 +91,19 @@ extension SequenceStore {
     }
 
     // MARK: - Pauses
+
+    /// Records that an AI reply handed the lead over to a person: the lead's latest "human reply" from then
+    /// on, so the agent's messages to the lead are held as after a manager's reply, until resumed.
+    package func recordHandOff(tenantID: String, leadID: Int64, at: Int64, reason: String, ref: String) async throws {
+        try await db.write { db in
+            try db.execute(sql: """
+                INSERT INTO lead_human_reply (tenant_id, lead_id, replied_at, manager, event_id) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (tenant_id, lead_id) DO UPDATE SET replied_at = excluded.replied_at, manager = excluded.manager,
+                    event_id = excluded.event_id
+                WHERE excluded.replied_at > lead_human_reply.replied_at
+                """, arguments: [tenantID, leadID, at, "the AI agent (hand-off: \(reason.prefix(200)))", HumanReply.handOffPrefix + ref])
+        }
+    }
 
     /// The lead's latest human reply, or `nil` when no manager has written to it.
     package func humanReply(tenantID: String, leadID: Int64) async throws -> HumanReply? {

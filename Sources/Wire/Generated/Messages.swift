@@ -1573,6 +1573,102 @@ extension PB.AgentStatus: Codable {
     }
 }
 
+// MARK: - agents.v1.AgentTool
+
+extension PB {
+    /// A tool an AI reply may call (the agent document's `ai_actions.tools`).
+    package enum AgentTool: Sendable, Hashable, RawRepresentable, CaseIterable {
+        case unspecified // = 0
+        case updateLeadFields // = 1
+        case moveToStage // = 2
+        case createTask // = 3
+        case addTags // = 4
+        case handOff // = 5
+        /// A number this build does not know, kept as is: proto3 enums are open, so a value a newer
+        /// peer sends survives a round trip.
+        case unrecognized(Int32)
+
+        /// Every value this build knows.
+        package static let allCases: [Self] = [.unspecified, .updateLeadFields, .moveToStage, .createTask, .addTags, .handOff]
+
+        package init(rawValue: Int32) {
+            switch rawValue {
+            case 0: self = .unspecified
+            case 1: self = .updateLeadFields
+            case 2: self = .moveToStage
+            case 3: self = .createTask
+            case 4: self = .addTags
+            case 5: self = .handOff
+            default: self = .unrecognized(rawValue)
+            }
+        }
+
+        package var rawValue: Int32 {
+            switch self {
+            case .unspecified: 0
+            case .updateLeadFields: 1
+            case .moveToStage: 2
+            case .createTask: 3
+            case .addTags: 4
+            case .handOff: 5
+            case .unrecognized(let number): number
+            }
+        }
+
+        /// The value's name in JSON and logs: the proto name without the enum's prefix, lower snake case;
+        /// the number for a value this build does not know.
+        package var name: String {
+            switch self {
+            case .unspecified: "unspecified"
+            case .updateLeadFields: "update_lead_fields"
+            case .moveToStage: "move_to_stage"
+            case .createTask: "create_task"
+            case .addTags: "add_tags"
+            case .handOff: "hand_off"
+            case .unrecognized(let number): String(number)
+            }
+        }
+
+        /// The value with that `name`; nil for a name this build does not know.
+        package init?(name: String) {
+            switch name {
+            case "unspecified": self = .unspecified
+            case "update_lead_fields": self = .updateLeadFields
+            case "move_to_stage": self = .moveToStage
+            case "create_task": self = .createTask
+            case "add_tags": self = .addTags
+            case "hand_off": self = .handOff
+            default: return nil
+            }
+        }
+
+        // Equal by number: `.unrecognized(1)` is the value numbered 1.
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+        package func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    }
+}
+
+extension PB.AgentTool: Codable {
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // A name, or the number of a value the sender knows and this build may not.
+        do {
+            self.init(rawValue: try container.decode(Int32.self))
+            return
+        } catch DecodingError.typeMismatch {}
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown agents.v1.AgentTool value \(name)")
+        }
+        self = value
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if case .unrecognized(let number) = self { try container.encode(number) } else { try container.encode(name) }
+    }
+}
+
 // MARK: - agents.v1.OwnWriteKind
 
 extension PB {
@@ -9312,6 +9408,11 @@ extension PB {
         package var quietSeconds: Int32 = 0
         /// replies.max_per_lead_per_day: AI replies to one lead per UTC day at most (0: no cap).
         package var maxRepliesPerLeadPerDay: Int32 = 0
+        /// ai_actions: the tools the model may call in an AI reply, and the custom fields and stages those
+        /// calls may touch (empty lists: none). Every call is checked against them before it becomes an action.
+        package var aiTools: [PB.AgentTool] = []
+        package var aiFieldIds: [Int64] = []
+        package var aiStageIds: [Int64] = []
         package init() {}
     }
 }
@@ -9340,6 +9441,9 @@ extension PB.AgentContext {
         package static let stageEnteredAtMicros: Int32 = 19
         package static let quietSeconds: Int32 = 20
         package static let maxRepliesPerLeadPerDay: Int32 = 21
+        package static let aiTools: Int32 = 22
+        package static let aiFieldIds: Int32 = 23
+        package static let aiStageIds: Int32 = 24
     }
 }
 
@@ -9405,6 +9509,12 @@ extension PB.AgentContext {
         c.stage_entered_at_micros = self.stageEnteredAtMicros
         c.quiet_seconds = self.quietSeconds
         c.max_replies_per_lead_per_day = self.maxRepliesPerLeadPerDay
+        c.n_ai_tools = self.aiTools.count
+        c.ai_tools = arena.scalars(self.aiTools.map { Agents__V1__AgentTool(rawValue: .init(truncatingIfNeeded: $0.rawValue)) })
+        c.n_ai_field_ids = self.aiFieldIds.count
+        c.ai_field_ids = arena.scalars(self.aiFieldIds)
+        c.n_ai_stage_ids = self.aiStageIds.count
+        c.ai_stage_ids = arena.scalars(self.aiStageIds)
     }
 
     init(c: Agents__V1__AgentContext) {
@@ -9429,6 +9539,9 @@ extension PB.AgentContext {
         self.stageEnteredAtMicros = c.stage_entered_at_micros
         self.quietSeconds = c.quiet_seconds
         self.maxRepliesPerLeadPerDay = c.max_replies_per_lead_per_day
+        self.aiTools = WireArena.readScalars(c.ai_tools, c.n_ai_tools).map { PB.AgentTool(rawValue: Int32(truncatingIfNeeded: $0.rawValue)) }
+        self.aiFieldIds = WireArena.readScalars(c.ai_field_ids, c.n_ai_field_ids)
+        self.aiStageIds = WireArena.readScalars(c.ai_stage_ids, c.n_ai_stage_ids)
     }
 }
 
@@ -9455,6 +9568,9 @@ extension PB.AgentContext: Codable {
         case stageEnteredAtMicros = "stage_entered_at_micros"
         case quietSeconds = "quiet_seconds"
         case maxRepliesPerLeadPerDay = "max_replies_per_lead_per_day"
+        case aiTools = "ai_tools"
+        case aiFieldIds = "ai_field_ids"
+        case aiStageIds = "ai_stage_ids"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -9481,6 +9597,9 @@ extension PB.AgentContext: Codable {
         if let v = try container.decodeIfPresent(Int64.self, forKey: .stageEnteredAtMicros) { self.stageEnteredAtMicros = v }
         if let v = try container.decodeIfPresent(Int32.self, forKey: .quietSeconds) { self.quietSeconds = v }
         if let v = try container.decodeIfPresent(Int32.self, forKey: .maxRepliesPerLeadPerDay) { self.maxRepliesPerLeadPerDay = v }
+        if let v = try container.decodeIfPresent([PB.AgentTool].self, forKey: .aiTools) { self.aiTools = v }
+        if let v = try container.decodeIfPresent([Int64].self, forKey: .aiFieldIds) { self.aiFieldIds = v }
+        if let v = try container.decodeIfPresent([Int64].self, forKey: .aiStageIds) { self.aiStageIds = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -9506,6 +9625,9 @@ extension PB.AgentContext: Codable {
         try container.encode(self.stageEnteredAtMicros, forKey: .stageEnteredAtMicros)
         try container.encode(self.quietSeconds, forKey: .quietSeconds)
         try container.encode(self.maxRepliesPerLeadPerDay, forKey: .maxRepliesPerLeadPerDay)
+        try container.encode(self.aiTools, forKey: .aiTools)
+        try container.encode(self.aiFieldIds, forKey: .aiFieldIds)
+        try container.encode(self.aiStageIds, forKey: .aiStageIds)
     }
 }
 
