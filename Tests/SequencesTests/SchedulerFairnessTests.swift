@@ -29,8 +29,9 @@ struct SchedulerFairnessTests {
                     try await eventually(timeout: .seconds(30), "tenant B's task") { quiet.tasksCreated == 1 }
                     let arrived = try #require(quiet.requests("POST", "/api/v4/tasks").first?.at)
                     let aDone = busy.tasksCreated
-                    #expect(arrived - sent < .seconds(1), "tenant B's task reached Kommo \(arrived - sent) after it was scheduled")
-                    #expect(aDone < 10_000, "tenant A's burst was still due when B's action ran (\(aDone) of 10,000 done)")
+                    // Served in turn, B's task waits for a share of the lanes, not for A's burst (how long that
+                    // takes is `bench fairness`'s figure, not this test's).
+                    #expect(aDone < 5_000, "tenant B's task reached Kommo \(arrived - sent) after it was scheduled, when \(aDone) of tenant A's 10,000 were done")
                     #expect(quiet.violations.isEmpty && busy.violations.isEmpty)
                 }
             }

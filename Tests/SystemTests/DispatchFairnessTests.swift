@@ -62,10 +62,11 @@ struct DispatchFairnessTests {
                 sequences.events.withLock { $0.contains { $0.id == "ev-tenant-b-0" } }
             })
             let evaluated = try #require(rules.arrival("ev-tenant-b-0"))
-            let dispatched = ContinuousClock.now
+            let aBefore = rules.evaluated.withLock { $0.filter { $0.tenant == "tenant-a" && $0.at < evaluated }.count }
             let aDone = rules.count("tenant-a")
-            #expect(evaluated - sent < .seconds(1), "tenant B's event reached rules-service \(evaluated - sent) after it was stored")
-            #expect(dispatched - sent < .seconds(1), "tenant B's event was dispatched \(dispatched - sent) after it was stored")
+            // Served in turn, B's event waits for a few of A's, not for A's backlog (how long that takes is
+            // `bench fairness`'s figure, not this test's).
+            #expect(aBefore < 500, "tenant B's event reached rules-service after \(aBefore) of tenant A's 5,000, \(evaluated - sent) after it was stored")
             #expect(aDone < 5_000, "tenant A's backlog was still queued when B's event went through (\(aDone) of 5,000 evaluated)")
         }
     }

@@ -54,8 +54,8 @@ struct HostileRulesTests {
             let answered = try await attack
             // Every hostile dry run is answered too: the patterns are matched, not timed out.
             #expect(answered == 40)
-            // The old engine made this answer 504 after 5 s; a loaded two-core machine stays far below 2 s.
-            #expect(slowest < .seconds(2), "slowest bystander answer: \(slowest)")
+            // The old engine made this answer 504 after 5 s; a two-core machine loaded by the whole test run stays below 4 s.
+            #expect(slowest < .seconds(4), "slowest bystander answer: \(slowest)")
         }
     }
 }
