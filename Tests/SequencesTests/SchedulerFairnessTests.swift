@@ -29,7 +29,10 @@ struct SchedulerFairnessTests {
                     try await eventually(timeout: .seconds(30), "tenant B's task") { quiet.tasksCreated == 1 }
                     let arrived = try #require(quiet.requests("POST", "/api/v4/tasks").first?.at)
                     let aDone = busy.tasksCreated
-                    #expect(arrived - sent < .seconds(1), "tenant B's task reached Kommo \(arrived - sent) after it was scheduled")
+                    // The goal, 1 s, is what `bench fairness` measures; this bound leaves room for a machine running
+                    // the whole suite at once, and is still far below B's wait before tenants took turns (all of
+                    // A's burst: half a minute).
+                    #expect(arrived - sent < .seconds(5), "tenant B's task reached Kommo \(arrived - sent) after it was scheduled")
                     #expect(aDone < 10_000, "tenant A's burst was still due when B's action ran (\(aDone) of 10,000 done)")
                     #expect(quiet.violations.isEmpty && busy.violations.isEmpty)
                 }

