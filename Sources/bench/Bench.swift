@@ -14,7 +14,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks of the wire, ingest, rules, the scheduler, the Kommo budget and analytics.",
         subcommands: [BenchSuite.self, RPCBench.self, RPCBenchServer.self, EchoFloorServer.self, RulesBench.self, IngestBench.self, SchedulerBench.self, KommoBench.self,
-                      AnalyticsBench.self, FairnessBench.self, JourneyBench.self, CodecBench.self])
+                      AnalyticsBench.self, FairnessBench.self, JourneyBench.self, CodecBench.self, ScaleBench.self])
 }
 
 // MARK: - Helpers
