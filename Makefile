@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: run test deps build screenshots build-release check-proto proto compose-check api-test unit e2e bench bench-quick bench-rpc bench-ingest bench-rules bench-scheduler bench-kommo bench-analytics bench-fairness bench-journey bench-codec clean
+.PHONY: run test deps build screenshots build-release check-proto proto compose-check api-test unit e2e bench bench-quick bench-rpc bench-ingest bench-rules bench-scheduler bench-kommo bench-analytics bench-fairness bench-journey bench-codec bench-scale clean
 
 ## Install what is missing, build in release mode, start the four processes, print where to go.
 run: deps build-release
@@ -82,6 +82,9 @@ bench-journey: deps build-release
 
 bench-codec: deps build-release
 	.build/release/bench codec
+
+bench-scale: deps build-release
+	.build/release/bench scale
 
 clean:
 	rm -rf .build
