@@ -29,11 +29,12 @@ struct ScaleBench: Benchmark {
         let seconds = quick ? min(self.seconds, 2) : self.seconds
         var rows: [[String]] = []
         for count in tenantCounts {
+            let label = count == 1 ? "1 tenant" : "\(count.formatted()) tenants"
             let point = try await Self.point(tenants: count, stored: 0, rate: rate, seconds: seconds)
-            report.add("\(count) tenants: intake p50", "ms", point.p50)
-            report.add("\(count) tenants: intake p99", "ms", point.p99)
-            for (name, rss) in point.rss { report.add("\(count) tenants: \(name) RSS", "MiB", rss) }
-            rows.append(["\(count.formatted()) tenants", String(format: "%.1f", point.p50), String(format: "%.1f", point.p99), "\(point.errors)"]
+            report.add("\(label): intake p50", "ms", point.p50)
+            report.add("\(label): intake p99", "ms", point.p99)
+            for (name, rss) in point.rss { report.add("\(label): \(name) RSS", "MiB", rss) }
+            rows.append([label, String(format: "%.1f", point.p50), String(format: "%.1f", point.p99), "\(point.errors)"]
                         + point.rss.map { String(format: "%.1f", $0.1) })
         }
         for count in storedCounts {
@@ -49,7 +50,7 @@ struct ScaleBench: Benchmark {
         return report
     }
 
-    static let names = ["ingest-service", "rules-service", "sequence-service", "gateway"]
+    static let names = ProductProcesses.names
 
     struct Point {
         var p50 = 0.0, p99 = 0.0
@@ -58,40 +59,18 @@ struct ScaleBench: Benchmark {
     }
 
     static func point(tenants: Int, stored: Int, rate: Int, seconds: Double) async throws -> Point {
-        let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let data = NSTemporaryDirectory() + "bench-scale-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: data) }
-        let adminToken = "bench-admin-" + RandomID.make("", hexDigits: 64)
-        var ports: [String: Int] = [:]
-        for name in names { ports[name] = try freePort() }
-        let peers = ["--ingest-address", "127.0.0.1:\(ports["ingest-service"]!)", "--rules-address", "127.0.0.1:\(ports["rules-service"]!)",
-                     "--sequence-address", "127.0.0.1:\(ports["sequence-service"]!)"]
-        let arguments: [String: [String]] = [
-            "ingest-service": ["--rpc-port", "\(ports["ingest-service"]!)", "--data-dir", data + "/ingest"] + Array(peers[2...]),
-            "rules-service": ["--rpc-port", "\(ports["rules-service"]!)", "--data-dir", data + "/rules"],
-            "sequence-service": ["--rpc-port", "\(ports["sequence-service"]!)", "--data-dir", data + "/sequence"] + Array(peers[0...3]),
-            "gateway": ["--http-port", "\(ports["gateway"]!)", "--data-dir", data + "/gateway", "--admin-token", adminToken, "--no-demo"] + peers,
-        ]
-        var processes: [String: Process] = [:]
-        defer { for process in processes.values { process.terminate(); process.waitUntilExit() } }
-        for name in names {
-            let process = Process()
-            process.executableURL = binaries.appendingPathComponent(name)
-            process.arguments = arguments[name]
-            var environment = ProcessInfo.processInfo.environment
-            environment["LOG_LEVEL"] = "error"
-            process.environment = environment
-            try process.run()
-            processes[name] = process
-        }
+        let product = try ProductProcesses(data: data)
+        defer { product.stop() }
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: {
             var configuration = HTTPClient.Configuration()
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
             return configuration
         }())
         do {
-            let point = try await measure(http: http, base: "http://127.0.0.1:\(ports["gateway"]!)", adminToken: adminToken, data: data,
-                                          processes: processes, tenants: tenants, stored: stored, rate: rate, seconds: seconds)
+            let point = try await measure(http: http, base: product.gateway, adminToken: product.adminToken, data: data,
+                                          processes: product.processes, tenants: tenants, stored: stored, rate: rate, seconds: seconds)
             try await http.shutdown()
             return point
         } catch {
@@ -138,7 +117,7 @@ struct ScaleBench: Benchmark {
             let url = base + "/webhooks/kommo/" + secrets[0]
             _ = await post(url, ByteBuffer(string: IngestBench.batchFixture), contentType: "application/x-www-form-urlencoded")
             let db = try StoreFactory.open(folder: data + "/ingest", migrator: DatabaseMigrator())
-            let template = try await db.read { try Row.fetchOne($0, sql: "SELECT tenant_id, record FROM event ORDER BY seq LIMIT 1") }
+            let template = try db.read { try Row.fetchOne($0, sql: "SELECT tenant_id, record FROM event ORDER BY seq LIMIT 1") }
             guard let template else { throw ValidationError("the first webhook stored no event") }
             let tenant: String = template["tenant_id"], record: String = template["record"]
             let now = Date().unixMicros
