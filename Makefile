@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: run test deps build screenshots build-release check-proto proto compose-check api-test unit e2e bench bench-quick bench-rpc bench-ingest bench-rules bench-scheduler bench-kommo bench-analytics bench-fairness bench-journey bench-codec bench-kb clean
+.PHONY: run test deps build screenshots build-release check-proto proto compose-check api-test unit e2e bench bench-quick bench-rpc bench-ingest bench-rules bench-scheduler bench-kommo bench-analytics bench-fairness bench-journey bench-codec bench-kb bench-scale clean
 
 ## Install what is missing, build in release mode, start the four processes, print where to go.
 run: deps build-release
@@ -86,6 +86,9 @@ bench-codec: deps build-release
 ## Knowledge base: recall@3 and MRR on demo/knowledge, search p50/p99 with 100,000 chunks.
 bench-kb: deps build-release
 	.build/release/bench kb
+
+bench-scale: deps build-release
+	.build/release/bench scale
 
 clean:
 	rm -rf .build

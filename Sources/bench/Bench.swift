@@ -14,7 +14,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks of the wire, ingest, rules, the scheduler, the Kommo budget, analytics and the knowledge base.",
         subcommands: [BenchSuite.self, RPCBench.self, RPCBenchServer.self, EchoFloorServer.self, RulesBench.self, IngestBench.self, SchedulerBench.self, KommoBench.self,
-                      AnalyticsBench.self, FairnessBench.self, JourneyBench.self, CodecBench.self, KnowledgeBench.self])
+                      AnalyticsBench.self, FairnessBench.self, JourneyBench.self, CodecBench.self, KnowledgeBench.self, ScaleBench.self])
 }
 
 // MARK: - Helpers
@@ -361,34 +361,13 @@ struct IngestBench: Benchmark {
         var report = BenchReport()
         let seconds = quick ? min(self.seconds, 1) : self.seconds
         let rates = quick ? "250,500" : self.rates
-        let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let data = NSTemporaryDirectory() + "bench-ingest-\(UUID().uuidString.prefix(8))"
         // Removed after the processes have stopped (defers run last first), so repeated runs do not fill the disk.
         defer { try? FileManager.default.removeItem(atPath: data) }
-        // The gateway refuses an admin token shorter than 43 characters.
-        let adminToken = "bench-admin-" + RandomID.make("", hexDigits: 64)
-        var ports: [String: Int] = [:]
-        for name in ["ingest-service", "rules-service", "sequence-service", "gateway"] { ports[name] = try freePort() }
-        let peers = ["--ingest-address", "127.0.0.1:\(ports["ingest-service"]!)", "--rules-address", "127.0.0.1:\(ports["rules-service"]!)",
-                     "--sequence-address", "127.0.0.1:\(ports["sequence-service"]!)"]
-        let arguments: [String: [String]] = [
-            "ingest-service": ["--rpc-port", "\(ports["ingest-service"]!)", "--data-dir", data + "/ingest", "--durability", durability] + Array(peers[2...]),
-            "rules-service": ["--rpc-port", "\(ports["rules-service"]!)", "--data-dir", data + "/rules"],
-            "sequence-service": ["--rpc-port", "\(ports["sequence-service"]!)", "--data-dir", data + "/sequence"] + Array(peers[0...3]),
-            "gateway": ["--http-port", "\(ports["gateway"]!)", "--data-dir", data + "/gateway", "--admin-token", adminToken, "--no-demo"] + peers,
-        ]
-        var processes: [Process] = []
-        defer { for process in processes { process.terminate(); process.waitUntilExit() } }
-        for name in ["ingest-service", "rules-service", "sequence-service", "gateway"] {
-            let process = Process()
-            process.executableURL = binaries.appendingPathComponent(name)
-            process.arguments = arguments[name]
-            var environment = ProcessInfo.processInfo.environment
-            environment["LOG_LEVEL"] = "error"
-            process.environment = environment
-            try process.run()
-            processes.append(process)
-        }
+        let product = try ProductProcesses(data: data, extra: ["ingest-service": ["--durability", durability]])
+        defer { product.stop() }
+        let adminToken = product.adminToken
+        let ports = product.ports
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

@@ -32,45 +32,22 @@ struct JourneyBench: Benchmark {
         let rules = quick ? min(self.rules, 20) : self.rules
         let rate = quick ? min(self.rate, 50) : self.rate
         let seconds = quick ? min(self.seconds, 3) : self.seconds
-        let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let data = NSTemporaryDirectory() + "bench-journey-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: data) }
         let sink = KommoSink(token: "bench-kommo-token", recordArrivals: true)
         let kommo = try await KommoSink.serve(sink)
         defer { try? kommo.channel.close().wait() }
-        let adminToken = "bench-admin-" + RandomID.make("", hexDigits: 64)
-        let names = ["ingest-service", "rules-service", "sequence-service", "gateway"]
-        var ports: [String: Int] = [:]
-        for name in names { ports[name] = try freePort() }
-        let peers = ["--ingest-address", "127.0.0.1:\(ports["ingest-service"]!)", "--rules-address", "127.0.0.1:\(ports["rules-service"]!)",
-                     "--sequence-address", "127.0.0.1:\(ports["sequence-service"]!)"]
-        let arguments: [String: [String]] = [
-            "ingest-service": ["--rpc-port", "\(ports["ingest-service"]!)", "--data-dir", data + "/ingest"] + Array(peers[2...]),
-            "rules-service": ["--rpc-port", "\(ports["rules-service"]!)", "--data-dir", data + "/rules"],
-            "sequence-service": ["--rpc-port", "\(ports["sequence-service"]!)", "--data-dir", data + "/sequence",
-                                 "--egress-allow-private", "--egress-allowed-hosts", "127.0.0.1"] + Array(peers[0...3]),
-            "gateway": ["--http-port", "\(ports["gateway"]!)", "--data-dir", data + "/gateway", "--admin-token", adminToken, "--no-demo"] + peers,
-        ]
-        var processes: [String: Process] = [:]
-        defer { for process in processes.values { process.terminate(); process.waitUntilExit() } }
-        for name in names {
-            let process = Process()
-            process.executableURL = binaries.appendingPathComponent(name)
-            process.arguments = arguments[name]
-            var environment = ProcessInfo.processInfo.environment
-            environment["LOG_LEVEL"] = "error"
-            process.environment = environment
-            try process.run()
-            processes[name] = process
-        }
+        let product = try ProductProcesses(data: data, extra: ["sequence-service": ["--egress-allow-private", "--egress-allowed-hosts", "127.0.0.1"]])
+        defer { product.stop() }
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: {
             var configuration = HTTPClient.Configuration()
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
             return configuration
         }())
         do {
-            try await run(report: &report, http: http, sink: sink, kommoPort: kommo.port, gateway: "http://127.0.0.1:\(ports["gateway"]!)",
-                          adminToken: adminToken, data: data, processes: processes, tenants: tenants, rules: rules, rate: rate, seconds: seconds)
+            try await run(report: &report, http: http, sink: sink, kommoPort: kommo.port, gateway: product.gateway,
+                          adminToken: product.adminToken, data: data, processes: product.processes, tenants: tenants, rules: rules,
+                          rate: rate, seconds: seconds)
         } catch {
             try? await http.shutdown()
             throw error
@@ -128,7 +105,7 @@ struct JourneyBench: Benchmark {
         }
         let setup = ContinuousClock.now - setupStart
         try await Task.sleep(for: .seconds(2))
-        let pids = names.compactMap { name in processes[name].map { (name, $0.processIdentifier) } }
+        let pids = ProductProcesses.names.compactMap { name in processes[name].map { (name, $0.processIdentifier) } }
         let atRest = pids.map { ($0.0, Memory(pid: $0.1)) }
         let cpuBefore = pids.map { CPUTime(pid: $0.1) }
         sink.reset()
@@ -257,8 +234,6 @@ struct JourneyBench: Benchmark {
                            events, Double(events) / postedSeconds, complete, sustained, drainedSeconds, rateLimited, failedPosts, setup.fractionalSeconds))
         report.line(String(format: "CPU: %.0f µs per event over all four processes. Goals: ≥ 1,000 events/s sustained, journey p99 ≤ 250 ms", perEvent))
     }
-
-    private let names = ["ingest-service", "rules-service", "sequence-service", "gateway"]
 }
 
 /// User and system CPU time of a process so far, from `/proc/<pid>/stat` (fields 14 and 15, in clock ticks).
@@ -272,5 +247,58 @@ struct CPUTime {
         let fields = stat[stat.index(after: end)...].split(separator: " ")
         guard fields.count > 12, let user = Int64(fields[11]), let system = Int64(fields[12]) else { return }
         micros = (user + system) * 1_000_000 / Int64(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}
+
+// MARK: - The four processes
+
+/// The four product binaries from beside this one, as separate processes on free loopback ports, each
+/// with its data under `data`; stopped (and waited for) by ``stop()``.
+struct ProductProcesses {
+    static let names = ["ingest-service", "rules-service", "sequence-service", "gateway"]
+    /// The gateway refuses an admin token shorter than 43 characters.
+    let adminToken = "bench-admin-" + RandomID.make("", hexDigits: 64)
+    let ports: [String: Int]
+    let processes: [String: Process]
+
+    /// `extra` adds arguments per process (e.g. sequence-service's egress settings).
+    init(data: String, extra: [String: [String]] = [:]) throws {
+        let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        var ports: [String: Int] = [:]
+        for name in Self.names { ports[name] = try freePort() }
+        let peers = ["--ingest-address", "127.0.0.1:\(ports["ingest-service"]!)", "--rules-address", "127.0.0.1:\(ports["rules-service"]!)",
+                     "--sequence-address", "127.0.0.1:\(ports["sequence-service"]!)"]
+        let arguments: [String: [String]] = [
+            "ingest-service": ["--rpc-port", "\(ports["ingest-service"]!)", "--data-dir", data + "/ingest"] + Array(peers[2...]),
+            "rules-service": ["--rpc-port", "\(ports["rules-service"]!)", "--data-dir", data + "/rules"],
+            "sequence-service": ["--rpc-port", "\(ports["sequence-service"]!)", "--data-dir", data + "/sequence"] + Array(peers[0...3]),
+            "gateway": ["--http-port", "\(ports["gateway"]!)", "--data-dir", data + "/gateway", "--admin-token", adminToken, "--no-demo"] + peers,
+        ]
+        var processes: [String: Process] = [:]
+        for name in Self.names {
+            let process = Process()
+            process.executableURL = binaries.appendingPathComponent(name)
+            process.arguments = arguments[name]! + (extra[name] ?? [])
+            var environment = ProcessInfo.processInfo.environment
+            environment["LOG_LEVEL"] = "error"
+            process.environment = environment
+            do {
+                try process.run()
+            } catch {
+                for started in processes.values { started.terminate(); started.waitUntilExit() }
+                throw error
+            }
+            processes[name] = process
+        }
+        self.ports = ports
+        self.processes = processes
+    }
+
+    var gateway: String { "http://127.0.0.1:\(ports["gateway"]!)" }
+
+    func pid(_ name: String) -> Int32 { processes[name]?.processIdentifier ?? 0 }
+
+    func stop() {
+        for process in processes.values { process.terminate(); process.waitUntilExit() }
     }
 }

@@ -65,7 +65,7 @@ struct BenchSuite: AsyncParsableCommand {
     @Option(help: "Runs of each benchmark.") var runs = 3
     @Flag(help: "Shortened durations and smaller sizes, for a run of a couple of minutes.") var quick = false
     @Option(help: "Folder the results are written to.") var output = "bench-results"
-    @Option(help: "Benchmarks to run, comma-separated.") var only = "rpc,rules,ingest,scheduler,kommo,fairness,journey,codec,kb"
+    @Option(help: "Benchmarks to run, comma-separated.") var only = "rpc,rules,ingest,scheduler,kommo,fairness,journey,codec,kb,scale"
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
@@ -83,6 +83,7 @@ struct BenchSuite: AsyncParsableCommand {
             ("journey", try JourneyBench.parse(arguments)),
             ("codec", try CodecBench.parse(arguments)),
             ("kb", try KnowledgeBench.parse(arguments)),
+            ("scale", try ScaleBench.parse(arguments)),
         ]
         let wanted = Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         let started = Date()

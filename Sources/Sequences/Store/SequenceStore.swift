@@ -386,8 +386,19 @@ package final class SequenceStore: Sendable {
             var lastTenant = cursor
             var current = cursor
             var wrapped = cursor.isEmpty
+            // Nothing due (the usual poll): no tenant to visit.
+            let anyDue = try Bool.fetchOne(db, sql: "SELECT 1 FROM action INDEXED BY action_due WHERE status = 'pending' AND due_at <= ? LIMIT 1",
+                                           arguments: [now]) ?? false
+            // Tenants whose rows are all due later cost a visit each: at most `visitLimit` per claim, and
+            // the next claim goes on after the last one visited, so every tenant is reached within a few.
+            var visits = 0
             // Each non-empty tenant gives at least one row, so `limit` of them are enough for one claim.
-            while chosen.count + queues.count < limit {
+            while anyDue && chosen.count + queues.count < limit {
+                if visits >= Self.visitLimit {
+                    lastTenant = current
+                    break
+                }
+                visits += 1
                 guard let tenant = try String.fetchOne(db, sql: """
                     SELECT tenant_id FROM action INDEXED BY action_due_by_tenant WHERE status = 'pending' AND tenant_id > ?
                     ORDER BY tenant_id LIMIT 1
@@ -427,6 +438,9 @@ package final class SequenceStore: Sendable {
             return Claim(actions: chosen.compactMap { byID[$0] }, lastTenant: lastTenant)
         }
     }
+
+    /// Most tenants one claim looks at.
+    static let visitLimit = 256
 
     /// A claimed row. A stored action that does not decode is carried with its problem rather than
     /// failing the whole claim: that one row fails, the others run.
