@@ -119,9 +119,13 @@ package enum AnalyticsCounters {
                 )
             ) WHERE value != 0 ORDER BY position, key, agent_id
             """)
-        return try Row.fetchAll(statement, arguments: arguments).map { row in
-            CounterSum(hour: boundaries[(row[0] as Int) - 1], key: row[1], agentID: row[2], value: row[3])
+        // A cursor reads each row in place; `fetchAll` would copy every one of a 90-day report's thousands first.
+        var sums: [CounterSum] = []
+        let rows = try Row.fetchCursor(statement, arguments: arguments)
+        while let row = try rows.next() {
+            sums.append(CounterSum(hour: boundaries[(row[0] as Int) - 1], key: row[1], agentID: row[2], value: row[3]))
         }
+        return sums
     }
 
     /// Levels (keys ending in `.live`, +1 when a thing starts and -1 when it ends): each one's sum over

@@ -33,6 +33,10 @@ struct AnalyticsBench: AsyncParsableCommand {
             "gateway": ["--http-port", "\(ports["gateway"]!)", "--data-dir", data + "/gateway", "--admin-token", adminToken, "--no-demo",
                         "--rate-limit", "100000", "--tenant-rate-limit", "100000"] + peers,
         ]
+        // Runs last, after the processes below have exited: a run leaves no stores behind (a few hundred MB each).
+        defer {
+            do { try FileManager.default.removeItem(atPath: data) } catch { print("could not remove \(data): \(error)") }
+        }
         var processes: [Process] = []
         defer { for process in processes { process.terminate(); process.waitUntilExit() } }
         for name in names {
