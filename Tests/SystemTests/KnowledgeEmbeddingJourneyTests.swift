@@ -78,7 +78,9 @@ struct KnowledgeEmbeddingJourneyTests {
                 let stored = try await client.json(.POST, base, ["title": "Payment", "content": "We take cards and bank transfers."], token: acme.key)
                 #expect(stored.status == 201, "\(stored.text)")
                 #expect(stored.json["vector_count"] as? Int == 0)
-                let warning = (stored.json["warnings"] as? [String])?.first ?? ""
+                let remark = (stored.json["warnings"] as? [[String: Any]])?.first
+                #expect(remark?["field"] as? String == "embeddings", "\(stored.text)")
+                let warning = remark?["message"] as? String ?? ""
                 #expect(warning.contains("401") && warning.contains("bm25"), "\(stored.text)")
                 let bm25 = try await client.request(.GET, "\(base)/search?q=bank%20transfers", token: acme.key)
                 #expect(bm25.status == 200)

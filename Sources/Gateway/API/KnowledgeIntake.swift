@@ -133,7 +133,10 @@ extension KnowledgeIntake {
     static func annotated(_ document: PB.Document, vectors: Int, warning: String?) -> PB.Document {
         guard case .object(var members)? = JSONValue(parsing: document.json) else { return document }
         members["vector_count"] = .int(Int64(vectors))
-        if let warning { members["warnings"] = .array([.string(warning)]) }
+        if let warning {
+            // Beside the document's own remarks, in their shape: a field and a message.
+            members["warnings"] = .array((members["warnings"]?.array ?? []) + [.object(["field": "embeddings", "message": .string(warning)])])
+        }
         var next = document
         next.json = String(decoding: JSONValue.object(members).data(), as: UTF8.self)
         return next
