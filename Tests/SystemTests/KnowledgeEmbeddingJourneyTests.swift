@@ -90,4 +90,47 @@ struct KnowledgeEmbeddingJourneyTests {
             }
         }
     }
+
+    @Test("an AI reply's knowledge lookup embeds the lead's words: the chunk only the embedding finds goes into the prompt")
+    func groundedReply() async throws {
+        typealias Chat = HumanReplyPauseJourneyTests
+        let kommo = KommoEmulator()
+        kommo.addLead(["id": .int(Chat.lead), "name": "Oven order", "status_id": 61234502, "pipeline_id": 7100001,
+                       "_embedded": ["contacts": [["id": 501, "is_main": true]]]])
+        kommo.addContact(["id": 501, "name": "Maria Silva", "first_name": "Maria"])
+        let llm = OpenAIEmulator(synonyms: ["shipping": "delivery", "cost": "fee"])
+        try await withTestServer(llm.handle) { llmPort in
+            try await withTestServer(kommo.handle) { kommoPort in
+                let system = try await FullSystem.make()
+                try await system.run { client in
+                    let acme = try await client.createTenant(admin: system.adminToken)
+                    let integrations = try await client.json(.PATCH, "/api/v1/integrations", [
+                        "kommo": ["base_url": "http://127.0.0.1:\(kommoPort)", "access_token": kommo.token],
+                        "messages": ["mode": "salesbot_field", "field_id": 880011, "bot_id": 42],
+                        "ai": ["provider": "openai", "base_url": "http://127.0.0.1:\(llmPort)", "api_key": llm.apiKey, "model": "gpt-test"],
+                        "embeddings": ["base_url": "http://127.0.0.1:\(llmPort)", "api_key": llm.apiKey, "model": "embed-test"],
+                    ], token: acme.key)
+                    #expect(integrations.status == 200, "\(integrations.text)")
+                    let agent = try await client.json(.POST, "/api/v1/agents", ["name": "Sofia"], token: acme.key)
+                    let base = "/api/v1/agents/\(agent.json["id"] as? String ?? "")"
+                    let document = try await client.json(.POST, "\(base)/knowledge", [
+                        "title": "Parcels", "format": "markdown",
+                        "content": "# Delivery\nParcels reach Valencia, Madrid and Sevilla within 48 hours; the courier fee is 5 euros.",
+                    ], token: acme.key)
+                    #expect(document.json["vector_count"] as? Int == 1, "\(document.text)")
+                    _ = try await client.json(.POST, "\(base)/rules", [
+                        "name": "Answer every message", "trigger": ["type": "message_received"], "actions": [["type": "ai_response"]],
+                    ], token: acme.key)
+                    let asked = try await client.postWebhook(secret: acme.secret, body: Chat.inbound("What does shipping cost?", at: Date()))
+                    #expect(asked.status == 200, "\(asked.text)")
+                    let replied = try await eventually { !llm.chats.isEmpty }
+                    #expect(replied)
+                    #expect(llm.chats.first?.system.contains("courier fee is 5 euros") == true, "\(llm.chats.first?.system ?? "")")
+                    #expect(llm.embeddings.contains { $0.model == "embed-test" && $0.inputs.contains { $0.contains("What does shipping cost?") } },
+                            "\(llm.embeddings)")
+                    #expect(llm.violations.isEmpty, "\(llm.violations)")
+                }
+            }
+        }
+    }
 }
