@@ -952,6 +952,186 @@ void   agents__v1__knowledge_hits__free_unpacked
   assert(message->base.descriptor == &agents__v1__knowledge_hits__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   agents__v1__knowledge_chunk_list__init
+                     (Agents__V1__KnowledgeChunkList         *message)
+{
+  static const Agents__V1__KnowledgeChunkList init_value = AGENTS__V1__KNOWLEDGE_CHUNK_LIST__INIT;
+  *message = init_value;
+}
+size_t agents__v1__knowledge_chunk_list__get_packed_size
+                     (const Agents__V1__KnowledgeChunkList *message)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_chunk_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__knowledge_chunk_list__pack
+                     (const Agents__V1__KnowledgeChunkList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_chunk_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__knowledge_chunk_list__pack_to_buffer
+                     (const Agents__V1__KnowledgeChunkList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_chunk_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__KnowledgeChunkList *
+       agents__v1__knowledge_chunk_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__KnowledgeChunkList *)
+     protobuf_c_message_unpack (&agents__v1__knowledge_chunk_list__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__knowledge_chunk_list__free_unpacked
+                     (Agents__V1__KnowledgeChunkList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__knowledge_chunk_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__knowledge_chunk_text__init
+                     (Agents__V1__KnowledgeChunkText         *message)
+{
+  static const Agents__V1__KnowledgeChunkText init_value = AGENTS__V1__KNOWLEDGE_CHUNK_TEXT__INIT;
+  *message = init_value;
+}
+size_t agents__v1__knowledge_chunk_text__get_packed_size
+                     (const Agents__V1__KnowledgeChunkText *message)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_chunk_text__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__knowledge_chunk_text__pack
+                     (const Agents__V1__KnowledgeChunkText *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_chunk_text__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__knowledge_chunk_text__pack_to_buffer
+                     (const Agents__V1__KnowledgeChunkText *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_chunk_text__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__KnowledgeChunkText *
+       agents__v1__knowledge_chunk_text__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__KnowledgeChunkText *)
+     protobuf_c_message_unpack (&agents__v1__knowledge_chunk_text__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__knowledge_chunk_text__free_unpacked
+                     (Agents__V1__KnowledgeChunkText *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__knowledge_chunk_text__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__knowledge_vectors__init
+                     (Agents__V1__KnowledgeVectors         *message)
+{
+  static const Agents__V1__KnowledgeVectors init_value = AGENTS__V1__KNOWLEDGE_VECTORS__INIT;
+  *message = init_value;
+}
+size_t agents__v1__knowledge_vectors__get_packed_size
+                     (const Agents__V1__KnowledgeVectors *message)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_vectors__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__knowledge_vectors__pack
+                     (const Agents__V1__KnowledgeVectors *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_vectors__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__knowledge_vectors__pack_to_buffer
+                     (const Agents__V1__KnowledgeVectors *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_vectors__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__KnowledgeVectors *
+       agents__v1__knowledge_vectors__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__KnowledgeVectors *)
+     protobuf_c_message_unpack (&agents__v1__knowledge_vectors__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__knowledge_vectors__free_unpacked
+                     (Agents__V1__KnowledgeVectors *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__knowledge_vectors__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__knowledge_vectors_stored__init
+                     (Agents__V1__KnowledgeVectorsStored         *message)
+{
+  static const Agents__V1__KnowledgeVectorsStored init_value = AGENTS__V1__KNOWLEDGE_VECTORS_STORED__INIT;
+  *message = init_value;
+}
+size_t agents__v1__knowledge_vectors_stored__get_packed_size
+                     (const Agents__V1__KnowledgeVectorsStored *message)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_vectors_stored__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__knowledge_vectors_stored__pack
+                     (const Agents__V1__KnowledgeVectorsStored *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_vectors_stored__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__knowledge_vectors_stored__pack_to_buffer
+                     (const Agents__V1__KnowledgeVectorsStored *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__knowledge_vectors_stored__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__KnowledgeVectorsStored *
+       agents__v1__knowledge_vectors_stored__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__KnowledgeVectorsStored *)
+     protobuf_c_message_unpack (&agents__v1__knowledge_vectors_stored__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__knowledge_vectors_stored__free_unpacked
+                     (Agents__V1__KnowledgeVectorsStored *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__knowledge_vectors_stored__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   agents__v1__stats_report__init
                      (Agents__V1__StatsReport         *message)
 {
@@ -2566,7 +2746,7 @@ const ProtobufCMessageDescriptor agents__v1__cascade_stop_list__descriptor =
   (ProtobufCMessageInit) agents__v1__cascade_stop_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__knowledge_query__field_descriptors[3] =
+static const ProtobufCFieldDescriptor agents__v1__knowledge_query__field_descriptors[5] =
 {
   {
     "agent_id",
@@ -2604,16 +2784,42 @@ static const ProtobufCFieldDescriptor agents__v1__knowledge_query__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "query_vector",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeQuery, query_vector),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "vector_model",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeQuery, vector_model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__knowledge_query__field_indices_by_name[] = {
   0,   /* field[0] = agent_id */
   2,   /* field[2] = limit */
+  3,   /* field[3] = query_vector */
   1,   /* field[1] = text */
+  4,   /* field[4] = vector_model */
 };
 static const ProtobufCIntRange agents__v1__knowledge_query__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor agents__v1__knowledge_query__descriptor =
 {
@@ -2623,14 +2829,14 @@ const ProtobufCMessageDescriptor agents__v1__knowledge_query__descriptor =
   "Agents__V1__KnowledgeQuery",
   "agents.v1",
   sizeof(Agents__V1__KnowledgeQuery),
-  3,
+  5,
   agents__v1__knowledge_query__field_descriptors,
   agents__v1__knowledge_query__field_indices_by_name,
   1,  agents__v1__knowledge_query__number_ranges,
   (ProtobufCMessageInit) agents__v1__knowledge_query__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__knowledge_hit__field_descriptors[8] =
+static const ProtobufCFieldDescriptor agents__v1__knowledge_hit__field_descriptors[10] =
 {
   {
     "document_id",
@@ -2728,13 +2934,39 @@ static const ProtobufCFieldDescriptor agents__v1__knowledge_hit__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "similarity",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeHit, similarity),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "hybrid",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeHit, hybrid),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__knowledge_hit__field_indices_by_name[] = {
   3,   /* field[3] = chunk */
   7,   /* field[7] = coverage */
   0,   /* field[0] = document_id */
   4,   /* field[4] = heading */
+  9,   /* field[9] = hybrid */
   6,   /* field[6] = score */
+  8,   /* field[8] = similarity */
   5,   /* field[5] = text */
   1,   /* field[1] = title */
   2,   /* field[2] = version */
@@ -2742,7 +2974,7 @@ static const unsigned agents__v1__knowledge_hit__field_indices_by_name[] = {
 static const ProtobufCIntRange agents__v1__knowledge_hit__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor agents__v1__knowledge_hit__descriptor =
 {
@@ -2752,7 +2984,7 @@ const ProtobufCMessageDescriptor agents__v1__knowledge_hit__descriptor =
   "Agents__V1__KnowledgeHit",
   "agents.v1",
   sizeof(Agents__V1__KnowledgeHit),
-  8,
+  10,
   agents__v1__knowledge_hit__field_descriptors,
   agents__v1__knowledge_hit__field_indices_by_name,
   1,  agents__v1__knowledge_hit__number_ranges,
@@ -2823,7 +3055,7 @@ const ProtobufCMessageDescriptor agents__v1__knowledge_version_list__descriptor 
   (ProtobufCMessageInit) agents__v1__knowledge_version_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__knowledge_hits__field_descriptors[2] =
+static const ProtobufCFieldDescriptor agents__v1__knowledge_hits__field_descriptors[3] =
 {
   {
     "items",
@@ -2849,15 +3081,28 @@ static const ProtobufCFieldDescriptor agents__v1__knowledge_hits__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "ranking",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeHits, ranking),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__knowledge_hits__field_indices_by_name[] = {
   0,   /* field[0] = items */
+  2,   /* field[2] = ranking */
   1,   /* field[1] = terms */
 };
 static const ProtobufCIntRange agents__v1__knowledge_hits__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor agents__v1__knowledge_hits__descriptor =
 {
@@ -2867,11 +3112,254 @@ const ProtobufCMessageDescriptor agents__v1__knowledge_hits__descriptor =
   "Agents__V1__KnowledgeHits",
   "agents.v1",
   sizeof(Agents__V1__KnowledgeHits),
-  2,
+  3,
   agents__v1__knowledge_hits__field_descriptors,
   agents__v1__knowledge_hits__field_indices_by_name,
   1,  agents__v1__knowledge_hits__number_ranges,
   (ProtobufCMessageInit) agents__v1__knowledge_hits__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__knowledge_chunk_list__field_descriptors[3] =
+{
+  {
+    "document_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeChunkList, document_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeChunkList, version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "items",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Agents__V1__KnowledgeChunkList, n_items),
+    offsetof(Agents__V1__KnowledgeChunkList, items),
+    &agents__v1__knowledge_chunk_text__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__knowledge_chunk_list__field_indices_by_name[] = {
+  0,   /* field[0] = document_id */
+  2,   /* field[2] = items */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange agents__v1__knowledge_chunk_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor agents__v1__knowledge_chunk_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.KnowledgeChunkList",
+  "KnowledgeChunkList",
+  "Agents__V1__KnowledgeChunkList",
+  "agents.v1",
+  sizeof(Agents__V1__KnowledgeChunkList),
+  3,
+  agents__v1__knowledge_chunk_list__field_descriptors,
+  agents__v1__knowledge_chunk_list__field_indices_by_name,
+  1,  agents__v1__knowledge_chunk_list__number_ranges,
+  (ProtobufCMessageInit) agents__v1__knowledge_chunk_list__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__knowledge_chunk_text__field_descriptors[2] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeChunkText, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeChunkText, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__knowledge_chunk_text__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  1,   /* field[1] = text */
+};
+static const ProtobufCIntRange agents__v1__knowledge_chunk_text__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__knowledge_chunk_text__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.KnowledgeChunkText",
+  "KnowledgeChunkText",
+  "Agents__V1__KnowledgeChunkText",
+  "agents.v1",
+  sizeof(Agents__V1__KnowledgeChunkText),
+  2,
+  agents__v1__knowledge_chunk_text__field_descriptors,
+  agents__v1__knowledge_chunk_text__field_indices_by_name,
+  1,  agents__v1__knowledge_chunk_text__number_ranges,
+  (ProtobufCMessageInit) agents__v1__knowledge_chunk_text__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__knowledge_vectors__field_descriptors[5] =
+{
+  {
+    "agent_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeVectors, agent_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "document_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeVectors, document_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "model",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeVectors, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "chunk_ids",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Agents__V1__KnowledgeVectors, n_chunk_ids),
+    offsetof(Agents__V1__KnowledgeVectors, chunk_ids),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "vectors",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Agents__V1__KnowledgeVectors, n_vectors),
+    offsetof(Agents__V1__KnowledgeVectors, vectors),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__knowledge_vectors__field_indices_by_name[] = {
+  0,   /* field[0] = agent_id */
+  3,   /* field[3] = chunk_ids */
+  1,   /* field[1] = document_id */
+  2,   /* field[2] = model */
+  4,   /* field[4] = vectors */
+};
+static const ProtobufCIntRange agents__v1__knowledge_vectors__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor agents__v1__knowledge_vectors__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.KnowledgeVectors",
+  "KnowledgeVectors",
+  "Agents__V1__KnowledgeVectors",
+  "agents.v1",
+  sizeof(Agents__V1__KnowledgeVectors),
+  5,
+  agents__v1__knowledge_vectors__field_descriptors,
+  agents__v1__knowledge_vectors__field_indices_by_name,
+  1,  agents__v1__knowledge_vectors__number_ranges,
+  (ProtobufCMessageInit) agents__v1__knowledge_vectors__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__knowledge_vectors_stored__field_descriptors[1] =
+{
+  {
+    "stored",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__KnowledgeVectorsStored, stored),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__knowledge_vectors_stored__field_indices_by_name[] = {
+  0,   /* field[0] = stored */
+};
+static const ProtobufCIntRange agents__v1__knowledge_vectors_stored__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor agents__v1__knowledge_vectors_stored__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.KnowledgeVectorsStored",
+  "KnowledgeVectorsStored",
+  "Agents__V1__KnowledgeVectorsStored",
+  "agents.v1",
+  sizeof(Agents__V1__KnowledgeVectorsStored),
+  1,
+  agents__v1__knowledge_vectors_stored__field_descriptors,
+  agents__v1__knowledge_vectors_stored__field_indices_by_name,
+  1,  agents__v1__knowledge_vectors_stored__number_ranges,
+  (ProtobufCMessageInit) agents__v1__knowledge_vectors_stored__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor agents__v1__stats_report__field_descriptors[1] =
@@ -3048,7 +3536,7 @@ const ProtobufCEnumDescriptor agents__v1__own_write_kind__descriptor =
   agents__v1__own_write_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[34] =
+static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[36] =
 {
   { "Evaluate", &agents__v1__evaluate_request__descriptor, &agents__v1__decision__descriptor },
   { "CreateAgent", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
@@ -3075,6 +3563,8 @@ static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[34]
   { "ReindexKnowledge", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
   { "ListKnowledgeVersions", &agents__v1__document_ref__descriptor, &agents__v1__knowledge_version_list__descriptor },
   { "SearchKnowledge", &agents__v1__knowledge_query__descriptor, &agents__v1__knowledge_hits__descriptor },
+  { "ListKnowledgeChunks", &agents__v1__document_ref__descriptor, &agents__v1__knowledge_chunk_list__descriptor },
+  { "StoreKnowledgeVectors", &agents__v1__knowledge_vectors__descriptor, &agents__v1__knowledge_vectors_stored__descriptor },
   { "GetAgentContext", &agents__v1__agent_context_request__descriptor, &agents__v1__agent_context__descriptor },
   { "Record", &agents__v1__record_request__descriptor, &agents__v1__empty__descriptor },
   { "RuleStats", &agents__v1__stats_query__descriptor, &agents__v1__stats_report__descriptor },
@@ -3086,7 +3576,7 @@ static const ProtobufCMethodDescriptor agents__v1__rules__method_descriptors[34]
   { "AnalyticsCounters", &agents__v1__analytics_query__descriptor, &agents__v1__analytics_counts__descriptor },
 };
 const unsigned agents__v1__rules__method_indices_by_name[] = {
-  33,        /* AnalyticsCounters */
+  35,        /* AnalyticsCounters */
   1,        /* CreateAgent */
   17,        /* CreateKnowledge */
   6,        /* CreateRule */
@@ -3097,25 +3587,27 @@ const unsigned agents__v1__rules__method_indices_by_name[] = {
   15,        /* DeleteScript */
   0,        /* Evaluate */
   2,        /* GetAgent */
-  25,        /* GetAgentContext */
+  27,        /* GetAgentContext */
   18,        /* GetKnowledge */
   7,        /* GetRule */
   12,        /* GetScript */
   3,        /* ListAgents */
-  32,        /* ListCascadeStops */
+  34,        /* ListCascadeStops */
   19,        /* ListKnowledge */
+  25,        /* ListKnowledgeChunks */
   23,        /* ListKnowledgeVersions */
   8,        /* ListRules */
-  29,        /* ListScriptVersions */
+  31,        /* ListScriptVersions */
   13,        /* ListScripts */
-  26,        /* Record */
+  28,        /* Record */
   22,        /* ReindexKnowledge */
   16,        /* RenderScript */
-  30,        /* RollbackScript */
-  27,        /* RuleStats */
-  31,        /* ScriptRanking */
-  28,        /* ScriptStats */
+  32,        /* RollbackScript */
+  29,        /* RuleStats */
+  33,        /* ScriptRanking */
+  30,        /* ScriptStats */
   24,        /* SearchKnowledge */
+  26,        /* StoreKnowledgeVectors */
   4,        /* UpdateAgent */
   20,        /* UpdateKnowledge */
   9,        /* UpdateRule */
@@ -3128,7 +3620,7 @@ const ProtobufCServiceDescriptor agents__v1__rules__descriptor =
   "Rules",
   "Agents__V1__Rules",
   "agents.v1",
-  34,
+  36,
   agents__v1__rules__method_descriptors,
   agents__v1__rules__method_indices_by_name
 };
@@ -3332,13 +3824,29 @@ void agents__v1__rules__search_knowledge(ProtobufCService *service,
   assert(service->descriptor == &agents__v1__rules__descriptor);
   service->invoke(service, 24, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void agents__v1__rules__list_knowledge_chunks(ProtobufCService *service,
+                                              const Agents__V1__DocumentRef *input,
+                                              Agents__V1__KnowledgeChunkList_Closure closure,
+                                              void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 25, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__rules__store_knowledge_vectors(ProtobufCService *service,
+                                                const Agents__V1__KnowledgeVectors *input,
+                                                Agents__V1__KnowledgeVectorsStored_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__rules__descriptor);
+  service->invoke(service, 26, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void agents__v1__rules__get_agent_context(ProtobufCService *service,
                                           const Agents__V1__AgentContextRequest *input,
                                           Agents__V1__AgentContext_Closure closure,
                                           void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 25, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 27, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__record(ProtobufCService *service,
                                const Agents__V1__RecordRequest *input,
@@ -3346,7 +3854,7 @@ void agents__v1__rules__record(ProtobufCService *service,
                                void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 26, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 28, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__rule_stats(ProtobufCService *service,
                                    const Agents__V1__StatsQuery *input,
@@ -3354,7 +3862,7 @@ void agents__v1__rules__rule_stats(ProtobufCService *service,
                                    void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 27, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 29, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__script_stats(ProtobufCService *service,
                                      const Agents__V1__StatsQuery *input,
@@ -3362,7 +3870,7 @@ void agents__v1__rules__script_stats(ProtobufCService *service,
                                      void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 28, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 30, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__list_script_versions(ProtobufCService *service,
                                              const Agents__V1__DocumentRef *input,
@@ -3370,7 +3878,7 @@ void agents__v1__rules__list_script_versions(ProtobufCService *service,
                                              void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 29, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 31, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__rollback_script(ProtobufCService *service,
                                         const Agents__V1__ScriptRollback *input,
@@ -3378,7 +3886,7 @@ void agents__v1__rules__rollback_script(ProtobufCService *service,
                                         void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 30, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 32, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__script_ranking(ProtobufCService *service,
                                        const Agents__V1__StatsQuery *input,
@@ -3386,7 +3894,7 @@ void agents__v1__rules__script_ranking(ProtobufCService *service,
                                        void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 31, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 33, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__list_cascade_stops(ProtobufCService *service,
                                            const Agents__V1__CascadeQuery *input,
@@ -3394,7 +3902,7 @@ void agents__v1__rules__list_cascade_stops(ProtobufCService *service,
                                            void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 32, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 34, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__analytics_counters(ProtobufCService *service,
                                            const Agents__V1__AnalyticsQuery *input,
@@ -3402,7 +3910,7 @@ void agents__v1__rules__analytics_counters(ProtobufCService *service,
                                            void *closure_data)
 {
   assert(service->descriptor == &agents__v1__rules__descriptor);
-  service->invoke(service, 33, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 35, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__rules__init (Agents__V1__Rules_Service *service,
                               Agents__V1__Rules_ServiceDestroy destroy)

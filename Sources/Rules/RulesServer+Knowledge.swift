@@ -116,13 +116,24 @@ extension RulesServer {
         if request.limit < 0 || request.limit > Limits.knowledgeResults {
             violations.append(FieldViolation(field: "limit", message: "must be between 1 and \(Limits.knowledgeResults)"))
         }
+        var vector: KnowledgeQueryVector?
+        if !request.queryVector.isEmpty {
+            if let values = KnowledgeVector.values(request.queryVector), values.count <= Self.maximumDimensions, !request.vectorModel.isEmpty {
+                vector = KnowledgeQueryVector(model: request.vectorModel, values: values)
+            } else {
+                violations.append(FieldViolation(field: "query_vector", message: "must be 1…\(Self.maximumDimensions) Float32s with a vector_model"))
+            }
+        }
         guard violations.isEmpty else { throw RPCError.invalid(violations) }
         let terms = KnowledgeQuery.terms(request.text)
         var answer = PB.KnowledgeHits()
         answer.terms = terms
+        answer.ranking = vector == nil ? "bm25" : "hybrid"
         guard let match = KnowledgeQuery.matchExpression(terms) else { return answer }
         let limit = request.limit == 0 ? Self.defaultKnowledgeResults : Int(request.limit)
-        let hits = try await mapped { try await store.searchKnowledge(tenantID: tenantID, agentID: request.agentId, match: match, limit: limit) }
+        let hits = try await mapped {
+            try await store.searchKnowledge(tenantID: tenantID, agentID: request.agentId, match: match, limit: limit, vector: vector)
+        }
         answer.items = hits.map { hit in
             var item = PB.KnowledgeHit()
             item.documentId = hit.documentID
@@ -133,8 +144,66 @@ extension RulesServer {
             item.text = hit.text
             item.score = (hit.score * 10_000).rounded() / 10_000
             item.coverage = (KnowledgeQuery.coverage(of: terms, in: hit.heading + "\n" + hit.text) * 10_000).rounded() / 10_000
+            item.similarity = ((hit.similarity ?? 0) * 10_000).rounded() / 10_000
+            item.hybrid = ((hit.hybrid ?? 0) * 10_000).rounded() / 10_000
             return item
         }
+        return answer
+    }
+
+    // MARK: - Vectors
+
+    /// Most dimensions of a stored or compared vector.
+    static let maximumDimensions = 4096
+    /// Most chunks of one `StoreKnowledgeVectors` call.
+    static let maximumVectorsPerCall = 1000
+
+    /// The chunks of a document's current version with the text their embeddings are made from.
+    package func listKnowledgeChunks(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.KnowledgeChunkList {
+        let tenantID = try context.requireTenant()
+        guard !request.id.isEmpty else { throw RPCError.invalid(field: "id", "is required") }
+        let (record, chunks) = try await mapped {
+            try await store.knowledgeChunkTexts(tenantID: tenantID, id: request.id, agentID: Self.optional(request.parentId))
+        }
+        var answer = PB.KnowledgeChunkList()
+        answer.documentId = record.id
+        answer.version = record.version
+        answer.items = chunks.map { chunk in
+            var item = PB.KnowledgeChunkText()
+            item.id = chunk.id
+            item.text = chunk.text
+            return item
+        }
+        return answer
+    }
+
+    /// Stores vectors beside a document's chunks.
+    package func storeKnowledgeVectors(_ request: PB.KnowledgeVectors, context: RPCContext) async throws -> PB.KnowledgeVectorsStored {
+        let tenantID = try context.requireTenant()
+        var violations: [FieldViolation] = []
+        if request.documentId.isEmpty { violations.append(FieldViolation(field: "document_id", message: "is required")) }
+        if TextFold.isBlank(request.model) || request.model.count > Limits.nameLength {
+            violations.append(FieldViolation(field: "model", message: "must be 1…\(Limits.nameLength) characters"))
+        }
+        if request.chunkIds.count != request.vectors.count {
+            violations.append(FieldViolation(field: "vectors", message: "must be one per chunk id"))
+        } else if request.vectors.count > Self.maximumVectorsPerCall {
+            violations.append(FieldViolation(field: "vectors", message: "must be at most \(Self.maximumVectorsPerCall)"))
+        }
+        let length = request.vectors.first?.count ?? 0
+        if request.vectors.contains(where: { $0.count != length || $0.isEmpty || $0.count % 4 != 0 || $0.count / 4 > Self.maximumDimensions }) {
+            violations.append(FieldViolation(field: "vectors", message: "must be Float32s of one length, at most \(Self.maximumDimensions)"))
+        }
+        guard violations.isEmpty else { throw RPCError.invalid(violations) }
+        let stored = try await mapped {
+            try await store.storeKnowledgeVectors(tenantID: tenantID, id: request.documentId, agentID: Self.optional(request.agentId),
+                                                  model: request.model, vectors: Array(zip(request.chunkIds, request.vectors)))
+        }
+        context.logger.info("knowledge.vectors_stored", metadata: [
+            "tenant.id": "\(tenantID)", "knowledge.id": "\(request.documentId)", "knowledge.vectors": "\(stored)",
+        ])
+        var answer = PB.KnowledgeVectorsStored()
+        answer.stored = Int32(stored)
         return answer
     }
 
@@ -142,8 +211,10 @@ extension RulesServer {
     func knowledgeAnswer(_ record: DocumentRecord) async throws -> PB.Document {
         var document = try PB.Document(record)
         let count = try await store.knowledgeChunkCounts(ids: [record.id])[record.id] ?? 0
+        let vectors = try await store.knowledgeVectorCounts(ids: [record.id])[record.id] ?? 0
         if case .object(var members)? = JSONValue(parsing: document.json) {
             members["chunk_count"] = .int(Int64(count))
+            members["vector_count"] = .int(Int64(vectors))
             document.json = String(decoding: JSONValue.object(members).data(), as: UTF8.self)
         }
         return document

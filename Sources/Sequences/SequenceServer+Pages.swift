@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 import ServiceKit
 import Wire
@@ -25,6 +26,38 @@ extension SequenceServer {
             case .unusable(let reason): throw RPCError.invalid(field: "url", "the page \(reason)")
             case .unreachable(let reason): throw RPCError(.unavailable, "the page could not be fetched: \(reason)")
             }
+        }
+    }
+}
+
+extension SequenceServer {
+    // MARK: - Embeddings for knowledge search
+
+    /// Embeds texts with the tenant's embeddings endpoint through the egress gate, for the gateway (the
+    /// chunks of a document it wrote, a previewed question). Without an endpoint: `configured` false.
+    package func embed(_ request: PB.EmbedRequest, context: RPCContext) async throws -> PB.Embeddings {
+        let tenantID = try context.requireTenant()
+        if request.texts.count > KnowledgeEmbedder.maximumTexts {
+            throw RPCError.invalid(field: "texts", "must be at most \(KnowledgeEmbedder.maximumTexts)")
+        }
+        if request.texts.contains(where: { TextFold.isBlank($0) || $0.count > KnowledgeEmbedder.maximumTextLength }) {
+            throw RPCError.invalid(field: "texts", "must each hold 1…\(KnowledgeEmbedder.maximumTextLength) characters")
+        }
+        var answer = PB.Embeddings()
+        guard let endpoint = try await integrations.runtime(tenantID: tenantID).embeddings else { return answer }
+        answer.configured = true
+        answer.model = endpoint.model
+        guard !request.texts.isEmpty else { return answer }
+        do {
+            let vectors = try await embedder.embed(request.texts, with: endpoint, logger: context.logger)
+            answer.dimensions = Int32(vectors.first?.count ?? 0)
+            answer.vectors = vectors.map { KnowledgeVector.bytes($0) }
+            context.logger.info("knowledge.embedded", metadata: ["tenant.id": "\(tenantID)", "embedding.texts": "\(vectors.count)"])
+            return answer
+        } catch {
+            context.logger.warning("knowledge.embed_failed", metadata: ["tenant.id": "\(tenantID)", "error": "\(error)"])
+            // Not UNAVAILABLE: clients retry that, and an endpoint refusing the key refuses it again.
+            throw RPCError(.failedPrecondition, error.description)
         }
     }
 }

@@ -19,6 +19,8 @@ package struct SequenceServer: SequencesHandler {
     let quotas: TenantQuotas
     /// Web pages for knowledge documents, through the process's egress gate.
     let pages: PageFetcher
+    /// Vectors for knowledge chunks and questions, through the process's egress gate.
+    let embedder: KnowledgeEmbedder
     /// The Kommo budget: events keep its lead cache fresh; its paused accounts are alerts.
     let budget: KommoBudget?
     /// OAuth connections and account catalogs; `nil` in a process that carries out no Kommo actions.
@@ -27,8 +29,9 @@ package struct SequenceServer: SequencesHandler {
     package init(store: SequenceStore, scheduler: Scheduler, integrations: Integrations, clock: any WallClock,
                  kommoProbe: (@Sendable (_ tenantID: String, _ logger: Logger) async throws -> JSONValue)? = nil,
                  quotas: TenantQuotas = TenantQuotas(), budget: KommoBudget? = nil, kommo: KommoConnector? = nil,
-                 pages: PageFetcher = PageFetcher(gate: EgressGate())) {
+                 pages: PageFetcher = PageFetcher(gate: EgressGate()), embedder: KnowledgeEmbedder = KnowledgeEmbedder(gate: EgressGate())) {
         self.pages = pages
+        self.embedder = embedder
         self.quotas = quotas
         self.budget = budget
         self.kommo = kommo

@@ -89,6 +89,9 @@ package final class OpenAIEmulator: Sendable {
     package let defaultReply: String
     /// Token usage every chat answer reports.
     package let usage: (prompt: Int, completion: Int)
+    /// Words the embeddings treat as another word before hashing ("shipping" → "delivery"): a model's
+    /// sense of meaning, which the deterministic embedding otherwise lacks. Chat answers ignore it.
+    package let synonyms: [String: String]
 
     private struct State {
         var received: [ReceivedRequest] = []
@@ -103,8 +106,9 @@ package final class OpenAIEmulator: Sendable {
     private let state = Mutex(State())
 
     package init(apiKey: String = "sk-test-\(UUID().uuidString)", defaultReply: String = "Thanks! Let me check that for you.",
-                 usage: (prompt: Int, completion: Int) = (321, 12)) {
+                 usage: (prompt: Int, completion: Int) = (321, 12), synonyms: [String: String] = [:]) {
         self.apiKey = apiKey
+        self.synonyms = synonyms
         self.defaultReply = defaultReply
         self.usage = usage
     }
@@ -307,10 +311,16 @@ package final class OpenAIEmulator: Sendable {
             "object": "list", "model": .string(model),
             "data": .array(inputs.enumerated().map { index, text in
                 .object(["object": "embedding", "index": .int(Int64(index)),
-                         "embedding": .array(DeterministicEmbedding.vector(text, dimensions: dimensions).map(JSONValue.double))])
+                         "embedding": .array(DeterministicEmbedding.vector(meaning(of: text), dimensions: dimensions).map(JSONValue.double))])
             }),
             "usage": .object(["prompt_tokens": .int(Int64(tokens)), "total_tokens": .int(Int64(tokens))]),
         ]))
+    }
+
+    /// `text` with its words replaced by their ``synonyms``.
+    private func meaning(of text: String) -> String {
+        guard !synonyms.isEmpty else { return text }
+        return text.split { !$0.isLetter && !$0.isNumber }.map { synonyms[$0.lowercased()] ?? String($0) }.joined(separator: " ")
     }
 
     // MARK: - Transcriptions

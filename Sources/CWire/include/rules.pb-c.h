@@ -40,6 +40,10 @@ typedef struct Agents__V1__KnowledgeQuery Agents__V1__KnowledgeQuery;
 typedef struct Agents__V1__KnowledgeHit Agents__V1__KnowledgeHit;
 typedef struct Agents__V1__KnowledgeVersionList Agents__V1__KnowledgeVersionList;
 typedef struct Agents__V1__KnowledgeHits Agents__V1__KnowledgeHits;
+typedef struct Agents__V1__KnowledgeChunkList Agents__V1__KnowledgeChunkList;
+typedef struct Agents__V1__KnowledgeChunkText Agents__V1__KnowledgeChunkText;
+typedef struct Agents__V1__KnowledgeVectors Agents__V1__KnowledgeVectors;
+typedef struct Agents__V1__KnowledgeVectorsStored Agents__V1__KnowledgeVectorsStored;
 typedef struct Agents__V1__StatsReport Agents__V1__StatsReport;
 
 
@@ -454,10 +458,16 @@ struct  Agents__V1__KnowledgeQuery
    * At most this many chunks (0: 5; at most 20).
    */
   int32_t limit;
+  /*
+   * The question's embedding (little-endian Float32) by `vector_model`: with one, chunks are ranked by
+   * the hybrid score over bm25's best and the closest vectors of that model; without, by bm25 alone.
+   */
+  ProtobufCBinaryData query_vector;
+  char *vector_model;
 };
 #define AGENTS__V1__KNOWLEDGE_QUERY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__knowledge_query__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, {0,NULL}, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -486,10 +496,16 @@ struct  Agents__V1__KnowledgeHit
    * The share (0..1) of the query's significant words the chunk holds.
    */
   double coverage;
+  /*
+   * With a query vector: the cosine similarity of the chunk's vector (0 without one) and the hybrid
+   * score the hits are ordered by, 0.5 x bm25 / best bm25 + 0.5 x max(0, cosine).
+   */
+  double similarity;
+  double hybrid;
 };
 #define AGENTS__V1__KNOWLEDGE_HIT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__knowledge_hit__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
 
 
 /*
@@ -524,10 +540,79 @@ struct  Agents__V1__KnowledgeHits
    */
   size_t n_terms;
   char **terms;
+  /*
+   * "hybrid" or "bm25".
+   */
+  char *ranking;
 };
 #define AGENTS__V1__KNOWLEDGE_HITS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__knowledge_hits__descriptor) \
-    , 0,NULL, 0,NULL }
+    , 0,NULL, 0,NULL, (char *)protobuf_c_empty_string }
+
+
+/*
+ * The chunks of a document's current version, for embedding.
+ */
+struct  Agents__V1__KnowledgeChunkList
+{
+  ProtobufCMessage base;
+  char *document_id;
+  int64_t version;
+  size_t n_items;
+  Agents__V1__KnowledgeChunkText **items;
+};
+#define AGENTS__V1__KNOWLEDGE_CHUNK_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__knowledge_chunk_list__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0,NULL }
+
+
+struct  Agents__V1__KnowledgeChunkText
+{
+  ProtobufCMessage base;
+  int64_t id;
+  /*
+   * The chunk as embedded: the document's title, the chunk's heading and its text.
+   */
+  char *text;
+};
+#define AGENTS__V1__KNOWLEDGE_CHUNK_TEXT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__knowledge_chunk_text__descriptor) \
+    , 0, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Vectors for chunks of one document, one per chunk id, by one model.
+ */
+struct  Agents__V1__KnowledgeVectors
+{
+  ProtobufCMessage base;
+  char *agent_id;
+  char *document_id;
+  char *model;
+  size_t n_chunk_ids;
+  int64_t *chunk_ids;
+  /*
+   * Little-endian Float32, as many as the model's dimensions.
+   */
+  size_t n_vectors;
+  ProtobufCBinaryData *vectors;
+};
+#define AGENTS__V1__KNOWLEDGE_VECTORS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__knowledge_vectors__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL }
+
+
+struct  Agents__V1__KnowledgeVectorsStored
+{
+  ProtobufCMessage base;
+  /*
+   * Chunks that now hold a vector (a chunk re-indexed meanwhile is gone and skipped).
+   */
+  int32_t stored;
+};
+#define AGENTS__V1__KNOWLEDGE_VECTORS_STORED__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__knowledge_vectors_stored__descriptor) \
+    , 0 }
 
 
 /*
@@ -942,6 +1027,82 @@ Agents__V1__KnowledgeHits *
 void   agents__v1__knowledge_hits__free_unpacked
                      (Agents__V1__KnowledgeHits *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__KnowledgeChunkList methods */
+void   agents__v1__knowledge_chunk_list__init
+                     (Agents__V1__KnowledgeChunkList         *message);
+size_t agents__v1__knowledge_chunk_list__get_packed_size
+                     (const Agents__V1__KnowledgeChunkList   *message);
+size_t agents__v1__knowledge_chunk_list__pack
+                     (const Agents__V1__KnowledgeChunkList   *message,
+                      uint8_t             *out);
+size_t agents__v1__knowledge_chunk_list__pack_to_buffer
+                     (const Agents__V1__KnowledgeChunkList   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__KnowledgeChunkList *
+       agents__v1__knowledge_chunk_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__knowledge_chunk_list__free_unpacked
+                     (Agents__V1__KnowledgeChunkList *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__KnowledgeChunkText methods */
+void   agents__v1__knowledge_chunk_text__init
+                     (Agents__V1__KnowledgeChunkText         *message);
+size_t agents__v1__knowledge_chunk_text__get_packed_size
+                     (const Agents__V1__KnowledgeChunkText   *message);
+size_t agents__v1__knowledge_chunk_text__pack
+                     (const Agents__V1__KnowledgeChunkText   *message,
+                      uint8_t             *out);
+size_t agents__v1__knowledge_chunk_text__pack_to_buffer
+                     (const Agents__V1__KnowledgeChunkText   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__KnowledgeChunkText *
+       agents__v1__knowledge_chunk_text__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__knowledge_chunk_text__free_unpacked
+                     (Agents__V1__KnowledgeChunkText *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__KnowledgeVectors methods */
+void   agents__v1__knowledge_vectors__init
+                     (Agents__V1__KnowledgeVectors         *message);
+size_t agents__v1__knowledge_vectors__get_packed_size
+                     (const Agents__V1__KnowledgeVectors   *message);
+size_t agents__v1__knowledge_vectors__pack
+                     (const Agents__V1__KnowledgeVectors   *message,
+                      uint8_t             *out);
+size_t agents__v1__knowledge_vectors__pack_to_buffer
+                     (const Agents__V1__KnowledgeVectors   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__KnowledgeVectors *
+       agents__v1__knowledge_vectors__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__knowledge_vectors__free_unpacked
+                     (Agents__V1__KnowledgeVectors *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__KnowledgeVectorsStored methods */
+void   agents__v1__knowledge_vectors_stored__init
+                     (Agents__V1__KnowledgeVectorsStored         *message);
+size_t agents__v1__knowledge_vectors_stored__get_packed_size
+                     (const Agents__V1__KnowledgeVectorsStored   *message);
+size_t agents__v1__knowledge_vectors_stored__pack
+                     (const Agents__V1__KnowledgeVectorsStored   *message,
+                      uint8_t             *out);
+size_t agents__v1__knowledge_vectors_stored__pack_to_buffer
+                     (const Agents__V1__KnowledgeVectorsStored   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__KnowledgeVectorsStored *
+       agents__v1__knowledge_vectors_stored__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__knowledge_vectors_stored__free_unpacked
+                     (Agents__V1__KnowledgeVectorsStored *message,
+                      ProtobufCAllocator *allocator);
 /* Agents__V1__StatsReport methods */
 void   agents__v1__stats_report__init
                      (Agents__V1__StatsReport         *message);
@@ -1025,6 +1186,18 @@ typedef void (*Agents__V1__KnowledgeVersionList_Closure)
                   void *closure_data);
 typedef void (*Agents__V1__KnowledgeHits_Closure)
                  (const Agents__V1__KnowledgeHits *message,
+                  void *closure_data);
+typedef void (*Agents__V1__KnowledgeChunkList_Closure)
+                 (const Agents__V1__KnowledgeChunkList *message,
+                  void *closure_data);
+typedef void (*Agents__V1__KnowledgeChunkText_Closure)
+                 (const Agents__V1__KnowledgeChunkText *message,
+                  void *closure_data);
+typedef void (*Agents__V1__KnowledgeVectors_Closure)
+                 (const Agents__V1__KnowledgeVectors *message,
+                  void *closure_data);
+typedef void (*Agents__V1__KnowledgeVectorsStored_Closure)
+                 (const Agents__V1__KnowledgeVectorsStored *message,
                   void *closure_data);
 typedef void (*Agents__V1__StatsReport_Closure)
                  (const Agents__V1__StatsReport *message,
@@ -1136,6 +1309,14 @@ struct Agents__V1__Rules_Service
                            const Agents__V1__KnowledgeQuery *input,
                            Agents__V1__KnowledgeHits_Closure closure,
                            void *closure_data);
+  void (*list_knowledge_chunks)(Agents__V1__Rules_Service *service,
+                                const Agents__V1__DocumentRef *input,
+                                Agents__V1__KnowledgeChunkList_Closure closure,
+                                void *closure_data);
+  void (*store_knowledge_vectors)(Agents__V1__Rules_Service *service,
+                                  const Agents__V1__KnowledgeVectors *input,
+                                  Agents__V1__KnowledgeVectorsStored_Closure closure,
+                                  void *closure_data);
   void (*get_agent_context)(Agents__V1__Rules_Service *service,
                             const Agents__V1__AgentContextRequest *input,
                             Agents__V1__AgentContext_Closure closure,
@@ -1205,6 +1386,8 @@ void agents__v1__rules__init (Agents__V1__Rules_Service *service,
       function_prefix__ ## reindex_knowledge,\
       function_prefix__ ## list_knowledge_versions,\
       function_prefix__ ## search_knowledge,\
+      function_prefix__ ## list_knowledge_chunks,\
+      function_prefix__ ## store_knowledge_vectors,\
       function_prefix__ ## get_agent_context,\
       function_prefix__ ## record,\
       function_prefix__ ## rule_stats,\
@@ -1314,6 +1497,14 @@ void agents__v1__rules__search_knowledge(ProtobufCService *service,
                                          const Agents__V1__KnowledgeQuery *input,
                                          Agents__V1__KnowledgeHits_Closure closure,
                                          void *closure_data);
+void agents__v1__rules__list_knowledge_chunks(ProtobufCService *service,
+                                              const Agents__V1__DocumentRef *input,
+                                              Agents__V1__KnowledgeChunkList_Closure closure,
+                                              void *closure_data);
+void agents__v1__rules__store_knowledge_vectors(ProtobufCService *service,
+                                                const Agents__V1__KnowledgeVectors *input,
+                                                Agents__V1__KnowledgeVectorsStored_Closure closure,
+                                                void *closure_data);
 void agents__v1__rules__get_agent_context(ProtobufCService *service,
                                           const Agents__V1__AgentContextRequest *input,
                                           Agents__V1__AgentContext_Closure closure,
@@ -1378,6 +1569,10 @@ extern const ProtobufCMessageDescriptor agents__v1__knowledge_query__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__knowledge_hit__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__knowledge_version_list__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__knowledge_hits__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__knowledge_chunk_list__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__knowledge_chunk_text__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__knowledge_vectors__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__knowledge_vectors_stored__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__stats_report__descriptor;
 extern const ProtobufCServiceDescriptor agents__v1__rules__descriptor;
 

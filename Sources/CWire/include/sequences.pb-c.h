@@ -34,6 +34,8 @@ typedef struct Agents__V1__KommoConnectRequest Agents__V1__KommoConnectRequest;
 typedef struct Agents__V1__KommoDisconnectRequest Agents__V1__KommoDisconnectRequest;
 typedef struct Agents__V1__PageFetch Agents__V1__PageFetch;
 typedef struct Agents__V1__FetchedPage Agents__V1__FetchedPage;
+typedef struct Agents__V1__EmbedRequest Agents__V1__EmbedRequest;
+typedef struct Agents__V1__Embeddings Agents__V1__Embeddings;
 
 
 /* --- enums --- */
@@ -293,6 +295,37 @@ struct  Agents__V1__FetchedPage
 #define AGENTS__V1__FETCHED_PAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__fetched_page__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL} }
+
+
+struct  Agents__V1__EmbedRequest
+{
+  ProtobufCMessage base;
+  size_t n_texts;
+  char **texts;
+};
+#define AGENTS__V1__EMBED_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__embed_request__descriptor) \
+    , 0,NULL }
+
+
+struct  Agents__V1__Embeddings
+{
+  ProtobufCMessage base;
+  /*
+   * Whether the tenant names an embeddings endpoint; without one there are no vectors.
+   */
+  protobuf_c_boolean configured;
+  char *model;
+  int32_t dimensions;
+  /*
+   * One per text, in order: little-endian Float32, `dimensions` of them.
+   */
+  size_t n_vectors;
+  ProtobufCBinaryData *vectors;
+};
+#define AGENTS__V1__EMBEDDINGS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__embeddings__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, 0, 0,NULL }
 
 
 /* Agents__V1__ScheduleRequest methods */
@@ -599,6 +632,44 @@ Agents__V1__FetchedPage *
 void   agents__v1__fetched_page__free_unpacked
                      (Agents__V1__FetchedPage *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__EmbedRequest methods */
+void   agents__v1__embed_request__init
+                     (Agents__V1__EmbedRequest         *message);
+size_t agents__v1__embed_request__get_packed_size
+                     (const Agents__V1__EmbedRequest   *message);
+size_t agents__v1__embed_request__pack
+                     (const Agents__V1__EmbedRequest   *message,
+                      uint8_t             *out);
+size_t agents__v1__embed_request__pack_to_buffer
+                     (const Agents__V1__EmbedRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__EmbedRequest *
+       agents__v1__embed_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__embed_request__free_unpacked
+                     (Agents__V1__EmbedRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__Embeddings methods */
+void   agents__v1__embeddings__init
+                     (Agents__V1__Embeddings         *message);
+size_t agents__v1__embeddings__get_packed_size
+                     (const Agents__V1__Embeddings   *message);
+size_t agents__v1__embeddings__pack
+                     (const Agents__V1__Embeddings   *message,
+                      uint8_t             *out);
+size_t agents__v1__embeddings__pack_to_buffer
+                     (const Agents__V1__Embeddings   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__Embeddings *
+       agents__v1__embeddings__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__embeddings__free_unpacked
+                     (Agents__V1__Embeddings *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Agents__V1__ScheduleRequest_Closure)
@@ -648,6 +719,12 @@ typedef void (*Agents__V1__PageFetch_Closure)
                   void *closure_data);
 typedef void (*Agents__V1__FetchedPage_Closure)
                  (const Agents__V1__FetchedPage *message,
+                  void *closure_data);
+typedef void (*Agents__V1__EmbedRequest_Closure)
+                 (const Agents__V1__EmbedRequest *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Embeddings_Closure)
+                 (const Agents__V1__Embeddings *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -764,6 +841,10 @@ struct Agents__V1__Sequences_Service
                      const Agents__V1__PageFetch *input,
                      Agents__V1__FetchedPage_Closure closure,
                      void *closure_data);
+  void (*embed)(Agents__V1__Sequences_Service *service,
+                const Agents__V1__EmbedRequest *input,
+                Agents__V1__Embeddings_Closure closure,
+                void *closure_data);
 };
 typedef void (*Agents__V1__Sequences_ServiceDestroy)(Agents__V1__Sequences_Service *);
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
@@ -798,7 +879,8 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
       function_prefix__ ## kommo_catalog,\
       function_prefix__ ## refresh_kommo_catalog,\
       function_prefix__ ## analytics_counters,\
-      function_prefix__ ## fetch_page  }
+      function_prefix__ ## fetch_page,\
+      function_prefix__ ## embed  }
 void agents__v1__sequences__schedule(ProtobufCService *service,
                                      const Agents__V1__ScheduleRequest *input,
                                      Agents__V1__ScheduleResponse_Closure closure,
@@ -907,6 +989,10 @@ void agents__v1__sequences__fetch_page(ProtobufCService *service,
                                        const Agents__V1__PageFetch *input,
                                        Agents__V1__FetchedPage_Closure closure,
                                        void *closure_data);
+void agents__v1__sequences__embed(ProtobufCService *service,
+                                  const Agents__V1__EmbedRequest *input,
+                                  Agents__V1__Embeddings_Closure closure,
+                                  void *closure_data);
 
 /* --- descriptors --- */
 
@@ -928,6 +1014,8 @@ extern const ProtobufCMessageDescriptor agents__v1__kommo_connect_request__descr
 extern const ProtobufCMessageDescriptor agents__v1__kommo_disconnect_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__page_fetch__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__fetched_page__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__embed_request__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__embeddings__descriptor;
 extern const ProtobufCServiceDescriptor agents__v1__sequences__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -203,8 +203,12 @@ extension GatewayApp {
             list: { try await rules.listScripts($0, options: $1) }, update: { try await rules.updateScript($0, options: $1) },
             delete: { try await rules.deleteScript($0, options: $1) }), peers: peers, store: store, clock: clock, kommoIDs: kommoIDs)
         addDocumentRoutes(to: api, collection: "/agents/{id}/knowledge", item: "/agents/{id}/knowledge/{docId}", parent: "id", operations: DocumentOperations(
-            create: { try await rules.createKnowledge(try await intake.prepared($0, options: $1), options: $1) }, get: { try await rules.getKnowledge($0, options: $1) },
-            list: { try await rules.listKnowledge($0, options: $1) }, update: { try await rules.updateKnowledge(try await intake.prepared($0, options: $1), options: $1) },
+            create: { try await intake.embedded(try await rules.createKnowledge(try await intake.prepared($0, options: $1), options: $1),
+                                                agentID: $0.parentId, options: $1, rules: rules) },
+            get: { try await rules.getKnowledge($0, options: $1) },
+            list: { try await rules.listKnowledge($0, options: $1) },
+            update: { try await intake.embedded(try await rules.updateKnowledge(try await intake.prepared($0, options: $1), options: $1),
+                                                agentID: $0.parentId, options: $1, rules: rules) },
             delete: { try await rules.deleteKnowledge($0, options: $1) }), peers: peers, store: store, clock: clock)
         addDocumentRoutes(to: api, collection: "/agents/{id}/sequences", item: "/agents/{id}/sequences/{sequenceId}", parent: "id", operations: DocumentOperations(
             create: { try await sequences.createSequence($0, options: $1) }, get: { try await sequences.getSequence($0, options: $1) },

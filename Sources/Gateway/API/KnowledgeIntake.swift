@@ -73,3 +73,89 @@ struct KnowledgeIntake: Sendable {
         return String(((parsed?.host ?? "") + (parsed?.path ?? "")).prefix(Limits.nameLength))
     }
 }
+
+// MARK: - Vectors
+
+extension KnowledgeIntake {
+    /// Chunks embedded by one `Embed` call.
+    static let embeddingBatch = 256
+
+    /// `document` after its chunks got vectors from the tenant's embeddings endpoint (sequence-service's
+    /// `Embed`, through the egress gate), with `vector_count` saying how many hold one. Without an
+    /// endpoint it is unchanged. An endpoint that fails leaves the document stored and found by bm25 alone:
+    /// the answer carries a `warnings` entry saying so, and a re-index tries again.
+    func embedded(_ document: PB.Document, agentID: String, options: CallOptions, rules: RulesClient) async throws -> PB.Document {
+        var ref = PB.DocumentRef()
+        ref.id = document.id
+        ref.parentId = agentID
+        let chunks = try await rules.listKnowledgeChunks(ref, options: options)
+        guard !chunks.items.isEmpty else { return document }
+        var progress = VectorProgress()
+        do {
+            try await storeVectors(of: chunks.items, documentID: document.id, agentID: agentID, options: options, rules: rules, progress: &progress)
+        } catch {
+            guard let failure = error as? RPCError, [.failedPrecondition, .unavailable].contains(failure.code) else { throw error }
+            return Self.annotated(document, vectors: progress.stored,
+                                  warning: "embeddings: \(failure.message); the document is searched by bm25 alone until it is re-indexed")
+        }
+        return progress.configured ? Self.annotated(document, vectors: progress.stored, warning: nil) : document
+    }
+
+    struct VectorProgress {
+        var configured = false
+        var stored = 0
+    }
+
+    private func storeVectors(of chunks: [PB.KnowledgeChunkText], documentID: String, agentID: String, options: CallOptions,
+                              rules: RulesClient, progress: inout VectorProgress) async throws {
+        var start = 0
+        while start < chunks.count {
+            let batch = Array(chunks[start..<min(start + Self.embeddingBatch, chunks.count)])
+            var request = PB.EmbedRequest()
+            request.texts = batch.map { String($0.text.prefix(Self.maximumEmbeddedCharacters)) }
+            let answer = try await sequences.embed(request, options: options)
+            guard answer.configured else { return }
+            progress.configured = true
+            var vectors = PB.KnowledgeVectors()
+            vectors.agentId = agentID
+            vectors.documentId = documentID
+            vectors.model = answer.model
+            vectors.chunkIds = batch.map(\.id)
+            vectors.vectors = answer.vectors
+            progress.stored += Int(try await rules.storeKnowledgeVectors(vectors, options: options).stored)
+            start += batch.count
+        }
+    }
+
+    /// Characters of a chunk sent to the endpoint (sequence-service takes at most 8,000).
+    static let maximumEmbeddedCharacters = 8_000
+
+    static func annotated(_ document: PB.Document, vectors: Int, warning: String?) -> PB.Document {
+        guard case .object(var members)? = JSONValue(parsing: document.json) else { return document }
+        members["vector_count"] = .int(Int64(vectors))
+        if let warning {
+            // Beside the document's own remarks, in their shape: a field and a message.
+            members["warnings"] = .array((members["warnings"]?.array ?? []) + [.object(["field": "embeddings", "message": .string(warning)])])
+        }
+        var next = document
+        next.json = String(decoding: JSONValue.object(members).data(), as: UTF8.self)
+        return next
+    }
+
+    /// The question's vector for a search, when the tenant has an embeddings endpoint; a warning instead
+    /// when the endpoint fails (the search is then bm25 alone).
+    func questionVector(_ text: String, options: CallOptions) async throws -> (query: (vector: [UInt8], model: String)?, warning: String?) {
+        guard !TextFold.isBlank(text), text.count <= Limits.knowledgeQueryLength else { return (nil, nil) }
+        var request = PB.EmbedRequest()
+        request.texts = [text]
+        let answer: PB.Embeddings
+        do {
+            answer = try await sequences.embed(request, options: options)
+        } catch {
+            guard [.failedPrecondition, .unavailable].contains(error.code) else { throw error }
+            return (nil, "embeddings: \(error.message); ranked by bm25 alone")
+        }
+        guard answer.configured, let vector = answer.vectors.first else { return (nil, nil) }
+        return ((vector, answer.model), nil)
+    }
+}

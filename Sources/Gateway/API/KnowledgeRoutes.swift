@@ -14,13 +14,19 @@ struct KnowledgeHitDTO: Codable, Sendable {
     var text: String
     var score: Double
     var coverage: Double
-    enum CodingKeys: String, CodingKey { case documentID = "document_id", title, version, chunk, heading, text, score, coverage }
+    /// With hybrid ranking: the cosine similarity and the hybrid score the items are ordered by.
+    var similarity: Double?
+    var hybrid: Double?
+    enum CodingKeys: String, CodingKey { case documentID = "document_id", title, version, chunk, heading, text, score, coverage, similarity, hybrid }
 }
 
 struct KnowledgeSearchDTO: Codable, Sendable {
     var query: String
     var terms: [String]
+    /// "hybrid" (bm25 and cosine) or "bm25".
+    var ranking: String
     var items: [KnowledgeHitDTO]
+    var warnings: [String]?
 }
 
 struct KnowledgeVersionDTO: Codable, Sendable {
@@ -48,11 +54,20 @@ extension GatewayApp {
             query.agentId = try context.parameters.require("id")
             query.text = try reader.string("q", maxLength: Limits.knowledgeQueryLength)
             query.limit = try reader.limit(default: 5, maximum: Int32(Limits.knowledgeResults))
-            let hits = try await peers.rules.searchKnowledge(query, options: peers.options(context))
-            return try jsonResponse(KnowledgeSearchDTO(query: query.text, terms: hits.terms, items: hits.items.map {
+            let options = try peers.options(context)
+            // The question is embedded the way the chunks were, when the tenant has an embeddings endpoint.
+            let (vector, warning) = try await intake.questionVector(query.text, options: options)
+            if let vector {
+                query.queryVector = vector.vector
+                query.vectorModel = vector.model
+            }
+            let hits = try await peers.rules.searchKnowledge(query, options: options)
+            let hybrid = hits.ranking == "hybrid"
+            return try jsonResponse(KnowledgeSearchDTO(query: query.text, terms: hits.terms, ranking: hits.ranking.isEmpty ? "bm25" : hits.ranking, items: hits.items.map {
                 KnowledgeHitDTO(documentID: $0.documentId, title: $0.title, version: $0.version, chunk: $0.chunk, heading: $0.heading,
-                                text: $0.text, score: $0.score, coverage: $0.coverage)
-            }))
+                                text: $0.text, score: $0.score, coverage: $0.coverage,
+                                similarity: hybrid ? $0.similarity : nil, hybrid: hybrid ? $0.hybrid : nil)
+            }, warnings: warning.map { [$0] }))
         }
         api.get("/agents/{id}/knowledge/{docId}/versions") { _, context -> Response in
             var ref = PB.DocumentRef()
@@ -76,9 +91,11 @@ extension GatewayApp {
                 write.id = ref.id
                 write.parentId = ref.parentId
                 write.json = String(decoding: JSONValue.object(["url": .string(url)]).data(), as: UTF8.self)
-                return try documentResponse(try await peers.rules.updateKnowledge(try await intake.prepared(write, options: options), options: options))
+                let updated = try await peers.rules.updateKnowledge(try await intake.prepared(write, options: options), options: options)
+                return try documentResponse(try await intake.embedded(updated, agentID: ref.parentId, options: options, rules: peers.rules))
             }
-            return try documentResponse(try await peers.rules.reindexKnowledge(ref, options: options))
+            let reindexed = try await peers.rules.reindexKnowledge(ref, options: options)
+            return try documentResponse(try await intake.embedded(reindexed, agentID: ref.parentId, options: options, rules: peers.rules))
         }
     }
 }

@@ -121,6 +121,7 @@ extension OpenAPIDocument {
                     "chats_api": Schema.object(["scope_id": Schema.string(), "base_url": Schema.string(), "channel_secret_set": Schema.boolean()]),
                 ]),
                 "webhooks": Schema.object(["secret_set": Schema.boolean()]),
+                "embeddings": Schema.object(["base_url": Schema.string(), "model": Schema.string(), "api_key_set": Schema.boolean()]),
                 "ai": Schema.object([
                     "provider": Schema.string(enumeration: ["template", "openai"]), "base_url": Schema.string(),
                     "model": Schema.string(), "api_key_set": Schema.boolean(),
@@ -157,6 +158,11 @@ extension OpenAPIDocument {
                     "model": Schema.string(nullable: true),
                     "api_key": Schema.string("Write-only.", nullable: true),
                 ], closed: true)),
+                "embeddings": Schema.nullable(Schema.object([
+                    "base_url": Schema.string("https URL of an OpenAI-compatible API (default https://api.openai.com) called at /v1/embeddings through the egress gate; the same address rules as `ai.base_url`.", format: "uri", nullable: true),
+                    "model": Schema.string("Required with an endpoint.", nullable: true),
+                    "api_key": Schema.string("Write-only; required with an endpoint.", nullable: true),
+                ], closed: true, description: "With it, knowledge chunks get embeddings and searches rank by bm25 and cosine together.")),
             ], closed: true, description: "A JSON Merge Patch (RFC 7396) of the integrations; `null` removes a member."),
         ]
     }
@@ -447,6 +453,7 @@ extension OpenAPIDocument {
                 "format": Schema.string(), "content": Schema.string("Absent in listings."), "source": Schema.string(),
                 "url": Schema.string("The page the content is fetched from, when it is."), "active": Schema.boolean(),
                 "chunk_count": Schema.integer("Chunks the current version was cut into.", minimum: 0),
+                "vector_count": Schema.integer("Chunks holding an embedding from the tenant's embeddings endpoint (integrations `embeddings`); 0 without one. When the endpoint fails, `warnings` has an entry of field `embeddings` and the document is searched by bm25 alone until it is re-indexed.", minimum: 0),
                 "created_at": time, "updated_at": time, "warnings": Schema.array(Schema.ref("FieldViolation")),
             ], required: ["id", "agent_id", "version", "title", "format", "chunk_count"]),
             "KnowledgePage": Schema.page(Schema.ref("Knowledge")),
@@ -465,8 +472,12 @@ extension OpenAPIDocument {
                     "chunk": Schema.integer("The chunk's position in its document, from 0.", minimum: 0), "heading": Schema.string(),
                     "text": Schema.string(), "score": Schema.number("bm25 relevance; higher is better."),
                     "coverage": Schema.number("The share (0 to 1) of the question's significant words the chunk holds."),
+                    "similarity": Schema.number("With hybrid ranking: the cosine similarity of the chunk's embedding to the question's (0 without one)."),
+                    "hybrid": Schema.number("With hybrid ranking: 0.5 × score / best score + 0.5 × max(0, similarity), what the items are ordered by."),
                 ], required: ["document_id", "title", "version", "chunk", "heading", "text", "score", "coverage"]), "Best first."),
-            ], required: ["query", "terms", "items"]),
+                "ranking": Schema.string("`hybrid` when the tenant has an embeddings endpoint (candidates: bm25's best 50 and the 50 closest embeddings of the agent), else `bm25`.", enumeration: ["hybrid", "bm25"]),
+                "warnings": Schema.array(Schema.string(), "Why the search fell back to bm25 (the embeddings endpoint failed)."),
+            ], required: ["query", "terms", "ranking", "items"]),
         ]
     }
 

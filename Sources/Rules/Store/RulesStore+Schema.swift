@@ -228,6 +228,14 @@ extension RulesStore {
         migrator.registerMigration("analytics-running-totals") { db in
             try db.execute(sql: AnalyticsCounters.runningTotalsSchema)
         }
+        migrator.registerMigration("kb-knowledge-vectors") { db in
+            try db.execute(sql: """
+                -- a chunk's embedding by the tenant's embeddings endpoint: little-endian Float32s, and the model
+                -- that made them (a question is compared only with vectors of its own model)
+                ALTER TABLE knowledge_chunk ADD COLUMN embedding BLOB;
+                ALTER TABLE knowledge_chunk ADD COLUMN embedding_model TEXT;
+                """)
+        }
         return migrator
     }
 }

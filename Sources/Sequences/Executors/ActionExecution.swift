@@ -84,7 +84,8 @@ extension ExecutorRegistry {
     package static func executors(store: SequenceStore, egress: EgressGate, rules: RulesClient, settings: ExecutorSettings,
                                   clock: any WallClock, metrics: ExecutorMetrics) -> [any ActionExecutor] {
         let templates = LeadTemplates(store: store, metrics: metrics)
-        let feedback = RulesFeedback(rules: rules, timeout: settings.rulesTimeout, clock: clock, metrics: metrics)
+        let feedback = RulesFeedback(rules: rules, timeout: settings.rulesTimeout, clock: clock, metrics: metrics,
+                                     embedder: KnowledgeEmbedder(gate: egress))
         let delivery = ChatDelivery(egress: egress, retry: settings.kommoRetry, store: store, clock: clock, metrics: metrics)
         let tasks = KommoTaskExecutor(templates: templates, clock: clock)
         let leads = KommoLeadExecutor(templates: templates, rules: feedback)

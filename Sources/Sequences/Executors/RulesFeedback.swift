@@ -12,9 +12,12 @@ package struct RulesFeedback: Sendable {
     private let timeout: Duration
     private let clock: any WallClock
     private let metrics: ExecutorMetrics
+    /// Embeds the lead's words when the tenant has an embeddings endpoint, for hybrid ranking.
+    private let embedder: KnowledgeEmbedder?
 
-    package init(rules: RulesClient, timeout: Duration, clock: any WallClock, metrics: ExecutorMetrics) {
+    package init(rules: RulesClient, timeout: Duration, clock: any WallClock, metrics: ExecutorMetrics, embedder: KnowledgeEmbedder? = nil) {
         self.rules = rules
+        self.embedder = embedder
         self.timeout = timeout
         self.clock = clock
         self.metrics = metrics
@@ -55,6 +58,17 @@ package struct RulesFeedback: Sendable {
         // The latest words count most: a long history is cut from the front to the query's bound.
         query.text = String(text.suffix(Limits.knowledgeQueryLength))
         query.limit = Self.knowledgeChunks
+        if let embedder, let endpoint = context.integrations.embeddings {
+            // Best effort too: an endpoint that fails leaves the search to bm25.
+            do {
+                if let vector = try await embedder.embed([query.text], with: endpoint, logger: context.logger).first {
+                    query.queryVector = KnowledgeVector.bytes(vector)
+                    query.vectorModel = endpoint.model
+                }
+            } catch {
+                context.logger.warning("knowledge.embed_failed", metadata: ["agent.id": "\(context.agentID)", "error": "\(error)"])
+            }
+        }
         do {
             let hits = try await rules.searchKnowledge(query, options: CallOptions(timeout: timeout, tenantID: context.tenantID))
             return (hits.items.map {

@@ -13,8 +13,12 @@ import Wire
 ///  "messages": {"mode": "salesbot_field", "field_id": 123, "bot_id": 45,
 ///               "chats_api": {"scope_id": "…", "channel_secret": "…", "base_url": "https://amojo.kommo.com"}},
 ///  "webhooks": {"secret": "whsec_…"},
-///  "ai": {"provider": "openai", "base_url": "https://api.openai.com", "api_key": "…", "model": "gpt-4o-mini"}}
+///  "ai": {"provider": "openai", "base_url": "https://api.openai.com", "api_key": "…", "model": "gpt-4o-mini"},
+///  "embeddings": {"base_url": "https://api.openai.com", "api_key": "…", "model": "text-embedding-3-small"}}
 /// ```
+///
+/// With `embeddings`, the tenant's agents' knowledge chunks get vectors from that OpenAI-compatible
+/// endpoint and searches rank by bm25 and cosine together (``KnowledgeRanking``).
 ///
 /// `kommo.subdomain` may stand instead of `kommo.base_url`. The four secrets are write-only: reads show
 /// `access_token_set: true` and the like instead.
@@ -73,12 +77,13 @@ package struct IntegrationDocument: Sendable, Hashable {
         "ai": .object([
             "provider": .leaf(.oneOf(aiProviders)), "base_url": .leaf(.url), "api_key": .leaf(.secret), "model": .leaf(.text),
         ]),
+        "embeddings": .object(["base_url": .leaf(.url), "api_key": .leaf(.secret), "model": .leaf(.text)]),
     ])
 
     /// Paths of the write-only members.
     package static let secretPaths: [[String]] = [
         ["kommo", "access_token"], ["messages", "chats_api", "channel_secret"], ["webhooks", "secret"], ["ai", "api_key"],
-        ["kommo", "refresh_token"], ["kommo", "client_secret"],
+        ["kommo", "refresh_token"], ["kommo", "client_secret"], ["embeddings", "api_key"],
     ]
 
     // MARK: Validation
@@ -113,6 +118,11 @@ package struct IntegrationDocument: Sendable, Hashable {
         if string("ai", "provider") == "openai" {
             for key in ["api_key", "model"] where json["ai"]?[key] == nil {
                 found.append(FieldViolation(field: "ai.\(key)", message: "is required when provider is openai"))
+            }
+        }
+        if case .object(let members)? = json["embeddings"], !members.isEmpty {
+            for key in ["api_key", "model"] where members[key] == nil {
+                found.append(FieldViolation(field: "embeddings.\(key)", message: "is required with an embeddings endpoint"))
             }
         }
         if let secret = string("webhooks", "secret"), WebhookSecret(secret) == nil {

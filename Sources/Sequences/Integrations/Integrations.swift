@@ -27,6 +27,8 @@ package struct TenantIntegrations: Sendable {
     package var webhookSecret: WebhookSecret?
     /// The AI provider.
     package var ai: AI
+    /// The OpenAI-compatible embeddings endpoint of the tenant's knowledge bases; `nil`: bm25 alone.
+    package var embeddings: EmbeddingsEndpoint? = nil
 
     /// Nothing connected.
     package static let none = TenantIntegrations(kommo: nil, kommoRatePerSecond: IntegrationDocument.defaultKommoRate,
@@ -76,6 +78,9 @@ package struct TenantIntegrations: Sendable {
             ai = .openAI(baseURL: document.string("ai", "base_url") ?? "https://api.openai.com", apiKey: key, model: model)
         } else {
             ai = .template
+        }
+        if let key = document.string("embeddings", "api_key"), let model = document.string("embeddings", "model") {
+            embeddings = EmbeddingsEndpoint(baseURL: document.string("embeddings", "base_url") ?? "https://api.openai.com", apiKey: key, model: model)
         }
     }
 }
@@ -133,8 +138,11 @@ package final class Integrations: Sendable {
         let patch = JSONValue.object(try JSONValue.parseObject(patchJSON, what: "a merge patch"))
         // An AI endpoint the patch sets must pass the egress gate now, so a tenant learns at once that it
         // can never be called (checked outside the transaction: it may wait for DNS).
-        if case .string(let url)? = patch["ai"]?["base_url"], IntegrationDocument(json: patch).violations().allSatisfy({ $0.field != "ai.base_url" }) {
-            if let problem = await aiBaseURLProblem(url) { throw RPCError.invalid([FieldViolation(field: "ai.base_url", message: problem)]) }
+        for section in ["ai", "embeddings"] {
+            if case .string(let url)? = patch[section]?["base_url"],
+               IntegrationDocument(json: patch).violations().allSatisfy({ $0.field != "\(section).base_url" }) {
+                if let problem = await aiBaseURLProblem(url) { throw RPCError.invalid([FieldViolation(field: "\(section).base_url", message: problem)]) }
+            }
         }
         let box = self.box
         let policy = egress.policy
@@ -192,8 +200,10 @@ package final class Integrations: Sendable {
             guard let url = document.string(at: path), let problem = policy.kommoBaseURLProblem(url) else { continue }
             found.append(FieldViolation(field: path.joined(separator: "."), message: problem))
         }
-        if let url = document.string("ai", "base_url"), let problem = httpsProblem(url, policy: policy) {
-            found.append(FieldViolation(field: "ai.base_url", message: problem))
+        for section in ["ai", "embeddings"] {
+            if let url = document.string(section, "base_url"), let problem = httpsProblem(url, policy: policy) {
+                found.append(FieldViolation(field: "\(section).base_url", message: problem))
+            }
         }
         return found
     }

@@ -10884,6 +10884,10 @@ extension PB {
         package var text: String = ""
         /// At most this many chunks (0: 5; at most 20).
         package var limit: Int32 = 0
+        /// The question's embedding (little-endian Float32) by `vector_model`: with one, chunks are ranked by
+        /// the hybrid score over bm25's best and the closest vectors of that model; without, by bm25 alone.
+        package var queryVector: [UInt8] = []
+        package var vectorModel: String = ""
         package init() {}
     }
 }
@@ -10894,6 +10898,8 @@ extension PB.KnowledgeQuery {
         package static let agentId: Int32 = 1
         package static let text: Int32 = 2
         package static let limit: Int32 = 3
+        package static let queryVector: Int32 = 4
+        package static let vectorModel: Int32 = 5
     }
 }
 
@@ -10931,12 +10937,16 @@ extension PB.KnowledgeQuery {
         c.agent_id = try arena.string(self.agentId, field: "agent_id")
         c.text = try arena.string(self.text, field: "text")
         c.limit = self.limit
+        c.query_vector = arena.binary(self.queryVector)
+        c.vector_model = try arena.string(self.vectorModel, field: "vector_model")
     }
 
     init(c: Agents__V1__KnowledgeQuery) {
         self.agentId = WireArena.readString(c.agent_id)
         self.text = WireArena.readString(c.text)
         self.limit = c.limit
+        self.queryVector = WireArena.readBinary(c.query_vector)
+        self.vectorModel = WireArena.readString(c.vector_model)
     }
 }
 
@@ -10945,6 +10955,8 @@ extension PB.KnowledgeQuery: Codable {
         case agentId = "agent_id"
         case text = "text"
         case limit = "limit"
+        case queryVector = "query_vector"
+        case vectorModel = "vector_model"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -10953,6 +10965,8 @@ extension PB.KnowledgeQuery: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .text) { self.text = v }
         if let v = try container.decodeIfPresent(Int32.self, forKey: .limit) { self.limit = v }
+        if let v = try container.decodeIfPresent([UInt8].self, forKey: .queryVector) { self.queryVector = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .vectorModel) { self.vectorModel = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -10960,6 +10974,8 @@ extension PB.KnowledgeQuery: Codable {
         try container.encode(self.agentId, forKey: .agentId)
         try container.encode(self.text, forKey: .text)
         try container.encode(self.limit, forKey: .limit)
+        try container.encode(self.queryVector, forKey: .queryVector)
+        try container.encode(self.vectorModel, forKey: .vectorModel)
     }
 }
 
@@ -10980,6 +10996,10 @@ extension PB {
         package var score: Double = 0
         /// The share (0..1) of the query's significant words the chunk holds.
         package var coverage: Double = 0
+        /// With a query vector: the cosine similarity of the chunk's vector (0 without one) and the hybrid
+        /// score the hits are ordered by, 0.5 x bm25 / best bm25 + 0.5 x max(0, cosine).
+        package var similarity: Double = 0
+        package var hybrid: Double = 0
         package init() {}
     }
 }
@@ -10995,6 +11015,8 @@ extension PB.KnowledgeHit {
         package static let text: Int32 = 6
         package static let score: Int32 = 7
         package static let coverage: Int32 = 8
+        package static let similarity: Int32 = 9
+        package static let hybrid: Int32 = 10
     }
 }
 
@@ -11037,6 +11059,8 @@ extension PB.KnowledgeHit {
         c.text = try arena.string(self.text, field: "text")
         c.score = self.score
         c.coverage = self.coverage
+        c.similarity = self.similarity
+        c.hybrid = self.hybrid
     }
 
     init(c: Agents__V1__KnowledgeHit) {
@@ -11048,6 +11072,8 @@ extension PB.KnowledgeHit {
         self.text = WireArena.readString(c.text)
         self.score = c.score
         self.coverage = c.coverage
+        self.similarity = c.similarity
+        self.hybrid = c.hybrid
     }
 }
 
@@ -11061,6 +11087,8 @@ extension PB.KnowledgeHit: Codable {
         case text = "text"
         case score = "score"
         case coverage = "coverage"
+        case similarity = "similarity"
+        case hybrid = "hybrid"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -11074,6 +11102,8 @@ extension PB.KnowledgeHit: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .text) { self.text = v }
         if let v = try container.decodeIfPresent(Double.self, forKey: .score) { self.score = v }
         if let v = try container.decodeIfPresent(Double.self, forKey: .coverage) { self.coverage = v }
+        if let v = try container.decodeIfPresent(Double.self, forKey: .similarity) { self.similarity = v }
+        if let v = try container.decodeIfPresent(Double.self, forKey: .hybrid) { self.hybrid = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -11086,6 +11116,8 @@ extension PB.KnowledgeHit: Codable {
         try container.encode(self.text, forKey: .text)
         try container.encode(self.score, forKey: .score)
         try container.encode(self.coverage, forKey: .coverage)
+        try container.encode(self.similarity, forKey: .similarity)
+        try container.encode(self.hybrid, forKey: .hybrid)
     }
 }
 
@@ -11189,6 +11221,8 @@ extension PB {
         package var items: [PB.KnowledgeHit] = []
         /// The significant words the query was reduced to.
         package var terms: [String] = []
+        /// "hybrid" or "bm25".
+        package var ranking: String = ""
         package init() {}
     }
 }
@@ -11198,6 +11232,7 @@ extension PB.KnowledgeHits {
     package enum FieldNumber {
         package static let items: Int32 = 1
         package static let terms: Int32 = 2
+        package static let ranking: Int32 = 3
     }
 }
 
@@ -11239,11 +11274,13 @@ extension PB.KnowledgeHits {
         }
         c.n_terms = self.terms.count
         c.terms = try arena.strings(self.terms, field: "terms")
+        c.ranking = try arena.string(self.ranking, field: "ranking")
     }
 
     init(c: Agents__V1__KnowledgeHits) {
         self.items = WireArena.readMessages(c.items, c.n_items) { PB.KnowledgeHit(c: $0) }
         self.terms = WireArena.readStrings(c.terms, c.n_terms)
+        self.ranking = WireArena.readString(c.ranking)
     }
 }
 
@@ -11251,6 +11288,7 @@ extension PB.KnowledgeHits: Codable {
     enum CodingKeys: String, CodingKey {
         case items = "items"
         case terms = "terms"
+        case ranking = "ranking"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -11258,12 +11296,362 @@ extension PB.KnowledgeHits: Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent([PB.KnowledgeHit].self, forKey: .items) { self.items = v }
         if let v = try container.decodeIfPresent([String].self, forKey: .terms) { self.terms = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .ranking) { self.ranking = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.items, forKey: .items)
         try container.encode(self.terms, forKey: .terms)
+        try container.encode(self.ranking, forKey: .ranking)
+    }
+}
+
+// MARK: - agents.v1.KnowledgeChunkList
+
+extension PB {
+    /// The chunks of a document's current version, for embedding.
+    package struct KnowledgeChunkList: Sendable, Hashable {
+        package var documentId: String = ""
+        package var version: Int64 = 0
+        package var items: [PB.KnowledgeChunkText] = []
+        package init() {}
+    }
+}
+
+extension PB.KnowledgeChunkList {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let documentId: Int32 = 1
+        package static let version: Int32 = 2
+        package static let items: Int32 = 3
+    }
+}
+
+extension PB.KnowledgeChunkList: WireMessage {
+    package static var protoName: String { "agents.v1.KnowledgeChunkList" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KnowledgeChunkList()
+            agents__v1__knowledge_chunk_list__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__knowledge_chunk_list__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__knowledge_chunk_list__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_chunk_list__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
+        }
+    }
+}
+
+extension PB.KnowledgeChunkList {
+    func fill(_ c: inout Agents__V1__KnowledgeChunkList, _ arena: WireArena) throws(WireEncodingError) {
+        c.document_id = try arena.string(self.documentId, field: "document_id")
+        c.version = self.version
+        c.n_items = self.items.count
+        c.items = try arena.messages(self.items, as: Agents__V1__KnowledgeChunkText.self, field: "items") { value, pointer throws(WireEncodingError) in
+            agents__v1__knowledge_chunk_text__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+    }
+
+    init(c: Agents__V1__KnowledgeChunkList) {
+        self.documentId = WireArena.readString(c.document_id)
+        self.version = c.version
+        self.items = WireArena.readMessages(c.items, c.n_items) { PB.KnowledgeChunkText(c: $0) }
+    }
+}
+
+extension PB.KnowledgeChunkList: Codable {
+    enum CodingKeys: String, CodingKey {
+        case documentId = "document_id"
+        case version = "version"
+        case items = "items"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .documentId) { self.documentId = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .version) { self.version = v }
+        if let v = try container.decodeIfPresent([PB.KnowledgeChunkText].self, forKey: .items) { self.items = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.documentId, forKey: .documentId)
+        try container.encode(self.version, forKey: .version)
+        try container.encode(self.items, forKey: .items)
+    }
+}
+
+// MARK: - agents.v1.KnowledgeChunkText
+
+extension PB {
+    package struct KnowledgeChunkText: Sendable, Hashable {
+        package var id: Int64 = 0
+        /// The chunk as embedded: the document's title, the chunk's heading and its text.
+        package var text: String = ""
+        package init() {}
+    }
+}
+
+extension PB.KnowledgeChunkText {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let id: Int32 = 1
+        package static let text: Int32 = 2
+    }
+}
+
+extension PB.KnowledgeChunkText: WireMessage {
+    package static var protoName: String { "agents.v1.KnowledgeChunkText" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KnowledgeChunkText()
+            agents__v1__knowledge_chunk_text__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__knowledge_chunk_text__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__knowledge_chunk_text__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_chunk_text__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
+        }
+    }
+}
+
+extension PB.KnowledgeChunkText {
+    func fill(_ c: inout Agents__V1__KnowledgeChunkText, _ arena: WireArena) throws(WireEncodingError) {
+        c.id = self.id
+        c.text = try arena.string(self.text, field: "text")
+    }
+
+    init(c: Agents__V1__KnowledgeChunkText) {
+        self.id = c.id
+        self.text = WireArena.readString(c.text)
+    }
+}
+
+extension PB.KnowledgeChunkText: Codable {
+    enum CodingKeys: String, CodingKey {
+        case id = "id"
+        case text = "text"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .id) { self.id = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .text) { self.text = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.id, forKey: .id)
+        try container.encode(self.text, forKey: .text)
+    }
+}
+
+// MARK: - agents.v1.KnowledgeVectors
+
+extension PB {
+    /// Vectors for chunks of one document, one per chunk id, by one model.
+    package struct KnowledgeVectors: Sendable, Hashable {
+        package var agentId: String = ""
+        package var documentId: String = ""
+        package var model: String = ""
+        package var chunkIds: [Int64] = []
+        /// Little-endian Float32, as many as the model's dimensions.
+        package var vectors: [[UInt8]] = []
+        package init() {}
+    }
+}
+
+extension PB.KnowledgeVectors {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let agentId: Int32 = 1
+        package static let documentId: Int32 = 2
+        package static let model: Int32 = 3
+        package static let chunkIds: Int32 = 4
+        package static let vectors: Int32 = 5
+    }
+}
+
+extension PB.KnowledgeVectors: WireMessage {
+    package static var protoName: String { "agents.v1.KnowledgeVectors" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KnowledgeVectors()
+            agents__v1__knowledge_vectors__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__knowledge_vectors__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__knowledge_vectors__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_vectors__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
+        }
+    }
+}
+
+extension PB.KnowledgeVectors {
+    func fill(_ c: inout Agents__V1__KnowledgeVectors, _ arena: WireArena) throws(WireEncodingError) {
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.document_id = try arena.string(self.documentId, field: "document_id")
+        c.model = try arena.string(self.model, field: "model")
+        c.n_chunk_ids = self.chunkIds.count
+        c.chunk_ids = arena.scalars(self.chunkIds)
+        c.n_vectors = self.vectors.count
+        c.vectors = arena.binaries(self.vectors)
+    }
+
+    init(c: Agents__V1__KnowledgeVectors) {
+        self.agentId = WireArena.readString(c.agent_id)
+        self.documentId = WireArena.readString(c.document_id)
+        self.model = WireArena.readString(c.model)
+        self.chunkIds = WireArena.readScalars(c.chunk_ids, c.n_chunk_ids)
+        self.vectors = WireArena.readBinaries(c.vectors, c.n_vectors)
+    }
+}
+
+extension PB.KnowledgeVectors: Codable {
+    enum CodingKeys: String, CodingKey {
+        case agentId = "agent_id"
+        case documentId = "document_id"
+        case model = "model"
+        case chunkIds = "chunk_ids"
+        case vectors = "vectors"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .documentId) { self.documentId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .model) { self.model = v }
+        if let v = try container.decodeIfPresent([Int64].self, forKey: .chunkIds) { self.chunkIds = v }
+        if let v = try container.decodeIfPresent([[UInt8]].self, forKey: .vectors) { self.vectors = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.agentId, forKey: .agentId)
+        try container.encode(self.documentId, forKey: .documentId)
+        try container.encode(self.model, forKey: .model)
+        try container.encode(self.chunkIds, forKey: .chunkIds)
+        try container.encode(self.vectors, forKey: .vectors)
+    }
+}
+
+// MARK: - agents.v1.KnowledgeVectorsStored
+
+extension PB {
+    package struct KnowledgeVectorsStored: Sendable, Hashable {
+        /// Chunks that now hold a vector (a chunk re-indexed meanwhile is gone and skipped).
+        package var stored: Int32 = 0
+        package init() {}
+    }
+}
+
+extension PB.KnowledgeVectorsStored {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let stored: Int32 = 1
+    }
+}
+
+extension PB.KnowledgeVectorsStored: WireMessage {
+    package static var protoName: String { "agents.v1.KnowledgeVectorsStored" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KnowledgeVectorsStored()
+            agents__v1__knowledge_vectors_stored__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__knowledge_vectors_stored__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__knowledge_vectors_stored__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_vectors_stored__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
+        }
+    }
+}
+
+extension PB.KnowledgeVectorsStored {
+    func fill(_ c: inout Agents__V1__KnowledgeVectorsStored, _ arena: WireArena) throws(WireEncodingError) {
+        c.stored = self.stored
+    }
+
+    init(c: Agents__V1__KnowledgeVectorsStored) {
+        self.stored = c.stored
+    }
+}
+
+extension PB.KnowledgeVectorsStored: Codable {
+    enum CodingKeys: String, CodingKey {
+        case stored = "stored"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .stored) { self.stored = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.stored, forKey: .stored)
     }
 }
 
@@ -12703,6 +13091,175 @@ extension PB.FetchedPage: Codable {
     }
 }
 
+// MARK: - agents.v1.EmbedRequest
+
+extension PB {
+    package struct EmbedRequest: Sendable, Hashable {
+        package var texts: [String] = []
+        package init() {}
+    }
+}
+
+extension PB.EmbedRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let texts: Int32 = 1
+    }
+}
+
+extension PB.EmbedRequest: WireMessage {
+    package static var protoName: String { "agents.v1.EmbedRequest" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__EmbedRequest()
+            agents__v1__embed_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__embed_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__embed_request__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__embed_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
+        }
+    }
+}
+
+extension PB.EmbedRequest {
+    func fill(_ c: inout Agents__V1__EmbedRequest, _ arena: WireArena) throws(WireEncodingError) {
+        c.n_texts = self.texts.count
+        c.texts = try arena.strings(self.texts, field: "texts")
+    }
+
+    init(c: Agents__V1__EmbedRequest) {
+        self.texts = WireArena.readStrings(c.texts, c.n_texts)
+    }
+}
+
+extension PB.EmbedRequest: Codable {
+    enum CodingKeys: String, CodingKey {
+        case texts = "texts"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent([String].self, forKey: .texts) { self.texts = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.texts, forKey: .texts)
+    }
+}
+
+// MARK: - agents.v1.Embeddings
+
+extension PB {
+    package struct Embeddings: Sendable, Hashable {
+        /// Whether the tenant names an embeddings endpoint; without one there are no vectors.
+        package var configured: Bool = false
+        package var model: String = ""
+        package var dimensions: Int32 = 0
+        /// One per text, in order: little-endian Float32, `dimensions` of them.
+        package var vectors: [[UInt8]] = []
+        package init() {}
+    }
+}
+
+extension PB.Embeddings {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let configured: Int32 = 1
+        package static let model: Int32 = 2
+        package static let dimensions: Int32 = 3
+        package static let vectors: Int32 = 4
+    }
+}
+
+extension PB.Embeddings: WireMessage {
+    package static var protoName: String { "agents.v1.Embeddings" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Embeddings()
+            agents__v1__embeddings__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__embeddings__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__embeddings__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__embeddings__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
+        }
+    }
+}
+
+extension PB.Embeddings {
+    func fill(_ c: inout Agents__V1__Embeddings, _ arena: WireArena) throws(WireEncodingError) {
+        c.configured = (self.configured ? 1 : 0)
+        c.model = try arena.string(self.model, field: "model")
+        c.dimensions = self.dimensions
+        c.n_vectors = self.vectors.count
+        c.vectors = arena.binaries(self.vectors)
+    }
+
+    init(c: Agents__V1__Embeddings) {
+        self.configured = (c.configured != 0)
+        self.model = WireArena.readString(c.model)
+        self.dimensions = c.dimensions
+        self.vectors = WireArena.readBinaries(c.vectors, c.n_vectors)
+    }
+}
+
+extension PB.Embeddings: Codable {
+    enum CodingKeys: String, CodingKey {
+        case configured = "configured"
+        case model = "model"
+        case dimensions = "dimensions"
+        case vectors = "vectors"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Bool.self, forKey: .configured) { self.configured = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .model) { self.model = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .dimensions) { self.dimensions = v }
+        if let v = try container.decodeIfPresent([[UInt8]].self, forKey: .vectors) { self.vectors = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.configured, forKey: .configured)
+        try container.encode(self.model, forKey: .model)
+        try container.encode(self.dimensions, forKey: .dimensions)
+        try container.encode(self.vectors, forKey: .vectors)
+    }
+}
+
 // MARK: - Service Health
 
 extension PB {
@@ -13065,6 +13622,15 @@ extension PB {
         /// NOT_FOUND (agent).
         package static let searchKnowledge = RPCMethod<PB.KnowledgeQuery, PB.KnowledgeHits>(
             path: "/agents.v1.Rules/SearchKnowledge", idempotent: true)
+        /// The chunks of a document's current version with the text an embedding is computed from.
+        /// Errors: NOT_FOUND.
+        package static let listKnowledgeChunks = RPCMethod<PB.DocumentRef, PB.KnowledgeChunkList>(
+            path: "/agents.v1.Rules/ListKnowledgeChunks", idempotent: true)
+        /// Stores chunks' vectors beside them (replacing earlier ones). Idempotent.
+        /// Errors: NOT_FOUND (the document), INVALID_ARGUMENT (ids and vectors of different counts, a vector
+        /// that is not whole Float32s or of another length than the others, more than 1,000 chunks).
+        package static let storeKnowledgeVectors = RPCMethod<PB.KnowledgeVectors, PB.KnowledgeVectorsStored>(
+            path: "/agents.v1.Rules/StoreKnowledgeVectors", idempotent: true)
         /// Errors: NOT_FOUND.
         package static let getAgentContext = RPCMethod<PB.AgentContextRequest, PB.AgentContext>(
             path: "/agents.v1.Rules/GetAgentContext", idempotent: true)
@@ -13137,6 +13703,13 @@ package protocol RulesHandler: Sendable {
     /// The best chunks of the agent's active documents for a text. Errors: INVALID_ARGUMENT (text, limit),
     /// NOT_FOUND (agent).
     func searchKnowledge(_ request: PB.KnowledgeQuery, context: RPCContext) async throws -> PB.KnowledgeHits
+    /// The chunks of a document's current version with the text an embedding is computed from.
+    /// Errors: NOT_FOUND.
+    func listKnowledgeChunks(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.KnowledgeChunkList
+    /// Stores chunks' vectors beside them (replacing earlier ones). Idempotent.
+    /// Errors: NOT_FOUND (the document), INVALID_ARGUMENT (ids and vectors of different counts, a vector
+    /// that is not whole Float32s or of another length than the others, more than 1,000 chunks).
+    func storeKnowledgeVectors(_ request: PB.KnowledgeVectors, context: RPCContext) async throws -> PB.KnowledgeVectorsStored
     /// Errors: NOT_FOUND.
     func getAgentContext(_ request: PB.AgentContextRequest, context: RPCContext) async throws -> PB.AgentContext
     /// Script uses and our own writes (loop guard), reported by the executor. Idempotent by keys.
@@ -13187,6 +13760,8 @@ extension RulesHandler {
             RPCRoute(PB.RulesService.reindexKnowledge) { request, context in try await self.reindexKnowledge(request, context: context) },
             RPCRoute(PB.RulesService.listKnowledgeVersions) { request, context in try await self.listKnowledgeVersions(request, context: context) },
             RPCRoute(PB.RulesService.searchKnowledge) { request, context in try await self.searchKnowledge(request, context: context) },
+            RPCRoute(PB.RulesService.listKnowledgeChunks) { request, context in try await self.listKnowledgeChunks(request, context: context) },
+            RPCRoute(PB.RulesService.storeKnowledgeVectors) { request, context in try await self.storeKnowledgeVectors(request, context: context) },
             RPCRoute(PB.RulesService.getAgentContext) { request, context in try await self.getAgentContext(request, context: context) },
             RPCRoute(PB.RulesService.record) { request, context in try await self.record(request, context: context) },
             RPCRoute(PB.RulesService.ruleStats) { request, context in try await self.ruleStats(request, context: context) },
@@ -13317,6 +13892,19 @@ package struct RulesClient: Sendable {
     /// NOT_FOUND (agent).
     package func searchKnowledge(_ request: PB.KnowledgeQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.KnowledgeHits {
         try await connection.call(PB.RulesService.searchKnowledge, request, options: options)
+    }
+
+    /// The chunks of a document's current version with the text an embedding is computed from.
+    /// Errors: NOT_FOUND.
+    package func listKnowledgeChunks(_ request: PB.DocumentRef, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.KnowledgeChunkList {
+        try await connection.call(PB.RulesService.listKnowledgeChunks, request, options: options)
+    }
+
+    /// Stores chunks' vectors beside them (replacing earlier ones). Idempotent.
+    /// Errors: NOT_FOUND (the document), INVALID_ARGUMENT (ids and vectors of different counts, a vector
+    /// that is not whole Float32s or of another length than the others, more than 1,000 chunks).
+    package func storeKnowledgeVectors(_ request: PB.KnowledgeVectors, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.KnowledgeVectorsStored {
+        try await connection.call(PB.RulesService.storeKnowledgeVectors, request, options: options)
     }
 
     /// Errors: NOT_FOUND.
@@ -13466,6 +14054,15 @@ extension PB {
         /// other than 2xx, a body over max_bytes), UNAVAILABLE (unresolved, timed out, transport).
         package static let fetchPage = RPCMethod<PB.PageFetch, PB.FetchedPage>(
             path: "/agents.v1.Sequences/FetchPage", idempotent: true)
+        /// Embeds texts (knowledge chunks, a client's question) with the tenant's embeddings endpoint
+        /// (integrations `embeddings`) through the egress gate: POST {base_url}/v1/embeddings, at most 32
+        /// texts a request; at most 256 texts of at most 8,000 characters a call, all within 60 s. Without an
+        /// endpoint: configured false and no vectors.
+        /// Errors: INVALID_ARGUMENT (field texts: too many, an empty or too long text), FAILED_PRECONDITION
+        /// (the endpoint refused by the egress policy, unreachable, timed out, answered other than 2xx, or
+        /// with vectors that do not fit the texts; not UNAVAILABLE, which clients retry).
+        package static let embed = RPCMethod<PB.EmbedRequest, PB.Embeddings>(
+            path: "/agents.v1.Sequences/Embed", idempotent: true)
     }
 }
 
@@ -13540,6 +14137,14 @@ package protocol SequencesHandler: Sendable {
     /// Errors: INVALID_ARGUMENT (field url: not http(s), a refused target, too many redirects, an answer
     /// other than 2xx, a body over max_bytes), UNAVAILABLE (unresolved, timed out, transport).
     func fetchPage(_ request: PB.PageFetch, context: RPCContext) async throws -> PB.FetchedPage
+    /// Embeds texts (knowledge chunks, a client's question) with the tenant's embeddings endpoint
+    /// (integrations `embeddings`) through the egress gate: POST {base_url}/v1/embeddings, at most 32
+    /// texts a request; at most 256 texts of at most 8,000 characters a call, all within 60 s. Without an
+    /// endpoint: configured false and no vectors.
+    /// Errors: INVALID_ARGUMENT (field texts: too many, an empty or too long text), FAILED_PRECONDITION
+    /// (the endpoint refused by the egress policy, unreachable, timed out, answered other than 2xx, or
+    /// with vectors that do not fit the texts; not UNAVAILABLE, which clients retry).
+    func embed(_ request: PB.EmbedRequest, context: RPCContext) async throws -> PB.Embeddings
 }
 
 extension SequencesHandler {
@@ -13573,6 +14178,7 @@ extension SequencesHandler {
             RPCRoute(PB.SequencesService.refreshKommoCatalog) { request, context in try await self.refreshKommoCatalog(request, context: context) },
             RPCRoute(PB.SequencesService.analyticsCounters) { request, context in try await self.analyticsCounters(request, context: context) },
             RPCRoute(PB.SequencesService.fetchPage) { request, context in try await self.fetchPage(request, context: context) },
+            RPCRoute(PB.SequencesService.embed) { request, context in try await self.embed(request, context: context) },
         ]
     }
 }
@@ -13732,6 +14338,17 @@ package struct SequencesClient: Sendable {
         try await connection.call(PB.SequencesService.fetchPage, request, options: options)
     }
 
+    /// Embeds texts (knowledge chunks, a client's question) with the tenant's embeddings endpoint
+    /// (integrations `embeddings`) through the egress gate: POST {base_url}/v1/embeddings, at most 32
+    /// texts a request; at most 256 texts of at most 8,000 characters a call, all within 60 s. Without an
+    /// endpoint: configured false and no vectors.
+    /// Errors: INVALID_ARGUMENT (field texts: too many, an empty or too long text), FAILED_PRECONDITION
+    /// (the endpoint refused by the egress policy, unreachable, timed out, answered other than 2xx, or
+    /// with vectors that do not fit the texts; not UNAVAILABLE, which clients retry).
+    package func embed(_ request: PB.EmbedRequest, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Embeddings {
+        try await connection.call(PB.SequencesService.embed, request, options: options)
+    }
+
 }
 
 // MARK: - Access
@@ -13782,6 +14399,8 @@ extension PB {
         "/agents.v1.Rules/ReindexKnowledge": ["gateway"],
         "/agents.v1.Rules/ListKnowledgeVersions": ["gateway"],
         "/agents.v1.Rules/SearchKnowledge": ["gateway", "sequence-service"],
+        "/agents.v1.Rules/ListKnowledgeChunks": ["gateway"],
+        "/agents.v1.Rules/StoreKnowledgeVectors": ["gateway"],
         "/agents.v1.Rules/GetAgentContext": ["sequence-service"],
         "/agents.v1.Rules/Record": ["sequence-service"],
         "/agents.v1.Rules/RuleStats": ["gateway"],
@@ -13818,5 +14437,6 @@ extension PB {
         "/agents.v1.Sequences/RefreshKommoCatalog": ["gateway"],
         "/agents.v1.Sequences/AnalyticsCounters": ["gateway"],
         "/agents.v1.Sequences/FetchPage": ["gateway"],
+        "/agents.v1.Sequences/Embed": ["gateway"],
     ]
 }

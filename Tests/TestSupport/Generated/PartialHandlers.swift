@@ -200,6 +200,14 @@ extension PartialRulesHandler {
         throw RPCError(.unimplemented, "Rules.SearchKnowledge is not implemented")
     }
 
+    package func listKnowledgeChunks(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.KnowledgeChunkList {
+        throw RPCError(.unimplemented, "Rules.ListKnowledgeChunks is not implemented")
+    }
+
+    package func storeKnowledgeVectors(_ request: PB.KnowledgeVectors, context: RPCContext) async throws -> PB.KnowledgeVectorsStored {
+        throw RPCError(.unimplemented, "Rules.StoreKnowledgeVectors is not implemented")
+    }
+
     package func getAgentContext(_ request: PB.AgentContextRequest, context: RPCContext) async throws -> PB.AgentContext {
         throw RPCError(.unimplemented, "Rules.GetAgentContext is not implemented")
     }
@@ -350,5 +358,9 @@ extension PartialSequencesHandler {
 
     package func fetchPage(_ request: PB.PageFetch, context: RPCContext) async throws -> PB.FetchedPage {
         throw RPCError(.unimplemented, "Sequences.FetchPage is not implemented")
+    }
+
+    package func embed(_ request: PB.EmbedRequest, context: RPCContext) async throws -> PB.Embeddings {
+        throw RPCError(.unimplemented, "Sequences.Embed is not implemented")
     }
 }
