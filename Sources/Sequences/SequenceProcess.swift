@@ -189,7 +189,8 @@ package enum SequenceProcess {
         let scheduler = Scheduler(store: store, runner: actionRunner, ingest: ingest, settings: schedulerSettings,
                                   clock: clock, logger: logger)
         let server = SequenceServer(store: store, scheduler: scheduler, integrations: integrations, clock: clock,
-                                    kommoProbe: kommoProbe, quotas: settings.quotas, budget: budget, kommo: connector)
+                                    kommoProbe: kommoProbe, quotas: settings.quotas, budget: budget, kommo: connector,
+                                    egress: egress)
         // A store read that fails leaves its gauge out of this scrape (a missing series, not a false zero),
         // is logged, and is counted, so a store that cannot be read shows on the dashboard.
         let gaugeReadFailures = Counter(label: "sequence_metrics_read_failures_total", factory: metrics)

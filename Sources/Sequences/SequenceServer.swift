@@ -21,10 +21,14 @@ package struct SequenceServer: SequencesHandler {
     let budget: KommoBudget?
     /// OAuth connections and account catalogs; `nil` in a process that carries out no Kommo actions.
     let kommo: KommoConnector?
+    /// The gate voice messages are fetched and transcribed through; `nil` transcribes nothing.
+    let egress: EgressGate?
 
     package init(store: SequenceStore, scheduler: Scheduler, integrations: Integrations, clock: any WallClock,
                  kommoProbe: (@Sendable (_ tenantID: String, _ logger: Logger) async throws -> JSONValue)? = nil,
-                 quotas: TenantQuotas = TenantQuotas(), budget: KommoBudget? = nil, kommo: KommoConnector? = nil) {
+                 quotas: TenantQuotas = TenantQuotas(), budget: KommoBudget? = nil, kommo: KommoConnector? = nil,
+                 egress: EgressGate? = nil) {
+        self.egress = egress
         self.quotas = quotas
         self.budget = budget
         self.kommo = kommo

@@ -32,6 +32,8 @@ typedef struct Agents__V1__ActionCommandResponse Agents__V1__ActionCommandRespon
 typedef struct Agents__V1__LeadResumeResponse Agents__V1__LeadResumeResponse;
 typedef struct Agents__V1__KommoConnectRequest Agents__V1__KommoConnectRequest;
 typedef struct Agents__V1__KommoDisconnectRequest Agents__V1__KommoDisconnectRequest;
+typedef struct Agents__V1__VoiceTranscriptionRequest Agents__V1__VoiceTranscriptionRequest;
+typedef struct Agents__V1__VoiceTranscription Agents__V1__VoiceTranscription;
 
 
 /* --- enums --- */
@@ -265,6 +267,32 @@ struct  Agents__V1__KommoDisconnectRequest
 #define AGENTS__V1__KOMMO_DISCONNECT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__kommo_disconnect_request__descriptor) \
     , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Agents__V1__VoiceTranscriptionRequest
+{
+  ProtobufCMessage base;
+  char *link;
+  char *file_name;
+  char *event_id;
+};
+#define AGENTS__V1__VOICE_TRANSCRIPTION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__voice_transcription_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Agents__V1__VoiceTranscription
+{
+  ProtobufCMessage base;
+  char *text;
+  /*
+   * Why nothing was transcribed, when nothing was; the event goes on without a transcript.
+   */
+  char *skipped;
+};
+#define AGENTS__V1__VOICE_TRANSCRIPTION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__voice_transcription__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /* Agents__V1__ScheduleRequest methods */
@@ -533,6 +561,44 @@ Agents__V1__KommoDisconnectRequest *
 void   agents__v1__kommo_disconnect_request__free_unpacked
                      (Agents__V1__KommoDisconnectRequest *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__VoiceTranscriptionRequest methods */
+void   agents__v1__voice_transcription_request__init
+                     (Agents__V1__VoiceTranscriptionRequest         *message);
+size_t agents__v1__voice_transcription_request__get_packed_size
+                     (const Agents__V1__VoiceTranscriptionRequest   *message);
+size_t agents__v1__voice_transcription_request__pack
+                     (const Agents__V1__VoiceTranscriptionRequest   *message,
+                      uint8_t             *out);
+size_t agents__v1__voice_transcription_request__pack_to_buffer
+                     (const Agents__V1__VoiceTranscriptionRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__VoiceTranscriptionRequest *
+       agents__v1__voice_transcription_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__voice_transcription_request__free_unpacked
+                     (Agents__V1__VoiceTranscriptionRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__VoiceTranscription methods */
+void   agents__v1__voice_transcription__init
+                     (Agents__V1__VoiceTranscription         *message);
+size_t agents__v1__voice_transcription__get_packed_size
+                     (const Agents__V1__VoiceTranscription   *message);
+size_t agents__v1__voice_transcription__pack
+                     (const Agents__V1__VoiceTranscription   *message,
+                      uint8_t             *out);
+size_t agents__v1__voice_transcription__pack_to_buffer
+                     (const Agents__V1__VoiceTranscription   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__VoiceTranscription *
+       agents__v1__voice_transcription__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__voice_transcription__free_unpacked
+                     (Agents__V1__VoiceTranscription *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Agents__V1__ScheduleRequest_Closure)
@@ -577,6 +643,12 @@ typedef void (*Agents__V1__KommoConnectRequest_Closure)
 typedef void (*Agents__V1__KommoDisconnectRequest_Closure)
                  (const Agents__V1__KommoDisconnectRequest *message,
                   void *closure_data);
+typedef void (*Agents__V1__VoiceTranscriptionRequest_Closure)
+                 (const Agents__V1__VoiceTranscriptionRequest *message,
+                  void *closure_data);
+typedef void (*Agents__V1__VoiceTranscription_Closure)
+                 (const Agents__V1__VoiceTranscription *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -592,6 +664,10 @@ struct Agents__V1__Sequences_Service
                    const Agents__V1__OnEventRequest *input,
                    Agents__V1__OnEventResponse_Closure closure,
                    void *closure_data);
+  void (*transcribe_voice)(Agents__V1__Sequences_Service *service,
+                           const Agents__V1__VoiceTranscriptionRequest *input,
+                           Agents__V1__VoiceTranscription_Closure closure,
+                           void *closure_data);
   void (*create_sequence)(Agents__V1__Sequences_Service *service,
                           const Agents__V1__DocumentWrite *input,
                           Agents__V1__Document_Closure closure,
@@ -698,6 +774,7 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
     { AGENTS__V1__SEQUENCES__BASE_INIT,\
       function_prefix__ ## schedule,\
       function_prefix__ ## on_event,\
+      function_prefix__ ## transcribe_voice,\
       function_prefix__ ## create_sequence,\
       function_prefix__ ## get_sequence,\
       function_prefix__ ## list_sequences,\
@@ -730,6 +807,10 @@ void agents__v1__sequences__on_event(ProtobufCService *service,
                                      const Agents__V1__OnEventRequest *input,
                                      Agents__V1__OnEventResponse_Closure closure,
                                      void *closure_data);
+void agents__v1__sequences__transcribe_voice(ProtobufCService *service,
+                                             const Agents__V1__VoiceTranscriptionRequest *input,
+                                             Agents__V1__VoiceTranscription_Closure closure,
+                                             void *closure_data);
 void agents__v1__sequences__create_sequence(ProtobufCService *service,
                                             const Agents__V1__DocumentWrite *input,
                                             Agents__V1__Document_Closure closure,
@@ -845,6 +926,8 @@ extern const ProtobufCMessageDescriptor agents__v1__action_command_response__des
 extern const ProtobufCMessageDescriptor agents__v1__lead_resume_response__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__kommo_connect_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__kommo_disconnect_request__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__voice_transcription_request__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__voice_transcription__descriptor;
 extern const ProtobufCServiceDescriptor agents__v1__sequences__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -4051,6 +4051,8 @@ extension PB {
         package var attachmentLink: String = ""
         package var attachmentFileName: String = ""
         package var authorKind: PB.MessageAuthorKind = .unspecified
+        /// A voice message's words, as the tenant's transcription endpoint heard them (empty: not transcribed).
+        package var transcript: String = ""
         package init() {}
     }
 }
@@ -4073,6 +4075,7 @@ extension PB.MessageFields {
         package static let attachmentLink: Int32 = 13
         package static let attachmentFileName: Int32 = 14
         package static let authorKind: Int32 = 15
+        package static let transcript: Int32 = 16
     }
 }
 
@@ -4120,6 +4123,7 @@ extension PB.MessageFields {
         c.attachment_link = try arena.string(self.attachmentLink, field: "attachment_link")
         c.attachment_file_name = try arena.string(self.attachmentFileName, field: "attachment_file_name")
         c.author_kind = Agents__V1__MessageAuthorKind(rawValue: .init(truncatingIfNeeded: self.authorKind.rawValue))
+        c.transcript = try arena.string(self.transcript, field: "transcript")
     }
 
     init(c: Agents__V1__MessageFields) {
@@ -4138,6 +4142,7 @@ extension PB.MessageFields {
         self.attachmentLink = WireArena.readString(c.attachment_link)
         self.attachmentFileName = WireArena.readString(c.attachment_file_name)
         self.authorKind = PB.MessageAuthorKind(rawValue: Int32(truncatingIfNeeded: c.author_kind.rawValue))
+        self.transcript = WireArena.readString(c.transcript)
     }
 }
 
@@ -4158,6 +4163,7 @@ extension PB.MessageFields: Codable {
         case attachmentLink = "attachment_link"
         case attachmentFileName = "attachment_file_name"
         case authorKind = "author_kind"
+        case transcript = "transcript"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -4178,6 +4184,7 @@ extension PB.MessageFields: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .attachmentLink) { self.attachmentLink = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .attachmentFileName) { self.attachmentFileName = v }
         if let v = try container.decodeIfPresent(PB.MessageAuthorKind.self, forKey: .authorKind) { self.authorKind = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .transcript) { self.transcript = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -4197,6 +4204,7 @@ extension PB.MessageFields: Codable {
         try container.encode(self.attachmentLink, forKey: .attachmentLink)
         try container.encode(self.attachmentFileName, forKey: .attachmentFileName)
         try container.encode(self.authorKind, forKey: .authorKind)
+        try container.encode(self.transcript, forKey: .transcript)
     }
 }
 
@@ -12341,6 +12349,168 @@ extension PB.KommoDisconnectRequest: Codable {
     }
 }
 
+// MARK: - agents.v1.VoiceTranscriptionRequest
+
+extension PB {
+    package struct VoiceTranscriptionRequest: Sendable, Hashable {
+        package var link: String = ""
+        package var fileName: String = ""
+        package var eventId: String = ""
+        package init() {}
+    }
+}
+
+extension PB.VoiceTranscriptionRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let link: Int32 = 1
+        package static let fileName: Int32 = 2
+        package static let eventId: Int32 = 3
+    }
+}
+
+extension PB.VoiceTranscriptionRequest: WireMessage {
+    package static var protoName: String { "agents.v1.VoiceTranscriptionRequest" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__VoiceTranscriptionRequest()
+            agents__v1__voice_transcription_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__voice_transcription_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__voice_transcription_request__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__voice_transcription_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__voice_transcription_request__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.VoiceTranscriptionRequest {
+    func fill(_ c: inout Agents__V1__VoiceTranscriptionRequest, _ arena: WireArena) throws(WireEncodingError) {
+        c.link = try arena.string(self.link, field: "link")
+        c.file_name = try arena.string(self.fileName, field: "file_name")
+        c.event_id = try arena.string(self.eventId, field: "event_id")
+    }
+
+    init(c: Agents__V1__VoiceTranscriptionRequest) {
+        self.link = WireArena.readString(c.link)
+        self.fileName = WireArena.readString(c.file_name)
+        self.eventId = WireArena.readString(c.event_id)
+    }
+}
+
+extension PB.VoiceTranscriptionRequest: Codable {
+    enum CodingKeys: String, CodingKey {
+        case link = "link"
+        case fileName = "file_name"
+        case eventId = "event_id"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .link) { self.link = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .fileName) { self.fileName = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .eventId) { self.eventId = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.link, forKey: .link)
+        try container.encode(self.fileName, forKey: .fileName)
+        try container.encode(self.eventId, forKey: .eventId)
+    }
+}
+
+// MARK: - agents.v1.VoiceTranscription
+
+extension PB {
+    package struct VoiceTranscription: Sendable, Hashable {
+        package var text: String = ""
+        /// Why nothing was transcribed, when nothing was; the event goes on without a transcript.
+        package var skipped: String = ""
+        package init() {}
+    }
+}
+
+extension PB.VoiceTranscription {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let text: Int32 = 1
+        package static let skipped: Int32 = 2
+    }
+}
+
+extension PB.VoiceTranscription: WireMessage {
+    package static var protoName: String { "agents.v1.VoiceTranscription" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__VoiceTranscription()
+            agents__v1__voice_transcription__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__voice_transcription__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__voice_transcription__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        guard let p = agents__v1__voice_transcription__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireDecodingError(type: Self.protoName)
+        }
+        defer { agents__v1__voice_transcription__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+extension PB.VoiceTranscription {
+    func fill(_ c: inout Agents__V1__VoiceTranscription, _ arena: WireArena) throws(WireEncodingError) {
+        c.text = try arena.string(self.text, field: "text")
+        c.skipped = try arena.string(self.skipped, field: "skipped")
+    }
+
+    init(c: Agents__V1__VoiceTranscription) {
+        self.text = WireArena.readString(c.text)
+        self.skipped = WireArena.readString(c.skipped)
+    }
+}
+
+extension PB.VoiceTranscription: Codable {
+    enum CodingKeys: String, CodingKey {
+        case text = "text"
+        case skipped = "skipped"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .text) { self.text = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .skipped) { self.skipped = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.text, forKey: .text)
+        try container.encode(self.skipped, forKey: .skipped)
+    }
+}
+
 // MARK: - Service Health
 
 extension PB {
@@ -13016,6 +13186,12 @@ extension PB {
         /// Auto-enrollment and exit conditions. Idempotent per event id.
         package static let onEvent = RPCMethod<PB.OnEventRequest, PB.OnEventResponse>(
             path: "/agents.v1.Sequences/OnEvent", idempotent: true)
+        /// Transcribes a client's voice message with the tenant's OpenAI-compatible provider: the attachment is
+        /// fetched through the egress gate, no larger than the cap. A tenant whose provider does not transcribe,
+        /// or a file that cannot be (too large, a refused link, a bad key), answers OK with `skipped`.
+        /// Errors: UNAVAILABLE (the link or the endpoint failed; try again later).
+        package static let transcribeVoice = RPCMethod<PB.VoiceTranscriptionRequest, PB.VoiceTranscription>(
+            path: "/agents.v1.Sequences/TranscribeVoice", idempotent: true)
         /// Sequences of an agent (parent_id). Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION.
         package static let createSequence = RPCMethod<PB.DocumentWrite, PB.Document>(
             path: "/agents.v1.Sequences/CreateSequence", idempotent: false)
@@ -13108,6 +13284,11 @@ package protocol SequencesHandler: Sendable {
     func schedule(_ request: PB.ScheduleRequest, context: RPCContext) async throws -> PB.ScheduleResponse
     /// Auto-enrollment and exit conditions. Idempotent per event id.
     func onEvent(_ request: PB.OnEventRequest, context: RPCContext) async throws -> PB.OnEventResponse
+    /// Transcribes a client's voice message with the tenant's OpenAI-compatible provider: the attachment is
+    /// fetched through the egress gate, no larger than the cap. A tenant whose provider does not transcribe,
+    /// or a file that cannot be (too large, a refused link, a bad key), answers OK with `skipped`.
+    /// Errors: UNAVAILABLE (the link or the endpoint failed; try again later).
+    func transcribeVoice(_ request: PB.VoiceTranscriptionRequest, context: RPCContext) async throws -> PB.VoiceTranscription
     /// Sequences of an agent (parent_id). Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION.
     func createSequence(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document
     func getSequence(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.Document
@@ -13173,6 +13354,7 @@ extension SequencesHandler {
         [
             RPCRoute(PB.SequencesService.schedule) { request, context in try await self.schedule(request, context: context) },
             RPCRoute(PB.SequencesService.onEvent) { request, context in try await self.onEvent(request, context: context) },
+            RPCRoute(PB.SequencesService.transcribeVoice) { request, context in try await self.transcribeVoice(request, context: context) },
             RPCRoute(PB.SequencesService.createSequence) { request, context in try await self.createSequence(request, context: context) },
             RPCRoute(PB.SequencesService.getSequence) { request, context in try await self.getSequence(request, context: context) },
             RPCRoute(PB.SequencesService.listSequences) { request, context in try await self.listSequences(request, context: context) },
@@ -13216,6 +13398,14 @@ package struct SequencesClient: Sendable {
     /// Auto-enrollment and exit conditions. Idempotent per event id.
     package func onEvent(_ request: PB.OnEventRequest, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.OnEventResponse {
         try await connection.call(PB.SequencesService.onEvent, request, options: options)
+    }
+
+    /// Transcribes a client's voice message with the tenant's OpenAI-compatible provider: the attachment is
+    /// fetched through the egress gate, no larger than the cap. A tenant whose provider does not transcribe,
+    /// or a file that cannot be (too large, a refused link, a bad key), answers OK with `skipped`.
+    /// Errors: UNAVAILABLE (the link or the endpoint failed; try again later).
+    package func transcribeVoice(_ request: PB.VoiceTranscriptionRequest, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.VoiceTranscription {
+        try await connection.call(PB.SequencesService.transcribeVoice, request, options: options)
     }
 
     /// Sequences of an agent (parent_id). Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION.
@@ -13408,6 +13598,7 @@ extension PB {
         "/agents.v1.Rules/AnalyticsCounters": ["gateway"],
         "/agents.v1.Sequences/Schedule": ["ingest-service"],
         "/agents.v1.Sequences/OnEvent": ["ingest-service"],
+        "/agents.v1.Sequences/TranscribeVoice": ["ingest-service"],
         "/agents.v1.Sequences/CreateSequence": ["gateway"],
         "/agents.v1.Sequences/GetSequence": ["gateway"],
         "/agents.v1.Sequences/ListSequences": ["gateway"],
