@@ -9291,6 +9291,12 @@ extension PB {
         package var aiTools: [PB.AgentTool] = []
         package var aiFieldIds: [Int64] = []
         package var aiStageIds: [Int64] = []
+        /// replies.stop_phrases: a lead's message holding one of these pauses the agent for the lead.
+        package var stopPhrases: [String] = []
+        /// replies.history_messages: the most recent messages an AI reply is written from (0: the default).
+        package var historyMessages: Int32 = 0
+        /// replies.max_tokens: the longest AI reply in tokens (0: the provider's default).
+        package var maxReplyTokens: Int32 = 0
         package init() {}
     }
 }
@@ -9322,6 +9328,9 @@ extension PB.AgentContext {
         package static let aiTools: Int32 = 22
         package static let aiFieldIds: Int32 = 23
         package static let aiStageIds: Int32 = 24
+        package static let stopPhrases: Int32 = 25
+        package static let historyMessages: Int32 = 26
+        package static let maxReplyTokens: Int32 = 27
     }
 }
 
@@ -9391,6 +9400,10 @@ extension PB.AgentContext {
         c.ai_field_ids = arena.scalars(self.aiFieldIds)
         c.n_ai_stage_ids = self.aiStageIds.count
         c.ai_stage_ids = arena.scalars(self.aiStageIds)
+        c.n_stop_phrases = self.stopPhrases.count
+        c.stop_phrases = try arena.strings(self.stopPhrases, field: "stop_phrases")
+        c.history_messages = self.historyMessages
+        c.max_reply_tokens = self.maxReplyTokens
     }
 
     init(c: Agents__V1__AgentContext) {
@@ -9418,6 +9431,9 @@ extension PB.AgentContext {
         self.aiTools = WireArena.readScalars(c.ai_tools, c.n_ai_tools).map { PB.AgentTool(rawValue: Int32(truncatingIfNeeded: $0.rawValue)) }
         self.aiFieldIds = WireArena.readScalars(c.ai_field_ids, c.n_ai_field_ids)
         self.aiStageIds = WireArena.readScalars(c.ai_stage_ids, c.n_ai_stage_ids)
+        self.stopPhrases = WireArena.readStrings(c.stop_phrases, c.n_stop_phrases)
+        self.historyMessages = c.history_messages
+        self.maxReplyTokens = c.max_reply_tokens
     }
 }
 
@@ -9447,6 +9463,9 @@ extension PB.AgentContext: Codable {
         case aiTools = "ai_tools"
         case aiFieldIds = "ai_field_ids"
         case aiStageIds = "ai_stage_ids"
+        case stopPhrases = "stop_phrases"
+        case historyMessages = "history_messages"
+        case maxReplyTokens = "max_reply_tokens"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -9476,6 +9495,9 @@ extension PB.AgentContext: Codable {
         if let v = try container.decodeIfPresent([PB.AgentTool].self, forKey: .aiTools) { self.aiTools = v }
         if let v = try container.decodeIfPresent([Int64].self, forKey: .aiFieldIds) { self.aiFieldIds = v }
         if let v = try container.decodeIfPresent([Int64].self, forKey: .aiStageIds) { self.aiStageIds = v }
+        if let v = try container.decodeIfPresent([String].self, forKey: .stopPhrases) { self.stopPhrases = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .historyMessages) { self.historyMessages = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .maxReplyTokens) { self.maxReplyTokens = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -9504,6 +9526,9 @@ extension PB.AgentContext: Codable {
         try container.encode(self.aiTools, forKey: .aiTools)
         try container.encode(self.aiFieldIds, forKey: .aiFieldIds)
         try container.encode(self.aiStageIds, forKey: .aiStageIds)
+        try container.encode(self.stopPhrases, forKey: .stopPhrases)
+        try container.encode(self.historyMessages, forKey: .historyMessages)
+        try container.encode(self.maxReplyTokens, forKey: .maxReplyTokens)
     }
 }
 
