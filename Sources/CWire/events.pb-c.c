@@ -670,7 +670,7 @@ void   agents__v1__tenant_state_response__free_unpacked
   assert(message->base.descriptor == &agents__v1__tenant_state_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor agents__v1__message_fields__field_descriptors[15] =
+static const ProtobufCFieldDescriptor agents__v1__message_fields__field_descriptors[16] =
 {
   {
     "id",
@@ -852,6 +852,18 @@ static const ProtobufCFieldDescriptor agents__v1__message_fields__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "transcript",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__MessageFields, transcript),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__message_fields__field_indices_by_name[] = {
   13,   /* field[13] = attachment_file_name */
@@ -869,11 +881,12 @@ static const unsigned agents__v1__message_fields__field_indices_by_name[] = {
   5,   /* field[5] = origin */
   3,   /* field[3] = talk_id */
   1,   /* field[1] = text */
+  15,   /* field[15] = transcript */
 };
 static const ProtobufCIntRange agents__v1__message_fields__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor agents__v1__message_fields__descriptor =
 {
@@ -883,7 +896,7 @@ const ProtobufCMessageDescriptor agents__v1__message_fields__descriptor =
   "Agents__V1__MessageFields",
   "agents.v1",
   sizeof(Agents__V1__MessageFields),
-  15,
+  16,
   agents__v1__message_fields__field_descriptors,
   agents__v1__message_fields__field_indices_by_name,
   1,  agents__v1__message_fields__number_ranges,

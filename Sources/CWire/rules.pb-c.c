@@ -1434,7 +1434,7 @@ const ProtobufCMessageDescriptor agents__v1__script_ref__descriptor =
   (ProtobufCMessageInit) agents__v1__script_ref__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descriptors[24] =
+static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descriptors[27] =
 {
   {
     "agent_id",
@@ -1724,6 +1724,42 @@ static const ProtobufCFieldDescriptor agents__v1__agent_context__field_descripto
     0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "stop_phrases",
+    25,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Agents__V1__AgentContext, n_stop_phrases),
+    offsetof(Agents__V1__AgentContext, stop_phrases),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "history_messages",
+    26,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__AgentContext, history_messages),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_reply_tokens",
+    27,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__AgentContext, max_reply_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned agents__v1__agent_context__field_indices_by_name[] = {
   0,   /* field[0] = agent_id */
@@ -1733,6 +1769,7 @@ static const unsigned agents__v1__agent_context__field_indices_by_name[] = {
   23,   /* field[23] = ai_stage_ids */
   21,   /* field[21] = ai_tools */
   13,   /* field[13] = channels */
+  25,   /* field[25] = history_messages */
   8,   /* field[8] = inbound_count */
   3,   /* field[3] = language */
   9,   /* field[9] = last_inbound_at_micros */
@@ -1740,6 +1777,7 @@ static const unsigned agents__v1__agent_context__field_indices_by_name[] = {
   10,   /* field[10] = last_outbound_at_micros */
   11,   /* field[11] = lead_fields */
   20,   /* field[20] = max_replies_per_lead_per_day */
+  26,   /* field[26] = max_reply_tokens */
   14,   /* field[14] = pause_on_human_reply */
   2,   /* field[2] = persona */
   6,   /* field[6] = pipeline_id */
@@ -1750,11 +1788,12 @@ static const unsigned agents__v1__agent_context__field_indices_by_name[] = {
   18,   /* field[18] = stage_entered_at_micros */
   4,   /* field[4] = status */
   7,   /* field[7] = status_id */
+  24,   /* field[24] = stop_phrases */
 };
 static const ProtobufCIntRange agents__v1__agent_context__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 24 }
+  { 0, 27 }
 };
 const ProtobufCMessageDescriptor agents__v1__agent_context__descriptor =
 {
@@ -1764,7 +1803,7 @@ const ProtobufCMessageDescriptor agents__v1__agent_context__descriptor =
   "Agents__V1__AgentContext",
   "agents.v1",
   sizeof(Agents__V1__AgentContext),
-  24,
+  27,
   agents__v1__agent_context__field_descriptors,
   agents__v1__agent_context__field_indices_by_name,
   1,  agents__v1__agent_context__number_ranges,

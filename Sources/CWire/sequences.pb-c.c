@@ -637,184 +637,94 @@ void   agents__v1__kommo_disconnect_request__free_unpacked
   assert(message->base.descriptor == &agents__v1__kommo_disconnect_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-void   agents__v1__page_fetch__init
-                     (Agents__V1__PageFetch         *message)
+void   agents__v1__voice_transcription_request__init
+                     (Agents__V1__VoiceTranscriptionRequest         *message)
 {
-  static const Agents__V1__PageFetch init_value = AGENTS__V1__PAGE_FETCH__INIT;
+  static const Agents__V1__VoiceTranscriptionRequest init_value = AGENTS__V1__VOICE_TRANSCRIPTION_REQUEST__INIT;
   *message = init_value;
 }
-size_t agents__v1__page_fetch__get_packed_size
-                     (const Agents__V1__PageFetch *message)
+size_t agents__v1__voice_transcription_request__get_packed_size
+                     (const Agents__V1__VoiceTranscriptionRequest *message)
 {
-  assert(message->base.descriptor == &agents__v1__page_fetch__descriptor);
+  assert(message->base.descriptor == &agents__v1__voice_transcription_request__descriptor);
   return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
 }
-size_t agents__v1__page_fetch__pack
-                     (const Agents__V1__PageFetch *message,
+size_t agents__v1__voice_transcription_request__pack
+                     (const Agents__V1__VoiceTranscriptionRequest *message,
                       uint8_t       *out)
 {
-  assert(message->base.descriptor == &agents__v1__page_fetch__descriptor);
+  assert(message->base.descriptor == &agents__v1__voice_transcription_request__descriptor);
   return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
 }
-size_t agents__v1__page_fetch__pack_to_buffer
-                     (const Agents__V1__PageFetch *message,
+size_t agents__v1__voice_transcription_request__pack_to_buffer
+                     (const Agents__V1__VoiceTranscriptionRequest *message,
                       ProtobufCBuffer *buffer)
 {
-  assert(message->base.descriptor == &agents__v1__page_fetch__descriptor);
+  assert(message->base.descriptor == &agents__v1__voice_transcription_request__descriptor);
   return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
 }
-Agents__V1__PageFetch *
-       agents__v1__page_fetch__unpack
+Agents__V1__VoiceTranscriptionRequest *
+       agents__v1__voice_transcription_request__unpack
                      (ProtobufCAllocator  *allocator,
                       size_t               len,
                       const uint8_t       *data)
 {
-  return (Agents__V1__PageFetch *)
-     protobuf_c_message_unpack (&agents__v1__page_fetch__descriptor,
+  return (Agents__V1__VoiceTranscriptionRequest *)
+     protobuf_c_message_unpack (&agents__v1__voice_transcription_request__descriptor,
                                 allocator, len, data);
 }
-void   agents__v1__page_fetch__free_unpacked
-                     (Agents__V1__PageFetch *message,
+void   agents__v1__voice_transcription_request__free_unpacked
+                     (Agents__V1__VoiceTranscriptionRequest *message,
                       ProtobufCAllocator *allocator)
 {
   if(!message)
     return;
-  assert(message->base.descriptor == &agents__v1__page_fetch__descriptor);
+  assert(message->base.descriptor == &agents__v1__voice_transcription_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-void   agents__v1__fetched_page__init
-                     (Agents__V1__FetchedPage         *message)
+void   agents__v1__voice_transcription__init
+                     (Agents__V1__VoiceTranscription         *message)
 {
-  static const Agents__V1__FetchedPage init_value = AGENTS__V1__FETCHED_PAGE__INIT;
+  static const Agents__V1__VoiceTranscription init_value = AGENTS__V1__VOICE_TRANSCRIPTION__INIT;
   *message = init_value;
 }
-size_t agents__v1__fetched_page__get_packed_size
-                     (const Agents__V1__FetchedPage *message)
+size_t agents__v1__voice_transcription__get_packed_size
+                     (const Agents__V1__VoiceTranscription *message)
 {
-  assert(message->base.descriptor == &agents__v1__fetched_page__descriptor);
+  assert(message->base.descriptor == &agents__v1__voice_transcription__descriptor);
   return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
 }
-size_t agents__v1__fetched_page__pack
-                     (const Agents__V1__FetchedPage *message,
+size_t agents__v1__voice_transcription__pack
+                     (const Agents__V1__VoiceTranscription *message,
                       uint8_t       *out)
 {
-  assert(message->base.descriptor == &agents__v1__fetched_page__descriptor);
+  assert(message->base.descriptor == &agents__v1__voice_transcription__descriptor);
   return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
 }
-size_t agents__v1__fetched_page__pack_to_buffer
-                     (const Agents__V1__FetchedPage *message,
+size_t agents__v1__voice_transcription__pack_to_buffer
+                     (const Agents__V1__VoiceTranscription *message,
                       ProtobufCBuffer *buffer)
 {
-  assert(message->base.descriptor == &agents__v1__fetched_page__descriptor);
+  assert(message->base.descriptor == &agents__v1__voice_transcription__descriptor);
   return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
 }
-Agents__V1__FetchedPage *
-       agents__v1__fetched_page__unpack
+Agents__V1__VoiceTranscription *
+       agents__v1__voice_transcription__unpack
                      (ProtobufCAllocator  *allocator,
                       size_t               len,
                       const uint8_t       *data)
 {
-  return (Agents__V1__FetchedPage *)
-     protobuf_c_message_unpack (&agents__v1__fetched_page__descriptor,
+  return (Agents__V1__VoiceTranscription *)
+     protobuf_c_message_unpack (&agents__v1__voice_transcription__descriptor,
                                 allocator, len, data);
 }
-void   agents__v1__fetched_page__free_unpacked
-                     (Agents__V1__FetchedPage *message,
+void   agents__v1__voice_transcription__free_unpacked
+                     (Agents__V1__VoiceTranscription *message,
                       ProtobufCAllocator *allocator)
 {
   if(!message)
     return;
-  assert(message->base.descriptor == &agents__v1__fetched_page__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
-}
-void   agents__v1__embed_request__init
-                     (Agents__V1__EmbedRequest         *message)
-{
-  static const Agents__V1__EmbedRequest init_value = AGENTS__V1__EMBED_REQUEST__INIT;
-  *message = init_value;
-}
-size_t agents__v1__embed_request__get_packed_size
-                     (const Agents__V1__EmbedRequest *message)
-{
-  assert(message->base.descriptor == &agents__v1__embed_request__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
-}
-size_t agents__v1__embed_request__pack
-                     (const Agents__V1__EmbedRequest *message,
-                      uint8_t       *out)
-{
-  assert(message->base.descriptor == &agents__v1__embed_request__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
-}
-size_t agents__v1__embed_request__pack_to_buffer
-                     (const Agents__V1__EmbedRequest *message,
-                      ProtobufCBuffer *buffer)
-{
-  assert(message->base.descriptor == &agents__v1__embed_request__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
-}
-Agents__V1__EmbedRequest *
-       agents__v1__embed_request__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
-{
-  return (Agents__V1__EmbedRequest *)
-     protobuf_c_message_unpack (&agents__v1__embed_request__descriptor,
-                                allocator, len, data);
-}
-void   agents__v1__embed_request__free_unpacked
-                     (Agents__V1__EmbedRequest *message,
-                      ProtobufCAllocator *allocator)
-{
-  if(!message)
-    return;
-  assert(message->base.descriptor == &agents__v1__embed_request__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
-}
-void   agents__v1__embeddings__init
-                     (Agents__V1__Embeddings         *message)
-{
-  static const Agents__V1__Embeddings init_value = AGENTS__V1__EMBEDDINGS__INIT;
-  *message = init_value;
-}
-size_t agents__v1__embeddings__get_packed_size
-                     (const Agents__V1__Embeddings *message)
-{
-  assert(message->base.descriptor == &agents__v1__embeddings__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
-}
-size_t agents__v1__embeddings__pack
-                     (const Agents__V1__Embeddings *message,
-                      uint8_t       *out)
-{
-  assert(message->base.descriptor == &agents__v1__embeddings__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
-}
-size_t agents__v1__embeddings__pack_to_buffer
-                     (const Agents__V1__Embeddings *message,
-                      ProtobufCBuffer *buffer)
-{
-  assert(message->base.descriptor == &agents__v1__embeddings__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
-}
-Agents__V1__Embeddings *
-       agents__v1__embeddings__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
-{
-  return (Agents__V1__Embeddings *)
-     protobuf_c_message_unpack (&agents__v1__embeddings__descriptor,
-                                allocator, len, data);
-}
-void   agents__v1__embeddings__free_unpacked
-                     (Agents__V1__Embeddings *message,
-                      ProtobufCAllocator *allocator)
-{
-  if(!message)
-    return;
-  assert(message->base.descriptor == &agents__v1__embeddings__descriptor);
+  assert(message->base.descriptor == &agents__v1__voice_transcription__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 static const ProtobufCFieldDescriptor agents__v1__schedule_request__field_descriptors[3] =
@@ -1648,234 +1558,119 @@ const ProtobufCMessageDescriptor agents__v1__kommo_disconnect_request__descripto
   (ProtobufCMessageInit) agents__v1__kommo_disconnect_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__page_fetch__field_descriptors[2] =
+static const ProtobufCFieldDescriptor agents__v1__voice_transcription_request__field_descriptors[3] =
 {
   {
-    "url",
+    "link",
     1,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Agents__V1__PageFetch, url),
+    offsetof(Agents__V1__VoiceTranscriptionRequest, link),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "max_bytes",
-    2,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT64,
-    0,   /* quantifier_offset */
-    offsetof(Agents__V1__PageFetch, max_bytes),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-};
-static const unsigned agents__v1__page_fetch__field_indices_by_name[] = {
-  1,   /* field[1] = max_bytes */
-  0,   /* field[0] = url */
-};
-static const ProtobufCIntRange agents__v1__page_fetch__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 2 }
-};
-const ProtobufCMessageDescriptor agents__v1__page_fetch__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "agents.v1.PageFetch",
-  "PageFetch",
-  "Agents__V1__PageFetch",
-  "agents.v1",
-  sizeof(Agents__V1__PageFetch),
-  2,
-  agents__v1__page_fetch__field_descriptors,
-  agents__v1__page_fetch__field_indices_by_name,
-  1,  agents__v1__page_fetch__number_ranges,
-  (ProtobufCMessageInit) agents__v1__page_fetch__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor agents__v1__fetched_page__field_descriptors[3] =
-{
-  {
-    "url",
-    1,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Agents__V1__FetchedPage, url),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "content_type",
+    "file_name",
     2,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Agents__V1__FetchedPage, content_type),
+    offsetof(Agents__V1__VoiceTranscriptionRequest, file_name),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "body",
+    "event_id",
     3,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_BYTES,
+    PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Agents__V1__FetchedPage, body),
+    offsetof(Agents__V1__VoiceTranscriptionRequest, event_id),
     NULL,
-    NULL,
+    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
-static const unsigned agents__v1__fetched_page__field_indices_by_name[] = {
-  2,   /* field[2] = body */
-  1,   /* field[1] = content_type */
-  0,   /* field[0] = url */
+static const unsigned agents__v1__voice_transcription_request__field_indices_by_name[] = {
+  2,   /* field[2] = event_id */
+  1,   /* field[1] = file_name */
+  0,   /* field[0] = link */
 };
-static const ProtobufCIntRange agents__v1__fetched_page__number_ranges[1 + 1] =
+static const ProtobufCIntRange agents__v1__voice_transcription_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
   { 0, 3 }
 };
-const ProtobufCMessageDescriptor agents__v1__fetched_page__descriptor =
+const ProtobufCMessageDescriptor agents__v1__voice_transcription_request__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "agents.v1.FetchedPage",
-  "FetchedPage",
-  "Agents__V1__FetchedPage",
+  "agents.v1.VoiceTranscriptionRequest",
+  "VoiceTranscriptionRequest",
+  "Agents__V1__VoiceTranscriptionRequest",
   "agents.v1",
-  sizeof(Agents__V1__FetchedPage),
+  sizeof(Agents__V1__VoiceTranscriptionRequest),
   3,
-  agents__v1__fetched_page__field_descriptors,
-  agents__v1__fetched_page__field_indices_by_name,
-  1,  agents__v1__fetched_page__number_ranges,
-  (ProtobufCMessageInit) agents__v1__fetched_page__init,
+  agents__v1__voice_transcription_request__field_descriptors,
+  agents__v1__voice_transcription_request__field_indices_by_name,
+  1,  agents__v1__voice_transcription_request__number_ranges,
+  (ProtobufCMessageInit) agents__v1__voice_transcription_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor agents__v1__embed_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor agents__v1__voice_transcription__field_descriptors[2] =
 {
   {
-    "texts",
+    "text",
     1,
-    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
-    offsetof(Agents__V1__EmbedRequest, n_texts),
-    offsetof(Agents__V1__EmbedRequest, texts),
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__VoiceTranscription, text),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
-};
-static const unsigned agents__v1__embed_request__field_indices_by_name[] = {
-  0,   /* field[0] = texts */
-};
-static const ProtobufCIntRange agents__v1__embed_request__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 1 }
-};
-const ProtobufCMessageDescriptor agents__v1__embed_request__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "agents.v1.EmbedRequest",
-  "EmbedRequest",
-  "Agents__V1__EmbedRequest",
-  "agents.v1",
-  sizeof(Agents__V1__EmbedRequest),
-  1,
-  agents__v1__embed_request__field_descriptors,
-  agents__v1__embed_request__field_indices_by_name,
-  1,  agents__v1__embed_request__number_ranges,
-  (ProtobufCMessageInit) agents__v1__embed_request__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor agents__v1__embeddings__field_descriptors[4] =
-{
   {
-    "configured",
-    1,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_BOOL,
-    0,   /* quantifier_offset */
-    offsetof(Agents__V1__Embeddings, configured),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "model",
+    "skipped",
     2,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Agents__V1__Embeddings, model),
+    offsetof(Agents__V1__VoiceTranscription, skipped),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
-  {
-    "dimensions",
-    3,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT32,
-    0,   /* quantifier_offset */
-    offsetof(Agents__V1__Embeddings, dimensions),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "vectors",
-    4,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_BYTES,
-    offsetof(Agents__V1__Embeddings, n_vectors),
-    offsetof(Agents__V1__Embeddings, vectors),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
 };
-static const unsigned agents__v1__embeddings__field_indices_by_name[] = {
-  0,   /* field[0] = configured */
-  2,   /* field[2] = dimensions */
-  1,   /* field[1] = model */
-  3,   /* field[3] = vectors */
+static const unsigned agents__v1__voice_transcription__field_indices_by_name[] = {
+  1,   /* field[1] = skipped */
+  0,   /* field[0] = text */
 };
-static const ProtobufCIntRange agents__v1__embeddings__number_ranges[1 + 1] =
+static const ProtobufCIntRange agents__v1__voice_transcription__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 2 }
 };
-const ProtobufCMessageDescriptor agents__v1__embeddings__descriptor =
+const ProtobufCMessageDescriptor agents__v1__voice_transcription__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "agents.v1.Embeddings",
-  "Embeddings",
-  "Agents__V1__Embeddings",
+  "agents.v1.VoiceTranscription",
+  "VoiceTranscription",
+  "Agents__V1__VoiceTranscription",
   "agents.v1",
-  sizeof(Agents__V1__Embeddings),
-  4,
-  agents__v1__embeddings__field_descriptors,
-  agents__v1__embeddings__field_indices_by_name,
-  1,  agents__v1__embeddings__number_ranges,
-  (ProtobufCMessageInit) agents__v1__embeddings__init,
+  sizeof(Agents__V1__VoiceTranscription),
+  2,
+  agents__v1__voice_transcription__field_descriptors,
+  agents__v1__voice_transcription__field_indices_by_name,
+  1,  agents__v1__voice_transcription__number_ranges,
+  (ProtobufCMessageInit) agents__v1__voice_transcription__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue agents__v1__enrollment_command_kind__enum_values_by_number[5] =
@@ -1942,10 +1737,11 @@ const ProtobufCEnumDescriptor agents__v1__action_command_kind__descriptor =
   agents__v1__action_command_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[28] =
+static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[27] =
 {
   { "Schedule", &agents__v1__schedule_request__descriptor, &agents__v1__schedule_response__descriptor },
   { "OnEvent", &agents__v1__on_event_request__descriptor, &agents__v1__on_event_response__descriptor },
+  { "TranscribeVoice", &agents__v1__voice_transcription_request__descriptor, &agents__v1__voice_transcription__descriptor },
   { "CreateSequence", &agents__v1__document_write__descriptor, &agents__v1__document__descriptor },
   { "GetSequence", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
   { "ListSequences", &agents__v1__document_query__descriptor, &agents__v1__document_page__descriptor },
@@ -1970,38 +1766,35 @@ static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors
   { "KommoCatalog", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
   { "RefreshKommoCatalog", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
   { "AnalyticsCounters", &agents__v1__analytics_query__descriptor, &agents__v1__analytics_counts__descriptor },
-  { "FetchPage", &agents__v1__page_fetch__descriptor, &agents__v1__fetched_page__descriptor },
-  { "Embed", &agents__v1__embed_request__descriptor, &agents__v1__embeddings__descriptor },
 };
 const unsigned agents__v1__sequences__method_indices_by_name[] = {
-  25,        /* AnalyticsCounters */
-  20,        /* CommandAction */
-  8,        /* CommandEnrollment */
-  21,        /* ConnectKommo */
-  2,        /* CreateSequence */
-  6,        /* DeleteSequence */
-  22,        /* DisconnectKommo */
-  27,        /* Embed */
-  26,        /* FetchPage */
-  11,        /* GetIntegrations */
-  3,        /* GetSequence */
-  23,        /* KommoCatalog */
-  9,        /* LeadTimeline */
-  10,        /* ListActions */
-  7,        /* ListEnrollments */
-  4,        /* ListSequences */
+  26,        /* AnalyticsCounters */
+  21,        /* CommandAction */
+  9,        /* CommandEnrollment */
+  22,        /* ConnectKommo */
+  3,        /* CreateSequence */
+  7,        /* DeleteSequence */
+  23,        /* DisconnectKommo */
+  12,        /* GetIntegrations */
+  4,        /* GetSequence */
+  24,        /* KommoCatalog */
+  10,        /* LeadTimeline */
+  11,        /* ListActions */
+  8,        /* ListEnrollments */
+  5,        /* ListSequences */
   1,        /* OnEvent */
-  24,        /* RefreshKommoCatalog */
-  19,        /* ResumeLead */
+  25,        /* RefreshKommoCatalog */
+  20,        /* ResumeLead */
   0,        /* Schedule */
-  17,        /* SetTenantPlan */
-  16,        /* SetTenantState */
-  15,        /* TestKommoConnection */
-  12,        /* UpdateIntegrations */
-  5,        /* UpdateSequence */
-  13,        /* Usage */
-  14,        /* UsageEntries */
-  18         /* VerifyChatsWebhook */
+  18,        /* SetTenantPlan */
+  17,        /* SetTenantState */
+  16,        /* TestKommoConnection */
+  2,        /* TranscribeVoice */
+  13,        /* UpdateIntegrations */
+  6,        /* UpdateSequence */
+  14,        /* Usage */
+  15,        /* UsageEntries */
+  19         /* VerifyChatsWebhook */
 };
 const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
 {
@@ -2010,7 +1803,7 @@ const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
   "Sequences",
   "Agents__V1__Sequences",
   "agents.v1",
-  28,
+  27,
   agents__v1__sequences__method_descriptors,
   agents__v1__sequences__method_indices_by_name
 };
@@ -2030,13 +1823,21 @@ void agents__v1__sequences__on_event(ProtobufCService *service,
   assert(service->descriptor == &agents__v1__sequences__descriptor);
   service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void agents__v1__sequences__transcribe_voice(ProtobufCService *service,
+                                             const Agents__V1__VoiceTranscriptionRequest *input,
+                                             Agents__V1__VoiceTranscription_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void agents__v1__sequences__create_sequence(ProtobufCService *service,
                                             const Agents__V1__DocumentWrite *input,
                                             Agents__V1__Document_Closure closure,
                                             void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__get_sequence(ProtobufCService *service,
                                          const Agents__V1__DocumentRef *input,
@@ -2044,7 +1845,7 @@ void agents__v1__sequences__get_sequence(ProtobufCService *service,
                                          void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__list_sequences(ProtobufCService *service,
                                            const Agents__V1__DocumentQuery *input,
@@ -2052,7 +1853,7 @@ void agents__v1__sequences__list_sequences(ProtobufCService *service,
                                            void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__update_sequence(ProtobufCService *service,
                                             const Agents__V1__DocumentWrite *input,
@@ -2060,7 +1861,7 @@ void agents__v1__sequences__update_sequence(ProtobufCService *service,
                                             void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__delete_sequence(ProtobufCService *service,
                                             const Agents__V1__DocumentRef *input,
@@ -2068,7 +1869,7 @@ void agents__v1__sequences__delete_sequence(ProtobufCService *service,
                                             void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__list_enrollments(ProtobufCService *service,
                                              const Agents__V1__DocumentQuery *input,
@@ -2076,7 +1877,7 @@ void agents__v1__sequences__list_enrollments(ProtobufCService *service,
                                              void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__command_enrollment(ProtobufCService *service,
                                                const Agents__V1__EnrollmentCommand *input,
@@ -2084,7 +1885,7 @@ void agents__v1__sequences__command_enrollment(ProtobufCService *service,
                                                void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__lead_timeline(ProtobufCService *service,
                                           const Agents__V1__LeadQuery *input,
@@ -2092,7 +1893,7 @@ void agents__v1__sequences__lead_timeline(ProtobufCService *service,
                                           void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__list_actions(ProtobufCService *service,
                                          const Agents__V1__DocumentQuery *input,
@@ -2100,7 +1901,7 @@ void agents__v1__sequences__list_actions(ProtobufCService *service,
                                          void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__get_integrations(ProtobufCService *service,
                                              const Agents__V1__DocumentRef *input,
@@ -2108,7 +1909,7 @@ void agents__v1__sequences__get_integrations(ProtobufCService *service,
                                              void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__update_integrations(ProtobufCService *service,
                                                 const Agents__V1__DocumentWrite *input,
@@ -2116,7 +1917,7 @@ void agents__v1__sequences__update_integrations(ProtobufCService *service,
                                                 void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__usage(ProtobufCService *service,
                                   const Agents__V1__DocumentQuery *input,
@@ -2124,7 +1925,7 @@ void agents__v1__sequences__usage(ProtobufCService *service,
                                   void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__usage_entries(ProtobufCService *service,
                                           const Agents__V1__DocumentQuery *input,
@@ -2132,7 +1933,7 @@ void agents__v1__sequences__usage_entries(ProtobufCService *service,
                                           void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__test_kommo_connection(ProtobufCService *service,
                                                   const Agents__V1__DocumentRef *input,
@@ -2140,7 +1941,7 @@ void agents__v1__sequences__test_kommo_connection(ProtobufCService *service,
                                                   void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__set_tenant_state(ProtobufCService *service,
                                              const Agents__V1__TenantState *input,
@@ -2148,7 +1949,7 @@ void agents__v1__sequences__set_tenant_state(ProtobufCService *service,
                                              void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__set_tenant_plan(ProtobufCService *service,
                                             const Agents__V1__TenantPlan *input,
@@ -2156,7 +1957,7 @@ void agents__v1__sequences__set_tenant_plan(ProtobufCService *service,
                                             void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__verify_chats_webhook(ProtobufCService *service,
                                                  const Agents__V1__ChatsWebhookCheck *input,
@@ -2164,7 +1965,7 @@ void agents__v1__sequences__verify_chats_webhook(ProtobufCService *service,
                                                  void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 19, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__resume_lead(ProtobufCService *service,
                                         const Agents__V1__LeadResume *input,
@@ -2172,7 +1973,7 @@ void agents__v1__sequences__resume_lead(ProtobufCService *service,
                                         void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 19, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 20, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__command_action(ProtobufCService *service,
                                            const Agents__V1__ActionCommand *input,
@@ -2180,7 +1981,7 @@ void agents__v1__sequences__command_action(ProtobufCService *service,
                                            void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 20, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 21, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__connect_kommo(ProtobufCService *service,
                                           const Agents__V1__KommoConnectRequest *input,
@@ -2188,7 +1989,7 @@ void agents__v1__sequences__connect_kommo(ProtobufCService *service,
                                           void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 21, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 22, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__disconnect_kommo(ProtobufCService *service,
                                              const Agents__V1__KommoDisconnectRequest *input,
@@ -2196,7 +1997,7 @@ void agents__v1__sequences__disconnect_kommo(ProtobufCService *service,
                                              void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 22, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 23, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__kommo_catalog(ProtobufCService *service,
                                           const Agents__V1__DocumentRef *input,
@@ -2204,7 +2005,7 @@ void agents__v1__sequences__kommo_catalog(ProtobufCService *service,
                                           void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 23, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 24, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__refresh_kommo_catalog(ProtobufCService *service,
                                                   const Agents__V1__DocumentRef *input,
@@ -2212,7 +2013,7 @@ void agents__v1__sequences__refresh_kommo_catalog(ProtobufCService *service,
                                                   void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 24, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 25, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__analytics_counters(ProtobufCService *service,
                                                const Agents__V1__AnalyticsQuery *input,
@@ -2220,23 +2021,7 @@ void agents__v1__sequences__analytics_counters(ProtobufCService *service,
                                                void *closure_data)
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 25, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
-}
-void agents__v1__sequences__fetch_page(ProtobufCService *service,
-                                       const Agents__V1__PageFetch *input,
-                                       Agents__V1__FetchedPage_Closure closure,
-                                       void *closure_data)
-{
-  assert(service->descriptor == &agents__v1__sequences__descriptor);
   service->invoke(service, 26, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
-}
-void agents__v1__sequences__embed(ProtobufCService *service,
-                                  const Agents__V1__EmbedRequest *input,
-                                  Agents__V1__Embeddings_Closure closure,
-                                  void *closure_data)
-{
-  assert(service->descriptor == &agents__v1__sequences__descriptor);
-  service->invoke(service, 27, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
                                   Agents__V1__Sequences_ServiceDestroy destroy)

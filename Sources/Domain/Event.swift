@@ -125,6 +125,10 @@ package struct MessageFields: Hashable, Sendable, Codable {
     package var attachmentFileName: String = ""
     /// Who wrote it; `nil` when the body does not say (events stored before authors were typed).
     package var authorKind: MessageAuthorKind?
+    /// A voice message's words as the tenant's transcription endpoint heard them; `nil` until transcribed.
+    /// The message's `text`, empty for a voice message, is then the transcript too, so conditions and AI
+    /// replies read it like any message.
+    package var transcript: String?
     package init() {}
 }
 

@@ -24,6 +24,9 @@ package enum KnowledgeQuery {
         return terms
     }
 
+    /// The folded words of `text` joined by single spaces: what whole-word phrase matching compares.
+    package static func folded(words text: String) -> String { words(text).joined(separator: " ") }
+
     /// Folded words of `text` (letters and digits).
     static func words(_ text: String) -> [String] {
         TextFold.fold(text).split { !$0.isLetter && !$0.isNumber }.map(String.init)

@@ -124,6 +124,9 @@ extension RulesServer {
         answer.aiTools = agent.aiActions?.agentTools.compactMap { PB.AgentTool(name: $0.rawValue) } ?? []
         answer.aiFieldIds = agent.aiActions?.fieldIDs ?? []
         answer.aiStageIds = agent.aiActions?.stageIDs ?? []
+        answer.stopPhrases = agent.replies?.stopPhrases ?? []
+        answer.historyMessages = Int32(agent.replies?.historyMessages ?? 0)
+        answer.maxReplyTokens = Int32(agent.replies?.maxTokens ?? 0)
         answer.scripts = try await store.scripts(tenantID: tenantID, agentID: agentRecord.id).compactMap { record in
             guard let script = stored(ScriptResource.self, record, logger: context.logger), script.active, script.applies(pipelineID: facts?.pipelineID, stageID: stage) else { return nil }
             return PB.ScriptRef(record, script)

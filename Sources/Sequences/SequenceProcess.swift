@@ -190,7 +190,8 @@ package enum SequenceProcess {
                                   clock: clock, logger: logger)
         let server = SequenceServer(store: store, scheduler: scheduler, integrations: integrations, clock: clock,
                                     kommoProbe: kommoProbe, quotas: settings.quotas, budget: budget, kommo: connector,
-                                    pages: PageFetcher(gate: egress), embedder: KnowledgeEmbedder(gate: egress))
+                                    pages: PageFetcher(gate: egress), embedder: KnowledgeEmbedder(gate: egress),
+                                    egress: egress)
         // A store read that fails leaves its gauge out of this scrape (a missing series, not a false zero),
         // is logged, and is counted, so a store that cannot be read shows on the dashboard.
         let gaugeReadFailures = Counter(label: "sequence_metrics_read_failures_total", factory: metrics)

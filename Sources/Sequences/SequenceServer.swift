@@ -25,11 +25,15 @@ package struct SequenceServer: SequencesHandler {
     let budget: KommoBudget?
     /// OAuth connections and account catalogs; `nil` in a process that carries out no Kommo actions.
     let kommo: KommoConnector?
+    /// The gate voice messages are fetched and transcribed through; `nil` transcribes nothing.
+    let egress: EgressGate?
 
     package init(store: SequenceStore, scheduler: Scheduler, integrations: Integrations, clock: any WallClock,
                  kommoProbe: (@Sendable (_ tenantID: String, _ logger: Logger) async throws -> JSONValue)? = nil,
                  quotas: TenantQuotas = TenantQuotas(), budget: KommoBudget? = nil, kommo: KommoConnector? = nil,
-                 pages: PageFetcher = PageFetcher(gate: EgressGate()), embedder: KnowledgeEmbedder = KnowledgeEmbedder(gate: EgressGate())) {
+                 pages: PageFetcher = PageFetcher(gate: EgressGate()), embedder: KnowledgeEmbedder = KnowledgeEmbedder(gate: EgressGate()),
+                 egress: EgressGate? = nil) {
+        self.egress = egress
         self.pages = pages
         self.embedder = embedder
         self.quotas = quotas

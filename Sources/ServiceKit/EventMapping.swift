@@ -41,6 +41,7 @@ extension PB.Event {
             fields.attachmentType = message.attachmentType
             fields.attachmentLink = message.attachmentLink
             fields.attachmentFileName = message.attachmentFileName
+            fields.transcript = message.transcript ?? ""
             fields.authorKind = message.authorKind.flatMap { PB.MessageAuthorKind(name: $0.rawValue) } ?? .unspecified
             self.message = fields
         }
@@ -77,6 +78,7 @@ extension KommoEvent {
             value.attachmentType = fields.attachmentType
             value.attachmentLink = fields.attachmentLink
             value.attachmentFileName = fields.attachmentFileName
+            value.transcript = fields.transcript.isEmpty ? nil : fields.transcript
             value.authorKind = MessageAuthorKind(rawValue: fields.authorKind.name)
             message = value
         }

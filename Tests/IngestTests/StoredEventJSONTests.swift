@@ -14,7 +14,7 @@ import Testing
         message.talkID = "t-1"; message.contactID = "77"; message.origin = "waba"; message.messageType = "text"
         message.direction = "incoming"; message.authorID = "a-1"; message.authorType = "contact"
         message.authorName = "José"; message.attachmentType = "picture"; message.attachmentLink = "https://x/y.png"
-        message.attachmentFileName = "y.png"; message.authorKind = .client
+        message.attachmentFileName = "y.png"; message.authorKind = .client; message.transcript = "Olá, quanto custa?"
         return KommoEvent(
             id: "evt-1", tenantID: "ten-1", accountID: 9_007_199_254_740_993, type: .stageChanged,
             entityType: "lead", entityID: "123", leadID: 123,
@@ -64,7 +64,7 @@ import Testing
         let messageLabels = Mirror(reflecting: MessageFields()).children.compactMap(\.label)
         #expect(messageLabels == ["id", "text", "chatID", "talkID", "contactID", "origin", "messageType", "direction",
                                   "authorID", "authorType", "authorName", "attachmentType", "attachmentLink",
-                                  "attachmentFileName", "authorKind"])
+                                  "attachmentFileName", "authorKind", "transcript"])
         let fieldLabels = Mirror(reflecting: CustomFieldValue(id: "", values: [])).children.compactMap(\.label)
         #expect(fieldLabels == ["id", "name", "code", "values"])
     }

@@ -230,10 +230,14 @@ struct  Agents__V1__MessageFields
   char *attachment_link;
   char *attachment_file_name;
   Agents__V1__MessageAuthorKind author_kind;
+  /*
+   * A voice message's words, as the tenant's transcription endpoint heard them (empty: not transcribed).
+   */
+  char *transcript;
 };
 #define AGENTS__V1__MESSAGE_FIELDS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__message_fields__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__MESSAGE_AUTHOR_KIND__MESSAGE_AUTHOR_KIND_UNSPECIFIED }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__MESSAGE_AUTHOR_KIND__MESSAGE_AUTHOR_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string }
 
 
 struct  Agents__V1__CustomField

@@ -209,10 +209,23 @@ struct  Agents__V1__AgentContext
   int64_t *ai_field_ids;
   size_t n_ai_stage_ids;
   int64_t *ai_stage_ids;
+  /*
+   * replies.stop_phrases: a lead's message holding one of these pauses the agent for the lead.
+   */
+  size_t n_stop_phrases;
+  char **stop_phrases;
+  /*
+   * replies.history_messages: the most recent messages an AI reply is written from (0: the default).
+   */
+  int32_t history_messages;
+  /*
+   * replies.max_tokens: the longest AI reply in tokens (0: the provider's default).
+   */
+  int32_t max_reply_tokens;
 };
 #define AGENTS__V1__AGENT_CONTEXT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__agent_context__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__AGENT_STATUS__AGENT_STATUS_UNSPECIFIED, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL, 0,NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, AGENTS__V1__AGENT_STATUS__AGENT_STATUS_UNSPECIFIED, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, 0 }
 
 
 struct  Agents__V1__ScriptUse

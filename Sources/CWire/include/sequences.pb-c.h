@@ -32,10 +32,8 @@ typedef struct Agents__V1__ActionCommandResponse Agents__V1__ActionCommandRespon
 typedef struct Agents__V1__LeadResumeResponse Agents__V1__LeadResumeResponse;
 typedef struct Agents__V1__KommoConnectRequest Agents__V1__KommoConnectRequest;
 typedef struct Agents__V1__KommoDisconnectRequest Agents__V1__KommoDisconnectRequest;
-typedef struct Agents__V1__PageFetch Agents__V1__PageFetch;
-typedef struct Agents__V1__FetchedPage Agents__V1__FetchedPage;
-typedef struct Agents__V1__EmbedRequest Agents__V1__EmbedRequest;
-typedef struct Agents__V1__Embeddings Agents__V1__Embeddings;
+typedef struct Agents__V1__VoiceTranscriptionRequest Agents__V1__VoiceTranscriptionRequest;
+typedef struct Agents__V1__VoiceTranscription Agents__V1__VoiceTranscription;
 
 
 /* --- enums --- */
@@ -271,61 +269,30 @@ struct  Agents__V1__KommoDisconnectRequest
     , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
-struct  Agents__V1__PageFetch
+struct  Agents__V1__VoiceTranscriptionRequest
 {
   ProtobufCMessage base;
-  char *url;
-  int64_t max_bytes;
+  char *link;
+  char *file_name;
+  char *event_id;
 };
-#define AGENTS__V1__PAGE_FETCH__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&agents__v1__page_fetch__descriptor) \
-    , (char *)protobuf_c_empty_string, 0 }
+#define AGENTS__V1__VOICE_TRANSCRIPTION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__voice_transcription_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
-struct  Agents__V1__FetchedPage
+struct  Agents__V1__VoiceTranscription
 {
   ProtobufCMessage base;
+  char *text;
   /*
-   * The URL the page was read from, after redirects.
+   * Why nothing was transcribed, when nothing was; the event goes on without a transcript.
    */
-  char *url;
-  char *content_type;
-  ProtobufCBinaryData body;
+  char *skipped;
 };
-#define AGENTS__V1__FETCHED_PAGE__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&agents__v1__fetched_page__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL} }
-
-
-struct  Agents__V1__EmbedRequest
-{
-  ProtobufCMessage base;
-  size_t n_texts;
-  char **texts;
-};
-#define AGENTS__V1__EMBED_REQUEST__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&agents__v1__embed_request__descriptor) \
-    , 0,NULL }
-
-
-struct  Agents__V1__Embeddings
-{
-  ProtobufCMessage base;
-  /*
-   * Whether the tenant names an embeddings endpoint; without one there are no vectors.
-   */
-  protobuf_c_boolean configured;
-  char *model;
-  int32_t dimensions;
-  /*
-   * One per text, in order: little-endian Float32, `dimensions` of them.
-   */
-  size_t n_vectors;
-  ProtobufCBinaryData *vectors;
-};
-#define AGENTS__V1__EMBEDDINGS__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&agents__v1__embeddings__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, 0,NULL }
+#define AGENTS__V1__VOICE_TRANSCRIPTION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__voice_transcription__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /* Agents__V1__ScheduleRequest methods */
@@ -594,81 +561,43 @@ Agents__V1__KommoDisconnectRequest *
 void   agents__v1__kommo_disconnect_request__free_unpacked
                      (Agents__V1__KommoDisconnectRequest *message,
                       ProtobufCAllocator *allocator);
-/* Agents__V1__PageFetch methods */
-void   agents__v1__page_fetch__init
-                     (Agents__V1__PageFetch         *message);
-size_t agents__v1__page_fetch__get_packed_size
-                     (const Agents__V1__PageFetch   *message);
-size_t agents__v1__page_fetch__pack
-                     (const Agents__V1__PageFetch   *message,
+/* Agents__V1__VoiceTranscriptionRequest methods */
+void   agents__v1__voice_transcription_request__init
+                     (Agents__V1__VoiceTranscriptionRequest         *message);
+size_t agents__v1__voice_transcription_request__get_packed_size
+                     (const Agents__V1__VoiceTranscriptionRequest   *message);
+size_t agents__v1__voice_transcription_request__pack
+                     (const Agents__V1__VoiceTranscriptionRequest   *message,
                       uint8_t             *out);
-size_t agents__v1__page_fetch__pack_to_buffer
-                     (const Agents__V1__PageFetch   *message,
+size_t agents__v1__voice_transcription_request__pack_to_buffer
+                     (const Agents__V1__VoiceTranscriptionRequest   *message,
                       ProtobufCBuffer     *buffer);
-Agents__V1__PageFetch *
-       agents__v1__page_fetch__unpack
+Agents__V1__VoiceTranscriptionRequest *
+       agents__v1__voice_transcription_request__unpack
                      (ProtobufCAllocator  *allocator,
                       size_t               len,
                       const uint8_t       *data);
-void   agents__v1__page_fetch__free_unpacked
-                     (Agents__V1__PageFetch *message,
+void   agents__v1__voice_transcription_request__free_unpacked
+                     (Agents__V1__VoiceTranscriptionRequest *message,
                       ProtobufCAllocator *allocator);
-/* Agents__V1__FetchedPage methods */
-void   agents__v1__fetched_page__init
-                     (Agents__V1__FetchedPage         *message);
-size_t agents__v1__fetched_page__get_packed_size
-                     (const Agents__V1__FetchedPage   *message);
-size_t agents__v1__fetched_page__pack
-                     (const Agents__V1__FetchedPage   *message,
+/* Agents__V1__VoiceTranscription methods */
+void   agents__v1__voice_transcription__init
+                     (Agents__V1__VoiceTranscription         *message);
+size_t agents__v1__voice_transcription__get_packed_size
+                     (const Agents__V1__VoiceTranscription   *message);
+size_t agents__v1__voice_transcription__pack
+                     (const Agents__V1__VoiceTranscription   *message,
                       uint8_t             *out);
-size_t agents__v1__fetched_page__pack_to_buffer
-                     (const Agents__V1__FetchedPage   *message,
+size_t agents__v1__voice_transcription__pack_to_buffer
+                     (const Agents__V1__VoiceTranscription   *message,
                       ProtobufCBuffer     *buffer);
-Agents__V1__FetchedPage *
-       agents__v1__fetched_page__unpack
+Agents__V1__VoiceTranscription *
+       agents__v1__voice_transcription__unpack
                      (ProtobufCAllocator  *allocator,
                       size_t               len,
                       const uint8_t       *data);
-void   agents__v1__fetched_page__free_unpacked
-                     (Agents__V1__FetchedPage *message,
-                      ProtobufCAllocator *allocator);
-/* Agents__V1__EmbedRequest methods */
-void   agents__v1__embed_request__init
-                     (Agents__V1__EmbedRequest         *message);
-size_t agents__v1__embed_request__get_packed_size
-                     (const Agents__V1__EmbedRequest   *message);
-size_t agents__v1__embed_request__pack
-                     (const Agents__V1__EmbedRequest   *message,
-                      uint8_t             *out);
-size_t agents__v1__embed_request__pack_to_buffer
-                     (const Agents__V1__EmbedRequest   *message,
-                      ProtobufCBuffer     *buffer);
-Agents__V1__EmbedRequest *
-       agents__v1__embed_request__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data);
-void   agents__v1__embed_request__free_unpacked
-                     (Agents__V1__EmbedRequest *message,
-                      ProtobufCAllocator *allocator);
-/* Agents__V1__Embeddings methods */
-void   agents__v1__embeddings__init
-                     (Agents__V1__Embeddings         *message);
-size_t agents__v1__embeddings__get_packed_size
-                     (const Agents__V1__Embeddings   *message);
-size_t agents__v1__embeddings__pack
-                     (const Agents__V1__Embeddings   *message,
-                      uint8_t             *out);
-size_t agents__v1__embeddings__pack_to_buffer
-                     (const Agents__V1__Embeddings   *message,
-                      ProtobufCBuffer     *buffer);
-Agents__V1__Embeddings *
-       agents__v1__embeddings__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data);
-void   agents__v1__embeddings__free_unpacked
-                     (Agents__V1__Embeddings *message,
+void   agents__v1__voice_transcription__free_unpacked
+                     (Agents__V1__VoiceTranscription *message,
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
@@ -714,17 +643,11 @@ typedef void (*Agents__V1__KommoConnectRequest_Closure)
 typedef void (*Agents__V1__KommoDisconnectRequest_Closure)
                  (const Agents__V1__KommoDisconnectRequest *message,
                   void *closure_data);
-typedef void (*Agents__V1__PageFetch_Closure)
-                 (const Agents__V1__PageFetch *message,
+typedef void (*Agents__V1__VoiceTranscriptionRequest_Closure)
+                 (const Agents__V1__VoiceTranscriptionRequest *message,
                   void *closure_data);
-typedef void (*Agents__V1__FetchedPage_Closure)
-                 (const Agents__V1__FetchedPage *message,
-                  void *closure_data);
-typedef void (*Agents__V1__EmbedRequest_Closure)
-                 (const Agents__V1__EmbedRequest *message,
-                  void *closure_data);
-typedef void (*Agents__V1__Embeddings_Closure)
-                 (const Agents__V1__Embeddings *message,
+typedef void (*Agents__V1__VoiceTranscription_Closure)
+                 (const Agents__V1__VoiceTranscription *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -741,6 +664,10 @@ struct Agents__V1__Sequences_Service
                    const Agents__V1__OnEventRequest *input,
                    Agents__V1__OnEventResponse_Closure closure,
                    void *closure_data);
+  void (*transcribe_voice)(Agents__V1__Sequences_Service *service,
+                           const Agents__V1__VoiceTranscriptionRequest *input,
+                           Agents__V1__VoiceTranscription_Closure closure,
+                           void *closure_data);
   void (*create_sequence)(Agents__V1__Sequences_Service *service,
                           const Agents__V1__DocumentWrite *input,
                           Agents__V1__Document_Closure closure,
@@ -837,14 +764,6 @@ struct Agents__V1__Sequences_Service
                              const Agents__V1__AnalyticsQuery *input,
                              Agents__V1__AnalyticsCounts_Closure closure,
                              void *closure_data);
-  void (*fetch_page)(Agents__V1__Sequences_Service *service,
-                     const Agents__V1__PageFetch *input,
-                     Agents__V1__FetchedPage_Closure closure,
-                     void *closure_data);
-  void (*embed)(Agents__V1__Sequences_Service *service,
-                const Agents__V1__EmbedRequest *input,
-                Agents__V1__Embeddings_Closure closure,
-                void *closure_data);
 };
 typedef void (*Agents__V1__Sequences_ServiceDestroy)(Agents__V1__Sequences_Service *);
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
@@ -855,6 +774,7 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
     { AGENTS__V1__SEQUENCES__BASE_INIT,\
       function_prefix__ ## schedule,\
       function_prefix__ ## on_event,\
+      function_prefix__ ## transcribe_voice,\
       function_prefix__ ## create_sequence,\
       function_prefix__ ## get_sequence,\
       function_prefix__ ## list_sequences,\
@@ -878,9 +798,7 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
       function_prefix__ ## disconnect_kommo,\
       function_prefix__ ## kommo_catalog,\
       function_prefix__ ## refresh_kommo_catalog,\
-      function_prefix__ ## analytics_counters,\
-      function_prefix__ ## fetch_page,\
-      function_prefix__ ## embed  }
+      function_prefix__ ## analytics_counters  }
 void agents__v1__sequences__schedule(ProtobufCService *service,
                                      const Agents__V1__ScheduleRequest *input,
                                      Agents__V1__ScheduleResponse_Closure closure,
@@ -889,6 +807,10 @@ void agents__v1__sequences__on_event(ProtobufCService *service,
                                      const Agents__V1__OnEventRequest *input,
                                      Agents__V1__OnEventResponse_Closure closure,
                                      void *closure_data);
+void agents__v1__sequences__transcribe_voice(ProtobufCService *service,
+                                             const Agents__V1__VoiceTranscriptionRequest *input,
+                                             Agents__V1__VoiceTranscription_Closure closure,
+                                             void *closure_data);
 void agents__v1__sequences__create_sequence(ProtobufCService *service,
                                             const Agents__V1__DocumentWrite *input,
                                             Agents__V1__Document_Closure closure,
@@ -985,14 +907,6 @@ void agents__v1__sequences__analytics_counters(ProtobufCService *service,
                                                const Agents__V1__AnalyticsQuery *input,
                                                Agents__V1__AnalyticsCounts_Closure closure,
                                                void *closure_data);
-void agents__v1__sequences__fetch_page(ProtobufCService *service,
-                                       const Agents__V1__PageFetch *input,
-                                       Agents__V1__FetchedPage_Closure closure,
-                                       void *closure_data);
-void agents__v1__sequences__embed(ProtobufCService *service,
-                                  const Agents__V1__EmbedRequest *input,
-                                  Agents__V1__Embeddings_Closure closure,
-                                  void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1012,10 +926,8 @@ extern const ProtobufCMessageDescriptor agents__v1__action_command_response__des
 extern const ProtobufCMessageDescriptor agents__v1__lead_resume_response__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__kommo_connect_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__kommo_disconnect_request__descriptor;
-extern const ProtobufCMessageDescriptor agents__v1__page_fetch__descriptor;
-extern const ProtobufCMessageDescriptor agents__v1__fetched_page__descriptor;
-extern const ProtobufCMessageDescriptor agents__v1__embed_request__descriptor;
-extern const ProtobufCMessageDescriptor agents__v1__embeddings__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__voice_transcription_request__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__voice_transcription__descriptor;
 extern const ProtobufCServiceDescriptor agents__v1__sequences__descriptor;
 
 PROTOBUF_C__END_DECLS

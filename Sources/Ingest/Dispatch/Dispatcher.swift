@@ -1,4 +1,5 @@
 import Basics
+import Domain
 import Foundation
 import Logging
 import ServiceKit
@@ -81,7 +82,7 @@ package final class Dispatcher: Service, Sendable {
     /// Takes one event as far along its journey as the destinations allow.
     package func advance(_ due: DueEvent) async {
         var decision = due.decision
-        let event = PB.Event(due.event)
+        var event = PB.Event(due.event)
         let options = CallOptions(timeout: settings.callTimeout, traceID: event.id, tenantID: event.tenantId)
         for destination in Destination.allCases where due.pending.contains(destination) {
             if destination == .schedule, let current = decision, current.actions.isEmpty && current.timers.isEmpty { continue }
@@ -90,6 +91,7 @@ package final class Dispatcher: Service, Sendable {
             do {
                 switch destination {
                 case .evaluate:
+                    if let heard = try await transcribe(due, options: options) { event = heard }
                     var request = PB.EvaluateRequest()
                     request.event = event
                     let answer = try await rules.evaluate(request, options: options)
@@ -139,6 +141,42 @@ package final class Dispatcher: Service, Sendable {
         } catch {
             logger.error("dispatch.record_failed", metadata: ["event.id": "\(event.id)", "error": "\(error)"])
         }
+    }
+}
+
+extension Dispatcher {
+    /// Attempts of an event after which its voice message goes on untranscribed rather than wait longer.
+    static let transcriptionAttempts = 3
+
+    /// A voice message's event with its transcript, stored before the rules see it, so conditions, the
+    /// conversation and AI replies read the client's words; `nil` when there is nothing to transcribe (not
+    /// a voice message, already transcribed, the tenant's provider does not transcribe) or after
+    /// ``transcriptionAttempts`` failed attempts. A failure before that throws, and the event is retried.
+    func transcribe(_ due: DueEvent, options: CallOptions) async throws -> PB.Event? {
+        guard var message = due.event.event.message, message.transcript == nil, message.direction == "incoming",
+              message.messageType == "voice" || message.attachmentType == "voice", !message.attachmentLink.isEmpty else { return nil }
+        var request = PB.VoiceTranscriptionRequest()
+        request.link = message.attachmentLink
+        request.fileName = message.attachmentFileName
+        request.eventId = due.event.event.id
+        let answer: PB.VoiceTranscription
+        do {
+            answer = try await sequences.transcribeVoice(request, options: options)
+        } catch where due.attempts + 1 < Self.transcriptionAttempts {
+            throw error
+        } catch {
+            logger.warning("dispatch.voice_untranscribed", metadata: ["event.id": "\(request.eventId)", "error": "\(error)"])
+            return nil
+        }
+        guard answer.skipped.isEmpty else { return nil }
+        message.transcript = answer.text
+        if TextFold.isBlank(message.text) { message.text = answer.text }
+        var stored = due.event.event
+        stored.message = message
+        try await store.saveTranscript(seq: due.seq, event: stored)
+        var updated = due.event
+        updated.event = stored
+        return PB.Event(updated)
     }
 }
 

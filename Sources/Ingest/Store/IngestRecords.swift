@@ -38,7 +38,10 @@ extension KommoEvent {
     /// (a note's text, a lead's name, …) and the ids a body carries.
     var searchText: String {
         var parts: [String] = [entityID]
-        if let message { parts += [message.text, message.authorName, message.attachmentFileName] }
+        if let message {
+            parts += [message.text, message.authorName, message.attachmentFileName]
+            if let transcript = message.transcript, transcript != message.text { parts.append(transcript) }
+        }
         parts += fields.sorted { $0.key < $1.key }.map(\.value)
         parts += customFields.flatMap(\.values)
         return parts.filter { !$0.isEmpty }.joined(separator: "\n")
@@ -92,6 +95,7 @@ extension KommoEvent {
             json.member("origin", message.origin)
             json.member("talkID", message.talkID)
             json.member("text", message.text)
+            if let transcript = message.transcript { json.member("transcript", transcript) }
             json.endObject()
         }
         json.member("noteType", noteType.map(Int64.init))

@@ -458,6 +458,15 @@ package final class IngestStore: Sendable {
         }
     }
 
+    /// Stores a voice message's transcript with its event: the record (whose empty message text becomes
+    /// the transcript) and the text history searches.
+    package func saveTranscript(seq: Int64, event: KommoEvent) async throws {
+        try await batch.write { db in
+            try db.cachedStatement(sql: "UPDATE event SET record = ? WHERE seq = ?").execute(arguments: [event.storedJSON(), seq])
+            try db.cachedStatement(sql: "UPDATE event_text SET text = ? WHERE rowid = ?").execute(arguments: [event.searchText, seq])
+        }
+    }
+
     package func markDelivered(seq: Int64) async throws {
         try await batch.write { db in
             try db.cachedStatement(sql: "UPDATE event SET status = 'delivered' WHERE seq = ?").execute(arguments: [seq])

@@ -99,19 +99,37 @@ package struct AgentResource: Codable, Sendable, Hashable {
     package struct Replies: Codable, Sendable, Hashable {
         package static let maximumQuietSeconds = 3_600
         package static let maximumPerDay = 1_000
+        package static let maximumHistoryMessages = 100
+        package static let minimumTokens = 16
+        package static let maximumTokens = 4_096
+        package static let maximumStopPhraseLength = 100
         package var quietSeconds: Int
         package var maxPerLeadPerDay: Int
+        /// A lead's message holding one of these (whole words, case and accents ignored) pauses the agent
+        /// for the lead until resumed by hand.
+        package var stopPhrases: [String]
+        /// The most recent messages a reply is written from; 0 for the service's default.
+        package var historyMessages: Int
+        /// The longest reply in tokens; 0 for the provider's default.
+        package var maxTokens: Int
 
-        private enum CodingKeys: String, CodingKey { case quietSeconds = "quiet_seconds", maxPerLeadPerDay = "max_per_lead_per_day" }
+        private enum CodingKeys: String, CodingKey {
+            case quietSeconds = "quiet_seconds", maxPerLeadPerDay = "max_per_lead_per_day", stopPhrases = "stop_phrases"
+            case historyMessages = "history_messages", maxTokens = "max_tokens"
+        }
 
-        package init(quietSeconds: Int = 0, maxPerLeadPerDay: Int = 0) {
+        package init(quietSeconds: Int = 0, maxPerLeadPerDay: Int = 0, stopPhrases: [String] = [], historyMessages: Int = 0, maxTokens: Int = 0) {
             self.quietSeconds = quietSeconds; self.maxPerLeadPerDay = maxPerLeadPerDay
+            self.stopPhrases = stopPhrases; self.historyMessages = historyMessages; self.maxTokens = maxTokens
         }
 
         package init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             quietSeconds = try c.decodeIfPresent(Int.self, forKey: .quietSeconds) ?? 0
             maxPerLeadPerDay = try c.decodeIfPresent(Int.self, forKey: .maxPerLeadPerDay) ?? 0
+            stopPhrases = try c.decodeIfPresent([String].self, forKey: .stopPhrases) ?? []
+            historyMessages = try c.decodeIfPresent(Int.self, forKey: .historyMessages) ?? 0
+            maxTokens = try c.decodeIfPresent(Int.self, forKey: .maxTokens) ?? 0
         }
     }
 
@@ -243,6 +261,19 @@ package struct AgentResource: Codable, Sendable, Hashable {
             }
             if !(0...Replies.maximumPerDay).contains(replies.maxPerLeadPerDay) {
                 add("replies.max_per_lead_per_day", "must be between 0 and \(Replies.maximumPerDay)")
+            }
+            if !(0...Replies.maximumHistoryMessages).contains(replies.historyMessages) {
+                add("replies.history_messages", "must be between 0 and \(Replies.maximumHistoryMessages)")
+            }
+            if replies.maxTokens != 0, !(Replies.minimumTokens...Replies.maximumTokens).contains(replies.maxTokens) {
+                add("replies.max_tokens", "must be 0 or between \(Replies.minimumTokens) and \(Replies.maximumTokens)")
+            }
+            if replies.stopPhrases.count > Limits.idItems {
+                add("replies.stop_phrases", "has \(replies.stopPhrases.count) phrases; the limit is \(Limits.idItems)")
+            }
+            for (index, phrase) in replies.stopPhrases.prefix(Limits.idItems).enumerated()
+            where TextFold.isBlank(phrase) || phrase.count > Replies.maximumStopPhraseLength {
+                add("replies.stop_phrases[\(index)]", "must be a phrase of 1…\(Replies.maximumStopPhraseLength) characters")
             }
         }
         if let aiActions { problems += aiActions.problems(at: "ai_actions") }

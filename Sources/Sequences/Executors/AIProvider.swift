@@ -129,13 +129,17 @@ package struct AIReplyRequest: Sendable, Hashable {
     /// The OpenAI-compatible `tools` the model may call (the agent's `ai_actions`); empty for none.
     /// Providers that cannot call tools ignore them.
     package var tools: [JSONValue]
+    /// The longest reply in tokens the agent allows (`replies.max_tokens`); the provider's setting when `nil`.
+    package var maxTokens: Int?
 
     /// Creates a request; the counts default to those of `conversation`.
     package init(agentName: String, persona: String = "", scripts: [SalesScript], conversation: [ConversationTurn],
                  inboundCount: Int? = nil, outboundCount: Int? = nil, stageID: Int64? = nil,
                  values: TemplateValues = TemplateValues(), instructions: String? = nil, requestedScriptID: String? = nil,
-                 language: String? = nil, knowledge: [KnowledgeSource] = [], knowledgeTerms: [String] = [], tools: [JSONValue] = []) {
+                 language: String? = nil, knowledge: [KnowledgeSource] = [], knowledgeTerms: [String] = [], tools: [JSONValue] = [],
+                 maxTokens: Int? = nil) {
         self.tools = tools
+        self.maxTokens = maxTokens
         self.knowledge = knowledge
         self.knowledgeTerms = knowledgeTerms
         self.agentName = agentName

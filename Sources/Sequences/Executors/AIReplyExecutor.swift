@@ -99,8 +99,10 @@ package struct AIReplyExecutor: ActionExecutor {
         let agent = try await rules.agentContext(in: context)
         try await messaging.checkPause(agent: agent, lead: lead, operation: "ai_response", in: context)
         try messaging.checkChannel(agent: agent, operation: "ai_response")
-        let entries = await conversation(with: lead, in: context)
+        var entries = await conversation(with: lead, in: context)
+        if agent.historyMessages > 0 { entries = Array(entries.suffix(Int(agent.historyMessages))) }
         let conversation = entries.map { ConversationTurn($0.direction == "incoming" ? .lead : .agent, $0.text) }
+        try await checkStopPhrases(agent: agent, entries: entries, lead: lead, in: context)
         try checkQuiet(agent: agent, lastInbound: entries.last { $0.direction == "incoming" }?.at)
         if context.wasHeld, let last = conversation.last, last.author != .lead {
             throw .skipped("ai_response", reason: agent.quietSeconds > 0
@@ -133,7 +135,45 @@ package struct AIReplyExecutor: ActionExecutor {
             inboundCount: max(Int(agent.inboundCount), conversation.filter { $0.author == .lead }.count),
             stageID: agent.statusId == 0 ? nil : agent.statusId, values: values, instructions: instructions,
             requestedScriptID: action.scriptID, language: Self.replyLanguage(agent: agent.language, conversation: conversation),
-            knowledge: knowledge, knowledgeTerms: terms, tools: await toolSchemas(agent: agent, in: context))
+            knowledge: knowledge, knowledgeTerms: terms, tools: await toolSchemas(agent: agent, in: context),
+            maxTokens: agent.maxReplyTokens > 0 ? Int(agent.maxReplyTokens) : nil)
+    }
+
+    /// The first of the agent's `stop_phrases` the lead wrote since our last message and after
+    /// `resumedAt` (a resume by hand ends what was asked before it): whole words, case and accents
+    /// ignored; `nil` when none. Kommo stamps a client's message to the second, so one written in the
+    /// same second as our last message may sort before it: the second before it counts as after.
+    static func stopPhrase(in entries: [ConversationEntry], phrases: [String], resumedAt: Int64) -> String? {
+        guard !phrases.isEmpty else { return nil }
+        let lastOutgoing = entries.last { $0.direction != "incoming" }?.at ?? 0
+        let recent = entries.filter { $0.direction == "incoming" && $0.at > resumedAt && $0.at >= lastOutgoing - 1_000_000 }
+        let spoken = recent.map { " " + KnowledgeQuery.folded(words: $0.text) + " " }
+        return phrases.first { phrase in
+            let wanted = KnowledgeQuery.folded(words: phrase)
+            return !wanted.isEmpty && spoken.contains { $0.contains(" \(wanted) ") }
+        }
+    }
+
+    /// Pauses the agent for the lead, and skips this reply, when the lead wrote a stop phrase.
+    private func checkStopPhrases(agent: PB.AgentContext, entries: [ConversationEntry], lead: Int64,
+                                  in context: ExecutionContext) async throws(ExecutionStop) {
+        guard !agent.stopPhrases.isEmpty else { return }
+        let resumedAt: Int64
+        do {
+            resumedAt = try await store.humanReply(tenantID: context.tenantID, leadID: lead)?.resumedAt ?? 0
+        } catch {
+            throw ExecutionStop(ExecutionResult(operation: "ai_response", outcome: .failedRetryable,
+                                                detail: "could not read whether the agent was resumed: \(error)"))
+        }
+        guard let phrase = Self.stopPhrase(in: entries, phrases: agent.stopPhrases, resumedAt: resumedAt) else { return }
+        do {
+            try await store.recordStopRequest(tenantID: context.tenantID, leadID: lead, at: clock.now().unixMicros, phrase: phrase,
+                                              ref: context.idempotencyKey)
+        } catch {
+            throw ExecutionStop(ExecutionResult(operation: "ai_response", outcome: .failedRetryable,
+                                                detail: "could not pause the agent after a stop phrase: \(error)"))
+        }
+        throw .skipped("ai_response", reason: "the lead wrote the stop phrase \"\(phrase)\": the agent is paused for the lead until resumed by hand")
     }
 
     // MARK: - Tools

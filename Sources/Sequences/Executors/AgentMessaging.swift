@@ -41,7 +41,7 @@ package struct AgentMessaging: Sendable {
 
     /// The hold a reply puts on an agent's messages at `now`, or `nil` when it does not (any more).
     static func hold(agent: PB.AgentContext, reply: HumanReply?, now: Date) -> (detail: String, until: Date?)? {
-        guard let reply, !reply.isResumed, agent.pauseOnHumanReply || reply.isHandOff else { return nil }
+        guard let reply, !reply.isResumed, agent.pauseOnHumanReply || reply.isHandOff || reply.isStopRequest else { return nil }
         if agent.stageEnteredAtMicros > reply.repliedAt, agent.resumeStageIds.contains(agent.statusId) {
             return nil
         }
@@ -49,6 +49,9 @@ package struct AgentMessaging: Sendable {
         let at = Date(unixMicros: reply.repliedAt)
         if reply.isHandOff {
             return ("\(pausedDetail): handed over\(by) at \(RuleTime.string(at)); resume by hand", nil)
+        }
+        if reply.isStopRequest {
+            return ("\(pausedDetail): asked to stop\(by) at \(RuleTime.string(at)); resume by hand", nil)
         }
         guard agent.resumeAfterSeconds > 0 else {
             return ("\(pausedDetail): a manager wrote\(by) at \(RuleTime.string(at)); resume by hand"

@@ -76,7 +76,7 @@ package struct OpenAIProvider: AIProvider {
             + "\(Self.scriptsForStage(request).count) scripts, \(request.inboundCount) inbound"
             + (request.knowledge.isEmpty ? "" : ", knowledge \(request.knowledge.map(\.reference).joined(separator: ", "))")
         let body = ChatCompletionBody(model: configuration.model, messages: messages,
-                                      temperature: configuration.temperature, maxTokens: configuration.maxTokens,
+                                      temperature: configuration.temperature, maxTokens: request.maxTokens ?? configuration.maxTokens,
                                       tools: request.tools.isEmpty ? nil : request.tools)
         let bytes: [UInt8]
         do {

@@ -20,9 +20,13 @@ package struct HumanReply: Sendable, Hashable {
 
     /// Whether this is the AI handing the conversation over rather than a manager writing.
     package var isHandOff: Bool { eventID.hasPrefix(HumanReply.handOffPrefix) }
+    /// Whether this is the lead asking the agent to stop (a stop phrase).
+    package var isStopRequest: Bool { eventID.hasPrefix(HumanReply.stopPrefix) }
 
     /// How a hand-off's row names its origin (`handoff:` and the AI reply's action key).
     package static let handOffPrefix = "handoff:"
+    /// How a stop phrase's row names its origin (`stop:` and the AI reply's action key).
+    package static let stopPrefix = "stop:"
 }
 
 extension SequenceStore {
@@ -95,13 +99,25 @@ extension SequenceStore {
     /// Records that an AI reply handed the lead over to a person: the lead's latest "human reply" from then
     /// on, so the agent's messages to the lead are held as after a manager's reply, until resumed.
     package func recordHandOff(tenantID: String, leadID: Int64, at: Int64, reason: String, ref: String) async throws {
+        try await recordPause(tenantID: tenantID, leadID: leadID, at: at, by: "the AI agent (hand-off: \(reason.prefix(200)))",
+                              eventID: HumanReply.handOffPrefix + ref)
+    }
+
+    /// Records that the lead wrote one of the agent's stop phrases: the agent is paused for the lead as
+    /// after a hand-off, until resumed by hand.
+    package func recordStopRequest(tenantID: String, leadID: Int64, at: Int64, phrase: String, ref: String) async throws {
+        try await recordPause(tenantID: tenantID, leadID: leadID, at: at, by: "the lead (stop phrase \"\(phrase.prefix(100))\")",
+                              eventID: HumanReply.stopPrefix + ref)
+    }
+
+    private func recordPause(tenantID: String, leadID: Int64, at: Int64, by: String, eventID: String) async throws {
         try await db.write { db in
             try db.execute(sql: """
                 INSERT INTO lead_human_reply (tenant_id, lead_id, replied_at, manager, event_id) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (tenant_id, lead_id) DO UPDATE SET replied_at = excluded.replied_at, manager = excluded.manager,
                     event_id = excluded.event_id
                 WHERE excluded.replied_at > lead_human_reply.replied_at
-                """, arguments: [tenantID, leadID, at, "the AI agent (hand-off: \(reason.prefix(200)))", HumanReply.handOffPrefix + ref])
+                """, arguments: [tenantID, leadID, at, by, eventID])
         }
     }
 

@@ -260,6 +260,10 @@ extension PartialSequencesHandler {
         throw RPCError(.unimplemented, "Sequences.OnEvent is not implemented")
     }
 
+    package func transcribeVoice(_ request: PB.VoiceTranscriptionRequest, context: RPCContext) async throws -> PB.VoiceTranscription {
+        throw RPCError(.unimplemented, "Sequences.TranscribeVoice is not implemented")
+    }
+
     package func createSequence(_ request: PB.DocumentWrite, context: RPCContext) async throws -> PB.Document {
         throw RPCError(.unimplemented, "Sequences.CreateSequence is not implemented")
     }
