@@ -637,6 +637,186 @@ void   agents__v1__kommo_disconnect_request__free_unpacked
   assert(message->base.descriptor == &agents__v1__kommo_disconnect_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   agents__v1__page_fetch__init
+                     (Agents__V1__PageFetch         *message)
+{
+  static const Agents__V1__PageFetch init_value = AGENTS__V1__PAGE_FETCH__INIT;
+  *message = init_value;
+}
+size_t agents__v1__page_fetch__get_packed_size
+                     (const Agents__V1__PageFetch *message)
+{
+  assert(message->base.descriptor == &agents__v1__page_fetch__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__page_fetch__pack
+                     (const Agents__V1__PageFetch *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__page_fetch__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__page_fetch__pack_to_buffer
+                     (const Agents__V1__PageFetch *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__page_fetch__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__PageFetch *
+       agents__v1__page_fetch__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__PageFetch *)
+     protobuf_c_message_unpack (&agents__v1__page_fetch__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__page_fetch__free_unpacked
+                     (Agents__V1__PageFetch *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__page_fetch__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__fetched_page__init
+                     (Agents__V1__FetchedPage         *message)
+{
+  static const Agents__V1__FetchedPage init_value = AGENTS__V1__FETCHED_PAGE__INIT;
+  *message = init_value;
+}
+size_t agents__v1__fetched_page__get_packed_size
+                     (const Agents__V1__FetchedPage *message)
+{
+  assert(message->base.descriptor == &agents__v1__fetched_page__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__fetched_page__pack
+                     (const Agents__V1__FetchedPage *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__fetched_page__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__fetched_page__pack_to_buffer
+                     (const Agents__V1__FetchedPage *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__fetched_page__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__FetchedPage *
+       agents__v1__fetched_page__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__FetchedPage *)
+     protobuf_c_message_unpack (&agents__v1__fetched_page__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__fetched_page__free_unpacked
+                     (Agents__V1__FetchedPage *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__fetched_page__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__embed_request__init
+                     (Agents__V1__EmbedRequest         *message)
+{
+  static const Agents__V1__EmbedRequest init_value = AGENTS__V1__EMBED_REQUEST__INIT;
+  *message = init_value;
+}
+size_t agents__v1__embed_request__get_packed_size
+                     (const Agents__V1__EmbedRequest *message)
+{
+  assert(message->base.descriptor == &agents__v1__embed_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__embed_request__pack
+                     (const Agents__V1__EmbedRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__embed_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__embed_request__pack_to_buffer
+                     (const Agents__V1__EmbedRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__embed_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__EmbedRequest *
+       agents__v1__embed_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__EmbedRequest *)
+     protobuf_c_message_unpack (&agents__v1__embed_request__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__embed_request__free_unpacked
+                     (Agents__V1__EmbedRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__embed_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   agents__v1__embeddings__init
+                     (Agents__V1__Embeddings         *message)
+{
+  static const Agents__V1__Embeddings init_value = AGENTS__V1__EMBEDDINGS__INIT;
+  *message = init_value;
+}
+size_t agents__v1__embeddings__get_packed_size
+                     (const Agents__V1__Embeddings *message)
+{
+  assert(message->base.descriptor == &agents__v1__embeddings__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t agents__v1__embeddings__pack
+                     (const Agents__V1__Embeddings *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &agents__v1__embeddings__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t agents__v1__embeddings__pack_to_buffer
+                     (const Agents__V1__Embeddings *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &agents__v1__embeddings__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Agents__V1__Embeddings *
+       agents__v1__embeddings__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Agents__V1__Embeddings *)
+     protobuf_c_message_unpack (&agents__v1__embeddings__descriptor,
+                                allocator, len, data);
+}
+void   agents__v1__embeddings__free_unpacked
+                     (Agents__V1__Embeddings *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &agents__v1__embeddings__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   agents__v1__voice_transcription_request__init
                      (Agents__V1__VoiceTranscriptionRequest         *message)
 {
@@ -1558,6 +1738,236 @@ const ProtobufCMessageDescriptor agents__v1__kommo_disconnect_request__descripto
   (ProtobufCMessageInit) agents__v1__kommo_disconnect_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor agents__v1__page_fetch__field_descriptors[2] =
+{
+  {
+    "url",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__PageFetch, url),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_bytes",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__PageFetch, max_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__page_fetch__field_indices_by_name[] = {
+  1,   /* field[1] = max_bytes */
+  0,   /* field[0] = url */
+};
+static const ProtobufCIntRange agents__v1__page_fetch__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor agents__v1__page_fetch__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.PageFetch",
+  "PageFetch",
+  "Agents__V1__PageFetch",
+  "agents.v1",
+  sizeof(Agents__V1__PageFetch),
+  2,
+  agents__v1__page_fetch__field_descriptors,
+  agents__v1__page_fetch__field_indices_by_name,
+  1,  agents__v1__page_fetch__number_ranges,
+  (ProtobufCMessageInit) agents__v1__page_fetch__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__fetched_page__field_descriptors[3] =
+{
+  {
+    "url",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__FetchedPage, url),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "content_type",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__FetchedPage, content_type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "body",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__FetchedPage, body),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__fetched_page__field_indices_by_name[] = {
+  2,   /* field[2] = body */
+  1,   /* field[1] = content_type */
+  0,   /* field[0] = url */
+};
+static const ProtobufCIntRange agents__v1__fetched_page__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor agents__v1__fetched_page__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.FetchedPage",
+  "FetchedPage",
+  "Agents__V1__FetchedPage",
+  "agents.v1",
+  sizeof(Agents__V1__FetchedPage),
+  3,
+  agents__v1__fetched_page__field_descriptors,
+  agents__v1__fetched_page__field_indices_by_name,
+  1,  agents__v1__fetched_page__number_ranges,
+  (ProtobufCMessageInit) agents__v1__fetched_page__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__embed_request__field_descriptors[1] =
+{
+  {
+    "texts",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Agents__V1__EmbedRequest, n_texts),
+    offsetof(Agents__V1__EmbedRequest, texts),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__embed_request__field_indices_by_name[] = {
+  0,   /* field[0] = texts */
+};
+static const ProtobufCIntRange agents__v1__embed_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor agents__v1__embed_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.EmbedRequest",
+  "EmbedRequest",
+  "Agents__V1__EmbedRequest",
+  "agents.v1",
+  sizeof(Agents__V1__EmbedRequest),
+  1,
+  agents__v1__embed_request__field_descriptors,
+  agents__v1__embed_request__field_indices_by_name,
+  1,  agents__v1__embed_request__number_ranges,
+  (ProtobufCMessageInit) agents__v1__embed_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor agents__v1__embeddings__field_descriptors[4] =
+{
+  {
+    "configured",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Embeddings, configured),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "model",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Embeddings, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dimensions",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Agents__V1__Embeddings, dimensions),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "vectors",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Agents__V1__Embeddings, n_vectors),
+    offsetof(Agents__V1__Embeddings, vectors),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned agents__v1__embeddings__field_indices_by_name[] = {
+  0,   /* field[0] = configured */
+  2,   /* field[2] = dimensions */
+  1,   /* field[1] = model */
+  3,   /* field[3] = vectors */
+};
+static const ProtobufCIntRange agents__v1__embeddings__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor agents__v1__embeddings__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "agents.v1.Embeddings",
+  "Embeddings",
+  "Agents__V1__Embeddings",
+  "agents.v1",
+  sizeof(Agents__V1__Embeddings),
+  4,
+  agents__v1__embeddings__field_descriptors,
+  agents__v1__embeddings__field_indices_by_name,
+  1,  agents__v1__embeddings__number_ranges,
+  (ProtobufCMessageInit) agents__v1__embeddings__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor agents__v1__voice_transcription_request__field_descriptors[3] =
 {
   {
@@ -1737,7 +2147,7 @@ const ProtobufCEnumDescriptor agents__v1__action_command_kind__descriptor =
   agents__v1__action_command_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[27] =
+static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors[29] =
 {
   { "Schedule", &agents__v1__schedule_request__descriptor, &agents__v1__schedule_response__descriptor },
   { "OnEvent", &agents__v1__on_event_request__descriptor, &agents__v1__on_event_response__descriptor },
@@ -1766,6 +2176,8 @@ static const ProtobufCMethodDescriptor agents__v1__sequences__method_descriptors
   { "KommoCatalog", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
   { "RefreshKommoCatalog", &agents__v1__document_ref__descriptor, &agents__v1__document__descriptor },
   { "AnalyticsCounters", &agents__v1__analytics_query__descriptor, &agents__v1__analytics_counts__descriptor },
+  { "FetchPage", &agents__v1__page_fetch__descriptor, &agents__v1__fetched_page__descriptor },
+  { "Embed", &agents__v1__embed_request__descriptor, &agents__v1__embeddings__descriptor },
 };
 const unsigned agents__v1__sequences__method_indices_by_name[] = {
   26,        /* AnalyticsCounters */
@@ -1775,6 +2187,8 @@ const unsigned agents__v1__sequences__method_indices_by_name[] = {
   3,        /* CreateSequence */
   7,        /* DeleteSequence */
   23,        /* DisconnectKommo */
+  28,        /* Embed */
+  27,        /* FetchPage */
   12,        /* GetIntegrations */
   4,        /* GetSequence */
   24,        /* KommoCatalog */
@@ -1803,7 +2217,7 @@ const ProtobufCServiceDescriptor agents__v1__sequences__descriptor =
   "Sequences",
   "Agents__V1__Sequences",
   "agents.v1",
-  27,
+  29,
   agents__v1__sequences__method_descriptors,
   agents__v1__sequences__method_indices_by_name
 };
@@ -2022,6 +2436,22 @@ void agents__v1__sequences__analytics_counters(ProtobufCService *service,
 {
   assert(service->descriptor == &agents__v1__sequences__descriptor);
   service->invoke(service, 26, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__sequences__fetch_page(ProtobufCService *service,
+                                       const Agents__V1__PageFetch *input,
+                                       Agents__V1__FetchedPage_Closure closure,
+                                       void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 27, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void agents__v1__sequences__embed(ProtobufCService *service,
+                                  const Agents__V1__EmbedRequest *input,
+                                  Agents__V1__Embeddings_Closure closure,
+                                  void *closure_data)
+{
+  assert(service->descriptor == &agents__v1__sequences__descriptor);
+  service->invoke(service, 28, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
                                   Agents__V1__Sequences_ServiceDestroy destroy)

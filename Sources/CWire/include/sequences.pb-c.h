@@ -32,6 +32,10 @@ typedef struct Agents__V1__ActionCommandResponse Agents__V1__ActionCommandRespon
 typedef struct Agents__V1__LeadResumeResponse Agents__V1__LeadResumeResponse;
 typedef struct Agents__V1__KommoConnectRequest Agents__V1__KommoConnectRequest;
 typedef struct Agents__V1__KommoDisconnectRequest Agents__V1__KommoDisconnectRequest;
+typedef struct Agents__V1__PageFetch Agents__V1__PageFetch;
+typedef struct Agents__V1__FetchedPage Agents__V1__FetchedPage;
+typedef struct Agents__V1__EmbedRequest Agents__V1__EmbedRequest;
+typedef struct Agents__V1__Embeddings Agents__V1__Embeddings;
 typedef struct Agents__V1__VoiceTranscriptionRequest Agents__V1__VoiceTranscriptionRequest;
 typedef struct Agents__V1__VoiceTranscription Agents__V1__VoiceTranscription;
 
@@ -267,6 +271,63 @@ struct  Agents__V1__KommoDisconnectRequest
 #define AGENTS__V1__KOMMO_DISCONNECT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&agents__v1__kommo_disconnect_request__descriptor) \
     , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Agents__V1__PageFetch
+{
+  ProtobufCMessage base;
+  char *url;
+  int64_t max_bytes;
+};
+#define AGENTS__V1__PAGE_FETCH__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__page_fetch__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Agents__V1__FetchedPage
+{
+  ProtobufCMessage base;
+  /*
+   * The URL the page was read from, after redirects.
+   */
+  char *url;
+  char *content_type;
+  ProtobufCBinaryData body;
+};
+#define AGENTS__V1__FETCHED_PAGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__fetched_page__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL} }
+
+
+struct  Agents__V1__EmbedRequest
+{
+  ProtobufCMessage base;
+  size_t n_texts;
+  char **texts;
+};
+#define AGENTS__V1__EMBED_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__embed_request__descriptor) \
+    , 0,NULL }
+
+
+struct  Agents__V1__Embeddings
+{
+  ProtobufCMessage base;
+  /*
+   * Whether the tenant names an embeddings endpoint; without one there are no vectors.
+   */
+  protobuf_c_boolean configured;
+  char *model;
+  int32_t dimensions;
+  /*
+   * One per text, in order: little-endian Float32, `dimensions` of them.
+   */
+  size_t n_vectors;
+  ProtobufCBinaryData *vectors;
+};
+#define AGENTS__V1__EMBEDDINGS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&agents__v1__embeddings__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, 0, 0,NULL }
 
 
 struct  Agents__V1__VoiceTranscriptionRequest
@@ -561,6 +622,82 @@ Agents__V1__KommoDisconnectRequest *
 void   agents__v1__kommo_disconnect_request__free_unpacked
                      (Agents__V1__KommoDisconnectRequest *message,
                       ProtobufCAllocator *allocator);
+/* Agents__V1__PageFetch methods */
+void   agents__v1__page_fetch__init
+                     (Agents__V1__PageFetch         *message);
+size_t agents__v1__page_fetch__get_packed_size
+                     (const Agents__V1__PageFetch   *message);
+size_t agents__v1__page_fetch__pack
+                     (const Agents__V1__PageFetch   *message,
+                      uint8_t             *out);
+size_t agents__v1__page_fetch__pack_to_buffer
+                     (const Agents__V1__PageFetch   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__PageFetch *
+       agents__v1__page_fetch__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__page_fetch__free_unpacked
+                     (Agents__V1__PageFetch *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__FetchedPage methods */
+void   agents__v1__fetched_page__init
+                     (Agents__V1__FetchedPage         *message);
+size_t agents__v1__fetched_page__get_packed_size
+                     (const Agents__V1__FetchedPage   *message);
+size_t agents__v1__fetched_page__pack
+                     (const Agents__V1__FetchedPage   *message,
+                      uint8_t             *out);
+size_t agents__v1__fetched_page__pack_to_buffer
+                     (const Agents__V1__FetchedPage   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__FetchedPage *
+       agents__v1__fetched_page__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__fetched_page__free_unpacked
+                     (Agents__V1__FetchedPage *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__EmbedRequest methods */
+void   agents__v1__embed_request__init
+                     (Agents__V1__EmbedRequest         *message);
+size_t agents__v1__embed_request__get_packed_size
+                     (const Agents__V1__EmbedRequest   *message);
+size_t agents__v1__embed_request__pack
+                     (const Agents__V1__EmbedRequest   *message,
+                      uint8_t             *out);
+size_t agents__v1__embed_request__pack_to_buffer
+                     (const Agents__V1__EmbedRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__EmbedRequest *
+       agents__v1__embed_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__embed_request__free_unpacked
+                     (Agents__V1__EmbedRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Agents__V1__Embeddings methods */
+void   agents__v1__embeddings__init
+                     (Agents__V1__Embeddings         *message);
+size_t agents__v1__embeddings__get_packed_size
+                     (const Agents__V1__Embeddings   *message);
+size_t agents__v1__embeddings__pack
+                     (const Agents__V1__Embeddings   *message,
+                      uint8_t             *out);
+size_t agents__v1__embeddings__pack_to_buffer
+                     (const Agents__V1__Embeddings   *message,
+                      ProtobufCBuffer     *buffer);
+Agents__V1__Embeddings *
+       agents__v1__embeddings__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   agents__v1__embeddings__free_unpacked
+                     (Agents__V1__Embeddings *message,
+                      ProtobufCAllocator *allocator);
 /* Agents__V1__VoiceTranscriptionRequest methods */
 void   agents__v1__voice_transcription_request__init
                      (Agents__V1__VoiceTranscriptionRequest         *message);
@@ -642,6 +779,18 @@ typedef void (*Agents__V1__KommoConnectRequest_Closure)
                   void *closure_data);
 typedef void (*Agents__V1__KommoDisconnectRequest_Closure)
                  (const Agents__V1__KommoDisconnectRequest *message,
+                  void *closure_data);
+typedef void (*Agents__V1__PageFetch_Closure)
+                 (const Agents__V1__PageFetch *message,
+                  void *closure_data);
+typedef void (*Agents__V1__FetchedPage_Closure)
+                 (const Agents__V1__FetchedPage *message,
+                  void *closure_data);
+typedef void (*Agents__V1__EmbedRequest_Closure)
+                 (const Agents__V1__EmbedRequest *message,
+                  void *closure_data);
+typedef void (*Agents__V1__Embeddings_Closure)
+                 (const Agents__V1__Embeddings *message,
                   void *closure_data);
 typedef void (*Agents__V1__VoiceTranscriptionRequest_Closure)
                  (const Agents__V1__VoiceTranscriptionRequest *message,
@@ -764,6 +913,14 @@ struct Agents__V1__Sequences_Service
                              const Agents__V1__AnalyticsQuery *input,
                              Agents__V1__AnalyticsCounts_Closure closure,
                              void *closure_data);
+  void (*fetch_page)(Agents__V1__Sequences_Service *service,
+                     const Agents__V1__PageFetch *input,
+                     Agents__V1__FetchedPage_Closure closure,
+                     void *closure_data);
+  void (*embed)(Agents__V1__Sequences_Service *service,
+                const Agents__V1__EmbedRequest *input,
+                Agents__V1__Embeddings_Closure closure,
+                void *closure_data);
 };
 typedef void (*Agents__V1__Sequences_ServiceDestroy)(Agents__V1__Sequences_Service *);
 void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
@@ -798,7 +955,9 @@ void agents__v1__sequences__init (Agents__V1__Sequences_Service *service,
       function_prefix__ ## disconnect_kommo,\
       function_prefix__ ## kommo_catalog,\
       function_prefix__ ## refresh_kommo_catalog,\
-      function_prefix__ ## analytics_counters  }
+      function_prefix__ ## analytics_counters,\
+      function_prefix__ ## fetch_page,\
+      function_prefix__ ## embed  }
 void agents__v1__sequences__schedule(ProtobufCService *service,
                                      const Agents__V1__ScheduleRequest *input,
                                      Agents__V1__ScheduleResponse_Closure closure,
@@ -907,6 +1066,14 @@ void agents__v1__sequences__analytics_counters(ProtobufCService *service,
                                                const Agents__V1__AnalyticsQuery *input,
                                                Agents__V1__AnalyticsCounts_Closure closure,
                                                void *closure_data);
+void agents__v1__sequences__fetch_page(ProtobufCService *service,
+                                       const Agents__V1__PageFetch *input,
+                                       Agents__V1__FetchedPage_Closure closure,
+                                       void *closure_data);
+void agents__v1__sequences__embed(ProtobufCService *service,
+                                  const Agents__V1__EmbedRequest *input,
+                                  Agents__V1__Embeddings_Closure closure,
+                                  void *closure_data);
 
 /* --- descriptors --- */
 
@@ -926,6 +1093,10 @@ extern const ProtobufCMessageDescriptor agents__v1__action_command_response__des
 extern const ProtobufCMessageDescriptor agents__v1__lead_resume_response__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__kommo_connect_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__kommo_disconnect_request__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__page_fetch__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__fetched_page__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__embed_request__descriptor;
+extern const ProtobufCMessageDescriptor agents__v1__embeddings__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__voice_transcription_request__descriptor;
 extern const ProtobufCMessageDescriptor agents__v1__voice_transcription__descriptor;
 extern const ProtobufCServiceDescriptor agents__v1__sequences__descriptor;

@@ -1982,11 +1982,13 @@ extension PB.AnalyticsQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__analytics_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__analytics_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__analytics_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2075,11 +2077,13 @@ extension PB.AnalyticsCount: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__analytics_count__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__analytics_count__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__analytics_count__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2131,6 +2135,10 @@ extension PB {
     package struct AnalyticsCounts: Sendable, Hashable {
         /// Ordered by hour, key and agent; only counters that are not zero.
         package var counts: [PB.AnalyticsCount] = []
+        /// Levels: counters whose key ends in `.live` (+1 when a thing starts, -1 when it ends) summed over
+        /// every hour before to_hour, so each is how many were live at the end of the range (sequence-service:
+        /// `sequence.<id>.live`, enrollments active or paused). `hour` is to_hour; only levels that are not zero.
+        package var levels: [PB.AnalyticsCount] = []
         package init() {}
     }
 }
@@ -2139,6 +2147,7 @@ extension PB.AnalyticsCounts {
     /// The proto field numbers.
     package enum FieldNumber {
         package static let counts: Int32 = 1
+        package static let levels: Int32 = 2
     }
 }
 
@@ -2161,11 +2170,13 @@ extension PB.AnalyticsCounts: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__analytics_counts__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__analytics_counts__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__analytics_counts__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2176,27 +2187,36 @@ extension PB.AnalyticsCounts {
             agents__v1__analytics_count__init(pointer)
             try value.fill(&pointer.pointee, arena)
         }
+        c.n_levels = self.levels.count
+        c.levels = try arena.messages(self.levels, as: Agents__V1__AnalyticsCount.self, field: "levels") { value, pointer throws(WireEncodingError) in
+            agents__v1__analytics_count__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
     }
 
     init(c: Agents__V1__AnalyticsCounts) {
         self.counts = WireArena.readMessages(c.counts, c.n_counts) { PB.AnalyticsCount(c: $0) }
+        self.levels = WireArena.readMessages(c.levels, c.n_levels) { PB.AnalyticsCount(c: $0) }
     }
 }
 
 extension PB.AnalyticsCounts: Codable {
     enum CodingKeys: String, CodingKey {
         case counts = "counts"
+        case levels = "levels"
     }
 
     package init(from decoder: any Decoder) throws {
         self.init()
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent([PB.AnalyticsCount].self, forKey: .counts) { self.counts = v }
+        if let v = try container.decodeIfPresent([PB.AnalyticsCount].self, forKey: .levels) { self.levels = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.counts, forKey: .counts)
+        try container.encode(self.levels, forKey: .levels)
     }
 }
 
@@ -2271,11 +2291,13 @@ extension PB.Conformance: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__conformance__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__conformance__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__conformance__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2635,11 +2657,13 @@ extension PB.ConformanceNested: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__conformance_nested__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__conformance_nested__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__conformance_nested__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2724,11 +2748,13 @@ extension PB.Metadata: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__metadata__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__metadata__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__metadata__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2823,11 +2849,13 @@ extension PB.Envelope: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__envelope__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__envelope__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__envelope__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -2945,11 +2973,13 @@ extension PB.FieldViolation: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__field_violation__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__field_violation__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__field_violation__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3018,11 +3048,13 @@ extension PB.HealthCheckRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__health_check_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__health_check_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__health_check_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3088,11 +3120,13 @@ extension PB.HealthCheckResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__health_check_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__health_check_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__health_check_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3191,11 +3225,13 @@ extension PB.Metric: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__metric__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__metric__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__metric__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3287,11 +3323,13 @@ extension PB.KeyValue: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__key_value__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__key_value__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__key_value__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3369,11 +3407,13 @@ extension PB.EchoRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__echo_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__echo_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__echo_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3451,11 +3491,13 @@ extension PB.EchoResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__echo_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__echo_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__echo_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3542,11 +3584,13 @@ extension PB.Document: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__document__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__document__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__document__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3655,11 +3699,13 @@ extension PB.DocumentWrite: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__document_write__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__document_write__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__document_write__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3745,11 +3791,13 @@ extension PB.DocumentRef: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__document_ref__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__document_ref__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__document_ref__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3834,11 +3882,13 @@ extension PB.DocumentQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__document_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__document_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__document_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -3930,11 +3980,13 @@ extension PB.DocumentPage: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__document_page__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__document_page__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__document_page__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -4007,11 +4059,13 @@ extension PB.Empty: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__empty__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__empty__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__empty__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -4098,11 +4152,13 @@ extension PB.MessageFields: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__message_fields__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__message_fields__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__message_fields__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -4249,11 +4305,13 @@ extension PB.CustomField: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__custom_field__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__custom_field__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__custom_field__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -4385,11 +4443,13 @@ extension PB.Event: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__event__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__event__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__event__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -4607,11 +4667,13 @@ extension PB.Action: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__action__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__action__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__action__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -5584,11 +5646,13 @@ extension PB.PlannedAction: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__planned_action__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__planned_action__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__planned_action__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -5706,11 +5770,13 @@ extension PB.PlannedTimer: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__planned_timer__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__planned_timer__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__planned_timer__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -5812,11 +5878,13 @@ extension PB.RuleExplanation: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__rule_explanation__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__rule_explanation__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__rule_explanation__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -5918,11 +5986,13 @@ extension PB.Decision: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__decision__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__decision__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__decision__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6041,11 +6111,13 @@ extension PB.CascadeStep: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__cascade_step__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__cascade_step__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__cascade_step__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6141,11 +6213,13 @@ extension PB.Cascade: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__cascade__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__cascade__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__cascade__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6242,11 +6316,13 @@ extension PB.TenantState: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__tenant_state__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__tenant_state__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__tenant_state__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6345,11 +6421,13 @@ extension PB.TenantPlan: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__tenant_plan__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__tenant_plan__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__tenant_plan__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6453,11 +6531,13 @@ extension PB.TenantStateResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__tenant_state_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__tenant_state_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__tenant_state_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6553,11 +6633,13 @@ extension PB.IngestRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__ingest_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__ingest_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__ingest_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6684,11 +6766,13 @@ extension PB.IngestResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__ingest_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__ingest_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__ingest_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6785,11 +6869,13 @@ extension PB.TenantRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__tenant_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__tenant_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__tenant_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6868,11 +6954,13 @@ extension PB.WebhookSource: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__webhook_source__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__webhook_source__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__webhook_source__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -6975,11 +7063,13 @@ extension PB.KommoAccountBinding: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__kommo_account_binding__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__kommo_account_binding__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__kommo_account_binding__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7062,11 +7152,13 @@ extension PB.RotateRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__rotate_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__rotate_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__rotate_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7156,11 +7248,13 @@ extension PB.EventQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__event_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__event_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__event_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7283,11 +7377,13 @@ extension PB.Dispatch: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__dispatch__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__dispatch__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__dispatch__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7386,11 +7482,13 @@ extension PB.Attempt: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__attempt__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__attempt__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__attempt__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7496,11 +7594,13 @@ extension PB.EventSummary: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__event_summary__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__event_summary__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__event_summary__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7618,11 +7718,13 @@ extension PB.EventPage: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__event_page__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__event_page__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__event_page__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7697,11 +7799,13 @@ extension PB.IdRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__id_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__id_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__id_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7788,11 +7892,13 @@ extension PB.Delivery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__delivery__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__delivery__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__delivery__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7913,11 +8019,13 @@ extension PB.DeliveryQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__delivery_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__delivery_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__delivery_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -7995,11 +8103,13 @@ extension PB.DeliveryPage: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__delivery_page__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__delivery_page__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__delivery_page__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8084,11 +8194,13 @@ extension PB.EventDetail: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__event_detail__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__event_detail__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__event_detail__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8215,11 +8327,13 @@ extension PB.ReplayRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__replay_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__replay_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__replay_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8311,11 +8425,13 @@ extension PB.ReplayResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__replay_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__replay_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__replay_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8403,11 +8519,13 @@ extension PB.StatsRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__stats_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__stats_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__stats_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8484,11 +8602,13 @@ extension PB.StatCount: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__stat_count__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__stat_count__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__stat_count__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8587,11 +8707,13 @@ extension PB.StatsResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__stats_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__stats_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__stats_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8710,11 +8832,13 @@ extension PB.DecisionV1: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__decision_v1__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__decision_v1__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__decision_v1__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -8996,11 +9120,13 @@ extension PB.EvaluateRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__evaluate_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__evaluate_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__evaluate_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9087,11 +9213,13 @@ extension PB.AgentContextRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__agent_context_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__agent_context_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__agent_context_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9181,11 +9309,13 @@ extension PB.ScriptRef: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__script_ref__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__script_ref__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__script_ref__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9353,11 +9483,13 @@ extension PB.AgentContext: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__agent_context__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__agent_context__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__agent_context__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9577,11 +9709,13 @@ extension PB.ScriptUse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__script_use__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__script_use__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__script_use__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9683,11 +9817,13 @@ extension PB.OwnWrite: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__own_write__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__own_write__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__own_write__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9780,11 +9916,13 @@ extension PB.RecordRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__record_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__record_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__record_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9873,11 +10011,13 @@ extension PB.RenderRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__render_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__render_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__render_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -9976,11 +10116,13 @@ extension PB.RenderResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__render_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__render_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__render_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10073,11 +10215,13 @@ extension PB.ScriptVersion: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__script_version__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__script_version__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__script_version__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10159,11 +10303,13 @@ extension PB.ScriptVersionList: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__script_version_list__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__script_version_list__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__script_version_list__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10251,11 +10397,13 @@ extension PB.ScriptRollback: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__script_rollback__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__script_rollback__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__script_rollback__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10342,11 +10490,13 @@ extension PB.StatsQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__stats_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__stats_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__stats_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10431,11 +10581,13 @@ extension PB.CascadeQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__cascade_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__cascade_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__cascade_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10513,11 +10665,13 @@ extension PB.CascadeRule: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__cascade_rule__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__cascade_rule__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__cascade_rule__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10607,11 +10761,13 @@ extension PB.CascadeStop: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__cascade_stop__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__cascade_stop__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__cascade_stop__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10711,11 +10867,13 @@ extension PB.CascadeStopList: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__cascade_stop_list__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__cascade_stop_list__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__cascade_stop_list__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10759,6 +10917,10 @@ extension PB {
         package var text: String = ""
         /// At most this many chunks (0: 5; at most 20).
         package var limit: Int32 = 0
+        /// The question's embedding (little-endian Float32) by `vector_model`: with one, chunks are ranked by
+        /// the hybrid score over bm25's best and the closest vectors of that model; without, by bm25 alone.
+        package var queryVector: [UInt8] = []
+        package var vectorModel: String = ""
         package init() {}
     }
 }
@@ -10769,6 +10931,8 @@ extension PB.KnowledgeQuery {
         package static let agentId: Int32 = 1
         package static let text: Int32 = 2
         package static let limit: Int32 = 3
+        package static let queryVector: Int32 = 4
+        package static let vectorModel: Int32 = 5
     }
 }
 
@@ -10791,11 +10955,13 @@ extension PB.KnowledgeQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__knowledge_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__knowledge_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10804,12 +10970,16 @@ extension PB.KnowledgeQuery {
         c.agent_id = try arena.string(self.agentId, field: "agent_id")
         c.text = try arena.string(self.text, field: "text")
         c.limit = self.limit
+        c.query_vector = arena.binary(self.queryVector)
+        c.vector_model = try arena.string(self.vectorModel, field: "vector_model")
     }
 
     init(c: Agents__V1__KnowledgeQuery) {
         self.agentId = WireArena.readString(c.agent_id)
         self.text = WireArena.readString(c.text)
         self.limit = c.limit
+        self.queryVector = WireArena.readBinary(c.query_vector)
+        self.vectorModel = WireArena.readString(c.vector_model)
     }
 }
 
@@ -10818,6 +10988,8 @@ extension PB.KnowledgeQuery: Codable {
         case agentId = "agent_id"
         case text = "text"
         case limit = "limit"
+        case queryVector = "query_vector"
+        case vectorModel = "vector_model"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -10826,6 +10998,8 @@ extension PB.KnowledgeQuery: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
         if let v = try container.decodeIfPresent(String.self, forKey: .text) { self.text = v }
         if let v = try container.decodeIfPresent(Int32.self, forKey: .limit) { self.limit = v }
+        if let v = try container.decodeIfPresent([UInt8].self, forKey: .queryVector) { self.queryVector = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .vectorModel) { self.vectorModel = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -10833,6 +11007,8 @@ extension PB.KnowledgeQuery: Codable {
         try container.encode(self.agentId, forKey: .agentId)
         try container.encode(self.text, forKey: .text)
         try container.encode(self.limit, forKey: .limit)
+        try container.encode(self.queryVector, forKey: .queryVector)
+        try container.encode(self.vectorModel, forKey: .vectorModel)
     }
 }
 
@@ -10853,6 +11029,10 @@ extension PB {
         package var score: Double = 0
         /// The share (0..1) of the query's significant words the chunk holds.
         package var coverage: Double = 0
+        /// With a query vector: the cosine similarity of the chunk's vector (0 without one) and the hybrid
+        /// score the hits are ordered by, 0.5 x bm25 / best bm25 + 0.5 x max(0, cosine).
+        package var similarity: Double = 0
+        package var hybrid: Double = 0
         package init() {}
     }
 }
@@ -10868,6 +11048,8 @@ extension PB.KnowledgeHit {
         package static let text: Int32 = 6
         package static let score: Int32 = 7
         package static let coverage: Int32 = 8
+        package static let similarity: Int32 = 9
+        package static let hybrid: Int32 = 10
     }
 }
 
@@ -10890,11 +11072,13 @@ extension PB.KnowledgeHit: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__knowledge_hit__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_hit__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__knowledge_hit__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -10908,6 +11092,8 @@ extension PB.KnowledgeHit {
         c.text = try arena.string(self.text, field: "text")
         c.score = self.score
         c.coverage = self.coverage
+        c.similarity = self.similarity
+        c.hybrid = self.hybrid
     }
 
     init(c: Agents__V1__KnowledgeHit) {
@@ -10919,6 +11105,8 @@ extension PB.KnowledgeHit {
         self.text = WireArena.readString(c.text)
         self.score = c.score
         self.coverage = c.coverage
+        self.similarity = c.similarity
+        self.hybrid = c.hybrid
     }
 }
 
@@ -10932,6 +11120,8 @@ extension PB.KnowledgeHit: Codable {
         case text = "text"
         case score = "score"
         case coverage = "coverage"
+        case similarity = "similarity"
+        case hybrid = "hybrid"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -10945,6 +11135,8 @@ extension PB.KnowledgeHit: Codable {
         if let v = try container.decodeIfPresent(String.self, forKey: .text) { self.text = v }
         if let v = try container.decodeIfPresent(Double.self, forKey: .score) { self.score = v }
         if let v = try container.decodeIfPresent(Double.self, forKey: .coverage) { self.coverage = v }
+        if let v = try container.decodeIfPresent(Double.self, forKey: .similarity) { self.similarity = v }
+        if let v = try container.decodeIfPresent(Double.self, forKey: .hybrid) { self.hybrid = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -10957,6 +11149,8 @@ extension PB.KnowledgeHit: Codable {
         try container.encode(self.text, forKey: .text)
         try container.encode(self.score, forKey: .score)
         try container.encode(self.coverage, forKey: .coverage)
+        try container.encode(self.similarity, forKey: .similarity)
+        try container.encode(self.hybrid, forKey: .hybrid)
     }
 }
 
@@ -11001,11 +11195,13 @@ extension PB.KnowledgeVersionList: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__knowledge_version_list__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_version_list__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__knowledge_version_list__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11058,6 +11254,8 @@ extension PB {
         package var items: [PB.KnowledgeHit] = []
         /// The significant words the query was reduced to.
         package var terms: [String] = []
+        /// "hybrid" or "bm25".
+        package var ranking: String = ""
         package init() {}
     }
 }
@@ -11067,6 +11265,7 @@ extension PB.KnowledgeHits {
     package enum FieldNumber {
         package static let items: Int32 = 1
         package static let terms: Int32 = 2
+        package static let ranking: Int32 = 3
     }
 }
 
@@ -11089,11 +11288,13 @@ extension PB.KnowledgeHits: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__knowledge_hits__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_hits__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__knowledge_hits__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11106,11 +11307,13 @@ extension PB.KnowledgeHits {
         }
         c.n_terms = self.terms.count
         c.terms = try arena.strings(self.terms, field: "terms")
+        c.ranking = try arena.string(self.ranking, field: "ranking")
     }
 
     init(c: Agents__V1__KnowledgeHits) {
         self.items = WireArena.readMessages(c.items, c.n_items) { PB.KnowledgeHit(c: $0) }
         self.terms = WireArena.readStrings(c.terms, c.n_terms)
+        self.ranking = WireArena.readString(c.ranking)
     }
 }
 
@@ -11118,6 +11321,7 @@ extension PB.KnowledgeHits: Codable {
     enum CodingKeys: String, CodingKey {
         case items = "items"
         case terms = "terms"
+        case ranking = "ranking"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -11125,12 +11329,362 @@ extension PB.KnowledgeHits: Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try container.decodeIfPresent([PB.KnowledgeHit].self, forKey: .items) { self.items = v }
         if let v = try container.decodeIfPresent([String].self, forKey: .terms) { self.terms = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .ranking) { self.ranking = v }
     }
 
     package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.items, forKey: .items)
         try container.encode(self.terms, forKey: .terms)
+        try container.encode(self.ranking, forKey: .ranking)
+    }
+}
+
+// MARK: - agents.v1.KnowledgeChunkList
+
+extension PB {
+    /// The chunks of a document's current version, for embedding.
+    package struct KnowledgeChunkList: Sendable, Hashable {
+        package var documentId: String = ""
+        package var version: Int64 = 0
+        package var items: [PB.KnowledgeChunkText] = []
+        package init() {}
+    }
+}
+
+extension PB.KnowledgeChunkList {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let documentId: Int32 = 1
+        package static let version: Int32 = 2
+        package static let items: Int32 = 3
+    }
+}
+
+extension PB.KnowledgeChunkList: WireMessage {
+    package static var protoName: String { "agents.v1.KnowledgeChunkList" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KnowledgeChunkList()
+            agents__v1__knowledge_chunk_list__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__knowledge_chunk_list__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__knowledge_chunk_list__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_chunk_list__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
+        }
+    }
+}
+
+extension PB.KnowledgeChunkList {
+    func fill(_ c: inout Agents__V1__KnowledgeChunkList, _ arena: WireArena) throws(WireEncodingError) {
+        c.document_id = try arena.string(self.documentId, field: "document_id")
+        c.version = self.version
+        c.n_items = self.items.count
+        c.items = try arena.messages(self.items, as: Agents__V1__KnowledgeChunkText.self, field: "items") { value, pointer throws(WireEncodingError) in
+            agents__v1__knowledge_chunk_text__init(pointer)
+            try value.fill(&pointer.pointee, arena)
+        }
+    }
+
+    init(c: Agents__V1__KnowledgeChunkList) {
+        self.documentId = WireArena.readString(c.document_id)
+        self.version = c.version
+        self.items = WireArena.readMessages(c.items, c.n_items) { PB.KnowledgeChunkText(c: $0) }
+    }
+}
+
+extension PB.KnowledgeChunkList: Codable {
+    enum CodingKeys: String, CodingKey {
+        case documentId = "document_id"
+        case version = "version"
+        case items = "items"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .documentId) { self.documentId = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .version) { self.version = v }
+        if let v = try container.decodeIfPresent([PB.KnowledgeChunkText].self, forKey: .items) { self.items = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.documentId, forKey: .documentId)
+        try container.encode(self.version, forKey: .version)
+        try container.encode(self.items, forKey: .items)
+    }
+}
+
+// MARK: - agents.v1.KnowledgeChunkText
+
+extension PB {
+    package struct KnowledgeChunkText: Sendable, Hashable {
+        package var id: Int64 = 0
+        /// The chunk as embedded: the document's title, the chunk's heading and its text.
+        package var text: String = ""
+        package init() {}
+    }
+}
+
+extension PB.KnowledgeChunkText {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let id: Int32 = 1
+        package static let text: Int32 = 2
+    }
+}
+
+extension PB.KnowledgeChunkText: WireMessage {
+    package static var protoName: String { "agents.v1.KnowledgeChunkText" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KnowledgeChunkText()
+            agents__v1__knowledge_chunk_text__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__knowledge_chunk_text__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__knowledge_chunk_text__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_chunk_text__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
+        }
+    }
+}
+
+extension PB.KnowledgeChunkText {
+    func fill(_ c: inout Agents__V1__KnowledgeChunkText, _ arena: WireArena) throws(WireEncodingError) {
+        c.id = self.id
+        c.text = try arena.string(self.text, field: "text")
+    }
+
+    init(c: Agents__V1__KnowledgeChunkText) {
+        self.id = c.id
+        self.text = WireArena.readString(c.text)
+    }
+}
+
+extension PB.KnowledgeChunkText: Codable {
+    enum CodingKeys: String, CodingKey {
+        case id = "id"
+        case text = "text"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .id) { self.id = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .text) { self.text = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.id, forKey: .id)
+        try container.encode(self.text, forKey: .text)
+    }
+}
+
+// MARK: - agents.v1.KnowledgeVectors
+
+extension PB {
+    /// Vectors for chunks of one document, one per chunk id, by one model.
+    package struct KnowledgeVectors: Sendable, Hashable {
+        package var agentId: String = ""
+        package var documentId: String = ""
+        package var model: String = ""
+        package var chunkIds: [Int64] = []
+        /// Little-endian Float32, as many as the model's dimensions.
+        package var vectors: [[UInt8]] = []
+        package init() {}
+    }
+}
+
+extension PB.KnowledgeVectors {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let agentId: Int32 = 1
+        package static let documentId: Int32 = 2
+        package static let model: Int32 = 3
+        package static let chunkIds: Int32 = 4
+        package static let vectors: Int32 = 5
+    }
+}
+
+extension PB.KnowledgeVectors: WireMessage {
+    package static var protoName: String { "agents.v1.KnowledgeVectors" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KnowledgeVectors()
+            agents__v1__knowledge_vectors__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__knowledge_vectors__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__knowledge_vectors__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_vectors__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
+        }
+    }
+}
+
+extension PB.KnowledgeVectors {
+    func fill(_ c: inout Agents__V1__KnowledgeVectors, _ arena: WireArena) throws(WireEncodingError) {
+        c.agent_id = try arena.string(self.agentId, field: "agent_id")
+        c.document_id = try arena.string(self.documentId, field: "document_id")
+        c.model = try arena.string(self.model, field: "model")
+        c.n_chunk_ids = self.chunkIds.count
+        c.chunk_ids = arena.scalars(self.chunkIds)
+        c.n_vectors = self.vectors.count
+        c.vectors = arena.binaries(self.vectors)
+    }
+
+    init(c: Agents__V1__KnowledgeVectors) {
+        self.agentId = WireArena.readString(c.agent_id)
+        self.documentId = WireArena.readString(c.document_id)
+        self.model = WireArena.readString(c.model)
+        self.chunkIds = WireArena.readScalars(c.chunk_ids, c.n_chunk_ids)
+        self.vectors = WireArena.readBinaries(c.vectors, c.n_vectors)
+    }
+}
+
+extension PB.KnowledgeVectors: Codable {
+    enum CodingKeys: String, CodingKey {
+        case agentId = "agent_id"
+        case documentId = "document_id"
+        case model = "model"
+        case chunkIds = "chunk_ids"
+        case vectors = "vectors"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .agentId) { self.agentId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .documentId) { self.documentId = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .model) { self.model = v }
+        if let v = try container.decodeIfPresent([Int64].self, forKey: .chunkIds) { self.chunkIds = v }
+        if let v = try container.decodeIfPresent([[UInt8]].self, forKey: .vectors) { self.vectors = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.agentId, forKey: .agentId)
+        try container.encode(self.documentId, forKey: .documentId)
+        try container.encode(self.model, forKey: .model)
+        try container.encode(self.chunkIds, forKey: .chunkIds)
+        try container.encode(self.vectors, forKey: .vectors)
+    }
+}
+
+// MARK: - agents.v1.KnowledgeVectorsStored
+
+extension PB {
+    package struct KnowledgeVectorsStored: Sendable, Hashable {
+        /// Chunks that now hold a vector (a chunk re-indexed meanwhile is gone and skipped).
+        package var stored: Int32 = 0
+        package init() {}
+    }
+}
+
+extension PB.KnowledgeVectorsStored {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let stored: Int32 = 1
+    }
+}
+
+extension PB.KnowledgeVectorsStored: WireMessage {
+    package static var protoName: String { "agents.v1.KnowledgeVectorsStored" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__KnowledgeVectorsStored()
+            agents__v1__knowledge_vectors_stored__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__knowledge_vectors_stored__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__knowledge_vectors_stored__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__knowledge_vectors_stored__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
+        }
+    }
+}
+
+extension PB.KnowledgeVectorsStored {
+    func fill(_ c: inout Agents__V1__KnowledgeVectorsStored, _ arena: WireArena) throws(WireEncodingError) {
+        c.stored = self.stored
+    }
+
+    init(c: Agents__V1__KnowledgeVectorsStored) {
+        self.stored = c.stored
+    }
+}
+
+extension PB.KnowledgeVectorsStored: Codable {
+    enum CodingKeys: String, CodingKey {
+        case stored = "stored"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .stored) { self.stored = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.stored, forKey: .stored)
     }
 }
 
@@ -11170,11 +11724,13 @@ extension PB.StatsReport: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__stats_report__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__stats_report__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__stats_report__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11244,11 +11800,13 @@ extension PB.ScheduleRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__schedule_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__schedule_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__schedule_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11334,11 +11892,13 @@ extension PB.ScheduleResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__schedule_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__schedule_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__schedule_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11409,11 +11969,13 @@ extension PB.OnEventRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__on_event_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__on_event_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__on_event_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11486,11 +12048,13 @@ extension PB.OnEventResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__on_event_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__on_event_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__on_event_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11573,11 +12137,13 @@ extension PB.EnrollmentCommand: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__enrollment_command__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__enrollment_command__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__enrollment_command__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11672,11 +12238,13 @@ extension PB.LeadQuery: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__lead_query__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__lead_query__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__lead_query__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11757,11 +12325,13 @@ extension PB.ChatsWebhookCheck: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__chats_webhook_check__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__chats_webhook_check__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__chats_webhook_check__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11841,11 +12411,13 @@ extension PB.ChatsWebhookVerdict: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__chats_webhook_verdict__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__chats_webhook_verdict__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__chats_webhook_verdict__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11917,11 +12489,13 @@ extension PB.LeadResume: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__lead_resume__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__lead_resume__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__lead_resume__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -11990,11 +12564,13 @@ extension PB.ActionCommand: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__action_command__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__action_command__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__action_command__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -12068,11 +12644,13 @@ extension PB.ActionCommandResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__action_command_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__action_command_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__action_command_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -12146,11 +12724,13 @@ extension PB.LeadResumeResponse: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__lead_resume_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__lead_resume_response__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__lead_resume_response__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -12231,11 +12811,13 @@ extension PB.KommoConnectRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__kommo_connect_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__kommo_connect_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__kommo_connect_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -12324,11 +12906,13 @@ extension PB.KommoDisconnectRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__kommo_disconnect_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__kommo_disconnect_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__kommo_disconnect_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -12374,6 +12958,341 @@ extension PB.KommoDisconnectRequest: Codable {
     }
 }
 
+// MARK: - agents.v1.PageFetch
+
+extension PB {
+    package struct PageFetch: Sendable, Hashable {
+        package var url: String = ""
+        package var maxBytes: Int64 = 0
+        package init() {}
+    }
+}
+
+extension PB.PageFetch {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let url: Int32 = 1
+        package static let maxBytes: Int32 = 2
+    }
+}
+
+extension PB.PageFetch: WireMessage {
+    package static var protoName: String { "agents.v1.PageFetch" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__PageFetch()
+            agents__v1__page_fetch__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__page_fetch__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__page_fetch__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__page_fetch__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
+        }
+    }
+}
+
+extension PB.PageFetch {
+    func fill(_ c: inout Agents__V1__PageFetch, _ arena: WireArena) throws(WireEncodingError) {
+        c.url = try arena.string(self.url, field: "url")
+        c.max_bytes = self.maxBytes
+    }
+
+    init(c: Agents__V1__PageFetch) {
+        self.url = WireArena.readString(c.url)
+        self.maxBytes = c.max_bytes
+    }
+}
+
+extension PB.PageFetch: Codable {
+    enum CodingKeys: String, CodingKey {
+        case url = "url"
+        case maxBytes = "max_bytes"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .url) { self.url = v }
+        if let v = try container.decodeIfPresent(Int64.self, forKey: .maxBytes) { self.maxBytes = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.url, forKey: .url)
+        try container.encode(self.maxBytes, forKey: .maxBytes)
+    }
+}
+
+// MARK: - agents.v1.FetchedPage
+
+extension PB {
+    package struct FetchedPage: Sendable, Hashable {
+        /// The URL the page was read from, after redirects.
+        package var url: String = ""
+        package var contentType: String = ""
+        package var body: [UInt8] = []
+        package init() {}
+    }
+}
+
+extension PB.FetchedPage {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let url: Int32 = 1
+        package static let contentType: Int32 = 2
+        package static let body: Int32 = 3
+    }
+}
+
+extension PB.FetchedPage: WireMessage {
+    package static var protoName: String { "agents.v1.FetchedPage" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__FetchedPage()
+            agents__v1__fetched_page__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__fetched_page__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__fetched_page__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__fetched_page__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
+        }
+    }
+}
+
+extension PB.FetchedPage {
+    func fill(_ c: inout Agents__V1__FetchedPage, _ arena: WireArena) throws(WireEncodingError) {
+        c.url = try arena.string(self.url, field: "url")
+        c.content_type = try arena.string(self.contentType, field: "content_type")
+        c.body = arena.binary(self.body)
+    }
+
+    init(c: Agents__V1__FetchedPage) {
+        self.url = WireArena.readString(c.url)
+        self.contentType = WireArena.readString(c.content_type)
+        self.body = WireArena.readBinary(c.body)
+    }
+}
+
+extension PB.FetchedPage: Codable {
+    enum CodingKeys: String, CodingKey {
+        case url = "url"
+        case contentType = "content_type"
+        case body = "body"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(String.self, forKey: .url) { self.url = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .contentType) { self.contentType = v }
+        if let v = try container.decodeIfPresent([UInt8].self, forKey: .body) { self.body = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.url, forKey: .url)
+        try container.encode(self.contentType, forKey: .contentType)
+        try container.encode(self.body, forKey: .body)
+    }
+}
+
+// MARK: - agents.v1.EmbedRequest
+
+extension PB {
+    package struct EmbedRequest: Sendable, Hashable {
+        package var texts: [String] = []
+        package init() {}
+    }
+}
+
+extension PB.EmbedRequest {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let texts: Int32 = 1
+    }
+}
+
+extension PB.EmbedRequest: WireMessage {
+    package static var protoName: String { "agents.v1.EmbedRequest" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__EmbedRequest()
+            agents__v1__embed_request__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__embed_request__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__embed_request__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__embed_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
+        }
+    }
+}
+
+extension PB.EmbedRequest {
+    func fill(_ c: inout Agents__V1__EmbedRequest, _ arena: WireArena) throws(WireEncodingError) {
+        c.n_texts = self.texts.count
+        c.texts = try arena.strings(self.texts, field: "texts")
+    }
+
+    init(c: Agents__V1__EmbedRequest) {
+        self.texts = WireArena.readStrings(c.texts, c.n_texts)
+    }
+}
+
+extension PB.EmbedRequest: Codable {
+    enum CodingKeys: String, CodingKey {
+        case texts = "texts"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent([String].self, forKey: .texts) { self.texts = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.texts, forKey: .texts)
+    }
+}
+
+// MARK: - agents.v1.Embeddings
+
+extension PB {
+    package struct Embeddings: Sendable, Hashable {
+        /// Whether the tenant names an embeddings endpoint; without one there are no vectors.
+        package var configured: Bool = false
+        package var model: String = ""
+        package var dimensions: Int32 = 0
+        /// One per text, in order: little-endian Float32, `dimensions` of them.
+        package var vectors: [[UInt8]] = []
+        package init() {}
+    }
+}
+
+extension PB.Embeddings {
+    /// The proto field numbers.
+    package enum FieldNumber {
+        package static let configured: Int32 = 1
+        package static let model: Int32 = 2
+        package static let dimensions: Int32 = 3
+        package static let vectors: Int32 = 4
+    }
+}
+
+extension PB.Embeddings: WireMessage {
+    package static var protoName: String { "agents.v1.Embeddings" }
+
+    package func serializedBytes() throws(WireEncodingError) -> [UInt8] {
+        let arena = WireArena()
+        // The C struct points into the arena's blocks until `pack` returns.
+        return try withExtendedLifetime(arena) { () throws(WireEncodingError) -> [UInt8] in
+            var c = Agents__V1__Embeddings()
+            agents__v1__embeddings__init(&c)
+            do throws(WireEncodingError) { try fill(&c, arena) } catch { throw error.in(Self.protoName) }
+            let size = agents__v1__embeddings__get_packed_size(&c)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = agents__v1__embeddings__pack(&c, buffer.baseAddress!)
+            }
+        }
+    }
+
+    package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__embeddings__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
+        }
+    }
+}
+
+extension PB.Embeddings {
+    func fill(_ c: inout Agents__V1__Embeddings, _ arena: WireArena) throws(WireEncodingError) {
+        c.configured = (self.configured ? 1 : 0)
+        c.model = try arena.string(self.model, field: "model")
+        c.dimensions = self.dimensions
+        c.n_vectors = self.vectors.count
+        c.vectors = arena.binaries(self.vectors)
+    }
+
+    init(c: Agents__V1__Embeddings) {
+        self.configured = (c.configured != 0)
+        self.model = WireArena.readString(c.model)
+        self.dimensions = c.dimensions
+        self.vectors = WireArena.readBinaries(c.vectors, c.n_vectors)
+    }
+}
+
+extension PB.Embeddings: Codable {
+    enum CodingKeys: String, CodingKey {
+        case configured = "configured"
+        case model = "model"
+        case dimensions = "dimensions"
+        case vectors = "vectors"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try container.decodeIfPresent(Bool.self, forKey: .configured) { self.configured = v }
+        if let v = try container.decodeIfPresent(String.self, forKey: .model) { self.model = v }
+        if let v = try container.decodeIfPresent(Int32.self, forKey: .dimensions) { self.dimensions = v }
+        if let v = try container.decodeIfPresent([[UInt8]].self, forKey: .vectors) { self.vectors = v }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.configured, forKey: .configured)
+        try container.encode(self.model, forKey: .model)
+        try container.encode(self.dimensions, forKey: .dimensions)
+        try container.encode(self.vectors, forKey: .vectors)
+    }
+}
+
 // MARK: - agents.v1.VoiceTranscriptionRequest
 
 extension PB {
@@ -12413,11 +13332,13 @@ extension PB.VoiceTranscriptionRequest: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__voice_transcription_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__voice_transcription_request__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__voice_transcription_request__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -12496,11 +13417,13 @@ extension PB.VoiceTranscription: WireMessage {
     }
 
     package init(serializedBytes bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
-        guard let p = agents__v1__voice_transcription__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw WireDecodingError(type: Self.protoName)
+        // Unpacked into an arena, which frees the whole C message when the Swift value is made.
+        self = try WireArena.unpacking { allocator throws(WireDecodingError) -> Self in
+            guard let p = agents__v1__voice_transcription__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw WireDecodingError(type: Self.protoName)
+            }
+            return Self(c: p.pointee)
         }
-        defer { agents__v1__voice_transcription__free_unpacked(p, nil) }
-        self.init(c: p.pointee)
     }
 }
 
@@ -12898,6 +13821,15 @@ extension PB {
         /// NOT_FOUND (agent).
         package static let searchKnowledge = RPCMethod<PB.KnowledgeQuery, PB.KnowledgeHits>(
             path: "/agents.v1.Rules/SearchKnowledge", idempotent: true)
+        /// The chunks of a document's current version with the text an embedding is computed from.
+        /// Errors: NOT_FOUND.
+        package static let listKnowledgeChunks = RPCMethod<PB.DocumentRef, PB.KnowledgeChunkList>(
+            path: "/agents.v1.Rules/ListKnowledgeChunks", idempotent: true)
+        /// Stores chunks' vectors beside them (replacing earlier ones). Idempotent.
+        /// Errors: NOT_FOUND (the document), INVALID_ARGUMENT (ids and vectors of different counts, a vector
+        /// that is not whole Float32s or of another length than the others, more than 1,000 chunks).
+        package static let storeKnowledgeVectors = RPCMethod<PB.KnowledgeVectors, PB.KnowledgeVectorsStored>(
+            path: "/agents.v1.Rules/StoreKnowledgeVectors", idempotent: true)
         /// Errors: NOT_FOUND.
         package static let getAgentContext = RPCMethod<PB.AgentContextRequest, PB.AgentContext>(
             path: "/agents.v1.Rules/GetAgentContext", idempotent: true)
@@ -12970,6 +13902,13 @@ package protocol RulesHandler: Sendable {
     /// The best chunks of the agent's active documents for a text. Errors: INVALID_ARGUMENT (text, limit),
     /// NOT_FOUND (agent).
     func searchKnowledge(_ request: PB.KnowledgeQuery, context: RPCContext) async throws -> PB.KnowledgeHits
+    /// The chunks of a document's current version with the text an embedding is computed from.
+    /// Errors: NOT_FOUND.
+    func listKnowledgeChunks(_ request: PB.DocumentRef, context: RPCContext) async throws -> PB.KnowledgeChunkList
+    /// Stores chunks' vectors beside them (replacing earlier ones). Idempotent.
+    /// Errors: NOT_FOUND (the document), INVALID_ARGUMENT (ids and vectors of different counts, a vector
+    /// that is not whole Float32s or of another length than the others, more than 1,000 chunks).
+    func storeKnowledgeVectors(_ request: PB.KnowledgeVectors, context: RPCContext) async throws -> PB.KnowledgeVectorsStored
     /// Errors: NOT_FOUND.
     func getAgentContext(_ request: PB.AgentContextRequest, context: RPCContext) async throws -> PB.AgentContext
     /// Script uses and our own writes (loop guard), reported by the executor. Idempotent by keys.
@@ -13020,6 +13959,8 @@ extension RulesHandler {
             RPCRoute(PB.RulesService.reindexKnowledge) { request, context in try await self.reindexKnowledge(request, context: context) },
             RPCRoute(PB.RulesService.listKnowledgeVersions) { request, context in try await self.listKnowledgeVersions(request, context: context) },
             RPCRoute(PB.RulesService.searchKnowledge) { request, context in try await self.searchKnowledge(request, context: context) },
+            RPCRoute(PB.RulesService.listKnowledgeChunks) { request, context in try await self.listKnowledgeChunks(request, context: context) },
+            RPCRoute(PB.RulesService.storeKnowledgeVectors) { request, context in try await self.storeKnowledgeVectors(request, context: context) },
             RPCRoute(PB.RulesService.getAgentContext) { request, context in try await self.getAgentContext(request, context: context) },
             RPCRoute(PB.RulesService.record) { request, context in try await self.record(request, context: context) },
             RPCRoute(PB.RulesService.ruleStats) { request, context in try await self.ruleStats(request, context: context) },
@@ -13150,6 +14091,19 @@ package struct RulesClient: Sendable {
     /// NOT_FOUND (agent).
     package func searchKnowledge(_ request: PB.KnowledgeQuery, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.KnowledgeHits {
         try await connection.call(PB.RulesService.searchKnowledge, request, options: options)
+    }
+
+    /// The chunks of a document's current version with the text an embedding is computed from.
+    /// Errors: NOT_FOUND.
+    package func listKnowledgeChunks(_ request: PB.DocumentRef, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.KnowledgeChunkList {
+        try await connection.call(PB.RulesService.listKnowledgeChunks, request, options: options)
+    }
+
+    /// Stores chunks' vectors beside them (replacing earlier ones). Idempotent.
+    /// Errors: NOT_FOUND (the document), INVALID_ARGUMENT (ids and vectors of different counts, a vector
+    /// that is not whole Float32s or of another length than the others, more than 1,000 chunks).
+    package func storeKnowledgeVectors(_ request: PB.KnowledgeVectors, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.KnowledgeVectorsStored {
+        try await connection.call(PB.RulesService.storeKnowledgeVectors, request, options: options)
     }
 
     /// Errors: NOT_FOUND.
@@ -13298,6 +14252,22 @@ extension PB {
         /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
         package static let analyticsCounters = RPCMethod<PB.AnalyticsQuery, PB.AnalyticsCounts>(
             path: "/agents.v1.Sequences/AnalyticsCounters", idempotent: true)
+        /// Fetches a web page for a knowledge document through the egress gate, under the policy of every
+        /// outbound request (no private addresses unless the operator allows them); redirects are followed
+        /// (at most 5), each target checked again; at most max_bytes (capped at 4 MiB) within 15 s.
+        /// Errors: INVALID_ARGUMENT (field url: not http(s), a refused target, too many redirects, an answer
+        /// other than 2xx, a body over max_bytes), UNAVAILABLE (unresolved, timed out, transport).
+        package static let fetchPage = RPCMethod<PB.PageFetch, PB.FetchedPage>(
+            path: "/agents.v1.Sequences/FetchPage", idempotent: true)
+        /// Embeds texts (knowledge chunks, a client's question) with the tenant's embeddings endpoint
+        /// (integrations `embeddings`) through the egress gate: POST {base_url}/v1/embeddings, at most 32
+        /// texts a request; at most 256 texts of at most 8,000 characters a call, all within 60 s. Without an
+        /// endpoint: configured false and no vectors.
+        /// Errors: INVALID_ARGUMENT (field texts: too many, an empty or too long text), FAILED_PRECONDITION
+        /// (the endpoint refused by the egress policy, unreachable, timed out, answered other than 2xx, or
+        /// with vectors that do not fit the texts; not UNAVAILABLE, which clients retry).
+        package static let embed = RPCMethod<PB.EmbedRequest, PB.Embeddings>(
+            path: "/agents.v1.Sequences/Embed", idempotent: true)
     }
 }
 
@@ -13371,6 +14341,20 @@ package protocol SequencesHandler: Sendable {
     /// Counters of the tenant (from metadata) per UTC hour, key and agent in [from_hour, to_hour).
     /// Errors: INVALID_ARGUMENT (a range that ends before it starts or is longer than 400 days, bad bucket starts).
     func analyticsCounters(_ request: PB.AnalyticsQuery, context: RPCContext) async throws -> PB.AnalyticsCounts
+    /// Fetches a web page for a knowledge document through the egress gate, under the policy of every
+    /// outbound request (no private addresses unless the operator allows them); redirects are followed
+    /// (at most 5), each target checked again; at most max_bytes (capped at 4 MiB) within 15 s.
+    /// Errors: INVALID_ARGUMENT (field url: not http(s), a refused target, too many redirects, an answer
+    /// other than 2xx, a body over max_bytes), UNAVAILABLE (unresolved, timed out, transport).
+    func fetchPage(_ request: PB.PageFetch, context: RPCContext) async throws -> PB.FetchedPage
+    /// Embeds texts (knowledge chunks, a client's question) with the tenant's embeddings endpoint
+    /// (integrations `embeddings`) through the egress gate: POST {base_url}/v1/embeddings, at most 32
+    /// texts a request; at most 256 texts of at most 8,000 characters a call, all within 60 s. Without an
+    /// endpoint: configured false and no vectors.
+    /// Errors: INVALID_ARGUMENT (field texts: too many, an empty or too long text), FAILED_PRECONDITION
+    /// (the endpoint refused by the egress policy, unreachable, timed out, answered other than 2xx, or
+    /// with vectors that do not fit the texts; not UNAVAILABLE, which clients retry).
+    func embed(_ request: PB.EmbedRequest, context: RPCContext) async throws -> PB.Embeddings
 }
 
 extension SequencesHandler {
@@ -13404,6 +14388,8 @@ extension SequencesHandler {
             RPCRoute(PB.SequencesService.kommoCatalog) { request, context in try await self.kommoCatalog(request, context: context) },
             RPCRoute(PB.SequencesService.refreshKommoCatalog) { request, context in try await self.refreshKommoCatalog(request, context: context) },
             RPCRoute(PB.SequencesService.analyticsCounters) { request, context in try await self.analyticsCounters(request, context: context) },
+            RPCRoute(PB.SequencesService.fetchPage) { request, context in try await self.fetchPage(request, context: context) },
+            RPCRoute(PB.SequencesService.embed) { request, context in try await self.embed(request, context: context) },
         ]
     }
 }
@@ -13562,6 +14548,26 @@ package struct SequencesClient: Sendable {
         try await connection.call(PB.SequencesService.analyticsCounters, request, options: options)
     }
 
+    /// Fetches a web page for a knowledge document through the egress gate, under the policy of every
+    /// outbound request (no private addresses unless the operator allows them); redirects are followed
+    /// (at most 5), each target checked again; at most max_bytes (capped at 4 MiB) within 15 s.
+    /// Errors: INVALID_ARGUMENT (field url: not http(s), a refused target, too many redirects, an answer
+    /// other than 2xx, a body over max_bytes), UNAVAILABLE (unresolved, timed out, transport).
+    package func fetchPage(_ request: PB.PageFetch, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.FetchedPage {
+        try await connection.call(PB.SequencesService.fetchPage, request, options: options)
+    }
+
+    /// Embeds texts (knowledge chunks, a client's question) with the tenant's embeddings endpoint
+    /// (integrations `embeddings`) through the egress gate: POST {base_url}/v1/embeddings, at most 32
+    /// texts a request; at most 256 texts of at most 8,000 characters a call, all within 60 s. Without an
+    /// endpoint: configured false and no vectors.
+    /// Errors: INVALID_ARGUMENT (field texts: too many, an empty or too long text), FAILED_PRECONDITION
+    /// (the endpoint refused by the egress policy, unreachable, timed out, answered other than 2xx, or
+    /// with vectors that do not fit the texts; not UNAVAILABLE, which clients retry).
+    package func embed(_ request: PB.EmbedRequest, options: CallOptions = CallOptions()) async throws(RPCError) -> PB.Embeddings {
+        try await connection.call(PB.SequencesService.embed, request, options: options)
+    }
+
 }
 
 // MARK: - Access
@@ -13612,6 +14618,8 @@ extension PB {
         "/agents.v1.Rules/ReindexKnowledge": ["gateway"],
         "/agents.v1.Rules/ListKnowledgeVersions": ["gateway"],
         "/agents.v1.Rules/SearchKnowledge": ["gateway", "sequence-service"],
+        "/agents.v1.Rules/ListKnowledgeChunks": ["gateway"],
+        "/agents.v1.Rules/StoreKnowledgeVectors": ["gateway"],
         "/agents.v1.Rules/GetAgentContext": ["sequence-service"],
         "/agents.v1.Rules/Record": ["sequence-service"],
         "/agents.v1.Rules/RuleStats": ["gateway"],
@@ -13648,5 +14656,7 @@ extension PB {
         "/agents.v1.Sequences/KommoCatalog": ["gateway"],
         "/agents.v1.Sequences/RefreshKommoCatalog": ["gateway"],
         "/agents.v1.Sequences/AnalyticsCounters": ["gateway"],
+        "/agents.v1.Sequences/FetchPage": ["gateway"],
+        "/agents.v1.Sequences/Embed": ["gateway"],
     ]
 }
