@@ -29,6 +29,9 @@ def seed(stack):
     script = stack.api("POST", f"/api/v1/agents/{a}/scripts", "acme", {
         "name": "Spring greeting", "type": "greeting", "body": "Hi {{contact.first_name|there}}! Your code is {{promo_code}}.",
         "variables": ["promo_code"]})
+    stack.api("POST", f"/api/v1/agents/{a}/knowledge", "acme", {
+        "title": "Delivery", "format": "markdown",
+        "content": "# Delivery\n\nWe deliver across Spain in 3 to 5 working days; to the islands in 7.\n\n## Cost\n\nFree above 150 EUR."})
     for n, name in enumerate(["lead_status_changed.form", "lead_added.form", "message_incoming_whatsapp.form", "task_completed.form"]):
         stack.post_fixture(name)
     for lead in ("5100001", "5100002", "5100003"):
@@ -43,6 +46,7 @@ def seed(stack):
         "script": f"#/agents/{a}/scripts/{script['id']}", "webhook-history": "#/webhooks",
         "event": f"#/webhooks/events/{event['id']}", "deliveries": "#/webhooks/deliveries",
         "lead-timeline": "#/leads/4410021", "integrations": "#/integrations", "api-keys": "#/keys", "board": "#/board",
+        "dashboard": "#/dashboard", "knowledge": f"#/agents/{a}/knowledge", "actions": "#/actions",
     }
 
 
