@@ -16,6 +16,8 @@ struct AnalyticsBench: AsyncParsableCommand {
     @Option(help: "Days they are spread over.") var days = 90
     @Option(help: "Requests per endpoint.") var requests = 200
     @Option(help: "Rules of the tenant's agent.") var rules = 20
+    @Option(help: "Scripts of the tenant's agent.") var scripts = 10
+    @Option(help: "Uses of those scripts over the days (each with its lead's reply and stage moves).") var scriptUses = 20_000
 
     func run() async throws {
         let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -87,6 +89,14 @@ struct AnalyticsBench: AsyncParsableCommand {
                        {"id": "three", "delay_days": 3, "action": {"type": "add_note", "text": "3"}}]}
             """)["id"] as? String ?? ""
 
+        var scriptIDs: [String] = []
+        for index in 0..<scripts {
+            let script = try await call("POST", "/api/v1/agents/\(agent)/scripts", token: key, body: """
+                {"name": "Script \(index)", "type": "greeting", "body": "Hello {{contact.first_name|there}}, offer \(index)."}
+                """)
+            scriptIDs.append(script["id"] as? String ?? "")
+        }
+
         // The counters, hour by hour, written into each service's store as that service writes them.
         let seedStart = ContinuousClock.now
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
@@ -156,6 +166,31 @@ struct AnalyticsBench: AsyncParsableCommand {
                 try add("sequence.\(sequence).step.\(step).succeeded", agent, 3)
             }
         }
+        // The scripts' uses, as rules-service records them: a use per AI reply or message that quoted a
+        // script, and what its lead did after (a reply within a day for one in three, a stage move for one in five).
+        do {
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(30)
+            let queue = try DatabaseQueue(path: data + "/rules/store.sqlite", configuration: configuration)
+            let first = now - Int64(days) * 86_400_000_000
+            let step = Int64(days) * 86_400_000_000 / Int64(max(1, scriptUses))
+            let ids = scriptIDs, uses = scriptUses
+            try await queue.write { db in
+                for index in 0..<uses {
+                    let at = first + Int64(index) * step
+                    let lead = Int64(7_000_000 + index % 5_000)
+                    try db.execute(sql: "INSERT OR IGNORE INTO script_use (tenant_id, action_key, script_id, version, agent_id, lead_id, used_at) VALUES (?, ?, ?, 1, ?, ?, ?)",
+                                   arguments: [tenantID, "bench-\(index)", ids[index % ids.count], agent, lead, at])
+                    if index % 3 == 0 {
+                        try db.execute(sql: "INSERT OR IGNORE INTO lead_inbound (tenant_id, lead_id, at) VALUES (?, ?, ?)", arguments: [tenantID, lead, at + 3_600_000_000])
+                    }
+                    if index % 5 == 0 {
+                        try db.execute(sql: "INSERT OR IGNORE INTO lead_stage_change (tenant_id, lead_id, at, pipeline_id, stage_id) VALUES (?, ?, ?, 7100001, ?)",
+                                       arguments: [tenantID, lead, at + 7_200_000_000, index % 10 == 0 ? 142 : 61_234_503])
+                    }
+                }
+            }
+        }
         let seeded = ContinuousClock.now - seedStart
 
         let day = { (offset: Int) in
@@ -169,11 +204,12 @@ struct AnalyticsBench: AsyncParsableCommand {
             "sequences": "/api/v1/analytics/sequences?\(range)",
             "sequences/{id}/funnel": "/api/v1/analytics/sequences/\(sequence)/funnel?\(range)",
             "outcomes": "/api/v1/analytics/outcomes?\(range)",
+            "scripts": "/api/v1/analytics/scripts?\(range)",
         ]
         let check = try await call("GET", endpoints["overview"]!, token: key)
         let counted = (check["totals"] as? [String: Any])?["events"] as? Int ?? 0
         var results: [[String]] = []
-        for name in ["overview", "agents/{id}", "rules", "sequences", "sequences/{id}/funnel", "outcomes"] {
+        for name in ["overview", "agents/{id}", "rules", "sequences", "sequences/{id}/funnel", "outcomes", "scripts"] {
             var latencies = Latencies()
             for _ in 0..<requests {
                 let started = ContinuousClock.now
@@ -182,7 +218,7 @@ struct AnalyticsBench: AsyncParsableCommand {
             }
             results.append([name, String(format: "%.1f", latencies.percentile(0.5) / 1000), String(format: "%.1f", latencies.percentile(0.99) / 1000)])
         }
-        printTable("Analytics endpoints over \(days) days (\(counted) events counted, \(rows) counter rows seeded in \(seeded); \(machine()))",
+        printTable("Analytics endpoints over \(days) days (\(counted) events counted, \(rows) counter rows and \(scriptUses) script uses seeded in \(seeded); \(machine()))",
               ["endpoint", "p50 ms", "p99 ms"], results)
         print("goal: p99 ≤ 100 ms per endpoint")
     }

@@ -153,6 +153,17 @@ extension RulesStore {
     /// The uses of each script in a time range with what each lead did afterwards, read together.
     package func scriptOutcomes(tenantID: String, scriptIDs: [String], from: Int64, to: Int64) async throws -> [String: [ScriptUseOutcome]] {
         try await db.read { db in
+            // Three lookups per use: each statement is compiled once for the whole read.
+            let replyAfter = try db.cachedStatement(sql: """
+                SELECT min(at) FROM lead_inbound WHERE tenant_id = ? AND lead_id = ? AND at > ? AND at <= ?
+                """)
+            let stageBefore = try db.cachedStatement(sql: """
+                SELECT pipeline_id, stage_id FROM lead_stage_change WHERE tenant_id = ? AND lead_id = ? AND at <= ?
+                ORDER BY at DESC LIMIT 1
+                """)
+            let movesAfter = try db.cachedStatement(sql: """
+                SELECT at, pipeline_id, stage_id FROM lead_stage_change WHERE tenant_id = ? AND lead_id = ? AND at > ? AND at <= ?
+                """)
             var outcomes: [String: [ScriptUseOutcome]] = [:]
             for scriptID in scriptIDs {
                 let uses = try Row.fetchAll(db, sql: """
@@ -162,18 +173,11 @@ extension RulesStore {
                 outcomes[scriptID] = try uses.map { row in
                     let lead: Int64 = row["lead_id"]
                     let usedAt: Int64 = row["used_at"]
-                    let reply = try Int64.fetchOne(db, sql: """
-                        SELECT min(at) FROM lead_inbound WHERE tenant_id = ? AND lead_id = ? AND at > ? AND at <= ?
-                        """, arguments: [tenantID, lead, usedAt, usedAt + Self.replyWindow])
-                    let before = try Row.fetchOne(db, sql: """
-                        SELECT pipeline_id, stage_id FROM lead_stage_change WHERE tenant_id = ? AND lead_id = ? AND at <= ?
-                        ORDER BY at DESC LIMIT 1
-                        """, arguments: [tenantID, lead, usedAt])
+                    let reply = try Int64.fetchOne(replyAfter, arguments: [tenantID, lead, usedAt, usedAt + Self.replyWindow])
+                    let before = try Row.fetchOne(stageBefore, arguments: [tenantID, lead, usedAt])
                     let stageAtUse: Int64? = before?["stage_id"]
                     let pipelineAtUse: Int64? = before?["pipeline_id"]
-                    let moves = try Row.fetchAll(db, sql: """
-                        SELECT at, pipeline_id, stage_id FROM lead_stage_change WHERE tenant_id = ? AND lead_id = ? AND at > ? AND at <= ?
-                        """, arguments: [tenantID, lead, usedAt, usedAt + Self.winWindow])
+                    let moves = try Row.fetchAll(movesAfter, arguments: [tenantID, lead, usedAt, usedAt + Self.winWindow])
                     var advanced = false
                     var won = false
                     for move in moves {
